@@ -1,0 +1,54 @@
+import type { FeatureKey } from './feature-key.js';
+import type { Provenance } from './provenance.js';
+import type { Sign } from './sign.js';
+import type { ChatMessage } from './tokenizer.js';
+
+/** One exemplar shown to a describer: the subject's tokens and the feature's activation on each. */
+export interface DescribedExemplar {
+  readonly tokens: readonly number[];
+  readonly activations: readonly number[];
+  /** Rank among the sign's top exemplars of the train split (0 = strongest). */
+  readonly rank: number;
+}
+
+export interface DescribeRequest {
+  readonly feature: FeatureKey;
+  readonly sign: Sign;
+  /** The exemplars of the prompt, in the order shown. */
+  readonly exemplars: readonly DescribedExemplar[];
+  /** Activation above which (below which, for `negative`) tokens are marked in the prompt. */
+  readonly threshold: number;
+  /** The explainer prompt rendered from the template and the marked exemplars. */
+  readonly messages: readonly ChatMessage[];
+  /** How many candidates to sample. */
+  readonly count: number;
+  /** Candidate i is sampled with seed `seed + i`, so each candidate is reproducible on its own. */
+  readonly seed: number;
+}
+
+export interface DescriptionCandidate {
+  /** The text after the answer's last `[DESCRIPTION]:` marker, trimmed, verbatim. */
+  readonly description: string;
+  readonly seed: number;
+  readonly describedBy: Provenance;
+}
+
+/** A candidate that could not be obtained; counted and reported, never replaced by placeholder text. */
+export interface DescriptionFailure {
+  readonly seed: number;
+  readonly reason: 'refusal' | 'empty' | 'malformed' | 'error';
+  readonly detail: string;
+}
+
+export interface DescribeResult {
+  readonly candidates: readonly DescriptionCandidate[];
+  readonly failures: readonly DescriptionFailure[];
+  readonly usage?: { readonly promptTokens: number; readonly completionTokens: number; readonly calls: number };
+}
+
+/** An explainer: from marked exemplars to candidate descriptions. */
+export interface Describer {
+  readonly provenance: Provenance;
+  describe(request: DescribeRequest): Promise<DescribeResult>;
+  dispose?(): Promise<void> | void;
+}

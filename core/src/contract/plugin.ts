@@ -1,0 +1,88 @@
+import type { Schema } from '../options/schema.js';
+import type { ActivationSource } from './activation-source.js';
+import type { DatasetSource } from './dataset-source.js';
+import type { Describer } from './describer.js';
+import type { ComponentKind, Provenance } from './provenance.js';
+import type { Scorer } from './scorer.js';
+import type { Simulator } from './simulator.js';
+import type { SubjectModel } from './subject-model.js';
+
+/** The interface each component kind implements. */
+export interface ComponentsByKind {
+  dataset: DatasetSource;
+  'subject-model': SubjectModel;
+  'activation-source': ActivationSource;
+  describer: Describer;
+  simulator: Simulator;
+  scorer: Scorer;
+}
+
+/** Where a component's output goes to the user; plugins never write to the console themselves. */
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  debug(message: string): void;
+}
+
+/** What a component factory gets besides its own options. Collaborators arrive as arguments, never resolved. */
+export interface ComponentContext {
+  /** Stamp this on everything the component returns. */
+  readonly provenance: Provenance;
+  /** Folder that relative paths in the component's options are resolved against (the config file's folder). */
+  readonly baseDir: string;
+  /** Durable cache shared by runs (`$XDG_CACHE_HOME/expgen` or `~/.cache/expgen` unless configured). */
+  readonly cacheDir: string;
+  readonly logger: Logger;
+  /** The run's subject, for components that declare `needs: ['subject-model']`. */
+  readonly subject?: SubjectModel;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * One component a plugin provides. `options` validates and defaults the component's section of the config;
+ * `create` does the async setup (loading weights, opening ONNX sessions) before the run is wired.
+ */
+export interface ComponentDeclaration<K extends ComponentKind = ComponentKind, O = unknown> {
+  readonly kind: K;
+  /** Name the config selects it by (`component: mlp`); unique per kind within a plugin. */
+  readonly name: string;
+  /** One sentence for `expgen plugins`. */
+  readonly description: string;
+  readonly options: Schema<O>;
+  /** Collaborators the factory needs; the composition root creates them first. */
+  readonly needs?: readonly 'subject-model'[];
+  create(options: O, context: ComponentContext): Promise<ComponentsByKind[K]>;
+  /**
+   * Subject models only: turns a source folder (e.g. a Hugging Face checkpoint) into the folder `create` loads,
+   * for `expgen model build`.
+   */
+  readonly build?: (source: string, out: string, options: Readonly<Record<string, unknown>>, context: Omit<ComponentContext, 'provenance' | 'subject'>) => Promise<{ readonly out: string; readonly summary: string }>;
+}
+
+/** Any component declaration, whatever its kind and options. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyComponentDeclaration = ComponentDeclaration<ComponentKind, any>;
+
+/** A plugin is a plain object: who it is and the components it provides. The module's default export. */
+export interface ExpgenPlugin {
+  readonly meta: {
+    /** The npm package name. */
+    readonly name: string;
+    readonly version: string;
+    readonly description?: string;
+    /** Contract version the plugin was written for. */
+    readonly apiVersion: 1;
+  };
+  readonly components: readonly AnyComponentDeclaration[];
+}
+
+/** Typed helpers for plugin authors: they only check types and return their argument. */
+export function definePlugin(plugin: ExpgenPlugin): ExpgenPlugin {
+  return plugin;
+}
+
+export function defineComponent<K extends ComponentKind, O>(declaration: ComponentDeclaration<K, O>): ComponentDeclaration<K, O> {
+  return declaration;
+}
+
+export const CONTRACT_VERSION = 1;

@@ -1,0 +1,110 @@
+import type { Provenance } from './provenance.js';
+import type { Tokenizer } from './tokenizer.js';
+import type { GraphFragment } from './graph-fragment.js';
+
+/** A named place in the subject's computation whose values activation sources read. */
+export interface HookPoint {
+  /** `mlp/<layer>` (input of down_proj) or `resid/<layer>` (residual stream after decoder layer `<layer>`). */
+  readonly name: string;
+  /** Values per token. */
+  readonly width: number;
+}
+
+/** Facts about the loaded subject that outputs record. */
+export interface SubjectModelInfo {
+  readonly architecture: string;
+  readonly layers: number;
+  readonly hiddenSize: number;
+  readonly intermediateSize: number;
+  readonly vocabSize: number;
+  /** Execution provider actually in use (`cpu`, `cuda`, `webgpu`): never a silent fallback. */
+  readonly executionProvider: string;
+  /** Numeric type of the weights as built (`fp32`, `fp16`). */
+  readonly dtype: string;
+  /** Hashes of the weights, tokenizer and config the model was built from; every run output repeats them. */
+  readonly hashes: Readonly<Record<string, string>>;
+}
+
+/**
+ * What to compute at one hook point in a forward pass. Reductions run where the model runs, so a batch moves
+ * O(batch x features) off the device rather than O(batch x tokens x features).
+ */
+export interface HookRequest {
+  readonly hook: string;
+  /** Applied to the hook's values before reduction (e.g. an SAE encoder); the features are its outputs. */
+  readonly fragment?: GraphFragment;
+  /**
+   * `full`: every token's values. `extremes`: per-sequence max and min per feature. `gated`: extremes plus
+   * the per-token values of only the (sequence, feature) pairs whose max exceeds `thresholds.top` or whose min
+   * is below `thresholds.bottom` — the pairs that can enter a top-k or bottom-k.
+   */
+  readonly reduce: 'full' | 'extremes' | 'gated';
+  /** Positions `[0, ignoreFirst)` of each row (a fixed prefix) do not count for extremes and gating. */
+  readonly ignoreFirst?: number;
+  /** Per-feature thresholds for `gated`; strict comparisons, so `+Infinity` / `-Infinity` extract nothing. */
+  readonly thresholds?: { readonly top: Float32Array; readonly bottom: Float32Array };
+}
+
+export interface ForwardRequest {
+  /** Token ids, row-major [batch, seqLen], right-padded past each row's length. */
+  readonly tokens: Int32Array;
+  readonly batch: number;
+  readonly seqLen: number;
+  /** Real tokens per row (default: every row is `seqLen` long); padded positions never count in reductions. */
+  readonly lengths?: Int32Array;
+  readonly hooks: readonly HookRequest[];
+  /** Which logits to return: none (default), the last real position of each row, or every position. */
+  readonly logits?: 'none' | 'last' | 'all';
+}
+
+export interface HookResult {
+  readonly hook: string;
+  /** Features per token after the fragment, if any. */
+  readonly width: number;
+  /** [batch, seqLen, width] for `full`; padded positions hold NaN. */
+  readonly full?: Float32Array;
+  /** [batch, width] per-sequence maximum, for `extremes` and `gated`. */
+  readonly max?: Float32Array;
+  /** [batch, width] per-sequence minimum, for `extremes` and `gated`. */
+  readonly min?: Float32Array;
+  /** For `gated`: pair i is (rows[i], features[i]) with per-token values values[i * seqLen .. (i + 1) * seqLen). */
+  readonly gated?: { readonly rows: Int32Array; readonly features: Int32Array; readonly values: Float32Array };
+}
+
+export interface ForwardResult {
+  readonly hooks: readonly HookResult[];
+  /** [batch, vocab] for `last`, [batch, seqLen, vocab] for `all`. */
+  readonly logits?: Float32Array;
+}
+
+export interface GenerationRequest {
+  /** Prompt token ids per sequence (they may differ in length). */
+  readonly prompts: readonly (readonly number[])[];
+  readonly maxNewTokens: number;
+  /** 0 decodes greedily. */
+  readonly temperature?: number;
+  /** Nucleus sampling mass, (0, 1]. */
+  readonly topP?: number;
+  /** Seed of the sampler; the same seed and prompts give the same tokens. */
+  readonly seed?: number;
+  /** Generation of a sequence ends after any of these ids (default: the tokenizer's `eosIds`). */
+  readonly stopTokens?: readonly number[];
+}
+
+export interface GenerationResult {
+  readonly sequences: readonly { readonly tokens: readonly number[]; readonly finishReason: 'stop' | 'length' }[];
+  readonly generatedBy: Provenance;
+}
+
+/** The model whose features are described, and the engine under local describers and simulators. */
+export interface SubjectModel {
+  readonly provenance: Provenance;
+  readonly info: SubjectModelInfo;
+  readonly tokenizer: Tokenizer;
+  /** Every hook point the model exposes. */
+  hookPoints(): readonly HookPoint[];
+  forward(request: ForwardRequest): Promise<ForwardResult>;
+  generate(request: GenerationRequest): Promise<GenerationResult>;
+  /** Releases sessions, workers and device memory. */
+  dispose?(): Promise<void> | void;
+}
