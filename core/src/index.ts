@@ -4,3 +4,18 @@
  */
 export * from './contract/index.js';
 export * from './options/schema.js';
+export { packageMeta } from './plugins/package-meta.js';
+export { loadConfig, mergeConfig, parseSet, hashConfig, canonicalJson, defaultConfigFile, type LoadedConfig, type LoadConfigOptions } from './config/load-config.js';
+export { configSchema, type ExpgenConfig, type ComponentSection, type DatasetSection } from './config/config-schema.js';
+export { discoverPlugins, type PluginCandidate, type PluginOrigin } from './plugins/discover-plugins.js';
+export { loadPluginFrom, checkPluginShape } from './plugins/load-plugin.js';
+export { PluginRegistry, type RegisteredComponent, type BrokenPlugin } from './plugins/plugin-registry.js';
+export { describePlugins, type PluginListing } from './plugins/describe-plugins.js';
+export { BUILTIN_PLUGINS, PLUGIN_KEYWORD, PLUGIN_NAME_PATTERN } from './plugins/builtin-plugins.js';
+export { composeRun, type ComposedRun, type ComposeOptions, type RunComponents } from './engine/composition-root.js';
+export { reduceOnHost } from './engine/host-reductions.js';
+export { traceSequence, type Trace } from './engine/trace-sequence.js';
+export { writeManifest, MANIFEST_FILE } from './engine/run-manifest.js';
+export { writeFileAtomic } from './engine/atomic-write.js';
+export { resolveCacheDir } from './engine/cache-dir.js';
+export { stderrLogger, memoryLogger } from './engine/logger.js';

@@ -19,4 +19,5 @@ export interface ScoreResult {
 export interface Scorer {
   readonly provenance: Provenance;
   score(request: ScoreRequest): ScoreResult;
+  dispose?(): Promise<void> | void;
 }

@@ -101,6 +101,8 @@ export interface SubjectModel {
   readonly provenance: Provenance;
   readonly info: SubjectModelInfo;
   readonly tokenizer: Tokenizer;
+  /** Whether `HookRequest.fragment` runs inside the model; when false, callers request values and encode on the host. */
+  readonly runsGraphFragments: boolean;
   /** Every hook point the model exposes. */
   hookPoints(): readonly HookPoint[];
   forward(request: ForwardRequest): Promise<ForwardResult>;

@@ -1,0 +1,22 @@
+import { Flags } from '@oclif/core';
+import { ExpgenCommand, configFlags } from '../base-command.js';
+import { describePlugins } from '../../plugins/describe-plugins.js';
+
+export default class Plugins extends ExpgenCommand {
+  static override summary = 'List every discovered plugin with its version and the components it provides.';
+  static override description =
+    'Plugins are found among the built-in ones, npm packages named expgen-plugin-* or @scope/expgen-plugin-* (or carrying the "expgen-plugin" keyword) in node_modules, and the folders listed in the config under plugins.paths.';
+  static override flags = { ...configFlags, json: Flags.boolean({ description: 'Print a JSON array on standard output.' }) };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Plugins);
+    const loaded = await this.loadConfigFrom(flags);
+    const listing = describePlugins(await this.discoverPlugins(loaded));
+    if (flags.json) return this.printJson(listing);
+    for (const p of listing) {
+      this.log(`${p.name} ${p.version ?? ''}  [${p.origin}]${p.commands ? '  (adds commands)' : ''}`);
+      if (p.error) this.log(`  failed to load: ${p.error}`);
+      for (const c of p.components) this.log(`  ${c.kind.padEnd(18)} ${c.name.padEnd(18)} ${c.description}`);
+    }
+  }
+}

@@ -1,0 +1,76 @@
+import { s, type Infer } from '../options/schema.js';
+
+/** A config section choosing one component: `{component: mlp, plugin?: ..., options: {...}}`. */
+const componentSection = (what: string) =>
+  s.object({
+    component: s.string({ nonEmpty: true }).describe(`Name of the ${what} component (see \`expgen plugins\`).`),
+    plugin: s.string({ nonEmpty: true }).optional().describe('Plugin providing it, when several provide a component of that name.'),
+    options: s.unknown().describe("The component's own options, validated by its plugin."),
+  });
+
+const datasetSection = s.object({
+  component: s.string({ nonEmpty: true }).describe('Name of the dataset component (e.g. `jsonl`).'),
+  plugin: s.string({ nonEmpty: true }).optional(),
+  name: s.string({ pattern: /^[A-Za-z0-9._-]+$/, patternText: 'a name of letters, digits, ".", "_" or "-"' }).optional()
+    .describe('Name recorded with every exemplar from this source (default: the component name and position).'),
+  ratio: s.number({ exclusiveMin: 0 }).default(1).describe('Share of sequences drawn from this source, relative to the others.'),
+  options: s.unknown(),
+});
+
+const quantileList = s.array(s.number({ exclusiveMin: 0, max: 0.5 }), { minItems: 1 });
+
+export const configSchema = s.object({
+  subject: componentSection('subject model').describe('The model whose features are described.'),
+  activation: componentSection('activation source').describe('Which features: MLP neurons, SAE latents, ...'),
+  datasets: s.array(datasetSection, { minItems: 1 }).describe('Corpora streamed through the subject.'),
+  describer: componentSection('describer'),
+  simulator: componentSection('simulator'),
+  scorer: componentSection('scorer'),
+  features: s.string({ nonEmpty: true }).nullable().default(null)
+    .describe('Which features (same syntax as --features); null: every feature of every layer the source reads.'),
+  exemplars: s.object({
+    sequences: s.integer({ min: 1 }).default(2000).describe('Sequences to stream through the subject.'),
+    seqLen: s.integer({ min: 2 }).default(95).describe('Tokens per sequence, fixed prefix included.'),
+    prefix: s.string().nullable().default(null).describe('Fixed text (e.g. a chat header) that starts every web-text window.'),
+    rankPrefix: s.boolean().default(false).describe('Whether prefix tokens count when ranking exemplars.'),
+    topK: s.integer({ min: 1 }).default(100).describe('Top and bottom exemplars kept per feature and split.'),
+    randomPerFeature: s.integer({ min: 0 }).default(20).describe('Random sequences kept per feature and split.'),
+    extremesKept: s.integer({ min: 1 }).default(10000).describe('Largest (smallest) per-sequence extremes kept per feature for tail quantiles.'),
+    histogramBins: s.integer({ min: 1 }).default(64),
+    splits: s.object({
+      train: s.number({ min: 0 }).default(1),
+      valid: s.number({ min: 0 }).default(1),
+      test: s.number({ min: 0 }).default(1),
+    }).describe('Relative shares of documents per split; a document\'s split is a function of its id.'),
+    batchSize: s.integer({ min: 1 }).default(32),
+    memoryBudgetGB: s.number({ exclusiveMin: 0 }).nullable().default(null),
+    chatDate: s.string({ nonEmpty: true }).default('26 Jul 2024').describe('Date given to chat templates that ask for today\'s.'),
+  }),
+  describe: s.object({
+    candidates: s.integer({ min: 1 }).default(50).describe('Candidate descriptions sampled per feature and sign.'),
+    exemplarsPerPrompt: s.object({ min: s.integer({ min: 1 }).default(10), max: s.integer({ min: 1 }).default(20) }),
+    fromTopRanks: s.integer({ min: 1 }).default(20).describe('Exemplars for prompts are drawn from this many top ranks of the train split.'),
+    minMarkedStrings: s.integer({ min: 1 }).default(3),
+    thresholdQuantiles: quantileList.default([1e-8, 1e-7, 1e-6, 1e-5, 1e-4]),
+    promptTemplate: s.string({ nonEmpty: true }).nullable().default(null).describe('Prompt template file; null: the shipped template.'),
+    maxRetries: s.integer({ min: 0 }).default(3),
+    seed: s.integer({ min: 0 }).default(0),
+  }),
+  score: s.object({
+    selection: s.object({ top: s.integer({ min: 0 }).default(20), random: s.integer({ min: 0 }).default(5) })
+      .describe('Valid-split exemplars used to choose the best candidate.'),
+    report: s.object({ top: s.integer({ min: 0 }).default(20), random: s.integer({ min: 0 }).default(5) })
+      .describe('Test-split exemplars the chosen description is reported on.'),
+    bootstrap: s.integer({ min: 0 }).default(1000).describe('Bootstrap resamples for the 95% confidence interval.'),
+    seed: s.integer({ min: 0 }).default(0),
+  }),
+  plugins: s.object({
+    paths: s.array(s.string({ nonEmpty: true })).default([]).describe('Plugin folders or files to load besides discovered packages.'),
+  }),
+  cacheDir: s.string({ nonEmpty: true }).nullable().default(null)
+    .describe('Durable cache shared by runs; null: $XDG_CACHE_HOME/expgen or ~/.cache/expgen.'),
+});
+
+export type ExpgenConfig = Infer<typeof configSchema>;
+export type ComponentSection = Infer<ReturnType<typeof componentSection>>;
+export type DatasetSection = ExpgenConfig['datasets'][number];

@@ -1,0 +1,212 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cosmiconfig } from 'cosmiconfig';
+import { parse as parseYaml } from 'yaml';
+import { ExpgenError } from '../contract/errors.js';
+import { SchemaError, formatKeyPath, type KeyPath } from '../options/schema.js';
+import { configSchema, type ExpgenConfig } from './config-schema.js';
+
+/** Sections that choose a component: switching the component drops the options inherited for the old one. */
+export const COMPONENT_SECTIONS = ['subject', 'activation', 'describer', 'simulator', 'scorer'] as const;
+export type ComponentSectionName = (typeof COMPONENT_SECTIONS)[number];
+
+export interface LoadConfigOptions {
+  /** `--config FILE`; without it, cosmiconfig searches from `cwd` up to the project root. */
+  readonly configFile?: string;
+  /** `--set path=value` overrides, applied over the file. */
+  readonly sets?: readonly string[];
+  readonly cwd?: string;
+  /** Skip the search (tests, and commands run with `--config`). */
+  readonly search?: boolean;
+}
+
+export interface LoadedConfig {
+  readonly config: ExpgenConfig;
+  /** The user's config file, or null when only the embedded default applies. */
+  readonly file: string | null;
+  readonly defaultFile: string;
+  /** sha256 of the resolved config's canonical JSON. */
+  readonly hash: string;
+  /** Folder that relative paths in a section's options resolve against: the folder of the file that set them. */
+  baseDirOf(path: KeyPath): string;
+  /** The file (or `--set` flag) that set the value at `path`, for error messages about it. */
+  sourceOf(path: KeyPath): string;
+}
+
+const SEARCH_PLACES = [
+  'expgen.config.yaml',
+  'expgen.config.yml',
+  'expgen.config.json',
+  'expgen.config.js',
+  'expgen.config.mjs',
+  '.expgenrc',
+  '.expgenrc.json',
+  '.expgenrc.yaml',
+  '.expgenrc.yml',
+  '.expgenrc.js',
+  '.expgenrc.mjs',
+  'package.json',
+];
+
+/** The repository's `configs/` folder, which holds the embedded default (`demo.yaml`). */
+export function configsDir(): string {
+  return fileURLToPath(new URL('../../../configs/', import.meta.url));
+}
+
+export function defaultConfigFile(): string {
+  return resolve(configsDir(), 'demo.yaml');
+}
+
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<LoadedConfig> {
+  const cwd = options.cwd ?? process.cwd();
+  const explorer = cosmiconfig('expgen', { searchPlaces: SEARCH_PLACES, searchStrategy: 'project' });
+  const defaultFile = defaultConfigFile();
+  const defaults = await readConfigFile(explorer, defaultFile);
+
+  let file: string | null = null;
+  let user: Record<string, unknown> = {};
+  if (options.configFile) {
+    file = resolve(cwd, options.configFile);
+    if (!existsSync(file)) throw new ExpgenError(`config file ${file} does not exist: check the --config path`);
+    user = await readConfigFile(explorer, file);
+  } else if (options.search !== false) {
+    const found = await explorer.search(cwd).catch((error: unknown) => {
+      throw new ExpgenError(`could not read the config file found from ${cwd}: ${(error as Error).message}`);
+    });
+    if (found && !found.isEmpty) {
+      file = found.filepath;
+      user = asMapping(found.config, file);
+    }
+  }
+
+  const sets = (options.sets ?? []).map(parseSet);
+  for (const { path, value } of sets) setAtPath(user, path, value);
+  const merged = mergeConfig(defaults, user);
+
+  const originOf = (path: KeyPath): { label: string; dir: string } => {
+    const set = sets.find((s) => startsWith(path, s.path) || startsWith(s.path, path));
+    if (set) return { label: `--set ${formatKeyPath(set.path)}`, dir: cwd };
+    if (file && hasPath(user, path)) return { label: file, dir: dirname(file) };
+    return { label: defaultFile, dir: dirname(defaultFile) };
+  };
+
+  let config: ExpgenConfig;
+  try {
+    config = configSchema.parse(merged);
+  } catch (error) {
+    if (error instanceof SchemaError) throw new ExpgenError(`${originOf(error.path).label}: ${error.message}`);
+    throw error;
+  }
+  return {
+    config,
+    file,
+    defaultFile,
+    hash: hashConfig(config),
+    baseDirOf: (path) => originOf(path).dir,
+    sourceOf: (path) => originOf(path).label,
+  };
+}
+
+export function hashConfig(config: unknown): string {
+  return createHash('sha256').update(canonicalJson(config)).digest('hex');
+}
+
+/** JSON with object keys sorted, so equal configs hash equally whatever order their files used. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+async function readConfigFile(explorer: ReturnType<typeof cosmiconfig>, file: string): Promise<Record<string, unknown>> {
+  let result;
+  try {
+    result = await explorer.load(file);
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0];
+    throw new ExpgenError(`config file ${file} could not be parsed: ${message}`);
+  }
+  return result && !result.isEmpty ? asMapping(result.config, file) : {};
+}
+
+function asMapping(value: unknown, file: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ExpgenError(`${file}: expected a mapping of config keys at the top level, found ${Array.isArray(value) ? 'a list' : typeof value}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Merges a user's config over the defaults: mappings merge key by key, lists and scalars replace, and a
+ * component section whose `component` changes starts afresh (options for one plugin mean nothing to another).
+ */
+export function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key];
+    const isSection = (COMPONENT_SECTIONS as readonly string[]).includes(key);
+    if (isSection && isMapping(value) && isMapping(current) && value.component !== undefined && value.component !== current.component) {
+      out[key] = value;
+    } else if (isMapping(value) && isMapping(current)) {
+      out[key] = mergeConfig(current, value);
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Parses `a.b[0].c=value`; the value is read as YAML, so numbers, booleans, lists and null keep their type. */
+export function parseSet(text: string): { path: KeyPath; value: unknown } {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new ExpgenError(`--set "${text}" is not valid: expected path=value, e.g. --set exemplars.topK=50`);
+  const pathText = text.slice(0, eq).trim();
+  const path: (string | number)[] = [];
+  for (const part of pathText.split('.')) {
+    const match = /^([A-Za-z_][A-Za-z0-9_-]*)((?:\[\d+\])*)$/.exec(part);
+    if (!match) throw new ExpgenError(`--set "${text}": "${pathText}" is not a key path (use dots and [index], e.g. datasets[0].ratio)`);
+    path.push(match[1]!);
+    for (const index of match[2]!.matchAll(/\[(\d+)\]/g)) path.push(Number(index[1]));
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(text.slice(eq + 1));
+  } catch (error) {
+    throw new ExpgenError(`--set "${text}": the value is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
+  return { path, value: value === undefined ? null : value };
+}
+
+function setAtPath(target: Record<string, unknown>, path: KeyPath, value: unknown): void {
+  let node: Record<string | number, unknown> = target;
+  path.forEach((key, i) => {
+    if (i === path.length - 1) {
+      node[key] = value;
+      return;
+    }
+    const next = node[key];
+    if (typeof next !== 'object' || next === null) node[key] = typeof path[i + 1] === 'number' ? [] : {};
+    node = node[key] as Record<string | number, unknown>;
+  });
+}
+
+function hasPath(target: unknown, path: KeyPath): boolean {
+  let node = target;
+  for (const key of path) {
+    if (typeof node !== 'object' || node === null || !(key in (node as object))) return false;
+    node = (node as Record<string | number, unknown>)[key];
+  }
+  return true;
+}
+
+function startsWith(path: KeyPath, prefix: KeyPath): boolean {
+  return prefix.length <= path.length && prefix.every((p, i) => path[i] === p);
+}

@@ -1,0 +1,167 @@
+import 'reflect-metadata';
+import { container as rootContainer, type DependencyContainer, type InjectionToken } from 'tsyringe';
+import type { ActivationSource } from '../contract/activation-source.js';
+import type { DatasetSource } from '../contract/dataset-source.js';
+import type { Describer } from '../contract/describer.js';
+import { isExpgenError, ExpgenError, pluginError } from '../contract/errors.js';
+import type { ComponentContext, ComponentsByKind, Logger } from '../contract/plugin.js';
+import type { ComponentKind, Provenance } from '../contract/provenance.js';
+import type { Scorer } from '../contract/scorer.js';
+import type { Simulator } from '../contract/simulator.js';
+import type { SubjectModel } from '../contract/subject-model.js';
+import type { LoadedConfig } from '../config/load-config.js';
+import { SchemaError, type KeyPath } from '../options/schema.js';
+import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import { resolveCacheDir } from './cache-dir.js';
+
+/**
+ * The one place where components are wired. tsyringe lives here and nowhere else: every component is created
+ * by its plugin's async factory (ONNX sessions open before anything is registered), registered in a child
+ * container of the run by value, and handed to stages as plain arguments. Stages and plugins never resolve.
+ */
+export const tokens = {
+  config: Symbol('expgen.config') as InjectionToken<LoadedConfig>,
+  logger: Symbol('expgen.logger') as InjectionToken<Logger>,
+  subject: Symbol('expgen.subject-model') as InjectionToken<SubjectModel>,
+  activation: Symbol('expgen.activation-source') as InjectionToken<ActivationSource>,
+  datasets: Symbol('expgen.datasets') as InjectionToken<DatasetSource[]>,
+  describer: Symbol('expgen.describer') as InjectionToken<Describer>,
+  simulator: Symbol('expgen.simulator') as InjectionToken<Simulator>,
+  scorer: Symbol('expgen.scorer') as InjectionToken<Scorer>,
+};
+
+/** The components a run holds, created in dependency order and disposed in reverse. */
+export interface RunComponents {
+  readonly subject?: SubjectModel;
+  readonly activation?: ActivationSource;
+  readonly datasets?: readonly DatasetSource[];
+  readonly describer?: Describer;
+  readonly simulator?: Simulator;
+  readonly scorer?: Scorer;
+}
+
+export interface ComposedRun {
+  readonly components: RunComponents;
+  /** Provenance of every component created, for manifests. */
+  readonly provenance: readonly Provenance[];
+  readonly cacheDir: string;
+  /** Releases every component that holds resources, in reverse creation order; safe to call twice. */
+  dispose(): Promise<void>;
+}
+
+type SectionKind = Exclude<ComponentKind, 'dataset'>;
+const SECTION_OF: Record<SectionKind, 'subject' | 'activation' | 'describer' | 'simulator' | 'scorer'> = {
+  'subject-model': 'subject',
+  'activation-source': 'activation',
+  describer: 'describer',
+  simulator: 'simulator',
+  scorer: 'scorer',
+};
+
+export interface ComposeOptions {
+  readonly loaded: LoadedConfig;
+  readonly registry: PluginRegistry;
+  /** Component kinds the command uses; a kind's `needs` are added. */
+  readonly needs: readonly ComponentKind[];
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+}
+
+export async function composeRun(options: ComposeOptions): Promise<ComposedRun> {
+  const { loaded, registry, logger } = options;
+  const config = loaded.config;
+  const cacheDir = resolveCacheDir(config.cacheDir, loaded.baseDirOf(['cacheDir']));
+  const container: DependencyContainer = rootContainer.createChildContainer();
+  container.register(tokens.config, { useValue: loaded });
+  container.register(tokens.logger, { useValue: logger });
+
+  const created: { kind: ComponentKind; value: { dispose?(): Promise<void> | void }; provenance: Provenance }[] = [];
+  const dispose = async () => {
+    const errors: unknown[] = [];
+    for (const { value } of created.splice(0).reverse()) {
+      try {
+        await value.dispose?.();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    container.clearInstances();
+    if (errors.length) logger.warn(`releasing components: ${errors.map((e) => (e as Error).message).join('; ')}`);
+  };
+
+  async function create<K extends ComponentKind>(
+    kind: K,
+    section: { component: string; plugin?: string; options: unknown },
+    path: KeyPath,
+    subject: SubjectModel | undefined,
+  ): Promise<ComponentsByKind[K]> {
+    const where = `${loaded.sourceOf([...path, 'component'])}: ${path.join('.')}.component`;
+    const { plugin, declaration } = registry.find(kind, section.component, section.plugin, where);
+    let parsedOptions: unknown;
+    try {
+      parsedOptions = declaration.options.parse(section.options, [...path, 'options']);
+    } catch (error) {
+      if (error instanceof SchemaError) throw new ExpgenError(`${loaded.sourceOf(error.path)}: ${error.message} (options of ${kind} "${declaration.name}" from plugin "${plugin.meta.name}")`);
+      throw error;
+    }
+    const provenance: Provenance = { kind, component: declaration.name, plugin: plugin.meta.name, pluginVersion: plugin.meta.version };
+    const context: ComponentContext = {
+      provenance,
+      baseDir: loaded.baseDirOf([...path, 'options']),
+      cacheDir,
+      logger,
+      ...(subject ? { subject } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
+    if (declaration.needs?.includes('subject-model') && !subject) {
+      throw new ExpgenError(`${kind} "${declaration.name}" needs a subject model but none was configured`);
+    }
+    let value: ComponentsByKind[K];
+    try {
+      value = (await declaration.create(parsedOptions, context)) as ComponentsByKind[K];
+    } catch (error) {
+      throw pluginError(plugin.meta.name, `creating ${kind} "${declaration.name}"`, error);
+    }
+    created.push({ kind, value: value as { dispose?(): Promise<void> | void }, provenance: (value as { provenance?: Provenance }).provenance ?? provenance });
+    return value;
+  }
+
+  try {
+    const needs = new Set(options.needs);
+    for (const kind of [...needs]) {
+      if (kind === 'dataset') continue;
+      const section = config[SECTION_OF[kind]];
+      const { declaration } = registry.find(kind, section.component, section.plugin, `${loaded.sourceOf([SECTION_OF[kind], 'component'])}: ${SECTION_OF[kind]}.component`);
+      for (const need of declaration.needs ?? []) needs.add(need);
+    }
+    let subject: SubjectModel | undefined;
+    if (needs.has('subject-model')) {
+      subject = await create('subject-model', config.subject, ['subject'], undefined);
+      container.register(tokens.subject, { useValue: subject });
+      logger.info(`subject: ${subject.info.architecture}, ${subject.info.layers} layers, execution provider ${subject.info.executionProvider}`);
+    }
+    if (needs.has('activation-source')) container.register(tokens.activation, { useValue: await create('activation-source', config.activation, ['activation'], subject) });
+    if (needs.has('dataset')) {
+      const datasets: DatasetSource[] = [];
+      for (const [i, section] of config.datasets.entries()) datasets.push(await create('dataset', section, ['datasets', i], subject));
+      container.register(tokens.datasets, { useValue: datasets });
+    }
+    if (needs.has('describer')) container.register(tokens.describer, { useValue: await create('describer', config.describer, ['describer'], subject) });
+    if (needs.has('simulator')) container.register(tokens.simulator, { useValue: await create('simulator', config.simulator, ['simulator'], subject) });
+    if (needs.has('scorer')) container.register(tokens.scorer, { useValue: await create('scorer', config.scorer, ['scorer'], subject) });
+  } catch (error) {
+    await dispose();
+    throw isExpgenError(error) ? error : new ExpgenError(`setting up the run failed: ${(error as Error).message}`, { cause: error });
+  }
+
+  const optional = <T>(token: InjectionToken<T>): T | undefined => (container.isRegistered(token) ? container.resolve(token) : undefined);
+  const components: RunComponents = {
+    subject: optional(tokens.subject),
+    activation: optional(tokens.activation),
+    datasets: optional(tokens.datasets),
+    describer: optional(tokens.describer),
+    simulator: optional(tokens.simulator),
+    scorer: optional(tokens.scorer),
+  };
+  return { components, provenance: created.map((c) => c.provenance), cacheDir, dispose };
+}

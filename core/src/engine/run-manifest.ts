@@ -1,0 +1,26 @@
+import { join } from 'node:path';
+import type { Provenance } from '../contract/provenance.js';
+import type { LoadedConfig } from '../config/load-config.js';
+import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import { writeFileAtomic } from './atomic-write.js';
+
+export const MANIFEST_FILE = 'expgen-manifest.json';
+
+/**
+ * Written beside every output: the resolved config, its hash, every plugin's name and version and the
+ * components that produced the output. No timestamps or host names, so identical runs write identical files.
+ */
+export function writeManifest(dir: string, entry: { command: string; loaded: LoadedConfig; registry: PluginRegistry; components: readonly Provenance[]; extra?: Record<string, unknown> }): string {
+  const path = join(dir, MANIFEST_FILE);
+  const manifest = {
+    format: 1,
+    command: entry.command,
+    configHash: entry.loaded.hash,
+    config: entry.loaded.config,
+    plugins: entry.registry.plugins.map(({ plugin }) => ({ name: plugin.meta.name, version: plugin.meta.version })),
+    components: entry.components,
+    ...entry.extra,
+  };
+  writeFileAtomic(path, `${JSON.stringify(manifest, null, 2)}\n`);
+  return path;
+}

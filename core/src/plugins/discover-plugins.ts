@@ -1,0 +1,121 @@
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { BUILTIN_PLUGINS, PLUGIN_KEYWORD, PLUGIN_NAME_PATTERN } from './builtin-plugins.js';
+
+/** Where a plugin was found; decides nothing about how it loads (every origin loads the same way). */
+export type PluginOrigin = 'builtin' | 'node_modules' | 'config';
+
+export interface PluginCandidate {
+  /** Package name (or the path, for a config path without package.json). */
+  readonly name: string;
+  /** Folder of the package, or the file given in the config. */
+  readonly location: string;
+  readonly origin: PluginOrigin;
+  /** Whether the package declares oclif commands (`oclif.commands` in package.json). */
+  readonly hasCommands: boolean;
+}
+
+interface PackageJson {
+  name?: string;
+  keywords?: unknown;
+  oclif?: { commands?: unknown };
+}
+
+function readPackageJson(dir: string): PackageJson | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as PackageJson;
+  } catch {
+    return undefined;
+  }
+}
+
+function isPlugin(name: string, pkg: PackageJson): boolean {
+  return PLUGIN_NAME_PATTERN.test(name) || (Array.isArray(pkg.keywords) && pkg.keywords.includes(PLUGIN_KEYWORD));
+}
+
+/** node_modules folders from `start` up to the filesystem root, nearest first, as Node resolves packages. */
+function nodeModulesDirs(start: string): string[] {
+  const dirs: string[] = [];
+  for (let dir = resolve(start); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules');
+    if (existsSync(candidate)) dirs.push(candidate);
+    if (dirname(dir) === dir) return dirs;
+  }
+}
+
+function packageDirsIn(nodeModules: string): string[] {
+  const out: string[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(nodeModules);
+  } catch {
+    return out;
+  }
+  for (const entry of entries.sort()) {
+    if (entry.startsWith('.')) continue;
+    const path = join(nodeModules, entry);
+    if (entry.startsWith('@')) {
+      try {
+        for (const scoped of readdirSync(path).sort()) out.push(join(path, scoped));
+      } catch {
+        // an unreadable scope folder holds no plugins we could load anyway
+      }
+    } else {
+      out.push(path);
+    }
+  }
+  return out;
+}
+
+/**
+ * Finds plugins: the built-in ones, packages in node_modules (from `cwd` upwards) named `expgen-plugin-*` /
+ * `@scope/expgen-plugin-*` or carrying the `expgen-plugin` keyword, and the paths listed in the config. The first
+ * found of a name wins, in that order, so a project cannot accidentally shadow a built-in.
+ */
+export function discoverPlugins(options: { cwd: string; configPaths?: readonly { path: string; baseDir: string }[] }): PluginCandidate[] {
+  const found = new Map<string, PluginCandidate>();
+  const add = (candidate: PluginCandidate) => {
+    if (!found.has(candidate.name)) found.set(candidate.name, candidate);
+  };
+  const requireFromCore = createRequire(import.meta.url);
+  for (const name of BUILTIN_PLUGINS) {
+    let location: string;
+    try {
+      location = dirname(requireFromCore.resolve(`${name}/package.json`));
+    } catch {
+      location = name; // reported when loading: the package is missing from this install
+    }
+    add({ name, location, origin: 'builtin', hasCommands: Boolean(readPackageJson(location)?.oclif?.commands) });
+  }
+  for (const nodeModules of nodeModulesDirs(options.cwd)) {
+    for (const dir of packageDirsIn(nodeModules)) {
+      const pkg = readPackageJson(dir);
+      if (!pkg?.name || !isPlugin(pkg.name, pkg)) continue;
+      add({ name: pkg.name, location: realDir(dir), origin: 'node_modules', hasCommands: Boolean(pkg.oclif?.commands) });
+    }
+  }
+  for (const { path, baseDir } of options.configPaths ?? []) {
+    const location = resolve(baseDir, path);
+    const pkg = isDirectory(location) ? readPackageJson(location) : undefined;
+    add({ name: pkg?.name ?? location, location, origin: 'config', hasCommands: Boolean(pkg?.oclif?.commands) });
+  }
+  return [...found.values()];
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Workspace and linked packages are symlinks; report where the code really is. */
+function realDir(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}

@@ -1,0 +1,111 @@
+import { ExpgenError } from '../contract/errors.js';
+import type { Provenance } from '../contract/provenance.js';
+import type { ForwardRequest, ForwardResult, GenerationRequest, GenerationResult, HookPoint, SubjectModel } from '../contract/subject-model.js';
+import { reduceOnHost } from '../engine/host-reductions.js';
+import { fakeTokenizer } from './fake-tokenizer.js';
+
+export interface FakeSubjectOptions {
+  layers?: number;
+  mlpWidth?: number;
+  residWidth?: number;
+  provenance?: Provenance;
+}
+
+/**
+ * A deterministic stand-in for a language model: the value of feature f at `mlp/L` for a token is a fixed
+ * function of (L, f, the token, the previous token), so tests know exactly what every hook holds. Reductions
+ * are the host reference (`reduceOnHost`); logits favour the byte after the last one. No graph fragments.
+ */
+export function fakeSubjectModel(options: FakeSubjectOptions = {}): SubjectModel & { activation(hook: string, feature: number, token: number, previous: number): number } {
+  const layers = options.layers ?? 2;
+  const mlpWidth = options.mlpWidth ?? 8;
+  const residWidth = options.residWidth ?? 4;
+  const tokenizer = fakeTokenizer();
+  const provenance: Provenance = options.provenance ?? { kind: 'subject-model', component: 'fake', plugin: '@expgen/core/testing', pluginVersion: '0' };
+  const hooks: HookPoint[] = [];
+  for (let l = 0; l < layers; l++) hooks.push({ name: `mlp/${l}`, width: mlpWidth }, { name: `resid/${l}`, width: residWidth });
+  const widthOf = new Map(hooks.map((h) => [h.name, h.width]));
+  const activation = (hook: string, feature: number, token: number, previous: number) => {
+    const layer = Number(hook.split('/')[1]);
+    const seed = (hook.startsWith('mlp') ? 1 : 2) * 7919 + layer * 104729 + feature * 1299709 + token * 15485863 + previous * 32452843;
+    return Math.sin(seed % 100003) * (1 + (feature % 3));
+  };
+  const logitsFor = (last: number) => Float32Array.from({ length: tokenizer.vocabSize }, (_, id) => (id === (last + 1) % tokenizer.vocabSize ? 5 : Math.cos(id * 0.37 + last)));
+  let disposed = false;
+
+  const forward = async (request: ForwardRequest): Promise<ForwardResult> => {
+    if (disposed) throw new ExpgenError('the fake subject model was disposed');
+    const { batch, seqLen, tokens } = request;
+    const lengths = request.lengths ?? new Int32Array(batch).fill(seqLen);
+    const results = request.hooks.map((h) => {
+      const width = widthOf.get(h.hook);
+      if (width === undefined) throw new ExpgenError(`hook "${h.hook}" does not exist in the fake subject`);
+      if (h.fragment) throw new ExpgenError('the fake subject does not run graph fragments');
+      const full = new Float32Array(batch * seqLen * width);
+      for (let b = 0; b < batch; b++) {
+        for (let t = 0; t < seqLen; t++) {
+          const token = tokens[b * seqLen + t]!;
+          const previous = t > 0 ? tokens[b * seqLen + t - 1]! : -1;
+          for (let f = 0; f < width; f++) full[(b * seqLen + t) * width + f] = activation(h.hook, f, token, previous);
+        }
+      }
+      return reduceOnHost(full, { batch, seqLen, width, lengths }, h);
+    });
+    let logits: Float32Array | undefined;
+    if (request.logits === 'last') {
+      logits = new Float32Array(batch * tokenizer.vocabSize);
+      for (let b = 0; b < batch; b++) logits.set(logitsFor(tokens[b * seqLen + lengths[b]! - 1]!), b * tokenizer.vocabSize);
+    } else if (request.logits === 'all') {
+      logits = new Float32Array(batch * seqLen * tokenizer.vocabSize);
+      for (let i = 0; i < batch * seqLen; i++) logits.set(logitsFor(tokens[i]!), i * tokenizer.vocabSize);
+    }
+    return { hooks: results, ...(logits ? { logits } : {}) };
+  };
+
+  const generate = async (request: GenerationRequest): Promise<GenerationResult> => {
+    const stops = new Set(request.stopTokens ?? tokenizer.eosIds);
+    let state = (request.seed ?? 0) >>> 0;
+    const random = () => ((state = (Math.imul(state ^ (state >>> 15), 2246822519) + 0x9e3779b9) >>> 0) / 2 ** 32);
+    const sequences = request.prompts.map((prompt) => {
+      const out: number[] = [];
+      let last = prompt.at(-1) ?? 0;
+      for (let i = 0; i < request.maxNewTokens; i++) {
+        const logits = logitsFor(last);
+        let next = 0;
+        if (!request.temperature) {
+          for (let id = 1; id < logits.length; id++) if (logits[id]! > logits[next]!) next = id;
+        } else {
+          next = Math.floor(random() * logits.length);
+        }
+        out.push(next);
+        if (stops.has(next)) return { tokens: out, finishReason: 'stop' as const };
+        last = next;
+      }
+      return { tokens: out, finishReason: 'length' as const };
+    });
+    return { sequences, generatedBy: provenance };
+  };
+
+  return {
+    provenance,
+    info: {
+      architecture: 'fake',
+      layers,
+      hiddenSize: residWidth,
+      intermediateSize: mlpWidth,
+      vocabSize: tokenizer.vocabSize,
+      executionProvider: 'host',
+      dtype: 'fp32',
+      hashes: {},
+    },
+    tokenizer,
+    runsGraphFragments: false,
+    hookPoints: () => hooks,
+    forward,
+    generate,
+    activation,
+    dispose: () => {
+      disposed = true;
+    },
+  };
+}
