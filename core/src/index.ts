@@ -19,3 +19,4 @@ export { writeManifest, MANIFEST_FILE } from './engine/run-manifest.js';
 export { writeFileAtomic } from './engine/atomic-write.js';
 export { resolveCacheDir } from './engine/cache-dir.js';
 export { stderrLogger, memoryLogger } from './engine/logger.js';
+export { contentId } from './engine/content-id.js';

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { cosmiconfig } from 'cosmiconfig';
 import { parse as parseYaml } from 'yaml';
 import { ExpgenError } from '../contract/errors.js';
-import { SchemaError, formatKeyPath, type KeyPath } from '../options/schema.js';
+import { SchemaError, type KeyPath } from '../options/schema.js';
 import { configSchema, type ExpgenConfig } from './config-schema.js';
 
 /** Sections that choose a component: switching the component drops the options inherited for the old one. */
@@ -87,7 +87,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
 
   const originOf = (path: KeyPath): { label: string; dir: string } => {
     const set = sets.find((s) => startsWith(path, s.path) || startsWith(s.path, path));
-    if (set) return { label: `--set ${formatKeyPath(set.path)}`, dir: cwd };
+    if (set) return { label: '--set', dir: cwd };
     if (file && hasPath(user, path)) return { label: file, dir: dirname(file) };
     return { label: defaultFile, dir: dirname(defaultFile) };
   };

@@ -10,7 +10,8 @@ import type { Scorer } from '../contract/scorer.js';
 import type { Simulator } from '../contract/simulator.js';
 import type { SubjectModel } from '../contract/subject-model.js';
 import type { LoadedConfig } from '../config/load-config.js';
-import { SchemaError, type KeyPath } from '../options/schema.js';
+import type { KeyPath } from '../options/schema.js';
+import { resolveComponent } from './resolve-components.js';
 import type { PluginRegistry } from '../plugins/plugin-registry.js';
 import { resolveCacheDir } from './cache-dir.js';
 
@@ -89,22 +90,12 @@ export async function composeRun(options: ComposeOptions): Promise<ComposedRun> 
     if (errors.length) logger.warn(`releasing components: ${errors.map((e) => (e as Error).message).join('; ')}`);
   };
 
-  async function create<K extends ComponentKind>(
-    kind: K,
-    section: { component: string; plugin?: string; options: unknown },
-    path: KeyPath,
-    subject: SubjectModel | undefined,
-  ): Promise<ComponentsByKind[K]> {
-    const where = `${loaded.sourceOf([...path, 'component'])}: ${path.join('.')}.component`;
-    const { plugin, declaration } = registry.find(kind, section.component, section.plugin, where);
-    let parsedOptions: unknown;
-    try {
-      parsedOptions = declaration.options.parse(section.options, [...path, 'options']);
-    } catch (error) {
-      if (error instanceof SchemaError) throw new ExpgenError(`${loaded.sourceOf(error.path)}: ${error.message} (options of ${kind} "${declaration.name}" from plugin "${plugin.meta.name}")`);
-      throw error;
-    }
+  async function create<K extends ComponentKind>(kind: K, path: KeyPath, subject: SubjectModel | undefined): Promise<ComponentsByKind[K]> {
+    const { plugin, declaration, options: parsedOptions } = resolveComponent(loaded, registry, kind, path);
     const provenance: Provenance = { kind, component: declaration.name, plugin: plugin.meta.name, pluginVersion: plugin.meta.version };
+    if (declaration.needs?.includes('subject-model') && !subject) {
+      throw new ExpgenError(`${kind} "${declaration.name}" needs a subject model but none was configured`);
+    }
     const context: ComponentContext = {
       provenance,
       baseDir: loaded.baseDirOf([...path, 'options']),
@@ -113,9 +104,6 @@ export async function composeRun(options: ComposeOptions): Promise<ComposedRun> 
       ...(subject ? { subject } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     };
-    if (declaration.needs?.includes('subject-model') && !subject) {
-      throw new ExpgenError(`${kind} "${declaration.name}" needs a subject model but none was configured`);
-    }
     let value: ComponentsByKind[K];
     try {
       value = (await declaration.create(parsedOptions, context)) as ComponentsByKind[K];
@@ -130,25 +118,23 @@ export async function composeRun(options: ComposeOptions): Promise<ComposedRun> 
     const needs = new Set(options.needs);
     for (const kind of [...needs]) {
       if (kind === 'dataset') continue;
-      const section = config[SECTION_OF[kind]];
-      const { declaration } = registry.find(kind, section.component, section.plugin, `${loaded.sourceOf([SECTION_OF[kind], 'component'])}: ${SECTION_OF[kind]}.component`);
-      for (const need of declaration.needs ?? []) needs.add(need);
+      for (const need of resolveComponent(loaded, registry, kind, [SECTION_OF[kind]]).declaration.needs ?? []) needs.add(need);
     }
     let subject: SubjectModel | undefined;
     if (needs.has('subject-model')) {
-      subject = await create('subject-model', config.subject, ['subject'], undefined);
+      subject = await create('subject-model', ['subject'], undefined);
       container.register(tokens.subject, { useValue: subject });
       logger.info(`subject: ${subject.info.architecture}, ${subject.info.layers} layers, execution provider ${subject.info.executionProvider}`);
     }
-    if (needs.has('activation-source')) container.register(tokens.activation, { useValue: await create('activation-source', config.activation, ['activation'], subject) });
+    if (needs.has('activation-source')) container.register(tokens.activation, { useValue: await create('activation-source', ['activation'], subject) });
     if (needs.has('dataset')) {
       const datasets: DatasetSource[] = [];
-      for (const [i, section] of config.datasets.entries()) datasets.push(await create('dataset', section, ['datasets', i], subject));
+      for (const i of config.datasets.keys()) datasets.push(await create('dataset', ['datasets', i], subject));
       container.register(tokens.datasets, { useValue: datasets });
     }
-    if (needs.has('describer')) container.register(tokens.describer, { useValue: await create('describer', config.describer, ['describer'], subject) });
-    if (needs.has('simulator')) container.register(tokens.simulator, { useValue: await create('simulator', config.simulator, ['simulator'], subject) });
-    if (needs.has('scorer')) container.register(tokens.scorer, { useValue: await create('scorer', config.scorer, ['scorer'], subject) });
+    if (needs.has('describer')) container.register(tokens.describer, { useValue: await create('describer', ['describer'], subject) });
+    if (needs.has('simulator')) container.register(tokens.simulator, { useValue: await create('simulator', ['simulator'], subject) });
+    if (needs.has('scorer')) container.register(tokens.scorer, { useValue: await create('scorer', ['scorer'], subject) });
   } catch (error) {
     await dispose();
     throw isExpgenError(error) ? error : new ExpgenError(`setting up the run failed: ${(error as Error).message}`, { cause: error });

@@ -11,9 +11,10 @@ export class SchemaError extends Error {
     readonly path: KeyPath,
     readonly expected: string,
     readonly found: unknown,
-    readonly hint?: string,
+    /** Replaces the "expected X, found Y" part when that reads badly (e.g. for an unknown key). */
+    detail?: string,
   ) {
-    super(`${formatKeyPath(path) || '(top level)'}: expected ${expected}, found ${describeValue(found)}${hint ? ` (${hint})` : ''}`);
+    super(`${formatKeyPath(path) || '(top level)'}: ${detail ?? `expected ${expected}, found ${describeValue(found)}`}`);
     this.name = 'SchemaError';
   }
 }
@@ -195,7 +196,8 @@ export class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
       if (!(key in this.shape)) {
         const known = Object.keys(this.shape);
         const near = closest(key, known);
-        throw new SchemaError([...path, key], `no such key (known: ${known.join(', ')})`, input[key], near ? `did you mean "${near}"?` : undefined);
+        throw new SchemaError([...path, key], `one of the keys ${known.join(', ')}`, input[key],
+          `unknown key${near ? ` (did you mean "${near}"?)` : ''}; the keys here are ${known.join(', ') || 'none'}`);
       }
     }
     const out: Record<string, unknown> = {};

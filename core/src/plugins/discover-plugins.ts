@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { BUILTIN_PLUGINS, PLUGIN_KEYWORD, PLUGIN_NAME_PATTERN } from './builtin-plugins.js';
 
 /** Where a plugin was found; decides nothing about how it loads (every origin loads the same way). */
@@ -69,7 +70,8 @@ function packageDirsIn(nodeModules: string): string[] {
 }
 
 /**
- * Finds plugins: the built-in ones, packages in node_modules (from `cwd` upwards) named `expgen-plugin-*` /
+ * Finds plugins: the built-in ones, packages in node_modules (from `cwd` upwards, then from expgen's own folder
+ * upwards) named `expgen-plugin-*` /
  * `@scope/expgen-plugin-*` or carrying the `expgen-plugin` keyword, and the paths listed in the config. The first
  * found of a name wins, in that order, so a project cannot accidentally shadow a built-in.
  */
@@ -88,7 +90,10 @@ export function discoverPlugins(options: { cwd: string; configPaths?: readonly {
     }
     add({ name, location, origin: 'builtin', hasCommands: Boolean(readPackageJson(location)?.oclif?.commands) });
   }
-  for (const nodeModules of nodeModulesDirs(options.cwd)) {
+  // From the current folder (a project's own installs) and from expgen's own location (plugins installed
+  // beside a global or project-level expgen).
+  const coreDir = fileURLToPath(new URL('../../', import.meta.url));
+  for (const nodeModules of new Set([...nodeModulesDirs(options.cwd), ...nodeModulesDirs(coreDir)])) {
     for (const dir of packageDirsIn(nodeModules)) {
       const pkg = readPackageJson(dir);
       if (!pkg?.name || !isPlugin(pkg.name, pkg)) continue;

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { ExpgenError, type ChatMessage, type ComponentContext, type DatasetSource, type SourceDocument } from '@expgen/core';
+import { contentId, ExpgenError, type ChatMessage, type ComponentContext, type DatasetSource, type SourceDocument } from '@expgen/core';
 
 export interface JsonlOptions {
   path: string;
@@ -96,10 +95,4 @@ export function toDocument(record: unknown, options: Omit<JsonlOptions, 'path'>,
   }
   const id = typeof rawId === 'string' || typeof rawId === 'number' ? String(rawId) : contentId(document);
   return { id, ...document };
-}
-
-/** A content hash as id: the same document gets the same id (and split) wherever it appears. */
-export function contentId(document: { text?: string; messages?: readonly ChatMessage[] }): string {
-  const content = document.text ?? JSON.stringify(document.messages);
-  return `sha256:${createHash('sha256').update(content).digest('hex').slice(0, 32)}`;
 }
