@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { cosmiconfig } from 'cosmiconfig';
 import { parse as parseYaml } from 'yaml';
 import { ExpgenError } from '../contract/errors.js';
-import { SchemaError, type KeyPath } from '../options/schema.js';
+import { formatKeyPath, SchemaError, type KeyPath } from '../options/schema.js';
 import { configSchema, type ExpgenConfig } from './config-schema.js';
 
 /** Sections that choose a component: switching the component drops the options inherited for the old one. */
@@ -81,14 +81,15 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     }
   }
 
-  const sets = (options.sets ?? []).map(parseSet);
-  for (const { path, value } of sets) setAtPath(user, path, value);
+  const fromFile = copyTree(user);
+  const sets = (options.sets ?? []).map((text) => ({ text, ...parseSet(text) }));
+  for (const set of sets) setAtPath(user, set, mergeConfig(defaults, user));
   const merged = mergeConfig(defaults, user);
 
   const originOf = (path: KeyPath): { label: string; dir: string } => {
     const set = sets.find((s) => startsWith(path, s.path) || startsWith(s.path, path));
     if (set) return { label: '--set', dir: cwd };
-    if (file && hasPath(user, path)) return { label: file, dir: dirname(file) };
+    if (file && hasPath(fromFile, path)) return { label: file, dir: dirname(file) };
     return { label: defaultFile, dir: dirname(defaultFile) };
   };
 
@@ -173,6 +174,7 @@ export function parseSet(text: string): { path: KeyPath; value: unknown } {
   for (const part of pathText.split('.')) {
     const match = /^([A-Za-z_][A-Za-z0-9_-]*)((?:\[\d+\])*)$/.exec(part);
     if (!match) throw new ExpgenError(`--set "${text}": "${pathText}" is not a key path (use dots and [index], e.g. datasets[0].ratio)`);
+    if (['__proto__', 'constructor', 'prototype'].includes(match[1]!)) throw new ExpgenError(`--set "${text}": "${match[1]}" is not a config key`);
     path.push(match[1]!);
     for (const index of match[2]!.matchAll(/\[(\d+)\]/g)) path.push(Number(index[1]));
   }
@@ -185,17 +187,38 @@ export function parseSet(text: string): { path: KeyPath; value: unknown } {
   return { path, value: value === undefined ? null : value };
 }
 
-function setAtPath(target: Record<string, unknown>, path: KeyPath, value: unknown): void {
+/**
+ * Sets `path` in the user's config. `inherited` is the config it will be merged over: lists replace rather than
+ * merge, so an index path into a list the user did not set (`datasets[0].ratio`) starts from a copy of that list.
+ */
+function setAtPath(target: Record<string, unknown>, set: { text: string; path: KeyPath; value: unknown }, inherited: unknown): void {
+  const { path, value } = set;
   let node: Record<string | number, unknown> = target;
+  let base = inherited;
   path.forEach((key, i) => {
+    base = typeof base === 'object' && base !== null ? (base as Record<string | number, unknown>)[key] : undefined;
+    if (typeof key === 'number' && Array.isArray(node) && key > node.length) {
+      throw new ExpgenError(`--set "${set.text}": ${formatKeyPath(path.slice(0, i))} has ${node.length} item${node.length === 1 ? '' : 's'}, so its index can be at most ${node.length} (which adds one)`);
+    }
     if (i === path.length - 1) {
       node[key] = value;
       return;
     }
     const next = node[key];
-    if (typeof next !== 'object' || next === null) node[key] = typeof path[i + 1] === 'number' ? [] : {};
+    if (typeof next !== 'object' || next === null) {
+      node[key] = typeof path[i + 1] === 'number' ? (Array.isArray(base) ? copyTree(base) : []) : {};
+    }
     node = node[key] as Record<string | number, unknown>;
   });
+}
+
+/** Copies plain mappings and lists, keeping every other value (a function in a JS config's options) as it is. */
+function copyTree<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(copyTree) as T;
+  if (isMapping(value) && [Object.prototype, null].includes(Object.getPrototypeOf(value))) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, copyTree(v)])) as T;
+  }
+  return value;
 }
 
 function hasPath(target: unknown, path: KeyPath): boolean {

@@ -21,6 +21,16 @@ export interface Tokenizer {
   readonly fingerprint: string;
   /** Text to ids. Special-token strings inside `text` are encoded as plain text, never as control tokens. */
   encode(text: string, options?: { addBos?: boolean }): number[];
+  /**
+   * Trusted text (a config's fixed prefix, a template's own markup) to ids, with special-token strings encoded
+   * as control tokens. Never use it on data.
+   */
+  encodeWithSpecialTokens(text: string, options?: { addBos?: boolean }): number[];
+  /**
+   * Renders a conversation with the chat template and encodes it: the template's own special tokens become
+   * control tokens, while special-token strings inside message contents stay plain text.
+   */
+  encodeChat(messages: readonly ChatMessage[], options?: { addGenerationPrompt?: boolean; date?: string }): number[];
   /** Ids to text; invalid UTF-8 (a split multi-byte character) decodes to U+FFFD. */
   decode(ids: readonly number[]): string;
   /** The bytes a single token stands for, so a display can join tokens that are partial UTF-8 sequences. */

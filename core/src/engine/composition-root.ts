@@ -117,8 +117,8 @@ export async function composeRun(options: ComposeOptions): Promise<ComposedRun> 
   try {
     const needs = new Set(options.needs);
     for (const kind of [...needs]) {
-      if (kind === 'dataset') continue;
-      for (const need of resolveComponent(loaded, registry, kind, [SECTION_OF[kind]]).declaration.needs ?? []) needs.add(need);
+      const paths: KeyPath[] = kind === 'dataset' ? [...config.datasets.keys()].map((i) => ['datasets', i]) : [[SECTION_OF[kind]]];
+      for (const path of paths) for (const need of resolveComponent(loaded, registry, kind, path).declaration.needs ?? []) needs.add(need);
     }
     let subject: SubjectModel | undefined;
     if (needs.has('subject-model')) {

@@ -167,14 +167,19 @@ class ArraySchema<T> extends Schema<T[]> {
   }
   get expected(): string {
     const min = this.options.minItems;
-    return `a list${min ? ` of at least ${min}` : ''} of ${this.item.expected.replace(/^(a|an) /, '')}s`;
+    // Pluralise the item's noun ("a number > 0" -> "numbers > 0"); items described without an article read as
+    // "values, each true or false".
+    const article = /^an? (.+?)((?: (?:[<>]=?|or|of) .*)?)$/.exec(this.item.expected);
+    const items = article ? `${article[1]}s${article[2]}` : `values, each ${this.item.expected}`;
+    return `a list${min ? ` of at least ${min}` : ''} of ${items}`;
   }
   parse(value: unknown, path: KeyPath = []): T[] {
     if (!Array.isArray(value)) throw new SchemaError(path, this.expected, value);
     if (this.options.minItems !== undefined && value.length < this.options.minItems) {
       throw new SchemaError(path, this.expected, value);
     }
-    return value.map((v, i) => this.item.parse(v, [...path, i]));
+    // Array.from, not map: a hole in a sparse list (possible in a JS config file) is a missing item, not skipped.
+    return Array.from(value, (v, i) => this.item.parse(v, [...path, i]));
   }
 }
 
@@ -193,7 +198,7 @@ export class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
     }
     const input = value as Record<string, unknown>;
     for (const key of Object.keys(input)) {
-      if (!(key in this.shape)) {
+      if (!Object.hasOwn(this.shape, key)) {
         const known = Object.keys(this.shape);
         const near = closest(key, known);
         throw new SchemaError([...path, key], `one of the keys ${known.join(', ')}`, input[key],

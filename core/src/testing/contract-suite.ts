@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -12,10 +12,12 @@ import type { Provenance } from '../contract/provenance.js';
 import type { Scorer } from '../contract/scorer.js';
 import type { Simulator } from '../contract/simulator.js';
 import type { SubjectModel } from '../contract/subject-model.js';
+import type { Tokenizer } from '../contract/tokenizer.js';
 import { memoryLogger } from '../engine/logger.js';
 import { reduceOnHost } from '../engine/host-reductions.js';
 import { checkPluginShape } from '../plugins/load-plugin.js';
 import { fakeSubjectModel } from './fake-subject-model.js';
+import { fakeTokenizer } from './fake-tokenizer.js';
 
 export interface ContractFixtures {
   /** Raw options per component, keyed `kind/name` (default: undefined, so the schema's defaults apply). */
@@ -60,6 +62,7 @@ export function contractSuite(plugin: ExpgenPlugin, fixtures: ContractFixtures =
           await checkComponent(declaration.kind, component, context);
         } finally {
           if (declaration.kind !== 'subject-model' || component !== subject) await component.dispose?.();
+          rmSync(context.cacheDir, { recursive: true, force: true });
         }
       });
     }
@@ -83,10 +86,11 @@ export async function checkComponent<K extends keyof ComponentsByKind>(kind: K, 
       return checkSubjectModel(component as SubjectModel);
     case 'activation-source':
       return checkActivationSource(component as ActivationSource);
+    // The subject only supplies a tokenizer for the inputs; describers and simulators may need no subject.
     case 'describer':
-      return checkDescriber(component as Describer, context.subject!);
+      return checkDescriber(component as Describer, context.subject?.tokenizer ?? fakeTokenizer());
     case 'simulator':
-      return checkSimulator(component as Simulator, context.subject!);
+      return checkSimulator(component as Simulator, context.subject?.tokenizer ?? fakeTokenizer());
     case 'scorer':
       return checkScorer(component as Scorer);
   }
@@ -170,8 +174,7 @@ async function checkActivationSource(source: ActivationSource): Promise<void> {
   assert.throws(() => source.plan(Math.max(...layers) + 1000), 'planning a layer that does not exist fails');
 }
 
-async function checkDescriber(describer: Describer, subject: SubjectModel): Promise<void> {
-  const tok = subject.tokenizer;
+async function checkDescriber(describer: Describer, tok: Tokenizer): Promise<void> {
   const texts = ['the cat sat on the mat', 'a cat and a dog', 'my cat is asleep'];
   const exemplars = texts.map((text, rank) => {
     const tokens = tok.encode(text);
@@ -196,8 +199,8 @@ async function checkDescriber(describer: Describer, subject: SubjectModel): Prom
   }
 }
 
-async function checkSimulator(simulator: Simulator, subject: SubjectModel): Promise<void> {
-  const sequences = [subject.tokenizer.encode('the cat sat'), subject.tokenizer.encode('numbers 1 2 3 4')];
+async function checkSimulator(simulator: Simulator, tok: Tokenizer): Promise<void> {
+  const sequences = [tok.encode('the cat sat'), tok.encode('numbers 1 2 3 4')];
   const result = await simulator.simulate({ descriptions: ['the token "cat"', 'digits'], sequences });
   assert.equal(result.predictions.length, 2, 'one prediction set per description');
   result.predictions.forEach((perSequence) => {

@@ -20,6 +20,22 @@ export function fakeTokenizer(): Tokenizer {
       const ids = Array.from(new TextEncoder().encode(text), (b) => b + SPECIALS.length);
       return options?.addBos ? [0, ...ids] : ids;
     },
+    encodeWithSpecialTokens(text, options) {
+      const ids: number[] = options?.addBos ? [0] : [];
+      for (const part of text.split(/(<bos>|<eos>|<pad>)/)) {
+        if (specialTokens.has(part)) ids.push(specialTokens.get(part)!);
+        else ids.push(...this.encode(part));
+      }
+      return ids;
+    },
+    encodeChat(messages, options) {
+      // Contents are data: encoded as text even when they spell a special token.
+      const ids = [0];
+      if (options?.date) ids.push(...this.encode(`date: ${options.date}\n`));
+      for (const m of messages) ids.push(...this.encode(`${m.role}: `), ...this.encode(m.content), ...this.encode('\n'));
+      if (options?.addGenerationPrompt) ids.push(...this.encode('assistant: '));
+      return ids;
+    },
     decode(ids) {
       return decoder.decode(Uint8Array.from(ids.filter((id) => id >= SPECIALS.length), (id) => id - SPECIALS.length));
     },

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { reduceOnHost } from './host-reductions.js';
+
+/**
+ * batch 2, seqLen 3, width 2; row 1 is 2 tokens long, so its position 2 is padding (values 100 / -100 there
+ * would win every max and min if padding counted).
+ *   row 0: t0 [1, -1]  t1 [5,  0]  t2 [2,   -4]
+ *   row 1: t0 [9, -9]  t1 [3,  2]  t2 [100, -100]  (padding)
+ */
+const full = Float32Array.from([1, -1, 5, 0, 2, -4, 9, -9, 3, 2, 100, -100]);
+const shape = { batch: 2, seqLen: 3, width: 2, lengths: Int32Array.of(3, 2) };
+const hook = 'mlp/0';
+const thresholds = (top: number[], bottom: number[]) => ({ top: Float32Array.from(top), bottom: Float32Array.from(bottom) });
+const list = (a: ArrayLike<number> | undefined) => Array.from(a ?? []);
+
+describe('reduceOnHost: full', () => {
+  it('returns every value, with NaN at padded positions, and leaves the input alone', () => {
+    const copy = full.slice();
+    const result = reduceOnHost(full, shape, { hook, reduce: 'full' });
+    assert.equal(result.hook, hook);
+    assert.equal(result.width, 2);
+    assert.deepEqual(list(result.full), [1, -1, 5, 0, 2, -4, 9, -9, 3, 2, Number.NaN, Number.NaN]);
+    assert.deepEqual(full, copy);
+    assert.equal(result.max, undefined);
+    assert.equal(result.gated, undefined);
+  });
+
+  it('without lengths every position is real', () => {
+    const result = reduceOnHost(full, { batch: 2, seqLen: 3, width: 2 }, { hook, reduce: 'full' });
+    assert.deepEqual(list(result.full), list(full));
+  });
+
+  it('ignoreFirst does not blank prefix positions in full values', () => {
+    const result = reduceOnHost(full, shape, { hook, reduce: 'full', ignoreFirst: 1 });
+    assert.deepEqual(list(result.full).slice(0, 2), [1, -1]);
+  });
+
+  it('a zero-length row is all NaN', () => {
+    const result = reduceOnHost(full, { ...shape, lengths: Int32Array.of(3, 0) }, { hook, reduce: 'full' });
+    assert.ok(list(result.full).slice(6).every(Number.isNaN));
+    assert.ok(!list(result.full).slice(0, 6).some(Number.isNaN));
+  });
+});
+
+describe('reduceOnHost: extremes', () => {
+  it('takes per-row, per-feature max and min over real positions only', () => {
+    const result = reduceOnHost(full, shape, { hook, reduce: 'extremes' });
+    assert.deepEqual(list(result.max), [5, 0, 9, 2]);
+    assert.deepEqual(list(result.min), [1, -4, 3, -9]);
+    assert.equal(result.full, undefined);
+    assert.equal(result.gated, undefined);
+  });
+
+  it('counts padding when no lengths are given', () => {
+    const result = reduceOnHost(full, { batch: 2, seqLen: 3, width: 2 }, { hook, reduce: 'extremes' });
+    assert.deepEqual(list(result.max), [5, 0, 100, 2]);
+    assert.deepEqual(list(result.min), [1, -4, 3, -100]);
+  });
+
+  it('ignoreFirst skips the first positions of every row', () => {
+    const result = reduceOnHost(full, shape, { hook, reduce: 'extremes', ignoreFirst: 1 });
+    assert.deepEqual(list(result.max), [5, 0, 3, 2]);
+    assert.deepEqual(list(result.min), [2, -4, 3, 2]);
+  });
+
+  it('a row with no counted position has max -Infinity and min +Infinity', () => {
+    const result = reduceOnHost(full, shape, { hook, reduce: 'extremes', ignoreFirst: 2 });
+    assert.deepEqual(list(result.max), [2, -4, -Infinity, -Infinity]);
+    assert.deepEqual(list(result.min), [2, -4, Infinity, Infinity]);
+  });
+
+  it('checks the value count against the shape', () => {
+    assert.throws(() => reduceOnHost(full.subarray(1), shape, { hook, reduce: 'extremes' }), /11 values for 2 x 3 x 2/);
+  });
+});
+
+describe('reduceOnHost: gated', () => {
+  it('selects (row, feature) pairs above top or below bottom, row-major, with their per-token values', () => {
+    // row 0: f0 max 5 > 6? no, min 1 < 2: yes. f1: max 0 > 1? no, min -4 < -5? no.
+    // row 1: f0 max 9 > 6: yes. f1 max 2 > 1: yes.
+    const result = reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([6, 1], [2, -5]) });
+    assert.deepEqual(list(result.max), [5, 0, 9, 2]);
+    assert.deepEqual(list(result.min), [1, -4, 3, -9]);
+    assert.ok(result.gated);
+    assert.ok(result.gated.rows instanceof Int32Array && result.gated.features instanceof Int32Array);
+    assert.deepEqual(list(result.gated.rows), [0, 1, 1]);
+    assert.deepEqual(list(result.gated.features), [0, 0, 1]);
+    assert.deepEqual(list(result.gated.values), [1, 5, 2, 9, 3, Number.NaN, -9, 2, Number.NaN]);
+  });
+
+  it('orders by row, then by feature, whichever threshold selected the pair', () => {
+    const result = reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([-Infinity, -Infinity], [Infinity, Infinity]) });
+    assert.deepEqual(list(result.gated?.rows), [0, 0, 1, 1]);
+    assert.deepEqual(list(result.gated?.features), [0, 1, 0, 1]);
+    assert.deepEqual(list(result.gated?.values), [1, 5, 2, -1, 0, -4, 9, 3, Number.NaN, -9, 2, Number.NaN]);
+  });
+
+  it('compares strictly: a max equal to top or a min equal to bottom is not selected', () => {
+    const equal = reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([9, 2], [1, -9]) });
+    assert.deepEqual(list(equal.gated?.rows), [], 'row 0 f0 min 1 == 1, row 1 f0 max 9 == 9, row 1 f1 max 2 == 2 and min -9 == -9');
+    assert.equal(equal.gated?.values.length, 0);
+    const below = reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([8.5, 2], [1, -9]) });
+    assert.deepEqual(list(below.gated?.rows), [1]);
+    assert.deepEqual(list(below.gated?.features), [0]);
+  });
+
+  it('+Infinity / -Infinity thresholds extract nothing', () => {
+    const result = reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([Infinity, Infinity], [-Infinity, -Infinity]) });
+    assert.equal(result.gated?.rows.length, 0);
+    assert.equal(result.gated?.features.length, 0);
+    assert.equal(result.gated?.values.length, 0);
+    assert.deepEqual(list(result.max), [5, 0, 9, 2], 'extremes are still returned');
+  });
+
+  it('one side alone can select: top -Infinity selects every pair with a counted position', () => {
+    const result = reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([-Infinity, Infinity], [-Infinity, -Infinity]) });
+    assert.deepEqual(list(result.gated?.rows), [0, 1]);
+    assert.deepEqual(list(result.gated?.features), [0, 0]);
+  });
+
+  it('honours ignoreFirst for selection but returns every real position, prefix included', () => {
+    // ignoreFirst 1: row 1 f0's max drops from 9 to 3, so top 4 no longer selects it (without ignoreFirst it would).
+    const result = reduceOnHost(full, shape, { hook, reduce: 'gated', ignoreFirst: 1, thresholds: thresholds([4, 10], [1.5, -10]) });
+    assert.deepEqual(list(result.gated?.rows), [0]);
+    assert.deepEqual(list(result.gated?.features), [0]);
+    assert.deepEqual(list(result.gated?.values), [1, 5, 2], 'position 0 is returned with its real value');
+    const without = reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([4, 10], [1.5, -10]) });
+    assert.deepEqual(list(without.gated?.rows), [0, 1]);
+  });
+
+  it('never selects a row with no counted position, even with the loosest thresholds', () => {
+    const result = reduceOnHost(full, shape, { hook, reduce: 'gated', ignoreFirst: 2, thresholds: thresholds([-Infinity, -Infinity], [Infinity, Infinity]) });
+    assert.deepEqual(list(result.gated?.rows), [0, 0]);
+    assert.deepEqual(list(result.gated?.features), [0, 1]);
+  });
+
+  it('requires top and bottom thresholds of the hook width', () => {
+    assert.throws(() => reduceOnHost(full, shape, { hook, reduce: 'gated' }), /gated reduction of mlp\/0 needs top and bottom thresholds of length 2/);
+    assert.throws(() => reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([1], [0]) }), /of length 2/);
+    assert.throws(() => reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([1, 1], [0]) }), /of length 2/);
+  });
+});

@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ActivationSource } from '../contract/activation-source.js';
+import type { DatasetSource, SourceDocument } from '../contract/dataset-source.js';
+import type { Describer } from '../contract/describer.js';
+import type { ComponentContext, ExpgenPlugin } from '../contract/plugin.js';
+import type { ComponentKind } from '../contract/provenance.js';
+import type { Scorer } from '../contract/scorer.js';
+import type { Simulator } from '../contract/simulator.js';
+import type { SubjectModel } from '../contract/subject-model.js';
+import { memoryLogger } from '../engine/logger.js';
+import { s } from '../options/schema.js';
+import { checkComponent, contractSuite } from './contract-suite.js';
+import { fakeActivationSource, fakeDataset, fakeDescriber, fakeProvenance, fakeSimulator } from './fake-components.js';
+import { fakeSubjectModel } from './fake-subject-model.js';
+
+/** A small Pearson-correlation scorer: null when either side is constant. */
+function pearsonScorer(provenance = fakeProvenance('scorer', 'pearson')): Scorer {
+  return {
+    provenance,
+    score({ predicted, actual }) {
+      const x = predicted.flatMap((p) => [...p]);
+      const y = actual.flatMap((a) => [...a]);
+      const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+      const [mx, my] = [mean(x), mean(y)];
+      let [sxy, sxx, syy] = [0, 0, 0];
+      x.forEach((xi, i) => {
+        sxy += (xi - mx) * (y[i]! - my);
+        sxx += (xi - mx) ** 2;
+        syy += (y[i]! - my) ** 2;
+      });
+      const value = sxx === 0 || syy === 0 ? null : sxy / Math.sqrt(sxx * syy);
+      return { value, stats: { n: x.length }, scoredBy: provenance };
+    },
+  };
+}
+
+const DOCS: SourceDocument[] = [
+  { id: 'a', text: 'The cat sat on the mat.' },
+  { id: 'b', messages: [{ role: 'user', content: 'Hello' }, { role: 'assistant', content: 'Hi!' }] },
+  { id: 'c', text: 'Numbers: 1 2 3.' },
+];
+
+/** The testing kit's fakes as a plugin, each stamped with the provenance its context gives it. */
+const fakesPlugin: ExpgenPlugin = {
+  meta: { name: 'expgen-plugin-fakes', version: '0.0.1', apiVersion: 1 },
+  components: [
+    {
+      kind: 'subject-model', name: 'fake', description: 'the fake subject', options: s.object({ layers: s.integer({ min: 1 }).default(2) }),
+      create: async (o: { layers: number }, c: ComponentContext) => fakeSubjectModel({ layers: o.layers, provenance: c.provenance }),
+    },
+    {
+      kind: 'activation-source', name: 'fake-mlp', description: 'MLP neurons of the fake subject', options: s.object({}), needs: ['subject-model'],
+      create: async (_o: unknown, c: ComponentContext) => ({ ...fakeActivationSource(c.subject!), provenance: c.provenance }),
+    },
+    {
+      kind: 'dataset', name: 'memory', description: 'documents from memory', options: s.object({ count: s.integer({ min: 1 }).default(3) }),
+      create: async (o: { count: number }, c: ComponentContext) => ({ ...fakeDataset(DOCS.slice(0, o.count), 'memory'), provenance: c.provenance }),
+    },
+    {
+      kind: 'describer', name: 'fake', description: 'always says "cat"', options: s.object({}), needs: ['subject-model'],
+      create: async (_o: unknown, c: ComponentContext) => ({ ...fakeDescriber(() => ['the word "cat"', 'cats']), provenance: c.provenance }),
+    },
+    {
+      // A describer that needs no subject (like one behind an API): the suite must still be able to check it.
+      kind: 'describer', name: 'remote', description: 'needs no subject', options: s.object({}),
+      create: async (_o: unknown, c: ComponentContext) => ({ ...fakeDescriber(() => ['remote']), provenance: c.provenance }),
+    },
+    {
+      kind: 'simulator', name: 'fake', description: 'predicts 10 on "c"', options: s.object({}), needs: ['subject-model'],
+      create: async (_o: unknown, c: ComponentContext) => ({ ...fakeSimulator((_d, tokens) => tokens.map((t) => (t === 99 + 3 ? 10 : 0))), provenance: c.provenance }),
+    },
+    {
+      kind: 'scorer', name: 'pearson', description: 'correlation', options: s.object({}),
+      create: async (_o: unknown, c: ComponentContext) => pearsonScorer(c.provenance),
+    },
+    {
+      kind: 'scorer', name: 'skipped', description: 'left out by the fixtures', options: s.object({}),
+      create: async () => {
+        throw new Error('a skipped component is never created');
+      },
+    },
+  ],
+};
+
+// The kit, run on the fakes: every component above must honour its kind's contract.
+contractSuite(fakesPlugin, {
+  options: { 'dataset/memory': { count: 2 } },
+  skip: { 'scorer/skipped': 'exercises ContractFixtures.skip' },
+});
+
+// And the kit with a caller-provided subject.
+contractSuite({ ...fakesPlugin, components: fakesPlugin.components.filter((c) => c.kind === 'describer' || c.kind === 'simulator') }, {
+  subject: () => fakeSubjectModel({ layers: 1, mlpWidth: 4 }),
+});
+
+function context(kind: ComponentKind, subject?: SubjectModel): ComponentContext {
+  return { provenance: fakeProvenance(kind), baseDir: process.cwd(), cacheDir: process.cwd(), logger: memoryLogger(), ...(subject ? { subject } : {}) };
+}
+
+describe('checkComponent catches broken components', () => {
+  const subject = fakeSubjectModel();
+
+  it('a dataset whose second pass differs', async () => {
+    let pass = 0;
+    const dataset: DatasetSource = {
+      provenance: fakeProvenance('dataset'),
+      name: 'unstable',
+      async *documents() {
+        pass++;
+        yield { id: `doc-${pass}`, text: 'x' };
+      },
+    };
+    await assert.rejects(checkComponent('dataset', dataset, context('dataset')), { name: 'AssertionError', message: /a second pass yields the same documents in the same order/ });
+  });
+
+  it('a dataset that yields nothing, a bad name, or a document with both text and messages', async () => {
+    await assert.rejects(checkComponent('dataset', fakeDataset([], 'empty'), context('dataset')), /a dataset yields documents/);
+    await assert.rejects(checkComponent('dataset', fakeDataset(DOCS, 'has space'), context('dataset')), /dataset name is a simple identifier/);
+    await assert.rejects(checkComponent('dataset', fakeDataset([{ id: 'x', text: 't', messages: [] }]), context('dataset')), /exactly one of text and messages/);
+  });
+
+  it('accepts the fakes as they are', async () => {
+    await checkComponent('dataset', fakeDataset(DOCS), context('dataset'));
+    await checkComponent('subject-model', subject, context('subject-model'));
+    await checkComponent('activation-source', fakeActivationSource(subject), context('activation-source'));
+    await checkComponent('scorer', pearsonScorer(), context('scorer'));
+  });
+
+  it('a subject whose in-graph reductions disagree with the host reference', async () => {
+    const liar: SubjectModel = {
+      ...subject,
+      forward: async (request) => {
+        const result = await subject.forward(request);
+        return { ...result, hooks: result.hooks.map((h) => (h.max ? { ...h, max: h.max.map((v) => v + 1) } : h)) };
+      },
+    };
+    await assert.rejects(checkComponent('subject-model', liar, context('subject-model')), /per-sequence max\[0\]/);
+  });
+
+  it('a subject whose greedy decoding is not deterministic', async () => {
+    let calls = 0;
+    const moody: SubjectModel = {
+      ...subject,
+      generate: async (request) => {
+        const result = await subject.generate(request);
+        return calls++ === 0 ? result : { ...result, sequences: result.sequences.map((q) => ({ ...q, tokens: q.tokens.map((t) => (t + 1) % 259) })) };
+      },
+    };
+    await assert.rejects(checkComponent('subject-model', moody, context('subject-model')), /greedy decoding is deterministic/);
+  });
+
+  it('an activation source with layers out of order or that plans missing layers', async () => {
+    const source = fakeActivationSource(fakeSubjectModel({ layers: 3 }));
+    const unordered: ActivationSource = { ...source, layers: () => [2, 0, 1] };
+    await assert.rejects(checkComponent('activation-source', unordered, context('activation-source')), /layers are ascending/);
+    const lenient: ActivationSource = { ...source, plan: (layer) => source.plan(Math.min(layer, 2)) };
+    await assert.rejects(checkComponent('activation-source', lenient, context('activation-source')), /planning a layer that does not exist fails/);
+    const badEncode: ActivationSource = { ...source, encode: (_l, values) => values.slice(1) };
+    await assert.rejects(checkComponent('activation-source', badEncode, context('activation-source')), /encode maps \[rows, hookWidth\] to \[rows, width\]/);
+  });
+
+  it('a describer that returns empty descriptions or wrong seeds', async () => {
+    await assert.rejects(checkComponent('describer', fakeDescriber(() => ['']), context('describer', subject)), /no empty description/);
+    const wrongSeeds: Describer = {
+      provenance: fakeProvenance('describer'),
+      describe: async (r) => ({ candidates: Array.from({ length: r.count }, () => ({ description: 'd', seed: r.seed, describedBy: fakeProvenance('describer') })), failures: [] }),
+    };
+    await assert.rejects(checkComponent('describer', wrongSeeds, context('describer', subject)), /candidate i has seed \+ i/);
+    const short = fakeDescriber(() => []);
+    await assert.rejects(checkComponent('describer', short, context('describer', subject)), /every requested candidate is either returned or reported as failed/);
+  });
+
+  it('a simulator with the wrong number of predictions or non-finite ones', async () => {
+    await assert.rejects(checkComponent('simulator', fakeSimulator((_d, t) => t.slice(1)), context('simulator', subject)), /one prediction per token/);
+    await assert.rejects(checkComponent('simulator', fakeSimulator((_d, t) => t.map(() => Number.NaN)), context('simulator', subject)), /predictions are finite/);
+    const oneOnly: Simulator = { ...fakeSimulator(() => []), simulate: async (r) => ({ predictions: [r.sequences.map((t) => new Float32Array(t.length))], mode: 'x', simulatedBy: fakeProvenance('simulator') }) };
+    await assert.rejects(checkComponent('simulator', oneOnly, context('simulator', subject)), /one prediction set per description/);
+  });
+
+  it('checks describers and simulators that need no subject', async () => {
+    await checkComponent('describer', fakeDescriber(() => ['d']), context('describer'));
+    await checkComponent('simulator', fakeSimulator((_d, t) => t.map(() => 1)), context('simulator'));
+  });
+
+  it('a scorer that scores a constant prediction as 0 instead of null', async () => {
+    const zero: Scorer = { ...pearsonScorer(), score: (r) => ({ ...pearsonScorer().score(r), value: pearsonScorer().score(r).value ?? 0 }) };
+    await assert.rejects(checkComponent('scorer', zero, context('scorer')), /a constant prediction has an undefined score: null, never 0 or NaN/);
+  });
+});
