@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const launcher = join(repoRoot, 'core', 'bin', 'run.js');
 
 export interface CliResult {
@@ -43,11 +43,15 @@ export function tempDir(prefix = 'expgen-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** A user mistake is reported as exactly one line starting with "expgen:" and no stack trace. */
+/**
+ * A user mistake is reported as exactly one line starting with "expgen:", last on stderr (progress and log lines
+ * may come before it), with no stack trace.
+ */
 export function assertOneLineError(result: CliResult): string {
   const lines = result.stderr.trim().split('\n');
+  const errors = lines.filter((l) => l.startsWith('expgen: '));
   if (result.code === 0) throw new Error(`expected a non-zero exit, got 0 (stdout: ${result.stdout})`);
-  if (lines.length !== 1 || !lines[0]!.startsWith('expgen: ')) throw new Error(`expected one "expgen: ..." line on stderr, got:\n${result.stderr}`);
-  if (/\n\s+at /.test(result.stderr)) throw new Error(`stack trace on stderr:\n${result.stderr}`);
-  return lines[0]!;
+  if (errors.length !== 1 || lines.at(-1) !== errors[0]) throw new Error(`expected one "expgen: ..." line last on stderr, got:\n${result.stderr}`);
+  if (/^\s+at /m.test(result.stderr)) throw new Error(`stack trace on stderr:\n${result.stderr}`);
+  return errors[0]!;
 }

@@ -1,0 +1,391 @@
+import { basename, resolve } from 'node:path';
+import {
+  ExpgenError,
+  type ForwardRequest,
+  type ForwardResult,
+  type GenerationRequest,
+  type GenerationResult,
+  type HookPoint,
+  type HookResult,
+  type Logger,
+  type Provenance,
+  type SubjectModel,
+  type SubjectModelInfo,
+  type Tokenizer,
+} from '@expgen/core';
+import { baseGraphDigest, ensureHookVariant, variantKey, type HookVariant, type VariantSpec } from './onnx/hook-variants.js';
+import { openRunnableModel, type RunnableModel } from './onnx/runnable-model.js';
+import { DataType } from './onnx/onnx-proto.js';
+export type { RunnableModel } from './onnx/runnable-model.js';
+import { float32Tensor, int64Tensor, type Feed, type HostTensor } from './runtime/host-tensor.js';
+import { InferenceClient } from './runtime/inference-client.js';
+import type { ExecutionProviderName, SessionSettings } from './runtime/onnx-session.js';
+import { TokenSampler } from './runtime/token-sampler.js';
+import { checkVocabularyMatches, LlamaTokenizer } from './tokenizer/llama-tokenizer.js';
+
+export interface LlamaSubjectModelOptions {
+  readonly provider: ExecutionProviderName;
+  /** GPU index for `cuda`. */
+  readonly deviceId?: number;
+  /** Stamped (with the provider, dtype and hashes added to its settings) on everything the model returns. */
+  readonly provenance: Provenance;
+  /** Default: the tokenizer files in the model folder. Its vocabulary size must equal the model's. */
+  readonly tokenizer?: Tokenizer;
+  readonly logger?: Logger;
+  /** CPU threads per operator (default: ONNX Runtime's choice). */
+  readonly intraOpThreads?: number;
+  /**
+   * Sessions kept open at once. Each session holds its own copy of the weights, so the default (2: one forward
+   * variant and the generation graph) keeps an 8B model within one GPU.
+   */
+  readonly maxOpenSessions?: number;
+}
+
+/**
+ * Opens a model as the subject: a folder built by `buildOnnxModel`, or an existing Llama ONNX export
+ * (onnxruntime-genai or optimum; a folder holding model.onnx and config.json, or the .onnx file itself) whose
+ * hook points are found in its graph. Inference runs in a worker thread that owns the ONNX Runtime sessions; each
+ * distinct request shape gets its own graph variant, built once and cached beside the model.
+ */
+export async function openLlamaSubjectModel(modelDir: string, options: LlamaSubjectModelOptions): Promise<LlamaSubjectModel> {
+  const model = await openRunnableModel(resolve(modelDir));
+  return LlamaSubjectModel.open(model.base.folder, model, options);
+}
+
+interface OpenSession {
+  readonly variant: HookVariant;
+  readonly inputNames: ReadonlySet<string>;
+  users: number;
+  lastUsed: number;
+}
+
+export class LlamaSubjectModel implements SubjectModel {
+  readonly provenance: Provenance;
+  readonly info: SubjectModelInfo;
+  readonly runsGraphFragments = true;
+  private readonly sessions = new Map<string, Promise<OpenSession>>();
+  private readonly variants = new Map<string, Promise<HookVariant>>();
+  private baseDigest: Promise<string> | null = null;
+  private useClock = 0;
+  private generations = 0;
+  private disposed = false;
+
+  private constructor(
+    readonly modelDir: string,
+    private readonly model: RunnableModel,
+    readonly tokenizer: Tokenizer,
+    private readonly client: InferenceClient,
+    private readonly settings: SessionSettings,
+    private readonly maxOpenSessions: number,
+    provenance: Provenance,
+  ) {
+    this.info = {
+      architecture: model.config.architecture,
+      layers: model.config.numLayers,
+      hiddenSize: model.config.hiddenSize,
+      intermediateSize: model.config.intermediateSize,
+      vocabSize: model.config.vocabSize,
+      executionProvider: settings.provider,
+      dtype: model.dtype,
+      hashes: model.hashes,
+    };
+    this.provenance = {
+      ...provenance,
+      settings: { ...provenance.settings, model: basename(modelDir), executionProvider: settings.provider, dtype: model.dtype, hashes: model.hashes },
+    };
+  }
+
+  static async open(modelDir: string, model: RunnableModel, options: LlamaSubjectModelOptions): Promise<LlamaSubjectModel> {
+    const provider = options.provider ?? 'cpu';
+    if (provider !== 'cpu' && provider !== 'webgpu' && provider !== 'cuda') {
+      throw new ExpgenError(`execution provider "${String(provider)}" is not supported; use "cpu", "webgpu" or "cuda"`);
+    }
+    const maxOpenSessions = options.maxOpenSessions ?? 2;
+    if (!Number.isSafeInteger(maxOpenSessions) || maxOpenSessions < 1) throw new ExpgenError(`option "maxOpenSessions" must be a positive integer (found ${maxOpenSessions})`);
+    const tokenizer = options.tokenizer ?? (await loadTokenizer(modelDir));
+    checkVocabularyMatches(tokenizer, model.config.vocabSize, modelDir);
+    const settings: SessionSettings = {
+      provider,
+      ...(provider === 'cuda' ? { deviceId: options.deviceId ?? 0 } : {}),
+      ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
+    };
+    const client = InferenceClient.start();
+    try {
+      await client.checkProvider(settings);
+    } catch (error) {
+      await client.dispose();
+      throw error;
+    }
+    options.logger?.debug(`llama subject: ${modelDir} (${model.dtype}) on ${provider}`);
+    return new LlamaSubjectModel(modelDir, model, tokenizer, client, settings, maxOpenSessions, options.provenance);
+  }
+
+  hookPoints(): readonly HookPoint[] {
+    return this.model.base.hookPoints.map((p) => ({ name: p.name, width: p.width }));
+  }
+
+  async forward(request: ForwardRequest): Promise<ForwardResult> {
+    const { batch, seqLen } = request;
+    const lengths = this.checkForward(request);
+    const spec: VariantSpec = {
+      hooks: request.hooks.map((h) => ({ hook: h.hook, reduce: h.reduce, ignoreFirst: h.ignoreFirst ?? 0, ...(h.fragment ? { fragment: h.fragment } : {}) })),
+      logits: request.logits ?? 'none',
+      kvCache: false,
+    };
+    const session = await this.acquire(spec);
+    try {
+      const { variant } = session;
+      const feeds: Record<string, Feed> = {};
+      const mask = new BigInt64Array(batch * seqLen);
+      const positions = new BigInt64Array(batch * seqLen);
+      for (let row = 0; row < batch; row++) {
+        for (let s = 0; s < seqLen; s++) {
+          mask[row * seqLen + s] = s < lengths[row]! ? 1n : 0n;
+          positions[row * seqLen + s] = BigInt(s);
+        }
+      }
+      feeds[this.model.base.inputIds] = int64Tensor(Int32ArrayToBigInt(request.tokens), [batch, seqLen]);
+      feeds[this.model.base.attentionMask] = int64Tensor(mask, [batch, seqLen]);
+      if (this.model.positionIds) feeds[this.model.positionIds] = int64Tensor(positions, [batch, seqLen]);
+      Object.assign(feeds, this.emptyCache(batch, variant.emptyPastInputs));
+      request.hooks.forEach((h, i) => {
+        const io = variant.hooks[i]!;
+        if (io.top && io.bottom) {
+          // Copies: feeds are transferred to the worker, which would detach the caller's arrays.
+          feeds[io.top] = float32Tensor(Float32Array.from(h.thresholds!.top), [io.width]);
+          feeds[io.bottom] = float32Tensor(Float32Array.from(h.thresholds!.bottom), [io.width]);
+        }
+      });
+      for (const name of Object.keys(feeds)) if (!session.inputNames.has(name)) delete feeds[name];
+      const fetch = variant.hooks.flatMap((io) => [io.full, io.max, io.min, io.gatedIndex, io.gatedValues].filter((n): n is string => n !== undefined));
+      if (variant.logits) fetch.push(variant.logits);
+      const outputs = await this.client.run(variant.key, feeds, { fetch });
+      return {
+        hooks: variant.hooks.map((io) => unpackHook(io, outputs, batch, seqLen, lengths)),
+        ...(variant.logits ? { logits: outputs[variant.logits]!.data as Float32Array } : {}),
+      };
+    } finally {
+      this.releaseSession(session);
+    }
+  }
+
+  async generate(request: GenerationRequest): Promise<GenerationResult> {
+    const { prompts, maxNewTokens } = request;
+    const temperature = request.temperature ?? 0;
+    const topP = request.topP ?? 1;
+    const seed = request.seed ?? 0;
+    const stopTokens = new Set(request.stopTokens ?? this.tokenizer.eosIds);
+    this.checkGeneration(request, temperature, topP, seed);
+    const generatedBy: Provenance = { ...this.provenance, settings: { ...this.provenance.settings, temperature, topP, seed, maxNewTokens } };
+    const batch = prompts.length;
+    const generated: number[][] = prompts.map(() => []);
+    const finished: boolean[] = prompts.map(() => false);
+    if (batch === 0 || maxNewTokens === 0) {
+      return { sequences: generated.map((tokens) => ({ tokens, finishReason: 'length' as const })), generatedBy };
+    }
+
+    const session = await this.acquire({ hooks: [], logits: 'last', kvCache: true });
+    const sampler = new TokenSampler({ temperature, topP }, seed);
+    const vocab = this.model.config.vocabSize;
+    const generation = ++this.generations;
+    let retained: string[] = [];
+    try {
+      // Left padding aligns every prompt's last token at the same column, so each step appends one column.
+      const promptLength = Math.max(...prompts.map((p) => p.length));
+      let mask: number[][] = prompts.map((p) => [...new Array<number>(promptLength - p.length).fill(0), ...p.map(() => 1)]);
+      const ids = prompts.map((p) => [...new Array<number>(promptLength - p.length).fill(0), ...p]);
+      const nextPosition = prompts.map((p) => p.length);
+      let feeds: Record<string, Feed> = {
+        [this.model.base.inputIds]: int64Tensor(ids.flat(), [batch, promptLength]),
+        [this.model.base.attentionMask]: int64Tensor(mask.flat(), [batch, promptLength]),
+        ...(this.model.positionIds
+          ? { [this.model.positionIds]: int64Tensor(prompts.flatMap((p) => [...new Array<number>(promptLength - p.length).fill(0), ...p.map((_, i) => i)]), [batch, promptLength]) }
+          : {}),
+        ...this.emptyCache(batch),
+      };
+      for (let step = 0; step < maxNewTokens; step++) {
+        const retain: Record<string, string> = {};
+        for (const pair of this.model.kvPairs) retain[pair.present] = `g${generation}.${step}.${pair.present}`;
+        const outputs = await this.client.run(session.variant.key, feeds, { fetch: [session.variant.logits!], retain, releaseAfter: retained });
+        retained = Object.values(retain);
+        const logits = outputs[session.variant.logits!]!.data as Float32Array;
+        const next = new Array<number>(batch).fill(0);
+        for (let row = 0; row < batch; row++) {
+          if (finished[row]) continue;
+          const token = sampler.next(logits.subarray(row * vocab, (row + 1) * vocab));
+          generated[row]!.push(token);
+          next[row] = token;
+          if (stopTokens.has(token)) finished[row] = true;
+        }
+        if (finished.every(Boolean) || step === maxNewTokens - 1) break;
+        mask = mask.map((m) => [...m, 1]);
+        feeds = {
+          [this.model.base.inputIds]: int64Tensor(next, [batch, 1]),
+          [this.model.base.attentionMask]: int64Tensor(mask.flat(), [batch, mask[0]!.length]),
+          ...(this.model.positionIds ? { [this.model.positionIds]: int64Tensor(nextPosition.map((p, row) => p + generated[row]!.length - 1), [batch, 1]) } : {}),
+        };
+        for (const pair of this.model.kvPairs) feeds[pair.past] = { retained: retain[pair.present]! };
+      }
+    } finally {
+      await this.client.release(retained).catch(() => undefined);
+      this.releaseSession(session);
+    }
+    return {
+      sequences: generated.map((tokens, row) => ({ tokens, finishReason: finished[row] ? ('stop' as const) : ('length' as const) })),
+      generatedBy,
+    };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.client.dispose();
+  }
+
+  private emptyCache(batch: number, inputs: readonly string[] = this.model.kvPairs.map((p) => p.past)): Record<string, HostTensor> {
+    const { heads, headDim } = this.model.kvShape;
+    const half = this.model.kvElemType === DataType.FLOAT16;
+    const feeds: Record<string, HostTensor> = {};
+    for (const input of inputs) {
+      feeds[input] = half ? { type: 'float16', dims: [batch, heads, 0, headDim], data: new Uint16Array(0) } : float32Tensor(new Float32Array(0), [batch, heads, 0, headDim]);
+    }
+    return feeds;
+  }
+
+  private variantFor(spec: VariantSpec): Promise<HookVariant> {
+    this.baseDigest ??= baseGraphDigest(this.model.base);
+    return this.baseDigest.then((digest) => {
+      const key = variantKey(digest, spec);
+      let variant = this.variants.get(key);
+      if (variant === undefined) {
+        variant = ensureHookVariant(this.model.base, digest, spec);
+        variant.catch(() => this.variants.delete(key));
+        this.variants.set(key, variant);
+      }
+      return variant;
+    });
+  }
+
+  /** The open session for a request shape, opening it (and closing the least recently used) when needed. */
+  private async acquire(spec: VariantSpec): Promise<OpenSession> {
+    if (this.disposed) throw new ExpgenError('the subject model was disposed; open it again to run it');
+    const variant = await this.variantFor(spec);
+    let pending = this.sessions.get(variant.key);
+    if (pending === undefined) {
+      await this.evictFor(1);
+      pending = this.client.open(variant.key, variant.path, this.settings).then((description) => ({ variant, inputNames: new Set(description.inputNames), users: 0, lastUsed: 0 }));
+      pending.catch(() => this.sessions.delete(variant.key));
+      this.sessions.set(variant.key, pending);
+    }
+    const session = await pending;
+    session.users++;
+    session.lastUsed = ++this.useClock;
+    return session;
+  }
+
+  private releaseSession(session: OpenSession): void {
+    session.users--;
+  }
+
+  private async evictFor(incoming: number): Promise<void> {
+    while (this.sessions.size + incoming > this.maxOpenSessions) {
+      let oldest: { key: string; session: OpenSession } | null = null;
+      for (const [key, pending] of this.sessions) {
+        const session = await pending.catch(() => null);
+        if (session === null || session.users > 0) continue;
+        if (oldest === null || session.lastUsed < oldest.session.lastUsed) oldest = { key, session };
+      }
+      if (oldest === null) return; // every open session is in use: go over the limit rather than wait
+      this.sessions.delete(oldest.key);
+      await this.client.close(oldest.key);
+    }
+  }
+
+  private checkForward(request: ForwardRequest): Int32Array {
+    const { batch, seqLen, tokens } = request;
+    if (!Number.isSafeInteger(batch) || batch < 1 || !Number.isSafeInteger(seqLen) || seqLen < 1) {
+      throw new ExpgenError(`forward: batch ${batch} and seqLen ${seqLen} must be positive integers`);
+    }
+    if (tokens.length !== batch * seqLen) throw new ExpgenError(`forward: ${tokens.length} token ids given for batch ${batch} x seqLen ${seqLen}`);
+    const vocab = this.model.config.vocabSize;
+    for (let i = 0; i < tokens.length; i++) {
+      if (tokens[i]! < 0 || tokens[i]! >= vocab) {
+        throw new ExpgenError(`forward: token id ${tokens[i]} at row ${Math.floor(i / seqLen)}, position ${i % seqLen} is outside the model's vocabulary (0..${vocab - 1})`);
+      }
+    }
+    const lengths = request.lengths ?? new Int32Array(batch).fill(seqLen);
+    if (lengths.length !== batch) throw new ExpgenError(`forward: ${lengths.length} lengths given for batch ${batch}`);
+    lengths.forEach((length, row) => {
+      if (!Number.isSafeInteger(length) || length < 0 || length > seqLen) throw new ExpgenError(`forward: length ${length} of row ${row} must be between 0 and seqLen ${seqLen}`);
+    });
+    for (const hook of request.hooks) {
+      const point = this.model.base.hookPoints.find((p) => p.name === hook.hook);
+      if (hook.reduce !== 'full' && hook.reduce !== 'extremes' && hook.reduce !== 'gated') {
+        throw new ExpgenError(`forward: hook "${hook.hook}" asks for reduction "${String(hook.reduce)}"; use "full", "extremes" or "gated"`);
+      }
+      if (hook.reduce === 'gated' && point) {
+        const width = hook.fragment ? hook.fragment.outputWidth : point.width;
+        const { thresholds } = hook;
+        if (!thresholds || thresholds.top.length !== width || thresholds.bottom.length !== width) {
+          throw new ExpgenError(`forward: hook "${hook.hook}" uses reduction "gated" and needs thresholds.top and thresholds.bottom of ${width} values each`);
+        }
+      }
+    }
+    const logits = request.logits ?? 'none';
+    if (logits !== 'none' && logits !== 'last' && logits !== 'all') throw new ExpgenError(`forward: logits "${String(logits)}" must be "none", "last" or "all"`);
+    return lengths instanceof Int32Array ? lengths : Int32Array.from(lengths);
+  }
+
+  private checkGeneration(request: GenerationRequest, temperature: number, topP: number, seed: number): void {
+    const vocab = this.model.config.vocabSize;
+    if (!Number.isSafeInteger(request.maxNewTokens) || request.maxNewTokens < 0) throw new ExpgenError(`generate: maxNewTokens ${request.maxNewTokens} must be a non-negative integer`);
+    if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new ExpgenError(`generate: temperature ${temperature} must be a finite number >= 0`);
+    if (!(topP > 0 && topP <= 1)) throw new ExpgenError(`generate: topP ${topP} must be in (0, 1]`);
+    if (!Number.isSafeInteger(seed)) throw new ExpgenError(`generate: seed ${seed} must be an integer`);
+    request.prompts.forEach((prompt, row) => {
+      if (prompt.length === 0) throw new ExpgenError(`generate: prompt ${row} is empty; give at least one token (e.g. the BOS id)`);
+      for (const id of prompt) {
+        if (!Number.isSafeInteger(id) || id < 0 || id >= vocab) throw new ExpgenError(`generate: prompt ${row} holds token id ${id}, outside the model's vocabulary (0..${vocab - 1})`);
+      }
+    });
+  }
+}
+
+async function loadTokenizer(modelDir: string): Promise<Tokenizer> {
+  try {
+    return await LlamaTokenizer.fromDirectory(modelDir);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ExpgenError(`${modelDir}: no usable tokenizer (${message}); copy the checkpoint's tokenizer.json into the model folder or pass a tokenizer`, { cause: error });
+  }
+}
+
+function Int32ArrayToBigInt(tokens: Int32Array): BigInt64Array {
+  const out = new BigInt64Array(tokens.length);
+  for (let i = 0; i < tokens.length; i++) out[i] = BigInt(tokens[i]!);
+  return out;
+}
+
+/** Turns a variant's outputs for one hook into the contract's HookResult, marking padded positions NaN. */
+function unpackHook(io: HookVariant['hooks'][number], outputs: Record<string, HostTensor>, batch: number, seqLen: number, lengths: Int32Array): HookResult {
+  const { hook, width } = io;
+  if (io.full) {
+    const full = outputs[io.full]!.data as Float32Array;
+    for (let row = 0; row < batch; row++) full.fill(NaN, (row * seqLen + lengths[row]!) * width, (row + 1) * seqLen * width);
+    return { hook, width, full };
+  }
+  const max = outputs[io.max!]!.data as Float32Array;
+  const min = outputs[io.min!]!.data as Float32Array;
+  if (!io.gatedIndex) return { hook, width, max, min };
+  const pairs = outputs[io.gatedIndex]!.data as BigInt64Array;
+  const values = outputs[io.gatedValues!]!.data as Float32Array;
+  const count = pairs.length / 2;
+  const rows = new Int32Array(count);
+  const features = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    rows[i] = Number(pairs[2 * i]!);
+    features[i] = Number(pairs[2 * i + 1]!);
+    values.fill(NaN, i * seqLen + lengths[rows[i]!]!, (i + 1) * seqLen);
+  }
+  return { hook, width, max, min, gated: { rows, features, values } };
+}

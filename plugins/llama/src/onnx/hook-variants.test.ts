@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { readdir, stat } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { isExpgenError, type GraphFragment, type HookResult, type Provenance } from '@expgen/core';
+import { openLlamaSubjectModel } from '../llama-subject-model.js';
+import { SeededRandom } from '../hf/seeded-random.js';
+import { idTokenizer, tinyBuiltModel, type TinyBuiltModel } from './test-models.js';
+
+const provenance: Provenance = { kind: 'subject-model', component: 'llama', plugin: '@expgen/plugin-llama', pluginVersion: 'test' };
+type Subject = Awaited<ReturnType<typeof openLlamaSubjectModel>>;
+
+const BATCH = 4;
+const SEQ = 10;
+const LENGTHS = Int32Array.from([10, 7, 3, 1]);
+
+function batchTokens(seed: number): Int32Array {
+  const random = new SeededRandom(seed);
+  return Int32Array.from({ length: BATCH * SEQ }, () => Math.floor(random.uniform() * 256));
+}
+
+/** Extremes over real positions >= ignoreFirst, computed on the host from `full`. */
+function hostExtremes(full: Float32Array, width: number, ignoreFirst: number) {
+  const max = new Float32Array(BATCH * width).fill(-Infinity);
+  const min = new Float32Array(BATCH * width).fill(Infinity);
+  for (let row = 0; row < BATCH; row++) {
+    for (let s = ignoreFirst; s < LENGTHS[row]!; s++) {
+      for (let f = 0; f < width; f++) {
+        const v = full[(row * SEQ + s) * width + f]!;
+        max[row * width + f] = Math.max(max[row * width + f]!, v);
+        min[row * width + f] = Math.min(min[row * width + f]!, v);
+      }
+    }
+  }
+  return { max, min };
+}
+
+/** A small SAE-like encoder: relu(x W + b), W [in, out]. */
+function encoderFragment(inputWidth: number, outputWidth: number, seed: number): { fragment: GraphFragment; encode: (x: Float32Array, rows: number) => Float32Array } {
+  const random = new SeededRandom(seed);
+  const weight = random.normals(inputWidth * outputWidth, 1 / Math.sqrt(inputWidth));
+  const bias = random.normals(outputWidth, 0.1);
+  const fragment: GraphFragment = {
+    name: 'test_encoder',
+    input: 'x',
+    output: 'latents',
+    inputWidth,
+    outputWidth,
+    initializers: [
+      { name: 'W', dims: [inputWidth, outputWidth], data: weight },
+      { name: 'b', dims: [outputWidth], data: bias },
+    ],
+    nodes: [
+      { op: 'MatMul', inputs: ['x', 'W'], outputs: ['pre0'] },
+      { op: 'Add', inputs: ['pre0', 'b'], outputs: ['pre'] },
+      { op: 'Relu', inputs: ['pre'], outputs: ['latents'] },
+    ],
+  };
+  const encode = (x: Float32Array, rows: number): Float32Array => {
+    const out = new Float32Array(rows * outputWidth);
+    for (let r = 0; r < rows; r++) {
+      for (let o = 0; o < outputWidth; o++) {
+        let sum = bias[o]!;
+        for (let i = 0; i < inputWidth; i++) sum += x[r * inputWidth + i]! * weight[i * outputWidth + o]!;
+        out[r * outputWidth + o] = Math.max(0, sum);
+      }
+    }
+    return out;
+  };
+  return { fragment, encode };
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, tolerance: number, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    if (Number.isNaN(e) || !Number.isFinite(e)) assert.ok(Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e)), `${what}[${i}]: ${a} vs ${e}`);
+    else assert.ok(Math.abs(a - e) <= tolerance * (1 + Math.abs(e)), `${what}[${i}]: ${a} vs ${e}`);
+  }
+}
+
+describe('hook reductions in the graph', () => {
+  let built: TinyBuiltModel;
+  let subject: Subject;
+  let tokens: Int32Array;
+  let full: Map<string, HookResult>;
+  before(async () => {
+    built = await tinyBuiltModel({ seed: 4, layers: 2, shards: 1 });
+    subject = await openLlamaSubjectModel(built.modelDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(256), maxOpenSessions: 3 });
+    tokens = batchTokens(11);
+    const result = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: subject.hookPoints().map((h) => ({ hook: h.name, reduce: 'full' as const })) });
+    full = new Map(result.hooks.map((h) => [h.hook, h]));
+  });
+  after(async () => {
+    await subject?.dispose();
+    await built?.remove();
+  });
+
+  it('extremes equal the host reduction of full values, over real positions from ignoreFirst on', async () => {
+    const result = await subject.forward({
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      lengths: LENGTHS,
+      hooks: [
+        { hook: 'mlp/1', reduce: 'extremes', ignoreFirst: 2 },
+        { hook: 'resid/0', reduce: 'extremes' },
+      ],
+    });
+    const [mlp, resid] = result.hooks as [HookResult, HookResult];
+    const expectedMlp = hostExtremes(full.get('mlp/1')!.full!, 128, 2);
+    assertClose(mlp.max!, expectedMlp.max, 1e-6, 'mlp/1 max');
+    assertClose(mlp.min!, expectedMlp.min, 1e-6, 'mlp/1 min');
+    // Row 3 has one token, below ignoreFirst: nothing counts, so the extremes stay at -inf / +inf.
+    assert.equal(mlp.max![3 * 128], -Infinity);
+    assert.equal(mlp.min![3 * 128], Infinity);
+    const expectedResid = hostExtremes(full.get('resid/0')!.full!, 64, 0);
+    assertClose(resid.max!, expectedResid.max, 1e-6, 'resid/0 max');
+    assertClose(resid.min!, expectedResid.min, 1e-6, 'resid/0 min');
+    assert.equal(mlp.full, undefined);
+    assert.equal(mlp.gated, undefined);
+  });
+
+  it('gated returns the per-token values of exactly the pairs past their thresholds', async () => {
+    const width = 128;
+    const fullValues = full.get('mlp/0')!.full!;
+    const { max, min } = hostExtremes(fullValues, width, 1);
+    const random = new SeededRandom(5);
+    const top = new Float32Array(width);
+    const bottom = new Float32Array(width);
+    for (let f = 0; f < width; f++) {
+      // Thresholds between the rows' extremes, plus features that can never pass (±Infinity).
+      top[f] = f % 17 === 0 ? Infinity : max[f]! - 0.5 + random.uniform();
+      bottom[f] = f % 13 === 0 ? -Infinity : min[f]! - 0.5 + random.uniform();
+    }
+    const result = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [{ hook: 'mlp/0', reduce: 'gated', ignoreFirst: 1, thresholds: { top, bottom } }] });
+    const gated = result.hooks[0]!;
+    assertClose(gated.max!, max, 1e-6, 'max');
+    assertClose(gated.min!, min, 1e-6, 'min');
+    const expected: string[] = [];
+    for (let row = 0; row < BATCH; row++) for (let f = 0; f < width; f++) if (max[row * width + f]! > top[f]! || min[row * width + f]! < bottom[f]!) expected.push(`${row}/${f}`);
+    const actual = Array.from(gated.gated!.rows, (row, i) => `${row}/${gated.gated!.features[i]}`);
+    assert.deepEqual(actual, expected);
+    assert.ok(expected.length > 10 && expected.length < BATCH * width / 2, `a useful mix of pairs (${expected.length})`);
+    actual.forEach((_, i) => {
+      const row = gated.gated!.rows[i]!;
+      const f = gated.gated!.features[i]!;
+      const values = gated.gated!.values.subarray(i * SEQ, (i + 1) * SEQ);
+      for (let s = 0; s < SEQ; s++) {
+        const want = s < LENGTHS[row]! ? fullValues[(row * SEQ + s) * width + f]! : NaN;
+        assertClose(values.subarray(s, s + 1), Float32Array.of(want), 1e-6, `pair ${row}/${f} position ${s}`);
+      }
+    });
+
+    // Thresholds that nothing passes extract nothing (strict comparisons).
+    const none = await subject.forward({
+      tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS,
+      hooks: [{ hook: 'mlp/0', reduce: 'gated', ignoreFirst: 1, thresholds: { top: new Float32Array(width).fill(Infinity), bottom: new Float32Array(width).fill(-Infinity) } }],
+    });
+    assert.equal(none.hooks[0]!.gated!.rows.length, 0);
+    assert.equal(none.hooks[0]!.gated!.values.length, 0);
+  });
+
+  it('runs a graph fragment between the hook and the reductions', async () => {
+    const { fragment, encode } = encoderFragment(64, 48, 6);
+    const result = await subject.forward({
+      tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS,
+      hooks: [
+        { hook: 'resid/1', fragment, reduce: 'full' },
+        { hook: 'resid/1', fragment, reduce: 'extremes' },
+      ],
+    });
+    const [encodedFull, encodedExtremes] = result.hooks as [HookResult, HookResult];
+    assert.equal(encodedFull.width, 48);
+    const hostEncoded = encode(full.get('resid/1')!.full!.map((v) => (Number.isNaN(v) ? 0 : v)), BATCH * SEQ);
+    for (let row = 0; row < BATCH; row++) {
+      for (let s = LENGTHS[row]!; s < SEQ; s++) hostEncoded.fill(NaN, (row * SEQ + s) * 48, (row * SEQ + s + 1) * 48);
+    }
+    assertClose(encodedFull.full!, hostEncoded, 1e-5, 'encoded');
+    const { max, min } = hostExtremes(hostEncoded, 48, 0);
+    assertClose(encodedExtremes.max!, max, 1e-5, 'encoded max');
+    assertClose(encodedExtremes.min!, min, 1e-5, 'encoded min');
+  });
+
+  it('returns last-position logits equal to the full logits at each row\'s last real token', async () => {
+    const all = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [], logits: 'all' });
+    const last = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [], logits: 'last' });
+    assert.equal(last.logits!.length, BATCH * 256);
+    for (let row = 0; row < BATCH; row++) {
+      const position = LENGTHS[row]! - 1;
+      assertClose(last.logits!.subarray(row * 256, (row + 1) * 256), all.logits!.subarray((row * SEQ + position) * 256, (row * SEQ + position + 1) * 256), 1e-5, `row ${row}`);
+    }
+    assert.equal(last.hooks.length, 0);
+  });
+
+  it('caches one variant file per request shape beside the model, whatever the threshold values', async () => {
+    const variantsBefore = (await readdir(built.modelDir)).filter((f) => f.startsWith('model.variant-'));
+    const thresholds = (v: number) => ({ top: new Float32Array(128).fill(v), bottom: new Float32Array(128).fill(-v) });
+    await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [{ hook: 'mlp/0', reduce: 'gated', ignoreFirst: 1, thresholds: thresholds(1) }] });
+    await subject.forward({ tokens: tokens.subarray(0, 10), batch: 2, seqLen: 5, hooks: [{ hook: 'mlp/0', reduce: 'gated', ignoreFirst: 1, thresholds: thresholds(2) }] });
+    const variantsAfter = (await readdir(built.modelDir)).filter((f) => f.startsWith('model.variant-'));
+    assert.deepEqual(variantsAfter, variantsBefore, 'no new variant for new thresholds or batch shapes');
+    for (const file of variantsAfter) assert.ok((await stat(`${built.modelDir}/${file}`)).size < 200_000, `${file} must refer to the shared weights`);
+  });
+
+  it('refuses unknown hooks, mismatched fragments and missing thresholds with the name at fault', async () => {
+    const fails = async (request: Parameters<Subject['forward']>[0], pattern: RegExp) =>
+      assert.rejects(subject.forward(request), (error: unknown) => isExpgenError(error) && pattern.test((error as Error).message));
+    await fails({ tokens, batch: BATCH, seqLen: SEQ, hooks: [{ hook: 'mlp/7', reduce: 'full' }] }, /hook point "mlp\/7" does not exist/);
+    await fails({ tokens, batch: BATCH, seqLen: SEQ, hooks: [{ hook: 'mlp/0', reduce: 'full', fragment: encoderFragment(64, 8, 1).fragment }] }, /fragment "test_encoder" reads 64 values per token but hook "mlp\/0" has 128/);
+    await fails({ tokens, batch: BATCH, seqLen: SEQ, hooks: [{ hook: 'mlp/0', reduce: 'gated' }] }, /needs thresholds/);
+    await fails({ tokens: Int32Array.of(1, 2, 300), batch: 1, seqLen: 3, hooks: [] }, /token id 300 at row 0, position 2/);
+    await fails({ tokens, batch: BATCH, seqLen: SEQ, lengths: Int32Array.of(1, 2, 11, 0), hooks: [] }, /length 11 of row 2/);
+  });
+});

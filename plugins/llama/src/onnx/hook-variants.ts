@@ -1,0 +1,291 @@
+// Hook variants: copies of the base graph whose outputs are exactly what a forward request asks for — per-token
+// hook values, per-sequence extremes, or gated per-token values — with the reductions computed in the graph, so a
+// batch moves O(batch x features) off the device. Variants share the base model's weight file (ONNX Runtime
+// resolves external data relative to the model file, so they are written into the same folder).
+import { createHash } from 'node:crypto';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ExpgenError, type GraphFragment } from '@expgen/core';
+import { ExternalDataWriter } from './external-data.js';
+import { appendFragment, fragmentDigest, type FragmentTensor } from './fragment-nodes.js';
+import { GraphBuilder } from './graph-builder.js';
+import { definedNames, pruneToOutputs, removePastInputs } from './graph-edit.js';
+import type { HookTensor } from './llama-graph.js';
+import { variantFileName } from './model-manifest.js';
+import { DataType, decodeModel, encodeModel, externalTensor, inlineTensor, int, ints, valueInfo, type GraphProto, type TensorProto } from './onnx-proto.js';
+
+export type HookReduction = 'full' | 'extremes' | 'gated';
+export type LogitsRequest = 'none' | 'last' | 'all';
+
+/** What a base graph offers, by value name: the manifest of a built model, or what expose-hooks found in an export. */
+export interface BaseGraph {
+  /** Folder holding the model and its external data. */
+  readonly folder: string;
+  /** Model file name inside `folder`. */
+  readonly modelFile: string;
+  readonly hookPoints: readonly HookTensor[];
+  readonly inputIds: string;
+  readonly attentionMask: string;
+  /** Logits at every position [batch, seq, vocab]. */
+  readonly logits: string;
+  /** Logits at each row's last real position [batch, vocab], when the graph computes them (else a variant adds it). */
+  readonly lastLogits?: string;
+  /** ONNX element type of the logits; anything but float32 is cast. */
+  readonly logitsElemType: number;
+  readonly pastInputs: readonly string[];
+  readonly presentOutputs: readonly string[];
+  /**
+   * Whether each KV-cache input only feeds a `Concat(past, new)`, so passes without a cache can drop the inputs.
+   * Otherwise (fused attention ops read the cache) such passes feed empty caches.
+   */
+  readonly pastRemovable: boolean;
+}
+
+export interface VariantHook {
+  readonly hook: string;
+  readonly reduce: HookReduction;
+  /** Leading positions excluded from extremes and gating. */
+  readonly ignoreFirst: number;
+  readonly fragment?: GraphFragment;
+}
+
+/** The shape of a request: everything that changes the graph, nothing that changes only the values fed. */
+export interface VariantSpec {
+  readonly hooks: readonly VariantHook[];
+  readonly logits: LogitsRequest;
+  /** Keep the KV-cache inputs and `present` outputs (generation); without it passes start from an empty cache. */
+  readonly kvCache: boolean;
+}
+
+/** Value names of one hook's results in a variant. */
+export interface VariantHookIO {
+  readonly hook: string;
+  /** Features per token (the fragment's output width when there is one). */
+  readonly width: number;
+  readonly full?: string;
+  readonly max?: string;
+  readonly min?: string;
+  /** int64 [pairs, 2]: (row, feature) of each gated pair. */
+  readonly gatedIndex?: string;
+  /** float32 [pairs, seq]. */
+  readonly gatedValues?: string;
+  /** float32 [width] threshold inputs of `gated`. */
+  readonly top?: string;
+  readonly bottom?: string;
+}
+
+export interface HookVariant {
+  readonly key: string;
+  readonly path: string;
+  readonly hooks: readonly VariantHookIO[];
+  readonly logits?: string;
+  readonly presentOutputs: readonly string[];
+  /** KV-cache inputs this variant still declares although it starts from an empty cache: feed them 0 positions. */
+  readonly emptyPastInputs: readonly string[];
+}
+
+/** Fragment constants above this size go to a data file beside the variant: a protobuf must stay under 2 GB. */
+const INLINE_LIMIT_BYTES = 1024 * 1024;
+
+/** sha256 of the base graph file: variants are keyed on it, so a rebuilt base never reuses a stale variant. */
+export async function baseGraphDigest(base: BaseGraph): Promise<string> {
+  return createHash('sha256').update(await readFile(join(base.folder, base.modelFile))).digest('hex');
+}
+
+export function variantKey(baseDigest: string, spec: VariantSpec): string {
+  const shape = {
+    base: baseDigest,
+    logits: spec.logits,
+    kvCache: spec.kvCache,
+    hooks: spec.hooks.map((h) => ({ hook: h.hook, reduce: h.reduce, ignoreFirst: h.reduce === 'full' ? 0 : h.ignoreFirst, fragment: h.fragment ? fragmentDigest(h.fragment) : null })),
+  };
+  return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 20);
+}
+
+/** Output and input names of a variant, derived from the spec alone so a variant on disk needs no inspection. */
+function variantIO(base: BaseGraph, spec: VariantSpec, key: string): HookVariant {
+  const hooks = spec.hooks.map((request, i): VariantHookIO => {
+    const point = hookPoint(base, request.hook);
+    const width = request.fragment ? request.fragment.outputWidth : point.width;
+    const p = `hooks.${i}`;
+    if (request.reduce === 'full') return { hook: request.hook, width, full: `${p}.full` };
+    const extremes = { hook: request.hook, width, max: `${p}.max`, min: `${p}.min` };
+    if (request.reduce === 'extremes') return extremes;
+    return { ...extremes, gatedIndex: `${p}.gated_index`, gatedValues: `${p}.gated_values`, top: `${p}.top`, bottom: `${p}.bottom` };
+  });
+  const cast = base.logitsElemType !== DataType.FLOAT;
+  const logits =
+    spec.logits === 'all' ? (cast ? 'expgen.logits' : base.logits) : spec.logits === 'last' ? (base.lastLogits && !cast ? base.lastLogits : 'expgen.last_logits') : undefined;
+  return {
+    key,
+    path: join(base.folder, variantFileName(key)),
+    hooks,
+    logits,
+    presentOutputs: spec.kvCache ? base.presentOutputs : [],
+    emptyPastInputs: spec.kvCache || base.pastRemovable ? [] : base.pastInputs,
+  };
+}
+
+function hookPoint(base: BaseGraph, name: string): HookTensor {
+  const point = base.hookPoints.find((p) => p.name === name);
+  if (!point) {
+    const names = base.hookPoints.map((p) => p.name);
+    const sample = names.length > 6 ? `${names.slice(0, 6).join(', ')}, ...` : names.join(', ');
+    throw new ExpgenError(`hook point "${name}" does not exist in ${join(base.folder, base.modelFile)}; it has ${sample}`);
+  }
+  return point;
+}
+
+/** Checks a spec against the base graph before anything is built, naming the hook and fragment at fault. */
+export function checkVariantSpec(base: BaseGraph, spec: VariantSpec): void {
+  if (spec.kvCache && spec.hooks.length > 0) throw new Error('hook reductions are not supported on passes that read a KV cache');
+  spec.hooks.forEach((request) => {
+    const point = hookPoint(base, request.hook);
+    if (!Number.isSafeInteger(request.ignoreFirst) || request.ignoreFirst < 0) {
+      throw new ExpgenError(`hook "${request.hook}": ignoreFirst ${request.ignoreFirst} must be a non-negative integer`);
+    }
+    if (request.fragment && request.fragment.inputWidth !== point.width) {
+      throw new ExpgenError(`graph fragment "${request.fragment.name}" reads ${request.fragment.inputWidth} values per token but hook "${request.hook}" has ${point.width}; pair the fragment with a hook of its width`);
+    }
+  });
+}
+
+/**
+ * Returns the variant for `spec`, building `model.variant-<key>.onnx` beside the base model unless it is already
+ * there. Concurrent builders write the same bytes and rename into place, so a reader never sees a partial file.
+ */
+export async function ensureHookVariant(base: BaseGraph, baseDigest: string, spec: VariantSpec): Promise<HookVariant> {
+  checkVariantSpec(base, spec);
+  const key = variantKey(baseDigest, spec);
+  const variant = variantIO(base, spec, key);
+  if ((await stat(variant.path).catch(() => null)) !== null) return variant;
+
+  const model = decodeModel(await readFile(join(base.folder, base.modelFile)));
+  const graph = model.graph!;
+  const fragmentTensors = addHookOutputs(graph, base, spec, variant);
+  const dataFile = `${variantFileName(key)}.data`;
+  const large = fragmentTensors.filter((t) => t.data.byteLength > INLINE_LIMIT_BYTES);
+  const placed = new Map<string, TensorProto>();
+  if (large.length > 0) {
+    const temporary = `${dataFile}.tmp-${process.pid}`;
+    const writer = await ExternalDataWriter.create(base.folder, temporary);
+    try {
+      for (const tensor of large) {
+        const offset = await writer.begin(tensor.data.byteLength);
+        await writer.write(new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength));
+        placed.set(tensor.name, externalTensor(tensor.name, tensor.dataType, tensor.dims, dataFile, offset, tensor.data.byteLength));
+      }
+      await writer.close();
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+    await rename(join(base.folder, temporary), join(base.folder, dataFile));
+  }
+  for (const tensor of fragmentTensors) {
+    graph.initializer!.push(placed.get(tensor.name) ?? inlineTensor(tensor.name, tensor.dataType, tensor.dims, tensor.data));
+  }
+
+  if (!spec.kvCache && base.pastRemovable) removePastInputs(graph, new Set(base.pastInputs));
+  pruneToOutputs(graph);
+  const temporary = `${variant.path}.tmp-${process.pid}`;
+  await writeFile(temporary, encodeModel(model));
+  await rename(temporary, variant.path);
+  return variant;
+}
+
+/** Adds the reduction nodes and sets the graph outputs to exactly what `variant` names. */
+function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, variant: HookVariant): FragmentTensor[] {
+  const b = new GraphBuilder('expgen/', definedNames(graph));
+  const outputs = [];
+  const fragmentTensors: FragmentTensor[] = [];
+  if (variant.logits) {
+    if (variant.logits === 'expgen.logits') b.opTo(variant.logits, 'Cast', [base.logits], { to: int(DataType.FLOAT) });
+    if (variant.logits === 'expgen.last_logits') addLastLogits(b, base, variant.logits);
+    outputs.push(valueInfo(variant.logits, DataType.FLOAT, null));
+  }
+  for (const present of variant.presentOutputs) {
+    const declared = (graph.output ?? []).find((o) => o.name === present);
+    outputs.push(declared ?? valueInfo(present, DataType.FLOAT, null));
+  }
+
+  const shared = b.scoped('hooks', () => {
+    // [batch, seq, -1]: hook values arrive as [batch*seq, width] or [batch, seq, width].
+    const perToken = b.op('Concat', [b.op('Shape', [base.inputIds]), b.int64Constant([-1])], { axis: int(0) });
+    const seqLength = b.op('Squeeze', [b.op('Shape', [base.inputIds], { start: int(1), end: int(2) }), b.int64Constant([0])]);
+    const positions = b.op('Range', [b.int64Constant(0), seqLength, b.int64Constant(1)]);
+    // Forward passes start from an empty cache, so attention_mask is [batch, seq] and marks the real tokens.
+    const real = b.op('Cast', [base.attentionMask], { to: int(DataType.BOOL) });
+    return { perToken, positions, real };
+  });
+  const validMasks = new Map<number, string>();
+  const validMask = (ignoreFirst: number): string => {
+    let mask = validMasks.get(ignoreFirst);
+    if (mask === undefined) {
+      mask = b.scoped(`hooks/valid_from_${ignoreFirst}`, () => {
+        const counted = b.op('GreaterOrEqual', [shared.positions, b.int64Constant(ignoreFirst)]);
+        return b.op('Unsqueeze', [b.op('And', [shared.real, counted]), b.int64Constant([2])]);
+      });
+      validMasks.set(ignoreFirst, mask);
+    }
+    return mask;
+  };
+
+  spec.hooks.forEach((request, i) => {
+    const io = variant.hooks[i]!;
+    const point = hookPoint(base, request.hook);
+    b.scoped(`hooks/${i}`, () => {
+      let values = point.elemType === DataType.FLOAT ? point.tensor : b.op('Cast', [point.tensor], { to: int(DataType.FLOAT) });
+      if (request.fragment) {
+        const rows = b.op('Reshape', [values, b.int64Constant([-1, point.width])]);
+        const appended = appendFragment(b, request.fragment, rows, `hooks.${i}.${request.fragment.name}/`);
+        fragmentTensors.push(...appended.tensors);
+        values = appended.output;
+      }
+      const tokens = b.op('Reshape', [values, shared.perToken]);
+      if (io.full) {
+        b.opTo(io.full, 'Identity', [tokens]);
+        outputs.push(valueInfo(io.full, DataType.FLOAT, ['batch', 'sequence', io.width]));
+        return;
+      }
+      const valid = validMask(request.ignoreFirst);
+      const max = b.opTo(io.max!, 'ReduceMax', [b.op('Where', [valid, tokens, b.floatConstant(-Infinity)])], { axes: ints([1]), keepdims: int(0) });
+      const min = b.opTo(io.min!, 'ReduceMin', [b.op('Where', [valid, tokens, b.floatConstant(Infinity)])], { axes: ints([1]), keepdims: int(0) });
+      outputs.push(valueInfo(max, DataType.FLOAT, ['batch', io.width]), valueInfo(min, DataType.FLOAT, ['batch', io.width]));
+      if (!io.gatedIndex) return;
+      const top = b.input(io.top!, DataType.FLOAT, [io.width]);
+      const bottom = b.input(io.bottom!, DataType.FLOAT, [io.width]);
+      const selected = b.op('Or', [b.op('Greater', [max, top]), b.op('Less', [min, bottom])]);
+      const pairs = b.opTo(io.gatedIndex, 'Transpose', [b.op('NonZero', [selected])], { perm: ints([1, 0]) });
+      const byFeature = b.op('Transpose', [tokens], { perm: ints([0, 2, 1]) });
+      b.opTo(io.gatedValues!, 'GatherND', [byFeature, pairs]);
+      outputs.push(valueInfo(pairs, DataType.INT64, ['pairs', 2]), valueInfo(io.gatedValues!, DataType.FLOAT, ['pairs', 'sequence']));
+    });
+  });
+
+  graph.node = [...(graph.node ?? []), ...b.nodes];
+  graph.initializer = [...(graph.initializer ?? []), ...b.initializers];
+  graph.input = [...(graph.input ?? []), ...b.inputs];
+  graph.output = outputs;
+  return fragmentTensors;
+}
+
+/**
+ * Logits at each row's last real position, for graphs that compute them only at every position: the last 1 in
+ * attention_mask[:, past:] (right padding in forward passes, left padding in generation) picks the row.
+ */
+function addLastLogits(b: GraphBuilder, base: BaseGraph, output: string): void {
+  b.scoped('last_logits', () => {
+    const seq1d = b.op('Shape', [base.inputIds], { start: int(1), end: int(2) });
+    const total1d = b.op('Shape', [base.attentionMask], { start: int(1), end: int(2) });
+    const seq = b.op('Squeeze', [seq1d, b.int64Constant([0])]);
+    const batch = b.op('Squeeze', [b.op('Shape', [base.inputIds], { start: int(0), end: int(1) }), b.int64Constant([0])]);
+    const one = b.int64Constant(1);
+    const current = b.op('Slice', [base.attentionMask, b.op('Sub', [total1d, seq1d]), total1d, b.int64Constant([1])]);
+    const weighted = b.op('Mul', [current, b.op('Range', [one, b.op('Add', [seq, one]), one])]);
+    const lastIndex = b.op('ArgMax', [weighted], { axis: int(1), keepdims: int(0) });
+    const rows = b.op('Add', [b.op('Mul', [b.op('Range', [b.int64Constant(0), batch, one]), seq]), lastIndex]);
+    const picked = b.op('Gather', [b.op('Flatten', [base.logits], { axis: int(2) }), rows], { axis: int(0) });
+    b.opTo(output, 'Cast', [picked], { to: int(DataType.FLOAT) });
+  });
+}

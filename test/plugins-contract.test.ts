@@ -1,0 +1,17 @@
+// Every plugin in the repository runs the same contract suite third-party plugins use.
+import { fileURLToPath } from 'node:url';
+import { contractSuite } from '@expgen/core/testing';
+import baseline from '@expgen/plugin-baseline';
+import datasets from '@expgen/plugin-datasets';
+import llama from '@expgen/plugin-llama';
+import neurons from '@expgen/plugin-neurons';
+import textLines from 'expgen-plugin-text-lines';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+contractSuite(neurons);
+contractSuite(baseline);
+contractSuite(datasets, { baseDir: repoRoot, options: { 'dataset/jsonl': { path: 'examples/corpus/demo.jsonl' } } });
+contractSuite(textLines, { baseDir: repoRoot, options: { 'dataset/text-lines': { path: 'examples/expgen-plugin-text-lines/fixtures/sample.txt' } } });
+// The tiny seeded model, generated and built into the suite's temporary cache.
+contractSuite(llama, { options: { 'subject-model/llama': { tiny: { seed: 3, layers: 2 } } } });
