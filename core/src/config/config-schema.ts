@@ -33,6 +33,9 @@ export const configSchema = s.object({
     seqLen: s.integer({ min: 2 }).default(95).describe('Tokens per sequence, fixed prefix included.'),
     prefix: s.string().nullable().default(null).describe('Fixed text (e.g. a chat header) that starts every web-text window.'),
     rankPrefix: s.boolean().default(false).describe('Whether prefix tokens count when ranking exemplars.'),
+    windowsPerDocument: s.integer({ min: 1 }).default(1).describe('Most windows cut from one document (consecutive, from its start).'),
+    shortDocuments: s.enum(['skip', 'pad']).default('skip')
+      .describe('Documents shorter than a window: skipped (and counted) or kept with padding that never counts.'),
     topK: s.integer({ min: 1 }).default(100).describe('Top and bottom exemplars kept per feature and split.'),
     randomPerFeature: s.integer({ min: 0 }).default(20).describe('Random sequences kept per feature and split.'),
     extremesKept: s.integer({ min: 1 }).default(10000).describe('Largest (smallest) per-sequence extremes kept per feature for tail quantiles.'),
@@ -43,6 +46,8 @@ export const configSchema = s.object({
       test: s.number({ min: 0 }).default(1),
     }).describe('Relative shares of documents per split; a document\'s split is a function of its id.'),
     batchSize: s.integer({ min: 1 }).default(32),
+    checkpointSeconds: s.number({ exclusiveMin: 0 }).default(60).describe('Seconds between checkpoints of a running stage.'),
+    seed: s.integer({ min: 0 }).default(0).describe('Seed of the random-sequence choice and of the split assignment.'),
     memoryBudgetGB: s.number({ exclusiveMin: 0 }).nullable().default(null),
     chatDate: s.string({ nonEmpty: true }).default('26 Jul 2024').describe('Date given to chat templates that ask for today\'s.'),
   }),
