@@ -20,3 +20,4 @@ export { writeFileAtomic } from './engine/atomic-write.js';
 export { resolveCacheDir } from './engine/cache-dir.js';
 export { stderrLogger, memoryLogger } from './engine/logger.js';
 export { contentId } from './engine/content-id.js';
+export { selectFeatures, selectedIndices, type FeatureSelection } from './engine/feature-selection.js';
