@@ -19,7 +19,7 @@ describe('expgen CLI', () => {
     const listing = JSON.parse(result.stdout) as { name: string; version: string; components: { kind: string; name: string }[] }[];
     const components = (name: string) => listing.find((p) => p.name === name)?.components.map((c) => `${c.kind}/${c.name}`).sort();
     assert.deepEqual(components('@expgen/plugin-neurons'), ['activation-source/mlp', 'activation-source/resid']);
-    assert.deepEqual(components('@expgen/plugin-datasets'), ['dataset/jsonl']);
+    assert.deepEqual(components('@expgen/plugin-datasets'), ['dataset/arrow', 'dataset/jsonl', 'dataset/parquet']);
     assert.deepEqual(components('@expgen/plugin-baseline'), ['describer/baseline', 'scorer/correlation', 'simulator/baseline']);
     assert.deepEqual(components('@expgen/plugin-llama'), ['subject-model/llama']);
     assert.deepEqual(components('expgen-plugin-text-lines'), ['dataset/text-lines']);

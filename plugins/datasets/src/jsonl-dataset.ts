@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { contentId, ExpgenError, type ChatMessage, type ComponentContext, type DatasetSource, type SourceDocument } from '@expgen/core';
+import { ExpgenError, type ComponentContext, type DatasetSource, type SourceDocument } from '@expgen/core';
+import { recordToDocument } from './record-document.js';
 
 export interface JsonlOptions {
   path: string;
@@ -69,30 +70,13 @@ async function* utf8Lines(path: string): AsyncGenerator<string | null> {
   if (pending.length) yield decode(pending);
 }
 
+/**
+ * One parsed line as a document. The mapping itself (text or messages, id or content hash) is the one every
+ * format shares; JSON Lines adds only the check that the line is an object.
+ */
 export function toDocument(record: unknown, options: Omit<JsonlOptions, 'path'>, where: string): SourceDocument {
   if (typeof record !== 'object' || record === null || Array.isArray(record)) {
     throw new ExpgenError(`${where}: expected a JSON object with "${options.textField}" or "${options.messagesField}"`);
   }
-  const r = record as Record<string, unknown>;
-  const rawId = options.idField ? r[options.idField] : undefined;
-  const text = r[options.textField];
-  const messages = r[options.messagesField];
-  let document: { text?: string; messages?: ChatMessage[] };
-  if (typeof text === 'string') {
-    document = { text };
-  } else if (Array.isArray(messages)) {
-    document = {
-      messages: messages.map((m, i) => {
-        const message = m as Partial<ChatMessage>;
-        if (typeof message?.role !== 'string' || typeof message?.content !== 'string') {
-          throw new ExpgenError(`${where}: ${options.messagesField}[${i}] must be {"role": string, "content": string}`);
-        }
-        return { role: message.role, content: message.content };
-      }),
-    };
-  } else {
-    throw new ExpgenError(`${where}: no "${options.textField}" string or "${options.messagesField}" list: set the dataset's textField / messagesField options to your column names`);
-  }
-  const id = typeof rawId === 'string' || typeof rawId === 'number' ? String(rawId) : contentId(document);
-  return { id, ...document };
+  return recordToDocument(record as Record<string, unknown>, { text: options.textField, messages: options.messagesField, id: options.idField, noun: 'field' }, where);
 }
