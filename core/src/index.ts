@@ -21,3 +21,4 @@ export { resolveCacheDir } from './engine/cache-dir.js';
 export { stderrLogger, memoryLogger } from './engine/logger.js';
 export { contentId } from './engine/content-id.js';
 export { selectFeatures, selectedIndices, type FeatureSelection } from './engine/feature-selection.js';
+export { createProgress, formatCount, formatDuration, type Progress, type ProgressOptions } from './engine/progress.js';

@@ -127,6 +127,7 @@ export class LlamaSubjectModel implements SubjectModel {
   async forward(request: ForwardRequest): Promise<ForwardResult> {
     const { batch, seqLen } = request;
     const lengths = this.checkForward(request);
+    if (request.hooks.length === 0 && (request.logits ?? 'none') === 'none') return { hooks: [] };
     const spec: VariantSpec = {
       hooks: request.hooks.map((h) => ({ hook: h.hook, reduce: h.reduce, ignoreFirst: h.ignoreFirst ?? 0, ...(h.fragment ? { fragment: h.fragment } : {}) })),
       logits: request.logits ?? 'none',

@@ -188,17 +188,20 @@ async function writeWeight(info: TensorInfo, spec: WeightSpec, dtype: BuildDtype
     let out: Uint8Array;
     if (targetFloat16 && info.dtype === 'F16') {
       out = raw;
+    } else if (targetFloat16 && info.dtype === 'BF16') {
+      // The common case (bf16 checkpoints, fp16 builds): one table lookup per weight.
+      const bits = new Uint16Array(raw.buffer, raw.byteOffset, count);
+      const half = narrow.subarray(0, count);
+      const overflow = convertBfloat16ToFloat16(bits, half, bfloat16ToFloat16Table());
+      if (overflow >= 0) throw float16RangeError(spec.name, bfloat16BitsToFloat32(Uint16Array.of(bits[overflow]!))[0]!);
+      out = new Uint8Array(half.buffer, half.byteOffset, count * 2);
     } else {
       const values = wide.subarray(0, count);
       if (info.dtype === 'F32') values.set(new Float32Array(raw.buffer, raw.byteOffset, count));
       else if (info.dtype === 'BF16') bfloat16BitsToFloat32(new Uint16Array(raw.buffer, raw.byteOffset, count), values);
       else float16BitsToFloat32(new Uint16Array(raw.buffer, raw.byteOffset, count), values);
       if (targetFloat16) {
-        for (let i = 0; i < count; i++) {
-          if (Math.abs(values[i]!) > FLOAT16_MAX) {
-            throw new ExpgenError(`tensor "${spec.name}" holds ${values[i]}, beyond the float16 range (±${FLOAT16_MAX}); build with dtype fp32`);
-          }
-        }
+        for (let i = 0; i < count; i++) if (Math.abs(values[i]!) > FLOAT16_MAX) throw float16RangeError(spec.name, values[i]!);
         const bits = float32ToFloat16Bits(values, narrow.subarray(0, count));
         out = new Uint8Array(bits.buffer, bits.byteOffset, count * 2);
       } else {
@@ -208,6 +211,35 @@ async function writeWeight(info: TensorInfo, spec: WeightSpec, dtype: BuildDtype
     await writer.write(out);
   }
   return externalTensor(spec.name, targetFloat16 ? DataType.FLOAT16 : DataType.FLOAT, spec.shape, writer.location, offset, elements * targetBytes);
+}
+
+function float16RangeError(tensor: string, value: number): ExpgenError {
+  return new ExpgenError(`tensor "${tensor}" holds ${value}, beyond the float16 range (±${FLOAT16_MAX}); build with dtype fp32`);
+}
+
+/** Table conversion; returns the index of the first finite value that overflows fp16, or -1. */
+function convertBfloat16ToFloat16(bits: Uint16Array, out: Uint16Array, table: Uint16Array): number {
+  let infinities = 0;
+  for (let i = 0; i < bits.length; i++) {
+    const h = table[bits[i]!]!;
+    out[i] = h;
+    infinities |= ~h & 0x7c00 ? 0 : 1;
+  }
+  if (infinities === 0) return -1;
+  for (let i = 0; i < bits.length; i++) if ((out[i]! & 0x7c00) === 0x7c00 && (bits[i]! & 0x7f80) !== 0x7f80) return i;
+  return -1;
+}
+
+let bf16ToF16: Uint16Array | null = null;
+
+/** fp16 bits of every bf16 value (rounded to nearest even), so converting a weight is one lookup. */
+function bfloat16ToFloat16Table(): Uint16Array {
+  if (bf16ToF16 === null) {
+    const all = new Uint16Array(65536);
+    for (let i = 0; i < 65536; i++) all[i] = i;
+    bf16ToF16 = float32ToFloat16Bits(bfloat16BitsToFloat32(all));
+  }
+  return bf16ToF16;
 }
 
 async function sha256File(path: string): Promise<string> {

@@ -1,15 +1,6 @@
 // Edits on a decoded GraphProto that leave the weights alone: rewire a value, drop what no output needs.
 import type { GraphProto, NodeProto } from './onnx-proto.js';
 
-/** Every node input that read `from` reads `to` instead (graph outputs included). */
-export function replaceUses(graph: GraphProto, from: string, to: string): void {
-  for (const node of graph.node ?? []) {
-    const inputs = node.input ?? [];
-    for (let i = 0; i < inputs.length; i++) if (inputs[i] === from) inputs[i] = to;
-  }
-  for (const output of graph.output ?? []) if (output.name === from) output.name = to;
-}
-
 /**
  * Removes the KV-cache inputs for passes that start from an empty cache: each `Concat(past, new)` is bypassed
  * (its readers read `new`), so no empty tensor has to be fed and no copy is made.

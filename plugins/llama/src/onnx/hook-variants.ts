@@ -189,8 +189,15 @@ export async function ensureHookVariant(base: BaseGraph, baseDigest: string, spe
   if (!spec.kvCache && base.pastRemovable) removePastInputs(graph, new Set(base.pastInputs));
   pruneToOutputs(graph);
   const temporary = `${variant.path}.tmp-${process.pid}`;
-  await writeFile(temporary, encodeModel(model));
-  await rename(temporary, variant.path);
+  try {
+    await writeFile(temporary, encodeModel(model));
+    await rename(temporary, variant.path);
+  } catch (error) {
+    throw new ExpgenError(
+      `cannot write ${variant.path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): graph variants are saved beside the model, so ${base.folder} must be writable`,
+      { cause: error },
+    );
+  }
   return variant;
 }
 

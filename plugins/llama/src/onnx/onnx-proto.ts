@@ -23,7 +23,6 @@ export const DataType = {
   DOUBLE: 11,
   BFLOAT16: 16,
 } as const;
-export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 export const IR_VERSION = 8;
 export const DEFAULT_OPSET = 17;

@@ -43,10 +43,3 @@ export function transferables(tensors: Iterable<Feed>): ArrayBuffer[] {
   }
   return [...buffers];
 }
-
-/** Tensor values as float32, widening float16 outputs. */
-export function asFloat32(tensor: HostTensor, widenHalf: (bits: Uint16Array) => Float32Array): Float32Array {
-  if (tensor.type === 'float32') return tensor.data as Float32Array;
-  if (tensor.type === 'float16') return widenHalf(tensor.data as Uint16Array);
-  throw new Error(`expected a float tensor, got ${tensor.type}`);
-}

@@ -72,6 +72,7 @@ export class InferenceClient {
     } finally {
       this.disposed = true;
       await this.worker.terminate();
+      this.fail(new ExpgenError('the subject model was disposed while a request was running'));
     }
   }
 

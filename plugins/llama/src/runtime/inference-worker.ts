@@ -43,7 +43,7 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       for (const handle of request.releaseAfter ?? []) retained.delete(handle);
       for (const [output, handle] of Object.entries(keep)) retained.set(handle, results[output]!);
       const outputs: Record<string, HostTensor> = {};
-      for (const name of request.fetch) outputs[name] = toHostTensor(results[name]!);
+      for (const name of request.fetch) outputs[name] = toHostTensor(results[name]!, name in keep);
       return { id: request.id, ok: true, outputs };
     }
     case 'release':

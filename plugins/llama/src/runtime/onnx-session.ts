@@ -3,7 +3,7 @@
 // reports which one is in use, and turns native errors into messages a user can act on.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ExpgenError } from '@expgen/core';
 import ort from 'onnxruntime-node';
 import type { HostTensor, HostTensorType } from './host-tensor.js';
@@ -24,6 +24,9 @@ export interface SessionDescription {
   /** The execution provider the session was created with: never a silent fallback. */
   readonly provider: ExecutionProviderName;
 }
+
+/** How ONNX Runtime's CPU, CUDA and WebGPU allocators report exhaustion; callers retry with smaller batches. */
+const OUT_OF_MEMORY = /out of memory|failed to allocate|bad_alloc|CUDNN_STATUS_ALLOC_FAILED|CUBLAS_STATUS_ALLOC_FAILED/i;
 
 const CUDA_PROVIDER_LIBRARY = 'libonnxruntime_providers_cuda.so';
 
@@ -54,8 +57,8 @@ export function checkProviderInstalled(provider: ExecutionProviderName): void {
   if (!existsSync(join(folder, library))) {
     throw new ExpgenError(
       `execution provider "cuda" is not installed: ${join(folder, library)} is missing (onnxruntime-node downloads it at install time); ` +
-        `with network access run \`ONNXRUNTIME_NODE_INSTALL_CUDA=v12 npm rebuild onnxruntime-node\` ` +
-        `(or \`node node_modules/onnxruntime-node/script/install --onnxruntime-node-install=cuda12\`), or use provider "cpu" or "webgpu"`,
+        `with network access run onnxruntime-node's installer with its CUDA option, ` +
+        `\`ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js\`, or use provider "cpu" or "webgpu"`,
     );
   }
 }
@@ -114,7 +117,11 @@ export class OnnxSession implements SessionDescription {
     try {
       return (await this.session.run(ortFeeds, [...outputs])) as Record<string, OrtValue>;
     } catch (error) {
-      throw new ExpgenError(`ONNX Runtime failed running ${this.modelPath} on provider "${this.provider}": ${oneLine(error)}`, { cause: error });
+      const message = oneLine(error);
+      if (OUT_OF_MEMORY.test(message)) {
+        throw new ExpgenError(`out of memory running ${basename(this.modelPath)} on provider "${this.provider}": use a smaller batch (${message})`, { cause: error });
+      }
+      throw new ExpgenError(`ONNX Runtime failed running ${this.modelPath} on provider "${this.provider}": ${message}`, { cause: error });
     }
   }
 
@@ -130,13 +137,15 @@ export function toOrtTensor(tensor: HostTensor): ort.Tensor {
   return new ort.Tensor(tensor.type, tensor.data as never, [...tensor.dims]);
 }
 
-/** Copies an output to a plain host tensor (its buffer can be transferred to the main thread). */
-export function toHostTensor(value: OrtValue): HostTensor {
+/**
+ * An output as a plain host tensor. Output data owns its ArrayBuffer, so it is transferred to the main thread as
+ * is; a view into a larger buffer is copied first (only whole buffers can be transferred).
+ */
+export function toHostTensor(value: OrtValue, keptInWorker = false): HostTensor {
   const type = value.type as HostTensorType;
   const source = value.data as HostTensor['data'];
-  // The output's buffer may belong to the native side; a copy is ours to transfer.
-  const data = source.slice() as HostTensor['data'];
-  return { type, dims: [...value.dims], data };
+  const whole = !keptInWorker && source.buffer instanceof ArrayBuffer && source.byteOffset === 0 && source.byteLength === source.buffer.byteLength;
+  return { type, dims: [...value.dims], data: whole ? source : (source.slice() as HostTensor['data']) };
 }
 
 function oneLine(error: unknown): string {
