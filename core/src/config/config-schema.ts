@@ -39,7 +39,8 @@ export const configSchema = s.object({
     topK: s.integer({ min: 1 }).default(100).describe('Top and bottom exemplars kept per feature and split.'),
     randomPerFeature: s.integer({ min: 0 }).default(20).describe('Random sequences kept per feature and split.'),
     extremesKept: s.integer({ min: 1 }).default(10000).describe('Largest (smallest) per-sequence extremes kept per feature for tail quantiles.'),
-    histogramBins: s.integer({ min: 1 }).default(64),
+    histogramBins: s.integer({ min: 1 }).default(64).describe('Bins of the fixed histogram of per-sequence extremes (plus under- and overflow).'),
+    histogramRange: s.array(s.number(), { minItems: 2 }).default([-32, 32]).describe('[low, high] of the histogram bins.'),
     splits: s.object({
       train: s.number({ min: 0 }).default(1),
       valid: s.number({ min: 0 }).default(1),

@@ -39,8 +39,6 @@ export interface HookRequest {
    * is below `thresholds.bottom` — the pairs that can enter a top-k or bottom-k.
    */
   readonly reduce: 'full' | 'extremes' | 'gated';
-  /** Positions `[0, ignoreFirst)` of each row (a fixed prefix) do not count for extremes and gating. */
-  readonly ignoreFirst?: number;
   /** Per-feature thresholds for `gated`; strict comparisons, so `+Infinity` / `-Infinity` extract nothing. */
   readonly thresholds?: { readonly top: Float32Array; readonly bottom: Float32Array };
 }
@@ -52,6 +50,12 @@ export interface ForwardRequest {
   readonly seqLen: number;
   /** Real tokens per row (default: every row is `seqLen` long); padded positions never count in reductions. */
   readonly lengths?: Int32Array;
+  /**
+   * Per row, the first position that counts in reductions (extremes and gated): positions [0, countFrom[b]) — a
+   * fixed prefix such as a chat header — and positions at or past the row's length never count. Default: 0 for
+   * every row. It is per row, not per hook, because one batch mixes rows whose fixed prefixes differ.
+   */
+  readonly countFrom?: Int32Array;
   readonly hooks: readonly HookRequest[];
   /** Which logits to return: none (default), the last real position of each row, or every position. */
   readonly logits?: 'none' | 'last' | 'all';

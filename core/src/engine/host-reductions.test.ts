@@ -10,6 +10,8 @@ import { reduceOnHost } from './host-reductions.js';
  */
 const full = Float32Array.from([1, -1, 5, 0, 2, -4, 9, -9, 3, 2, 100, -100]);
 const shape = { batch: 2, seqLen: 3, width: 2, lengths: Int32Array.of(3, 2) };
+/** `shape` with countFrom: positions [0, countFrom[b]) of row b do not count in extremes and gating. */
+const from = (...countFrom: number[]) => ({ ...shape, countFrom: Int32Array.from(countFrom) });
 const hook = 'mlp/0';
 const thresholds = (top: number[], bottom: number[]) => ({ top: Float32Array.from(top), bottom: Float32Array.from(bottom) });
 const list = (a: ArrayLike<number> | undefined) => Array.from(a ?? []);
@@ -31,9 +33,9 @@ describe('reduceOnHost: full', () => {
     assert.deepEqual(list(result.full), list(full));
   });
 
-  it('ignoreFirst does not blank prefix positions in full values', () => {
-    const result = reduceOnHost(full, shape, { hook, reduce: 'full', ignoreFirst: 1 });
-    assert.deepEqual(list(result.full).slice(0, 2), [1, -1]);
+  it('countFrom does not blank prefix positions in full values', () => {
+    const result = reduceOnHost(full, from(1, 2), { hook, reduce: 'full' });
+    assert.deepEqual(list(result.full), [1, -1, 5, 0, 2, -4, 9, -9, 3, 2, Number.NaN, Number.NaN]);
   });
 
   it('a zero-length row is all NaN', () => {
@@ -58,16 +60,41 @@ describe('reduceOnHost: extremes', () => {
     assert.deepEqual(list(result.min), [1, -4, 3, -100]);
   });
 
-  it('ignoreFirst skips the first positions of every row', () => {
-    const result = reduceOnHost(full, shape, { hook, reduce: 'extremes', ignoreFirst: 1 });
+  it('countFrom skips the first positions of a row', () => {
+    const result = reduceOnHost(full, from(1, 1), { hook, reduce: 'extremes' });
     assert.deepEqual(list(result.max), [5, 0, 3, 2]);
     assert.deepEqual(list(result.min), [2, -4, 3, 2]);
   });
 
+  it('countFrom applies per row: each row skips its own prefix', () => {
+    // Row 0 counts only t2; row 1 counts t0 and t1, so its 9 / -9 at t0 count although row 0's t0 does not.
+    const result = reduceOnHost(full, from(2, 0), { hook, reduce: 'extremes' });
+    assert.deepEqual(list(result.max), [2, -4, 9, 2]);
+    assert.deepEqual(list(result.min), [2, -4, 3, -9]);
+    const swapped = reduceOnHost(full, from(0, 1), { hook, reduce: 'extremes' });
+    assert.deepEqual(list(swapped.max), [5, 0, 3, 2]);
+    assert.deepEqual(list(swapped.min), [1, -4, 3, 2]);
+  });
+
+  it('an all-zero countFrom is the same as none', () => {
+    const result = reduceOnHost(full, from(0, 0), { hook, reduce: 'extremes' });
+    assert.deepEqual(list(result.max), [5, 0, 9, 2]);
+    assert.deepEqual(list(result.min), [1, -4, 3, -9]);
+  });
+
   it('a row with no counted position has max -Infinity and min +Infinity', () => {
-    const result = reduceOnHost(full, shape, { hook, reduce: 'extremes', ignoreFirst: 2 });
+    const result = reduceOnHost(full, from(2, 2), { hook, reduce: 'extremes' });
     assert.deepEqual(list(result.max), [2, -4, -Infinity, -Infinity]);
     assert.deepEqual(list(result.min), [2, -4, Infinity, Infinity]);
+    // countFrom past the row's length counts nothing, and never reads past the row.
+    const past = reduceOnHost(full, from(0, 3), { hook, reduce: 'extremes' });
+    assert.deepEqual(list(past.max), [5, 0, -Infinity, -Infinity]);
+    assert.deepEqual(list(past.min), [1, -4, Infinity, Infinity]);
+  });
+
+  it('checks countFrom against the batch and refuses negative starts', () => {
+    assert.throws(() => reduceOnHost(full, from(1), { hook, reduce: 'extremes' }), /1 countFrom values for batch 2/);
+    assert.throws(() => reduceOnHost(full, from(0, -1), { hook, reduce: 'extremes' }), /countFrom -1 of row 1 is negative/);
   });
 
   it('checks the value count against the shape', () => {
@@ -119,9 +146,9 @@ describe('reduceOnHost: gated', () => {
     assert.deepEqual(list(result.gated?.features), [0, 0]);
   });
 
-  it('honours ignoreFirst for selection but returns every real position, prefix included', () => {
-    // ignoreFirst 1: row 1 f0's max drops from 9 to 3, so top 4 no longer selects it (without ignoreFirst it would).
-    const result = reduceOnHost(full, shape, { hook, reduce: 'gated', ignoreFirst: 1, thresholds: thresholds([4, 10], [1.5, -10]) });
+  it('honours countFrom for selection but returns every real position, prefix included', () => {
+    // countFrom 1: row 1 f0's max drops from 9 to 3, so top 4 no longer selects it (without countFrom it would).
+    const result = reduceOnHost(full, from(1, 1), { hook, reduce: 'gated', thresholds: thresholds([4, 10], [1.5, -10]) });
     assert.deepEqual(list(result.gated?.rows), [0]);
     assert.deepEqual(list(result.gated?.features), [0]);
     assert.deepEqual(list(result.gated?.values), [1, 5, 2], 'position 0 is returned with its real value');
@@ -129,8 +156,17 @@ describe('reduceOnHost: gated', () => {
     assert.deepEqual(list(without.gated?.rows), [0, 1]);
   });
 
+  it('selects with each row\'s own countFrom', () => {
+    // countFrom [2, 0]: row 0 counts only t2 (f0 max 2, min 2: not selected, though it is with countFrom 0 or 1
+    // for every row); row 1 counts t0 and t1 (f0 max 9 > 4: selected, though not with countFrom 1 or 2 for every row).
+    const result = reduceOnHost(full, from(2, 0), { hook, reduce: 'gated', thresholds: thresholds([4, 10], [1.5, -10]) });
+    assert.deepEqual(list(result.gated?.rows), [1]);
+    assert.deepEqual(list(result.gated?.features), [0]);
+    assert.deepEqual(list(result.gated?.values), [9, 3, Number.NaN], 'the pair keeps every real position and NaN padding');
+  });
+
   it('never selects a row with no counted position, even with the loosest thresholds', () => {
-    const result = reduceOnHost(full, shape, { hook, reduce: 'gated', ignoreFirst: 2, thresholds: thresholds([-Infinity, -Infinity], [Infinity, Infinity]) });
+    const result = reduceOnHost(full, from(2, 2), { hook, reduce: 'gated', thresholds: thresholds([-Infinity, -Infinity], [Infinity, Infinity]) });
     assert.deepEqual(list(result.gated?.rows), [0, 0]);
     assert.deepEqual(list(result.gated?.features), [0, 1]);
   });

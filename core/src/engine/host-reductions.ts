@@ -3,16 +3,24 @@ import type { HookRequest, HookResult } from '../contract/subject-model.js';
 /**
  * The reductions of a HookRequest computed on the host from full per-token values [batch, seqLen, width]. It is
  * the definition the in-graph reductions are tested against, and what subjects that cannot reduce in their graph
- * use. Positions at or past a row's length, and before `ignoreFirst`, do not count; a row with no counted
- * position has max -Infinity and min +Infinity.
+ * use. Positions at or past a row's length, and before the row's `countFrom` (ForwardRequest.countFrom), do not
+ * count; a row with no counted position has max -Infinity and min +Infinity. `full` values and the per-token values
+ * of gated pairs include the prefix: it only stops counting, it is not hidden.
  */
 export function reduceOnHost(
   full: Float32Array,
-  shape: { batch: number; seqLen: number; width: number; lengths?: Int32Array },
-  request: Pick<HookRequest, 'hook' | 'reduce' | 'ignoreFirst' | 'thresholds'>,
+  shape: { batch: number; seqLen: number; width: number; lengths?: Int32Array; countFrom?: Int32Array },
+  request: Pick<HookRequest, 'hook' | 'reduce' | 'thresholds'>,
 ): HookResult {
-  const { batch, seqLen, width } = shape;
+  const { batch, seqLen, width, countFrom } = shape;
   if (full.length !== batch * seqLen * width) throw new Error(`reduceOnHost: ${full.length} values for ${batch} x ${seqLen} x ${width}`);
+  if (countFrom) {
+    if (countFrom.length !== batch) throw new Error(`reduceOnHost: ${countFrom.length} countFrom values for batch ${batch}`);
+    // A negative start would read the end of the previous row.
+    countFrom.forEach((start, b) => {
+      if (start < 0) throw new Error(`reduceOnHost: countFrom ${start} of row ${b} is negative`);
+    });
+  }
   if (request.reduce === 'full') {
     const masked = full.slice();
     for (let b = 0; b < batch; b++) {
@@ -21,12 +29,11 @@ export function reduceOnHost(
     }
     return { hook: request.hook, width, full: masked };
   }
-  const start = request.ignoreFirst ?? 0;
   const max = new Float32Array(batch * width).fill(-Infinity);
   const min = new Float32Array(batch * width).fill(Infinity);
   for (let b = 0; b < batch; b++) {
     const length = shape.lengths ? shape.lengths[b]! : seqLen;
-    for (let t = start; t < length; t++) {
+    for (let t = countFrom ? countFrom[b]! : 0; t < length; t++) {
       const row = (b * seqLen + t) * width;
       for (let f = 0; f < width; f++) {
         const v = full[row + f]!;

@@ -138,6 +138,17 @@ describe('checkComponent catches broken components', () => {
     await assert.rejects(checkComponent('subject-model', liar, context('subject-model')), /per-sequence max\[0\]/);
   });
 
+  it('a subject that ignores countFrom, or applies one row\'s countFrom to every row', async () => {
+    const ignores: SubjectModel = { ...subject, forward: async (request) => subject.forward({ ...request, countFrom: undefined }) };
+    await assert.rejects(checkComponent('subject-model', ignores, context('subject-model')), /per-sequence (max|min)\[\d+\]/);
+    // What a per-hook scalar would do: the first row's prefix length stands for every row's.
+    const scalar: SubjectModel = {
+      ...subject,
+      forward: async (request) => subject.forward({ ...request, ...(request.countFrom ? { countFrom: request.countFrom.map(() => request.countFrom![0]!) } : {}) }),
+    };
+    await assert.rejects(checkComponent('subject-model', scalar, context('subject-model')), /per-sequence (max|min)\[\d+\]/);
+  });
+
   it('a subject whose greedy decoding is not deterministic', async () => {
     let calls = 0;
     const moody: SubjectModel = {

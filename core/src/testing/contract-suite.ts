@@ -132,16 +132,19 @@ async function checkSubjectModel(subject: SubjectModel): Promise<void> {
   const values = full.hooks[0]!.full!;
   assert.equal(values.length, rows.length * seqLen * hook.width, 'full values are [batch, seqLen, width]');
   assert.equal(full.logits?.length, rows.length * tok.vocabSize, "'last' logits are [batch, vocab]");
-  const shape = { batch: rows.length, seqLen, width: hook.width, lengths };
+  // A different first counted position per row, as when one batch mixes rows with and without a chat header:
+  // a subject that applies one row's value to every row, or ignores it, disagrees with the host reference.
+  const countFrom = Int32Array.of(1, 2);
+  const shape = { batch: rows.length, seqLen, width: hook.width, lengths, countFrom };
   const top = new Float32Array(hook.width);
   const bottom = new Float32Array(hook.width);
-  const extremes = await subject.forward({ tokens, batch: rows.length, seqLen, lengths, hooks: [{ hook: hook.name, reduce: 'extremes', ignoreFirst: 1 }] });
-  const expected = reduceOnHost(values, shape, { hook: hook.name, reduce: 'extremes', ignoreFirst: 1 });
+  const extremes = await subject.forward({ tokens, batch: rows.length, seqLen, lengths, countFrom, hooks: [{ hook: hook.name, reduce: 'extremes' }] });
+  const expected = reduceOnHost(values, shape, { hook: hook.name, reduce: 'extremes' });
   assertClose(extremes.hooks[0]!.max!, expected.max!, 'per-sequence max');
   assertClose(extremes.hooks[0]!.min!, expected.min!, 'per-sequence min');
   for (let f = 0; f < hook.width; f++) [top[f], bottom[f]] = [expected.max![f]! - 1e-6, expected.min![f]! + 1e-6];
-  const gated = await subject.forward({ tokens, batch: rows.length, seqLen, lengths, hooks: [{ hook: hook.name, reduce: 'gated', ignoreFirst: 1, thresholds: { top, bottom } }] });
-  const expectedGated = reduceOnHost(values, shape, { hook: hook.name, reduce: 'gated', ignoreFirst: 1, thresholds: { top, bottom } });
+  const gated = await subject.forward({ tokens, batch: rows.length, seqLen, lengths, countFrom, hooks: [{ hook: hook.name, reduce: 'gated', thresholds: { top, bottom } }] });
+  const expectedGated = reduceOnHost(values, shape, { hook: hook.name, reduce: 'gated', thresholds: { top, bottom } });
   assert.deepEqual([...gated.hooks[0]!.gated!.rows], [...expectedGated.gated!.rows], 'gated rows');
   assert.deepEqual([...gated.hooks[0]!.gated!.features], [...expectedGated.gated!.features], 'gated features');
 

@@ -49,7 +49,7 @@ export function fakeSubjectModel(options: FakeSubjectOptions = {}): SubjectModel
           for (let f = 0; f < width; f++) full[(b * seqLen + t) * width + f] = activation(h.hook, f, token, previous);
         }
       }
-      return reduceOnHost(full, { batch, seqLen, width, lengths }, h);
+      return reduceOnHost(full, { batch, seqLen, width, lengths, countFrom: request.countFrom }, h);
     });
     let logits: Float32Array | undefined;
     if (request.logits === 'last') {

@@ -129,7 +129,7 @@ export class LlamaSubjectModel implements SubjectModel {
     const lengths = this.checkForward(request);
     if (request.hooks.length === 0 && (request.logits ?? 'none') === 'none') return { hooks: [] };
     const spec: VariantSpec = {
-      hooks: request.hooks.map((h) => ({ hook: h.hook, reduce: h.reduce, ignoreFirst: h.ignoreFirst ?? 0, ...(h.fragment ? { fragment: h.fragment } : {}) })),
+      hooks: request.hooks.map((h) => ({ hook: h.hook, reduce: h.reduce, ...(h.fragment ? { fragment: h.fragment } : {}) })),
       logits: request.logits ?? 'none',
       kvCache: false,
     };
@@ -148,6 +148,9 @@ export class LlamaSubjectModel implements SubjectModel {
       feeds[this.model.base.inputIds] = int64Tensor(Int32ArrayToBigInt(request.tokens), [batch, seqLen]);
       feeds[this.model.base.attentionMask] = int64Tensor(mask, [batch, seqLen]);
       if (this.model.positionIds) feeds[this.model.positionIds] = int64Tensor(positions, [batch, seqLen]);
+      // Only variants whose hooks reduce declare the input. int64Tensor copies into a new array, so transferring
+      // the feeds to the worker leaves the caller's countFrom intact.
+      if (variant.countFrom) feeds[variant.countFrom] = int64Tensor(request.countFrom ?? new Int32Array(batch), [batch]);
       Object.assign(feeds, this.emptyCache(batch, variant.emptyPastInputs));
       request.hooks.forEach((h, i) => {
         const io = variant.hooks[i]!;
@@ -319,6 +322,13 @@ export class LlamaSubjectModel implements SubjectModel {
     lengths.forEach((length, row) => {
       if (!Number.isSafeInteger(length) || length < 0 || length > seqLen) throw new ExpgenError(`forward: length ${length} of row ${row} must be between 0 and seqLen ${seqLen}`);
     });
+    if (request.countFrom) {
+      if (request.countFrom.length !== batch) throw new ExpgenError(`forward: ${request.countFrom.length} countFrom values given for batch ${batch}`);
+      // Past the row's length is allowed (nothing in the row counts); negative is a caller's bug.
+      request.countFrom.forEach((start, row) => {
+        if (!Number.isSafeInteger(start) || start < 0) throw new ExpgenError(`forward: countFrom ${start} of row ${row} must be a non-negative integer`);
+      });
+    }
     for (const hook of request.hooks) {
       const point = this.model.base.hookPoints.find((p) => p.name === hook.hook);
       if (hook.reduce !== 'full' && hook.reduce !== 'extremes' && hook.reduce !== 'gated') {

@@ -48,8 +48,9 @@ export function selectionHash(seed: number | bigint, sequenceId: number): bigint
 }
 
 /**
- * The R random sequences of one split: those with the smallest selection hash (ties, impossible in practice, by
- * smaller id), with every feature's per-token activations on them.
+ * The R random sequences of one split: those with the smallest selection hash, with every feature's per-token
+ * activations on them. For a fixed seed the hash is a bijection of the id (an odd multiplier mod 2^64, then a
+ * bijective mix), so distinct ids never tie; the order still falls back to the id, to be total by construction.
  *
  * The same R sequences serve every feature. Choosing independently per feature would need every token's value of
  * every feature on the host for every sequence; one shared choice needs full values for at most R rows ever, and
@@ -106,7 +107,7 @@ export class RandomSequences {
   wouldAdmit(sequenceId: number): boolean {
     const hash = this.hashOf(sequenceId);
     const rank = this.rankOf(hash, sequenceId);
-    if (rank > 0 && this.hashes[rank - 1] === hash && this.ids[rank - 1] === sequenceId) return false;
+    if (rank < this.held && this.hashes[rank] === hash && this.ids[rank] === sequenceId) return false;
     return rank < this.count;
   }
 
@@ -146,6 +147,11 @@ export class RandomSequences {
     if (other === this) throw new Error(`${NAME}: cannot merge a state with itself`);
     if (other.features !== this.features || other.seqLen !== this.seqLen || other.count !== this.count || other.seed !== this.seed) {
       throw new Error(`${NAME}: cannot merge a selection of ${other.count} over ${other.features} x ${other.seqLen} with seed ${other.seed} into one of ${this.count} over ${this.features} x ${this.seqLen} with seed ${this.seed}`);
+    }
+    // Overlap is found before anything changes, so a failed merge leaves this state as it was.
+    for (let rank = 0; rank < other.held; rank++) {
+      const at = this.rankOf(other.hashes[rank]!, other.ids[rank]!);
+      if (at < this.held && this.ids[at] === other.ids[rank]) throw new Error(`${NAME}: sequence ${other.ids[rank]} is in both selections; shards must not overlap`);
     }
     const rowSize = this.seqLen * this.features;
     for (let rank = 0; rank < other.held; rank++) {
@@ -199,7 +205,7 @@ export class RandomSequences {
 
   private insert(hash: bigint, id: number, source: Float32Array, from: number): boolean {
     const rank = this.rankOf(hash, id);
-    if (rank > 0 && this.hashes[rank - 1] === hash && this.ids[rank - 1] === id) {
+    if (rank < this.held && this.hashes[rank] === hash && this.ids[rank] === id) {
       throw new Error(`${NAME}: sequence ${id} is offered twice; sequence ids must be unique across shards`);
     }
     if (rank >= this.count) return false;

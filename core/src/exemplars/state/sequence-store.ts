@@ -24,6 +24,10 @@ export interface SequenceContent {
   readonly documentId: string;
   /** Which split the document belongs to (`train`, `valid`, `test`). */
   readonly split: string;
+  /** Index of the window within its document (0 for the first), when the host knows it. */
+  readonly window?: number;
+  /** First position that counts in reductions (a fixed prefix before it), when the host knows it. */
+  readonly countFrom?: number;
 }
 
 /** A stored sequence; `tokens` is a copy. */
@@ -34,6 +38,12 @@ export interface SequenceRecord {
   readonly datasetIndex: number;
   readonly documentId: string;
   readonly split: string;
+}
+
+/** Where a stored sequence sits in its document: each field is present only when the host gave it. */
+export interface SequencePlacement {
+  readonly window?: number;
+  readonly countFrom?: number;
 }
 
 export interface SequenceStoreOptions {
@@ -70,6 +80,10 @@ export class SequenceStore implements SequenceReferences {
   private lengths: Int32Array;
   private datasetIndexes: Int32Array;
   private splitIndexes: Int32Array;
+  /** -1 where not given. */
+  private windows: Int32Array;
+  /** -1 where not given. */
+  private countFroms: Int32Array;
   private tokens: Int32Array;
   private documentIds: string[];
   private readonly splitNames: string[] = [];
@@ -87,6 +101,8 @@ export class SequenceStore implements SequenceReferences {
     this.lengths = new Int32Array(this.capacity);
     this.datasetIndexes = new Int32Array(this.capacity);
     this.splitIndexes = new Int32Array(this.capacity);
+    this.windows = new Int32Array(this.capacity).fill(-1);
+    this.countFroms = new Int32Array(this.capacity).fill(-1);
     this.tokens = allocate(NAME, 'tokens', this.capacity * this.seqLen, (n) => new Int32Array(n));
     this.documentIds = new Array<string>(this.capacity).fill('');
   }
@@ -119,6 +135,8 @@ export class SequenceStore implements SequenceReferences {
     this.lengths[slot] = 0;
     this.datasetIndexes[slot] = 0;
     this.splitIndexes[slot] = 0;
+    this.windows[slot] = -1;
+    this.countFroms[slot] = -1;
     this.tokens.fill(0, slot * this.seqLen, (slot + 1) * this.seqLen);
     this.documentIds[slot] = '';
     this.freeSlots[this.freeCount++] = slot;
@@ -153,10 +171,13 @@ export class SequenceStore implements SequenceReferences {
     if (!Number.isInteger(content.datasetIndex) || content.datasetIndex < 0 || content.datasetIndex > 0x7fffffff) {
       throw new Error(`${NAME}: sequence ${sequenceId} has dataset index ${content.datasetIndex}`);
     }
+    const window = optionalIndex(sequenceId, 'window', content.window, 0x7fffffff);
+    const countFrom = optionalIndex(sequenceId, 'countFrom', content.countFrom, seqLen);
     const base = slot * seqLen;
     if (this.hasContent[slot] === 1) {
       let same = this.lengths[slot] === length && this.datasetIndexes[slot] === content.datasetIndex &&
-        this.documentIds[slot] === content.documentId && this.splitNames[this.splitIndexes[slot]!] === content.split;
+        this.documentIds[slot] === content.documentId && this.splitNames[this.splitIndexes[slot]!] === content.split &&
+        this.windows[slot] === window && this.countFroms[slot] === countFrom;
       for (let t = 0; same && t < seqLen; t++) same = this.tokens[base + t] === content.tokens[t];
       if (!same) throw new Error(`${NAME}: sequence ${sequenceId} was given twice with different content; sequence ids must be unique`);
       return true;
@@ -166,14 +187,18 @@ export class SequenceStore implements SequenceReferences {
     this.datasetIndexes[slot] = content.datasetIndex;
     this.documentIds[slot] = content.documentId;
     this.splitIndexes[slot] = this.splitIndex(content.split);
+    this.windows[slot] = window;
+    this.countFroms[slot] = countFrom;
     this.hasContent[slot] = 1;
     return true;
   }
 
   /** The stored sequence, or undefined when it is not referenced or its content has not been given. */
-  get(sequenceId: number): SequenceRecord | undefined {
+  get(sequenceId: number): (SequenceRecord & SequencePlacement) | undefined {
     const slot = this.index.get(sequenceId);
     if (slot < 0 || this.hasContent[slot] !== 1) return undefined;
+    const window = this.windows[slot]!;
+    const countFrom = this.countFroms[slot]!;
     return {
       sequenceId,
       tokens: this.tokens.slice(slot * this.seqLen, (slot + 1) * this.seqLen),
@@ -181,6 +206,8 @@ export class SequenceStore implements SequenceReferences {
       datasetIndex: this.datasetIndexes[slot]!,
       documentId: this.documentIds[slot]!,
       split: this.splitNames[this.splitIndexes[slot]!]!,
+      ...(window >= 0 ? { window } : {}),
+      ...(countFrom >= 0 ? { countFrom } : {}),
     };
   }
 
@@ -239,6 +266,8 @@ export class SequenceStore implements SequenceReferences {
         lengths: this.lengths.subarray(0, used),
         datasetIndexes: this.datasetIndexes.subarray(0, used),
         splitIndexes: this.splitIndexes.subarray(0, used),
+        windows: this.windows.subarray(0, used),
+        countFroms: this.countFroms.subarray(0, used),
         tokens: this.tokens.subarray(0, used * this.seqLen),
         freeSlots: this.freeSlots.subarray(0, this.freeCount),
         documentIdEnds,
@@ -263,6 +292,8 @@ export class SequenceStore implements SequenceReferences {
     store.lengths.set(state.take('lengths', 'i32', used));
     store.datasetIndexes.set(state.take('datasetIndexes', 'i32', used));
     store.splitIndexes.set(state.take('splitIndexes', 'i32', used));
+    store.windows.set(state.take('windows', 'i32', used));
+    store.countFroms.set(state.take('countFroms', 'i32', used));
     store.tokens.set(state.take('tokens', 'i32', used * seqLen));
     store.freeSlots.set(state.take('freeSlots', 'i32', freeCount));
     const ends = state.take('documentIdEnds', 'u32', used);
@@ -319,10 +350,19 @@ export class SequenceStore implements SequenceReferences {
     this.lengths = grown(this.lengths, (n) => new Int32Array(n));
     this.datasetIndexes = grown(this.datasetIndexes, (n) => new Int32Array(n));
     this.splitIndexes = grown(this.splitIndexes, (n) => new Int32Array(n));
+    this.windows = grown(this.windows, (n) => new Int32Array(n).fill(-1));
+    this.countFroms = grown(this.countFroms, (n) => new Int32Array(n).fill(-1));
     this.tokens = grown(this.tokens, (n) => new Int32Array(n), this.seqLen);
     for (let slot = this.capacity; slot < capacity; slot++) this.documentIds.push('');
     this.capacity = capacity;
   }
+}
+
+/** An optional non-negative integer field of SequenceContent, stored as -1 when absent. */
+function optionalIndex(sequenceId: number, field: string, value: number | undefined, max: number): number {
+  if (value === undefined) return -1;
+  if (!Number.isInteger(value) || value < 0 || value > max) throw new Error(`${NAME}: sequence ${sequenceId} has ${field} ${value}, outside [0, ${max}]`);
+  return value;
 }
 
 function concatBytes(parts: readonly Uint8Array[], total: number): Uint8Array {

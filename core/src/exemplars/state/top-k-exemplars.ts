@@ -54,9 +54,10 @@ const NAME = 'TopKExemplars';
  *
  * Both signs share one code path by ranking on a key: the value itself for the positive sign, its negation for the
  * negative one (negation is exact in floating point), so "better" is always a larger key, then a smaller sequence
- * id. Each feature's entries are kept in rank order in `keys`/`ids`; the per-token activations live in `k` fixed
- * slots per feature and `slots` says which slot each rank uses, so an insertion shifts three small arrays of at
- * most k elements and copies one activation row, instead of shifting k rows of `seqLen` values.
+ * id. Each feature's entries form a binary heap with the worst entry at the root (the gating threshold), so an
+ * insertion moves O(log k) entries of three small arrays; rank order is produced by sorting only when read. The
+ * per-token activations live in k fixed slots per feature and `slots` says which slot each heap entry uses, so an
+ * insertion copies one activation row and never moves the others.
  */
 class RankedLists {
   readonly keys: Float32Array;
@@ -64,7 +65,7 @@ class RankedLists {
   readonly slots: Int32Array;
   readonly activations: Float32Array;
   readonly counts: Int32Array;
-  /** Key of each feature's k-th entry, -Infinity while it holds fewer than k: the gating threshold in key space. */
+  /** Key of each feature's worst (k-th) entry, -Infinity while it holds fewer than k: the threshold in key space. */
   readonly worstKeys: Float32Array;
 
   constructor(
@@ -79,14 +80,14 @@ class RankedLists {
     this.activations = arrays?.activations ?? allocate(NAME, 'per-token activations', features * k * seqLen, (n) => new Float32Array(n));
     this.counts = arrays?.counts ?? new Int32Array(features);
     this.worstKeys = new Float32Array(features).fill(-Infinity);
-    for (let f = 0; f < features; f++) if (this.counts[f] === k) this.worstKeys[f] = this.keys[f * k + k - 1]!;
+    for (let f = 0; f < features; f++) if (this.counts[f] === k) this.worstKeys[f] = this.keys[f * k]!;
   }
 
-  /** Whether (key, id) would enter feature f's list: strictly better than its k-th entry, or the list has room. */
+  /** Whether (key, id) would enter feature f's list: strictly better than its worst entry, or the list has room. */
   beats(f: number, key: number, id: number): boolean {
     const worst = this.worstKeys[f]!;
     if (key > worst) return true;
-    return key === worst && this.counts[f] === this.k && id < this.ids[f * this.k + this.k - 1]!;
+    return key === worst && this.counts[f] === this.k && id < this.ids[f * this.k]!;
   }
 
   /**
@@ -98,39 +99,53 @@ class RankedLists {
     if (key === -Infinity || !this.beats(f, key, id)) return false;
     const base = f * k;
     const count = this.counts[f]!;
-    // First rank whose entry is worse than (key, id).
-    let low = 0;
-    let high = count;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      const other = keys[base + middle]!;
-      if (other > key || (other === key && ids[base + middle]! < id)) low = middle + 1;
-      else high = middle;
-    }
-    if (low > 0 && keys[base + low - 1] === key && ids[base + low - 1] === id) {
-      throw new Error(`${NAME}: sequence ${id} is offered twice for feature ${f}; shards must not overlap and ids must be unique`);
-    }
     let slot: number;
     let evicted = -1;
-    if (count === k) {
-      evicted = ids[base + k - 1]!;
-      slot = slots[base + k - 1]!;
-      keys.copyWithin(base + low + 1, base + low, base + k - 1);
-      ids.copyWithin(base + low + 1, base + low, base + k - 1);
-      slots.copyWithin(base + low + 1, base + low, base + k - 1);
-    } else {
+    let at: number;
+    if (count < k) {
       // Entries only leave by being displaced, so while a list is filling its slots in use are exactly 0..count-1.
       slot = count;
-      keys.copyWithin(base + low + 1, base + low, base + count);
-      ids.copyWithin(base + low + 1, base + low, base + count);
-      slots.copyWithin(base + low + 1, base + low, base + count);
       this.counts[f] = count + 1;
+      // Sift up: move parents down while they are better than the new entry (the root stays the worst).
+      at = count;
+      while (at > 0) {
+        const parent = (at - 1) >> 1;
+        const parentKey = keys[base + parent]!;
+        if (parentKey < key || (parentKey === key && ids[base + parent]! > id)) break;
+        keys[base + at] = parentKey;
+        ids[base + at] = ids[base + parent]!;
+        slots[base + at] = slots[base + parent]!;
+        at = parent;
+      }
+    } else {
+      // Replace the worst entry (the root) and sift down, moving the worse child up while it is worse than the new one.
+      evicted = ids[base]!;
+      slot = slots[base]!;
+      at = 0;
+      for (;;) {
+        let child = 2 * at + 1;
+        if (child >= k) break;
+        let childKey = keys[base + child]!;
+        if (child + 1 < k) {
+          const rightKey = keys[base + child + 1]!;
+          if (rightKey < childKey || (rightKey === childKey && ids[base + child + 1]! > ids[base + child]!)) {
+            child++;
+            childKey = rightKey;
+          }
+        }
+        if (key < childKey || (key === childKey && id > ids[base + child]!)) break;
+        keys[base + at] = childKey;
+        ids[base + at] = ids[base + child]!;
+        slots[base + at] = slots[base + child]!;
+        at = child;
+      }
     }
-    keys[base + low] = key;
-    ids[base + low] = id;
-    slots[base + low] = slot;
-    this.activations.set(source.subarray(from, from + this.seqLen), (base + slot) * this.seqLen);
-    if (this.counts[f] === k) this.worstKeys[f] = keys[base + k - 1]!;
+    keys[base + at] = key;
+    ids[base + at] = id;
+    slots[base + at] = slot;
+    const activations = this.activations;
+    for (let t = 0, to = (base + slot) * this.seqLen; t < this.seqLen; t++) activations[to + t] = source[from + t]!;
+    if (this.counts[f] === k) this.worstKeys[f] = keys[base]!;
     if (references) {
       references.retain(id);
       if (evicted >= 0) references.release(evicted);
@@ -138,9 +153,23 @@ class RankedLists {
     return true;
   }
 
-  /** Offset of the activations of feature f's entry at `rank`. */
-  activationOffset(f: number, rank: number): number {
-    return (f * this.k + this.slots[f * this.k + rank]!) * this.seqLen;
+  /** Whether feature f's list holds exactly (key, id). */
+  holds(f: number, key: number, id: number): boolean {
+    const base = f * this.k;
+    for (let at = base; at < base + this.counts[f]!; at++) if (this.keys[at] === key && this.ids[at] === id) return true;
+    return false;
+  }
+
+  /** Heap positions of feature f's entries in rank order: larger key first, then smaller id. */
+  rankOrder(f: number): number[] {
+    const base = f * this.k;
+    const order = Array.from({ length: this.counts[f]! }, (_, i) => base + i);
+    return order.sort((a, b) => this.keys[b]! - this.keys[a]! || this.ids[a]! - this.ids[b]!);
+  }
+
+  /** Offset of the activations of the entry at heap position `at`. */
+  activationOffset(f: number, at: number): number {
+    return (f * this.k + this.slots[at]!) * this.seqLen;
   }
 }
 
@@ -173,6 +202,9 @@ export class TopKExemplars {
   private lastId = -1;
   /** Marks the gated (row, feature) pairs of the batch being offered; kept between calls to avoid reallocation. */
   private gatedMarks = new Uint8Array(0);
+  /** Scratch for ordering a batch's pairs by feature. */
+  private pairOrder = new Int32Array(0);
+  private readonly featureStarts: Int32Array;
 
   constructor(options: TopKExemplarsOptions, restored?: { positive: RankedLists; negative: RankedLists; lastSequenceId: number }) {
     this.features = checkCount(NAME, 'features', options.features);
@@ -182,6 +214,7 @@ export class TopKExemplars {
     this.positive = restored?.positive ?? new RankedLists(this.features, this.k, this.seqLen);
     this.negative = restored?.negative ?? new RankedLists(this.features, this.k, this.seqLen);
     this.lastId = restored?.lastSequenceId ?? -1;
+    this.featureStarts = new Int32Array(this.features + 1);
   }
 
   /** The largest sequence id offered so far (-1 before any): the next batch's ids must all be larger. */
@@ -248,7 +281,11 @@ export class TopKExemplars {
     let positiveInsertions = 0;
     let negativeInsertions = 0;
     const references = this.references;
-    for (let i = 0; i < pairs; i++) {
+    // Feature-major order: the lists are a function of the set offered, not the order, and taking one feature's
+    // pairs together keeps its lists in cache (row-major order missed cache on nearly every access while lists fill).
+    const order = this.featureMajorOrder(pairFeatures);
+    for (let n = 0; n < pairs; n++) {
+      const i = order[n]!;
       const row = rows[i]!;
       const f = pairFeatures[i]!;
       const id = sequenceIds[row]!;
@@ -258,6 +295,19 @@ export class TopKExemplars {
     }
     if (batchRows > 0) this.lastId = previous;
     return { gatedPairs: pairs, positiveInsertions, negativeInsertions };
+  }
+
+  /** Pair indexes sorted by feature (counting sort, stable), in scratch memory reused across batches. */
+  private featureMajorOrder(pairFeatures: Int32Array): Int32Array {
+    const pairs = pairFeatures.length;
+    if (this.pairOrder.length < pairs) this.pairOrder = new Int32Array(Math.max(pairs, 2 * this.pairOrder.length));
+    const starts = this.featureStarts;
+    starts.fill(0);
+    for (let i = 0; i < pairs; i++) starts[pairFeatures[i]! + 1]!++;
+    for (let f = 0; f < this.features; f++) starts[f + 1]! += starts[f]!;
+    const order = this.pairOrder;
+    for (let i = 0; i < pairs; i++) order[starts[pairFeatures[i]!]!++] = i;
+    return order;
   }
 
   /** Throws if an extreme is NaN or a pair that would enter a list is not among the gated pairs. */
@@ -296,42 +346,46 @@ export class TopKExemplars {
   entries(feature: number, sign: Sign): Exemplar[] {
     const lists = this.lists(sign);
     const f = this.checkFeature(feature);
-    const out: Exemplar[] = [];
-    for (let rank = 0; rank < lists.counts[f]!; rank++) {
-      const key = lists.keys[f * this.k + rank]!;
-      const from = lists.activationOffset(f, rank);
-      out.push({
-        sequenceId: lists.ids[f * this.k + rank]!,
-        extreme: sign === 'positive' ? key : -key,
-        activations: lists.activations.slice(from, from + this.seqLen),
-      });
-    }
-    return out;
+    return lists.rankOrder(f).map((at) => {
+      const from = lists.activationOffset(f, at);
+      const key = lists.keys[at]!;
+      return { sequenceId: lists.ids[at]!, extreme: sign === 'positive' ? key : -key, activations: lists.activations.slice(from, from + this.seqLen) };
+    });
   }
 
   /** Sequence ids of feature f's entries for `sign`, in rank order. */
   sequenceIds(feature: number, sign: Sign): number[] {
     const lists = this.lists(sign);
-    const f = this.checkFeature(feature);
-    return Array.from(lists.ids.subarray(f * this.k, f * this.k + lists.counts[f]!));
+    return lists.rankOrder(this.checkFeature(feature)).map((at) => lists.ids[at]!);
   }
 
   /**
    * Adds another state's entries (another shard of the same stream, disjoint ids): afterwards this state is exactly
    * the state of one stream over both. `other` is not changed; its sequences that enter are retained in this
-   * state's references (copy their tokens with SequenceStore.fillFrom).
+   * state's references (copy their tokens with SequenceStore.fillFrom). Overlapping shards are detected before
+   * anything changes, so a failed merge leaves this state as it was.
    */
   merge(other: TopKExemplars): void {
     if (other === this) throw new Error(`${NAME}: cannot merge a state with itself`);
     if (other.features !== this.features || other.k !== this.k || other.seqLen !== this.seqLen) {
       throw new Error(`${NAME}: cannot merge a state of ${other.features} features, k ${other.k}, seqLen ${other.seqLen} into one of ${this.features}, ${this.k}, ${this.seqLen}`);
     }
-    for (const [mine, theirs] of [[this.positive, other.positive], [this.negative, other.negative]] as const) {
+    const pairs = [[this.positive, other.positive], [this.negative, other.negative]] as const;
+    for (const [mine, theirs] of pairs) {
       for (let f = 0; f < this.features; f++) {
-        for (let rank = 0; rank < theirs.counts[f]!; rank++) {
-          const at = f * this.k + rank;
-          // Their entries come best first: once one does not enter, no later one can.
-          if (!mine.insert(f, theirs.keys[at]!, theirs.ids[at]!, theirs.activations, theirs.activationOffset(f, rank), this.references)) break;
+        for (let at = f * this.k; at < f * this.k + theirs.counts[f]!; at++) {
+          // Every entry of mine has a key >= my worst key, so only those can be duplicates.
+          const key = theirs.keys[at]!;
+          if (key >= mine.worstKeys[f]! && mine.holds(f, key, theirs.ids[at]!)) {
+            throw new Error(`${NAME}: sequence ${theirs.ids[at]} is in both states (feature ${f}); shards must not overlap and ids must be unique`);
+          }
+        }
+      }
+    }
+    for (const [mine, theirs] of pairs) {
+      for (let f = 0; f < this.features; f++) {
+        for (let at = f * this.k; at < f * this.k + theirs.counts[f]!; at++) {
+          mine.insert(f, theirs.keys[at]!, theirs.ids[at]!, theirs.activations, theirs.activationOffset(f, at), this.references);
         }
       }
     }
@@ -389,23 +443,26 @@ export class TopKExemplars {
   }
 }
 
-/** Rejects a restored list whose counts, order or slots are inconsistent (a damaged or hand-edited checkpoint). */
+/** Rejects a restored list whose counts, heap order or slots are inconsistent (a damaged or hand-edited checkpoint). */
 function checkRestored(lists: RankedLists, sign: Sign): void {
-  const { k } = lists;
+  const { k, keys, ids } = lists;
   const used = new Uint8Array(k);
   for (let f = 0; f < lists.features; f++) {
     const count = lists.counts[f]!;
     if (count < 0 || count > k) throw corruptCheckpoint(KIND, `${sign} count of feature ${f} is ${count}`);
     used.fill(0);
-    for (let rank = 0; rank < count; rank++) {
-      const at = f * k + rank;
-      const slot = lists.slots[at]!;
+    const base = f * k;
+    for (let i = 0; i < count; i++) {
+      const slot = lists.slots[base + i]!;
       if (slot < 0 || slot >= count || used[slot] === 1) throw corruptCheckpoint(KIND, `${sign} slots of feature ${f} are not a permutation`);
       used[slot] = 1;
-      if (rank > 0) {
-        const before = lists.keys[at - 1]!;
-        const key = lists.keys[at]!;
-        if (!(before > key || (before === key && lists.ids[at - 1]! < lists.ids[at]!))) throw corruptCheckpoint(KIND, `${sign} entries of feature ${f} are out of order`);
+      if (i > 0) {
+        const parent = base + ((i - 1) >> 1);
+        const child = base + i;
+        // The parent must be worse than the child (smaller key, or equal key and larger id).
+        if (!(keys[parent]! < keys[child]! || (keys[parent] === keys[child] && ids[parent]! > ids[child]!))) {
+          throw corruptCheckpoint(KIND, `${sign} entries of feature ${f} are not a heap`);
+        }
       }
     }
   }

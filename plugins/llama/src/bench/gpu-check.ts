@@ -75,17 +75,19 @@ for (const provider of providers) {
     const input = Int32Array.from({ length: batch * seq }, () => 1000 + Math.floor(random.uniform() * 100000));
     const mlp = subject.hookPoints().filter((h) => h.name.startsWith('mlp/'));
     const none = { top: new Float32Array(shape.intermediate).fill(Infinity), bottom: new Float32Array(shape.intermediate).fill(-Infinity) };
+    // The BOS position does not count in reductions, as for stage 1 rows without a chat header.
+    const countFrom = new Int32Array(batch).fill(1);
     const cases: [string, HookRequest[]][] = [
       ['plain forward', []],
-      ['extremes, all mlp', mlp.map((h) => ({ hook: h.name, reduce: 'extremes', ignoreFirst: 1 }))],
-      ['gated (nothing passes), all mlp', mlp.map((h) => ({ hook: h.name, reduce: 'gated', ignoreFirst: 1, thresholds: none }))],
+      ['extremes, all mlp', mlp.map((h) => ({ hook: h.name, reduce: 'extremes' }))],
+      ['gated (nothing passes), all mlp', mlp.map((h) => ({ hook: h.name, reduce: 'gated', thresholds: none }))],
     ];
     const times = cases.map(() => [] as number[]);
-    for (const [, hooks] of cases) await subject.forward({ tokens: input, batch, seqLen: seq, hooks, logits: 'last' });
+    for (const [, hooks] of cases) await subject.forward({ tokens: input, batch, seqLen: seq, countFrom, hooks, logits: 'last' });
     for (let i = 0; i < iterations; i++) {
       for (let k = 0; k < cases.length; k++) {
         const index = (i + k) % cases.length;
-        times[index]!.push((await timed(() => subject!.forward({ tokens: input, batch, seqLen: seq, hooks: cases[index]![1], logits: 'last' }))).ms);
+        times[index]!.push((await timed(() => subject!.forward({ tokens: input, batch, seqLen: seq, countFrom, hooks: cases[index]![1], logits: 'last' }))).ms);
       }
     }
     const baseline = median(times[0]!);

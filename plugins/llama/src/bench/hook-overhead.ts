@@ -48,10 +48,12 @@ const random = new SeededRandom(3);
 const tokens = Int32Array.from({ length: batch * seq }, () => 1000 + Math.floor(random.uniform() * 100000));
 const mlpHooks = subject.hookPoints().filter((h) => h.name.startsWith('mlp/'));
 const width = shape.intermediate;
+// The BOS position does not count in reductions, as for stage 1 rows without a chat header.
+const countFrom = new Int32Array(batch).fill(1);
 
 // Thresholds for gated runs: "steady state" (nothing passes, as after the first batches of a long run) and "busy"
 // (each feature's threshold at its median per-sequence max over this batch, so about half the pairs pass).
-const extremes = await subject.forward({ tokens, batch, seqLen: seq, hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'extremes' as const, ignoreFirst: 1 })) });
+const extremes = await subject.forward({ tokens, batch, seqLen: seq, countFrom, hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'extremes' as const })) });
 const busy = extremes.hooks.map((h) => {
   const top = new Float32Array(width);
   const bottom = new Float32Array(width);
@@ -65,18 +67,18 @@ const none = { top: new Float32Array(width).fill(Infinity), bottom: new Float32A
 
 const cases: { label: string; hooks: (HookRequest & { thresholds?: HookRequest['thresholds'] })[] }[] = [
   { label: 'plain forward (last logits)', hooks: [] },
-  { label: `extremes, ${mlpHooks.length} mlp hooks`, hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'extremes', ignoreFirst: 1 })) },
-  { label: 'gated, nothing passes', hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'gated', ignoreFirst: 1, thresholds: none })) },
-  { label: 'gated, half the pairs pass', hooks: mlpHooks.map((h, i) => ({ hook: h.name, reduce: 'gated', ignoreFirst: 1, thresholds: busy[i]! })) },
+  { label: `extremes, ${mlpHooks.length} mlp hooks`, hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'extremes' })) },
+  { label: 'gated, nothing passes', hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'gated', thresholds: none })) },
+  { label: 'gated, half the pairs pass', hooks: mlpHooks.map((h, i) => ({ hook: h.name, reduce: 'gated', thresholds: busy[i]! })) },
   { label: `full values, ${mlpHooks.length} mlp hooks`, hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'full' })) },
 ];
 const times = cases.map(() => [] as number[]);
-for (const c of cases) await subject.forward({ tokens, batch, seqLen: seq, hooks: c.hooks, logits: 'last' }); // warm-up, variant builds
+for (const c of cases) await subject.forward({ tokens, batch, seqLen: seq, countFrom, hooks: c.hooks, logits: 'last' }); // warm-up, variant builds
 // Cases interleave, starting one later each round, so drift in machine load spreads over all of them.
 for (let i = 0; i < iterations; i++) {
   for (let k = 0; k < cases.length; k++) {
     const index = (i + k) % cases.length;
-    const { ms } = await timed(() => subject.forward({ tokens, batch, seqLen: seq, hooks: cases[index]!.hooks, logits: 'last' }));
+    const { ms } = await timed(() => subject.forward({ tokens, batch, seqLen: seq, countFrom, hooks: cases[index]!.hooks, logits: 'last' }));
     times[index]!.push(ms);
   }
 }

@@ -3,7 +3,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isExpgenError, type Provenance } from '@expgen/core';
+import { isExpgenError, reduceOnHost, type Provenance } from '@expgen/core';
 import { SeededRandom } from '../hf/seeded-random.js';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { int64Tensor, type HostTensor } from '../runtime/host-tensor.js';
@@ -267,12 +267,18 @@ describe('openLlamaSubjectModel on an export', () => {
         batch: 2,
         seqLen: 5,
         lengths: Int32Array.of(5, 3),
-        hooks: [{ hook: 'mlp/1', reduce: 'full' as const }, { hook: 'resid/0', reduce: 'extremes' as const, ignoreFirst: 1 }],
+        // A prefixed and an unprefixed row: the export's variant takes count_from as an input like the built one's.
+        countFrom: Int32Array.of(1, 0),
+        hooks: [{ hook: 'mlp/1', reduce: 'full' as const }, { hook: 'resid/0', reduce: 'extremes' as const }, { hook: 'resid/0', reduce: 'full' as const }],
         logits: 'last' as const,
       };
       const [a, b] = [await original.forward(request), await fromExport.forward(request)];
       for (const [x, y] of [[a.hooks[0]!.full!, b.hooks[0]!.full!], [a.hooks[1]!.max!, b.hooks[1]!.max!], [a.logits!, b.logits!]] as const) {
         x.forEach((v, i) => assert.ok(Object.is(v, y[i]) || Math.abs(v - y[i]!) < 1e-6, `${v} vs ${y[i]}`));
+      }
+      const reference = reduceOnHost(b.hooks[2]!.full!, { batch: 2, seqLen: 5, width: b.hooks[2]!.width, lengths: request.lengths, countFrom: request.countFrom }, { hook: 'resid/0', reduce: 'extremes' });
+      for (const [x, y] of [[b.hooks[1]!.max!, reference.max!], [b.hooks[1]!.min!, reference.min!]] as const) {
+        x.forEach((v, i) => assert.ok(Math.abs(v - y[i]!) < 1e-6, `export extremes against the host reference: ${v} vs ${y[i]}`));
       }
       const prompts = [[1, 2, 3], [4]];
       assert.deepEqual((await fromExport.generate({ prompts, maxNewTokens: 5, stopTokens: [] })).sequences, (await original.generate({ prompts, maxNewTokens: 5, stopTokens: [] })).sequences);

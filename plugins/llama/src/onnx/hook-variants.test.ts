@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdir, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { isExpgenError, type GraphFragment, type HookResult, type Provenance } from '@expgen/core';
+import { isExpgenError, reduceOnHost, type GraphFragment, type HookResult, type Provenance } from '@expgen/core';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { SeededRandom } from '../hf/seeded-random.js';
 import { idTokenizer, tinyBuiltModel, type TinyBuiltModel } from './test-models.js';
@@ -18,20 +18,16 @@ function batchTokens(seed: number): Int32Array {
   return Int32Array.from({ length: BATCH * SEQ }, () => Math.floor(random.uniform() * 256));
 }
 
-/** Extremes over real positions >= ignoreFirst, computed on the host from `full`. */
-function hostExtremes(full: Float32Array, width: number, ignoreFirst: number) {
-  const max = new Float32Array(BATCH * width).fill(-Infinity);
-  const min = new Float32Array(BATCH * width).fill(Infinity);
-  for (let row = 0; row < BATCH; row++) {
-    for (let s = ignoreFirst; s < LENGTHS[row]!; s++) {
-      for (let f = 0; f < width; f++) {
-        const v = full[(row * SEQ + s) * width + f]!;
-        max[row * width + f] = Math.max(max[row * width + f]!, v);
-        min[row * width + f] = Math.min(min[row * width + f]!, v);
-      }
-    }
-  }
-  return { max, min };
+/** Extremes over each row's real positions from its countFrom on, by the host reference (`reduceOnHost`). */
+function hostExtremes(full: Float32Array, width: number, countFrom: Int32Array) {
+  const { max, min } = reduceOnHost(full, { batch: BATCH, seqLen: SEQ, width, lengths: LENGTHS, countFrom }, { hook: 'host', reduce: 'extremes' });
+  return { max: max!, min: min! };
+}
+
+/** Whether any of `row`'s values differ between two [batch, width] arrays: the prefix changed something there. */
+function rowDiffers(a: Float32Array, b: Float32Array, width: number, row: number): boolean {
+  for (let f = 0; f < width; f++) if (!Object.is(a[row * width + f], b[row * width + f])) return true;
+  return false;
 }
 
 /** A small SAE-like encoder: relu(x W + b), W [in, out]. */
@@ -96,35 +92,49 @@ describe('hook reductions in the graph', () => {
     await built?.remove();
   });
 
-  it('extremes equal the host reduction of full values, over real positions from ignoreFirst on', async () => {
+  it('extremes equal the host reduction of full values, over real positions from each row\'s countFrom on', async () => {
+    // Rows with and without a prefix in one batch; row 3 has one token, before its countFrom.
+    const countFrom = Int32Array.of(2, 0, 1, 2);
     const result = await subject.forward({
       tokens,
       batch: BATCH,
       seqLen: SEQ,
       lengths: LENGTHS,
+      countFrom,
       hooks: [
-        { hook: 'mlp/1', reduce: 'extremes', ignoreFirst: 2 },
+        { hook: 'mlp/1', reduce: 'extremes' },
         { hook: 'resid/0', reduce: 'extremes' },
       ],
     });
     const [mlp, resid] = result.hooks as [HookResult, HookResult];
-    const expectedMlp = hostExtremes(full.get('mlp/1')!.full!, 128, 2);
+    const expectedMlp = hostExtremes(full.get('mlp/1')!.full!, 128, countFrom);
     assertClose(mlp.max!, expectedMlp.max, 1e-6, 'mlp/1 max');
     assertClose(mlp.min!, expectedMlp.min, 1e-6, 'mlp/1 min');
-    // Row 3 has one token, below ignoreFirst: nothing counts, so the extremes stay at -inf / +inf.
+    // The prefix matters in these rows, so a graph that ignored countFrom (or used one row's for all) would fail.
+    const fromZero = hostExtremes(full.get('mlp/1')!.full!, 128, new Int32Array(BATCH));
+    for (const row of [0, 2]) assert.ok(rowDiffers(expectedMlp.max, fromZero.max, 128, row) || rowDiffers(expectedMlp.min, fromZero.min, 128, row), `row ${row}'s prefix changes its extremes`);
+    // Row 3 has one token, before its countFrom: nothing counts, so the extremes stay at -inf / +inf.
     assert.equal(mlp.max![3 * 128], -Infinity);
     assert.equal(mlp.min![3 * 128], Infinity);
-    const expectedResid = hostExtremes(full.get('resid/0')!.full!, 64, 0);
+    const expectedResid = hostExtremes(full.get('resid/0')!.full!, 64, countFrom);
     assertClose(resid.max!, expectedResid.max, 1e-6, 'resid/0 max');
     assertClose(resid.min!, expectedResid.min, 1e-6, 'resid/0 min');
     assert.equal(mlp.full, undefined);
     assert.equal(mlp.gated, undefined);
+
+    // Without countFrom every real position counts, in the same variant.
+    const unprefixed = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [{ hook: 'mlp/1', reduce: 'extremes' }, { hook: 'resid/0', reduce: 'extremes' }] });
+    assertClose(unprefixed.hooks[0]!.max!, fromZero.max, 1e-6, 'mlp/1 max from 0');
+    assertClose(unprefixed.hooks[0]!.min!, fromZero.min, 1e-6, 'mlp/1 min from 0');
   });
 
   it('gated returns the per-token values of exactly the pairs past their thresholds', async () => {
     const width = 128;
     const fullValues = full.get('mlp/0')!.full!;
-    const { max, min } = hostExtremes(fullValues, width, 1);
+    // Rows with prefixes of different lengths (0, 2) and an unprefixed row (1) in one batch; row 3's only token
+    // is its prefix, so it has no counted position and no pair.
+    const countFrom = Int32Array.of(1, 0, 2, 1);
+    const { max, min } = hostExtremes(fullValues, width, countFrom);
     const random = new SeededRandom(5);
     const top = new Float32Array(width);
     const bottom = new Float32Array(width);
@@ -133,7 +143,7 @@ describe('hook reductions in the graph', () => {
       top[f] = f % 17 === 0 ? Infinity : max[f]! - 0.5 + random.uniform();
       bottom[f] = f % 13 === 0 ? -Infinity : min[f]! - 0.5 + random.uniform();
     }
-    const result = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [{ hook: 'mlp/0', reduce: 'gated', ignoreFirst: 1, thresholds: { top, bottom } }] });
+    const result = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, countFrom, hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: { top, bottom } }] });
     const gated = result.hooks[0]!;
     assertClose(gated.max!, max, 1e-6, 'max');
     assertClose(gated.min!, min, 1e-6, 'min');
@@ -141,7 +151,13 @@ describe('hook reductions in the graph', () => {
     for (let row = 0; row < BATCH; row++) for (let f = 0; f < width; f++) if (max[row * width + f]! > top[f]! || min[row * width + f]! < bottom[f]!) expected.push(`${row}/${f}`);
     const actual = Array.from(gated.gated!.rows, (row, i) => `${row}/${gated.gated!.features[i]}`);
     assert.deepEqual(actual, expected);
+    const reference = reduceOnHost(fullValues, { batch: BATCH, seqLen: SEQ, width, lengths: LENGTHS, countFrom }, { hook: 'mlp/0', reduce: 'gated', thresholds: { top, bottom } });
+    assert.deepEqual(actual, Array.from(reference.gated!.rows, (row, i) => `${row}/${reference.gated!.features[i]}`), 'the same pairs as the host reference');
+    assertClose(gated.gated!.values, reference.gated!.values, 1e-6, 'gated values against the host reference');
     assert.ok(expected.length > 10 && expected.length < BATCH * width / 2, `a useful mix of pairs (${expected.length})`);
+    // The prefix changes which pairs pass, so this checks that each row's countFrom reached the graph.
+    const fromZero = reduceOnHost(fullValues, { batch: BATCH, seqLen: SEQ, width, lengths: LENGTHS }, { hook: 'mlp/0', reduce: 'gated', thresholds: { top, bottom } });
+    assert.notDeepEqual(Array.from(fromZero.gated!.rows, (row, i) => `${row}/${fromZero.gated!.features[i]}`), expected, 'countFrom changes the selection');
     actual.forEach((_, i) => {
       const row = gated.gated!.rows[i]!;
       const f = gated.gated!.features[i]!;
@@ -154,8 +170,8 @@ describe('hook reductions in the graph', () => {
 
     // Thresholds that nothing passes extract nothing (strict comparisons).
     const none = await subject.forward({
-      tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS,
-      hooks: [{ hook: 'mlp/0', reduce: 'gated', ignoreFirst: 1, thresholds: { top: new Float32Array(width).fill(Infinity), bottom: new Float32Array(width).fill(-Infinity) } }],
+      tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, countFrom,
+      hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: { top: new Float32Array(width).fill(Infinity), bottom: new Float32Array(width).fill(-Infinity) } }],
     });
     assert.equal(none.hooks[0]!.gated!.rows.length, 0);
     assert.equal(none.hooks[0]!.gated!.values.length, 0);
@@ -177,7 +193,7 @@ describe('hook reductions in the graph', () => {
       for (let s = LENGTHS[row]!; s < SEQ; s++) hostEncoded.fill(NaN, (row * SEQ + s) * 48, (row * SEQ + s + 1) * 48);
     }
     assertClose(encodedFull.full!, hostEncoded, 1e-5, 'encoded');
-    const { max, min } = hostExtremes(hostEncoded, 48, 0);
+    const { max, min } = hostExtremes(hostEncoded, 48, new Int32Array(BATCH));
     assertClose(encodedExtremes.max!, max, 1e-5, 'encoded max');
     assertClose(encodedExtremes.min!, min, 1e-5, 'encoded min');
   });
@@ -193,13 +209,17 @@ describe('hook reductions in the graph', () => {
     assert.equal(last.hooks.length, 0);
   });
 
-  it('caches one variant file per request shape beside the model, whatever the threshold values', async () => {
+  it('caches one variant file per request shape beside the model, whatever the threshold and countFrom values', async () => {
     const variantsBefore = (await readdir(built.modelDir)).filter((f) => f.startsWith('model.variant-'));
     const thresholds = (v: number) => ({ top: new Float32Array(128).fill(v), bottom: new Float32Array(128).fill(-v) });
-    await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [{ hook: 'mlp/0', reduce: 'gated', ignoreFirst: 1, thresholds: thresholds(1) }] });
-    await subject.forward({ tokens: tokens.subarray(0, 10), batch: 2, seqLen: 5, hooks: [{ hook: 'mlp/0', reduce: 'gated', ignoreFirst: 1, thresholds: thresholds(2) }] });
+    await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, countFrom: Int32Array.of(1, 1, 1, 1), hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: thresholds(1) }] });
+    await subject.forward({ tokens: tokens.subarray(0, 10), batch: 2, seqLen: 5, countFrom: Int32Array.of(0, 3), hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: thresholds(2) }] });
+    await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: thresholds(3) }] });
+    // A variant where no hook reduces has no input for countFrom, and full values keep the prefix.
+    const unreduced = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, countFrom: Int32Array.of(1, 2, 3, 4), hooks: subject.hookPoints().map((h) => ({ hook: h.name, reduce: 'full' as const })) });
+    unreduced.hooks.forEach((h) => assertClose(h.full!, full.get(h.hook)!.full!, 0, `${h.hook} full values`));
     const variantsAfter = (await readdir(built.modelDir)).filter((f) => f.startsWith('model.variant-'));
-    assert.deepEqual(variantsAfter, variantsBefore, 'no new variant for new thresholds or batch shapes');
+    assert.deepEqual(variantsAfter, variantsBefore, 'no new variant for new thresholds, countFrom values or batch shapes');
     for (const file of variantsAfter) assert.ok((await stat(`${built.modelDir}/${file}`)).size < 200_000, `${file} must refer to the shared weights`);
   });
 
@@ -211,5 +231,7 @@ describe('hook reductions in the graph', () => {
     await fails({ tokens, batch: BATCH, seqLen: SEQ, hooks: [{ hook: 'mlp/0', reduce: 'gated' }] }, /needs thresholds/);
     await fails({ tokens: Int32Array.of(1, 2, 300), batch: 1, seqLen: 3, hooks: [] }, /token id 300 at row 0, position 2/);
     await fails({ tokens, batch: BATCH, seqLen: SEQ, lengths: Int32Array.of(1, 2, 11, 0), hooks: [] }, /length 11 of row 2/);
+    await fails({ tokens, batch: BATCH, seqLen: SEQ, countFrom: Int32Array.of(1, 1), hooks: [{ hook: 'mlp/0', reduce: 'extremes' }] }, /2 countFrom values given for batch 4/);
+    await fails({ tokens, batch: BATCH, seqLen: SEQ, countFrom: Int32Array.of(0, 0, -1, 0), hooks: [{ hook: 'mlp/0', reduce: 'extremes' }] }, /countFrom -1 of row 2 must be a non-negative integer/);
   });
 });

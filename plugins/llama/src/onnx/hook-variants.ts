@@ -44,8 +44,6 @@ export interface BaseGraph {
 export interface VariantHook {
   readonly hook: string;
   readonly reduce: HookReduction;
-  /** Leading positions excluded from extremes and gating. */
-  readonly ignoreFirst: number;
   readonly fragment?: GraphFragment;
 }
 
@@ -78,6 +76,12 @@ export interface HookVariant {
   readonly key: string;
   readonly path: string;
   readonly hooks: readonly VariantHookIO[];
+  /**
+   * int64 [batch] input, present when any hook reduces: per row, the first position that counts in extremes and
+   * gating (ForwardRequest.countFrom). An input rather than a constant, so rows with different fixed prefixes share
+   * one batch and one variant.
+   */
+  readonly countFrom?: string;
   readonly logits?: string;
   readonly presentOutputs: readonly string[];
   /** KV-cache inputs this variant still declares although it starts from an empty cache: feed them 0 positions. */
@@ -92,12 +96,19 @@ export async function baseGraphDigest(base: BaseGraph): Promise<string> {
   return createHash('sha256').update(await readFile(join(base.folder, base.modelFile))).digest('hex');
 }
 
+/**
+ * Changes when the graph built for the same spec changes, so variant files written by an older plugin are never
+ * reused. 2: the first counted position is the `expgen.count_from` input, not a constant per hook.
+ */
+const VARIANT_LAYOUT = 2;
+
 export function variantKey(baseDigest: string, spec: VariantSpec): string {
   const shape = {
+    layout: VARIANT_LAYOUT,
     base: baseDigest,
     logits: spec.logits,
     kvCache: spec.kvCache,
-    hooks: spec.hooks.map((h) => ({ hook: h.hook, reduce: h.reduce, ignoreFirst: h.reduce === 'full' ? 0 : h.ignoreFirst, fragment: h.fragment ? fragmentDigest(h.fragment) : null })),
+    hooks: spec.hooks.map((h) => ({ hook: h.hook, reduce: h.reduce, fragment: h.fragment ? fragmentDigest(h.fragment) : null })),
   };
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 20);
 }
@@ -120,6 +131,7 @@ function variantIO(base: BaseGraph, spec: VariantSpec, key: string): HookVariant
     key,
     path: join(base.folder, variantFileName(key)),
     hooks,
+    ...(spec.hooks.some((h) => h.reduce !== 'full') ? { countFrom: 'expgen.count_from' } : {}),
     logits,
     presentOutputs: spec.kvCache ? base.presentOutputs : [],
     emptyPastInputs: spec.kvCache || base.pastRemovable ? [] : base.pastInputs,
@@ -141,9 +153,6 @@ export function checkVariantSpec(base: BaseGraph, spec: VariantSpec): void {
   if (spec.kvCache && spec.hooks.length > 0) throw new Error('hook reductions are not supported on passes that read a KV cache');
   spec.hooks.forEach((request) => {
     const point = hookPoint(base, request.hook);
-    if (!Number.isSafeInteger(request.ignoreFirst) || request.ignoreFirst < 0) {
-      throw new ExpgenError(`hook "${request.hook}": ignoreFirst ${request.ignoreFirst} must be a non-negative integer`);
-    }
     if (request.fragment && request.fragment.inputWidth !== point.width) {
       throw new ExpgenError(`graph fragment "${request.fragment.name}" reads ${request.fragment.inputWidth} values per token but hook "${request.hook}" has ${point.width}; pair the fragment with a hook of its width`);
     }
@@ -225,18 +234,16 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
     const real = b.op('Cast', [base.attentionMask], { to: int(DataType.BOOL) });
     return { perToken, positions, real };
   });
-  const validMasks = new Map<number, string>();
-  const validMask = (ignoreFirst: number): string => {
-    let mask = validMasks.get(ignoreFirst);
-    if (mask === undefined) {
-      mask = b.scoped(`hooks/valid_from_${ignoreFirst}`, () => {
-        const counted = b.op('GreaterOrEqual', [shared.positions, b.int64Constant(ignoreFirst)]);
+  // [batch, seq, 1]: the positions that count in extremes and gating, real and at or past their row's count_from
+  // (positions[None, :] >= count_from[:, None]). One mask for every reducing hook, built only when one reduces so
+  // that variants without reductions declare no count_from input.
+  const valid = variant.countFrom
+    ? b.scoped('hooks/valid', () => {
+        const countFrom = b.input(variant.countFrom!, DataType.INT64, ['batch']);
+        const counted = b.op('GreaterOrEqual', [b.op('Unsqueeze', [shared.positions, b.int64Constant([0])]), b.op('Unsqueeze', [countFrom, b.int64Constant([1])])]);
         return b.op('Unsqueeze', [b.op('And', [shared.real, counted]), b.int64Constant([2])]);
-      });
-      validMasks.set(ignoreFirst, mask);
-    }
-    return mask;
-  };
+      })
+    : null;
 
   spec.hooks.forEach((request, i) => {
     const io = variant.hooks[i]!;
@@ -255,7 +262,7 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
         outputs.push(valueInfo(io.full, DataType.FLOAT, ['batch', 'sequence', io.width]));
         return;
       }
-      const valid = validMask(request.ignoreFirst);
+      if (valid === null) throw new Error(`hook "${request.hook}" reduces but the variant has no count_from input`);
       const max = b.opTo(io.max!, 'ReduceMax', [b.op('Where', [valid, tokens, b.floatConstant(-Infinity)])], { axes: ints([1]), keepdims: int(0) });
       const min = b.opTo(io.min!, 'ReduceMin', [b.op('Where', [valid, tokens, b.floatConstant(Infinity)])], { axes: ints([1]), keepdims: int(0) });
       outputs.push(valueInfo(max, DataType.FLOAT, ['batch', io.width]), valueInfo(min, DataType.FLOAT, ['batch', io.width]));

@@ -1,0 +1,355 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import {
+  Field,
+  Int32,
+  List,
+  RecordBatch,
+  RecordBatchFileWriter,
+  RecordBatchReader,
+  type AsyncRecordBatchFileReader,
+  type AsyncRecordBatchStreamReader,
+  Schema,
+  Struct,
+  makeData,
+  type Data,
+  type DataType,
+} from 'apache-arrow';
+import { ExpgenError } from '../../contract/errors.js';
+
+/**
+ * The Arrow plumbing the exemplar and distribution files share: an atomic, streaming writer of the IPC *file*
+ * format, a random-access reader, and typed builders/accessors that go straight between typed arrays and Arrow
+ * buffers (no per-value builder calls: a layer of Llama-3.1-8B is ~3 million rows of 95 tokens).
+ */
+
+/** Schema metadata keys. Nothing else goes in the metadata, so equal content gives equal bytes. */
+export const FORMAT_KEY = 'expgen.format';
+export const CONFIG_HASH_KEY = 'expgen.config_hash';
+
+/**
+ * A RecordBatchFileWriter that writes each chunk straight to a file descriptor instead of queueing it in memory:
+ * apache-arrow's writer funnels every byte through the protected `_write`, so overriding it turns the writer into
+ * a streaming one whose memory is one record batch, whatever the file size.
+ */
+class DescriptorFileWriter extends RecordBatchFileWriter {
+  constructor(private readonly fd: number) {
+    super();
+  }
+
+  protected override _write(chunk: unknown): this {
+    if (!this._started) return this;
+    let bytes: Uint8Array;
+    if (ArrayBuffer.isView(chunk)) bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    else if (chunk instanceof ArrayBuffer) bytes = new Uint8Array(chunk);
+    else throw new Error(`arrow file writer: unexpected chunk ${Object.prototype.toString.call(chunk)}`);
+    writeFully(this.fd, bytes);
+    this._position += bytes.byteLength;
+    return this;
+  }
+}
+
+function writeFully(fd: number, bytes: Uint8Array): void {
+  let at = 0;
+  while (at < bytes.byteLength) at += writeSync(fd, bytes, at, bytes.byteLength - at);
+}
+
+let temporaryCounter = 0;
+
+/**
+ * Writes `path` so that it appears complete or not at all: the content goes to `<path>.tmp-<pid>-<n>` (a name no
+ * reader globs for), is fsynced, renamed over `path`, and the folder is fsynced so the rename survives a crash.
+ * If `produce` throws, the temporary file is removed and `path` is left as it was.
+ */
+export function writeFileAtomically(path: string, produce: (fd: number) => void): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temporary = `${path}.tmp-${process.pid}-${temporaryCounter++}`;
+  const fd = openSync(temporary, 'wx');
+  let open = true;
+  let renamed = false;
+  try {
+    produce(fd);
+    fsyncSync(fd);
+    closeSync(fd);
+    open = false;
+    renameSync(temporary, path);
+    renamed = true;
+    syncDirectory(dirname(path));
+  } finally {
+    if (open) closeSync(fd);
+    if (!renamed) rmSync(temporary, { force: true });
+  }
+}
+
+export function writeBytesAtomically(path: string, data: Uint8Array | string): void {
+  writeFileAtomically(path, (fd) => writeFully(fd, typeof data === 'string' ? new TextEncoder().encode(data) : data));
+}
+
+/** fsync of a directory makes a rename durable on Linux; other platforms refuse to open one, which is harmless. */
+function syncDirectory(dir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fsyncSync(fd);
+  } catch {
+    // Some file systems (and Windows) do not support fsync on directories.
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes record batches as one Arrow IPC file, atomically. Every batch must have `schema`: a different schema
+ * would make apache-arrow's writer end the file early. There must be at least one batch (which
+ * may have no rows): apache-arrow writes nothing at all, not even the schema, for a file without batches.
+ */
+export function writeArrowFile(path: string, schema: Schema, batches: Iterable<RecordBatch>): void {
+  writeFileAtomically(path, (fd) => {
+    const writer = new DescriptorFileWriter(fd);
+    let written = 0;
+    for (const batch of batches) {
+      if (!sameSchema(batch.schema, schema)) throw new Error(`arrow file writer: a batch for ${path} does not have the file's schema`);
+      writer.write(batch);
+      written++;
+    }
+    if (written === 0) throw new Error(`arrow file writer: no record batch for ${path}`);
+    writer.close();
+  });
+}
+
+/** A record batch from column data (all of `length` rows), in schema order. */
+function sameSchema(a: Schema, b: Schema): boolean {
+  if (a === b) return true;
+  const fields = (s: Schema) => s.fields.map((f: Field) => `${f.name}:${String(f.type)}:${f.nullable}`).join(',');
+  const metadata = (s: Schema) => JSON.stringify([...s.metadata]);
+  return fields(a) === fields(b) && metadata(a) === metadata(b);
+}
+
+export function recordBatch(schema: Schema, length: number, children: Data[]): RecordBatch {
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length, nullCount: 0, children }));
+}
+
+export function schemaMetadata(format: string, configHash: string): Map<string, string> {
+  return new Map([
+    [FORMAT_KEY, format],
+    [CONFIG_HASH_KEY, configHash],
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading
+
+/** An open Arrow IPC file whose record batches are read one at a time, by offset, from a file handle. */
+export interface OpenArrowFile {
+  readonly path: string;
+  readonly schema: Schema;
+  readonly batches: number;
+  readonly format: string;
+  readonly configHash: string;
+  readBatch(index: number): Promise<RecordBatch>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `path` as an Arrow IPC file written by expgen: checks the magic bytes at both ends (a file cut short or a
+ * stream-format file fails here with a message that says so), the format named in the schema metadata, and the
+ * columns against `expected` (names and types, in order).
+ */
+export async function openArrowFile(path: string, formatPrefix: string, expected: Schema): Promise<OpenArrowFile> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw new ExpgenError(`${path} cannot be opened (${(error as Error).message})`, { cause: error });
+  }
+  let reader: AsyncRecordBatchFileReader | AsyncRecordBatchStreamReader | undefined;
+  const close = async () => {
+    await reader?.cancel().catch(() => undefined);
+    await handle.close().catch(() => undefined);
+  };
+  try {
+    const { size } = await handle.stat();
+    const magic = 'ARROW1';
+    const head = new Uint8Array(Math.min(size, 6));
+    const tail = new Uint8Array(Math.min(size, 6));
+    await handle.read(head, 0, head.length, 0);
+    await handle.read(tail, 0, tail.length, Math.max(0, size - 6));
+    const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    if (size < 12 || text(head) !== magic) throw new ExpgenError(`${path} is not an Arrow IPC file (it does not start with ARROW1): it is damaged or not an expgen output`);
+    if (text(tail) !== magic) throw new ExpgenError(`${path} is cut short (no ARROW1 at its end): it was not written completely; write it again`);
+    try {
+      reader = await RecordBatchReader.from(handle);
+      await reader.open({ autoDestroy: false });
+    } catch (error) {
+      throw new ExpgenError(`${path} is not a readable Arrow IPC file (${(error as Error).message})`, { cause: error });
+    }
+    if (!reader.isFile()) throw new ExpgenError(`${path} is an Arrow IPC stream, not a file`);
+    const opened = reader as AsyncRecordBatchFileReader;
+    const schema = opened.schema;
+    const format = schema.metadata.get(FORMAT_KEY) ?? '';
+    if (!format.startsWith(`${formatPrefix}/`)) {
+      throw new ExpgenError(`${path} is not an expgen ${formatPrefix} file (its schema metadata "${FORMAT_KEY}" is ${JSON.stringify(format || null)})`);
+    }
+    checkColumns(path, schema, expected);
+    return {
+      path,
+      schema,
+      batches: opened.numRecordBatches,
+      format,
+      configHash: schema.metadata.get(CONFIG_HASH_KEY) ?? '',
+      async readBatch(index: number) {
+        const batch = await opened.readRecordBatch(index);
+        if (!batch) throw new ExpgenError(`${path}: record batch ${index} cannot be read (the file has ${opened.numRecordBatches})`);
+        return batch;
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+function checkColumns(path: string, schema: Schema, expected: Schema): void {
+  const describe = (s: Schema) => s.fields.map((f: Field) => `${f.name}: ${String(f.type)}`).join(', ');
+  const same = schema.fields.length === expected.fields.length &&
+    schema.fields.every((field: Field, i: number) => field.name === expected.fields[i]!.name && String(field.type) === String(expected.fields[i]!.type));
+  if (!same) throw new ExpgenError(`${path} has columns (${describe(schema)}), expected (${describe(expected)}): it was written by another version of expgen or another program`);
+}
+
+/** The single data chunk of column `name` (batches read from a file have one chunk per column, at offset 0). */
+export function columnData(path: string, batch: RecordBatch, name: string): Data {
+  const data = batch.getChild(name)?.data;
+  if (!data || data.length !== 1 || data[0]!.offset !== 0) throw new ExpgenError(`${path}: column "${name}" is missing or not a single chunk`);
+  return data[0]!;
+}
+
+/** Values of a fixed-width column as a typed array view of its `length` elements. */
+export function int32Values(data: Data): Int32Array {
+  return (data.values as Int32Array).subarray(0, data.length);
+}
+
+export function float32Values(data: Data): Float32Array {
+  return (data.values as Float32Array).subarray(0, data.length);
+}
+
+export function float64Values(data: Data): Float64Array {
+  return (data.values as Float64Array).subarray(0, data.length);
+}
+
+export function int64Values(data: Data): BigInt64Array {
+  return (data.values as BigInt64Array).subarray(0, data.length);
+}
+
+/** Offsets of a list or utf8 column (length + 1 of them). */
+export function columnOffsets(data: Data): Int32Array {
+  return (data.valueOffsets as Int32Array).subarray(0, data.length + 1);
+}
+
+/** Whether row i of a nullable column holds a value. */
+export function isValid(data: Data, index: number): boolean {
+  return data.getValid(index);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Building columns from typed arrays
+
+export function listOf(type: DataType, itemNullable = false): List {
+  return new List(new Field('item', type, itemNullable));
+}
+
+/** A validity bitmap (bit set = value present) for `length` rows, or undefined when every row is valid. */
+export function validityBitmap(valid: ArrayLike<number>, length: number): { nullBitmap?: Uint8Array; nullCount: number } {
+  let nulls = 0;
+  for (let i = 0; i < length; i++) if (!valid[i]) nulls++;
+  if (nulls === 0) return { nullCount: 0 };
+  const bitmap = new Uint8Array(((length + 63) >> 6) << 3);
+  for (let i = 0; i < length; i++) if (valid[i]) bitmap[i >> 3]! |= 1 << (i & 7);
+  return { nullBitmap: bitmap, nullCount: nulls };
+}
+
+/** Accumulates UTF-8 strings (or nulls) into an Arrow utf8 column. */
+export class Utf8Column {
+  private bytes = new Uint8Array(1024);
+  private byteLength = 0;
+  private offsets: number[] = [0];
+  private valid: number[] = [];
+  private readonly encoder = new TextEncoder();
+  private readonly cache = new Map<string, Uint8Array>();
+
+  add(value: string | null): void {
+    if (value !== null) {
+      // Dataset names and document ids repeat across rows; encoding each distinct string once saves most of the work.
+      let encoded = this.cache.get(value);
+      if (!encoded) {
+        encoded = this.encoder.encode(value);
+        if (this.cache.size < 65536) this.cache.set(value, encoded);
+      }
+      if (this.byteLength + encoded.length > this.bytes.length) {
+        const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.byteLength + encoded.length));
+        grown.set(this.bytes.subarray(0, this.byteLength));
+        this.bytes = grown;
+      }
+      this.bytes.set(encoded, this.byteLength);
+      this.byteLength += encoded.length;
+    }
+    this.offsets.push(this.byteLength);
+    this.valid.push(value === null ? 0 : 1);
+  }
+
+  build(type: DataType): Data {
+    const length = this.valid.length;
+    return makeData({
+      type,
+      length,
+      valueOffsets: Int32Array.from(this.offsets),
+      data: this.bytes.slice(0, this.byteLength),
+      ...validityBitmap(this.valid, length),
+    } as never);
+  }
+}
+
+/** Accumulates variable-length rows of numbers into an Arrow list column over a typed child. */
+export class ListColumn<T extends Int32Array | Float32Array | Float64Array | BigInt64Array> {
+  private values: T;
+  private length = 0;
+  private offsets: number[] = [0];
+  private valid: number[] = [];
+
+  constructor(private readonly make: (n: number) => T) {
+    this.values = make(1024);
+  }
+
+  /** Appends one row (a copy of `row`), or a null row. */
+  add(row: ArrayLike<number> | ArrayLike<bigint> | null): void {
+    if (row !== null) {
+      if (this.length + row.length > this.values.length) {
+        const grown = this.make(Math.max(this.values.length * 2, this.length + row.length));
+        grown.set(this.values.subarray(0, this.length) as never);
+        this.values = grown;
+      }
+      this.values.set(row as never, this.length);
+      this.length += row.length;
+    }
+    this.offsets.push(this.length);
+    this.valid.push(row === null ? 0 : 1);
+  }
+
+  build(type: List): Data {
+    const rows = this.valid.length;
+    const child = makeData({ type: type.children[0]!.type, length: this.length, data: this.values.slice(0, this.length) } as never);
+    return makeData({ type, length: rows, valueOffsets: Int32Array.from(this.offsets), child, ...validityBitmap(this.valid, rows) } as never);
+  }
+}
+
+/** A fixed-width column from a typed array, with an optional validity per row. */
+export function primitiveColumn(type: DataType, values: ArrayLike<unknown> & { length: number }, valid?: ArrayLike<number>): Data {
+  return makeData({ type, length: values.length, data: values, ...(valid ? validityBitmap(valid, values.length) : { nullCount: 0 }) } as never);
+}
+
+export const INT32 = new Int32();

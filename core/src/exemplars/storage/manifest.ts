@@ -1,0 +1,215 @@
+import { readFileSync } from 'node:fs';
+import { ExpgenError } from '../../contract/errors.js';
+import { isValidSpace } from '../../contract/feature-key.js';
+import type { HistogramBins } from '../state/activation-distribution.js';
+import { writeBytesAtomically } from './arrow-io.js';
+import { checkLayerSplitKey, manifestPath, type LayerSplitKey } from './layout.js';
+
+/**
+ * `exemplars/manifest.json`: what an exemplar output folder holds. Written last, after every Arrow file, so a
+ * folder without it is unfinished. Its content is a function of the run's results only (no times, hosts or
+ * paths), so a merge of shards writes exactly the manifest a single run over their union writes.
+ *
+ * {
+ *   "format": "expgen-exemplars-manifest/1",
+ *   "configHash": "<sha256 of the resolved config>",
+ *   "shard": { "index": 0, "count": 1 },          this output is shard index of count (0-based)
+ *   "complete": true,                             false while the shard's stream has not reached its end
+ *   "parameters": { seqLen, k, randomCount, randomSeed, extremesKept, histogram: { low, high, bins }, countedFrom },
+ *   "datasets": ["fineweb", "lmsys-chat-1m"],     sorted dataset names (a sequence's dataset index points here)
+ *   "splits": { "train": { "sequencesSeen": 123, "tokensSeen": 11685 }, ... },   keys sorted
+ *   "layers": [ { "space": "mlp", "layer": 0, "features": 14336 }, ... ]          sorted by space, then layer
+ *   "imported": { "from": "transluce-released", "modelId": "..." }              only for converted released dumps
+ * }
+ *
+ * Every (layer, split) pair listed has both files: `<split>.arrow` and `<split>.distribution.feather`.
+ * `randomSeed` is a decimal string because it is a 64-bit integer. `countedFrom` is the number of leading
+ * positions that do not count for the per-sequence extremes (a fixed prefix; HookRequest.ignoreFirst).
+ */
+export const MANIFEST_FORMAT = 'expgen-exemplars-manifest/1';
+
+export interface ExemplarParameters {
+  readonly seqLen: number;
+  readonly k: number;
+  /** Random sequences per split (0: none kept). */
+  readonly randomCount: number;
+  /** Seed of the random-sequence selection hash, as a decimal string (a uint64). */
+  readonly randomSeed: string;
+  /** M: extremes kept per feature and sign for the tail quantiles. */
+  readonly extremesKept: number;
+  /** Histogram bins of the per-sequence extremes; null for imported dumps, which have none. */
+  readonly histogram: HistogramBins | null;
+  /** Leading positions of every sequence that do not count for extremes and ranking. */
+  readonly countedFrom: number;
+}
+
+export interface SplitCounts {
+  /** Sequences of this split streamed through the subject (null when unknown: imported dumps). */
+  readonly sequencesSeen: number | null;
+  /** Counted tokens of those sequences: N of the tail quantiles (null when unknown). */
+  readonly tokensSeen: number | null;
+}
+
+export interface ManifestLayer {
+  readonly space: string;
+  readonly layer: number;
+  readonly features: number;
+}
+
+export interface ExemplarManifest {
+  readonly format: string;
+  readonly configHash: string;
+  readonly shard: { readonly index: number; readonly count: number };
+  readonly complete: boolean;
+  readonly parameters: ExemplarParameters;
+  readonly datasets: readonly string[];
+  readonly splits: Readonly<Record<string, SplitCounts>>;
+  readonly layers: readonly ManifestLayer[];
+  readonly imported?: { readonly from: string; readonly modelId: string | null };
+}
+
+/** The manifest with keys in a fixed order, splits sorted and layers sorted: the form that is written. */
+export function normalizeManifest(manifest: ExemplarManifest): ExemplarManifest {
+  const p = manifest.parameters;
+  const splits: Record<string, SplitCounts> = {};
+  for (const name of Object.keys(manifest.splits).sort()) {
+    const counts = manifest.splits[name]!;
+    splits[name] = { sequencesSeen: counts.sequencesSeen, tokensSeen: counts.tokensSeen };
+  }
+  const layers = manifest.layers
+    .map((l) => ({ space: l.space, layer: l.layer, features: l.features }))
+    .sort((a, b) => (a.space !== b.space ? (a.space < b.space ? -1 : 1) : a.layer - b.layer));
+  return {
+    format: manifest.format,
+    configHash: manifest.configHash,
+    shard: { index: manifest.shard.index, count: manifest.shard.count },
+    complete: manifest.complete,
+    parameters: {
+      seqLen: p.seqLen,
+      k: p.k,
+      randomCount: p.randomCount,
+      randomSeed: p.randomSeed,
+      extremesKept: p.extremesKept,
+      histogram: p.histogram ? { low: p.histogram.low, high: p.histogram.high, bins: p.histogram.bins } : null,
+      countedFrom: p.countedFrom,
+    },
+    datasets: [...manifest.datasets],
+    splits,
+    layers,
+    ...(manifest.imported ? { imported: { from: manifest.imported.from, modelId: manifest.imported.modelId } } : {}),
+  };
+}
+
+/** Writes `exemplars/manifest.json` atomically, after checking it. Call it after every Arrow file is written. */
+export function writeExemplarManifest(outDir: string, manifest: ExemplarManifest): string {
+  const path = manifestPath(outDir);
+  const normalized = checkManifest(path, normalizeManifest(manifest) as unknown);
+  writeBytesAtomically(path, `${JSON.stringify(normalized, null, 2)}\n`);
+  return path;
+}
+
+/** Reads and checks `<outDir>/exemplars/manifest.json`. */
+export function readExemplarManifest(outDir: string): ExemplarManifest {
+  const path = manifestPath(outDir);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new ExpgenError(
+      missing ? `${outDir} has no ${path.slice(outDir.length + 1)}: it is not a finished exemplar output (the run did not complete, or this is not its output folder)` : `${path} cannot be read (${(error as Error).message})`,
+      { cause: error },
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ExpgenError(`${path} is not valid JSON (${(error as Error).message})`, { cause: error });
+  }
+  return checkManifest(path, value);
+}
+
+/** The (space, layer, split) of every file pair the manifest lists, in manifest order (layers, then splits). */
+export function manifestEntries(manifest: ExemplarManifest): LayerSplitKey[] {
+  const splits = Object.keys(manifest.splits).sort();
+  return manifest.layers.flatMap((l) => splits.map((split) => ({ space: l.space, layer: l.layer, split })));
+}
+
+export function manifestLayer(manifest: ExemplarManifest, key: { space: string; layer: number }): ManifestLayer | undefined {
+  return manifest.layers.find((l) => l.space === key.space && l.layer === key.layer);
+}
+
+function checkManifest(path: string, value: unknown): ExemplarManifest {
+  const fail = (key: string, expected: string, got: unknown): never => {
+    throw new ExpgenError(`${path}: "${key}" must be ${expected}, got ${JSON.stringify(got)}`);
+  };
+  const object = (v: unknown, key: string): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(key, 'an object', v));
+  const integer = (v: unknown, key: string, min = 0): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= min ? v : fail(key, `an integer >= ${min}`, v));
+  const nullableInteger = (v: unknown, key: string): number | null => (v === null ? null : integer(v, key));
+  const string = (v: unknown, key: string): string => (typeof v === 'string' ? v : fail(key, 'a string', v));
+
+  const root = object(value, '(root)');
+  if (root['format'] !== MANIFEST_FORMAT) {
+    throw new ExpgenError(`${path}: "format" is ${JSON.stringify(root['format'])}; this version of expgen reads ${MANIFEST_FORMAT}`);
+  }
+  const configHash = string(root['configHash'], 'configHash');
+  const shardObject = object(root['shard'], 'shard');
+  const count = integer(shardObject['count'], 'shard.count', 1);
+  const index = integer(shardObject['index'], 'shard.index');
+  if (index >= count) fail('shard.index', `below shard.count (${count})`, index);
+  const complete = typeof root['complete'] === 'boolean' ? root['complete'] : fail('complete', 'true or false', root['complete']);
+
+  const p = object(root['parameters'], 'parameters');
+  let histogram: HistogramBins | null = null;
+  if (p['histogram'] !== null) {
+    const h = object(p['histogram'], 'parameters.histogram');
+    const low = h['low'];
+    const high = h['high'];
+    if (typeof low !== 'number' || typeof high !== 'number' || !Number.isFinite(low) || !Number.isFinite(high) || !(low < high)) fail('parameters.histogram', 'finite low < high', h);
+    histogram = { low: low as number, high: high as number, bins: integer(h['bins'], 'parameters.histogram.bins', 1) };
+  }
+  const randomSeed = string(p['randomSeed'], 'parameters.randomSeed');
+  if (!/^(0|[1-9][0-9]*)$/.test(randomSeed) || BigInt(randomSeed) >= 1n << 64n) fail('parameters.randomSeed', 'a decimal uint64', randomSeed);
+  const parameters: ExemplarParameters = {
+    seqLen: integer(p['seqLen'], 'parameters.seqLen', 1),
+    k: integer(p['k'], 'parameters.k', 1),
+    randomCount: integer(p['randomCount'], 'parameters.randomCount'),
+    randomSeed,
+    extremesKept: integer(p['extremesKept'], 'parameters.extremesKept', 1),
+    histogram,
+    countedFrom: integer(p['countedFrom'], 'parameters.countedFrom'),
+  };
+
+  if (!Array.isArray(root['datasets'])) fail('datasets', 'a list of names', root['datasets']);
+  const datasets = (root['datasets'] as unknown[]).map((d, i) => string(d, `datasets[${i}]`));
+  for (let i = 1; i < datasets.length; i++) if (!(datasets[i - 1]! < datasets[i]!)) fail('datasets', 'sorted and without duplicates', datasets);
+
+  const splitsObject = object(root['splits'], 'splits');
+  const splits: Record<string, SplitCounts> = {};
+  for (const [name, counts] of Object.entries(splitsObject)) {
+    checkLayerSplitKey({ space: 'mlp', layer: 0, split: name });
+    const c = object(counts, `splits.${name}`);
+    splits[name] = { sequencesSeen: nullableInteger(c['sequencesSeen'], `splits.${name}.sequencesSeen`), tokensSeen: nullableInteger(c['tokensSeen'], `splits.${name}.tokensSeen`) };
+  }
+
+  if (!Array.isArray(root['layers'])) fail('layers', 'a list', root['layers']);
+  const seen = new Set<string>();
+  const layers = (root['layers'] as unknown[]).map((entry, i) => {
+    const l = object(entry, `layers[${i}]`);
+    const space = string(l['space'], `layers[${i}].space`);
+    if (!isValidSpace(space)) fail(`layers[${i}].space`, 'a feature space name', space);
+    const layer = integer(l['layer'], `layers[${i}].layer`);
+    const id = `${space}/${layer}`;
+    if (seen.has(id)) fail('layers', 'without duplicates', id);
+    seen.add(id);
+    return { space, layer, features: integer(l['features'], `layers[${i}].features`, 1) };
+  });
+
+  let imported: ExemplarManifest['imported'];
+  if (root['imported'] !== undefined) {
+    const im = object(root['imported'], 'imported');
+    imported = { from: string(im['from'], 'imported.from'), modelId: im['modelId'] === null ? null : string(im['modelId'], 'imported.modelId') };
+  }
+  return { format: MANIFEST_FORMAT, configHash, shard: { index, count }, complete, parameters, datasets, splits, layers, ...(imported ? { imported } : {}) };
+}
