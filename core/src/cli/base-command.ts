@@ -1,5 +1,6 @@
 import { Command, Flags } from '@oclif/core';
 import { isExpgenError } from '../contract/errors.js';
+import type { Logger } from '../contract/plugin.js';
 import type { ComponentKind } from '../contract/provenance.js';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { composeRun, type ComposedRun } from '../engine/composition-root.js';
@@ -44,9 +45,15 @@ export abstract class ExpgenCommand extends Command {
   protected async compose(flags: { config?: string; set?: string[] }, needs: ComponentKind[], extraSets: string[] = []): Promise<{ loaded: LoadedConfig; registry: PluginRegistry; run: ComposedRun }> {
     const loaded = await this.loadConfigFrom(flags, extraSets);
     const registry = await this.discoverPlugins(loaded);
-    const run = await composeRun({ loaded, registry, needs, logger: stderrLogger() });
+    const run = await composeRun({ loaded, registry, needs, logger: this.logger() });
     return { loaded, registry, run };
   }
+
+  /** Where components and stages log: standard error, so standard output stays clean for results and JSON. */
+  protected logger(): Logger {
+    return (this.cachedLogger ??= stderrLogger());
+  }
+  private cachedLogger: Logger | undefined;
 
   protected printJson(value: unknown): void {
     process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

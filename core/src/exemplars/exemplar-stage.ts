@@ -343,7 +343,7 @@ function apply(state: SplitState, rows: readonly CorpusSequence[], result: Batch
   for (const id of state.store.missing()) {
     const row = byId.get(id);
     if (!row) continue;
-    state.store.put(id, { tokens: row.tokens, length: row.length, datasetIndex: row.datasetIndex, documentId: row.documentId, split: row.split, window: row.window });
+    state.store.put(id, { tokens: row.tokens, length: row.length, datasetIndex: row.datasetIndex, documentId: row.documentId, split: row.split, window: row.window, countFrom: row.rankFrom });
   }
 }
 
