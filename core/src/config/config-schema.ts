@@ -1,4 +1,4 @@
-import { s, type Infer } from '../options/schema.js';
+import { SchemaError, s, type Infer } from '../options/schema.js';
 
 /** A config section choosing one component: `{component: mlp, plugin?: ..., options: {...}}`. */
 const componentSection = (what: string) =>
@@ -40,7 +40,11 @@ export const configSchema = s.object({
     randomPerFeature: s.integer({ min: 0 }).default(20).describe('Random sequences kept per feature and split.'),
     extremesKept: s.integer({ min: 1 }).default(10000).describe('Largest (smallest) per-sequence extremes kept per feature for tail quantiles.'),
     histogramBins: s.integer({ min: 1 }).default(64).describe('Bins of the fixed histogram of per-sequence extremes (plus under- and overflow).'),
-    histogramRange: s.array(s.number(), { minItems: 2 }).default([-32, 32]).describe('[low, high] of the histogram bins.'),
+    histogramRange: s.custom<[number, number]>('a list [low, high] of two numbers with low < high', (value, path) => {
+      const ok = Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'number' && Number.isFinite(v)) && value[0] < value[1];
+      if (!ok) throw new SchemaError(path, 'a list [low, high] of two numbers with low < high', value);
+      return [value[0], value[1]];
+    }).default([-32, 32]).describe('[low, high] of the histogram bins; values outside land in the under- and overflow bins.'),
     splits: s.object({
       train: s.number({ min: 0 }).default(1),
       valid: s.number({ min: 0 }).default(1),

@@ -363,7 +363,7 @@ function groupLayers(plans: readonly LayerPlan[], settings: ExpgenConfig['exempl
   const bytes = plans.map((p) => layerStateBytes(p.width, settings, splits));
   const total = bytes.reduce((a, b) => a + b, 0);
   if (settings.memoryBudgetGB === null) {
-    logger.info(`exemplar state: ${(total / 1e9).toFixed(2)} GB for ${layers.length} layer(s), one pass (set exemplars.memoryBudgetGB to split passes)`);
+    logger.info(`exemplar state: ${formatBytes(total)} for ${layers.length} layer(s), one pass (set exemplars.memoryBudgetGB to split passes)`);
     return [layers];
   }
   const budget = settings.memoryBudgetGB * 1e9;
@@ -373,7 +373,7 @@ function groupLayers(plans: readonly LayerPlan[], settings: ExpgenConfig['exempl
   plans.forEach((plan, i) => {
     if (bytes[i]! > budget) {
       throw new ExpgenError(
-        `exemplars.memoryBudgetGB: layer ${plan.layer} alone needs ${(bytes[i]! / 1e9).toFixed(2)} GB of state, over the budget of ${settings.memoryBudgetGB} GB: raise the budget or lower topK, extremesKept or randomPerFeature`,
+        `exemplars.memoryBudgetGB: layer ${plan.layer} alone needs ${formatBytes(bytes[i]!)} of state, over the budget of ${formatBytes(budget)}: raise the budget or lower topK, extremesKept or randomPerFeature`,
       );
     }
     if (used + bytes[i]! > budget && current.length) {
@@ -385,8 +385,12 @@ function groupLayers(plans: readonly LayerPlan[], settings: ExpgenConfig['exempl
     used += bytes[i]!;
   });
   if (current.length) groups.push(current);
-  logger.info(`exemplar state: ${(total / 1e9).toFixed(2)} GB for ${layers.length} layer(s); budget ${settings.memoryBudgetGB} GB -> ${groups.length} pass(es) over the corpus: ${groups.map((g) => `[${g.join(', ')}]`).join(' ')}`);
+  logger.info(`exemplar state: ${formatBytes(total)} for ${layers.length} layer(s); budget ${formatBytes(budget)} -> ${groups.length} pass(es) over the corpus: ${groups.map((g) => `[${g.join(', ')}]`).join(' ')}`);
   return groups;
+}
+
+function formatBytes(bytes: number): string {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`;
 }
 
 function toStorage(key: { space: string; layer: number; split: string }, state: LayerSplit): LayerSplitState {
