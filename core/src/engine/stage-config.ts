@@ -12,9 +12,24 @@ export const STAGE_SECTIONS = {
 
 export type StageName = keyof typeof STAGE_SECTIONS;
 
+/**
+ * Keys that change how a stage runs but not what it writes (checkpoint cadence; the memory budget only splits the
+ * layers into passes with identical results), so a run resumed with other values continues the same output.
+ */
+const OPERATIONAL_KEYS: Record<StageName, Record<string, readonly string[]>> = {
+  exemplars: { exemplars: ['checkpointSeconds', 'memoryBudgetGB'] },
+};
+
 /** The part of a resolved config (plugin options parsed) that a stage's output depends on. */
 export function stageConfig(config: ExpgenConfig, stage: StageName): Record<string, unknown> {
-  return Object.fromEntries(STAGE_SECTIONS[stage].map((key) => [key, config[key]]));
+  return Object.fromEntries(
+    STAGE_SECTIONS[stage].map((key) => {
+      const operational = OPERATIONAL_KEYS[stage][key];
+      const value = config[key];
+      if (!operational || typeof value !== 'object' || value === null) return [key, value];
+      return [key, Object.fromEntries(Object.entries(value).filter(([k]) => !operational.includes(k)))];
+    }),
+  );
 }
 
 export function stageConfigHash(config: ExpgenConfig, stage: StageName): string {

@@ -249,7 +249,7 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
     layers: plans.map((p) => ({ space: activation.space, layer: p.layer, features: p.width })),
   });
   writeExemplarManifest(outDir, manifest);
-  rmSync(join(outDir, EXEMPLARS_DIR, CHECKPOINT_DIR), { recursive: true, force: true });
+  removeCheckpoints(outDir);
   const seconds = (Date.now() - started) / 1000;
   progress?.finish();
   if (lastEnd?.reason === 'source-exhausted') logger.warn(lastEnd.message);
@@ -433,6 +433,15 @@ function writeCheckpoint(outDir: string, info: CheckpointInfo, states: ReadonlyM
   if (existsSync(final)) renameSync(final, previous);
   renameSync(temporary, final);
   rmSync(previous, { recursive: true, force: true });
+}
+
+/** Removes the checkpoint and what killed runs left of theirs (`checkpoint.tmp-<pid>`, `checkpoint.old-<pid>`). */
+function removeCheckpoints(outDir: string): void {
+  const root = join(outDir, EXEMPLARS_DIR);
+  if (!existsSync(root)) return;
+  for (const name of readdirSync(root)) {
+    if (name === CHECKPOINT_DIR || name.startsWith(`${CHECKPOINT_DIR}.`)) rmSync(join(root, name), { recursive: true, force: true });
+  }
 }
 
 function readCheckpoint(outDir: string, configHash: string, shard: ShardSpec): { info: CheckpointInfo; buffers: ReadonlyMap<string, Uint8Array> } | undefined {
