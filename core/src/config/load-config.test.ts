@@ -83,7 +83,9 @@ describe('a config file', () => {
     const file = join(dir, 'partial.yaml');
     assert.equal(loaded.file, file);
     assert.equal(loaded.config.exemplars.topK, 7);
-    assert.equal(loaded.config.exemplars.sequences, 400, 'siblings come from the default');
+    const defaults = (await loadConfig({ search: false })).config;
+    assert.equal(loaded.config.exemplars.sequences, defaults.exemplars.sequences, 'siblings come from the default');
+    assert.equal(loaded.config.exemplars.seqLen, defaults.exemplars.seqLen, 'siblings come from the default');
     assert.equal(loaded.config.subject.component, 'llama');
     assert.deepEqual(loaded.config.describer, { component: 'baseline', options: { maxTokens: 9 } });
     assert.notEqual(loaded.hash, (await loadConfig({ search: false })).hash);
