@@ -22,3 +22,4 @@ export { stderrLogger, memoryLogger } from './engine/logger.js';
 export { contentId } from './engine/content-id.js';
 export { selectFeatures, selectedIndices, type FeatureSelection } from './engine/feature-selection.js';
 export { createProgress, formatCount, formatDuration, type Progress, type ProgressOptions } from './engine/progress.js';
+export { CallCache } from './engine/call-cache.js';
