@@ -23,3 +23,5 @@ export { contentId } from './engine/content-id.js';
 export { selectFeatures, selectedIndices, type FeatureSelection } from './engine/feature-selection.js';
 export { createProgress, formatCount, formatDuration, type Progress, type ProgressOptions } from './engine/progress.js';
 export { CallCache } from './engine/call-cache.js';
+export { runExemplarStage, type ExemplarStageInput, type ExemplarStageSummary } from './exemplars/exemplar-stage.js';
+export { recordsToArrow, type RecordColumn, type RecordColumnType } from './engine/records-arrow.js';

@@ -1,0 +1,40 @@
+import { Bool, Field, Float64, Int32, List, Table, Utf8, tableToIPC, vectorFromArray, type DataType, type Vector } from 'apache-arrow';
+
+/** Column kinds of small result tables (one row per feature and sign); `json` holds nested values as JSON text. */
+export type RecordColumnType = 'utf8' | 'int32' | 'float64' | 'bool' | 'float64-list' | 'utf8-list' | 'json';
+
+export interface RecordColumn {
+  readonly name: string;
+  readonly type: RecordColumnType;
+}
+
+const ARROW_TYPES: Record<RecordColumnType, () => DataType> = {
+  utf8: () => new Utf8(),
+  json: () => new Utf8(),
+  int32: () => new Int32(),
+  float64: () => new Float64(),
+  bool: () => new Bool(),
+  'float64-list': () => new List(new Field('item', new Float64(), true)),
+  'utf8-list': () => new List(new Field('item', new Utf8(), true)),
+};
+
+/**
+ * Rows as an Arrow IPC *file* (Feather v2) that pandas, pyarrow and polars read directly: every column typed
+ * explicitly and nullable, so a row whose value is missing holds null rather than changing the column's type. The
+ * bytes depend only on the rows (no timestamps), so identical results give identical files.
+ */
+export function recordsToArrow(columns: readonly RecordColumn[], rows: readonly Readonly<Record<string, unknown>>[]): Uint8Array {
+  const vectors: Record<string, Vector> = {};
+  for (const column of columns) {
+    const type = ARROW_TYPES[column.type]();
+    const values = rows.map((row) => {
+      const value = row[column.name];
+      if (value === undefined || value === null) return null;
+      if (column.type === 'json') return JSON.stringify(value);
+      if (column.type === 'float64' && typeof value === 'number' && !Number.isFinite(value)) return null;
+      return value;
+    });
+    vectors[column.name] = vectorFromArray(values, type);
+  }
+  return tableToIPC(new Table(vectors), 'file');
+}
