@@ -25,3 +25,4 @@ export { createProgress, formatCount, formatDuration, type Progress, type Progre
 export { CallCache } from './engine/call-cache.js';
 export { runExemplarStage, type ExemplarStageInput, type ExemplarStageSummary } from './exemplars/exemplar-stage.js';
 export { recordsToArrow, type RecordColumn, type RecordColumnType } from './engine/records-arrow.js';
+export { Journal } from './engine/journal.js';
