@@ -26,3 +26,4 @@ export { CallCache } from './engine/call-cache.js';
 export { runExemplarStage, type ExemplarStageInput, type ExemplarStageSummary } from './exemplars/exemplar-stage.js';
 export { recordsToArrow, type RecordColumn, type RecordColumnType } from './engine/records-arrow.js';
 export { Journal } from './engine/journal.js';
+export * from './score/statistics/index.js';

@@ -1,0 +1,55 @@
+/**
+ * The seeded pseudo-random generator of the statistics: **SFC32** (Chris Doty-Humphrey's "small fast counting"
+ * generator, 32-bit variant, shifts 21 / 9 / 3, 128 bits of state of which 32 are a counter, so no seed falls on a
+ * short cycle), seeded exactly as PractRand's `sfc32::seed(Uint64 s)`: a = 0, b = low 32 bits of s, c = high 32 bits,
+ * counter = 1, then 12 outputs discarded.
+ *
+ * It passes PractRand and BigCrush; it is not cryptographic, which bootstrap resampling and shuffles do not need.
+ * The same seed gives the same stream on every platform (pure 32-bit integer arithmetic).
+ */
+export class Sfc32 {
+  private a: number;
+  private b: number;
+  private c: number;
+  private counter: number;
+
+  /** @param seed an integer in [0, 2^53 − 1] (a JavaScript safe integer); anything else is a RangeError. */
+  constructor(seed: number) {
+    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`Sfc32: seed must be an integer in [0, 2^53 - 1], got ${String(seed)}`);
+    this.a = 0;
+    this.b = seed >>> 0;
+    this.c = Math.floor(seed / 2 ** 32) >>> 0;
+    this.counter = 1;
+    for (let i = 0; i < 12; i++) this.nextUint32();
+  }
+
+  /** The next output, an integer in [0, 2^32). */
+  nextUint32(): number {
+    const tmp = (this.a + this.b + this.counter) >>> 0;
+    this.counter = (this.counter + 1) >>> 0;
+    this.a = (this.b ^ (this.b >>> 9)) >>> 0;
+    this.b = (this.c + (this.c << 3)) >>> 0;
+    this.c = (((this.c << 21) | (this.c >>> 11)) + tmp) >>> 0;
+    return tmp;
+  }
+
+  /**
+   * A uniform integer in [0, bound), exactly (no modulo bias): outputs at or above the largest multiple of `bound`
+   * not exceeding 2^32 are rejected and drawn again. `bound` must be an integer in [1, 2^32].
+   */
+  nextInt(bound: number): number {
+    if (!Number.isInteger(bound) || bound < 1 || bound > 2 ** 32) throw new RangeError(`Sfc32.nextInt: bound must be an integer in [1, 2^32], got ${String(bound)}`);
+    const limit = 2 ** 32 - (2 ** 32 % bound);
+    for (;;) {
+      const u = this.nextUint32();
+      if (u < limit) return u % bound;
+    }
+  }
+
+  /** A uniform float in [0, 1) with 53 random bits (two outputs). */
+  nextFloat(): number {
+    const hi = this.nextUint32() >>> 5; // 27 bits
+    const lo = this.nextUint32() >>> 6; // 26 bits
+    return (hi * 2 ** 26 + lo) / 2 ** 53;
+  }
+}
