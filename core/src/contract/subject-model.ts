@@ -59,6 +59,12 @@ export interface ForwardRequest {
   readonly hooks: readonly HookRequest[];
   /** Which logits to return: none (default), the last real position of each row, or every position. */
   readonly logits?: 'none' | 'last' | 'all';
+  /**
+   * Restricts returned logits to these vocabulary ids, in this order: [batch, ids] for `last`, [batch, seqLen, ids]
+   * for `all`. Only these leave the graph, so a readout of a few ids (a simulator's activation bins) moves
+   * O(batch x seqLen x ids) instead of O(batch x seqLen x vocab). Needs `logits` `last` or `all`.
+   */
+  readonly logitIds?: readonly number[];
 }
 
 export interface HookResult {
@@ -77,7 +83,7 @@ export interface HookResult {
 
 export interface ForwardResult {
   readonly hooks: readonly HookResult[];
-  /** [batch, vocab] for `last`, [batch, seqLen, vocab] for `all`. */
+  /** [batch, vocab] for `last`, [batch, seqLen, vocab] for `all`; with `logitIds`, its length replaces vocab. */
   readonly logits?: Float32Array;
 }
 

@@ -3,12 +3,17 @@ import { join } from 'node:path';
 import { ExpgenError } from '../contract/errors.js';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { hashConfig } from '../config/load-config.js';
-import { MANIFEST_FILE } from './run-manifest.js';
+import { writeFileAtomic } from './atomic-write.js';
 
 /** The config sections each stage's output depends on: changing anything else leaves its output valid. */
 export const STAGE_SECTIONS = {
   exemplars: ['subject', 'activation', 'datasets', 'exemplars', 'features'],
+  describe: ['subject', 'activation', 'datasets', 'exemplars', 'features', 'describer', 'describe'],
+  score: ['subject', 'activation', 'datasets', 'exemplars', 'features', 'describer', 'describe', 'simulator', 'scorer', 'score'],
 } as const satisfies Record<string, readonly (keyof ExpgenConfig)[]>;
+
+/** Folder of each stage's output inside a run folder; its `stage-config.json` records the config that made it. */
+export const STAGE_FOLDERS: Record<StageName, string> = { exemplars: 'exemplars', describe: 'descriptions', score: 'score' };
 
 export type StageName = keyof typeof STAGE_SECTIONS;
 
@@ -16,15 +21,13 @@ export type StageName = keyof typeof STAGE_SECTIONS;
  * Keys that change how a stage runs but not what it writes (checkpoint cadence; the memory budget only splits the
  * layers into passes with identical results), so a run resumed with other values continues the same output.
  */
-const OPERATIONAL_KEYS: Record<StageName, Record<string, readonly string[]>> = {
-  exemplars: { exemplars: ['checkpointSeconds', 'memoryBudgetGB'] },
-};
+const OPERATIONAL_KEYS: Record<string, readonly string[]> = { exemplars: ['checkpointSeconds', 'memoryBudgetGB'] };
 
 /** The part of a resolved config (plugin options parsed) that a stage's output depends on. */
 export function stageConfig(config: ExpgenConfig, stage: StageName): Record<string, unknown> {
   return Object.fromEntries(
     STAGE_SECTIONS[stage].map((key) => {
-      const operational = OPERATIONAL_KEYS[stage][key];
+      const operational = OPERATIONAL_KEYS[key];
       const value = config[key];
       if (!operational || typeof value !== 'object' || value === null) return [key, value];
       return [key, Object.fromEntries(Object.entries(value).filter(([k]) => !operational.includes(k)))];
@@ -37,22 +40,26 @@ export function stageConfigHash(config: ExpgenConfig, stage: StageName): string 
 }
 
 /**
- * Refuses to reuse an output folder made with another config for this stage, naming the keys that differ, so a
- * resumed run never mixes two configs in one output.
+ * Claims a run folder for a stage: the first time, records the stage's config in `<out>/<stage folder>/
+ * stage-config.json`; afterwards (a resumed or repeated run) refuses a config that differs in what the stage's
+ * output depends on, naming the keys, so one output never mixes two configs.
  */
-export function checkOutputConfig(outDir: string, config: ExpgenConfig, stage: StageName): void {
-  const path = join(outDir, MANIFEST_FILE);
-  if (!existsSync(path)) return;
-  let previous: ExpgenConfig;
-  try {
-    previous = (JSON.parse(readFileSync(path, 'utf8')) as { config: ExpgenConfig }).config;
-  } catch {
-    throw new ExpgenError(`${path} is not a readable expgen manifest: use another --out folder or remove it`);
+export function claimStageOutput(outDir: string, config: ExpgenConfig, stage: StageName): void {
+  const path = join(outDir, STAGE_FOLDERS[stage], 'stage-config.json');
+  const current = stageConfig(config, stage);
+  if (existsSync(path)) {
+    let previous: unknown;
+    try {
+      previous = JSON.parse(readFileSync(path, 'utf8'));
+    } catch {
+      throw new ExpgenError(`${path} is damaged: use another --out folder or remove ${join(outDir, STAGE_FOLDERS[stage])}`);
+    }
+    const differences = differingKeys(previous, current);
+    if (differences.length === 0) return;
+    const shown = differences.slice(0, 6).join(', ') + (differences.length > 6 ? `, and ${differences.length - 6} more` : '');
+    throw new ExpgenError(`${outDir} holds ${STAGE_FOLDERS[stage]} made with a different config (${shown} differ): use another --out folder, or restore those keys to resume`);
   }
-  const differences = differingKeys(stageConfig(previous, stage), stageConfig(config, stage));
-  if (differences.length === 0) return;
-  const shown = differences.slice(0, 6).join(', ') + (differences.length > 6 ? `, and ${differences.length - 6} more` : '');
-  throw new ExpgenError(`${outDir} was made with a different config (${shown} differ): use another --out folder, or restore those keys to resume`);
+  writeFileAtomic(path, `${JSON.stringify(current, null, 2)}\n`);
 }
 
 /** Key paths whose values differ between two JSON-like values, in document order. */

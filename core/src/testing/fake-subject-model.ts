@@ -51,13 +51,22 @@ export function fakeSubjectModel(options: FakeSubjectOptions = {}): SubjectModel
       }
       return reduceOnHost(full, { batch, seqLen, width, lengths, countFrom: request.countFrom }, h);
     });
+    const ids = request.logitIds;
+    if (ids !== undefined) {
+      if ((request.logits ?? 'none') === 'none') throw new ExpgenError('logitIds needs logits "last" or "all"');
+      if (ids.length === 0) throw new ExpgenError('logitIds is empty');
+      for (const id of ids) if (!Number.isSafeInteger(id) || id < 0 || id >= tokenizer.vocabSize) throw new ExpgenError(`logitIds holds ${id}, outside the vocabulary`);
+    }
+    // One position's logits, gathered to `logitIds` on the host when asked.
+    const select = (all: Float32Array) => (ids === undefined ? all : Float32Array.from(ids, (id) => all[id]!));
+    const width = ids?.length ?? tokenizer.vocabSize;
     let logits: Float32Array | undefined;
     if (request.logits === 'last') {
-      logits = new Float32Array(batch * tokenizer.vocabSize);
-      for (let b = 0; b < batch; b++) logits.set(logitsFor(tokens[b * seqLen + lengths[b]! - 1]!), b * tokenizer.vocabSize);
+      logits = new Float32Array(batch * width);
+      for (let b = 0; b < batch; b++) logits.set(select(logitsFor(tokens[b * seqLen + lengths[b]! - 1]!)), b * width);
     } else if (request.logits === 'all') {
-      logits = new Float32Array(batch * seqLen * tokenizer.vocabSize);
-      for (let i = 0; i < batch * seqLen; i++) logits.set(logitsFor(tokens[i]!), i * tokenizer.vocabSize);
+      logits = new Float32Array(batch * seqLen * width);
+      for (let i = 0; i < batch * seqLen; i++) logits.set(select(logitsFor(tokens[i]!)), i * width);
     }
     return { hooks: results, ...(logits ? { logits } : {}) };
   };

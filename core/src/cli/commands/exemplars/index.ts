@@ -5,7 +5,7 @@ import { datasetsFromFiles } from '../../../engine/data-files.js';
 import { selectFeatures } from '../../../engine/feature-selection.js';
 import { resolveAllComponents } from '../../../engine/resolve-components.js';
 import { writeManifest } from '../../../engine/run-manifest.js';
-import { checkOutputConfig, stageConfigHash } from '../../../engine/stage-config.js';
+import { claimStageOutput, stageConfigHash } from '../../../engine/stage-config.js';
 import { runExemplarStage } from '../../../exemplars/exemplar-stage.js';
 import { parseShard } from '../../../exemplars/corpus/index.js';
 
@@ -38,7 +38,7 @@ export default class Exemplars extends ExpgenCommand {
       const { subject, activation, datasets } = run.components;
       const featureSpec = flags.features ?? config.features;
       const selection = selectFeatures(featureSpec, activation!, flags.features ? process.cwd() : loaded.baseDirOf(['features']));
-      checkOutputConfig(outDir, config, 'exemplars');
+      claimStageOutput(outDir, config, 'exemplars');
       const manifestEntry = { command: 'exemplars', loaded: { ...loaded, config }, registry, components: run.provenance, extra: { subject: subject!.info, shard: shard ?? { index: 0, count: 1 } } };
       writeManifest(outDir, manifestEntry);
       const summary = await runExemplarStage({

@@ -1,0 +1,120 @@
+import { join } from 'node:path';
+import type { Describer } from '../contract/describer.js';
+import { formatFeatureKey, type FeatureKey } from '../contract/feature-key.js';
+import type { Logger } from '../contract/plugin.js';
+import type { Sign } from '../contract/sign.js';
+import type { Tokenizer } from '../contract/tokenizer.js';
+import type { ExpgenConfig } from '../config/config-schema.js';
+import { writeFileAtomic } from '../engine/atomic-write.js';
+import { Journal } from '../engine/journal.js';
+import { createProgress } from '../engine/progress.js';
+import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
+import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
+import { describedKey, type DescribedFeature } from './described-feature.js';
+import { buildDescribePrompt, describeRequestOf, loadPromptTemplate } from './prompts/index.js';
+
+export interface DescribeStageInput {
+  readonly library: ExemplarLibrary;
+  readonly features: readonly FeatureKey[];
+  readonly signs: readonly Sign[];
+  readonly describer: Describer;
+  readonly tokenizer: Tokenizer;
+  readonly settings: ExpgenConfig['describe'];
+  /** Folder relative template paths start at (the config file's). */
+  readonly baseDir: string;
+  readonly outDir: string;
+  readonly logger: Logger;
+  readonly progress?: boolean;
+  /** Work items described at once; describers behind HTTP servers want many, local ones serialize anyway. */
+  readonly concurrency?: number;
+}
+
+const CANDIDATE_COLUMNS: readonly RecordColumn[] = [
+  { name: 'feature', type: 'utf8' },
+  { name: 'sign', type: 'utf8' },
+  { name: 'status', type: 'utf8' },
+  { name: 'reason', type: 'utf8' },
+  { name: 'descriptions', type: 'utf8-list' },
+  { name: 'seeds', type: 'json' },
+  { name: 'failures', type: 'json' },
+  { name: 'exemplarRanks', type: 'json' },
+  { name: 'threshold', type: 'float64' },
+  { name: 'thresholdRule', type: 'utf8' },
+  { name: 'describedBy', type: 'json' },
+  { name: 'usage', type: 'json' },
+];
+
+/**
+ * Stage 2: per feature and sign, an explainer prompt from the train split's top exemplars and `candidates`
+ * descriptions from the describer. Each finished item is journaled (`descriptions/journal.jsonl`), so a killed run
+ * resumes without repeating or duplicating one; the describer's own cache means a rerun repeats no model call.
+ * A sign the feature never reaches is recorded as skipped; a feature whose every candidate failed is recorded as
+ * failed with the reasons — never given placeholder text.
+ */
+export async function runDescribeStage(input: DescribeStageInput): Promise<DescribedFeature[]> {
+  const { library, describer, tokenizer, settings, logger } = input;
+  const template = await loadPromptTemplate(settings.promptTemplate, { baseDir: input.baseDir });
+  const journal = Journal.open<DescribedFeature>(join(input.outDir, 'descriptions', 'journal.jsonl'), (e) => e.key);
+  const items = input.features.flatMap((feature) => input.signs.map((sign) => ({ feature, sign, key: describedKey(formatFeatureKey(feature), sign) })));
+  const progress = input.progress === false ? undefined : createProgress({ label: 'describing', total: items.length, unit: 'feature-signs' });
+  let done = 0;
+  let next = 0;
+  const work = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      if (!journal.has(item.key)) journal.append(await describeOne(item.feature, item.sign));
+      progress?.update(++done);
+    }
+  };
+  const describeOne = async (feature: FeatureKey, sign: Sign): Promise<DescribedFeature> => {
+    const key = formatFeatureKey(feature);
+    const base = { key: describedKey(key, sign), feature: key, sign, candidates: [], failures: [], exemplarRanks: [], threshold: null, thresholdRule: null, describedBy: null, usage: null };
+    const [exemplars, distribution] = await Promise.all([library.exemplars(feature, 'train'), library.distribution(feature, 'train')]);
+    const prompt = buildDescribePrompt({
+      feature,
+      sign,
+      rows: [...exemplars.positive, ...exemplars.negative],
+      quantiles: distribution ?? { positiveQuantiles: [], negativeQuantiles: [] },
+      tokenizer,
+      settings,
+      template,
+    });
+    if (prompt.kind === 'skipped') return { ...base, status: 'skipped', reason: prompt.detail };
+    const result = await describer.describe(describeRequestOf(prompt, { count: settings.candidates, seed: settings.seed }));
+    const described = {
+      ...base,
+      candidates: result.candidates.map((c) => ({ description: c.description, seed: c.seed })),
+      failures: result.failures,
+      exemplarRanks: prompt.ranks,
+      threshold: prompt.threshold,
+      thresholdRule: prompt.thresholdChoice.rule,
+      describedBy: result.candidates[0]?.describedBy ?? describer.provenance,
+      usage: result.usage ?? null,
+    };
+    if (result.candidates.length === 0) {
+      const reasons = [...new Set(result.failures.map((f) => f.reason))].join(', ');
+      return { ...described, status: 'failed', reason: `every candidate failed (${reasons || 'no answer'})` };
+    }
+    return { ...described, status: 'described', reason: null };
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, input.concurrency ?? 8) }, work));
+  } finally {
+    journal.close();
+  }
+  progress?.finish();
+
+  const described = items.map((item) => journal.entries.get(item.key)!);
+  writeCandidates(input.outDir, described);
+  const failed = described.filter((d) => d.status === 'failed').length;
+  const failures = described.reduce((n, d) => n + d.failures.length, 0);
+  logger.info(`stage 2: ${described.filter((d) => d.status === 'described').length} described, ${failed} failed, ${described.filter((d) => d.status === 'skipped').length} skipped; ${failures} candidate failure(s) reported`);
+  return described;
+}
+
+/** `descriptions/candidates.jsonl` and `.arrow`, in the order of the work items (feature keys, then sign). */
+function writeCandidates(outDir: string, described: readonly DescribedFeature[]): void {
+  const rows = described.map((d) => ({ ...d, descriptions: d.candidates.map((c) => c.description), seeds: d.candidates.map((c) => c.seed) }));
+  writeFileAtomic(join(outDir, 'descriptions', 'candidates.jsonl'), described.map((d) => JSON.stringify(d)).join('\n') + (described.length ? '\n' : ''));
+  writeFileAtomic(join(outDir, 'descriptions', 'candidates.arrow'), recordsToArrow(CANDIDATE_COLUMNS, rows as unknown as Record<string, unknown>[]));
+}

@@ -1,0 +1,150 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ExpgenError } from './contract/errors.js';
+import type { FeatureKey } from './contract/feature-key.js';
+import type { Logger } from './contract/plugin.js';
+import type { ExpgenConfig } from './config/config-schema.js';
+import type { DescribedFeature } from './describe/described-feature.js';
+import { runDescribeStage } from './describe/describe-stage.js';
+import type { RunComponents } from './engine/composition-root.js';
+import { selectFeatures, type FeatureSelection } from './engine/feature-selection.js';
+import { claimStageOutput, stageConfigHash } from './engine/stage-config.js';
+import type { ShardSpec } from './exemplars/corpus/index.js';
+import { ExemplarLibrary } from './exemplars/exemplar-library.js';
+import { runExemplarStage } from './exemplars/exemplar-stage.js';
+import { manifestPath } from './exemplars/storage/index.js';
+import { runScoreStage, type ResultRow, type RunSummary } from './score/score-stage.js';
+import { Journal } from './engine/journal.js';
+
+export type StageName = 'exemplars' | 'describe' | 'score';
+
+export interface PipelineOptions {
+  readonly components: RunComponents;
+  /** The resolved config, plugin options parsed (`resolveAllComponents`). */
+  readonly config: ExpgenConfig;
+  readonly outDir: string;
+  /** Stages to run, in pipeline order. */
+  readonly stages: readonly StageName[];
+  /** Which features (`--features`); null: the config's `features`. */
+  readonly features?: string | null;
+  /** Folder `@file` feature lists start at. */
+  readonly featuresBaseDir: string;
+  /** Folder relative paths of the `describe` section start at (the prompt template). */
+  readonly describeBaseDir: string;
+  /** Finished stage 1 output to read instead of `<outDir>/exemplars` (e.g. merged from sequence shards). */
+  readonly exemplarsDir?: string;
+  /** Describe and score only features whose position in key order is `index` modulo `count`. */
+  readonly featureShard?: ShardSpec;
+  /** Stage 1 over a slice of the corpus (`expgen exemplars --shard`). */
+  readonly sequenceShard?: ShardSpec;
+  readonly logger: Logger;
+  readonly progress?: boolean;
+}
+
+export interface PipelineResult {
+  readonly exemplarsDir: string;
+  readonly described?: readonly DescribedFeature[];
+  readonly rows?: readonly ResultRow[];
+  readonly summary?: RunSummary;
+}
+
+/**
+ * The whole pipeline over composed components, the library form of `expgen run` (and of each stage command):
+ * stage 1 writes exemplars, stage 2 describes each feature and sign from them, stage 3 simulates, chooses on the
+ * valid split and reports on the test split. Each stage resumes where a killed run stopped.
+ */
+export async function runPipeline(options: PipelineOptions): Promise<PipelineResult> {
+  const { components, config, outDir, logger } = options;
+  const { subject, activation } = components;
+  if (!subject || !activation) throw new ExpgenError('the pipeline needs a subject model and an activation source');
+  const featureSpec = options.features === undefined ? config.features : options.features;
+  const selection: FeatureSelection = selectFeatures(featureSpec, activation, options.featuresBaseDir);
+  const exemplarsDir = options.exemplarsDir ?? outDir;
+
+  if (options.stages.includes('exemplars')) {
+    if (options.exemplarsDir) throw new ExpgenError('--exemplars names finished stage 1 output: it cannot be combined with running stage 1');
+    if (!components.datasets?.length) throw new ExpgenError('stage 1 needs at least one dataset');
+    claimStageOutput(outDir, config, 'exemplars');
+    await runExemplarStage({
+      subject,
+      activation,
+      datasets: components.datasets.map((source, i) => ({ source, ratio: config.datasets[i]!.ratio, ...(config.datasets[i]!.name ? { name: config.datasets[i]!.name! } : {}) })),
+      settings: config.exemplars,
+      selection,
+      outDir,
+      configHash: stageConfigHash(config, 'exemplars'),
+      ...(options.sequenceShard ? { shard: options.sequenceShard } : {}),
+      logger,
+      progress: options.progress ?? true,
+    });
+  }
+  if (!options.stages.includes('describe') && !options.stages.includes('score')) return { exemplarsDir };
+
+  if (!existsSync(manifestPath(exemplarsDir))) {
+    throw new ExpgenError(`${join(exemplarsDir, 'exemplars')} holds no finished exemplars: run "expgen exemplars --out ${exemplarsDir}" first, or pass --exemplars DIR`);
+  }
+  const library = ExemplarLibrary.open(exemplarsDir);
+  try {
+    const features = shardFeatures(library.features(selection), options.featureShard);
+    const signs = activation.signs;
+    let described: DescribedFeature[] | undefined;
+    if (options.stages.includes('describe')) {
+      if (!components.describer) throw new ExpgenError('stage 2 needs a describer');
+      claimStageOutput(outDir, config, 'describe');
+      described = await runDescribeStage({
+        library,
+        features,
+        signs,
+        describer: components.describer,
+        tokenizer: subject.tokenizer,
+        settings: config.describe,
+        baseDir: options.describeBaseDir,
+        outDir,
+        logger,
+        progress: options.progress ?? true,
+      });
+    }
+    if (!options.stages.includes('score')) return { exemplarsDir, ...(described ? { described } : {}) };
+    if (!components.simulator || !components.scorer) throw new ExpgenError('stage 3 needs a simulator and a scorer');
+    described ??= readDescribed(outDir, features, signs);
+    claimStageOutput(outDir, config, 'score');
+    const { rows, summary } = await runScoreStage({
+      library,
+      described,
+      simulator: components.simulator,
+      scorer: components.scorer,
+      settings: config.score,
+      outDir,
+      logger,
+      progress: options.progress ?? true,
+    });
+    return { exemplarsDir, described, rows, summary };
+  } finally {
+    await library.close();
+  }
+}
+
+/** The features of one feature shard: those whose position in key order is `index` modulo `count`. */
+export function shardFeatures(features: readonly FeatureKey[], shard: ShardSpec | undefined): FeatureKey[] {
+  return shard ? features.filter((_, i) => i % shard.count === shard.index) : [...features];
+}
+
+/** Stage 2's records for the given features, for a `score` run after a separate `describe`. */
+function readDescribed(outDir: string, features: readonly FeatureKey[], signs: readonly string[]): DescribedFeature[] {
+  const path = join(outDir, 'descriptions', 'journal.jsonl');
+  if (!existsSync(path)) throw new ExpgenError(`${outDir} holds no descriptions: run "expgen describe --out ${outDir}" first`);
+  const journal = Journal.open<DescribedFeature>(path, (e) => e.key);
+  journal.close();
+  const out: DescribedFeature[] = [];
+  const missing: string[] = [];
+  for (const feature of features) {
+    for (const sign of signs) {
+      const key = `${feature.space}/${feature.layer}/${feature.index}:${sign}`;
+      const entry = journal.entries.get(key);
+      if (entry) out.push(entry);
+      else missing.push(key);
+    }
+  }
+  if (missing.length) throw new ExpgenError(`${path} lacks ${missing.length} feature-sign(s) (e.g. ${missing[0]}): finish "expgen describe" with the same options first`);
+  return out;
+}
