@@ -92,8 +92,12 @@ export class ExemplarLibrary {
     const index = Math.floor(key.index / FEATURES_PER_BATCH);
     const cached = cache.get(path);
     if (cached && cached.index === index) return cached.rows;
-    const opened = await reader;
-    const rows = index < opened.batches ? opened.batchRows(index) : Promise.resolve([]);
+    // Reads of one file are chained: the stages ask from several workers at once, and a reader reads one batch at a time.
+    const previous = cached?.rows.catch(() => undefined) ?? Promise.resolve(undefined);
+    const rows = previous.then(async () => {
+      const opened = await reader!;
+      return index < opened.batches ? opened.batchRows(index) : [];
+    });
     cache.set(path, { index, rows });
     return rows;
   }

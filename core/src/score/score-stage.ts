@@ -187,7 +187,8 @@ async function scoreFeature(described: DescribedFeature, input: ScoreStageInput,
   const descriptions = described.candidates.map((c) => c.description);
   const onSelection = await simulator.simulate({ descriptions, sequences: selection.rows.map((r) => [...r.tokens]) });
   const candidates = descriptions.map((description, d) => ({ description, selection: scored(described.sign, selection.rows, onSelection.predictions[d]!), report: [] as ScoreSet }));
-  const choice = selectBestOfK({ candidates }, { resamples: 0, seed: settings.seed, score: statistic });
+  // The report sets are left empty here: only the chosen candidate is simulated on the test split, below.
+  const choice = selectBestOfK({ candidates }, { resamples: 1, seed: settings.seed, score: statistic });
   const simulatorProvenance = { ...onSelection.simulatedBy, mode: onSelection.mode };
   if (choice.chosen === null) {
     writeFeatureDetail(input.outDir, described, { selection, report: null, onSelection: onSelection.predictions, selectionScores: choice.selectionScores, chosen: null });
@@ -197,7 +198,7 @@ async function scoreFeature(described: DescribedFeature, input: ScoreStageInput,
   const onReport = await simulator.simulate({ descriptions: [chosen], sequences: report.rows.map((r) => [...r.tokens]) });
   const reportSet = scored(described.sign, report.rows, onReport.predictions[0]!);
   const score = statistic(reportSet);
-  const ci = bootstrapCI(reportSet, statistic, { resamples: settings.bootstrap, seed: settings.seed, strata: report.strata });
+  const ci = settings.bootstrap > 0 ? bootstrapCI(reportSet, statistic, { resamples: settings.bootstrap, seed: settings.seed, strata: report.strata }) : null;
   const testStats = pooledStatistics(reportSet);
   writeFeatureDetail(input.outDir, described, { selection, report, onSelection: onSelection.predictions, onReport: onReport.predictions[0]!, selectionScores: choice.selectionScores, chosen: choice.chosen });
   return {
@@ -287,9 +288,10 @@ export function summarize(rows: readonly ResultRow[], settings: Pick<ExpgenConfi
 
 /** `results.jsonl` and `results.arrow`, rows in feature-key order then sign, written whole and atomically. */
 export function writeResults(outDir: string, rows: readonly ResultRow[]): void {
-  const ordered = [...rows].sort((a, b) => compareRows(a, b));
+  // Keys in the documented column order, so every line reads the same way.
+  const ordered = [...rows].sort((a, b) => compareRows(a, b)).map((r) => Object.fromEntries(RESULT_COLUMNS.map((c) => [c.name, (r as unknown as Record<string, unknown>)[c.name] ?? null])));
   writeFileAtomic(join(outDir, 'results.jsonl'), ordered.map((r) => JSON.stringify(r)).join('\n') + (ordered.length ? '\n' : ''));
-  writeFileAtomic(join(outDir, 'results.arrow'), recordsToArrow(RESULT_COLUMNS, ordered as unknown as Record<string, unknown>[]));
+  writeFileAtomic(join(outDir, 'results.arrow'), recordsToArrow(RESULT_COLUMNS, ordered));
 }
 
 function compareRows(a: Pick<ResultRow, 'feature' | 'sign'>, b: Pick<ResultRow, 'feature' | 'sign'>): number {

@@ -49,7 +49,7 @@ function rankTokens(tokenizer: Tokenizer, request: DescribeRequest): TokenStat[]
   for (const exemplar of request.exemplars) {
     exemplar.tokens.forEach((id, t) => {
       if (tokenizer.isSpecial(id)) return;
-      const text = tokenizer.decode([id]).trim();
+      const text = tokenText(tokenizer, id);
       if (text === '') return;
       const stat = stats.get(text) ?? { text, marked: 0, seen: 0, activationSum: 0 };
       const activation = signedActivation(request.sign, exemplar.activations[t] ?? 0);
@@ -64,6 +64,16 @@ function rankTokens(tokenizer: Tokenizer, request: DescribeRequest): TokenStat[]
   return [...stats.values()]
     .filter((s) => s.marked > 0)
     .sort((a, b) => b.marked * (b.marked / b.seen) - a.marked * (a.marked / a.seen) || b.activationSum - a.activationSum || (a.text < b.text ? -1 : 1));
+}
+
+/**
+ * What a token is called in a description: its text without surrounding spaces, or the whitespace itself for a
+ * token that is only whitespace (a newline can be what a feature fires on). The simulator matches the same way.
+ */
+export function tokenText(tokenizer: Tokenizer, id: number): string {
+  if (tokenizer.isSpecial(id)) return '';
+  const text = tokenizer.decode([id]);
+  return text.trim() || text;
 }
 
 /** The description grammar the baseline simulator reads back: quoted token texts. */

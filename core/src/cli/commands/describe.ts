@@ -1,12 +1,17 @@
-import { ExpgenCommand, stageFlags } from '../base-command.js';
-import { stageNotAvailable } from '../not-available.js';
+import { PipelineCommand, pipelineFlags } from '../pipeline-command.js';
 
-export default class Describe extends ExpgenCommand {
+export default class Describe extends PipelineCommand {
   static override summary = 'Stage 2: sample candidate descriptions per feature and sign from marked exemplars.';
-  static override flags = { ...stageFlags };
+  static override description =
+    'Reads the train split of finished stage 1 output, renders an explainer prompt per feature and sign and writes the describer\'s candidates to <out>/descriptions (JSON Lines and Arrow). Resumes per feature; the describer\'s durable cache means a rerun repeats no model call.';
+  static override examples = [
+    '<%= config.bin %> describe --out runs/demo',
+    '<%= config.bin %> describe --out runs/demo --describer openai-compatible --set describer.options.baseUrl=http://localhost:8000/v1',
+  ];
+  static override flags = { ...pipelineFlags };
 
   async run(): Promise<void> {
-    await this.parse(Describe);
-    stageNotAvailable('describe', 'stage 2, descriptions');
+    const { flags } = await this.parse(Describe);
+    await this.runStages('describe', flags, ['describe']);
   }
 }

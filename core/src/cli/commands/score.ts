@@ -1,12 +1,13 @@
-import { ExpgenCommand, stageFlags } from '../base-command.js';
-import { stageNotAvailable } from '../not-available.js';
+import { PipelineCommand, pipelineFlags } from '../pipeline-command.js';
 
-export default class Score extends ExpgenCommand {
+export default class Score extends PipelineCommand {
   static override summary = 'Stage 3: simulate and score candidate descriptions, keep the best on held-out data.';
-  static override flags = { ...stageFlags };
+  static override description =
+    'For each feature and sign described in <out>/descriptions, simulates every candidate on the valid split, keeps the best, reports it on the test split with a 95% bootstrap interval, and scores a null baseline of shuffled descriptions. Writes <out>/results.{jsonl,arrow} and per-feature detail.';
+  static override flags = { ...pipelineFlags };
 
   async run(): Promise<void> {
-    await this.parse(Score);
-    stageNotAvailable('score', 'stage 3, scoring');
+    const { flags } = await this.parse(Score);
+    await this.runStages('score', flags, ['score']);
   }
 }

@@ -64,6 +64,7 @@ describe('renderMarkedText: partial UTF-8', () => {
     { name: 'a 3-byte character marked by its middle byte', text: 'a€b', marked: [2], out: 'a{{€}}b' },
     { name: 'a 4-byte character and a following mark merge', text: '😀x', marked: [3, 4], out: '{{😀x}}' },
     { name: 'unmarked multi-byte text is whole', text: 'naïve €5', marked: [], out: 'naïve €5' },
+    { name: 'U+FEFF is kept, not dropped as a byte-order mark', text: '\ufeffa\ufeff', marked: [0], out: '{{\ufeff}}a\ufeff' },
   ];
   for (const c of cases) {
     it(c.name, () => {

@@ -29,6 +29,8 @@ export const LINE_BREAK_DISPLAY: Readonly<Record<string, string>> = Object.freez
 
 const SPACE = ' ';
 const REPLACEMENT = '\ufffd';
+// ignoreBOM: a U+FEFF in the data is a character to show, not a byte-order mark to drop.
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Whether a token is marked: its activation is at or beyond `threshold` in the sign's direction, and of that sign. */
 export function isMarkedActivation(sign: Sign, threshold: number, activation: number): boolean {
@@ -198,7 +200,7 @@ function displayCharacters(tokens: ArrayLike<number>, from: number, marks: reado
           continue outer;
         }
       }
-      emit(new TextDecoder().decode(Uint8Array.from(bytes.slice(pos, pos + length))), pos, length);
+      emit(utf8.decode(Uint8Array.from(bytes.slice(pos, pos + length))), pos, length);
       pos += length;
     }
     bytes.splice(0, pos);
@@ -208,7 +210,7 @@ function displayCharacters(tokens: ArrayLike<number>, from: number, marks: reado
     const id = tokens[i]!;
     if (tokenizer.isSpecial(id)) {
       drain(true);
-      out.push({ text: names.get(id) ?? new TextDecoder().decode(tokenizer.tokenBytes(id)), marked: marks[i]! });
+      out.push({ text: names.get(id) ?? utf8.decode(tokenizer.tokenBytes(id)), marked: marks[i]! });
       continue;
     }
     for (const b of tokenizer.tokenBytes(id)) {

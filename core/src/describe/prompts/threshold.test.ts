@@ -68,5 +68,7 @@ describe('chooseThreshold', () => {
     const row = { positiveQuantiles: [1, 2, 3, 4, null], negativeQuantiles: [-1, -2, -3, -4, -5] };
     assert.deepEqual(signQuantiles(row, 'positive', TAIL_FRACTIONS).map((q) => [q.fraction, q.value]), [[1e-4, 1], [1e-5, 2], [1e-6, 3], [1e-7, 4], [1e-8, null]]);
     assert.equal(signQuantiles(row, 'negative', TAIL_FRACTIONS)[4]!.value, -5);
+    assert.deepEqual(signQuantiles({ positiveQuantiles: [], negativeQuantiles: [] }, 'negative', TAIL_FRACTIONS).map((q) => q.value), [null, null, null, null, null]);
+    assert.throws(() => signQuantiles({ positiveQuantiles: [1, 2], negativeQuantiles: [] }, 'positive', TAIL_FRACTIONS), /2 positive quantile values for 5 fractions/);
   });
 });

@@ -88,13 +88,17 @@ export function chooseThreshold(input: ThresholdInput): ThresholdChoice {
   return { ...chosen, trials };
 }
 
-/** The sign's quantiles of a distribution row (`DistributionRow`: values in `fractions` order, 1e-4 ... 1e-8). */
+/**
+ * The sign's quantiles of a distribution row (`DistributionRow`: values in `fractions` order, 1e-4 ... 1e-8). Empty
+ * lists mean "no distribution known": every quantile is null, so the threshold falls back to `fraction-of-strongest`.
+ */
 export function signQuantiles(
   row: { readonly positiveQuantiles: readonly (number | null)[]; readonly negativeQuantiles: readonly (number | null)[] },
   sign: Sign,
   fractions: readonly number[],
 ): QuantileValue[] {
   const values = sign === 'positive' ? row.positiveQuantiles : row.negativeQuantiles;
+  if (values.length === 0) return fractions.map((fraction) => ({ fraction, value: null }));
   if (values.length !== fractions.length) {
     throw new Error(`signQuantiles: ${values.length} ${sign} quantile values for ${fractions.length} fractions`);
   }

@@ -1,0 +1,93 @@
+import { Flags } from '@oclif/core';
+import { resolve } from 'node:path';
+import type { ComponentKind } from '../contract/provenance.js';
+import { datasetsFromFiles } from '../engine/data-files.js';
+import { resolveAllComponents } from '../engine/resolve-components.js';
+import { writeManifest } from '../engine/run-manifest.js';
+import { parseShard } from '../exemplars/corpus/index.js';
+import { runPipeline, type PipelineResult, type StageName } from '../pipeline.js';
+import { formatSummary } from '../score/format-summary.js';
+import { ExpgenCommand, stageFlags } from './base-command.js';
+
+/** Flags of the commands that describe and score: the stage flags plus feature sharding and reusable exemplars. */
+export const pipelineFlags = {
+  ...stageFlags,
+  out: Flags.string({ char: 'o', description: 'Run folder (stage outputs go in its subfolders).', helpValue: 'DIR', default: 'out' }),
+  shard: Flags.string({ description: 'Describe and score shard i of N of the features (i from 0); combine shards with `expgen merge`.', helpValue: 'i/N' }),
+  exemplars: Flags.string({ description: 'Read finished stage 1 output from this run folder (e.g. merged sequence shards) instead of --out.', helpValue: 'DIR' }),
+};
+
+const NEEDS: Record<StageName, ComponentKind[]> = {
+  exemplars: ['subject-model', 'activation-source', 'dataset'],
+  describe: ['subject-model', 'activation-source', 'describer'],
+  score: ['subject-model', 'activation-source', 'simulator', 'scorer'],
+};
+
+type PipelineFlags = { [K in keyof typeof pipelineFlags]?: unknown } & {
+  config?: string;
+  set?: string[];
+  out: string;
+  plugin?: string;
+  describer?: string;
+  simulator?: string;
+  data?: string[];
+  features?: string;
+  json?: boolean;
+  shard?: string;
+  exemplars?: string;
+};
+
+/** Runs `stages` of the pipeline for a command: flags to config overrides, composition, the engine, the report. */
+export abstract class PipelineCommand extends ExpgenCommand {
+  protected async runStages(command: string, flags: PipelineFlags, stages: StageName[]): Promise<PipelineResult> {
+    const sets = [
+      ...(flags.plugin ? [`activation.component=${flags.plugin}`] : []),
+      ...(flags.describer ? [`describer.component=${flags.describer}`] : []),
+      ...(flags.simulator ? [`simulator.component=${flags.simulator}`] : []),
+      ...(flags.data?.length ? [`datasets=${JSON.stringify(datasetsFromFiles(flags.data, process.cwd()))}`] : []),
+    ];
+    const outDir = resolve(flags.out);
+    const needs = [...new Set(stages.flatMap((s) => NEEDS[s]))];
+    const { loaded, registry, run } = await this.compose(flags, needs, sets);
+    try {
+      const { config } = resolveAllComponents(loaded, registry);
+      writeManifest(outDir, {
+        command,
+        loaded: { ...loaded, config },
+        registry,
+        components: run.provenance,
+        extra: { subject: run.components.subject!.info, ...(flags.shard ? { shard: parseShard(flags.shard) } : {}) },
+      });
+      const result = await runPipeline({
+        components: run.components,
+        config,
+        outDir,
+        stages,
+        ...(flags.features !== undefined ? { features: flags.features } : {}),
+        featuresBaseDir: flags.features !== undefined ? process.cwd() : loaded.baseDirOf(['features']),
+        describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']),
+        ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
+        ...(flags.shard ? { featureShard: parseShard(flags.shard) } : {}),
+        logger: this.logger(),
+        progress: !flags.json,
+      });
+      this.report(outDir, result, Boolean(flags.json));
+      return result;
+    } finally {
+      await run.dispose();
+    }
+  }
+
+  private report(outDir: string, result: PipelineResult, json: boolean): void {
+    if (json) {
+      this.printJson({ out: outDir, summary: result.summary ?? null, described: result.described?.length ?? null });
+      return;
+    }
+    if (result.summary) {
+      this.log(`results: ${resolve(outDir, 'results.jsonl')} and results.arrow; per-feature detail under ${resolve(outDir, 'features')}`);
+      this.log(formatSummary(result.summary));
+    } else if (result.described) {
+      this.log(`candidates: ${resolve(outDir, 'descriptions', 'candidates.jsonl')} and candidates.arrow`);
+    }
+  }
+}
