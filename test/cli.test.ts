@@ -49,7 +49,7 @@ describe('expgen CLI', () => {
     const cases: [string, string, RegExp][] = [
       ['misspelt key', 'exemplars:\n  topk: 10\n', /exemplars\.topk: unknown key \(did you mean "topK"\?\)/],
       ['wrong type', 'exemplars:\n  topK: ten\n', /exemplars\.topK: expected an integer >= 1, found "ten"/],
-      ['unknown component', 'describer:\n  component: distiled-llama\n', /describer\.component: expected a describer component \(baseline\), found "distiled-llama"/],
+      ['unknown component', 'describer:\n  component: distiled-llama\n', /describer\.component: expected a describer component \([a-z, -]*baseline[a-z, -]*\), found "distiled-llama" \(did you mean "distilled-llama"\?\)/],
       ['bad plugin option', 'subject:\n  options:\n    provider: tpu\n', /subject\.options\.provider: expected one of "cpu", "webgpu", "cuda", found "tpu"/],
       ['not YAML', 'exemplars: [unclosed\n', /could not be parsed/],
     ];
@@ -77,15 +77,6 @@ describe('expgen CLI', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.equal(JSON.parse(result.stdout).exemplars.topK, 3);
   });
-
-  for (const command of ['run', 'describe', 'score']) {
-    it(`${command} says it is not available yet and exits non-zero`, async () => {
-      const result = await runCli([command]);
-      assert.equal(result.code, 3);
-      assert.match(assertOneLineError(result), /not available yet/);
-      assert.equal(result.stdout, '');
-    });
-  }
 
   it('runs a command added by a discovered third-party plugin', async () => {
     const result = await runCli(['text-lines', 'stats', join(repoRoot, 'examples/expgen-plugin-text-lines/fixtures/sample.txt')]);

@@ -12,7 +12,7 @@ export const STAGE_SECTIONS = {
   score: ['subject', 'activation', 'datasets', 'exemplars', 'features', 'describer', 'describe', 'simulator', 'scorer', 'score'],
 } as const satisfies Record<string, readonly (keyof ExpgenConfig)[]>;
 
-/** Folder of each stage's output inside a run folder; its `stage-config.json` records the config that made it. */
+/** Folder of each stage's output inside a run folder, for messages. */
 export const STAGE_FOLDERS: Record<StageName, string> = { exemplars: 'exemplars', describe: 'descriptions', score: 'score' };
 
 export type StageName = keyof typeof STAGE_SECTIONS;
@@ -40,19 +40,19 @@ export function stageConfigHash(config: ExpgenConfig, stage: StageName): string 
 }
 
 /**
- * Claims a run folder for a stage: the first time, records the stage's config in `<out>/<stage folder>/
- * stage-config.json`; afterwards (a resumed or repeated run) refuses a config that differs in what the stage's
+ * Claims a run folder for a stage: the first time, records the stage's config in `<out>/stages/<stage>.json`
+ * (outside the stage's data folder, which holds only data); afterwards (a resumed or repeated run) refuses a config that differs in what the stage's
  * output depends on, naming the keys, so one output never mixes two configs.
  */
 export function claimStageOutput(outDir: string, config: ExpgenConfig, stage: StageName): void {
-  const path = join(outDir, STAGE_FOLDERS[stage], 'stage-config.json');
+  const path = join(outDir, 'stages', `${stage}.json`);
   const current = stageConfig(config, stage);
   if (existsSync(path)) {
     let previous: unknown;
     try {
       previous = JSON.parse(readFileSync(path, 'utf8'));
     } catch {
-      throw new ExpgenError(`${path} is damaged: use another --out folder or remove ${join(outDir, STAGE_FOLDERS[stage])}`);
+      throw new ExpgenError(`${path} is damaged: use another --out folder, or remove it and ${join(outDir, STAGE_FOLDERS[stage])}`);
     }
     const differences = differingKeys(previous, current);
     if (differences.length === 0) return;
