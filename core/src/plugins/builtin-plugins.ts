@@ -7,6 +7,7 @@ export const BUILTIN_PLUGINS = [
   '@expgen/plugin-neurons',
   '@expgen/plugin-datasets',
   '@expgen/plugin-baseline',
+  '@expgen/plugin-openai',
 ] as const;
 
 /** npm keyword that marks a package as an expgen plugin whatever its name. */
