@@ -5,7 +5,7 @@ import type { FeatureKey } from './contract/feature-key.js';
 import type { Logger } from './contract/plugin.js';
 import type { ExpgenConfig } from './config/config-schema.js';
 import type { DescribedFeature } from './describe/described-feature.js';
-import { runDescribeStage } from './describe/describe-stage.js';
+import { estimateDescribeStage, runDescribeStage, type DescribeEstimate } from './describe/describe-stage.js';
 import type { RunComponents } from './engine/composition-root.js';
 import { selectFeatures, type FeatureSelection } from './engine/feature-selection.js';
 import { claimStageOutput, stageConfigHash } from './engine/stage-config.js';
@@ -39,10 +39,13 @@ export interface PipelineOptions {
   readonly sequenceShard?: ShardSpec;
   readonly logger: Logger;
   readonly progress?: boolean;
+  /** Price stage 2 instead of running it (`--dry-run`): needs finished exemplars, sends and writes nothing. */
+  readonly dryRun?: boolean;
 }
 
 export interface PipelineResult {
   readonly exemplarsDir: string;
+  readonly estimate?: DescribeEstimate;
   readonly described?: readonly DescribedFeature[];
   readonly rows?: readonly ResultRow[];
   readonly summary?: RunSummary;
@@ -61,7 +64,8 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   const selection: FeatureSelection = selectFeatures(featureSpec, activation, options.featuresBaseDir);
   const exemplarsDir = options.exemplarsDir ?? outDir;
 
-  if (options.stages.includes('exemplars')) {
+  if (options.stages.includes('exemplars') && !(options.dryRun && existsSync(manifestPath(outDir)))) {
+    if (options.dryRun) throw new ExpgenError(`--dry-run prices the description calls from finished exemplars, and ${join(outDir, 'exemplars')} has none yet: run "expgen exemplars --out ${outDir}" first`);
     if (options.exemplarsDir) throw new ExpgenError('--exemplars names finished stage 1 output: it cannot be combined with running stage 1');
     if (!components.datasets?.length) throw new ExpgenError('stage 1 needs at least one dataset');
     claimStageOutput(outDir, config, 'exemplars');
@@ -87,6 +91,11 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   try {
     const features = shardFeatures(library.features(selection), options.featureShard);
     const signs = activation.signs;
+    if (options.dryRun) {
+      if (!components.describer) throw new ExpgenError('--dry-run prices stage 2, which needs a describer');
+      const estimate = await estimateDescribeStage({ library, features, signs, describer: components.describer, tokenizer: subject.tokenizer, settings: config.describe, baseDir: options.describeBaseDir, outDir, logger });
+      return { exemplarsDir, estimate };
+    }
     let described: DescribedFeature[] | undefined;
     if (options.stages.includes('describe')) {
       if (!components.describer) throw new ExpgenError('stage 2 needs a describer');

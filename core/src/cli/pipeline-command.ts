@@ -17,6 +17,11 @@ export const pipelineFlags = {
   exemplars: Flags.string({ description: 'Read finished stage 1 output from this run folder (e.g. merged sequence shards) instead of --out.', helpValue: 'DIR' }),
 };
 
+/** `--dry-run`, for the commands that describe. */
+export const dryRunFlag = {
+  'dry-run': Flags.boolean({ description: 'Estimate the describer\'s calls and tokens from finished exemplars; send and write nothing.' }),
+};
+
 const NEEDS: Record<StageName, ComponentKind[]> = {
   exemplars: ['subject-model', 'activation-source', 'dataset'],
   describe: ['subject-model', 'activation-source', 'describer'],
@@ -35,6 +40,7 @@ type PipelineFlags = { [K in keyof typeof pipelineFlags]?: unknown } & {
   json?: boolean;
   shard?: string;
   exemplars?: string;
+  'dry-run'?: boolean;
 };
 
 /** Runs `stages` of the pipeline for a command: flags to config overrides, composition, the engine, the report. */
@@ -51,7 +57,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
     const { loaded, registry, run } = await this.compose(flags, needs, sets);
     try {
       const { config } = resolveAllComponents(loaded, registry);
-      writeManifest(outDir, {
+      if (!flags['dry-run']) writeManifest(outDir, {
         command,
         loaded: { ...loaded, config },
         registry,
@@ -70,6 +76,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
         ...(flags.shard ? { featureShard: parseShard(flags.shard) } : {}),
         logger: this.logger(),
         progress: !flags.json,
+        dryRun: Boolean(flags['dry-run']),
       });
       this.report(outDir, result, Boolean(flags.json));
       return result;
@@ -80,7 +87,14 @@ export abstract class PipelineCommand extends ExpgenCommand {
 
   private report(outDir: string, result: PipelineResult, json: boolean): void {
     if (json) {
-      this.printJson({ out: outDir, summary: result.summary ?? null, described: result.described?.length ?? null });
+      this.printJson({ out: outDir, summary: result.summary ?? null, described: result.described?.length ?? null, ...(result.estimate ? { estimate: result.estimate } : {}) });
+      return;
+    }
+    if (result.estimate) {
+      const e = result.estimate;
+      this.log(`dry run: ${e.featureSigns} feature-signs (${e.alreadyDescribed} already described, ${e.skipped} skipped as never reached)`);
+      this.log(`  calls to send: ${e.calls} (${e.cachedCalls} more answered by the cache)`);
+      this.log(`  prompt tokens: about ${e.promptTokens}; completion tokens: at most ${e.maxCompletionTokens}`);
       return;
     }
     if (result.summary) {

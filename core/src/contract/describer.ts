@@ -46,9 +46,23 @@ export interface DescribeResult {
   readonly usage?: { readonly promptTokens: number; readonly completionTokens: number; readonly calls: number };
 }
 
+/** What a request would cost, for `--dry-run`: nothing is sent to get it. */
+export interface CallEstimate {
+  /** Requests that would be sent (answers already in the cache excluded). */
+  readonly calls: number;
+  /** Requests answered by the cache: free. */
+  readonly cachedCalls: number;
+  /** Prompt tokens of the requests to send (an estimate where the tokenizer is remote). */
+  readonly promptTokens: number;
+  /** Upper bound on their completion tokens. */
+  readonly maxCompletionTokens: number;
+}
+
 /** An explainer: from marked exemplars to candidate descriptions. */
 export interface Describer {
   readonly provenance: Provenance;
   describe(request: DescribeRequest): Promise<DescribeResult>;
+  /** Prices a request without sending it; describers that call paid or shared servers provide it. */
+  estimate?(request: DescribeRequest): Promise<CallEstimate>;
   dispose?(): Promise<void> | void;
 }

@@ -1,4 +1,6 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ExpgenError } from '../contract/errors.js';
 import type { Describer } from '../contract/describer.js';
 import { formatFeatureKey, type FeatureKey } from '../contract/feature-key.js';
 import type { Logger } from '../contract/plugin.js';
@@ -11,7 +13,7 @@ import { createProgress } from '../engine/progress.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import { describedKey, type DescribedFeature } from './described-feature.js';
-import { buildDescribePrompt, describeRequestOf, loadPromptTemplate } from './prompts/index.js';
+import { buildDescribePrompt, describeRequestOf, loadPromptTemplate, type PromptTemplate } from './prompts/index.js';
 
 export interface DescribeStageInput {
   readonly library: ExemplarLibrary;
@@ -27,6 +29,16 @@ export interface DescribeStageInput {
   readonly progress?: boolean;
   /** Work items described at once; describers behind HTTP servers want many, local ones serialize anyway. */
   readonly concurrency?: number;
+}
+
+export interface DescribeEstimate {
+  readonly featureSigns: number;
+  readonly skipped: number;
+  readonly alreadyDescribed: number;
+  readonly calls: number;
+  readonly cachedCalls: number;
+  readonly promptTokens: number;
+  readonly maxCompletionTokens: number;
 }
 
 const CANDIDATE_COLUMNS: readonly RecordColumn[] = [
@@ -55,7 +67,7 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
   const { library, describer, tokenizer, settings, logger } = input;
   const template = await loadPromptTemplate(settings.promptTemplate, { baseDir: input.baseDir });
   const journal = Journal.open<DescribedFeature>(join(input.outDir, 'descriptions', 'journal.jsonl'), (e) => e.key);
-  const items = input.features.flatMap((feature) => input.signs.map((sign) => ({ feature, sign, key: describedKey(formatFeatureKey(feature), sign) })));
+  const items = workItems(input.features, input.signs);
   const progress = input.progress === false ? undefined : createProgress({ label: 'describing', total: items.length, unit: 'feature-signs' });
   let done = 0;
   let next = 0;
@@ -69,16 +81,7 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
   const describeOne = async (feature: FeatureKey, sign: Sign): Promise<DescribedFeature> => {
     const key = formatFeatureKey(feature);
     const base = { key: describedKey(key, sign), feature: key, sign, candidates: [], failures: [], exemplarRanks: [], threshold: null, thresholdRule: null, describedBy: null, usage: null };
-    const [exemplars, distribution] = await Promise.all([library.exemplars(feature, 'train'), library.distribution(feature, 'train')]);
-    const prompt = buildDescribePrompt({
-      feature,
-      sign,
-      rows: [...exemplars.positive, ...exemplars.negative],
-      quantiles: distribution ?? { positiveQuantiles: [], negativeQuantiles: [] },
-      tokenizer,
-      settings,
-      template,
-    });
+    const prompt = await promptFor(library, feature, sign, tokenizer, settings, template);
     if (prompt.kind === 'skipped') return { ...base, status: 'skipped', reason: prompt.detail };
     const result = await describer.describe(describeRequestOf(prompt, { count: settings.candidates, seed: settings.seed }));
     const described = {
@@ -110,6 +113,65 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
   const failures = described.reduce((n, d) => n + d.failures.length, 0);
   logger.info(`stage 2: ${described.filter((d) => d.status === 'described').length} described, ${failed} failed, ${described.filter((d) => d.status === 'skipped').length} skipped; ${failures} candidate failure(s) reported`);
   return described;
+}
+
+function workItems(features: readonly FeatureKey[], signs: readonly Sign[]) {
+  return features.flatMap((feature) => signs.map((sign) => ({ feature, sign, key: describedKey(formatFeatureKey(feature), sign) })));
+}
+
+async function promptFor(library: ExemplarLibrary, feature: FeatureKey, sign: Sign, tokenizer: Tokenizer, settings: ExpgenConfig['describe'], template: PromptTemplate) {
+  const [exemplars, distribution] = await Promise.all([library.exemplars(feature, 'train'), library.distribution(feature, 'train')]);
+  return buildDescribePrompt({
+    feature,
+    sign,
+    rows: [...exemplars.positive, ...exemplars.negative],
+    quantiles: distribution ?? { positiveQuantiles: [], negativeQuantiles: [] },
+    tokenizer,
+    settings,
+    template,
+  });
+}
+
+/**
+ * `--dry-run`: the prompts stage 2 would send and what they would cost, from the describer's `estimate` (cached
+ * answers are free; items already journaled are not asked again). Nothing is sent and nothing is written.
+ */
+export async function estimateDescribeStage(input: Omit<DescribeStageInput, 'progress' | 'concurrency'>): Promise<DescribeEstimate> {
+  const { describer } = input;
+  if (!describer.estimate) {
+    throw new ExpgenError(`the describer "${describer.provenance.component}" (plugin ${describer.provenance.plugin}) cannot estimate its calls: --dry-run is for describers that call servers, such as openai-compatible`);
+  }
+  const template = await loadPromptTemplate(input.settings.promptTemplate, { baseDir: input.baseDir });
+  const journalPath = join(input.outDir, 'descriptions', 'journal.jsonl');
+  const done = new Set<string>();
+  if (existsSync(journalPath)) {
+    for (const line of readFileSync(journalPath, 'utf8').split('\n')) {
+      try {
+        done.add((JSON.parse(line) as DescribedFeature).key);
+      } catch {
+        // a torn last line is not an item done
+      }
+    }
+  }
+  const total = { featureSigns: 0, skipped: 0, alreadyDescribed: 0, calls: 0, cachedCalls: 0, promptTokens: 0, maxCompletionTokens: 0 };
+  for (const item of workItems(input.features, input.signs)) {
+    total.featureSigns++;
+    if (done.has(item.key)) {
+      total.alreadyDescribed++;
+      continue;
+    }
+    const prompt = await promptFor(input.library, item.feature, item.sign, input.tokenizer, input.settings, template);
+    if (prompt.kind === 'skipped') {
+      total.skipped++;
+      continue;
+    }
+    const estimate = await describer.estimate(describeRequestOf(prompt, { count: input.settings.candidates, seed: input.settings.seed }));
+    total.calls += estimate.calls;
+    total.cachedCalls += estimate.cachedCalls;
+    total.promptTokens += estimate.promptTokens;
+    total.maxCompletionTokens += estimate.maxCompletionTokens;
+  }
+  return total;
 }
 
 /** `descriptions/candidates.jsonl` and `.arrow`, in the order of the work items (feature keys, then sign). */

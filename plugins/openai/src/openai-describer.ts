@@ -1,6 +1,7 @@
 import {
   CallCache,
   ExpgenError,
+  type CallEstimate,
   s,
   type ComponentContext,
   type DescribeRequest,
@@ -25,17 +26,8 @@ export const describerOptionsSchema = s.object({
 });
 export type DescriberOptions = Infer<typeof describerOptionsSchema>;
 
-/** What a describe call would cost, from the cache and the prompt alone. */
-export interface CallEstimate {
-  /** Requests to send: one per candidate not already in the cache (retries of bad answers come on top). */
-  readonly calls: number;
-  /** Candidates whose first request is already answered in the cache: free. */
-  readonly cachedCalls: number;
-  /** Prompt tokens of those requests, estimated as characters / 4. */
-  readonly promptTokens: number;
-  /** Upper bound on their completion tokens (calls x maxTokens). */
-  readonly maxCompletionTokens: number;
-}
+/** What a describe call would cost, from the cache and the prompt alone: the contract's `CallEstimate`. */
+export type { CallEstimate } from '@expgen/core';
 
 /** A component that can price a request without sending it (for `dryRun`). */
 export interface CallEstimator<R> {
@@ -46,7 +38,9 @@ export function isCallEstimator<R>(component: object): component is CallEstimato
   return typeof (component as { estimate?: unknown }).estimate === 'function';
 }
 
-export interface OpenAIDescriber extends Describer, CallEstimator<DescribeRequest> {
+export interface OpenAIDescriber extends Describer {
+  /** Prices a request from the cache and the prompt alone (characters / 4 for prompt tokens). */
+  estimate(request: DescribeRequest): Promise<CallEstimate>;
   /** The HTTP client, for its totals and per-URL call counts. */
   readonly client: OpenAICompatibleClient;
 }

@@ -1,4 +1,4 @@
-import { PipelineCommand, pipelineFlags } from '../pipeline-command.js';
+import { PipelineCommand, dryRunFlag, pipelineFlags } from '../pipeline-command.js';
 
 export default class Describe extends PipelineCommand {
   static override summary = 'Stage 2: sample candidate descriptions per feature and sign from marked exemplars.';
@@ -8,7 +8,7 @@ export default class Describe extends PipelineCommand {
     '<%= config.bin %> describe --out runs/demo',
     '<%= config.bin %> describe --out runs/demo --describer openai-compatible --set describer.options.baseUrl=http://localhost:8000/v1',
   ];
-  static override flags = { ...pipelineFlags };
+  static override flags = { ...pipelineFlags, ...dryRunFlag };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Describe);

@@ -1,4 +1,4 @@
-import { PipelineCommand, pipelineFlags } from '../pipeline-command.js';
+import { PipelineCommand, dryRunFlag, pipelineFlags } from '../pipeline-command.js';
 
 export default class Run extends PipelineCommand {
   static override summary = 'Run the whole pipeline: exemplars, descriptions, scores.';
@@ -9,7 +9,7 @@ export default class Run extends PipelineCommand {
     '<%= config.bin %> run --plugin sae --out runs/sae',
     '<%= config.bin %> run --config configs/distilled_llama.yaml --exemplars runs/llama-8b-exemplars --shard 0/16 --out runs/llama-8b/0',
   ];
-  static override flags = { ...pipelineFlags };
+  static override flags = { ...pipelineFlags, ...dryRunFlag };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Run);
