@@ -21,7 +21,8 @@ describe('expgen CLI', () => {
     assert.deepEqual(components('@expgen/plugin-neurons'), ['activation-source/mlp', 'activation-source/resid']);
     assert.deepEqual(components('@expgen/plugin-datasets'), ['dataset/arrow', 'dataset/jsonl', 'dataset/parquet']);
     assert.deepEqual(components('@expgen/plugin-baseline'), ['describer/baseline', 'scorer/correlation', 'simulator/baseline']);
-    assert.deepEqual(components('@expgen/plugin-llama'), ['subject-model/llama']);
+    assert.deepEqual(components('@expgen/plugin-llama'), ['describer/distilled-llama', 'simulator/finetuned', 'subject-model/llama']);
+    assert.deepEqual(components('@expgen/plugin-openai'), ['describer/openai-compatible', 'simulator/openai-compatible']);
     assert.deepEqual(components('expgen-plugin-text-lines'), ['dataset/text-lines']);
     for (const plugin of listing) assert.match(plugin.version, /^\d+\.\d+\.\d+/);
   });

@@ -211,7 +211,7 @@ describe('checkPluginShape', () => {
     [{ meta }, 'components must be a list'],
     [{ meta, components: [null] }, 'components[0] is not an object'],
     [{ meta, components: [{ ...component, kind: 'tokenizer' }] }, 'components[0] ("ok").kind is "tokenizer", expected one of dataset, subject-model'],
-    [{ meta, components: [{ ...component, name: 'Bad' }] }, 'components[0] ("Bad").name must be lowercase letters, digits and "-"'],
+    [{ meta, components: [{ ...component, name: 'Bad' }] }, 'components[0] ("Bad").name must be lowercase letters, digits, "-" and "."'],
     [{ meta, components: [{ ...component, create: undefined }] }, 'components[0] ("ok").create must be an async function'],
     [{ meta, components: [{ ...component, options: {} }] }, 'components[0] ("ok").options must be a schema'],
     [{ meta, components: [component, { ...component, kind: 'simulator' }, { ...component }] }, 'components[2] ("ok") repeats the describer "ok"'],
@@ -230,5 +230,6 @@ describe('checkPluginShape', () => {
   it('accepts a valid plugin, the same name under two kinds included', () => {
     checkPluginShape({ meta, components: [component, { ...component, kind: 'simulator' }] }, 'plugin "p"');
     checkPluginShape({ meta, components: [] }, 'plugin "p"');
+    checkPluginShape({ meta, components: [{ ...component, name: 'llama-3.2-1b' }] }, 'plugin "p"');
   });
 });

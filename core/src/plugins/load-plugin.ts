@@ -72,7 +72,8 @@ export function checkPluginShape(plugin: unknown, where: string): asserts plugin
     const at = `components[${i}]${typeof c?.name === 'string' ? ` ("${c.name}")` : ''}`;
     if (!c || typeof c !== 'object') fail(`${at} is not an object`);
     if (!COMPONENT_KINDS.includes(c.kind as never)) fail(`${at}.kind is ${JSON.stringify(c.kind)}, expected one of ${COMPONENT_KINDS.join(', ')}`);
-    if (typeof c.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(c.name)) fail(`${at}.name must be lowercase letters, digits and "-"`);
+    // Dots for model versions in names (`llama-3.2-1b`); nothing parses a component name apart.
+    if (typeof c.name !== 'string' || !/^[a-z][a-z0-9.-]*$/.test(c.name)) fail(`${at}.name must be lowercase letters, digits, "-" and "."`);
     if (typeof c.create !== 'function') fail(`${at}.create must be an async function`);
     if (!c.options || typeof (c.options as { parse?: unknown }).parse !== 'function') fail(`${at}.options must be a schema (use s.object from @expgen/core)`);
     const key = `${c.kind}/${c.name}`;

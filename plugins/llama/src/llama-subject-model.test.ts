@@ -65,6 +65,20 @@ describe('LlamaSubjectModel generation', () => {
     assert.ok(full.sequences.every((s) => s.tokens.length === 12 && s.tokens.every((t) => t >= 0 && t < 256)));
   });
 
+  it('samples each row from its own seed when given one per row, as if the row ran alone', async () => {
+    const request = { maxNewTokens: 10, temperature: 1, topP: 0.9, stopTokens: [] };
+    const prompts = [PROMPTS[0]!, PROMPTS[0]!, PROMPTS[1]!];
+    const seeds = [5, 6, 5];
+    const batched = await subject.generate({ ...request, prompts, seeds });
+    for (const [row, prompt] of prompts.entries()) {
+      const alone = await subject.generate({ ...request, prompts: [prompt], seeds: [seeds[row]!] });
+      assert.deepEqual(batched.sequences[row]!.tokens, alone.sequences[0]!.tokens, `row ${row}`);
+    }
+    assert.notDeepEqual(batched.sequences[0]!.tokens, batched.sequences[1]!.tokens, 'one prompt, two seeds, two samples');
+    assert.deepEqual(batched.generatedBy.settings?.['seeds'], seeds);
+    await rejectsWith(subject.generate({ ...request, prompts, seeds: [1, 2] }), /2 seeds given for 3 prompts/);
+  });
+
   it('stops a sequence after a stop token and lets the others run', async () => {
     const greedy = await subject.generate({ prompts: PROMPTS, maxNewTokens: 6, stopTokens: [] });
     const stop = greedy.sequences[0]!.tokens[2]!;
@@ -110,6 +124,23 @@ describe('openLlamaSubjectModel refuses what it cannot run', () => {
 
   it('a tokenizer whose vocabulary differs from the model', async () => {
     await rejectsWith(openLlamaSubjectModel(built.modelDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(300) }), /vocab_size is 256 but the tokenizer has 300 ids/);
+  });
+
+  it('a tokenizer larger than the model even when an extended vocabulary is allowed, which accepts a smaller one', async () => {
+    await rejectsWith(
+      openLlamaSubjectModel(built.modelDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(300), allowExtendedVocabulary: true }),
+      /vocab_size is 256, fewer than the tokenizer's 300 ids/,
+    );
+    const extended = await openLlamaSubjectModel(built.modelDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(250), allowExtendedVocabulary: true });
+    try {
+      assert.equal(extended.info.vocabSize, 256);
+      assert.equal(extended.tokenizer.vocabSize, 250);
+      // Ids past the tokenizer's, up to the model's, are the extension's and may be fed.
+      const { logits } = await extended.forward({ tokens: Int32Array.of(1, 255), batch: 1, seqLen: 2, hooks: [], logits: 'last' });
+      assert.equal(logits!.length, 256);
+    } finally {
+      await extended.dispose();
+    }
   });
 
   it('a model folder without a tokenizer, unless one is passed', async () => {

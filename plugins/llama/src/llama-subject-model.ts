@@ -31,6 +31,12 @@ export interface LlamaSubjectModelOptions {
   readonly provenance: Provenance;
   /** Default: the tokenizer files in the model folder. Its vocabulary size must equal the model's. */
   readonly tokenizer?: Tokenizer;
+  /**
+   * Accept a model whose vocabulary extends the tokenizer's (model vocab >= tokenizer vocab): a fine-tuned model
+   * that added ids after the base vocabulary, such as the released simulator (PAD and remapped control tokens).
+   * Such a model is an engine for a component that feeds those ids itself, not a subject.
+   */
+  readonly allowExtendedVocabulary?: boolean;
   readonly logger?: Logger;
   /** CPU threads per operator (default: ONNX Runtime's choice). */
   readonly intraOpThreads?: number;
@@ -50,6 +56,16 @@ export interface LlamaSubjectModelOptions {
 export async function openLlamaSubjectModel(modelDir: string, options: LlamaSubjectModelOptions): Promise<LlamaSubjectModel> {
   const model = await openRunnableModel(resolve(modelDir));
   return LlamaSubjectModel.open(model.base.folder, model, options);
+}
+
+/** The engine's generation request: the contract's, plus one sampler seed per row. */
+export interface LlamaGenerationRequest extends GenerationRequest {
+  /**
+   * One sampler seed per prompt, replacing `seed`: each row draws from its own seeded stream, so K samples of one
+   * prompt run as one batch and row i's tokens depend on its seed and prompt, not on the rows beside it (up to the
+   * rounding of batched arithmetic).
+   */
+  readonly seeds?: readonly number[];
 }
 
 interface OpenSession {
@@ -103,7 +119,12 @@ export class LlamaSubjectModel implements SubjectModel {
     const maxOpenSessions = options.maxOpenSessions ?? 2;
     if (!Number.isSafeInteger(maxOpenSessions) || maxOpenSessions < 1) throw new ExpgenError(`option "maxOpenSessions" must be a positive integer (found ${maxOpenSessions})`);
     const tokenizer = options.tokenizer ?? (await loadTokenizer(modelDir));
-    checkVocabularyMatches(tokenizer, model.config.vocabSize, modelDir);
+    if (options.allowExtendedVocabulary !== true) checkVocabularyMatches(tokenizer, model.config.vocabSize, modelDir);
+    else if (tokenizer.vocabSize > model.config.vocabSize) {
+      throw new ExpgenError(
+        `${modelDir}: the model's vocab_size is ${model.config.vocabSize}, fewer than the tokenizer's ${tokenizer.vocabSize} ids; an extended vocabulary holds the whole base vocabulary, so this tokenizer does not belong to the model`,
+      );
+    }
     const settings: SessionSettings = {
       provider,
       ...(provider === 'cuda' ? { deviceId: options.deviceId ?? 0 } : {}),
@@ -132,6 +153,7 @@ export class LlamaSubjectModel implements SubjectModel {
       hooks: request.hooks.map((h) => ({ hook: h.hook, reduce: h.reduce, ...(h.fragment ? { fragment: h.fragment } : {}) })),
       logits: request.logits ?? 'none',
       kvCache: false,
+      ...(request.logitIds !== undefined ? { logitIds: request.logitIds } : {}),
     };
     const session = await this.acquire(spec);
     try {
@@ -173,14 +195,15 @@ export class LlamaSubjectModel implements SubjectModel {
     }
   }
 
-  async generate(request: GenerationRequest): Promise<GenerationResult> {
-    const { prompts, maxNewTokens } = request;
+  async generate(request: LlamaGenerationRequest): Promise<GenerationResult> {
+    const { prompts, maxNewTokens, seeds } = request;
     const temperature = request.temperature ?? 0;
     const topP = request.topP ?? 1;
     const seed = request.seed ?? 0;
     const stopTokens = new Set(request.stopTokens ?? this.tokenizer.eosIds);
     this.checkGeneration(request, temperature, topP, seed);
-    const generatedBy: Provenance = { ...this.provenance, settings: { ...this.provenance.settings, temperature, topP, seed, maxNewTokens } };
+    const seedSettings = seeds ? { seeds: [...seeds] } : { seed };
+    const generatedBy: Provenance = { ...this.provenance, settings: { ...this.provenance.settings, temperature, topP, ...seedSettings, maxNewTokens } };
     const batch = prompts.length;
     const generated: number[][] = prompts.map(() => []);
     const finished: boolean[] = prompts.map(() => false);
@@ -189,7 +212,7 @@ export class LlamaSubjectModel implements SubjectModel {
     }
 
     const session = await this.acquire({ hooks: [], logits: 'last', kvCache: true });
-    const sampler = new TokenSampler({ temperature, topP }, seed);
+    const samplers = seeds ? seeds.map((rowSeed) => new TokenSampler({ temperature, topP }, rowSeed)) : new Array<TokenSampler>(batch).fill(new TokenSampler({ temperature, topP }, seed));
     const vocab = this.model.config.vocabSize;
     const generation = ++this.generations;
     let retained: string[] = [];
@@ -216,7 +239,7 @@ export class LlamaSubjectModel implements SubjectModel {
         const next = new Array<number>(batch).fill(0);
         for (let row = 0; row < batch; row++) {
           if (finished[row]) continue;
-          const token = sampler.next(logits.subarray(row * vocab, (row + 1) * vocab));
+          const token = samplers[row]!.next(logits.subarray(row * vocab, (row + 1) * vocab));
           generated[row]!.push(token);
           next[row] = token;
           if (stopTokens.has(token)) finished[row] = true;
@@ -344,11 +367,24 @@ export class LlamaSubjectModel implements SubjectModel {
     }
     const logits = request.logits ?? 'none';
     if (logits !== 'none' && logits !== 'last' && logits !== 'all') throw new ExpgenError(`forward: logits "${String(logits)}" must be "none", "last" or "all"`);
+    if (request.logitIds !== undefined) {
+      if (logits === 'none') throw new ExpgenError('forward: logitIds selects among returned logits; ask for logits "last" or "all" with it');
+      if (request.logitIds.length === 0) throw new ExpgenError('forward: logitIds is empty; give at least one vocabulary id, or leave it out for the whole vocabulary');
+      for (const id of request.logitIds) {
+        if (!Number.isSafeInteger(id) || id < 0 || id >= vocab) throw new ExpgenError(`forward: logitIds holds ${id}, outside the model's vocabulary (0..${vocab - 1})`);
+      }
+    }
     return lengths instanceof Int32Array ? lengths : Int32Array.from(lengths);
   }
 
-  private checkGeneration(request: GenerationRequest, temperature: number, topP: number, seed: number): void {
+  private checkGeneration(request: LlamaGenerationRequest, temperature: number, topP: number, seed: number): void {
     const vocab = this.model.config.vocabSize;
+    if (request.seeds !== undefined) {
+      if (request.seeds.length !== request.prompts.length) throw new ExpgenError(`generate: ${request.seeds.length} seeds given for ${request.prompts.length} prompts; give one per prompt`);
+      request.seeds.forEach((rowSeed, row) => {
+        if (!Number.isSafeInteger(rowSeed)) throw new ExpgenError(`generate: seed ${rowSeed} of row ${row} must be an integer`);
+      });
+    }
     if (!Number.isSafeInteger(request.maxNewTokens) || request.maxNewTokens < 0) throw new ExpgenError(`generate: maxNewTokens ${request.maxNewTokens} must be a non-negative integer`);
     if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new ExpgenError(`generate: temperature ${temperature} must be a finite number >= 0`);
     if (!(topP > 0 && topP <= 1)) throw new ExpgenError(`generate: topP ${topP} must be in (0, 1]`);

@@ -19,7 +19,9 @@ describe('parseDescriptionAnswer', () => {
     assert.equal(parseDescriptionAnswer('').ok, false);
     assert.equal((parseDescriptionAnswer('  \n ') as { reason: string }).reason, 'empty');
     assert.equal((parseDescriptionAnswer(null) as { reason: string }).reason, 'empty');
-    assert.equal((parseDescriptionAnswer('[DESCRIPTION]:   \nthe cat') as { reason: string }).reason, 'empty');
+    assert.equal((parseDescriptionAnswer('[DESCRIPTION]:   \n  ') as { reason: string }).reason, 'empty');
+    // A model that breaks the line after the colon still gave a description (the shared parser's rule).
+    assert.deepEqual(parseDescriptionAnswer('[DESCRIPTION]:   \nthe cat'), { ok: true, description: 'the cat' });
   });
 
   it('an answer without the marker is malformed, or a refusal when it opens like one', () => {

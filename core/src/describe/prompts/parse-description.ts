@@ -6,8 +6,8 @@ const MARKER_PATTERN = /\[DESCRIPTION\][ \t]*:/gi;
 
 /**
  * Phrasings that make a marker-less answer a `refusal` rather than `malformed`: the usual openings of a chat
- * model declining a task. Kept short on purpose; it only labels a failure, and never turns an answer with a
- * marker into one.
+ * model declining a task. Kept short on purpose. A description is a refusal only when it OPENS with one
+ * (`[DESCRIPTION]: I cannot determine...`); one that quotes an apology ("apologies such as "I'm sorry"") is kept.
  */
 export const REFUSAL_PATTERNS: readonly RegExp[] = [
   /\bI(?: cannot|\s*can['’]?t|\s*can not)\b/i,
@@ -27,8 +27,9 @@ export type ParsedDescription =
  * the format before giving its own), to the end of that line, trimmed and otherwise verbatim. When that line is
  * blank (a model that breaks the line after the colon), the next non-blank line is the description.
  *
- * Failures: `empty` for a blank answer or nothing after the marker; `refusal` for a marker-less answer that reads
- * as declining (REFUSAL_PATTERNS); `malformed` for any other marker-less answer.
+ * Failures: `empty` for a blank answer or nothing after the marker; `refusal` for an answer or a description that
+ * reads as declining (REFUSAL_PATTERNS); `malformed` for any other marker-less answer. Every describer uses this one
+ * parser, so the rules cannot drift between them.
  */
 export function parseDescription(answer: string): ParsedDescription {
   if (answer.trim() === '') return { ok: false, reason: 'empty', detail: 'the answer is blank' };
@@ -44,6 +45,10 @@ export function parseDescription(answer: string): ParsedDescription {
   const lines = answer.slice(end).split(/\r\n|\r|\n/);
   const description = lines.map((line) => line.trim()).find((line) => line !== '');
   if (description === undefined) return { ok: false, reason: 'empty', detail: `nothing follows the last ${DESCRIPTION_MARKER} marker` };
+  // "[DESCRIPTION]: I'm sorry, ..." declines in the description's place: a refusal, never a description to score.
+  if (REFUSAL_PATTERNS.some((pattern) => new RegExp(`^[\\s"'\`*]*(?:${pattern.source})`, pattern.flags).test(description))) {
+    return { ok: false, reason: 'refusal', detail: `the description declines: ${preview(description)}` };
+  }
   return { ok: true, description };
 }
 

@@ -280,6 +280,14 @@ describe('openLlamaSubjectModel on an export', () => {
       for (const [x, y] of [[b.hooks[1]!.max!, reference.max!], [b.hooks[1]!.min!, reference.min!]] as const) {
         x.forEach((v, i) => assert.ok(Math.abs(v - y[i]!) < 1e-6, `export extremes against the host reference: ${v} vs ${y[i]}`));
       }
+      // An export computes logits at every position only: the variant picks each row's last, then gathers logitIds.
+      const ids = [7, 250, 0];
+      const picked = await fromExport.forward({ ...request, hooks: [], logitIds: ids });
+      assert.equal(picked.logits!.length, 2 * ids.length);
+      for (let row = 0; row < 2; row++) ids.forEach((id, k) => assert.ok(Math.abs(picked.logits![row * ids.length + k]! - a.logits![row * 256 + id]!) < 1e-6, `row ${row}, id ${id}`));
+      const everywhere = await fromExport.forward({ ...request, hooks: [], logits: 'all', logitIds: ids });
+      const full = await original.forward({ ...request, hooks: [], logits: 'all' });
+      for (let at = 0; at < 10; at++) ids.forEach((id, k) => assert.ok(Math.abs(everywhere.logits![at * ids.length + k]! - full.logits![at * 256 + id]!) < 1e-5, `position ${at}, id ${id}`));
       const prompts = [[1, 2, 3], [4]];
       assert.deepEqual((await fromExport.generate({ prompts, maxNewTokens: 5, stopTokens: [] })).sequences, (await original.generate({ prompts, maxNewTokens: 5, stopTokens: [] })).sequences);
     } finally {

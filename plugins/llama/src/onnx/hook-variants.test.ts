@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isExpgenError, reduceOnHost, type GraphFragment, type HookResult, type Provenance } from '@expgen/core';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { SeededRandom } from '../hf/seeded-random.js';
+import { decodeModel } from './onnx-proto.js';
 import { idTokenizer, tinyBuiltModel, type TinyBuiltModel } from './test-models.js';
 
 const provenance: Provenance = { kind: 'subject-model', component: 'llama', plugin: '@expgen/plugin-llama', pluginVersion: 'test' };
@@ -207,6 +209,44 @@ describe('hook reductions in the graph', () => {
       assertClose(last.logits!.subarray(row * 256, (row + 1) * 256), all.logits!.subarray((row * SEQ + position) * 256, (row * SEQ + position + 1) * 256), 1e-5, `row ${row}`);
     }
     assert.equal(last.hooks.length, 0);
+  });
+
+  it('returns only the logitIds columns, equal to slicing the full logits, for every position and for the last', async () => {
+    const ids = [200, 3, 17, 3, 255];
+    const all = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [], logits: 'all' });
+    const variantsBefore = new Set(await readdir(built.modelDir));
+    const selected = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [], logits: 'all', logitIds: ids });
+    // At every position only the selected rows of lm_head are multiplied: no [batch, seq, vocab] product at all.
+    const added = (await readdir(built.modelDir)).filter((f) => !variantsBefore.has(f) && f.endsWith('.onnx'));
+    assert.equal(added.length, 1);
+    const graph = decodeModel(await readFile(join(built.modelDir, added[0]!))).graph!;
+    const headReads = graph.node!.filter((n) => n.input!.includes('lm_head.weight'));
+    assert.deepEqual(headReads.map((n) => n.opType), ['Gather'], 'lm_head is only read through a Gather of the selected rows');
+    assert.equal(selected.logits!.length, BATCH * SEQ * ids.length);
+    for (let row = 0; row < BATCH; row++) {
+      for (let position = 0; position < LENGTHS[row]!; position++) {
+        const at = row * SEQ + position;
+        assertClose(selected.logits!.subarray(at * ids.length, (at + 1) * ids.length), Float32Array.from(ids, (id) => all.logits![at * 256 + id]!), 1e-5, `row ${row}, position ${position}`);
+      }
+    }
+    const last = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [], logits: 'last', logitIds: ids });
+    assert.equal(last.logits!.length, BATCH * ids.length);
+    for (let row = 0; row < BATCH; row++) {
+      const at = row * SEQ + LENGTHS[row]! - 1;
+      assertClose(last.logits!.subarray(row * ids.length, (row + 1) * ids.length), Float32Array.from(ids, (id) => all.logits![at * 256 + id]!), 1e-5, `last of row ${row}`);
+    }
+    // The id list is part of the graph: another list is another variant, the same list reuses its file.
+    const names = async () => (await readdir(built.modelDir)).filter((f) => f.startsWith('model.variant-')).sort();
+    const before = await names();
+    await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, hooks: [], logits: 'all', logitIds: ids });
+    assert.deepEqual(await names(), before);
+    await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, hooks: [], logits: 'all', logitIds: [4, 5] });
+    assert.equal((await names()).length, before.length + 1);
+    const fails = (logitIds: number[], logits: 'none' | 'all', pattern: RegExp) =>
+      assert.rejects(subject.forward({ tokens, batch: BATCH, seqLen: SEQ, hooks: [], logits, logitIds }), (error: unknown) => isExpgenError(error) && pattern.test((error as Error).message));
+    await fails([256], 'all', /logitIds holds 256, outside the model's vocabulary \(0\.\.255\)/);
+    await fails([], 'all', /logitIds is empty/);
+    await fails([1], 'none', /ask for logits "last" or "all"/);
   });
 
   it('caches one variant file per request shape beside the model, whatever the threshold and countFrom values', async () => {

@@ -12,7 +12,7 @@ import { GraphBuilder } from './graph-builder.js';
 import { definedNames, pruneToOutputs, removePastInputs } from './graph-edit.js';
 import type { HookTensor } from './llama-graph.js';
 import { variantFileName } from './model-manifest.js';
-import { DataType, decodeModel, encodeModel, externalTensor, inlineTensor, int, ints, valueInfo, type GraphProto, type TensorProto } from './onnx-proto.js';
+import { attributeInt, DataType, decodeModel, encodeModel, externalTensor, inlineTensor, int, ints, valueInfo, type GraphProto, type NodeProto, type TensorProto } from './onnx-proto.js';
 
 export type HookReduction = 'full' | 'extremes' | 'gated';
 export type LogitsRequest = 'none' | 'last' | 'all';
@@ -53,6 +53,11 @@ export interface VariantSpec {
   readonly logits: LogitsRequest;
   /** Keep the KV-cache inputs and `present` outputs (generation); without it passes start from an empty cache. */
   readonly kvCache: boolean;
+  /**
+   * Vocabulary ids the logits output keeps, in this order (ForwardRequest.logitIds): the gather runs in the graph,
+   * so only [batch, (seq,) ids] leaves it. Absent: the whole vocabulary.
+   */
+  readonly logitIds?: readonly number[];
 }
 
 /** Value names of one hook's results in a variant. */
@@ -109,6 +114,8 @@ export function variantKey(baseDigest: string, spec: VariantSpec): string {
     logits: spec.logits,
     kvCache: spec.kvCache,
     hooks: spec.hooks.map((h) => ({ hook: h.hook, reduce: h.reduce, fragment: h.fragment ? fragmentDigest(h.fragment) : null })),
+    // Only when present, so the keys (and files) of variants without a selection stay what they were.
+    ...(spec.logitIds !== undefined && spec.logits !== 'none' ? { logitIds: [...spec.logitIds] } : {}),
   };
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 20);
 }
@@ -125,8 +132,13 @@ function variantIO(base: BaseGraph, spec: VariantSpec, key: string): HookVariant
     return { ...extremes, gatedIndex: `${p}.gated_index`, gatedValues: `${p}.gated_values`, top: `${p}.top`, bottom: `${p}.bottom` };
   });
   const cast = base.logitsElemType !== DataType.FLOAT;
+  const selected = spec.logitIds !== undefined;
   const logits =
-    spec.logits === 'all' ? (cast ? 'expgen.logits' : base.logits) : spec.logits === 'last' ? (base.lastLogits && !cast ? base.lastLogits : 'expgen.last_logits') : undefined;
+    spec.logits === 'all'
+      ? selected ? 'expgen.logits_selected' : cast ? 'expgen.logits' : base.logits
+      : spec.logits === 'last'
+        ? selected ? 'expgen.last_logits_selected' : base.lastLogits && !cast ? base.lastLogits : 'expgen.last_logits'
+        : undefined;
   return {
     key,
     path: join(base.folder, variantFileName(key)),
@@ -151,6 +163,13 @@ function hookPoint(base: BaseGraph, name: string): HookTensor {
 /** Checks a spec against the base graph before anything is built, naming the hook and fragment at fault. */
 export function checkVariantSpec(base: BaseGraph, spec: VariantSpec): void {
   if (spec.kvCache && spec.hooks.length > 0) throw new Error('hook reductions are not supported on passes that read a KV cache');
+  if (spec.logitIds !== undefined) {
+    if (spec.logits === 'none') throw new ExpgenError('logitIds selects among returned logits; ask for logits "last" or "all" with it');
+    if (spec.logitIds.length === 0) throw new ExpgenError('logitIds is empty; give at least one vocabulary id, or leave it out for the whole vocabulary');
+    for (const id of spec.logitIds) {
+      if (!Number.isSafeInteger(id) || id < 0) throw new ExpgenError(`logitIds holds ${id}; vocabulary ids are non-negative integers`);
+    }
+  }
   spec.hooks.forEach((request) => {
     const point = hookPoint(base, request.hook);
     if (request.fragment && request.fragment.inputWidth !== point.width) {
@@ -218,6 +237,7 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
   if (variant.logits) {
     if (variant.logits === 'expgen.logits') b.opTo(variant.logits, 'Cast', [base.logits], { to: int(DataType.FLOAT) });
     if (variant.logits === 'expgen.last_logits') addLastLogits(b, base, variant.logits);
+    if (variant.logits === 'expgen.logits_selected' || variant.logits === 'expgen.last_logits_selected') addSelectedLogits(graph, b, base, spec, variant.logits);
     outputs.push(valueInfo(variant.logits, DataType.FLOAT, null));
   }
   for (const present of variant.presentOutputs) {
@@ -285,11 +305,77 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
 }
 
 /**
- * Logits at each row's last real position, for graphs that compute them only at every position: the last 1 in
- * attention_mask[:, past:] (right padding in forward passes, left padding in generation) picks the row.
+ * Logits of the requested vocabulary ids only. At every position they come from those rows of the output projection
+ * alone when the graph's shape allows (no [batch, seq, vocab] product at all); otherwise, and for the last position,
+ * from a Gather on the vocabulary axis before the cast. Either way only [batch, (seq,) ids] leaves the graph.
  */
-function addLastLogits(b: GraphBuilder, base: BaseGraph, output: string): void {
-  b.scoped('last_logits', () => {
+function addSelectedLogits(graph: GraphProto, b: GraphBuilder, base: BaseGraph, spec: VariantSpec, output: string): void {
+  b.scoped('selected_logits', () => {
+    const ids = b.int64Constant(spec.logitIds!);
+    const cast = base.logitsElemType !== DataType.FLOAT;
+    let source: string;
+    let axis: number;
+    const fromHead = spec.logits === 'all' ? addHeadRowLogits(graph, b, base, ids, spec.logitIds!.length) : null;
+    if (fromHead !== null) {
+      b.opTo(output, cast ? 'Cast' : 'Identity', [fromHead], cast ? { to: int(DataType.FLOAT) } : undefined);
+      return;
+    }
+    if (spec.logits === 'all') {
+      [source, axis] = [base.logits, 2];
+    } else if (base.lastLogits) {
+      [source, axis] = [base.lastLogits, 1];
+    } else {
+      [source, axis] = [addLastLogits(b, base), 1];
+    }
+    const picked = b.op('Gather', [source, ids], { axis: int(axis) });
+    b.opTo(output, cast ? 'Cast' : 'Identity', [picked], cast ? { to: int(DataType.FLOAT) } : undefined);
+  });
+}
+
+/**
+ * Logits of `ids` at every position from only those rows of the output projection, [batch, seq, ids], when the graph's
+ * logits are one Gemm (transB) or MatMul by a weight initializer followed by Reshape / Cast / Identity steps (expgen's
+ * built graphs; optimum exports). Null when the graph is shaped otherwise (e.g. quantized MatMulNBits heads).
+ */
+function addHeadRowLogits(graph: GraphProto, b: GraphBuilder, base: BaseGraph, ids: string, count: number): string | null {
+  const producers = new Map<string, NodeProto>();
+  for (const node of graph.node ?? []) for (const output of node.output ?? []) producers.set(output, node);
+  const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
+  const steps: NodeProto[] = [];
+  let node = producers.get(base.logits);
+  while (node !== undefined && (node.opType === 'Reshape' || node.opType === 'Cast' || node.opType === 'Identity')) {
+    steps.push(node);
+    node = producers.get(node.input![0]!);
+  }
+  if (node === undefined) return null;
+  const [rows, weight, bias] = node.input ?? [];
+  if (rows === undefined || weight === undefined || !initializers.has(weight)) return null;
+  let projected: string;
+  if (node.opType === 'Gemm') {
+    const alpha = node.attribute?.find((a) => a.name === 'alpha')?.f ?? 1;
+    const beta = node.attribute?.find((a) => a.name === 'beta')?.f ?? 1;
+    if ((attributeInt(node, 'transA') ?? 0) !== 0 || attributeInt(node, 'transB') !== 1 || alpha !== 1 || beta !== 1 || (bias !== undefined && bias !== '')) return null;
+    projected = b.op('Gemm', [rows, b.op('Gather', [weight, ids], { axis: int(0) })], { transB: int(1) });
+  } else if (node.opType === 'MatMul') {
+    projected = b.op('MatMul', [rows, b.op('Gather', [weight, ids], { axis: int(1) })]);
+  } else {
+    return null;
+  }
+  for (const step of steps.reverse()) {
+    if (step.opType === 'Cast') projected = b.op('Cast', [projected], { to: int(attributeInt(step, 'to')!) });
+    // The graph's Reshape makes [rows, vocab] into [batch, seq, vocab]; this one makes [rows, ids] into [batch, seq, ids].
+    if (step.opType === 'Reshape') projected = b.op('Reshape', [projected, b.op('Concat', [b.op('Shape', [base.inputIds]), b.int64Constant([count])], { axis: int(0) })]);
+  }
+  return projected;
+}
+
+/**
+ * Logits at each row's last real position, for graphs that compute them only at every position: the last 1 in
+ * attention_mask[:, past:] (right padding in forward passes, left padding in generation) picks the row. Cast to
+ * float32 into `output`, or, without one, returned as they are.
+ */
+function addLastLogits(b: GraphBuilder, base: BaseGraph, output?: string): string {
+  return b.scoped('last_logits', () => {
     const seq1d = b.op('Shape', [base.inputIds], { start: int(1), end: int(2) });
     const total1d = b.op('Shape', [base.attentionMask], { start: int(1), end: int(2) });
     const seq = b.op('Squeeze', [seq1d, b.int64Constant([0])]);
@@ -300,6 +386,7 @@ function addLastLogits(b: GraphBuilder, base: BaseGraph, output: string): void {
     const lastIndex = b.op('ArgMax', [weighted], { axis: int(1), keepdims: int(0) });
     const rows = b.op('Add', [b.op('Mul', [b.op('Range', [b.int64Constant(0), batch, one]), seq]), lastIndex]);
     const picked = b.op('Gather', [b.op('Flatten', [base.logits], { axis: int(2) }), rows], { axis: int(0) });
-    b.opTo(output, 'Cast', [picked], { to: int(DataType.FLOAT) });
+    // Without an output name the caller gets the logits in the graph's own type (to gather from before casting).
+    return output === undefined ? picked : b.opTo(output, 'Cast', [picked], { to: int(DataType.FLOAT) });
   });
 }

@@ -1,0 +1,118 @@
+// The fine-tuned simulator's throughput, (description, exemplar token) predictions per second: batches of
+// descriptions per forward pass against one description per pass, on the same model and inputs; plus the batched
+// pass reading full-vocabulary logits on the host, the readout logitIds replaces.
+//
+//   node plugins/llama/dist/bench/simulator-throughput.js [--shape small|tiny|1b|8b] [--descriptions 16]
+//        [--batch 16] [--exemplar 95] [--repeats 3] [--provider cpu|webgpu|cuda] [--dtype fp32|fp16] [--threads N] [--work DIR]
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import type { Provenance } from '@expgen/core';
+import { SeededRandom } from '../hf/seeded-random.js';
+import { openLlamaSubjectModel } from '../llama-subject-model.js';
+import { buildOnnxModel } from '../onnx/build-model.js';
+import { expectedBin, FinetunedSimulator, RELEASED_SIMULATOR } from '../simulator/finetuned-simulator.js';
+import { llama31TokenizerFiles } from '../tokenizer/llama31-tokenizer-files.js';
+import { LlamaTokenizer } from '../tokenizer/llama-tokenizer.js';
+import { args, exists, median, shapeFromArgs, shapeParameters, table, timed, writeRandomCheckpoint } from './bench-support.js';
+
+const values = args({
+  descriptions: { type: 'string' },
+  batch: { type: 'string' },
+  exemplar: { type: 'string' },
+  repeats: { type: 'string' },
+  provider: { type: 'string' },
+  dtype: { type: 'string' },
+  threads: { type: 'string' },
+  work: { type: 'string' },
+});
+const { name: shapeName, shape: baseShape } = shapeFromArgs(values);
+// The released simulator's vocabulary: Llama 3's, PAD, and four remapped control tokens.
+const shape = { ...baseShape, vocab: 128261 };
+const name = `${shapeName}-sim`;
+const descriptionCount = Number(values['descriptions'] ?? 16);
+const batchSize = Number(values['batch'] ?? 16);
+const exemplarLength = Number(values['exemplar'] ?? 95);
+const repeats = Number(values['repeats'] ?? 3);
+const provider = (values['provider'] ?? 'cpu') as 'cpu' | 'webgpu' | 'cuda';
+const dtype = (values['dtype'] ?? 'fp32') as 'fp32' | 'fp16';
+const work = String(values['work'] ?? join(tmpdir(), 'expgen-bench'));
+
+const hfDir = join(work, `${name}-hf`);
+const modelDir = join(work, `${name}-${dtype}`);
+if (!(await exists(join(hfDir, 'config.json')))) {
+  const written = await writeRandomCheckpoint(hfDir, shape);
+  const files = await llama31TokenizerFiles();
+  await writeFile(join(hfDir, 'tokenizer.json'), JSON.stringify(files.tokenizerJson));
+  await writeFile(join(hfDir, 'tokenizer_config.json'), JSON.stringify(files.tokenizerConfig));
+  console.log(`random ${name} checkpoint: ${(written.bytes / 1e9).toFixed(2)} GB in ${written.seconds.toFixed(1)} s`);
+}
+if (!(await exists(join(modelDir, 'expgen-model.json')))) {
+  const { ms } = await timed(() => buildOnnxModel(hfDir, modelDir, { dtype }));
+  console.log(`built ${name} (${dtype}) in ${(ms / 1000).toFixed(1)} s`);
+}
+
+const provenance: Provenance = { kind: 'simulator', component: 'finetuned', plugin: '@expgen/plugin-llama', pluginVersion: 'bench' };
+const engine = await openLlamaSubjectModel(modelDir, {
+  provider,
+  provenance,
+  tokenizer: await LlamaTokenizer.llama31(),
+  allowExtendedVocabulary: true,
+  maxOpenSessions: 3,
+  ...(values['threads'] ? { intraOpThreads: Number(values['threads']) } : {}),
+});
+const settings = { remap: RELEASED_SIMULATOR.remap, padId: RELEASED_SIMULATOR.padId, binIds: [...RELEASED_SIMULATOR.binIds], cacheDir: null };
+const batched = new FinetunedSimulator(engine, { ...settings, batchSize }, provenance);
+const single = new FinetunedSimulator(engine, { ...settings, batchSize: 1 }, provenance);
+
+const random = new SeededRandom(7);
+const words = ['numbers', 'in', 'dates', 'the', 'token', '"cat"', 'and', 'other', 'animals', 'years', 'code', 'closing', 'brackets', 'of', 'lists'];
+const descriptions = Array.from({ length: descriptionCount }, () => Array.from({ length: 3 + Math.floor(random.uniform() * 12) }, () => words[Math.floor(random.uniform() * words.length)]).join(' '));
+// A chat-formatted exemplar, as stage 1 makes them: control tokens (remapped by the simulator) among text ids.
+const exemplar = () => [128000, 128006, 882, 128007, 271, ...Array.from({ length: exemplarLength - 5 }, () => 1000 + Math.floor(random.uniform() * 100000))];
+const predictions = descriptionCount * exemplarLength;
+
+// The batched pass with the whole vocabulary's logits returned and the bins read on the host: what logitIds avoids.
+async function fullLogitsReadout(sequence: number[]): Promise<void> {
+  const inputs = descriptions.map((d) => [...batched.prefixIds(d), ...batched.remapIds(sequence)]);
+  const vocab = engine.info.vocabSize;
+  for (let start = 0; start < inputs.length; start += batchSize) {
+    const rows = inputs.slice(start, start + batchSize);
+    const seqLen = Math.max(...rows.map((r) => r.length));
+    const tokens = new Int32Array(rows.length * seqLen).fill(RELEASED_SIMULATOR.padId);
+    rows.forEach((r, i) => tokens.set(r, i * seqLen));
+    const { logits } = await engine.forward({ tokens, batch: rows.length, seqLen, lengths: Int32Array.from(rows, (r) => r.length), hooks: [], logits: 'all' });
+    const bins = new Float32Array(11);
+    rows.forEach((r, i) => {
+      for (let t = r.length - sequence.length; t < r.length; t++) {
+        for (let k = 0; k < 11; k++) bins[k] = logits![(i * seqLen + t) * vocab + k]!;
+        expectedBin(bins, 0, 11);
+      }
+    });
+  }
+}
+
+const runs: [string, (sequence: number[]) => Promise<unknown>][] = [
+  [`${batchSize} descriptions per pass (logitIds)`, (sequence) => batched.simulate({ descriptions, sequences: [sequence] })],
+  ['1 description per pass (logitIds)', (sequence) => single.simulate({ descriptions, sequences: [sequence] })],
+  [`${batchSize} per pass, full logits to the host`, fullLogitsReadout],
+];
+for (const [, run] of runs) await run(exemplar()); // warm-up: builds the variants and opens their sessions
+// Interleaved, so drift in a shared machine's load falls on every readout alike.
+const times: number[][] = runs.map(() => []);
+for (let r = 0; r < repeats; r++) {
+  const sequence = exemplar();
+  for (const [i, [, run]] of runs.entries()) times[i]!.push((await timed(() => run(sequence))).ms);
+}
+const medians = times.map(median);
+await engine.dispose();
+const rates = medians.map((ms) => predictions / (ms / 1000));
+const rows = runs.map(([label], i) => [label, medians[i]!, rates[i]!, rates[i]! / rates[1]!]);
+
+console.log(
+  `\nsimulator: ${name} (${(shapeParameters(shape) / 1e9).toFixed(2)}B params, ${dtype}) on ${provider}, ${descriptionCount} descriptions x 1 exemplar of ` +
+    `${exemplarLength} tokens per call, median of ${repeats}`,
+);
+console.log(table([['readout', 'ms per call', 'predictions/s', 'ratio vs 1 per pass'], ...rows]));
+console.log(`batching ${batchSize} descriptions per pass: ${(rates[0]! / rates[1]!).toFixed(2)}x the throughput of one per pass`);
+console.log(`bin logits only (logitIds, head rows gathered in the graph) vs full logits to the host: ${(rates[0]! / rates[2]!).toFixed(2)}x`);

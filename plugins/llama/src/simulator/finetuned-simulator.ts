@@ -1,0 +1,202 @@
+import {
+  CallCache,
+  ExpgenError,
+  type ForwardRequest,
+  type ForwardResult,
+  type Provenance,
+  type SimulateRequest,
+  type SimulateResult,
+  type Simulator,
+  type SubjectModelInfo,
+  type Tokenizer,
+} from '@expgen/core';
+import { LlamaTokenizer, vocabularyFingerprint } from '../tokenizer/llama-tokenizer.js';
+
+/** What the simulator needs of the model it runs: the llama engine, or a stand-in in tests. */
+export interface SimulatorEngine {
+  readonly info: SubjectModelInfo;
+  readonly provenance: Provenance;
+  /** The simulator's base tokenizer (Llama-3.1's): the description prefix is encoded with it. */
+  readonly tokenizer: Tokenizer;
+  /** Must honour `logitIds`. */
+  forward(request: ForwardRequest): Promise<ForwardResult>;
+  dispose?(): Promise<void> | void;
+}
+
+export interface FinetunedSimulatorSettings {
+  /** Ids replaced before they reach the model (control tokens the fine-tune moved to new ids). */
+  readonly remap: ReadonlyMap<number, number>;
+  /** Id written into padded positions (masked out, so it never changes a prediction). */
+  readonly padId: number;
+  /** Vocabulary ids whose logits are the activation bins 0..binIds.length-1, in bin order. */
+  readonly binIds: readonly number[];
+  /** Most (description, exemplar) rows per forward pass. */
+  readonly batchSize: number;
+  /** Folder of the durable call cache; null: no cache. */
+  readonly cacheDir: string | null;
+}
+
+/** The released simulator's prompt: BOS, then this with the description filled in, then the exemplar's ids. */
+export const SIMULATOR_PREFIX = '## Neuron Description: {description}\n\n ## Input: ';
+
+/** The released simulator's settings: PAD after Llama 3's 128,256 ids, then four remapped control tokens. */
+export const RELEASED_SIMULATOR = {
+  remap: new Map([
+    [128000, 128257], // <|begin_of_text|>
+    [128006, 128258], // <|start_header_id|>
+    [128007, 128259], // <|end_header_id|>
+    [128009, 128260], // <|eot_id|>
+  ]),
+  padId: 128256,
+  binIds: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+} as const;
+
+/** Changes when the cache entry layout or what determines a prediction changes. */
+const CACHE_FORMAT = 1;
+
+/**
+ * The fine-tuned simulator run locally. Each row is BOS + the description prefix + the subject's token ids of one
+ * exemplar, with `remap` applied to the whole row (the BOS included, as the reference implementation replaces
+ * every occurrence in its input); rows are right-padded with `padId`. At each exemplar token's own position the
+ * logits of `binIds` — the only logits that leave the graph — give a softmax over bins 0..10, and the prediction is
+ * the expected bin. One forward pass scores up to `batchSize` rows, in exemplar-major order, so a batch of
+ * descriptions on one exemplar shares a pass. Predictions are cached durably per (model, description, exemplar).
+ */
+export class FinetunedSimulator implements Simulator {
+  readonly provenance: Provenance;
+  /** Forward passes run, rows they scored, and (description, exemplar) pairs read from the cache. */
+  readonly stats = { passes: 0, rows: 0, cached: 0 };
+  private readonly cache: CallCache | null;
+  private readonly modelKey: Record<string, unknown>;
+  private readonly settingsKey: Record<string, unknown>;
+  private readonly remapTable: Map<number, number>;
+
+  constructor(
+    private readonly engine: SimulatorEngine,
+    private readonly settings: FinetunedSimulatorSettings,
+    provenance: Provenance,
+  ) {
+    const vocab = engine.info.vocabSize;
+    const base = engine.tokenizer.vocabSize;
+    const inModel = (id: number) => Number.isSafeInteger(id) && id >= 0 && id < vocab;
+    if (settings.binIds.length < 2) throw new ExpgenError(`finetuned simulator: binIds has ${settings.binIds.length} ids; the readout needs at least two bins`);
+    for (const id of settings.binIds) if (!inModel(id)) throw new ExpgenError(`finetuned simulator: bin id ${id} is outside the simulator's vocabulary (0..${vocab - 1})`);
+    if (!inModel(settings.padId)) throw new ExpgenError(`finetuned simulator: padId ${settings.padId} is outside the simulator's vocabulary (0..${vocab - 1})`);
+    for (const [from, to] of settings.remap) {
+      if (!Number.isSafeInteger(from) || from < 0 || from >= base) throw new ExpgenError(`finetuned simulator: remap source ${from} is outside the base vocabulary (0..${base - 1})`);
+      if (!inModel(to)) {
+        throw new ExpgenError(`finetuned simulator: remap target ${to} (for ${from}) is outside the simulator's vocabulary (0..${vocab - 1}); is this the fine-tuned simulator with its extended vocabulary?`);
+      }
+    }
+    if (!Number.isSafeInteger(settings.batchSize) || settings.batchSize < 1) throw new ExpgenError(`finetuned simulator: batchSize ${settings.batchSize} must be a positive integer`);
+    this.remapTable = new Map(settings.remap);
+    const remap = Object.fromEntries([...settings.remap].sort((a, b) => a[0] - b[0]));
+    this.settingsKey = { prefix: SIMULATOR_PREFIX, remap, binIds: [...settings.binIds] };
+    this.provenance = { ...provenance, settings: { ...engine.provenance.settings, ...provenance.settings, ...this.settingsKey, padId: settings.padId, readout: 'expected-bin' } };
+    this.cache = settings.cacheDir === null ? null : new CallCache(settings.cacheDir, 'simulator/finetuned');
+    this.modelKey = { hashes: engine.info.hashes, dtype: engine.info.dtype };
+  }
+
+  /** The model input for one description before the exemplar: BOS + prefix, remapped. */
+  prefixIds(description: string): number[] {
+    const text = SIMULATOR_PREFIX.replace('{description}', () => description);
+    return this.remapIds(this.engine.tokenizer.encode(text, { addBos: true }));
+  }
+
+  remapIds(ids: readonly number[]): number[] {
+    return ids.map((id) => this.remapTable.get(id) ?? id);
+  }
+
+  async simulate(request: SimulateRequest): Promise<SimulateResult> {
+    const { descriptions, sequences } = request;
+    const base = this.engine.tokenizer.vocabSize;
+    sequences.forEach((sequence, s) =>
+      sequence.forEach((id, t) => {
+        if (!Number.isSafeInteger(id) || id < 0 || id >= base) {
+          throw new ExpgenError(`finetuned simulator: token ${t} of sequence ${s} is ${id}, outside the vocabulary it shares with the subject (0..${base - 1})`);
+        }
+      }),
+    );
+    const predictions = descriptions.map(() => sequences.map((sequence) => new Float32Array(sequence.length)));
+    const prefixes = descriptions.map((d) => this.prefixIds(d));
+    const keyOf = (d: number, s: number) => ({ format: CACHE_FORMAT, model: this.modelKey, ...this.settingsKey, description: descriptions[d]!, exemplar: [...sequences[s]!] });
+
+    // Exemplar-major, so consecutive rows share an exemplar and a batch of descriptions fills one pass.
+    const pairs: { d: number; s: number }[] = [];
+    for (let s = 0; s < sequences.length; s++) {
+      if (sequences[s]!.length === 0) continue;
+      const todo: number[] = [];
+      for (let d = 0; d < descriptions.length; d++) {
+        const cached = this.cache ? await this.cache.get<number[]>(keyOf(d, s)) : undefined;
+        if (cached !== undefined && cached.length === sequences[s]!.length) {
+          predictions[d]![s]!.set(cached);
+          this.stats.cached++;
+        } else todo.push(d);
+      }
+      // Similar prefix lengths side by side waste less padding.
+      todo.sort((a, b) => prefixes[a]!.length - prefixes[b]!.length || a - b);
+      for (const d of todo) pairs.push({ d, s });
+    }
+
+    for (let start = 0; start < pairs.length; start += this.settings.batchSize) {
+      const rows = pairs.slice(start, start + this.settings.batchSize);
+      const inputs = rows.map(({ d, s }) => [...prefixes[d]!, ...this.remapIds(sequences[s]!)]);
+      const seqLen = Math.max(...inputs.map((r) => r.length));
+      const tokens = new Int32Array(rows.length * seqLen).fill(this.settings.padId);
+      inputs.forEach((input, r) => tokens.set(input, r * seqLen));
+      const lengths = Int32Array.from(inputs, (input) => input.length);
+      const { logits } = await this.engine.forward({ tokens, batch: rows.length, seqLen, lengths, hooks: [], logits: 'all', logitIds: this.settings.binIds });
+      const bins = this.settings.binIds.length;
+      if (!logits || logits.length !== rows.length * seqLen * bins) {
+        throw new ExpgenError(`finetuned simulator: the engine returned ${logits?.length ?? 'no'} logits for ${rows.length} x ${seqLen} positions x ${bins} bins; it must honour logitIds`);
+      }
+      this.stats.passes++;
+      this.stats.rows += rows.length;
+      await Promise.all(
+        rows.map(async ({ d, s }, r) => {
+          const out = predictions[d]![s]!;
+          const first = prefixes[d]!.length;
+          for (let t = 0; t < out.length; t++) out[t] = expectedBin(logits, ((r * seqLen) + first + t) * bins, bins);
+          await this.cache?.put(keyOf(d, s), Array.from(out));
+        }),
+      );
+    }
+    return { predictions, mode: 'expected-bin', simulatedBy: this.provenance };
+  }
+
+  async dispose(): Promise<void> {
+    await this.engine.dispose?.();
+  }
+}
+
+/** Softmax over `bins` logits at `offset`, and the expected bin index under it (computed in float64). */
+export function expectedBin(logits: Float32Array, offset: number, bins: number): number {
+  let max = -Infinity;
+  for (let k = 0; k < bins; k++) max = Math.max(max, logits[offset + k]!);
+  let total = 0;
+  let weighted = 0;
+  for (let k = 0; k < bins; k++) {
+    const p = Math.exp(logits[offset + k]! - max);
+    total += p;
+    weighted += k * p;
+  }
+  return weighted / total;
+}
+
+/**
+ * Refuses a subject whose token ids the simulator would misread: the simulator reads the subject's ids directly, so
+ * the subject's vocabulary must be the simulator's base vocabulary (equal fingerprints), or its first ids when the
+ * simulator's tokenizer lists extra ones.
+ */
+export function checkSharedVocabulary(subject: Tokenizer, simulator: Tokenizer, simulatorSource: string): void {
+  if (subject.fingerprint === simulator.fingerprint) return;
+  if (simulator instanceof LlamaTokenizer && simulator.vocabSize > subject.vocabSize) {
+    const prefix = vocabularyFingerprint(Array.from({ length: subject.vocabSize }, (_, id) => simulator.tokenString(id)));
+    if (prefix === subject.fingerprint) return;
+  }
+  throw new ExpgenError(
+    `the subject's tokenizer (${subject.vocabSize} ids, fingerprint ${subject.fingerprint.slice(0, 12)}) differs from the fine-tuned simulator's base vocabulary ` +
+      `(${simulatorSource}: ${simulator.vocabSize} ids, fingerprint ${simulator.fingerprint.slice(0, 12)}). The simulator reads the subject's token ids directly, ` +
+      'so it only serves subjects that share its tokenizer (Llama-3.x); for this subject use a simulator that reads text, such as an OpenAI-compatible one',
+  );
+}
