@@ -14,6 +14,7 @@ const BENCHMARKS = {
   'exemplars-memory': ['plugins/llama/dist/bench/exemplar-memory.js', 'peak RSS of stage 1 over N and 10N sequences (separate processes): state independent of corpus length'],
   'openai-describe': ['plugins/openai/dist/bench/describe-concurrency.js', 'descriptions/s at concurrency 1 vs 64 against a loopback server with 50 ms latency'],
   'simulator-throughput': ['plugins/llama/dist/bench/simulator-throughput.js', 'fine-tuned simulator predictions/s with 16 descriptions per pass vs one per pass'],
+  'sae-encode': ['plugins/sae/dist/bench/sae-encode-bench.js', 'host SAE encode tokens/s (4 rows/pass vs 1) and state, weight and intermediate bytes at 16k-131k latents'],
   'exemplar-state': ['core/dist/exemplars/state/bench/exemplar-state-bench.js', 'streaming top-k/bottom-k/extremes update vs a sort-based reference'],
 };
 

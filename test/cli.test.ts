@@ -23,7 +23,9 @@ describe('expgen CLI', () => {
     assert.deepEqual(components('@expgen/plugin-baseline'), ['describer/baseline', 'scorer/correlation', 'simulator/baseline']);
     assert.deepEqual(components('@expgen/plugin-llama'), ['describer/distilled-llama', 'simulator/finetuned', 'subject-model/llama']);
     assert.deepEqual(components('@expgen/plugin-openai'), ['describer/openai-compatible', 'simulator/openai-compatible']);
+    assert.deepEqual(components('@expgen/plugin-sae'), ['activation-source/sae']);
     assert.deepEqual(components('expgen-plugin-text-lines'), ['dataset/text-lines']);
+    assert.deepEqual(components('expgen-plugin-llama-3.2-1b'), ['subject-model/llama-3.2-1b']);
     for (const plugin of listing) assert.match(plugin.version, /^\d+\.\d+\.\d+/);
   });
 

@@ -33,3 +33,5 @@ export { runDescribeStage, type DescribeStageInput } from './describe/describe-s
 export { describedKey, type DescribedFeature } from './describe/described-feature.js';
 export * from './describe/prompts/index.js';
 export { runScoreStage, summarize, writeResults, RESULT_COLUMNS, type ResultRow, type RunSummary, type ScoreStageInput } from './score/score-stage.js';
+export { resolveAllComponents, resolveComponent, type ResolvedComponent } from './engine/resolve-components.js';
+export { TAIL_FRACTIONS } from './exemplars/state/activation-distribution.js';

@@ -8,6 +8,7 @@ export const BUILTIN_PLUGINS = [
   '@expgen/plugin-datasets',
   '@expgen/plugin-baseline',
   '@expgen/plugin-openai',
+  '@expgen/plugin-sae',
 ] as const;
 
 /** npm keyword that marks a package as an expgen plugin whatever its name. */
