@@ -16,7 +16,7 @@ export { composeRun, type ComposedRun, type ComposeOptions, type RunComponents }
 export { reduceOnHost } from './engine/host-reductions.js';
 export { traceSequence, type Trace } from './engine/trace-sequence.js';
 export { writeManifest, MANIFEST_FILE } from './engine/run-manifest.js';
-export { writeFileAtomic } from './engine/atomic-write.js';
+export { writeFileAtomic, produceFolderOnce } from './engine/atomic-write.js';
 export { resolveCacheDir } from './engine/cache-dir.js';
 export { stderrLogger, memoryLogger } from './engine/logger.js';
 export { contentId } from './engine/content-id.js';

@@ -3,9 +3,9 @@
 // Llama-3 tokenizer; only its sizes (and, being random, its weights) differ.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '@expgen/core';
+import { produceFolderOnce, type Logger } from '@expgen/core';
 import { BUILT_MODEL_MANIFEST, buildOnnxModel, generateTinyLlama } from '@expgen/plugin-llama';
 import { LLAMA_32_1B } from './llama-3.2-1b.js';
 
@@ -23,25 +23,15 @@ export async function twinModelFolder(seed: number, context: { cacheDir: string;
   const recipe = { format: TWIN_FORMAT, seed, ...TWIN_SHAPE, tieWordEmbeddings: true, ropeScalingFactor: LLAMA_32_1B.ropeScalingFactor };
   const key = createHash('sha256').update(JSON.stringify(recipe)).digest('hex').slice(0, 16);
   const dir = join(context.cacheDir, 'models', `llama-3.2-1b-twin-${key}`);
-  if (existsSync(join(dir, 'onnx', BUILT_MODEL_MANIFEST))) return join(dir, 'onnx');
-  context.logger.info(`generating the tiny random twin of Llama-3.2-1B (seed ${seed}) into ${dir}`);
-  // Built in a scratch folder and renamed into place, so a killed build never leaves a folder that looks complete.
-  const scratch = `${dir}.partial-${process.pid}`;
-  await rm(scratch, { recursive: true, force: true });
-  await mkdir(scratch, { recursive: true });
-  try {
+  await produceFolderOnce(dir, (d) => existsSync(join(d, 'onnx', BUILT_MODEL_MANIFEST)), async (scratch) => {
+    context.logger.info(`generating the tiny random twin of Llama-3.2-1B (seed ${seed}) into ${dir}`);
     const hf = join(scratch, 'hf');
     // generateTinyLlama writes a Llama-3.1-style config.json and the Llama-3.1 tokenizer files (the vocabulary the
     // 1B shares) next to seeded random weights.
     await generateTinyLlama(hf, { seed, ...TWIN_SHAPE, tieWordEmbeddings: true, dtype: 'BF16', shards: 1 });
     await useLlama32RopeScaling(join(hf, 'config.json'));
     await buildOnnxModel(hf, join(scratch, 'onnx'), { dtype: 'fp32' });
-    await rm(dir, { recursive: true, force: true });
-    await rename(scratch, dir);
-  } catch (error) {
-    await rm(scratch, { recursive: true, force: true });
-    throw error;
-  }
+  });
   return join(dir, 'onnx');
 }
 

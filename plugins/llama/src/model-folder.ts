@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ExpgenError, type Logger } from '@expgen/core';
+import { ExpgenError, produceFolderOnce, type Logger } from '@expgen/core';
 import { generateTinyLlama } from './hf/tiny-model.js';
 import { buildOnnxModel } from './onnx/build-model.js';
 
@@ -38,20 +37,10 @@ export async function resolveModelFolder(options: { model: string | null; tiny: 
 async function tinyModelFolder(tiny: TinyModelOptions, context: { cacheDir: string; logger: Logger }): Promise<string> {
   const key = createHash('sha256').update(JSON.stringify({ format: 1, ...tiny })).digest('hex').slice(0, 16);
   const dir = join(context.cacheDir, 'models', `tiny-llama-${key}`);
-  if (existsSync(join(dir, 'onnx', BUILT_MODEL_MANIFEST))) return join(dir, 'onnx');
-  context.logger.info(`generating the tiny demo model (seed ${tiny.seed}, ${tiny.layers} layers) into ${dir}`);
-  // Built in a scratch folder and renamed into place, so a killed build never leaves a folder that looks complete.
-  const scratch = `${dir}.partial-${process.pid}`;
-  await rm(scratch, { recursive: true, force: true });
-  await mkdir(scratch, { recursive: true });
-  try {
+  await produceFolderOnce(dir, (d) => existsSync(join(d, 'onnx', BUILT_MODEL_MANIFEST)), async (scratch) => {
+    context.logger.info(`generating the tiny demo model (seed ${tiny.seed}, ${tiny.layers} layers) into ${dir}`);
     await generateTinyLlama(join(scratch, 'hf'), { ...tiny, dtype: 'BF16', shards: 2 });
     await buildOnnxModel(join(scratch, 'hf'), join(scratch, 'onnx'), { dtype: 'fp32' });
-    await rm(dir, { recursive: true, force: true });
-    await rename(scratch, dir);
-  } catch (error) {
-    await rm(scratch, { recursive: true, force: true });
-    throw error;
-  }
+  });
   return join(dir, 'onnx');
 }

@@ -2,8 +2,9 @@
 // loaded through the same loader as downloaded SAEs: the embedded default and the tests need no downloads.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { produceFolderOnce } from '@expgen/core';
 import type { SaeArchitecture } from './sae-config.js';
 import { writeSafetensors, type SafetensorsDtype } from './safetensors-file.js';
 
@@ -123,17 +124,7 @@ export async function tinySaeFolder(cacheDir: string, options: TinySaeOptions, d
   const root = join(cacheDir, 'saes', `tiny-${key}`);
   for (const layer of layers) {
     const folder = join(root, `layer-${layer}`);
-    if (existsSync(join(folder, 'sae_weights.safetensors'))) continue;
-    const scratch = `${folder}.partial-${process.pid}`;
-    await rm(scratch, { recursive: true, force: true });
-    try {
-      await writeTinySae(scratch, { ...options, dIn, layer });
-      await rm(folder, { recursive: true, force: true });
-      await rename(scratch, folder);
-    } catch (error) {
-      await rm(scratch, { recursive: true, force: true });
-      throw error;
-    }
+    await produceFolderOnce(folder, (f) => existsSync(join(f, 'sae_weights.safetensors')), (scratch) => writeTinySae(scratch, { ...options, dIn, layer }));
   }
   return root;
 }

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '@expgen/core';
+import { produceFolderOnce, type Logger } from '@expgen/core';
 import { generateTinyLlama } from '../hf/tiny-model.js';
 import { BUILT_MODEL_MANIFEST, type TinyModelOptions } from '../model-folder.js';
 import { buildOnnxModel } from '../onnx/build-model.js';
@@ -16,27 +16,14 @@ import { llama31TokenizerFiles } from '../tokenizer/llama31-tokenizer-files.js';
 export async function tinySimulatorFolder(tiny: TinyModelOptions, vocabSize: number, context: { cacheDir: string; logger: Logger }): Promise<string> {
   const key = createHash('sha256').update(JSON.stringify({ format: 1, kind: 'simulator', vocabSize, ...tiny })).digest('hex').slice(0, 16);
   const dir = join(context.cacheDir, 'models', `tiny-simulator-${key}`);
-  if (existsSync(join(dir, 'onnx', BUILT_MODEL_MANIFEST))) return join(dir, 'onnx');
-  context.logger.info(`generating the tiny demo simulator (seed ${tiny.seed}, ${tiny.layers} layers, ${vocabSize} ids) into ${dir}`);
-  // Built in a scratch folder and renamed into place, so a killed build never leaves a folder that looks complete.
-  const scratch = `${dir}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  await mkdir(scratch, { recursive: true });
-  try {
+  await produceFolderOnce(dir, (d) => existsSync(join(d, 'onnx', BUILT_MODEL_MANIFEST)), async (scratch) => {
+    context.logger.info(`generating the tiny demo simulator (seed ${tiny.seed}, ${tiny.layers} layers, ${vocabSize} ids) into ${dir}`);
     const hf = join(scratch, 'hf');
     await generateTinyLlama(hf, { ...tiny, vocabSize, dtype: 'BF16', shards: 1 });
     const files = await llama31TokenizerFiles();
     await writeFile(join(hf, 'tokenizer.json'), JSON.stringify(files.tokenizerJson) + '\n');
     await writeFile(join(hf, 'tokenizer_config.json'), JSON.stringify(files.tokenizerConfig, null, 2) + '\n');
     await buildOnnxModel(hf, join(scratch, 'onnx'), { dtype: 'fp32' });
-    if (!existsSync(join(dir, 'onnx', BUILT_MODEL_MANIFEST))) {
-      await rm(dir, { recursive: true, force: true });
-      // Another process may have put its identical copy in place meanwhile; then that one serves.
-      await rename(scratch, dir).catch((error: unknown) => {
-        if (!existsSync(join(dir, 'onnx', BUILT_MODEL_MANIFEST))) throw error;
-      });
-    }
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  });
   return join(dir, 'onnx');
 }
