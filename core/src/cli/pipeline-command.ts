@@ -7,6 +7,7 @@ import { writeManifest } from '../engine/run-manifest.js';
 import { parseShard } from '../exemplars/corpus/index.js';
 import { runPipeline, type PipelineResult, type StageName } from '../pipeline.js';
 import { formatSummary } from '../score/format-summary.js';
+import { writeRunReport } from '../report/index.js';
 import { ExpgenCommand, stageFlags } from './base-command.js';
 
 /** Flags of the commands that describe and score: the stage flags plus feature sharding and reusable exemplars. */
@@ -78,16 +79,21 @@ export abstract class PipelineCommand extends ExpgenCommand {
         progress: !flags.json,
         dryRun: Boolean(flags['dry-run']),
       });
-      this.report(outDir, result, Boolean(flags.json));
+      // A whole run ends with its report; feature shards get theirs after `expgen merge`.
+      const reportPath =
+        command === 'run' && result.summary && !flags.shard && !flags['dry-run']
+          ? await writeRunReport({ runDir: outDir, tokenizer: run.components.subject!.tokenizer, logger: this.logger(), ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}) })
+          : null;
+      this.report(outDir, result, Boolean(flags.json), reportPath);
       return result;
     } finally {
       await run.dispose();
     }
   }
 
-  private report(outDir: string, result: PipelineResult, json: boolean): void {
+  private report(outDir: string, result: PipelineResult, json: boolean, reportPath: string | null): void {
     if (json) {
-      this.printJson({ out: outDir, summary: result.summary ?? null, described: result.described?.length ?? null, ...(result.estimate ? { estimate: result.estimate } : {}) });
+      this.printJson({ out: outDir, summary: result.summary ?? null, described: result.described?.length ?? null, report: reportPath, ...(result.estimate ? { estimate: result.estimate } : {}) });
       return;
     }
     if (result.estimate) {
@@ -100,6 +106,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
     if (result.summary) {
       this.log(`results: ${resolve(outDir, 'results.jsonl')} and results.arrow; per-feature detail under ${resolve(outDir, 'features')}`);
       this.log(formatSummary(result.summary));
+      if (reportPath) this.log(`report: ${reportPath}`);
     } else if (result.described) {
       this.log(`candidates: ${resolve(outDir, 'descriptions', 'candidates.jsonl')} and candidates.arrow`);
     }

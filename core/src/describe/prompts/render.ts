@@ -1,6 +1,7 @@
 import { ExpgenError } from '../../contract/errors.js';
 import { signedActivation, type Sign } from '../../contract/sign.js';
 import type { Tokenizer } from '../../contract/tokenizer.js';
+import { specialTokenNames, utf8SequenceLength, validUtf8Continuation } from '../../engine/utf8-tokens.js';
 
 /** The strings that open and close a marked span in the explainer prompt. */
 export interface MarkerStrings {
@@ -165,7 +166,7 @@ function displayCharacters(tokens: ArrayLike<number>, from: number, marks: reado
   const out: DisplayChar[] = [];
   const bytes: number[] = [];
   const owners: number[] = [];
-  const names = specialNames(tokenizer);
+  const names = specialTokenNames(tokenizer);
   const emit = (text: string, first: number, count: number) => {
     let marked = false;
     for (let k = first; k < first + count; k++) marked ||= marks[owners[k]!]!;
@@ -176,7 +177,7 @@ function displayCharacters(tokens: ArrayLike<number>, from: number, marks: reado
     let pos = 0;
     outer: while (pos < bytes.length) {
       const lead = bytes[pos]!;
-      const length = sequenceLength(lead);
+      const length = utf8SequenceLength(lead);
       if (length === 1) {
         emit(String.fromCharCode(lead), pos, 1);
         pos += 1;
@@ -194,7 +195,7 @@ function displayCharacters(tokens: ArrayLike<number>, from: number, marks: reado
           pos += k;
           continue outer;
         }
-        if (!validContinuation(lead, k, bytes[pos + k]!)) {
+        if (!validUtf8Continuation(lead, k, bytes[pos + k]!)) {
           emit(REPLACEMENT, pos, k);
           pos += k;
           continue outer;
@@ -223,36 +224,8 @@ function displayCharacters(tokens: ArrayLike<number>, from: number, marks: reado
   return out;
 }
 
-function sequenceLength(lead: number): number {
-  if (lead < 0x80) return 1;
-  if (lead >= 0xc2 && lead <= 0xdf) return 2;
-  if (lead >= 0xe0 && lead <= 0xef) return 3;
-  if (lead >= 0xf0 && lead <= 0xf4) return 4;
-  return 0;
-}
 
-/** UTF-8's continuation rules, with the narrower second-byte ranges that exclude overlongs and surrogates. */
-function validContinuation(lead: number, index: number, byte: number): boolean {
-  if (index === 1) {
-    if (lead === 0xe0) return byte >= 0xa0 && byte <= 0xbf;
-    if (lead === 0xed) return byte >= 0x80 && byte <= 0x9f;
-    if (lead === 0xf0) return byte >= 0x90 && byte <= 0xbf;
-    if (lead === 0xf4) return byte >= 0x80 && byte <= 0x8f;
-  }
-  return byte >= 0x80 && byte <= 0xbf;
-}
 
-const specialNameCache = new WeakMap<Tokenizer, Map<number, string>>();
-
-function specialNames(tokenizer: Tokenizer): Map<number, string> {
-  let names = specialNameCache.get(tokenizer);
-  if (!names) {
-    names = new Map();
-    for (const [text, id] of tokenizer.specialTokens) if (!names.has(id)) names.set(id, text);
-    specialNameCache.set(tokenizer, names);
-  }
-  return names;
-}
 
 const patternCache = new WeakMap<Tokenizer, Map<string, readonly string[]>>();
 
