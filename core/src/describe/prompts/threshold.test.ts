@@ -27,6 +27,7 @@ const cases: Case[] = [
   { name: 'null quantiles are skipped', values: [null, null, 6, 4, 2], counts: { 6: 4 }, threshold: 6, rule: 'quantile', fraction: 1e-6 },
   { name: 'quantiles not beyond zero are skipped', values: [5, 3, 0, -1, -2], counts: { 5: 1, 3: 1 }, threshold: 3, rule: 'least-extreme-quantile', fraction: 1e-7 },
   { name: 'none qualifies: the least extreme usable one', values: [10, 8, 6, 4, null], counts: { 10: 0, 8: 1, 6: 1, 4: 2 }, threshold: 4, rule: 'least-extreme-quantile', fraction: 1e-5 },
+  { name: 'the least extreme usable one marks nothing: a fraction of the strongest activation', values: [10, 8, 6, 4, null], counts: { 5: 2 }, strongest: 10, threshold: 5, rule: 'fraction-of-strongest', fraction: null },
   { name: 'none usable: a fraction of the strongest activation', values: [null, null, null, null, null], counts: { 4.5: 2 }, strongest: 9, threshold: 4.5, rule: 'fraction-of-strongest', fraction: null },
   { name: 'configured out of order: still most extreme first', values: [10, 8, 6, 4, 2], counts: { 10: 3, 2: 9 }, fractions: [1e-4, 1e-8], threshold: 10, rule: 'quantile', fraction: 1e-8 },
   { name: 'only the configured fractions are tried', values: [10, 8, 6, 4, 2], counts: { 6: 1, 4: 3 }, fractions: [1e-6, 1e-5], threshold: 4, rule: 'quantile', fraction: 1e-5 },

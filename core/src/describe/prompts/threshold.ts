@@ -77,7 +77,10 @@ export function chooseThreshold(input: ThresholdInput): ThresholdChoice {
     lastUsable = { threshold: value, fraction, markedStrings };
     if (markedStrings >= input.minMarkedStrings) chosen = { threshold: value, rule: 'quantile', fraction, markedStrings };
   }
-  if (!chosen && lastUsable) chosen = { ...lastUsable, rule: 'least-extreme-quantile' };
+  // The least extreme quantile serves only if it marks something in the exemplars shown: a prompt with no marked
+  // token asks the explainer about nothing (on small corpora the quantiles sit at the very top ranks, which a drawn
+  // subset may not include); then the fraction-of-strongest rule marks the exemplars' own peaks.
+  if (!chosen && lastUsable && lastUsable.markedStrings > 0) chosen = { ...lastUsable, rule: 'least-extreme-quantile' };
   if (!chosen) {
     const strongest = input.strongest;
     const reaches = Number.isFinite(strongest) && (sign === 'positive' ? strongest > 0 : strongest < 0);
