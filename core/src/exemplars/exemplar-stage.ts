@@ -127,6 +127,8 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
   let info: ExemplarOutputInfo | undefined;
   let lastEnd: CorpusEnd | undefined;
   let sequencesDone = 0;
+  // Tokens streamed through the subject over every pass (for the rate); each pass reads the same corpus.
+  let tokensStreamed = 0;
   let tokensDone = 0;
   const perShard = Math.ceil((settings.sequences - shard.index) / shard.count);
   const progress: Progress | undefined = input.progress === false ? undefined : createProgress({ label: 'exemplars', total: perShard * groups.length, unit: 'sequences', rateOf: 'tokens' });
@@ -164,7 +166,7 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
         groupSequences++;
         groupTokens += row.length;
       }
-      progress?.update(g * perShard + groupSequences, { tokens: tokensDone + groupTokens });
+      progress?.update(g * perShard + groupSequences, { tokens: tokensStreamed + groupTokens });
       input.onBatch?.(groupSequences);
     };
     const send = async (split: string, rows: CorpusSequence[]) => {
@@ -234,7 +236,8 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
       }
     }
     sequencesDone = groupSequences;
-    tokensDone += groupTokens;
+    tokensDone = groupTokens;
+    tokensStreamed += groupTokens;
     if (g + 1 < groups.length) {
       // The finished group's files are final: a kill from here on resumes at the next group.
       writeCheckpoint(outDir, { format: CHECKPOINT_FORMAT, configHash: input.configHash, shard, group: g + 1, resumeFrom: 0, appliedAbove: [], sequencesDone: 0, tokensDone: 0, files: writtenFiles }, new Map());
@@ -253,7 +256,8 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
   const seconds = (Date.now() - started) / 1000;
   progress?.finish();
   if (lastEnd?.reason === 'source-exhausted') logger.warn(lastEnd.message);
-  logger.info(`stage 1: ${formatCount(sequencesDone)} sequences, ${formatCount(tokensDone)} tokens in ${formatDuration(seconds)} (${formatCount(tokensDone / Math.max(seconds, 1e-9))} tokens/s) -> ${join(outDir, EXEMPLARS_DIR)}`);
+  const passes = groups.length > 1 ? ` in ${groups.length} passes` : '';
+  logger.info(`stage 1: ${formatCount(sequencesDone)} sequences, ${formatCount(tokensDone)} tokens${passes}, ${formatDuration(seconds)} (${formatCount(tokensStreamed / Math.max(seconds, 1e-9))} tokens/s through the subject) -> ${join(outDir, EXEMPLARS_DIR)}`);
   return { outDir, manifest, end: lastEnd!, sequences: sequencesDone, tokens: tokensDone, seconds, groups, resumed: Boolean(checkpoint) };
 }
 

@@ -9,8 +9,9 @@
 // activation source of @expgen/plugin-neurons, as `expgen exemplars` does: gated reductions on every layer, the
 // random sequences' second pass, the host-side merge pipelined with the next forward, the Arrow files at the end.
 // The baseline is the plain forward as hook-overhead.ts defines it (no hooks, last logits), run on exactly the
-// batches the stage sent (recorded by a pass-through subject). A warm-up stage run and a warm-up forward come
-// first (hook variants are built on first use); repeats alternate stage and bare, and the medians are printed.
+// batches the stage sent (recorded by a pass-through subject); the stage's own gated forwards are replayed alone
+// too (same thresholds), to split its overhead into the forward's and the host's. A warm-up stage run and a warm-up
+// forward come first (hook variants are built on first use); repeats rotate the order; medians are printed.
 //
 // A fresh stage starts with empty lists, so every (sequence, feature) pair passes the gate until k sequences of a
 // split were seen; the pass rate then falls as k / sequences. A short benchmark therefore sees more traffic than
@@ -88,14 +89,18 @@ const settings = (count: number) =>
 
 /** One gated forward the stage sent: its inputs (for the bare baseline) and how many pairs passed the gate. */
 interface SentBatch {
+  /** The plain forward of the batch's rows. */
   readonly request: ForwardRequest;
+  /** The gated forward as the stage sent it, thresholds copied (they are the stage's live arrays). */
+  readonly gatedRequest: ForwardRequest;
   readonly tokens: number;
   passed: number;
 }
 
 /** Runs the stage once into a fresh folder; records its gated batches and when each one was applied. */
-async function stageRun(count: number): Promise<{ seconds: number; streamingSeconds: number; applied: number[]; started: number; batches: SentBatch[]; tokens: number }> {
+async function stageRun(count: number): Promise<{ seconds: number; streamingSeconds: number; applied: number[]; batches: SentBatch[]; tokens: number; randomRows: number }> {
   const batches: SentBatch[] = [];
+  let randomRows = 0;
   const recording: SubjectModel = {
     provenance: subject.provenance,
     info: subject.info,
@@ -105,14 +110,15 @@ async function stageRun(count: number): Promise<{ seconds: number; streamingSeco
     generate: (request) => subject.generate(request),
     forward: async (request: ForwardRequest): Promise<ForwardResult> => {
       const gated = request.hooks.length > 0 && request.hooks.every((h) => h.reduce === 'gated');
-      const sent: SentBatch | undefined = gated
-        ? {
-            request: { tokens: request.tokens.slice(), batch: request.batch, seqLen: request.seqLen, ...(request.lengths ? { lengths: request.lengths.slice() } : {}), ...(request.countFrom ? { countFrom: request.countFrom.slice() } : {}), hooks: [], logits: 'last' },
-            tokens: request.lengths ? request.lengths.reduce((a, b) => a + b, 0) : request.batch * request.seqLen,
-            passed: 0,
-          }
-        : undefined;
-      if (sent) batches.push(sent);
+      let sent: SentBatch | undefined;
+      if (gated) {
+        const rows = { tokens: request.tokens.slice(), batch: request.batch, seqLen: request.seqLen, ...(request.lengths ? { lengths: request.lengths.slice() } : {}), ...(request.countFrom ? { countFrom: request.countFrom.slice() } : {}) };
+        const hooks = request.hooks.map((h) => ({ ...h, ...(h.thresholds ? { thresholds: { top: h.thresholds.top.slice(), bottom: h.thresholds.bottom.slice() } } : {}) }));
+        sent = { request: { ...rows, hooks: [], logits: 'last' }, gatedRequest: { ...rows, hooks }, tokens: request.lengths ? request.lengths.reduce((a, b) => a + b, 0) : request.batch * request.seqLen, passed: 0 };
+        batches.push(sent);
+      } else {
+        randomRows += request.batch;
+      }
       const result = await subject.forward(request);
       if (sent) sent.passed = result.hooks.reduce((sum, h) => sum + (h.gated?.rows.length ?? 0), 0);
       return result;
@@ -137,37 +143,43 @@ async function stageRun(count: number): Promise<{ seconds: number; streamingSeco
   rmSync(outDir, { recursive: true, force: true });
   if (summary.end.reason === 'source-exhausted') throw new Error(`the synthetic corpus ran out after ${summary.sequences} of ${count} sequences`);
   if (applied.length !== batches.length) throw new Error(`${applied.length} batches applied but ${batches.length} gated forwards recorded`);
-  return { seconds: (ended - started) / 1000, streamingSeconds: (applied.at(-1)! - started) / 1000, applied, started, batches, tokens: summary.tokens };
+  return { seconds: (ended - started) / 1000, streamingSeconds: (applied.at(-1)! - started) / 1000, applied, batches, tokens: summary.tokens, randomRows };
 }
 
-/** The plain forward of every recorded batch, one after another; per-batch milliseconds. */
-async function bareRun(batches: readonly SentBatch[]): Promise<number[]> {
+/** The plain (or, with `gated`, the stage's own gated) forward of every recorded batch in turn; per-batch ms. */
+async function replay(batches: readonly SentBatch[], gated = false): Promise<number[]> {
   const times: number[] = [];
-  for (const b of batches) times.push((await timed(() => subject.forward(b.request))).ms);
+  for (const b of batches) times.push((await timed(() => subject.forward(gated ? b.gatedRequest : b.request))).ms);
   return times;
 }
 
 // Warm-up: a short stage run (builds the gated and full hook variants) and one plain forward.
 const warm = await stageRun(Math.min(sequences, 6 * batch));
-await bareRun(warm.batches.slice(0, 2));
+await replay(warm.batches.slice(0, 2));
 
+// Each repeat runs the stage, the bare forward and the stage's gated forwards alone (same batches, same
+// thresholds: what the forward costs with the gate, without the host's merge), in a rotating order so drift in
+// machine load falls on all three.
 const stage: Awaited<ReturnType<typeof stageRun>>[] = [];
 const bare: number[][] = [];
+const gatedOnly: number[][] = [];
+let recorded: SentBatch[] | undefined;
 for (let r = 0; r < repeats; r++) {
-  // Alternate which goes first, so drift in machine load falls on both.
-  if (r % 2 === 0) {
-    stage.push(await stageRun(sequences));
-    bare.push(await bareRun(stage.at(-1)!.batches));
-  } else {
-    const batches = stage.at(-1)!.batches;
-    bare.push(await bareRun(batches));
-    stage.push(await stageRun(sequences));
-  }
+  const steps = [
+    async () => {
+      stage.push(await stageRun(sequences));
+      recorded ??= stage.at(-1)!.batches;
+    },
+    async () => void bare.push(await replay(recorded!)),
+    async () => void gatedOnly.push(await replay(recorded!, true)),
+  ];
+  // Repeat 0 starts with the stage, which records the batches the other two replay.
+  for (let i = 0; i < 3; i++) await steps[(i + r) % 3]!();
 }
 await subject.dispose();
 rmSync(temp, { recursive: true, force: true });
 
-const batches = stage[0]!.batches;
+const batches = recorded!;
 const tokens = batches.reduce((a, b) => a + b.tokens, 0);
 const half = Math.floor(batches.length / 2);
 const lateTokens = batches.slice(half).reduce((a, b) => a + b.tokens, 0);
@@ -177,6 +189,8 @@ const sum = (list: readonly number[]) => list.reduce((a, b) => a + b, 0);
 
 const bareAll = median(bare.map((t) => sum(t) / 1000));
 const bareLate = median(bare.map((t) => sum(t.slice(half)) / 1000));
+const gatedAll = median(gatedOnly.map((t) => sum(t) / 1000));
+const gatedLate = median(gatedOnly.map((t) => sum(t.slice(half)) / 1000));
 const stageStreaming = median(stage.map((s) => s.streamingSeconds));
 const stageTotal = median(stage.map((s) => s.seconds));
 // Second half: from the moment batch `half - 1` was applied to the last one (the pipeline keeps one batch in flight).
@@ -193,11 +207,14 @@ console.log(
   table([
     ['run', 'seconds', 'tokens/s', 'time vs bare', 'tokens/s vs bare', 'gate pass rate'],
     ['bare forward (plain, last logits), all batches', bareAll, tokens / bareAll, 1, 1, '-'],
+    ['gated forwards alone (the stage\'s requests)', gatedAll, tokens / gatedAll, gatedAll / bareAll, bareAll / gatedAll, `${(100 * passRate(batches)).toFixed(1)}%`],
     ['stage, streaming (start to last batch applied)', stageStreaming, tokens / stageStreaming, stageStreaming / bareAll, bareAll / stageStreaming, `${(100 * passRate(batches)).toFixed(1)}%`],
     ['stage, end to end (with writing the outputs)', stageTotal, tokens / stageTotal, stageTotal / bareAll, bareAll / stageTotal, ''],
     ['bare forward, second half of the batches', bareLate, lateTokens / bareLate, 1, 1, '-'],
+    ['gated forwards alone, second half', gatedLate, lateTokens / gatedLate, gatedLate / bareLate, bareLate / gatedLate, `${(100 * passRate(batches.slice(half))).toFixed(1)}%`],
     ['stage, second half of the batches', stageLate, lateTokens / stageLate, stageLate / bareLate, bareLate / stageLate, `${(100 * passRate(batches.slice(half))).toFixed(1)}%`],
   ]),
 );
+console.log(`random sequences' second pass: ${stage[0]!.randomRows} rows in full (${((100 * stage[0]!.randomRows) / sequences).toFixed(1)}% of the sequences)`);
 const ratio = bareAll / stageStreaming;
 console.log(`\nstage / bare forward tokens/s: ${ratio.toFixed(3)} over the whole run, ${(bareLate / stageLate).toFixed(3)} over its second half (goal: at least 0.85)`);
