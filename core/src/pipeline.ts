@@ -11,7 +11,7 @@ import { selectFeatures, type FeatureSelection } from './engine/feature-selectio
 import { claimStageOutput, stageConfigHash } from './engine/stage-config.js';
 import type { ShardSpec } from './exemplars/corpus/index.js';
 import { ExemplarLibrary } from './exemplars/exemplar-library.js';
-import { runExemplarStage } from './exemplars/exemplar-stage.js';
+import { runExemplarStage, type ExemplarStageSummary } from './exemplars/exemplar-stage.js';
 import { manifestPath } from './exemplars/storage/index.js';
 import { runScoreStage, type ResultRow, type RunSummary } from './score/score-stage.js';
 import { Journal } from './engine/journal.js';
@@ -45,6 +45,8 @@ export interface PipelineOptions {
 
 export interface PipelineResult {
   readonly exemplarsDir: string;
+  /** Stage 1's summary, when this call ran stage 1. */
+  readonly exemplars?: ExemplarStageSummary;
   readonly estimate?: DescribeEstimate;
   readonly described?: readonly DescribedFeature[];
   readonly rows?: readonly ResultRow[];
@@ -63,13 +65,14 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   const featureSpec = options.features === undefined ? config.features : options.features;
   const selection: FeatureSelection = selectFeatures(featureSpec, activation, options.featuresBaseDir);
   const exemplarsDir = options.exemplarsDir ?? outDir;
+  let exemplars: ExemplarStageSummary | undefined;
 
   if (options.stages.includes('exemplars') && !(options.dryRun && existsSync(manifestPath(outDir)))) {
     if (options.dryRun) throw new ExpgenError(`--dry-run prices the description calls from finished exemplars, and ${join(outDir, 'exemplars')} has none yet: run "expgen exemplars --out ${outDir}" first`);
     if (options.exemplarsDir) throw new ExpgenError('--exemplars names finished stage 1 output: it cannot be combined with running stage 1');
     if (!components.datasets?.length) throw new ExpgenError('stage 1 needs at least one dataset');
     claimStageOutput(outDir, config, 'exemplars');
-    await runExemplarStage({
+    exemplars = await runExemplarStage({
       subject,
       activation,
       datasets: components.datasets.map((source, i) => ({ source, ratio: config.datasets[i]!.ratio, ...(config.datasets[i]!.name ? { name: config.datasets[i]!.name! } : {}) })),
@@ -82,7 +85,8 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       progress: options.progress ?? true,
     });
   }
-  if (!options.stages.includes('describe') && !options.stages.includes('score')) return { exemplarsDir };
+  const stage1 = exemplars ? { exemplars } : {};
+  if (!options.stages.includes('describe') && !options.stages.includes('score')) return { exemplarsDir, ...stage1 };
 
   if (!existsSync(manifestPath(exemplarsDir))) {
     throw new ExpgenError(`${join(exemplarsDir, 'exemplars')} holds no finished exemplars: run "expgen exemplars --out ${exemplarsDir}" first, or pass --exemplars DIR`);
@@ -94,7 +98,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     if (options.dryRun) {
       if (!components.describer) throw new ExpgenError('--dry-run prices stage 2, which needs a describer');
       const estimate = await estimateDescribeStage({ library, features, signs, describer: components.describer, tokenizer: subject.tokenizer, settings: config.describe, baseDir: options.describeBaseDir, outDir, logger });
-      return { exemplarsDir, estimate };
+      return { exemplarsDir, ...stage1, estimate };
     }
     let described: DescribedFeature[] | undefined;
     if (options.stages.includes('describe')) {
@@ -113,7 +117,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
         progress: options.progress ?? true,
       });
     }
-    if (!options.stages.includes('score')) return { exemplarsDir, ...(described ? { described } : {}) };
+    if (!options.stages.includes('score')) return { exemplarsDir, ...stage1, ...(described ? { described } : {}) };
     if (!components.simulator || !components.scorer) throw new ExpgenError('stage 3 needs a simulator and a scorer');
     described ??= readDescribed(outDir, features, signs);
     claimStageOutput(outDir, config, 'score');
@@ -127,7 +131,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       logger,
       progress: options.progress ?? true,
     });
-    return { exemplarsDir, described, rows, summary };
+    return { exemplarsDir, ...stage1, described, rows, summary };
   } finally {
     await library.close();
   }

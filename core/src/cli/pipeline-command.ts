@@ -46,7 +46,11 @@ type PipelineFlags = { [K in keyof typeof pipelineFlags]?: unknown } & {
 
 /** Runs `stages` of the pipeline for a command: flags to config overrides, composition, the engine, the report. */
 export abstract class PipelineCommand extends ExpgenCommand {
-  protected async runStages(command: string, flags: PipelineFlags, stages: StageName[]): Promise<PipelineResult> {
+  /**
+   * `shardOver`: what `--shard i/N` slices — the features (describe, score, run) or the corpus's sequences
+   * (exemplars, whose shards `expgen exemplars merge` combines).
+   */
+  protected async runStages(command: string, flags: PipelineFlags, stages: StageName[], shardOver: 'features' | 'sequences' = 'features'): Promise<PipelineResult> {
     const sets = [
       ...(flags.plugin ? [`activation.component=${flags.plugin}`] : []),
       ...(flags.describer ? [`describer.component=${flags.describer}`] : []),
@@ -74,7 +78,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
         featuresBaseDir: flags.features !== undefined ? process.cwd() : loaded.baseDirOf(['features']),
         describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']),
         ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
-        ...(flags.shard ? { featureShard: parseShard(flags.shard) } : {}),
+        ...(flags.shard ? { [shardOver === 'features' ? 'featureShard' : 'sequenceShard']: parseShard(flags.shard) } : {}),
         logger: this.logger(),
         progress: !flags.json,
         dryRun: Boolean(flags['dry-run']),
@@ -92,6 +96,17 @@ export abstract class PipelineCommand extends ExpgenCommand {
   }
 
   private report(outDir: string, result: PipelineResult, json: boolean, reportPath: string | null): void {
+    const stage1Only = result.exemplars && !result.described && !result.summary && !result.estimate;
+    if (stage1Only && json) {
+      const s = result.exemplars!;
+      this.printJson({ out: outDir, end: s.end, sequences: s.sequences, tokens: s.tokens, seconds: s.seconds, groups: s.groups, resumed: s.resumed, splits: s.manifest.splits });
+      return;
+    }
+    if (stage1Only) {
+      const manifest = result.exemplars!.manifest;
+      this.log(`exemplars written to ${resolve(outDir, 'exemplars')} (${manifest.layers.length} layer(s), splits ${Object.keys(manifest.splits).join(', ')})`);
+      return;
+    }
     if (json) {
       this.printJson({ out: outDir, summary: result.summary ?? null, described: result.described?.length ?? null, report: reportPath, ...(result.estimate ? { estimate: result.estimate } : {}) });
       return;
