@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExpgenError } from './contract/errors.js';
-import type { FeatureKey } from './contract/feature-key.js';
+import { formatFeatureKey, type FeatureKey } from './contract/feature-key.js';
+import type { Sign } from './contract/sign.js';
 import type { Logger } from './contract/plugin.js';
 import type { ExpgenConfig } from './config/config-schema.js';
-import type { DescribedFeature } from './describe/described-feature.js';
+import { describedKey, type DescribedFeature } from './describe/described-feature.js';
 import { estimateDescribeStage, runDescribeStage, type DescribeEstimate } from './describe/describe-stage.js';
 import type { RunComponents } from './engine/composition-root.js';
 import { selectFeatures, type FeatureSelection } from './engine/feature-selection.js';
@@ -143,17 +144,16 @@ export function shardFeatures(features: readonly FeatureKey[], shard: ShardSpec 
 }
 
 /** Stage 2's records for the given features, for a `score` run after a separate `describe`. */
-function readDescribed(outDir: string, features: readonly FeatureKey[], signs: readonly string[]): DescribedFeature[] {
+function readDescribed(outDir: string, features: readonly FeatureKey[], signs: readonly Sign[]): DescribedFeature[] {
   const path = join(outDir, 'descriptions', 'journal.jsonl');
   if (!existsSync(path)) throw new ExpgenError(`${outDir} holds no descriptions: run "expgen describe --out ${outDir}" first`);
-  const journal = Journal.open<DescribedFeature>(path, (e) => e.key);
-  journal.close();
+  const entries = Journal.read<DescribedFeature>(path, (e) => e.key);
   const out: DescribedFeature[] = [];
   const missing: string[] = [];
   for (const feature of features) {
     for (const sign of signs) {
-      const key = `${feature.space}/${feature.layer}/${feature.index}:${sign}`;
-      const entry = journal.entries.get(key);
+      const key = describedKey(formatFeatureKey(feature), sign);
+      const entry = entries.get(key);
       if (entry) out.push(entry);
       else missing.push(key);
     }

@@ -66,6 +66,13 @@ export abstract class ExpgenCommand extends Command {
       process.exitCode = error.exitCode;
       return undefined;
     }
-    return super.catch(error);
+    // oclif's own errors (unknown flags, missing arguments) keep oclif's message and help pointer.
+    if ((error as { oclif?: unknown }).oclif !== undefined) return super.catch(error);
+    // Anything else (a plugin's plain Error while a stage runs, a failed request) is still one line; the stack is
+    // for those who ask.
+    process.stderr.write(`expgen: ${error.message.split('\n')[0]} (set EXPGEN_DEBUG=1 for the stack trace)\n`);
+    if (process.env.EXPGEN_DEBUG) process.stderr.write(`${error.stack ?? ''}\n`);
+    process.exitCode = 1;
+    return undefined;
   }
 }

@@ -1,4 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExpgenError } from '../contract/errors.js';
 import type { Describer } from '../contract/describer.js';
@@ -71,10 +70,18 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
   const progress = input.progress === false ? undefined : createProgress({ label: 'describing', total: items.length, unit: 'feature-signs' });
   let done = 0;
   let next = 0;
+  // The first failure stops every worker from taking new items; the journal is closed only after all have settled,
+  // so an answer already paid for is still recorded and nothing writes to a closed file.
+  let failure: { error: unknown } | undefined;
   const work = async () => {
-    while (next < items.length) {
+    while (next < items.length && !failure) {
       const item = items[next++]!;
-      if (!journal.has(item.key)) journal.append(await describeOne(item.feature, item.sign));
+      try {
+        if (!journal.has(item.key)) journal.append(await describeOne(item.feature, item.sign));
+      } catch (error) {
+        failure ??= { error };
+        return;
+      }
       progress?.update(++done);
     }
   };
@@ -100,11 +107,9 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
     }
     return { ...described, status: 'described', reason: null };
   };
-  try {
-    await Promise.all(Array.from({ length: Math.max(1, input.concurrency ?? 8) }, work));
-  } finally {
-    journal.close();
-  }
+  await Promise.allSettled(Array.from({ length: Math.max(1, input.concurrency ?? 8) }, work));
+  journal.close();
+  if (failure) throw failure.error;
   progress?.finish();
 
   const described = items.map((item) => journal.entries.get(item.key)!);
@@ -142,17 +147,7 @@ export async function estimateDescribeStage(input: Omit<DescribeStageInput, 'pro
     throw new ExpgenError(`the describer "${describer.provenance.component}" (plugin ${describer.provenance.plugin}) cannot estimate its calls: --dry-run is for describers that call servers, such as openai-compatible`);
   }
   const template = await loadPromptTemplate(input.settings.promptTemplate, { baseDir: input.baseDir });
-  const journalPath = join(input.outDir, 'descriptions', 'journal.jsonl');
-  const done = new Set<string>();
-  if (existsSync(journalPath)) {
-    for (const line of readFileSync(journalPath, 'utf8').split('\n')) {
-      try {
-        done.add((JSON.parse(line) as DescribedFeature).key);
-      } catch {
-        // a torn last line is not an item done
-      }
-    }
-  }
+  const done = Journal.read<DescribedFeature>(join(input.outDir, 'descriptions', 'journal.jsonl'), (e) => e.key);
   const total = { featureSigns: 0, skipped: 0, alreadyDescribed: 0, calls: 0, cachedCalls: 0, promptTokens: 0, maxCompletionTokens: 0 };
   for (const item of workItems(input.features, input.signs)) {
     total.featureSigns++;
@@ -174,8 +169,8 @@ export async function estimateDescribeStage(input: Omit<DescribeStageInput, 'pro
   return total;
 }
 
-/** `descriptions/candidates.jsonl` and `.arrow`, in the order of the work items (feature keys, then sign). */
-function writeCandidates(outDir: string, described: readonly DescribedFeature[]): void {
+/** `descriptions/candidates.jsonl` and `.arrow`, in the order given (the work items': feature keys, then sign). */
+export function writeCandidates(outDir: string, described: readonly DescribedFeature[]): void {
   const rows = described.map((d) => ({ ...d, descriptions: d.candidates.map((c) => c.description), seeds: d.candidates.map((c) => c.seed) }));
   writeFileAtomic(join(outDir, 'descriptions', 'candidates.jsonl'), described.map((d) => JSON.stringify(d)).join('\n') + (described.length ? '\n' : ''));
   writeFileAtomic(join(outDir, 'descriptions', 'candidates.arrow'), recordsToArrow(CANDIDATE_COLUMNS, rows as unknown as Record<string, unknown>[]));

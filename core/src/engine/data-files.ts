@@ -23,8 +23,9 @@ export function datasetsFromFiles(paths: readonly string[], cwd: string): { comp
     const path = resolve(cwd, given);
     if (!existsSync(path)) throw new ExpgenError(`--data ${given}: ${path} does not exist`);
     const component = componentFor(path, given);
-    let name = basename(path).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'data';
-    for (let i = 2; names.has(name); i++) name = `${name}-${i}`;
+    const base = basename(path).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'data';
+    let name = base;
+    for (let i = 2; names.has(name); i++) name = `${base}-${i}`;
     names.add(name);
     return { component, name, ratio: 1, options: { path } };
   });

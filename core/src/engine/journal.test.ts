@@ -20,6 +20,14 @@ describe('Journal', () => {
     second.close();
     assert.equal(readFileSync(path, 'utf8'), '{"key":"a","v":1}\n{"key":"b","v":2}\n{"key":"c","v":4}\n');
   });
+  it('read() returns the whole entries and leaves a writer\'s torn last line in place', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'expgen-journal-')), 'items.jsonl');
+    writeFileSync(path, '{"key":"a","v":1}\n{"key":"b","v":2}\n{"key":"c"');
+    assert.deepEqual([...Journal.read<{ key: string }>(path, (e) => e.key).keys()], ['a', 'b']);
+    assert.equal(readFileSync(path, 'utf8'), '{"key":"a","v":1}\n{"key":"b","v":2}\n{"key":"c"', 'nothing truncated');
+    assert.equal(Journal.read(join(path, '..', 'missing.jsonl'), (e: { key: string }) => e.key).size, 0);
+  });
+
   it('refuses a damaged line in the middle', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'expgen-journal-')), 'items.jsonl');
     writeFileSync(path, '{"key":"a"}\nnot json\n{"key":"b"}\n');

@@ -18,30 +18,17 @@ export class Journal<T> {
 
   static open<T>(path: string, keyOf: (entry: T) => string): Journal<T> {
     mkdirSync(dirname(path), { recursive: true });
-    const entries = new Map<string, T>();
-    if (existsSync(path)) {
-      const text = readFileSync(path, 'utf8');
-      let good = 0;
-      let lineNumber = 0;
-      for (let start = 0; start < text.length; ) {
-        const end = text.indexOf('\n', start);
-        lineNumber++;
-        if (end === -1) break; // no newline: the last write was torn
-        const line = text.slice(start, end);
-        let entry: T;
-        try {
-          entry = JSON.parse(line) as T;
-        } catch {
-          throw new ExpgenError(`${path}:${lineNumber}: not a JSON line: the journal is damaged; remove it to redo this stage`);
-        }
-        const key = keyOf(entry);
-        if (!entries.has(key)) entries.set(key, entry);
-        start = end + 1;
-        good = Buffer.byteLength(text.slice(0, start));
-      }
-      if (good < Buffer.byteLength(text)) truncateSync(path, good);
-    }
+    const { entries, goodBytes, totalBytes } = parse(path, keyOf);
+    if (goodBytes < totalBytes) truncateSync(path, goodBytes);
     return new Journal(path, openSync(path, 'a'), entries, keyOf);
+  }
+
+  /**
+   * The entries, for a reader that does not write (`expgen score` after `describe`, a dry run): nothing is created,
+   * opened for writing or truncated, so a writer still appending in another process is left alone.
+   */
+  static read<T>(path: string, keyOf: (entry: T) => string): Map<string, T> {
+    return parse(path, keyOf).entries;
   }
 
   has(key: string): boolean {
@@ -59,4 +46,29 @@ export class Journal<T> {
   close(): void {
     closeSync(this.fd);
   }
+}
+
+/** Whole lines of a journal file; a last line without its newline is a torn write, left out. */
+function parse<T>(path: string, keyOf: (entry: T) => string): { entries: Map<string, T>; goodBytes: number; totalBytes: number } {
+  const entries = new Map<string, T>();
+  if (!existsSync(path)) return { entries, goodBytes: 0, totalBytes: 0 };
+  const bytes = readFileSync(path);
+  let good = 0;
+  let lineNumber = 0;
+  for (let start = 0; start < bytes.length; ) {
+    const end = bytes.indexOf(0x0a, start);
+    lineNumber++;
+    if (end === -1) break;
+    let entry: T;
+    try {
+      entry = JSON.parse(bytes.subarray(start, end).toString('utf8')) as T;
+    } catch {
+      throw new ExpgenError(`${path}:${lineNumber}: not a JSON line: the journal is damaged; remove it to redo this stage`);
+    }
+    const key = keyOf(entry);
+    if (!entries.has(key)) entries.set(key, entry);
+    start = end + 1;
+    good = start;
+  }
+  return { entries, goodBytes: good, totalBytes: bytes.length };
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ActivationSource, LayerPlan } from '../contract/activation-source.js';
 import type { DatasetSource } from '../contract/dataset-source.js';
@@ -85,7 +85,6 @@ interface CheckpointInfo {
   readonly appliedAbove: readonly number[];
   readonly sequencesDone: number;
   readonly tokensDone: number;
-  readonly files: readonly string[];
 }
 
 /**
@@ -111,7 +110,7 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
   const hostEncode = plans.some((p) => p.fragment) && !subject.runsGraphFragments;
   if (hostEncode) logger.warn('the subject cannot run graph fragments: hook values are copied to the host and encoded there (slow)');
 
-  const existing = completedOutput(outDir, input.configHash);
+  const existing = completedOutput(outDir, input.configHash, shard);
   if (existing) {
     logger.info(`${outDir}: stage 1 is already complete for this config; nothing to do`);
     return { outDir, manifest: existing, end: { reason: 'already-complete' }, sequences: 0, tokens: 0, seconds: 0, groups: [layers], resumed: false };
@@ -123,7 +122,6 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
 
   const histogram = { low: settings.histogramRange[0], high: settings.histogramRange[1], bins: settings.histogramBins };
   const counts = new SplitCountsCollector();
-  const writtenFiles: string[] = [...(checkpoint?.info.files ?? [])];
   let info: ExemplarOutputInfo | undefined;
   let lastEnd: CorpusEnd | undefined;
   let sequencesDone = 0;
@@ -192,7 +190,6 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
         appliedAbove: above,
         sequencesDone: groupSequences,
         tokensDone: groupTokens,
-        files: writtenFiles,
       }, states);
       lastCheckpoint = Date.now();
     };
@@ -230,8 +227,7 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
     for (const [split, state] of states) {
       for (const layerState of state.layers) {
         const key = { space: activation.space, layer: layerState.plan.layer, split };
-        const files = writeLayerSplitFiles(outDir, toStorage(key, layerState), state.store, info);
-        writtenFiles.push(files.exemplars, files.distribution);
+        writeLayerSplitFiles(outDir, toStorage(key, layerState), state.store, info);
         counts.add(key, layerState.distribution);
       }
     }
@@ -240,7 +236,7 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
     tokensStreamed += groupTokens;
     if (g + 1 < groups.length) {
       // The finished group's files are final: a kill from here on resumes at the next group.
-      writeCheckpoint(outDir, { format: CHECKPOINT_FORMAT, configHash: input.configHash, shard, group: g + 1, resumeFrom: 0, appliedAbove: [], sequencesDone: 0, tokensDone: 0, files: writtenFiles }, new Map());
+      writeCheckpoint(outDir, { format: CHECKPOINT_FORMAT, configHash: input.configHash, shard, group: g + 1, resumeFrom: 0, appliedAbove: [], sequencesDone: 0, tokensDone: 0 }, new Map());
     }
   }
 
@@ -402,11 +398,14 @@ function toStorage(key: { space: string; layer: number; split: string }, state: 
 }
 
 /** The manifest of a complete output made under the same config, if there is one. */
-function completedOutput(outDir: string, configHash: string): ExemplarManifest | undefined {
+function completedOutput(outDir: string, configHash: string, shard: ShardSpec): ExemplarManifest | undefined {
   if (!existsSync(join(outDir, EXEMPLARS_DIR, 'manifest.json'))) return undefined;
   const manifest = readExemplarManifest(outDir);
   if (manifest.configHash !== configHash) {
     throw new ExpgenError(`${outDir} already holds exemplars made with another config (hash ${manifest.configHash.slice(0, 12)}): use another --out folder or remove it`);
+  }
+  if (manifest.shard.index !== shard.index || manifest.shard.count !== shard.count) {
+    throw new ExpgenError(`${outDir} holds the exemplars of shard ${manifest.shard.index}/${manifest.shard.count}, not ${shard.index}/${shard.count}: give each shard its own --out folder`);
   }
   return manifest.complete ? manifest : undefined;
 }
@@ -453,11 +452,20 @@ function readCheckpoint(outDir: string, configHash: string, shard: ShardSpec): {
   // A kill between the two renames leaves only the `.old-*` folder: it is the latest complete checkpoint.
   let folder = join(root, CHECKPOINT_DIR);
   if (!existsSync(folder) && existsSync(root)) {
-    const old = readdirSync(root).find((name) => name.startsWith(`${CHECKPOINT_DIR}.old-`));
-    if (old) folder = join(root, old);
+    // Two kills between renames leave two: the newest is the latest checkpoint.
+    const old = readdirSync(root)
+      .filter((name) => name.startsWith(`${CHECKPOINT_DIR}.old-`))
+      .map((name) => join(root, name))
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+    if (old) folder = old;
   }
   if (!existsSync(join(folder, 'checkpoint.json'))) return undefined;
-  const info = JSON.parse(readFileSync(join(folder, 'checkpoint.json'), 'utf8')) as CheckpointInfo;
+  let info: CheckpointInfo;
+  try {
+    info = JSON.parse(readFileSync(join(folder, 'checkpoint.json'), 'utf8')) as CheckpointInfo;
+  } catch {
+    throw new ExpgenError(`${join(folder, 'checkpoint.json')} is damaged: remove ${folder} to start stage 1 over`);
+  }
   if (info.format !== CHECKPOINT_FORMAT) throw new ExpgenError(`${folder}: checkpoint format ${info.format} is not ${CHECKPOINT_FORMAT}: remove the folder to start over`);
   if (info.configHash !== configHash) {
     throw new ExpgenError(`${outDir} holds a checkpoint of a run with another config: use another --out folder, or remove ${folder} to start over`);

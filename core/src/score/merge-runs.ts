@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ExpgenError } from '../contract/errors.js';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import type { DescribedFeature } from '../describe/described-feature.js';
+import { writeCandidates } from '../describe/describe-stage.js';
 import { writeFileAtomic } from '../engine/atomic-write.js';
 import { differingKeys } from '../engine/stage-config.js';
 import { summarize, writeResults, type ResultRow, type RunSummary } from './score-stage.js';
@@ -15,9 +16,10 @@ export function mergeRunOutputs(inputDirs: readonly string[], outDir: string): {
   if (inputDirs.length === 0) throw new ExpgenError('merge: give at least one run folder');
   const shards = inputDirs.map((dir) => {
     const stage = join(dir, 'stages', 'score.json');
-    if (!existsSync(join(dir, 'results.jsonl')) || !existsSync(stage)) throw new ExpgenError(`${dir} holds no finished run (results.jsonl): finish "expgen run" there first`);
-    const manifest = JSON.parse(readFileSync(join(dir, 'expgen-manifest.json'), 'utf8')) as { shard?: { index: number; count: number }; config: ExpgenConfig };
-    return { dir, stage: JSON.parse(readFileSync(stage, 'utf8')) as unknown, shard: manifest.shard ?? { index: 0, count: 1 }, config: manifest.config };
+    const manifestFile = join(dir, 'expgen-manifest.json');
+    if (![join(dir, 'results.jsonl'), stage, manifestFile].every((f) => existsSync(f))) throw new ExpgenError(`${dir} holds no finished run (results.jsonl, expgen-manifest.json): finish "expgen run" there first`);
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { shard?: { index: number; count: number }; config: ExpgenConfig } & Record<string, unknown>;
+    return { dir, stage: JSON.parse(readFileSync(stage, 'utf8')) as unknown, shard: manifest.shard ?? { index: 0, count: 1 }, config: manifest.config, manifest };
   });
   for (const s of shards.slice(1)) {
     const differences = differingKeys(shards[0]!.stage, s.stage);
@@ -45,13 +47,11 @@ export function mergeRunOutputs(inputDirs: readonly string[], outDir: string): {
   }
   mkdirSync(outDir, { recursive: true });
   for (const s of shards) if (existsSync(join(s.dir, 'features'))) cpSync(join(s.dir, 'features'), join(outDir, 'features'), { recursive: true });
-  const lines = described.map((d) => JSON.stringify(d));
-  writeFileAtomic(join(outDir, 'descriptions', 'candidates.jsonl'), lines.join('\n') + (lines.length ? '\n' : ''));
+  writeCandidates(outDir, described);
   writeResults(outDir, rows);
   // The null baseline of each shard was drawn within the shard; the summary pools them.
   const summary = summarize(rows, shards[0]!.config.score);
-  const manifest = JSON.parse(readFileSync(join(shards[0]!.dir, 'expgen-manifest.json'), 'utf8')) as Record<string, unknown>;
-  writeFileAtomic(join(outDir, 'expgen-manifest.json'), `${JSON.stringify({ ...manifest, command: 'merge', shard: { index: 0, count: 1 }, mergedFrom: [...inputDirs] }, null, 2)}\n`);
+  writeFileAtomic(join(outDir, 'expgen-manifest.json'), `${JSON.stringify({ ...shards[0]!.manifest, command: 'merge', shard: { index: 0, count: 1 }, mergedFrom: [...inputDirs] }, null, 2)}\n`);
   writeFileAtomic(join(outDir, 'stages', 'score.json'), `${JSON.stringify(shards[0]!.stage, null, 2)}\n`);
   return { rows, summary };
 }
