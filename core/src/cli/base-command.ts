@@ -4,6 +4,8 @@ import type { Logger } from '../contract/plugin.js';
 import type { ComponentKind } from '../contract/provenance.js';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { composeRun, type ComposedRun } from '../engine/composition-root.js';
+import { resolveAllComponents } from '../engine/resolve-components.js';
+import type { ExpgenConfig } from '../config/config-schema.js';
 import { stderrLogger } from '../engine/logger.js';
 import { PluginRegistry } from '../plugins/plugin-registry.js';
 
@@ -42,11 +44,16 @@ export abstract class ExpgenCommand extends Command {
   }
 
   /** Loads config and plugins and wires the components `needs` asks for. The caller disposes the run. */
-  protected async compose(flags: { config?: string; set?: string[] }, needs: ComponentKind[], extraSets: string[] = []): Promise<{ loaded: LoadedConfig; registry: PluginRegistry; run: ComposedRun }> {
+  /**
+   * Loads config and plugins, checks every component section against its plugin (a typo anywhere fails before any
+   * model loads), and wires the components `needs` asks for. The caller disposes the run.
+   */
+  protected async compose(flags: { config?: string; set?: string[] }, needs: ComponentKind[], extraSets: string[] = []): Promise<{ loaded: LoadedConfig; registry: PluginRegistry; config: ExpgenConfig; run: ComposedRun }> {
     const loaded = await this.loadConfigFrom(flags, extraSets);
     const registry = await this.discoverPlugins(loaded);
+    const { config } = resolveAllComponents(loaded, registry);
     const run = await composeRun({ loaded, registry, needs, logger: this.logger() });
-    return { loaded, registry, run };
+    return { loaded, registry, config, run };
   }
 
   /** Where components and stages log: standard error, so standard output stays clean for results and JSON. */

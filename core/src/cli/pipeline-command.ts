@@ -2,7 +2,6 @@ import { Flags } from '@oclif/core';
 import { resolve } from 'node:path';
 import type { ComponentKind } from '../contract/provenance.js';
 import { datasetsFromFiles } from '../engine/data-files.js';
-import { resolveAllComponents } from '../engine/resolve-components.js';
 import { writeManifest } from '../engine/run-manifest.js';
 import { parseShard } from '../exemplars/corpus/index.js';
 import { runPipeline, type PipelineResult, type StageName } from '../pipeline.js';
@@ -59,9 +58,8 @@ export abstract class PipelineCommand extends ExpgenCommand {
     ];
     const outDir = resolve(flags.out);
     const needs = [...new Set(stages.flatMap((s) => NEEDS[s]))];
-    const { loaded, registry, run } = await this.compose(flags, needs, sets);
+    const { loaded, registry, config, run } = await this.compose(flags, needs, sets);
     try {
-      const { config } = resolveAllComponents(loaded, registry);
       if (!flags['dry-run']) writeManifest(outDir, {
         command,
         loaded: { ...loaded, config },
