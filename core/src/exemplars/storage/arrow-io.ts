@@ -353,3 +353,46 @@ export function primitiveColumn(type: DataType, values: ArrayLike<unknown> & { l
 }
 
 export const INT32 = new Int32();
+
+/**
+ * The shape both stage-1 readers share: an Arrow file of a known format and version read one record batch
+ * (256 features) at a time. Subclasses decode and check a batch's rows.
+ */
+export abstract class BatchedFileReader<Row> {
+  protected constructor(protected readonly file: OpenArrowFile) {}
+
+  /** Opens `path`, refusing another format or version with a one-line error. */
+  protected static async openVersioned(path: string, format: string, version: number, schema: Schema): Promise<OpenArrowFile> {
+    const file = await openArrowFile(path, format, schema);
+    if (file.format !== `${format}/${version}`) {
+      await file.close();
+      throw new ExpgenError(`${path} is in format ${file.format}; this version of expgen reads ${format}/${version}`);
+    }
+    return file;
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  get configHash(): string {
+    return this.file.configHash;
+  }
+
+  /** Record batches; batch i holds features [256 i, 256 (i + 1)). */
+  get batches(): number {
+    return this.file.batches;
+  }
+
+  /** Every row of batch `index`. */
+  abstract batchRows(index: number): Promise<Row[]>;
+
+  /** Every row of the file, in file order, one batch in memory at a time. */
+  async *rows(): AsyncGenerator<Row> {
+    for (let index = 0; index < this.batches; index++) yield* await this.batchRows(index);
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+}

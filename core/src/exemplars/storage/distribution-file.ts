@@ -2,6 +2,7 @@ import { Field, Float32, Float64, Int32, Int64, Schema, type RecordBatch } from 
 import { ExpgenError } from '../../contract/errors.js';
 import { TAIL_FRACTIONS } from '../state/activation-distribution.js';
 import {
+  BatchedFileReader,
   ListColumn,
   columnData,
   columnOffsets,
@@ -10,12 +11,10 @@ import {
   int64Values,
   isValid,
   listOf,
-  openArrowFile,
   primitiveColumn,
   recordBatch,
   schemaMetadata,
   writeArrowFile,
-  type OpenArrowFile,
 } from './arrow-io.js';
 import { FEATURES_PER_BATCH } from './exemplar-file.js';
 
@@ -245,28 +244,9 @@ function countList(data: ReturnType<typeof columnData>): (i: number) => Float64A
 }
 
 /** A distribution file opened for reading one record batch (256 features) at a time. */
-export class DistributionFileReader {
-  private constructor(private readonly file: OpenArrowFile) {}
-
+export class DistributionFileReader extends BatchedFileReader<DistributionRow> {
   static async open(path: string): Promise<DistributionFileReader> {
-    const file = await openArrowFile(path, DISTRIBUTION_FORMAT, distributionSchema(''));
-    if (file.format !== `${DISTRIBUTION_FORMAT}/${DISTRIBUTION_FORMAT_VERSION}`) {
-      await file.close();
-      throw new ExpgenError(`${path} is in format ${file.format}; this version of expgen reads ${DISTRIBUTION_FORMAT}/${DISTRIBUTION_FORMAT_VERSION}`);
-    }
-    return new DistributionFileReader(file);
-  }
-
-  get path(): string {
-    return this.file.path;
-  }
-
-  get configHash(): string {
-    return this.file.configHash;
-  }
-
-  get batches(): number {
-    return this.file.batches;
+    return new DistributionFileReader(await BatchedFileReader.openVersioned(path, DISTRIBUTION_FORMAT, DISTRIBUTION_FORMAT_VERSION, distributionSchema('')));
   }
 
   async batchRows(index: number): Promise<DistributionRow[]> {
@@ -277,18 +257,10 @@ export class DistributionFileReader {
     return rows;
   }
 
-  async *rows(): AsyncGenerator<DistributionRow> {
-    for (let index = 0; index < this.batches; index++) yield* await this.batchRows(index);
-  }
-
   async feature(feature: number): Promise<DistributionRow | undefined> {
     const index = Math.floor(feature / FEATURES_PER_BATCH);
     if (!Number.isSafeInteger(feature) || feature < 0 || index >= this.batches) return undefined;
     return (await this.batchRows(index))[feature - index * FEATURES_PER_BATCH];
-  }
-
-  close(): Promise<void> {
-    return this.file.close();
   }
 }
 

@@ -1,6 +1,7 @@
 import { Field, Float32, Int32, Int64, Schema, Utf8, type RecordBatch } from 'apache-arrow';
 import { ExpgenError } from '../../contract/errors.js';
 import {
+  BatchedFileReader,
   ListColumn,
   Utf8Column,
   columnData,
@@ -10,12 +11,10 @@ import {
   int64Values,
   isValid,
   listOf,
-  openArrowFile,
   primitiveColumn,
   recordBatch,
   schemaMetadata,
   writeArrowFile,
-  type OpenArrowFile,
 } from './arrow-io.js';
 
 /**
@@ -282,32 +281,11 @@ function listReader<T extends Int32Array | Float32Array | Float64Array | BigInt6
  * An exemplar file opened for reading one record batch (256 features) at a time: `feature(f)` reads only the
  * batch that holds f, `rows()` streams every row. Close it when done.
  */
-export class ExemplarFileReader {
-  private constructor(private readonly file: OpenArrowFile) {}
-
+export class ExemplarFileReader extends BatchedFileReader<ExemplarRow> {
   static async open(path: string): Promise<ExemplarFileReader> {
-    const file = await openArrowFile(path, EXEMPLAR_FORMAT, exemplarSchema(''));
-    if (file.format !== `${EXEMPLAR_FORMAT}/${EXEMPLAR_FORMAT_VERSION}`) {
-      await file.close();
-      throw new ExpgenError(`${path} is in format ${file.format}; this version of expgen reads ${EXEMPLAR_FORMAT}/${EXEMPLAR_FORMAT_VERSION}`);
-    }
-    return new ExemplarFileReader(file);
+    return new ExemplarFileReader(await BatchedFileReader.openVersioned(path, EXEMPLAR_FORMAT, EXEMPLAR_FORMAT_VERSION, exemplarSchema('')));
   }
 
-  get path(): string {
-    return this.file.path;
-  }
-
-  get configHash(): string {
-    return this.file.configHash;
-  }
-
-  /** Record batches; batch i holds features [256 i, 256 (i + 1)). */
-  get batches(): number {
-    return this.file.batches;
-  }
-
-  /** Every row of batch `index`. */
   async batchRows(index: number): Promise<ExemplarRow[]> {
     const rows = decodeBatch(this.path, await this.file.readBatch(index));
     const low = index * FEATURES_PER_BATCH;
@@ -319,21 +297,12 @@ export class ExemplarFileReader {
     return rows;
   }
 
-  /** Every row of the file, in file order, one batch in memory at a time. */
-  async *rows(): AsyncGenerator<ExemplarRow> {
-    for (let index = 0; index < this.batches; index++) yield* await this.batchRows(index);
-  }
-
   /** Feature f's exemplars (empty lists for a feature past the file's last one). */
   async feature(feature: number): Promise<FeatureExemplars> {
     if (!Number.isSafeInteger(feature) || feature < 0) throw new ExpgenError(`${this.path}: feature ${feature} must be a non-negative integer`);
     const index = Math.floor(feature / FEATURES_PER_BATCH);
     const rows = index < this.batches ? await this.batchRows(index) : [];
     return groupFeature(feature, rows.filter((row) => row.feature === feature));
-  }
-
-  close(): Promise<void> {
-    return this.file.close();
   }
 }
 
