@@ -11,7 +11,7 @@ import type { Simulator } from '../contract/simulator.js';
 import type { SubjectModel } from '../contract/subject-model.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import type { KeyPath } from '../options/schema.js';
-import { resolveComponent } from './resolve-components.js';
+import { SECTION_KINDS, resolveComponent } from './resolve-components.js';
 import type { PluginRegistry } from '../plugins/plugin-registry.js';
 import { resolveCacheDir } from './cache-dir.js';
 
@@ -51,13 +51,8 @@ export interface ComposedRun {
 }
 
 type SectionKind = Exclude<ComponentKind, 'dataset'>;
-const SECTION_OF: Record<SectionKind, 'subject' | 'activation' | 'describer' | 'simulator' | 'scorer'> = {
-  'subject-model': 'subject',
-  'activation-source': 'activation',
-  describer: 'describer',
-  simulator: 'simulator',
-  scorer: 'scorer',
-};
+/** The config section of each kind: the inverse of SECTION_KINDS, so the two can never disagree. */
+const SECTION_OF = Object.fromEntries(Object.entries(SECTION_KINDS).map(([section, kind]) => [kind, section])) as Record<SectionKind, keyof typeof SECTION_KINDS>;
 
 export interface ComposeOptions {
   readonly loaded: LoadedConfig;
