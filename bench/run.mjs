@@ -6,22 +6,56 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const BENCHMARKS = {
-  'hook-overhead': ['plugins/llama/dist/bench/hook-overhead.js', 'forward with in-graph hook reductions vs the plain forward'],
-  'generation': ['plugins/llama/dist/bench/generation-throughput.js', 'generated tokens/s with the KV cache at batch 1..64 vs batch 1 and vs recompute'],
-  'model-build': ['plugins/llama/dist/bench/build-model.js', 'time and peak memory of building a (default Llama-3.1-8B-shaped) model vs copying its files'],
-  'gpu-check': ['plugins/llama/dist/bench/gpu-check.js', 'GPU providers vs CPU: agreement on a tiny model, reductions vs plain forward'],
-  'exemplars-throughput': ['plugins/llama/dist/bench/exemplar-stage.js', 'stage 1 (exemplars) on every MLP layer vs the bare forward on the same batches, tokens/s'],
-  'exemplars-memory': ['plugins/llama/dist/bench/exemplar-memory.js', 'peak RSS of stage 1 over N and 10N sequences (separate processes): state independent of corpus length'],
-  'openai-describe': ['plugins/openai/dist/bench/describe-concurrency.js', 'descriptions/s at concurrency 1 vs 64 against a loopback server with 50 ms latency'],
-  'simulator-throughput': ['plugins/llama/dist/bench/simulator-throughput.js', 'fine-tuned simulator predictions/s with 16 descriptions per pass vs one per pass'],
-  'sae-encode': ['plugins/sae/dist/bench/sae-encode-bench.js', 'host SAE encode tokens/s (4 rows/pass vs 1) and state, weight and intermediate bytes at 16k-131k latents'],
-  'exemplar-state': ['core/dist/exemplars/state/bench/exemplar-state-bench.js', 'streaming top-k/bottom-k/extremes update vs a sort-based reference'],
+  'hook-overhead': [
+    'plugins/llama/dist/bench/hook-overhead.js',
+    'forward with in-graph hook reductions vs the plain forward',
+  ],
+  generation: [
+    'plugins/llama/dist/bench/generation-throughput.js',
+    'generated tokens/s with the KV cache at batch 1..64 vs batch 1 and vs recompute',
+  ],
+  'model-build': [
+    'plugins/llama/dist/bench/build-model.js',
+    'time and peak memory of building a (default Llama-3.1-8B-shaped) model vs copying its files',
+  ],
+  'gpu-check': [
+    'plugins/llama/dist/bench/gpu-check.js',
+    'GPU providers vs CPU: agreement on a tiny model, reductions vs plain forward',
+  ],
+  'exemplars-throughput': [
+    'plugins/llama/dist/bench/exemplar-stage.js',
+    'stage 1 (exemplars) on every MLP layer vs the bare forward on the same batches, tokens/s',
+  ],
+  'exemplars-memory': [
+    'plugins/llama/dist/bench/exemplar-memory.js',
+    'peak RSS of stage 1 over N and 10N sequences (separate processes): state independent of corpus length',
+  ],
+  'openai-describe': [
+    'plugins/openai/dist/bench/describe-concurrency.js',
+    'descriptions/s at concurrency 1 vs 64 against a loopback server with 50 ms latency',
+  ],
+  'simulator-throughput': [
+    'plugins/llama/dist/bench/simulator-throughput.js',
+    'fine-tuned simulator predictions/s with 16 descriptions per pass vs one per pass',
+  ],
+  'sae-encode': [
+    'plugins/sae/dist/bench/sae-encode-bench.js',
+    'host SAE encode tokens/s (4 rows/pass vs 1) and state, weight and intermediate bytes at 16k-131k latents',
+  ],
+  'exemplar-state': [
+    'core/dist/exemplars/state/bench/exemplar-state-bench.js',
+    'streaming top-k/bottom-k/extremes update vs a sort-based reference',
+  ],
 };
 
 const [name, ...rest] = process.argv.slice(2);
 const root = fileURLToPath(new URL('..', import.meta.url));
 if (!name || !(name in BENCHMARKS)) {
-  console.error(`usage: node bench/run.mjs <name> [options]\n\n${Object.entries(BENCHMARKS).map(([n, [, what]]) => `  ${n.padEnd(20)} ${what}`).join('\n')}`);
+  console.error(
+    `usage: node bench/run.mjs <name> [options]\n\n${Object.entries(BENCHMARKS)
+      .map(([n, [, what]]) => `  ${n.padEnd(20)} ${what}`)
+      .join('\n')}`,
+  );
   process.exit(name ? 2 : 0);
 }
 const [file] = BENCHMARKS[name];

@@ -16,20 +16,39 @@ describe('expgen CLI', () => {
   it('plugins --json lists the built-in plugins and the example plugin with their components', async () => {
     const result = await runCli(['plugins', '--json']);
     assert.equal(result.code, 0, result.stderr);
-    const listing = JSON.parse(result.stdout) as { name: string; version: string; components: { kind: string; name: string }[] }[];
-    const components = (name: string) => listing.find((p) => p.name === name)?.components.map((c) => `${c.kind}/${c.name}`).sort();
+    const listing = JSON.parse(result.stdout) as {
+      name: string;
+      version: string;
+      components: { kind: string; name: string }[];
+    }[];
+    const components = (name: string) =>
+      listing
+        .find((p) => p.name === name)
+        ?.components.map((c) => `${c.kind}/${c.name}`)
+        .sort();
     assert.deepEqual(components('@expgen/plugin-neurons'), ['activation-source/mlp', 'activation-source/resid']);
     assert.deepEqual(components('@expgen/plugin-datasets'), ['dataset/arrow', 'dataset/jsonl', 'dataset/parquet']);
-    assert.deepEqual(components('@expgen/plugin-baseline'), ['describer/baseline', 'scorer/correlation', 'simulator/baseline']);
-    assert.deepEqual(components('@expgen/plugin-llama'), ['describer/distilled-llama', 'simulator/finetuned', 'subject-model/llama']);
-    assert.deepEqual(components('@expgen/plugin-openai'), ['describer/openai-compatible', 'simulator/openai-compatible']);
+    assert.deepEqual(components('@expgen/plugin-baseline'), [
+      'describer/baseline',
+      'scorer/correlation',
+      'simulator/baseline',
+    ]);
+    assert.deepEqual(components('@expgen/plugin-llama'), [
+      'describer/distilled-llama',
+      'simulator/finetuned',
+      'subject-model/llama',
+    ]);
+    assert.deepEqual(components('@expgen/plugin-openai'), [
+      'describer/openai-compatible',
+      'simulator/openai-compatible',
+    ]);
     assert.deepEqual(components('@expgen/plugin-sae'), ['activation-source/sae']);
     assert.deepEqual(components('expgen-plugin-text-lines'), ['dataset/text-lines']);
     assert.deepEqual(components('expgen-plugin-llama-3.2-1b'), ['subject-model/llama-3.2-1b']);
     for (const plugin of listing) assert.match(plugin.version, /^\d+\.\d+\.\d+/);
   });
 
-  it('config --json prints the embedded default with every plugin\'s defaults filled in', async () => {
+  it("config --json prints the embedded default with every plugin's defaults filled in", async () => {
     const result = await runCli(['config', '--json']);
     assert.equal(result.code, 0, result.stderr);
     const config = JSON.parse(result.stdout);
@@ -40,7 +59,14 @@ describe('expgen CLI', () => {
   });
 
   it('--set overrides any key', async () => {
-    const result = await runCli(['config', '--json', '--set', 'exemplars.topK=7', '--set', 'activation.options.layers=[1]']);
+    const result = await runCli([
+      'config',
+      '--json',
+      '--set',
+      'exemplars.topK=7',
+      '--set',
+      'activation.options.layers=[1]',
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const config = JSON.parse(result.stdout);
     assert.equal(config.exemplars.topK, 7);
@@ -52,8 +78,16 @@ describe('expgen CLI', () => {
     const cases: [string, string, RegExp][] = [
       ['misspelt key', 'exemplars:\n  topk: 10\n', /exemplars\.topk: unknown key \(did you mean "topK"\?\)/],
       ['wrong type', 'exemplars:\n  topK: ten\n', /exemplars\.topK: expected an integer >= 1, found "ten"/],
-      ['unknown component', 'describer:\n  component: distiled-llama\n', /describer\.component: expected a describer component \([a-z, -]*baseline[a-z, -]*\), found "distiled-llama" \(did you mean "distilled-llama"\?\)/],
-      ['bad plugin option', 'subject:\n  options:\n    provider: tpu\n', /subject\.options\.provider: expected one of "cpu", "webgpu", "cuda", found "tpu"/],
+      [
+        'unknown component',
+        'describer:\n  component: distiled-llama\n',
+        /describer\.component: expected a describer component \([a-z, -]*baseline[a-z, -]*\), found "distiled-llama" \(did you mean "distilled-llama"\?\)/,
+      ],
+      [
+        'bad plugin option',
+        'subject:\n  options:\n    provider: tpu\n',
+        /subject\.options\.provider: expected one of "cpu", "webgpu", "cuda", found "tpu"/,
+      ],
       ['not YAML', 'exemplars: [unclosed\n', /could not be parsed/],
     ];
     for (const [name, yaml, pattern] of cases) {
@@ -69,7 +103,10 @@ describe('expgen CLI', () => {
       assert.match(assertOneLineError(await runCli(['config', '--config', join(dir, 'nope.yaml')])), /does not exist/);
     });
     it('a bad --set', async () => {
-      assert.match(assertOneLineError(await runCli(['config', '--set', 'exemplars.topK=-1'])), /^expgen: --set: exemplars\.topK: expected an integer >= 1, found number -1$/);
+      assert.match(
+        assertOneLineError(await runCli(['config', '--set', 'exemplars.topK=-1'])),
+        /^expgen: --set: exemplars\.topK: expected an integer >= 1, found number -1$/,
+      );
     });
   });
 
@@ -82,7 +119,11 @@ describe('expgen CLI', () => {
   });
 
   it('runs a command added by a discovered third-party plugin', async () => {
-    const result = await runCli(['text-lines', 'stats', join(repoRoot, 'examples/expgen-plugin-text-lines/fixtures/sample.txt')]);
+    const result = await runCli([
+      'text-lines',
+      'stats',
+      join(repoRoot, 'examples/expgen-plugin-text-lines/fixtures/sample.txt'),
+    ]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /3 documents/);
   });

@@ -14,7 +14,14 @@ describe('expgen describe against an OpenAI-compatible server with injected faul
   const dir = tempDir('expgen-describe-openai-');
   const out = join(dir, 'run');
   const cache = tempDir('expgen-describe-openai-cache-');
-  const small = ['--set', 'exemplars.sequences=200', '--set', 'activation.options.layers=[1]', '--features', 'mlp/1/0,mlp/1/1,mlp/1/2,mlp/1/3,mlp/1/4,mlp/1/5'];
+  const small = [
+    '--set',
+    'exemplars.sequences=200',
+    '--set',
+    'activation.options.layers=[1]',
+    '--features',
+    'mlp/1/0,mlp/1/1,mlp/1/2,mlp/1/3,mlp/1/4,mlp/1/5',
+  ];
   let server: FakeOpenAIServer;
   let describeArgs: string[];
 
@@ -31,17 +38,31 @@ describe('expgen describe against an OpenAI-compatible server with injected faul
       { kind: 'chat', content: "I'm sorry, I can't help with that." },
       { kind: 'chat', content: 'These tokens look like punctuation.' },
     ];
-    server = await startFakeOpenAIServer({ respond: (request) => (request.path.endsWith('/chat/completions') ? plan[request.index] ?? { kind: 'answer' } : { kind: 'answer' }) });
+    server = await startFakeOpenAIServer({
+      respond: (request) =>
+        request.path.endsWith('/chat/completions') ? (plan[request.index] ?? { kind: 'answer' }) : { kind: 'answer' },
+    });
     describeArgs = [
-      'describe', '--out', out, ...small,
-      '--describer', 'openai-compatible',
-      '--set', `describer.options.baseUrl=${server.url}`,
-      '--set', 'describer.options.model=fake-explainer',
-      '--set', 'describer.options.apiKeyEnv=EXPGEN_TEST_NO_KEY',
-      '--set', 'describer.options.timeoutMs=1000',
-      '--set', 'describer.options.backoffMs=1',
-      '--set', 'describer.options.concurrency=4',
-      '--set', 'describe.candidates=3',
+      'describe',
+      '--out',
+      out,
+      ...small,
+      '--describer',
+      'openai-compatible',
+      '--set',
+      `describer.options.baseUrl=${server.url}`,
+      '--set',
+      'describer.options.model=fake-explainer',
+      '--set',
+      'describer.options.apiKeyEnv=EXPGEN_TEST_NO_KEY',
+      '--set',
+      'describer.options.timeoutMs=1000',
+      '--set',
+      'describer.options.backoffMs=1',
+      '--set',
+      'describer.options.concurrency=4',
+      '--set',
+      'describe.candidates=3',
     ];
     const exemplars = await runCli(['exemplars', '--out', out, ...small], { cacheDir: cache });
     assert.equal(exemplars.code, 0, exemplars.stderr);
@@ -51,16 +72,28 @@ describe('expgen describe against an OpenAI-compatible server with injected faul
   it('describes every feature and sign exactly once, recording failures instead of losing them', async () => {
     const result = await runCli(describeArgs, { cacheDir: cache });
     assert.equal(result.code, 0, result.stderr);
-    const lines = readFileSync(join(out, 'descriptions', 'candidates.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const lines = readFileSync(join(out, 'descriptions', 'candidates.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     const keys = lines.map((l) => l.key).sort();
     const expected = [0, 1, 2, 3, 4, 5].flatMap((i) => [`mlp/1/${i}:negative`, `mlp/1/${i}:positive`]).sort();
     assert.deepEqual(keys, expected, 'each feature and sign once');
     for (const line of lines) {
       assert.ok(['described', 'failed', 'skipped'].includes(line.status));
-      if (line.status !== 'skipped') assert.equal(line.candidates.length + line.failures.length, 3, `${line.key}: every candidate described or reported as failed`);
-      for (const c of line.candidates) assert.match(c.description, /^fake feature [0-9a-f]{8}, sample \d+$/, 'no placeholder text');
+      if (line.status !== 'skipped')
+        assert.equal(
+          line.candidates.length + line.failures.length,
+          3,
+          `${line.key}: every candidate described or reported as failed`,
+        );
+      for (const c of line.candidates)
+        assert.match(c.description, /^fake feature [0-9a-f]{8}, sample \d+$/, 'no placeholder text');
     }
-    assert.ok(lines.some((l) => l.candidates.length > 0), 'most candidates are described');
+    assert.ok(
+      lines.some((l) => l.candidates.length > 0),
+      'most candidates are described',
+    );
     assert.ok(server.requests.length > 6 * 2 * 3, 'faults were retried');
   });
 
@@ -78,7 +111,10 @@ describe('expgen describe against an OpenAI-compatible server with injected faul
     const other = join(dir, 'other');
     const exemplars = await runCli(['exemplars', '--out', other, ...small], { cacheDir: cache });
     assert.equal(exemplars.code, 0, exemplars.stderr);
-    const result = await runCli(describeArgs.map((a) => (a === out ? other : a)), { cacheDir: cache });
+    const result = await runCli(
+      describeArgs.map((a) => (a === out ? other : a)),
+      { cacheDir: cache },
+    );
     assert.equal(result.code, 0, result.stderr);
     assert.equal(server.requests.length, before);
   });
@@ -87,7 +123,9 @@ describe('expgen describe against an OpenAI-compatible server with injected faul
     const before = server.requests.length;
     const fresh = join(dir, 'dry');
     await runCli(['exemplars', '--out', fresh, ...small], { cacheDir: tempDir() });
-    const result = await runCli([...describeArgs.map((a) => (a === out ? fresh : a)), '--dry-run', '--json'], { cacheDir: tempDir() });
+    const result = await runCli([...describeArgs.map((a) => (a === out ? fresh : a)), '--dry-run', '--json'], {
+      cacheDir: tempDir(),
+    });
     assert.equal(result.code, 0, result.stderr);
     const { estimate } = JSON.parse(result.stdout);
     assert.equal(estimate.featureSigns, 12);

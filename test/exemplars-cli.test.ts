@@ -10,14 +10,36 @@ import { assertOneLineError, repoRoot, runCli, tempDir, testCacheDir } from './h
 describe('expgen exemplars on the tiny model', () => {
   const dir = tempDir('expgen-exemplars-cli-');
   const corpus = join(dir, 'corpus.jsonl');
-  const common = ['--set', 'exemplars.sequences=90', '--set', 'exemplars.batchSize=4', '--set', 'exemplars.seqLen=16', '--set', 'exemplars.topK=5'];
+  const common = [
+    '--set',
+    'exemplars.sequences=90',
+    '--set',
+    'exemplars.batchSize=4',
+    '--set',
+    'exemplars.seqLen=16',
+    '--set',
+    'exemplars.topK=5',
+  ];
   const whole = join(dir, 'whole');
 
   before(async () => {
-    const words = 'the river rose for three days after the storm and 42 farmers moved 17 cattle to the ridge near the old mill in 1887'.split(' ');
+    const words =
+      'the river rose for three days after the storm and 42 farmers moved 17 cattle to the ridge near the old mill in 1887'.split(
+        ' ',
+      );
     const lines = Array.from({ length: 50 }, (_, i) => {
-      const text = Array.from({ length: 40 }, (_, j) => words[(i * 7 + j * (i % 5 + 1)) % words.length]).join(' ');
-      return JSON.stringify(i % 6 === 5 ? { id: `c${i}`, messages: [{ role: 'user', content: text.slice(0, 60) }, { role: 'assistant', content: text.slice(60) }] } : { id: `d${i}`, text });
+      const text = Array.from({ length: 40 }, (_, j) => words[(i * 7 + j * ((i % 5) + 1)) % words.length]).join(' ');
+      return JSON.stringify(
+        i % 6 === 5
+          ? {
+              id: `c${i}`,
+              messages: [
+                { role: 'user', content: text.slice(0, 60) },
+                { role: 'assistant', content: text.slice(60) },
+              ],
+            }
+          : { id: `d${i}`, text },
+      );
     });
     writeFileSync(corpus, `${lines.join('\n')}\n`);
     const result = await runCli(['exemplars', '--data', corpus, '--out', whole, ...common]);
@@ -27,8 +49,12 @@ describe('expgen exemplars on the tiny model', () => {
   it('writes one Arrow file per layer and split, the distributions, and the manifests', () => {
     const files = listFiles(whole);
     assert.deepEqual(files.filter((f) => f.endsWith('.arrow')).sort(), [
-      'exemplars/mlp/layer-00/test.arrow', 'exemplars/mlp/layer-00/train.arrow', 'exemplars/mlp/layer-00/valid.arrow',
-      'exemplars/mlp/layer-01/test.arrow', 'exemplars/mlp/layer-01/train.arrow', 'exemplars/mlp/layer-01/valid.arrow',
+      'exemplars/mlp/layer-00/test.arrow',
+      'exemplars/mlp/layer-00/train.arrow',
+      'exemplars/mlp/layer-00/valid.arrow',
+      'exemplars/mlp/layer-01/test.arrow',
+      'exemplars/mlp/layer-01/train.arrow',
+      'exemplars/mlp/layer-01/valid.arrow',
     ]);
     assert.ok(files.includes('exemplars/manifest.json'));
     assert.ok(files.includes('exemplars/mlp/layer-00/train.distribution.feather'));
@@ -48,14 +74,20 @@ describe('expgen exemplars on the tiny model', () => {
   });
 
   it('refuses another config over the same output, naming the keys that differ', async () => {
-    const line = assertOneLineError(await runCli(['exemplars', '--data', corpus, '--out', whole, ...common, '--set', 'exemplars.topK=6']));
+    const line = assertOneLineError(
+      await runCli(['exemplars', '--data', corpus, '--out', whole, ...common, '--set', 'exemplars.topK=6']),
+    );
     assert.match(line, /exemplars\.topK/);
   });
 
   it('killed with SIGKILL mid-run and started again, it ends with identical files', async () => {
     const out = join(dir, 'killed');
     const args = ['exemplars', '--data', corpus, '--out', out, ...common, '--set', 'exemplars.checkpointSeconds=0.001'];
-    const child = spawn(process.execPath, [join(repoRoot, 'core/bin/run.js'), ...args], { cwd: repoRoot, env: { ...process.env, XDG_CACHE_HOME: testCacheDir() }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [join(repoRoot, 'core/bin/run.js'), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, XDG_CACHE_HOME: testCacheDir() },
+      stdio: 'ignore',
+    });
     const checkpoint = join(out, 'exemplars', 'checkpoint', 'checkpoint.json');
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
     let killed = false;
@@ -92,7 +124,17 @@ describe('expgen exemplars on the tiny model', () => {
   });
 
   it('--json prints a summary and nothing else on standard output', async () => {
-    const result = await runCli(['exemplars', '--data', corpus, '--out', join(dir, 'json'), ...common, '--features', 'mlp/1/3,mlp/1/5', '--json']);
+    const result = await runCli([
+      'exemplars',
+      '--data',
+      corpus,
+      '--out',
+      join(dir, 'json'),
+      ...common,
+      '--features',
+      'mlp/1/3,mlp/1/5',
+      '--json',
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const summary = JSON.parse(result.stdout);
     assert.equal(summary.end.reason, 'completed');
@@ -103,19 +145,33 @@ describe('expgen exemplars on the tiny model', () => {
     it('a data file of unknown type', async () => {
       const text = join(dir, 'notes.txt');
       writeFileSync(text, 'hello');
-      assert.match(assertOneLineError(await runCli(['exemplars', '--data', text, '--out', join(dir, 'bad1')])), /unknown file type ".txt"/);
+      assert.match(
+        assertOneLineError(await runCli(['exemplars', '--data', text, '--out', join(dir, 'bad1')])),
+        /unknown file type ".txt"/,
+      );
     });
     it('a feature that does not exist', async () => {
-      assert.match(assertOneLineError(await runCli(['exemplars', '--data', corpus, '--out', join(dir, 'bad2'), '--features', 'mlp/7/1'])), /layer 7 is not read/);
+      assert.match(
+        assertOneLineError(
+          await runCli(['exemplars', '--data', corpus, '--out', join(dir, 'bad2'), '--features', 'mlp/7/1']),
+        ),
+        /layer 7 is not read/,
+      );
     });
     it('a corrupt JSON Lines file', async () => {
       const broken = join(dir, 'broken.jsonl');
       writeFileSync(broken, '{"text": "fine"}\n{"text": oops}\n');
-      assert.match(assertOneLineError(await runCli(['exemplars', '--data', broken, '--out', join(dir, 'bad3')])), /broken\.jsonl:2: not valid JSON/);
+      assert.match(
+        assertOneLineError(await runCli(['exemplars', '--data', broken, '--out', join(dir, 'bad3')])),
+        /broken\.jsonl:2: not valid JSON/,
+      );
       assert.ok(!listFiles(join(dir, 'bad3')).some((f) => f.endsWith('.arrow')), 'no data file is left behind');
     });
     it('a bad --shard', async () => {
-      assert.match(assertOneLineError(await runCli(['exemplars', '--data', corpus, '--out', join(dir, 'bad4'), '--shard', '2/2'])), /shard/);
+      assert.match(
+        assertOneLineError(await runCli(['exemplars', '--data', corpus, '--out', join(dir, 'bad4'), '--shard', '2/2'])),
+        /shard/,
+      );
     });
   });
 });
@@ -142,5 +198,9 @@ function snapshot(dir: string): Record<string, string> {
 function assertSameData(a: string, b: string): void {
   const left = listFiles(join(a, 'exemplars'));
   assert.deepEqual(listFiles(join(b, 'exemplars')), left);
-  for (const f of left) assert.ok(readFileSync(join(a, 'exemplars', f)).equals(readFileSync(join(b, 'exemplars', f))), `${f} is byte-identical`);
+  for (const f of left)
+    assert.ok(
+      readFileSync(join(a, 'exemplars', f)).equals(readFileSync(join(b, 'exemplars', f))),
+      `${f} is byte-identical`,
+    );
 }

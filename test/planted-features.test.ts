@@ -43,7 +43,16 @@ function plantedSubject(tokenizer: Tokenizer): SubjectModel {
   const provenance = { kind: 'subject-model' as const, component: 'planted', plugin: 'test', pluginVersion: '0' };
   return {
     provenance,
-    info: { architecture: 'planted', layers: 1, hiddenSize: width, intermediateSize: width, vocabSize: tokenizer.vocabSize, executionProvider: 'host', dtype: 'fp32', hashes: {} },
+    info: {
+      architecture: 'planted',
+      layers: 1,
+      hiddenSize: width,
+      intermediateSize: width,
+      vocabSize: tokenizer.vocabSize,
+      executionProvider: 'host',
+      dtype: 'fp32',
+      hashes: {},
+    },
     tokenizer,
     runsGraphFragments: false,
     hookPoints: () => [{ name: 'mlp/0', width }],
@@ -51,9 +60,16 @@ function plantedSubject(tokenizer: Tokenizer): SubjectModel {
       const { batch, seqLen, tokens } = request;
       const full = new Float32Array(batch * seqLen * width);
       for (let b = 0; b < batch; b++) {
-        for (let t = 0; t < seqLen; t++) full.set(rules(tokens[b * seqLen + t]!, t > 0 ? tokens[b * seqLen + t - 1]! : -1), (b * seqLen + t) * width);
+        for (let t = 0; t < seqLen; t++)
+          full.set(rules(tokens[b * seqLen + t]!, t > 0 ? tokens[b * seqLen + t - 1]! : -1), (b * seqLen + t) * width);
       }
-      const shape = { batch, seqLen, width, ...(request.lengths ? { lengths: request.lengths } : {}), ...(request.countFrom ? { countFrom: request.countFrom } : {}) };
+      const shape = {
+        batch,
+        seqLen,
+        width,
+        ...(request.lengths ? { lengths: request.lengths } : {}),
+        ...(request.countFrom ? { countFrom: request.countFrom } : {}),
+      };
       return { hooks: request.hooks.map((h) => reduceOnHost(full, shape, h)) };
     },
     async generate() {
@@ -62,11 +78,34 @@ function plantedSubject(tokenizer: Tokenizer): SubjectModel {
   };
 }
 
-function context(kind: ComponentContext['provenance']['kind'], component: string, subject: SubjectModel): ComponentContext {
-  return { provenance: { kind, component, plugin: 'test', pluginVersion: '0' }, baseDir: repoRoot, cacheDir: tempDir(), logger: memoryLogger(), subject };
+function context(
+  kind: ComponentContext['provenance']['kind'],
+  component: string,
+  subject: SubjectModel,
+): ComponentContext {
+  return {
+    provenance: { kind, component, plugin: 'test', pluginVersion: '0' },
+    baseDir: repoRoot,
+    cacheDir: tempDir(),
+    logger: memoryLogger(),
+    subject,
+  };
 }
 
-const create = <T>(plugin: { components: readonly { kind: string; name: string; options: { parse(v: unknown): unknown }; create(o: never, c: ComponentContext): Promise<unknown> }[] }, kind: ComponentContext['provenance']['kind'], name: string, raw: unknown, subject: SubjectModel) => {
+const create = <T>(
+  plugin: {
+    components: readonly {
+      kind: string;
+      name: string;
+      options: { parse(v: unknown): unknown };
+      create(o: never, c: ComponentContext): Promise<unknown>;
+    }[];
+  },
+  kind: ComponentContext['provenance']['kind'],
+  name: string,
+  raw: unknown,
+  subject: SubjectModel,
+) => {
   const declaration = plugin.components.find((c) => c.kind === kind && c.name === name)!;
   return declaration.create(declaration.options.parse(raw) as never, context(kind, name, subject)) as Promise<T>;
 };
@@ -80,9 +119,22 @@ describe('planted features are recovered by the pipeline with the baseline compo
   before(async () => {
     subject = plantedSubject(await LlamaTokenizer.llama31());
     config = configSchema.parse({
-      subject: { component: 'planted' }, activation: { component: 'mlp' }, describer: { component: 'baseline' }, simulator: { component: 'baseline' }, scorer: { component: 'correlation' },
+      subject: { component: 'planted' },
+      activation: { component: 'mlp' },
+      describer: { component: 'baseline' },
+      simulator: { component: 'baseline' },
+      scorer: { component: 'correlation' },
       datasets: [{ component: 'jsonl', name: 'demo', options: { path: 'examples/corpus/demo.jsonl' } }],
-      exemplars: { sequences: 900, seqLen: 32, windowsPerDocument: 8, shortDocuments: 'pad', topK: 20, randomPerFeature: 5, extremesKept: 1000, batchSize: 32 },
+      exemplars: {
+        sequences: 900,
+        seqLen: 32,
+        windowsPerDocument: 8,
+        shortDocuments: 'pad',
+        topK: 20,
+        randomPerFeature: 5,
+        extremesKept: 1000,
+        batchSize: 32,
+      },
       describe: { candidates: 12, exemplarsPerPrompt: { min: 15, max: 20 }, fromTopRanks: 20 },
       score: { selection: { top: 10, random: 3 }, report: { top: 10, random: 3 }, bootstrap: 300 },
     });
@@ -94,11 +146,21 @@ describe('planted features are recovered by the pipeline with the baseline compo
       simulator: await create<never>(baseline, 'simulator', 'baseline', {}, subject),
       scorer: await create<never>(baseline, 'scorer', 'correlation', {}, subject),
     };
-    const result = await runPipeline({ components, config, outDir: out, stages: ['exemplars', 'describe', 'score'], featuresBaseDir: repoRoot, describeBaseDir: repoRoot, logger: memoryLogger(), progress: false });
+    const result = await runPipeline({
+      components,
+      config,
+      outDir: out,
+      stages: ['exemplars', 'describe', 'score'],
+      featuresBaseDir: repoRoot,
+      describeBaseDir: repoRoot,
+      logger: memoryLogger(),
+      progress: false,
+    });
     rows = result.rows!;
   });
 
-  const row = (index: number, sign: 'positive' | 'negative') => rows.find((r) => r.feature === `mlp/0/${index}` && r.sign === sign)!;
+  const row = (index: number, sign: 'positive' | 'negative') =>
+    rows.find((r) => r.feature === `mlp/0/${index}` && r.sign === sign)!;
 
   it('finds descriptions naming the right tokens and scores them well above the null baseline', () => {
     const digits = row(0, 'positive');
@@ -106,7 +168,11 @@ describe('planted features are recovered by the pipeline with the baseline compo
     const punctuation = row(3, 'negative');
     // Floors are what a token-list describer can reach on each rule with this corpus: punctuation is a small closed
     // set, numbers an open one (test exemplars hold numbers the train ones lack), animals are rare in the corpus.
-    for (const [what, r, floor] of [['numbers', digits, 0.4], ['animals', animals, 0.2], ['punctuation', punctuation, 0.7]] as const) {
+    for (const [what, r, floor] of [
+      ['numbers', digits, 0.4],
+      ['animals', animals, 0.2],
+      ['punctuation', punctuation, 0.7],
+    ] as const) {
       assert.equal(r.status, 'scored', `${what}: ${r.reason}`);
       assert.ok(r.score !== null && r.score > floor, `${what}: "${r.description}" scores ${r.score}`);
       assert.ok(r.nullScore === null || r.score - r.nullScore > 0.3, `${what}: ${r.score} vs null ${r.nullScore}`);
@@ -115,7 +181,8 @@ describe('planted features are recovered by the pipeline with the baseline compo
     const context = row(2, 'positive');
     assert.ok(context.score === null || context.score < punctuation.score!, `context rule: ${context.score}`);
     assert.match(digits.description!, /"\d+"/, 'the numbers feature is described by number tokens');
-    for (const word of animals.description!.match(/"([^"]+)"/g)!.map((q) => q.slice(1, -1).toLowerCase())) assert.ok(ANIMALS.includes(word), `"${word}" is an animal`);
+    for (const word of animals.description!.match(/"([^"]+)"/g)!.map((q) => q.slice(1, -1).toLowerCase()))
+      assert.ok(ANIMALS.includes(word), `"${word}" is an animal`);
     assert.match(punctuation.description!, /"[.,;:!?]+"/);
     // A sign the feature never takes is skipped, not described with placeholder text.
     assert.equal(row(0, 'negative').status, 'skipped');
@@ -124,19 +191,53 @@ describe('planted features are recovered by the pipeline with the baseline compo
 
   it('a hand-written true description outscores wrong ones under the simulator', async () => {
     const library = ExemplarLibrary.open(out);
-    const simulator = await create<{ simulate: SubjectModel['forward'] } & import('@expgen/core').Simulator>(baseline, 'simulator', 'baseline', {}, subject);
+    const simulator = await create<{ simulate: SubjectModel['forward'] } & import('@expgen/core').Simulator>(
+      baseline,
+      'simulator',
+      'baseline',
+      {},
+      subject,
+    );
     try {
       const cases = [
-        { feature: 1, sign: 'positive' as const, truth: `the tokens ${ANIMALS.map((a) => JSON.stringify(a)).join(', ')}`, wrong: ['the tokens "the", "a"', 'the tokens "."', 'the tokens "1", "2", "3"'] },
-        { feature: 3, sign: 'negative' as const, truth: 'the tokens ".", ",", ";", ":", "!", "?"', wrong: ['the tokens "cat", "dog"', 'the tokens "the"', 'the tokens "1"'] },
+        {
+          feature: 1,
+          sign: 'positive' as const,
+          truth: `the tokens ${ANIMALS.map((a) => JSON.stringify(a)).join(', ')}`,
+          wrong: ['the tokens "the", "a"', 'the tokens "."', 'the tokens "1", "2", "3"'],
+        },
+        {
+          feature: 3,
+          sign: 'negative' as const,
+          truth: 'the tokens ".", ",", ";", ":", "!", "?"',
+          wrong: ['the tokens "cat", "dog"', 'the tokens "the"', 'the tokens "1"'],
+        },
       ];
       for (const c of cases) {
         const test = await library.exemplars({ space: 'mlp', layer: 0, index: c.feature }, 'test');
-        const sequences = [...(c.sign === 'positive' ? test.positive : test.negative).slice(0, 10), ...test.random.slice(0, 3)];
+        const sequences = [
+          ...(c.sign === 'positive' ? test.positive : test.negative).slice(0, 10),
+          ...test.random.slice(0, 3),
+        ];
         const descriptions = [c.truth, ...c.wrong];
         const simulated = await simulator.simulate({ descriptions, sequences: sequences.map((s) => [...s.tokens]) });
-        const scores = descriptions.map((_, d) => pooledPearson(sequences.map((s, i) => scoredSequence(c.sign, { activations: s.activations, countFrom: s.countFrom }, simulated.predictions[d]![i]!))) ?? -1);
-        for (let w = 1; w < scores.length; w++) assert.ok(scores[0]! > scores[w]! + 0.3, `feature ${c.feature}: true ${scores[0]} vs "${descriptions[w]}" ${scores[w]}`);
+        const scores = descriptions.map(
+          (_, d) =>
+            pooledPearson(
+              sequences.map((s, i) =>
+                scoredSequence(
+                  c.sign,
+                  { activations: s.activations, countFrom: s.countFrom },
+                  simulated.predictions[d]![i]!,
+                ),
+              ),
+            ) ?? -1,
+        );
+        for (let w = 1; w < scores.length; w++)
+          assert.ok(
+            scores[0]! > scores[w]! + 0.3,
+            `feature ${c.feature}: true ${scores[0]} vs "${descriptions[w]}" ${scores[w]}`,
+          );
       }
     } finally {
       await library.close();

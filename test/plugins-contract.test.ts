@@ -16,10 +16,17 @@ contractSuite(datasets, {
   options: {
     'dataset/jsonl': { path: 'examples/corpus/demo.jsonl' },
     'dataset/parquet': { path: 'plugins/datasets/fixtures/fineweb-sample.parquet' },
-    'dataset/arrow': { path: 'plugins/datasets/fixtures/lmsys-chat-sample.arrows', messagesColumn: 'conversation', idColumn: 'conversation_id' },
+    'dataset/arrow': {
+      path: 'plugins/datasets/fixtures/lmsys-chat-sample.arrows',
+      messagesColumn: 'conversation',
+      idColumn: 'conversation_id',
+    },
   },
 });
-contractSuite(textLines, { baseDir: repoRoot, options: { 'dataset/text-lines': { path: 'examples/expgen-plugin-text-lines/fixtures/sample.txt' } } });
+contractSuite(textLines, {
+  baseDir: repoRoot,
+  options: { 'dataset/text-lines': { path: 'examples/expgen-plugin-text-lines/fixtures/sample.txt' } },
+});
 // The tiny seeded model, generated and built into the suite's temporary cache.
 contractSuite(llama, {
   options: { 'subject-model/llama': { tiny: { seed: 3, layers: 2 } } },

@@ -13,13 +13,27 @@ import { assertOneLineError, repoRoot, runCli, tempDir } from './helpers/run-cli
  * Chromium driven by playwright-core. No test downloads a browser; without /usr/bin/chromium they are skipped.
  */
 // The functions handed to page.evaluate run in the browser; these name its globals for the compiler (no DOM lib here).
-declare const document: { querySelectorAll(selector: string): { length: number }; scripts: ArrayLike<{ type: string; text: string }>; body: object & { innerText: string } };
+declare const document: {
+  querySelectorAll(selector: string): { length: number };
+  scripts: ArrayLike<{ type: string; text: string }>;
+  body: object & { innerText: string };
+};
 declare const location: { hash: string };
 declare function getComputedStyle(element: object): { backgroundColor: string; direction: string };
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (Debian package "chromium"): the report's browser tests need it and never download one`;
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const skip = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is not installed (Debian package "chromium"): the report's browser tests need it and never download one`;
 const outputDir = join(repoRoot, 'test-output');
 const HOSTILE_CORPUS = join(repoRoot, 'test', 'fixtures', 'hostile-corpus.jsonl');
 
@@ -46,7 +60,10 @@ describe('expgen report in headless Chromium', { skip }, () => {
   before(async () => {
     const demo = await runCli(['run', '--out', demoRun, ...small]);
     assert.equal(demo.code, 0, demo.stderr);
-    const [report, hostile] = await Promise.all([runCli(['report', demoRun]), runCli(['run', '--out', hostileRun, '--data', HOSTILE_CORPUS, ...small])]);
+    const [report, hostile] = await Promise.all([
+      runCli(['report', demoRun]),
+      runCli(['run', '--out', hostileRun, '--data', HOSTILE_CORPUS, ...small]),
+    ]);
     assert.equal(report.code, 0, report.stderr);
     assert.equal(hostile.code, 0, hostile.stderr);
     demoReport = reportPath(report.stdout);
@@ -55,7 +72,12 @@ describe('expgen report in headless Chromium', { skip }, () => {
     hostileReport = reportPath(hostileReported.stdout);
     mkdirSync(outputDir, { recursive: true });
     profile = mkdtempSync(join(tmpdir(), 'expgen-chromium-profile-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 } });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1280, height: 900 },
+    });
   });
 
   after(async () => {
@@ -112,26 +134,44 @@ describe('expgen report in headless Chromium', { skip }, () => {
     const opened = await open(demoReport);
     const { page } = opened;
     try {
-      const scores = async () => (await page.locator('#index tbody tr:not([hidden]) td:nth-child(3)').allTextContents()).map((t) => (t === '—' ? null : Number(t)));
+      const scores = async () =>
+        (await page.locator('#index tbody tr:not([hidden]) td:nth-child(3)').allTextContents()).map((t) =>
+          t === '—' ? null : Number(t),
+        );
       await page.click('button[data-sort="positive"]');
       assert.equal(await page.getAttribute('#index th:has(button[data-sort="positive"])', 'aria-sort'), 'descending');
       const descending = await scores();
       const numbers = descending.filter((s) => s !== null) as number[];
       assert.ok(numbers.length > 10);
-      assert.deepEqual(numbers, [...numbers].sort((a, b) => b - a), 'highest score first');
-      assert.ok(descending.indexOf(null) === -1 || descending.slice(descending.indexOf(null)).every((s) => s === null), 'features without a score last');
+      assert.deepEqual(
+        numbers,
+        [...numbers].sort((a, b) => b - a),
+        'highest score first',
+      );
+      assert.ok(
+        descending.indexOf(null) === -1 || descending.slice(descending.indexOf(null)).every((s) => s === null),
+        'features without a score last',
+      );
       await page.click('button[data-sort="positive"]');
-      const ascending = ((await scores()).filter((s) => s !== null) as number[]);
-      assert.deepEqual(ascending, [...ascending].sort((a, b) => a - b));
+      const ascending = (await scores()).filter((s) => s !== null) as number[];
+      assert.deepEqual(
+        ascending,
+        [...ascending].sort((a, b) => a - b),
+      );
 
       // A word from a description: only rows whose descriptions hold it stay.
-      const description = (await page.locator('#index tbody tr td.desc').filter({ hasText: /"[A-Za-z]{4,}"/ }).first().textContent())!;
+      const description = (await page
+        .locator('#index tbody tr td.desc')
+        .filter({ hasText: /"[A-Za-z]{4,}"/ })
+        .first()
+        .textContent())!;
       const word = /"([A-Za-z]{4,})"/.exec(description)![1]!;
       await page.fill('#search', word);
       const shown = page.locator('#index tbody tr:not([hidden])');
       const count = await shown.count();
       assert.ok(count > 0 && count < 128, `${count} rows for "${word}"`);
-      for (const text of await shown.allTextContents()) assert.ok(text.toLowerCase().includes(word.toLowerCase()), `${text} holds "${word}"`);
+      for (const text of await shown.allTextContents())
+        assert.ok(text.toLowerCase().includes(word.toLowerCase()), `${text} holds "${word}"`);
       assert.equal(await page.textContent('#count'), `${count} of 128 features`);
       await page.fill('#search', 'no-description-says-this');
       assert.equal(await shown.count(), 0);
@@ -160,13 +200,22 @@ describe('expgen report in headless Chromium', { skip }, () => {
 
       // Shading: the strongest token is coloured, an inactive one is not, on the true and on the simulated side.
       for (const kind of ['true', 'simulated']) {
-        const colours = await section.locator(`.exemplars.report .tokens[data-kind="${kind}"] .tok`).evaluateAll((tokens) =>
-          tokens.map((t) => ({ level: Number(t.getAttribute('data-level')), background: getComputedStyle(t).backgroundColor })),
-        );
+        const colours = await section
+          .locator(`.exemplars.report .tokens[data-kind="${kind}"] .tok`)
+          .evaluateAll((tokens) =>
+            tokens.map((t) => ({
+              level: Number(t.getAttribute('data-level')),
+              background: getComputedStyle(t).backgroundColor,
+            })),
+          );
         const strongest = colours.reduce((a, b) => (b.level > a.level ? b : a));
         const inactive = colours.find((c) => c.level === 0)!;
         assert.equal(strongest.level, 1, `${kind}: the strongest token sets the scale`);
-        assert.notEqual(strongest.background, inactive.background, `${kind}: shading differs between high and low tokens`);
+        assert.notEqual(
+          strongest.background,
+          inactive.background,
+          `${kind}: shading differs between high and low tokens`,
+        );
         assert.match(strongest.background, /^rgba\(234, 120, 0, 0\.85\)$/);
         assert.match(inactive.background, /^rgba\(0, 0, 0, 0\)$/);
       }
@@ -196,7 +245,18 @@ describe('expgen report in headless Chromium', { skip }, () => {
   });
 
   it('renders hostile exemplar text (markup, bidi overrides, zero-width characters) as inert, visible text', async () => {
-    const needles = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '</textarea><textarea>', '</script><script>', '<!--<script>', '<svg onload=alert(3)>', '⟨U+202E⟩', '⟨U+200B⟩', '{{handlebars}}', '🪿'];
+    const needles = [
+      '<script>alert(1)</script>',
+      '<img src=x onerror=alert(1)>',
+      '</textarea><textarea>',
+      '</script><script>',
+      '<!--<script>',
+      '<svg onload=alert(3)>',
+      '⟨U+202E⟩',
+      '⟨U+200B⟩',
+      '{{handlebars}}',
+      '🪿',
+    ];
     const features = exemplarTexts(readFileSync(hostileReport, 'utf8'));
     const opened = await open(hostileReport);
     const { page } = opened;
@@ -210,9 +270,14 @@ describe('expgen report in headless Chromium', { skip }, () => {
         const text = (await page.textContent('#feature-view'))!;
         assert.ok(text.includes(needle), `the page shows ${needle} as text`);
         const dom = await page.evaluate(() => ({
-          injected: document.querySelectorAll('img, textarea, iframe, b, a[href^="javascript"], #app style, svg:not(.hist)').length,
+          injected: document.querySelectorAll(
+            'img, textarea, iframe, b, a[href^="javascript"], #app style, svg:not(.hist)',
+          ).length,
           handlers: document.querySelectorAll('[onerror], [onload], [onmouseover], [onfocus]').length,
-          scripts: Array.from(document.scripts).filter((s) => s.type !== 'application/json').map((s) => s.text),
+          scripts: Array.from(document.scripts)
+            .filter((s) => s.type !== 'application/json')
+            .map((s) => s.text),
+          // biome-ignore lint/performance/useDomNodeTextContent: what a reader sees, rendered, is what is checked
           invisible: /[\u202A-\u202E\u2066-\u2069\u200B-\u200F\uFEFF]/.test(document.body.innerText),
           direction: getComputedStyle(document.body).direction,
         }));
@@ -237,18 +302,32 @@ describe('expgen report in headless Chromium', { skip }, () => {
 
   it("the page's Content-Security-Policy stops scripts and requests even from markup that got into the file", async () => {
     const tampered = join(dir, 'tampered.html');
-    const injected = '<script>alert(1)</script><img src=x onerror="alert(2)"><img src="https://example.com/pixel.png"><iframe src="https://example.com/"></iframe>';
-    writeFileSync(tampered, readFileSync(demoReport, 'utf8').replace('<main id="app"></main>', `<main id="app"></main>${injected}`));
+    const injected =
+      '<script>alert(1)</script><img src=x onerror="alert(2)"><img src="https://example.com/pixel.png"><iframe src="https://example.com/"></iframe>';
+    writeFileSync(
+      tampered,
+      readFileSync(demoReport, 'utf8').replace('<main id="app"></main>', `<main id="app"></main>${injected}`),
+    );
     const opened = await open(tampered);
     try {
       assert.equal(await opened.page.locator('#index tbody tr').count(), 128, 'the report itself still works');
       assert.deepEqual(opened.dialogs, [], 'no injected script ran');
       // Chromium reports the attempt, then fails it before it leaves the browser.
-      assert.deepEqual(opened.requests.filter((r) => !opened.blocked.includes(r)), [], `nothing was fetched (blocked: ${opened.blocked.join(', ')})`);
+      assert.deepEqual(
+        opened.requests.filter((r) => !opened.blocked.includes(r)),
+        [],
+        `nothing was fetched (blocked: ${opened.blocked.join(', ')})`,
+      );
       assert.ok(opened.blocked.includes('https://example.com/pixel.png'));
       assert.equal(await opened.page.evaluate(() => document.querySelectorAll('iframe').length), 1);
-      assert.ok(opened.problems.some((p) => /Framing 'https:\/\/example\.com\/' violates/.test(p)), 'the frame is refused');
-      assert.ok(opened.problems.some((p) => /Content Security Policy/.test(p)), `the browser reports the blocked script:\n${opened.problems.join('\n')}`);
+      assert.ok(
+        opened.problems.some((p) => /Framing 'https:\/\/example\.com\/' violates/.test(p)),
+        'the frame is refused',
+      );
+      assert.ok(
+        opened.problems.some((p) => /Content Security Policy/.test(p)),
+        `the browser reports the blocked script:\n${opened.problems.join('\n')}`,
+      );
     } finally {
       await opened.page.close();
     }
@@ -296,11 +375,15 @@ function reportPath(stdout: string): string {
 /** Per feature of a single-file report, the text of every exemplar, read back from the page's data blocks. */
 function exemplarTexts(html: string): { key: string; texts: string[] }[] {
   const blocks = new Map<string, unknown>();
-  for (const m of html.matchAll(/<script type="application\/json" id="([a-z0-9-]+)">([^<]*)<\/script>/g)) blocks.set(m[1]!, JSON.parse(m[2]!));
+  for (const m of html.matchAll(/<script type="application\/json" id="([a-z0-9-]+)">([^<]*)<\/script>/g))
+    blocks.set(m[1]!, JSON.parse(m[2]!));
   const strings = blocks.get('expgen-strings') as string[];
   const meta = blocks.get('expgen-meta') as { index: { entries: { key: string }[] } };
   return meta.index.entries.map((entry, i) => {
     const page = blocks.get(`expgen-f${i}`) as { signs: { report: { text: number[] }[] }[] };
-    return { key: entry.key, texts: page.signs.flatMap((s) => s.report.map((e) => e.text.map((id) => strings[id]).join(''))) };
+    return {
+      key: entry.key,
+      texts: page.signs.flatMap((s) => s.report.map((e) => e.text.map((id) => strings[id]).join(''))),
+    };
   });
 }

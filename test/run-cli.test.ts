@@ -31,13 +31,19 @@ describe('expgen run on the embedded default', () => {
     const rows = readRows(whole);
     assert.equal(rows.length, 128 * 2, 'layer 1 of the tiny model has 128 neurons, two signs each');
     for (const row of rows) {
-      assert.deepEqual(Object.keys(row), RESULT_COLUMNS.map((c) => c.name));
+      assert.deepEqual(
+        Object.keys(row),
+        RESULT_COLUMNS.map((c) => c.name),
+      );
       assert.match(row.feature as string, /^mlp\/1\/\d+$/);
       assert.ok(['positive', 'negative'].includes(row.sign as string));
       if (row.status === 'scored') {
         assert.equal(typeof row.description, 'string');
         assert.ok(row.score === null || (typeof row.score === 'number' && Math.abs(row.score) <= 1));
-        if (row.ci !== null) assert.ok(Array.isArray(row.ci) && row.ci.length === 2 && (row.ci as number[])[0]! <= (row.ci as number[])[1]!);
+        if (row.ci !== null)
+          assert.ok(
+            Array.isArray(row.ci) && row.ci.length === 2 && (row.ci as number[])[0]! <= (row.ci as number[])[1]!,
+          );
       } else {
         assert.equal(row.score, null);
         assert.equal(typeof row.reason, 'string', 'a failed or skipped row says why');
@@ -46,17 +52,26 @@ describe('expgen run on the embedded default', () => {
     assert.ok(rows.filter((r) => r.status === 'scored').length > 50, 'most features are scored');
     const table = tableFromIPC(readFileSync(join(whole, 'results.arrow')));
     assert.equal(table.numRows, rows.length);
-    assert.deepEqual(table.schema.fields.map((f) => f.name), RESULT_COLUMNS.map((c) => c.name));
+    assert.deepEqual(
+      table.schema.fields.map((f) => f.name),
+      RESULT_COLUMNS.map((c) => c.name),
+    );
     const scored = rows.find((r) => r.status === 'scored')!;
     const [, , index] = (scored.feature as string).split('/');
-    assert.ok(existsSync(join(whole, 'features', 'mlp', 'layer-01', `${index}.${scored.sign}.json`)), 'per-feature detail with every candidate');
+    assert.ok(
+      existsSync(join(whole, 'features', 'mlp', 'layer-01', `${index}.${scored.sign}.json`)),
+      'per-feature detail with every candidate',
+    );
   });
 
   it('scores the chosen descriptions well above the null baseline', async () => {
     const result = await runCli(['run', '--out', whole, ...small, '--json']);
     assert.equal(result.code, 0, result.stderr);
     const { summary } = JSON.parse(result.stdout);
-    assert.ok(summary.meanScore > summary.nullBaseline + 0.2, `mean ${summary.meanScore} vs null ${summary.nullBaseline}`);
+    assert.ok(
+      summary.meanScore > summary.nullBaseline + 0.2,
+      `mean ${summary.meanScore} vs null ${summary.nullBaseline}`,
+    );
     assert.ok(summary.meanScoreCi[0] > summary.nullBaselineCi[1], 'the intervals do not overlap');
   });
 
@@ -81,13 +96,20 @@ describe('expgen run on the embedded default', () => {
     // The null baseline is drawn within each shard, so only it may differ.
     const strip = (rows: Record<string, unknown>[]) => rows.map(({ nullScore: _null, ...rest }) => rest);
     assert.deepEqual(strip(readRows(merged)), strip(readRows(whole)));
-    assert.match(assertOneLineError(await runCli(['merge', shards[0]!, '--out', join(dir, 'half')])), /shard\(s\) 1\/2 are missing/);
+    assert.match(
+      assertOneLineError(await runCli(['merge', shards[0]!, '--out', join(dir, 'half')])),
+      /shard\(s\) 1\/2 are missing/,
+    );
   });
 
   it('killed with SIGKILL while scoring and started again, it loses and duplicates nothing', async () => {
     const out = join(dir, 'killed');
     const args = ['run', '--out', out, ...small];
-    const child = spawn(process.execPath, [join(repoRoot, 'core/bin/run.js'), ...args], { cwd: repoRoot, env: { ...process.env, XDG_CACHE_HOME: testCacheDir() }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [join(repoRoot, 'core/bin/run.js'), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, XDG_CACHE_HOME: testCacheDir() },
+      stdio: 'ignore',
+    });
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
     const journal = join(out, 'score', 'journal.jsonl');
     let killed = false;
@@ -109,5 +131,8 @@ describe('expgen run on the embedded default', () => {
 });
 
 function readRows(dir: string): Record<string, unknown>[] {
-  return readFileSync(join(dir, 'results.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return readFileSync(join(dir, 'results.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }

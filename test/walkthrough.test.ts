@@ -73,39 +73,61 @@ describe('examples/one-neuron: the walkthrough on the embedded default', () => {
     const text = sectionOf(result.stdout, 3);
     const top = text.slice(text.indexOf('top 5:'), text.indexOf('bottom 5:'));
     const bottom = text.slice(text.indexOf('bottom 5:'), text.indexOf('tail quantiles'));
-    const rows = (part: string, sign: string) => part.split('\n').filter((l) => new RegExp(`^ +\\${sign}\\d+\\.\\d\\d  `).test(l));
+    const rows = (part: string, sign: string) =>
+      part.split('\n').filter((l) => new RegExp(`^ +\\${sign}\\d+\\.\\d\\d  `).test(l));
     assert.equal(rows(top, '+').length, 5, top);
     assert.equal(rows(bottom, '-').length, 5, bottom);
     // Tokens at or beyond half the extreme are marked: the extreme exemplar of each sign has at least one.
-    for (const line of [rows(top, '+')[0]!, rows(bottom, '-')[0]!]) assert.match(line, /\{\{[^}]+\}\}/, `a marked token in: ${line}`);
-    assert.match(text, /^  q1e-4: top \+\d+\.\d\d, bottom (-\d+\.\d\d|—)$/m);
+    for (const line of [rows(top, '+')[0]!, rows(bottom, '-')[0]!])
+      assert.match(line, /\{\{[^}]+\}\}/, `a marked token in: ${line}`);
+    assert.match(text, /^ {2}q1e-4: top \+\d+\.\d\d, bottom (-\d+\.\d\d|—)$/m);
   });
 
   it('4: the rendered prompt and at least one candidate description', () => {
     const text = sectionOf(result.stdout, 4);
     assert.match(text, /^positive prompt: \d+ messages, \d+ excerpts, tokens marked at \+\d/m);
-    assert.match(text.slice(0, text.indexOf('negative prompt')), /^  \| \d+\. .*\{\{/m, 'the prompt shows numbered, marked excerpts');
+    assert.match(
+      text.slice(0, text.indexOf('negative prompt')),
+      /^ {2}\| \d+\. .*\{\{/m,
+      'the prompt shows numbered, marked excerpts',
+    );
     assert.match(text, /^positive: described$/m);
-    assert.match(text, /^  candidate \(seeds [\d, ]+\): the tokens? "/m);
+    assert.match(text, /^ {2}candidate \(seeds [\d, ]+\): the tokens? "/m);
   });
 
   it('5: valid-split scores, the chosen description with test score, CI and R², and the token table', () => {
     const text = sectionOf(result.stdout, 5);
-    assert.match(text, /^positive, valid split \(\d+ sequences, simulator mode \S+\):\n  score +(-?\d\.\d{3}|—)  /m);
-    const score = /^  test score (-?\d\.\d{3}), 95% CI \[(-?\d\.\d{3}), (-?\d\.\d{3})\], R² (\d\.\d{3}), Pearson/m.exec(text);
+    assert.match(
+      text,
+      /^positive, valid split \(\d+ sequences, simulator mode \S+\):\n {2}score +(-?\d\.\d{3}|—) {2}/m,
+    );
+    const score =
+      /^ {2}test score (-?\d\.\d{3}), 95% CI \[(-?\d\.\d{3}), (-?\d\.\d{3})\], R² (\d\.\d{3}), Pearson/m.exec(text);
     assert.ok(score, text);
-    assert.ok(Number(score[2]) <= Number(score[1]) && Number(score[1]) <= Number(score[3]), `score inside its interval: ${score[0]}`);
+    assert.ok(
+      Number(score[2]) <= Number(score[1]) && Number(score[1]) <= Number(score[3]),
+      `score inside its interval: ${score[0]}`,
+    );
     assert.match(text, /^positive: chose .+ \(valid -?\d\.\d{3}, out of 5 candidates\)$/m);
-    assert.match(text, /^  token +\| +true \| simulated$/m);
-    const table = text.split('\n').filter((l) => /^  ".*" +\| +[+-]\d+\.\d\d \| +\d+\.\d\d$/.test(l));
+    assert.match(text, /^ {2}token +\| +true \| simulated$/m);
+    const table = text.split('\n').filter((l) => /^ {2}".*" +\| +[+-]\d+\.\d\d \| +\d+\.\d\d$/.test(l));
     assert.ok(table.length >= 5, `token rows:\n${text}`);
-    assert.ok(table.some((l) => !/\|\s+0\.00$/.test(l)), 'the simulator predicts something on the strongest test exemplar');
+    assert.ok(
+      table.some((l) => !/\|\s+0\.00$/.test(l)),
+      'the simulator predicts something on the strongest test exemplar',
+    );
   });
 
   it('6: disposes and keeps the outputs under --out', () => {
     assert.match(sectionOf(result.stdout, 6), /released 6 components; outputs kept in /);
-    const rows = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { feature: string; sign: string });
-    assert.deepEqual(rows.map((r) => `${r.feature}:${r.sign}`), [`${feature}:positive`, `${feature}:negative`]);
+    const rows = readFileSync(join(out, 'results.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { feature: string; sign: string });
+    assert.deepEqual(
+      rows.map((r) => `${r.feature}:${r.sign}`),
+      [`${feature}:positive`, `${feature}:negative`],
+    );
   });
 
   it('takes a feature on the command line and reuses stage 1 in the same folder', async () => {

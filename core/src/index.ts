@@ -5,7 +5,16 @@
 export * from './contract/index.js';
 export * from './options/schema.js';
 export { packageMeta } from './plugins/package-meta.js';
-export { loadConfig, mergeConfig, parseSet, hashConfig, canonicalJson, defaultConfigFile, type LoadedConfig, type LoadConfigOptions } from './config/load-config.js';
+export {
+  loadConfig,
+  mergeConfig,
+  parseSet,
+  hashConfig,
+  canonicalJson,
+  defaultConfigFile,
+  type LoadedConfig,
+  type LoadConfigOptions,
+} from './config/load-config.js';
 export { configSchema, type ExpgenConfig, type ComponentSection, type DatasetSection } from './config/config-schema.js';
 export { discoverPlugins, type PluginCandidate, type PluginOrigin } from './plugins/discover-plugins.js';
 export { loadPluginFrom, checkPluginShape } from './plugins/load-plugin.js';
@@ -27,11 +36,24 @@ export { recordsToArrow, type RecordColumn, type RecordColumnType } from './engi
 export { Journal } from './engine/journal.js';
 export * from './score/statistics/index.js';
 export { runPipeline, shardFeatures, type PipelineOptions, type PipelineResult, type StageName } from './pipeline.js';
-export { runExemplarStage, layerStateBytes, type ExemplarStageInput, type ExemplarStageSummary } from './exemplars/exemplar-stage.js';
+export {
+  runExemplarStage,
+  layerStateBytes,
+  type ExemplarStageInput,
+  type ExemplarStageSummary,
+} from './exemplars/exemplar-stage.js';
 export { ExemplarLibrary } from './exemplars/exemplar-library.js';
 export { runDescribeStage, type DescribeStageInput } from './describe/describe-stage.js';
 export { describedKey, type DescribedFeature } from './describe/described-feature.js';
 export * from './describe/prompts/index.js';
-export { runScoreStage, summarize, writeResults, RESULT_COLUMNS, type ResultRow, type RunSummary, type ScoreStageInput } from './score/score-stage.js';
+export {
+  runScoreStage,
+  summarize,
+  writeResults,
+  RESULT_COLUMNS,
+  type ResultRow,
+  type RunSummary,
+  type ScoreStageInput,
+} from './score/score-stage.js';
 export { resolveAllComponents, resolveComponent, type ResolvedComponent } from './engine/resolve-components.js';
 export { TAIL_FRACTIONS } from './exemplars/state/activation-distribution.js';

@@ -69,14 +69,22 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   let exemplars: ExemplarStageSummary | undefined;
 
   if (options.stages.includes('exemplars') && !(options.dryRun && existsSync(manifestPath(outDir)))) {
-    if (options.dryRun) throw new ExpgenError(`--dry-run prices the description calls from finished exemplars, and ${join(outDir, 'exemplars')} has none yet: run "expgen exemplars --out ${outDir}" first`);
-    if (options.exemplarsDir) throw new ExpgenError('--exemplars names finished stage 1 output: it cannot be combined with running stage 1');
+    if (options.dryRun)
+      throw new ExpgenError(
+        `--dry-run prices the description calls from finished exemplars, and ${join(outDir, 'exemplars')} has none yet: run "expgen exemplars --out ${outDir}" first`,
+      );
+    if (options.exemplarsDir)
+      throw new ExpgenError('--exemplars names finished stage 1 output: it cannot be combined with running stage 1');
     if (!components.datasets?.length) throw new ExpgenError('stage 1 needs at least one dataset');
     claimStageOutput(outDir, config, 'exemplars');
     exemplars = await runExemplarStage({
       subject,
       activation,
-      datasets: components.datasets.map((source, i) => ({ source, ratio: config.datasets[i]!.ratio, ...(config.datasets[i]!.name ? { name: config.datasets[i]!.name! } : {}) })),
+      datasets: components.datasets.map((source, i) => ({
+        source,
+        ratio: config.datasets[i]!.ratio,
+        ...(config.datasets[i]!.name ? { name: config.datasets[i]!.name! } : {}),
+      })),
       settings: config.exemplars,
       selection,
       outDir,
@@ -90,7 +98,9 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   if (!options.stages.includes('describe') && !options.stages.includes('score')) return { exemplarsDir, ...stage1 };
 
   if (!existsSync(manifestPath(exemplarsDir))) {
-    throw new ExpgenError(`${join(exemplarsDir, 'exemplars')} holds no finished exemplars: run "expgen exemplars --out ${exemplarsDir}" first, or pass --exemplars DIR`);
+    throw new ExpgenError(
+      `${join(exemplarsDir, 'exemplars')} holds no finished exemplars: run "expgen exemplars --out ${exemplarsDir}" first, or pass --exemplars DIR`,
+    );
   }
   const library = ExemplarLibrary.open(exemplarsDir);
   try {
@@ -98,7 +108,17 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     const signs = activation.signs;
     if (options.dryRun) {
       if (!components.describer) throw new ExpgenError('--dry-run prices stage 2, which needs a describer');
-      const estimate = await estimateDescribeStage({ library, features, signs, describer: components.describer, tokenizer: subject.tokenizer, settings: config.describe, baseDir: options.describeBaseDir, outDir, logger });
+      const estimate = await estimateDescribeStage({
+        library,
+        features,
+        signs,
+        describer: components.describer,
+        tokenizer: subject.tokenizer,
+        settings: config.describe,
+        baseDir: options.describeBaseDir,
+        outDir,
+        logger,
+      });
       return { exemplarsDir, ...stage1, estimate };
     }
     let described: DescribedFeature[] | undefined;
@@ -146,7 +166,8 @@ export function shardFeatures(features: readonly FeatureKey[], shard: ShardSpec 
 /** Stage 2's records for the given features, for a `score` run after a separate `describe`. */
 function readDescribed(outDir: string, features: readonly FeatureKey[], signs: readonly Sign[]): DescribedFeature[] {
   const path = join(outDir, 'descriptions', 'journal.jsonl');
-  if (!existsSync(path)) throw new ExpgenError(`${outDir} holds no descriptions: run "expgen describe --out ${outDir}" first`);
+  if (!existsSync(path))
+    throw new ExpgenError(`${outDir} holds no descriptions: run "expgen describe --out ${outDir}" first`);
   const entries = Journal.read<DescribedFeature>(path, (e) => e.key);
   const out: DescribedFeature[] = [];
   const missing: string[] = [];
@@ -158,6 +179,9 @@ function readDescribed(outDir: string, features: readonly FeatureKey[], signs: r
       else missing.push(key);
     }
   }
-  if (missing.length) throw new ExpgenError(`${path} lacks ${missing.length} feature-sign(s) (e.g. ${missing[0]}): finish "expgen describe" with the same options first`);
+  if (missing.length)
+    throw new ExpgenError(
+      `${path} lacks ${missing.length} feature-sign(s) (e.g. ${missing[0]}): finish "expgen describe" with the same options first`,
+    );
   return out;
 }

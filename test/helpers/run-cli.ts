@@ -17,7 +17,10 @@ export interface CliResult {
  * Runs the real `expgen` launcher as a user would (a child process, from the repository root unless `cwd` says
  * otherwise), with its own cache folder so tests never touch the user's.
  */
-export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string>; cacheDir?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; cacheDir?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [launcher, ...args], {
       cwd: options.cwd ?? repoRoot,
@@ -51,7 +54,8 @@ export function assertOneLineError(result: CliResult): string {
   const lines = result.stderr.trim().split('\n');
   const errors = lines.filter((l) => l.startsWith('expgen: '));
   if (result.code === 0) throw new Error(`expected a non-zero exit, got 0 (stdout: ${result.stdout})`);
-  if (errors.length !== 1 || lines.at(-1) !== errors[0]) throw new Error(`expected one "expgen: ..." line last on stderr, got:\n${result.stderr}`);
+  if (errors.length !== 1 || lines.at(-1) !== errors[0])
+    throw new Error(`expected one "expgen: ..." line last on stderr, got:\n${result.stderr}`);
   if (/^\s+at /m.test(result.stderr)) throw new Error(`stack trace on stderr:\n${result.stderr}`);
   return errors[0]!;
 }

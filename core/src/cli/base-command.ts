@@ -11,8 +11,16 @@ import { PluginRegistry } from '../plugins/plugin-registry.js';
 
 /** Flags every command that reads the config takes. */
 export const configFlags = {
-  config: Flags.string({ char: 'c', description: 'Config file (default: searched from the current folder, else the embedded default).', helpValue: 'FILE' }),
-  set: Flags.string({ description: 'Override a config key, e.g. --set exemplars.topK=50 (repeatable).', multiple: true, helpValue: 'PATH=VALUE' }),
+  config: Flags.string({
+    char: 'c',
+    description: 'Config file (default: searched from the current folder, else the embedded default).',
+    helpValue: 'FILE',
+  }),
+  set: Flags.string({
+    description: 'Override a config key, e.g. --set exemplars.topK=50 (repeatable).',
+    multiple: true,
+    helpValue: 'PATH=VALUE',
+  }),
 };
 
 /** Flags of the stage commands (run, exemplars, describe, score). */
@@ -22,8 +30,15 @@ export const stageFlags = {
   plugin: Flags.string({ description: 'Activation source by component name, e.g. --plugin sae.', helpValue: 'NAME' }),
   describer: Flags.string({ description: 'Describer by component name.', helpValue: 'NAME' }),
   simulator: Flags.string({ description: 'Simulator by component name.', helpValue: 'NAME' }),
-  data: Flags.string({ description: 'Data file replacing the configured datasets (repeatable).', multiple: true, helpValue: 'PATH' }),
-  features: Flags.string({ description: 'Which features: keys (mlp/5/2183), a layer (mlp/5/*), or @file with one key per line.', helpValue: 'SPEC' }),
+  data: Flags.string({
+    description: 'Data file replacing the configured datasets (repeatable).',
+    multiple: true,
+    helpValue: 'PATH',
+  }),
+  features: Flags.string({
+    description: 'Which features: keys (mlp/5/2183), a layer (mlp/5/*), or @file with one key per line.',
+    helpValue: 'SPEC',
+  }),
   json: Flags.boolean({ description: 'Print machine-readable JSON on standard output.' }),
 };
 
@@ -32,14 +47,23 @@ export const stageFlags = {
  * (ExpgenError) is one line on standard error and a non-zero exit, never a stack trace.
  */
 export abstract class ExpgenCommand extends Command {
-  protected async loadConfigFrom(flags: { config?: string; set?: string[] }, extraSets: string[] = []): Promise<LoadedConfig> {
-    return loadConfig({ ...(flags.config ? { configFile: flags.config } : {}), sets: [...extraSets, ...(flags.set ?? [])] });
+  protected async loadConfigFrom(
+    flags: { config?: string; set?: string[] },
+    extraSets: string[] = [],
+  ): Promise<LoadedConfig> {
+    return loadConfig({
+      ...(flags.config ? { configFile: flags.config } : {}),
+      sets: [...extraSets, ...(flags.set ?? [])],
+    });
   }
 
   protected async discoverPlugins(loaded: LoadedConfig): Promise<PluginRegistry> {
     return PluginRegistry.discover({
       cwd: process.cwd(),
-      configPaths: loaded.config.plugins.paths.map((path, i) => ({ path, baseDir: loaded.baseDirOf(['plugins', 'paths', i]) })),
+      configPaths: loaded.config.plugins.paths.map((path, i) => ({
+        path,
+        baseDir: loaded.baseDirOf(['plugins', 'paths', i]),
+      })),
     });
   }
 
@@ -48,7 +72,11 @@ export abstract class ExpgenCommand extends Command {
    * Loads config and plugins, checks every component section against its plugin (a typo anywhere fails before any
    * model loads), and wires the components `needs` asks for. The caller disposes the run.
    */
-  protected async compose(flags: { config?: string; set?: string[] }, needs: ComponentKind[], extraSets: string[] = []): Promise<{ loaded: LoadedConfig; registry: PluginRegistry; config: ExpgenConfig; run: ComposedRun }> {
+  protected async compose(
+    flags: { config?: string; set?: string[] },
+    needs: ComponentKind[],
+    extraSets: string[] = [],
+  ): Promise<{ loaded: LoadedConfig; registry: PluginRegistry; config: ExpgenConfig; run: ComposedRun }> {
     const loaded = await this.loadConfigFrom(flags, extraSets);
     const registry = await this.discoverPlugins(loaded);
     const { config } = resolveAllComponents(loaded, registry);
@@ -69,7 +97,8 @@ export abstract class ExpgenCommand extends Command {
   protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
     if (isExpgenError(error)) {
       process.stderr.write(`expgen: ${error.message}\n`);
-      if (process.env.EXPGEN_DEBUG && error.cause) process.stderr.write(`${(error.cause as Error).stack ?? String(error.cause)}\n`);
+      if (process.env.EXPGEN_DEBUG && error.cause)
+        process.stderr.write(`${(error.cause as Error).stack ?? String(error.cause)}\n`);
       process.exitCode = error.exitCode;
       return undefined;
     }

@@ -27,10 +27,16 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function addCommandPlugins(config: Config): Promise<void> {
-  const withCommands = discoverPlugins({ cwd: process.cwd() }).filter((c) => c.hasCommands && !config.plugins.has(c.name));
+  const withCommands = discoverPlugins({ cwd: process.cwd() }).filter(
+    (c) => c.hasCommands && !config.plugins.has(c.name),
+  );
   if (withCommands.length === 0) return;
   const internals = config as unknown as PluginLoadingConfig;
-  await internals.pluginLoader.loadPlugins(config.root, 'core', withCommands.map((c) => ({ name: c.name, root: c.location })));
+  await internals.pluginLoader.loadPlugins(
+    config.root,
+    'core',
+    withCommands.map((c) => ({ name: c.name, root: c.location })),
+  );
   for (const candidate of withCommands) {
     const plugin = internals.plugins.get(candidate.name);
     if (!plugin) continue;

@@ -12,14 +12,27 @@ import { ExpgenCommand, stageFlags } from './base-command.js';
 /** Flags of the commands that describe and score: the stage flags plus feature sharding and reusable exemplars. */
 export const pipelineFlags = {
   ...stageFlags,
-  out: Flags.string({ char: 'o', description: 'Run folder (stage outputs go in its subfolders).', helpValue: 'DIR', default: 'out' }),
-  shard: Flags.string({ description: 'Describe and score shard i of N of the features (i from 0); combine shards with `expgen merge`.', helpValue: 'i/N' }),
-  exemplars: Flags.string({ description: 'Read finished stage 1 output from this run folder (e.g. merged sequence shards) instead of --out.', helpValue: 'DIR' }),
+  out: Flags.string({
+    char: 'o',
+    description: 'Run folder (stage outputs go in its subfolders).',
+    helpValue: 'DIR',
+    default: 'out',
+  }),
+  shard: Flags.string({
+    description: 'Describe and score shard i of N of the features (i from 0); combine shards with `expgen merge`.',
+    helpValue: 'i/N',
+  }),
+  exemplars: Flags.string({
+    description: 'Read finished stage 1 output from this run folder (e.g. merged sequence shards) instead of --out.',
+    helpValue: 'DIR',
+  }),
 };
 
 /** `--dry-run`, for the commands that describe. */
 export const dryRunFlag = {
-  'dry-run': Flags.boolean({ description: 'Estimate the describer\'s calls and tokens from finished exemplars; send and write nothing.' }),
+  'dry-run': Flags.boolean({
+    description: "Estimate the describer's calls and tokens from finished exemplars; send and write nothing.",
+  }),
 };
 
 const NEEDS: Record<StageName, ComponentKind[]> = {
@@ -49,7 +62,12 @@ export abstract class PipelineCommand extends ExpgenCommand {
    * `shardOver`: what `--shard i/N` slices — the features (describe, score, run) or the corpus's sequences
    * (exemplars, whose shards `expgen exemplars merge` combines).
    */
-  protected async runStages(command: string, flags: PipelineFlags, stages: StageName[], shardOver: 'features' | 'sequences' = 'features'): Promise<PipelineResult> {
+  protected async runStages(
+    command: string,
+    flags: PipelineFlags,
+    stages: StageName[],
+    shardOver: 'features' | 'sequences' = 'features',
+  ): Promise<PipelineResult> {
     const sets = [
       ...(flags.plugin ? [`activation.component=${flags.plugin}`] : []),
       ...(flags.describer ? [`describer.component=${flags.describer}`] : []),
@@ -60,13 +78,14 @@ export abstract class PipelineCommand extends ExpgenCommand {
     const needs = [...new Set(stages.flatMap((s) => NEEDS[s]))];
     const { loaded, registry, config, run } = await this.compose(flags, needs, sets);
     try {
-      if (!flags['dry-run']) writeManifest(outDir, {
-        command,
-        loaded: { ...loaded, config },
-        registry,
-        components: run.provenance,
-        extra: { subject: run.components.subject!.info, ...(flags.shard ? { shard: parseShard(flags.shard) } : {}) },
-      });
+      if (!flags['dry-run'])
+        writeManifest(outDir, {
+          command,
+          loaded: { ...loaded, config },
+          registry,
+          components: run.provenance,
+          extra: { subject: run.components.subject!.info, ...(flags.shard ? { shard: parseShard(flags.shard) } : {}) },
+        });
       const result = await runPipeline({
         components: run.components,
         config,
@@ -76,7 +95,9 @@ export abstract class PipelineCommand extends ExpgenCommand {
         featuresBaseDir: flags.features !== undefined ? process.cwd() : loaded.baseDirOf(['features']),
         describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']),
         ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
-        ...(flags.shard ? { [shardOver === 'features' ? 'featureShard' : 'sequenceShard']: parseShard(flags.shard) } : {}),
+        ...(flags.shard
+          ? { [shardOver === 'features' ? 'featureShard' : 'sequenceShard']: parseShard(flags.shard) }
+          : {}),
         logger: this.logger(),
         progress: !flags.json,
         dryRun: Boolean(flags['dry-run']),
@@ -84,7 +105,12 @@ export abstract class PipelineCommand extends ExpgenCommand {
       // A whole run ends with its report; feature shards get theirs after `expgen merge`.
       const reportPath =
         command === 'run' && result.summary && !flags.shard && !flags['dry-run']
-          ? await writeRunReport({ runDir: outDir, tokenizer: run.components.subject!.tokenizer, logger: this.logger(), ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}) })
+          ? await writeRunReport({
+              runDir: outDir,
+              tokenizer: run.components.subject!.tokenizer,
+              logger: this.logger(),
+              ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
+            })
           : null;
       this.report(outDir, result, Boolean(flags.json), reportPath);
       return result;
@@ -97,27 +123,48 @@ export abstract class PipelineCommand extends ExpgenCommand {
     const stage1Only = result.exemplars && !result.described && !result.summary && !result.estimate;
     if (stage1Only && json) {
       const s = result.exemplars!;
-      this.printJson({ out: outDir, end: s.end, sequences: s.sequences, tokens: s.tokens, seconds: s.seconds, groups: s.groups, resumed: s.resumed, splits: s.manifest.splits });
+      this.printJson({
+        out: outDir,
+        end: s.end,
+        sequences: s.sequences,
+        tokens: s.tokens,
+        seconds: s.seconds,
+        groups: s.groups,
+        resumed: s.resumed,
+        splits: s.manifest.splits,
+      });
       return;
     }
     if (stage1Only) {
       const manifest = result.exemplars!.manifest;
-      this.log(`exemplars written to ${resolve(outDir, 'exemplars')} (${manifest.layers.length} layer(s), splits ${Object.keys(manifest.splits).join(', ')})`);
+      this.log(
+        `exemplars written to ${resolve(outDir, 'exemplars')} (${manifest.layers.length} layer(s), splits ${Object.keys(manifest.splits).join(', ')})`,
+      );
       return;
     }
     if (json) {
-      this.printJson({ out: outDir, summary: result.summary ?? null, described: result.described?.length ?? null, report: reportPath, ...(result.estimate ? { estimate: result.estimate } : {}) });
+      this.printJson({
+        out: outDir,
+        summary: result.summary ?? null,
+        described: result.described?.length ?? null,
+        report: reportPath,
+        ...(result.estimate ? { estimate: result.estimate } : {}),
+      });
       return;
     }
     if (result.estimate) {
       const e = result.estimate;
-      this.log(`dry run: ${e.featureSigns} feature-signs (${e.alreadyDescribed} already described, ${e.skipped} skipped as never reached)`);
+      this.log(
+        `dry run: ${e.featureSigns} feature-signs (${e.alreadyDescribed} already described, ${e.skipped} skipped as never reached)`,
+      );
       this.log(`  calls to send: ${e.calls} (${e.cachedCalls} more answered by the cache)`);
       this.log(`  prompt tokens: about ${e.promptTokens}; completion tokens: at most ${e.maxCompletionTokens}`);
       return;
     }
     if (result.summary) {
-      this.log(`results: ${resolve(outDir, 'results.jsonl')} and results.arrow; per-feature detail under ${resolve(outDir, 'features')}`);
+      this.log(
+        `results: ${resolve(outDir, 'results.jsonl')} and results.arrow; per-feature detail under ${resolve(outDir, 'features')}`,
+      );
       this.log(formatSummary(result.summary));
       if (reportPath) this.log(`report: ${reportPath}`);
     } else if (result.described) {

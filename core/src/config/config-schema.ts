@@ -4,16 +4,24 @@ import { SchemaError, s, type Infer } from '../options/schema.js';
 const componentSection = (what: string) =>
   s.object({
     component: s.string({ nonEmpty: true }).describe(`Name of the ${what} component (see \`expgen plugins\`).`),
-    plugin: s.string({ nonEmpty: true }).optional().describe('Plugin providing it, when several provide a component of that name.'),
+    plugin: s
+      .string({ nonEmpty: true })
+      .optional()
+      .describe('Plugin providing it, when several provide a component of that name.'),
     options: s.unknown().describe("The component's own options, validated by its plugin."),
   });
 
 const datasetSection = s.object({
   component: s.string({ nonEmpty: true }).describe('Name of the dataset component (e.g. `jsonl`).'),
   plugin: s.string({ nonEmpty: true }).optional(),
-  name: s.string({ pattern: /^[A-Za-z0-9._-]+$/, patternText: 'a name of letters, digits, ".", "_" or "-"' }).optional()
+  name: s
+    .string({ pattern: /^[A-Za-z0-9._-]+$/, patternText: 'a name of letters, digits, ".", "_" or "-"' })
+    .optional()
     .describe('Name recorded with every exemplar from this source (default: the component name and position).'),
-  ratio: s.number({ exclusiveMin: 0 }).default(1).describe('Share of sequences drawn from this source, relative to the others.'),
+  ratio: s
+    .number({ exclusiveMin: 0 })
+    .default(1)
+    .describe('Share of sequences drawn from this source, relative to the others.'),
   options: s.unknown(),
 });
 
@@ -26,58 +34,106 @@ export const configSchema = s.object({
   describer: componentSection('describer'),
   simulator: componentSection('simulator'),
   scorer: componentSection('scorer'),
-  features: s.string({ nonEmpty: true }).nullable().default(null)
+  features: s
+    .string({ nonEmpty: true })
+    .nullable()
+    .default(null)
     .describe('Which features (same syntax as --features); null: every feature of every layer the source reads.'),
   exemplars: s.object({
     sequences: s.integer({ min: 1 }).default(2000).describe('Sequences to stream through the subject.'),
     seqLen: s.integer({ min: 2 }).default(95).describe('Tokens per sequence, fixed prefix included.'),
-    prefix: s.string().nullable().default(null).describe('Fixed text (e.g. a chat header) that starts every web-text window.'),
+    prefix: s
+      .string()
+      .nullable()
+      .default(null)
+      .describe('Fixed text (e.g. a chat header) that starts every web-text window.'),
     rankPrefix: s.boolean().default(false).describe('Whether prefix tokens count when ranking exemplars.'),
-    windowsPerDocument: s.integer({ min: 1 }).default(1).describe('Most windows cut from one document (consecutive, from its start).'),
-    shortDocuments: s.enum(['skip', 'pad']).default('skip')
+    windowsPerDocument: s
+      .integer({ min: 1 })
+      .default(1)
+      .describe('Most windows cut from one document (consecutive, from its start).'),
+    shortDocuments: s
+      .enum(['skip', 'pad'])
+      .default('skip')
       .describe('Documents shorter than a window: skipped (and counted) or kept with padding that never counts.'),
     topK: s.integer({ min: 1 }).default(100).describe('Top and bottom exemplars kept per feature and split.'),
     randomPerFeature: s.integer({ min: 0 }).default(20).describe('Random sequences kept per feature and split.'),
-    extremesKept: s.integer({ min: 1 }).default(10000).describe('Largest (smallest) per-sequence extremes kept per feature for tail quantiles.'),
-    histogramBins: s.integer({ min: 1 }).default(64).describe('Bins of the fixed histogram of per-sequence extremes (plus under- and overflow).'),
-    histogramRange: s.custom<[number, number]>('a list [low, high] of two numbers with low < high', (value, path) => {
-      const ok = Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'number' && Number.isFinite(v)) && value[0] < value[1];
-      if (!ok) throw new SchemaError(path, 'a list [low, high] of two numbers with low < high', value);
-      return [value[0], value[1]];
-    }).default([-32, 32]).describe('[low, high] of the histogram bins; values outside land in the under- and overflow bins.'),
-    splits: s.object({
-      train: s.number({ min: 0 }).default(1),
-      valid: s.number({ min: 0 }).default(1),
-      test: s.number({ min: 0 }).default(1),
-    }).describe('Relative shares of documents per split; a document\'s split is a function of its id.'),
+    extremesKept: s
+      .integer({ min: 1 })
+      .default(10000)
+      .describe('Largest (smallest) per-sequence extremes kept per feature for tail quantiles.'),
+    histogramBins: s
+      .integer({ min: 1 })
+      .default(64)
+      .describe('Bins of the fixed histogram of per-sequence extremes (plus under- and overflow).'),
+    histogramRange: s
+      .custom<[number, number]>('a list [low, high] of two numbers with low < high', (value, path) => {
+        const ok =
+          Array.isArray(value) &&
+          value.length === 2 &&
+          value.every((v) => typeof v === 'number' && Number.isFinite(v)) &&
+          value[0] < value[1];
+        if (!ok) throw new SchemaError(path, 'a list [low, high] of two numbers with low < high', value);
+        return [value[0], value[1]];
+      })
+      .default([-32, 32])
+      .describe('[low, high] of the histogram bins; values outside land in the under- and overflow bins.'),
+    splits: s
+      .object({
+        train: s.number({ min: 0 }).default(1),
+        valid: s.number({ min: 0 }).default(1),
+        test: s.number({ min: 0 }).default(1),
+      })
+      .describe("Relative shares of documents per split; a document's split is a function of its id."),
     batchSize: s.integer({ min: 1 }).default(32),
-    checkpointSeconds: s.number({ exclusiveMin: 0 }).default(60).describe('Seconds between checkpoints of a running stage.'),
+    checkpointSeconds: s
+      .number({ exclusiveMin: 0 })
+      .default(60)
+      .describe('Seconds between checkpoints of a running stage.'),
     seed: s.integer({ min: 0 }).default(0).describe('Seed of the random-sequence choice and of the split assignment.'),
     memoryBudgetGB: s.number({ exclusiveMin: 0 }).nullable().default(null),
-    chatDate: s.string({ nonEmpty: true }).default('26 Jul 2024').describe('Date given to chat templates that ask for today\'s.'),
+    chatDate: s
+      .string({ nonEmpty: true })
+      .default('26 Jul 2024')
+      .describe("Date given to chat templates that ask for today's."),
   }),
   describe: s.object({
     candidates: s.integer({ min: 1 }).default(50).describe('Candidate descriptions sampled per feature and sign.'),
     exemplarsPerPrompt: s.object({ min: s.integer({ min: 1 }).default(10), max: s.integer({ min: 1 }).default(20) }),
-    fromTopRanks: s.integer({ min: 1 }).default(20).describe('Exemplars for prompts are drawn from this many top ranks of the train split.'),
+    fromTopRanks: s
+      .integer({ min: 1 })
+      .default(20)
+      .describe('Exemplars for prompts are drawn from this many top ranks of the train split.'),
     minMarkedStrings: s.integer({ min: 1 }).default(3),
     thresholdQuantiles: quantileList.default([1e-8, 1e-7, 1e-6, 1e-5, 1e-4]),
-    promptTemplate: s.string({ nonEmpty: true }).nullable().default(null).describe('Prompt template file; null: the shipped template.'),
+    promptTemplate: s
+      .string({ nonEmpty: true })
+      .nullable()
+      .default(null)
+      .describe('Prompt template file; null: the shipped template.'),
     maxRetries: s.integer({ min: 0 }).default(3),
     seed: s.integer({ min: 0 }).default(0),
   }),
   score: s.object({
-    selection: s.object({ top: s.integer({ min: 0 }).default(20), random: s.integer({ min: 0 }).default(5) })
+    selection: s
+      .object({ top: s.integer({ min: 0 }).default(20), random: s.integer({ min: 0 }).default(5) })
       .describe('Valid-split exemplars used to choose the best candidate.'),
-    report: s.object({ top: s.integer({ min: 0 }).default(20), random: s.integer({ min: 0 }).default(5) })
+    report: s
+      .object({ top: s.integer({ min: 0 }).default(20), random: s.integer({ min: 0 }).default(5) })
       .describe('Test-split exemplars the chosen description is reported on.'),
     bootstrap: s.integer({ min: 0 }).default(1000).describe('Bootstrap resamples for the 95% confidence interval.'),
     seed: s.integer({ min: 0 }).default(0),
   }),
   plugins: s.object({
-    paths: s.array(s.string({ nonEmpty: true })).default([]).describe('Plugin folders or files to load besides discovered packages.'),
+    paths: s
+      .array(s.string({ nonEmpty: true }))
+      .default([])
+      .describe('Plugin folders or files to load besides discovered packages.'),
   }),
-  cacheDir: s.string({ nonEmpty: true }).nullable().default(null)
+  cacheDir: s
+    .string({ nonEmpty: true })
+    .nullable()
+    .default(null)
     .describe('Durable cache shared by runs; null: $XDG_CACHE_HOME/expgen or ~/.cache/expgen.'),
 });
 

@@ -6,7 +6,15 @@ import { after, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { isExpgenError } from '../contract/errors.js';
 import { configSchema } from './config-schema.js';
-import { canonicalJson, configsDir, defaultConfigFile, hashConfig, loadConfig, mergeConfig, parseSet } from './load-config.js';
+import {
+  canonicalJson,
+  configsDir,
+  defaultConfigFile,
+  hashConfig,
+  loadConfig,
+  mergeConfig,
+  parseSet,
+} from './load-config.js';
 
 const root = mkdtempSync(join(tmpdir(), 'expgen-config-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -16,7 +24,8 @@ let projects = 0;
 function project(files: Record<string, string> = {}): string {
   const dir = join(root, `p${projects++}`);
   mkdirSync(dir, { recursive: true });
-  if (!('package.json' in files)) writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: basename(dir), private: true }));
+  if (!('package.json' in files))
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: basename(dir), private: true }));
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, name)), { recursive: true });
     writeFileSync(join(dir, name), text);
@@ -98,7 +107,10 @@ describe('a config file', () => {
   });
 
   it('points baseDirOf and sourceOf at the file that set a value', async () => {
-    const dir = project({ 'conf/c.yaml': 'exemplars: { topK: 7 }\ndatasets:\n  - component: jsonl\n    options: { path: mine.jsonl }\nplugins: { paths: [./local] }\n' });
+    const dir = project({
+      'conf/c.yaml':
+        'exemplars: { topK: 7 }\ndatasets:\n  - component: jsonl\n    options: { path: mine.jsonl }\nplugins: { paths: [./local] }\n',
+    });
     const file = join(dir, 'conf', 'c.yaml');
     const loaded = await loadConfig({ cwd: dir, configFile: 'conf/c.yaml' });
     assert.equal(loaded.sourceOf(['exemplars', 'topK']), file);
@@ -112,13 +124,21 @@ describe('a config file', () => {
   it('fails on a misspelt key, naming the file, the key path and the nearest key', async () => {
     const dir = project({ 'c.yaml': 'exemplars:\n  topk: 5\n' });
     const file = join(dir, 'c.yaml');
-    await rejectsWith(loadConfig({ cwd: dir, configFile: file }), [file, ': exemplars.topk: unknown key (did you mean "topK"?)', 'the keys here are', 'topK']);
+    await rejectsWith(loadConfig({ cwd: dir, configFile: file }), [
+      file,
+      ': exemplars.topk: unknown key (did you mean "topK"?)',
+      'the keys here are',
+      'topK',
+    ]);
   });
 
   it('fails on a misspelt top-level key', async () => {
     const dir = project({ 'c.yaml': 'describr:\n  component: baseline\n' });
     const file = join(dir, 'c.yaml');
-    await rejectsWith(loadConfig({ cwd: dir, configFile: file }), [file, ': describr: unknown key (did you mean "describer"?)']);
+    await rejectsWith(loadConfig({ cwd: dir, configFile: file }), [
+      file,
+      ': describr: unknown key (did you mean "describer"?)',
+    ]);
   });
 
   it('fails on a wrong type, saying what was expected and what was found', async () => {
@@ -137,13 +157,22 @@ describe('a config file', () => {
 
   it('fails on a missing file, a YAML syntax error and a non-mapping, in one line naming the file', async () => {
     const dir = project({ 'bad.yaml': 'exemplars: [1, 2\n  topK: : 3\n', 'list.yaml': '- 1\n- 2\n' });
-    await rejectsWith(loadConfig({ cwd: dir, configFile: 'missing.yaml' }), [`config file ${join(dir, 'missing.yaml')} does not exist`, '--config']);
-    await rejectsWith(loadConfig({ cwd: dir, configFile: 'bad.yaml' }), [`config file ${join(dir, 'bad.yaml')} could not be parsed`]);
-    await rejectsWith(loadConfig({ cwd: dir, configFile: 'list.yaml' }), [`${join(dir, 'list.yaml')}: expected a mapping of config keys at the top level, found a list`]);
+    await rejectsWith(loadConfig({ cwd: dir, configFile: 'missing.yaml' }), [
+      `config file ${join(dir, 'missing.yaml')} does not exist`,
+      '--config',
+    ]);
+    await rejectsWith(loadConfig({ cwd: dir, configFile: 'bad.yaml' }), [
+      `config file ${join(dir, 'bad.yaml')} could not be parsed`,
+    ]);
+    await rejectsWith(loadConfig({ cwd: dir, configFile: 'list.yaml' }), [
+      `${join(dir, 'list.yaml')}: expected a mapping of config keys at the top level, found a list`,
+    ]);
   });
 
-  it('switching a section\'s component drops the options inherited for the old one', async () => {
-    const dir = project({ 'c.yaml': 'describer:\n  component: other\nsimulator:\n  component: different\n  options: { x: 1 }\n' });
+  it("switching a section's component drops the options inherited for the old one", async () => {
+    const dir = project({
+      'c.yaml': 'describer:\n  component: other\nsimulator:\n  component: different\n  options: { x: 1 }\n',
+    });
     const loaded = await loadConfig({ cwd: dir, configFile: 'c.yaml' });
     assert.deepEqual(loaded.config.describer, { component: 'other' });
     assert.deepEqual(loaded.config.simulator, { component: 'different', options: { x: 1 } });
@@ -198,7 +227,11 @@ describe('--set', () => {
     assert.deepEqual(parseSet('datasets[0].ratio=0.5'), { path: ['datasets', 0, 'ratio'], value: 0.5 });
     assert.deepEqual(parseSet('a[1][2].b_c-d=x'), { path: ['a', 1, 2, 'b_c-d'], value: 'x' });
     assert.deepEqual(parseSet(' exemplars.topK =7'), { path: ['exemplars', 'topK'], value: 7 });
-    assert.deepEqual(parseSet('exemplars.prefix=a=b'), { path: ['exemplars', 'prefix'], value: 'a=b' }, 'the value starts after the first "="');
+    assert.deepEqual(
+      parseSet('exemplars.prefix=a=b'),
+      { path: ['exemplars', 'prefix'], value: 'a=b' },
+      'the value starts after the first "="',
+    );
     assert.deepEqual(parseSet('x=false'), { path: ['x'], value: false });
     assert.deepEqual(parseSet('x=~'), { path: ['x'], value: null });
     assert.deepEqual(parseSet('x="3"'), { path: ['x'], value: '3' });
@@ -208,13 +241,21 @@ describe('--set', () => {
     const base = await loadConfig({ search: false });
     const loaded = await loadConfig({ search: false, sets: ['datasets[0].ratio=0.5'] });
     assert.deepEqual(loaded.config.datasets, [{ ...base.config.datasets[0]!, ratio: 0.5 }]);
-    assert.equal(loaded.baseDirOf(['datasets', 0, 'options']), dirname(loaded.defaultFile), 'the inherited options still resolve against the default');
+    assert.equal(
+      loaded.baseDirOf(['datasets', 0, 'options']),
+      dirname(loaded.defaultFile),
+      'the inherited options still resolve against the default',
+    );
     assert.equal(loaded.sourceOf(['datasets', 0, 'ratio']), '--set');
   });
 
   it('sets one field of a list from the file, and adds an item at the end of a list', async () => {
     const dir = project({ 'c.yaml': 'datasets:\n  - component: jsonl\n    options: { path: a.jsonl }\n' });
-    const loaded = await loadConfig({ cwd: dir, configFile: 'c.yaml', sets: ['datasets[0].ratio=2', 'datasets[1]={component: jsonl, name: second}'] });
+    const loaded = await loadConfig({
+      cwd: dir,
+      configFile: 'c.yaml',
+      sets: ['datasets[0].ratio=2', 'datasets[1]={component: jsonl, name: second}'],
+    });
     assert.deepEqual(loaded.config.datasets, [
       { component: 'jsonl', ratio: 2, options: { path: 'a.jsonl' } },
       { component: 'jsonl', name: 'second', ratio: 1 },
@@ -256,8 +297,14 @@ describe('--set', () => {
     ['exemplars.topK=0', ['--set: exemplars.topK: expected an integer >= 1, found number 0']],
     ['exemplars.topk=5', ['--set: exemplars.topk: unknown key (did you mean "topK"?)']],
     ['datasets[0].ratio=-1', ['--set: datasets[0].ratio: expected a number > 0, found number -1']],
-    ['describe.thresholdQuantiles=[]', ['--set: describe.thresholdQuantiles: expected a list of at least 1 of numbers > 0 and <= 0.5, found a list']],
-    ['describe.thresholdQuantiles=[0.1, 0.9]', ['--set: describe.thresholdQuantiles[1]: expected a number > 0 and <= 0.5, found number 0.9']],
+    [
+      'describe.thresholdQuantiles=[]',
+      ['--set: describe.thresholdQuantiles: expected a list of at least 1 of numbers > 0 and <= 0.5, found a list'],
+    ],
+    [
+      'describe.thresholdQuantiles=[0.1, 0.9]',
+      ['--set: describe.thresholdQuantiles[1]: expected a number > 0 and <= 0.5, found number 0.9'],
+    ],
     ['exemplars=3', ['--set: exemplars: expected a mapping, found number 3']],
     ['exemplars.topK', ['--set "exemplars.topK" is not valid: expected path=value']],
     ['=3', ['--set "=3" is not valid']],
@@ -280,7 +327,12 @@ describe('--set', () => {
 
 describe('mergeConfig', () => {
   it('merges mappings key by key, replaces lists and scalars, and restarts a section whose component changes', () => {
-    const base = { a: { x: 1, y: [1, 2] }, describer: { component: 'one', options: { k: 1 } }, scorer: { component: 's', options: { q: 1 } }, n: 1 };
+    const base = {
+      a: { x: 1, y: [1, 2] },
+      describer: { component: 'one', options: { k: 1 } },
+      scorer: { component: 's', options: { q: 1 } },
+      n: 1,
+    };
     const over = { a: { y: [3] }, describer: { component: 'two' }, scorer: { options: { r: 2 } }, n: 2 };
     assert.deepEqual(mergeConfig(base, over), {
       a: { x: 1, y: [3] },
@@ -292,7 +344,9 @@ describe('mergeConfig', () => {
   });
 
   it('only component sections restart', () => {
-    assert.deepEqual(mergeConfig({ exemplars: { component: 'a', k: 1 } }, { exemplars: { component: 'b' } }), { exemplars: { component: 'b', k: 1 } });
+    assert.deepEqual(mergeConfig({ exemplars: { component: 'a', k: 1 } }, { exemplars: { component: 'b' } }), {
+      exemplars: { component: 'b', k: 1 },
+    });
   });
 });
 
@@ -337,7 +391,9 @@ describe('the config search (cosmiconfig)', () => {
   });
 
   it('finds the "expgen" key of package.json', async () => {
-    const dir = project({ 'package.json': JSON.stringify({ name: 'with-config', expgen: { exemplars: { topK: 13 } } }) });
+    const dir = project({
+      'package.json': JSON.stringify({ name: 'with-config', expgen: { exemplars: { topK: 13 } } }),
+    });
     const loaded = await loadConfig({ cwd: dir });
     assert.equal(loaded.file, join(dir, 'package.json'));
     assert.equal(loaded.config.exemplars.topK, 13);

@@ -118,13 +118,18 @@ export function hashConfig(config: unknown): string {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : v,
   );
 }
 
-async function readConfigFile(explorer: ReturnType<typeof cosmiconfig>, file: string): Promise<Record<string, unknown>> {
-  let result;
+async function readConfigFile(
+  explorer: ReturnType<typeof cosmiconfig>,
+  file: string,
+): Promise<Record<string, unknown>> {
+  let result: Awaited<ReturnType<typeof explorer.load>>;
   try {
     result = await explorer.load(file);
   } catch (error) {
@@ -136,7 +141,9 @@ async function readConfigFile(explorer: ReturnType<typeof cosmiconfig>, file: st
 
 function asMapping(value: unknown, file: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ExpgenError(`${file}: expected a mapping of config keys at the top level, found ${Array.isArray(value) ? 'a list' : typeof value}`);
+    throw new ExpgenError(
+      `${file}: expected a mapping of config keys at the top level, found ${Array.isArray(value) ? 'a list' : typeof value}`,
+    );
   }
   return value as Record<string, unknown>;
 }
@@ -150,7 +157,13 @@ export function mergeConfig(base: Record<string, unknown>, over: Record<string, 
   for (const [key, value] of Object.entries(over)) {
     const current = out[key];
     const isSection = (COMPONENT_SECTIONS as readonly string[]).includes(key);
-    if (isSection && isMapping(value) && isMapping(current) && value.component !== undefined && value.component !== current.component) {
+    if (
+      isSection &&
+      isMapping(value) &&
+      isMapping(current) &&
+      value.component !== undefined &&
+      value.component !== current.component
+    ) {
       out[key] = value;
     } else if (isMapping(value) && isMapping(current)) {
       out[key] = mergeConfig(current, value);
@@ -173,8 +186,12 @@ export function parseSet(text: string): { path: KeyPath; value: unknown } {
   const path: (string | number)[] = [];
   for (const part of pathText.split('.')) {
     const match = /^([A-Za-z_][A-Za-z0-9_-]*)((?:\[\d+\])*)$/.exec(part);
-    if (!match) throw new ExpgenError(`--set "${text}": "${pathText}" is not a key path (use dots and [index], e.g. datasets[0].ratio)`);
-    if (['__proto__', 'constructor', 'prototype'].includes(match[1]!)) throw new ExpgenError(`--set "${text}": "${match[1]}" is not a config key`);
+    if (!match)
+      throw new ExpgenError(
+        `--set "${text}": "${pathText}" is not a key path (use dots and [index], e.g. datasets[0].ratio)`,
+      );
+    if (['__proto__', 'constructor', 'prototype'].includes(match[1]!))
+      throw new ExpgenError(`--set "${text}": "${match[1]}" is not a config key`);
     path.push(match[1]!);
     for (const index of match[2]!.matchAll(/\[(\d+)\]/g)) path.push(Number(index[1]));
   }
@@ -191,14 +208,20 @@ export function parseSet(text: string): { path: KeyPath; value: unknown } {
  * Sets `path` in the user's config. `inherited` is the config it will be merged over: lists replace rather than
  * merge, so an index path into a list the user did not set (`datasets[0].ratio`) starts from a copy of that list.
  */
-function setAtPath(target: Record<string, unknown>, set: { text: string; path: KeyPath; value: unknown }, inherited: unknown): void {
+function setAtPath(
+  target: Record<string, unknown>,
+  set: { text: string; path: KeyPath; value: unknown },
+  inherited: unknown,
+): void {
   const { path, value } = set;
   let node: Record<string | number, unknown> = target;
   let base = inherited;
   path.forEach((key, i) => {
     base = typeof base === 'object' && base !== null ? (base as Record<string | number, unknown>)[key] : undefined;
     if (typeof key === 'number' && Array.isArray(node) && key > node.length) {
-      throw new ExpgenError(`--set "${set.text}": ${formatKeyPath(path.slice(0, i))} has ${node.length} item${node.length === 1 ? '' : 's'}, so its index can be at most ${node.length} (which adds one)`);
+      throw new ExpgenError(
+        `--set "${set.text}": ${formatKeyPath(path.slice(0, i))} has ${node.length} item${node.length === 1 ? '' : 's'}, so its index can be at most ${node.length} (which adds one)`,
+      );
     }
     if (i === path.length - 1) {
       node[key] = value;

@@ -23,9 +23,14 @@ export function isValidSpace(space: string): boolean {
 
 export function featureKey(space: string, layer: number, index: number): FeatureKey {
   if (!isValidSpace(space)) {
-    throw new ExpgenError(`feature space "${space}" is not valid: use letters, digits, "_" or "-", optionally "name:suffix" (e.g. "mlp", "sae:res-16k")`);
+    throw new ExpgenError(
+      `feature space "${space}" is not valid: use letters, digits, "_" or "-", optionally "name:suffix" (e.g. "mlp", "sae:res-16k")`,
+    );
   }
-  for (const [what, value] of [['layer', layer], ['index', index]] as const) {
+  for (const [what, value] of [
+    ['layer', layer],
+    ['index', index],
+  ] as const) {
     if (!Number.isSafeInteger(value) || value < 0) {
       throw new ExpgenError(`feature ${what} ${value} is not valid: it must be a non-negative integer`);
     }

@@ -56,11 +56,16 @@ export interface ComponentDeclaration<K extends ComponentKind = ComponentKind, O
    * Subject models only: turns a source folder (e.g. a Hugging Face checkpoint) into the folder `create` loads,
    * for `expgen model build`.
    */
-  readonly build?: (source: string, out: string, options: Readonly<Record<string, unknown>>, context: Omit<ComponentContext, 'provenance' | 'subject'>) => Promise<{ readonly out: string; readonly summary: string }>;
+  readonly build?: (
+    source: string,
+    out: string,
+    options: Readonly<Record<string, unknown>>,
+    context: Omit<ComponentContext, 'provenance' | 'subject'>,
+  ) => Promise<{ readonly out: string; readonly summary: string }>;
 }
 
 /** Any component declaration, whatever its kind and options. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: options differ per declaration; each declaration checks its own
 export type AnyComponentDeclaration = ComponentDeclaration<ComponentKind, any>;
 
 /** A plugin is a plain object: who it is and the components it provides. The module's default export. */
@@ -81,7 +86,9 @@ export function definePlugin(plugin: ExpgenPlugin): ExpgenPlugin {
   return plugin;
 }
 
-export function defineComponent<K extends ComponentKind, O>(declaration: ComponentDeclaration<K, O>): ComponentDeclaration<K, O> {
+export function defineComponent<K extends ComponentKind, O>(
+  declaration: ComponentDeclaration<K, O>,
+): ComponentDeclaration<K, O> {
   return declaration;
 }
 

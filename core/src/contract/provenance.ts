@@ -1,5 +1,12 @@
 /** The kinds of component a plugin can provide, spelled as in `expgen plugins --json`. */
-export const COMPONENT_KINDS = ['dataset', 'subject-model', 'activation-source', 'describer', 'simulator', 'scorer'] as const;
+export const COMPONENT_KINDS = [
+  'dataset',
+  'subject-model',
+  'activation-source',
+  'describer',
+  'simulator',
+  'scorer',
+] as const;
 export type ComponentKind = (typeof COMPONENT_KINDS)[number];
 
 /**

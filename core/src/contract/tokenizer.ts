@@ -41,5 +41,8 @@ export interface Tokenizer {
    * Renders a conversation with the model's chat template. `date` fills templates that ask for today's date
    * (format `26 Jul 2024`), so output is deterministic.
    */
-  applyChatTemplate(messages: readonly ChatMessage[], options?: { addGenerationPrompt?: boolean; date?: string }): string;
+  applyChatTemplate(
+    messages: readonly ChatMessage[],
+    options?: { addGenerationPrompt?: boolean; date?: string },
+  ): string;
 }

@@ -67,7 +67,10 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
   const template = await loadPromptTemplate(settings.promptTemplate, { baseDir: input.baseDir });
   const journal = Journal.open<DescribedFeature>(join(input.outDir, 'descriptions', 'journal.jsonl'), (e) => e.key);
   const items = workItems(input.features, input.signs);
-  const progress = input.progress === false ? undefined : createProgress({ label: 'describing', total: items.length, unit: 'feature-signs' });
+  const progress =
+    input.progress === false
+      ? undefined
+      : createProgress({ label: 'describing', total: items.length, unit: 'feature-signs' });
   let done = 0;
   let next = 0;
   // The first failure stops every worker from taking new items; the journal is closed only after all have settled,
@@ -87,10 +90,23 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
   };
   const describeOne = async (feature: FeatureKey, sign: Sign): Promise<DescribedFeature> => {
     const key = formatFeatureKey(feature);
-    const base = { key: describedKey(key, sign), feature: key, sign, candidates: [], failures: [], exemplarRanks: [], threshold: null, thresholdRule: null, describedBy: null, usage: null };
+    const base = {
+      key: describedKey(key, sign),
+      feature: key,
+      sign,
+      candidates: [],
+      failures: [],
+      exemplarRanks: [],
+      threshold: null,
+      thresholdRule: null,
+      describedBy: null,
+      usage: null,
+    };
     const prompt = await promptFor(library, feature, sign, tokenizer, settings, template);
     if (prompt.kind === 'skipped') return { ...base, status: 'skipped', reason: prompt.detail };
-    const result = await describer.describe(describeRequestOf(prompt, { count: settings.candidates, seed: settings.seed }));
+    const result = await describer.describe(
+      describeRequestOf(prompt, { count: settings.candidates, seed: settings.seed }),
+    );
     const described = {
       ...base,
       candidates: result.candidates.map((c) => ({ description: c.description, seed: c.seed })),
@@ -116,16 +132,30 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
   writeCandidates(input.outDir, described);
   const failed = described.filter((d) => d.status === 'failed').length;
   const failures = described.reduce((n, d) => n + d.failures.length, 0);
-  logger.info(`stage 2: ${described.filter((d) => d.status === 'described').length} described, ${failed} failed, ${described.filter((d) => d.status === 'skipped').length} skipped; ${failures} candidate failure(s) reported`);
+  logger.info(
+    `stage 2: ${described.filter((d) => d.status === 'described').length} described, ${failed} failed, ${described.filter((d) => d.status === 'skipped').length} skipped; ${failures} candidate failure(s) reported`,
+  );
   return described;
 }
 
 function workItems(features: readonly FeatureKey[], signs: readonly Sign[]) {
-  return features.flatMap((feature) => signs.map((sign) => ({ feature, sign, key: describedKey(formatFeatureKey(feature), sign) })));
+  return features.flatMap((feature) =>
+    signs.map((sign) => ({ feature, sign, key: describedKey(formatFeatureKey(feature), sign) })),
+  );
 }
 
-async function promptFor(library: ExemplarLibrary, feature: FeatureKey, sign: Sign, tokenizer: Tokenizer, settings: ExpgenConfig['describe'], template: PromptTemplate) {
-  const [exemplars, distribution] = await Promise.all([library.exemplars(feature, 'train'), library.distribution(feature, 'train')]);
+async function promptFor(
+  library: ExemplarLibrary,
+  feature: FeatureKey,
+  sign: Sign,
+  tokenizer: Tokenizer,
+  settings: ExpgenConfig['describe'],
+  template: PromptTemplate,
+) {
+  const [exemplars, distribution] = await Promise.all([
+    library.exemplars(feature, 'train'),
+    library.distribution(feature, 'train'),
+  ]);
   return buildDescribePrompt({
     feature,
     sign,
@@ -141,14 +171,26 @@ async function promptFor(library: ExemplarLibrary, feature: FeatureKey, sign: Si
  * `--dry-run`: the prompts stage 2 would send and what they would cost, from the describer's `estimate` (cached
  * answers are free; items already journaled are not asked again). Nothing is sent and nothing is written.
  */
-export async function estimateDescribeStage(input: Omit<DescribeStageInput, 'progress' | 'concurrency'>): Promise<DescribeEstimate> {
+export async function estimateDescribeStage(
+  input: Omit<DescribeStageInput, 'progress' | 'concurrency'>,
+): Promise<DescribeEstimate> {
   const { describer } = input;
   if (!describer.estimate) {
-    throw new ExpgenError(`the describer "${describer.provenance.component}" (plugin ${describer.provenance.plugin}) cannot estimate its calls: --dry-run is for describers that call servers, such as openai-compatible`);
+    throw new ExpgenError(
+      `the describer "${describer.provenance.component}" (plugin ${describer.provenance.plugin}) cannot estimate its calls: --dry-run is for describers that call servers, such as openai-compatible`,
+    );
   }
   const template = await loadPromptTemplate(input.settings.promptTemplate, { baseDir: input.baseDir });
   const done = Journal.read<DescribedFeature>(join(input.outDir, 'descriptions', 'journal.jsonl'), (e) => e.key);
-  const total = { featureSigns: 0, skipped: 0, alreadyDescribed: 0, calls: 0, cachedCalls: 0, promptTokens: 0, maxCompletionTokens: 0 };
+  const total = {
+    featureSigns: 0,
+    skipped: 0,
+    alreadyDescribed: 0,
+    calls: 0,
+    cachedCalls: 0,
+    promptTokens: 0,
+    maxCompletionTokens: 0,
+  };
   for (const item of workItems(input.features, input.signs)) {
     total.featureSigns++;
     if (done.has(item.key)) {
@@ -160,7 +202,9 @@ export async function estimateDescribeStage(input: Omit<DescribeStageInput, 'pro
       total.skipped++;
       continue;
     }
-    const estimate = await describer.estimate(describeRequestOf(prompt, { count: input.settings.candidates, seed: input.settings.seed }));
+    const estimate = await describer.estimate(
+      describeRequestOf(prompt, { count: input.settings.candidates, seed: input.settings.seed }),
+    );
     total.calls += estimate.calls;
     total.cachedCalls += estimate.cachedCalls;
     total.promptTokens += estimate.promptTokens;
@@ -171,7 +215,17 @@ export async function estimateDescribeStage(input: Omit<DescribeStageInput, 'pro
 
 /** `descriptions/candidates.jsonl` and `.arrow`, in the order given (the work items': feature keys, then sign). */
 export function writeCandidates(outDir: string, described: readonly DescribedFeature[]): void {
-  const rows = described.map((d) => ({ ...d, descriptions: d.candidates.map((c) => c.description), seeds: d.candidates.map((c) => c.seed) }));
-  writeFileAtomic(join(outDir, 'descriptions', 'candidates.jsonl'), described.map((d) => JSON.stringify(d)).join('\n') + (described.length ? '\n' : ''));
-  writeFileAtomic(join(outDir, 'descriptions', 'candidates.arrow'), recordsToArrow(CANDIDATE_COLUMNS, rows as unknown as Record<string, unknown>[]));
+  const rows = described.map((d) => ({
+    ...d,
+    descriptions: d.candidates.map((c) => c.description),
+    seeds: d.candidates.map((c) => c.seed),
+  }));
+  writeFileAtomic(
+    join(outDir, 'descriptions', 'candidates.jsonl'),
+    described.map((d) => JSON.stringify(d)).join('\n') + (described.length ? '\n' : ''),
+  );
+  writeFileAtomic(
+    join(outDir, 'descriptions', 'candidates.arrow'),
+    recordsToArrow(CANDIDATE_COLUMNS, rows as unknown as Record<string, unknown>[]),
+  );
 }

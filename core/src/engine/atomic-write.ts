@@ -25,7 +25,11 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
  * folder is already there (then nothing is produced); when another process renamed its identical copy into place
  * first, that copy serves.
  */
-export async function produceFolderOnce(dir: string, isComplete: (dir: string) => boolean, produce: (scratch: string) => Promise<void>): Promise<boolean> {
+export async function produceFolderOnce(
+  dir: string,
+  isComplete: (dir: string) => boolean,
+  produce: (scratch: string) => Promise<void>,
+): Promise<boolean> {
   if (isComplete(dir)) return false;
   const scratch = `${dir}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
   await mkdir(scratch, { recursive: true });

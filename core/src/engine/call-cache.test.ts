@@ -14,7 +14,11 @@ describe('CallCache', () => {
     const b = new CallCache(dir, 'describer/test');
     assert.deepEqual(await b.get({ seed: 1, prompt: 'p' }), { text: 'answer' });
     assert.equal(await b.get({ seed: 2, prompt: 'p' }), undefined);
-    assert.equal(await new CallCache(dir, 'simulator/test').get({ prompt: 'p', seed: 1 }), undefined, 'namespaces are apart');
+    assert.equal(
+      await new CallCache(dir, 'simulator/test').get({ prompt: 'p', seed: 1 }),
+      undefined,
+      'namespaces are apart',
+    );
     assert.deepEqual(b.stats, { hits: 1, misses: 1, writes: 0 });
   });
 

@@ -52,7 +52,9 @@ export interface ComposedRun {
 
 type SectionKind = Exclude<ComponentKind, 'dataset'>;
 /** The config section of each kind: the inverse of SECTION_KINDS, so the two can never disagree. */
-const SECTION_OF = Object.fromEntries(Object.entries(SECTION_KINDS).map(([section, kind]) => [kind, section])) as Record<SectionKind, keyof typeof SECTION_KINDS>;
+const SECTION_OF = Object.fromEntries(
+  Object.entries(SECTION_KINDS).map(([section, kind]) => [kind, section]),
+) as Record<SectionKind, keyof typeof SECTION_KINDS>;
 
 export interface ComposeOptions {
   readonly loaded: LoadedConfig;
@@ -85,9 +87,18 @@ export async function composeRun(options: ComposeOptions): Promise<ComposedRun> 
     if (errors.length) logger.warn(`releasing components: ${errors.map((e) => (e as Error).message).join('; ')}`);
   };
 
-  async function create<K extends ComponentKind>(kind: K, path: KeyPath, subject: SubjectModel | undefined): Promise<ComponentsByKind[K]> {
+  async function create<K extends ComponentKind>(
+    kind: K,
+    path: KeyPath,
+    subject: SubjectModel | undefined,
+  ): Promise<ComponentsByKind[K]> {
     const { plugin, declaration, options: parsedOptions } = resolveComponent(loaded, registry, kind, path);
-    const provenance: Provenance = { kind, component: declaration.name, plugin: plugin.meta.name, pluginVersion: plugin.meta.version };
+    const provenance: Provenance = {
+      kind,
+      component: declaration.name,
+      plugin: plugin.meta.name,
+      pluginVersion: plugin.meta.version,
+    };
     if (declaration.needs?.includes('subject-model') && !subject) {
       throw new ExpgenError(`${kind} "${declaration.name}" needs a subject model but none was configured`);
     }
@@ -105,37 +116,52 @@ export async function composeRun(options: ComposeOptions): Promise<ComposedRun> 
     } catch (error) {
       throw pluginError(plugin.meta.name, `creating ${kind} "${declaration.name}"`, error);
     }
-    created.push({ kind, value: value as { dispose?(): Promise<void> | void }, provenance: (value as { provenance?: Provenance }).provenance ?? provenance });
+    created.push({
+      kind,
+      value: value as { dispose?(): Promise<void> | void },
+      provenance: (value as { provenance?: Provenance }).provenance ?? provenance,
+    });
     return value;
   }
 
   try {
     const needs = new Set(options.needs);
     for (const kind of [...needs]) {
-      const paths: KeyPath[] = kind === 'dataset' ? [...config.datasets.keys()].map((i) => ['datasets', i]) : [[SECTION_OF[kind]]];
-      for (const path of paths) for (const need of resolveComponent(loaded, registry, kind, path).declaration.needs ?? []) needs.add(need);
+      const paths: KeyPath[] =
+        kind === 'dataset' ? [...config.datasets.keys()].map((i) => ['datasets', i]) : [[SECTION_OF[kind]]];
+      for (const path of paths)
+        for (const need of resolveComponent(loaded, registry, kind, path).declaration.needs ?? []) needs.add(need);
     }
     let subject: SubjectModel | undefined;
     if (needs.has('subject-model')) {
       subject = await create('subject-model', ['subject'], undefined);
       container.register(tokens.subject, { useValue: subject });
-      logger.info(`subject: ${subject.info.architecture}, ${subject.info.layers} layers, execution provider ${subject.info.executionProvider}`);
+      logger.info(
+        `subject: ${subject.info.architecture}, ${subject.info.layers} layers, execution provider ${subject.info.executionProvider}`,
+      );
     }
-    if (needs.has('activation-source')) container.register(tokens.activation, { useValue: await create('activation-source', ['activation'], subject) });
+    if (needs.has('activation-source'))
+      container.register(tokens.activation, { useValue: await create('activation-source', ['activation'], subject) });
     if (needs.has('dataset')) {
       const datasets: DatasetSource[] = [];
       for (const i of config.datasets.keys()) datasets.push(await create('dataset', ['datasets', i], subject));
       container.register(tokens.datasets, { useValue: datasets });
     }
-    if (needs.has('describer')) container.register(tokens.describer, { useValue: await create('describer', ['describer'], subject) });
-    if (needs.has('simulator')) container.register(tokens.simulator, { useValue: await create('simulator', ['simulator'], subject) });
-    if (needs.has('scorer')) container.register(tokens.scorer, { useValue: await create('scorer', ['scorer'], subject) });
+    if (needs.has('describer'))
+      container.register(tokens.describer, { useValue: await create('describer', ['describer'], subject) });
+    if (needs.has('simulator'))
+      container.register(tokens.simulator, { useValue: await create('simulator', ['simulator'], subject) });
+    if (needs.has('scorer'))
+      container.register(tokens.scorer, { useValue: await create('scorer', ['scorer'], subject) });
   } catch (error) {
     await dispose();
-    throw isExpgenError(error) ? error : new ExpgenError(`setting up the run failed: ${(error as Error).message}`, { cause: error });
+    throw isExpgenError(error)
+      ? error
+      : new ExpgenError(`setting up the run failed: ${(error as Error).message}`, { cause: error });
   }
 
-  const optional = <T>(token: InjectionToken<T>): T | undefined => (container.isRegistered(token) ? container.resolve(token) : undefined);
+  const optional = <T>(token: InjectionToken<T>): T | undefined =>
+    container.isRegistered(token) ? container.resolve(token) : undefined;
   const components: RunComponents = {
     subject: optional(tokens.subject),
     activation: optional(tokens.activation),

@@ -12,13 +12,27 @@ const source = fakeActivationSource(fakeSubjectModel({ layers: 3, mlpWidth: 8 })
 
 describe('selectFeatures', () => {
   it('null selects every layer whole', () => {
-    assert.deepEqual([...selectFeatures(null, source)], [[0, 'all'], [1, 'all'], [2, 'all']]);
+    assert.deepEqual(
+      [...selectFeatures(null, source)],
+      [
+        [0, 'all'],
+        [1, 'all'],
+        [2, 'all'],
+      ],
+    );
   });
   it('keys, layers and files combine, sorted and deduplicated', () => {
     const dir = mkdtempSync(join(tmpdir(), 'expgen-features-'));
     writeFileSync(join(dir, 'list.txt'), '# neurons to look at\nmlp/2/7\nmlp/2/1 # again\n\nmlp/0/3,mlp/0/3\n');
     const selection = selectFeatures('mlp/2/5, mlp/1/*, @list.txt, mlp/1/4', source, dir);
-    assert.deepEqual([...selection], [[0, [3]], [1, 'all'], [2, [1, 5, 7]]]);
+    assert.deepEqual(
+      [...selection],
+      [
+        [0, [3]],
+        [1, 'all'],
+        [2, [1, 5, 7]],
+      ],
+    );
     assert.deepEqual(selectedIndices(selection, 1, 4), [0, 1, 2, 3]);
     assert.deepEqual(selectedIndices(selection, 2, 8), [1, 5, 7]);
     assert.deepEqual(selectedIndices(selection, 5, 8), []);
@@ -32,7 +46,10 @@ describe('selectFeatures', () => {
     [' , ', /selects no features/],
   ] as const) {
     it(`rejects "${spec}" with a clear message`, () => {
-      assert.throws(() => selectFeatures(spec, source), (e: unknown) => isExpgenError(e) && message.test((e as Error).message));
+      assert.throws(
+        () => selectFeatures(spec, source),
+        (e: unknown) => isExpgenError(e) && message.test((e as Error).message),
+      );
     });
   }
 });

@@ -12,7 +12,11 @@ export type FeatureSelection = ReadonlyMap<number, 'all' | readonly number[]>;
  * layer (`mlp/5/*`), or `@file` naming a file with one item per line (`#` starts a comment). Null selects every
  * layer the activation source reads. Items are checked against the source: its space, its layers, its widths.
  */
-export function selectFeatures(spec: string | null, source: ActivationSource, baseDir = process.cwd()): FeatureSelection {
+export function selectFeatures(
+  spec: string | null,
+  source: ActivationSource,
+  baseDir = process.cwd(),
+): FeatureSelection {
   const layers = source.layers();
   if (spec === null) return new Map(layers.map((l) => [l, 'all' as const]));
   const items = expandItems(spec, baseDir);
@@ -22,17 +26,24 @@ export function selectFeatures(spec: string | null, source: ActivationSource, ba
     const wildcard = /^(.+)\/(\d+)\/\*$/.exec(item);
     const key = wildcard ? { space: wildcard[1]!, layer: Number(wildcard[2]), index: -1 } : parseFeatureKey(item);
     if (key.space !== source.space) {
-      throw new ExpgenError(`feature "${item}" is in space "${key.space}", but the activation source produces "${source.space}" features: use ${source.space}/<layer>/<index> or choose another source with --plugin`);
+      throw new ExpgenError(
+        `feature "${item}" is in space "${key.space}", but the activation source produces "${source.space}" features: use ${source.space}/<layer>/<index> or choose another source with --plugin`,
+      );
     }
     if (!layers.includes(key.layer)) {
-      throw new ExpgenError(`feature "${item}": layer ${key.layer} is not read by the activation source (layers ${layers.join(', ')})`);
+      throw new ExpgenError(
+        `feature "${item}": layer ${key.layer} is not read by the activation source (layers ${layers.join(', ')})`,
+      );
     }
     if (wildcard) {
       selection.set(key.layer, 'all');
       continue;
     }
     const width = source.plan(key.layer).width;
-    if (key.index >= width) throw new ExpgenError(`feature "${formatFeatureKey(key)}" does not exist: layer ${key.layer} has ${width} features (0..${width - 1})`);
+    if (key.index >= width)
+      throw new ExpgenError(
+        `feature "${formatFeatureKey(key)}" does not exist: layer ${key.layer} has ${width} features (0..${width - 1})`,
+      );
     const current = selection.get(key.layer);
     if (current === 'all') continue;
     selection.set(key.layer, (current ?? new Set<number>()).add(key.index));
@@ -62,7 +73,12 @@ function expandItems(spec: string, baseDir: string): string[] {
         .split('\n')
         .map((line) => line.replace(/#.*/, '').trim())
         .filter(Boolean)
-        .flatMap((line) => line.split(',').map((s) => s.trim()).filter(Boolean));
+        .flatMap((line) =>
+          line
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        );
     });
 }
 

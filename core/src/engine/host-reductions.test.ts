@@ -13,7 +13,10 @@ const shape = { batch: 2, seqLen: 3, width: 2, lengths: Int32Array.of(3, 2) };
 /** `shape` with countFrom: positions [0, countFrom[b]) of row b do not count in extremes and gating. */
 const from = (...countFrom: number[]) => ({ ...shape, countFrom: Int32Array.from(countFrom) });
 const hook = 'mlp/0';
-const thresholds = (top: number[], bottom: number[]) => ({ top: Float32Array.from(top), bottom: Float32Array.from(bottom) });
+const thresholds = (top: number[], bottom: number[]) => ({
+  top: Float32Array.from(top),
+  bottom: Float32Array.from(bottom),
+});
 const list = (a: ArrayLike<number> | undefined) => Array.from(a ?? []);
 
 describe('reduceOnHost: full', () => {
@@ -94,7 +97,10 @@ describe('reduceOnHost: extremes', () => {
 
   it('checks countFrom against the batch and refuses negative starts', () => {
     assert.throws(() => reduceOnHost(full, from(1), { hook, reduce: 'extremes' }), /1 countFrom values for batch 2/);
-    assert.throws(() => reduceOnHost(full, from(0, -1), { hook, reduce: 'extremes' }), /countFrom -1 of row 1 is negative/);
+    assert.throws(
+      () => reduceOnHost(full, from(0, -1), { hook, reduce: 'extremes' }),
+      /countFrom -1 of row 1 is negative/,
+    );
   });
 
   it('checks the value count against the shape', () => {
@@ -117,7 +123,11 @@ describe('reduceOnHost: gated', () => {
   });
 
   it('orders by row, then by feature, whichever threshold selected the pair', () => {
-    const result = reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([-Infinity, -Infinity], [Infinity, Infinity]) });
+    const result = reduceOnHost(full, shape, {
+      hook,
+      reduce: 'gated',
+      thresholds: thresholds([-Infinity, -Infinity], [Infinity, Infinity]),
+    });
     assert.deepEqual(list(result.gated?.rows), [0, 0, 1, 1]);
     assert.deepEqual(list(result.gated?.features), [0, 1, 0, 1]);
     assert.deepEqual(list(result.gated?.values), [1, 5, 2, -1, 0, -4, 9, 3, Number.NaN, -9, 2, Number.NaN]);
@@ -125,7 +135,11 @@ describe('reduceOnHost: gated', () => {
 
   it('compares strictly: a max equal to top or a min equal to bottom is not selected', () => {
     const equal = reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([9, 2], [1, -9]) });
-    assert.deepEqual(list(equal.gated?.rows), [], 'row 0 f0 min 1 == 1, row 1 f0 max 9 == 9, row 1 f1 max 2 == 2 and min -9 == -9');
+    assert.deepEqual(
+      list(equal.gated?.rows),
+      [],
+      'row 0 f0 min 1 == 1, row 1 f0 max 9 == 9, row 1 f1 max 2 == 2 and min -9 == -9',
+    );
     assert.equal(equal.gated?.values.length, 0);
     const below = reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([8.5, 2], [1, -9]) });
     assert.deepEqual(list(below.gated?.rows), [1]);
@@ -133,7 +147,11 @@ describe('reduceOnHost: gated', () => {
   });
 
   it('+Infinity / -Infinity thresholds extract nothing', () => {
-    const result = reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([Infinity, Infinity], [-Infinity, -Infinity]) });
+    const result = reduceOnHost(full, shape, {
+      hook,
+      reduce: 'gated',
+      thresholds: thresholds([Infinity, Infinity], [-Infinity, -Infinity]),
+    });
     assert.equal(result.gated?.rows.length, 0);
     assert.equal(result.gated?.features.length, 0);
     assert.equal(result.gated?.values.length, 0);
@@ -141,14 +159,22 @@ describe('reduceOnHost: gated', () => {
   });
 
   it('one side alone can select: top -Infinity selects every pair with a counted position', () => {
-    const result = reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([-Infinity, Infinity], [-Infinity, -Infinity]) });
+    const result = reduceOnHost(full, shape, {
+      hook,
+      reduce: 'gated',
+      thresholds: thresholds([-Infinity, Infinity], [-Infinity, -Infinity]),
+    });
     assert.deepEqual(list(result.gated?.rows), [0, 1]);
     assert.deepEqual(list(result.gated?.features), [0, 0]);
   });
 
   it('honours countFrom for selection but returns every real position, prefix included', () => {
     // countFrom 1: row 1 f0's max drops from 9 to 3, so top 4 no longer selects it (without countFrom it would).
-    const result = reduceOnHost(full, from(1, 1), { hook, reduce: 'gated', thresholds: thresholds([4, 10], [1.5, -10]) });
+    const result = reduceOnHost(full, from(1, 1), {
+      hook,
+      reduce: 'gated',
+      thresholds: thresholds([4, 10], [1.5, -10]),
+    });
     assert.deepEqual(list(result.gated?.rows), [0]);
     assert.deepEqual(list(result.gated?.features), [0]);
     assert.deepEqual(list(result.gated?.values), [1, 5, 2], 'position 0 is returned with its real value');
@@ -156,24 +182,45 @@ describe('reduceOnHost: gated', () => {
     assert.deepEqual(list(without.gated?.rows), [0, 1]);
   });
 
-  it('selects with each row\'s own countFrom', () => {
+  it("selects with each row's own countFrom", () => {
     // countFrom [2, 0]: row 0 counts only t2 (f0 max 2, min 2: not selected, though it is with countFrom 0 or 1
     // for every row); row 1 counts t0 and t1 (f0 max 9 > 4: selected, though not with countFrom 1 or 2 for every row).
-    const result = reduceOnHost(full, from(2, 0), { hook, reduce: 'gated', thresholds: thresholds([4, 10], [1.5, -10]) });
+    const result = reduceOnHost(full, from(2, 0), {
+      hook,
+      reduce: 'gated',
+      thresholds: thresholds([4, 10], [1.5, -10]),
+    });
     assert.deepEqual(list(result.gated?.rows), [1]);
     assert.deepEqual(list(result.gated?.features), [0]);
-    assert.deepEqual(list(result.gated?.values), [9, 3, Number.NaN], 'the pair keeps every real position and NaN padding');
+    assert.deepEqual(
+      list(result.gated?.values),
+      [9, 3, Number.NaN],
+      'the pair keeps every real position and NaN padding',
+    );
   });
 
   it('never selects a row with no counted position, even with the loosest thresholds', () => {
-    const result = reduceOnHost(full, from(2, 2), { hook, reduce: 'gated', thresholds: thresholds([-Infinity, -Infinity], [Infinity, Infinity]) });
+    const result = reduceOnHost(full, from(2, 2), {
+      hook,
+      reduce: 'gated',
+      thresholds: thresholds([-Infinity, -Infinity], [Infinity, Infinity]),
+    });
     assert.deepEqual(list(result.gated?.rows), [0, 0]);
     assert.deepEqual(list(result.gated?.features), [0, 1]);
   });
 
   it('requires top and bottom thresholds of the hook width', () => {
-    assert.throws(() => reduceOnHost(full, shape, { hook, reduce: 'gated' }), /gated reduction of mlp\/0 needs top and bottom thresholds of length 2/);
-    assert.throws(() => reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([1], [0]) }), /of length 2/);
-    assert.throws(() => reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([1, 1], [0]) }), /of length 2/);
+    assert.throws(
+      () => reduceOnHost(full, shape, { hook, reduce: 'gated' }),
+      /gated reduction of mlp\/0 needs top and bottom thresholds of length 2/,
+    );
+    assert.throws(
+      () => reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([1], [0]) }),
+      /of length 2/,
+    );
+    assert.throws(
+      () => reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([1, 1], [0]) }),
+      /of length 2/,
+    );
   });
 });

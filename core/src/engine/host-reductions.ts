@@ -13,9 +13,11 @@ export function reduceOnHost(
   request: Pick<HookRequest, 'hook' | 'reduce' | 'thresholds'>,
 ): HookResult {
   const { batch, seqLen, width, countFrom } = shape;
-  if (full.length !== batch * seqLen * width) throw new Error(`reduceOnHost: ${full.length} values for ${batch} x ${seqLen} x ${width}`);
+  if (full.length !== batch * seqLen * width)
+    throw new Error(`reduceOnHost: ${full.length} values for ${batch} x ${seqLen} x ${width}`);
   if (countFrom) {
-    if (countFrom.length !== batch) throw new Error(`reduceOnHost: ${countFrom.length} countFrom values for batch ${batch}`);
+    if (countFrom.length !== batch)
+      throw new Error(`reduceOnHost: ${countFrom.length} countFrom values for batch ${batch}`);
     // A negative start would read the end of the previous row.
     countFrom.forEach((start, b) => {
       if (start < 0) throw new Error(`reduceOnHost: countFrom ${start} of row ${b} is negative`);
@@ -47,7 +49,9 @@ export function reduceOnHost(
   const top = request.thresholds?.top;
   const bottom = request.thresholds?.bottom;
   if (!top || !bottom || top.length !== width || bottom.length !== width) {
-    throw new Error(`reduceOnHost: gated reduction of ${request.hook} needs top and bottom thresholds of length ${width}`);
+    throw new Error(
+      `reduceOnHost: gated reduction of ${request.hook} needs top and bottom thresholds of length ${width}`,
+    );
   }
   const rows: number[] = [];
   const features: number[] = [];
@@ -62,7 +66,14 @@ export function reduceOnHost(
   const values = new Float32Array(rows.length * seqLen);
   rows.forEach((b, i) => {
     const length = shape.lengths ? shape.lengths[b]! : seqLen;
-    for (let t = 0; t < seqLen; t++) values[i * seqLen + t] = t < length ? full[(b * seqLen + t) * width + features[i]!]! : Number.NaN;
+    for (let t = 0; t < seqLen; t++)
+      values[i * seqLen + t] = t < length ? full[(b * seqLen + t) * width + features[i]!]! : Number.NaN;
   });
-  return { hook: request.hook, width, max, min, gated: { rows: Int32Array.from(rows), features: Int32Array.from(features), values } };
+  return {
+    hook: request.hook,
+    width,
+    max,
+    min,
+    gated: { rows: Int32Array.from(rows), features: Int32Array.from(features), values },
+  };
 }

@@ -15,12 +15,18 @@ describe('Journal', () => {
     first.close();
     appendFileSync(path, '{"key": "c", "v"'); // a kill in the middle of a write
     const second = Journal.open<{ key: string; v: number }>(path, (e) => e.key);
-    assert.deepEqual([...second.entries.values()], [{ key: 'a', v: 1 }, { key: 'b', v: 2 }]);
+    assert.deepEqual(
+      [...second.entries.values()],
+      [
+        { key: 'a', v: 1 },
+        { key: 'b', v: 2 },
+      ],
+    );
     second.append({ key: 'c', v: 4 });
     second.close();
     assert.equal(readFileSync(path, 'utf8'), '{"key":"a","v":1}\n{"key":"b","v":2}\n{"key":"c","v":4}\n');
   });
-  it('read() returns the whole entries and leaves a writer\'s torn last line in place', () => {
+  it("read() returns the whole entries and leaves a writer's torn last line in place", () => {
     const path = join(mkdtempSync(join(tmpdir(), 'expgen-journal-')), 'items.jsonl');
     writeFileSync(path, '{"key":"a","v":1}\n{"key":"b","v":2}\n{"key":"c"');
     assert.deepEqual([...Journal.read<{ key: string }>(path, (e) => e.key).keys()], ['a', 'b']);

@@ -49,7 +49,10 @@ export class Journal<T> {
 }
 
 /** Whole lines of a journal file; a last line without its newline is a torn write, left out. */
-function parse<T>(path: string, keyOf: (entry: T) => string): { entries: Map<string, T>; goodBytes: number; totalBytes: number } {
+function parse<T>(
+  path: string,
+  keyOf: (entry: T) => string,
+): { entries: Map<string, T>; goodBytes: number; totalBytes: number } {
   const entries = new Map<string, T>();
   if (!existsSync(path)) return { entries, goodBytes: 0, totalBytes: 0 };
   const bytes = readFileSync(path);
@@ -63,7 +66,9 @@ function parse<T>(path: string, keyOf: (entry: T) => string): { entries: Map<str
     try {
       entry = JSON.parse(bytes.subarray(start, end).toString('utf8')) as T;
     } catch {
-      throw new ExpgenError(`${path}:${lineNumber}: not a JSON line: the journal is damaged; remove it to redo this stage`);
+      throw new ExpgenError(
+        `${path}:${lineNumber}: not a JSON line: the journal is damaged; remove it to redo this stage`,
+      );
     }
     const key = keyOf(entry);
     if (!entries.has(key)) entries.set(key, entry);

@@ -34,12 +34,14 @@ export function createProgress(options: ProgressOptions): Progress {
   const line = () => {
     const elapsed = (Date.now() - started) / 1000;
     const rateKey = options.rateOf ?? options.unit;
-    const rateValue = rateKey === options.unit ? done - (startDone ?? 0) : extra[rateKey] ?? 0;
+    const rateValue = rateKey === options.unit ? done - (startDone ?? 0) : (extra[rateKey] ?? 0);
     const rate = elapsed > 0 ? rateValue / elapsed : 0;
     const fraction = options.total > 0 ? Math.min(1, done / options.total) : 0;
     const perUnit = elapsed > 0 && done > (startDone ?? 0) ? elapsed / (done - (startDone ?? 0)) : 0;
     const eta = perUnit > 0 ? formatDuration(perUnit * (options.total - done)) : '?';
-    const figures = Object.entries(extra).map(([k, v]) => `${formatCount(v)} ${k}`).join(', ');
+    const figures = Object.entries(extra)
+      .map(([k, v]) => `${formatCount(v)} ${k}`)
+      .join(', ');
     const head = `${options.label} ${formatCount(done)}/${formatCount(options.total)} ${options.unit} (${(fraction * 100).toFixed(1)}%)`;
     const bar = tty ? ` [${'#'.repeat(Math.round(fraction * 24)).padEnd(24, '.')}]` : '';
     return `${head}${bar} ${formatCount(rate)} ${rateKey}/s, ETA ${eta}${figures ? `, ${figures}` : ''}`;

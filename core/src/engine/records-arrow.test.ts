@@ -24,7 +24,11 @@ describe('recordsToArrow', () => {
     assert.equal(Buffer.from(bytes.subarray(0, 6)).toString(), 'ARROW1', 'the IPC file format (Feather v2)');
     const table = tableFromIPC(bytes);
     assert.deepEqual(table.getChild('feature')!.toArray(), ['mlp/0/1', 'mlp/0/2', 'mlp/0/3']);
-    assert.deepEqual([...table.getChild('score')!.toArray()].map((v, i) => (table.getChild('score')!.isValid(i) ? v : null)), [0.5, null, null], 'NaN is written as null');
+    assert.deepEqual(
+      [...table.getChild('score')!.toArray()].map((v, i) => (table.getChild('score')!.isValid(i) ? v : null)),
+      [0.5, null, null],
+      'NaN is written as null',
+    );
     assert.deepEqual([...(table.getChild('ci')!.get(0) as { toArray(): Float64Array }).toArray()], [0.25, 0.75]);
     assert.equal(table.getChild('ci')!.get(1), null);
     assert.equal(table.getChild('describer')!.get(0), '{"component":"baseline"}');
@@ -32,6 +36,9 @@ describe('recordsToArrow', () => {
   it('writes an empty table with the same columns', () => {
     const table = tableFromIPC(recordsToArrow(columns, []));
     assert.equal(table.numRows, 0);
-    assert.deepEqual(table.schema.fields.map((f) => f.name), columns.map((c) => c.name));
+    assert.deepEqual(
+      table.schema.fields.map((f) => f.name),
+      columns.map((c) => c.name),
+    );
   });
 });

@@ -1,4 +1,16 @@
-import { Bool, Field, Float64, Int32, List, Table, Utf8, tableToIPC, vectorFromArray, type DataType, type Vector } from 'apache-arrow';
+import {
+  Bool,
+  Field,
+  Float64,
+  Int32,
+  List,
+  Table,
+  Utf8,
+  tableToIPC,
+  vectorFromArray,
+  type DataType,
+  type Vector,
+} from 'apache-arrow';
 
 /** Column kinds of small result tables (one row per feature and sign); `json` holds nested values as JSON text. */
 export type RecordColumnType = 'utf8' | 'int32' | 'float64' | 'bool' | 'float64-list' | 'utf8-list' | 'json';
@@ -23,7 +35,10 @@ const ARROW_TYPES: Record<RecordColumnType, () => DataType> = {
  * explicitly and nullable, so a row whose value is missing holds null rather than changing the column's type. The
  * bytes depend only on the rows (no timestamps), so identical results give identical files.
  */
-export function recordsToArrow(columns: readonly RecordColumn[], rows: readonly Readonly<Record<string, unknown>>[]): Uint8Array {
+export function recordsToArrow(
+  columns: readonly RecordColumn[],
+  rows: readonly Readonly<Record<string, unknown>>[],
+): Uint8Array {
   const vectors: Record<string, Vector> = {};
   for (const column of columns) {
     const type = ARROW_TYPES[column.type]();

@@ -21,19 +21,32 @@ export const SECTION_KINDS = {
 } as const satisfies Record<string, ComponentKind>;
 
 /** Finds the component a config section names and validates its options with the plugin's schema. */
-export function resolveComponent(loaded: LoadedConfig, registry: PluginRegistry, kind: ComponentKind, path: KeyPath): ResolvedComponent {
-  const section = path.reduce<unknown>((node, key) => (node as Record<string | number, unknown>)[key], loaded.config) as {
+export function resolveComponent(
+  loaded: LoadedConfig,
+  registry: PluginRegistry,
+  kind: ComponentKind,
+  path: KeyPath,
+): ResolvedComponent {
+  const section = path.reduce<unknown>(
+    (node, key) => (node as Record<string | number, unknown>)[key],
+    loaded.config,
+  ) as {
     component: string;
     plugin?: string;
     options?: unknown;
   };
-  const where = `${loaded.sourceOf([...path, 'component'])}: ${path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace('.[', '[')}.component`;
+  const where = `${loaded.sourceOf([...path, 'component'])}: ${path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : p))
+    .join('.')
+    .replace('.[', '[')}.component`;
   const found = registry.find(kind, section.component, section.plugin, where);
   try {
     return { ...found, path, options: found.declaration.options.parse(section.options, [...path, 'options']) };
   } catch (error) {
     if (error instanceof SchemaError) {
-      throw new ExpgenError(`${loaded.sourceOf(error.path)}: ${error.message} (options of the ${kind} "${found.declaration.name}" from plugin "${found.plugin.meta.name}")`);
+      throw new ExpgenError(
+        `${loaded.sourceOf(error.path)}: ${error.message} (options of the ${kind} "${found.declaration.name}" from plugin "${found.plugin.meta.name}")`,
+      );
     }
     throw error;
   }
@@ -44,7 +57,10 @@ export function resolveComponent(loaded: LoadedConfig, registry: PluginRegistry,
  * plugin options fail here, before anything is loaded. Returns the config with each section's options as the
  * plugin parsed them (its defaults filled in), which is what `expgen config` prints and manifests record.
  */
-export function resolveAllComponents(loaded: LoadedConfig, registry: PluginRegistry): { config: ExpgenConfig; components: ResolvedComponent[] } {
+export function resolveAllComponents(
+  loaded: LoadedConfig,
+  registry: PluginRegistry,
+): { config: ExpgenConfig; components: ResolvedComponent[] } {
   const components: ResolvedComponent[] = [];
   const config = structuredClone(loaded.config);
   for (const [section, kind] of Object.entries(SECTION_KINDS) as [keyof typeof SECTION_KINDS, ComponentKind][]) {

@@ -10,7 +10,16 @@ export const MANIFEST_FILE = 'expgen-manifest.json';
  * Written beside every output: the resolved config, its hash, every plugin's name and version and the
  * components that produced the output. No timestamps or host names, so identical runs write identical files.
  */
-export function writeManifest(dir: string, entry: { command: string; loaded: LoadedConfig; registry: PluginRegistry; components: readonly Provenance[]; extra?: Record<string, unknown> }): string {
+export function writeManifest(
+  dir: string,
+  entry: {
+    command: string;
+    loaded: LoadedConfig;
+    registry: PluginRegistry;
+    components: readonly Provenance[];
+    extra?: Record<string, unknown>;
+  },
+): string {
   const path = join(dir, MANIFEST_FILE);
   const manifest = {
     format: 1,

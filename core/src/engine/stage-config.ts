@@ -9,11 +9,26 @@ import { writeFileAtomic } from './atomic-write.js';
 export const STAGE_SECTIONS = {
   exemplars: ['subject', 'activation', 'datasets', 'exemplars', 'features'],
   describe: ['subject', 'activation', 'datasets', 'exemplars', 'features', 'describer', 'describe'],
-  score: ['subject', 'activation', 'datasets', 'exemplars', 'features', 'describer', 'describe', 'simulator', 'scorer', 'score'],
+  score: [
+    'subject',
+    'activation',
+    'datasets',
+    'exemplars',
+    'features',
+    'describer',
+    'describe',
+    'simulator',
+    'scorer',
+    'score',
+  ],
 } as const satisfies Record<string, readonly (keyof ExpgenConfig)[]>;
 
 /** Folder of each stage's output inside a run folder, for messages. */
-export const STAGE_FOLDERS: Record<StageName, string> = { exemplars: 'exemplars', describe: 'descriptions', score: 'score' };
+export const STAGE_FOLDERS: Record<StageName, string> = {
+  exemplars: 'exemplars',
+  describe: 'descriptions',
+  score: 'score',
+};
 
 export type StageName = keyof typeof STAGE_SECTIONS;
 
@@ -52,19 +67,25 @@ export function claimStageOutput(outDir: string, config: ExpgenConfig, stage: St
     try {
       previous = JSON.parse(readFileSync(path, 'utf8'));
     } catch {
-      throw new ExpgenError(`${path} is damaged: use another --out folder, or remove it and ${join(outDir, STAGE_FOLDERS[stage])}`);
+      throw new ExpgenError(
+        `${path} is damaged: use another --out folder, or remove it and ${join(outDir, STAGE_FOLDERS[stage])}`,
+      );
     }
     const differences = differingKeys(previous, current);
     if (differences.length === 0) return;
-    const shown = differences.slice(0, 6).join(', ') + (differences.length > 6 ? `, and ${differences.length - 6} more` : '');
-    throw new ExpgenError(`${outDir} holds ${STAGE_FOLDERS[stage]} made with a different config (${shown} differ): use another --out folder, or restore those keys to resume`);
+    const shown =
+      differences.slice(0, 6).join(', ') + (differences.length > 6 ? `, and ${differences.length - 6} more` : '');
+    throw new ExpgenError(
+      `${outDir} holds ${STAGE_FOLDERS[stage]} made with a different config (${shown} differ): use another --out folder, or restore those keys to resume`,
+    );
   }
   writeFileAtomic(path, `${JSON.stringify(current, null, 2)}\n`);
 }
 
 /** Key paths whose values differ between two JSON-like values, in document order. */
 export function differingKeys(a: unknown, b: unknown, path = ''): string[] {
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
   if (isObject(a) && isObject(b)) {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
     return keys.flatMap((k) => differingKeys(a[k], b[k], path ? `${path}.${k}` : k));

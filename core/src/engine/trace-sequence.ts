@@ -11,18 +11,25 @@ export interface Trace {
 }
 
 /** Runs one sequence through the subject and returns every requested hook's per-token values. */
-export async function traceSequence(subject: SubjectModel, tokens: readonly number[], hooks?: readonly string[]): Promise<Trace> {
+export async function traceSequence(
+  subject: SubjectModel,
+  tokens: readonly number[],
+  hooks?: readonly string[],
+): Promise<Trace> {
   if (tokens.length === 0) throw new ExpgenError('nothing to trace: the text encodes to no tokens');
   const available = subject.hookPoints();
-  const names = hooks && hooks.length ? [...hooks] : available.map((h) => h.name);
+  const names = hooks?.length ? [...hooks] : available.map((h) => h.name);
   for (const name of names) {
     if (!available.some((h) => h.name === name)) {
-      throw new ExpgenError(`hook "${name}" does not exist in this model: choose from ${summarizeHooks(available.map((h) => h.name))}`);
+      throw new ExpgenError(
+        `hook "${name}" does not exist in this model: choose from ${summarizeHooks(available.map((h) => h.name))}`,
+      );
     }
   }
   const vocab = subject.info.vocabSize;
   for (const id of tokens) {
-    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new ExpgenError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
+    if (!Number.isInteger(id) || id < 0 || id >= vocab)
+      throw new ExpgenError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
   }
   const result = await subject.forward({
     tokens: Int32Array.from(tokens),
@@ -34,7 +41,9 @@ export async function traceSequence(subject: SubjectModel, tokens: readonly numb
   const out: Record<string, number[][]> = {};
   for (const hook of result.hooks) {
     const full = hook.full!;
-    out[hook.hook] = Array.from({ length: tokens.length }, (_, t) => Array.from(full.subarray(t * hook.width, (t + 1) * hook.width)));
+    out[hook.hook] = Array.from({ length: tokens.length }, (_, t) =>
+      Array.from(full.subarray(t * hook.width, (t + 1) * hook.width)),
+    );
   }
   const logits = result.logits!;
   const top = Array.from(logits.keys())

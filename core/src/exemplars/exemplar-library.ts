@@ -36,10 +36,15 @@ export class ExemplarLibrary {
   /** Opens `<dir>/exemplars`; refuses an incomplete output (a stage 1 run that has not finished). */
   static open(dir: string): ExemplarLibrary {
     if (!existsSync(manifestPath(dir))) {
-      throw new ExpgenError(`${join(dir, 'exemplars')} holds no finished exemplars: run "expgen exemplars --out ${dir}" first (or pass --exemplars DIR)`);
+      throw new ExpgenError(
+        `${join(dir, 'exemplars')} holds no finished exemplars: run "expgen exemplars --out ${dir}" first (or pass --exemplars DIR)`,
+      );
     }
     const manifest = readExemplarManifest(dir);
-    if (!manifest.complete) throw new ExpgenError(`${dir}: stage 1 has not finished there: run "expgen exemplars" again with the same --out to complete it`);
+    if (!manifest.complete)
+      throw new ExpgenError(
+        `${dir}: stage 1 has not finished there: run "expgen exemplars" again with the same --out to complete it`,
+      );
     return new ExemplarLibrary(dir, manifest);
   }
 
@@ -50,10 +55,15 @@ export class ExemplarLibrary {
   /** Every feature of the output, in the total order of feature keys, restricted to `selection` when given. */
   features(selection?: FeatureSelection): FeatureKey[] {
     const keys: FeatureKey[] = [];
-    for (const { space, layer, features } of [...this.manifest.layers].sort((a, b) => (a.space < b.space ? -1 : a.space > b.space ? 1 : a.layer - b.layer))) {
+    for (const { space, layer, features } of [...this.manifest.layers].sort((a, b) =>
+      a.space < b.space ? -1 : a.space > b.space ? 1 : a.layer - b.layer,
+    )) {
       const chosen = selection?.get(layer);
       if (selection && chosen === undefined) continue;
-      const indices = chosen === undefined || chosen === 'all' ? Array.from({ length: features }, (_, i) => i) : chosen.filter((i) => i < features);
+      const indices =
+        chosen === undefined || chosen === 'all'
+          ? Array.from({ length: features }, (_, i) => i)
+          : chosen.filter((i) => i < features);
       for (const index of indices) keys.push({ space, layer, index });
     }
     return keys;
@@ -61,7 +71,9 @@ export class ExemplarLibrary {
 
   async exemplars(key: FeatureKey, split: string): Promise<FeatureExemplars> {
     const path = exemplarFilePath(this.dir, { space: key.space, layer: key.layer, split });
-    const rows = await this.batch(this.exemplarReaders, this.exemplarBatches, path, key, () => ExemplarFileReader.open(path));
+    const rows = await this.batch(this.exemplarReaders, this.exemplarBatches, path, key, () =>
+      ExemplarFileReader.open(path),
+    );
     const own = rows.filter((r) => r.feature === key.index);
     const bySign = (sign: string) => own.filter((r) => r.sign === sign).sort((a, b) => a.rank - b.rank);
     return { feature: key.index, positive: bySign('positive'), negative: bySign('negative'), random: bySign('random') };
@@ -69,12 +81,15 @@ export class ExemplarLibrary {
 
   async distribution(key: FeatureKey, split: string): Promise<DistributionRow | undefined> {
     const path = distributionFilePath(this.dir, { space: key.space, layer: key.layer, split });
-    const rows = await this.batch(this.distributionReaders, this.distributionBatches, path, key, () => DistributionFileReader.open(path));
+    const rows = await this.batch(this.distributionReaders, this.distributionBatches, path, key, () =>
+      DistributionFileReader.open(path),
+    );
     return rows.find((r) => r.feature === key.index);
   }
 
   async close(): Promise<void> {
-    for (const reader of [...this.exemplarReaders.values(), ...this.distributionReaders.values()]) await (await reader).close();
+    for (const reader of [...this.exemplarReaders.values(), ...this.distributionReaders.values()])
+      await (await reader).close();
     this.exemplarReaders.clear();
     this.distributionReaders.clear();
   }
@@ -86,7 +101,8 @@ export class ExemplarLibrary {
     key: FeatureKey,
     open: () => Promise<R>,
   ): Promise<T[]> {
-    if (!existsSync(path)) throw new ExpgenError(`${path} is missing: ${formatFeatureKey(key)} has no stage 1 data for this split`);
+    if (!existsSync(path))
+      throw new ExpgenError(`${path} is missing: ${formatFeatureKey(key)} has no stage 1 data for this split`);
     let reader = readers.get(path);
     if (!reader) readers.set(path, (reader = open()));
     const index = Math.floor(key.index / FEATURES_PER_BATCH);

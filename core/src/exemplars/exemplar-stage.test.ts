@@ -13,30 +13,72 @@ import { CorpusStream } from './corpus/index.js';
 import { layerStateBytes, runExemplarStage, type ExemplarStageInput } from './exemplar-stage.js';
 import { mergeExemplarOutputs, readExemplarFile } from './storage/index.js';
 
-const WORDS = ['the', 'cat', 'sat', 'on', 'a', 'mat', '42', 'and', 'then', 'ran', 'to', 'Paris', 'in', '1999', '!', 'x'];
+const WORDS = [
+  'the',
+  'cat',
+  'sat',
+  'on',
+  'a',
+  'mat',
+  '42',
+  'and',
+  'then',
+  'ran',
+  'to',
+  'Paris',
+  'in',
+  '1999',
+  '!',
+  'x',
+];
 
 /** Documents of 10-40 words from a fixed generator: enough variety for every feature to rank differently. */
 function documents(count: number): SourceDocument[] {
   let state = 12345;
-  const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const next = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32;
   return Array.from({ length: count }, (_, i) => {
     const words = Array.from({ length: 10 + Math.floor(next() * 30) }, () => WORDS[Math.floor(next() * WORDS.length)]);
     return i % 7 === 3
-      ? { id: `chat-${i}`, messages: [{ role: 'user', content: words.slice(0, 6).join(' ') }, { role: 'assistant', content: words.slice(6).join(' ') }] }
+      ? {
+          id: `chat-${i}`,
+          messages: [
+            { role: 'user', content: words.slice(0, 6).join(' ') },
+            { role: 'assistant', content: words.slice(6).join(' ') },
+          ],
+        }
       : { id: `doc-${i}`, text: words.join(' ') };
   });
 }
 
 function settings(overrides: Partial<ExpgenConfig['exemplars']> = {}): ExpgenConfig['exemplars'] {
   const base = configSchema.parse({
-    subject: { component: 'x' }, activation: { component: 'x' }, describer: { component: 'x' }, simulator: { component: 'x' }, scorer: { component: 'x' },
+    subject: { component: 'x' },
+    activation: { component: 'x' },
+    describer: { component: 'x' },
+    simulator: { component: 'x' },
+    scorer: { component: 'x' },
     datasets: [{ component: 'x' }],
-    exemplars: { sequences: 120, seqLen: 12, topK: 3, randomPerFeature: 2, extremesKept: 50, histogramBins: 8, histogramRange: [-3, 3], batchSize: 5, windowsPerDocument: 3, shortDocuments: 'pad' },
+    exemplars: {
+      sequences: 120,
+      seqLen: 12,
+      topK: 3,
+      randomPerFeature: 2,
+      extremesKept: 50,
+      histogramBins: 8,
+      histogramRange: [-3, 3],
+      batchSize: 5,
+      windowsPerDocument: 3,
+      shortDocuments: 'pad',
+    },
   }).exemplars;
   return { ...base, ...overrides };
 }
 
-function input(outDir: string, overrides: Partial<ExemplarStageInput> = {}, exemplarSettings = settings()): ExemplarStageInput {
+function input(
+  outDir: string,
+  overrides: Partial<ExemplarStageInput> = {},
+  exemplarSettings = settings(),
+): ExemplarStageInput {
   const subject = fakeSubjectModel({ layers: 2, mlpWidth: 6 });
   const activation = fakeActivationSource(subject);
   return {
@@ -84,35 +126,65 @@ describe('stage 1: exemplars', () => {
     assert.equal(summary.end.reason, 'completed');
 
     // The reference: every sequence of the same stream, full per-token values, sorted by (extreme, id).
-    const stream = new CorpusStream({ ...stage.settings, tokenizer: stage.subject.tokenizer, sources: [{ source: fakeDataset(documents(60), 'corpus') }] });
+    const stream = new CorpusStream({
+      ...stage.settings,
+      tokenizer: stage.subject.tokenizer,
+      sources: [{ source: fakeDataset(documents(60), 'corpus') }],
+    });
     const rows: { id: number; split: string; values: Float32Array; length: number; from: number }[] = [];
     for await (const s of stream.sequences()) {
-      const result = await stage.subject.forward({ tokens: s.tokens, batch: 1, seqLen: s.tokens.length, lengths: Int32Array.of(s.length), hooks: [{ hook: 'mlp/1', reduce: 'full' }] });
-      rows.push({ id: s.sequenceId, split: s.split, values: result.hooks[0]!.full!, length: s.length, from: s.rankFrom });
+      const result = await stage.subject.forward({
+        tokens: s.tokens,
+        batch: 1,
+        seqLen: s.tokens.length,
+        lengths: Int32Array.of(s.length),
+        hooks: [{ hook: 'mlp/1', reduce: 'full' }],
+      });
+      rows.push({
+        id: s.sequenceId,
+        split: s.split,
+        values: result.hooks[0]!.full!,
+        length: s.length,
+        from: s.rankFrom,
+      });
     }
     const width = 6;
     for (const split of ['train', 'valid', 'test']) {
       const file = await readExemplarFile(join(out, 'exemplars', 'mlp', 'layer-01', `${split}.arrow`));
       for (let f = 0; f < width; f++) {
-        const extremes = rows.filter((r) => r.split === split).map((r) => {
-          let max = -Infinity;
-          let min = Infinity;
-          for (let t = r.from; t < r.length; t++) {
-            const v = r.values[t * width + f]!;
-            max = Math.max(max, v);
-            min = Math.min(min, v);
-          }
-          return { id: r.id, max, min, r };
-        });
+        const extremes = rows
+          .filter((r) => r.split === split)
+          .map((r) => {
+            let max = -Infinity;
+            let min = Infinity;
+            for (let t = r.from; t < r.length; t++) {
+              const v = r.values[t * width + f]!;
+              max = Math.max(max, v);
+              min = Math.min(min, v);
+            }
+            return { id: r.id, max, min, r };
+          });
         const top = [...extremes].sort((a, b) => b.max - a.max || a.id - b.id).slice(0, 3);
         const bottom = [...extremes].sort((a, b) => a.min - b.min || a.id - b.id).slice(0, 3);
         const { positive, negative } = file.feature(f);
-        assert.deepEqual(positive.map((row) => Number(row.sequence)), top.map((e) => e.id), `${split} feature ${f}: top-k ids`);
-        assert.deepEqual(negative.map((row) => Number(row.sequence)), bottom.map((e) => e.id), `${split} feature ${f}: bottom-k ids`);
+        assert.deepEqual(
+          positive.map((row) => Number(row.sequence)),
+          top.map((e) => e.id),
+          `${split} feature ${f}: top-k ids`,
+        );
+        assert.deepEqual(
+          negative.map((row) => Number(row.sequence)),
+          bottom.map((e) => e.id),
+          `${split} feature ${f}: bottom-k ids`,
+        );
         positive.forEach((row, rank) => {
           assert.equal(row.activation, Math.fround(top[rank]!.max));
           const expected = Array.from({ length: top[rank]!.r.length }, (_, t) => top[rank]!.r.values[t * width + f]!);
-          assert.deepEqual([...row.activations], expected, `${split} feature ${f}: per-token activations of rank ${rank}`);
+          assert.deepEqual(
+            [...row.activations],
+            expected,
+            `${split} feature ${f}: per-token activations of rank ${rank}`,
+          );
         });
       }
     }
@@ -123,7 +195,15 @@ describe('stage 1: exemplars', () => {
     await runExemplarStage(input(whole));
     for (const crashAfter of [7, 23, 61]) {
       const out = temp();
-      const crashing = input(out, { onBatch: (done) => { if (done >= crashAfter) throw new Error('simulated crash'); } }, settings({ checkpointSeconds: 0 }));
+      const crashing = input(
+        out,
+        {
+          onBatch: (done) => {
+            if (done >= crashAfter) throw new Error('simulated crash');
+          },
+        },
+        settings({ checkpointSeconds: 0 }),
+      );
       await assert.rejects(runExemplarStage(crashing), /simulated crash/);
       assert.ok(existsSync(join(out, 'exemplars', 'checkpoint', 'checkpoint.json')), 'a checkpoint was written');
       assert.ok(!existsSync(join(out, 'exemplars', 'manifest.json')), 'nothing looks complete');
@@ -142,7 +222,10 @@ describe('stage 1: exemplars', () => {
     });
     for (const s of shards) await s.run;
     const merged = join(temp(), 'merged');
-    await mergeExemplarOutputs(shards.map((s) => s.dir), merged);
+    await mergeExemplarOutputs(
+      shards.map((s) => s.dir),
+      merged,
+    );
     assertSameFiles(whole, merged);
   });
 

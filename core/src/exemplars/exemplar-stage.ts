@@ -106,19 +106,33 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
   if (layers.length === 0) throw new ExpgenError('no layers selected: check --features and activation.options.layers');
   const plans = layers.map((layer) => activation.plan(layer));
   const splits = (['train', 'valid', 'test'] as const).filter((s) => settings.splits[s] > 0);
-  if (splits.length === 0) throw new ExpgenError('exemplars.splits: every split has share 0; give at least one a positive share');
+  if (splits.length === 0)
+    throw new ExpgenError('exemplars.splits: every split has share 0; give at least one a positive share');
   const hostEncode = plans.some((p) => p.fragment) && !subject.runsGraphFragments;
-  if (hostEncode) logger.warn('the subject cannot run graph fragments: hook values are copied to the host and encoded there (slow)');
+  if (hostEncode)
+    logger.warn('the subject cannot run graph fragments: hook values are copied to the host and encoded there (slow)');
 
   const existing = completedOutput(outDir, input.configHash, shard);
   if (existing) {
     logger.info(`${outDir}: stage 1 is already complete for this config; nothing to do`);
-    return { outDir, manifest: existing, end: { reason: 'already-complete' }, sequences: 0, tokens: 0, seconds: 0, groups: [layers], resumed: false };
+    return {
+      outDir,
+      manifest: existing,
+      end: { reason: 'already-complete' },
+      sequences: 0,
+      tokens: 0,
+      seconds: 0,
+      groups: [layers],
+      resumed: false,
+    };
   }
 
   const groups = groupLayers(plans, settings, splits.length, logger);
   const checkpoint = readCheckpoint(outDir, input.configHash, shard);
-  if (checkpoint) logger.info(`resuming from the checkpoint in ${join(outDir, EXEMPLARS_DIR, CHECKPOINT_DIR)}: layer group ${checkpoint.info.group + 1}, ${checkpoint.info.sequencesDone} sequences done`);
+  if (checkpoint)
+    logger.info(
+      `resuming from the checkpoint in ${join(outDir, EXEMPLARS_DIR, CHECKPOINT_DIR)}: layer group ${checkpoint.info.group + 1}, ${checkpoint.info.sequencesDone} sequences done`,
+    );
 
   const histogram = { low: settings.histogramRange[0], high: settings.histogramRange[1], bins: settings.histogramBins };
   const counts = new SplitCountsCollector();
@@ -129,14 +143,21 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
   let tokensStreamed = 0;
   let tokensDone = 0;
   const perShard = Math.ceil((settings.sequences - shard.index) / shard.count);
-  const progress: Progress | undefined = input.progress === false ? undefined : createProgress({ label: 'exemplars', total: perShard * groups.length, unit: 'sequences', rateOf: 'tokens' });
+  const progress: Progress | undefined =
+    input.progress === false
+      ? undefined
+      : createProgress({ label: 'exemplars', total: perShard * groups.length, unit: 'sequences', rateOf: 'tokens' });
 
   for (let g = checkpoint?.info.group ?? 0; g < groups.length; g++) {
     const groupLayers = groups[g]!;
     const groupPlans = groupLayers.map((layer) => plans[layers.indexOf(layer)]!);
     const resume = checkpoint && checkpoint.info.group === g && checkpoint.buffers.size > 0 ? checkpoint : undefined;
     const states = new Map<string, SplitState>();
-    for (const split of splits) states.set(split, resume ? restoreSplit(resume.buffers, split, groupPlans) : newSplit(split, groupPlans, settings, histogram));
+    for (const split of splits)
+      states.set(
+        split,
+        resume ? restoreSplit(resume.buffers, split, groupPlans) : newSplit(split, groupPlans, settings, histogram),
+      );
     const stream = new CorpusStream({
       ...settings,
       tokenizer: subject.tokenizer,
@@ -181,16 +202,20 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
       const resumeFrom = buffered.length ? Math.min(...buffered) : nextId;
       const above = applied.filter((id) => id >= resumeFrom).sort((a, b) => a - b);
       applied.splice(0, applied.length, ...above);
-      writeCheckpoint(outDir, {
-        format: CHECKPOINT_FORMAT,
-        configHash: input.configHash,
-        shard,
-        group: g,
-        resumeFrom,
-        appliedAbove: above,
-        sequencesDone: groupSequences,
-        tokensDone: groupTokens,
-      }, states);
+      writeCheckpoint(
+        outDir,
+        {
+          format: CHECKPOINT_FORMAT,
+          configHash: input.configHash,
+          shard,
+          group: g,
+          resumeFrom,
+          appliedAbove: above,
+          sequencesDone: groupSequences,
+          tokensDone: groupTokens,
+        },
+        states,
+      );
       lastCheckpoint = Date.now();
     };
 
@@ -236,7 +261,20 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
     tokensStreamed += groupTokens;
     if (g + 1 < groups.length) {
       // The finished group's files are final: a kill from here on resumes at the next group.
-      writeCheckpoint(outDir, { format: CHECKPOINT_FORMAT, configHash: input.configHash, shard, group: g + 1, resumeFrom: 0, appliedAbove: [], sequencesDone: 0, tokensDone: 0 }, new Map());
+      writeCheckpoint(
+        outDir,
+        {
+          format: CHECKPOINT_FORMAT,
+          configHash: input.configHash,
+          shard,
+          group: g + 1,
+          resumeFrom: 0,
+          appliedAbove: [],
+          sequencesDone: 0,
+          tokensDone: 0,
+        },
+        new Map(),
+      );
     }
   }
 
@@ -253,8 +291,19 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
   progress?.finish();
   if (lastEnd?.reason === 'source-exhausted') logger.warn(lastEnd.message);
   const passes = groups.length > 1 ? ` in ${groups.length} passes` : '';
-  logger.info(`stage 1: ${formatCount(sequencesDone)} sequences, ${formatCount(tokensDone)} tokens${passes}, ${formatDuration(seconds)} (${formatCount(tokensStreamed / Math.max(seconds, 1e-9))} tokens/s through the subject) -> ${join(outDir, EXEMPLARS_DIR)}`);
-  return { outDir, manifest, end: lastEnd!, sequences: sequencesDone, tokens: tokensDone, seconds, groups, resumed: Boolean(checkpoint) };
+  logger.info(
+    `stage 1: ${formatCount(sequencesDone)} sequences, ${formatCount(tokensDone)} tokens${passes}, ${formatDuration(seconds)} (${formatCount(tokensStreamed / Math.max(seconds, 1e-9))} tokens/s through the subject) -> ${join(outDir, EXEMPLARS_DIR)}`,
+  );
+  return {
+    outDir,
+    manifest,
+    end: lastEnd!,
+    sequences: sequencesDone,
+    tokens: tokensDone,
+    seconds,
+    groups,
+    resumed: Boolean(checkpoint),
+  };
 }
 
 interface BatchResult {
@@ -263,14 +312,27 @@ interface BatchResult {
   readonly random?: { readonly rows: number[]; readonly result: ForwardResult };
 }
 
-function newSplit(split: string, plans: readonly LayerPlan[], settings: ExpgenConfig['exemplars'], histogram: { low: number; high: number; bins: number }): SplitState {
+function newSplit(
+  split: string,
+  plans: readonly LayerPlan[],
+  settings: ExpgenConfig['exemplars'],
+  histogram: { low: number; high: number; bins: number },
+): SplitState {
   const store = new SequenceStore({ seqLen: settings.seqLen });
   const layers = plans.map((plan) => ({
     plan,
     split,
     topK: new TopKExemplars({ features: plan.width, k: settings.topK, seqLen: settings.seqLen, references: store }),
     ...(settings.randomPerFeature > 0
-      ? { random: new RandomSequences({ features: plan.width, seqLen: settings.seqLen, count: settings.randomPerFeature, seed: settings.seed, references: store }) }
+      ? {
+          random: new RandomSequences({
+            features: plan.width,
+            seqLen: settings.seqLen,
+            count: settings.randomPerFeature,
+            seed: settings.seed,
+            references: store,
+          }),
+        }
       : {}),
     distribution: new ActivationDistribution({ features: plan.width, keep: settings.extremesKept, histogram }),
   }));
@@ -278,15 +340,27 @@ function newSplit(split: string, plans: readonly LayerPlan[], settings: ExpgenCo
 }
 
 /** The forward request of one batch: gated reductions on every layer of the group with the split's thresholds. */
-function forwardOf(state: SplitState, rows: readonly CorpusSequence[], seqLen: number, hostEncode: boolean): { tokens: Int32Array; lengths: Int32Array; countFrom: Int32Array; hooks: HookRequest[] } {
+function forwardOf(
+  state: SplitState,
+  rows: readonly CorpusSequence[],
+  seqLen: number,
+  hostEncode: boolean,
+): { tokens: Int32Array; lengths: Int32Array; countFrom: Int32Array; hooks: HookRequest[] } {
   const tokens = new Int32Array(rows.length * seqLen);
-  rows.forEach((row, b) => tokens.set(row.tokens, b * seqLen));
+  rows.forEach((row, b) => {
+    tokens.set(row.tokens, b * seqLen);
+  });
   const lengths = Int32Array.from(rows, (r) => r.length);
   const countFrom = Int32Array.from(rows, (r) => r.rankFrom);
   const hooks: HookRequest[] = state.layers.map(({ plan, topK }) =>
     hostEncode && plan.fragment
       ? { hook: plan.hook, reduce: 'full' }
-      : { hook: plan.hook, reduce: 'gated', thresholds: topK.thresholds(), ...(plan.fragment ? { fragment: plan.fragment } : {}) },
+      : {
+          hook: plan.hook,
+          reduce: 'gated',
+          thresholds: topK.thresholds(),
+          ...(plan.fragment ? { fragment: plan.fragment } : {}),
+        },
   );
   return { tokens, lengths, countFrom, hooks };
 }
@@ -299,24 +373,43 @@ async function runForward(
   seqLen: number,
   hostEncode: boolean,
 ): Promise<BatchResult> {
-  const gated = subject.forward({ tokens: request.tokens, batch: rows.length, seqLen, lengths: request.lengths, countFrom: request.countFrom, hooks: request.hooks });
+  const gated = subject.forward({
+    tokens: request.tokens,
+    batch: rows.length,
+    seqLen,
+    lengths: request.lengths,
+    countFrom: request.countFrom,
+    hooks: request.hooks,
+  });
   const random = state.layers[0]!.random;
   const admitted = random ? rows.flatMap((r, b) => (random.wouldAdmit(r.sequenceId) ? [b] : [])) : [];
   if (admitted.length === 0) return { gated: await gated };
   const tokens = new Int32Array(admitted.length * seqLen);
-  admitted.forEach((b, i) => tokens.set(rows[b]!.tokens, i * seqLen));
+  admitted.forEach((b, i) => {
+    tokens.set(rows[b]!.tokens, i * seqLen);
+  });
   const full = subject.forward({
     tokens,
     batch: admitted.length,
     seqLen,
     lengths: Int32Array.from(admitted, (b) => rows[b]!.length),
-    hooks: state.layers.map(({ plan }) => ({ hook: plan.hook, reduce: 'full' as const, ...(plan.fragment && !hostEncode ? { fragment: plan.fragment } : {}) })),
+    hooks: state.layers.map(({ plan }) => ({
+      hook: plan.hook,
+      reduce: 'full' as const,
+      ...(plan.fragment && !hostEncode ? { fragment: plan.fragment } : {}),
+    })),
   });
   return { gated: await gated, random: { rows: admitted, result: await full } };
 }
 
 /** Merges one batch's results into the split's states, then stores the tokens of every sequence they now hold. */
-function apply(state: SplitState, rows: readonly CorpusSequence[], result: BatchResult, activation: ActivationSource, hostEncode: boolean): void {
+function apply(
+  state: SplitState,
+  rows: readonly CorpusSequence[],
+  result: BatchResult,
+  activation: ActivationSource,
+  hostEncode: boolean,
+): void {
   const seqLen = rows[0]!.tokens.length;
   const sequenceIds = rows.map((r) => r.sequenceId);
   const lengths = Int32Array.from(rows, (r) => r.length);
@@ -328,27 +421,46 @@ function apply(state: SplitState, rows: readonly CorpusSequence[], result: Batch
     let hook = result.gated.hooks[i]!;
     if (hostEncode && plan.fragment) {
       const values = activation.encode(plan.layer, hook.full!, rows.length * seqLen);
-      hook = reduceOnHost(values, { batch: rows.length, seqLen, width: plan.width, lengths, countFrom }, { hook: plan.hook, reduce: 'gated', thresholds: topK.thresholds() });
+      hook = reduceOnHost(
+        values,
+        { batch: rows.length, seqLen, width: plan.width, lengths, countFrom },
+        { hook: plan.hook, reduce: 'gated', thresholds: topK.thresholds() },
+      );
     }
     distribution.offer({ max: hook.max!, min: hook.min!, tokens: counted });
     topK.offer({ sequenceIds, max: hook.max!, min: hook.min!, gated: hook.gated!, seqLen });
     if (random && result.random) {
       const full = result.random.result.hooks[i]!;
       let values = full.full!;
-      if (hostEncode && plan.fragment) values = activation.encode(plan.layer, values, result.random.rows.length * seqLen);
-      result.random.rows.forEach((b, j) => random.offer(rows[b]!.sequenceId, values.subarray(j * seqLen * plan.width, (j + 1) * seqLen * plan.width)));
+      if (hostEncode && plan.fragment)
+        values = activation.encode(plan.layer, values, result.random.rows.length * seqLen);
+      result.random.rows.forEach((b, j) => {
+        random.offer(rows[b]!.sequenceId, values.subarray(j * seqLen * plan.width, (j + 1) * seqLen * plan.width));
+      });
     }
   });
   const byId = new Map(rows.map((r) => [r.sequenceId, r]));
   for (const id of state.store.missing()) {
     const row = byId.get(id);
     if (!row) continue;
-    state.store.put(id, { tokens: row.tokens, length: row.length, datasetIndex: row.datasetIndex, documentId: row.documentId, split: row.split, window: row.window, countFrom: row.rankFrom });
+    state.store.put(id, {
+      tokens: row.tokens,
+      length: row.length,
+      datasetIndex: row.datasetIndex,
+      documentId: row.documentId,
+      split: row.split,
+      window: row.window,
+      countFrom: row.rankFrom,
+    });
   }
 }
 
 /** Bytes one layer's state needs over all splits, from the state layouts (flat typed arrays). */
-export function layerStateBytes(width: number, settings: Pick<ExpgenConfig['exemplars'], 'topK' | 'seqLen' | 'randomPerFeature' | 'extremesKept' | 'histogramBins'>, splits: number): number {
+export function layerStateBytes(
+  width: number,
+  settings: Pick<ExpgenConfig['exemplars'], 'topK' | 'seqLen' | 'randomPerFeature' | 'extremesKept' | 'histogramBins'>,
+  splits: number,
+): number {
   const topK = 2 * width * settings.topK * (settings.seqLen * 4 + 4 + 8 + 4);
   const random = settings.randomPerFeature * settings.seqLen * width * 4;
   const distribution = 2 * width * settings.extremesKept * 4 + 2 * width * (settings.histogramBins + 2) * 8;
@@ -358,12 +470,19 @@ export function layerStateBytes(width: number, settings: Pick<ExpgenConfig['exem
 }
 
 /** Splits the layers into groups that fit the memory budget; one corpus pass per group. */
-function groupLayers(plans: readonly LayerPlan[], settings: ExpgenConfig['exemplars'], splits: number, logger: Logger): number[][] {
+function groupLayers(
+  plans: readonly LayerPlan[],
+  settings: ExpgenConfig['exemplars'],
+  splits: number,
+  logger: Logger,
+): number[][] {
   const layers = plans.map((p) => p.layer);
   const bytes = plans.map((p) => layerStateBytes(p.width, settings, splits));
   const total = bytes.reduce((a, b) => a + b, 0);
   if (settings.memoryBudgetGB === null) {
-    logger.info(`exemplar state: ${formatBytes(total)} for ${layers.length} layer(s), one pass (set exemplars.memoryBudgetGB to split passes)`);
+    logger.info(
+      `exemplar state: ${formatBytes(total)} for ${layers.length} layer(s), one pass (set exemplars.memoryBudgetGB to split passes)`,
+    );
     return [layers];
   }
   const budget = settings.memoryBudgetGB * 1e9;
@@ -385,16 +504,27 @@ function groupLayers(plans: readonly LayerPlan[], settings: ExpgenConfig['exempl
     used += bytes[i]!;
   });
   if (current.length) groups.push(current);
-  logger.info(`exemplar state: ${formatBytes(total)} for ${layers.length} layer(s); budget ${formatBytes(budget)} -> ${groups.length} pass(es) over the corpus: ${groups.map((g) => `[${g.join(', ')}]`).join(' ')}`);
+  logger.info(
+    `exemplar state: ${formatBytes(total)} for ${layers.length} layer(s); budget ${formatBytes(budget)} -> ${groups.length} pass(es) over the corpus: ${groups.map((g) => `[${g.join(', ')}]`).join(' ')}`,
+  );
   return groups;
 }
 
 function formatBytes(bytes: number): string {
-  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`;
+  return bytes >= 1e9
+    ? `${(bytes / 1e9).toFixed(2)} GB`
+    : bytes >= 1e6
+      ? `${(bytes / 1e6).toFixed(1)} MB`
+      : `${(bytes / 1e3).toFixed(1)} kB`;
 }
 
 function toStorage(key: { space: string; layer: number; split: string }, state: LayerSplit): LayerSplitState {
-  return { ...key, topK: state.topK, ...(state.random ? { random: state.random } : {}), distribution: state.distribution };
+  return {
+    ...key,
+    topK: state.topK,
+    ...(state.random ? { random: state.random } : {}),
+    distribution: state.distribution,
+  };
 }
 
 /** The manifest of a complete output made under the same config, if there is one. */
@@ -402,10 +532,14 @@ function completedOutput(outDir: string, configHash: string, shard: ShardSpec): 
   if (!existsSync(join(outDir, EXEMPLARS_DIR, 'manifest.json'))) return undefined;
   const manifest = readExemplarManifest(outDir);
   if (manifest.configHash !== configHash) {
-    throw new ExpgenError(`${outDir} already holds exemplars made with another config (hash ${manifest.configHash.slice(0, 12)}): use another --out folder or remove it`);
+    throw new ExpgenError(
+      `${outDir} already holds exemplars made with another config (hash ${manifest.configHash.slice(0, 12)}): use another --out folder or remove it`,
+    );
   }
   if (manifest.shard.index !== shard.index || manifest.shard.count !== shard.count) {
-    throw new ExpgenError(`${outDir} holds the exemplars of shard ${manifest.shard.index}/${manifest.shard.count}, not ${shard.index}/${shard.count}: give each shard its own --out folder`);
+    throw new ExpgenError(
+      `${outDir} holds the exemplars of shard ${manifest.shard.index}/${manifest.shard.count}, not ${shard.index}/${shard.count}: give each shard its own --out folder`,
+    );
   }
   return manifest.complete ? manifest : undefined;
 }
@@ -443,11 +577,16 @@ function removeCheckpoints(outDir: string): void {
   const root = join(outDir, EXEMPLARS_DIR);
   if (!existsSync(root)) return;
   for (const name of readdirSync(root)) {
-    if (name === CHECKPOINT_DIR || name.startsWith(`${CHECKPOINT_DIR}.`)) rmSync(join(root, name), { recursive: true, force: true });
+    if (name === CHECKPOINT_DIR || name.startsWith(`${CHECKPOINT_DIR}.`))
+      rmSync(join(root, name), { recursive: true, force: true });
   }
 }
 
-function readCheckpoint(outDir: string, configHash: string, shard: ShardSpec): { info: CheckpointInfo; buffers: ReadonlyMap<string, Uint8Array> } | undefined {
+function readCheckpoint(
+  outDir: string,
+  configHash: string,
+  shard: ShardSpec,
+): { info: CheckpointInfo; buffers: ReadonlyMap<string, Uint8Array> } | undefined {
   const root = join(outDir, EXEMPLARS_DIR);
   // A kill between the two renames leaves only the `.old-*` folder: it is the latest complete checkpoint.
   let folder = join(root, CHECKPOINT_DIR);
@@ -466,22 +605,35 @@ function readCheckpoint(outDir: string, configHash: string, shard: ShardSpec): {
   } catch {
     throw new ExpgenError(`${join(folder, 'checkpoint.json')} is damaged: remove ${folder} to start stage 1 over`);
   }
-  if (info.format !== CHECKPOINT_FORMAT) throw new ExpgenError(`${folder}: checkpoint format ${info.format} is not ${CHECKPOINT_FORMAT}: remove the folder to start over`);
+  if (info.format !== CHECKPOINT_FORMAT)
+    throw new ExpgenError(
+      `${folder}: checkpoint format ${info.format} is not ${CHECKPOINT_FORMAT}: remove the folder to start over`,
+    );
   if (info.configHash !== configHash) {
-    throw new ExpgenError(`${outDir} holds a checkpoint of a run with another config: use another --out folder, or remove ${folder} to start over`);
+    throw new ExpgenError(
+      `${outDir} holds a checkpoint of a run with another config: use another --out folder, or remove ${folder} to start over`,
+    );
   }
   if (info.shard.index !== shard.index || info.shard.count !== shard.count) {
-    throw new ExpgenError(`${outDir} holds a checkpoint of shard ${info.shard.index}/${info.shard.count}, not ${shard.index}/${shard.count}: give each shard its own --out folder`);
+    throw new ExpgenError(
+      `${outDir} holds a checkpoint of shard ${info.shard.index}/${info.shard.count}, not ${shard.index}/${shard.count}: give each shard its own --out folder`,
+    );
   }
   const buffers = new Map<string, Uint8Array>();
-  for (const name of readdirSync(folder)) if (name.endsWith('.state')) buffers.set(name, readFileSync(join(folder, name)));
+  for (const name of readdirSync(folder))
+    if (name.endsWith('.state')) buffers.set(name, readFileSync(join(folder, name)));
   return { info, buffers };
 }
 
-function restoreSplit(buffers: ReadonlyMap<string, Uint8Array>, split: string, plans: readonly LayerPlan[]): SplitState {
+function restoreSplit(
+  buffers: ReadonlyMap<string, Uint8Array>,
+  split: string,
+  plans: readonly LayerPlan[],
+): SplitState {
   const need = (name: string) => {
     const buffer = buffers.get(name);
-    if (!buffer) throw new ExpgenError(`the checkpoint lacks ${name}: it is damaged; remove the checkpoint folder to start over`);
+    if (!buffer)
+      throw new ExpgenError(`the checkpoint lacks ${name}: it is damaged; remove the checkpoint folder to start over`);
     return buffer;
   };
   const store = SequenceStore.fromBuffers(need(`${split}.sequences.state`));

@@ -85,7 +85,11 @@ describe('s.number / s.integer', () => {
   it('integers must be safe integers', () => {
     throwsAt(() => s.integer({ min: 1 }).parse(1.5, ['k']), ['k'], 'k: expected an integer >= 1, found number 1.5');
     assert.throws(() => s.integer().parse(2 ** 53), SchemaError);
-    throwsAt(() => s.integer({ min: 1 }).parse('ten', ['exemplars', 'k']), ['exemplars', 'k'], 'exemplars.k: expected an integer >= 1, found "ten"');
+    throwsAt(
+      () => s.integer({ min: 1 }).parse('ten', ['exemplars', 'k']),
+      ['exemplars', 'k'],
+      'exemplars.k: expected an integer >= 1, found "ten"',
+    );
   });
 });
 
@@ -111,13 +115,20 @@ describe('s.array', () => {
   });
   it('rejects non-lists and short lists', () => {
     throwsAt(() => s.array(s.string()).parse('a', ['l']), ['l'], 'l: expected a list of strings, found "a"');
-    throwsAt(() => s.array(s.string(), { minItems: 1 }).parse([], ['l']), ['l'], 'l: expected a list of at least 1 of strings, found a list');
+    throwsAt(
+      () => s.array(s.string(), { minItems: 1 }).parse([], ['l']),
+      ['l'],
+      'l: expected a list of at least 1 of strings, found a list',
+    );
   });
   it('reads well whatever the item is', () => {
     assert.equal(s.array(s.string()).expected, 'a list of strings');
     assert.equal(s.array(s.string({ nonEmpty: true })).expected, 'a list of non-empty strings');
     assert.equal(s.array(s.object({})).expected, 'a list of mappings');
-    assert.equal(s.array(s.number({ exclusiveMin: 0, max: 0.5 }), { minItems: 1 }).expected, 'a list of at least 1 of numbers > 0 and <= 0.5');
+    assert.equal(
+      s.array(s.number({ exclusiveMin: 0, max: 0.5 }), { minItems: 1 }).expected,
+      'a list of at least 1 of numbers > 0 and <= 0.5',
+    );
     assert.equal(s.array(s.integer({ min: 1 })).expected, 'a list of integers >= 1');
     assert.equal(s.array(s.string().nullable()).expected, 'a list of strings or null');
     assert.equal(s.array(s.array(s.string())).expected, 'a list of lists of strings');
@@ -160,20 +171,42 @@ describe('s.object', () => {
 
   it('reports nested paths such as a.b[2].c', () => {
     const schema = s.object({ a: s.object({ b: s.array(s.object({ c: s.integer({ min: 0 }) })) }) });
-    assert.deepEqual(schema.parse({ a: { b: [{ c: 0 }, { c: 1 }, { c: 2 }] } }), { a: { b: [{ c: 0 }, { c: 1 }, { c: 2 }] } });
-    throwsAt(() => schema.parse({ a: { b: [{ c: 0 }, { c: 1 }, { c: -2 }] } }), ['a', 'b', 2, 'c'], 'a.b[2].c: expected an integer >= 0, found number -2');
-    throwsAt(() => schema.parse({ a: { b: [{ c: 0 }, { c: 1 }, { d: 2 }] } }), ['a', 'b', 2, 'd'],
-      'a.b[2].d: unknown key (did you mean "c"?); the keys here are c');
+    assert.deepEqual(schema.parse({ a: { b: [{ c: 0 }, { c: 1 }, { c: 2 }] } }), {
+      a: { b: [{ c: 0 }, { c: 1 }, { c: 2 }] },
+    });
+    throwsAt(
+      () => schema.parse({ a: { b: [{ c: 0 }, { c: 1 }, { c: -2 }] } }),
+      ['a', 'b', 2, 'c'],
+      'a.b[2].c: expected an integer >= 0, found number -2',
+    );
+    throwsAt(
+      () => schema.parse({ a: { b: [{ c: 0 }, { c: 1 }, { d: 2 }] } }),
+      ['a', 'b', 2, 'd'],
+      'a.b[2].d: unknown key (did you mean "c"?); the keys here are c',
+    );
   });
 
   it('rejects an unknown key, suggesting the nearest', () => {
-    const schema = s.object({ topK: s.integer().default(1), sequences: s.integer().default(1), seqLen: s.integer().default(1) });
-    throwsAt(() => schema.parse({ topk: 5 }, ['exemplars']), ['exemplars', 'topk'],
-      'exemplars.topk: unknown key (did you mean "topK"?); the keys here are topK, sequences, seqLen');
-    throwsAt(() => schema.parse({ sequnces: 5 }, ['exemplars']), ['exemplars', 'sequnces'],
-      'exemplars.sequnces: unknown key (did you mean "sequences"?); the keys here are topK, sequences, seqLen');
-    throwsAt(() => schema.parse({ completelyDifferent: 5 }, ['exemplars']), ['exemplars', 'completelyDifferent'],
-      'exemplars.completelyDifferent: unknown key; the keys here are topK, sequences, seqLen');
+    const schema = s.object({
+      topK: s.integer().default(1),
+      sequences: s.integer().default(1),
+      seqLen: s.integer().default(1),
+    });
+    throwsAt(
+      () => schema.parse({ topk: 5 }, ['exemplars']),
+      ['exemplars', 'topk'],
+      'exemplars.topk: unknown key (did you mean "topK"?); the keys here are topK, sequences, seqLen',
+    );
+    throwsAt(
+      () => schema.parse({ sequnces: 5 }, ['exemplars']),
+      ['exemplars', 'sequnces'],
+      'exemplars.sequnces: unknown key (did you mean "sequences"?); the keys here are topK, sequences, seqLen',
+    );
+    throwsAt(
+      () => schema.parse({ completelyDifferent: 5 }, ['exemplars']),
+      ['exemplars', 'completelyDifferent'],
+      'exemplars.completelyDifferent: unknown key; the keys here are topK, sequences, seqLen',
+    );
   });
 
   it('says "none" when a mapping takes no keys', () => {
@@ -183,12 +216,20 @@ describe('s.object', () => {
   it('rejects keys that only exist on Object.prototype', () => {
     for (const key of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {
       const input = JSON.parse(`{"name": "x", ${JSON.stringify(key)}: 1}`) as unknown;
-      assert.throws(() => shape().parse(input), (e: unknown) => e instanceof SchemaError && e.path.at(-1) === key && /unknown key/.test(e.message), key);
+      assert.throws(
+        () => shape().parse(input),
+        (e: unknown) => e instanceof SchemaError && e.path.at(-1) === key && /unknown key/.test(e.message),
+        key,
+      );
     }
   });
 
   it('checks unknown keys before values, so a typo is reported as a typo', () => {
-    throwsAt(() => shape().parse({ nmae: 'x' }), ['nmae'], 'nmae: unknown key (did you mean "name"?); the keys here are name, size, nested, maybe');
+    throwsAt(
+      () => shape().parse({ nmae: 'x' }),
+      ['nmae'],
+      'nmae: unknown key (did you mean "name"?); the keys here are name, size, nested, maybe',
+    );
   });
 });
 

@@ -14,7 +14,9 @@ export class SchemaError extends Error {
     /** Replaces the "expected X, found Y" part when that reads badly (e.g. for an unknown key). */
     detail?: string,
   ) {
-    super(`${formatKeyPath(path) || '(top level)'}: ${detail ?? `expected ${expected}, found ${describeValue(found)}`}`);
+    super(
+      `${formatKeyPath(path) || '(top level)'}: ${detail ?? `expected ${expected}, found ${describeValue(found)}`}`,
+    );
     this.name = 'SchemaError';
   }
 }
@@ -85,7 +87,10 @@ class NullableSchema<T> extends Schema<T | null> {
 }
 
 class DefaultSchema<T> extends Schema<T> {
-  constructor(readonly inner: Schema<T>, readonly fallback: T) {
+  constructor(
+    readonly inner: Schema<T>,
+    readonly fallback: T,
+  ) {
     super();
   }
   get expected(): string {
@@ -162,7 +167,10 @@ class EnumSchema<T extends string> extends Schema<T> {
 }
 
 class ArraySchema<T> extends Schema<T[]> {
-  constructor(readonly item: Schema<T>, readonly options: { minItems?: number } = {}) {
+  constructor(
+    readonly item: Schema<T>,
+    readonly options: { minItems?: number } = {},
+  ) {
     super();
   }
   get expected(): string {
@@ -201,8 +209,12 @@ export class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
       if (!Object.hasOwn(this.shape, key)) {
         const known = Object.keys(this.shape);
         const near = closest(key, known);
-        throw new SchemaError([...path, key], `one of the keys ${known.join(', ')}`, input[key],
-          `unknown key${near ? ` (did you mean "${near}"?)` : ''}; the keys here are ${known.join(', ') || 'none'}`);
+        throw new SchemaError(
+          [...path, key],
+          `one of the keys ${known.join(', ')}`,
+          input[key],
+          `unknown key${near ? ` (did you mean "${near}"?)` : ''}; the keys here are ${known.join(', ') || 'none'}`,
+        );
       }
     }
     const out: Record<string, unknown> = {};
@@ -221,7 +233,8 @@ class RecordSchema<T> extends Schema<Record<string, T>> {
   }
   parse(value: unknown, path: KeyPath = []): Record<string, T> {
     if (value === undefined) value = {};
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SchemaError(path, this.expected, value);
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw new SchemaError(path, this.expected, value);
     const out: Record<string, T> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = this.value.parse(v, [...path, k]);
     return out;
@@ -237,7 +250,10 @@ class UnknownSchema extends Schema<unknown> {
 }
 
 class CustomSchema<T> extends Schema<T> {
-  constructor(readonly expected: string, readonly check: (value: unknown, path: KeyPath) => T) {
+  constructor(
+    readonly expected: string,
+    readonly check: (value: unknown, path: KeyPath) => T,
+  ) {
     super();
   }
   parse(value: unknown, path: KeyPath = []): T {

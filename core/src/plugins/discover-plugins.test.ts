@@ -30,7 +30,10 @@ describe('discoverPlugins', () => {
   const names = byName(found);
 
   it('finds every built-in plugin first, where this install has it', () => {
-    assert.deepEqual(found.slice(0, BUILTIN_PLUGINS.length).map((c) => c.name), [...BUILTIN_PLUGINS]);
+    assert.deepEqual(
+      found.slice(0, BUILTIN_PLUGINS.length).map((c) => c.name),
+      [...BUILTIN_PLUGINS],
+    );
     for (const name of BUILTIN_PLUGINS) {
       const c = names.get(name)!;
       assert.equal(c.origin, 'builtin');
@@ -41,9 +44,19 @@ describe('discoverPlugins', () => {
 
   it('finds packages named expgen-plugin-* and @scope/expgen-plugin-* in node_modules', () => {
     const a = names.get('expgen-plugin-a');
-    assert.deepEqual(a, { name: 'expgen-plugin-a', location: real(join(fixture.nodeModules, 'expgen-plugin-a')), origin: 'node_modules', hasCommands: false });
+    assert.deepEqual(a, {
+      name: 'expgen-plugin-a',
+      location: real(join(fixture.nodeModules, 'expgen-plugin-a')),
+      origin: 'node_modules',
+      hasCommands: false,
+    });
     const b = names.get('@scope/expgen-plugin-b');
-    assert.deepEqual(b, { name: '@scope/expgen-plugin-b', location: real(join(fixture.nodeModules, '@scope', 'expgen-plugin-b')), origin: 'node_modules', hasCommands: true });
+    assert.deepEqual(b, {
+      name: '@scope/expgen-plugin-b',
+      location: real(join(fixture.nodeModules, '@scope', 'expgen-plugin-b')),
+      origin: 'node_modules',
+      hasCommands: true,
+    });
   });
 
   it('finds a package of any name carrying the expgen-plugin keyword', () => {
@@ -52,11 +65,14 @@ describe('discoverPlugins', () => {
 
   it('ignores ordinary packages, dot folders and loose files', () => {
     assert.ok(!names.has('d'));
-    assert.ok(!found.some((c) => c.location.includes(`${join(fixture.nodeModules, '.bin')}`) || c.name.startsWith('.')));
+    assert.ok(
+      !found.some((c) => c.location.includes(`${join(fixture.nodeModules, '.bin')}`) || c.name.startsWith('.')),
+    );
   });
 
   it('finds broken plugins too: loading, not discovery, finds them broken', () => {
-    for (const name of ['expgen-plugin-e', 'expgen-plugin-f', 'expgen-plugin-g']) assert.equal(names.get(name)?.origin, 'node_modules', name);
+    for (const name of ['expgen-plugin-e', 'expgen-plugin-f', 'expgen-plugin-g'])
+      assert.equal(names.get(name)?.origin, 'node_modules', name);
   });
 
   it('reports a linked package at its real location', () => {
@@ -69,29 +85,52 @@ describe('discoverPlugins', () => {
     assert.equal(neurons[0]!.origin, 'builtin');
   });
 
-  it('also scans node_modules above expgen\'s own folder', () => {
+  it("also scans node_modules above expgen's own folder", () => {
     const elsewhere = discoverPlugins({ cwd: fixture.root });
-    assert.ok(!byName(elsewhere).has('expgen-plugin-a'), 'the fixture project is not on the path from its parent folder');
+    assert.ok(
+      !byName(elsewhere).has('expgen-plugin-a'),
+      'the fixture project is not on the path from its parent folder',
+    );
     for (const name of BUILTIN_PLUGINS) assert.ok(byName(elsewhere).has(name));
-    for (const c of elsewhere) assert.ok(c.origin === 'builtin' || !c.location.startsWith(fixture.root), `${c.name} is not from the fixture`);
+    for (const c of elsewhere)
+      assert.ok(c.origin === 'builtin' || !c.location.startsWith(fixture.root), `${c.name} is not from the fixture`);
   });
 
   it('adds config paths, resolved against their base folder, named by their package.json or their path', () => {
-    const withPaths = byName(discoverPlugins({
-      cwd: fixture.cwd,
-      configPaths: [
-        { path: '../local-plugin', baseDir: fixture.cwd },
-        { path: fixture.singleFilePlugin, baseDir: '/nowhere' },
-        { path: 'missing-plugin', baseDir: fixture.root },
-      ],
-    }));
-    assert.deepEqual(withPaths.get('local-plugin'), { name: 'local-plugin', location: fixture.localPlugin, origin: 'config', hasCommands: false });
-    assert.deepEqual(withPaths.get(fixture.singleFilePlugin), { name: fixture.singleFilePlugin, location: fixture.singleFilePlugin, origin: 'config', hasCommands: false });
-    assert.equal(withPaths.get(join(fixture.root, 'missing-plugin'))?.origin, 'config', 'a missing path is reported when loading');
+    const withPaths = byName(
+      discoverPlugins({
+        cwd: fixture.cwd,
+        configPaths: [
+          { path: '../local-plugin', baseDir: fixture.cwd },
+          { path: fixture.singleFilePlugin, baseDir: '/nowhere' },
+          { path: 'missing-plugin', baseDir: fixture.root },
+        ],
+      }),
+    );
+    assert.deepEqual(withPaths.get('local-plugin'), {
+      name: 'local-plugin',
+      location: fixture.localPlugin,
+      origin: 'config',
+      hasCommands: false,
+    });
+    assert.deepEqual(withPaths.get(fixture.singleFilePlugin), {
+      name: fixture.singleFilePlugin,
+      location: fixture.singleFilePlugin,
+      origin: 'config',
+      hasCommands: false,
+    });
+    assert.equal(
+      withPaths.get(join(fixture.root, 'missing-plugin'))?.origin,
+      'config',
+      'a missing path is reported when loading',
+    );
   });
 
   it('keeps the first found of a name: a config path cannot replace an installed package', () => {
-    const withPaths = discoverPlugins({ cwd: fixture.cwd, configPaths: [{ path: join(fixture.nodeModules, 'expgen-plugin-a'), baseDir: fixture.root }] });
+    const withPaths = discoverPlugins({
+      cwd: fixture.cwd,
+      configPaths: [{ path: join(fixture.nodeModules, 'expgen-plugin-a'), baseDir: fixture.root }],
+    });
     const a = withPaths.filter((c) => c.name === 'expgen-plugin-a');
     assert.equal(a.length, 1);
     assert.equal(a[0]!.origin, 'node_modules');
@@ -101,15 +140,32 @@ describe('discoverPlugins', () => {
     const all = discoverPlugins({ cwd: fixture.cwd, configPaths: [{ path: fixture.localPlugin, baseDir: '/' }] });
     const rank = { builtin: 0, node_modules: 1, config: 2 } as const;
     const ranks = all.map((c) => rank[c.origin]);
-    assert.deepEqual(ranks, [...ranks].sort((x, y) => x - y));
+    assert.deepEqual(
+      ranks,
+      [...ranks].sort((x, y) => x - y),
+    );
     assert.equal(all.at(-1)?.name, 'local-plugin');
   });
 });
 
 describe('PLUGIN_NAME_PATTERN', () => {
   it('matches the naming convention only', () => {
-    for (const name of ['expgen-plugin-a', 'expgen-plugin-sae.v2', '@scope/expgen-plugin-b', '@my-org/expgen-plugin-x_y']) assert.ok(PLUGIN_NAME_PATTERN.test(name), name);
-    for (const name of ['expgen-plugin-', 'expgen-plugin', 'my-expgen-plugin-a', '@scope/other', '@expgen/plugin-neurons', 'expgen-plugin-A', '@scope/sub/expgen-plugin-a']) {
+    for (const name of [
+      'expgen-plugin-a',
+      'expgen-plugin-sae.v2',
+      '@scope/expgen-plugin-b',
+      '@my-org/expgen-plugin-x_y',
+    ])
+      assert.ok(PLUGIN_NAME_PATTERN.test(name), name);
+    for (const name of [
+      'expgen-plugin-',
+      'expgen-plugin',
+      'my-expgen-plugin-a',
+      '@scope/other',
+      '@expgen/plugin-neurons',
+      'expgen-plugin-A',
+      '@scope/sub/expgen-plugin-a',
+    ]) {
       assert.ok(!PLUGIN_NAME_PATTERN.test(name), name);
     }
   });
@@ -122,38 +178,71 @@ describe('loadPluginFrom', () => {
     const { plugin, candidate } = await loadPluginFrom(names.get('expgen-plugin-a')!);
     assert.equal(candidate.name, 'expgen-plugin-a');
     assert.deepEqual(plugin.meta, { name: 'expgen-plugin-a', version: '1.2.3', description: 'fixture', apiVersion: 1 });
-    assert.deepEqual(plugin.components.map((c) => `${c.kind}/${c.name}`), ['describer/alpha', 'describer/shared', 'scorer/alpha-scorer']);
+    assert.deepEqual(
+      plugin.components.map((c) => `${c.kind}/${c.name}`),
+      ['describer/alpha', 'describer/shared', 'scorer/alpha-scorer'],
+    );
   });
 
   it('loads a plugin through "exports", a keyword plugin and a linked one', async () => {
-    assert.equal((await loadPluginFrom(names.get('@scope/expgen-plugin-b')!)).plugin.meta.name, '@scope/expgen-plugin-b');
+    assert.equal(
+      (await loadPluginFrom(names.get('@scope/expgen-plugin-b')!)).plugin.meta.name,
+      '@scope/expgen-plugin-b',
+    );
     assert.equal((await loadPluginFrom(names.get('c')!)).plugin.components[0]!.name, 'gamma');
-    assert.equal((await loadPluginFrom(names.get('expgen-plugin-linked')!)).plugin.components[0]!.name, 'linked-scorer');
+    assert.equal(
+      (await loadPluginFrom(names.get('expgen-plugin-linked')!)).plugin.components[0]!.name,
+      'linked-scorer',
+    );
   });
 
   it('loads a single-file config path', async () => {
-    const { plugin } = await loadPluginFrom({ name: fixture.singleFilePlugin, location: fixture.singleFilePlugin, origin: 'config', hasCommands: false });
+    const { plugin } = await loadPluginFrom({
+      name: fixture.singleFilePlugin,
+      location: fixture.singleFilePlugin,
+      origin: 'config',
+      hasCommands: false,
+    });
     assert.equal(plugin.meta.name, 'single-file');
   });
 
   it('names the plugin and its location when its module throws', async () => {
     const e = names.get('expgen-plugin-e')!;
-    await rejectsNaming(loadPluginFrom(e), [`plugin "expgen-plugin-e" (${e.location}) could not be imported from ${join(e.location, 'index.js')}`, 'plugin e exploded on import']);
+    await rejectsNaming(loadPluginFrom(e), [
+      `plugin "expgen-plugin-e" (${e.location}) could not be imported from ${join(e.location, 'index.js')}`,
+      'plugin e exploded on import',
+    ]);
   });
 
   it('names the plugin and the problem when its export has the wrong shape', async () => {
-    await rejectsNaming(loadPluginFrom(names.get('expgen-plugin-f')!), ['plugin "expgen-plugin-f"', 'is not a valid expgen plugin: meta.apiVersion is undefined, this expgen supports 1']);
+    await rejectsNaming(loadPluginFrom(names.get('expgen-plugin-f')!), [
+      'plugin "expgen-plugin-f"',
+      'is not a valid expgen plugin: meta.apiVersion is undefined, this expgen supports 1',
+    ]);
   });
 
   it('suggests building a plugin whose entry file is missing', async () => {
-    await rejectsNaming(loadPluginFrom(names.get('expgen-plugin-g')!), ['plugin "expgen-plugin-g"', 'could not be imported', '(is it built? run its build']);
+    await rejectsNaming(loadPluginFrom(names.get('expgen-plugin-g')!), [
+      'plugin "expgen-plugin-g"',
+      'could not be imported',
+      '(is it built? run its build',
+    ]);
   });
 
   it('says how to fix a missing config path and a missing built-in', async () => {
     const missing = join(fixture.root, 'nope');
-    await rejectsNaming(loadPluginFrom({ name: missing, location: missing, origin: 'config', hasCommands: false }), [`plugin "${missing}" (${missing}) was not found: check the path in plugins.paths`]);
-    await rejectsNaming(loadPluginFrom({ name: '@expgen/plugin-gone', location: '@expgen/plugin-gone', origin: 'builtin', hasCommands: false }),
-      ['plugin "@expgen/plugin-gone" is missing from this install: run "npm ci"']);
+    await rejectsNaming(loadPluginFrom({ name: missing, location: missing, origin: 'config', hasCommands: false }), [
+      `plugin "${missing}" (${missing}) was not found: check the path in plugins.paths`,
+    ]);
+    await rejectsNaming(
+      loadPluginFrom({
+        name: '@expgen/plugin-gone',
+        location: '@expgen/plugin-gone',
+        origin: 'builtin',
+        hasCommands: false,
+      }),
+      ['plugin "@expgen/plugin-gone" is missing from this install: run "npm ci"'],
+    );
   });
 
   it('loads the built-in activation, dataset and baseline plugins', async () => {
@@ -166,7 +255,11 @@ describe('loadPluginFrom', () => {
       const { plugin, candidate } = await loadPluginFrom(names.get(name)!);
       assert.equal(candidate.origin, 'builtin');
       assert.equal(plugin.meta.name, name);
-      for (const c of components) assert.ok(plugin.components.some((d) => `${d.kind}/${d.name}` === c), `${name} provides ${c}`);
+      for (const c of components)
+        assert.ok(
+          plugin.components.some((d) => `${d.kind}/${d.name}` === c),
+          `${name} provides ${c}`,
+        );
     }
   });
 });
@@ -200,7 +293,13 @@ describe('packageEntry', () => {
 });
 
 describe('checkPluginShape', () => {
-  const component = { kind: 'describer', name: 'ok', description: 'd', options: { parse: (v: unknown) => v }, create: async () => ({}) };
+  const component = {
+    kind: 'describer',
+    name: 'ok',
+    description: 'd',
+    options: { parse: (v: unknown) => v },
+    create: async () => ({}),
+  };
   const meta = { name: 'p', version: '1.0.0', apiVersion: 1 };
   const cases: [unknown, string][] = [
     [undefined, 'its module has no default export with { meta, components }'],
@@ -210,20 +309,35 @@ describe('checkPluginShape', () => {
     [{ meta: { ...meta, apiVersion: 2 }, components: [] }, 'meta.apiVersion is 2, this expgen supports 1'],
     [{ meta }, 'components must be a list'],
     [{ meta, components: [null] }, 'components[0] is not an object'],
-    [{ meta, components: [{ ...component, kind: 'tokenizer' }] }, 'components[0] ("ok").kind is "tokenizer", expected one of dataset, subject-model'],
-    [{ meta, components: [{ ...component, name: 'Bad' }] }, 'components[0] ("Bad").name must be lowercase letters, digits, "-" and "."'],
-    [{ meta, components: [{ ...component, create: undefined }] }, 'components[0] ("ok").create must be an async function'],
+    [
+      { meta, components: [{ ...component, kind: 'tokenizer' }] },
+      'components[0] ("ok").kind is "tokenizer", expected one of dataset, subject-model',
+    ],
+    [
+      { meta, components: [{ ...component, name: 'Bad' }] },
+      'components[0] ("Bad").name must be lowercase letters, digits, "-" and "."',
+    ],
+    [
+      { meta, components: [{ ...component, create: undefined }] },
+      'components[0] ("ok").create must be an async function',
+    ],
     [{ meta, components: [{ ...component, options: {} }] }, 'components[0] ("ok").options must be a schema'],
-    [{ meta, components: [component, { ...component, kind: 'simulator' }, { ...component }] }, 'components[2] ("ok") repeats the describer "ok"'],
+    [
+      { meta, components: [component, { ...component, kind: 'simulator' }, { ...component }] },
+      'components[2] ("ok") repeats the describer "ok"',
+    ],
   ];
   for (const [plugin, message] of cases) {
     it(`rejects: ${message}`, () => {
-      assert.throws(() => checkPluginShape(plugin, 'plugin "p"'), (error: unknown) => {
-        assert.ok(isExpgenError(error));
-        assert.ok(error.message.startsWith('plugin "p" is not a valid expgen plugin: '), error.message);
-        assert.ok(error.message.includes(message), `"${message}" in: ${error.message}`);
-        return true;
-      });
+      assert.throws(
+        () => checkPluginShape(plugin, 'plugin "p"'),
+        (error: unknown) => {
+          assert.ok(isExpgenError(error));
+          assert.ok(error.message.startsWith('plugin "p" is not a valid expgen plugin: '), error.message);
+          assert.ok(error.message.includes(message), `"${message}" in: ${error.message}`);
+          return true;
+        },
+      );
     });
   }
 

@@ -75,7 +75,10 @@ function packageDirsIn(nodeModules: string): string[] {
  * `@scope/expgen-plugin-*` or carrying the `expgen-plugin` keyword, and the paths listed in the config. The first
  * found of a name wins, in that order, so a project cannot accidentally shadow a built-in.
  */
-export function discoverPlugins(options: { cwd: string; configPaths?: readonly { path: string; baseDir: string }[] }): PluginCandidate[] {
+export function discoverPlugins(options: {
+  cwd: string;
+  configPaths?: readonly { path: string; baseDir: string }[];
+}): PluginCandidate[] {
   const found = new Map<string, PluginCandidate>();
   const add = (candidate: PluginCandidate) => {
     if (!found.has(candidate.name)) found.set(candidate.name, candidate);
@@ -97,7 +100,12 @@ export function discoverPlugins(options: { cwd: string; configPaths?: readonly {
     for (const dir of packageDirsIn(nodeModules)) {
       const pkg = readPackageJson(dir);
       if (!pkg?.name || !isPlugin(pkg.name, pkg)) continue;
-      add({ name: pkg.name, location: realDir(dir), origin: 'node_modules', hasCommands: Boolean(pkg.oclif?.commands) });
+      add({
+        name: pkg.name,
+        location: realDir(dir),
+        origin: 'node_modules',
+        hasCommands: Boolean(pkg.oclif?.commands),
+      });
     }
   }
   for (const { path, baseDir } of options.configPaths ?? []) {

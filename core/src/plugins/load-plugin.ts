@@ -49,7 +49,10 @@ export async function loadPluginFrom(candidate: PluginCandidate): Promise<Loaded
     module = (await import(pathToFileURL(entry).href)) as Record<string, unknown>;
   } catch (error) {
     const reason = (error as Error).message.split('\n')[0];
-    const fix = (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' ? ' (is it built? run its build, e.g. "npm run build")' : '';
+    const fix =
+      (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND'
+        ? ' (is it built? run its build, e.g. "npm run build")'
+        : '';
     throw new ExpgenError(`${where} could not be imported from ${entry}: ${reason}${fix}`, { cause: error });
   }
   const plugin = (module.default ?? module.plugin) as ExpgenPlugin | undefined;
@@ -64,18 +67,23 @@ export function checkPluginShape(plugin: unknown, where: string): asserts plugin
   };
   if (!plugin || typeof plugin !== 'object') fail('its module has no default export with { meta, components }');
   const p = plugin as Partial<ExpgenPlugin>;
-  if (!p.meta || typeof p.meta.name !== 'string' || typeof p.meta.version !== 'string') fail('meta.name and meta.version must be strings');
-  if (p.meta!.apiVersion !== 1) fail(`meta.apiVersion is ${JSON.stringify(p.meta!.apiVersion)}, this expgen supports 1`);
+  if (!p.meta || typeof p.meta.name !== 'string' || typeof p.meta.version !== 'string')
+    fail('meta.name and meta.version must be strings');
+  if (p.meta!.apiVersion !== 1)
+    fail(`meta.apiVersion is ${JSON.stringify(p.meta!.apiVersion)}, this expgen supports 1`);
   if (!Array.isArray(p.components)) fail('components must be a list');
   const seen = new Set<string>();
   p.components!.forEach((c: Partial<AnyComponentDeclaration>, i) => {
     const at = `components[${i}]${typeof c?.name === 'string' ? ` ("${c.name}")` : ''}`;
     if (!c || typeof c !== 'object') fail(`${at} is not an object`);
-    if (!COMPONENT_KINDS.includes(c.kind as never)) fail(`${at}.kind is ${JSON.stringify(c.kind)}, expected one of ${COMPONENT_KINDS.join(', ')}`);
+    if (!COMPONENT_KINDS.includes(c.kind as never))
+      fail(`${at}.kind is ${JSON.stringify(c.kind)}, expected one of ${COMPONENT_KINDS.join(', ')}`);
     // Dots for model versions in names (`llama-3.2-1b`); nothing parses a component name apart.
-    if (typeof c.name !== 'string' || !/^[a-z][a-z0-9.-]*$/.test(c.name)) fail(`${at}.name must be lowercase letters, digits, "-" and "."`);
+    if (typeof c.name !== 'string' || !/^[a-z][a-z0-9.-]*$/.test(c.name))
+      fail(`${at}.name must be lowercase letters, digits, "-" and "."`);
     if (typeof c.create !== 'function') fail(`${at}.create must be an async function`);
-    if (!c.options || typeof (c.options as { parse?: unknown }).parse !== 'function') fail(`${at}.options must be a schema (use s.object from @expgen/core)`);
+    if (!c.options || typeof (c.options as { parse?: unknown }).parse !== 'function')
+      fail(`${at}.options must be a schema (use s.object from @expgen/core)`);
     const key = `${c.kind}/${c.name}`;
     if (seen.has(key)) fail(`${at} repeats the ${c.kind} "${c.name}"`);
     seen.add(key);

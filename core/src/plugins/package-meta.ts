@@ -9,8 +9,13 @@ import { fileURLToPath } from 'node:url';
 export function packageMeta(moduleUrl: string): { name: string; version: string; description?: string } {
   for (let dir = dirname(fileURLToPath(moduleUrl)); ; dir = dirname(dir)) {
     try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string; description?: string };
-      if (pkg.name && pkg.version) return { name: pkg.name, version: pkg.version, ...(pkg.description ? { description: pkg.description } : {}) };
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+        description?: string;
+      };
+      if (pkg.name && pkg.version)
+        return { name: pkg.name, version: pkg.version, ...(pkg.description ? { description: pkg.description } : {}) };
     } catch {
       // no package.json here: keep walking up
     }

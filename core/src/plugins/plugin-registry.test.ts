@@ -14,7 +14,13 @@ import { PluginRegistry } from './plugin-registry.js';
 import { createPluginFixture } from './plugin-fixtures.test-util.js';
 
 function component(kind: ComponentKind, name: string): AnyComponentDeclaration {
-  return { kind, name, description: `${kind} ${name}`, options: s.object({}), create: async (_o, context) => ({ provenance: context.provenance }) as never };
+  return {
+    kind,
+    name,
+    description: `${kind} ${name}`,
+    options: s.object({}),
+    create: async (_o, context) => ({ provenance: context.provenance }) as never,
+  };
 }
 
 function plugin(name: string, components: AnyComponentDeclaration[], version = '1.0.0'): ExpgenPlugin {
@@ -35,22 +41,41 @@ function throwsNaming(run: () => unknown, parts: readonly string[]): string {
 }
 
 describe('PluginRegistry (in memory)', () => {
-  const one = plugin('plugin-one', [component('describer', 'alpha'), component('describer', 'shared'), component('scorer', 'correlation')]);
+  const one = plugin('plugin-one', [
+    component('describer', 'alpha'),
+    component('describer', 'shared'),
+    component('scorer', 'correlation'),
+  ]);
   const two = plugin('plugin-two', [component('describer', 'shared'), component('simulator', 'beta')], '2.0.0');
   const registry = PluginRegistry.of([one, two]);
 
   it('of() registers plugin objects as they are', () => {
     assert.equal(registry.plugins.length, 2);
     assert.equal(registry.plugins[0]!.plugin, one);
-    assert.deepEqual(registry.plugins[1]!.candidate, { name: 'plugin-two', location: '(in memory)', origin: 'config', hasCommands: false });
+    assert.deepEqual(registry.plugins[1]!.candidate, {
+      name: 'plugin-two',
+      location: '(in memory)',
+      origin: 'config',
+      hasCommands: false,
+    });
     assert.deepEqual(registry.broken, []);
   });
 
   it('lists components, all or of one kind', () => {
-    assert.deepEqual(registry.components().map((c) => `${c.plugin.meta.name}:${c.declaration.kind}/${c.declaration.name}`), [
-      'plugin-one:describer/alpha', 'plugin-one:describer/shared', 'plugin-one:scorer/correlation', 'plugin-two:describer/shared', 'plugin-two:simulator/beta',
-    ]);
-    assert.deepEqual(registry.components('describer').map((c) => c.declaration.name), ['alpha', 'shared', 'shared']);
+    assert.deepEqual(
+      registry.components().map((c) => `${c.plugin.meta.name}:${c.declaration.kind}/${c.declaration.name}`),
+      [
+        'plugin-one:describer/alpha',
+        'plugin-one:describer/shared',
+        'plugin-one:scorer/correlation',
+        'plugin-two:describer/shared',
+        'plugin-two:simulator/beta',
+      ],
+    );
+    assert.deepEqual(
+      registry.components('describer').map((c) => c.declaration.name),
+      ['alpha', 'shared', 'shared'],
+    );
     assert.deepEqual(registry.components('dataset'), []);
   });
 
@@ -62,43 +87,73 @@ describe('PluginRegistry (in memory)', () => {
   });
 
   it('asks for the plugin key when several plugins provide the name, and uses it', () => {
-    throwsNaming(() => registry.find('describer', 'shared', undefined, 'config.yaml: describer.component'), [
-      'config.yaml: describer.component: the describer "shared" is provided by several plugins (plugin-one, plugin-two)',
-      'set the section\'s "plugin" key to one of them',
-    ]);
+    throwsNaming(
+      () => registry.find('describer', 'shared', undefined, 'config.yaml: describer.component'),
+      [
+        'config.yaml: describer.component: the describer "shared" is provided by several plugins (plugin-one, plugin-two)',
+        'set the section\'s "plugin" key to one of them',
+      ],
+    );
     assert.equal(registry.find('describer', 'shared', 'plugin-two', 'w').plugin, two);
     assert.equal(registry.find('describer', 'shared', 'plugin-one', 'w').plugin, one);
   });
 
   it('lists what is available and suggests a near name', () => {
-    const message = throwsNaming(() => registry.find('describer', 'alpah', undefined, 'config.yaml: describer.component'), []);
-    assert.equal(message, 'config.yaml: describer.component: expected a describer component (alpha, shared), found "alpah" (did you mean "alpha"?)');
+    const message = throwsNaming(
+      () => registry.find('describer', 'alpah', undefined, 'config.yaml: describer.component'),
+      [],
+    );
+    assert.equal(
+      message,
+      'config.yaml: describer.component: expected a describer component (alpha, shared), found "alpah" (did you mean "alpha"?)',
+    );
     const far = throwsNaming(() => registry.find('scorer', 'spearman', undefined, 'w'), []);
     assert.equal(far, 'w: expected a scorer component (correlation), found "spearman"');
   });
 
   it('does not match a name of another kind', () => {
-    throwsNaming(() => registry.find('scorer', 'beta', undefined, 'w'), ['expected a scorer component (correlation), found "beta"']);
+    throwsNaming(
+      () => registry.find('scorer', 'beta', undefined, 'w'),
+      ['expected a scorer component (correlation), found "beta"'],
+    );
   });
 
   it('says when no component of a kind is installed', () => {
-    throwsNaming(() => registry.find('dataset', 'jsonl', undefined, 'w: datasets[0].component'), ['w: datasets[0].component: expected a dataset component (none installed), found "jsonl"']);
+    throwsNaming(
+      () => registry.find('dataset', 'jsonl', undefined, 'w: datasets[0].component'),
+      ['w: datasets[0].component: expected a dataset component (none installed), found "jsonl"'],
+    );
   });
 
   it('says when the named plugin is not installed', () => {
-    throwsNaming(() => registry.find('describer', 'alpha', 'plugin-three', 'w'), ['w: no plugin named "plugin-three" is installed', 'plugins.paths']);
+    throwsNaming(
+      () => registry.find('describer', 'alpha', 'plugin-three', 'w'),
+      ['w: no plugin named "plugin-three" is installed', 'plugins.paths'],
+    );
   });
 
   it('a plugin key that provides no such component is reported as an unknown component', () => {
-    throwsNaming(() => registry.find('describer', 'alpha', 'plugin-two', 'w'), ['w: expected a describer component (alpha, shared), found "alpha"']);
+    throwsNaming(
+      () => registry.find('describer', 'alpha', 'plugin-two', 'w'),
+      ['w: expected a describer component (alpha, shared), found "alpha"'],
+    );
   });
 
   it('mentions plugins that failed to load', () => {
     const withBroken = new PluginRegistry(registry.plugins, [
-      { candidate: { name: 'expgen-plugin-x', location: '/x', origin: 'node_modules', hasCommands: false }, error: 'plugin "expgen-plugin-x" could not be imported' },
+      {
+        candidate: { name: 'expgen-plugin-x', location: '/x', origin: 'node_modules', hasCommands: false },
+        error: 'plugin "expgen-plugin-x" could not be imported',
+      },
     ]);
-    throwsNaming(() => withBroken.find('describer', 'x-describer', undefined, 'w'), ['found "x-describer"', 'plugins that failed to load: expgen-plugin-x (see "expgen plugins")']);
-    throwsNaming(() => withBroken.find('describer', 'x', 'expgen-plugin-x', 'w'), ['no plugin named "expgen-plugin-x" is installed', 'plugins that failed to load: expgen-plugin-x']);
+    throwsNaming(
+      () => withBroken.find('describer', 'x-describer', undefined, 'w'),
+      ['found "x-describer"', 'plugins that failed to load: expgen-plugin-x (see "expgen plugins")'],
+    );
+    throwsNaming(
+      () => withBroken.find('describer', 'x', 'expgen-plugin-x', 'w'),
+      ['no plugin named "expgen-plugin-x" is installed', 'plugins that failed to load: expgen-plugin-x'],
+    );
   });
 });
 
@@ -106,7 +161,16 @@ describe('PluginRegistry (in memory)', () => {
 // not load in this checkout (e.g. it is being rebuilt), the discovery tests are skipped with the reason.
 const probeDir = mkdtempSync(join(tmpdir(), 'expgen-registry-probe-'));
 const builtinFailures = (
-  await Promise.all(discoverPlugins({ cwd: probeDir }).filter((c) => c.origin === 'builtin').map((c) => loadPluginFrom(c).then(() => null, (e: Error) => e.message)))
+  await Promise.all(
+    discoverPlugins({ cwd: probeDir })
+      .filter((c) => c.origin === 'builtin')
+      .map((c) =>
+        loadPluginFrom(c).then(
+          () => null,
+          (e: Error) => e.message,
+        ),
+      ),
+  )
 ).filter((m): m is string => m !== null);
 rmSync(probeDir, { recursive: true, force: true });
 const skip = builtinFailures.length ? `a built-in plugin does not load in this checkout: ${builtinFailures[0]}` : false;
@@ -123,13 +187,25 @@ describe('PluginRegistry.discover', { skip }, () => {
     }
     assert.ok(!loaded.has('d'));
     const broken = new Map(registry.broken.map((b) => [b.candidate.name, b.error]));
-    assert.deepEqual([...broken.keys()].filter((n) => n.startsWith('expgen-plugin-') && !n.startsWith('expgen-plugin-text')).sort(), ['expgen-plugin-e', 'expgen-plugin-f', 'expgen-plugin-g']);
-    assert.match(broken.get('expgen-plugin-e')!, /^plugin "expgen-plugin-e" \(.+\) could not be imported from .+: plugin e exploded on import$/);
-    assert.match(broken.get('expgen-plugin-f')!, /^plugin "expgen-plugin-f" \(.+\) is not a valid expgen plugin: meta\.apiVersion is undefined/);
-    assert.match(broken.get('expgen-plugin-g')!, /^plugin "expgen-plugin-g" \(.+\) could not be imported .*is it built\?/);
+    assert.deepEqual(
+      [...broken.keys()].filter((n) => n.startsWith('expgen-plugin-') && !n.startsWith('expgen-plugin-text')).sort(),
+      ['expgen-plugin-e', 'expgen-plugin-f', 'expgen-plugin-g'],
+    );
+    assert.match(
+      broken.get('expgen-plugin-e')!,
+      /^plugin "expgen-plugin-e" \(.+\) could not be imported from .+: plugin e exploded on import$/,
+    );
+    assert.match(
+      broken.get('expgen-plugin-f')!,
+      /^plugin "expgen-plugin-f" \(.+\) is not a valid expgen plugin: meta\.apiVersion is undefined/,
+    );
+    assert.match(
+      broken.get('expgen-plugin-g')!,
+      /^plugin "expgen-plugin-g" \(.+\) could not be imported .*is it built\?/,
+    );
   });
 
-  it('finds the built-ins, never a project\'s impostor', async () => {
+  it("finds the built-ins, never a project's impostor", async () => {
     const registry = await PluginRegistry.discover({ cwd: fixture.cwd });
     const neurons = registry.plugins.filter((p) => p.plugin.meta.name === '@expgen/plugin-neurons');
     assert.equal(neurons.length, 1);
@@ -147,38 +223,68 @@ describe('PluginRegistry.discover', { skip }, () => {
 
   it('resolves ambiguity with the plugin key, and suggests near names across discovered plugins', async () => {
     const registry = await PluginRegistry.discover({ cwd: fixture.cwd });
-    throwsNaming(() => registry.find('describer', 'shared', undefined, 'c.yaml: describer.component'), [
-      'the describer "shared" is provided by several plugins (@scope/expgen-plugin-b, expgen-plugin-a)', '"plugin" key',
-    ]);
-    assert.equal(registry.find('describer', 'shared', '@scope/expgen-plugin-b', 'w').plugin.meta.name, '@scope/expgen-plugin-b');
-    const message = throwsNaming(() => registry.find('scorer', 'alpha-scorr', undefined, 'c.yaml: scorer.component'), [
-      'c.yaml: scorer.component: expected a scorer component (', 'alpha-scorer', 'linked-scorer', 'found "alpha-scorr" (did you mean "alpha-scorer"?)',
-      'plugins that failed to load: ', 'expgen-plugin-e', 'expgen-plugin-f',
-    ]);
+    throwsNaming(
+      () => registry.find('describer', 'shared', undefined, 'c.yaml: describer.component'),
+      [
+        'the describer "shared" is provided by several plugins (@scope/expgen-plugin-b, expgen-plugin-a)',
+        '"plugin" key',
+      ],
+    );
+    assert.equal(
+      registry.find('describer', 'shared', '@scope/expgen-plugin-b', 'w').plugin.meta.name,
+      '@scope/expgen-plugin-b',
+    );
+    const message = throwsNaming(
+      () => registry.find('scorer', 'alpha-scorr', undefined, 'c.yaml: scorer.component'),
+      [
+        'c.yaml: scorer.component: expected a scorer component (',
+        'alpha-scorer',
+        'linked-scorer',
+        'found "alpha-scorr" (did you mean "alpha-scorer"?)',
+        'plugins that failed to load: ',
+        'expgen-plugin-e',
+        'expgen-plugin-f',
+      ],
+    );
     assert.ok(message.includes('correlation'), 'built-in components are listed too');
   });
 
   it('loads config-path plugins, with origin config', async () => {
     const registry = await PluginRegistry.discover({
       cwd: fixture.cwd,
-      configPaths: [{ path: '../local-plugin', baseDir: fixture.cwd }, { path: 'single/plugin.mjs', baseDir: fixture.root }],
+      configPaths: [
+        { path: '../local-plugin', baseDir: fixture.cwd },
+        { path: 'single/plugin.mjs', baseDir: fixture.root },
+      ],
     });
     const local = registry.plugins.find((p) => p.plugin.meta.name === 'local-plugin');
     assert.equal(local?.candidate.origin, 'config');
     assert.equal(registry.find('simulator', 'local-sim', undefined, 'w').plugin.meta.name, 'local-plugin');
     assert.equal(registry.find('scorer', 'single-scorer', undefined, 'w').plugin.meta.name, 'single-file');
-    assert.equal(registry.find('describer', 'alpah', undefined, 'w').plugin.meta.name, 'local-plugin', 'an exact name wins over a near one');
+    assert.equal(
+      registry.find('describer', 'alpah', undefined, 'w').plugin.meta.name,
+      'local-plugin',
+      'an exact name wins over a near one',
+    );
   });
 
   it('throws for a broken config-path plugin, naming it', async () => {
-    await assert.rejects(PluginRegistry.discover({ cwd: fixture.cwd, configPaths: [{ path: fixture.brokenLocalPlugin, baseDir: '/' }] }), (error: unknown) => {
-      assert.ok(isExpgenError(error));
-      assert.ok(!error.message.includes('\n'));
-      assert.match(error.message, /^plugin "broken-local" \(.+broken-local\) is not a valid expgen plugin: components\[0\] \("Bad Name"\)\.name must be lowercase/);
-      return true;
-    });
-    await assert.rejects(PluginRegistry.discover({ cwd: fixture.cwd, configPaths: [{ path: 'not-there', baseDir: fixture.root }] }),
-      /^ExpgenError: plugin ".+not-there" \(.+not-there\) was not found: check the path in plugins\.paths$/);
+    await assert.rejects(
+      PluginRegistry.discover({ cwd: fixture.cwd, configPaths: [{ path: fixture.brokenLocalPlugin, baseDir: '/' }] }),
+      (error: unknown) => {
+        assert.ok(isExpgenError(error));
+        assert.ok(!error.message.includes('\n'));
+        assert.match(
+          error.message,
+          /^plugin "broken-local" \(.+broken-local\) is not a valid expgen plugin: components\[0\] \("Bad Name"\)\.name must be lowercase/,
+        );
+        return true;
+      },
+    );
+    await assert.rejects(
+      PluginRegistry.discover({ cwd: fixture.cwd, configPaths: [{ path: 'not-there', baseDir: fixture.root }] }),
+      /^ExpgenError: plugin ".+not-there" \(.+not-there\) was not found: check the path in plugins\.paths$/,
+    );
   });
 
   it('describePlugins lists loaded and broken plugins in the stable shape', async () => {

@@ -24,7 +24,10 @@ export class PluginRegistry {
   ) {}
 
   /** Discovers and loads plugins. Config paths must load; packages found by scanning that fail are kept as broken. */
-  static async discover(options: { cwd: string; configPaths?: readonly { path: string; baseDir: string }[] }): Promise<PluginRegistry> {
+  static async discover(options: {
+    cwd: string;
+    configPaths?: readonly { path: string; baseDir: string }[];
+  }): Promise<PluginRegistry> {
     const candidates = discoverPlugins(options);
     const settled = await Promise.all(
       candidates.map(async (candidate) => {
@@ -45,14 +48,19 @@ export class PluginRegistry {
   /** Registry of plugin objects given directly (tests, library use). */
   static of(plugins: readonly ExpgenPlugin[]): PluginRegistry {
     return new PluginRegistry(
-      plugins.map((plugin) => ({ plugin, candidate: { name: plugin.meta.name, location: '(in memory)', origin: 'config' as const, hasCommands: false } })),
+      plugins.map((plugin) => ({
+        plugin,
+        candidate: { name: plugin.meta.name, location: '(in memory)', origin: 'config' as const, hasCommands: false },
+      })),
       [],
     );
   }
 
   components(kind?: ComponentKind): RegisteredComponent[] {
     return this.plugins.flatMap(({ plugin }) =>
-      plugin.components.filter((c) => kind === undefined || c.kind === kind).map((declaration) => ({ plugin, declaration })),
+      plugin.components
+        .filter((c) => kind === undefined || c.kind === kind)
+        .map((declaration) => ({ plugin, declaration })),
     );
   }
 
@@ -62,15 +70,23 @@ export class PluginRegistry {
    */
   find(kind: ComponentKind, name: string, pluginName: string | undefined, where: string): RegisteredComponent {
     const ofKind = this.components(kind);
-    const matches = ofKind.filter((c) => c.declaration.name === name && (!pluginName || c.plugin.meta.name === pluginName));
+    const matches = ofKind.filter(
+      (c) => c.declaration.name === name && (!pluginName || c.plugin.meta.name === pluginName),
+    );
     if (matches.length === 1) return matches[0]!;
     if (matches.length > 1) {
       const names = matches.map((m) => m.plugin.meta.name).join(', ');
-      throw new ExpgenError(`${where}: the ${kind} "${name}" is provided by several plugins (${names}): set the section's "plugin" key to one of them`);
+      throw new ExpgenError(
+        `${where}: the ${kind} "${name}" is provided by several plugins (${names}): set the section's "plugin" key to one of them`,
+      );
     }
-    const brokenHint = this.broken.length ? `; plugins that failed to load: ${this.broken.map((b) => b.candidate.name).join(', ')} (see "expgen plugins")` : '';
+    const brokenHint = this.broken.length
+      ? `; plugins that failed to load: ${this.broken.map((b) => b.candidate.name).join(', ')} (see "expgen plugins")`
+      : '';
     if (pluginName && !this.plugins.some((p) => p.plugin.meta.name === pluginName)) {
-      throw new ExpgenError(`${where}: no plugin named "${pluginName}" is installed: install it with npm or list its folder in plugins.paths${brokenHint}`);
+      throw new ExpgenError(
+        `${where}: no plugin named "${pluginName}" is installed: install it with npm or list its folder in plugins.paths${brokenHint}`,
+      );
     }
     const available = [...new Set(ofKind.map((c) => c.declaration.name))];
     const near = closest(name, available);

@@ -45,10 +45,15 @@ export const CONTENT_SECURITY_POLICY = [
  * One self-contained HTML file: the policy, the style, the data as JSON blocks (`<` and friends escaped, so no
  * data can end its block) and the script that renders it. `blocks` are extra JSON blocks by element id.
  */
-export function renderPage(title: string, meta: PageMeta, blocks: readonly { id: string; value: unknown }[] = []): string {
+export function renderPage(
+  title: string,
+  meta: PageMeta,
+  blocks: readonly { id: string; value: unknown }[] = [],
+): string {
   const data = [{ id: 'expgen-meta', value: meta }, ...blocks]
     .map(({ id, value }) => {
-      if (!/^[a-z][a-z0-9-]*$/.test(id)) throw new Error(`report: data block id ${JSON.stringify(id)} is not a plain id`);
+      if (!/^[a-z][a-z0-9-]*$/.test(id))
+        throw new Error(`report: data block id ${JSON.stringify(id)} is not a plain id`);
       return `<script type="application/json" id="${id}">${jsonForScript(value)}</script>`;
     })
     .join('\n');
@@ -74,7 +79,12 @@ ${data}
 `;
 }
 
-export function singlePage(run: RunInfo, index: IndexData, pages: readonly FeaturePage[], strings: readonly string[]): string {
+export function singlePage(
+  run: RunInfo,
+  index: IndexData,
+  pages: readonly FeaturePage[],
+  strings: readonly string[],
+): string {
   return renderPage(`expgen report: ${run.name}`, { layout: 'single', run, index }, [
     { id: 'expgen-strings', value: strings },
     ...pages.map((page, i) => ({ id: `expgen-f${i}`, value: page })),
@@ -86,5 +96,7 @@ export function indexPage(run: RunInfo, index: IndexData): string {
 }
 
 export function featurePageHtml(run: RunInfo, page: FeaturePage, nav: FeatureNav): string {
-  return renderPage(`${page.key} — expgen report: ${run.name}`, { layout: 'feature', run, nav }, [{ id: 'expgen-feature', value: page }]);
+  return renderPage(`${page.key} — expgen report: ${run.name}`, { layout: 'feature', run, nav }, [
+    { id: 'expgen-feature', value: page },
+  ]);
 }

@@ -182,7 +182,9 @@ interface DetailExemplar {
 export function readRunForReport(dir: string): RunForReport {
   const resultsPath = join(dir, 'results.jsonl');
   if (!existsSync(resultsPath)) {
-    throw new ExpgenError(`${dir} holds no finished run (no results.jsonl): run "expgen run --out ${dir}" (or "expgen score") there first`);
+    throw new ExpgenError(
+      `${dir} holds no finished run (no results.jsonl): run "expgen run --out ${dir}" (or "expgen score") there first`,
+    );
   }
   const rows = readJsonLines<ResultRow>(resultsPath);
   const manifestFile = join(dir, MANIFEST_FILE);
@@ -191,7 +193,9 @@ export function readRunForReport(dir: string): RunForReport {
   const byKey = new Map<string, Partial<Record<Sign, ResultRow>>>();
   for (const row of rows) {
     if (typeof row.feature !== 'string' || (row.sign !== 'positive' && row.sign !== 'negative')) {
-      throw new ExpgenError(`${resultsPath}: a row without a feature key and sign (${JSON.stringify(row).slice(0, 80)})`);
+      throw new ExpgenError(
+        `${resultsPath}: a row without a feature key and sign (${JSON.stringify(row).slice(0, 80)})`,
+      );
     }
     parseFeatureKey(row.feature);
     let entry = byKey.get(row.feature);
@@ -204,22 +208,39 @@ export function readRunForReport(dir: string): RunForReport {
   const described = new Map<string, DescribedLine>();
   const candidatesPath = join(dir, 'descriptions', 'candidates.jsonl');
   if (existsSync(candidatesPath)) {
-    for (const line of readJsonLines<DescribedLine & { feature: string; sign: string }>(candidatesPath)) described.set(`${line.feature}:${line.sign}`, line);
+    for (const line of readJsonLines<DescribedLine & { feature: string; sign: string }>(candidatesPath))
+      described.set(`${line.feature}:${line.sign}`, line);
   }
   const config = (manifest?.config ?? {}) as { score?: { bootstrap?: number; seed?: number } };
   const summary = summarize(rows, { bootstrap: config.score?.bootstrap ?? 1000, seed: config.score?.seed ?? 0 });
   return { dir, info: runInfo(dir, manifest, summary, features.length), features, described, manifest };
 }
 
-function runInfo(dir: string, manifest: Record<string, unknown> | null, summary: RunSummary, features: number): RunInfo {
+function runInfo(
+  dir: string,
+  manifest: Record<string, unknown> | null,
+  summary: RunSummary,
+  features: number,
+): RunInfo {
   const subject = manifest?.subject as { architecture?: string; layers?: number; dtype?: string } | undefined;
-  const components = Array.isArray(manifest?.components) ? (manifest.components as { kind?: string; component?: string; plugin?: string; pluginVersion?: string }[]) : [];
+  const components = Array.isArray(manifest?.components)
+    ? (manifest.components as { kind?: string; component?: string; plugin?: string; pluginVersion?: string }[])
+    : [];
   return {
     name: visibleText(basename(dir)),
     command: typeof manifest?.command === 'string' ? visibleText(manifest.command) : null,
     configHash: typeof manifest?.configHash === 'string' ? visibleText(manifest.configHash) : null,
-    subject: subject ? visibleText([subject.architecture, subject.layers !== undefined ? `${subject.layers} layers` : null, subject.dtype].filter((x) => x !== null && x !== undefined).join(', ')) : null,
-    components: components.map((c) => ({ kind: visibleText(String(c.kind ?? '?')), name: visibleText(`${c.component ?? '?'} (${c.plugin ?? '?'} ${c.pluginVersion ?? ''})`.replace(/ \)$/, ')')) })),
+    subject: subject
+      ? visibleText(
+          [subject.architecture, subject.layers !== undefined ? `${subject.layers} layers` : null, subject.dtype]
+            .filter((x) => x !== null && x !== undefined)
+            .join(', '),
+        )
+      : null,
+    components: components.map((c) => ({
+      kind: visibleText(String(c.kind ?? '?')),
+      name: visibleText(`${c.component ?? '?'} (${c.plugin ?? '?'} ${c.pluginVersion ?? ''})`.replace(/ \)$/, ')')),
+    })),
     summary,
     features,
   };
@@ -241,9 +262,22 @@ export function indexData(run: RunForReport, href: (key: string) => string | nul
   const reasons = new StringTable();
   const sign = (row: ResultRow | undefined): IndexSign | null => {
     const s = signSummary(row);
-    return s && { status: s.status, description: s.description, score: s.score, ci: s.ci, reason: s.reason === null ? null : reasons.id(s.reason) };
+    return (
+      s && {
+        status: s.status,
+        description: s.description,
+        score: s.score,
+        ci: s.ci,
+        reason: s.reason === null ? null : reasons.id(s.reason),
+      }
+    );
   };
-  const entries = run.features.map(({ key, rows }) => ({ key, href: href(key), positive: sign(rows.positive), negative: sign(rows.negative) }));
+  const entries = run.features.map(({ key, rows }) => ({
+    key,
+    href: href(key),
+    positive: sign(rows.positive),
+    negative: sign(rows.negative),
+  }));
   return { entries, reasons: reasons.values };
 }
 
@@ -272,10 +306,18 @@ export async function featurePage(
     const described = run.described.get(`${feature.key}:${sign}`);
     const view = (e: DetailExemplar, split: string) => exemplarView(e, split, tokenizer, strings);
     const candidates: CandidateView[] = detail
-      ? detail.candidates.map((c) => ({ description: visibleText(c.description), seed: c.seed ?? null, selectionScore: round(c.selectionScore) }))
-      : (described?.candidates ?? []).map((c) => ({ description: visibleText(c.description), seed: c.seed, selectionScore: null }));
+      ? detail.candidates.map((c) => ({
+          description: visibleText(c.description),
+          seed: c.seed ?? null,
+          selectionScore: round(c.selectionScore),
+        }))
+      : (described?.candidates ?? []).map((c) => ({
+          description: visibleText(c.description),
+          seed: c.seed,
+          selectionScore: null,
+        }));
     const chosen = detail?.chosen ?? null;
-    const chosenReport = chosen !== null ? detail?.candidates[chosen]?.reportPredictions ?? null : null;
+    const chosenReport = chosen !== null ? (detail?.candidates[chosen]?.reportPredictions ?? null) : null;
     signs.push({
       ...signSummary(row)!,
       sign,
@@ -288,7 +330,11 @@ export async function featurePage(
       thresholdRule: described?.thresholdRule ? visibleText(described.thresholdRule) : null,
       chosen,
       candidates,
-      failures: (described?.failures ?? []).map((f) => ({ seed: f.seed, reason: visibleText(String(f.reason)), detail: visibleText(String(f.detail ?? '')) })),
+      failures: (described?.failures ?? []).map((f) => ({
+        seed: f.seed,
+        reason: visibleText(String(f.reason)),
+        detail: visibleText(String(f.detail ?? '')),
+      })),
       report: detail?.report.map((e) => view(e, 'test')) ?? [],
       reportPredictions: chosenReport ? chosenReport.map(roundAll) : null,
       selection: detail?.selection.map((e) => view(e, 'valid')) ?? [],
@@ -302,7 +348,9 @@ export async function featurePage(
 /** Opens the exemplars (for the activation histograms); null, with a warning, when the folder has none. */
 export function openLibrary(exemplarsDir: string, logger?: Logger): ExemplarLibrary | null {
   if (!existsSync(manifestPath(exemplarsDir))) {
-    logger?.warn(`${join(exemplarsDir, 'exemplars')} holds no exemplars: the report shows no activation histograms (pass --exemplars DIR where stage 1 ran)`);
+    logger?.warn(
+      `${join(exemplarsDir, 'exemplars')} holds no exemplars: the report shows no activation histograms (pass --exemplars DIR where stage 1 ran)`,
+    );
     return null;
   }
   try {
@@ -313,9 +361,13 @@ export function openLibrary(exemplarsDir: string, logger?: Logger): ExemplarLibr
   }
 }
 
-async function distributionRows(library: ExemplarLibrary, key: string): Promise<{ split: string; row: DistributionRow }[]> {
+async function distributionRows(
+  library: ExemplarLibrary,
+  key: string,
+): Promise<{ split: string; row: DistributionRow }[]> {
   const k = parseFeatureKey(key);
-  if (!library.manifest.layers.some((l) => l.space === k.space && l.layer === k.layer && k.index < l.features)) return [];
+  if (!library.manifest.layers.some((l) => l.space === k.space && l.layer === k.layer && k.index < l.features))
+    return [];
   const out: { split: string; row: DistributionRow }[] = [];
   for (const split of library.splits) {
     try {
@@ -335,13 +387,22 @@ const FINE_BINS = 40;
  * extremes, 40 bins over their range) when every sequence's extreme was kept, else the stored histogram cropped
  * to the bins that hold anything.
  */
-export function histogramView(rows: readonly { split: string; row: DistributionRow }[], sign: Sign): HistogramView | null {
+export function histogramView(
+  rows: readonly { split: string; row: DistributionRow }[],
+  sign: Sign,
+): HistogramView | null {
   if (rows.length === 0) return null;
   const what = sign === 'positive' ? 'per-sequence maxima' : 'per-sequence minima';
   const splits = rows.map((r) => r.split).join(', ');
-  const complete = rows.every(({ row }) => row.sequencesSeen !== null && (sign === 'positive' ? row.maxExtremes : row.minExtremes).length >= row.sequencesSeen);
+  const complete = rows.every(
+    ({ row }) =>
+      row.sequencesSeen !== null &&
+      (sign === 'positive' ? row.maxExtremes : row.minExtremes).length >= row.sequencesSeen,
+  );
   if (complete) {
-    const values = rows.flatMap(({ row }) => Array.from(sign === 'positive' ? row.maxExtremes : row.minExtremes)).filter(Number.isFinite);
+    const values = rows
+      .flatMap(({ row }) => Array.from(sign === 'positive' ? row.maxExtremes : row.minExtremes))
+      .filter(Number.isFinite);
     if (values.length === 0) return null;
     let low = values.reduce((a, b) => Math.min(a, b));
     let high = values.reduce((a, b) => Math.max(a, b));
@@ -351,14 +412,26 @@ export function histogramView(rows: readonly { split: string; row: DistributionR
     }
     const counts = new Array<number>(FINE_BINS).fill(0);
     for (const v of values) counts[Math.min(FINE_BINS - 1, Math.floor(((v - low) / (high - low)) * FINE_BINS))]!++;
-    return { label: `${what}, ${values.length} sequences (${splits})`, low: round(low)!, high: round(high)!, counts, below: 0, above: 0 };
+    return {
+      label: `${what}, ${values.length} sequences (${splits})`,
+      low: round(low)!,
+      high: round(high)!,
+      counts,
+      below: 0,
+      above: 0,
+    };
   }
   const histograms = rows.map(({ row }) => row.histogram).filter((h) => h !== null);
   const first = histograms[0];
   if (!first) return null;
-  const same = histograms.filter((h) => h.low === first.low && h.high === first.high && h.max.length === first.max.length);
+  const same = histograms.filter(
+    (h) => h.low === first.low && h.high === first.high && h.max.length === first.max.length,
+  );
   const sum = new Array<number>(first.max.length).fill(0);
-  for (const h of same) (sign === 'positive' ? h.max : h.min).forEach((c, i) => (sum[i]! += c));
+  for (const h of same)
+    (sign === 'positive' ? h.max : h.min).forEach((c, i) => {
+      sum[i]! += c;
+    });
   const bins = sum.length - 2;
   const inner = sum.slice(1, bins + 1);
   let from = inner.findIndex((c) => c > 0);
@@ -379,7 +452,12 @@ export function histogramView(rows: readonly { split: string; row: DistributionR
   };
 }
 
-function exemplarView(e: DetailExemplar, split: string, tokenizer: ReportTokenizer, strings: StringTable): ExemplarView {
+function exemplarView(
+  e: DetailExemplar,
+  split: string,
+  tokenizer: ReportTokenizer,
+  strings: StringTable,
+): ExemplarView {
   const groups = groupTokens(e.tokens, tokenizer);
   return {
     stratum: visibleText(String(e.stratum)),

@@ -22,12 +22,16 @@ const HOSTILE = [
   '</script><!--<script>alert(2)//-->',
   '"><b onmouseover=alert(3)>&amp;</b>',
   'file\u202Egnp.exe zero\u200Bwidth \u2066iso\u2069 line\u2028break',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a hostile string the report must show verbatim
   'goose 🪿 {{marker}} \'quotes\' "double" `tick` ${x}',
 ];
 
 describe('report escaping', () => {
   it('escapeHtml escapes the five markup characters', () => {
-    assert.equal(escapeHtml(`<a href="x" title='y'>&</a>`), '&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;');
+    assert.equal(
+      escapeHtml(`<a href="x" title='y'>&</a>`),
+      '&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;',
+    );
   });
 
   it('jsonForScript leaves no character that can end a script block, and parses back to the data', () => {
@@ -43,7 +47,8 @@ describe('report escaping', () => {
     assert.equal(visibleText('\u2066x\u2069\u200F\u061C'), '⟨U+2066⟩x⟨U+2069⟩⟨U+200F⟩⟨U+061C⟩');
     assert.equal(visibleText('line\nnext\ttab\r\u2028\u0000\u007F'), 'line↵next⇥tab␍⟨U+2028⟩⟨U+0000⟩⟨U+007F⟩');
     assert.equal(visibleText('\uD800'), '⟨U+D800⟩', 'a lone surrogate');
-    for (const plain of ['Hello, world', 'مرحبا', 'שלום', '日本語', 'goose 🪿', '<script>']) assert.equal(visibleText(plain), plain);
+    for (const plain of ['Hello, world', 'مرحبا', 'שלום', '日本語', 'goose 🪿', '<script>'])
+      assert.equal(visibleText(plain), plain);
   });
 });
 
@@ -52,15 +57,30 @@ describe('token groups', () => {
   const texts = (ids: number[]) => groupTokens(ids, tok).map((g) => [g.text, g.count]);
 
   it('joins the byte tokens of a character split over several tokens', () => {
-    assert.deepEqual(texts(tok.encode('a🪿b')), [['a', 1], ['🪿', 4], ['b', 1]]);
+    assert.deepEqual(texts(tok.encode('a🪿b')), [
+      ['a', 1],
+      ['🪿', 4],
+      ['b', 1],
+    ]);
     assert.deepEqual(texts(tok.encode('é')), [['é', 2]]);
   });
 
   it('shows bytes that can never complete a character as U+FFFD, and control tokens by name', () => {
     const goose = tok.encode('🪿');
-    assert.deepEqual(texts([0, ...goose.slice(0, 2), ...tok.encode('b')]), [['<bos>', 1], ['\uFFFD', 2], ['b', 1]]);
+    assert.deepEqual(texts([0, ...goose.slice(0, 2), ...tok.encode('b')]), [
+      ['<bos>', 1],
+      ['\uFFFD', 2],
+      ['b', 1],
+    ]);
     assert.deepEqual(texts([...goose.slice(0, 3)]), [['\uFFFD', 3]], 'cut off at the end');
-    assert.deepEqual(texts([0x80 + 3, ...tok.encode('x')]), [['\uFFFD', 1], ['x', 1]], 'a stray continuation byte');
+    assert.deepEqual(
+      texts([0x80 + 3, ...tok.encode('x')]),
+      [
+        ['\uFFFD', 1],
+        ['x', 1],
+      ],
+      'a stray continuation byte',
+    );
   });
 
   it('makes reordering and invisible characters visible inside tokens', () => {
@@ -75,15 +95,29 @@ describe('histograms', () => {
     sequencesSeen: 4,
     maxExtremes: Float32Array.of(3, 2, 1, 0),
     minExtremes: Float32Array.of(-2, -1, 0, 0),
-    histogram: { low: -4, high: 4, max: Float64Array.of(0, 0, 0, 0, 1, 1, 1, 1, 0, 1), min: Float64Array.of(1, 0, 1, 1, 2, 0, 0, 0, 0, 0) },
+    histogram: {
+      low: -4,
+      high: 4,
+      max: Float64Array.of(0, 0, 0, 0, 1, 1, 1, 1, 0, 1),
+      min: Float64Array.of(1, 0, 1, 1, 2, 0, 0, 0, 0, 0),
+    },
     positiveQuantiles: [],
     negativeQuantiles: [],
     ...over,
   });
 
   it('bins every per-sequence extreme when all were kept', () => {
-    const h = histogramView([{ split: 'train', row: row({}) }, { split: 'test', row: row({}) }], 'positive')!;
-    assert.equal(h.counts.reduce((a, b) => a + b, 0), 8);
+    const h = histogramView(
+      [
+        { split: 'train', row: row({}) },
+        { split: 'test', row: row({}) },
+      ],
+      'positive',
+    )!;
+    assert.equal(
+      h.counts.reduce((a, b) => a + b, 0),
+      8,
+    );
     assert.deepEqual([h.low, h.high, h.below, h.above], [0, 3, 0, 0]);
     assert.match(h.label, /per-sequence maxima, 8 sequences \(train, test\)/);
   });
@@ -106,25 +140,75 @@ function makeRun(features: number, options: { details?: boolean } = {}): string 
       const description = `${HOSTILE[f % HOSTILE.length]} (${sign})`;
       rows.push(
         JSON.stringify({
-          feature: `mlp/0/${f}`, sign, status: f === 1 && sign === 'negative' ? 'failed' : 'scored', reason: f === 1 && sign === 'negative' ? '<b>no</b> candidate' : null,
-          description: f === 1 && sign === 'negative' ? null : description, score: 0.5 - f / 1000, ci: [0.4, 0.6], selectionScore: 0.6, candidates: 2, pearson: 0.5, rSquared: 0.25,
-          absoluteDeviationExplained: 0.1, pooledScore: 0.55, nullScore: 0.01, describer: null, simulator: null, scorer: null,
+          feature: `mlp/0/${f}`,
+          sign,
+          status: f === 1 && sign === 'negative' ? 'failed' : 'scored',
+          reason: f === 1 && sign === 'negative' ? '<b>no</b> candidate' : null,
+          description: f === 1 && sign === 'negative' ? null : description,
+          score: 0.5 - f / 1000,
+          ci: [0.4, 0.6],
+          selectionScore: 0.6,
+          candidates: 2,
+          pearson: 0.5,
+          rSquared: 0.25,
+          absoluteDeviationExplained: 0.1,
+          pooledScore: 0.55,
+          nullScore: 0.01,
+          describer: null,
+          simulator: null,
+          scorer: null,
         }),
       );
-      described.push(JSON.stringify({ feature: `mlp/0/${f}`, sign, candidates: [], failures: [{ seed: 9, reason: 'malformed', detail: '<img src=x onerror=alert(9)>' }], threshold: 1.5, thresholdRule: 'rule</script>' }));
+      described.push(
+        JSON.stringify({
+          feature: `mlp/0/${f}`,
+          sign,
+          candidates: [],
+          failures: [{ seed: 9, reason: 'malformed', detail: '<img src=x onerror=alert(9)>' }],
+          threshold: 1.5,
+          thresholdRule: 'rule</script>',
+        }),
+      );
       if (options.details === false) continue;
       const exemplar = (text: string, split: string) => {
         const tokens = [0, ...tok.encode(text)];
-        return { split, stratum: 'top', sign, rank: 0, sequence: 7, dataset: 'web<script>', document: 'doc</script>\u202E', countFrom: 1, tokens, activations: tokens.map((_, i) => (sign === 'positive' ? 1 : -1) * (i % 4)) };
+        return {
+          split,
+          stratum: 'top',
+          sign,
+          rank: 0,
+          sequence: 7,
+          dataset: 'web<script>',
+          document: 'doc</script>\u202E',
+          countFrom: 1,
+          tokens,
+          activations: tokens.map((_, i) => (sign === 'positive' ? 1 : -1) * (i % 4)),
+        };
       };
       const report = HOSTILE.map((h) => exemplar(h, 'test'));
       const selection = HOSTILE.slice(0, 3).map((h) => exemplar(h, 'valid'));
       const predictions = (set: { tokens: number[] }[]) => set.map((e) => e.tokens.map((_, i) => i % 3));
       const detail = {
-        feature: `mlp/0/${f}`, sign, chosen: 0, selection, report,
+        feature: `mlp/0/${f}`,
+        sign,
+        chosen: 0,
+        selection,
+        report,
         candidates: [
-          { description, seed: 0, selectionScore: 0.6, selectionPredictions: predictions(selection), reportPredictions: predictions(report) },
-          { description: '</textarea>second', seed: 1, selectionScore: null, selectionPredictions: predictions(selection), reportPredictions: null },
+          {
+            description,
+            seed: 0,
+            selectionScore: 0.6,
+            selectionPredictions: predictions(selection),
+            reportPredictions: predictions(report),
+          },
+          {
+            description: '</textarea>second',
+            seed: 1,
+            selectionScore: null,
+            selectionPredictions: predictions(selection),
+            reportPredictions: null,
+          },
         ],
       };
       const path = join(dir, 'features', 'mlp', 'layer-00', `${f}.${sign}.json`);
@@ -132,16 +216,17 @@ function makeRun(features: number, options: { details?: boolean } = {}): string 
       writeFileSync(path, JSON.stringify(detail));
     }
   }
-  writeFileSync(join(dir, 'results.jsonl'), rows.join('\n') + '\n');
+  writeFileSync(join(dir, 'results.jsonl'), `${rows.join('\n')}\n`);
   mkdirSync(join(dir, 'descriptions'));
-  writeFileSync(join(dir, 'descriptions', 'candidates.jsonl'), described.join('\n') + '\n');
+  writeFileSync(join(dir, 'descriptions', 'candidates.jsonl'), `${described.join('\n')}\n`);
   return dir;
 }
 
 /** The JSON blocks of a page, parsed, by id. */
 function blocks(html: string): Map<string, unknown> {
   const out = new Map<string, unknown>();
-  for (const m of html.matchAll(/<script type="application\/json" id="([a-z0-9-]+)">([^<]*)<\/script>/g)) out.set(m[1]!, JSON.parse(m[2]!));
+  for (const m of html.matchAll(/<script type="application\/json" id="([a-z0-9-]+)">([^<]*)<\/script>/g))
+    out.set(m[1]!, JSON.parse(m[2]!));
   return out;
 }
 
@@ -149,7 +234,19 @@ function checkInert(html: string): void {
   // Every <script in the file is one of the report's own: the JSON blocks and the one script at the end.
   const scripts = [...html.matchAll(/<script\b/gi)].length;
   assert.equal(scripts, blocks(html).size + 1, 'no script element besides the data blocks and the page script');
-  for (const forbidden of ['<img', '<textarea', '</textarea', '<svg', '<b ', '<b>', '<!--', '\u202E', '\u200B', '\u2066', '\u2028']) {
+  for (const forbidden of [
+    '<img',
+    '<textarea',
+    '</textarea',
+    '<svg',
+    '<b ',
+    '<b>',
+    '<!--',
+    '\u202E',
+    '\u200B',
+    '\u2066',
+    '\u2028',
+  ]) {
     assert.ok(!html.includes(forbidden), `the page holds ${JSON.stringify(forbidden)} raw`);
   }
   // The page script is the only script the policy allows.
@@ -174,21 +271,48 @@ describe('writeReport', () => {
     const html = readFileSync(result.path, 'utf8');
     checkInert(html);
     const data = blocks(html);
-    const meta = data.get('expgen-meta') as { layout: string; index: { entries: { key: string; positive: { description: string }; negative: { description: string | null; reason: number } }[]; reasons: string[] } };
+    const meta = data.get('expgen-meta') as {
+      layout: string;
+      index: {
+        entries: {
+          key: string;
+          positive: { description: string };
+          negative: { description: string | null; reason: number };
+        }[];
+        reasons: string[];
+      };
+    };
     assert.equal(meta.layout, 'single');
     const entries = meta.index.entries;
-    assert.deepEqual(entries.map((e) => e.key), ['mlp/0/0', 'mlp/0/1', 'mlp/0/2']);
+    assert.deepEqual(
+      entries.map((e) => e.key),
+      ['mlp/0/0', 'mlp/0/1', 'mlp/0/2'],
+    );
     assert.equal(entries[0]!.positive.description, `${HOSTILE[0]} (positive)`);
     assert.equal(entries[1]!.negative.description, null);
     assert.equal(meta.index.reasons[entries[1]!.negative.reason], '<b>no</b> candidate');
     // Exemplar text: display groups that join back to the visible form of the data.
     const strings = data.get('expgen-strings') as string[];
-    const page = data.get('expgen-f0') as { signs: { report: { text: number[]; sizes: number[] | null; activations: number[] }[]; reportPredictions: number[][]; failures: { detail: string }[]; thresholdRule: string }[] };
+    const page = data.get('expgen-f0') as {
+      signs: {
+        report: { text: number[]; sizes: number[] | null; activations: number[] }[];
+        reportPredictions: number[][];
+        failures: { detail: string }[];
+        thresholdRule: string;
+      }[];
+    };
     const shown = page.signs[0]!.report.map((e) => e.text.map((i) => strings[i]).join(''));
-    assert.deepEqual(shown, HOSTILE.map((h) => `<bos>${visibleText(h)}`));
+    assert.deepEqual(
+      shown,
+      HOSTILE.map((h) => `<bos>${visibleText(h)}`),
+    );
     const goose = page.signs[0]!.report[6]!;
-    assert.ok(goose.sizes && goose.sizes.includes(4), 'the 4-byte emoji is one group of four tokens');
-    assert.equal(goose.activations.length, goose.sizes.reduce((a, b) => a + b, 0), 'one activation per token');
+    assert.ok(goose.sizes?.includes(4), 'the 4-byte emoji is one group of four tokens');
+    assert.equal(
+      goose.activations.length,
+      goose.sizes!.reduce((a, b) => a + b, 0),
+      'one activation per token',
+    );
     assert.equal(page.signs[0]!.reportPredictions.length, HOSTILE.length);
     assert.equal(page.signs[0]!.failures[0]!.detail, '<img src=x onerror=alert(9)>');
     assert.equal(page.signs[0]!.thresholdRule, 'rule</script>');
@@ -204,13 +328,25 @@ describe('writeReport', () => {
     checkInert(index);
     const meta = blocks(index).get('expgen-meta') as { layout: string; index: { entries: { href: string }[] } };
     assert.equal(meta.layout, 'index');
-    assert.deepEqual(meta.index.entries.map((e) => e.href), [0, 1, 2].map((i) => `features/mlp/layer-00/${i}.html`));
+    assert.deepEqual(
+      meta.index.entries.map((e) => e.href),
+      [0, 1, 2].map((i) => `features/mlp/layer-00/${i}.html`),
+    );
     const feature = readFileSync(join(dir, 'report', 'features', 'mlp', 'layer-00', '1.html'), 'utf8');
     checkInert(feature);
-    const featureMeta = blocks(feature).get('expgen-meta') as { layout: string; nav: { index: string; prev: { href: string }; next: { href: string } } };
+    const featureMeta = blocks(feature).get('expgen-meta') as {
+      layout: string;
+      nav: { index: string; prev: { href: string }; next: { href: string } };
+    };
     assert.equal(featureMeta.layout, 'feature');
-    assert.deepEqual([featureMeta.nav.index, featureMeta.nav.prev.href, featureMeta.nav.next.href], ['../../../index.html', '0.html', '2.html']);
-    assert.ok((blocks(feature).get('expgen-feature') as { strings: string[] }).strings.length > 0, 'a feature page carries its own strings');
+    assert.deepEqual(
+      [featureMeta.nav.index, featureMeta.nav.prev.href, featureMeta.nav.next.href],
+      ['../../../index.html', '0.html', '2.html'],
+    );
+    assert.ok(
+      (blocks(feature).get('expgen-feature') as { strings: string[] }).strings.length > 0,
+      'a feature page carries its own strings',
+    );
     // Written again over the old one.
     const again = await writeReport({ runDir: dir, tokenizer, layout: 'folder' });
     assert.equal(again.files, 4);
@@ -218,7 +354,10 @@ describe('writeReport', () => {
 
   it(`switches to a folder above ${SINGLE_FILE_MAX_FEATURES} features, and refuses an .html path for it`, async () => {
     const dir = makeRun(SINGLE_FILE_MAX_FEATURES + 1, { details: false });
-    await assert.rejects(writeReport({ runDir: dir, tokenizer, out: join(dir, 'big.html') }), (e: Error) => isExpgenError(e) && /is a folder: pass --out DIR/.test(e.message));
+    await assert.rejects(
+      writeReport({ runDir: dir, tokenizer, out: join(dir, 'big.html') }),
+      (e: Error) => isExpgenError(e) && /is a folder: pass --out DIR/.test(e.message),
+    );
     const result = await writeReport({ runDir: dir, tokenizer });
     assert.equal(result.layout, 'folder');
     assert.equal(result.files, SINGLE_FILE_MAX_FEATURES + 2);
@@ -228,7 +367,10 @@ describe('writeReport', () => {
 
   it('says what is missing when the folder holds no finished run', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'expgen-report-empty-'));
-    await assert.rejects(writeReport({ runDir: dir, tokenizer }), (e: Error) => isExpgenError(e) && /no finished run \(no results\.jsonl\)/.test(e.message));
+    await assert.rejects(
+      writeReport({ runDir: dir, tokenizer }),
+      (e: Error) => isExpgenError(e) && /no finished run \(no results\.jsonl\)/.test(e.message),
+    );
   });
 
   it('after a run, writes the report to its default place, and only warns when it cannot', async () => {
@@ -237,8 +379,17 @@ describe('writeReport', () => {
     assert.equal(await writeRunReport({ runDir: dir, tokenizer, logger }), join(dir, 'report.html'));
     const empty = mkdtempSync(join(tmpdir(), 'expgen-report-empty-'));
     assert.equal(await writeRunReport({ runDir: empty, tokenizer, logger }), null);
-    assert.match(logger.lines.at(-1)!, /^warning: the HTML report was not written \(.*no results\.jsonl.*\); "expgen report .*" writes it$/);
-    assert.equal(await writeRunReport({ runDir: makeRun(3, { details: false }), tokenizer, logger, maxFeatures: 2 }), null);
-    assert.match(logger.lines.at(-1)!, /^3 features, more than 2: no HTML report written; "expgen report .*" writes one/);
+    assert.match(
+      logger.lines.at(-1)!,
+      /^warning: the HTML report was not written \(.*no results\.jsonl.*\); "expgen report .*" writes it$/,
+    );
+    assert.equal(
+      await writeRunReport({ runDir: makeRun(3, { details: false }), tokenizer, logger, maxFeatures: 2 }),
+      null,
+    );
+    assert.match(
+      logger.lines.at(-1)!,
+      /^3 features, more than 2: no HTML report written; "expgen report .*" writes one/,
+    );
   });
 });

@@ -58,8 +58,6 @@ export function groupTokens(tokens: ArrayLike<number>, tokenizer: ReportTokenize
 /** A group never grows past this many tokens, whatever the bytes (a character is at most 4 bytes). */
 const MAX_GROUP = 8;
 
-
-
 /** Whether the bytes end with the start of a multi-byte character whose continuation bytes have not all come. */
 function endsInsideCharacter(bytes: readonly number[]): boolean {
   let back = 0;
@@ -69,4 +67,3 @@ function endsInsideCharacter(bytes: readonly number[]): boolean {
   const need = utf8SequenceLength(bytes[leadAt]!);
   return need > 1 && back + 1 < need;
 }
-

@@ -6,7 +6,15 @@ import type { Logger } from '../contract/plugin.js';
 import { writeFileAtomic } from '../engine/atomic-write.js';
 import { layerFolderName, spaceFolderName } from '../exemplars/storage/index.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
-import { featurePage, indexData, openLibrary, readRunForReport, StringTable, type FeaturePage, type RunForReport } from './report-data.js';
+import {
+  featurePage,
+  indexData,
+  openLibrary,
+  readRunForReport,
+  StringTable,
+  type FeaturePage,
+  type RunForReport,
+} from './report-data.js';
 import { featurePageHtml, indexPage, singlePage } from './render-page.js';
 import type { ReportTokenizer } from './token-groups.js';
 
@@ -65,24 +73,49 @@ async function writeReportOf(run: RunForReport, options: ReportOptions): Promise
   const layout = chooseLayout(run.features.length, options.layout);
   const out = resolve(options.out ?? defaultReportPath(runDir, layout));
   if (layout === 'folder' && /\.html?$/i.test(out)) {
-    throw new ExpgenError(`--out ${options.out}: this run has ${run.features.length} features, more than ${SINGLE_FILE_MAX_FEATURES} for one file, so its report is a folder: pass --out DIR (or --layout single to force one file)`);
+    throw new ExpgenError(
+      `--out ${options.out}: this run has ${run.features.length} features, more than ${SINGLE_FILE_MAX_FEATURES} for one file, so its report is a folder: pass --out DIR (or --layout single to force one file)`,
+    );
   }
   const library = openLibrary(options.exemplarsDir ? resolve(options.exemplarsDir) : runDir, options.logger);
   try {
-    return layout === 'single' ? await writeSingle(run, out, options, library) : await writeFolder(run, out, options, library);
+    return layout === 'single'
+      ? await writeSingle(run, out, options, library)
+      : await writeFolder(run, out, options, library);
   } finally {
     await library?.close();
   }
 }
 
-async function writeSingle(run: RunForReport, out: string, options: ReportOptions, library: ExemplarLibrary | null): Promise<ReportResult> {
-  if (existsSync(out) && statSync(out).isDirectory()) throw new ExpgenError(`--out ${out} is a folder: a single-file report needs a file path (e.g. ${join(out, 'report.html')})`);
+async function writeSingle(
+  run: RunForReport,
+  out: string,
+  options: ReportOptions,
+  library: ExemplarLibrary | null,
+): Promise<ReportResult> {
+  if (existsSync(out) && statSync(out).isDirectory())
+    throw new ExpgenError(
+      `--out ${out} is a folder: a single-file report needs a file path (e.g. ${join(out, 'report.html')})`,
+    );
   const pages: FeaturePage[] = [];
   const strings = new StringTable();
   for (const feature of run.features) pages.push(await featurePage(run, feature, options.tokenizer, library, strings));
-  const html = singlePage(run.info, indexData(run, () => null), pages, strings.values);
+  const html = singlePage(
+    run.info,
+    indexData(run, () => null),
+    pages,
+    strings.values,
+  );
   writeFileAtomic(out, html);
-  return { path: out, layout: 'single', out, features: run.features.length, files: 1, largestFileBytes: Buffer.byteLength(html), histograms: library !== null };
+  return {
+    path: out,
+    layout: 'single',
+    out,
+    features: run.features.length,
+    files: 1,
+    largestFileBytes: Buffer.byteLength(html),
+    histograms: library !== null,
+  };
 }
 
 /** `features/<space>/layer-LL/<index>.html`, relative to the folder, with `/` separators. */
@@ -91,9 +124,16 @@ export function featurePagePath(key: string): string {
   return posix.join('features', spaceFolderName(k.space), layerFolderName(k.layer), `${k.index}.html`);
 }
 
-async function writeFolder(run: RunForReport, out: string, options: ReportOptions, library: ExemplarLibrary | null): Promise<ReportResult> {
+async function writeFolder(
+  run: RunForReport,
+  out: string,
+  options: ReportOptions,
+  library: ExemplarLibrary | null,
+): Promise<ReportResult> {
   if (existsSync(out) && !isReportFolder(out)) {
-    throw new ExpgenError(`--out ${out} exists and is not an expgen report folder (no index.html and features/ in it): name a new folder`);
+    throw new ExpgenError(
+      `--out ${out} exists and is not an expgen report folder (no index.html and features/ in it): name a new folder`,
+    );
   }
   // Written beside the target and moved into place at the end: a killed run leaves the old report whole.
   const staging = `${out}.tmp-${process.pid}`;
@@ -115,27 +155,52 @@ async function writeFolder(run: RunForReport, out: string, options: ReportOption
     for (const [i, feature] of run.features.entries()) {
       const page = await featurePage(run, feature, options.tokenizer, library);
       const here = paths[i]!;
-      const neighbour = (j: number) => (j >= 0 && j < run.features.length ? { key: run.features[j]!.key, href: relativeFrom(here, paths[j]!) } : null);
-      write(here, featurePageHtml(run.info, page, { index: relativeFrom(here, 'index.html'), prev: neighbour(i - 1), next: neighbour(i + 1) }));
+      const neighbour = (j: number) =>
+        j >= 0 && j < run.features.length ? { key: run.features[j]!.key, href: relativeFrom(here, paths[j]!) } : null;
+      write(
+        here,
+        featurePageHtml(run.info, page, {
+          index: relativeFrom(here, 'index.html'),
+          prev: neighbour(i - 1),
+          next: neighbour(i + 1),
+        }),
+      );
       if (options.logger && Date.now() - reported > 5000) {
         reported = Date.now();
         options.logger.info(`report: ${i + 1}/${run.features.length} feature pages`);
       }
     }
-    write('index.html', indexPage(run.info, indexData(run, (key) => featurePagePath(key))));
+    write(
+      'index.html',
+      indexPage(
+        run.info,
+        indexData(run, (key) => featurePagePath(key)),
+      ),
+    );
     if (existsSync(out)) rmSync(out, { recursive: true, force: true });
     renameSync(staging, out);
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });
     throw error;
   }
-  return { path: join(out, 'index.html'), layout: 'folder', out, features: run.features.length, files, largestFileBytes: largest, histograms: library !== null };
+  return {
+    path: join(out, 'index.html'),
+    layout: 'folder',
+    out,
+    features: run.features.length,
+    files,
+    largestFileBytes: largest,
+    histograms: library !== null,
+  };
 }
 
 function isReportFolder(dir: string): boolean {
   if (!statSync(dir).isDirectory()) return false;
   const entries = readdirSync(dir);
-  return entries.length === 0 || (entries.includes('index.html') && entries.every((e) => e === 'index.html' || e === 'features'));
+  return (
+    entries.length === 0 ||
+    (entries.includes('index.html') && entries.every((e) => e === 'index.html' || e === 'features'))
+  );
 }
 
 /** `expgen run` writes the report of runs up to this many features by itself; larger ones ask for `expgen report`. */
@@ -147,17 +212,23 @@ export const RUN_REPORT_MAX_FEATURES = 10_000;
  * Runs of more than `maxFeatures` features (default RUN_REPORT_MAX_FEATURES) get no report here, only a line
  * saying how to write one: a folder of that many pages is better written on purpose.
  */
-export async function writeRunReport(options: Pick<ReportOptions, 'runDir' | 'tokenizer' | 'exemplarsDir' | 'logger'> & { readonly maxFeatures?: number }): Promise<string | null> {
+export async function writeRunReport(
+  options: Pick<ReportOptions, 'runDir' | 'tokenizer' | 'exemplarsDir' | 'logger'> & { readonly maxFeatures?: number },
+): Promise<string | null> {
   try {
     const run = readRunForReport(resolve(options.runDir));
     const max = options.maxFeatures ?? RUN_REPORT_MAX_FEATURES;
     if (run.features.length > max) {
-      options.logger?.info(`${run.features.length} features, more than ${max}: no HTML report written; "expgen report ${options.runDir}" writes one (a folder of pages)`);
+      options.logger?.info(
+        `${run.features.length} features, more than ${max}: no HTML report written; "expgen report ${options.runDir}" writes one (a folder of pages)`,
+      );
       return null;
     }
     return (await writeReportOf(run, options)).path;
   } catch (error) {
-    options.logger?.warn(`the HTML report was not written (${(error as Error).message}); "expgen report ${options.runDir}" writes it`);
+    options.logger?.warn(
+      `the HTML report was not written (${(error as Error).message}); "expgen report ${options.runDir}" writes it`,
+    );
     return null;
   }
 }

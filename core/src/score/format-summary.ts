@@ -11,7 +11,10 @@ export function formatSummary(summary: RunSummary): string {
     ['failed', String(summary.failed)],
     ['skipped (sign never reached)', String(summary.skipped)],
     ['mean score, test split (95% CI)', `${number(summary.meanScore)} ${interval(summary.meanScoreCi)}`],
-    ['null baseline: shuffled descriptions (95% CI)', `${number(summary.nullBaseline)} ${interval(summary.nullBaselineCi)}`],
+    [
+      'null baseline: shuffled descriptions (95% CI)',
+      `${number(summary.nullBaseline)} ${interval(summary.nullBaselineCi)}`,
+    ],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n');

@@ -12,31 +12,61 @@ import { summarize, writeResults, type ResultRow, type RunSummary } from './scor
  * Combines the outputs of `expgen run --shard i/N` (each a slice of the features) into one run folder: results,
  * candidates and per-feature detail. Shards must come from the same config and together hold every slice once.
  */
-export function mergeRunOutputs(inputDirs: readonly string[], outDir: string): { rows: ResultRow[]; summary: RunSummary } {
+export function mergeRunOutputs(
+  inputDirs: readonly string[],
+  outDir: string,
+): { rows: ResultRow[]; summary: RunSummary } {
   if (inputDirs.length === 0) throw new ExpgenError('merge: give at least one run folder');
   const shards = inputDirs.map((dir) => {
     const stage = join(dir, 'stages', 'score.json');
     const manifestFile = join(dir, 'expgen-manifest.json');
-    if (![join(dir, 'results.jsonl'), stage, manifestFile].every((f) => existsSync(f))) throw new ExpgenError(`${dir} holds no finished run (results.jsonl, expgen-manifest.json): finish "expgen run" there first`);
-    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { shard?: { index: number; count: number }; config: ExpgenConfig } & Record<string, unknown>;
-    return { dir, stage: JSON.parse(readFileSync(stage, 'utf8')) as unknown, shard: manifest.shard ?? { index: 0, count: 1 }, config: manifest.config, manifest };
+    if (![join(dir, 'results.jsonl'), stage, manifestFile].every((f) => existsSync(f)))
+      throw new ExpgenError(
+        `${dir} holds no finished run (results.jsonl, expgen-manifest.json): finish "expgen run" there first`,
+      );
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as {
+      shard?: { index: number; count: number };
+      config: ExpgenConfig;
+    } & Record<string, unknown>;
+    return {
+      dir,
+      stage: JSON.parse(readFileSync(stage, 'utf8')) as unknown,
+      shard: manifest.shard ?? { index: 0, count: 1 },
+      config: manifest.config,
+      manifest,
+    };
   });
   for (const s of shards.slice(1)) {
     const differences = differingKeys(shards[0]!.stage, s.stage);
-    if (differences.length) throw new ExpgenError(`${s.dir} was made with a different config than ${shards[0]!.dir} (${differences.slice(0, 4).join(', ')} differ): merge only shards of one run`);
+    if (differences.length)
+      throw new ExpgenError(
+        `${s.dir} was made with a different config than ${shards[0]!.dir} (${differences.slice(0, 4).join(', ')} differ): merge only shards of one run`,
+      );
   }
   const count = shards[0]!.shard.count;
   const seen = new Set<number>();
   for (const s of shards) {
-    if (s.shard.count !== count) throw new ExpgenError(`${s.dir} is shard ${s.shard.index}/${s.shard.count}, the others are of ${count}: merge shards of one split`);
-    if (seen.has(s.shard.index)) throw new ExpgenError(`${s.dir} is shard ${s.shard.index}/${count} again: give each shard once`);
+    if (s.shard.count !== count)
+      throw new ExpgenError(
+        `${s.dir} is shard ${s.shard.index}/${s.shard.count}, the others are of ${count}: merge shards of one split`,
+      );
+    if (seen.has(s.shard.index))
+      throw new ExpgenError(`${s.dir} is shard ${s.shard.index}/${count} again: give each shard once`);
     seen.add(s.shard.index);
   }
   const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !seen.has(i));
-  if (missing.length) throw new ExpgenError(`merge: shard(s) ${missing.map((i) => `${i}/${count}`).join(', ')} are missing`);
-  if (existsSync(join(outDir, 'results.jsonl'))) throw new ExpgenError(`${outDir} already holds results: merge into a new folder`);
+  if (missing.length)
+    throw new ExpgenError(`merge: shard(s) ${missing.map((i) => `${i}/${count}`).join(', ')} are missing`);
+  if (existsSync(join(outDir, 'results.jsonl')))
+    throw new ExpgenError(`${outDir} already holds results: merge into a new folder`);
 
-  const readLines = <T>(path: string): T[] => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as T) : []);
+  const readLines = <T>(path: string): T[] =>
+    existsSync(path)
+      ? readFileSync(path, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as T)
+      : [];
   const rows = shards.flatMap((s) => readLines<ResultRow>(join(s.dir, 'results.jsonl')));
   const described = shards.flatMap((s) => readLines<DescribedFeature>(join(s.dir, 'descriptions', 'candidates.jsonl')));
   const keys = new Set<string>();
@@ -46,12 +76,17 @@ export function mergeRunOutputs(inputDirs: readonly string[], outDir: string): {
     keys.add(key);
   }
   mkdirSync(outDir, { recursive: true });
-  for (const s of shards) if (existsSync(join(s.dir, 'features'))) cpSync(join(s.dir, 'features'), join(outDir, 'features'), { recursive: true });
+  for (const s of shards)
+    if (existsSync(join(s.dir, 'features')))
+      cpSync(join(s.dir, 'features'), join(outDir, 'features'), { recursive: true });
   writeCandidates(outDir, described);
   writeResults(outDir, rows);
   // The null baseline of each shard was drawn within the shard; the summary pools them.
   const summary = summarize(rows, shards[0]!.config.score);
-  writeFileAtomic(join(outDir, 'expgen-manifest.json'), `${JSON.stringify({ ...shards[0]!.manifest, command: 'merge', shard: { index: 0, count: 1 }, mergedFrom: [...inputDirs] }, null, 2)}\n`);
+  writeFileAtomic(
+    join(outDir, 'expgen-manifest.json'),
+    `${JSON.stringify({ ...shards[0]!.manifest, command: 'merge', shard: { index: 0, count: 1 }, mergedFrom: [...inputDirs] }, null, 2)}\n`,
+  );
   writeFileAtomic(join(outDir, 'stages', 'score.json'), `${JSON.stringify(shards[0]!.stage, null, 2)}\n`);
   return { rows, summary };
 }

@@ -114,15 +114,24 @@ interface ScoredEntry {
  * feature's chosen description. Resumable per feature through `score/journal.jsonl`.
  */
 export async function runScoreStage(input: ScoreStageInput): Promise<{ rows: ResultRow[]; summary: RunSummary }> {
-  const { library, simulator, scorer, settings, outDir, logger } = input;
+  const { library, scorer, settings, outDir } = input;
   for (const split of ['valid', 'test']) {
     if (!library.splits.includes(split)) {
-      throw new ExpgenError(`the exemplars have no "${split}" split, which scoring needs (valid to choose, test to report): give it a share in exemplars.splits`);
+      throw new ExpgenError(
+        `the exemplars have no "${split}" split, which scoring needs (valid to choose, test to report): give it a share in exemplars.splits`,
+      );
     }
   }
   const journal = Journal.open<ScoredEntry>(join(outDir, 'score', 'journal.jsonl'), (e) => e.key);
-  const statistic = (set: ScoreSet) => scorer.score({ predicted: set.map((s) => Float32Array.from(s.predicted)), actual: set.map((s) => Float32Array.from(s.actual)) }).value;
-  const progress = input.progress === false ? undefined : createProgress({ label: 'scoring', total: input.described.length, unit: 'features' });
+  const statistic = (set: ScoreSet) =>
+    scorer.score({
+      predicted: set.map((s) => Float32Array.from(s.predicted)),
+      actual: set.map((s) => Float32Array.from(s.actual)),
+    }).value;
+  const progress =
+    input.progress === false
+      ? undefined
+      : createProgress({ label: 'scoring', total: input.described.length, unit: 'features' });
   let done = 0;
   try {
     for (const described of input.described) {
@@ -146,7 +155,13 @@ export async function runScoreStage(input: ScoreStageInput): Promise<{ rows: Res
 }
 
 /** The exemplar sequences of one split for a sign: the top `top` ranks of the sign and `random` random ones. */
-async function sequencesFor(library: ExemplarLibrary, key: FeatureKey, sign: Sign, split: string, counts: { top: number; random: number }): Promise<{ rows: ExemplarRow[]; strata: string[] }> {
+async function sequencesFor(
+  library: ExemplarLibrary,
+  key: FeatureKey,
+  sign: Sign,
+  split: string,
+  counts: { top: number; random: number },
+): Promise<{ rows: ExemplarRow[]; strata: string[] }> {
   const exemplars = await library.exemplars(key, split);
   const top = (sign === 'positive' ? exemplars.positive : exemplars.negative).slice(0, counts.top);
   const random = exemplars.random.slice(0, counts.random);
@@ -154,10 +169,20 @@ async function sequencesFor(library: ExemplarLibrary, key: FeatureKey, sign: Sig
 }
 
 function scored(sign: Sign, rows: readonly ExemplarRow[], predictions: readonly ArrayLike<number>[]): ScoredSequence[] {
-  return rows.map((row, s) => scoredSequence(sign, { activations: row.activations, countFrom: row.countFrom, length: row.activations.length }, predictions[s]!));
+  return rows.map((row, s) =>
+    scoredSequence(
+      sign,
+      { activations: row.activations, countFrom: row.countFrom, length: row.activations.length },
+      predictions[s]!,
+    ),
+  );
 }
 
-async function scoreFeature(described: DescribedFeature, input: ScoreStageInput, statistic: (set: ScoreSet) => number | null): Promise<Omit<ResultRow, 'nullScore'>> {
+async function scoreFeature(
+  described: DescribedFeature,
+  input: ScoreStageInput,
+  statistic: (set: ScoreSet) => number | null,
+): Promise<Omit<ResultRow, 'nullScore'>> {
   const { library, simulator, scorer, settings } = input;
   const empty = {
     feature: described.feature,
@@ -176,31 +201,64 @@ async function scoreFeature(described: DescribedFeature, input: ScoreStageInput,
     scorer: scorer.provenance,
   };
   if (described.status === 'skipped') return { ...empty, status: 'skipped', reason: described.reason };
-  if (described.candidates.length === 0) return { ...empty, status: 'failed', reason: described.reason ?? 'the describer produced no candidate' };
+  if (described.candidates.length === 0)
+    return { ...empty, status: 'failed', reason: described.reason ?? 'the describer produced no candidate' };
 
   const key = parseFeatureKey(described.feature);
   const selection = await sequencesFor(library, key, described.sign, 'valid', settings.selection);
   const report = await sequencesFor(library, key, described.sign, 'test', settings.report);
   if (selection.rows.length === 0 || report.rows.length === 0) {
-    return { ...empty, status: 'failed', reason: `no ${selection.rows.length === 0 ? 'valid' : 'test'}-split exemplars to score on` };
+    return {
+      ...empty,
+      status: 'failed',
+      reason: `no ${selection.rows.length === 0 ? 'valid' : 'test'}-split exemplars to score on`,
+    };
   }
   const descriptions = described.candidates.map((c) => c.description);
   const onSelection = await simulator.simulate({ descriptions, sequences: selection.rows.map((r) => [...r.tokens]) });
-  const candidates = descriptions.map((description, d) => ({ description, selection: scored(described.sign, selection.rows, onSelection.predictions[d]!), report: [] as ScoreSet }));
+  const candidates = descriptions.map((description, d) => ({
+    description,
+    selection: scored(described.sign, selection.rows, onSelection.predictions[d]!),
+    report: [] as ScoreSet,
+  }));
   // The report sets are left empty here: only the chosen candidate is simulated on the test split, below.
   const choice = selectBestOfK({ candidates }, { resamples: 1, seed: settings.seed, score: statistic });
   const simulatorProvenance = { ...onSelection.simulatedBy, mode: onSelection.mode };
   if (choice.chosen === null) {
-    writeFeatureDetail(input.outDir, described, { selection, report: null, onSelection: onSelection.predictions, selectionScores: choice.selectionScores, chosen: null });
-    return { ...empty, status: 'failed', reason: 'no candidate has a defined score on the valid split (constant predictions or activations)', simulator: simulatorProvenance };
+    writeFeatureDetail(input.outDir, described, {
+      selection,
+      report: null,
+      onSelection: onSelection.predictions,
+      selectionScores: choice.selectionScores,
+      chosen: null,
+    });
+    return {
+      ...empty,
+      status: 'failed',
+      reason: 'no candidate has a defined score on the valid split (constant predictions or activations)',
+      simulator: simulatorProvenance,
+    };
   }
   const chosen = descriptions[choice.chosen]!;
-  const onReport = await simulator.simulate({ descriptions: [chosen], sequences: report.rows.map((r) => [...r.tokens]) });
+  const onReport = await simulator.simulate({
+    descriptions: [chosen],
+    sequences: report.rows.map((r) => [...r.tokens]),
+  });
   const reportSet = scored(described.sign, report.rows, onReport.predictions[0]!);
   const score = statistic(reportSet);
-  const ci = settings.bootstrap > 0 ? bootstrapCI(reportSet, statistic, { resamples: settings.bootstrap, seed: settings.seed, strata: report.strata }) : null;
+  const ci =
+    settings.bootstrap > 0
+      ? bootstrapCI(reportSet, statistic, { resamples: settings.bootstrap, seed: settings.seed, strata: report.strata })
+      : null;
   const testStats = pooledStatistics(reportSet);
-  writeFeatureDetail(input.outDir, described, { selection, report, onSelection: onSelection.predictions, onReport: onReport.predictions[0]!, selectionScores: choice.selectionScores, chosen: choice.chosen });
+  writeFeatureDetail(input.outDir, described, {
+    selection,
+    report,
+    onSelection: onSelection.predictions,
+    onReport: onReport.predictions[0]!,
+    selectionScores: choice.selectionScores,
+    chosen: choice.chosen,
+  });
   return {
     ...empty,
     status: 'scored',
@@ -231,7 +289,18 @@ function writeFeatureDetail(
   },
 ): void {
   const key = parseFeatureKey(described.feature);
-  const exemplar = (row: ExemplarRow, stratum: string) => ({ split: null, stratum, sign: row.sign, rank: row.rank, sequence: row.sequence, dataset: row.dataset, document: row.document, countFrom: row.countFrom, tokens: [...row.tokens], activations: [...row.activations] });
+  const exemplar = (row: ExemplarRow, stratum: string) => ({
+    split: null,
+    stratum,
+    sign: row.sign,
+    rank: row.rank,
+    sequence: row.sequence,
+    dataset: row.dataset,
+    document: row.document,
+    countFrom: row.countFrom,
+    tokens: [...row.tokens],
+    activations: [...row.activations],
+  });
   const document = {
     feature: described.feature,
     sign: described.sign,
@@ -246,7 +315,13 @@ function writeFeatureDetail(
       reportPredictions: d === detail.chosen && detail.onReport ? detail.onReport.map((p) => [...p]) : null,
     })),
   };
-  const path = join(outDir, 'features', spaceFolderName(key.space), `layer-${String(key.layer).padStart(2, '0')}`, `${key.index}.${described.sign}.json`);
+  const path = join(
+    outDir,
+    'features',
+    spaceFolderName(key.space),
+    `layer-${String(key.layer).padStart(2, '0')}`,
+    `${key.index}.${described.sign}.json`,
+  );
   writeFileAtomic(path, `${JSON.stringify(document)}\n`);
 }
 
@@ -254,7 +329,11 @@ function writeFeatureDetail(
  * Each scored feature's test data simulated with another scored feature's chosen description (a seeded
  * derangement of the sign's features), so the summary shows what a description unrelated to the feature scores.
  */
-async function nullBaseline(rows: readonly Omit<ResultRow, 'nullScore'>[], input: ScoreStageInput, statistic: (set: ScoreSet) => number | null): Promise<(number | null)[]> {
+async function nullBaseline(
+  rows: readonly Omit<ResultRow, 'nullScore'>[],
+  input: ScoreStageInput,
+  statistic: (set: ScoreSet) => number | null,
+): Promise<(number | null)[]> {
   const out: (number | null)[] = rows.map(() => null);
   for (const sign of ['positive', 'negative'] as const) {
     const scoredRows = rows.flatMap((row, i) => (row.status === 'scored' && row.sign === sign ? [i] : []));
@@ -263,17 +342,35 @@ async function nullBaseline(rows: readonly Omit<ResultRow, 'nullScore'>[], input
     for (const [j, i] of scoredRows.entries()) {
       const row = rows[i]!;
       const other = rows[scoredRows[perm[j]!]!]!;
-      const report = await sequencesFor(input.library, parseFeatureKey(row.feature), sign, 'test', input.settings.report);
-      const simulated = await input.simulator.simulate({ descriptions: [other.description!], sequences: report.rows.map((r) => [...r.tokens]) });
+      const report = await sequencesFor(
+        input.library,
+        parseFeatureKey(row.feature),
+        sign,
+        'test',
+        input.settings.report,
+      );
+      const simulated = await input.simulator.simulate({
+        descriptions: [other.description!],
+        sequences: report.rows.map((r) => [...r.tokens]),
+      });
       out[i] = statistic(scored(sign, report.rows, simulated.predictions[0]!));
     }
   }
   return out;
 }
 
-export function summarize(rows: readonly ResultRow[], settings: Pick<ExpgenConfig['score'], 'bootstrap' | 'seed'>): RunSummary {
-  const scores = summarizeScores(rows.filter((r) => r.status === 'scored').map((r) => r.score), { resamples: settings.bootstrap, seed: settings.seed });
-  const nulls = summarizeScores(rows.filter((r) => r.status === 'scored').map((r) => r.nullScore), { resamples: settings.bootstrap, seed: settings.seed });
+export function summarize(
+  rows: readonly ResultRow[],
+  settings: Pick<ExpgenConfig['score'], 'bootstrap' | 'seed'>,
+): RunSummary {
+  const scores = summarizeScores(
+    rows.filter((r) => r.status === 'scored').map((r) => r.score),
+    { resamples: settings.bootstrap, seed: settings.seed },
+  );
+  const nulls = summarizeScores(
+    rows.filter((r) => r.status === 'scored').map((r) => r.nullScore),
+    { resamples: settings.bootstrap, seed: settings.seed },
+  );
   return {
     features: rows.length,
     scored: rows.filter((r) => r.status === 'scored').length,
@@ -289,8 +386,17 @@ export function summarize(rows: readonly ResultRow[], settings: Pick<ExpgenConfi
 /** `results.jsonl` and `results.arrow`, rows in feature-key order then sign, written whole and atomically. */
 export function writeResults(outDir: string, rows: readonly ResultRow[]): void {
   // Keys in the documented column order, so every line reads the same way.
-  const ordered = [...rows].sort((a, b) => compareRows(a, b)).map((r) => Object.fromEntries(RESULT_COLUMNS.map((c) => [c.name, (r as unknown as Record<string, unknown>)[c.name] ?? null])));
-  writeFileAtomic(join(outDir, 'results.jsonl'), ordered.map((r) => JSON.stringify(r)).join('\n') + (ordered.length ? '\n' : ''));
+  const ordered = [...rows]
+    .sort((a, b) => compareRows(a, b))
+    .map((r) =>
+      Object.fromEntries(
+        RESULT_COLUMNS.map((c) => [c.name, (r as unknown as Record<string, unknown>)[c.name] ?? null]),
+      ),
+    );
+  writeFileAtomic(
+    join(outDir, 'results.jsonl'),
+    ordered.map((r) => JSON.stringify(r)).join('\n') + (ordered.length ? '\n' : ''),
+  );
   writeFileAtomic(join(outDir, 'results.arrow'), recordsToArrow(RESULT_COLUMNS, ordered));
 }
 

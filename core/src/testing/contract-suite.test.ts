@@ -37,7 +37,13 @@ function pearsonScorer(provenance = fakeProvenance('scorer', 'pearson')): Scorer
 
 const DOCS: SourceDocument[] = [
   { id: 'a', text: 'The cat sat on the mat.' },
-  { id: 'b', messages: [{ role: 'user', content: 'Hello' }, { role: 'assistant', content: 'Hi!' }] },
+  {
+    id: 'b',
+    messages: [
+      { role: 'user', content: 'Hello' },
+      { role: 'assistant', content: 'Hi!' },
+    ],
+  },
   { id: 'c', text: 'Numbers: 1 2 3.' },
 ];
 
@@ -46,36 +52,79 @@ const fakesPlugin: ExpgenPlugin = {
   meta: { name: 'expgen-plugin-fakes', version: '0.0.1', apiVersion: 1 },
   components: [
     {
-      kind: 'subject-model', name: 'fake', description: 'the fake subject', options: s.object({ layers: s.integer({ min: 1 }).default(2) }),
-      create: async (o: { layers: number }, c: ComponentContext) => fakeSubjectModel({ layers: o.layers, provenance: c.provenance }),
+      kind: 'subject-model',
+      name: 'fake',
+      description: 'the fake subject',
+      options: s.object({ layers: s.integer({ min: 1 }).default(2) }),
+      create: async (o: { layers: number }, c: ComponentContext) =>
+        fakeSubjectModel({ layers: o.layers, provenance: c.provenance }),
     },
     {
-      kind: 'activation-source', name: 'fake-mlp', description: 'MLP neurons of the fake subject', options: s.object({}), needs: ['subject-model'],
-      create: async (_o: unknown, c: ComponentContext) => ({ ...fakeActivationSource(c.subject!), provenance: c.provenance }),
+      kind: 'activation-source',
+      name: 'fake-mlp',
+      description: 'MLP neurons of the fake subject',
+      options: s.object({}),
+      needs: ['subject-model'],
+      create: async (_o: unknown, c: ComponentContext) => ({
+        ...fakeActivationSource(c.subject!),
+        provenance: c.provenance,
+      }),
     },
     {
-      kind: 'dataset', name: 'memory', description: 'documents from memory', options: s.object({ count: s.integer({ min: 1 }).default(3) }),
-      create: async (o: { count: number }, c: ComponentContext) => ({ ...fakeDataset(DOCS.slice(0, o.count), 'memory'), provenance: c.provenance }),
+      kind: 'dataset',
+      name: 'memory',
+      description: 'documents from memory',
+      options: s.object({ count: s.integer({ min: 1 }).default(3) }),
+      create: async (o: { count: number }, c: ComponentContext) => ({
+        ...fakeDataset(DOCS.slice(0, o.count), 'memory'),
+        provenance: c.provenance,
+      }),
     },
     {
-      kind: 'describer', name: 'fake', description: 'always says "cat"', options: s.object({}), needs: ['subject-model'],
-      create: async (_o: unknown, c: ComponentContext) => ({ ...fakeDescriber(() => ['the word "cat"', 'cats']), provenance: c.provenance }),
+      kind: 'describer',
+      name: 'fake',
+      description: 'always says "cat"',
+      options: s.object({}),
+      needs: ['subject-model'],
+      create: async (_o: unknown, c: ComponentContext) => ({
+        ...fakeDescriber(() => ['the word "cat"', 'cats']),
+        provenance: c.provenance,
+      }),
     },
     {
       // A describer that needs no subject (like one behind an API): the suite must still be able to check it.
-      kind: 'describer', name: 'remote', description: 'needs no subject', options: s.object({}),
-      create: async (_o: unknown, c: ComponentContext) => ({ ...fakeDescriber(() => ['remote']), provenance: c.provenance }),
+      kind: 'describer',
+      name: 'remote',
+      description: 'needs no subject',
+      options: s.object({}),
+      create: async (_o: unknown, c: ComponentContext) => ({
+        ...fakeDescriber(() => ['remote']),
+        provenance: c.provenance,
+      }),
     },
     {
-      kind: 'simulator', name: 'fake', description: 'predicts 10 on "c"', options: s.object({}), needs: ['subject-model'],
-      create: async (_o: unknown, c: ComponentContext) => ({ ...fakeSimulator((_d, tokens) => tokens.map((t) => (t === 99 + 3 ? 10 : 0))), provenance: c.provenance }),
+      kind: 'simulator',
+      name: 'fake',
+      description: 'predicts 10 on "c"',
+      options: s.object({}),
+      needs: ['subject-model'],
+      create: async (_o: unknown, c: ComponentContext) => ({
+        ...fakeSimulator((_d, tokens) => tokens.map((t) => (t === 99 + 3 ? 10 : 0))),
+        provenance: c.provenance,
+      }),
     },
     {
-      kind: 'scorer', name: 'pearson', description: 'correlation', options: s.object({}),
+      kind: 'scorer',
+      name: 'pearson',
+      description: 'correlation',
+      options: s.object({}),
       create: async (_o: unknown, c: ComponentContext) => pearsonScorer(c.provenance),
     },
     {
-      kind: 'scorer', name: 'skipped', description: 'left out by the fixtures', options: s.object({}),
+      kind: 'scorer',
+      name: 'skipped',
+      description: 'left out by the fixtures',
+      options: s.object({}),
       create: async () => {
         throw new Error('a skipped component is never created');
       },
@@ -90,12 +139,24 @@ contractSuite(fakesPlugin, {
 });
 
 // And the kit with a caller-provided subject.
-contractSuite({ ...fakesPlugin, components: fakesPlugin.components.filter((c) => c.kind === 'describer' || c.kind === 'simulator') }, {
-  subject: () => fakeSubjectModel({ layers: 1, mlpWidth: 4 }),
-});
+contractSuite(
+  {
+    ...fakesPlugin,
+    components: fakesPlugin.components.filter((c) => c.kind === 'describer' || c.kind === 'simulator'),
+  },
+  {
+    subject: () => fakeSubjectModel({ layers: 1, mlpWidth: 4 }),
+  },
+);
 
 function context(kind: ComponentKind, subject?: SubjectModel): ComponentContext {
-  return { provenance: fakeProvenance(kind), baseDir: process.cwd(), cacheDir: process.cwd(), logger: memoryLogger(), ...(subject ? { subject } : {}) };
+  return {
+    provenance: fakeProvenance(kind),
+    baseDir: process.cwd(),
+    cacheDir: process.cwd(),
+    logger: memoryLogger(),
+    ...(subject ? { subject } : {}),
+  };
 }
 
 describe('checkComponent catches broken components', () => {
@@ -111,13 +172,25 @@ describe('checkComponent catches broken components', () => {
         yield { id: `doc-${pass}`, text: 'x' };
       },
     };
-    await assert.rejects(checkComponent('dataset', dataset, context('dataset')), { name: 'AssertionError', message: /a second pass yields the same documents in the same order/ });
+    await assert.rejects(checkComponent('dataset', dataset, context('dataset')), {
+      name: 'AssertionError',
+      message: /a second pass yields the same documents in the same order/,
+    });
   });
 
   it('a dataset that yields nothing, a bad name, or a document with both text and messages', async () => {
-    await assert.rejects(checkComponent('dataset', fakeDataset([], 'empty'), context('dataset')), /a dataset yields documents/);
-    await assert.rejects(checkComponent('dataset', fakeDataset(DOCS, 'has space'), context('dataset')), /dataset name is a simple identifier/);
-    await assert.rejects(checkComponent('dataset', fakeDataset([{ id: 'x', text: 't', messages: [] }]), context('dataset')), /exactly one of text and messages/);
+    await assert.rejects(
+      checkComponent('dataset', fakeDataset([], 'empty'), context('dataset')),
+      /a dataset yields documents/,
+    );
+    await assert.rejects(
+      checkComponent('dataset', fakeDataset(DOCS, 'has space'), context('dataset')),
+      /dataset name is a simple identifier/,
+    );
+    await assert.rejects(
+      checkComponent('dataset', fakeDataset([{ id: 'x', text: 't', messages: [] }]), context('dataset')),
+      /exactly one of text and messages/,
+    );
   });
 
   it('accepts the fakes as they are', async () => {
@@ -138,15 +211,28 @@ describe('checkComponent catches broken components', () => {
     await assert.rejects(checkComponent('subject-model', liar, context('subject-model')), /per-sequence max\[0\]/);
   });
 
-  it('a subject that ignores countFrom, or applies one row\'s countFrom to every row', async () => {
-    const ignores: SubjectModel = { ...subject, forward: async (request) => subject.forward({ ...request, countFrom: undefined }) };
-    await assert.rejects(checkComponent('subject-model', ignores, context('subject-model')), /per-sequence (max|min)\[\d+\]/);
+  it("a subject that ignores countFrom, or applies one row's countFrom to every row", async () => {
+    const ignores: SubjectModel = {
+      ...subject,
+      forward: async (request) => subject.forward({ ...request, countFrom: undefined }),
+    };
+    await assert.rejects(
+      checkComponent('subject-model', ignores, context('subject-model')),
+      /per-sequence (max|min)\[\d+\]/,
+    );
     // What a per-hook scalar would do: the first row's prefix length stands for every row's.
     const scalar: SubjectModel = {
       ...subject,
-      forward: async (request) => subject.forward({ ...request, ...(request.countFrom ? { countFrom: request.countFrom.map(() => request.countFrom![0]!) } : {}) }),
+      forward: async (request) =>
+        subject.forward({
+          ...request,
+          ...(request.countFrom ? { countFrom: request.countFrom.map(() => request.countFrom![0]!) } : {}),
+        }),
     };
-    await assert.rejects(checkComponent('subject-model', scalar, context('subject-model')), /per-sequence (max|min)\[\d+\]/);
+    await assert.rejects(
+      checkComponent('subject-model', scalar, context('subject-model')),
+      /per-sequence (max|min)\[\d+\]/,
+    );
   });
 
   it('a subject whose greedy decoding is not deterministic', async () => {
@@ -155,47 +241,122 @@ describe('checkComponent catches broken components', () => {
       ...subject,
       generate: async (request) => {
         const result = await subject.generate(request);
-        return calls++ === 0 ? result : { ...result, sequences: result.sequences.map((q) => ({ ...q, tokens: q.tokens.map((t) => (t + 1) % 259) })) };
+        return calls++ === 0
+          ? result
+          : {
+              ...result,
+              sequences: result.sequences.map((q) => ({ ...q, tokens: q.tokens.map((t) => (t + 1) % 259) })),
+            };
       },
     };
-    await assert.rejects(checkComponent('subject-model', moody, context('subject-model')), /greedy decoding is deterministic/);
+    await assert.rejects(
+      checkComponent('subject-model', moody, context('subject-model')),
+      /greedy decoding is deterministic/,
+    );
   });
 
   it('an activation source with layers out of order or that plans missing layers', async () => {
     const source = fakeActivationSource(fakeSubjectModel({ layers: 3 }));
     const unordered: ActivationSource = { ...source, layers: () => [2, 0, 1] };
-    await assert.rejects(checkComponent('activation-source', unordered, context('activation-source')), /layers are ascending/);
+    await assert.rejects(
+      checkComponent('activation-source', unordered, context('activation-source')),
+      /layers are ascending/,
+    );
     const lenient: ActivationSource = { ...source, plan: (layer) => source.plan(Math.min(layer, 2)) };
-    await assert.rejects(checkComponent('activation-source', lenient, context('activation-source')), /planning a layer that does not exist fails/);
+    await assert.rejects(
+      checkComponent('activation-source', lenient, context('activation-source')),
+      /planning a layer that does not exist fails/,
+    );
     const badEncode: ActivationSource = { ...source, encode: (_l, values) => values.slice(1) };
-    await assert.rejects(checkComponent('activation-source', badEncode, context('activation-source')), /encode maps \[rows, hookWidth\] to \[rows, width\]/);
+    await assert.rejects(
+      checkComponent('activation-source', badEncode, context('activation-source')),
+      /encode maps \[rows, hookWidth\] to \[rows, width\]/,
+    );
   });
 
   it('a describer that returns empty descriptions or wrong seeds', async () => {
-    await assert.rejects(checkComponent('describer', fakeDescriber(() => ['']), context('describer', subject)), /no empty description/);
+    await assert.rejects(
+      checkComponent(
+        'describer',
+        fakeDescriber(() => ['']),
+        context('describer', subject),
+      ),
+      /no empty description/,
+    );
     const wrongSeeds: Describer = {
       provenance: fakeProvenance('describer'),
-      describe: async (r) => ({ candidates: Array.from({ length: r.count }, () => ({ description: 'd', seed: r.seed, describedBy: fakeProvenance('describer') })), failures: [] }),
+      describe: async (r) => ({
+        candidates: Array.from({ length: r.count }, () => ({
+          description: 'd',
+          seed: r.seed,
+          describedBy: fakeProvenance('describer'),
+        })),
+        failures: [],
+      }),
     };
-    await assert.rejects(checkComponent('describer', wrongSeeds, context('describer', subject)), /candidate i has seed \+ i/);
+    await assert.rejects(
+      checkComponent('describer', wrongSeeds, context('describer', subject)),
+      /candidate i has seed \+ i/,
+    );
     const short = fakeDescriber(() => []);
-    await assert.rejects(checkComponent('describer', short, context('describer', subject)), /every requested candidate is either returned or reported as failed/);
+    await assert.rejects(
+      checkComponent('describer', short, context('describer', subject)),
+      /every requested candidate is either returned or reported as failed/,
+    );
   });
 
   it('a simulator with the wrong number of predictions or non-finite ones', async () => {
-    await assert.rejects(checkComponent('simulator', fakeSimulator((_d, t) => t.slice(1)), context('simulator', subject)), /one prediction per token/);
-    await assert.rejects(checkComponent('simulator', fakeSimulator((_d, t) => t.map(() => Number.NaN)), context('simulator', subject)), /predictions are finite/);
-    const oneOnly: Simulator = { ...fakeSimulator(() => []), simulate: async (r) => ({ predictions: [r.sequences.map((t) => new Float32Array(t.length))], mode: 'x', simulatedBy: fakeProvenance('simulator') }) };
-    await assert.rejects(checkComponent('simulator', oneOnly, context('simulator', subject)), /one prediction set per description/);
+    await assert.rejects(
+      checkComponent(
+        'simulator',
+        fakeSimulator((_d, t) => t.slice(1)),
+        context('simulator', subject),
+      ),
+      /one prediction per token/,
+    );
+    await assert.rejects(
+      checkComponent(
+        'simulator',
+        fakeSimulator((_d, t) => t.map(() => Number.NaN)),
+        context('simulator', subject),
+      ),
+      /predictions are finite/,
+    );
+    const oneOnly: Simulator = {
+      ...fakeSimulator(() => []),
+      simulate: async (r) => ({
+        predictions: [r.sequences.map((t) => new Float32Array(t.length))],
+        mode: 'x',
+        simulatedBy: fakeProvenance('simulator'),
+      }),
+    };
+    await assert.rejects(
+      checkComponent('simulator', oneOnly, context('simulator', subject)),
+      /one prediction set per description/,
+    );
   });
 
   it('checks describers and simulators that need no subject', async () => {
-    await checkComponent('describer', fakeDescriber(() => ['d']), context('describer'));
-    await checkComponent('simulator', fakeSimulator((_d, t) => t.map(() => 1)), context('simulator'));
+    await checkComponent(
+      'describer',
+      fakeDescriber(() => ['d']),
+      context('describer'),
+    );
+    await checkComponent(
+      'simulator',
+      fakeSimulator((_d, t) => t.map(() => 1)),
+      context('simulator'),
+    );
   });
 
   it('a scorer that scores a constant prediction as 0 instead of null', async () => {
-    const zero: Scorer = { ...pearsonScorer(), score: (r) => ({ ...pearsonScorer().score(r), value: pearsonScorer().score(r).value ?? 0 }) };
-    await assert.rejects(checkComponent('scorer', zero, context('scorer')), /a constant prediction has an undefined score: null, never 0 or NaN/);
+    const zero: Scorer = {
+      ...pearsonScorer(),
+      score: (r) => ({ ...pearsonScorer().score(r), value: pearsonScorer().score(r).value ?? 0 }),
+    };
+    await assert.rejects(
+      checkComponent('scorer', zero, context('scorer')),
+      /a constant prediction has an undefined score: null, never 0 or NaN/,
+    );
   });
 });

@@ -50,7 +50,12 @@ export function contractSuite(plugin: ExpgenPlugin, fixtures: ContractFixtures =
       it(`${key} honours the ${declaration.kind} contract`, { ...(skip ? { skip } : {}) }, async () => {
         const options = declaration.options.parse(fixtures.options?.[key], [key, 'options']);
         const context: ComponentContext = {
-          provenance: { kind: declaration.kind, component: declaration.name, plugin: plugin.meta.name, pluginVersion: plugin.meta.version },
+          provenance: {
+            kind: declaration.kind,
+            component: declaration.name,
+            plugin: plugin.meta.name,
+            pluginVersion: plugin.meta.version,
+          },
           baseDir: fixtures.baseDir ?? process.cwd(),
           cacheDir: mkdtempSync(join(tmpdir(), 'expgen-contract-')),
           logger: memoryLogger(),
@@ -69,7 +74,11 @@ export function contractSuite(plugin: ExpgenPlugin, fixtures: ContractFixtures =
   });
 }
 
-function checkProvenance(provenance: Provenance | undefined, declaration: AnyComponentDeclaration, plugin: ExpgenPlugin): void {
+function checkProvenance(
+  provenance: Provenance | undefined,
+  declaration: AnyComponentDeclaration,
+  plugin: ExpgenPlugin,
+): void {
   assert.ok(provenance, 'a component carries its provenance');
   assert.equal(provenance.kind, declaration.kind);
   assert.equal(provenance.component, declaration.name);
@@ -78,7 +87,11 @@ function checkProvenance(provenance: Provenance | undefined, declaration: AnyCom
 }
 
 /** Checks one created component against its kind's contract; throws an AssertionError on a violation. */
-export async function checkComponent<K extends keyof ComponentsByKind>(kind: K, component: ComponentsByKind[K], context: ComponentContext): Promise<void> {
+export async function checkComponent<K extends keyof ComponentsByKind>(
+  kind: K,
+  component: ComponentsByKind[K],
+  context: ComponentContext,
+): Promise<void> {
   switch (kind) {
     case 'dataset':
       return checkDataset(component as DatasetSource);
@@ -102,7 +115,10 @@ async function checkDataset(dataset: DatasetSource): Promise<void> {
     const ids: string[] = [];
     for await (const doc of dataset.documents()) {
       assert.equal(typeof doc.id, 'string');
-      assert.ok((doc.text === undefined) !== (doc.messages === undefined), `document ${doc.id} has exactly one of text and messages`);
+      assert.ok(
+        (doc.text === undefined) !== (doc.messages === undefined),
+        `document ${doc.id} has exactly one of text and messages`,
+      );
       ids.push(doc.id);
       if (ids.length >= 50) break;
     }
@@ -125,10 +141,19 @@ async function checkSubjectModel(subject: SubjectModel): Promise<void> {
   const rows = [tok.encode('The cat sat on the mat.', { addBos: true }), tok.encode('1 2 3', { addBos: true })];
   const seqLen = Math.max(...rows.map((r) => r.length));
   const tokens = new Int32Array(rows.length * seqLen);
-  rows.forEach((r, b) => tokens.set(r, b * seqLen));
+  rows.forEach((r, b) => {
+    tokens.set(r, b * seqLen);
+  });
   const lengths = Int32Array.from(rows, (r) => r.length);
   const hook = hooks[0]!;
-  const full = await subject.forward({ tokens, batch: rows.length, seqLen, lengths, hooks: [{ hook: hook.name, reduce: 'full' }], logits: 'last' });
+  const full = await subject.forward({
+    tokens,
+    batch: rows.length,
+    seqLen,
+    lengths,
+    hooks: [{ hook: hook.name, reduce: 'full' }],
+    logits: 'last',
+  });
   const values = full.hooks[0]!.full!;
   assert.equal(values.length, rows.length * seqLen * hook.width, 'full values are [batch, seqLen, width]');
   assert.equal(full.logits?.length, rows.length * tok.vocabSize, "'last' logits are [batch, vocab]");
@@ -138,12 +163,26 @@ async function checkSubjectModel(subject: SubjectModel): Promise<void> {
   const shape = { batch: rows.length, seqLen, width: hook.width, lengths, countFrom };
   const top = new Float32Array(hook.width);
   const bottom = new Float32Array(hook.width);
-  const extremes = await subject.forward({ tokens, batch: rows.length, seqLen, lengths, countFrom, hooks: [{ hook: hook.name, reduce: 'extremes' }] });
+  const extremes = await subject.forward({
+    tokens,
+    batch: rows.length,
+    seqLen,
+    lengths,
+    countFrom,
+    hooks: [{ hook: hook.name, reduce: 'extremes' }],
+  });
   const expected = reduceOnHost(values, shape, { hook: hook.name, reduce: 'extremes' });
   assertClose(extremes.hooks[0]!.max!, expected.max!, 'per-sequence max');
   assertClose(extremes.hooks[0]!.min!, expected.min!, 'per-sequence min');
   for (let f = 0; f < hook.width; f++) [top[f], bottom[f]] = [expected.max![f]! - 1e-6, expected.min![f]! + 1e-6];
-  const gated = await subject.forward({ tokens, batch: rows.length, seqLen, lengths, countFrom, hooks: [{ hook: hook.name, reduce: 'gated', thresholds: { top, bottom } }] });
+  const gated = await subject.forward({
+    tokens,
+    batch: rows.length,
+    seqLen,
+    lengths,
+    countFrom,
+    hooks: [{ hook: hook.name, reduce: 'gated', thresholds: { top, bottom } }],
+  });
   const expectedGated = reduceOnHost(values, shape, { hook: hook.name, reduce: 'gated', thresholds: { top, bottom } });
   assert.deepEqual([...gated.hooks[0]!.gated!.rows], [...expectedGated.gated!.rows], 'gated rows');
   assert.deepEqual([...gated.hooks[0]!.gated!.features], [...expectedGated.gated!.features], 'gated features');
@@ -151,7 +190,8 @@ async function checkSubjectModel(subject: SubjectModel): Promise<void> {
   const generated = await subject.generate({ prompts: [rows[0]!], maxNewTokens: 3, temperature: 0 });
   assert.equal(generated.sequences.length, 1);
   assert.ok(generated.sequences[0]!.tokens.length <= 3 && generated.sequences[0]!.tokens.length > 0);
-  for (const id of generated.sequences[0]!.tokens) assert.ok(id >= 0 && id < tok.vocabSize, 'generated ids are in the vocabulary');
+  for (const id of generated.sequences[0]!.tokens)
+    assert.ok(id >= 0 && id < tok.vocabSize, 'generated ids are in the vocabulary');
   const again = await subject.generate({ prompts: [rows[0]!], maxNewTokens: 3, temperature: 0 });
   assert.deepEqual(again.sequences[0]!.tokens, generated.sequences[0]!.tokens, 'greedy decoding is deterministic');
 }
@@ -160,7 +200,11 @@ async function checkActivationSource(source: ActivationSource): Promise<void> {
   assert.ok(isValidSpace(source.space), `space "${source.space}" is valid`);
   const layers = source.layers();
   assert.ok(layers.length > 0, 'a source reads at least one layer');
-  assert.deepEqual([...layers], [...layers].sort((a, b) => a - b), 'layers are ascending');
+  assert.deepEqual(
+    [...layers],
+    [...layers].sort((a, b) => a - b),
+    'layers are ascending',
+  );
   assert.ok(source.signs.length > 0);
   for (const layer of layers) {
     const plan = source.plan(layer);
@@ -171,7 +215,11 @@ async function checkActivationSource(source: ActivationSource): Promise<void> {
       assert.equal(plan.fragment.outputWidth, plan.width, 'fragment writes the feature width');
     }
     const values = Float32Array.from({ length: 3 * plan.hookWidth }, (_, i) => Math.sin(i));
-    assert.equal(source.encode(layer, values, 3).length, 3 * plan.width, 'encode maps [rows, hookWidth] to [rows, width]');
+    assert.equal(
+      source.encode(layer, values, 3).length,
+      3 * plan.width,
+      'encode maps [rows, hookWidth] to [rows, width]',
+    );
     formatFeatureKey({ space: source.space, layer, index: plan.width - 1 });
   }
   assert.throws(() => source.plan(Math.max(...layers) + 1000), 'planning a layer that does not exist fails');
@@ -192,7 +240,11 @@ async function checkDescriber(describer: Describer, tok: Tokenizer): Promise<voi
     count: 3,
     seed: 10,
   });
-  assert.equal(result.candidates.length + result.failures.length, 3, 'every requested candidate is either returned or reported as failed');
+  assert.equal(
+    result.candidates.length + result.failures.length,
+    3,
+    'every requested candidate is either returned or reported as failed',
+  );
   const seeds = [...result.candidates.map((c) => c.seed), ...result.failures.map((f) => f.seed)].sort((a, b) => a - b);
   assert.deepEqual(seeds, [10, 11, 12], 'candidate i has seed + i');
   for (const c of result.candidates) {

@@ -47,7 +47,11 @@ export function fakeDescriber(answer: (request: DescribeRequest) => readonly str
     async describe(request) {
       const texts = answer(request);
       return {
-        candidates: Array.from({ length: texts.length ? request.count : 0 }, (_, i) => ({ description: texts[i % texts.length]!, seed: request.seed + i, describedBy: provenance })),
+        candidates: Array.from({ length: texts.length ? request.count : 0 }, (_, i) => ({
+          description: texts[i % texts.length]!,
+          seed: request.seed + i,
+          describedBy: provenance,
+        })),
         failures: [],
       };
     },
@@ -55,13 +59,17 @@ export function fakeDescriber(answer: (request: DescribeRequest) => readonly str
 }
 
 /** Predicts with `predict(description, tokens)` for each description and sequence. */
-export function fakeSimulator(predict: (description: string, tokens: readonly number[]) => ArrayLike<number>): Simulator {
+export function fakeSimulator(
+  predict: (description: string, tokens: readonly number[]) => ArrayLike<number>,
+): Simulator {
   const provenance = fakeProvenance('simulator');
   return {
     provenance,
     async simulate(request) {
       return {
-        predictions: request.descriptions.map((d) => request.sequences.map((tokens) => Float32Array.from(predict(d, tokens)))),
+        predictions: request.descriptions.map((d) =>
+          request.sequences.map((tokens) => Float32Array.from(predict(d, tokens))),
+        ),
         mode: 'fake',
         simulatedBy: provenance,
       };

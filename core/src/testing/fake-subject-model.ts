@@ -1,6 +1,13 @@
 import { ExpgenError } from '../contract/errors.js';
 import type { Provenance } from '../contract/provenance.js';
-import type { ForwardRequest, ForwardResult, GenerationRequest, GenerationResult, HookPoint, SubjectModel } from '../contract/subject-model.js';
+import type {
+  ForwardRequest,
+  ForwardResult,
+  GenerationRequest,
+  GenerationResult,
+  HookPoint,
+  SubjectModel,
+} from '../contract/subject-model.js';
 import { reduceOnHost } from '../engine/host-reductions.js';
 import { fakeTokenizer } from './fake-tokenizer.js';
 
@@ -16,21 +23,37 @@ export interface FakeSubjectOptions {
  * function of (L, f, the token, the previous token), so tests know exactly what every hook holds. Reductions
  * are the host reference (`reduceOnHost`); logits favour the byte after the last one. No graph fragments.
  */
-export function fakeSubjectModel(options: FakeSubjectOptions = {}): SubjectModel & { activation(hook: string, feature: number, token: number, previous: number): number } {
+export function fakeSubjectModel(
+  options: FakeSubjectOptions = {},
+): SubjectModel & { activation(hook: string, feature: number, token: number, previous: number): number } {
   const layers = options.layers ?? 2;
   const mlpWidth = options.mlpWidth ?? 8;
   const residWidth = options.residWidth ?? 4;
   const tokenizer = fakeTokenizer();
-  const provenance: Provenance = options.provenance ?? { kind: 'subject-model', component: 'fake', plugin: '@expgen/core/testing', pluginVersion: '0' };
+  const provenance: Provenance = options.provenance ?? {
+    kind: 'subject-model',
+    component: 'fake',
+    plugin: '@expgen/core/testing',
+    pluginVersion: '0',
+  };
   const hooks: HookPoint[] = [];
-  for (let l = 0; l < layers; l++) hooks.push({ name: `mlp/${l}`, width: mlpWidth }, { name: `resid/${l}`, width: residWidth });
+  for (let l = 0; l < layers; l++)
+    hooks.push({ name: `mlp/${l}`, width: mlpWidth }, { name: `resid/${l}`, width: residWidth });
   const widthOf = new Map(hooks.map((h) => [h.name, h.width]));
   const activation = (hook: string, feature: number, token: number, previous: number) => {
     const layer = Number(hook.split('/')[1]);
-    const seed = (hook.startsWith('mlp') ? 1 : 2) * 7919 + layer * 104729 + feature * 1299709 + token * 15485863 + previous * 32452843;
+    const seed =
+      (hook.startsWith('mlp') ? 1 : 2) * 7919 +
+      layer * 104729 +
+      feature * 1299709 +
+      token * 15485863 +
+      previous * 32452843;
     return Math.sin(seed % 100003) * (1 + (feature % 3));
   };
-  const logitsFor = (last: number) => Float32Array.from({ length: tokenizer.vocabSize }, (_, id) => (id === (last + 1) % tokenizer.vocabSize ? 5 : Math.cos(id * 0.37 + last)));
+  const logitsFor = (last: number) =>
+    Float32Array.from({ length: tokenizer.vocabSize }, (_, id) =>
+      id === (last + 1) % tokenizer.vocabSize ? 5 : Math.cos(id * 0.37 + last),
+    );
   let disposed = false;
 
   const forward = async (request: ForwardRequest): Promise<ForwardResult> => {
@@ -55,7 +78,9 @@ export function fakeSubjectModel(options: FakeSubjectOptions = {}): SubjectModel
     if (ids !== undefined) {
       if ((request.logits ?? 'none') === 'none') throw new ExpgenError('logitIds needs logits "last" or "all"');
       if (ids.length === 0) throw new ExpgenError('logitIds is empty');
-      for (const id of ids) if (!Number.isSafeInteger(id) || id < 0 || id >= tokenizer.vocabSize) throw new ExpgenError(`logitIds holds ${id}, outside the vocabulary`);
+      for (const id of ids)
+        if (!Number.isSafeInteger(id) || id < 0 || id >= tokenizer.vocabSize)
+          throw new ExpgenError(`logitIds holds ${id}, outside the vocabulary`);
     }
     // One position's logits, gathered to `logitIds` on the host when asked.
     const select = (all: Float32Array) => (ids === undefined ? all : Float32Array.from(ids, (id) => all[id]!));
@@ -74,7 +99,7 @@ export function fakeSubjectModel(options: FakeSubjectOptions = {}): SubjectModel
   const generate = async (request: GenerationRequest): Promise<GenerationResult> => {
     const stops = new Set(request.stopTokens ?? tokenizer.eosIds);
     let state = (request.seed ?? 0) >>> 0;
-    const random = () => ((state = (Math.imul(state ^ (state >>> 15), 2246822519) + 0x9e3779b9) >>> 0) / 2 ** 32);
+    const random = () => (state = (Math.imul(state ^ (state >>> 15), 2246822519) + 0x9e3779b9) >>> 0) / 2 ** 32;
     const sequences = request.prompts.map((prompt) => {
       const out: number[] = [];
       let last = prompt.at(-1) ?? 0;

@@ -32,12 +32,18 @@ export function fakeTokenizer(): Tokenizer {
       // Contents are data: encoded as text even when they spell a special token.
       const ids = [0];
       if (options?.date) ids.push(...this.encode(`date: ${options.date}\n`));
-      for (const m of messages) ids.push(...this.encode(`${m.role}: `), ...this.encode(m.content), ...this.encode('\n'));
+      for (const m of messages)
+        ids.push(...this.encode(`${m.role}: `), ...this.encode(m.content), ...this.encode('\n'));
       if (options?.addGenerationPrompt) ids.push(...this.encode('assistant: '));
       return ids;
     },
     decode(ids) {
-      return decoder.decode(Uint8Array.from(ids.filter((id) => id >= SPECIALS.length), (id) => id - SPECIALS.length));
+      return decoder.decode(
+        Uint8Array.from(
+          ids.filter((id) => id >= SPECIALS.length),
+          (id) => id - SPECIALS.length,
+        ),
+      );
     },
     tokenBytes(id) {
       return id < SPECIALS.length ? new TextEncoder().encode(SPECIALS[id]) : Uint8Array.of(id - SPECIALS.length);

@@ -1,7 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defineComponent, definePlugin, ExpgenError, packageMeta, s } from '@expgen/core';
-import { BUILT_MODEL_MANIFEST, buildOnnxModel, LlamaTokenizer, openLlamaSubjectModel, readLlamaConfig } from '@expgen/plugin-llama';
+import {
+  BUILT_MODEL_MANIFEST,
+  buildOnnxModel,
+  LlamaTokenizer,
+  openLlamaSubjectModel,
+  readLlamaConfig,
+} from '@expgen/plugin-llama';
 import { checkLlama321bShape, checkLlama3Vocabulary, LLAMA_32_1B_CHECKPOINT } from './llama-3.2-1b.js';
 import { twinModelFolder } from './twin.js';
 
@@ -29,19 +35,31 @@ export default definePlugin({
     defineComponent({
       kind: 'subject-model',
       name: 'llama-3.2-1b',
-      description: 'Llama-3.2-1B-Instruct (the Llama-3.1 tokenizer) on ONNX Runtime; without a model folder, its tiny random twin.',
+      description:
+        'Llama-3.2-1B-Instruct (the Llama-3.1 tokenizer) on ONNX Runtime; without a model folder, its tiny random twin.',
       options: s.object({
-        model: s.string({ nonEmpty: true }).nullable().default(null)
+        model: s
+          .string({ nonEmpty: true })
+          .nullable()
+          .default(null)
           .describe(`Folder built by "expgen model build" from ${LLAMA_32_1B_CHECKPOINT}; null: the tiny random twin.`),
-        twin: s.object({ seed: s.integer({ min: 0 }).default(0).describe('Seed of the twin\'s random weights.') })
-          .describe('The tiny random twin used when `model` is null: the 1B\'s architecture features at tiny sizes.'),
-        provider: s.enum(['cpu', 'webgpu', 'cuda']).default('cpu').describe('ONNX Runtime execution provider; never falls back silently.'),
+        twin: s
+          .object({ seed: s.integer({ min: 0 }).default(0).describe("Seed of the twin's random weights.") })
+          .describe("The tiny random twin used when `model` is null: the 1B's architecture features at tiny sizes."),
+        provider: s
+          .enum(['cpu', 'webgpu', 'cuda'])
+          .default('cpu')
+          .describe('ONNX Runtime execution provider; never falls back silently.'),
         deviceId: s.integer({ min: 0 }).default(0).describe('GPU index for cuda.'),
       }),
       async create(options, context) {
         const twin = options.model === null;
-        const dir = twin ? await twinModelFolder(options.twin.seed, context) : builtModelFolder(resolve(context.baseDir, options.model!));
-        const where = twin ? `the Llama-3.2-1B twin (seed ${options.twin.seed}) in ${dir}` : `subject.options.model: ${dir}`;
+        const dir = twin
+          ? await twinModelFolder(options.twin.seed, context)
+          : builtModelFolder(resolve(context.baseDir, options.model!));
+        const where = twin
+          ? `the Llama-3.2-1B twin (seed ${options.twin.seed}) in ${dir}`
+          : `subject.options.model: ${dir}`;
         // Both checks read small files only, so a wrong folder is refused before any weights are loaded.
         checkLlama321bShape(await readLlamaConfig(dir), where, { twin });
         const tokenizer = await LlamaTokenizer.fromDirectory(dir);
@@ -82,10 +100,17 @@ export default definePlugin({
 /** A folder `expgen model build` wrote (or an existing ONNX export); anything else is refused with what to do. */
 function builtModelFolder(dir: string): string {
   const build = `expgen model build <hf-dir> --out ${dir} --set subject.component=llama-3.2-1b`;
-  if (!existsSync(dir)) throw new ExpgenError(`subject.options.model: folder ${dir} does not exist; build ${LLAMA_32_1B_CHECKPOINT} into it with "${build}"`);
+  if (!existsSync(dir))
+    throw new ExpgenError(
+      `subject.options.model: folder ${dir} does not exist; build ${LLAMA_32_1B_CHECKPOINT} into it with "${build}"`,
+    );
   if (existsSync(join(dir, BUILT_MODEL_MANIFEST)) || existsSync(join(dir, 'model.onnx'))) return dir;
   if (existsSync(join(dir, 'config.json'))) {
-    throw new ExpgenError(`subject.options.model: ${dir} is a Hugging Face checkpoint, not a runnable model; build it with "expgen model build ${dir} --out <dir> --set subject.component=llama-3.2-1b" and point subject.options.model at <dir>`);
+    throw new ExpgenError(
+      `subject.options.model: ${dir} is a Hugging Face checkpoint, not a runnable model; build it with "expgen model build ${dir} --out <dir> --set subject.component=llama-3.2-1b" and point subject.options.model at <dir>`,
+    );
   }
-  throw new ExpgenError(`subject.options.model: ${dir} holds neither ${BUILT_MODEL_MANIFEST} (expgen model build) nor model.onnx (an existing export); build one with "${build}"`);
+  throw new ExpgenError(
+    `subject.options.model: ${dir} holds neither ${BUILT_MODEL_MANIFEST} (expgen model build) nor model.onnx (an existing export); build one with "${build}"`,
+  );
 }

@@ -4,9 +4,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { memoryLogger, type ComponentContext, type SubjectModel } from '@expgen/core';
-import { buildOnnxModel, generateTinyLlama, LlamaTokenizer, readLlamaConfig, type LlamaConfig } from '@expgen/plugin-llama';
+import {
+  buildOnnxModel,
+  generateTinyLlama,
+  LlamaTokenizer,
+  readLlamaConfig,
+  type LlamaConfig,
+} from '@expgen/plugin-llama';
 import plugin from './index.js';
-import { checkLlama321bShape, checkLlama3Vocabulary, LLAMA_32_1B, llama321bMismatches, llama3VocabularyFingerprint } from './llama-3.2-1b.js';
+import {
+  checkLlama321bShape,
+  checkLlama3Vocabulary,
+  LLAMA_32_1B,
+  llama321bMismatches,
+  llama3VocabularyFingerprint,
+} from './llama-3.2-1b.js';
 import { TWIN_SHAPE } from './twin.js';
 
 const component = plugin.components.find((c) => c.kind === 'subject-model' && c.name === 'llama-3.2-1b')!;
@@ -15,15 +27,27 @@ after(() => rm(dir, { recursive: true, force: true }));
 
 function context(): ComponentContext {
   return {
-    provenance: { kind: 'subject-model', component: component.name, plugin: plugin.meta.name, pluginVersion: plugin.meta.version },
+    provenance: {
+      kind: 'subject-model',
+      component: component.name,
+      plugin: plugin.meta.name,
+      pluginVersion: plugin.meta.version,
+    },
     baseDir: dir,
     cacheDir: join(dir, 'cache'),
     logger: memoryLogger(),
   };
 }
 
-const create = (options: unknown): Promise<SubjectModel> => component.create(component.options.parse(options, ['subject', 'options']), context()) as Promise<SubjectModel>;
-const build = (source: string, out: string) => component.build!(source, out, { dtype: 'fp32' }, { baseDir: dir, cacheDir: join(dir, 'cache'), logger: memoryLogger() });
+const create = (options: unknown): Promise<SubjectModel> =>
+  component.create(component.options.parse(options, ['subject', 'options']), context()) as Promise<SubjectModel>;
+const build = (source: string, out: string) =>
+  component.build!(
+    source,
+    out,
+    { dtype: 'fp32' },
+    { baseDir: dir, cacheDir: join(dir, 'cache'), logger: memoryLogger() },
+  );
 
 /** Llama-3.2-1B-Instruct's config as parsed from its config.json. */
 const LLAMA_32_1B_CONFIG: LlamaConfig = {
@@ -48,7 +72,15 @@ const LLAMA_32_1B_CONFIG: LlamaConfig = {
 async function claimLlama32Sizes(hf: string): Promise<void> {
   const file = join(hf, 'config.json');
   const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-  Object.assign(config, { num_hidden_layers: 16, hidden_size: 2048, intermediate_size: 8192, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64, tie_word_embeddings: true });
+  Object.assign(config, {
+    num_hidden_layers: 16,
+    hidden_size: 2048,
+    intermediate_size: 8192,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    head_dim: 64,
+    tie_word_embeddings: true,
+  });
   config['rope_scaling'] = { ...(config['rope_scaling'] as object), factor: 32 };
   await writeFile(file, JSON.stringify(config));
 }
@@ -56,7 +88,15 @@ async function claimLlama32Sizes(hf: string): Promise<void> {
 describe('the Llama-3.2-1B shape', () => {
   it('accepts the real config and names every difference of another one', () => {
     assert.deepEqual(llama321bMismatches(LLAMA_32_1B_CONFIG, { twin: false }), []);
-    const llama31_8b = { ...LLAMA_32_1B_CONFIG, numLayers: 32, hiddenSize: 4096, intermediateSize: 14336, headDim: 128, tieWordEmbeddings: false, ropeScaling: { ...LLAMA_32_1B_CONFIG.ropeScaling!, factor: 8 } };
+    const llama31_8b = {
+      ...LLAMA_32_1B_CONFIG,
+      numLayers: 32,
+      hiddenSize: 4096,
+      intermediateSize: 14336,
+      headDim: 128,
+      tieWordEmbeddings: false,
+      ropeScaling: { ...LLAMA_32_1B_CONFIG.ropeScaling!, factor: 8 },
+    };
     assert.deepEqual(llama321bMismatches(llama31_8b, { twin: false }), [
       'num_hidden_layers 32 (expected 16)',
       'hidden_size 4096 (expected 2048)',
@@ -65,13 +105,26 @@ describe('the Llama-3.2-1B shape', () => {
       'tie_word_embeddings false (expected true)',
       'rope_scaling.factor 8 (expected 32)',
     ]);
-    assert.deepEqual(llama321bMismatches({ ...LLAMA_32_1B_CONFIG, ropeScaling: null }, { twin: false }), ['rope_scaling.factor null (expected 32)']);
+    assert.deepEqual(llama321bMismatches({ ...LLAMA_32_1B_CONFIG, ropeScaling: null }, { twin: false }), [
+      'rope_scaling.factor null (expected 32)',
+    ]);
   });
 
   it('holds a twin to the architecture features, not the sizes', () => {
-    const twin = { ...LLAMA_32_1B_CONFIG, numLayers: 2, hiddenSize: 64, intermediateSize: 256, numHeads: 8, numKvHeads: 2, headDim: 8 };
+    const twin = {
+      ...LLAMA_32_1B_CONFIG,
+      numLayers: 2,
+      hiddenSize: 64,
+      intermediateSize: 256,
+      numHeads: 8,
+      numKvHeads: 2,
+      headDim: 8,
+    };
     assert.deepEqual(llama321bMismatches(twin, { twin: true }), []);
-    assert.throws(() => checkLlama321bShape(twin, 'model', { twin: false }), /^ExpgenError: model: not meta-llama\/Llama-3\.2-1B-Instruct: num_hidden_layers 2 \(expected 16\),/);
+    assert.throws(
+      () => checkLlama321bShape(twin, 'model', { twin: false }),
+      /^ExpgenError: model: not meta-llama\/Llama-3\.2-1B-Instruct: num_hidden_layers 2 \(expected 16\),/,
+    );
     assert.deepEqual(llama321bMismatches({ ...twin, numKvHeads: 4, tieWordEmbeddings: false }, { twin: true }), [
       'num_attention_heads / num_key_value_heads 2 (expected 4)',
       'tie_word_embeddings false (expected true)',
@@ -83,7 +136,10 @@ describe('the Llama-3.2-1B shape', () => {
       () => checkLlama321bShape({ ...LLAMA_32_1B_CONFIG, vocabSize: 32000 }, '/models/x', { twin: false }),
       (error: Error) => {
         assert.ok(!error.message.includes('\n'));
-        assert.match(error.message, /^\/models\/x: not meta-llama\/Llama-3\.2-1B-Instruct: vocab_size 32000 \(expected 128256\); build .* "expgen model build <hf-dir> --out <dir> --set subject\.component=llama-3\.2-1b"/);
+        assert.match(
+          error.message,
+          /^\/models\/x: not meta-llama\/Llama-3\.2-1B-Instruct: vocab_size 32000 \(expected 128256\); build .* "expgen model build <hf-dir> --out <dir> --set subject\.component=llama-3\.2-1b"/,
+        );
         return true;
       },
     );
@@ -109,7 +165,14 @@ describe('the llama-3.2-1b component', () => {
   let demoTiny: string;
   before(async () => {
     // The core demo's default tiny Llama (configs/demo.yaml): 2 layers, hidden 64, untied, rope factor 8.
-    await generateTinyLlama(join(dir, 'demo-hf'), { seed: 0, layers: 2, hiddenSize: 64, intermediateSize: 128, numHeads: 4, numKvHeads: 2 });
+    await generateTinyLlama(join(dir, 'demo-hf'), {
+      seed: 0,
+      layers: 2,
+      hiddenSize: 64,
+      intermediateSize: 128,
+      numHeads: 4,
+      numKvHeads: 2,
+    });
     await buildOnnxModel(join(dir, 'demo-hf'), join(dir, 'demo-onnx'), { dtype: 'fp32' });
     demoTiny = join(dir, 'demo-onnx');
   });
@@ -134,25 +197,42 @@ describe('the llama-3.2-1b component', () => {
     }
   });
 
-  it('refuses a built model of another shape (the demo\'s tiny Llama) in one line', async () => {
+  it("refuses a built model of another shape (the demo's tiny Llama) in one line", async () => {
     await assert.rejects(create({ model: 'demo-onnx' }), (error: Error) => {
       assert.ok(!error.message.includes('\n'));
-      assert.ok(error.message.startsWith(`subject.options.model: ${demoTiny}: not meta-llama/Llama-3.2-1B-Instruct: num_hidden_layers 2 (expected 16), hidden_size 64 (expected 2048), `), error.message);
-      assert.match(error.message, /tie_word_embeddings false \(expected true\), rope_scaling\.factor 8 \(expected 32\);/);
+      assert.ok(
+        error.message.startsWith(
+          `subject.options.model: ${demoTiny}: not meta-llama/Llama-3.2-1B-Instruct: num_hidden_layers 2 (expected 16), hidden_size 64 (expected 2048), `,
+        ),
+        error.message,
+      );
+      assert.match(
+        error.message,
+        /tie_word_embeddings false \(expected true\), rope_scaling\.factor 8 \(expected 32\);/,
+      );
       return true;
     });
   });
 
   it('says what to do with a missing folder or an unbuilt checkpoint', async () => {
-    await assert.rejects(create({ model: 'nowhere' }), /^ExpgenError: subject\.options\.model: folder .*nowhere does not exist; build meta-llama\/Llama-3\.2-1B-Instruct into it with "expgen model build/);
-    await assert.rejects(create({ model: 'demo-hf' }), /is a Hugging Face checkpoint, not a runnable model; build it with "expgen model build .*--set subject\.component=llama-3\.2-1b"/);
+    await assert.rejects(
+      create({ model: 'nowhere' }),
+      /^ExpgenError: subject\.options\.model: folder .*nowhere does not exist; build meta-llama\/Llama-3\.2-1B-Instruct into it with "expgen model build/,
+    );
+    await assert.rejects(
+      create({ model: 'demo-hf' }),
+      /is a Hugging Face checkpoint, not a runnable model; build it with "expgen model build .*--set subject\.component=llama-3\.2-1b"/,
+    );
   });
 
   it('build refuses a checkpoint of another model before converting anything', async () => {
-    await assert.rejects(build(join(dir, 'demo-hf'), join(dir, 'refused')), /demo-hf: not meta-llama\/Llama-3\.2-1B-Instruct: num_hidden_layers 2 \(expected 16\)/);
+    await assert.rejects(
+      build(join(dir, 'demo-hf'), join(dir, 'refused')),
+      /demo-hf: not meta-llama\/Llama-3\.2-1B-Instruct: num_hidden_layers 2 \(expected 16\)/,
+    );
   });
 
-  it('build refuses a 1B-shaped checkpoint whose vocabulary is not Llama-3\'s', async () => {
+  it("build refuses a 1B-shaped checkpoint whose vocabulary is not Llama-3's", async () => {
     const hf = join(dir, 'other-vocab-hf');
     await generateTinyLlama(hf, { seed: 0, layers: 1, shards: 1 });
     await claimLlama32Sizes(hf);
@@ -161,6 +241,9 @@ describe('the llama-3.2-1b component', () => {
     const vocab = tokenizer.model.vocab;
     [vocab['a'], vocab['b']] = [vocab['b']!, vocab['a']!];
     await writeFile(tokenizerFile, JSON.stringify(tokenizer));
-    await assert.rejects(build(hf, join(dir, 'refused')), /other-vocab-hf: the tokenizer is not Llama-3\.1\/3\.2's vocabulary \(128256 ids, fingerprint [0-9a-f]{12}; expected 128256 ids/);
+    await assert.rejects(
+      build(hf, join(dir, 'refused')),
+      /other-vocab-hf: the tokenizer is not Llama-3\.1\/3\.2's vocabulary \(128256 ids, fingerprint [0-9a-f]{12}; expected 128256 ids/,
+    );
   });
 });

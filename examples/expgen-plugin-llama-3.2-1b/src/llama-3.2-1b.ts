@@ -54,7 +54,11 @@ export function llama321bMismatches(config: LlamaConfig, options: ShapeCheckOpti
     expect('num_key_value_heads', config.numKvHeads, LLAMA_32_1B.numKvHeads);
     expect('head_dim', config.headDim, LLAMA_32_1B.headDim);
   } else {
-    expect('num_attention_heads / num_key_value_heads', config.numHeads / config.numKvHeads, LLAMA_32_1B.numHeads / LLAMA_32_1B.numKvHeads);
+    expect(
+      'num_attention_heads / num_key_value_heads',
+      config.numHeads / config.numKvHeads,
+      LLAMA_32_1B.numHeads / LLAMA_32_1B.numKvHeads,
+    );
     expect('num_attention_heads * head_dim', config.numHeads * config.headDim, config.hiddenSize);
   }
   expect('vocab_size', config.vocabSize, LLAMA_32_1B.vocabSize);
@@ -88,7 +92,10 @@ export async function llama3VocabularyFingerprint(): Promise<string> {
 }
 
 /** Throws one line naming `where` unless `tokenizer` has Llama-3.1's vocabulary, id for id. */
-export async function checkLlama3Vocabulary(tokenizer: Pick<Tokenizer, 'fingerprint' | 'vocabSize'>, where: string): Promise<void> {
+export async function checkLlama3Vocabulary(
+  tokenizer: Pick<Tokenizer, 'fingerprint' | 'vocabSize'>,
+  where: string,
+): Promise<void> {
   const expected = await llama3VocabularyFingerprint();
   if (tokenizer.fingerprint === expected) return;
   throw new ExpgenError(

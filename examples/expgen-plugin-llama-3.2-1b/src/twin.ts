@@ -20,18 +20,28 @@ const TWIN_FORMAT = 1;
 
 /** The built folder of the twin with this seed: generated and built once into the cache, then reused. */
 export async function twinModelFolder(seed: number, context: { cacheDir: string; logger: Logger }): Promise<string> {
-  const recipe = { format: TWIN_FORMAT, seed, ...TWIN_SHAPE, tieWordEmbeddings: true, ropeScalingFactor: LLAMA_32_1B.ropeScalingFactor };
+  const recipe = {
+    format: TWIN_FORMAT,
+    seed,
+    ...TWIN_SHAPE,
+    tieWordEmbeddings: true,
+    ropeScalingFactor: LLAMA_32_1B.ropeScalingFactor,
+  };
   const key = createHash('sha256').update(JSON.stringify(recipe)).digest('hex').slice(0, 16);
   const dir = join(context.cacheDir, 'models', `llama-3.2-1b-twin-${key}`);
-  await produceFolderOnce(dir, (d) => existsSync(join(d, 'onnx', BUILT_MODEL_MANIFEST)), async (scratch) => {
-    context.logger.info(`generating the tiny random twin of Llama-3.2-1B (seed ${seed}) into ${dir}`);
-    const hf = join(scratch, 'hf');
-    // generateTinyLlama writes a Llama-3.1-style config.json and the Llama-3.1 tokenizer files (the vocabulary the
-    // 1B shares) next to seeded random weights.
-    await generateTinyLlama(hf, { seed, ...TWIN_SHAPE, tieWordEmbeddings: true, dtype: 'BF16', shards: 1 });
-    await useLlama32RopeScaling(join(hf, 'config.json'));
-    await buildOnnxModel(hf, join(scratch, 'onnx'), { dtype: 'fp32' });
-  });
+  await produceFolderOnce(
+    dir,
+    (d) => existsSync(join(d, 'onnx', BUILT_MODEL_MANIFEST)),
+    async (scratch) => {
+      context.logger.info(`generating the tiny random twin of Llama-3.2-1B (seed ${seed}) into ${dir}`);
+      const hf = join(scratch, 'hf');
+      // generateTinyLlama writes a Llama-3.1-style config.json and the Llama-3.1 tokenizer files (the vocabulary the
+      // 1B shares) next to seeded random weights.
+      await generateTinyLlama(hf, { seed, ...TWIN_SHAPE, tieWordEmbeddings: true, dtype: 'BF16', shards: 1 });
+      await useLlama32RopeScaling(join(hf, 'config.json'));
+      await buildOnnxModel(hf, join(scratch, 'onnx'), { dtype: 'fp32' });
+    },
+  );
   return join(dir, 'onnx');
 }
 
@@ -43,5 +53,5 @@ export async function twinModelFolder(seed: number, context: { cacheDir: string;
 async function useLlama32RopeScaling(configFile: string): Promise<void> {
   const config = JSON.parse(await readFile(configFile, 'utf8')) as { rope_scaling: Record<string, unknown> };
   config.rope_scaling = { ...config.rope_scaling, factor: LLAMA_32_1B.ropeScalingFactor };
-  await writeFile(configFile, JSON.stringify(config, null, 2) + '\n');
+  await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`);
 }

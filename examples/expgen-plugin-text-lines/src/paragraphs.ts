@@ -10,7 +10,8 @@ export async function readParagraphs(path: string): Promise<string[]> {
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(await readFile(path));
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : 'it is not readable UTF-8 text';
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : 'it is not readable UTF-8 text';
     throw new ExpgenError(`text-lines: cannot read ${path}: ${reason}`);
   }
   return text

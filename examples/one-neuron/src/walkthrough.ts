@@ -47,7 +47,6 @@ const bySeed = (candidates: readonly { description: string; seed: number }[]) =>
 };
 // The distribution files hold tail quantiles at these fractions of all tokens, in this order.
 
-
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ options: { out: { type: 'string' } }, allowPositionals: true });
   if (positionals.length > 1) throw new Error(`expected at most one feature key, got ${positionals.join(' ')}`);
@@ -65,13 +64,22 @@ async function main(): Promise<void> {
   try {
     const loaded = await loadConfig({ search: false });
     const registry = await PluginRegistry.discover({ cwd: process.cwd() });
-    run = await composeRun({ loaded, registry, logger, needs: ['subject-model', 'activation-source', 'dataset', 'describer', 'simulator', 'scorer'] });
+    run = await composeRun({
+      loaded,
+      registry,
+      logger,
+      needs: ['subject-model', 'activation-source', 'dataset', 'describer', 'simulator', 'scorer'],
+    });
     const { subject, activation, datasets, describer, simulator, scorer } = run.components;
-    if (!subject || !activation || !datasets || !describer || !simulator || !scorer) throw new Error('the run lacks a component');
+    if (!subject || !activation || !datasets || !describer || !simulator || !scorer)
+      throw new Error('the run lacks a component');
     const { info, tokenizer } = subject;
     console.log(`config: the embedded default, ${loaded.defaultFile}`);
-    console.log(`subject: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, MLP ${info.intermediateSize}, vocabulary ${info.vocabSize}, ${info.dtype} on ${info.executionProvider}`);
-    for (const p of run.provenance) console.log(`  ${p.kind.padEnd(18)} ${p.component.padEnd(12)} from ${p.plugin} ${p.pluginVersion}`);
+    console.log(
+      `subject: ${info.architecture}, ${info.layers} layers, hidden ${info.hiddenSize}, MLP ${info.intermediateSize}, vocabulary ${info.vocabSize}, ${info.dtype} on ${info.executionProvider}`,
+    );
+    for (const p of run.provenance)
+      console.log(`  ${p.kind.padEnd(18)} ${p.component.padEnd(12)} from ${p.plugin} ${p.pluginVersion}`);
 
     // ---- 2. Stage 1 over one layer, then pick the feature -----------------------------------------------------
     // Stage 1 streams the corpus once and keeps every feature of the layer. The layer is recorded as the config's
@@ -81,7 +89,16 @@ async function main(): Promise<void> {
     const layer = asked?.layer ?? activation.layers().at(-1)!;
     // Plugin options as their plugins parsed them, as `expgen run` records them, so both can share a run folder.
     const config = { ...resolveAllComponents(loaded, registry).config, features: `${activation.space}/${layer}/*` };
-    await runPipeline({ components: run.components, config, outDir, stages: ['exemplars'], featuresBaseDir: process.cwd(), describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']), logger, progress: false });
+    await runPipeline({
+      components: run.components,
+      config,
+      outDir,
+      stages: ['exemplars'],
+      featuresBaseDir: process.cwd(),
+      describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']),
+      logger,
+      progress: false,
+    });
     library = ExemplarLibrary.open(outDir);
     let key: FeatureKey = asked ?? { space: activation.space, layer, index: 0 };
     if (!asked) {
@@ -93,7 +110,9 @@ async function main(): Promise<void> {
       }
     }
     const feature = formatFeatureKey(key);
-    console.log(`stage 1 output: ${join(outDir, 'exemplars')} (${library.features().length} features of layer ${layer}, splits ${library.splits.join('/')})`);
+    console.log(
+      `stage 1 output: ${join(outDir, 'exemplars')} (${library.features().length} features of layer ${layer}, splits ${library.splits.join('/')})`,
+    );
     console.log(`feature: ${feature}${asked ? ' (given)' : ' (strongest top activation in the layer)'}`);
 
     // ---- 3. Exemplars -------------------------------------------------------------------------------------------
@@ -107,15 +126,24 @@ async function main(): Promise<void> {
       if (rows.length === 0) console.log('  (none)');
       const threshold = (rows[0]?.activation ?? 0) / 2;
       for (const row of rows) {
-        const { text } = renderMarkedText(row.tokens, row.activations, { tokenizer, sign, threshold, countFrom: row.countFrom });
+        const { text } = renderMarkedText(row.tokens, row.activations, {
+          tokenizer,
+          sign,
+          threshold,
+          countFrom: row.countFrom,
+        });
         console.log(`  ${act(row.activation).padStart(7)}  ${text}`);
       }
     }
     const distribution = await library.distribution(key, 'train');
     if (distribution) {
-      console.log(`tail quantiles over ${distribution.tokensSeen ?? '?'} tokens (— where the kept extremes do not reach):`);
+      console.log(
+        `tail quantiles over ${distribution.tokensSeen ?? '?'} tokens (— where the kept extremes do not reach):`,
+      );
       distribution.positiveQuantiles.forEach((q, i) => {
-        console.log(`  q${TAIL_FRACTIONS[i]?.toExponential() ?? i}: top ${q === null ? '—' : act(q)}, bottom ${distribution.negativeQuantiles[i] == null ? '—' : act(distribution.negativeQuantiles[i]!)}`);
+        console.log(
+          `  q${TAIL_FRACTIONS[i]?.toExponential() ?? i}: top ${q === null ? '—' : act(q)}, bottom ${distribution.negativeQuantiles[i] == null ? '—' : act(distribution.negativeQuantiles[i]!)}`,
+        );
       });
     }
 
@@ -127,23 +155,51 @@ async function main(): Promise<void> {
     const template = await loadPromptTemplate(config.describe.promptTemplate, { baseDir });
     const quantiles = distribution ?? { positiveQuantiles: [], negativeQuantiles: [] };
     for (const sign of activation.signs) {
-      const prompt = buildDescribePrompt({ feature: key, sign, rows: [...train.positive, ...train.negative], quantiles, tokenizer, settings: config.describe, template });
+      const prompt = buildDescribePrompt({
+        feature: key,
+        sign,
+        rows: [...train.positive, ...train.negative],
+        quantiles,
+        tokenizer,
+        settings: config.describe,
+        template,
+      });
       if (prompt.kind === 'skipped') {
         console.log(`${sign} prompt: skipped (${prompt.detail})`);
         continue;
       }
-      console.log(`${sign} prompt: ${prompt.messages.length} messages, ${prompt.renderedExemplars.length} excerpts, tokens marked at ${act(prompt.threshold)} (rule ${prompt.thresholdChoice.rule}):`);
+      console.log(
+        `${sign} prompt: ${prompt.messages.length} messages, ${prompt.renderedExemplars.length} excerpts, tokens marked at ${act(prompt.threshold)} (rule ${prompt.thresholdChoice.rule}):`,
+      );
       // Its opening lines, then excerpts as the describer sees them (numbered, escaped), those with marks first:
       // the threshold comes from the distribution's tail, so weaker excerpts may show no mark at all.
-      const lines = prompt.messages.at(-1)!.content.split('\n').filter((l) => l.trim());
+      const lines = prompt.messages
+        .at(-1)!
+        .content.split('\n')
+        .filter((l) => l.trim());
       const excerpts = lines.filter((l) => prompt.renderedExemplars.some((e) => l.includes(e)));
-      const shown = [...excerpts.filter((l) => l.includes('{{')), ...excerpts.filter((l) => !l.includes('{{'))].slice(0, 3);
+      const shown = [...excerpts.filter((l) => l.includes('{{')), ...excerpts.filter((l) => !l.includes('{{'))].slice(
+        0,
+        3,
+      );
       for (const line of [...lines.slice(0, 2), '…', ...shown]) console.log(`  | ${line}`);
     }
-    const described = await runDescribeStage({ library, features: [key], signs: activation.signs, describer, tokenizer, settings: config.describe, baseDir, outDir, logger, progress: false });
+    const described = await runDescribeStage({
+      library,
+      features: [key],
+      signs: activation.signs,
+      describer,
+      tokenizer,
+      settings: config.describe,
+      baseDir,
+      outDir,
+      logger,
+      progress: false,
+    });
     for (const d of described) {
       console.log(`${d.sign}: ${d.status}${d.reason ? ` (${d.reason})` : ''}`);
-      for (const [description, seeds] of bySeed(d.candidates)) console.log(`  candidate (seeds ${seeds.join(', ')}): ${description}`);
+      for (const [description, seeds] of bySeed(d.candidates))
+        console.log(`  candidate (seeds ${seeds.join(', ')}): ${description}`);
       for (const f of d.failures) console.log(`  failure   [seed ${f.seed}] ${f.reason}: ${f.detail ?? ''}`);
     }
 
@@ -154,42 +210,74 @@ async function main(): Promise<void> {
     section(5, 'Stage 3: scores');
     for (const d of described.filter((x) => x.candidates.length > 0)) {
       const valid = await library.exemplars(key, 'valid');
-      const rows = [...valid[d.sign].slice(0, config.score.selection.top), ...valid.random.slice(0, config.score.selection.random)];
+      const rows = [
+        ...valid[d.sign].slice(0, config.score.selection.top),
+        ...valid.random.slice(0, config.score.selection.random),
+      ];
       const descriptions = [...bySeed(d.candidates).keys()]; // each distinct candidate once
       const simulated = await simulator.simulate({ descriptions, sequences: rows.map((r) => [...r.tokens]) });
       console.log(`${d.sign}, valid split (${rows.length} sequences, simulator mode ${simulated.mode}):`);
       descriptions.forEach((description, i) => {
-        const set = rows.map((r, s) => scoredSequence(d.sign, { activations: r.activations, countFrom: r.countFrom }, simulated.predictions[i]![s]!));
-        const { value } = scorer.score({ predicted: set.map((x) => Float32Array.from(x.predicted)), actual: set.map((x) => Float32Array.from(x.actual)) });
+        const set = rows.map((r, s) =>
+          scoredSequence(d.sign, { activations: r.activations, countFrom: r.countFrom }, simulated.predictions[i]![s]!),
+        );
+        const { value } = scorer.score({
+          predicted: set.map((x) => Float32Array.from(x.predicted)),
+          actual: set.map((x) => Float32Array.from(x.actual)),
+        });
         console.log(`  score ${num(value).padStart(6)}  ${description}`);
       });
     }
-    const { rows: results } = await runScoreStage({ library, described, simulator, scorer, settings: config.score, outDir, logger, progress: false });
+    const { rows: results } = await runScoreStage({
+      library,
+      described,
+      simulator,
+      scorer,
+      settings: config.score,
+      outDir,
+      logger,
+      progress: false,
+    });
     for (const r of results) {
       if (r.status !== 'scored') {
         console.log(`${r.sign}: ${r.status} (${r.reason})`);
         continue;
       }
-      console.log(`${r.sign}: chose ${r.description} (valid ${num(r.selectionScore)}, out of ${r.candidates} candidates)`);
-      console.log(`  test score ${num(r.score)}, 95% CI [${num(r.ci?.[0])}, ${num(r.ci?.[1])}], R² ${num(r.rSquared)}, Pearson ${num(r.pearson)}`);
+      console.log(
+        `${r.sign}: chose ${r.description} (valid ${num(r.selectionScore)}, out of ${r.candidates} candidates)`,
+      );
+      console.log(
+        `  test score ${num(r.score)}, 95% CI [${num(r.ci?.[0])}, ${num(r.ci?.[1])}], R² ${num(r.rSquared)}, Pearson ${num(r.pearson)}`,
+      );
     }
 
     // The best-scored description on the test split's strongest exemplar, token by token: the true activation next
     // to the simulator's prediction (a 0..10 scale: the correlation, not the scale, is what is scored).
-    const best = results.filter((r) => r.status === 'scored').sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity))[0];
+    const best = results
+      .filter((r) => r.status === 'scored')
+      .sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity))[0];
     if (best) {
       const sign: Sign = best.sign;
       const exemplar = (await library.exemplars(key, 'test'))[sign][0]!;
-      const { predictions } = await simulator.simulate({ descriptions: [best.description!], sequences: [[...exemplar.tokens]] });
+      const { predictions } = await simulator.simulate({
+        descriptions: [best.description!],
+        sequences: [[...exemplar.tokens]],
+      });
       // The tokens around the exemplar's extreme activation (the whole sequence is scored).
       let peak = exemplar.countFrom;
-      for (let t = peak; t < exemplar.activations.length; t++) if (signedActivation(sign, exemplar.activations[t]!) > signedActivation(sign, exemplar.activations[peak]!)) peak = t;
+      for (let t = peak; t < exemplar.activations.length; t++)
+        if (signedActivation(sign, exemplar.activations[t]!) > signedActivation(sign, exemplar.activations[peak]!))
+          peak = t;
       const from = Math.max(exemplar.countFrom, peak - 10);
-      console.log(`\nstrongest ${sign} test exemplar (activation ${act(exemplar.activation)}, tokens ${from}..${Math.min(exemplar.tokens.length, peak + 6) - 1}) under: ${best.description}`);
+      console.log(
+        `\nstrongest ${sign} test exemplar (activation ${act(exemplar.activation)}, tokens ${from}..${Math.min(exemplar.tokens.length, peak + 6) - 1}) under: ${best.description}`,
+      );
       console.log(`  ${'token'.padEnd(18)} | ${'true'.padStart(7)} | simulated`);
       for (let t = from; t < Math.min(exemplar.tokens.length, peak + 6); t++) {
         const token = JSON.stringify(tokenizer.decode([exemplar.tokens[t]!]));
-        console.log(`  ${(token.length > 18 ? `${token.slice(0, 17)}…` : token).padEnd(18)} | ${act(exemplar.activations[t]!).padStart(7)} | ${predictions[0]![0]![t]!.toFixed(2).padStart(9)}`);
+        console.log(
+          `  ${(token.length > 18 ? `${token.slice(0, 17)}…` : token).padEnd(18)} | ${act(exemplar.activations[t]!).padStart(7)} | ${predictions[0]![0]![t]!.toFixed(2).padStart(9)}`,
+        );
       }
     }
   } finally {
@@ -200,7 +288,9 @@ async function main(): Promise<void> {
     if (!values.out) rmSync(outDir, { recursive: true, force: true });
   }
   section(6, 'Disposed');
-  console.log(`released ${run.provenance.length} components${values.out ? `; outputs kept in ${outDir}` : '; the temporary folder is removed (pass --out DIR to keep it)'}`);
+  console.log(
+    `released ${run.provenance.length} components${values.out ? `; outputs kept in ${outDir}` : '; the temporary folder is removed (pass --out DIR to keep it)'}`,
+  );
 }
 
 main().catch((error: unknown) => {

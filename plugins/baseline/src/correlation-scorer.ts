@@ -1,4 +1,10 @@
-import { pooledStatistics, type ComponentContext, type ScoreRequest, type ScoreResult, type Scorer } from '@expgen/core';
+import {
+  pooledStatistics,
+  type ComponentContext,
+  type ScoreRequest,
+  type ScoreResult,
+  type Scorer,
+} from '@expgen/core';
 
 /**
  * Pearson correlation between predicted and true activations over the pooled tokens of all sequences, the
@@ -12,12 +18,19 @@ export function correlationScorer(context: ComponentContext): Scorer {
     provenance,
     score(request: ScoreRequest): ScoreResult {
       if (request.predicted.length !== request.actual.length) {
-        throw new Error(`correlation scorer: ${request.predicted.length} predicted sequences for ${request.actual.length} actual`);
+        throw new Error(
+          `correlation scorer: ${request.predicted.length} predicted sequences for ${request.actual.length} actual`,
+        );
       }
       const stats = pooledStatistics(request.actual.map((actual, s) => ({ predicted: request.predicted[s]!, actual })));
       return {
         value: stats.pearson,
-        stats: { pearson: stats.pearson, rSquared: stats.rSquared, absoluteDeviationExplained: stats.absoluteDeviationExplained, tokens: stats.tokens },
+        stats: {
+          pearson: stats.pearson,
+          rSquared: stats.rSquared,
+          absoluteDeviationExplained: stats.absoluteDeviationExplained,
+          tokens: stats.tokens,
+        },
         scoredBy: provenance,
       };
     },

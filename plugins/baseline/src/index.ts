@@ -9,7 +9,8 @@ export default definePlugin({
     defineComponent({
       kind: 'describer',
       name: 'baseline',
-      description: 'Names the tokens that fire most reliably in the exemplars: the embedded default and a null baseline.',
+      description:
+        'Names the tokens that fire most reliably in the exemplars: the embedded default and a null baseline.',
       options: s.object({ maxTokens: s.integer({ min: 1, max: 50 }).default(5) }),
       needs: ['subject-model'],
       create: async (options, context) => tokenStatisticsDescriber(context.subject!.tokenizer, options, context),

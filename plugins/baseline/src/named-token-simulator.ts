@@ -18,7 +18,11 @@ export function namedTokenSimulator(tokenizer: Tokenizer, context: ComponentCont
     provenance,
     async simulate(request: SimulateRequest): Promise<SimulateResult> {
       const predictions = request.descriptions.map((description) => {
-        const named = new Set(quotedStrings(description).map((s) => (s.trim() || s).toLowerCase()).filter(Boolean));
+        const named = new Set(
+          quotedStrings(description)
+            .map((s) => (s.trim() || s).toLowerCase())
+            .filter(Boolean),
+        );
         return request.sequences.map((tokens) => Float32Array.from(tokens, (id) => (named.has(nameOf(id)) ? 10 : 0)));
       });
       return { predictions, mode: 'named-tokens', simulatedBy: provenance };

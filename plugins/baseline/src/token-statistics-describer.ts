@@ -1,4 +1,12 @@
-import { signedActivation, type ComponentContext, type DescribeRequest, type DescribeResult, type Describer, type DescriptionCandidate, type Tokenizer } from '@expgen/core';
+import {
+  signedActivation,
+  type ComponentContext,
+  type DescribeRequest,
+  type DescribeResult,
+  type Describer,
+  type DescriptionCandidate,
+  type Tokenizer,
+} from '@expgen/core';
 
 export interface TokenStatisticsOptions {
   /** Most tokens a description names. */
@@ -18,7 +26,11 @@ interface TokenStat {
  * real explainer must beat. Candidate i names the top 1 + (i mod maxTokens) tokens, so candidates differ
  * deterministically and best-of-k selection has something to choose from.
  */
-export function tokenStatisticsDescriber(tokenizer: Tokenizer, options: TokenStatisticsOptions, context: ComponentContext): Describer {
+export function tokenStatisticsDescriber(
+  tokenizer: Tokenizer,
+  options: TokenStatisticsOptions,
+  context: ComponentContext,
+): Describer {
   const provenance = { ...context.provenance, settings: { ...options } };
   return {
     provenance,
@@ -36,7 +48,11 @@ export function tokenStatisticsDescriber(tokenizer: Tokenizer, options: TokenSta
       }
       const candidates: DescriptionCandidate[] = Array.from({ length: request.count }, (_, i) => {
         const named = ranked.slice(0, 1 + (i % Math.min(options.maxTokens, ranked.length)));
-        return { description: describeTokens(named.map((t) => t.text)), seed: request.seed + i, describedBy: provenance };
+        return {
+          description: describeTokens(named.map((t) => t.text)),
+          seed: request.seed + i,
+          describedBy: provenance,
+        };
       });
       return { candidates, failures: [] };
     },
@@ -63,7 +79,12 @@ function rankTokens(tokenizer: Tokenizer, request: DescribeRequest): TokenStat[]
   }
   return [...stats.values()]
     .filter((s) => s.marked > 0)
-    .sort((a, b) => b.marked * (b.marked / b.seen) - a.marked * (a.marked / a.seen) || b.activationSum - a.activationSum || (a.text < b.text ? -1 : 1));
+    .sort(
+      (a, b) =>
+        b.marked * (b.marked / b.seen) - a.marked * (a.marked / a.seen) ||
+        b.activationSum - a.activationSum ||
+        (a.text < b.text ? -1 : 1),
+    );
 }
 
 /**

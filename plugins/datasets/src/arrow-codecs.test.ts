@@ -46,7 +46,10 @@ describe('LZ4 frame decoder', () => {
 
   it('rejects damaged data instead of reading out of range', () => {
     assert.throws(() => decompressLz4Frame(bytesOf('not lz4 at all')), /not an LZ4 frame/);
-    assert.throws(() => decompressLz4Frame(frame([{ data: Uint8Array.of(0x10, 0x61, 0x09, 0x00) }])), /match offset 9 points before the data/);
+    assert.throws(
+      () => decompressLz4Frame(frame([{ data: Uint8Array.of(0x10, 0x61, 0x09, 0x00) }])),
+      /match offset 9 points before the data/,
+    );
     const whole = readFileSync(join(FIXTURES, 'linked-blocks.txt.lz4'));
     assert.throws(() => decompressLz4Frame(whole.subarray(0, 5000)), /cut short/);
   });
@@ -60,6 +63,10 @@ describe('registerArrowCodecs', () => {
     assert.equal(compressionRegistry.get(CompressionType.LZ4_FRAME)?.decode, decompressLz4Frame);
     const zstd = compressionRegistry.get(CompressionType.ZSTD)!;
     const data = bytesOf('zstd round trip');
-    assert.equal(text(zstd.decode!(zstd.encode!(data))), 'zstd round trip', 'the encoder is kept and the decoder reads it');
+    assert.equal(
+      text(zstd.decode!(zstd.encode!(data))),
+      'zstd round trip',
+      'the encoder is kept and the decoder reads it',
+    );
   });
 });

@@ -69,7 +69,8 @@ export function decompressLz4Frame(input: Uint8Array): Uint8Array {
       const size = word & 0x7fffffff;
       if (size > blockMax) throw new Error(`LZ4 block of ${size} bytes exceeds the frame's maximum ${blockMax}`);
       need(size);
-      if (word & 0x80000000) out.append(input.subarray(i, i + size)); // stored uncompressed
+      if (word & 0x80000000)
+        out.append(input.subarray(i, i + size)); // stored uncompressed
       else decodeLz4Block(input.subarray(i, i + size), out, blockMax);
       i += size + (blockChecksum ? 4 : 0);
     }
@@ -98,7 +99,8 @@ function decodeLz4Block(block: Uint8Array, out: GrowableBytes, blockMax: number)
   while (i < block.length) {
     const token = block[i++]!;
     const literals = length(token >> 4);
-    if (i + literals > block.length || out.length + literals > limit) throw new Error('LZ4 block literals run past the block');
+    if (i + literals > block.length || out.length + literals > limit)
+      throw new Error('LZ4 block literals run past the block');
     out.append(block.subarray(i, i + literals));
     i += literals;
     if (i === block.length) return; // the last sequence has literals only

@@ -1,8 +1,24 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { ExpgenError, type ComponentContext, type DatasetSource } from '@expgen/core';
-import { DataType, makeVector, RecordBatchReader, type Data, type Field, type RecordBatch, type Vector } from 'apache-arrow';
+import {
+  DataType,
+  makeVector,
+  RecordBatchReader,
+  type Data,
+  type Field,
+  type RecordBatch,
+  type Vector,
+} from 'apache-arrow';
 import { registerArrowCodecs } from './arrow-codecs.js';
-import { openColumnarDataset, reason, sniffFormat, type ColumnarFile, type ColumnarFormat, type ColumnInfo, type ColumnarOptions } from './columnar-dataset.js';
+import {
+  openColumnarDataset,
+  reason,
+  sniffFormat,
+  type ColumnarFile,
+  type ColumnarFormat,
+  type ColumnInfo,
+  type ColumnarOptions,
+} from './columnar-dataset.js';
 import { decodeUtf8Strict } from './record-document.js';
 
 /**
@@ -11,7 +27,11 @@ import { decodeUtf8Strict } from './record-document.js';
  * time from an open file handle: the file format by seeking to each batch its footer lists, the stream format by
  * reading on, so memory holds one batch, never the whole file.
  */
-export function openArrowDataset(name: string, options: ColumnarOptions, context: ComponentContext): Promise<DatasetSource> {
+export function openArrowDataset(
+  name: string,
+  options: ColumnarOptions,
+  context: ComponentContext,
+): Promise<DatasetSource> {
   return openColumnarDataset(name, arrowFormat, options, context);
 }
 
@@ -34,7 +54,9 @@ async function openArrowFile(path: string): Promise<ColumnarFile> {
   try {
     handle = await open(path, 'r');
   } catch (error) {
-    throw new ExpgenError(`${path} cannot be opened (${reason(error)}): check that it exists and is readable`, { cause: error });
+    throw new ExpgenError(`${path} cannot be opened (${reason(error)}): check that it exists and is readable`, {
+      cause: error,
+    });
   }
   let reader: BatchReader | undefined;
   const close = async () => {
@@ -44,14 +66,19 @@ async function openArrowFile(path: string): Promise<ColumnarFile> {
   };
   try {
     const { size } = await handle.stat();
-    if (size === 0) throw new ExpgenError(`${path} is empty (0 bytes): the download or the write that made it did not finish; fetch or write it again`);
+    if (size === 0)
+      throw new ExpgenError(
+        `${path} is empty (0 bytes): the download or the write that made it did not finish; fetch or write it again`,
+      );
     const head = new Uint8Array(Math.min(size, 64));
     await handle.read(head, 0, head.length, 0);
     const notArrow = (detail: string, cause?: unknown) => {
       const looksLike = sniffFormat(head);
       return new ExpgenError(
         `${path} is not a readable Arrow IPC file or stream (${detail})` +
-          (looksLike && !looksLike.startsWith('an Arrow') ? `: it looks like ${looksLike}` : ': it is damaged or was cut short; download or write it again'),
+          (looksLike && !looksLike.startsWith('an Arrow')
+            ? `: it looks like ${looksLike}`
+            : ': it is damaged or was cut short; download or write it again'),
         cause === undefined ? {} : { cause },
       );
     };
@@ -62,7 +89,8 @@ async function openArrowFile(path: string): Promise<ColumnarFile> {
       // The file format ends with its footer and the magic again; a copy cut short has lost both.
       const tail = new Uint8Array(6);
       await handle.read(tail, 0, 6, Math.max(0, size - 6));
-      if (new TextDecoder().decode(tail) !== 'ARROW1') throw notArrow('it starts as an Arrow IPC file but does not end with one\'s closing ARROW1 bytes');
+      if (new TextDecoder().decode(tail) !== 'ARROW1')
+        throw notArrow("it starts as an Arrow IPC file but does not end with one's closing ARROW1 bytes");
     }
     try {
       reader = await readerFor(handle);
@@ -79,7 +107,9 @@ async function openArrowFile(path: string): Promise<ColumnarFile> {
 }
 
 function arrowFile(path: string, reader: BatchReader, close: () => Promise<void>): ColumnarFile {
-  const columns = new Map<string, ColumnInfo>(reader.schema.fields.map((field: Field) => [field.name, columnInfo(field.type)]));
+  const columns = new Map<string, ColumnInfo>(
+    reader.schema.fields.map((field: Field) => [field.name, columnInfo(field.type)]),
+  );
   return {
     columns,
     async *records(selected, signal) {
@@ -102,7 +132,9 @@ function arrowFile(path: string, reader: BatchReader, close: () => Promise<void>
         const vectors = selected.map((name) => batch.getChild(name) as Vector | null);
         for (let r = 0; r < batch.numRows; r++) {
           const record: Record<string, unknown> = {};
-          selected.forEach((name, c) => (record[name] = vectors[c] ? vectorValue(vectors[c]!, r) : undefined));
+          selected.forEach((name, c) => {
+            record[name] = vectors[c] ? vectorValue(vectors[c]!, r) : undefined;
+          });
           yield { record, where: `${path}: record batch ${index}, row ${rowStart + r}` };
         }
         rowStart += batch.numRows;
@@ -111,7 +143,9 @@ function arrowFile(path: string, reader: BatchReader, close: () => Promise<void>
       }
       // The file format's reader ends quietly when a batch its footer lists cannot be reached (a truncated copy).
       if (reader.isFile() && index < reader.numRecordBatches) {
-        throw new ExpgenError(`${path}: only ${index} of the ${reader.numRecordBatches} record batches its footer lists could be read: the file is damaged; download or write it again`);
+        throw new ExpgenError(
+          `${path}: only ${index} of the ${reader.numRecordBatches} record batches its footer lists could be read: the file is damaged; download or write it again`,
+        );
       }
     },
     close,
@@ -149,7 +183,8 @@ function dataValue(data: Data, index: number): unknown {
     const offsets = data.valueOffsets as Int32Array | BigInt64Array;
     return decodeUtf8Strict((data.values as Uint8Array).subarray(Number(offsets[index]), Number(offsets[index + 1])));
   }
-  if (DataType.isDictionary(type)) return vectorValue(data.dictionary!, Number((data.values as ArrayLike<number | bigint>)[index]));
+  if (DataType.isDictionary(type))
+    return vectorValue(data.dictionary!, Number((data.values as ArrayLike<number | bigint>)[index]));
   if (DataType.isList(type) || DataType.isLargeList(type)) {
     const offsets = data.valueOffsets as Int32Array | BigInt64Array;
     const child = data.children[0]!;
@@ -159,7 +194,9 @@ function dataValue(data: Data, index: number): unknown {
   }
   if (DataType.isStruct(type)) {
     const object: Record<string, unknown> = {};
-    type.children.forEach((field: Field, k: number) => (object[field.name] = dataValue(data.children[k]!, index)));
+    type.children.forEach((field: Field, k: number) => {
+      object[field.name] = dataValue(data.children[k]!, index);
+    });
     return object;
   }
   return makeVector(data).get(index);

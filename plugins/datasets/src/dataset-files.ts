@@ -18,14 +18,18 @@ export async function resolveDatasetFiles(
   format: { readonly name: string; readonly extensions: readonly string[] },
 ): Promise<{ readonly path: string; readonly files: readonly string[] }> {
   const absolute = resolve(baseDir, path);
-  let info;
+  let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(absolute);
   } catch {
-    throw new ExpgenError(`dataset "${dataset}": ${absolute} does not exist: check the dataset's options.path (relative paths start at the config file's folder)`);
+    throw new ExpgenError(
+      `dataset "${dataset}": ${absolute} does not exist: check the dataset's options.path (relative paths start at the config file's folder)`,
+    );
   }
   if (!info.isDirectory()) return { path: absolute, files: [absolute] };
-  const names = (await readdir(absolute)).filter((name) => !name.startsWith('.') && hasExtension(name, format.extensions)).sort();
+  const names = (await readdir(absolute))
+    .filter((name) => !name.startsWith('.') && hasExtension(name, format.extensions))
+    .sort();
   const files: string[] = [];
   for (const name of names) {
     const file = join(absolute, name);
@@ -33,7 +37,9 @@ export async function resolveDatasetFiles(
   }
   if (files.length === 0) {
     const wanted = format.extensions.map((e) => `*${e}`).join(', ');
-    throw new ExpgenError(`dataset "${dataset}": folder ${absolute} holds no ${format.name} files (${wanted}; subfolders are not searched): point options.path at the folder that holds the shards, or at one file`);
+    throw new ExpgenError(
+      `dataset "${dataset}": folder ${absolute} holds no ${format.name} files (${wanted}; subfolders are not searched): point options.path at the folder that holds the shards, or at one file`,
+    );
   }
   return { path: absolute, files };
 }

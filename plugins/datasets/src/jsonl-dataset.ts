@@ -16,12 +16,18 @@ export interface JsonlOptions {
  * conversation (`{"messages": [{"role", "content"}, ...]}`, LMSYS-Chat style). Ids come from `idField` when the
  * line has one, else from a hash of the content, so a document's split never depends on its position.
  */
-export async function openJsonlDataset(name: string, options: JsonlOptions, context: ComponentContext): Promise<DatasetSource> {
+export async function openJsonlDataset(
+  name: string,
+  options: JsonlOptions,
+  context: ComponentContext,
+): Promise<DatasetSource> {
   const path = resolve(context.baseDir, options.path);
   try {
     await access(path);
   } catch {
-    throw new ExpgenError(`dataset "${name}": file ${path} does not exist: check the dataset's options.path (relative paths start at the config file's folder)`);
+    throw new ExpgenError(
+      `dataset "${name}": file ${path} does not exist: check the dataset's options.path (relative paths start at the config file's folder)`,
+    );
   }
   return {
     provenance: { ...context.provenance, settings: { path } },
@@ -30,13 +36,16 @@ export async function openJsonlDataset(name: string, options: JsonlOptions, cont
       let lineNumber = 0;
       for await (const line of utf8Lines(path)) {
         lineNumber++;
-        if (line === null) throw new ExpgenError(`${path}:${lineNumber}: the line is not valid UTF-8: re-encode the file as UTF-8`);
+        if (line === null)
+          throw new ExpgenError(`${path}:${lineNumber}: the line is not valid UTF-8: re-encode the file as UTF-8`);
         if (line.trim() === '') continue;
         let record: unknown;
         try {
           record = JSON.parse(line);
         } catch (error) {
-          throw new ExpgenError(`${path}:${lineNumber}: not valid JSON (${(error as Error).message}): each line must be one JSON object`);
+          throw new ExpgenError(
+            `${path}:${lineNumber}: not valid JSON (${(error as Error).message}): each line must be one JSON object`,
+          );
         }
         yield toDocument(record, options, `${path}:${lineNumber}`);
       }
@@ -78,5 +87,9 @@ export function toDocument(record: unknown, options: Omit<JsonlOptions, 'path'>,
   if (typeof record !== 'object' || record === null || Array.isArray(record)) {
     throw new ExpgenError(`${where}: expected a JSON object with "${options.textField}" or "${options.messagesField}"`);
   }
-  return recordToDocument(record as Record<string, unknown>, { text: options.textField, messages: options.messagesField, id: options.idField, noun: 'field' }, where);
+  return recordToDocument(
+    record as Record<string, unknown>,
+    { text: options.textField, messages: options.messagesField, id: options.idField, noun: 'field' },
+    where,
+  );
 }

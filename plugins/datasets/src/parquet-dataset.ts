@@ -1,15 +1,35 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { ExpgenError, type ComponentContext, type DatasetSource } from '@expgen/core';
-import { parquetMetadataAsync, parquetReadObjects, parquetSchema, type AsyncBuffer, type FileMetaData, type SchemaElement, type SchemaTree } from 'hyparquet';
+import {
+  parquetMetadataAsync,
+  parquetReadObjects,
+  parquetSchema,
+  type AsyncBuffer,
+  type FileMetaData,
+  type SchemaElement,
+  type SchemaTree,
+} from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
-import { openColumnarDataset, reason, sniffFormat, type ColumnarFile, type ColumnarFormat, type ColumnInfo, type ColumnarOptions } from './columnar-dataset.js';
+import {
+  openColumnarDataset,
+  reason,
+  sniffFormat,
+  type ColumnarFile,
+  type ColumnarFormat,
+  type ColumnInfo,
+  type ColumnarOptions,
+} from './columnar-dataset.js';
 import { decodeUtf8Strict } from './record-document.js';
 
 /**
  * Documents from parquet files (FineWeb's shards: text, id, dump, url, ...), one row group at a time: a shard of
  * several GB is never held in memory, only the requested columns of the row group being read.
  */
-export function openParquetDataset(name: string, options: ColumnarOptions, context: ComponentContext): Promise<DatasetSource> {
+export function openParquetDataset(
+  name: string,
+  options: ColumnarOptions,
+  context: ComponentContext,
+): Promise<DatasetSource> {
   return openColumnarDataset(name, parquetFormat, options, context);
 }
 
@@ -27,17 +47,23 @@ async function openParquetFile(path: string): Promise<ColumnarFile> {
   try {
     handle = await open(path, 'r');
   } catch (error) {
-    throw new ExpgenError(`${path} cannot be opened (${reason(error)}): check that it exists and is readable`, { cause: error });
+    throw new ExpgenError(`${path} cannot be opened (${reason(error)}): check that it exists and is readable`, {
+      cause: error,
+    });
   }
   try {
     const { size } = await handle.stat();
-    if (size === 0) throw new ExpgenError(`${path} is empty (0 bytes): the download or the write that made it did not finish; fetch or write it again`);
+    if (size === 0)
+      throw new ExpgenError(
+        `${path} is empty (0 bytes): the download or the write that made it did not finish; fetch or write it again`,
+      );
     const file = fileBuffer(handle, size, path);
     const head = new Uint8Array(await file.slice(0, Math.min(size, 64)));
     const magic = new TextDecoder().decode(head.subarray(0, 4));
     let metadata: FileMetaData;
     try {
-      if (size < MIN_PARQUET_BYTES || magic !== 'PAR1') throw new Error('it does not start with the parquet magic bytes PAR1');
+      if (size < MIN_PARQUET_BYTES || magic !== 'PAR1')
+        throw new Error('it does not start with the parquet magic bytes PAR1');
       metadata = await parquetMetadataAsync(file);
     } catch (error) {
       const looksLike = magic === 'PAR1' ? undefined : sniffFormat(head);
@@ -55,7 +81,9 @@ async function openParquetFile(path: string): Promise<ColumnarFile> {
 }
 
 function parquetFile(path: string, handle: FileHandle, file: AsyncBuffer, metadata: FileMetaData): ColumnarFile {
-  const columns = new Map<string, ColumnInfo>(parquetSchema(metadata).children.map((node) => [node.element.name, columnInfo(node)]));
+  const columns = new Map<string, ColumnInfo>(
+    parquetSchema(metadata).children.map((node) => [node.element.name, columnInfo(node)]),
+  );
   return {
     columns,
     async *records(selected, signal) {
@@ -108,7 +136,8 @@ function fileBuffer(handle: FileHandle, size: number, path: string): AsyncBuffer
       const bytes = new Uint8Array(length);
       for (let filled = 0; filled < length; ) {
         const { bytesRead } = await handle.read(bytes, filled, length - filled, start + filled);
-        if (bytesRead === 0) throw new Error(`${path} ended at byte ${start + filled} of ${size}: it changed while being read`);
+        if (bytesRead === 0)
+          throw new Error(`${path} ended at byte ${start + filled} of ${size}: it changed while being read`);
         filled += bytesRead;
       }
       return bytes.buffer;
@@ -124,7 +153,9 @@ function columnInfo(node: SchemaTree): ColumnInfo {
     const list = annotation === 'LIST' || element.repetition_type === 'REPEATED';
     return { type: list ? 'LIST' : annotation === 'MAP' ? 'MAP' : 'struct', string: false, integer: false, list };
   }
-  const string = element.type === 'BYTE_ARRAY' && (annotation === undefined || annotation === 'STRING' || annotation === 'UTF8' || annotation === 'ENUM');
+  const string =
+    element.type === 'BYTE_ARRAY' &&
+    (annotation === undefined || annotation === 'STRING' || annotation === 'UTF8' || annotation === 'ENUM');
   const integer = (element.type === 'INT32' || element.type === 'INT64') && isPlainInteger(element);
   return { type: describeElement(element), string, integer, list: false };
 }

@@ -43,7 +43,11 @@ export interface RecordFields {
  * value when it is a string or an integer, else a hash of the content, so a document's split never depends on
  * its position in the corpus. `where` names the record in errors (`file.parquet: row group 2, row 17`).
  */
-export function recordToDocument(record: Readonly<Record<string, unknown>>, fields: RecordFields, where: string): SourceDocument {
+export function recordToDocument(
+  record: Readonly<Record<string, unknown>>,
+  fields: RecordFields,
+  where: string,
+): SourceDocument {
   const text = fields.text === null ? undefined : record[fields.text];
   const messages = fields.messages === null ? undefined : record[fields.messages];
   let document: { text: string } | { messages: ChatMessage[] };
@@ -66,15 +70,21 @@ function toMessage(value: unknown, index: number, fields: RecordFields, where: s
     if (message[part] instanceof InvalidUtf8) throw invalidUtf8(where, fields, `${key}.${part}`);
   }
   if (typeof message.role !== 'string' || typeof message.content !== 'string') {
-    const found = typeof value === 'object' && value !== null
-      ? `role ${describe(message.role)}, content ${describe(message.content)}`
-      : describe(value);
+    const found =
+      typeof value === 'object' && value !== null
+        ? `role ${describe(message.role)}, content ${describe(message.content)}`
+        : describe(value);
     throw new ExpgenError(`${where}: ${key} must be {"role": string, "content": string}, found ${found}`);
   }
   return { role: message.role, content: message.content };
 }
 
-function toId(raw: unknown, document: { text: string } | { messages: ChatMessage[] }, fields: RecordFields, where: string): string {
+function toId(
+  raw: unknown,
+  document: { text: string } | { messages: ChatMessage[] },
+  fields: RecordFields,
+  where: string,
+): string {
   if (typeof raw === 'string') return raw;
   if (typeof raw === 'bigint' || (typeof raw === 'number' && Number.isFinite(raw))) return String(raw);
   if (raw instanceof InvalidUtf8) throw invalidUtf8(where, fields, fields.id!);
@@ -87,15 +97,23 @@ function missingContent(text: unknown, messages: unknown, fields: RecordFields):
   // A null in the right column is a gap in the data; anything else means the option names the wrong column.
   const gap = `remove or fill the records without one before reading (e.g. with pyarrow, pandas or duckdb)`;
   if (fields.text === null) {
-    return `${fields.noun} "${fields.messages}" is ${describe(messages)}, not a list of {role, content} messages: ` +
-      (messages === null ? gap : `point the dataset's messages${option} option at the ${fields.noun} holding the conversations`);
+    return (
+      `${fields.noun} "${fields.messages}" is ${describe(messages)}, not a list of {role, content} messages: ` +
+      (messages === null
+        ? gap
+        : `point the dataset's messages${option} option at the ${fields.noun} holding the conversations`)
+    );
   }
   if (fields.messages === null) {
-    return `${fields.noun} "${fields.text}" is ${describe(text)}, not a string: ` +
-      (text === null ? gap : `point the dataset's text${option} option at the ${fields.noun} holding the document text`);
+    return (
+      `${fields.noun} "${fields.text}" is ${describe(text)}, not a string: ` +
+      (text === null ? gap : `point the dataset's text${option} option at the ${fields.noun} holding the document text`)
+    );
   }
-  return `no "${fields.text}" string or "${fields.messages}" list (${fields.text}: ${describe(text)}, ${fields.messages}: ${describe(messages)}): ` +
-    `set the dataset's text${option} / messages${option} options to your ${fields.noun} names`;
+  return (
+    `no "${fields.text}" string or "${fields.messages}" list (${fields.text}: ${describe(text)}, ${fields.messages}: ${describe(messages)}): ` +
+    `set the dataset's text${option} / messages${option} options to your ${fields.noun} names`
+  );
 }
 
 function invalidUtf8(where: string, fields: RecordFields, key: string): ExpgenError {
@@ -106,8 +124,10 @@ function invalidUtf8(where: string, fields: RecordFields, key: string): ExpgenEr
 export function describe(value: unknown): string {
   if (value === undefined) return 'missing';
   if (value === null) return 'null';
-  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value)})`;
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return `a ${typeof value} (${String(value)})`;
+  if (typeof value === 'string')
+    return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value)})`;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+    return `a ${typeof value} (${String(value)})`;
   if (Array.isArray(value)) return 'a list';
   if (value instanceof Uint8Array) return 'binary data';
   if (value instanceof Date) return 'a date';

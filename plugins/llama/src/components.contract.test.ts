@@ -21,8 +21,19 @@ contractSuite(llama, {
     'simulator/finetuned': { tiny: TINY },
   },
   subject: async () => {
-    const dir = await resolveModelFolder({ model: null, tiny: TINY }, { baseDir: process.cwd(), cacheDir, logger: memoryLogger() });
-    return openLlamaSubjectModel(dir, { provider: 'cpu', provenance: { kind: 'subject-model', component: 'llama', plugin: llama.meta.name, pluginVersion: llama.meta.version } });
+    const dir = await resolveModelFolder(
+      { model: null, tiny: TINY },
+      { baseDir: process.cwd(), cacheDir, logger: memoryLogger() },
+    );
+    return openLlamaSubjectModel(dir, {
+      provider: 'cpu',
+      provenance: {
+        kind: 'subject-model',
+        component: 'llama',
+        plugin: llama.meta.name,
+        pluginVersion: llama.meta.version,
+      },
+    });
   },
   skip: { 'subject-model/llama': 'run with its default options in test/plugins-contract.test.ts' },
 });

@@ -8,7 +8,12 @@ import { openLlamaSubjectModel, type LlamaSubjectModel } from './llama-subject-m
 import { idTokenizer, tinyBuiltModel, type TinyBuiltModel } from './onnx/test-models.js';
 import { argmax } from './runtime/token-sampler.js';
 
-const provenance: Provenance = { kind: 'subject-model', component: 'llama', plugin: '@expgen/plugin-llama', pluginVersion: 'test' };
+const provenance: Provenance = {
+  kind: 'subject-model',
+  component: 'llama',
+  plugin: '@expgen/plugin-llama',
+  pluginVersion: 'test',
+};
 const PROMPTS = [[1, 2, 3], [10, 20, 30, 40, 50, 60], [7]];
 
 const rejectsWith = (promise: Promise<unknown>, pattern: RegExp) =>
@@ -23,7 +28,11 @@ describe('LlamaSubjectModel generation', () => {
   let subject: LlamaSubjectModel;
   before(async () => {
     built = await tinyBuiltModel({ seed: 8, layers: 2, shards: 2 });
-    subject = await openLlamaSubjectModel(built.modelDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(256, [255]) });
+    subject = await openLlamaSubjectModel(built.modelDir, {
+      provider: 'cpu',
+      provenance,
+      tokenizer: idTokenizer(256, [255]),
+    });
   });
   after(async () => {
     await subject?.dispose();
@@ -34,7 +43,13 @@ describe('LlamaSubjectModel generation', () => {
   async function recompute(prompt: number[], steps: number): Promise<number[]> {
     const sequence = [...prompt];
     for (let step = 0; step < steps; step++) {
-      const { logits } = await subject.forward({ tokens: Int32Array.from(sequence), batch: 1, seqLen: sequence.length, hooks: [], logits: 'last' });
+      const { logits } = await subject.forward({
+        tokens: Int32Array.from(sequence),
+        batch: 1,
+        seqLen: sequence.length,
+        hooks: [],
+        logits: 'last',
+      });
       sequence.push(argmax(logits!));
     }
     return sequence.slice(prompt.length);
@@ -58,7 +73,10 @@ describe('LlamaSubjectModel generation', () => {
     const again = await subject.generate({ ...request, seed: 7 });
     const other = await subject.generate({ ...request, seed: 8 });
     assert.deepEqual(again.sequences, first.sequences);
-    assert.notDeepEqual(other.sequences.map((s) => s.tokens), first.sequences.map((s) => s.tokens));
+    assert.notDeepEqual(
+      other.sequences.map((s) => s.tokens),
+      first.sequences.map((s) => s.tokens),
+    );
     assert.deepEqual(first.generatedBy.settings?.['seed'], 7);
     assert.deepEqual(first.generatedBy.settings?.['topP'], 0.9);
     const full = await subject.generate({ ...request, topP: 1, seed: 7 });
@@ -74,7 +92,11 @@ describe('LlamaSubjectModel generation', () => {
       const alone = await subject.generate({ ...request, prompts: [prompt], seeds: [seeds[row]!] });
       assert.deepEqual(batched.sequences[row]!.tokens, alone.sequences[0]!.tokens, `row ${row}`);
     }
-    assert.notDeepEqual(batched.sequences[0]!.tokens, batched.sequences[1]!.tokens, 'one prompt, two seeds, two samples');
+    assert.notDeepEqual(
+      batched.sequences[0]!.tokens,
+      batched.sequences[1]!.tokens,
+      'one prompt, two seeds, two samples',
+    );
     assert.deepEqual(batched.generatedBy.settings?.['seeds'], seeds);
     await rejectsWith(subject.generate({ ...request, prompts, seeds: [1, 2] }), /2 seeds given for 3 prompts/);
   });
@@ -93,7 +115,10 @@ describe('LlamaSubjectModel generation', () => {
       assert.deepEqual(stopped.sequences[row]!.tokens, cut === -1 ? tokens : tokens.slice(0, cut + 1));
     }
     const none = await subject.generate({ prompts: PROMPTS, maxNewTokens: 0 });
-    assert.deepEqual(none.sequences.map((s) => s.tokens), [[], [], []]);
+    assert.deepEqual(
+      none.sequences.map((s) => s.tokens),
+      [[], [], []],
+    );
   });
 
   it('reports what it runs on and where the model came from', () => {
@@ -123,20 +148,39 @@ describe('openLlamaSubjectModel refuses what it cannot run', () => {
   });
 
   it('a tokenizer whose vocabulary differs from the model', async () => {
-    await rejectsWith(openLlamaSubjectModel(built.modelDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(300) }), /vocab_size is 256 but the tokenizer has 300 ids/);
+    await rejectsWith(
+      openLlamaSubjectModel(built.modelDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(300) }),
+      /vocab_size is 256 but the tokenizer has 300 ids/,
+    );
   });
 
   it('a tokenizer larger than the model even when an extended vocabulary is allowed, which accepts a smaller one', async () => {
     await rejectsWith(
-      openLlamaSubjectModel(built.modelDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(300), allowExtendedVocabulary: true }),
+      openLlamaSubjectModel(built.modelDir, {
+        provider: 'cpu',
+        provenance,
+        tokenizer: idTokenizer(300),
+        allowExtendedVocabulary: true,
+      }),
       /vocab_size is 256, fewer than the tokenizer's 300 ids/,
     );
-    const extended = await openLlamaSubjectModel(built.modelDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(250), allowExtendedVocabulary: true });
+    const extended = await openLlamaSubjectModel(built.modelDir, {
+      provider: 'cpu',
+      provenance,
+      tokenizer: idTokenizer(250),
+      allowExtendedVocabulary: true,
+    });
     try {
       assert.equal(extended.info.vocabSize, 256);
       assert.equal(extended.tokenizer.vocabSize, 250);
       // Ids past the tokenizer's, up to the model's, are the extension's and may be fed.
-      const { logits } = await extended.forward({ tokens: Int32Array.of(1, 255), batch: 1, seqLen: 2, hooks: [], logits: 'last' });
+      const { logits } = await extended.forward({
+        tokens: Int32Array.of(1, 255),
+        batch: 1,
+        seqLen: 2,
+        hooks: [],
+        logits: 'last',
+      });
       assert.equal(logits!.length, 256);
     } finally {
       await extended.dispose();
@@ -148,26 +192,47 @@ describe('openLlamaSubjectModel refuses what it cannot run', () => {
   });
 
   it('a folder that is not a built model', async () => {
-    await rejectsWith(openLlamaSubjectModel(join(built.modelDir, 'nowhere'), { provider: 'cpu', provenance, tokenizer: idTokenizer(256) }), /nowhere does not exist/);
+    await rejectsWith(
+      openLlamaSubjectModel(join(built.modelDir, 'nowhere'), {
+        provider: 'cpu',
+        provenance,
+        tokenizer: idTokenizer(256),
+      }),
+      /nowhere does not exist/,
+    );
     const empty = join(built.modelDir, '..', 'empty');
     await mkdir(empty, { recursive: true });
-    await rejectsWith(openLlamaSubjectModel(empty, { provider: 'cpu', provenance, tokenizer: idTokenizer(256) }), /expgen-model\.json is missing, so .* is not a built expgen model/);
-    await rejectsWith(openLlamaSubjectModel(built.hfDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(256) }), /Hugging Face checkpoint: build it first/);
+    await rejectsWith(
+      openLlamaSubjectModel(empty, { provider: 'cpu', provenance, tokenizer: idTokenizer(256) }),
+      /expgen-model\.json is missing, so .* is not a built expgen model/,
+    );
+    await rejectsWith(
+      openLlamaSubjectModel(built.hfDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(256) }),
+      /Hugging Face checkpoint: build it first/,
+    );
   });
 
   it('a truncated weight file', async () => {
     const copy = join(built.modelDir, '..', 'truncated');
     await mkdir(copy, { recursive: true });
-    for (const file of ['model.onnx', 'expgen-model.json', 'config.json']) await writeFile(join(copy, file), await (await import('node:fs/promises')).readFile(join(built.modelDir, file)));
+    for (const file of ['model.onnx', 'expgen-model.json', 'config.json'])
+      await writeFile(join(copy, file), await (await import('node:fs/promises')).readFile(join(built.modelDir, file)));
     const data = await open(join(copy, 'model.onnx.data'), 'w');
     await data.write(new Uint8Array(1000));
     await data.close();
-    await rejectsWith(openLlamaSubjectModel(copy, { provider: 'cpu', provenance, tokenizer: idTokenizer(256) }), /model\.onnx\.data is 1000 bytes but expgen-model\.json says \d+/);
+    await rejectsWith(
+      openLlamaSubjectModel(copy, { provider: 'cpu', provenance, tokenizer: idTokenizer(256) }),
+      /model\.onnx\.data is 1000 bytes but expgen-model\.json says \d+/,
+    );
     await rm(copy, { recursive: true, force: true });
   });
 
   it('the CUDA provider when onnxruntime-node was installed without it, naming the install option', async (t) => {
-    const outcome = await openLlamaSubjectModel(built.modelDir, { provider: 'cuda', provenance, tokenizer: idTokenizer(256) }).then(
+    const outcome = await openLlamaSubjectModel(built.modelDir, {
+      provider: 'cuda',
+      provenance,
+      tokenizer: idTokenizer(256),
+    }).then(
       async (subject) => {
         await subject.dispose();
         return null;
@@ -179,22 +244,42 @@ describe('openLlamaSubjectModel refuses what it cannot run', () => {
       return;
     }
     assert.ok(isExpgenError(outcome));
-    assert.match((outcome as Error).message, /"cuda" is not installed: .*libonnxruntime_providers_cuda\.so is missing.*ONNXRUNTIME_NODE_INSTALL=cuda12/);
+    assert.match(
+      (outcome as Error).message,
+      /"cuda" is not installed: .*libonnxruntime_providers_cuda\.so is missing.*ONNXRUNTIME_NODE_INSTALL=cuda12/,
+    );
   });
 });
 
 describe('a tiny model with the Llama 3 vocabulary and tokenizer', () => {
   it('opens with the tokenizer from its folder and stops at its end-of-turn ids by default', async () => {
     const root = join(process.env.TMPDIR ?? '/tmp', `expgen-llama-vocab-${process.pid}`);
-    await generateTinyLlama(join(root, 'hf'), { seed: 10, layers: 1, hiddenSize: 32, intermediateSize: 64, numHeads: 2, numKvHeads: 1, shards: 1 });
+    await generateTinyLlama(join(root, 'hf'), {
+      seed: 10,
+      layers: 1,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHeads: 2,
+      numKvHeads: 1,
+      shards: 1,
+    });
     const { buildOnnxModel } = await import('./onnx/build-model.js');
     await buildOnnxModel(join(root, 'hf'), join(root, 'onnx'), { dtype: 'fp32' });
     const subject = await openLlamaSubjectModel(join(root, 'onnx'), { provider: 'cpu', provenance });
     try {
       assert.equal(subject.tokenizer.vocabSize, 128256);
       assert.match(subject.info.hashes['tokenizer']!, /^[0-9a-f]{64}$/);
-      const prompt = subject.tokenizer.encodeChat([{ role: 'user', content: 'Hello!' }], { addGenerationPrompt: true, date: '26 Jul 2024' });
-      const result = await subject.generate({ prompts: [prompt], maxNewTokens: 4, temperature: 1, seed: 1, stopTokens: [...subject.tokenizer.eosIds] });
+      const prompt = subject.tokenizer.encodeChat([{ role: 'user', content: 'Hello!' }], {
+        addGenerationPrompt: true,
+        date: '26 Jul 2024',
+      });
+      const result = await subject.generate({
+        prompts: [prompt],
+        maxNewTokens: 4,
+        temperature: 1,
+        seed: 1,
+        stopTokens: [...subject.tokenizer.eosIds],
+      });
       const tokens = result.sequences[0]!.tokens;
       assert.ok(tokens.length >= 1 && tokens.length <= 4);
       if (result.sequences[0]!.finishReason === 'stop') assert.ok(subject.tokenizer.eosIds.includes(tokens.at(-1)!));

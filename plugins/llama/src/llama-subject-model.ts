@@ -13,7 +13,13 @@ import {
   type SubjectModelInfo,
   type Tokenizer,
 } from '@expgen/core';
-import { baseGraphDigest, ensureHookVariant, variantKey, type HookVariant, type VariantSpec } from './onnx/hook-variants.js';
+import {
+  baseGraphDigest,
+  ensureHookVariant,
+  variantKey,
+  type HookVariant,
+  type VariantSpec,
+} from './onnx/hook-variants.js';
 import { openRunnableModel, type RunnableModel } from './onnx/runnable-model.js';
 import { DataType } from './onnx/onnx-proto.js';
 export type { RunnableModel } from './onnx/runnable-model.js';
@@ -53,7 +59,10 @@ export interface LlamaSubjectModelOptions {
  * hook points are found in its graph. Inference runs in a worker thread that owns the ONNX Runtime sessions; each
  * distinct request shape gets its own graph variant, built once and cached beside the model.
  */
-export async function openLlamaSubjectModel(modelDir: string, options: LlamaSubjectModelOptions): Promise<LlamaSubjectModel> {
+export async function openLlamaSubjectModel(
+  modelDir: string,
+  options: LlamaSubjectModelOptions,
+): Promise<LlamaSubjectModel> {
   const model = await openRunnableModel(resolve(modelDir));
   return LlamaSubjectModel.open(model.base.folder, model, options);
 }
@@ -107,17 +116,28 @@ export class LlamaSubjectModel implements SubjectModel {
     };
     this.provenance = {
       ...provenance,
-      settings: { ...provenance.settings, model: basename(modelDir), executionProvider: settings.provider, dtype: model.dtype, hashes: model.hashes },
+      settings: {
+        ...provenance.settings,
+        model: basename(modelDir),
+        executionProvider: settings.provider,
+        dtype: model.dtype,
+        hashes: model.hashes,
+      },
     };
   }
 
-  static async open(modelDir: string, model: RunnableModel, options: LlamaSubjectModelOptions): Promise<LlamaSubjectModel> {
+  static async open(
+    modelDir: string,
+    model: RunnableModel,
+    options: LlamaSubjectModelOptions,
+  ): Promise<LlamaSubjectModel> {
     const provider = options.provider ?? 'cpu';
     if (provider !== 'cpu' && provider !== 'webgpu' && provider !== 'cuda') {
       throw new ExpgenError(`execution provider "${String(provider)}" is not supported; use "cpu", "webgpu" or "cuda"`);
     }
     const maxOpenSessions = options.maxOpenSessions ?? 2;
-    if (!Number.isSafeInteger(maxOpenSessions) || maxOpenSessions < 1) throw new ExpgenError(`option "maxOpenSessions" must be a positive integer (found ${maxOpenSessions})`);
+    if (!Number.isSafeInteger(maxOpenSessions) || maxOpenSessions < 1)
+      throw new ExpgenError(`option "maxOpenSessions" must be a positive integer (found ${maxOpenSessions})`);
     const tokenizer = options.tokenizer ?? (await loadTokenizer(modelDir));
     if (options.allowExtendedVocabulary !== true) checkVocabularyMatches(tokenizer, model.config.vocabSize, modelDir);
     else if (tokenizer.vocabSize > model.config.vocabSize) {
@@ -150,7 +170,11 @@ export class LlamaSubjectModel implements SubjectModel {
     const lengths = this.checkForward(request);
     if (request.hooks.length === 0 && (request.logits ?? 'none') === 'none') return { hooks: [] };
     const spec: VariantSpec = {
-      hooks: request.hooks.map((h) => ({ hook: h.hook, reduce: h.reduce, ...(h.fragment ? { fragment: h.fragment } : {}) })),
+      hooks: request.hooks.map((h) => ({
+        hook: h.hook,
+        reduce: h.reduce,
+        ...(h.fragment ? { fragment: h.fragment } : {}),
+      })),
       logits: request.logits ?? 'none',
       kvCache: false,
       ...(request.logitIds !== undefined ? { logitIds: request.logitIds } : {}),
@@ -172,7 +196,8 @@ export class LlamaSubjectModel implements SubjectModel {
       if (this.model.positionIds) feeds[this.model.positionIds] = int64Tensor(positions, [batch, seqLen]);
       // Only variants whose hooks reduce declare the input. int64Tensor copies into a new array, so transferring
       // the feeds to the worker leaves the caller's countFrom intact.
-      if (variant.countFrom) feeds[variant.countFrom] = int64Tensor(request.countFrom ?? new Int32Array(batch), [batch]);
+      if (variant.countFrom)
+        feeds[variant.countFrom] = int64Tensor(request.countFrom ?? new Int32Array(batch), [batch]);
       Object.assign(feeds, this.emptyCache(batch, variant.emptyPastInputs));
       request.hooks.forEach((h, i) => {
         const io = variant.hooks[i]!;
@@ -183,7 +208,9 @@ export class LlamaSubjectModel implements SubjectModel {
         }
       });
       for (const name of Object.keys(feeds)) if (!session.inputNames.has(name)) delete feeds[name];
-      const fetch = variant.hooks.flatMap((io) => [io.full, io.max, io.min, io.gatedIndex, io.gatedValues].filter((n): n is string => n !== undefined));
+      const fetch = variant.hooks.flatMap((io) =>
+        [io.full, io.max, io.min, io.gatedIndex, io.gatedValues].filter((n): n is string => n !== undefined),
+      );
       if (variant.logits) fetch.push(variant.logits);
       const outputs = await this.client.run(variant.key, feeds, { fetch });
       return {
@@ -203,7 +230,10 @@ export class LlamaSubjectModel implements SubjectModel {
     const stopTokens = new Set(request.stopTokens ?? this.tokenizer.eosIds);
     this.checkGeneration(request, temperature, topP, seed);
     const seedSettings = seeds ? { seeds: [...seeds] } : { seed };
-    const generatedBy: Provenance = { ...this.provenance, settings: { ...this.provenance.settings, temperature, topP, ...seedSettings, maxNewTokens } };
+    const generatedBy: Provenance = {
+      ...this.provenance,
+      settings: { ...this.provenance.settings, temperature, topP, ...seedSettings, maxNewTokens },
+    };
     const batch = prompts.length;
     const generated: number[][] = prompts.map(() => []);
     const finished: boolean[] = prompts.map(() => false);
@@ -212,28 +242,42 @@ export class LlamaSubjectModel implements SubjectModel {
     }
 
     const session = await this.acquire({ hooks: [], logits: 'last', kvCache: true });
-    const samplers = seeds ? seeds.map((rowSeed) => new TokenSampler({ temperature, topP }, rowSeed)) : new Array<TokenSampler>(batch).fill(new TokenSampler({ temperature, topP }, seed));
+    const samplers = seeds
+      ? seeds.map((rowSeed) => new TokenSampler({ temperature, topP }, rowSeed))
+      : new Array<TokenSampler>(batch).fill(new TokenSampler({ temperature, topP }, seed));
     const vocab = this.model.config.vocabSize;
     const generation = ++this.generations;
     let retained: string[] = [];
     try {
       // Left padding aligns every prompt's last token at the same column, so each step appends one column.
       const promptLength = Math.max(...prompts.map((p) => p.length));
-      let mask: number[][] = prompts.map((p) => [...new Array<number>(promptLength - p.length).fill(0), ...p.map(() => 1)]);
+      let mask: number[][] = prompts.map((p) => [
+        ...new Array<number>(promptLength - p.length).fill(0),
+        ...p.map(() => 1),
+      ]);
       const ids = prompts.map((p) => [...new Array<number>(promptLength - p.length).fill(0), ...p]);
       const nextPosition = prompts.map((p) => p.length);
       let feeds: Record<string, Feed> = {
         [this.model.base.inputIds]: int64Tensor(ids.flat(), [batch, promptLength]),
         [this.model.base.attentionMask]: int64Tensor(mask.flat(), [batch, promptLength]),
         ...(this.model.positionIds
-          ? { [this.model.positionIds]: int64Tensor(prompts.flatMap((p) => [...new Array<number>(promptLength - p.length).fill(0), ...p.map((_, i) => i)]), [batch, promptLength]) }
+          ? {
+              [this.model.positionIds]: int64Tensor(
+                prompts.flatMap((p) => [...new Array<number>(promptLength - p.length).fill(0), ...p.map((_, i) => i)]),
+                [batch, promptLength],
+              ),
+            }
           : {}),
         ...this.emptyCache(batch),
       };
       for (let step = 0; step < maxNewTokens; step++) {
         const retain: Record<string, string> = {};
         for (const pair of this.model.kvPairs) retain[pair.present] = `g${generation}.${step}.${pair.present}`;
-        const outputs = await this.client.run(session.variant.key, feeds, { fetch: [session.variant.logits!], retain, releaseAfter: retained });
+        const outputs = await this.client.run(session.variant.key, feeds, {
+          fetch: [session.variant.logits!],
+          retain,
+          releaseAfter: retained,
+        });
         retained = Object.values(retain);
         const logits = outputs[session.variant.logits!]!.data as Float32Array;
         const next = new Array<number>(batch).fill(0);
@@ -249,7 +293,14 @@ export class LlamaSubjectModel implements SubjectModel {
         feeds = {
           [this.model.base.inputIds]: int64Tensor(next, [batch, 1]),
           [this.model.base.attentionMask]: int64Tensor(mask.flat(), [batch, mask[0]!.length]),
-          ...(this.model.positionIds ? { [this.model.positionIds]: int64Tensor(nextPosition.map((p, row) => p + generated[row]!.length - 1), [batch, 1]) } : {}),
+          ...(this.model.positionIds
+            ? {
+                [this.model.positionIds]: int64Tensor(
+                  nextPosition.map((p, row) => p + generated[row]!.length - 1),
+                  [batch, 1],
+                ),
+              }
+            : {}),
         };
         for (const pair of this.model.kvPairs) feeds[pair.past] = { retained: retain[pair.present]! };
       }
@@ -258,7 +309,10 @@ export class LlamaSubjectModel implements SubjectModel {
       this.releaseSession(session);
     }
     return {
-      sequences: generated.map((tokens, row) => ({ tokens, finishReason: finished[row] ? ('stop' as const) : ('length' as const) })),
+      sequences: generated.map((tokens, row) => ({
+        tokens,
+        finishReason: finished[row] ? ('stop' as const) : ('length' as const),
+      })),
       generatedBy,
     };
   }
@@ -269,12 +323,17 @@ export class LlamaSubjectModel implements SubjectModel {
     await this.client.dispose();
   }
 
-  private emptyCache(batch: number, inputs: readonly string[] = this.model.kvPairs.map((p) => p.past)): Record<string, HostTensor> {
+  private emptyCache(
+    batch: number,
+    inputs: readonly string[] = this.model.kvPairs.map((p) => p.past),
+  ): Record<string, HostTensor> {
     const { heads, headDim } = this.model.kvShape;
     const half = this.model.kvElemType === DataType.FLOAT16;
     const feeds: Record<string, HostTensor> = {};
     for (const input of inputs) {
-      feeds[input] = half ? { type: 'float16', dims: [batch, heads, 0, headDim], data: new Uint16Array(0) } : float32Tensor(new Float32Array(0), [batch, heads, 0, headDim]);
+      feeds[input] = half
+        ? { type: 'float16', dims: [batch, heads, 0, headDim], data: new Uint16Array(0) }
+        : float32Tensor(new Float32Array(0), [batch, heads, 0, headDim]);
     }
     return feeds;
   }
@@ -300,7 +359,9 @@ export class LlamaSubjectModel implements SubjectModel {
     let pending = this.sessions.get(variant.key);
     if (pending === undefined) {
       await this.evictFor(1);
-      pending = this.client.open(variant.key, variant.path, this.settings).then((description) => ({ variant, inputNames: new Set(description.inputNames), users: 0, lastUsed: 0 }));
+      pending = this.client
+        .open(variant.key, variant.path, this.settings)
+        .then((description) => ({ variant, inputNames: new Set(description.inputNames), users: 0, lastUsed: 0 }));
       pending.catch(() => this.sessions.delete(variant.key));
       this.sessions.set(variant.key, pending);
     }
@@ -333,45 +394,63 @@ export class LlamaSubjectModel implements SubjectModel {
     if (!Number.isSafeInteger(batch) || batch < 1 || !Number.isSafeInteger(seqLen) || seqLen < 1) {
       throw new ExpgenError(`forward: batch ${batch} and seqLen ${seqLen} must be positive integers`);
     }
-    if (tokens.length !== batch * seqLen) throw new ExpgenError(`forward: ${tokens.length} token ids given for batch ${batch} x seqLen ${seqLen}`);
+    if (tokens.length !== batch * seqLen)
+      throw new ExpgenError(`forward: ${tokens.length} token ids given for batch ${batch} x seqLen ${seqLen}`);
     const vocab = this.model.config.vocabSize;
     for (let i = 0; i < tokens.length; i++) {
       if (tokens[i]! < 0 || tokens[i]! >= vocab) {
-        throw new ExpgenError(`forward: token id ${tokens[i]} at row ${Math.floor(i / seqLen)}, position ${i % seqLen} is outside the model's vocabulary (0..${vocab - 1})`);
+        throw new ExpgenError(
+          `forward: token id ${tokens[i]} at row ${Math.floor(i / seqLen)}, position ${i % seqLen} is outside the model's vocabulary (0..${vocab - 1})`,
+        );
       }
     }
     const lengths = request.lengths ?? new Int32Array(batch).fill(seqLen);
     if (lengths.length !== batch) throw new ExpgenError(`forward: ${lengths.length} lengths given for batch ${batch}`);
     lengths.forEach((length, row) => {
-      if (!Number.isSafeInteger(length) || length < 0 || length > seqLen) throw new ExpgenError(`forward: length ${length} of row ${row} must be between 0 and seqLen ${seqLen}`);
+      if (!Number.isSafeInteger(length) || length < 0 || length > seqLen)
+        throw new ExpgenError(`forward: length ${length} of row ${row} must be between 0 and seqLen ${seqLen}`);
     });
     if (request.countFrom) {
-      if (request.countFrom.length !== batch) throw new ExpgenError(`forward: ${request.countFrom.length} countFrom values given for batch ${batch}`);
+      if (request.countFrom.length !== batch)
+        throw new ExpgenError(`forward: ${request.countFrom.length} countFrom values given for batch ${batch}`);
       // Past the row's length is allowed (nothing in the row counts); negative is a caller's bug.
       request.countFrom.forEach((start, row) => {
-        if (!Number.isSafeInteger(start) || start < 0) throw new ExpgenError(`forward: countFrom ${start} of row ${row} must be a non-negative integer`);
+        if (!Number.isSafeInteger(start) || start < 0)
+          throw new ExpgenError(`forward: countFrom ${start} of row ${row} must be a non-negative integer`);
       });
     }
     for (const hook of request.hooks) {
       const point = this.model.base.hookPoints.find((p) => p.name === hook.hook);
       if (hook.reduce !== 'full' && hook.reduce !== 'extremes' && hook.reduce !== 'gated') {
-        throw new ExpgenError(`forward: hook "${hook.hook}" asks for reduction "${String(hook.reduce)}"; use "full", "extremes" or "gated"`);
+        throw new ExpgenError(
+          `forward: hook "${hook.hook}" asks for reduction "${String(hook.reduce)}"; use "full", "extremes" or "gated"`,
+        );
       }
       if (hook.reduce === 'gated' && point) {
         const width = hook.fragment ? hook.fragment.outputWidth : point.width;
         const { thresholds } = hook;
         if (!thresholds || thresholds.top.length !== width || thresholds.bottom.length !== width) {
-          throw new ExpgenError(`forward: hook "${hook.hook}" uses reduction "gated" and needs thresholds.top and thresholds.bottom of ${width} values each`);
+          throw new ExpgenError(
+            `forward: hook "${hook.hook}" uses reduction "gated" and needs thresholds.top and thresholds.bottom of ${width} values each`,
+          );
         }
       }
     }
     const logits = request.logits ?? 'none';
-    if (logits !== 'none' && logits !== 'last' && logits !== 'all') throw new ExpgenError(`forward: logits "${String(logits)}" must be "none", "last" or "all"`);
+    if (logits !== 'none' && logits !== 'last' && logits !== 'all')
+      throw new ExpgenError(`forward: logits "${String(logits)}" must be "none", "last" or "all"`);
     if (request.logitIds !== undefined) {
-      if (logits === 'none') throw new ExpgenError('forward: logitIds selects among returned logits; ask for logits "last" or "all" with it');
-      if (request.logitIds.length === 0) throw new ExpgenError('forward: logitIds is empty; give at least one vocabulary id, or leave it out for the whole vocabulary');
+      if (logits === 'none')
+        throw new ExpgenError(
+          'forward: logitIds selects among returned logits; ask for logits "last" or "all" with it',
+        );
+      if (request.logitIds.length === 0)
+        throw new ExpgenError(
+          'forward: logitIds is empty; give at least one vocabulary id, or leave it out for the whole vocabulary',
+        );
       for (const id of request.logitIds) {
-        if (!Number.isSafeInteger(id) || id < 0 || id >= vocab) throw new ExpgenError(`forward: logitIds holds ${id}, outside the model's vocabulary (0..${vocab - 1})`);
+        if (!Number.isSafeInteger(id) || id < 0 || id >= vocab)
+          throw new ExpgenError(`forward: logitIds holds ${id}, outside the model's vocabulary (0..${vocab - 1})`);
       }
     }
     return lengths instanceof Int32Array ? lengths : Int32Array.from(lengths);
@@ -380,19 +459,29 @@ export class LlamaSubjectModel implements SubjectModel {
   private checkGeneration(request: LlamaGenerationRequest, temperature: number, topP: number, seed: number): void {
     const vocab = this.model.config.vocabSize;
     if (request.seeds !== undefined) {
-      if (request.seeds.length !== request.prompts.length) throw new ExpgenError(`generate: ${request.seeds.length} seeds given for ${request.prompts.length} prompts; give one per prompt`);
+      if (request.seeds.length !== request.prompts.length)
+        throw new ExpgenError(
+          `generate: ${request.seeds.length} seeds given for ${request.prompts.length} prompts; give one per prompt`,
+        );
       request.seeds.forEach((rowSeed, row) => {
-        if (!Number.isSafeInteger(rowSeed)) throw new ExpgenError(`generate: seed ${rowSeed} of row ${row} must be an integer`);
+        if (!Number.isSafeInteger(rowSeed))
+          throw new ExpgenError(`generate: seed ${rowSeed} of row ${row} must be an integer`);
       });
     }
-    if (!Number.isSafeInteger(request.maxNewTokens) || request.maxNewTokens < 0) throw new ExpgenError(`generate: maxNewTokens ${request.maxNewTokens} must be a non-negative integer`);
-    if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new ExpgenError(`generate: temperature ${temperature} must be a finite number >= 0`);
+    if (!Number.isSafeInteger(request.maxNewTokens) || request.maxNewTokens < 0)
+      throw new ExpgenError(`generate: maxNewTokens ${request.maxNewTokens} must be a non-negative integer`);
+    if (!(temperature >= 0) || !Number.isFinite(temperature))
+      throw new ExpgenError(`generate: temperature ${temperature} must be a finite number >= 0`);
     if (!(topP > 0 && topP <= 1)) throw new ExpgenError(`generate: topP ${topP} must be in (0, 1]`);
     if (!Number.isSafeInteger(seed)) throw new ExpgenError(`generate: seed ${seed} must be an integer`);
     request.prompts.forEach((prompt, row) => {
-      if (prompt.length === 0) throw new ExpgenError(`generate: prompt ${row} is empty; give at least one token (e.g. the BOS id)`);
+      if (prompt.length === 0)
+        throw new ExpgenError(`generate: prompt ${row} is empty; give at least one token (e.g. the BOS id)`);
       for (const id of prompt) {
-        if (!Number.isSafeInteger(id) || id < 0 || id >= vocab) throw new ExpgenError(`generate: prompt ${row} holds token id ${id}, outside the model's vocabulary (0..${vocab - 1})`);
+        if (!Number.isSafeInteger(id) || id < 0 || id >= vocab)
+          throw new ExpgenError(
+            `generate: prompt ${row} holds token id ${id}, outside the model's vocabulary (0..${vocab - 1})`,
+          );
       }
     });
   }
@@ -403,7 +492,10 @@ async function loadTokenizer(modelDir: string): Promise<Tokenizer> {
     return await LlamaTokenizer.fromDirectory(modelDir);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new ExpgenError(`${modelDir}: no usable tokenizer (${message}); copy the checkpoint's tokenizer.json into the model folder or pass a tokenizer`, { cause: error });
+    throw new ExpgenError(
+      `${modelDir}: no usable tokenizer (${message}); copy the checkpoint's tokenizer.json into the model folder or pass a tokenizer`,
+      { cause: error },
+    );
   }
 }
 
@@ -414,11 +506,18 @@ function Int32ArrayToBigInt(tokens: Int32Array): BigInt64Array {
 }
 
 /** Turns a variant's outputs for one hook into the contract's HookResult, marking padded positions NaN. */
-function unpackHook(io: HookVariant['hooks'][number], outputs: Record<string, HostTensor>, batch: number, seqLen: number, lengths: Int32Array): HookResult {
+function unpackHook(
+  io: HookVariant['hooks'][number],
+  outputs: Record<string, HostTensor>,
+  batch: number,
+  seqLen: number,
+  lengths: Int32Array,
+): HookResult {
   const { hook, width } = io;
   if (io.full) {
     const full = outputs[io.full]!.data as Float32Array;
-    for (let row = 0; row < batch; row++) full.fill(NaN, (row * seqLen + lengths[row]!) * width, (row + 1) * seqLen * width);
+    for (let row = 0; row < batch; row++)
+      full.fill(NaN, (row * seqLen + lengths[row]!) * width, (row + 1) * seqLen * width);
     return { hook, width, full };
   }
   const max = outputs[io.max!]!.data as Float32Array;

@@ -2,7 +2,10 @@ import { defineComponent, definePlugin, packageMeta, s } from '@expgen/core';
 import { hookActivationSource } from './hook-activation-source.js';
 
 const layerOptions = s.object({
-  layers: s.array(s.integer({ min: 0 }), { minItems: 1 }).nullable().default(null)
+  layers: s
+    .array(s.integer({ min: 0 }), { minItems: 1 })
+    .nullable()
+    .default(null)
     .describe('Layers to read; null: every layer of the subject.'),
 });
 

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { isExpgenError, memoryLogger } from '@expgen/core';
-import { BudgetExhaustedError, OpenAICompatibleClient, OpenAIRequestError, parseRetryAfter, type ClientSettings } from './chat-client.js';
+import {
+  BudgetExhaustedError,
+  OpenAICompatibleClient,
+  OpenAIRequestError,
+  parseRetryAfter,
+  type ClientSettings,
+} from './chat-client.js';
 import { fakeClock } from './openai.test-util.js';
 import { startFakeOpenAIServer, type FakeReply, type FakeServerOptions } from './testing/fake-openai-server.js';
 
@@ -53,10 +59,14 @@ describe('OpenAICompatibleClient', () => {
 
   it('backs off exponentially with jitter when the server gives no Retry-After', async () => {
     const clock = fakeClock();
-    const server = await serve({ respond: script(...Array.from({ length: 4 }, () => ({ kind: 'status', status: 500 }) as const)) });
+    const server = await serve({
+      respond: script(...Array.from({ length: 4 }, () => ({ kind: 'status', status: 500 }) as const)),
+    });
     let r = 0;
     const randoms = [0, 0.999, 0.5, 0];
-    await client([server.url], { ...clock, backoffMs: 100, maxBackoffMs: 500, random: () => randoms[r++]! }).chat(hello);
+    await client([server.url], { ...clock, backoffMs: 100, maxBackoffMs: 500, random: () => randoms[r++]! }).chat(
+      hello,
+    );
     // ceiling 100, 200, 400, 500 (capped); delay = ceiling / 2 + random x ceiling / 2
     assert.deepEqual(clock.sleeps, [50, 200, 300, 250]);
   });
@@ -81,14 +91,23 @@ describe('OpenAICompatibleClient', () => {
     assert.equal(result.httpCalls, 8);
     assert.equal(server.requests.length, 8);
     const reasons = logger.lines.join('\n');
-    for (const expected of [/HTTP 500/, /malformed JSON body/, /truncated/, /connection failed/, /no complete answer within/, /malformed answer: the body has no choices/]) {
+    for (const expected of [
+      /HTTP 500/,
+      /malformed JSON body/,
+      /truncated/,
+      /connection failed/,
+      /no complete answer within/,
+      /malformed answer: the body has no choices/,
+    ]) {
       assert.match(reasons, expected);
     }
   });
 
   it('gives up after requestRetries with a transient error naming the last failure', async () => {
     const server = await serve({ respond: () => ({ kind: 'status', status: 502, body: 'bad gateway' }) });
-    const error = await client([server.url], { ...fakeClock(), requestRetries: 2 }).chat(hello).catch((e: unknown) => e);
+    const error = await client([server.url], { ...fakeClock(), requestRetries: 2 })
+      .chat(hello)
+      .catch((e: unknown) => e);
     assert.ok(error instanceof OpenAIRequestError);
     assert.equal(error.severity, 'transient');
     assert.match(error.message, /failed 3 times; last: HTTP 502: bad gateway/);
@@ -96,7 +115,12 @@ describe('OpenAICompatibleClient', () => {
   });
 
   it('does not retry a request the server rejects, and calls a refused key or unknown model fatal', async () => {
-    const server = await serve({ respond: script({ kind: 'status', status: 400, body: '{"error":"context too long"}' }, { kind: 'status', status: 404 }) });
+    const server = await serve({
+      respond: script(
+        { kind: 'status', status: 400, body: '{"error":"context too long"}' },
+        { kind: 'status', status: 404 },
+      ),
+    });
     const c = client([server.url], fakeClock());
     const rejected = await c.chat(hello).catch((e: unknown) => e);
     assert.ok(rejected instanceof OpenAIRequestError && rejected.severity === 'rejected' && rejected.status === 400);
@@ -109,7 +133,14 @@ describe('OpenAICompatibleClient', () => {
 
   it('sends the key, and never puts it in an error, a log line, or an inspected error even when the server echoes it', async () => {
     const key = 'sk-test-SECRET-0123456789';
-    const server = await serve({ apiKey: key, respond: script({ kind: 'status', status: 500, body: `upstream said: Authorization: Bearer ${key} (key ${key})` }) });
+    const server = await serve({
+      apiKey: key,
+      respond: script({
+        kind: 'status',
+        status: 500,
+        body: `upstream said: Authorization: Bearer ${key} (key ${key})`,
+      }),
+    });
     const logger = memoryLogger();
     const good = client([server.url], { ...fakeClock(), apiKey: key, logger });
     await good.chat(hello);
@@ -117,10 +148,18 @@ describe('OpenAICompatibleClient', () => {
     assert.ok(logger.lines.length > 0 && logger.lines.some((l) => l.includes('upstream said')), 'the retry was logged');
 
     const wrong = 'sk-wrong-KEY-9876543210';
-    const error = await client([server.url], { ...fakeClock(), apiKey: wrong, logger }).chat(hello).catch((e: unknown) => e);
+    const error = await client([server.url], { ...fakeClock(), apiKey: wrong, logger })
+      .chat(hello)
+      .catch((e: unknown) => e);
     assert.ok(error instanceof OpenAIRequestError && error.severity === 'fatal' && error.status === 401);
     assert.match(error.message, /not accepted/);
-    for (const text of [...logger.lines, error.message, inspect(error, { depth: 10 }), inspect(good, { depth: 10 }), JSON.stringify(good)]) {
+    for (const text of [
+      ...logger.lines,
+      error.message,
+      inspect(error, { depth: 10 }),
+      inspect(good, { depth: 10 }),
+      JSON.stringify(good),
+    ]) {
       assert.ok(!text.includes(key) && !text.includes(wrong), `no key in: ${text.slice(0, 200)}`);
     }
   });
@@ -136,13 +175,26 @@ describe('OpenAICompatibleClient', () => {
 
   it('spreads requests over every base URL, round-robin and least-in-flight', async () => {
     const replicas = await Promise.all([serve({ latencyMs: 5 }), serve({ latencyMs: 5 }), serve({ latencyMs: 5 })]);
-    const rr = client(replicas.map((s) => s.url), { balance: 'round-robin', concurrency: 1 });
+    const rr = client(
+      replicas.map((s) => s.url),
+      { balance: 'round-robin', concurrency: 1 },
+    );
     for (let i = 0; i < 9; i++) await rr.chat(hello);
-    assert.deepEqual(replicas.map((s) => s.requests.length), [3, 3, 3]);
-    const least = client(replicas.map((s) => s.url), { concurrency: 6 });
+    assert.deepEqual(
+      replicas.map((s) => s.requests.length),
+      [3, 3, 3],
+    );
+    const least = client(
+      replicas.map((s) => s.url),
+      { concurrency: 6 },
+    );
     await Promise.all(Array.from({ length: 30 }, () => least.chat(hello)));
-    for (const s of replicas) assert.ok(s.requests.length > 3, `each replica got traffic: ${replicas.map((r) => r.requests.length)}`);
-    assert.equal(least.endpointCalls().reduce((n, e) => n + e.calls, 0), 30);
+    for (const s of replicas)
+      assert.ok(s.requests.length > 3, `each replica got traffic: ${replicas.map((r) => r.requests.length)}`);
+    assert.equal(
+      least.endpointCalls().reduce((n, e) => n + e.calls, 0),
+      30,
+    );
   });
 
   it('stops cleanly when the call budget is spent, saying what was used', async () => {
@@ -150,7 +202,9 @@ describe('OpenAICompatibleClient', () => {
     const c = client([server.url], { budget: { maxCalls: 3 }, concurrency: 2 });
     const settled = await Promise.allSettled(Array.from({ length: 5 }, () => c.chat(hello)));
     assert.equal(settled.filter((r) => r.status === 'fulfilled').length, 3);
-    const errors = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
+    const errors = settled
+      .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      .map((r) => r.reason as Error);
     assert.equal(errors.length, 2);
     for (const e of errors) {
       assert.ok(e instanceof BudgetExhaustedError && isExpgenError(e));
@@ -165,7 +219,10 @@ describe('OpenAICompatibleClient', () => {
     const first = await c.chat(hello);
     assert.equal(first.usage.estimated, false);
     assert.ok(first.usage.promptTokens > 0 && first.usage.completionTokens > 0);
-    assert.equal(c.totals.promptTokens + c.totals.completionTokens, first.usage.promptTokens + first.usage.completionTokens);
+    assert.equal(
+      c.totals.promptTokens + c.totals.completionTokens,
+      first.usage.promptTokens + first.usage.completionTokens,
+    );
     await assert.rejects(c.chat(hello), /budget\.maxTokens \(1\) reached after 1 HTTP calls/);
     const bare = await serve({ usage: false });
     const estimated = await client([bare.url]).chat(hello);
@@ -193,9 +250,14 @@ describe('OpenAICompatibleClient', () => {
   });
 
   it('fails rather than stall when Retry-After is longer than maxRetryAfterMs', async () => {
-    const server = await serve({ respond: script({ kind: 'status', status: 429, headers: { 'retry-after': '3600' } }) });
+    const server = await serve({
+      respond: script({ kind: 'status', status: 429, headers: { 'retry-after': '3600' } }),
+    });
     const clock = fakeClock();
-    await assert.rejects(client([server.url], { ...clock, maxRetryAfterMs: 60_000 }).chat(hello), /asked to retry after 3600 s/);
+    await assert.rejects(
+      client([server.url], { ...clock, maxRetryAfterMs: 60_000 }).chat(hello),
+      /asked to retry after 3600 s/,
+    );
     assert.deepEqual(clock.sleeps, []);
   });
 
@@ -203,7 +265,10 @@ describe('OpenAICompatibleClient', () => {
     const seen: string[] = [];
     const fetchStub: typeof fetch = async (input) => {
       seen.push(String(input));
-      return new Response(JSON.stringify({ choices: [{ message: { content: '[DESCRIPTION]: stub' }, finish_reason: 'stop' }] }), { status: 200 });
+      return new Response(
+        JSON.stringify({ choices: [{ message: { content: '[DESCRIPTION]: stub' }, finish_reason: 'stop' }] }),
+        { status: 200 },
+      );
     };
     const result = await client(['http://127.0.0.1:9/v1'], { fetch: fetchStub }).chat(hello);
     assert.equal(result.value.content, '[DESCRIPTION]: stub');

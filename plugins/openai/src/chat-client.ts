@@ -83,7 +83,11 @@ export class OpenAIRequestError extends ExpgenError {
   /** HTTP requests the failed call took, retries included. */
   httpCalls = 0;
 
-  constructor(message: string, readonly severity: 'fatal' | 'rejected' | 'transient', readonly status?: number) {
+  constructor(
+    message: string,
+    readonly severity: 'fatal' | 'rejected' | 'transient',
+    readonly status?: number,
+  ) {
     super(message);
     this.name = 'OpenAIRequestError';
   }
@@ -140,7 +144,19 @@ export class OpenAICompatibleClient {
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #now: () => number;
   readonly #random: () => number;
-  readonly #settings: Required<Pick<ClientSettings, 'balance' | 'timeoutMs' | 'requestRetries' | 'backoffMs' | 'maxBackoffMs' | 'maxRetryAfterMs' | 'label' | 'apiKeyEnv'>>;
+  readonly #settings: Required<
+    Pick<
+      ClientSettings,
+      | 'balance'
+      | 'timeoutMs'
+      | 'requestRetries'
+      | 'backoffMs'
+      | 'maxBackoffMs'
+      | 'maxRetryAfterMs'
+      | 'label'
+      | 'apiKeyEnv'
+    >
+  >;
   readonly #budget: { readonly maxCalls?: number | undefined; readonly maxTokens?: number | undefined };
   readonly #logger: Logger | undefined;
   #next = 0;
@@ -175,37 +191,59 @@ export class OpenAICompatibleClient {
 
   /** POST /chat/completions with `model` added; the first choice's message. */
   chat(body: Readonly<Record<string, unknown>>, signal?: AbortSignal): Promise<CallResult<ChatAnswer>> {
-    return this.#call('/chat/completions', body, signal, (json) => {
-      const choice = firstChoice(json);
-      const message = choice['message'];
-      if (typeof message !== 'object' || message === null) throw new MalformedAnswer('the first choice has no message');
-      const { content, refusal } = message as Record<string, unknown>;
-      if (content !== null && content !== undefined && typeof content !== 'string') throw new MalformedAnswer('message.content is not a string');
-      return {
-        content: typeof content === 'string' ? content : null,
-        refusal: typeof refusal === 'string' && refusal !== '' ? refusal : null,
-        finishReason: typeof choice['finish_reason'] === 'string' ? choice['finish_reason'] : null,
-      };
-    }, (answer) => answer.content ?? answer.refusal ?? '');
+    return this.#call(
+      '/chat/completions',
+      body,
+      signal,
+      (json) => {
+        const choice = firstChoice(json);
+        const message = choice['message'];
+        if (typeof message !== 'object' || message === null)
+          throw new MalformedAnswer('the first choice has no message');
+        const { content, refusal } = message as Record<string, unknown>;
+        if (content !== null && content !== undefined && typeof content !== 'string')
+          throw new MalformedAnswer('message.content is not a string');
+        return {
+          content: typeof content === 'string' ? content : null,
+          refusal: typeof refusal === 'string' && refusal !== '' ? refusal : null,
+          finishReason: typeof choice['finish_reason'] === 'string' ? choice['finish_reason'] : null,
+        };
+      },
+      (answer) => answer.content ?? answer.refusal ?? '',
+    );
   }
 
   /** POST /completions with `model` added; the first choice's text and logprobs. */
   complete(body: Readonly<Record<string, unknown>>, signal?: AbortSignal): Promise<CallResult<CompletionAnswer>> {
-    return this.#call('/completions', body, signal, (json) => {
-      const choice = firstChoice(json);
-      const logprobs = choice['logprobs'];
-      if (logprobs !== null && logprobs !== undefined && typeof logprobs !== 'object') throw new MalformedAnswer('choice.logprobs is not an object');
-      return {
-        text: typeof choice['text'] === 'string' ? choice['text'] : '',
-        logprobs: (logprobs as CompletionLogprobs | null | undefined) ?? null,
-        finishReason: typeof choice['finish_reason'] === 'string' ? choice['finish_reason'] : null,
-      };
-    }, (answer) => answer.text);
+    return this.#call(
+      '/completions',
+      body,
+      signal,
+      (json) => {
+        const choice = firstChoice(json);
+        const logprobs = choice['logprobs'];
+        if (logprobs !== null && logprobs !== undefined && typeof logprobs !== 'object')
+          throw new MalformedAnswer('choice.logprobs is not an object');
+        return {
+          text: typeof choice['text'] === 'string' ? choice['text'] : '',
+          logprobs: (logprobs as CompletionLogprobs | null | undefined) ?? null,
+          finishReason: typeof choice['finish_reason'] === 'string' ? choice['finish_reason'] : null,
+        };
+      },
+      (answer) => answer.text,
+    );
   }
 
-  async #call<T>(path: string, body: Readonly<Record<string, unknown>>, signal: AbortSignal | undefined, read: (json: unknown) => T, answerText: (value: T) => string): Promise<CallResult<T>> {
+  async #call<T>(
+    path: string,
+    body: Readonly<Record<string, unknown>>,
+    signal: AbortSignal | undefined,
+    read: (json: unknown) => T,
+    answerText: (value: T) => string,
+  ): Promise<CallResult<T>> {
     const { requestRetries, label } = this.#settings;
-    if (this.#endpoints.length === 0) throw new ExpgenError(`${label}: no base URL to send to: set options.baseUrl or $OPENAI_BASE_URL`);
+    if (this.#endpoints.length === 0)
+      throw new ExpgenError(`${label}: no base URL to send to: set options.baseUrl or $OPENAI_BASE_URL`);
     const payload = JSON.stringify({ ...body, model: this.model });
     let httpCalls = 0;
     for (let retry = 0; ; retry++) {
@@ -243,14 +281,28 @@ export class OpenAICompatibleClient {
       const fail = (error: OpenAIRequestError) => Object.assign(error, { httpCalls });
       if (attempt.severity !== 'transient') throw fail(this.#requestError(attempt, where));
       if (retry >= requestRetries) {
-        throw fail(new OpenAIRequestError(`${label}: ${where} failed ${httpCalls} time${httpCalls === 1 ? '' : 's'}; last: ${attempt.reason}`, 'transient', attempt.status));
+        throw fail(
+          new OpenAIRequestError(
+            `${label}: ${where} failed ${httpCalls} time${httpCalls === 1 ? '' : 's'}; last: ${attempt.reason}`,
+            'transient',
+            attempt.status,
+          ),
+        );
       }
       if (attempt.retryAfterMs !== undefined && attempt.retryAfterMs > this.#settings.maxRetryAfterMs) {
-        throw fail(new OpenAIRequestError(`${label}: ${where} asked to retry after ${seconds(attempt.retryAfterMs)}, longer than maxRetryAfterMs (${seconds(this.#settings.maxRetryAfterMs)}); last: ${attempt.reason}`, 'transient', attempt.status));
+        throw fail(
+          new OpenAIRequestError(
+            `${label}: ${where} asked to retry after ${seconds(attempt.retryAfterMs)}, longer than maxRetryAfterMs (${seconds(this.#settings.maxRetryAfterMs)}); last: ${attempt.reason}`,
+            'transient',
+            attempt.status,
+          ),
+        );
       }
       const delay = this.#delay(retry, attempt.retryAfterMs);
       this.totals.retries++;
-      this.#logger?.debug(`${label}: ${attempt.reason} from ${where}; retry ${retry + 1} of ${requestRetries} in ${seconds(delay)}`);
+      this.#logger?.debug(
+        `${label}: ${attempt.reason} from ${where}; retry ${retry + 1} of ${requestRetries} in ${seconds(delay)}`,
+      );
       await this.#sleep(delay, signal);
     }
   }
@@ -266,7 +318,12 @@ export class OpenAICompatibleClient {
   #reserveCall(): void {
     const { maxCalls, maxTokens } = this.#budget;
     const t = this.totals;
-    const spent = maxCalls !== undefined && t.calls >= maxCalls ? `budget.maxCalls (${maxCalls})` : maxTokens !== undefined && t.promptTokens + t.completionTokens >= maxTokens ? `budget.maxTokens (${maxTokens})` : undefined;
+    const spent =
+      maxCalls !== undefined && t.calls >= maxCalls
+        ? `budget.maxCalls (${maxCalls})`
+        : maxTokens !== undefined && t.promptTokens + t.completionTokens >= maxTokens
+          ? `budget.maxTokens (${maxTokens})`
+          : undefined;
     if (spent) {
       throw new BudgetExhaustedError(
         `${this.#settings.label}: budget spent: ${spent} reached after ${t.calls} HTTP calls and ${t.promptTokens + t.completionTokens} tokens ` +
@@ -301,7 +358,12 @@ export class OpenAICompatibleClient {
     if (this.#apiKey) headers['authorization'] = `Bearer ${this.#apiKey}`;
     const failed = (error: unknown, stage: string): Attempt => {
       if (signal?.aborted) throw signal.reason;
-      if (timedOut) return { ok: false, severity: 'transient', reason: `no complete answer within ${seconds(this.#settings.timeoutMs)} (timeoutMs)` };
+      if (timedOut)
+        return {
+          ok: false,
+          severity: 'transient',
+          reason: `no complete answer within ${seconds(this.#settings.timeoutMs)} (timeoutMs)`,
+        };
       return { ok: false, severity: 'transient', reason: `${stage} failed: ${this.#redact(networkReason(error))}` };
     };
     try {
@@ -331,7 +393,11 @@ export class OpenAICompatibleClient {
       try {
         return { ok: true, json: JSON.parse(text) as unknown };
       } catch {
-        return { ok: false, severity: 'transient', reason: `malformed JSON body (${text.length} characters: ${this.#snippet(text)})` };
+        return {
+          ok: false,
+          severity: 'transient',
+          reason: `malformed JSON body (${text.length} characters: ${this.#snippet(text)})`,
+        };
       }
     } finally {
       clearTimeout(timer);
@@ -343,12 +409,24 @@ export class OpenAICompatibleClient {
     const { label, apiKeyEnv } = this.#settings;
     const status = attempt.status;
     if (status === 401 || status === 403) {
-      return new OpenAIRequestError(`${label}: ${where} refused the request (${attempt.reason}): the API key from $${apiKeyEnv} is ${this.#apiKey ? 'not accepted' : 'missing'}; set a valid key and rerun`, 'fatal', status);
+      return new OpenAIRequestError(
+        `${label}: ${where} refused the request (${attempt.reason}): the API key from $${apiKeyEnv} is ${this.#apiKey ? 'not accepted' : 'missing'}; set a valid key and rerun`,
+        'fatal',
+        status,
+      );
     }
     if (status === 404) {
-      return new OpenAIRequestError(`${label}: ${where} was not found (${attempt.reason}): check baseUrl (it usually ends in /v1) and that the server serves model "${this.model}"`, 'fatal', status);
+      return new OpenAIRequestError(
+        `${label}: ${where} was not found (${attempt.reason}): check baseUrl (it usually ends in /v1) and that the server serves model "${this.model}"`,
+        'fatal',
+        status,
+      );
     }
-    return new OpenAIRequestError(`${label}: ${where} rejected the request: ${attempt.reason}`, attempt.severity, status);
+    return new OpenAIRequestError(
+      `${label}: ${where} rejected the request: ${attempt.reason}`,
+      attempt.severity,
+      status,
+    );
   }
 
   #usage(json: unknown, payload: string, answer: string): CallUsage {
@@ -356,9 +434,17 @@ export class OpenAICompatibleClient {
     const prompt = usage?.prompt_tokens;
     const completion = usage?.completion_tokens;
     if (typeof prompt === 'number' && Number.isFinite(prompt)) {
-      return { promptTokens: prompt, completionTokens: typeof completion === 'number' && Number.isFinite(completion) ? completion : 0, estimated: false };
+      return {
+        promptTokens: prompt,
+        completionTokens: typeof completion === 'number' && Number.isFinite(completion) ? completion : 0,
+        estimated: false,
+      };
     }
-    return { promptTokens: Math.ceil(payload.length / 4), completionTokens: Math.ceil(answer.length / 4), estimated: true };
+    return {
+      promptTokens: Math.ceil(payload.length / 4),
+      completionTokens: Math.ceil(answer.length / 4),
+      estimated: true,
+    };
   }
 
   /** Server text fit for a message: short, and with the key (which some servers echo back) masked. */
@@ -384,7 +470,14 @@ function firstChoice(json: unknown): Record<string, unknown> {
 
 /** 429, 5xx (but 501/505) and a few others are worth retrying; 401/403/404 mean the setup is wrong. */
 export function classifyStatus(status: number): 'fatal' | 'rejected' | 'transient' {
-  if (status === 408 || status === 409 || status === 425 || status === 429 || (status >= 500 && status !== 501 && status !== 505)) return 'transient';
+  if (
+    status === 408 ||
+    status === 409 ||
+    status === 425 ||
+    status === 429 ||
+    (status >= 500 && status !== 501 && status !== 505)
+  )
+    return 'transient';
   if (status === 401 || status === 403 || status === 404) return 'fatal';
   return 'rejected';
 }
@@ -403,7 +496,8 @@ export function parseRetryAfter(headers: { get(name: string): string | null }, n
 function networkReason(error: unknown): string {
   const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } } | undefined;
   const cause = e?.cause;
-  const text = cause?.message && cause.message !== e?.message ? `${e?.message}: ${cause.message}` : (e?.message ?? String(error));
+  const text =
+    cause?.message && cause.message !== e?.message ? `${e?.message}: ${cause.message}` : (e?.message ?? String(error));
   return cause?.code ? `${text} (${cause.code})` : text;
 }
 

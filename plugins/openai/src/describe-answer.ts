@@ -9,12 +9,20 @@ export type ParsedAnswer = ParsedDescription;
  * present, and with `finishReason: 'length'` a description that runs to the very end of the answer may be cut
  * short, so it is `malformed` rather than kept.
  */
-export function parseDescriptionAnswer(content: string | null, refusal: string | null = null, finishReason: string | null = null): ParsedAnswer {
+export function parseDescriptionAnswer(
+  content: string | null,
+  refusal: string | null = null,
+  finishReason: string | null = null,
+): ParsedAnswer {
   if (refusal) return { ok: false, reason: 'refusal', detail: `the server flagged a refusal: ${excerpt(refusal)}` };
   const text = content ?? '';
   const parsed = parseDescription(text);
   if (parsed.ok && finishReason === 'length' && !/[\r\n]/.test(text.slice(text.lastIndexOf(parsed.description)))) {
-    return { ok: false, reason: 'malformed', detail: `the answer was cut at the token limit inside the description: ${excerpt(parsed.description)} (raise maxTokens)` };
+    return {
+      ok: false,
+      reason: 'malformed',
+      detail: `the answer was cut at the token limit inside the description: ${excerpt(parsed.description)} (raise maxTokens)`,
+    };
   }
   return parsed;
 }

@@ -2,12 +2,41 @@ import { defineComponent, definePlugin, packageMeta } from '@expgen/core';
 import { createOpenAIDescriber, describerOptionsSchema } from './openai-describer.js';
 import { createOpenAISimulator, simulatorOptionsSchema } from './openai-simulator.js';
 
-export { OpenAICompatibleClient, OpenAIRequestError, BudgetExhaustedError, parseRetryAfter, classifyStatus } from './chat-client.js';
-export type { ClientHooks, ClientSettings, CallResult, CallUsage, ChatAnswer, CompletionAnswer, CompletionLogprobs } from './chat-client.js';
+export {
+  OpenAICompatibleClient,
+  OpenAIRequestError,
+  BudgetExhaustedError,
+  parseRetryAfter,
+  classifyStatus,
+} from './chat-client.js';
+export type {
+  ClientHooks,
+  ClientSettings,
+  CallResult,
+  CallUsage,
+  ChatAnswer,
+  CompletionAnswer,
+  CompletionLogprobs,
+} from './chat-client.js';
 export { ENV, resolveConnection, type ClientOptions, type Connection } from './client-options.js';
 export { DESCRIPTION_MARKER, REFUSAL_PATTERNS, parseDescriptionAnswer, type ParsedAnswer } from './describe-answer.js';
-export { createOpenAIDescriber, describerOptionsSchema, isCallEstimator, type CallEstimate, type CallEstimator, type DescriberOptions, type FactoryExtras, type OpenAIDescriber } from './openai-describer.js';
-export { createOpenAISimulator, simulatorOptionsSchema, type OpenAISimulator, type SimulationMode, type SimulatorOptions } from './openai-simulator.js';
+export {
+  createOpenAIDescriber,
+  describerOptionsSchema,
+  isCallEstimator,
+  type CallEstimate,
+  type CallEstimator,
+  type DescriberOptions,
+  type FactoryExtras,
+  type OpenAIDescriber,
+} from './openai-describer.js';
+export {
+  createOpenAISimulator,
+  simulatorOptionsSchema,
+  type OpenAISimulator,
+  type SimulationMode,
+  type SimulatorOptions,
+} from './openai-simulator.js';
 export { SIMULATION_PROMPT_VERSION, expectedBin, logprobPrompt, readSlots } from './simulation-prompt.js';
 
 export default definePlugin({
@@ -16,14 +45,16 @@ export default definePlugin({
     defineComponent({
       kind: 'describer',
       name: 'openai-compatible',
-      description: 'Samples candidate descriptions from any OpenAI-compatible chat API (vLLM, SGLang, llama.cpp, Ollama, OpenAI), cached and budgeted.',
+      description:
+        'Samples candidate descriptions from any OpenAI-compatible chat API (vLLM, SGLang, llama.cpp, Ollama, OpenAI), cached and budgeted.',
       options: describerOptionsSchema,
       create: async (options, context) => createOpenAIDescriber(options, context),
     }),
     defineComponent({
       kind: 'simulator',
       name: 'openai-compatible',
-      description: 'Predicts per-token activations from prompt logprobs of an OpenAI-compatible completions API (or a generated list).',
+      description:
+        'Predicts per-token activations from prompt logprobs of an OpenAI-compatible completions API (or a generated list).',
       options: simulatorOptionsSchema,
       needs: ['subject-model'],
       create: async (options, context) => createOpenAISimulator(options, context),

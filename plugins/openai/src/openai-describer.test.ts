@@ -3,9 +3,20 @@ import { inspect } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { ExpgenError, isExpgenError, SchemaError, type DescribeResult } from '@expgen/core';
 import { BudgetExhaustedError } from './chat-client.js';
-import { createOpenAIDescriber, describerOptionsSchema, isCallEstimator, type FactoryExtras } from './openai-describer.js';
+import {
+  createOpenAIDescriber,
+  describerOptionsSchema,
+  isCallEstimator,
+  type FactoryExtras,
+} from './openai-describer.js';
 import { describeRequest, fakeClock, filesUnder, removeDir, testContext } from './openai.test-util.js';
-import { fakeDescription, startFakeOpenAIServer, type FakeReply, type FakeRequest, type FakeServerOptions } from './testing/fake-openai-server.js';
+import {
+  fakeDescription,
+  startFakeOpenAIServer,
+  type FakeReply,
+  type FakeRequest,
+  type FakeServerOptions,
+} from './testing/fake-openai-server.js';
 
 const servers: { close(): Promise<void> }[] = [];
 const dirs: string[] = [];
@@ -27,7 +38,14 @@ function context(cacheDir?: string) {
 }
 
 function describer(raw: Record<string, unknown>, ctx = context(), extras: FactoryExtras = {}) {
-  return { describer: createOpenAIDescriber(describerOptionsSchema.parse({ model: 'fake-explainer', ...raw }), ctx, { env: {}, ...fakeClock(), ...extras }), context: ctx };
+  return {
+    describer: createOpenAIDescriber(describerOptionsSchema.parse({ model: 'fake-explainer', ...raw }), ctx, {
+      env: {},
+      ...fakeClock(),
+      ...extras,
+    }),
+    context: ctx,
+  };
 }
 
 /** Slot seeds of a result: each requested candidate exactly once. */
@@ -49,7 +67,8 @@ describe('openai-compatible describer', () => {
       5: (a) => (a === 0 ? { kind: 'reset' } : { kind: 'answer' }),
       6: () => ({ kind: 'chat', content: '   ' }),
       // A deterministic refusal on the slot's own seed; the retry's fresh seed gets an answer.
-      7: (_a, s) => (s === seed + 7 ? { kind: 'chat', content: "I'm sorry, but I can't help with that." } : { kind: 'answer' }),
+      7: (_a, s) =>
+        s === seed + 7 ? { kind: 'chat', content: "I'm sorry, but I can't help with that." } : { kind: 'answer' },
       8: () => ({ kind: 'chat', content: 'The feature fires on cats.' }),
       9: () => ({ kind: 'status', status: 500, body: 'always down' }),
       10: (a) => (a === 0 ? { kind: 'stall-body' } : { kind: 'answer' }),
@@ -64,11 +83,22 @@ describe('openai-compatible describer', () => {
     };
     const server = await serve({ respond });
     const clock = fakeClock();
-    const { describer: d, context: ctx } = describer({ baseUrl: server.url, timeoutMs: 1_500, requestRetries: 3, maxRetries: 3, concurrency: 6 }, context(), clock);
+    const { describer: d, context: ctx } = describer(
+      { baseUrl: server.url, timeoutMs: 1_500, requestRetries: 3, maxRetries: 3, concurrency: 6 },
+      context(),
+      clock,
+    );
     const result = await d.describe(describeRequest(count, seed));
 
-    assert.deepEqual(slotSeeds(result), Array.from({ length: count }, (_, i) => seed + i), 'every slot once');
-    assert.deepEqual(result.candidates.map((c) => c.seed).sort((a, b) => a - b), [100, 101, 102, 103, 104, 105, 107, 110]);
+    assert.deepEqual(
+      slotSeeds(result),
+      Array.from({ length: count }, (_, i) => seed + i),
+      'every slot once',
+    );
+    assert.deepEqual(
+      result.candidates.map((c) => c.seed).sort((a, b) => a - b),
+      [100, 101, 102, 103, 104, 105, 107, 110],
+    );
     const failures = Object.fromEntries(result.failures.map((f) => [f.seed - seed, f]));
     assert.equal(failures[6]!.reason, 'empty');
     assert.match(failures[6]!.detail, /4 attempts, seeds 106, 118, 130, 142/);
@@ -79,7 +109,13 @@ describe('openai-compatible describer', () => {
     for (const c of result.candidates) {
       assert.ok(c.description.length > 0 && !/never|cut/.test(c.description), 'no placeholder or partial text');
       const sampled = c.describedBy.settings!['sampledSeed'] as number;
-      assert.equal(c.description, fakeDescription(describeRequest(count, seed).messages.map((m) => ({ ...m })), sampled));
+      assert.equal(
+        c.description,
+        fakeDescription(
+          describeRequest(count, seed).messages.map((m) => ({ ...m })),
+          sampled,
+        ),
+      );
       assert.equal(sampled, c.seed === 107 ? 119 : c.seed, 'the refused slot was sampled again with seed + count');
     }
     assert.ok(Math.max(...clock.sleeps) >= 1_000, 'Retry-After: 1 was honoured');
@@ -87,12 +123,18 @@ describe('openai-compatible describer', () => {
 
     // A rerun reuses every cached answer; only the transport failure (never cached) is asked again.
     const before = server.requests.length;
-    const { describer: again } = describer({ baseUrl: server.url, timeoutMs: 1_500, requestRetries: 3, maxRetries: 3 }, context(ctx.cacheDir));
+    const { describer: again } = describer(
+      { baseUrl: server.url, timeoutMs: 1_500, requestRetries: 3, maxRetries: 3 },
+      context(ctx.cacheDir),
+    );
     const second = await again.describe(describeRequest(count, seed));
     assert.equal(server.requests.length - before, 4, 'only slot 9 was requested again (1 + 3 retries)');
     assert.ok(server.requests.slice(before).every((r) => r.body['seed'] === seed + 9));
     assert.deepEqual(second.candidates, result.candidates);
-    assert.deepEqual(second.failures.map((f) => [f.seed, f.reason]), result.failures.map((f) => [f.seed, f.reason]));
+    assert.deepEqual(
+      second.failures.map((f) => [f.seed, f.reason]),
+      result.failures.map((f) => [f.seed, f.reason]),
+    );
   });
 
   it('a second identical run makes zero HTTP calls', async () => {
@@ -103,7 +145,9 @@ describe('openai-compatible describer', () => {
     assert.equal(a.candidates.length, 8);
     // The base URL (a different replica) and the key are not part of the cache key.
     const other = await serve();
-    const { describer: second } = describer({ baseUrl: [other.url, server.url] }, context(ctx.cacheDir), { env: { OPENAI_API_KEY: 'sk-other' } });
+    const { describer: second } = describer({ baseUrl: [other.url, server.url] }, context(ctx.cacheDir), {
+      env: { OPENAI_API_KEY: 'sk-other' },
+    });
     const b = await second.describe(describeRequest(8, 0));
     assert.equal(server.requests.length + other.requests.length, 8, 'no request on the rerun');
     assert.deepEqual(b.candidates, a.candidates);
@@ -121,17 +165,33 @@ describe('openai-compatible describer', () => {
     // First try of each seed: a 500 whose body quotes the key back, as a misbehaving proxy might.
     const server = await serve({
       apiKey: key,
-      respond: (r) => (seen.has(r.body['seed']) ? { kind: 'answer' } : (seen.add(r.body['seed']), { kind: 'status', status: 500, body: `proxy error; header was Authorization: Bearer ${key}` })),
+      respond: (r) =>
+        seen.has(r.body['seed'])
+          ? { kind: 'answer' }
+          : (seen.add(r.body['seed']),
+            { kind: 'status', status: 500, body: `proxy error; header was Authorization: Bearer ${key}` }),
     });
-    const { describer: d, context: ctx } = describer({ baseUrl: server.url }, context(), { env: { OPENAI_API_KEY: key } });
+    const { describer: d, context: ctx } = describer({ baseUrl: server.url }, context(), {
+      env: { OPENAI_API_KEY: key },
+    });
     const result = await d.describe(describeRequest(3));
     assert.equal(result.candidates.length, 3);
-    assert.ok(server.requests.every((r) => r.authorization === `Bearer ${key}`), 'the key was sent');
-    assert.ok(ctx.logger.lines.some((l) => l.includes('proxy error')), 'the retries were logged');
+    assert.ok(
+      server.requests.every((r) => r.authorization === `Bearer ${key}`),
+      'the key was sent',
+    );
+    assert.ok(
+      ctx.logger.lines.some((l) => l.includes('proxy error')),
+      'the retries were logged',
+    );
 
-    const { describer: wrong } = describer({ baseUrl: server.url }, context(ctx.cacheDir), { env: { MY_KEY: 'sk-wrong-KEY-000111222' } });
+    const { describer: wrong } = describer({ baseUrl: server.url }, context(ctx.cacheDir), {
+      env: { MY_KEY: 'sk-wrong-KEY-000111222' },
+    });
     // apiKeyEnv names the variable; the wrong key gets a 401 whose body echoes it.
-    const { describer: wrongByEnv } = describer({ baseUrl: server.url, apiKeyEnv: 'MY_KEY' }, context(ctx.cacheDir), { env: { MY_KEY: 'sk-wrong-KEY-000111222' } });
+    const { describer: wrongByEnv } = describer({ baseUrl: server.url, apiKeyEnv: 'MY_KEY' }, context(ctx.cacheDir), {
+      env: { MY_KEY: 'sk-wrong-KEY-000111222' },
+    });
     const error = await wrongByEnv.describe(describeRequest(2, 7)).catch((e: unknown) => e);
     assert.ok(isExpgenError(error), 'a refused key stops the describe with an ExpgenError');
     assert.match((error as Error).message, /refused the request .* \$MY_KEY is not accepted/);
@@ -148,7 +208,11 @@ describe('openai-compatible describer', () => {
       (error as Error).message,
     ];
     assert.ok(filesUnder(ctx.cacheDir).length >= 3, 'answers were cached');
-    for (const text of texts) assert.ok(!text.includes(key) && !text.includes('sk-wrong-KEY-000111222'), `key leaked into: ${text.slice(0, 300)}`);
+    for (const text of texts)
+      assert.ok(
+        !text.includes(key) && !text.includes('sk-wrong-KEY-000111222'),
+        `key leaked into: ${text.slice(0, 300)}`,
+      );
   });
 
   it('keeps the concurrency bound across all candidates', async () => {
@@ -166,7 +230,10 @@ describe('openai-compatible describer', () => {
     const result = await d.describe(describeRequest(24));
     assert.equal(result.candidates.length, 24);
     for (const s of replicas) assert.ok(s.requests.length > 0, `traffic: ${replicas.map((r) => r.requests.length)}`);
-    assert.equal(replicas.reduce((n, s) => n + s.requests.length, 0), 24);
+    assert.equal(
+      replicas.reduce((n, s) => n + s.requests.length, 0),
+      24,
+    );
   });
 
   it('stops cleanly when the budget is spent, and a rerun with more budget pays only for the rest', async () => {
@@ -174,7 +241,10 @@ describe('openai-compatible describer', () => {
     const { describer: d, context: ctx } = describer({ baseUrl: server.url, concurrency: 2, budget: { maxCalls: 4 } });
     const error = await d.describe(describeRequest(10)).catch((e: unknown) => e);
     assert.ok(error instanceof BudgetExhaustedError && isExpgenError(error));
-    assert.match(error.message, /budget spent: budget\.maxCalls \(4\) reached after 4 HTTP calls and \d+ tokens \(\d+ prompt \+ \d+ completion\)/);
+    assert.match(
+      error.message,
+      /budget spent: budget\.maxCalls \(4\) reached after 4 HTTP calls and \d+ tokens \(\d+ prompt \+ \d+ completion\)/,
+    );
     assert.equal(server.requests.length, 4);
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(server.requests.length, 4, 'nothing is sent after the describe rejected');
@@ -190,12 +260,25 @@ describe('openai-compatible describer', () => {
     assert.ok(isCallEstimator(dry));
     const request = describeRequest(5);
     const chars = request.messages.reduce((n, m) => n + m.content.length, 0);
-    assert.deepEqual(await dry.estimate(request), { calls: 5, cachedCalls: 0, promptTokens: 5 * Math.ceil(chars / 4), maxCompletionTokens: 500 });
-    await assert.rejects(dry.describe(request), (e: unknown) => e instanceof ExpgenError && /dryRun is set/.test(e.message));
+    assert.deepEqual(await dry.estimate(request), {
+      calls: 5,
+      cachedCalls: 0,
+      promptTokens: 5 * Math.ceil(chars / 4),
+      maxCompletionTokens: 500,
+    });
+    await assert.rejects(
+      dry.describe(request),
+      (e: unknown) => e instanceof ExpgenError && /dryRun is set/.test(e.message),
+    );
     assert.equal(server.requests.length, 0);
     const { describer: real } = describer({ baseUrl: server.url, maxTokens: 100 }, context(ctx.cacheDir));
     await real.describe(describeRequest(3));
-    assert.deepEqual(await dry.estimate(request), { calls: 2, cachedCalls: 3, promptTokens: 2 * Math.ceil(chars / 4), maxCompletionTokens: 200 });
+    assert.deepEqual(await dry.estimate(request), {
+      calls: 2,
+      cachedCalls: 3,
+      promptTokens: 2 * Math.ceil(chars / 4),
+      maxCompletionTokens: 200,
+    });
     // No server is needed to price a run.
     const { describer: offline } = describer({ dryRun: true, maxTokens: 100 }, context(ctx.cacheDir));
     assert.equal((await offline.estimate(request)).cachedCalls, 3);
@@ -203,32 +286,79 @@ describe('openai-compatible describer', () => {
 
   it('sends the sampling parameters and seed; records the model, not the URL, in its provenance', async () => {
     const server = await serve();
-    const { describer: d } = describer({ baseUrl: server.url, temperature: 0.7, topP: 0.9, maxTokens: 64, extraBody: { top_k: 20 } });
+    const { describer: d } = describer({
+      baseUrl: server.url,
+      temperature: 0.7,
+      topP: 0.9,
+      maxTokens: 64,
+      extraBody: { top_k: 20 },
+    });
     await d.describe(describeRequest(2, 40));
-    const sent = server.requests.map((r) => [r.path, r.body['model'], r.body['seed'], r.body['temperature'], r.body['top_p'], r.body['max_tokens'], r.body['top_k']]);
-    assert.deepEqual(sent.sort((a, b) => Number(a[2]) - Number(b[2])), [
-      ['/v1/chat/completions', 'fake-explainer', 40, 0.7, 0.9, 64, 20],
-      ['/v1/chat/completions', 'fake-explainer', 41, 0.7, 0.9, 64, 20],
+    const sent = server.requests.map((r) => [
+      r.path,
+      r.body['model'],
+      r.body['seed'],
+      r.body['temperature'],
+      r.body['top_p'],
+      r.body['max_tokens'],
+      r.body['top_k'],
     ]);
-    assert.deepEqual(d.provenance.settings, { model: 'fake-explainer', api: 'chat/completions', temperature: 0.7, top_p: 0.9, max_tokens: 64, maxRetries: 3, extraBody: { top_k: 20 } });
+    assert.deepEqual(
+      sent.sort((a, b) => Number(a[2]) - Number(b[2])),
+      [
+        ['/v1/chat/completions', 'fake-explainer', 40, 0.7, 0.9, 64, 20],
+        ['/v1/chat/completions', 'fake-explainer', 41, 0.7, 0.9, 64, 20],
+      ],
+    );
+    assert.deepEqual(d.provenance.settings, {
+      model: 'fake-explainer',
+      api: 'chat/completions',
+      temperature: 0.7,
+      top_p: 0.9,
+      max_tokens: 64,
+      maxRetries: 3,
+      extraBody: { top_k: 20 },
+    });
   });
 
   it('reads base URL, model and key from the environment; names what is missing', () => {
     const ctx = context();
     const options = describerOptionsSchema.parse({});
-    const d = createOpenAIDescriber(options, ctx, { env: { OPENAI_BASE_URL: 'http://127.0.0.1:1/v1, http://127.0.0.1:2/v1/', OPENAI_MODEL: 'env-model', OPENAI_API_KEY: 'k' } });
+    const d = createOpenAIDescriber(options, ctx, {
+      env: {
+        OPENAI_BASE_URL: 'http://127.0.0.1:1/v1, http://127.0.0.1:2/v1/',
+        OPENAI_MODEL: 'env-model',
+        OPENAI_API_KEY: 'k',
+      },
+    });
     assert.equal(d.client.model, 'env-model');
-    assert.deepEqual(d.client.endpointCalls().map((e) => e.url), ['http://127.0.0.1:1/v1', 'http://127.0.0.1:2/v1']);
-    assert.throws(() => createOpenAIDescriber(options, ctx, { env: { OPENAI_MODEL: 'm' } }), /no base URL: set options\.baseUrl .* \$OPENAI_BASE_URL/);
-    assert.throws(() => createOpenAIDescriber(options, ctx, { env: { OPENAI_BASE_URL: 'http://127.0.0.1:1/v1' } }), /no model: set options\.model or \$OPENAI_MODEL/);
+    assert.deepEqual(
+      d.client.endpointCalls().map((e) => e.url),
+      ['http://127.0.0.1:1/v1', 'http://127.0.0.1:2/v1'],
+    );
+    assert.throws(
+      () => createOpenAIDescriber(options, ctx, { env: { OPENAI_MODEL: 'm' } }),
+      /no base URL: set options\.baseUrl .* \$OPENAI_BASE_URL/,
+    );
+    assert.throws(
+      () => createOpenAIDescriber(options, ctx, { env: { OPENAI_BASE_URL: 'http://127.0.0.1:1/v1' } }),
+      /no model: set options\.model or \$OPENAI_MODEL/,
+    );
   });
 
   it('refuses an API key in the config, without echoing it', () => {
     assert.throws(
       () => describerOptionsSchema.parse({ apiKey: 'sk-in-config-123' }, ['describers', 0, 'options']),
-      (e: unknown) => e instanceof SchemaError && /describers\[0\]\.options\.apiKey: an API key is never read from the config/.test(e.message) && !e.message.includes('sk-in-config') && !inspect(e).includes('sk-in-config'),
+      (e: unknown) =>
+        e instanceof SchemaError &&
+        /describers\[0\]\.options\.apiKey: an API key is never read from the config/.test(e.message) &&
+        !e.message.includes('sk-in-config') &&
+        !inspect(e).includes('sk-in-config'),
     );
-    assert.throws(() => describerOptionsSchema.parse({ baseUrl: ['http://ok/v1', 'ftp://no'] }), /baseUrl\[1\]: expected an http\(s\) URL/);
+    assert.throws(
+      () => describerOptionsSchema.parse({ baseUrl: ['http://ok/v1', 'ftp://no'] }),
+      /baseUrl\[1\]: expected an http\(s\) URL/,
+    );
     const parsed = describerOptionsSchema.parse({ baseUrl: 'http://127.0.0.1:8000/v1' });
     assert.deepEqual(parsed.baseUrl, ['http://127.0.0.1:8000/v1']);
     assert.equal(parsed.temperature, 1);

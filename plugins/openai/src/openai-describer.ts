@@ -18,11 +18,28 @@ import { parseDescriptionAnswer, type ParsedAnswer } from './describe-answer.js'
 
 export const describerOptionsSchema = s.object({
   ...clientOptionsShape,
-  temperature: s.number({ min: 0, max: 2 }).default(1).describe('Sampling temperature of the explainer (the reference samples at 1.0).'),
-  topP: s.number({ exclusiveMin: 0, max: 1 }).optional().describe('Nucleus sampling mass; left out of requests when unset.'),
-  maxTokens: s.integer({ min: 1 }).default(512).describe('Longest answer, sent as max_tokens (not a budget: see budget.maxTokens).'),
-  maxRetries: s.integer({ min: 0, max: 20 }).default(3).describe('Fresh requests (seed + count x attempt) for a candidate whose answer is a refusal, blank or has no marker.'),
-  dryRun: s.boolean().default(false).describe('Send nothing: the stage calls estimate(request) for the calls and prompt tokens a run would need.'),
+  temperature: s
+    .number({ min: 0, max: 2 })
+    .default(1)
+    .describe('Sampling temperature of the explainer (the reference samples at 1.0).'),
+  topP: s
+    .number({ exclusiveMin: 0, max: 1 })
+    .optional()
+    .describe('Nucleus sampling mass; left out of requests when unset.'),
+  maxTokens: s
+    .integer({ min: 1 })
+    .default(512)
+    .describe('Longest answer, sent as max_tokens (not a budget: see budget.maxTokens).'),
+  maxRetries: s
+    .integer({ min: 0, max: 20 })
+    .default(3)
+    .describe(
+      'Fresh requests (seed + count x attempt) for a candidate whose answer is a refusal, blank or has no marker.',
+    ),
+  dryRun: s
+    .boolean()
+    .default(false)
+    .describe('Send nothing: the stage calls estimate(request) for the calls and prompt tokens a run would need.'),
 });
 export type DescriberOptions = Infer<typeof describerOptionsSchema>;
 
@@ -57,7 +74,13 @@ export interface FactoryExtras extends ClientHooks {
 export const CHAT_CACHE_NAMESPACE = 'openai-compatible/chat';
 
 /** The client of one component, from its options and the environment. */
-export function clientFor(options: ClientOptions, context: ComponentContext, extras: FactoryExtras, label: string, resolve: { baseUrlRequired?: boolean } = {}): OpenAICompatibleClient {
+export function clientFor(
+  options: ClientOptions,
+  context: ComponentContext,
+  extras: FactoryExtras,
+  label: string,
+  resolve: { baseUrlRequired?: boolean } = {},
+): OpenAICompatibleClient {
   const env = extras.env ?? process.env;
   const connection = resolveConnection(options, env, label, resolve);
   return new OpenAICompatibleClient({
@@ -91,7 +114,11 @@ export function clientFor(options: ClientOptions, context: ComponentContext, ext
  * base URL or the key), so a rerun reproduces the same candidates and failures without a single call. Failed
  * calls are never cached.
  */
-export function createOpenAIDescriber(options: DescriberOptions, context: ComponentContext, extras: FactoryExtras = {}): OpenAIDescriber {
+export function createOpenAIDescriber(
+  options: DescriberOptions,
+  context: ComponentContext,
+  extras: FactoryExtras = {},
+): OpenAIDescriber {
   const label = `${context.provenance.kind} ${context.provenance.component}`;
   // A dry run sends nothing, so it can price a run before any server is set up.
   const client = clientFor(options, context, extras, label, { baseUrlRequired: !options.dryRun });
@@ -103,7 +130,13 @@ export function createOpenAIDescriber(options: DescriberOptions, context: Compon
   };
   const provenance: Provenance = {
     ...context.provenance,
-    settings: { model: client.model, api: 'chat/completions', ...sampling, maxRetries: options.maxRetries, ...(Object.keys(options.extraBody).length ? { extraBody: options.extraBody } : {}) },
+    settings: {
+      model: client.model,
+      api: 'chat/completions',
+      ...sampling,
+      maxRetries: options.maxRetries,
+      ...(Object.keys(options.extraBody).length ? { extraBody: options.extraBody } : {}),
+    },
   };
 
   const bodyFor = (request: DescribeRequest, seed: number) => ({
@@ -114,7 +147,11 @@ export function createOpenAIDescriber(options: DescriberOptions, context: Compon
   });
   const cacheKey = (body: Record<string, unknown>) => ({ api: 'chat/completions', model: client.model, body });
 
-  async function describeSlot(request: DescribeRequest, slot: number, spent: { calls: number; promptTokens: number; completionTokens: number }): Promise<DescriptionCandidate | DescriptionFailure> {
+  async function describeSlot(
+    request: DescribeRequest,
+    slot: number,
+    spent: { calls: number; promptTokens: number; completionTokens: number },
+  ): Promise<DescriptionCandidate | DescriptionFailure> {
     const slotSeed = request.seed + slot;
     const tried: number[] = [];
     let last: Extract<ParsedAnswer, { ok: false }> | undefined;
@@ -152,7 +189,11 @@ export function createOpenAIDescriber(options: DescriberOptions, context: Compon
       }
       last = parsed;
     }
-    return { seed: slotSeed, reason: last!.reason, detail: `${last!.detail} (${tried.length} attempt${tried.length === 1 ? '' : 's'}, seeds ${tried.join(', ')})` };
+    return {
+      seed: slotSeed,
+      reason: last!.reason,
+      detail: `${last!.detail} (${tried.length} attempt${tried.length === 1 ? '' : 's'}, seeds ${tried.join(', ')})`,
+    };
   }
 
   return {
@@ -160,10 +201,14 @@ export function createOpenAIDescriber(options: DescriberOptions, context: Compon
     client,
     async describe(request: DescribeRequest): Promise<DescribeResult> {
       if (options.dryRun) {
-        throw new ExpgenError(`${label}: dryRun is set, so describe() sends nothing; the stage calls estimate(request) instead — set dryRun: false to describe`);
+        throw new ExpgenError(
+          `${label}: dryRun is set, so describe() sends nothing; the stage calls estimate(request) instead — set dryRun: false to describe`,
+        );
       }
       const spent = { calls: 0, promptTokens: 0, completionTokens: 0 };
-      const settled = await Promise.allSettled(Array.from({ length: request.count }, (_, slot) => describeSlot(request, slot, spent)));
+      const settled = await Promise.allSettled(
+        Array.from({ length: request.count }, (_, slot) => describeSlot(request, slot, spent)),
+      );
       // Every slot has settled before anything is thrown, so no request outlives the describe call.
       const stop = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (stop) throw stop.reason;
@@ -183,7 +228,12 @@ export function createOpenAIDescriber(options: DescriberOptions, context: Compon
         if ((await cache.get(cacheKey(bodyFor(request, request.seed + slot)))) !== undefined) cachedCalls++;
       }
       const calls = request.count - cachedCalls;
-      return { calls, cachedCalls, promptTokens: calls * Math.ceil(promptChars / 4), maxCompletionTokens: calls * options.maxTokens };
+      return {
+        calls,
+        cachedCalls,
+        promptTokens: calls * Math.ceil(promptChars / 4),
+        maxCompletionTokens: calls * options.maxTokens,
+      };
     },
   };
 }

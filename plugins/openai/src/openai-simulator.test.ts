@@ -25,13 +25,18 @@ const tok = subject.tokenizer;
 function simulator(raw: Record<string, unknown>, cacheDir?: string) {
   const context = testContext('simulator', { subject, ...(cacheDir ? { cacheDir } : {}) });
   dirs.push(context.cacheDir);
-  const sim = createOpenAISimulator(simulatorOptionsSchema.parse({ model: 'fake-simulator', ...raw }), context, { env: {}, ...fakeClock() });
+  const sim = createOpenAISimulator(simulatorOptionsSchema.parse({ model: 'fake-simulator', ...raw }), context, {
+    env: {},
+    ...fakeClock(),
+  });
   return { sim, context };
 }
 
 function close(actual: Float32Array, expected: readonly number[]) {
   assert.equal(actual.length, expected.length);
-  expected.forEach((e, i) => assert.ok(Math.abs(actual[i]! - e) < 1e-6, `token ${i}: ${actual[i]} vs ${e}`));
+  expected.forEach((e, i) => {
+    assert.ok(Math.abs(actual[i]! - e) < 1e-6, `token ${i}: ${actual[i]} vs ${e}`);
+  });
 }
 
 describe('openai-compatible simulator', () => {
@@ -45,7 +50,10 @@ describe('openai-compatible simulator', () => {
     ];
     const server = await serve({ binLogprobs: (slot) => table[slot.index]! });
     const { sim, context } = simulator({ baseUrl: server.url });
-    const result = await sim.simulate({ descriptions: ['first', 'second'], sequences: [tok.encode('abcd'), tok.encode('xy'), []] });
+    const result = await sim.simulate({
+      descriptions: ['first', 'second'],
+      sequences: [tok.encode('abcd'), tok.encode('xy'), []],
+    });
     assert.equal(result.mode, 'prompt-logprobs');
     assert.equal(result.simulatedBy.settings!['mode'], 'prompt-logprobs');
     for (const perSequence of result.predictions) {
@@ -53,10 +61,16 @@ describe('openai-compatible simulator', () => {
       close(perSequence[1]!, [3.75, 2]);
       assert.equal(perSequence[2]!.length, 0);
     }
-    assert.ok(context.logger.lines.some((l) => /2 token position\(s\) had no activation bin among the top 20 logprobs/.test(l)));
+    assert.ok(
+      context.logger.lines.some((l) => /2 token position\(s\) had no activation bin among the top 20 logprobs/.test(l)),
+    );
     // One probe, then one call per (description, non-empty sequence).
     assert.equal(server.requests.length, 1 + 2 * 2);
-    for (const r of server.requests) assert.deepEqual([r.path, r.body['echo'], r.body['logprobs'], r.body['max_tokens']], ['/v1/completions', true, 20, 1]);
+    for (const r of server.requests)
+      assert.deepEqual(
+        [r.path, r.body['echo'], r.body['logprobs'], r.body['max_tokens']],
+        ['/v1/completions', true, 20, 1],
+      );
   });
 
   it('default fake logprobs: a token the description names reads 8.8, any other 0.1579 (by hand)', async () => {
@@ -86,14 +100,27 @@ describe('openai-compatible simulator', () => {
     it(`falls back to generate mode, with a warning, when the server ${promptLogprobs === false ? 'ignores echo' : 'rejects echo'}`, async () => {
       const server = await serve({ promptLogprobs });
       const { sim, context } = simulator({ baseUrl: server.url });
-      const result = await sim.simulate({ descriptions: ['the letter "c"'], sequences: [tok.encode('cab'), tok.encode('ccc')] });
+      const result = await sim.simulate({
+        descriptions: ['the letter "c"'],
+        sequences: [tok.encode('cab'), tok.encode('ccc')],
+      });
       assert.equal(result.mode, 'generate');
-      assert.deepEqual(result.predictions[0]!.map((p) => [...p]), [[10, 0, 0], [10, 10, 10]]);
+      assert.deepEqual(
+        result.predictions[0]!.map((p) => [...p]),
+        [
+          [10, 0, 0],
+          [10, 10, 10],
+        ],
+      );
       assert.ok(context.logger.lines.some((l) => /warning: .*returns no prompt logprobs.*generate mode/.test(l)));
       assert.equal(server.requests.filter((r) => r.path.endsWith('/chat/completions')).length, 2);
       const calls = server.requests.length;
       const { sim: rerun } = simulator({ baseUrl: server.url }, context.cacheDir);
-      assert.equal((await rerun.simulate({ descriptions: ['the letter "c"'], sequences: [tok.encode('cab'), tok.encode('ccc')] })).mode, 'generate');
+      assert.equal(
+        (await rerun.simulate({ descriptions: ['the letter "c"'], sequences: [tok.encode('cab'), tok.encode('ccc')] }))
+          .mode,
+        'generate',
+      );
       assert.equal(server.requests.length, calls, 'the cache answers the rerun in generate mode too');
     });
   }
@@ -101,24 +128,43 @@ describe('openai-compatible simulator', () => {
   it('forced prompt-logprobs mode on a server without them fails with a clear error', async () => {
     const server = await serve({ promptLogprobs: false });
     const { sim } = simulator({ baseUrl: server.url, mode: 'prompt-logprobs' });
-    await assert.rejects(sim.simulate({ descriptions: ['x'], sequences: [tok.encode('ab')] }), (e: unknown) => e instanceof ExpgenError && /cannot be read: .*no prompt logprobs.*set mode: generate/.test(e.message));
+    await assert.rejects(
+      sim.simulate({ descriptions: ['x'], sequences: [tok.encode('ab')] }),
+      (e: unknown) =>
+        e instanceof ExpgenError && /cannot be read: .*no prompt logprobs.*set mode: generate/.test(e.message),
+    );
   });
 
   it('generate mode asks again with a fresh seed after an unusable list, then gives up with an error', async () => {
     const server = await serve({
-      respond: (r) => (Number(r.body['seed']) < 2 ? { kind: 'chat', content: Number(r.body['seed']) === 0 ? 'no idea' : '[1, 2]' } : { kind: 'answer' }),
+      respond: (r) =>
+        Number(r.body['seed']) < 2
+          ? { kind: 'chat', content: Number(r.body['seed']) === 0 ? 'no idea' : '[1, 2]' }
+          : { kind: 'answer' },
     });
     const { sim } = simulator({ baseUrl: server.url, mode: 'generate', maxRetries: 2 });
     const result = await sim.simulate({ descriptions: ['the letter "a"'], sequences: [tok.encode('abc')] });
     assert.deepEqual([...result.predictions[0]![0]!], [10, 0, 0]);
-    assert.deepEqual(server.requests.map((r) => r.body['seed']), [0, 1, 2]);
+    assert.deepEqual(
+      server.requests.map((r) => r.body['seed']),
+      [0, 1, 2],
+    );
     const { sim: strict } = simulator({ baseUrl: server.url, mode: 'generate', maxRetries: 1 });
-    await assert.rejects(strict.simulate({ descriptions: ['d'], sequences: [tok.encode('xyz')] }), /no usable list of 3 activations .* after 2 attempts \(seeds 0, 1\): expected 3 activations, found 2/);
+    await assert.rejects(
+      strict.simulate({ descriptions: ['d'], sequences: [tok.encode('xyz')] }),
+      /no usable list of 3 activations .* after 2 attempts \(seeds 0, 1\): expected 3 activations, found 2/,
+    );
   });
 
   it('needs the subject tokenizer', () => {
     const context = testContext('simulator');
     dirs.push(context.cacheDir);
-    assert.throws(() => createOpenAISimulator(simulatorOptionsSchema.parse({ model: 'm', baseUrl: 'http://127.0.0.1:1/v1' }), context, { env: {} }), /needs the subject model's tokenizer/);
+    assert.throws(
+      () =>
+        createOpenAISimulator(simulatorOptionsSchema.parse({ model: 'm', baseUrl: 'http://127.0.0.1:1/v1' }), context, {
+          env: {},
+        }),
+      /needs the subject model's tokenizer/,
+    );
   });
 });

@@ -1,11 +1,20 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { memoryLogger, type ComponentContext, type ComponentKind, type DescribeRequest, type SubjectModel } from '@expgen/core';
+import {
+  memoryLogger,
+  type ComponentContext,
+  type ComponentKind,
+  type DescribeRequest,
+  type SubjectModel,
+} from '@expgen/core';
 
 /** Shared by this package's tests (not a test file itself): contexts, requests, a fake clock. */
 
-export function testContext(kind: ComponentKind, options: { subject?: SubjectModel; cacheDir?: string } = {}): ComponentContext & { logger: ReturnType<typeof memoryLogger>; cacheDir: string } {
+export function testContext(
+  kind: ComponentKind,
+  options: { subject?: SubjectModel; cacheDir?: string } = {},
+): ComponentContext & { logger: ReturnType<typeof memoryLogger>; cacheDir: string } {
   return {
     provenance: { kind, component: 'openai-compatible', plugin: '@expgen/plugin-openai', pluginVersion: '0.1.0' },
     baseDir: process.cwd(),

@@ -4,7 +4,8 @@ export class Semaphore {
   readonly #waiters: { grant: () => void }[] = [];
 
   constructor(readonly limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`semaphore limit must be an integer >= 1, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new RangeError(`semaphore limit must be an integer >= 1, got ${limit}`);
   }
 
   /** Holders now. */

@@ -30,7 +30,16 @@ const INSTRUCTIONS = `${TASK} Each line is a token, a tab, and the activation; "
 
 const EXAMPLE = {
   description: 'words for cats, such as "cat" and "kitten"',
-  lines: [['The', 0], [' kitten', 10], [' slept', 0], [' next', 0], [' to', 0], [' the', 0], [' cat', 9], ['.', 0]] as const,
+  lines: [
+    ['The', 0],
+    [' kitten', 10],
+    [' slept', 0],
+    [' next', 0],
+    [' to', 0],
+    [' the', 0],
+    [' cat', 9],
+    ['.', 0],
+  ] as const,
 };
 
 function oneLine(text: string): string {
@@ -81,11 +90,16 @@ export function expectedBin(top: Readonly<Record<string, number>> | null | undef
  * character (by `text_offset`, or by summing token lengths when the server leaves offsets out). Slots whose top
  * logprobs hold no bin are counted in `missing` and predicted 0; a response without prompt logprobs throws.
  */
-export function readSlots(logprobs: CompletionLogprobs | null, slots: readonly number[]): { values: number[]; missing: number } {
+export function readSlots(
+  logprobs: CompletionLogprobs | null,
+  slots: readonly number[],
+): { values: number[]; missing: number } {
   const top = logprobs?.top_logprobs;
-  if (!logprobs || !Array.isArray(top) || top.length < 2) throw new Error('the answer carries no prompt logprobs (echo with logprobs)');
+  if (!logprobs || !Array.isArray(top) || top.length < 2)
+    throw new Error('the answer carries no prompt logprobs (echo with logprobs)');
   const offsets = logprobs.text_offset ?? cumulativeOffsets(logprobs.tokens);
-  if (!offsets || offsets.length !== top.length) throw new Error('the answer has no usable token offsets (text_offset or tokens)');
+  if (!offsets || offsets.length !== top.length)
+    throw new Error('the answer has no usable token offsets (text_offset or tokens)');
   let missing = 0;
   let k = 0;
   const values = slots.map((slot) => {
@@ -126,7 +140,10 @@ export function generateMessages(description: string, tokens: readonly string[])
 }
 
 /** The last JSON list in a generate-mode answer, if it holds exactly `length` numbers in [0, 10]. */
-export function parseActivationList(content: string | null, length: number): { ok: true; values: number[] } | { ok: false; detail: string } {
+export function parseActivationList(
+  content: string | null,
+  length: number,
+): { ok: true; values: number[] } | { ok: false; detail: string } {
   const text = content ?? '';
   const lists = text.match(/\[[^[\]]*\]/g);
   if (!lists) return { ok: false, detail: `no JSON list in the answer: ${JSON.stringify(text.slice(0, 120))}` };
@@ -137,7 +154,10 @@ export function parseActivationList(content: string | null, length: number): { o
     return { ok: false, detail: `the last list is not JSON: ${JSON.stringify(lists.at(-1)!.slice(0, 120))}` };
   }
   if (!Array.isArray(values) || values.length !== length) {
-    return { ok: false, detail: `expected ${length} activations, found ${Array.isArray(values) ? values.length : 'no list'}` };
+    return {
+      ok: false,
+      detail: `expected ${length} activations, found ${Array.isArray(values) ? values.length : 'no list'}`,
+    };
   }
   if (!values.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 10)) {
     return { ok: false, detail: 'the list holds values that are not numbers from 0 to 10' };

@@ -14,7 +14,13 @@ describe('SAE hook names', () => {
   });
 
   it('says why hooks without a subject counterpart are not supported', () => {
-    for (const name of ['blocks.12.hook_mlp_out', 'blocks.12.hook_attn_out', 'blocks.12.attn.hook_z', 'blocks.12.hook_resid_mid', 'blocks.0.hook_resid_pre']) {
+    for (const name of [
+      'blocks.12.hook_mlp_out',
+      'blocks.12.hook_attn_out',
+      'blocks.12.attn.hook_z',
+      'blocks.12.hook_resid_mid',
+      'blocks.0.hook_resid_pre',
+    ]) {
       const mapped = subjectHookFor(name);
       assert.ok(mapped && 'unsupported' in mapped, name);
       assert.match(mapped.unsupported, /not a hook point of expgen subjects/);

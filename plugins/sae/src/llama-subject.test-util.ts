@@ -9,7 +9,12 @@ export async function openTinyLlamaSubject(cacheDir: string): Promise<SubjectMod
   const declaration = llama.components.find((c) => c.kind === 'subject-model' && c.name === 'llama')!;
   const options = declaration.options.parse({ model: null, tiny: TINY_LLAMA, provider: 'cpu' }, ['subject', 'options']);
   const context: ComponentContext = {
-    provenance: { kind: 'subject-model', component: 'llama', plugin: llama.meta.name, pluginVersion: llama.meta.version },
+    provenance: {
+      kind: 'subject-model',
+      component: 'llama',
+      plugin: llama.meta.name,
+      pluginVersion: llama.meta.version,
+    },
     baseDir: process.cwd(),
     cacheDir,
     logger: memoryLogger(),
@@ -18,11 +23,25 @@ export async function openTinyLlamaSubject(cacheDir: string): Promise<SubjectMod
 }
 
 /** A batch of real token ids with rows of different lengths (right-padded) and different first counted positions. */
-export function sampleBatch(subject: SubjectModel): { tokens: Int32Array; batch: number; seqLen: number; lengths: Int32Array; countFrom: Int32Array } {
+export function sampleBatch(subject: SubjectModel): {
+  tokens: Int32Array;
+  batch: number;
+  seqLen: number;
+  lengths: Int32Array;
+  countFrom: Int32Array;
+} {
   const texts = ['The cat sat on the mat and looked at the dog.', 'Sparse autoencoders find features.', '1 2 3 4'];
   const rows = texts.map((text) => subject.tokenizer.encode(text, { addBos: true }));
   const seqLen = Math.max(...rows.map((r) => r.length));
   const tokens = new Int32Array(rows.length * seqLen);
-  rows.forEach((row, b) => tokens.set(row, b * seqLen));
-  return { tokens, batch: rows.length, seqLen, lengths: Int32Array.from(rows, (r) => r.length), countFrom: Int32Array.of(1, 3, 0) };
+  rows.forEach((row, b) => {
+    tokens.set(row, b * seqLen);
+  });
+  return {
+    tokens,
+    batch: rows.length,
+    seqLen,
+    lengths: Int32Array.from(rows, (r) => r.length),
+    countFrom: Int32Array.of(1, 3, 0),
+  };
 }

@@ -18,11 +18,23 @@ const D_SAE = 40;
 
 async function tinySae(layout: Partial<TinySaeLayout> = {}): Promise<string> {
   const folder = join(dir, `sae-${folders++}`);
-  await writeTinySae(folder, { seed: 3, dSae: D_SAE, architecture: 'jumprelu', k: null, dIn: D_IN, layer: 2, ...layout });
+  await writeTinySae(folder, {
+    seed: 3,
+    dSae: D_SAE,
+    architecture: 'jumprelu',
+    k: null,
+    dIn: D_IN,
+    layer: 2,
+    ...layout,
+  });
   return folder;
 }
 
-async function editConfig(folder: string, edit: (cfg: Record<string, unknown>) => void, file = 'cfg.json'): Promise<void> {
+async function editConfig(
+  folder: string,
+  edit: (cfg: Record<string, unknown>) => void,
+  file = 'cfg.json',
+): Promise<void> {
   const cfg = JSON.parse(await readFile(join(folder, file), 'utf8')) as Record<string, unknown>;
   edit(cfg);
   await writeFile(join(folder, file), JSON.stringify(cfg));
@@ -57,12 +69,20 @@ function naiveEncode(sae: SaeEncoder, x: Float32Array, rows: number): Float64Arr
       v = v.map((a) => (a - mean) / (std + n.eps));
     }
     if (sae.applyBDecToInput) v = v.map((a, i) => a - sae.bDec![i]!);
-    const pre = Array.from({ length: dSae }, (_, j) => v.reduce((sum, a, i) => sum + a * sae.wEncT[j * dIn + i]!, sae.bEnc[j]!));
+    const pre = Array.from({ length: dSae }, (_, j) =>
+      v.reduce((sum, a, i) => sum + a * sae.wEncT[j * dIn + i]!, sae.bEnc[j]!),
+    );
     let acts: number[];
     if (sae.architecture === 'standard') acts = pre.map((p) => Math.max(0, p));
     else if (sae.architecture === 'jumprelu') acts = pre.map((p, j) => (p > sae.threshold![j]! ? Math.max(0, p) : 0));
     else {
-      const keep = new Set(pre.map((p, j) => [p, j] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, sae.k!).map(([, j]) => j));
+      const keep = new Set(
+        pre
+          .map((p, j) => [p, j] as const)
+          .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+          .slice(0, sae.k!)
+          .map(([, j]) => j),
+      );
       acts = pre.map((p, j) => (keep.has(j) ? Math.max(0, p) : 0));
     }
     out.set(acts, r * dSae);
@@ -89,7 +109,13 @@ describe('loading SAELens-format SAEs', () => {
     for (const applyBDecToInput of [true, false]) {
       for (const normalizeActivations of normalizations) {
         it(`${architecture}, b_dec ${applyBDecToInput ? 'subtracted' : 'kept'}, normalization ${normalizeActivations}: encodes as SAELens does`, async () => {
-          const folder = await tinySae({ architecture, applyBDecToInput, normalizeActivations, normScalingFactor: 1.7, k: 5 });
+          const folder = await tinySae({
+            architecture,
+            applyBDecToInput,
+            normalizeActivations,
+            normScalingFactor: 1.7,
+            k: 5,
+          });
           const { spec, encoder } = await loadSae(folder);
           assert.equal(spec.format, 'saelens');
           assert.equal(spec.architecture, architecture);
@@ -99,18 +125,25 @@ describe('loading SAELens-format SAEs', () => {
           assert.equal(spec.hookLayer, 2);
           assert.equal(encoder.applyBDecToInput, applyBDecToInput);
           assert.equal(encoder.normalization.kind, normalizeActivations);
-          if (normalizeActivations === 'expected_average_only_in') assert.equal((encoder.normalization as { factor: number }).factor, 1.7);
+          if (normalizeActivations === 'expected_average_only_in')
+            assert.equal((encoder.normalization as { factor: number }).factor, 1.7);
           assert.equal(encoder.k, architecture === 'topk' ? 5 : null);
           assert.equal(encoder.threshold !== null, architecture === 'jumprelu');
           const file = await SafetensorsFile.open(join(folder, 'sae_weights.safetensors'));
           const wEnc = await file.readFloat32('W_enc');
           await file.close();
-          for (let i = 0; i < D_IN; i++) for (let j = 0; j < D_SAE; j++) assert.equal(encoder.wEncT[j * D_IN + i], wEnc[i * D_SAE + j]);
+          for (let i = 0; i < D_IN; i++)
+            for (let j = 0; j < D_SAE; j++) assert.equal(encoder.wEncT[j * D_IN + i], wEnc[i * D_SAE + j]);
           const latents = encodeSae(encoder, hookValues, ROWS);
           assertClose(latents, naiveEncode(encoder, hookValues, ROWS), 1e-5, 'latents');
           const active = latents.filter((v) => v > 0).length;
-          assert.ok(active > 0 && active < latents.length, `some latents fire, not all (${active} of ${latents.length})`);
-          if (architecture === 'topk') for (let r = 0; r < ROWS; r++) assert.ok(latents.subarray(r * D_SAE, (r + 1) * D_SAE).filter((v) => v !== 0).length <= 5);
+          assert.ok(
+            active > 0 && active < latents.length,
+            `some latents fire, not all (${active} of ${latents.length})`,
+          );
+          if (architecture === 'topk')
+            for (let r = 0; r < ROWS; r++)
+              assert.ok(latents.subarray(r * D_SAE, (r + 1) * D_SAE).filter((v) => v !== 0).length <= 5);
         });
       }
     }
@@ -136,21 +169,32 @@ describe('loading SAELens-format SAEs', () => {
   });
 
   it('reads older SAELens configs: hook_point, activation_fn_str "topk" with activation_fn_kwargs.k, boolean normalize_activations', async () => {
-    const folder = await tinySae({ architecture: 'topk', k: 7, legacyConfig: true, normalizeActivations: 'expected_average_only_in', normScalingFactor: 0.5 });
+    const folder = await tinySae({
+      architecture: 'topk',
+      k: 7,
+      legacyConfig: true,
+      normalizeActivations: 'expected_average_only_in',
+      normScalingFactor: 0.5,
+    });
     const { spec, encoder } = await loadSae(folder);
     assert.equal(spec.architecture, 'topk');
     assert.equal(spec.k, 7);
     assert.equal(spec.hookName, 'blocks.2.hook_resid_post');
     assert.equal(spec.hookLayer, 2);
     assert.deepEqual(encoder.normalization, { kind: 'expected_average_only_in', factor: 0.5 });
-    const plain = await loadSae(await tinySae({ architecture: 'topk', k: 7, legacyConfig: true, normalizeActivations: 'none' }));
+    const plain = await loadSae(
+      await tinySae({ architecture: 'topk', k: 7, legacyConfig: true, normalizeActivations: 'none' }),
+    );
     assert.equal(plain.encoder.normalization.kind, 'none');
   });
 
   it('takes the expected-average factor from the options when cfg.json lacks it, and names the fix when neither has it', async () => {
     const folder = await tinySae({ normalizeActivations: 'expected_average_only_in' });
     await editConfig(folder, (cfg) => delete cfg['norm_scaling_factor']);
-    await rejectsWith(loadSae(folder), /cfg\.json: "normalize_activations" is "expected_average_only_in" but no "norm_scaling_factor" is given: add it .*or set the normScalingFactors option/);
+    await rejectsWith(
+      loadSae(folder),
+      /cfg\.json: "normalize_activations" is "expected_average_only_in" but no "norm_scaling_factor" is given: add it .*or set the normScalingFactors option/,
+    );
     const { encoder } = await loadSae(folder, { normScalingFactor: 2.5 });
     assert.deepEqual(encoder.normalization, { kind: 'expected_average_only_in', factor: 2.5 });
   });
@@ -158,7 +202,10 @@ describe('loading SAELens-format SAEs', () => {
 
 describe('loading Llama Scope SAEs as released', () => {
   /** Writes the SAELens-layout SAE at `source` in Llama Scope's layout: hyperparams.json + checkpoints/final.safetensors. */
-  async function asLlamaScope(source: string, options: { threshold: 'scalar' | 'log-tensor'; averageNorm: number }): Promise<{ folder: string; thresholdValue: number }> {
+  async function asLlamaScope(
+    source: string,
+    options: { threshold: 'scalar' | 'log-tensor'; averageNorm: number },
+  ): Promise<{ folder: string; thresholdValue: number }> {
     const folder = join(dir, `Llama3_1-8B-Base-L2R-8x-${folders++}`);
     await mkdir(join(folder, 'checkpoints'), { recursive: true });
     const file = await SafetensorsFile.open(join(source, 'sae_weights.safetensors'));
@@ -183,7 +230,11 @@ describe('loading Llama Scope SAEs as released', () => {
       'decoder.weight': { shape: [D_IN, D_SAE], data: decoderWeight },
       'decoder.bias': { shape: [D_IN], data: bDec },
     };
-    if (options.threshold === 'log-tensor') tensors['log_jumprelu_threshold'] = { shape: [D_SAE], data: new Float32Array(D_SAE).fill(Math.log(thresholdValue)) };
+    if (options.threshold === 'log-tensor')
+      tensors['log_jumprelu_threshold'] = {
+        shape: [D_SAE],
+        data: new Float32Array(D_SAE).fill(Math.log(thresholdValue)),
+      };
     await writeSafetensors(join(folder, 'checkpoints', 'final.safetensors'), tensors);
     await writeFile(
       join(folder, 'hyperparams.json'),
@@ -218,7 +269,11 @@ describe('loading Llama Scope SAEs as released', () => {
       const reference = await loadSae(source);
       assert.deepEqual(scope.encoder.wEncT, reference.encoder.wEncT, 'encoder.weight is W_enc transposed');
       assertClose(scope.encoder.threshold!, new Float32Array(D_SAE).fill(thresholdValue), 1e-6, 'threshold');
-      const expected = naiveEncode({ ...reference.encoder, normalization: scope.encoder.normalization, threshold: scope.encoder.threshold }, hookValues, ROWS);
+      const expected = naiveEncode(
+        { ...reference.encoder, normalization: scope.encoder.normalization, threshold: scope.encoder.threshold },
+        hookValues,
+        ROWS,
+      );
       assertClose(encodeSae(scope.encoder, hookValues, ROWS), expected, 1e-5, 'latents');
     });
   }
@@ -227,7 +282,10 @@ describe('loading Llama Scope SAEs as released', () => {
     const source = await tinySae({ applyBDecToInput: false, normalizeActivations: 'none' });
     const { folder } = await asLlamaScope(source, { threshold: 'scalar', averageNorm: 6 });
     await editConfig(folder, (cfg) => delete cfg['dataset_average_activation_norm'], 'hyperparams.json');
-    await rejectsWith(loadSae(folder), /hyperparams\.json: "norm_activation" is "dataset-wise" but "dataset_average_activation_norm" has no "in" entry/);
+    await rejectsWith(
+      loadSae(folder),
+      /hyperparams\.json: "norm_activation" is "dataset-wise" but "dataset_average_activation_norm" has no "in" entry/,
+    );
     await editConfig(folder, (cfg) => (cfg['hook_point_out'] = 'blocks.2.hook_mlp_out'), 'hyperparams.json');
     await rejectsWith(loadSae(folder), /hyperparams\.json: "hook_point_out" .* transcoders are not supported/);
   });
@@ -236,22 +294,64 @@ describe('loading Llama Scope SAEs as released', () => {
 describe('SAE loading errors', () => {
   it('names the file, key or tensor at fault, on one line', async () => {
     const cases: [string, (folder: string) => Promise<void>, RegExp][] = [
-      ['unknown architecture', (f) => editConfig(f, (c) => (c['architecture'] = 'gated')), /cfg\.json: architecture "gated" is not supported; the sae source encodes "standard" \(ReLU\), "jumprelu" and "topk" SAEs/],
-      ['unknown activation', (f) => editConfig(f, (c) => (c['activation_fn'] = 'tanh-relu')), /cfg\.json: activation function "tanh-relu" is not supported/],
-      ['unknown normalization', (f) => editConfig(f, (c) => (c['normalize_activations'] = 'batch_norm')), /cfg\.json: "normalize_activations" "batch_norm" is not supported/],
-      ['d_in missing', (f) => editConfig(f, (c) => delete c['d_in']), /cfg\.json: "d_in" must be a positive integer, got nothing/],
-      ['d_in differs from W_enc', (f) => editConfig(f, (c) => (c['d_in'] = 16)), /sae_weights\.safetensors: tensor "W_enc" has shape \[12, 40\] but d_in x d_sae in .*cfg\.json needs \[16, 40\]/],
-      ['d_sae differs from b_enc', (f) => editConfig(f, (c) => (c['d_sae'] = 41)), /tensor "W_enc" has shape \[12, 40\] but d_in x d_sae .* needs \[12, 41\]/],
-      ['head index', (f) => editConfig(f, (c) => ((c['metadata'] as Record<string, unknown>)['hook_head_index'] = 3)), /cfg\.json: "hook_head_index" is 3; SAEs on one attention head are not supported/],
-      ['k above d_sae', (f) => editConfig(f, (c) => Object.assign(c, { architecture: 'topk', k: 41 })), /cfg\.json: "k" is 41, more than d_sae \(40\)/],
-      ['topk without k', (f) => editConfig(f, (c) => (c['architecture'] = 'topk')), /cfg\.json: "k" must be a positive integer, got nothing/],
-      ['weights missing', (f) => rm(join(f, 'sae_weights.safetensors')), /sae_weights\.safetensors is missing: the SAE in .* needs its weights beside cfg\.json/],
+      [
+        'unknown architecture',
+        (f) => editConfig(f, (c) => (c['architecture'] = 'gated')),
+        /cfg\.json: architecture "gated" is not supported; the sae source encodes "standard" \(ReLU\), "jumprelu" and "topk" SAEs/,
+      ],
+      [
+        'unknown activation',
+        (f) => editConfig(f, (c) => (c['activation_fn'] = 'tanh-relu')),
+        /cfg\.json: activation function "tanh-relu" is not supported/,
+      ],
+      [
+        'unknown normalization',
+        (f) => editConfig(f, (c) => (c['normalize_activations'] = 'batch_norm')),
+        /cfg\.json: "normalize_activations" "batch_norm" is not supported/,
+      ],
+      [
+        'd_in missing',
+        (f) => editConfig(f, (c) => delete c['d_in']),
+        /cfg\.json: "d_in" must be a positive integer, got nothing/,
+      ],
+      [
+        'd_in differs from W_enc',
+        (f) => editConfig(f, (c) => (c['d_in'] = 16)),
+        /sae_weights\.safetensors: tensor "W_enc" has shape \[12, 40\] but d_in x d_sae in .*cfg\.json needs \[16, 40\]/,
+      ],
+      [
+        'd_sae differs from b_enc',
+        (f) => editConfig(f, (c) => (c['d_sae'] = 41)),
+        /tensor "W_enc" has shape \[12, 40\] but d_in x d_sae .* needs \[12, 41\]/,
+      ],
+      [
+        'head index',
+        (f) => editConfig(f, (c) => ((c['metadata'] as Record<string, unknown>)['hook_head_index'] = 3)),
+        /cfg\.json: "hook_head_index" is 3; SAEs on one attention head are not supported/,
+      ],
+      [
+        'k above d_sae',
+        (f) => editConfig(f, (c) => Object.assign(c, { architecture: 'topk', k: 41 })),
+        /cfg\.json: "k" is 41, more than d_sae \(40\)/,
+      ],
+      [
+        'topk without k',
+        (f) => editConfig(f, (c) => (c['architecture'] = 'topk')),
+        /cfg\.json: "k" must be a positive integer, got nothing/,
+      ],
+      [
+        'weights missing',
+        (f) => rm(join(f, 'sae_weights.safetensors')),
+        /sae_weights\.safetensors is missing: the SAE in .* needs its weights beside cfg\.json/,
+      ],
       ['not JSON', (f) => writeFile(join(f, 'cfg.json'), '{ d_in: 12'), /cfg\.json is not valid JSON/],
     ];
     for (const [what, breakIt, pattern] of cases) {
       const folder = await tinySae();
       await breakIt(folder);
-      await rejectsWith(loadSae(folder), pattern).catch((error: unknown) => assert.fail(`${what}: ${(error as Error).message}`));
+      await rejectsWith(loadSae(folder), pattern).catch((error: unknown) =>
+        assert.fail(`${what}: ${(error as Error).message}`),
+      );
     }
   });
 
@@ -260,13 +360,17 @@ describe('SAE loading errors', () => {
       const path = join(folder, 'sae_weights.safetensors');
       const file = await SafetensorsFile.open(path);
       const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-      for (const [name, entry] of file.entries) if (name !== drop) tensors[name] = { shape: [...entry.shape], data: await file.readFloat32(name) };
+      for (const [name, entry] of file.entries)
+        if (name !== drop) tensors[name] = { shape: [...entry.shape], data: await file.readFloat32(name) };
       await file.close();
       await writeSafetensors(path, tensors);
     };
     const noThreshold = await tinySae();
     await rewrite(noThreshold, 'threshold');
-    await rejectsWith(loadSae(noThreshold), /sae_weights\.safetensors: tensor "threshold" \[40\] is missing; a jumprelu SAE needs its per-latent thresholds/);
+    await rejectsWith(
+      loadSae(noThreshold),
+      /sae_weights\.safetensors: tensor "threshold" \[40\] is missing; a jumprelu SAE needs its per-latent thresholds/,
+    );
     const noBDec = await tinySae({ applyBDecToInput: true });
     await rewrite(noBDec, 'b_dec');
     await rejectsWith(loadSae(noBDec), /tensor "b_dec" is missing, and .*cfg\.json asks to subtract it from the input/);

@@ -31,10 +31,19 @@ const NAMES = {
  * Reads the encoder tensors of a config already read. `normScalingFactor` supplies (or overrides) the factor of
  * `expected_average_only_in`; `optionKey` is the option named when neither it nor the config has one.
  */
-export async function loadSaeFromSpec(spec: SaeSpec, options: { normScalingFactor?: number | null; optionKey?: string } = {}): Promise<LoadedSae> {
-  const normalization = resolveNormalization(spec, options.normScalingFactor ?? null, options.optionKey ?? 'the normScalingFactors option for this layer');
+export async function loadSaeFromSpec(
+  spec: SaeSpec,
+  options: { normScalingFactor?: number | null; optionKey?: string } = {},
+): Promise<LoadedSae> {
+  const normalization = resolveNormalization(
+    spec,
+    options.normScalingFactor ?? null,
+    options.optionKey ?? 'the normScalingFactors option for this layer',
+  );
   if (!existsSync(spec.weightsFile)) {
-    throw new ExpgenError(`${spec.weightsFile} is missing: the SAE in ${spec.folder} needs its weights beside ${spec.configFile.slice(spec.folder.length + 1)}`);
+    throw new ExpgenError(
+      `${spec.weightsFile} is missing: the SAE in ${spec.folder} needs its weights beside ${spec.configFile.slice(spec.folder.length + 1)}`,
+    );
   }
   const file = await SafetensorsFile.open(spec.weightsFile);
   try {
@@ -48,12 +57,17 @@ export async function loadSaeFromSpec(spec: SaeSpec, options: { normScalingFacto
     };
     const need = (names: readonly string[]): [string, SafetensorsEntry] => {
       const found = find(names);
-      if (!found) throw new ExpgenError(`${where}: tensor "${names[0]}" is missing (the file has ${[...file.entries.keys()].join(', ') || 'no tensors'})`);
+      if (!found)
+        throw new ExpgenError(
+          `${where}: tensor "${names[0]}" is missing (the file has ${[...file.entries.keys()].join(', ') || 'no tensors'})`,
+        );
       return found;
     };
     const expectShape = (name: string, entry: SafetensorsEntry, shape: readonly number[], config: string) => {
       if (entry.shape.length !== shape.length || entry.shape.some((d, i) => d !== shape[i])) {
-        throw new ExpgenError(`${where}: tensor "${name}" has shape [${entry.shape.join(', ')}] but ${config} in ${spec.configFile} needs [${shape.join(', ')}]`);
+        throw new ExpgenError(
+          `${where}: tensor "${name}" has shape [${entry.shape.join(', ')}] but ${config} in ${spec.configFile} needs [${shape.join(', ')}]`,
+        );
       }
     };
     const { dIn, dSae } = spec;
@@ -68,7 +82,10 @@ export async function loadSaeFromSpec(spec: SaeSpec, options: { normScalingFacto
     if (wDec) expectShape(wDec[0], wDec[1], wDec[0] === 'decoder.weight' ? [dIn, dSae] : [dSae, dIn], 'd_sae x d_in');
     const bDecFound = find(NAMES.bDec);
     if (bDecFound) expectShape(bDecFound[0], bDecFound[1], [dIn], 'd_in');
-    if (spec.applyBDecToInput && !bDecFound) throw new ExpgenError(`${where}: tensor "b_dec" is missing, and ${spec.configFile} asks to subtract it from the input (apply_b_dec_to_input)`);
+    if (spec.applyBDecToInput && !bDecFound)
+      throw new ExpgenError(
+        `${where}: tensor "b_dec" is missing, and ${spec.configFile} asks to subtract it from the input (apply_b_dec_to_input)`,
+      );
 
     let threshold: Float32Array | null = null;
     if (spec.architecture === 'jumprelu') {
@@ -80,7 +97,9 @@ export async function loadSaeFromSpec(spec: SaeSpec, options: { normScalingFacto
       } else if (spec.scalarThreshold !== null) {
         threshold = new Float32Array(dSae).fill(spec.scalarThreshold);
       } else {
-        throw new ExpgenError(`${where}: tensor "threshold" [${dSae}] is missing; a jumprelu SAE needs its per-latent thresholds`);
+        throw new ExpgenError(
+          `${where}: tensor "threshold" [${dSae}] is missing; a jumprelu SAE needs its per-latent thresholds`,
+        );
       }
     }
     const encoder: SaeEncoder = {

@@ -11,5 +11,7 @@ import { openTinyLlamaSubject } from './llama-subject.test-util.js';
 const cacheDir = await mkdtemp(join(tmpdir(), 'expgen-sae-contract-'));
 after(() => rm(cacheDir, { recursive: true, force: true }));
 
-contractSuite(plugin, { options: { 'activation-source/sae': { tiny: { seed: 1, dSae: 16, architecture: 'topk', k: 2 } } } });
+contractSuite(plugin, {
+  options: { 'activation-source/sae': { tiny: { seed: 1, dSae: 16, architecture: 'topk', k: 2 } } },
+});
 contractSuite(plugin, { subject: () => openTinyLlamaSubject(cacheDir) });

@@ -4,7 +4,13 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isExpgenError, memoryLogger, type ActivationSource, type ComponentContext, type SubjectModel } from '@expgen/core';
+import {
+  isExpgenError,
+  memoryLogger,
+  type ActivationSource,
+  type ComponentContext,
+  type SubjectModel,
+} from '@expgen/core';
 import { fakeSubjectModel } from '@expgen/core/testing';
 import plugin from './index.js';
 import { openTinyLlamaSubject, sampleBatch, TINY_LLAMA } from './llama-subject.test-util.js';
@@ -20,7 +26,12 @@ let count = 0;
 
 function context(subject: SubjectModel, cacheDir = join(dir, 'cache')): ComponentContext {
   return {
-    provenance: { kind: 'activation-source', component: 'sae', plugin: plugin.meta.name, pluginVersion: plugin.meta.version },
+    provenance: {
+      kind: 'activation-source',
+      component: 'sae',
+      plugin: plugin.meta.name,
+      pluginVersion: plugin.meta.version,
+    },
     baseDir: dir,
     cacheDir,
     logger: memoryLogger(),
@@ -28,15 +39,28 @@ function context(subject: SubjectModel, cacheDir = join(dir, 'cache')): Componen
   };
 }
 
-async function createSource(options: Record<string, unknown>, subject: SubjectModel = fakeSubjectModel({ layers: 3, residWidth: D_IN })): Promise<ActivationSource> {
-  return (await declaration.create(declaration.options.parse(options, ['activation', 'options']), context(subject))) as ActivationSource;
+async function createSource(
+  options: Record<string, unknown>,
+  subject: SubjectModel = fakeSubjectModel({ layers: 3, residWidth: D_IN }),
+): Promise<ActivationSource> {
+  return (await declaration.create(
+    declaration.options.parse(options, ['activation', 'options']),
+    context(subject),
+  )) as ActivationSource;
 }
 
 /** A folder of per-layer SAEs in the SAELens layout. */
 async function saeRoot(layers: Record<string, Partial<TinySaeLayout> & { layer: number }>): Promise<string> {
   const root = join(dir, `saes-${count++}`);
   for (const [name, layout] of Object.entries(layers)) {
-    await writeTinySae(join(root, name), { seed: layout.layer, dSae: 20, architecture: 'jumprelu', k: null, dIn: D_IN, ...layout });
+    await writeTinySae(join(root, name), {
+      seed: layout.layer,
+      dSae: 20,
+      architecture: 'jumprelu',
+      k: null,
+      dIn: D_IN,
+      ...layout,
+    });
   }
   return root;
 }
@@ -93,9 +117,11 @@ describe('the sae activation source', () => {
     assert.deepEqual(single.layers(), [0]);
   });
 
-  it('maps hook_resid_pre to the previous layer\'s output, keyed by the SAE\'s own layer; a hook template overrides configs', async () => {
+  it("maps hook_resid_pre to the previous layer's output, keyed by the SAE's own layer; a hook template overrides configs", async () => {
     const root = await saeRoot({ a: { layer: 2 } });
-    await editConfig(join(root, 'a'), (cfg) => Object.assign(cfg['metadata'] as object, { hook_name: 'blocks.2.hook_resid_pre' }));
+    await editConfig(join(root, 'a'), (cfg) =>
+      Object.assign(cfg['metadata'] as object, { hook_name: 'blocks.2.hook_resid_pre' }),
+    );
     const source = await createSource({ path: root });
     assert.deepEqual(source.layers(), [2]);
     assert.equal(source.plan(2).hook, 'resid/1');
@@ -106,7 +132,10 @@ describe('the sae activation source', () => {
   it('applies normScalingFactors per layer to expected_average_only_in SAEs whose config lacks the factor', async () => {
     const root = await saeRoot({ 'layer-1': { layer: 1, normalizeActivations: 'expected_average_only_in' } });
     await editConfig(join(root, 'layer-1'), (cfg) => delete cfg['norm_scaling_factor']);
-    await rejectsWith(createSource({ path: root }), /layer-1\/cfg\.json: "normalize_activations" is "expected_average_only_in" but no "norm_scaling_factor" is given: .*or set activation\.options\.normScalingFactors\.1$/);
+    await rejectsWith(
+      createSource({ path: root }),
+      /layer-1\/cfg\.json: "normalize_activations" is "expected_average_only_in" but no "norm_scaling_factor" is given: .*or set activation\.options\.normScalingFactors\.1$/,
+    );
     const source = await createSource({ path: root, normScalingFactors: { 1: 4 } });
     const settings = source.provenance.settings as { saes: Record<string, { normalization: unknown }> };
     assert.deepEqual(settings.saes['1']!.normalization, { kind: 'expected_average_only_in', factor: 4 });
@@ -114,22 +143,50 @@ describe('the sae activation source', () => {
 
   it('refuses what cannot work with one line naming the file, key or layer', async () => {
     const root = await saeRoot({ 'layer-0': { layer: 0 }, 'layer-2': { layer: 2 } });
-    await rejectsWith(createSource({ path: root, layers: [0, 1] }), /activation\.options\.layers: no SAE for layer 1 under .* \(SAEs found for layers: 0, 2\)/);
-    await rejectsWith(createSource({ path: join(dir, 'nowhere') }), /activation\.options\.path: folder .*nowhere does not exist/);
+    await rejectsWith(
+      createSource({ path: root, layers: [0, 1] }),
+      /activation\.options\.layers: no SAE for layer 1 under .* \(SAEs found for layers: 0, 2\)/,
+    );
+    await rejectsWith(
+      createSource({ path: join(dir, 'nowhere') }),
+      /activation\.options\.path: folder .*nowhere does not exist/,
+    );
     await mkdir(join(dir, 'empty'), { recursive: true });
     await rejectsWith(createSource({ path: join(dir, 'empty') }), /activation\.options\.path: .*empty holds no SAE/);
-    assert.throws(() => declaration.options.parse({ path: root, name: 'no spaces' }, ['activation', 'options']), /activation\.options\.name: expected letters, digits/);
+    assert.throws(
+      () => declaration.options.parse({ path: root, name: 'no spaces' }, ['activation', 'options']),
+      /activation\.options\.name: expected letters, digits/,
+    );
     // d_in against the hook width: the subject's mlp hooks are 8 wide.
-    await rejectsWith(createSource({ path: root, hook: 'mlp/{layer}' }), /layer-0\/cfg\.json: d_in is 12 but hook "mlp\/0" of the subject has 8 values per token/);
-    const wide = await createSource({ path: root }, fakeSubjectModel({ layers: 3, residWidth: 16 })).catch((error: Error) => error);
-    assert.match((wide as Error).message, /d_in is 12 but hook "resid\/0" of the subject has 16 values per token; this SAE was trained on another model or hook/);
+    await rejectsWith(
+      createSource({ path: root, hook: 'mlp/{layer}' }),
+      /layer-0\/cfg\.json: d_in is 12 but hook "mlp\/0" of the subject has 8 values per token/,
+    );
+    const wide = await createSource({ path: root }, fakeSubjectModel({ layers: 3, residWidth: 16 })).catch(
+      (error: Error) => error,
+    );
+    assert.match(
+      (wide as Error).message,
+      /d_in is 12 but hook "resid\/0" of the subject has 16 values per token; this SAE was trained on another model or hook/,
+    );
     const mlpOut = await saeRoot({ 'layer-1': { layer: 1 } });
-    await editConfig(join(mlpOut, 'layer-1'), (cfg) => Object.assign(cfg['metadata'] as object, { hook_name: 'blocks.1.hook_mlp_out' }));
-    await rejectsWith(createSource({ path: mlpOut }), /cfg\.json: hook "blocks\.1\.hook_mlp_out": the MLP's output \(hook_mlp_out\) is not a hook point of expgen subjects/);
+    await editConfig(join(mlpOut, 'layer-1'), (cfg) =>
+      Object.assign(cfg['metadata'] as object, { hook_name: 'blocks.1.hook_mlp_out' }),
+    );
+    await rejectsWith(
+      createSource({ path: mlpOut }),
+      /cfg\.json: hook "blocks\.1\.hook_mlp_out": the MLP's output \(hook_mlp_out\) is not a hook point of expgen subjects/,
+    );
     const twice = await saeRoot({ x: { layer: 1 }, y: { layer: 1 } });
-    await rejectsWith(createSource({ path: twice }), /activation\.options\.path: two SAEs for layer 1: .*\/x and .*\/y/);
+    await rejectsWith(
+      createSource({ path: twice }),
+      /activation\.options\.path: two SAEs for layer 1: .*\/x and .*\/y/,
+    );
     const far = await saeRoot({ 'layer-7': { layer: 7 } });
-    await rejectsWith(createSource({ path: far }), /cfg\.json: the SAE reads hook "resid\/7", which the subject does not expose/);
+    await rejectsWith(
+      createSource({ path: far }),
+      /cfg\.json: the SAE reads hook "resid\/7", which the subject does not expose/,
+    );
   });
 
   it('generates the tiny SAE on every resid layer when path is null, once per cache', async () => {
@@ -150,7 +207,10 @@ describe('the sae activation source', () => {
     assert.equal((await stat(weights)).mtimeMs, written, 'the cached SAE is reused');
     const values = Float32Array.from({ length: 3 * 6 }, (_, i) => Math.cos(i));
     assert.deepEqual(again.encode(1, values, 3), first.encode(1, values, 3));
-    const topk = (await declaration.create(declaration.options.parse({ layers: [1], tiny: { architecture: 'topk', dSae: 32, seed: 2 } }, []), context(subject, cacheDir))) as ActivationSource;
+    const topk = (await declaration.create(
+      declaration.options.parse({ layers: [1], tiny: { architecture: 'topk', dSae: 32, seed: 2 } }, []),
+      context(subject, cacheDir),
+    )) as ActivationSource;
     assert.deepEqual(topk.layers(), [1]);
     assert.equal(topk.plan(1).width, 32);
     await rejectsWith(
@@ -161,7 +221,7 @@ describe('the sae activation source', () => {
 });
 
 describe('the sae activation source on the Llama subject', () => {
-  it('plans fragments the subject runs in its graph, agreeing with the source\'s host encode on real hook values', async () => {
+  it("plans fragments the subject runs in its graph, agreeing with the source's host encode on real hook values", async () => {
     const cacheDir = join(dir, 'llama-cache');
     const subject = await openTinyLlamaSubject(cacheDir);
     try {
@@ -191,7 +251,10 @@ describe('the sae activation source on the Llama subject', () => {
             continue;
           }
           if (e > 0) firing++;
-          assert.ok(Math.abs(actual[j]! - e) <= 1e-4 * Math.max(1, Math.abs(e)), `layer ${plan.layer} [${j}]: ${actual[j]} vs ${e}`);
+          assert.ok(
+            Math.abs(actual[j]! - e) <= 1e-4 * Math.max(1, Math.abs(e)),
+            `layer ${plan.layer} [${j}]: ${actual[j]} vs ${e}`,
+          );
         }
         assert.ok(firing > 0, `layer ${plan.layer}: some latents fire`);
       });

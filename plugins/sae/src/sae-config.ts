@@ -60,7 +60,9 @@ export function readSaeSpec(folder: string): SaeSpec {
   if (existsSync(saelens)) return saelensSpec(folder, saelens, readJson(saelens));
   const llamaScope = join(folder, 'hyperparams.json');
   if (existsSync(llamaScope)) return llamaScopeSpec(folder, llamaScope, readJson(llamaScope));
-  throw new ExpgenError(`${folder} holds no SAE: expected cfg.json and sae_weights.safetensors (SAELens) or hyperparams.json and checkpoints/final.safetensors (Llama Scope)`);
+  throw new ExpgenError(
+    `${folder} holds no SAE: expected cfg.json and sae_weights.safetensors (SAELens) or hyperparams.json and checkpoints/final.safetensors (Llama Scope)`,
+  );
 }
 
 function readJson(file: string): Record<string, unknown> {
@@ -70,7 +72,8 @@ function readJson(file: string): Record<string, unknown> {
   } catch (error) {
     throw new ExpgenError(`${file} is not valid JSON (${(error as Error).message})`, { cause: error });
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ExpgenError(`${file} must hold a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ExpgenError(`${file} must hold a JSON object`);
   return value as Record<string, unknown>;
 }
 
@@ -83,18 +86,26 @@ function positiveInteger(file: string, key: string, value: unknown): number {
 
 function optionalLayer(file: string, key: string, value: unknown): number | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new ExpgenError(`${file}: "${key}" must be a non-negative integer, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
+    throw new ExpgenError(`${file}: "${key}" must be a non-negative integer, got ${JSON.stringify(value)}`);
   return value;
 }
 
 function positiveFactor(file: string, key: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ExpgenError(`${file}: "${key}" must be a positive number, got ${JSON.stringify(value) ?? 'nothing'}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+    throw new ExpgenError(`${file}: "${key}" must be a positive number, got ${JSON.stringify(value) ?? 'nothing'}`);
   return value;
 }
 
 function saelensSpec(folder: string, file: string, cfg: Record<string, unknown>): SaeSpec {
   // SAELens 6 moved the hook's description under `metadata` (`meta` in some writers); older files keep it at the top.
-  const meta = (typeof cfg['metadata'] === 'object' && cfg['metadata'] !== null ? cfg['metadata'] : typeof cfg['meta'] === 'object' && cfg['meta'] !== null ? cfg['meta'] : {}) as Record<string, unknown>;
+  const meta = (
+    typeof cfg['metadata'] === 'object' && cfg['metadata'] !== null
+      ? cfg['metadata']
+      : typeof cfg['meta'] === 'object' && cfg['meta'] !== null
+        ? cfg['meta']
+        : {}
+  ) as Record<string, unknown>;
   const get = (...keys: string[]): unknown => {
     for (const key of keys) {
       if (cfg[key] !== undefined) return cfg[key];
@@ -106,34 +117,48 @@ function saelensSpec(folder: string, file: string, cfg: Record<string, unknown>)
   const dSae = positiveInteger(file, 'd_sae', cfg['d_sae']);
   const architectureName = cfg['architecture'] ?? 'standard';
   const activation = cfg['activation_fn'] ?? cfg['activation_fn_str'] ?? 'relu';
-  if (typeof architectureName !== 'string') throw new ExpgenError(`${file}: "architecture" must be a string, got ${JSON.stringify(architectureName)}`);
-  if (typeof activation !== 'string') throw new ExpgenError(`${file}: "activation_fn" must be a string, got ${JSON.stringify(activation)}`);
+  if (typeof architectureName !== 'string')
+    throw new ExpgenError(`${file}: "architecture" must be a string, got ${JSON.stringify(architectureName)}`);
+  if (typeof activation !== 'string')
+    throw new ExpgenError(`${file}: "activation_fn" must be a string, got ${JSON.stringify(activation)}`);
   let architecture: SaeArchitecture;
   if (architectureName === 'topk' || (architectureName === 'standard' && activation === 'topk')) {
     architecture = 'topk';
   } else if (architectureName === 'standard' || architectureName === 'jumprelu') {
     if (activation !== 'relu') {
-      throw new ExpgenError(`${file}: activation function "${activation}" is not supported; the sae source encodes ReLU, JumpReLU and TopK SAEs`);
+      throw new ExpgenError(
+        `${file}: activation function "${activation}" is not supported; the sae source encodes ReLU, JumpReLU and TopK SAEs`,
+      );
     }
     architecture = architectureName;
   } else {
-    throw new ExpgenError(`${file}: architecture "${architectureName}" is not supported; the sae source encodes "standard" (ReLU), "jumprelu" and "topk" SAEs`);
+    throw new ExpgenError(
+      `${file}: architecture "${architectureName}" is not supported; the sae source encodes "standard" (ReLU), "jumprelu" and "topk" SAEs`,
+    );
   }
   let k: number | null = null;
   if (architecture === 'topk') {
     const kwargs = cfg['activation_fn_kwargs'];
-    const value = cfg['k'] ?? (typeof kwargs === 'object' && kwargs !== null ? (kwargs as Record<string, unknown>)['k'] : undefined);
+    const value =
+      cfg['k'] ??
+      (typeof kwargs === 'object' && kwargs !== null ? (kwargs as Record<string, unknown>)['k'] : undefined);
     k = positiveInteger(file, 'k', value);
     if (k > dSae) throw new ExpgenError(`${file}: "k" is ${k}, more than d_sae (${dSae})`);
   }
   const applyBDec = cfg['apply_b_dec_to_input'] ?? true;
-  if (typeof applyBDec !== 'boolean') throw new ExpgenError(`${file}: "apply_b_dec_to_input" must be true or false, got ${JSON.stringify(applyBDec)}`);
+  if (typeof applyBDec !== 'boolean')
+    throw new ExpgenError(`${file}: "apply_b_dec_to_input" must be true or false, got ${JSON.stringify(applyBDec)}`);
   const headIndex = get('hook_head_index', 'hook_point_head_index');
-  if (headIndex !== undefined && headIndex !== null) throw new ExpgenError(`${file}: "hook_head_index" is ${JSON.stringify(headIndex)}; SAEs on one attention head are not supported`);
+  if (headIndex !== undefined && headIndex !== null)
+    throw new ExpgenError(
+      `${file}: "hook_head_index" is ${JSON.stringify(headIndex)}; SAEs on one attention head are not supported`,
+    );
   const reshape = cfg['reshape_activations'];
-  if (reshape !== undefined && reshape !== null && reshape !== 'none') throw new ExpgenError(`${file}: "reshape_activations" is ${JSON.stringify(reshape)}; only "none" is supported`);
+  if (reshape !== undefined && reshape !== null && reshape !== 'none')
+    throw new ExpgenError(`${file}: "reshape_activations" is ${JSON.stringify(reshape)}; only "none" is supported`);
   const hookName = get('hook_name', 'hook_point');
-  if (hookName !== undefined && hookName !== null && typeof hookName !== 'string') throw new ExpgenError(`${file}: "hook_name" must be a string, got ${JSON.stringify(hookName)}`);
+  if (hookName !== undefined && hookName !== null && typeof hookName !== 'string')
+    throw new ExpgenError(`${file}: "hook_name" must be a string, got ${JSON.stringify(hookName)}`);
   const dtype = cfg['dtype'];
   return {
     folder,
@@ -161,11 +186,16 @@ function saelensNormalization(file: string, cfg: Record<string, unknown>): SpecN
     // SAELens keeps the factor in its directory of pretrained SAEs, not in cfg.json; some writers add it here.
     const key = cfg['norm_scaling_factor'] !== undefined ? 'norm_scaling_factor' : 'scaling_factor';
     const factor = cfg[key];
-    return { kind: 'expected_average_only_in', factor: factor === undefined || factor === null ? null : positiveFactor(file, key, factor) };
+    return {
+      kind: 'expected_average_only_in',
+      factor: factor === undefined || factor === null ? null : positiveFactor(file, key, factor),
+    };
   }
   if (value === 'constant_norm_rescale') return { kind: 'constant_norm_rescale' };
   if (value === 'layer_norm') return { kind: 'layer_norm', eps: 1e-5 };
-  throw new ExpgenError(`${file}: "normalize_activations" ${JSON.stringify(value)} is not supported; use "none", "expected_average_only_in", "constant_norm_rescale" or "layer_norm"`);
+  throw new ExpgenError(
+    `${file}: "normalize_activations" ${JSON.stringify(value)} is not supported; use "none", "expected_average_only_in", "constant_norm_rescale" or "layer_norm"`,
+  );
 }
 
 /** Where a Llama Scope folder keeps its weights: under checkpoints/ as released, or beside the config. */
@@ -176,8 +206,14 @@ function llamaScopeSpec(folder: string, file: string, cfg: Record<string, unknow
   const dSae = positiveInteger(file, 'd_sae', cfg['d_sae']);
   const hookIn = cfg['hook_point_in'];
   const hookOut = cfg['hook_point_out'] ?? hookIn;
-  if (typeof hookIn !== 'string') throw new ExpgenError(`${file}: "hook_point_in" must name the hook the SAE reads, got ${JSON.stringify(hookIn) ?? 'nothing'}`);
-  if (hookOut !== hookIn) throw new ExpgenError(`${file}: "hook_point_out" (${JSON.stringify(hookOut)}) differs from "hook_point_in": transcoders are not supported`);
+  if (typeof hookIn !== 'string')
+    throw new ExpgenError(
+      `${file}: "hook_point_in" must name the hook the SAE reads, got ${JSON.stringify(hookIn) ?? 'nothing'}`,
+    );
+  if (hookOut !== hookIn)
+    throw new ExpgenError(
+      `${file}: "hook_point_out" (${JSON.stringify(hookOut)}) differs from "hook_point_in": transcoders are not supported`,
+    );
   const actFn = cfg['act_fn'] ?? 'relu';
   let architecture: SaeArchitecture;
   let k: number | null = null;
@@ -186,7 +222,8 @@ function llamaScopeSpec(folder: string, file: string, cfg: Record<string, unknow
     architecture = 'jumprelu';
     const threshold = cfg['jump_relu_threshold'];
     if (threshold !== undefined) {
-      if (typeof threshold !== 'number' || !Number.isFinite(threshold)) throw new ExpgenError(`${file}: "jump_relu_threshold" must be a number, got ${JSON.stringify(threshold)}`);
+      if (typeof threshold !== 'number' || !Number.isFinite(threshold))
+        throw new ExpgenError(`${file}: "jump_relu_threshold" must be a number, got ${JSON.stringify(threshold)}`);
       scalarThreshold = threshold;
     }
   } else if (actFn === 'topk') {
@@ -196,10 +233,15 @@ function llamaScopeSpec(folder: string, file: string, cfg: Record<string, unknow
   } else if (actFn === 'relu') {
     architecture = 'standard';
   } else {
-    throw new ExpgenError(`${file}: "act_fn" ${JSON.stringify(actFn)} is not supported; the sae source encodes relu, jumprelu and topk SAEs`);
+    throw new ExpgenError(
+      `${file}: "act_fn" ${JSON.stringify(actFn)} is not supported; the sae source encodes relu, jumprelu and topk SAEs`,
+    );
   }
-  const applyBDec = (cfg['apply_decoder_bias_to_pre_encoder'] ?? false) === true && (cfg['use_decoder_bias'] ?? true) === true;
-  const weightsFile = LLAMA_SCOPE_WEIGHTS.map((name) => join(folder, name)).find((path) => existsSync(path)) ?? join(folder, LLAMA_SCOPE_WEIGHTS[0]!);
+  const applyBDec =
+    (cfg['apply_decoder_bias_to_pre_encoder'] ?? false) === true && (cfg['use_decoder_bias'] ?? true) === true;
+  const weightsFile =
+    LLAMA_SCOPE_WEIGHTS.map((name) => join(folder, name)).find((path) => existsSync(path)) ??
+    join(folder, LLAMA_SCOPE_WEIGHTS[0]!);
   return {
     folder,
     format: 'llama-scope',
@@ -218,7 +260,12 @@ function llamaScopeSpec(folder: string, file: string, cfg: Record<string, unknow
   };
 }
 
-function llamaScopeNormalization(file: string, cfg: Record<string, unknown>, dIn: number, hook: string): SpecNormalization {
+function llamaScopeNormalization(
+  file: string,
+  cfg: Record<string, unknown>,
+  dIn: number,
+  hook: string,
+): SpecNormalization {
   const mode = cfg['norm_activation'] ?? 'none';
   if (mode === 'none' || mode === 'inference') return { kind: 'none' };
   if (mode === 'token-wise') return { kind: 'constant_norm_rescale' };
@@ -228,9 +275,14 @@ function llamaScopeNormalization(file: string, cfg: Record<string, unknown>, dIn
     const table = typeof norms === 'object' && norms !== null ? (norms as Record<string, unknown>) : {};
     const norm = table['in'] ?? table[hook];
     if (norm === undefined || norm === null) return { kind: 'expected_average_only_in', factor: null };
-    return { kind: 'expected_average_only_in', factor: Math.sqrt(dIn) / positiveFactor(file, 'dataset_average_activation_norm.in', norm) };
+    return {
+      kind: 'expected_average_only_in',
+      factor: Math.sqrt(dIn) / positiveFactor(file, 'dataset_average_activation_norm.in', norm),
+    };
   }
-  throw new ExpgenError(`${file}: "norm_activation" ${JSON.stringify(mode)} is not supported; use "none", "inference", "token-wise" or "dataset-wise"`);
+  throw new ExpgenError(
+    `${file}: "norm_activation" ${JSON.stringify(mode)} is not supported; use "none", "inference", "token-wise" or "dataset-wise"`,
+  );
 }
 
 /**
@@ -242,8 +294,13 @@ export function resolveNormalization(spec: SaeSpec, override: number | null, opt
   if (normalization.kind !== 'expected_average_only_in') return normalization;
   const factor = override ?? normalization.factor;
   if (factor === null) {
-    const what = spec.format === 'llama-scope' ? '"norm_activation" is "dataset-wise" but "dataset_average_activation_norm" has no "in" entry' : '"normalize_activations" is "expected_average_only_in" but no "norm_scaling_factor" is given';
-    throw new ExpgenError(`${spec.configFile}: ${what}: add it (sqrt(d_in) / the mean norm of the hook's values in training; SAELens lists it for its pretrained SAEs), or set ${optionKey}`);
+    const what =
+      spec.format === 'llama-scope'
+        ? '"norm_activation" is "dataset-wise" but "dataset_average_activation_norm" has no "in" entry'
+        : '"normalize_activations" is "expected_average_only_in" but no "norm_scaling_factor" is given';
+    throw new ExpgenError(
+      `${spec.configFile}: ${what}: add it (sqrt(d_in) / the mean norm of the hook's values in training; SAELens lists it for its pretrained SAEs), or set ${optionKey}`,
+    );
   }
   return { kind: 'expected_average_only_in', factor };
 }

@@ -61,7 +61,15 @@ function encoderInput(sae: SaeEncoder, x: Float32Array, row: number, into: Float
 }
 
 /** pre = x' W_enc + b_enc for rows [from, from + n), into `pre` [n, d_sae]; returns which rows had a NaN input. */
-function preActivationBlock(sae: SaeEncoder, x: Float32Array, from: number, n: number, input: Float64Array, pre: Float64Array, blockRows: number): boolean[] {
+function preActivationBlock(
+  sae: SaeEncoder,
+  x: Float32Array,
+  from: number,
+  n: number,
+  input: Float64Array,
+  pre: Float64Array,
+  blockRows: number,
+): boolean[] {
   const { dIn, dSae, wEncT, bEnc } = sae;
   const finite: boolean[] = [];
   for (let b = 0; b < n; b++) finite.push(encoderInput(sae, x, from + b, input, b * dIn));
@@ -128,7 +136,12 @@ export function preActivations(sae: SaeEncoder, x: Float32Array, rows: number): 
  * Latent activations [rows, d_sae] of hook values [rows, d_in]. A row with a NaN input (a padded position) is NaN.
  * `blockRows` (default 4) rows share each pass over the encoder; the benchmark compares it with 1.
  */
-export function encodeSae(sae: SaeEncoder, x: Float32Array, rows: number, options: { blockRows?: number } = {}): Float32Array {
+export function encodeSae(
+  sae: SaeEncoder,
+  x: Float32Array,
+  rows: number,
+  options: { blockRows?: number } = {},
+): Float32Array {
   checkInput(sae, x, rows);
   const { dSae } = sae;
   const block = Math.max(1, options.blockRows ?? BLOCK_ROWS);

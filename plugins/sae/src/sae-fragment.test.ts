@@ -56,7 +56,12 @@ function assertClose(actual: Float32Array, expected: Float32Array, what: string,
 }
 
 /** Per-feature thresholds halfway between the two largest row maxima (and smallest minima), far from any value. */
-function clearThresholds(max: Float32Array, min: Float32Array, batch: number, width: number): { top: Float32Array; bottom: Float32Array } {
+function clearThresholds(
+  max: Float32Array,
+  min: Float32Array,
+  batch: number,
+  width: number,
+): { top: Float32Array; bottom: Float32Array } {
   const top = new Float32Array(width).fill(Infinity);
   const bottom = new Float32Array(width).fill(-Infinity);
   for (let f = 0; f < width; f++) {
@@ -85,7 +90,11 @@ describe('SAE encoder fragment in the Llama subject graph', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const cases: { architecture: SaeArchitecture; normalizeActivations: NonNullable<TinySaeLayout['normalizeActivations']>; applyBDecToInput: boolean }[] = [];
+  const cases: {
+    architecture: SaeArchitecture;
+    normalizeActivations: NonNullable<TinySaeLayout['normalizeActivations']>;
+    applyBDecToInput: boolean;
+  }[] = [];
   for (const architecture of ['standard', 'jumprelu', 'topk'] as const) {
     cases.push({ architecture, normalizeActivations: 'constant_norm_rescale', applyBDecToInput: true });
     cases.push({ architecture, normalizeActivations: 'none', applyBDecToInput: false });
@@ -97,7 +106,17 @@ describe('SAE encoder fragment in the Llama subject graph', () => {
     it(`${c.architecture}, normalization ${c.normalizeActivations}, b_dec ${c.applyBDecToInput ? 'subtracted' : 'kept'}: full, extremes and gated agree with the host encoder`, async () => {
       const folder = join(dir, `sae-${n}`);
       // Without normalization, the tiny model's residual values are small: a larger factor keeps latents firing.
-      await writeTinySae(folder, { seed: n, dSae: D_SAE, architecture: c.architecture, k: 6, dIn: TINY_LLAMA.hiddenSize, layer: 1, normalizeActivations: c.normalizeActivations, applyBDecToInput: c.applyBDecToInput, normScalingFactor: 3 });
+      await writeTinySae(folder, {
+        seed: n,
+        dSae: D_SAE,
+        architecture: c.architecture,
+        k: 6,
+        dIn: TINY_LLAMA.hiddenSize,
+        layer: 1,
+        normalizeActivations: c.normalizeActivations,
+        applyBDecToInput: c.applyBDecToInput,
+        normScalingFactor: 3,
+      });
       const { encoder } = await loadSae(folder);
       const fragment = saeFragment(encoder, `sae_test_${n}`);
       const { batch, seqLen, lengths, countFrom } = request;

@@ -31,12 +31,25 @@ export function saeFragment(sae: SaeEncoder, name: string): GraphFragment {
     const centered = node('Sub', [x, node('ReduceMean', [x], 'x_mean', { axes: [1], keepdims: 1 })], 'x_centered');
     const squares = node('ReduceSumSquare', [centered], 'x_squares', { axes: [1], keepdims: 1 });
     // torch.std: Bessel's correction, divide by d_in - 1.
-    const std = node('Sqrt', [node('Div', [squares, constant('d_in_minus_1', [1], Float32Array.of(dIn - 1))], 'x_variance')], 'x_std');
-    x = node('Div', [centered, node('Add', [std, constant('ln_eps', [1], Float32Array.of(norm.eps))], 'x_std_eps')], 'x_scaled');
+    const std = node(
+      'Sqrt',
+      [node('Div', [squares, constant('d_in_minus_1', [1], Float32Array.of(dIn - 1))], 'x_variance')],
+      'x_std',
+    );
+    x = node(
+      'Div',
+      [centered, node('Add', [std, constant('ln_eps', [1], Float32Array.of(norm.eps))], 'x_std_eps')],
+      'x_scaled',
+    );
   }
   if (sae.applyBDecToInput && sae.bDec) x = node('Sub', [x, constant('b_dec', [dIn], sae.bDec)], 'x_centered_b_dec');
   // pre = x W_enc + b_enc, with W_enc held transposed ([d_sae, d_in]) as Gemm's B with transB.
-  const pre = node('Gemm', [x, constant('W_enc_T', [dSae, dIn], sae.wEncT), constant('b_enc', [dSae], sae.bEnc)], 'pre', { transB: 1 });
+  const pre = node(
+    'Gemm',
+    [x, constant('W_enc_T', [dSae, dIn], sae.wEncT), constant('b_enc', [dSae], sae.bEnc)],
+    'pre',
+    { transB: 1 },
+  );
 
   if (sae.architecture === 'standard') {
     node('Relu', [pre], 'latents');
@@ -45,8 +58,17 @@ export function saeFragment(sae: SaeEncoder, name: string): GraphFragment {
     node('Where', [above, node('Relu', [pre], 'pre_relu'), constant('zero', [1], Float32Array.of(0))], 'latents');
   } else {
     // TopK's outputs are (values, indices); the indices put ReLU(values) back into a zero row.
-    nodes.push({ op: 'TopK', inputs: [pre, constant('k', [1], BigInt64Array.of(BigInt(sae.k!)))], outputs: ['top_values', 'top_indices'], attributes: { axis: 1, largest: 1, sorted: 1 } });
-    const zeros = node('Expand', [constant('zero', [1, 1], Float32Array.of(0)), node('Shape', [pre], 'pre_shape')], 'zeros');
+    nodes.push({
+      op: 'TopK',
+      inputs: [pre, constant('k', [1], BigInt64Array.of(BigInt(sae.k!)))],
+      outputs: ['top_values', 'top_indices'],
+      attributes: { axis: 1, largest: 1, sorted: 1 },
+    });
+    const zeros = node(
+      'Expand',
+      [constant('zero', [1, 1], Float32Array.of(0)), node('Shape', [pre], 'pre_shape')],
+      'zeros',
+    );
     node('ScatterElements', [zeros, 'top_indices', node('Relu', ['top_values'], 'top_relu')], 'latents', { axis: 1 });
   }
   return { name, input: 'x', output: 'latents', inputWidth: dIn, outputWidth: dSae, initializers, nodes };

@@ -20,7 +20,7 @@ const rejectsWith = (promise: Promise<unknown>, pattern: RegExp) =>
 describe('safetensors reading', () => {
   const random = new SeededRandom(1);
   const matrix = random.normals(5 * 7, 3);
-  const vector = Float32Array.of(0, -0, 1.5, -2.25, 65504, 1e-6, 3.1415927);
+  const vector = Float32Array.of(0, -0, 1.5, -2.25, 65504, 1e-6, Math.fround(Math.PI));
 
   for (const dtype of ['F32', 'F16', 'BF16'] as const) {
     it(`reads ${dtype} tensors back as float32, as stored`, async () => {
@@ -39,8 +39,14 @@ describe('safetensors reading', () => {
   }
 
   it('rounds to the nearest representable value', () => {
-    assert.deepEqual([...roundTo('BF16', Float32Array.of(1 + 2 ** -8, 1 + 3 * 2 ** -9, 3.1415927))], [1, 1 + 2 ** -7, 3.140625]);
-    assert.deepEqual([...roundTo('F16', Float32Array.of(1 + 2 ** -11, 1 + 3 * 2 ** -12, 70000, 2 ** -24))], [1, 1 + 2 ** -10, Infinity, 2 ** -24]);
+    assert.deepEqual(
+      [...roundTo('BF16', Float32Array.of(1 + 2 ** -8, 1 + 3 * 2 ** -9, Math.fround(Math.PI)))],
+      [1, 1 + 2 ** -7, 3.140625],
+    );
+    assert.deepEqual(
+      [...roundTo('F16', Float32Array.of(1 + 2 ** -11, 1 + 3 * 2 ** -12, 70000, 2 ** -24))],
+      [1, 1 + 2 ** -10, Infinity, 2 ** -24],
+    );
   });
 
   it('transposes a 2-D tensor while reading it, across read chunks', async () => {
@@ -54,7 +60,8 @@ describe('safetensors reading', () => {
       // 10 bytes per chunk: one 8-byte row at a time, then everything at once.
       for (const chunkBytes of [10, 1 << 20]) {
         const transposed = await file.readFloat32('t', { transpose: true, chunkBytes });
-        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) assert.equal(transposed[c * rows + r], data[r * cols + c]);
+        for (let r = 0; r < rows; r++)
+          for (let c = 0; c < cols; c++) assert.equal(transposed[c * rows + r], data[r * cols + c]);
       }
       assert.deepEqual(await file.readFloat32('t', { chunkBytes: 6 }), data, 'plain reads across 3-value chunks');
     } finally {
@@ -81,6 +88,9 @@ describe('safetensors reading', () => {
     const intFile = await SafetensorsFile.open(ints);
     await rejectsWith(intFile.readFloat32('i'), /tensor "i" is I64; SAE weights are read from F32, F16 or BF16/);
     await intFile.close();
-    await rejectsWith(SafetensorsFile.open(join(dir, 'absent.safetensors')), /cannot open .*absent\.safetensors \(ENOENT\)/);
+    await rejectsWith(
+      SafetensorsFile.open(join(dir, 'absent.safetensors')),
+      /cannot open .*absent\.safetensors \(ENOENT\)/,
+    );
   });
 });

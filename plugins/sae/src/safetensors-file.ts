@@ -31,15 +31,21 @@ export class SafetensorsFile {
 
   static async open(path: string): Promise<SafetensorsFile> {
     const handle = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
-      throw new ExpgenError(`cannot open ${path} (${error.code ?? error.message}); the SAE folder needs its weights file`, { cause: error });
+      throw new ExpgenError(
+        `cannot open ${path} (${error.code ?? error.message}); the SAE folder needs its weights file`,
+        { cause: error },
+      );
     });
     try {
       const size = (await handle.stat()).size;
       const prefix = Buffer.alloc(8);
-      if (size < 8 || (await handle.read(prefix, 0, 8, 0)).bytesRead !== 8) throw new ExpgenError(`${path} is not a safetensors file: it is shorter than its 8-byte header length`);
+      if (size < 8 || (await handle.read(prefix, 0, 8, 0)).bytesRead !== 8)
+        throw new ExpgenError(`${path} is not a safetensors file: it is shorter than its 8-byte header length`);
       const headerLength = Number(prefix.readBigUInt64LE(0));
       if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > size) {
-        throw new ExpgenError(`${path} is not a safetensors file: its header length (${headerLength} bytes) does not fit the file (${size} bytes)`);
+        throw new ExpgenError(
+          `${path} is not a safetensors file: its header length (${headerLength} bytes) does not fit the file (${size} bytes)`,
+        );
       }
       const headerBytes = Buffer.alloc(headerLength);
       await handle.read(headerBytes, 0, headerLength, 8);
@@ -55,12 +61,25 @@ export class SafetensorsFile {
         if (name === '__metadata__') continue;
         const entry = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
         const offsets = entry.data_offsets;
-        if (typeof entry.dtype !== 'string' || !Array.isArray(entry.shape) || !Array.isArray(offsets) || offsets.length !== 2) {
-          throw new ExpgenError(`${path}: the header entry of tensor "${name}" lacks dtype, shape or data_offsets; the file is corrupt`);
+        if (
+          typeof entry.dtype !== 'string' ||
+          !Array.isArray(entry.shape) ||
+          !Array.isArray(offsets) ||
+          offsets.length !== 2
+        ) {
+          throw new ExpgenError(
+            `${path}: the header entry of tensor "${name}" lacks dtype, shape or data_offsets; the file is corrupt`,
+          );
         }
         const [begin, end] = offsets as [number, number];
-        if (!(begin >= 0 && end >= begin && dataStart + end <= size)) throw new ExpgenError(`${path}: tensor "${name}" lies outside the file (truncated download?)`);
-        entries.set(name, { dtype: entry.dtype, shape: (entry.shape as number[]).map(Number), byteOffset: dataStart + begin, byteLength: end - begin });
+        if (!(begin >= 0 && end >= begin && dataStart + end <= size))
+          throw new ExpgenError(`${path}: tensor "${name}" lies outside the file (truncated download?)`);
+        entries.set(name, {
+          dtype: entry.dtype,
+          shape: (entry.shape as number[]).map(Number),
+          byteOffset: dataStart + begin,
+          byteLength: end - begin,
+        });
       }
       return new SafetensorsFile(path, handle, entries);
     } catch (error) {
@@ -76,13 +95,20 @@ export class SafetensorsFile {
   async readFloat32(name: string, options: { transpose?: boolean; chunkBytes?: number } = {}): Promise<Float32Array> {
     const entry = this.entries.get(name);
     if (!entry) throw new ExpgenError(`${this.path}: tensor "${name}" is missing`);
-    if (!(entry.dtype in DTYPE_BYTES)) throw new ExpgenError(`${this.path}: tensor "${name}" is ${entry.dtype}; SAE weights are read from F32, F16 or BF16`);
+    if (!(entry.dtype in DTYPE_BYTES))
+      throw new ExpgenError(
+        `${this.path}: tensor "${name}" is ${entry.dtype}; SAE weights are read from F32, F16 or BF16`,
+      );
     const dtype = entry.dtype as SafetensorsDtype;
     const width = DTYPE_BYTES[dtype];
     const count = entry.shape.reduce((a, d) => a * d, 1);
-    if (count * width !== entry.byteLength) throw new ExpgenError(`${this.path}: tensor "${name}" has ${entry.byteLength} bytes for shape [${entry.shape.join(', ')}] ${dtype}; the file is corrupt`);
+    if (count * width !== entry.byteLength)
+      throw new ExpgenError(
+        `${this.path}: tensor "${name}" has ${entry.byteLength} bytes for shape [${entry.shape.join(', ')}] ${dtype}; the file is corrupt`,
+      );
     const transpose = options.transpose === true;
-    if (transpose && entry.shape.length !== 2) throw new Error(`${this.path}: tensor "${name}" is not 2-D, it cannot be transposed`);
+    if (transpose && entry.shape.length !== 2)
+      throw new Error(`${this.path}: tensor "${name}" is not 2-D, it cannot be transposed`);
     const [rows, cols] = transpose ? (entry.shape as [number, number]) : [1, count];
     const out = new Float32Array(count);
     // Whole source rows per chunk, so a transposed chunk scatters complete rows.
@@ -211,8 +237,12 @@ export async function writeSafetensors(
   let offset = 0;
   for (const [name, tensor] of Object.entries(tensors)) {
     const count = tensor.shape.reduce((a, d) => a * d, 1);
-    if (count !== tensor.data.length) throw new Error(`writeSafetensors: tensor "${name}" has ${tensor.data.length} values for shape [${tensor.shape.join(', ')}]`);
-    const stored = dtype === 'F32' ? tensor.data : dtype === 'BF16' ? toBfloat16Bits(tensor.data) : toFloat16Bits(tensor.data);
+    if (count !== tensor.data.length)
+      throw new Error(
+        `writeSafetensors: tensor "${name}" has ${tensor.data.length} values for shape [${tensor.shape.join(', ')}]`,
+      );
+    const stored =
+      dtype === 'F32' ? tensor.data : dtype === 'BF16' ? toBfloat16Bits(tensor.data) : toFloat16Bits(tensor.data);
     const bytes = new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
     header[name] = { dtype, shape: [...tensor.shape], data_offsets: [offset, offset + bytes.byteLength] };
     parts.push(bytes);

@@ -68,14 +68,18 @@ export async function writeTinySae(folder: string, layout: TinySaeLayout): Promi
   const wEnc = new Float32Array(dIn * dSae);
   for (let j = 0; j < dSae; j++) for (let i = 0; i < dIn; i++) wEnc[i * dSae + j] = wDec[j * dIn + i]!;
   const bDec = random.normals(dIn, 0.1);
-  const bEnc = architecture === 'standard' ? Float32Array.from({ length: dSae }, () => -0.5 - random.uniform()) : random.normals(dSae, 0.1);
+  const bEnc =
+    architecture === 'standard'
+      ? Float32Array.from({ length: dSae }, () => -0.5 - random.uniform())
+      : random.normals(dSae, 0.1);
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {
     W_enc: { shape: [dIn, dSae], data: wEnc },
     b_enc: { shape: [dSae], data: bEnc },
     W_dec: { shape: [dSae, dIn], data: wDec },
     b_dec: { shape: [dIn], data: bDec },
   };
-  if (architecture === 'jumprelu') tensors['threshold'] = { shape: [dSae], data: Float32Array.from({ length: dSae }, () => 0.5 + random.uniform()) };
+  if (architecture === 'jumprelu')
+    tensors['threshold'] = { shape: [dSae], data: Float32Array.from({ length: dSae }, () => 0.5 + random.uniform()) };
   const k = architecture === 'topk' ? (layout.k ?? Math.max(1, Math.floor(dSae / 16))) : null;
   const normalize = layout.normalizeActivations ?? 'constant_norm_rescale';
   const hook = `blocks.${layer}.hook_resid_post`;
@@ -93,7 +97,8 @@ export async function writeTinySae(folder: string, layout: TinySaeLayout): Promi
         activation_fn_str: architecture === 'topk' ? 'topk' : 'relu',
         activation_fn_kwargs: k !== null ? { k } : {},
         apply_b_dec_to_input: layout.applyBDecToInput ?? true,
-        normalize_activations: normalize === 'expected_average_only_in' ? true : normalize === 'none' ? false : normalize,
+        normalize_activations:
+          normalize === 'expected_average_only_in' ? true : normalize === 'none' ? false : normalize,
         sae_lens_version: '3.5.0',
       }
     : {
@@ -106,7 +111,14 @@ export async function writeTinySae(folder: string, layout: TinySaeLayout): Promi
         normalize_activations: normalize,
         reshape_activations: 'none',
         ...(k !== null ? { k } : {}),
-        metadata: { model_name: 'expgen-tiny-llama', hook_name: hook, hook_layer: layer, hook_head_index: null, sae_lens_version: '6.0.0', sae_lens_training_version: 'expgen-tiny' },
+        metadata: {
+          model_name: 'expgen-tiny-llama',
+          hook_name: hook,
+          hook_layer: layer,
+          hook_head_index: null,
+          sae_lens_version: '6.0.0',
+          sae_lens_training_version: 'expgen-tiny',
+        },
       };
   if (normalize === 'expected_average_only_in') cfg['norm_scaling_factor'] = layout.normScalingFactor ?? 1;
   await mkdir(folder, { recursive: true });
@@ -119,12 +131,24 @@ export async function writeTinySae(folder: string, layout: TinySaeLayout): Promi
  * once into the cache (each layer written in a scratch folder and renamed into place, so a killed run never leaves
  * a folder that looks complete).
  */
-export async function tinySaeFolder(cacheDir: string, options: TinySaeOptions, dIn: number, layers: readonly number[]): Promise<string> {
-  const key = createHash('sha256').update(JSON.stringify({ format: 1, dIn, ...options })).digest('hex').slice(0, 16);
+export async function tinySaeFolder(
+  cacheDir: string,
+  options: TinySaeOptions,
+  dIn: number,
+  layers: readonly number[],
+): Promise<string> {
+  const key = createHash('sha256')
+    .update(JSON.stringify({ format: 1, dIn, ...options }))
+    .digest('hex')
+    .slice(0, 16);
   const root = join(cacheDir, 'saes', `tiny-${key}`);
   for (const layer of layers) {
     const folder = join(root, `layer-${layer}`);
-    await produceFolderOnce(folder, (f) => existsSync(join(f, 'sae_weights.safetensors')), (scratch) => writeTinySae(scratch, { ...options, dIn, layer }));
+    await produceFolderOnce(
+      folder,
+      (f) => existsSync(join(f, 'sae_weights.safetensors')),
+      (scratch) => writeTinySae(scratch, { ...options, dIn, layer }),
+    );
   }
   return root;
 }

@@ -4,7 +4,8 @@ import { ExpgenCommand, configFlags } from '../base-command.js';
 import { resolveAllComponents } from '../../engine/resolve-components.js';
 
 export default class Config extends ExpgenCommand {
-  static override summary = 'Print the resolved config: the embedded default, the config file and --set overrides merged, and every component checked against its plugin.';
+  static override summary =
+    'Print the resolved config: the embedded default, the config file and --set overrides merged, and every component checked against its plugin.';
   static override flags = { ...configFlags, json: Flags.boolean({ description: 'Print JSON on standard output.' }) };
 
   async run(): Promise<void> {
@@ -12,7 +13,9 @@ export default class Config extends ExpgenCommand {
     const loaded = await this.loadConfigFrom(flags);
     const { config } = resolveAllComponents(loaded, await this.discoverPlugins(loaded));
     if (flags.json) return this.printJson(config);
-    process.stderr.write(`# config: ${loaded.file ?? `embedded default (${loaded.defaultFile})`}\n# sha256: ${loaded.hash}\n`);
+    process.stderr.write(
+      `# config: ${loaded.file ?? `embedded default (${loaded.defaultFile})`}\n# sha256: ${loaded.hash}\n`,
+    );
     process.stdout.write(stringify(config));
   }
 }

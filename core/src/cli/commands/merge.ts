@@ -5,7 +5,8 @@ import { formatSummary } from '../../score/format-summary.js';
 import { mergeRunOutputs } from '../../score/merge-runs.js';
 
 export default class Merge extends ExpgenCommand {
-  static override summary = 'Combine the run folders of `expgen run --shard i/N` into one: results, candidates, per-feature detail.';
+  static override summary =
+    'Combine the run folders of `expgen run --shard i/N` into one: results, candidates, per-feature detail.';
   static override examples = ['<%= config.bin %> merge runs/shard-0 runs/shard-1 --out runs/all'];
   static override strict = false;
   static override args = { dirs: Args.string({ required: true, description: 'Run folders, one per feature shard.' }) };
@@ -17,7 +18,10 @@ export default class Merge extends ExpgenCommand {
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Merge);
     const outDir = resolve(flags.out);
-    const { summary } = mergeRunOutputs((argv as string[]).map((d) => resolve(d)), outDir);
+    const { summary } = mergeRunOutputs(
+      (argv as string[]).map((d) => resolve(d)),
+      outDir,
+    );
     if (flags.json) return this.printJson({ out: outDir, summary });
     this.log(`merged ${argv.length} run folder(s) into ${outDir}`);
     this.log(formatSummary(summary));

@@ -6,7 +6,10 @@ export default class Plugins extends ExpgenCommand {
   static override summary = 'List every discovered plugin with its version and the components it provides.';
   static override description =
     'Plugins are found among the built-in ones, npm packages named expgen-plugin-* or @scope/expgen-plugin-* (or carrying the "expgen-plugin" keyword) in node_modules, and the folders listed in the config under plugins.paths.';
-  static override flags = { ...configFlags, json: Flags.boolean({ description: 'Print a JSON array on standard output.' }) };
+  static override flags = {
+    ...configFlags,
+    json: Flags.boolean({ description: 'Print a JSON array on standard output.' }),
+  };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Plugins);

@@ -8,19 +8,35 @@ import { SINGLE_FILE_MAX_FEATURES, writeReport, type ReportLayout } from '../../
 import { ExpgenCommand, configFlags } from '../base-command.js';
 
 export default class Report extends ExpgenCommand {
-  static override summary = 'Write the HTML report of a finished run: features, descriptions, scores and shaded exemplars.';
+  static override summary =
+    'Write the HTML report of a finished run: features, descriptions, scores and shaded exemplars.';
   static override description = [
     'Writes a self-contained HTML report that works offline from file:// (no server, no network): an index of the features with their best description per sign, score and 95% interval, sortable and searchable; per feature every candidate with its scores, the activation histogram, and exemplars with each token shaded by its true activation beside the simulation of the chosen description.',
     `A run of more than ${SINGLE_FILE_MAX_FEATURES} features becomes a folder: index.html and one page per feature.`,
     "Token text comes from the subject's tokenizer: the subject recorded in the run's manifest is opened (its weights are not loaded); --config or --set subject... choose another.",
   ].join('\n\n');
-  static override examples = ['<%= config.bin %> report out', '<%= config.bin %> report runs/llama-8b --out /tmp/llama-8b-report --layout folder'];
+  static override examples = [
+    '<%= config.bin %> report out',
+    '<%= config.bin %> report runs/llama-8b --out /tmp/llama-8b-report --layout folder',
+  ];
   static override args = { run: Args.string({ required: true, description: 'Run folder (expgen run --out DIR).' }) };
   static override flags = {
     ...configFlags,
-    out: Flags.string({ char: 'o', description: `Report file (default <run>/report.html); for a folder report, the folder (default <run>/report).`, helpValue: 'FILE' }),
-    layout: Flags.string({ options: ['auto', 'single', 'folder'], default: 'auto', description: `One file, or a folder of pages (auto: a folder above ${SINGLE_FILE_MAX_FEATURES} features).` }),
-    exemplars: Flags.string({ description: 'Folder holding the stage 1 output (for the histograms) when it is not the run folder (runs made with --exemplars).', helpValue: 'DIR' }),
+    out: Flags.string({
+      char: 'o',
+      description: `Report file (default <run>/report.html); for a folder report, the folder (default <run>/report).`,
+      helpValue: 'FILE',
+    }),
+    layout: Flags.string({
+      options: ['auto', 'single', 'folder'],
+      default: 'auto',
+      description: `One file, or a folder of pages (auto: a folder above ${SINGLE_FILE_MAX_FEATURES} features).`,
+    }),
+    exemplars: Flags.string({
+      description:
+        'Folder holding the stage 1 output (for the histograms) when it is not the run folder (runs made with --exemplars).',
+      helpValue: 'DIR',
+    }),
     json: Flags.boolean({ description: 'Print {path, layout, files, ...} as JSON on standard output.' }),
   };
 
@@ -28,7 +44,9 @@ export default class Report extends ExpgenCommand {
     const { args, flags } = await this.parse(Report);
     const runDir = resolve(args.run);
     if (!existsSync(join(runDir, 'results.jsonl'))) {
-      throw new ExpgenError(`${runDir} holds no finished run (no results.jsonl): run "expgen run --out ${args.run}" first`);
+      throw new ExpgenError(
+        `${runDir} holds no finished run (no results.jsonl): run "expgen run --out ${args.run}" first`,
+      );
     }
     const manifest = readManifest(runDir);
     const userChoosesSubject = Boolean(flags.config) || (flags.set ?? []).some((s) => /^\s*subject(\.|\s*=)/.test(s));
@@ -81,7 +99,9 @@ function readManifest(runDir: string): Record<string, unknown> | null {
  * from the current folder and then the run folder.
  */
 function subjectFromManifest(manifest: Record<string, unknown> | null, runDir: string): string[] {
-  const section = (manifest?.config as { subject?: { component?: unknown; options?: Record<string, unknown> } } | undefined)?.subject;
+  const section = (
+    manifest?.config as { subject?: { component?: unknown; options?: Record<string, unknown> } } | undefined
+  )?.subject;
   if (!section || typeof section.component !== 'string') return [];
   const options = { ...(section.options ?? {}) };
   if (options.provider === 'cuda' || options.provider === 'webgpu') options.provider = 'cpu';

@@ -3,21 +3,39 @@ import { before, describe, it } from 'node:test';
 import { featureKey, type FeatureKey } from '../../contract/feature-key.js';
 import type { Sign } from '../../contract/sign.js';
 import { fakeTokenizer } from '../../testing/fake-tokenizer.js';
-import { buildDescribePrompt, describeRequestOf, type BuildDescribePromptInput, type DescribePrompt, type PromptSettings } from './build-prompt.js';
+import {
+  buildDescribePrompt,
+  describeRequestOf,
+  type BuildDescribePromptInput,
+  type DescribePrompt,
+  type PromptSettings,
+} from './build-prompt.js';
 import { ESCAPE_CHAR } from './render.js';
 import type { PromptExemplarRow } from './selection.js';
 import { loadPromptTemplate, parsePromptTemplate, type PromptTemplate } from './template.js';
 import { pieces, tokenizerWithChatSpecials } from './test-fixtures.js';
 
 const tokenizer = tokenizerWithChatSpecials();
-const settings: PromptSettings = { exemplarsPerPrompt: { min: 10, max: 20 }, fromTopRanks: 20, minMarkedStrings: 3, thresholdQuantiles: [1e-8, 1e-7, 1e-6, 1e-5, 1e-4], seed: 0 };
+const settings: PromptSettings = {
+  exemplarsPerPrompt: { min: 10, max: 20 },
+  fromTopRanks: 20,
+  minMarkedStrings: 3,
+  thresholdQuantiles: [1e-8, 1e-7, 1e-6, 1e-5, 1e-4],
+  seed: 0,
+};
 const PREFIX = 'HDR:';
 
 /** Row r: a fixed prefix (strongly active, never counted), then "x w{r} tail" with w{r} at 5 and " tail" at 2. */
 function makeRows(sign: Sign, count: number, index = 5, extra: (r: number) => string = () => ''): PromptExemplarRow[] {
   const s = sign === 'positive' ? 1 : -1;
   return Array.from({ length: count }, (_, rank) => {
-    const { tokens, activations } = pieces(tokenizer, [[PREFIX, 200 * s], ['x', 0], [` w${rank}`, 5 * s], [' tail', 2 * s], [extra(rank), 0]]);
+    const { tokens, activations } = pieces(tokenizer, [
+      [PREFIX, 200 * s],
+      ['x', 0],
+      [` w${rank}`, 5 * s],
+      [' tail', 2 * s],
+      [extra(rank), 0],
+    ]);
     return { feature: index, sign, rank, activation: 5 * s, countFrom: PREFIX.length, tokens, activations };
   });
 }
@@ -54,7 +72,10 @@ describe('buildDescribePrompt', () => {
     // 1e-8 (100) was tried first and marked nothing: the prefix (200) is not counted.
     assert.deepEqual(prompt.thresholdChoice.trials[0], { fraction: 1e-8, value: 100, usable: true, markedStrings: 0 });
     assert.ok(prompt.ranks.length >= 10 && prompt.ranks.length <= 20);
-    assert.deepEqual(prompt.renderedExemplars, prompt.ranks.map((r) => `x {{w${r}}} tail`));
+    assert.deepEqual(
+      prompt.renderedExemplars,
+      prompt.ranks.map((r) => `x {{w${r}}} tail`),
+    );
     const user = prompt.messages[prompt.messages.length - 1]!.content;
     assert.ok(user.includes(prompt.ranks.map((r, i) => `${i + 1}. x {{w${r}}} tail`).join('\n')));
     assert.ok(!prompt.messages.some((m) => m.content.includes(PREFIX)));
@@ -70,7 +91,10 @@ describe('buildDescribePrompt', () => {
     const prompt = build({ sign: 'negative' });
     assert.equal(prompt.threshold, -4);
     assert.equal(prompt.thresholdChoice.fraction, 1e-7);
-    assert.deepEqual(prompt.renderedExemplars, prompt.ranks.map((r) => `x {{w${r}}} tail`));
+    assert.deepEqual(
+      prompt.renderedExemplars,
+      prompt.ranks.map((r) => `x {{w${r}}} tail`),
+    );
     assert.ok(prompt.messages[prompt.messages.length - 1]!.content.includes('most negative'));
   });
   it('falls back to half the strongest activation when no quantile is usable', () => {
@@ -98,14 +122,34 @@ describe('buildDescribePrompt', () => {
   });
   it('skips a sign the feature never reaches, with the reason', () => {
     const feature: FeatureKey = featureKey('mlp', 2, 5);
-    const result = buildDescribePrompt({ feature, sign: 'negative', rows: makeRows('positive', 30), quantiles: distribution, tokenizer, settings, template: shipped });
+    const result = buildDescribePrompt({
+      feature,
+      sign: 'negative',
+      rows: makeRows('positive', 30),
+      quantiles: distribution,
+      tokenizer,
+      settings,
+      template: shipped,
+    });
     assert.equal(result.kind, 'skipped');
     if (result.kind === 'skipped') {
       assert.equal(result.reason, 'no-exemplars');
       assert.deepEqual([result.feature, result.sign], [feature, 'negative']);
     }
-    const flat = makeRows('positive', 30).map((row) => ({ ...row, activation: 0, activations: Array.from(row.activations, () => 0) }));
-    const never = buildDescribePrompt({ feature, sign: 'positive', rows: flat, quantiles: distribution, tokenizer, settings, template: shipped });
+    const flat = makeRows('positive', 30).map((row) => ({
+      ...row,
+      activation: 0,
+      activations: Array.from(row.activations, () => 0),
+    }));
+    const never = buildDescribePrompt({
+      feature,
+      sign: 'positive',
+      rows: flat,
+      quantiles: distribution,
+      tokenizer,
+      settings,
+      template: shipped,
+    });
     assert.equal(never.kind === 'skipped' && never.reason, 'never-reached');
   });
   it('data spelling control tokens or markers cannot forge them in the messages', () => {
@@ -119,12 +163,26 @@ describe('buildDescribePrompt', () => {
   it('describeRequestOf carries the prompt into a DescribeRequest', () => {
     const prompt = build();
     const request = describeRequestOf(prompt, { count: 50, seed: 7 });
-    assert.deepEqual(request, { feature: prompt.feature, sign: 'positive', exemplars: prompt.exemplars, threshold: 4, messages: prompt.messages, count: 50, seed: 7 });
+    assert.deepEqual(request, {
+      feature: prompt.feature,
+      sign: 'positive',
+      exemplars: prompt.exemplars,
+      threshold: 4,
+      messages: prompt.messages,
+      count: 50,
+      seed: 7,
+    });
   });
   it('works with the plain fake tokenizer and rows without a feature field', () => {
     const plain = fakeTokenizer();
-    const { tokens, activations } = pieces(plain, [['<bos>', 0], [' hi', 3]]);
-    const prompt = build({ tokenizer: plain, rows: [{ sign: 'positive', rank: 0, activation: 3, countFrom: 0, tokens, activations }] });
+    const { tokens, activations } = pieces(plain, [
+      ['<bos>', 0],
+      [' hi', 3],
+    ]);
+    const prompt = build({
+      tokenizer: plain,
+      rows: [{ sign: 'positive', rank: 0, activation: 3, countFrom: 0, tokens, activations }],
+    });
     assert.deepEqual(prompt.renderedExemplars, [`<${ESCAPE_CHAR}bos> {{hi}}`]);
     assert.equal(prompt.thresholdChoice.rule, 'least-extreme-quantile');
   });

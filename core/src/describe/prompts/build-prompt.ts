@@ -5,7 +5,13 @@ import type { Sign } from '../../contract/sign.js';
 import type { ChatMessage, Tokenizer } from '../../contract/tokenizer.js';
 import { TAIL_FRACTIONS } from '../../exemplars/state/activation-distribution.js';
 import { renderMarkedText, type MarkerStrings } from './render.js';
-import { checkSelectionSettings, selectExemplars, type PromptExemplarRow, type SelectionSettings, type SkipReason } from './selection.js';
+import {
+  checkSelectionSettings,
+  selectExemplars,
+  type PromptExemplarRow,
+  type SelectionSettings,
+  type SkipReason,
+} from './selection.js';
 import { chooseThreshold, signQuantiles, type QuantileValue, type ThresholdChoice } from './threshold.js';
 import { formatExemplarList, renderPromptTemplate, type PromptTemplate } from './template.js';
 
@@ -73,7 +79,8 @@ export function buildDescribePrompt(input: BuildDescribePromptInput): PromptResu
   const { feature, sign, tokenizer, settings, markers } = input;
   checkPromptSettings(settings);
   const selection = selectExemplars(input.rows, { feature, sign, settings, variant: input.variant ?? 0 });
-  if (selection.kind === 'skipped') return { kind: 'skipped', feature, sign, reason: selection.reason, detail: selection.detail };
+  if (selection.kind === 'skipped')
+    return { kind: 'skipped', feature, sign, reason: selection.reason, detail: selection.detail };
 
   const shown = selection.rows.map((row) => {
     const from = Math.min(Math.max(0, row.countFrom), row.tokens.length);
@@ -85,10 +92,13 @@ export function buildDescribePrompt(input: BuildDescribePromptInput): PromptResu
   });
   for (const { row } of shown) {
     if (row.tokens.length !== row.activations.length) {
-      throw new ExpgenError(`exemplar rank ${row.rank} of feature ${formatFeatureKey(feature)} (${sign}) has ${row.tokens.length} tokens but ${row.activations.length} activations; the exemplar file is damaged`);
+      throw new ExpgenError(
+        `exemplar rank ${row.rank} of feature ${formatFeatureKey(feature)} (${sign}) has ${row.tokens.length} tokens but ${row.activations.length} activations; the exemplar file is damaged`,
+      );
     }
   }
-  const render = (threshold: number) => shown.map((e) => renderMarkedText(e.tokens, e.activations, { tokenizer, sign, threshold, markers }));
+  const render = (threshold: number) =>
+    shown.map((e) => renderMarkedText(e.tokens, e.activations, { tokenizer, sign, threshold, markers }));
   const countMarkedStrings = (threshold: number) => new Set(render(threshold).flatMap((r) => r.spans)).size;
   let strongest = 0;
   for (const e of shown) {
@@ -128,7 +138,10 @@ export function buildDescribePrompt(input: BuildDescribePromptInput): PromptResu
 }
 
 /** The request a describer gets for a prompt: `count` candidates, candidate i sampled with `seed + i`. */
-export function describeRequestOf(prompt: DescribePrompt, options: { readonly count: number; readonly seed: number }): DescribeRequest {
+export function describeRequestOf(
+  prompt: DescribePrompt,
+  options: { readonly count: number; readonly seed: number },
+): DescribeRequest {
   return {
     feature: prompt.feature,
     sign: prompt.sign,
@@ -145,8 +158,12 @@ function checkPromptSettings(settings: PromptSettings): void {
   if (!Number.isSafeInteger(settings.minMarkedStrings) || settings.minMarkedStrings < 1) {
     throw new ExpgenError(`describe.minMarkedStrings is ${settings.minMarkedStrings}: it must be a positive integer`);
   }
-  if (settings.thresholdQuantiles.length === 0) throw new ExpgenError('describe.thresholdQuantiles is empty: list at least one tail fraction, e.g. [1e-8, 1e-7, 1e-6, 1e-5, 1e-4]');
+  if (settings.thresholdQuantiles.length === 0)
+    throw new ExpgenError(
+      'describe.thresholdQuantiles is empty: list at least one tail fraction, e.g. [1e-8, 1e-7, 1e-6, 1e-5, 1e-4]',
+    );
   for (const q of settings.thresholdQuantiles) {
-    if (!(q > 0 && q < 1)) throw new ExpgenError(`describe.thresholdQuantiles holds ${q}: each must be a fraction in (0, 1)`);
+    if (!(q > 0 && q < 1))
+      throw new ExpgenError(`describe.thresholdQuantiles holds ${q}: each must be a fraction in (0, 1)`);
   }
 }

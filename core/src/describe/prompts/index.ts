@@ -12,7 +12,15 @@ export {
   type PromptSettings,
   type PromptQuantiles,
 } from './build-prompt.js';
-export { selectExemplars, selectionKey, checkSelectionSettings, type PromptExemplarRow, type SelectionSettings, type ExemplarSelection, type SkipReason } from './selection.js';
+export {
+  selectExemplars,
+  selectionKey,
+  checkSelectionSettings,
+  type PromptExemplarRow,
+  type SelectionSettings,
+  type ExemplarSelection,
+  type SkipReason,
+} from './selection.js';
 export {
   chooseThreshold,
   signQuantiles,
@@ -46,5 +54,11 @@ export {
   type TemplatePlaceholder,
   type TemplateRole,
 } from './template.js';
-export { parseDescription, DESCRIPTION_MARKER, REFUSAL_PATTERNS, type ParsedDescription, type DescriptionFailureReason } from './parse-description.js';
+export {
+  parseDescription,
+  DESCRIPTION_MARKER,
+  REFUSAL_PATTERNS,
+  type ParsedDescription,
+  type DescriptionFailureReason,
+} from './parse-description.js';
 export { SeededRandom } from './prng.js';

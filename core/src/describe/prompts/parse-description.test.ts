@@ -7,11 +7,27 @@ const ok = (description: string): ParsedDescription => ({ ok: true, description 
 describe('parseDescription', () => {
   const cases: [string, string, ParsedDescription | 'empty' | 'malformed' | 'refusal'][] = [
     ['a plain answer', '[DESCRIPTION]: the word "cat"', ok('the word "cat"')],
-    ['reasoning first, spaces trimmed', 'The marks fall on numbers.\n[DESCRIPTION]:   years in dates  \n', ok('years in dates')],
-    ['the last of several markers wins', 'Format: [DESCRIPTION]: <text>\n[DESCRIPTION]: first try\n[DESCRIPTION]: final answer', ok('final answer')],
+    [
+      'reasoning first, spaces trimmed',
+      'The marks fall on numbers.\n[DESCRIPTION]:   years in dates  \n',
+      ok('years in dates'),
+    ],
+    [
+      'the last of several markers wins',
+      'Format: [DESCRIPTION]: <text>\n[DESCRIPTION]: first try\n[DESCRIPTION]: final answer',
+      ok('final answer'),
+    ],
     ['two markers on one line', '[DESCRIPTION]: a [DESCRIPTION]: b', ok('b')],
-    ['only the marker line is taken', '[DESCRIPTION]: closing brackets\nmore text the model added', ok('closing brackets')],
-    ['the next line when the marker line is blank', 'thinking\n[DESCRIPTION]:\n\n  "the" after numbers \n', ok('"the" after numbers')],
+    [
+      'only the marker line is taken',
+      '[DESCRIPTION]: closing brackets\nmore text the model added',
+      ok('closing brackets'),
+    ],
+    [
+      'the next line when the marker line is blank',
+      'thinking\n[DESCRIPTION]:\n\n  "the" after numbers \n',
+      ok('"the" after numbers'),
+    ],
     ['case and spacing of the marker are tolerated', '[Description] : code comments', ok('code comments')],
     ['text is kept verbatim', '[DESCRIPTION]: «Python» {{def}} keywords: ok?', ok('«Python» {{def}} keywords: ok?')],
     ['CRLF line ends', 'x\r\n[DESCRIPTION]: dates\r\nmore', ok('dates')],

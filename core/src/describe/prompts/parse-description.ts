@@ -38,15 +38,26 @@ export function parseDescription(answer: string): ParsedDescription {
   if (end < 0) {
     const excerpt = preview(answer);
     if (REFUSAL_PATTERNS.some((pattern) => pattern.test(answer))) {
-      return { ok: false, reason: 'refusal', detail: `the answer declines and has no ${DESCRIPTION_MARKER} line: ${excerpt}` };
+      return {
+        ok: false,
+        reason: 'refusal',
+        detail: `the answer declines and has no ${DESCRIPTION_MARKER} line: ${excerpt}`,
+      };
     }
-    return { ok: false, reason: 'malformed', detail: `no ${DESCRIPTION_MARKER} line in a ${answer.length}-character answer: ${excerpt}` };
+    return {
+      ok: false,
+      reason: 'malformed',
+      detail: `no ${DESCRIPTION_MARKER} line in a ${answer.length}-character answer: ${excerpt}`,
+    };
   }
   const lines = answer.slice(end).split(/\r\n|\r|\n/);
   const description = lines.map((line) => line.trim()).find((line) => line !== '');
-  if (description === undefined) return { ok: false, reason: 'empty', detail: `nothing follows the last ${DESCRIPTION_MARKER} marker` };
+  if (description === undefined)
+    return { ok: false, reason: 'empty', detail: `nothing follows the last ${DESCRIPTION_MARKER} marker` };
   // "[DESCRIPTION]: I'm sorry, ..." declines in the description's place: a refusal, never a description to score.
-  if (REFUSAL_PATTERNS.some((pattern) => new RegExp(`^[\\s"'\`*]*(?:${pattern.source})`, pattern.flags).test(description))) {
+  if (
+    REFUSAL_PATTERNS.some((pattern) => new RegExp(`^[\\s"'\`*]*(?:${pattern.source})`, pattern.flags).test(description))
+  ) {
     return { ok: false, reason: 'refusal', detail: `the description declines: ${preview(description)}` };
   }
   return { ok: true, description };

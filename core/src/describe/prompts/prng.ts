@@ -42,7 +42,8 @@ export class SeededRandom {
 
   /** A uniform integer in [0, n), n a positive integer up to 2^32 (rejection sampling: no modulo bias). */
   below(n: number): number {
-    if (!Number.isSafeInteger(n) || n < 1 || n > 2 ** 32) throw new RangeError(`SeededRandom.below: n must be an integer in [1, 2^32], got ${n}`);
+    if (!Number.isSafeInteger(n) || n < 1 || n > 2 ** 32)
+      throw new RangeError(`SeededRandom.below: n must be an integer in [1, 2^32], got ${n}`);
     const limit = Math.floor(2 ** 32 / n) * n;
     for (;;) {
       const x = this.nextUint32();

@@ -73,9 +73,15 @@ export interface RenderedText {
  *   marker, and no control-token string survives.
  * - Line breaks show as `\n` and `\r`, so an exemplar is one line.
  */
-export function renderMarkedText(tokens: ArrayLike<number>, activations: ArrayLike<number>, options: RenderOptions): RenderedText {
+export function renderMarkedText(
+  tokens: ArrayLike<number>,
+  activations: ArrayLike<number>,
+  options: RenderOptions,
+): RenderedText {
   if (tokens.length !== activations.length) {
-    throw new ExpgenError(`cannot render an exemplar of ${tokens.length} tokens with ${activations.length} activations: the lists must have the same length`);
+    throw new ExpgenError(
+      `cannot render an exemplar of ${tokens.length} tokens with ${activations.length} activations: the lists must have the same length`,
+    );
   }
   const markers = options.markers ?? DEFAULT_MARKERS;
   checkMarkers(markers);
@@ -127,7 +133,11 @@ export function renderMarkedText(tokens: ArrayLike<number>, activations: ArrayLi
 }
 
 /** Escapes data text for display: each occurrence of a pattern gets ESCAPE_CHAR after its first character. */
-export function escapeDisplayText(text: string, tokenizer: Tokenizer, markers: MarkerStrings = DEFAULT_MARKERS): string {
+export function escapeDisplayText(
+  text: string,
+  tokenizer: Tokenizer,
+  markers: MarkerStrings = DEFAULT_MARKERS,
+): string {
   checkMarkers(markers);
   return escapeData(text, escapePatterns(tokenizer, markers));
 }
@@ -145,9 +155,14 @@ function pushData(segments: Segment[], text: string): void {
 }
 
 function checkMarkers(markers: MarkerStrings): void {
-  for (const [name, value] of [['open', markers.open], ['close', markers.close]] as const) {
+  for (const [name, value] of [
+    ['open', markers.open],
+    ['close', markers.close],
+  ] as const) {
     if ([...value].length < 2 || /\s/.test(value) || value.includes(ESCAPE_CHAR)) {
-      throw new ExpgenError(`prompt marker ${name} ${JSON.stringify(value)} is not valid: use at least two characters, no whitespace and no U+200B`);
+      throw new ExpgenError(
+        `prompt marker ${name} ${JSON.stringify(value)} is not valid: use at least two characters, no whitespace and no U+200B`,
+      );
     }
   }
 }
@@ -162,7 +177,12 @@ interface DisplayChar {
  * Bytes of ordinary tokens form one UTF-8 stream (WHATWG decoding: each maximal invalid subpart is one U+FFFD);
  * a special token interrupts it and shows as its string.
  */
-function displayCharacters(tokens: ArrayLike<number>, from: number, marks: readonly boolean[], tokenizer: Tokenizer): DisplayChar[] {
+function displayCharacters(
+  tokens: ArrayLike<number>,
+  from: number,
+  marks: readonly boolean[],
+  tokenizer: Tokenizer,
+): DisplayChar[] {
   const out: DisplayChar[] = [];
   const bytes: number[] = [];
   const owners: number[] = [];
@@ -223,9 +243,6 @@ function displayCharacters(tokens: ArrayLike<number>, from: number, marks: reado
   drain(true);
   return out;
 }
-
-
-
 
 const patternCache = new WeakMap<Tokenizer, Map<string, readonly string[]>>();
 

@@ -8,8 +8,21 @@ import { selectExemplars, type PromptExemplarRow, type SelectionSettings } from 
 
 const settings: SelectionSettings = { exemplarsPerPrompt: { min: 10, max: 20 }, fromTopRanks: 20, seed: 0 };
 
-function rows(sign: Sign | 'random', count: number, activation: (rank: number) => number, feature = 7): PromptExemplarRow[] {
-  return Array.from({ length: count }, (_, rank) => ({ feature, sign, rank, activation: activation(rank), countFrom: 0, tokens: [3], activations: [activation(rank)] }));
+function rows(
+  sign: Sign | 'random',
+  count: number,
+  activation: (rank: number) => number,
+  feature = 7,
+): PromptExemplarRow[] {
+  return Array.from({ length: count }, (_, rank) => ({
+    feature,
+    sign,
+    rank,
+    activation: activation(rank),
+    countFrom: 0,
+    tokens: [3],
+    activations: [activation(rank)],
+  }));
 }
 
 const positive = rows('positive', 100, (r) => 100 - r);
@@ -51,7 +64,11 @@ describe('selectExemplars', () => {
     const pick = (feature = key, sign: Sign = 'positive', seed = 0, variant = 0) =>
       ranksOf(selectExemplars(all, { feature, sign, settings: { ...settings, seed }, variant }));
     assert.deepEqual(pick(), pick());
-    assert.deepEqual(ranksOf(selectExemplars([...all].reverse(), { feature: key, sign: 'positive', settings })), pick(), 'row order does not matter');
+    assert.deepEqual(
+      ranksOf(selectExemplars([...all].reverse(), { feature: key, sign: 'positive', settings })),
+      pick(),
+      'row order does not matter',
+    );
     assert.notDeepEqual(pick(featureKey('mlp', 4, 7)), pick(), 'another feature');
     assert.notDeepEqual(pick(featureKey('sae:x', 3, 7)), pick(), 'another space');
     assert.notDeepEqual(pick(key, 'negative'), pick(), 'another sign');
@@ -62,7 +79,14 @@ describe('selectExemplars', () => {
     assert.deepEqual(ranksOf(selectExemplars(all, { feature: key, sign: 'positive', settings })), PINNED);
   });
   it('shuffles: over several features, the shown order is not always rank order', () => {
-    const orders = Array.from({ length: 5 }, (_, i) => ranksOf(selectExemplars(rows('positive', 30, (r) => 30 - r, i), { feature: featureKey('mlp', 0, i), sign: 'positive', settings })));
+    const orders = Array.from({ length: 5 }, (_, i) =>
+      ranksOf(
+        selectExemplars(
+          rows('positive', 30, (r) => 30 - r, i),
+          { feature: featureKey('mlp', 0, i), sign: 'positive', settings },
+        ),
+      ),
+    );
     assert.ok(orders.some((ranks) => ranks.some((r, i) => i > 0 && r < ranks[i - 1]!)));
   });
   it('clamps the size to the exemplars that exist', () => {
@@ -75,7 +99,13 @@ describe('selectExemplars', () => {
     assert.equal(selection.poolSize, 4);
   });
   it('min = max fixes the size', () => {
-    const ranks = ranksOf(selectExemplars(all, { feature: key, sign: 'negative', settings: { ...settings, exemplarsPerPrompt: { min: 5, max: 5 }, fromTopRanks: 8 } }));
+    const ranks = ranksOf(
+      selectExemplars(all, {
+        feature: key,
+        sign: 'negative',
+        settings: { ...settings, exemplarsPerPrompt: { min: 5, max: 5 }, fromTopRanks: 8 },
+      }),
+    );
     assert.equal(ranks.length, 5);
     assert.ok(ranks.every((r) => r < 8));
   });
@@ -89,8 +119,20 @@ describe('selectExemplars', () => {
   });
   const skips: [string, PromptExemplarRow[], Sign, string, RegExp][] = [
     ['no rows of the sign', positive, 'negative', 'no-exemplars', /no negative exemplars/],
-    ['positive never above zero', rows('positive', 10, () => 0), 'positive', 'never-reached', /largest exemplar activation is 0/],
-    ['negative never below zero', rows('negative', 10, (r) => r), 'negative', 'never-reached', /smallest exemplar activation is 0/],
+    [
+      'positive never above zero',
+      rows('positive', 10, () => 0),
+      'positive',
+      'never-reached',
+      /largest exemplar activation is 0/,
+    ],
+    [
+      'negative never below zero',
+      rows('negative', 10, (r) => r),
+      'negative',
+      'never-reached',
+      /smallest exemplar activation is 0/,
+    ],
   ];
   for (const [name, input, sign, reason, detail] of skips) {
     it(`skips the sign: ${name}`, () => {
@@ -103,13 +145,37 @@ describe('selectExemplars', () => {
     });
   }
   const errors: [string, () => unknown, RegExp][] = [
-    ['min > max', () => selectExemplars(all, { feature: key, sign: 'positive', settings: { ...settings, exemplarsPerPrompt: { min: 5, max: 4 } } }), /describe\.exemplarsPerPrompt: min \(5\) is larger than max \(4\)/],
-    ['rows of another feature', () => selectExemplars(rows('positive', 3, () => 1, 8), { feature: key, sign: 'positive', settings }), /row of feature 8/],
-    ['a bad variant', () => selectExemplars(all, { feature: key, sign: 'positive', settings, variant: -1 }), /variant -1/],
+    [
+      'min > max',
+      () =>
+        selectExemplars(all, {
+          feature: key,
+          sign: 'positive',
+          settings: { ...settings, exemplarsPerPrompt: { min: 5, max: 4 } },
+        }),
+      /describe\.exemplarsPerPrompt: min \(5\) is larger than max \(4\)/,
+    ],
+    [
+      'rows of another feature',
+      () =>
+        selectExemplars(
+          rows('positive', 3, () => 1, 8),
+          { feature: key, sign: 'positive', settings },
+        ),
+      /row of feature 8/,
+    ],
+    [
+      'a bad variant',
+      () => selectExemplars(all, { feature: key, sign: 'positive', settings, variant: -1 }),
+      /variant -1/,
+    ],
   ];
   for (const [name, run, message] of errors) {
     it(`rejects ${name} with one clear line`, () => {
-      assert.throws(run, (e: unknown) => isExpgenError(e) && message.test((e as Error).message) && !(e as Error).message.includes('\n'));
+      assert.throws(
+        run,
+        (e: unknown) => isExpgenError(e) && message.test((e as Error).message) && !(e as Error).message.includes('\n'),
+      );
     });
   }
 });

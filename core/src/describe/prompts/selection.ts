@@ -62,27 +62,40 @@ export function selectionKey(seed: number, feature: FeatureKey, sign: Sign, vari
  */
 export function selectExemplars<R extends PromptExemplarRow>(
   rows: readonly R[],
-  options: { readonly feature: FeatureKey; readonly sign: Sign; readonly settings: SelectionSettings; readonly variant?: number },
+  options: {
+    readonly feature: FeatureKey;
+    readonly sign: Sign;
+    readonly settings: SelectionSettings;
+    readonly variant?: number;
+  },
 ): ExemplarSelection<R> {
   const { feature, sign, settings } = options;
   const variant = options.variant ?? 0;
   checkSelectionSettings(settings);
-  if (!Number.isSafeInteger(variant) || variant < 0) throw new ExpgenError(`prompt variant ${variant} is not valid: it must be a non-negative integer`);
+  if (!Number.isSafeInteger(variant) || variant < 0)
+    throw new ExpgenError(`prompt variant ${variant} is not valid: it must be a non-negative integer`);
   const key = formatFeatureKey(feature);
   const ofSign: R[] = [];
   for (const row of rows) {
     if (row.feature !== undefined && row.feature !== feature.index) {
-      throw new ExpgenError(`exemplar rows for feature ${key} include a row of feature ${row.feature} (layer ${feature.layer}): pass one feature's rows`);
+      throw new ExpgenError(
+        `exemplar rows for feature ${key} include a row of feature ${row.feature} (layer ${feature.layer}): pass one feature's rows`,
+      );
     }
     if (row.sign === sign) ofSign.push(row);
   }
   if (ofSign.length === 0) {
-    return { kind: 'skipped', reason: 'no-exemplars', detail: `feature ${key} has no ${sign} exemplars in the rows given` };
+    return {
+      kind: 'skipped',
+      reason: 'no-exemplars',
+      detail: `feature ${key} has no ${sign} exemplars in the rows given`,
+    };
   }
   ofSign.sort((a, b) => a.rank - b.rank);
   const reaching = (row: R) => signedActivation(sign, row.activation) > 0;
   if (!ofSign.some(reaching)) {
-    const extreme = sign === 'positive' ? Math.max(...ofSign.map((r) => r.activation)) : Math.min(...ofSign.map((r) => r.activation));
+    const extreme =
+      sign === 'positive' ? Math.max(...ofSign.map((r) => r.activation)) : Math.min(...ofSign.map((r) => r.activation));
     return {
       kind: 'skipped',
       reason: 'never-reached',
@@ -92,7 +105,11 @@ export function selectExemplars<R extends PromptExemplarRow>(
   const top = ofSign.slice(0, settings.fromTopRanks);
   const pool = top.filter(reaching);
   if (pool.length === 0) {
-    return { kind: 'skipped', reason: 'never-reached', detail: `feature ${key}: none of the top ${settings.fromTopRanks} ${sign} exemplars reaches the sign` };
+    return {
+      kind: 'skipped',
+      reason: 'never-reached',
+      detail: `feature ${key}: none of the top ${settings.fromTopRanks} ${sign} exemplars reaches the sign`,
+    };
   }
   const random = new SeededRandom(selectionKey(settings.seed, feature, sign, variant));
   const drawnCount = random.between(settings.exemplarsPerPrompt.min, settings.exemplarsPerPrompt.max);
@@ -104,15 +121,28 @@ export function selectExemplars<R extends PromptExemplarRow>(
     order[i] = order[j]!;
     order[j] = t;
   }
-  return { kind: 'selected', rows: order.slice(0, count), drawnCount, poolSize: pool.length, notReaching: top.length - pool.length };
+  return {
+    kind: 'selected',
+    rows: order.slice(0, count),
+    drawnCount,
+    poolSize: pool.length,
+    notReaching: top.length - pool.length,
+  };
 }
 
 /** One-line errors naming the `describe` keys, for settings the schema cannot check on its own. */
 export function checkSelectionSettings(settings: SelectionSettings): void {
   const { min, max } = settings.exemplarsPerPrompt;
-  for (const [name, value] of [['describe.exemplarsPerPrompt.min', min], ['describe.exemplarsPerPrompt.max', max], ['describe.fromTopRanks', settings.fromTopRanks]] as const) {
-    if (!Number.isSafeInteger(value) || value < 1) throw new ExpgenError(`${name} is ${value}: it must be a positive integer`);
+  for (const [name, value] of [
+    ['describe.exemplarsPerPrompt.min', min],
+    ['describe.exemplarsPerPrompt.max', max],
+    ['describe.fromTopRanks', settings.fromTopRanks],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new ExpgenError(`${name} is ${value}: it must be a positive integer`);
   }
-  if (min > max) throw new ExpgenError(`describe.exemplarsPerPrompt: min (${min}) is larger than max (${max}); set min <= max`);
-  if (!Number.isSafeInteger(settings.seed) || settings.seed < 0) throw new ExpgenError(`describe.seed is ${settings.seed}: it must be a non-negative integer`);
+  if (min > max)
+    throw new ExpgenError(`describe.exemplarsPerPrompt: min (${min}) is larger than max (${max}); set min <= max`);
+  if (!Number.isSafeInteger(settings.seed) || settings.seed < 0)
+    throw new ExpgenError(`describe.seed is ${settings.seed}: it must be a non-negative integer`);
 }

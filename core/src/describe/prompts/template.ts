@@ -49,7 +49,10 @@ export function defaultPromptTemplatePath(): string {
  * Reads and checks a template file: `describe.promptTemplate` resolved against `baseDir` (the folder of the config
  * file that set it; default the current folder), or the shipped template when `path` is null.
  */
-export async function loadPromptTemplate(path: string | null, options: { readonly baseDir?: string } = {}): Promise<PromptTemplate> {
+export async function loadPromptTemplate(
+  path: string | null,
+  options: { readonly baseDir?: string } = {},
+): Promise<PromptTemplate> {
   const file = path === null ? defaultPromptTemplatePath() : resolve(options.baseDir ?? process.cwd(), path);
   let text: string;
   try {
@@ -57,7 +60,9 @@ export async function loadPromptTemplate(path: string | null, options: { readonl
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     const what = path === null ? 'the shipped prompt template' : 'prompt template (describe.promptTemplate)';
-    throw new ExpgenError(`${what} ${file} could not be read (${code}): check that the file exists and is readable`, { cause: error });
+    throw new ExpgenError(`${what} ${file} could not be read (${code}): check that the file exists and is readable`, {
+      cause: error,
+    });
   }
   return parsePromptTemplate(text, file);
 }
@@ -82,12 +87,18 @@ export function parsePromptTemplate(text: string, source: string): PromptTemplat
     } else if (sections.length > 0) {
       sections[sections.length - 1]!.lines.push(line);
     } else if (line.trim() !== '') {
-      throw fail(`line ${i + 1} is text before the first section heading; start the template with "## system" or "## user" (notes go in <!-- comments -->)`);
+      throw fail(
+        `line ${i + 1} is text before the first section heading; start the template with "## system" or "## user" (notes go in <!-- comments -->)`,
+      );
     }
   });
-  if (!sections.some((s) => s.role === 'user')) throw fail('has no "## user" section; the exemplars are shown in a user message');
+  if (!sections.some((s) => s.role === 'user'))
+    throw fail('has no "## user" section; the exemplars are shown in a user message');
   const last = sections[sections.length - 1]!;
-  if (last.role !== 'user') throw fail(`the last section (line ${last.line}) is "## ${last.role}"; the template must end with a "## user" section`);
+  if (last.role !== 'user')
+    throw fail(
+      `the last section (line ${last.line}) is "## ${last.role}"; the template must end with a "## user" section`,
+    );
   let showsExemplars = false;
   const out = sections.map((section) => {
     const raw = section.lines.join('\n');
@@ -96,9 +107,13 @@ export function parsePromptTemplate(text: string, source: string): PromptTemplat
     for (const match of raw.matchAll(PLACEHOLDER)) {
       const name = match[1]!;
       if (!Object.hasOwn(TEMPLATE_PLACEHOLDERS, name)) {
-        const known = Object.keys(TEMPLATE_PLACEHOLDERS).map((k) => `{${k}}`).join(', ');
+        const known = Object.keys(TEMPLATE_PLACEHOLDERS)
+          .map((k) => `{${k}}`)
+          .join(', ');
         const line = section.line + lineOf(raw, match.index);
-        throw fail(`unknown placeholder {${name}} on line ${line} (in the "## ${section.role}" section); known placeholders: ${known}`);
+        throw fail(
+          `unknown placeholder {${name}} on line ${line} (in the "## ${section.role}" section); known placeholders: ${known}`,
+        );
       }
       if (name === 'exemplars') showsExemplars = true;
     }
@@ -109,7 +124,10 @@ export function parsePromptTemplate(text: string, source: string): PromptTemplat
 }
 
 /** Fills a template's placeholders (one pass: values are never searched for placeholders). */
-export function renderPromptTemplate(template: PromptTemplate, values: Readonly<Record<TemplatePlaceholder, string>>): ChatMessage[] {
+export function renderPromptTemplate(
+  template: PromptTemplate,
+  values: Readonly<Record<TemplatePlaceholder, string>>,
+): ChatMessage[] {
   return template.sections.map((section) => ({
     role: section.role,
     content: section.content.replace(PLACEHOLDER, (_match, name: string) => values[name as TemplatePlaceholder]),

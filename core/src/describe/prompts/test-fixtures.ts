@@ -10,7 +10,10 @@ export const START_HEADER = 260;
 
 export function tokenizerWithChatSpecials(): Tokenizer {
   const base = fakeTokenizer();
-  const extra = new Map<string, number>([['<|eot_id|>', EOT], ['<|start_header_id|>', START_HEADER]]);
+  const extra = new Map<string, number>([
+    ['<|eot_id|>', EOT],
+    ['<|start_header_id|>', START_HEADER],
+  ]);
   const names = new Map([...extra].map(([text, id]) => [id, text]));
   return {
     ...base,
@@ -23,7 +26,10 @@ export function tokenizerWithChatSpecials(): Tokenizer {
 }
 
 /** Tokens and activations from text pieces: every byte-token of a piece gets the piece's activation. */
-export function pieces(tokenizer: Tokenizer, parts: readonly (readonly [string | number, number])[]): { tokens: number[]; activations: number[] } {
+export function pieces(
+  tokenizer: Tokenizer,
+  parts: readonly (readonly [string | number, number])[],
+): { tokens: number[]; activations: number[] } {
   const tokens: number[] = [];
   const activations: number[] = [];
   for (const [part, activation] of parts) {

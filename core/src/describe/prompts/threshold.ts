@@ -75,7 +75,8 @@ export function chooseThreshold(input: ThresholdInput): ThresholdChoice {
     const markedStrings = input.countMarkedStrings(value);
     trials.push({ fraction, value, usable, markedStrings });
     lastUsable = { threshold: value, fraction, markedStrings };
-    if (markedStrings >= input.minMarkedStrings) chosen = { threshold: value, rule: 'quantile', fraction, markedStrings };
+    if (markedStrings >= input.minMarkedStrings)
+      chosen = { threshold: value, rule: 'quantile', fraction, markedStrings };
   }
   // The least extreme quantile serves only if it marks something in the exemplars shown: a prompt with no marked
   // token asks the explainer about nothing (on small corpora the quantiles sit at the very top ranks, which a drawn
@@ -84,9 +85,17 @@ export function chooseThreshold(input: ThresholdInput): ThresholdChoice {
   if (!chosen) {
     const strongest = input.strongest;
     const reaches = Number.isFinite(strongest) && (sign === 'positive' ? strongest > 0 : strongest < 0);
-    if (!reaches) throw new Error(`chooseThreshold: the strongest ${sign} activation ${strongest} does not reach the sign; skip the sign instead`);
+    if (!reaches)
+      throw new Error(
+        `chooseThreshold: the strongest ${sign} activation ${strongest} does not reach the sign; skip the sign instead`,
+      );
     const threshold = FALLBACK_FRACTION_OF_STRONGEST * strongest;
-    chosen = { threshold, rule: 'fraction-of-strongest', fraction: null, markedStrings: input.countMarkedStrings(threshold) };
+    chosen = {
+      threshold,
+      rule: 'fraction-of-strongest',
+      fraction: null,
+      markedStrings: input.countMarkedStrings(threshold),
+    };
   }
   return { ...chosen, trials };
 }
@@ -96,7 +105,10 @@ export function chooseThreshold(input: ThresholdInput): ThresholdChoice {
  * lists mean "no distribution known": every quantile is null, so the threshold falls back to `fraction-of-strongest`.
  */
 export function signQuantiles(
-  row: { readonly positiveQuantiles: readonly (number | null)[]; readonly negativeQuantiles: readonly (number | null)[] },
+  row: {
+    readonly positiveQuantiles: readonly (number | null)[];
+    readonly negativeQuantiles: readonly (number | null)[];
+  },
   sign: Sign,
   fractions: readonly number[],
 ): QuantileValue[] {
@@ -116,7 +128,9 @@ function lookupQuantile(quantiles: readonly QuantileValue[], fraction: number): 
   const found = quantiles.find((q) => sameFraction(q.fraction, fraction));
   if (!found) {
     const held = quantiles.map((q) => q.fraction.toExponential()).join(', ') || 'none';
-    throw new ExpgenError(`describe.thresholdQuantiles lists ${fraction.toExponential()}, which the activation distribution does not hold (it holds ${held}); use only those fractions`);
+    throw new ExpgenError(
+      `describe.thresholdQuantiles lists ${fraction.toExponential()}, which the activation distribution does not hold (it holds ${held}); use only those fractions`,
+    );
   }
   return found.value;
 }

@@ -71,7 +71,10 @@ describe('CorpusStream', () => {
     const stream = new CorpusStream(options());
     const all = await collect(stream);
     assert.equal(all.length, 300);
-    assert.deepEqual(all.map((s) => s.sequenceId), all.map((_, i) => i));
+    assert.deepEqual(
+      all.map((s) => s.sequenceId),
+      all.map((_, i) => i),
+    );
     assert.deepEqual(stream.end, { reason: 'completed', sequences: 300, requested: 300 });
     assert.deepEqual(stream.datasetNames, ['chat', 'more', 'web']);
     const assignment = splitAssignment({ train: 1, valid: 1, test: 1 });
@@ -95,25 +98,41 @@ describe('CorpusStream', () => {
     assert.equal(counts.tokens, 300 * SEQ_LEN);
     assert.deepEqual(counts.emitted, { sequences: 300, tokens: 300 * SEQ_LEN });
     assert.equal(counts.splits.train + counts.splits.valid + counts.splits.test, 300);
-    for (const split of ['train', 'valid', 'test'] as const) assert.equal(counts.splits[split], all.filter((s) => s.split === split).length);
-    assert.deepEqual(counts.sources.map((c) => c.sequences), bySource.map((rows) => rows.length));
+    for (const split of ['train', 'valid', 'test'] as const)
+      assert.equal(counts.splits[split], all.filter((s) => s.split === split).length);
+    assert.deepEqual(
+      counts.sources.map((c) => c.sequences),
+      bySource.map((rows) => rows.length),
+    );
     for (const c of counts.sources) assert.ok(c.skippedShort + c.skippedEmpty > 0 && c.documents > c.skippedShort);
   });
 
   it('cuts windows exactly: prefix + window for text, the template for chat', async () => {
-    const web: SourceDocument[] = [{ id: 'w', text: 'abcdefghijk' }, { id: 'c', messages: [{ role: 'user', content: 'hello there' }] }];
-    const stream = new CorpusStream(options({
-      sources: [{ source: fakeDataset(web, 'web') }], prefix: '<bos>>', seqLen: 6, windowsPerDocument: 2, sequences: 4,
-    }));
+    const web: SourceDocument[] = [
+      { id: 'w', text: 'abcdefghijk' },
+      { id: 'c', messages: [{ role: 'user', content: 'hello there' }] },
+    ];
+    const stream = new CorpusStream(
+      options({
+        sources: [{ source: fakeDataset(web, 'web') }],
+        prefix: '<bos>>',
+        seqLen: 6,
+        windowsPerDocument: 2,
+        sequences: 4,
+      }),
+    );
     const all = await collect(stream);
     const bytes = (t: string) => Array.from(Buffer.from(t), (b) => b + 3);
     const chat = tokenizer.encodeChat([{ role: 'user', content: 'hello there' }], { date: '26 Jul 2024' });
-    assert.deepEqual(all.map((s) => [s.documentId, s.window, Array.from(s.tokens), s.rankFrom]), [
-      ['w', 0, [0, ...bytes('>abcd')], 2],
-      ['w', 1, [0, ...bytes('>efgh')], 2],
-      ['c', 0, chat.slice(0, 6), 1],
-      ['c', 1, chat.slice(6, 12), 0],
-    ]);
+    assert.deepEqual(
+      all.map((s) => [s.documentId, s.window, Array.from(s.tokens), s.rankFrom]),
+      [
+        ['w', 0, [0, ...bytes('>abcd')], 2],
+        ['w', 1, [0, ...bytes('>efgh')], 2],
+        ['c', 0, chat.slice(0, 6), 1],
+        ['c', 1, chat.slice(6, 12), 0],
+      ],
+    );
   });
 
   it('draws sources in exact ratios: every prefix within 1 of the ideal', async () => {
@@ -121,19 +140,23 @@ describe('CorpusStream', () => {
     const counts = [0, 0, 0];
     all.forEach((s, n) => {
       counts[s.sourceIndex]!++;
-      counts.forEach((c, i) => assert.ok(Math.abs(6 * c - (n + 1) * (i + 1)) < 6, `after ${n + 1}: ${counts.join(':')}`));
+      counts.forEach((c, i) => {
+        assert.ok(Math.abs(6 * c - (n + 1) * (i + 1)) < 6, `after ${n + 1}: ${counts.join(':')}`);
+      });
     });
     assert.deepEqual(counts, [50, 100, 150]);
   });
 
   it('stops and says which source ran out instead of carrying on with the others', async () => {
-    const stream = new CorpusStream(options({
-      sources: [
-        { source: fakeDataset(documents('a', 400, 1), 'web'), ratio: 1 },
-        { source: fakeDataset(documents('b', 12, 2), 'small'), ratio: 1 },
-      ],
-      sequences: 1000,
-    }));
+    const stream = new CorpusStream(
+      options({
+        sources: [
+          { source: fakeDataset(documents('a', 400, 1), 'web'), ratio: 1 },
+          { source: fakeDataset(documents('b', 12, 2), 'small'), ratio: 1 },
+        ],
+        sequences: 1000,
+      }),
+    );
     const all = await collect(stream);
     const end = stream.end;
     assert.ok(end && end.reason === 'source-exhausted');
@@ -146,7 +169,10 @@ describe('CorpusStream', () => {
     assert.equal(end.requested, 1000);
     // The ratio held to the end: 1:1 means the web source is at most one ahead.
     assert.ok(all.length - small - small <= 1);
-    assert.match(end.message, /^dataset "small" ran out of documents after \d+ sequences from 12 documents; the stream stopped at \d+ of 1000/);
+    assert.match(
+      end.message,
+      /^dataset "small" ran out of documents after \d+ sequences from 12 documents; the stream stopped at \d+ of 1000/,
+    );
     assert.equal(stream.counts().sources[1]!.documents, 12);
   });
 
@@ -179,15 +205,27 @@ describe('CorpusStream', () => {
     }
     // Resuming a shard: global ids.
     const shard = new CorpusStream(options({ ...overrides, skipSequences: 40, shard: { index: 1, count: 4 } }));
-    assert.deepEqual(await collect(shard), expected.filter((s) => s.sequenceId >= 40 && s.sequenceId % 4 === 1));
+    assert.deepEqual(
+      await collect(shard),
+      expected.filter((s) => s.sequenceId >= 40 && s.sequenceId % 4 === 1),
+    );
   });
 
   it('gives a document the same split wherever it appears', async () => {
     const docs = documents('d', 300, 9);
     const random = generator(4);
-    const shuffled = docs.map((d) => [random(), d] as const).sort((a, b) => a[0] - b[0]).map(([, d]) => d);
+    const shuffled = docs
+      .map((d) => [random(), d] as const)
+      .sort((a, b) => a[0] - b[0])
+      .map(([, d]) => d);
     const run = async (list: SourceDocument[], name: string) =>
-      new Map((await collect(new CorpusStream(options({ sources: [{ source: fakeDataset(list, name) }], sequences: 100_000 })))).map((s) => [s.documentId, s.split]));
+      new Map(
+        (
+          await collect(
+            new CorpusStream(options({ sources: [{ source: fakeDataset(list, name) }], sequences: 100_000 })),
+          )
+        ).map((s) => [s.documentId, s.split]),
+      );
     const a = await run(docs, 'x');
     const b = await run(shuffled, 'y');
     assert.ok(a.size > 100);
@@ -204,23 +242,53 @@ describe('CorpusStream', () => {
       { id: '4', text: 'abcdefg' }, // exactly one window
     ];
     const skip = new CorpusStream(options({ sources: [{ source: fakeDataset(docs, 'w') }], sequences: 10 }));
-    assert.deepEqual((await collect(skip)).map((s) => [s.documentId, s.window, s.length]), [['1', 0, 8], ['1', 1, 8], ['4', 0, 8]]);
-    assert.deepEqual(skip.counts().sources[0], { name: 'w', ratio: 1, documents: 4, skippedShort: 1, skippedEmpty: 1, sequences: 3, tokens: 24 });
+    assert.deepEqual(
+      (await collect(skip)).map((s) => [s.documentId, s.window, s.length]),
+      [
+        ['1', 0, 8],
+        ['1', 1, 8],
+        ['4', 0, 8],
+      ],
+    );
+    assert.deepEqual(skip.counts().sources[0], {
+      name: 'w',
+      ratio: 1,
+      documents: 4,
+      skippedShort: 1,
+      skippedEmpty: 1,
+      sequences: 3,
+      tokens: 24,
+    });
     assert.equal(skip.end?.reason, 'source-exhausted');
 
-    const pad = new CorpusStream(options({ sources: [{ source: fakeDataset(docs, 'w') }], sequences: 10, shortDocuments: 'pad' }));
+    const pad = new CorpusStream(
+      options({ sources: [{ source: fakeDataset(docs, 'w') }], sequences: 10, shortDocuments: 'pad' }),
+    );
     const padded = await collect(pad);
-    assert.deepEqual(padded.map((s) => [s.documentId, s.window, s.length, s.rankFrom]), [['1', 0, 8, 1], ['1', 1, 8, 1], ['2', 0, 4, 1], ['4', 0, 8, 1]]);
+    assert.deepEqual(
+      padded.map((s) => [s.documentId, s.window, s.length, s.rankFrom]),
+      [
+        ['1', 0, 8, 1],
+        ['1', 1, 8, 1],
+        ['2', 0, 4, 1],
+        ['4', 0, 8, 1],
+      ],
+    );
     assert.deepEqual(Array.from(padded[2]!.tokens), [0, 100, 101, 102, 1, 1, 1, 1]);
     assert.deepEqual(pad.counts().sources[0]!.skippedShort, 0);
     assert.deepEqual(pad.counts().sources[0]!.skippedEmpty, 1);
   });
 
   it('batches rows right-padded for forward, the last batch smaller', async () => {
-    const stream = new CorpusStream(options({ sequences: 61, shortDocuments: 'pad', padId: 2, shard: { index: 0, count: 2 } }));
+    const stream = new CorpusStream(
+      options({ sequences: 61, shortDocuments: 'pad', padId: 2, shard: { index: 0, count: 2 } }),
+    );
     const batches = [];
     for await (const batch of stream.batches(5)) batches.push(batch);
-    assert.deepEqual(batches.map((b) => b.batch), [5, 5, 5, 5, 5, 5, 1]);
+    assert.deepEqual(
+      batches.map((b) => b.batch),
+      [5, 5, 5, 5, 5, 5, 1],
+    );
     for (const b of batches) {
       assert.equal(b.tokens.length, b.batch * SEQ_LEN);
       b.sequences.forEach((s, r) => {
@@ -231,7 +299,10 @@ describe('CorpusStream', () => {
       });
     }
     assert.ok(batches.flatMap((b) => b.sequences).some((s) => s.length < SEQ_LEN));
-    assert.deepEqual(batches.flatMap((b) => b.sequences.map((s) => s.sequenceId)), Array.from({ length: 31 }, (_, i) => 2 * i));
+    assert.deepEqual(
+      batches.flatMap((b) => b.sequences.map((s) => s.sequenceId)),
+      Array.from({ length: 31 }, (_, i) => 2 * i),
+    );
     assert.equal(stream.end?.reason, 'completed');
     await rejectsWith(stream.batches(0).next(), /^exemplars\.batchSize/);
   });
@@ -268,26 +339,66 @@ describe('CorpusStream', () => {
   it('stops on abort', async () => {
     const controller = new AbortController();
     const stream = new CorpusStream(options({ signal: controller.signal }));
-    await assert.rejects(async () => {
-      for await (const s of stream.sequences()) if (s.sequenceId === 10) controller.abort();
-    }, { name: 'AbortError' });
+    await assert.rejects(
+      async () => {
+        for await (const s of stream.sequences()) if (s.sequenceId === 10) controller.abort();
+      },
+      { name: 'AbortError' },
+    );
   });
 
   it('rejects bad documents and settings with one line naming what to fix', async () => {
-    await rejectsWith(collect(new CorpusStream(options({ sources: [{ source: fakeDataset([{ id: 'ok', text: 'abcdefghij' }, { id: 'bad' }], 'web') }] }))),
-      /^dataset "web": document "bad" has neither text nor messages$/);
-    await rejectsWith(collect(new CorpusStream(options({ sources: [{ source: fakeDataset([{ id: '' , text: 'abcdefghij' }], 'web') }] }))),
-      /^dataset "web": document #0 has no id/);
-    const failing: DatasetSource = { ...fakeDataset([], 'broken'), async *documents() { throw new Error('disk on fire'); } };
-    await rejectsWith(collect(new CorpusStream(options({ sources: [{ source: failing }] }))), /^dataset "broken": reading document #0 failed: disk on fire$/);
+    await rejectsWith(
+      collect(
+        new CorpusStream(
+          options({ sources: [{ source: fakeDataset([{ id: 'ok', text: 'abcdefghij' }, { id: 'bad' }], 'web') }] }),
+        ),
+      ),
+      /^dataset "web": document "bad" has neither text nor messages$/,
+    );
+    await rejectsWith(
+      collect(
+        new CorpusStream(options({ sources: [{ source: fakeDataset([{ id: '', text: 'abcdefghij' }], 'web') }] })),
+      ),
+      /^dataset "web": document #0 has no id/,
+    );
+    const failing: DatasetSource = {
+      ...fakeDataset([], 'broken'),
+      // biome-ignore lint/correctness/useYield: a source that fails before its first document
+      async *documents() {
+        throw new Error('disk on fire');
+      },
+    };
+    await rejectsWith(
+      collect(new CorpusStream(options({ sources: [{ source: failing }] }))),
+      /^dataset "broken": reading document #0 failed: disk on fire$/,
+    );
     const ds = (name: string) => fakeDataset([], name);
-    await rejectsWith(() => new CorpusStream(options({ sources: [{ source: ds('a') }, { source: ds('b'), ratio: 0 }] })), /^datasets\[1\]\.ratio \(dataset "b"\): expected a finite number > 0, got 0$/);
-    await rejectsWith(() => new CorpusStream(options({ sources: [{ source: ds('a'), ratio: -2 }] })), /^datasets\[0\]\.ratio/);
-    await rejectsWith(() => new CorpusStream(options({ sources: [{ source: ds('a'), ratio: Number.NaN }] })), /^datasets\[0\]\.ratio/);
-    await rejectsWith(() => new CorpusStream(options({ sources: [{ source: ds('a') }, { source: ds('b'), name: 'a' }] })), /^datasets\[1\]\.name: "a" is also the name of datasets\[0\]/);
+    await rejectsWith(
+      () => new CorpusStream(options({ sources: [{ source: ds('a') }, { source: ds('b'), ratio: 0 }] })),
+      /^datasets\[1\]\.ratio \(dataset "b"\): expected a finite number > 0, got 0$/,
+    );
+    await rejectsWith(
+      () => new CorpusStream(options({ sources: [{ source: ds('a'), ratio: -2 }] })),
+      /^datasets\[0\]\.ratio/,
+    );
+    await rejectsWith(
+      () => new CorpusStream(options({ sources: [{ source: ds('a'), ratio: Number.NaN }] })),
+      /^datasets\[0\]\.ratio/,
+    );
+    await rejectsWith(
+      () => new CorpusStream(options({ sources: [{ source: ds('a') }, { source: ds('b'), name: 'a' }] })),
+      /^datasets\[1\]\.name: "a" is also the name of datasets\[0\]/,
+    );
     await rejectsWith(() => new CorpusStream(options({ sources: [] })), /^datasets:/);
-    await rejectsWith(() => new CorpusStream(options({ splits: { train: 1, holdout: 1 } })), /^exemplars\.splits\.holdout: unknown split/);
-    await rejectsWith(() => new CorpusStream(options({ prefix: '<bos>0123456789' })), /^exemplars\.prefix: the prefix is 11 tokens but exemplars\.seqLen is 8/);
+    await rejectsWith(
+      () => new CorpusStream(options({ splits: { train: 1, holdout: 1 } })),
+      /^exemplars\.splits\.holdout: unknown split/,
+    );
+    await rejectsWith(
+      () => new CorpusStream(options({ prefix: '<bos>0123456789' })),
+      /^exemplars\.prefix: the prefix is 11 tokens but exemplars\.seqLen is 8/,
+    );
     await rejectsWith(() => new CorpusStream(options({ skipSequences: 301 })), /^resume: skipSequences/);
     await rejectsWith(() => new CorpusStream(options({ shard: { index: 3, count: 3 } })), /^--shard/);
   });
@@ -295,25 +406,41 @@ describe('CorpusStream', () => {
   it('parses --shard i/N', () => {
     assert.deepEqual(parseShard('0/1'), { index: 0, count: 1 });
     assert.deepEqual(parseShard(' 3 / 8 '), { index: 3, count: 8 });
-    for (const bad of ['1/1', '-1/2', '1', 'a/b', '0/0', '1.5/2']) assert.throws(() => parseShard(bad), (e: unknown) => isExpgenError(e) && /^--shard/.test((e as Error).message));
+    for (const bad of ['1/1', '-1/2', '1', 'a/b', '0/0', '1.5/2'])
+      assert.throws(
+        () => parseShard(bad),
+        (e: unknown) => isExpgenError(e) && /^--shard/.test((e as Error).message),
+      );
   });
 
   it('takes the dataset name from the config over the source, and datasetIndex from the sorted names', async () => {
-    const stream = new CorpusStream(options({
-      sources: [
-        { source: fakeDataset(documents('z', 50, 1), 'plugin-name'), name: 'zeta' },
-        { source: fakeDataset(documents('a', 50, 2), 'alpha') },
-      ],
-      sequences: 10,
-    }));
+    const stream = new CorpusStream(
+      options({
+        sources: [
+          { source: fakeDataset(documents('z', 50, 1), 'plugin-name'), name: 'zeta' },
+          { source: fakeDataset(documents('a', 50, 2), 'alpha') },
+        ],
+        sequences: 10,
+      }),
+    );
     const all = await collect(stream);
     assert.deepEqual(stream.datasetNames, ['alpha', 'zeta']);
-    assert.deepEqual(all.slice(0, 2).map((s) => [s.sourceIndex, s.datasetName, s.datasetIndex]), [[0, 'zeta', 1], [1, 'alpha', 0]]);
+    assert.deepEqual(
+      all.slice(0, 2).map((s) => [s.sourceIndex, s.datasetName, s.datasetIndex]),
+      [
+        [0, 'zeta', 1],
+        [1, 'alpha', 0],
+      ],
+    );
   });
 
-  it('takes the config\'s exemplars section as it is', async () => {
+  it("takes the config's exemplars section as it is", async () => {
     const exemplars = configSchema.shape.exemplars.parse({ sequences: 6, seqLen: 12 });
-    const stream = new CorpusStream({ ...exemplars, tokenizer, sources: [{ source: fakeDataset(documents('a', 100, 1), 'web') }] });
+    const stream = new CorpusStream({
+      ...exemplars,
+      tokenizer,
+      sources: [{ source: fakeDataset(documents('a', 100, 1), 'web') }],
+    });
     const all = await collect(stream);
     assert.equal(all.length, 6);
     assert.ok(all.every((s) => s.tokens[0] === 0 && s.rankFrom === 1 && s.window === 0));

@@ -116,7 +116,12 @@ export type CorpusEnd =
       readonly reason: 'source-exhausted';
       readonly sequences: number;
       readonly requested: number;
-      readonly source: { readonly index: number; readonly name: string; readonly sequences: number; readonly documents: number };
+      readonly source: {
+        readonly index: number;
+        readonly name: string;
+        readonly sequences: number;
+        readonly documents: number;
+      };
       /** One line for the stage's report. */
       readonly message: string;
     };
@@ -186,13 +191,17 @@ class SourceCursor {
 
   private async pull(): Promise<SourceDocument | null> {
     try {
-      this.iterator ??= this.source.documents(this.signal ? { signal: this.signal } : undefined)[Symbol.asyncIterator]();
+      this.iterator ??= this.source
+        .documents(this.signal ? { signal: this.signal } : undefined)
+        [Symbol.asyncIterator]();
       const result = await this.iterator.next();
       return result.done ? null : result.value;
     } catch (error) {
       if (isExpgenError(error) || (error as { name?: unknown } | null)?.name === 'AbortError') throw error;
       const message = error instanceof Error ? error.message : String(error);
-      throw new ExpgenError(`dataset "${this.name}": reading document #${this.documents} failed: ${message}`, { cause: error });
+      throw new ExpgenError(`dataset "${this.name}": reading document #${this.documents} failed: ${message}`, {
+        cause: error,
+      });
     }
   }
 }
@@ -255,8 +264,16 @@ export class CorpusStream {
     }
     this.requested = options.sequences;
     const shard = options.shard ?? { index: 0, count: 1 };
-    if (!Number.isSafeInteger(shard.count) || shard.count < 1 || !Number.isSafeInteger(shard.index) || shard.index < 0 || shard.index >= shard.count) {
-      throw new ExpgenError(`--shard: expected i/N with integers 0 <= i < N, got ${String(shard.index)}/${String(shard.count)}`);
+    if (
+      !Number.isSafeInteger(shard.count) ||
+      shard.count < 1 ||
+      !Number.isSafeInteger(shard.index) ||
+      shard.index < 0 ||
+      shard.index >= shard.count
+    ) {
+      throw new ExpgenError(
+        `--shard: expected i/N with integers 0 <= i < N, got ${String(shard.index)}/${String(shard.count)}`,
+      );
     }
     this.shard = { index: shard.index, count: shard.count };
     this.skipSequences = options.skipSequences ?? 0;
@@ -277,13 +294,18 @@ export class CorpusStream {
     const ratios: number[] = [];
     for (const [i, spec] of options.sources.entries()) {
       const name = spec.name ?? spec.source.name;
-      if (typeof name !== 'string' || name.length === 0) throw new ExpgenError(`datasets[${i}].name: a dataset needs a non-empty name`);
+      if (typeof name !== 'string' || name.length === 0)
+        throw new ExpgenError(`datasets[${i}].name: a dataset needs a non-empty name`);
       if (names.includes(name)) {
-        throw new ExpgenError(`datasets[${i}].name: "${name}" is also the name of datasets[${names.indexOf(name)}]; give each dataset a unique name`);
+        throw new ExpgenError(
+          `datasets[${i}].name: "${name}" is also the name of datasets[${names.indexOf(name)}]; give each dataset a unique name`,
+        );
       }
       const ratio = spec.ratio ?? 1;
       if (typeof ratio !== 'number' || !Number.isFinite(ratio) || ratio <= 0) {
-        throw new ExpgenError(`datasets[${i}].ratio (dataset "${name}"): expected a finite number > 0, got ${String(ratio)}`);
+        throw new ExpgenError(
+          `datasets[${i}].ratio (dataset "${name}"): expected a finite number > 0, got ${String(ratio)}`,
+        );
       }
       names.push(name);
       ratios.push(ratio);
@@ -292,7 +314,8 @@ export class CorpusStream {
     this.datasetNames = [...names].sort();
     this.datasetIndexes = names.map((n) => this.datasetNames.indexOf(n));
     this.cursors = options.sources.map(
-      (spec, i) => new SourceCursor(spec.source, names[i]!, ratios[i]!, this.windower, splits, options.seed, options.signal),
+      (spec, i) =>
+        new SourceCursor(spec.source, names[i]!, ratios[i]!, this.windower, splits, options.seed, options.signal),
     );
     this.ratios = ratios;
   }

@@ -34,20 +34,29 @@ describe('RatioScheduler', () => {
     for (let n = 1; n <= 6000; n++) {
       counts[scheduler.next()]!++;
       // |c_i - n r_i / 6| < 1  <=>  |6 c_i - n r_i| < 6, in integers.
-      counts.forEach((c, i) => assert.ok(Math.abs(6 * c - n * (i + 1)) < 6, `n=${n} source ${i} count ${c}`));
+      counts.forEach((c, i) => {
+        assert.ok(Math.abs(6 * c - n * (i + 1)) < 6, `n=${n} source ${i} count ${c}`);
+      });
       if (n % 6 === 0) assert.deepEqual(counts, [n / 6, (2 * n) / 6, (3 * n) / 6]);
     }
   });
 
   it('stays within 1 for many sources and fractional ratios, where largest-deficit-first does not', () => {
     // Largest deficit first falls 1.06 behind on these (measured while choosing the rule).
-    assert.ok(worstLag([9, 1.279876519490355, 0.1476271611188863, 0.1447445912047841, 0.4373046910162094, 4.587099116758172, 1], 3000) < 1);
+    assert.ok(
+      worstLag(
+        [9, 1.279876519490355, 0.1476271611188863, 0.1447445912047841, 0.4373046910162094, 4.587099116758172, 1],
+        3000,
+      ) < 1,
+    );
     assert.ok(worstLag([1, 1, 1, 1, 1, 100], 3000) < 1);
     assert.ok(worstLag([0.3, 0.7], 3000) < 1);
     const random = generator(11);
     for (let trial = 0; trial < 60; trial++) {
       const k = 2 + Math.floor(random() * 7);
-      const ratios = Array.from({ length: k }, () => (random() < 0.3 ? 1 + Math.floor(random() * 10) : random() * 5 + 1e-3));
+      const ratios = Array.from({ length: k }, () =>
+        random() < 0.3 ? 1 + Math.floor(random() * 10) : random() * 5 + 1e-3,
+      );
       const lag = worstLag(ratios, 1000);
       assert.ok(lag < 1, `ratios ${ratios.join(', ')}: lag ${lag}`);
     }
@@ -55,10 +64,16 @@ describe('RatioScheduler', () => {
 
   it('round-robins equal ratios in source order and is deterministic', () => {
     const a = new RatioScheduler([2, 2, 2]);
-    assert.deepEqual(Array.from({ length: 7 }, () => a.next()), [0, 1, 2, 0, 1, 2, 0]);
+    assert.deepEqual(
+      Array.from({ length: 7 }, () => a.next()),
+      [0, 1, 2, 0, 1, 2, 0],
+    );
     const b = new RatioScheduler([0.1, 3, 1e-3]);
     const c = new RatioScheduler([0.1, 3, 1e-3]);
-    assert.deepEqual(Array.from({ length: 500 }, () => b.next()), Array.from({ length: 500 }, () => c.next()));
+    assert.deepEqual(
+      Array.from({ length: 500 }, () => b.next()),
+      Array.from({ length: 500 }, () => c.next()),
+    );
   });
 
   it('handles extreme ratios exactly', () => {

@@ -13,7 +13,11 @@ function tally(shares: Record<string, number>, seed: number, ids: number): Recor
 
 describe('splits', () => {
   it('is sha256(seed \\0 id) read as a 53-bit fraction, so other languages can recompute it', () => {
-    for (const [seed, id] of [[0, 'a'], [7, 'dökument/ü'], [123456, '']] as const) {
+    for (const [seed, id] of [
+      [0, 'a'],
+      [7, 'dökument/ü'],
+      [123456, ''],
+    ] as const) {
       const hex = createHash('sha256').update(`${seed}\u0000${id}`).digest('hex');
       const expected = Number(BigInt(`0x${hex.slice(0, 16)}`) >> 11n) / 2 ** 53;
       assert.equal(splitFraction(seed, id), expected);
@@ -24,7 +28,10 @@ describe('splits', () => {
     const a = splitAssignment({ train: 1, valid: 1, test: 1 });
     const ids = Array.from({ length: 200 }, (_, i) => `id-${i}`);
     const first = ids.map((id) => documentSplit(a, 3, id));
-    const again = [...ids].reverse().map((id) => documentSplit(a, 3, id)).reverse();
+    const again = [...ids]
+      .reverse()
+      .map((id) => documentSplit(a, 3, id))
+      .reverse();
     assert.deepEqual(again, first);
     const otherSeed = ids.map((id) => documentSplit(a, 4, id));
     assert.notDeepEqual(otherSeed, first);
@@ -33,7 +40,8 @@ describe('splits', () => {
   it('lays the shares onto the ids in proportion', () => {
     const n = 30_000;
     const equal = tally({ train: 1, valid: 1, test: 1 }, 0, n);
-    for (const split of ['train', 'valid', 'test'] as const) assert.ok(Math.abs(equal[split] / n - 1 / 3) < 0.015, `${split}: ${equal[split]}`);
+    for (const split of ['train', 'valid', 'test'] as const)
+      assert.ok(Math.abs(equal[split] / n - 1 / 3) < 0.015, `${split}: ${equal[split]}`);
     const skewed = tally({ train: 8, valid: 1, test: 1 }, 5, n);
     assert.ok(Math.abs(skewed.train / n - 0.8) < 0.015, `train ${skewed.train}`);
     assert.ok(Math.abs(skewed.valid / n - 0.1) < 0.01, `valid ${skewed.valid}`);
@@ -50,7 +58,10 @@ describe('splits', () => {
 
   it('rejects unknown names, bad shares and an all-zero split', () => {
     const expectError = (shares: Record<string, number>, pattern: RegExp) =>
-      assert.throws(() => splitAssignment(shares), (e: unknown) => isExpgenError(e) && pattern.test((e as Error).message));
+      assert.throws(
+        () => splitAssignment(shares),
+        (e: unknown) => isExpgenError(e) && pattern.test((e as Error).message),
+      );
     expectError({ train: 1, validation: 1 }, /^exemplars\.splits\.validation: unknown split "validation"/);
     expectError({ train: -1 }, /^exemplars\.splits\.train: .*>= 0, got -1/);
     expectError({ train: Number.NaN }, /^exemplars\.splits\.train:/);

@@ -12,12 +12,22 @@ const PAD = 1;
 
 function windower(options: Partial<WindowingOptions> = {}): DocumentWindower {
   return new DocumentWindower({
-    tokenizer, seqLen: 5, prefix: null, rankPrefix: false, windowsPerDocument: 1, shortDocuments: 'skip', chatDate: '26 Jul 2024', ...options,
+    tokenizer,
+    seqLen: 5,
+    prefix: null,
+    rankPrefix: false,
+    windowsPerDocument: 1,
+    shortDocuments: 'skip',
+    chatDate: '26 Jul 2024',
+    ...options,
   });
 }
 
 /** Every window of a document: [tokens, length, rankFrom]. */
-function windowsOf(w: DocumentWindower, document: SourceDocument): { tokens: number[]; length: number; rankFrom: number }[] | string {
+function windowsOf(
+  w: DocumentWindower,
+  document: SourceDocument,
+): { tokens: number[]; length: number; rankFrom: number }[] | string {
   const cut = w.cut(document, `dataset "d": document ${JSON.stringify(document.id)}`);
   if (cut.kind === 'skipped') return cut.reason;
   return Array.from({ length: cut.windows }, (_, i) => {
@@ -40,7 +50,14 @@ describe('DocumentWindower', () => {
     assert.deepEqual(windowsOf(windower({ windowsPerDocument: 1 }), { id: 'a', text: 'abcdefghij' }), [
       { tokens: [0, ...ids('abcd')], length: 5, rankFrom: 1 },
     ]);
-    assert.equal((windowsOf(windower({ windowsPerDocument: 3, rankPrefix: true }), { id: 'a', text: 'abcdefghij' }) as { rankFrom: number }[])[1]!.rankFrom, 0);
+    assert.equal(
+      (
+        windowsOf(windower({ windowsPerDocument: 3, rankPrefix: true }), { id: 'a', text: 'abcdefghij' }) as {
+          rankFrom: number;
+        }[]
+      )[1]!.rankFrom,
+      0,
+    );
   });
 
   it('uses a prefix exactly as encoded with its control tokens, and data special-token strings stay text', () => {
@@ -53,12 +70,17 @@ describe('DocumentWindower', () => {
     ]);
     // A prefix without <bos> gets none added; an empty prefix is no prefix at all.
     assert.deepEqual(Array.from(windower({ prefix: 'Q' }).prefixTokens), ids('Q'));
-    assert.deepEqual(windowsOf(windower({ prefix: '' }), { id: 'y', text: 'abcde' }), [{ tokens: ids('abcde'), length: 5, rankFrom: 0 }]);
+    assert.deepEqual(windowsOf(windower({ prefix: '' }), { id: 'y', text: 'abcde' }), [
+      { tokens: ids('abcde'), length: 5, rankFrom: 0 },
+    ]);
   });
 
   it('renders chat with the template and cuts it to seqLen with no prefix; a leading BOS does not rank', () => {
     const w = windower({ seqLen: 6, prefix: '<bos>P:', windowsPerDocument: 5 });
-    const messages = [{ role: 'user', content: '<bos>hi' }, { role: 'assistant', content: 'yo' }];
+    const messages = [
+      { role: 'user', content: '<bos>hi' },
+      { role: 'assistant', content: 'yo' },
+    ];
     const rendered = tokenizer.encodeChat(messages, { date: '26 Jul 2024' });
     assert.ok(rendered.length > 12 && rendered[0] === 0);
     assert.equal(rendered.filter((t) => t === 0).length, 1, 'content stays text');
@@ -69,7 +91,9 @@ describe('DocumentWindower', () => {
       assert.equal(win.length, 6);
       assert.equal(win.rankFrom, i === 0 ? 1 : 0);
     });
-    const ranked = windowsOf(windower({ seqLen: 6, rankPrefix: true }), { id: 'c', messages }) as { rankFrom: number }[];
+    const ranked = windowsOf(windower({ seqLen: 6, rankPrefix: true }), { id: 'c', messages }) as {
+      rankFrom: number;
+    }[];
     assert.equal(ranked[0]!.rankFrom, 0);
   });
 
@@ -78,21 +102,31 @@ describe('DocumentWindower', () => {
     assert.deepEqual(windowsOf(windower({ shortDocuments: 'pad', windowsPerDocument: 4 }), { id: 's', text: 'abc' }), [
       { tokens: [0, ...ids('abc'), PAD], length: 4, rankFrom: 1 },
     ]);
-    const chat = windowsOf(windower({ seqLen: 64, shortDocuments: 'pad' }), { id: 'c', messages: [{ role: 'user', content: 'x' }] });
+    const chat = windowsOf(windower({ seqLen: 64, shortDocuments: 'pad' }), {
+      id: 'c',
+      messages: [{ role: 'user', content: 'x' }],
+    });
     const rendered = tokenizer.encodeChat([{ role: 'user', content: 'x' }], { date: '26 Jul 2024' });
-    assert.deepEqual(chat, [{ tokens: [...rendered, ...new Array(64 - rendered.length).fill(PAD)], length: rendered.length, rankFrom: 1 }]);
+    assert.deepEqual(chat, [
+      { tokens: [...rendered, ...new Array(64 - rendered.length).fill(PAD)], length: rendered.length, rankFrom: 1 },
+    ]);
     assert.equal(windowsOf(windower({ seqLen: 64 }), { id: 'c', messages: [{ role: 'user', content: 'x' }] }), 'short');
     // Nothing to rank: empty documents are skipped under either setting.
     assert.equal(windowsOf(windower({ shortDocuments: 'pad' }), { id: 'e', text: '' }), 'empty');
     assert.equal(windowsOf(windower({ shortDocuments: 'pad' }), { id: 'e', messages: [] }), 'empty');
     // Exactly one window is not short.
-    assert.deepEqual(windowsOf(windower(), { id: 'f', text: 'abcd' }), [{ tokens: [0, ...ids('abcd')], length: 5, rankFrom: 1 }]);
+    assert.deepEqual(windowsOf(windower(), { id: 'f', text: 'abcd' }), [
+      { tokens: [0, ...ids('abcd')], length: 5, rankFrom: 1 },
+    ]);
   });
 
   it('names the dataset and document of a document that is neither text nor chat', () => {
     const w = windower();
     const rejects = (document: unknown, pattern: RegExp) =>
-      assert.throws(() => w.cut(document as SourceDocument, 'dataset "web": document "d7"'), (e: unknown) => isExpgenError(e) && pattern.test((e as Error).message));
+      assert.throws(
+        () => w.cut(document as SourceDocument, 'dataset "web": document "d7"'),
+        (e: unknown) => isExpgenError(e) && pattern.test((e as Error).message),
+      );
     rejects({ id: 'd7' }, /^dataset "web": document "d7" has neither text nor messages$/);
     rejects({ id: 'd7', text: 'a', messages: [] }, /^dataset "web": document "d7" has both text and messages/);
     rejects({ id: 'd7', text: 5 }, /^dataset "web": document "d7": text must be a string/);
@@ -101,7 +135,12 @@ describe('DocumentWindower', () => {
 
   it('rejects a prefix that leaves no room for the document', () => {
     for (const prefix of ['<bos>abcd', '<bos>abcdefg']) {
-      assert.throws(() => windower({ prefix }), (e: unknown) => isExpgenError(e) && /^exemplars\.prefix: the prefix is \d+ tokens but exemplars\.seqLen is 5/.test((e as Error).message));
+      assert.throws(
+        () => windower({ prefix }),
+        (e: unknown) =>
+          isExpgenError(e) &&
+          /^exemplars\.prefix: the prefix is \d+ tokens but exemplars\.seqLen is 5/.test((e as Error).message),
+      );
     }
     assert.equal(windower({ prefix: '<bos>abc' }).textSpan, 1);
     assert.throws(() => windower({ seqLen: 1 }), /exemplars\.seqLen/);

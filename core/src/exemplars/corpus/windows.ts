@@ -82,7 +82,9 @@ export class DocumentWindower {
     this.seqLen = checkInteger('exemplars.seqLen', options.seqLen, 2);
     this.windowsPerDocument = checkInteger('exemplars.windowsPerDocument', options.windowsPerDocument, 1);
     if (options.shortDocuments !== 'skip' && options.shortDocuments !== 'pad') {
-      throw new ExpgenError(`exemplars.shortDocuments: expected "skip" or "pad", got ${JSON.stringify(options.shortDocuments)}`);
+      throw new ExpgenError(
+        `exemplars.shortDocuments: expected "skip" or "pad", got ${JSON.stringify(options.shortDocuments)}`,
+      );
     }
     this.shortDocuments = options.shortDocuments;
     this.rankPrefix = options.rankPrefix === true;
@@ -92,7 +94,9 @@ export class DocumentWindower {
       throw new ExpgenError(`exemplars.prefix: expected text or null, got ${typeof prefix}`);
     }
     const bos = options.tokenizer.bosId;
-    this.prefixTokens = Int32Array.from(prefix === null ? (bos === null ? [] : [bos]) : options.tokenizer.encodeWithSpecialTokens(prefix));
+    this.prefixTokens = Int32Array.from(
+      prefix === null ? (bos === null ? [] : [bos]) : options.tokenizer.encodeWithSpecialTokens(prefix),
+    );
     if (this.prefixTokens.length >= this.seqLen) {
       throw new ExpgenError(
         `exemplars.prefix: the prefix is ${this.prefixTokens.length} tokens but exemplars.seqLen is ${this.seqLen}; ` +
@@ -113,13 +117,15 @@ export class DocumentWindower {
   cut(document: SourceDocument, where: string): DocumentCut {
     const hasText = document.text !== undefined && document.text !== null;
     const hasMessages = document.messages !== undefined && document.messages !== null;
-    if (hasText && hasMessages) throw new ExpgenError(`${where} has both text and messages; a document is one or the other`);
+    if (hasText && hasMessages)
+      throw new ExpgenError(`${where} has both text and messages; a document is one or the other`);
     if (!hasText && !hasMessages) throw new ExpgenError(`${where} has neither text nor messages`);
     let kind: 'text' | 'chat';
     let content: readonly number[];
     let span: number;
     if (hasText) {
-      if (typeof document.text !== 'string') throw new ExpgenError(`${where}: text must be a string, got ${typeof document.text}`);
+      if (typeof document.text !== 'string')
+        throw new ExpgenError(`${where}: text must be a string, got ${typeof document.text}`);
       kind = 'text';
       span = this.textSpan;
       content = document.text.length === 0 ? [] : this.tokenizer.encode(document.text);
@@ -153,7 +159,8 @@ export class DocumentWindower {
     if (!(Number.isInteger(window) && window >= 0 && window < cut.windows)) {
       throw new Error(`DocumentWindower: window ${window} of a document with ${cut.windows}`);
     }
-    if (out.length !== this.seqLen) throw new Error(`DocumentWindower: buffer of ${out.length} for seqLen ${this.seqLen}`);
+    if (out.length !== this.seqLen)
+      throw new Error(`DocumentWindower: buffer of ${out.length} for seqLen ${this.seqLen}`);
     const start = window * cut.span;
     const end = Math.min(start + cut.span, cut.content.length);
     let at = 0;
@@ -180,6 +187,7 @@ export class DocumentWindower {
 }
 
 function checkInteger(key: string, value: number, min: number): number {
-  if (!Number.isSafeInteger(value) || value < min) throw new ExpgenError(`${key}: expected an integer >= ${min}, got ${String(value)}`);
+  if (!Number.isSafeInteger(value) || value < min)
+    throw new ExpgenError(`${key}: expected an integer >= ${min}, got ${String(value)}`);
   return value;
 }

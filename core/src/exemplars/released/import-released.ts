@@ -3,7 +3,12 @@ import { TAIL_FRACTIONS } from '../state/activation-distribution.js';
 import { writeDistributionFile, type DistributionRow } from '../storage/distribution-file.js';
 import { writeExemplarFile } from '../storage/exemplar-file.js';
 import { distributionFilePath, exemplarFilePath } from '../storage/layout.js';
-import { MANIFEST_FORMAT, writeExemplarManifest, type ExemplarManifest, type SplitCounts } from '../storage/manifest.js';
+import {
+  MANIFEST_FORMAT,
+  writeExemplarManifest,
+  type ExemplarManifest,
+  type SplitCounts,
+} from '../storage/manifest.js';
 import { RELEASED_SPLITS, ReleasedExemplars, type ReleasedNeuron, type ReleasedSplit } from './released-exemplars.js';
 
 /**
@@ -12,7 +17,12 @@ import { RELEASED_SPLITS, ReleasedExemplars, type ReleasedNeuron, type ReleasedS
  * negative, the value at or below which a fraction q lie (position q N - 1 in the minima, ascending); linear
  * interpolation between neighbours; null when the kept extremes do not reach that far.
  */
-export function tailQuantileOfSorted(sorted: Float32Array, tokens: number, q: number, sign: 'positive' | 'negative'): number | null {
+export function tailQuantileOfSorted(
+  sorted: Float32Array,
+  tokens: number,
+  q: number,
+  sign: 'positive' | 'negative',
+): number | null {
   const n = sorted.length;
   if (n === 0 || tokens === 0) return null;
   const rank = q * tokens;
@@ -36,7 +46,10 @@ export function importReleasedExemplars(
   layers?: readonly number[],
   options: { datasetNames?: readonly string[]; neurons?: number; chunk?: number } = {},
 ): ExemplarManifest {
-  const released = ReleasedExemplars.open(releasedDir, options.datasetNames ? { datasetNames: options.datasetNames } : {});
+  const released = ReleasedExemplars.open(
+    releasedDir,
+    options.datasetNames ? { datasetNames: options.datasetNames } : {},
+  );
   const chosen = layers ?? released.layers('train');
   if (chosen.length === 0) throw new ExpgenError(`${releasedDir} has no layer folders under train/ to import`);
   const splits: Record<string, SplitCounts> = {};
@@ -44,32 +57,46 @@ export function importReleasedExemplars(
   let randomCount = 0;
   for (const layer of chosen) {
     const present = RELEASED_SPLITS.filter((split) => released.has(layer, split));
-    if (present.length === 0) throw new ExpgenError(`${releasedDir} has no train, valid or test folder for layer ${layer}`);
+    if (present.length === 0)
+      throw new ExpgenError(`${releasedDir} has no train, valid or test folder for layer ${layer}`);
     const features = Math.min(released.neurons(layer, present[0]), options.neurons ?? Infinity);
     manifestLayers.push({ space: 'mlp', layer, features });
     for (const split of present) {
       const tokensSeen = released.tokensSeen(layer, split);
       const known = splits[split];
-      splits[split] = { sequencesSeen: null, tokensSeen: known === undefined || known.tokensSeen === tokensSeen ? tokensSeen : null };
+      splits[split] = {
+        sequencesSeen: null,
+        tokensSeen: known === undefined || known.tokensSeen === tokensSeen ? tokensSeen : null,
+      };
       const key = { space: 'mlp', layer, split };
       const range = { to: features, ...(options.chunk ? { chunk: options.chunk } : {}) };
-      writeExemplarFile(exemplarFilePath(outDir, key), { configHash: released.config.hash, features }, (function* () {
-        for (const neuron of released.neuronsOf(layer, split, range)) {
-          randomCount = Math.max(randomCount, neuron.random.length);
-          yield* neuron.positive;
-          yield* neuron.negative;
-          yield* neuron.random;
-        }
-      })());
-      writeDistributionFile(distributionFilePath(outDir, key), { configHash: released.config.hash, features }, (function* () {
-        for (const neuron of released.neuronsOf(layer, split, range)) yield distributionRow(neuron, tokensSeen);
-      })());
+      writeExemplarFile(
+        exemplarFilePath(outDir, key),
+        { configHash: released.config.hash, features },
+        (function* () {
+          for (const neuron of released.neuronsOf(layer, split, range)) {
+            randomCount = Math.max(randomCount, neuron.random.length);
+            yield* neuron.positive;
+            yield* neuron.negative;
+            yield* neuron.random;
+          }
+        })(),
+      );
+      writeDistributionFile(
+        distributionFilePath(outDir, key),
+        { configHash: released.config.hash, features },
+        (function* () {
+          for (const neuron of released.neuronsOf(layer, split, range)) yield distributionRow(neuron, tokensSeen);
+        })(),
+      );
     }
   }
   for (const split of RELEASED_SPLITS) {
     // Every imported layer must have the same splits, as the manifest promises both files for each pair.
     if (splits[split] && !chosen.every((layer) => released.has(layer, split as ReleasedSplit))) {
-      throw new ExpgenError(`${releasedDir}: split ${split} is missing for some of layers ${chosen.join(', ')}; import those layers separately`);
+      throw new ExpgenError(
+        `${releasedDir}: split ${split} is missing for some of layers ${chosen.join(', ')}; import those layers separately`,
+      );
     }
   }
   const manifest: ExemplarManifest = {

@@ -52,7 +52,8 @@ export function parseNpyHeader(path: string, head: Uint8Array): NpyHeader {
   if (!dtype) throw bad(`dtype ${descr} is not supported (little-endian float16/32/64 or int32/64 are)`);
   if (header['fortran_order'] !== false) throw bad('it is in Fortran order; only C order is supported');
   const shape = header['shape'];
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) throw bad(`"shape" is ${JSON.stringify(shape)}`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0))
+    throw bad(`"shape" is ${JSON.stringify(shape)}`);
   return { version: `${major}.${minor}`, dtype, shape: shape as number[], dataOffset: start + headerLength };
 }
 
@@ -154,9 +155,13 @@ export class NpyFile {
       const read = readSync(this.fd, head, 0, head.length, 0);
       this.header = parseNpyHeader(path, head.subarray(0, read));
       this.rowSize = this.header.shape.slice(1).reduce((a, b) => a * b, 1);
-      const expected = this.header.dataOffset + (this.header.shape[0] ?? 1) * this.rowSize * ITEM_SIZE[this.header.dtype];
+      const expected =
+        this.header.dataOffset + (this.header.shape[0] ?? 1) * this.rowSize * ITEM_SIZE[this.header.dtype];
       const size = fstatSync(this.fd).size;
-      if (size < expected) throw new ExpgenError(`${path} is cut short: ${size} bytes where its header (shape ${JSON.stringify(this.header.shape)}) needs ${expected}`);
+      if (size < expected)
+        throw new ExpgenError(
+          `${path} is cut short: ${size} bytes where its header (shape ${JSON.stringify(this.header.shape)}) needs ${expected}`,
+        );
     } catch (error) {
       closeSync(this.fd);
       throw error;
@@ -205,7 +210,8 @@ export class NpyFile {
         const out = new Int32Array(count);
         for (let i = 0; i < count; i++) {
           const value = view.getBigInt64(i * 8, true);
-          if (value < -2147483648n || value > 2147483647n) throw new ExpgenError(`${this.path}: element ${from * this.rowSize + i} (${value}) does not fit in int32`);
+          if (value < -2147483648n || value > 2147483647n)
+            throw new ExpgenError(`${this.path}: element ${from * this.rowSize + i} (${value}) does not fit in int32`);
           out[i] = Number(value);
         }
         return out;

@@ -71,11 +71,22 @@ interface Made {
 function makeDump(dir: string): Made {
   const made: Made = { rows: new Map(), maxExtremes: new Map(), minExtremes: new Map() };
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'exemplar_config.json'), JSON.stringify({
-    hf_model_id: 'meta-llama/Llama-3.1-8B-Instruct',
-    hf_dataset_configs: [{ hf_dataset_id: 'lmsys/lmsys-chat-1m' }, { hf_dataset_id: 'HuggingFaceFW/fineweb', dataset_config_name: 'sample-10BT' }],
-    seq_len: SEQ_LEN, k: K, num_top_acts_to_save: KEPT, rand_seqs: RANDOM, seed: 64, activation_type: 'MLP',
-  }));
+  writeFileSync(
+    join(dir, 'exemplar_config.json'),
+    JSON.stringify({
+      hf_model_id: 'meta-llama/Llama-3.1-8B-Instruct',
+      hf_dataset_configs: [
+        { hf_dataset_id: 'lmsys/lmsys-chat-1m' },
+        { hf_dataset_id: 'HuggingFaceFW/fineweb', dataset_config_name: 'sample-10BT' },
+      ],
+      seq_len: SEQ_LEN,
+      k: K,
+      num_top_acts_to_save: KEPT,
+      rand_seqs: RANDOM,
+      seed: 64,
+      activation_type: 'MLP',
+    }),
+  );
   const sortedNames = [...DATASETS].sort();
   for (const layer of [2, 7]) {
     for (const split of ['train', 'valid', 'test']) {
@@ -114,10 +125,17 @@ function makeDump(dir: string): Made {
             datasetIds[n * count + r] = seed % 2;
             if (folder.startsWith('random_') && prefix === 'min') continue; // random rows come from max_*
             rows.push({
-              feature: n, sign, rank: r,
+              feature: n,
+              sign,
+              rank: r,
               activation: values.length === 0 ? padding : prefix === 'max' ? Math.max(...values) : Math.min(...values),
-              sequence: null, dataset: sortedNames[seed % 2]!, document: null, window: null, countFrom: 0,
-              tokens: Int32Array.from(tokens), activations: Float32Array.from(values),
+              sequence: null,
+              dataset: sortedNames[seed % 2]!,
+              document: null,
+              window: null,
+              countFrom: 0,
+              tokens: Int32Array.from(tokens),
+              activations: Float32Array.from(values),
             });
           }
           made.rows.set(key, rows);
@@ -125,20 +143,36 @@ function makeDump(dir: string): Made {
         const out = join(dir, folder, `layer${layer}`);
         mkdirSync(out, { recursive: true });
         const version = ((layer + split.length) % 3) + 1;
-        writeFileSync(join(out, `${prefix}_seq_acts.npy`), npy('<f4', [NEURONS, count, SEQ_LEN], acts, version as 1 | 2 | 3));
-        writeFileSync(join(out, `${prefix}_seq_ids.npy`), npy(layer === 7 ? '<i8' : '<i4', [NEURONS, count, SEQ_LEN], ids));
+        writeFileSync(
+          join(out, `${prefix}_seq_acts.npy`),
+          npy('<f4', [NEURONS, count, SEQ_LEN], acts, version as 1 | 2 | 3),
+        );
+        writeFileSync(
+          join(out, `${prefix}_seq_ids.npy`),
+          npy(layer === 7 ? '<i8' : '<i4', [NEURONS, count, SEQ_LEN], ids),
+        );
         writeFileSync(join(out, `${prefix}_dataset_ids.npy`), npy('<i4', [NEURONS, count], datasetIds, 2));
         if (!folder.startsWith('random_')) {
           const extremes = new Float32Array(NEURONS * KEPT);
           for (let n = 0; n < NEURONS; n++) {
-            const kept = Array.from({ length: KEPT }, (_, i) => ((value(layer, n, i, prefix.length) % 41) - 20) / 8).sort((a, b) => (prefix === 'max' ? b - a : a - b));
+            const kept = Array.from(
+              { length: KEPT },
+              (_, i) => ((value(layer, n, i, prefix.length) % 41) - 20) / 8,
+            ).sort((a, b) => (prefix === 'max' ? b - a : a - b));
             extremes.set(kept, n * KEPT);
-            (prefix === 'max' ? made.maxExtremes : made.minExtremes).set(`${layer}/${split}/${n}`, Float32Array.from(kept));
+            (prefix === 'max' ? made.maxExtremes : made.minExtremes).set(
+              `${layer}/${split}/${n}`,
+              Float32Array.from(kept),
+            );
           }
-          writeFileSync(join(out, `${prefix}_acts.npy`), npy(layer === 7 ? '<f8' : '<f4', [NEURONS, KEPT], extremes, 3));
+          writeFileSync(
+            join(out, `${prefix}_acts.npy`),
+            npy(layer === 7 ? '<f8' : '<f4', [NEURONS, KEPT], extremes, 3),
+          );
         }
       }
-      if (split === 'valid') writeFileSync(join(dir, split, `layer${layer}`, 'num_tokens_seen.txt'), `${20_000 + layer}\n`);
+      if (split === 'valid')
+        writeFileSync(join(dir, split, `layer${layer}`, 'num_tokens_seen.txt'), `${20_000 + layer}\n`);
     }
   }
   return made;
@@ -159,19 +193,37 @@ describe('numpy headers', () => {
       assert.equal(header.dtype, 'f4');
       assert.equal(header.dataOffset % 64, 0);
     }
-    assert.deepEqual(parsePythonLiteral("{'descr': '<i8', 'fortran_order': False, 'shape': (7,), }"), { descr: '<i8', fortran_order: false, shape: [7] });
-    assert.deepEqual(parsePythonLiteral('{"a": (), \'b\': [1, -2], \'c\': None, \'d\': True}'), { a: [], b: [1, -2], c: null, d: true });
+    assert.deepEqual(parsePythonLiteral("{'descr': '<i8', 'fortran_order': False, 'shape': (7,), }"), {
+      descr: '<i8',
+      fortran_order: false,
+      shape: [7],
+    });
+    assert.deepEqual(parsePythonLiteral("{\"a\": (), 'b': [1, -2], 'c': None, 'd': True}"), {
+      a: [],
+      b: [1, -2],
+      c: null,
+      d: true,
+    });
   });
 
   it('refuses what it cannot read, naming the file', () => {
-    const fortran = Buffer.from(npy('<f4', [2], [1, 2]).toString('latin1').replace("'fortran_order': False", "'fortran_order': True "), 'latin1');
+    const fortran = Buffer.from(
+      npy('<f4', [2], [1, 2]).toString('latin1').replace("'fortran_order': False", "'fortran_order': True "),
+      'latin1',
+    );
     assert.throws(() => parseNpyHeader('f.npy', fortran), /f\.npy .*Fortran order/);
     const bigEndian = Buffer.from(npy('<f4', [2], [1, 2]).toString('latin1').replace("'<f4'", "'>f4'"), 'latin1');
     assert.throws(() => parseNpyHeader('b.npy', bigEndian), /b\.npy .*dtype >f4 is not supported/);
-    assert.throws(() => parseNpyHeader('p.npy', Buffer.from('version https://git-lfs.github.com/spec/v1\n')), /p\.npy is not a readable \.npy file/);
+    assert.throws(
+      () => parseNpyHeader('p.npy', Buffer.from('version https://git-lfs.github.com/spec/v1\n')),
+      /p\.npy is not a readable \.npy file/,
+    );
     const cut = join(root, 'cut.npy');
     writeFileSync(cut, npy('<f4', [100, 10], new Float32Array(1000)).subarray(0, 300));
-    assert.throws(() => new NpyFile(cut), (error: Error) => isExpgenError(error) && error.message.includes(cut) && /cut short/.test(error.message));
+    assert.throws(
+      () => new NpyFile(cut),
+      (error: Error) => isExpgenError(error) && error.message.includes(cut) && /cut short/.test(error.message),
+    );
   });
 
   it('reads rows by offset, converting int64 and float64', () => {
@@ -211,11 +263,17 @@ describe('ReleasedExemplars', () => {
       }
     }
     assert.deepEqual([...released.rows(7, 'valid', { from: 1, to: 4, chunk: 2 })], expectedRows(7, 'valid', 1, 4));
-    const empty = [...released.rows(2, 'train')].find((row) => row.feature === 3 && row.sign === 'positive' && row.rank === 1)!;
+    const empty = [...released.rows(2, 'train')].find(
+      (row) => row.feature === 3 && row.sign === 'positive' && row.rank === 1,
+    )!;
     assert.equal(empty.tokens.length, 0);
     assert.equal(empty.activation, -Infinity);
     // A real token equal to the pad id is kept (it is the last token of every sequence here).
-    assert.ok([...released.rows(2, 'train')].every((row) => row.tokens.length === 0 || row.tokens[row.tokens.length - 1] === PAD_ID));
+    assert.ok(
+      [...released.rows(2, 'train')].every(
+        (row) => row.tokens.length === 0 || row.tokens[row.tokens.length - 1] === PAD_ID,
+      ),
+    );
   });
 
   it('returns the extremes and the tokens seen where the dump has them', () => {
@@ -235,8 +293,17 @@ describe('ReleasedExemplars', () => {
     assert.throws(() => ReleasedExemplars.open(join(root, 'nothing')), /is not a released exemplar dump/);
     const other = join(root, 'bad-dump');
     makeDump(other);
-    writeFileSync(join(other, 'train', 'layer2', 'max_seq_ids.npy'), npy('<i4', [NEURONS, K, SEQ_LEN - 1], new Int32Array(NEURONS * K * (SEQ_LEN - 1))));
-    assert.throws(() => [...ReleasedExemplars.open(other).rows(2, 'train')], (error: Error) => isExpgenError(error) && error.message.includes(join('train', 'layer2', 'max_seq_ids.npy')) && /expected \[5,3,6\]/.test(error.message));
+    writeFileSync(
+      join(other, 'train', 'layer2', 'max_seq_ids.npy'),
+      npy('<i4', [NEURONS, K, SEQ_LEN - 1], new Int32Array(NEURONS * K * (SEQ_LEN - 1))),
+    );
+    assert.throws(
+      () => [...ReleasedExemplars.open(other).rows(2, 'train')],
+      (error: Error) =>
+        isExpgenError(error) &&
+        error.message.includes(join('train', 'layer2', 'max_seq_ids.npy')) &&
+        /expected \[5,3,6\]/.test(error.message),
+    );
   });
 });
 
@@ -247,8 +314,15 @@ describe('importReleasedExemplars', () => {
   it('writes expgen files holding the same rows, and a manifest marked imported', async () => {
     assert.deepEqual(readExemplarManifest(out), manifest);
     assert.deepEqual(manifest.imported, { from: 'transluce-released', modelId: 'meta-llama/Llama-3.1-8B-Instruct' });
-    assert.deepEqual(manifest.layers, [{ space: 'mlp', layer: 2, features: NEURONS }, { space: 'mlp', layer: 7, features: NEURONS }]);
-    assert.deepEqual(manifest.splits, { test: { sequencesSeen: null, tokensSeen: null }, train: { sequencesSeen: null, tokensSeen: null }, valid: { sequencesSeen: null, tokensSeen: null } });
+    assert.deepEqual(manifest.layers, [
+      { space: 'mlp', layer: 2, features: NEURONS },
+      { space: 'mlp', layer: 7, features: NEURONS },
+    ]);
+    assert.deepEqual(manifest.splits, {
+      test: { sequencesSeen: null, tokensSeen: null },
+      train: { sequencesSeen: null, tokensSeen: null },
+      valid: { sequencesSeen: null, tokensSeen: null },
+    });
     for (const layer of [2, 7]) {
       for (const split of ['train', 'valid', 'test']) {
         const file = await readExemplarFile(exemplarFilePath(out, { space: 'mlp', layer, split }));
@@ -260,18 +334,36 @@ describe('importReleasedExemplars', () => {
 
   it('writes the extremes, and the tail quantiles where the tokens seen are known', async () => {
     const train = await readDistributionFile(distributionFilePath(out, { space: 'mlp', layer: 2, split: 'train' }));
-    assert.deepEqual(train.rows.map((r) => r.maxExtremes), Array.from({ length: NEURONS }, (_, n) => made.maxExtremes.get(`2/train/${n}`)));
-    assert.ok(train.rows.every((r) => r.tokensSeen === null && r.histogram === null && r.positiveQuantiles.every((q) => q === null)));
+    assert.deepEqual(
+      train.rows.map((r) => r.maxExtremes),
+      Array.from({ length: NEURONS }, (_, n) => made.maxExtremes.get(`2/train/${n}`)),
+    );
+    assert.ok(
+      train.rows.every(
+        (r) => r.tokensSeen === null && r.histogram === null && r.positiveQuantiles.every((q) => q === null),
+      ),
+    );
     const valid = await readDistributionFile(distributionFilePath(out, { space: 'mlp', layer: 7, split: 'valid' }));
     const row = valid.rows[1]!;
     assert.equal(row.tokensSeen, 20_007);
     assert.deepEqual(row.minExtremes, made.minExtremes.get('7/valid/1'));
-    assert.deepEqual(row.positiveQuantiles, TAIL_FRACTIONS.map((q) => tailQuantileOfSorted(row.maxExtremes, 20_007, q, 'positive')));
+    assert.deepEqual(
+      row.positiveQuantiles,
+      TAIL_FRACTIONS.map((q) => tailQuantileOfSorted(row.maxExtremes, 20_007, q, 'positive')),
+    );
     assert.ok(row.positiveQuantiles[0] !== null, 'q = 1e-4 of 20,007 tokens is within the 4 kept extremes');
   });
 
   it('cannot be loaded into state or merged, and says why', async () => {
-    await assert.rejects(loadLayerSplitState(out, manifest, { space: 'mlp', layer: 2, split: 'train' }, new SequenceStore({ seqLen: SEQ_LEN })), /was imported from a released dump/);
+    await assert.rejects(
+      loadLayerSplitState(
+        out,
+        manifest,
+        { space: 'mlp', layer: 2, split: 'train' },
+        new SequenceStore({ seqLen: SEQ_LEN }),
+      ),
+      /was imported from a released dump/,
+    );
     await assert.rejects(mergeExemplarOutputs([out], join(root, 'merged')), /was imported from a released dump/);
   });
 
@@ -297,7 +389,11 @@ describe('tailQuantileOfSorted', () => {
     for (let f = 0; f < features; f++) {
       for (const sign of ['positive', 'negative'] as const) {
         for (const q of [...TAIL_FRACTIONS, 1e-3, 3e-5]) {
-          assert.equal(tailQuantileOfSorted(distribution.sortedExtremes(f, sign), distribution.tokensSeen, q, sign), distribution.tailQuantile(f, q, sign), `${f} ${sign} ${q}`);
+          assert.equal(
+            tailQuantileOfSorted(distribution.sortedExtremes(f, sign), distribution.tokensSeen, q, sign),
+            distribution.tailQuantile(f, q, sign),
+            `${f} ${sign} ${q}`,
+          );
         }
       }
     }

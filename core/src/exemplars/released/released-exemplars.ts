@@ -69,7 +69,10 @@ export function readReleasedConfig(root: string, options: { datasetNames?: reado
   try {
     bytes = readFileSync(path);
   } catch (error) {
-    throw new ExpgenError(`${root} is not a released exemplar dump: ${path} cannot be read (${(error as Error).message})`, { cause: error });
+    throw new ExpgenError(
+      `${root} is not a released exemplar dump: ${path} cannot be read (${(error as Error).message})`,
+      { cause: error },
+    );
   }
   let raw: Record<string, unknown>;
   try {
@@ -80,7 +83,8 @@ export function readReleasedConfig(root: string, options: { datasetNames?: reado
   }
   const integer = (key: string, fallback?: number): number => {
     const value = raw[key] ?? fallback;
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new ExpgenError(`${path}: "${key}" must be a positive integer, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)
+      throw new ExpgenError(`${path}: "${key}" must be a positive integer, got ${JSON.stringify(value)}`);
     return value;
   };
   let datasetNames: string[];
@@ -88,7 +92,12 @@ export function readReleasedConfig(root: string, options: { datasetNames?: reado
     datasetNames = [...options.datasetNames];
   } else {
     const configs = raw['hf_dataset_configs'];
-    const ids = configs === undefined ? DEFAULT_DATASETS : Array.isArray(configs) ? configs.map((c) => (c as Record<string, unknown> | null)?.['hf_dataset_id']) : [];
+    const ids =
+      configs === undefined
+        ? DEFAULT_DATASETS
+        : Array.isArray(configs)
+          ? configs.map((c) => (c as Record<string, unknown> | null)?.['hf_dataset_id'])
+          : [];
     if (ids.length === 0 || !ids.every((id): id is string => typeof id === 'string')) {
       throw new ExpgenError(`${path}: "hf_dataset_configs" must be a list of objects with "hf_dataset_id"`);
     }
@@ -121,7 +130,10 @@ interface SignArrays {
 export class ReleasedExemplars {
   readonly config: ReleasedConfig;
 
-  private constructor(readonly root: string, config: ReleasedConfig) {
+  private constructor(
+    readonly root: string,
+    config: ReleasedConfig,
+  ) {
     this.config = config;
   }
 
@@ -160,7 +172,8 @@ export class ReleasedExemplars {
     const path = join(this.layerDir(layer, split), 'num_tokens_seen.txt');
     if (!existsSync(path)) return null;
     const text = readFileSync(path, 'utf8').trim();
-    if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new ExpgenError(`${path} must hold a non-negative integer, got ${JSON.stringify(text.slice(0, 40))}`);
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)))
+      throw new ExpgenError(`${path} must hold a non-negative integer, got ${JSON.stringify(text.slice(0, 40))}`);
     return Number(text);
   }
 
@@ -168,7 +181,11 @@ export class ReleasedExemplars {
    * Neurons [from, to) of (layer, split), `chunk` at a time: rows in expgen's order and the extremes. A layer with
    * no random split folder has no random rows.
    */
-  *neuronsOf(layer: number, split: ReleasedSplit, options: { from?: number; to?: number; chunk?: number } = {}): Generator<ReleasedNeuron> {
+  *neuronsOf(
+    layer: number,
+    split: ReleasedSplit,
+    options: { from?: number; to?: number; chunk?: number } = {},
+  ): Generator<ReleasedNeuron> {
     const dir = this.layerDir(layer, split);
     const randomDir = this.layerDir(layer, `random_${split}`);
     const open = (folder: string, prefix: 'max' | 'min', withExtremes: boolean): SignArrays => ({
@@ -194,7 +211,8 @@ export class ReleasedExemplars {
       const from = options.from ?? 0;
       const to = Math.min(options.to ?? neurons, neurons);
       const chunk = options.chunk ?? 256;
-      if (!Number.isSafeInteger(from) || from < 0 || from > to) throw new Error(`ReleasedExemplars: neuron range [${from}, ${to}) is not valid for ${neurons} neurons`);
+      if (!Number.isSafeInteger(from) || from < 0 || from > to)
+        throw new Error(`ReleasedExemplars: neuron range [${from}, ${to}) is not valid for ${neurons} neurons`);
       for (let start = from; start < to; start += chunk) {
         const end = Math.min(start + chunk, to);
         const maxRows = this.readRows(max, start, end, 'positive');
@@ -222,7 +240,11 @@ export class ReleasedExemplars {
   }
 
   /** Every row of neurons [from, to) of (layer, split), in expgen's file order. */
-  *rows(layer: number, split: ReleasedSplit, options: { from?: number; to?: number; chunk?: number } = {}): Generator<ExemplarRow> {
+  *rows(
+    layer: number,
+    split: ReleasedSplit,
+    options: { from?: number; to?: number; chunk?: number } = {},
+  ): Generator<ExemplarRow> {
     for (const neuron of this.neuronsOf(layer, split, options)) {
       yield* neuron.positive;
       yield* neuron.negative;
@@ -231,7 +253,8 @@ export class ReleasedExemplars {
   }
 
   private layerDir(layer: number, split: string): string {
-    if (!Number.isSafeInteger(layer) || layer < 0) throw new Error(`ReleasedExemplars: layer ${layer} is not a non-negative integer`);
+    if (!Number.isSafeInteger(layer) || layer < 0)
+      throw new Error(`ReleasedExemplars: layer ${layer} is not a non-negative integer`);
     return join(this.root, split, `layer${layer}`);
   }
 
@@ -239,19 +262,31 @@ export class ReleasedExemplars {
     const { seqLen } = this.config;
     const expect = (file: NpyFile, shape: readonly number[], dtype: 'float' | 'int') => {
       if (file.shape.length !== shape.length || file.shape.some((d, i) => d !== shape[i])) {
-        throw new ExpgenError(`${file.path} has shape ${JSON.stringify(file.shape)}, expected ${JSON.stringify(shape)} (exemplar_config.json: k ${this.config.k}, seq_len ${seqLen})`);
+        throw new ExpgenError(
+          `${file.path} has shape ${JSON.stringify(file.shape)}, expected ${JSON.stringify(shape)} (exemplar_config.json: k ${this.config.k}, seq_len ${seqLen})`,
+        );
       }
-      if (file.isFloat !== (dtype === 'float')) throw new ExpgenError(`${file.path} holds ${file.header.dtype}, expected ${dtype === 'float' ? 'floats' : 'integers'}`);
+      if (file.isFloat !== (dtype === 'float'))
+        throw new ExpgenError(
+          `${file.path} holds ${file.header.dtype}, expected ${dtype === 'float' ? 'floats' : 'integers'}`,
+        );
     };
     expect(arrays.seqActs, [neurons, k, seqLen], 'float');
     expect(arrays.seqIds, [neurons, k, seqLen], 'int');
     expect(arrays.datasetIds, [neurons, k], 'int');
     if (arrays.extremes) {
       const kept = arrays.extremes.shape[1] ?? 0;
-      if (arrays.extremes.shape.length !== 2 || arrays.extremes.shape[0] !== neurons || kept > this.config.extremesKept) {
-        throw new ExpgenError(`${arrays.extremes.path} has shape ${JSON.stringify(arrays.extremes.shape)}, expected [${neurons}, <= ${this.config.extremesKept}]`);
+      if (
+        arrays.extremes.shape.length !== 2 ||
+        arrays.extremes.shape[0] !== neurons ||
+        kept > this.config.extremesKept
+      ) {
+        throw new ExpgenError(
+          `${arrays.extremes.path} has shape ${JSON.stringify(arrays.extremes.shape)}, expected [${neurons}, <= ${this.config.extremesKept}]`,
+        );
       }
-      if (!arrays.extremes.isFloat) throw new ExpgenError(`${arrays.extremes.path} holds ${arrays.extremes.header.dtype}, expected floats`);
+      if (!arrays.extremes.isFloat)
+        throw new ExpgenError(`${arrays.extremes.path} holds ${arrays.extremes.header.dtype}, expected floats`);
     }
   }
 
@@ -278,7 +313,9 @@ export class ReleasedExemplars {
         const datasetIndex = datasets[(n - start) * k + rank]!;
         const dataset = datasetNames[datasetIndex];
         if (dataset === undefined) {
-          throw new ExpgenError(`${arrays.datasetIds.path}: neuron ${n} rank ${rank} has dataset id ${datasetIndex}, but the config names ${datasetNames.length} datasets (${datasetNames.join(', ')})`);
+          throw new ExpgenError(
+            `${arrays.datasetIds.path}: neuron ${n} rank ${rank} has dataset id ${datasetIndex}, but the config names ${datasetNames.length} datasets (${datasetNames.join(', ')})`,
+          );
         }
         rows.push({
           feature: n,

@@ -62,10 +62,12 @@ function column(batches: readonly Batch[], f: number, which: 'max' | 'min'): num
 function content(state: ActivationDistribution): unknown {
   const features = [];
   for (let f = 0; f < FEATURES; f++) {
-    features.push(['positive', 'negative'].map((sign) => ({
-      sorted: Array.from(state.sortedExtremes(f, sign as 'positive')),
-      histogram: Array.from(state.histogram(f, sign as 'positive')),
-    })));
+    features.push(
+      ['positive', 'negative'].map((sign) => ({
+        sorted: Array.from(state.sortedExtremes(f, sign as 'positive')),
+        histogram: Array.from(state.histogram(f, sign as 'positive')),
+      })),
+    );
   }
   return { features, tokens: state.tokensSeen, sequences: state.sequencesSeen };
 }
@@ -74,7 +76,12 @@ function content(state: ActivationDistribution): unknown {
  * The reference's `approximate_quantile` (numpy) for one feature, ported line by line: top values sorted
  * ascending have cumulative probability (N - k + i) / N, bottom values i / N, i = 1..k.
  */
-function referenceQuantile(q: number, N: number, bottomAscending: readonly number[], topAscending: readonly number[]): number | null {
+function referenceQuantile(
+  q: number,
+  N: number,
+  bottomAscending: readonly number[],
+  topAscending: readonly number[],
+): number | null {
   const k = topAscending.length;
   const range = (from: number) => Array.from({ length: k }, (_, i) => (from + i + 1) / N);
   let p: number[];
@@ -95,7 +102,13 @@ function referenceQuantile(q: number, N: number, bottomAscending: readonly numbe
 describe('selectDescending', () => {
   it('puts the value of each rank in place, larger before and smaller after, on data with many ties', () => {
     const random = generator(11);
-    for (const [size, levels] of [[5, 3], [40, 4], [300, 1000], [2000, 7], [2000, 1e6]] as const) {
+    for (const [size, levels] of [
+      [5, 3],
+      [40, 4],
+      [300, 1000],
+      [2000, 7],
+      [2000, 1e6],
+    ] as const) {
       for (let trial = 0; trial < 5; trial++) {
         const values = Float32Array.from({ length: size }, () => Math.floor(random() * levels));
         const sorted = values.slice().sort().reverse();
@@ -113,7 +126,11 @@ describe('selectDescending', () => {
   });
 
   it('stays exact on sorted and constant input', () => {
-    for (const values of [Float32Array.from({ length: 500 }, (_, i) => i), Float32Array.from({ length: 500 }, (_, i) => -i), new Float32Array(500).fill(2)]) {
+    for (const values of [
+      Float32Array.from({ length: 500 }, (_, i) => i),
+      Float32Array.from({ length: 500 }, (_, i) => -i),
+      new Float32Array(500).fill(2),
+    ]) {
       const a = values.slice();
       selectDescending(a, 0, a.length, 99);
       assert.equal(a[99], values.slice().sort().reverse()[99]);
@@ -131,11 +148,21 @@ describe('ActivationDistribution', () => {
     for (let f = 0; f < FEATURES; f++) {
       const maxima = column(batches, f, 'max').filter((v) => v !== -Infinity);
       const minima = column(batches, f, 'min').filter((v) => v !== Infinity);
-      assert.deepEqual(Array.from(state.sortedExtremes(f, 'positive')), [...maxima].sort((a, b) => b - a).slice(0, KEEP));
-      assert.deepEqual(Array.from(state.sortedExtremes(f, 'negative')), [...minima].sort((a, b) => a - b).slice(0, KEEP));
-      for (const [sign, values] of [['positive', maxima], ['negative', minima]] as const) {
+      assert.deepEqual(
+        Array.from(state.sortedExtremes(f, 'positive')),
+        [...maxima].sort((a, b) => b - a).slice(0, KEEP),
+      );
+      assert.deepEqual(
+        Array.from(state.sortedExtremes(f, 'negative')),
+        [...minima].sort((a, b) => a - b).slice(0, KEEP),
+      );
+      for (const [sign, values] of [
+        ['positive', maxima],
+        ['negative', minima],
+      ] as const) {
         const expected = new Array<number>(BINS.bins + 2).fill(0);
-        for (const v of values) expected[v < BINS.low ? 0 : v >= BINS.high ? BINS.bins + 1 : 1 + Math.floor((v - BINS.low) / 0.5)]!++;
+        for (const v of values)
+          expected[v < BINS.low ? 0 : v >= BINS.high ? BINS.bins + 1 : 1 + Math.floor((v - BINS.low) / 0.5)]!++;
         assert.deepEqual(Array.from(state.histogram(f, sign)), expected, `feature ${f} ${sign}`);
       }
     }
@@ -154,10 +181,15 @@ describe('ActivationDistribution', () => {
     for (const batch of batches) whole.offer(batch);
     const a = make();
     const b = make();
-    batches.forEach((batch, i) => (i % 3 === 0 ? a : b).offer(batch));
+    batches.forEach((batch, i) => {
+      (i % 3 === 0 ? a : b).offer(batch);
+    });
     a.merge(b);
     assert.deepEqual(content(a), content(whole));
-    assert.throws(() => a.merge(new ActivationDistribution({ features: FEATURES, keep: KEEP, histogram: { ...BINS, bins: 9 } })), /cannot merge/);
+    assert.throws(
+      () => a.merge(new ActivationDistribution({ features: FEATURES, keep: KEEP, histogram: { ...BINS, bins: 9 } })),
+      /cannot merge/,
+    );
   });
 
   it('restores byte-exactly; restore + more batches equals the uninterrupted state', () => {
@@ -176,7 +208,11 @@ describe('ActivationDistribution', () => {
   it('estimates tail quantiles by rank interpolation (hand-computed)', () => {
     // One feature; maxima 1..10 and minima -1..-10 over N = 10,000 tokens; M = 5 keeps 10..6 and -10..-6.
     const state = new ActivationDistribution({ features: 1, keep: 5, histogram: BINS });
-    state.offer({ max: Float32Array.from({ length: 10 }, (_, i) => i + 1), min: Float32Array.from({ length: 10 }, (_, i) => -(i + 1)), tokens: 10_000 });
+    state.offer({
+      max: Float32Array.from({ length: 10 }, (_, i) => i + 1),
+      min: Float32Array.from({ length: 10 }, (_, i) => -(i + 1)),
+      tokens: 10_000,
+    });
     // Positive: position r = q N in the maxima sorted descending [10, 9, 8, 7, 6].
     assert.equal(state.tailQuantile(0, 1e-4, 'positive'), 9); // r = 1
     assert.equal(state.tailQuantile(0, 2.5e-4, 'positive'), 7.5); // r = 2.5, halfway from 8 to 7
@@ -193,7 +229,7 @@ describe('ActivationDistribution', () => {
     assert.equal(make().tailQuantile(0, 1e-4, 'positive'), null, 'nothing seen');
   });
 
-  it('agrees with the reference\'s approximate_quantile on random data', () => {
+  it("agrees with the reference's approximate_quantile on random data", () => {
     const random = generator(5);
     const state = new ActivationDistribution({ features: 1, keep: 50, histogram: BINS });
     const rows = 400;
@@ -208,7 +244,10 @@ describe('ActivationDistribution', () => {
       const negative = state.tailQuantile(0, q, 'negative');
       const refPositive = referenceQuantile(1 - q, state.tokensSeen, bottom, top);
       const refNegative = referenceQuantile(q, state.tokensSeen, bottom, top);
-      for (const [ours, theirs] of [[positive, refPositive], [negative, refNegative]] as const) {
+      for (const [ours, theirs] of [
+        [positive, refPositive],
+        [negative, refNegative],
+      ] as const) {
         assert.equal(ours === null, theirs === null, `q ${q}: ${ours} vs ${theirs}`);
         if (ours !== null) {
           assert.ok(Math.abs(ours - theirs!) < 1e-6, `q ${q}: ${ours} vs ${theirs}`);
@@ -230,10 +269,19 @@ describe('ActivationDistribution', () => {
   });
 
   it('rejects bad options and shapes with messages that name them', () => {
-    assert.throws(() => new ActivationDistribution({ features: 2, keep: 0, histogram: BINS }), /option "keep" must be an integer >= 1/);
-    assert.throws(() => new ActivationDistribution({ features: 2, keep: 3, histogram: { low: 1, high: 1, bins: 4 } }), /finite low < high/);
+    assert.throws(
+      () => new ActivationDistribution({ features: 2, keep: 0, histogram: BINS }),
+      /option "keep" must be an integer >= 1/,
+    );
+    assert.throws(
+      () => new ActivationDistribution({ features: 2, keep: 3, histogram: { low: 1, high: 1, bins: 4 } }),
+      /finite low < high/,
+    );
     const state = make();
-    assert.throws(() => state.offer({ max: new Float32Array(7), min: new Float32Array(7), tokens: 1 }), /whole number of rows of 5 features/);
+    assert.throws(
+      () => state.offer({ max: new Float32Array(7), min: new Float32Array(7), tokens: 1 }),
+      /whole number of rows of 5 features/,
+    );
     assert.throws(() => state.offer({ max: new Float32Array(5), min: new Float32Array(5), tokens: -1 }), /tokens/);
     assert.deepEqual(Array.from(state.binEdges()), [-2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2]);
   });

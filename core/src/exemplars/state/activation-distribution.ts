@@ -45,7 +45,10 @@ export function selectDescending(a: Float32Array, from: number, to: number, at: 
   let rounds = 2 * Math.ceil(Math.log2(to - from + 1)) + 4;
   while (high > low) {
     if (high - low < 24 || rounds-- === 0) {
-      const sorted = a.subarray(low, high + 1).sort().reverse();
+      const sorted = a
+        .subarray(low, high + 1)
+        .sort()
+        .reverse();
       a.set(sorted, low);
       return;
     }
@@ -176,7 +179,14 @@ export class ActivationDistribution {
 
   constructor(
     options: ActivationDistributionOptions,
-    restored?: { maxima: ExtremeBuffers; negatedMinima: ExtremeBuffers; maxHistogram: Float64Array; minHistogram: Float64Array; tokens: number; sequences: number },
+    restored?: {
+      maxima: ExtremeBuffers;
+      negatedMinima: ExtremeBuffers;
+      maxHistogram: Float64Array;
+      minHistogram: Float64Array;
+      tokens: number;
+      sequences: number;
+    },
   ) {
     this.features = checkCount(NAME, 'features', options.features);
     this.keep = checkCount(NAME, 'keep', options.keep);
@@ -184,8 +194,10 @@ export class ActivationDistribution {
     const width = this.bins.bins + 2;
     this.maxima = restored?.maxima ?? new ExtremeBuffers(this.features, this.keep);
     this.negatedMinima = restored?.negatedMinima ?? new ExtremeBuffers(this.features, this.keep);
-    this.maxHistogram = restored?.maxHistogram ?? allocate(NAME, 'histogram', this.features * width, (n) => new Float64Array(n));
-    this.minHistogram = restored?.minHistogram ?? allocate(NAME, 'histogram', this.features * width, (n) => new Float64Array(n));
+    this.maxHistogram =
+      restored?.maxHistogram ?? allocate(NAME, 'histogram', this.features * width, (n) => new Float64Array(n));
+    this.minHistogram =
+      restored?.minHistogram ?? allocate(NAME, 'histogram', this.features * width, (n) => new Float64Array(n));
     this.tokens = restored?.tokens ?? 0;
     this.sequences = restored?.sequences ?? 0;
   }
@@ -209,9 +221,12 @@ export class ActivationDistribution {
     const { max, min, tokens } = batch;
     const rows = max.length / features;
     if (!Number.isInteger(rows) || min.length !== max.length) {
-      throw new Error(`${NAME}: max/min have ${max.length}/${min.length} values, expected the same whole number of rows of ${features} features`);
+      throw new Error(
+        `${NAME}: max/min have ${max.length}/${min.length} values, expected the same whole number of rows of ${features} features`,
+      );
     }
-    if (!Number.isSafeInteger(tokens) || tokens < 0) throw new Error(`${NAME}: tokens must be a non-negative integer, got ${tokens}`);
+    if (!Number.isSafeInteger(tokens) || tokens < 0)
+      throw new Error(`${NAME}: tokens must be a non-negative integer, got ${tokens}`);
     checkNoNaN(max, features, 'max');
     checkNoNaN(min, features, 'min');
     this.take(max, rows, this.maxima, this.maxHistogram, 1);
@@ -221,7 +236,13 @@ export class ActivationDistribution {
   }
 
   /** One sign's pass: histogram of the raw values, admission of the keys (value x direction). */
-  private take(values: Float32Array, rows: number, buffers: ExtremeBuffers, histogram: Float64Array, direction: 1 | -1): void {
+  private take(
+    values: Float32Array,
+    rows: number,
+    buffers: ExtremeBuffers,
+    histogram: Float64Array,
+    direction: 1 | -1,
+  ): void {
     const { features } = this;
     const { low, bins } = this.bins;
     const scale = bins / (this.bins.high - low);
@@ -318,9 +339,14 @@ export class ActivationDistribution {
   merge(other: ActivationDistribution): void {
     if (other === this) throw new Error(`${NAME}: cannot merge a state with itself`);
     if (other.features !== this.features || other.keep !== this.keep || !sameBins(other.bins, this.bins)) {
-      throw new Error(`${NAME}: cannot merge a distribution of ${other.features} features, keep ${other.keep}, bins ${JSON.stringify(other.bins)} into one of ${this.features}, ${this.keep}, ${JSON.stringify(this.bins)}`);
+      throw new Error(
+        `${NAME}: cannot merge a distribution of ${other.features} features, keep ${other.keep}, bins ${JSON.stringify(other.bins)} into one of ${this.features}, ${this.keep}, ${JSON.stringify(this.bins)}`,
+      );
     }
-    for (const [mine, theirs] of [[this.maxima, other.maxima], [this.negatedMinima, other.negatedMinima]] as const) {
+    for (const [mine, theirs] of [
+      [this.maxima, other.maxima],
+      [this.negatedMinima, other.negatedMinima],
+    ] as const) {
       for (let f = 0; f < this.features; f++) {
         // Their held keys are their M largest plus candidates: offering all of them keeps the union's M largest.
         const base = f * theirs.room;
@@ -342,7 +368,13 @@ export class ActivationDistribution {
   toBuffers(): Uint8Array[] {
     return encodeState(
       KIND,
-      { features: this.features, keep: this.keep, histogram: { ...this.bins }, tokensSeen: this.tokens, sequencesSeen: this.sequences },
+      {
+        features: this.features,
+        keep: this.keep,
+        histogram: { ...this.bins },
+        tokensSeen: this.tokens,
+        sequencesSeen: this.sequences,
+      },
       {
         'maxima.keys': this.maxima.keys,
         'maxima.counts': this.maxima.counts,
@@ -399,17 +431,21 @@ export class ActivationDistribution {
   }
 
   private checkFeature(feature: number): number {
-    if (!Number.isInteger(feature) || feature < 0 || feature >= this.features) throw new Error(`${NAME}: feature ${feature} is outside [0, ${this.features})`);
+    if (!Number.isInteger(feature) || feature < 0 || feature >= this.features)
+      throw new Error(`${NAME}: feature ${feature} is outside [0, ${this.features})`);
     return feature;
   }
 }
 
 function checkBins(histogram: HistogramBins | undefined): HistogramBins {
-  if (!histogram || typeof histogram !== 'object') throw new ExpgenError(`${NAME}: option "histogram" must be { low, high, bins }`);
+  if (!histogram || typeof histogram !== 'object')
+    throw new ExpgenError(`${NAME}: option "histogram" must be { low, high, bins }`);
   const { low, high, bins } = histogram;
   checkCount(NAME, 'histogram.bins', bins);
   if (!(Number.isFinite(low) && Number.isFinite(high) && low < high)) {
-    throw new ExpgenError(`${NAME}: option "histogram" needs finite low < high, got low ${String(low)}, high ${String(high)}`);
+    throw new ExpgenError(
+      `${NAME}: option "histogram" needs finite low < high, got low ${String(low)}, high ${String(high)}`,
+    );
   }
   return { low, high, bins };
 }
@@ -422,8 +458,10 @@ function sameBins(a: HistogramBins, b: HistogramBins): boolean {
 function checkNoNaN(values: Float32Array, features: number, what: string): void {
   for (let i = 0; i < values.length; i++) {
     const value = values[i]!;
-    if (value !== value) {
-      throw new ExpgenError(`${NAME}: the subject returned NaN as the per-sequence ${what} of feature ${i % features} (row ${Math.floor(i / features)}); check the model's numerics (fp16 overflow?)`);
+    if (Number.isNaN(value)) {
+      throw new ExpgenError(
+        `${NAME}: the subject returned NaN as the per-sequence ${what} of feature ${i % features} (row ${Math.floor(i / features)}); check the model's numerics (fp16 overflow?)`,
+      );
     }
   }
 }
@@ -434,10 +472,12 @@ function checkBuffers(buffers: ExtremeBuffers, name: string): void {
     const count = buffers.counts[f]!;
     if (count < 0 || count >= buffers.room) throw corruptCheckpoint(KIND, `${name} count of feature ${f} is ${count}`);
     const threshold = buffers.thresholds[f]!;
-    if (threshold !== -Infinity && count < buffers.keep) throw corruptCheckpoint(KIND, `${name} of feature ${f} holds ${count} keys after a selection`);
+    if (threshold !== -Infinity && count < buffers.keep)
+      throw corruptCheckpoint(KIND, `${name} of feature ${f} holds ${count} keys after a selection`);
     const base = f * buffers.room;
     for (let i = 0; i < count; i++) {
-      if (!(buffers.keys[base + i]! >= threshold)) throw corruptCheckpoint(KIND, `${name} of feature ${f} holds a key below its threshold`);
+      if (!(buffers.keys[base + i]! >= threshold))
+        throw corruptCheckpoint(KIND, `${name} of feature ${f} holds a key below its threshold`);
     }
   }
 }

@@ -12,8 +12,33 @@
  *   4. `store.put(id, { tokens, length, datasetIndex, documentId, split })` for every row: kept only if referenced.
  * Checkpoint every state and the store at the same point; shards combine with `merge` and `SequenceStore.fillFrom`.
  */
-export { TopKExemplars, type TopKExemplarsOptions, type GatedBatch, type ExemplarThresholds, type Exemplar, type TopKOfferSummary } from './top-k-exemplars.js';
-export { RandomSequences, selectionHash, type RandomSequencesOptions, type RandomSequence } from './random-sequences.js';
-export { ActivationDistribution, TAIL_FRACTIONS, type ActivationDistributionOptions, type ExtremesBatch, type HistogramBins } from './activation-distribution.js';
-export { SequenceStore, type SequenceReferences, type SequenceContent, type SequenceRecord, type SequencePlacement, type SequenceStoreOptions } from './sequence-store.js';
+export {
+  TopKExemplars,
+  type TopKExemplarsOptions,
+  type GatedBatch,
+  type ExemplarThresholds,
+  type Exemplar,
+  type TopKOfferSummary,
+} from './top-k-exemplars.js';
+export {
+  RandomSequences,
+  selectionHash,
+  type RandomSequencesOptions,
+  type RandomSequence,
+} from './random-sequences.js';
+export {
+  ActivationDistribution,
+  TAIL_FRACTIONS,
+  type ActivationDistributionOptions,
+  type ExtremesBatch,
+  type HistogramBins,
+} from './activation-distribution.js';
+export {
+  SequenceStore,
+  type SequenceReferences,
+  type SequenceContent,
+  type SequenceRecord,
+  type SequencePlacement,
+  type SequenceStoreOptions,
+} from './sequence-store.js';
 export { concatChunks } from './state-codec.js';

@@ -37,7 +37,13 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
 }
 
 function make(seed: number | bigint = 7, references?: SequenceStore): RandomSequences {
-  return new RandomSequences({ features: FEATURES, seqLen: SEQ_LEN, count: COUNT, seed, ...(references ? { references } : {}) });
+  return new RandomSequences({
+    features: FEATURES,
+    seqLen: SEQ_LEN,
+    count: COUNT,
+    seed,
+    ...(references ? { references } : {}),
+  });
 }
 
 function bytes(state: RandomSequences): Uint8Array {
@@ -56,11 +62,13 @@ describe('selectionHash', () => {
 
 describe('RandomSequences', () => {
   it('keeps the R ids with the smallest hash, whatever the order they come in', () => {
-    const expected = [...IDS].sort((a, b) => {
-      const ha = selectionHash(7, a);
-      const hb = selectionHash(7, b);
-      return ha < hb ? -1 : ha > hb ? 1 : a - b;
-    }).slice(0, COUNT);
+    const expected = [...IDS]
+      .sort((a, b) => {
+        const ha = selectionHash(7, a);
+        const hb = selectionHash(7, b);
+        return ha < hb ? -1 : ha > hb ? 1 : a - b;
+      })
+      .slice(0, COUNT);
     for (const seed of [1, 2, 3]) {
       const state = make();
       for (const id of shuffled(IDS, seed)) state.offer(id, valuesOf(id));
@@ -71,13 +79,20 @@ describe('RandomSequences', () => {
     assert.notDeepEqual(other.sequenceIds(), expected, 'another seed selects other sequences');
   });
 
-  it('returns each feature\'s per-token values of the held sequences', () => {
+  it("returns each feature's per-token values of the held sequences", () => {
     const state = make();
     for (const id of IDS) state.offer(id, valuesOf(id));
     for (let f = 0; f < FEATURES; f++) {
       const entries = state.entries(f);
-      assert.deepEqual(entries.map((entry) => entry.sequenceId), state.sequenceIds());
-      for (const entry of entries) assert.deepEqual(Array.from(entry.activations), [0, 1, 2, 3].map((t) => entry.sequenceId * 100 + t * 10 + f));
+      assert.deepEqual(
+        entries.map((entry) => entry.sequenceId),
+        state.sequenceIds(),
+      );
+      for (const entry of entries)
+        assert.deepEqual(
+          Array.from(entry.activations),
+          [0, 1, 2, 3].map((t) => entry.sequenceId * 100 + t * 10 + f),
+        );
     }
   });
 
@@ -100,7 +115,10 @@ describe('RandomSequences', () => {
     a.merge(b);
     assert.deepEqual(a.sequenceIds(), whole.sequenceIds());
     for (let f = 0; f < FEATURES; f++) assert.deepEqual(a.entries(f), whole.entries(f));
-    assert.deepEqual(store.ids(), [...whole.sequenceIds()].sort((x, y) => x - y));
+    assert.deepEqual(
+      store.ids(),
+      [...whole.sequenceIds()].sort((x, y) => x - y),
+    );
     assert.throws(() => a.merge(make(8)), /seed 8/);
     const before = bytes(a);
     assert.throws(() => a.merge(b), /in both selections/);

@@ -85,7 +85,12 @@ export class RandomSequences {
     this.hashes = new BigUint64Array(this.count);
     this.ids = new Float64Array(this.count);
     this.slots = new Int32Array(this.count);
-    this.values = allocate(NAME, 'per-token values', this.count * this.seqLen * this.features, (n) => new Float32Array(n));
+    this.values = allocate(
+      NAME,
+      'per-token values',
+      this.count * this.seqLen * this.features,
+      (n) => new Float32Array(n),
+    );
   }
 
   /** How many sequences are held (R once R have been offered). */
@@ -118,7 +123,9 @@ export class RandomSequences {
   offer(sequenceId: number, perTokenValues: Float32Array): boolean {
     const expected = this.seqLen * this.features;
     if (perTokenValues.length !== expected) {
-      throw new Error(`${NAME}: sequence ${sequenceId} has ${perTokenValues.length} values, expected seqLen ${this.seqLen} x ${this.features} features = ${expected}`);
+      throw new Error(
+        `${NAME}: sequence ${sequenceId} has ${perTokenValues.length} values, expected seqLen ${this.seqLen} x ${this.features} features = ${expected}`,
+      );
     }
     return this.insert(this.hashOf(sequenceId), sequenceId, perTokenValues, 0);
   }
@@ -130,7 +137,8 @@ export class RandomSequences {
 
   /** Feature f's activations on every held sequence, in selection order. */
   entries(feature: number): RandomSequence[] {
-    if (!Number.isInteger(feature) || feature < 0 || feature >= this.features) throw new Error(`${NAME}: feature ${feature} is outside [0, ${this.features})`);
+    if (!Number.isInteger(feature) || feature < 0 || feature >= this.features)
+      throw new Error(`${NAME}: feature ${feature} is outside [0, ${this.features})`);
     const { seqLen, features } = this;
     const out: RandomSequence[] = [];
     for (let rank = 0; rank < this.held; rank++) {
@@ -145,13 +153,21 @@ export class RandomSequences {
   /** Adds another shard's selection; afterwards this state is exactly the selection over both streams. */
   merge(other: RandomSequences): void {
     if (other === this) throw new Error(`${NAME}: cannot merge a state with itself`);
-    if (other.features !== this.features || other.seqLen !== this.seqLen || other.count !== this.count || other.seed !== this.seed) {
-      throw new Error(`${NAME}: cannot merge a selection of ${other.count} over ${other.features} x ${other.seqLen} with seed ${other.seed} into one of ${this.count} over ${this.features} x ${this.seqLen} with seed ${this.seed}`);
+    if (
+      other.features !== this.features ||
+      other.seqLen !== this.seqLen ||
+      other.count !== this.count ||
+      other.seed !== this.seed
+    ) {
+      throw new Error(
+        `${NAME}: cannot merge a selection of ${other.count} over ${other.features} x ${other.seqLen} with seed ${other.seed} into one of ${this.count} over ${this.features} x ${this.seqLen} with seed ${this.seed}`,
+      );
     }
     // Overlap is found before anything changes, so a failed merge leaves this state as it was.
     for (let rank = 0; rank < other.held; rank++) {
       const at = this.rankOf(other.hashes[rank]!, other.ids[rank]!);
-      if (at < this.held && this.ids[at] === other.ids[rank]) throw new Error(`${NAME}: sequence ${other.ids[rank]} is in both selections; shards must not overlap`);
+      if (at < this.held && this.ids[at] === other.ids[rank])
+        throw new Error(`${NAME}: sequence ${other.ids[rank]} is in both selections; shards must not overlap`);
     }
     const rowSize = this.seqLen * this.features;
     for (let rank = 0; rank < other.held; rank++) {
@@ -169,23 +185,35 @@ export class RandomSequences {
   }
 
   /** Restores a state from `toBuffers()`; reference counts come back with the SequenceStore's checkpoint. */
-  static fromBuffers(input: Uint8Array | readonly Uint8Array[], options: { references?: SequenceReferences } = {}): RandomSequences {
+  static fromBuffers(
+    input: Uint8Array | readonly Uint8Array[],
+    options: { references?: SequenceReferences } = {},
+  ): RandomSequences {
     const state = decodeState(input, KIND);
     const features = integerParam(state, KIND, 'features', 1);
     const seqLen = integerParam(state, KIND, 'seqLen', 1);
     const count = integerParam(state, KIND, 'count', 1);
     const held = integerParam(state, KIND, 'held', 0, count);
     const seedText = state.params['seed'];
-    if (typeof seedText !== 'string' || !/^\d+$/.test(seedText)) throw corruptCheckpoint(KIND, `seed is ${JSON.stringify(seedText)}`);
-    const restored = new RandomSequences({ features, seqLen, count, seed: BigInt(seedText), ...(options.references ? { references: options.references } : {}) });
+    if (typeof seedText !== 'string' || !/^\d+$/.test(seedText))
+      throw corruptCheckpoint(KIND, `seed is ${JSON.stringify(seedText)}`);
+    const restored = new RandomSequences({
+      features,
+      seqLen,
+      count,
+      seed: BigInt(seedText),
+      ...(options.references ? { references: options.references } : {}),
+    });
     restored.hashes.set(state.take('hashes', 'u64', count));
     restored.ids.set(state.take('ids', 'f64', count));
     restored.slots.set(state.take('slots', 'i32', count));
     restored.values.set(state.take('values', 'f32', count * seqLen * features));
     restored.held = held;
     for (let rank = 0; rank < held; rank++) {
-      if (restored.hashes[rank] !== restored.hashOf(restored.ids[rank]!)) throw corruptCheckpoint(KIND, `sequence ${restored.ids[rank]} does not have its selection hash`);
-      if (rank > 0 && restored.rankOf(restored.hashes[rank]!, restored.ids[rank]!) !== rank) throw corruptCheckpoint(KIND, 'the selection is out of order');
+      if (restored.hashes[rank] !== restored.hashOf(restored.ids[rank]!))
+        throw corruptCheckpoint(KIND, `sequence ${restored.ids[rank]} does not have its selection hash`);
+      if (rank > 0 && restored.rankOf(restored.hashes[rank]!, restored.ids[rank]!) !== rank)
+        throw corruptCheckpoint(KIND, 'the selection is out of order');
     }
     return restored;
   }

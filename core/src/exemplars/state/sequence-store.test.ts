@@ -23,12 +23,22 @@ describe('SequenceStore', () => {
     assert.equal(store.has(7), false);
     assert.deepEqual(store.missing(), [7]);
     assert.equal(store.put(7, content(7, 'valid')), true);
-    assert.deepEqual(store.get(7), { sequenceId: 7, tokens: Int32Array.of(7, 8, 9), length: 2, datasetIndex: 1, documentId: 'döc-7', split: 'valid' });
+    assert.deepEqual(store.get(7), {
+      sequenceId: 7,
+      tokens: Int32Array.of(7, 8, 9),
+      length: 2,
+      datasetIndex: 1,
+      documentId: 'döc-7',
+      split: 'valid',
+    });
     assert.throws(() => store.put(7, { ...content(7, 'valid'), window: 3 }), /given twice with different content/);
     store.retain(8);
     store.put(8, { ...content(8), window: 2, countFrom: 1 });
     assert.deepEqual([store.get(8)?.window, store.get(8)?.countFrom], [2, 1]);
-    assert.throws(() => { store.retain(9); store.put(9, { ...content(9), countFrom: 4 }); }, /countFrom 4, outside \[0, 3\]/);
+    assert.throws(() => {
+      store.retain(9);
+      store.put(9, { ...content(9), countFrom: 4 });
+    }, /countFrom 4, outside \[0, 3\]/);
     assert.equal(store.put(7, content(7, 'valid')), true, 'the same content again is fine');
     assert.throws(() => store.put(7, content(8)), /given twice with different content/);
     store.release(7);
@@ -51,7 +61,10 @@ describe('SequenceStore', () => {
     for (let id = 100; id < 110; id++) store.retain(id);
     assert.equal(store.size, 35);
     for (let id = 1; id < 50; id += 2) assert.deepEqual(Array.from(store.get(id)!.tokens), [id, id + 1, id + 2]);
-    assert.deepEqual(store.missing(), Array.from({ length: 10 }, (_, i) => 100 + i));
+    assert.deepEqual(
+      store.missing(),
+      Array.from({ length: 10 }, (_, i) => 100 + i),
+    );
   });
 
   it('fills content another store holds (after merging shards)', () => {
@@ -70,7 +83,10 @@ describe('SequenceStore', () => {
     const run = (store: SequenceStore, from: number, to: number) => {
       for (let id = from; id < to; id++) {
         store.retain(id);
-        store.put(id, { ...content(id, id % 3 === 0 ? 'test' : 'train'), ...(id % 2 === 0 ? { window: id % 5, countFrom: 1 } : {}) });
+        store.put(id, {
+          ...content(id, id % 3 === 0 ? 'test' : 'train'),
+          ...(id % 2 === 0 ? { window: id % 5, countFrom: 1 } : {}),
+        });
         if (id % 4 === 1) store.release(id - 1);
       }
     };
@@ -92,7 +108,7 @@ describe('SequenceStore', () => {
 describe('IdSlotIndex', () => {
   it('behaves like a Map under random adds and deletes, including ids past 2^32', () => {
     let seed = 1;
-    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
     const index = new IdSlotIndex(4);
     const map = new Map<number, number>();
     for (let step = 0; step < 20_000; step++) {

@@ -126,7 +126,10 @@ export class SequenceStore implements SequenceReferences {
 
   release(sequenceId: number): void {
     const slot = this.index.get(sequenceId);
-    if (slot < 0) throw new Error(`${NAME}: release of sequence ${sequenceId}, which is not referenced (unbalanced retain/release)`);
+    if (slot < 0)
+      throw new Error(
+        `${NAME}: release of sequence ${sequenceId}, which is not referenced (unbalanced retain/release)`,
+      );
     if (--this.referenceCounts[slot]! > 0) return;
     this.index.delete(sequenceId);
     // Clear the slot so that the checkpoint bytes depend only on what is live, not on what was freed.
@@ -164,10 +167,13 @@ export class SequenceStore implements SequenceReferences {
     if (slot < 0) return false;
     const { seqLen } = this;
     if (content.tokens.length !== seqLen) {
-      throw new Error(`${NAME}: sequence ${sequenceId} has ${content.tokens.length} tokens, the store holds ${seqLen} per sequence`);
+      throw new Error(
+        `${NAME}: sequence ${sequenceId} has ${content.tokens.length} tokens, the store holds ${seqLen} per sequence`,
+      );
     }
     const length = content.length ?? seqLen;
-    if (!Number.isInteger(length) || length < 0 || length > seqLen) throw new Error(`${NAME}: sequence ${sequenceId} has length ${length}, outside [0, ${seqLen}]`);
+    if (!Number.isInteger(length) || length < 0 || length > seqLen)
+      throw new Error(`${NAME}: sequence ${sequenceId} has length ${length}, outside [0, ${seqLen}]`);
     if (!Number.isInteger(content.datasetIndex) || content.datasetIndex < 0 || content.datasetIndex > 0x7fffffff) {
       throw new Error(`${NAME}: sequence ${sequenceId} has dataset index ${content.datasetIndex}`);
     }
@@ -175,11 +181,18 @@ export class SequenceStore implements SequenceReferences {
     const countFrom = optionalIndex(sequenceId, 'countFrom', content.countFrom, seqLen);
     const base = slot * seqLen;
     if (this.hasContent[slot] === 1) {
-      let same = this.lengths[slot] === length && this.datasetIndexes[slot] === content.datasetIndex &&
-        this.documentIds[slot] === content.documentId && this.splitNames[this.splitIndexes[slot]!] === content.split &&
-        this.windows[slot] === window && this.countFroms[slot] === countFrom;
+      let same =
+        this.lengths[slot] === length &&
+        this.datasetIndexes[slot] === content.datasetIndex &&
+        this.documentIds[slot] === content.documentId &&
+        this.splitNames[this.splitIndexes[slot]!] === content.split &&
+        this.windows[slot] === window &&
+        this.countFroms[slot] === countFrom;
       for (let t = 0; same && t < seqLen; t++) same = this.tokens[base + t] === content.tokens[t];
-      if (!same) throw new Error(`${NAME}: sequence ${sequenceId} was given twice with different content; sequence ids must be unique`);
+      if (!same)
+        throw new Error(
+          `${NAME}: sequence ${sequenceId} was given twice with different content; sequence ids must be unique`,
+        );
       return true;
     }
     for (let t = 0; t < seqLen; t++) this.tokens[base + t] = content.tokens[t]!;
@@ -229,7 +242,8 @@ export class SequenceStore implements SequenceReferences {
    * how many sequences it filled.
    */
   fillFrom(other: SequenceStore): number {
-    if (other.seqLen !== this.seqLen) throw new Error(`${NAME}: cannot fill from a store of seqLen ${other.seqLen} into one of ${this.seqLen}`);
+    if (other.seqLen !== this.seqLen)
+      throw new Error(`${NAME}: cannot fill from a store of seqLen ${other.seqLen} into one of ${this.seqLen}`);
     let filled = 0;
     for (let slot = 0; slot < this.highWater; slot++) {
       const id = this.slotIds[slot]!;
@@ -284,7 +298,8 @@ export class SequenceStore implements SequenceReferences {
     const freeCount = integerParam(state, KIND, 'freeCount', 0, used);
     const live = integerParam(state, KIND, 'live', 0, used);
     const splitNames = state.params['splitNames'];
-    if (!Array.isArray(splitNames) || !splitNames.every((name) => typeof name === 'string')) throw corruptCheckpoint(KIND, 'splitNames is not a list of strings');
+    if (!Array.isArray(splitNames) || !splitNames.every((name) => typeof name === 'string'))
+      throw corruptCheckpoint(KIND, 'splitNames is not a list of strings');
     const store = new SequenceStore({ seqLen, initialCapacity: Math.max(used, 1) });
     store.slotIds.set(state.take('slotIds', 'f64', used));
     store.referenceCounts.set(state.take('referenceCounts', 'i32', used));
@@ -301,7 +316,8 @@ export class SequenceStore implements SequenceReferences {
     const decoder = new TextDecoder();
     let start = 0;
     for (let slot = 0; slot < used; slot++) {
-      if (ends[slot]! < start || ends[slot]! > bytes.length) throw corruptCheckpoint(KIND, 'document id offsets are out of order');
+      if (ends[slot]! < start || ends[slot]! > bytes.length)
+        throw corruptCheckpoint(KIND, 'document id offsets are out of order');
       store.documentIds[slot] = decoder.decode(bytes.subarray(start, ends[slot]!));
       start = ends[slot]!;
     }
@@ -311,11 +327,13 @@ export class SequenceStore implements SequenceReferences {
     for (let slot = 0; slot < used; slot++) {
       const id = store.slotIds[slot]!;
       if (id < 0) continue;
-      if (store.referenceCounts[slot]! <= 0) throw corruptCheckpoint(KIND, `sequence ${id} is stored with no reference`);
+      if (store.referenceCounts[slot]! <= 0)
+        throw corruptCheckpoint(KIND, `sequence ${id} is stored with no reference`);
       store.index.add(id, slot);
       store.live++;
     }
-    if (store.live !== live) throw corruptCheckpoint(KIND, `${store.live} live sequences where the header says ${live}`);
+    if (store.live !== live)
+      throw corruptCheckpoint(KIND, `${store.live} live sequences where the header says ${live}`);
     return store;
   }
 
@@ -338,7 +356,11 @@ export class SequenceStore implements SequenceReferences {
 
   private grow(): void {
     const capacity = this.capacity * 2;
-    const grown = <T extends Int32Array | Float64Array | Uint8Array>(old: T, make: (n: number) => T, perSlot = 1): T => {
+    const grown = <T extends Int32Array | Float64Array | Uint8Array>(
+      old: T,
+      make: (n: number) => T,
+      perSlot = 1,
+    ): T => {
       const next = allocate(NAME, 'slots', capacity * perSlot, make);
       next.set(old);
       return next;
@@ -361,7 +383,8 @@ export class SequenceStore implements SequenceReferences {
 /** An optional non-negative integer field of SequenceContent, stored as -1 when absent. */
 function optionalIndex(sequenceId: number, field: string, value: number | undefined, max: number): number {
   if (value === undefined) return -1;
-  if (!Number.isInteger(value) || value < 0 || value > max) throw new Error(`${NAME}: sequence ${sequenceId} has ${field} ${value}, outside [0, ${max}]`);
+  if (!Number.isInteger(value) || value < 0 || value > max)
+    throw new Error(`${NAME}: sequence ${sequenceId} has ${field} ${value}, outside [0, ${max}]`);
   return value;
 }
 

@@ -77,7 +77,11 @@ function paddingFor(length: number): number {
  * Encodes a state as chunks whose concatenation is the checkpoint. Section chunks are views of `sections`' memory:
  * write them out before the state changes again.
  */
-export function encodeState(kind: string, params: StateParams, sections: Readonly<Record<string, StateArray>>): Uint8Array[] {
+export function encodeState(
+  kind: string,
+  params: StateParams,
+  sections: Readonly<Record<string, StateArray>>,
+): Uint8Array[] {
   assertLittleEndian();
   const entries = Object.entries(sections);
   const header: StateHeader = {
@@ -164,7 +168,9 @@ export interface DecodedState {
 
 /** Thrown for a checkpoint that is not what the reader expects: the user can delete it and restart the stage. */
 export function corruptCheckpoint(kind: string, problem: string): ExpgenError {
-  return new ExpgenError(`exemplar checkpoint (${kind}) is unusable: ${problem}; delete it to recompute this stage from the start`);
+  return new ExpgenError(
+    `exemplar checkpoint (${kind}) is unusable: ${problem}; delete it to recompute this stage from the start`,
+  );
 }
 
 /**
@@ -177,7 +183,8 @@ export function decodeState(input: Uint8Array | readonly Uint8Array[], kind: str
   if (bytes.length < PREFIX_BYTES) throw corruptCheckpoint(kind, `only ${bytes.length} bytes`);
   const prefix = new Uint8Array(PREFIX_BYTES);
   bytes.copy(0, prefix);
-  if (new TextDecoder().decode(prefix.subarray(0, 8)) !== MAGIC) throw corruptCheckpoint(kind, 'it does not start with EXPGENST');
+  if (new TextDecoder().decode(prefix.subarray(0, 8)) !== MAGIC)
+    throw corruptCheckpoint(kind, 'it does not start with EXPGENST');
   const headerLength = new DataView(prefix.buffer).getUint32(8, true);
   if (PREFIX_BYTES + headerLength > bytes.length) throw corruptCheckpoint(kind, 'its header is cut off');
   const json = new Uint8Array(headerLength);
@@ -188,7 +195,8 @@ export function decodeState(input: Uint8Array | readonly Uint8Array[], kind: str
   } catch (error) {
     throw corruptCheckpoint(kind, `its header is not JSON (${(error as Error).message})`);
   }
-  if (header.format !== FORMAT_VERSION) throw corruptCheckpoint(kind, `format ${String(header.format)}, this version reads ${FORMAT_VERSION}`);
+  if (header.format !== FORMAT_VERSION)
+    throw corruptCheckpoint(kind, `format ${String(header.format)}, this version reads ${FORMAT_VERSION}`);
   if (header.kind !== kind) throw corruptCheckpoint(kind, `it holds a "${String(header.kind)}" state`);
 
   const offsets = new Map<string, { section: SectionHeader; offset: number }>();
@@ -196,13 +204,17 @@ export function decodeState(input: Uint8Array | readonly Uint8Array[], kind: str
   for (const section of header.sections) {
     const ctor = ARRAY_TYPES[section.type];
     if (!ctor || !Number.isSafeInteger(section.length) || section.length < 0) {
-      throw corruptCheckpoint(kind, `section "${section.name}" has type ${String(section.type)} and length ${String(section.length)}`);
+      throw corruptCheckpoint(
+        kind,
+        `section "${section.name}" has type ${String(section.type)} and length ${String(section.length)}`,
+      );
     }
     offsets.set(section.name, { section, offset });
     const byteLength = section.length * ctor.BYTES_PER_ELEMENT;
     offset += byteLength + paddingFor(byteLength);
   }
-  if (offset !== bytes.length) throw corruptCheckpoint(kind, `${bytes.length} bytes where the header describes ${offset}`);
+  if (offset !== bytes.length)
+    throw corruptCheckpoint(kind, `${bytes.length} bytes where the header describes ${offset}`);
 
   return {
     params: header.params,
@@ -210,7 +222,10 @@ export function decodeState(input: Uint8Array | readonly Uint8Array[], kind: str
       const found = offsets.get(name);
       if (!found) throw corruptCheckpoint(kind, `section "${name}" is missing`);
       if (found.section.type !== type || found.section.length !== length) {
-        throw corruptCheckpoint(kind, `section "${name}" is ${found.section.type}[${found.section.length}], expected ${type}[${length}]`);
+        throw corruptCheckpoint(
+          kind,
+          `section "${name}" is ${found.section.type}[${found.section.length}], expected ${type}[${length}]`,
+        );
       }
       const array = new ARRAY_TYPES[type](length) as ArrayOf<T>;
       bytes.copy(found.offset, new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
@@ -220,10 +235,19 @@ export function decodeState(input: Uint8Array | readonly Uint8Array[], kind: str
 }
 
 /** Reads a numeric parameter of a decoded state, checking that it is a safe integer in [min, max]. */
-export function integerParam(state: DecodedState, kind: string, name: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+export function integerParam(
+  state: DecodedState,
+  kind: string,
+  name: string,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const value = state.params[name];
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw corruptCheckpoint(kind, `parameter "${name}" is ${JSON.stringify(value)}, expected an integer in [${min}, ${max}]`);
+    throw corruptCheckpoint(
+      kind,
+      `parameter "${name}" is ${JSON.stringify(value)}, expected an integer in [${min}, ${max}]`,
+    );
   }
   return value;
 }

@@ -46,7 +46,9 @@ function makeRows(count: number, seed: number, firstId = 0, idStep = 1): Row[] {
 /** The batch a subject returns for `rows`, gated with `thresholds` (reduceOnHost is the reference semantics). */
 function gatedBatch(rows: readonly Row[], thresholds: { top: Float32Array; bottom: Float32Array }): GatedBatch {
   const full = new Float32Array(rows.length * SEQ_LEN * FEATURES);
-  rows.forEach((row, b) => full.set(row.full, b * SEQ_LEN * FEATURES));
+  rows.forEach((row, b) => {
+    full.set(row.full, b * SEQ_LEN * FEATURES);
+  });
   const result = reduceOnHost(
     full,
     {
@@ -58,39 +60,63 @@ function gatedBatch(rows: readonly Row[], thresholds: { top: Float32Array; botto
     },
     { hook: 'mlp/0', reduce: 'gated', thresholds },
   );
-  return { sequenceIds: rows.map((row) => row.id), max: result.max!, min: result.min!, gated: result.gated!, seqLen: SEQ_LEN };
+  return {
+    sequenceIds: rows.map((row) => row.id),
+    max: result.max!,
+    min: result.min!,
+    gated: result.gated!,
+    seqLen: SEQ_LEN,
+  };
 }
 
 /** Feeds rows in batches of `batchSize`, gating each batch with the state's current thresholds. */
 function stream(state: TopKExemplars, rows: readonly Row[], batchSize: number): void {
-  for (let i = 0; i < rows.length; i += batchSize) state.offer(gatedBatch(rows.slice(i, i + batchSize), state.thresholds()));
+  for (let i = 0; i < rows.length; i += batchSize)
+    state.offer(gatedBatch(rows.slice(i, i + batchSize), state.thresholds()));
 }
 
 /** The reference: every row's extreme and per-token values for feature f, fully sorted, best k kept. */
-function expected(rows: readonly Row[], f: number, sign: Sign, k = K): { sequenceId: number; extreme: number; activations: number[] }[] {
+function expected(
+  rows: readonly Row[],
+  f: number,
+  sign: Sign,
+  k = K,
+): { sequenceId: number; extreme: number; activations: number[] }[] {
   const all = rows.map((row) => {
     let extreme = sign === 'positive' ? -Infinity : Infinity;
     const activations: number[] = [];
     for (let t = 0; t < SEQ_LEN; t++) {
       const value = row.full[t * FEATURES + f]!;
       activations.push(t < row.length ? value : Number.NaN);
-      if (t >= COUNT_FROM && t < row.length) extreme = sign === 'positive' ? Math.max(extreme, value) : Math.min(extreme, value);
+      if (t >= COUNT_FROM && t < row.length)
+        extreme = sign === 'positive' ? Math.max(extreme, value) : Math.min(extreme, value);
     }
     return { sequenceId: row.id, extreme, activations };
   });
   return all
     .filter((entry) => Number.isFinite(entry.extreme))
-    .sort((a, b) => (sign === 'positive' ? b.extreme - a.extreme : a.extreme - b.extreme) || a.sequenceId - b.sequenceId)
+    .sort(
+      (a, b) => (sign === 'positive' ? b.extreme - a.extreme : a.extreme - b.extreme) || a.sequenceId - b.sequenceId,
+    )
     .slice(0, k);
 }
 
-function actual(state: TopKExemplars, f: number, sign: Sign): { sequenceId: number; extreme: number; activations: number[] }[] {
-  return state.entries(f, sign).map((entry) => ({ sequenceId: entry.sequenceId, extreme: entry.extreme, activations: Array.from(entry.activations) }));
+function actual(
+  state: TopKExemplars,
+  f: number,
+  sign: Sign,
+): { sequenceId: number; extreme: number; activations: number[] }[] {
+  return state.entries(f, sign).map((entry) => ({
+    sequenceId: entry.sequenceId,
+    extreme: entry.extreme,
+    activations: Array.from(entry.activations),
+  }));
 }
 
 function assertMatchesFullSort(state: TopKExemplars, rows: readonly Row[]): void {
   for (let f = 0; f < FEATURES; f++) {
-    for (const sign of ['positive', 'negative'] as const) assert.deepEqual(actual(state, f, sign), expected(rows, f, sign, state.k), `feature ${f} ${sign}`);
+    for (const sign of ['positive', 'negative'] as const)
+      assert.deepEqual(actual(state, f, sign), expected(rows, f, sign, state.k), `feature ${f} ${sign}`);
   }
 }
 
@@ -125,10 +151,21 @@ describe('TopKExemplars', () => {
       const { rows: pairRows, features, values } = batch.gated;
       const order = Array.from(pairRows, (_, j) => j).reverse();
       const reordered = new Float32Array(values.length);
-      order.forEach((j, n) => reordered.set(values.subarray(j * SEQ_LEN, (j + 1) * SEQ_LEN), n * SEQ_LEN));
-      shuffled.offer({ ...batch, gated: { rows: Int32Array.from(order, (j) => pairRows[j]!), features: Int32Array.from(order, (j) => features[j]!), values: reordered } });
+      order.forEach((j, n) => {
+        reordered.set(values.subarray(j * SEQ_LEN, (j + 1) * SEQ_LEN), n * SEQ_LEN);
+      });
+      shuffled.offer({
+        ...batch,
+        gated: {
+          rows: Int32Array.from(order, (j) => pairRows[j]!),
+          features: Int32Array.from(order, (j) => features[j]!),
+          values: reordered,
+        },
+      });
     }
-    for (let f = 0; f < FEATURES; f++) for (const sign of ['positive', 'negative'] as const) assert.deepEqual(actual(shuffled, f, sign), actual(sorted, f, sign));
+    for (let f = 0; f < FEATURES; f++)
+      for (const sign of ['positive', 'negative'] as const)
+        assert.deepEqual(actual(shuffled, f, sign), actual(sorted, f, sign));
   });
 
   it('is exact with stale (looser) thresholds, as a pipelined host gives', () => {
@@ -184,20 +221,30 @@ describe('TopKExemplars', () => {
     assert.deepEqual(bytes(a), before, 'a failed merge changes nothing');
   });
 
-  it('keeps the sequence store\'s reference counts equal to how many lists hold each sequence', () => {
+  it("keeps the sequence store's reference counts equal to how many lists hold each sequence", () => {
     const store = new SequenceStore({ seqLen: SEQ_LEN, initialCapacity: 2 });
     const state = new TopKExemplars({ features: FEATURES, k: K, seqLen: SEQ_LEN, references: store });
     const rows = makeRows(50, 8);
     for (let i = 0; i < rows.length; i += 5) {
       const batch = rows.slice(i, i + 5);
       state.offer(gatedBatch(batch, state.thresholds()));
-      for (const row of batch) store.put(row.id, { tokens: new Int32Array(SEQ_LEN).fill(row.id), datasetIndex: 0, documentId: `doc-${row.id}`, split: 'train' });
+      for (const row of batch)
+        store.put(row.id, {
+          tokens: new Int32Array(SEQ_LEN).fill(row.id),
+          datasetIndex: 0,
+          documentId: `doc-${row.id}`,
+          split: 'train',
+        });
     }
     const multiplicity = new Map<number, number>();
     for (let f = 0; f < FEATURES; f++) {
-      for (const sign of ['positive', 'negative'] as const) for (const id of state.sequenceIds(f, sign)) multiplicity.set(id, (multiplicity.get(id) ?? 0) + 1);
+      for (const sign of ['positive', 'negative'] as const)
+        for (const id of state.sequenceIds(f, sign)) multiplicity.set(id, (multiplicity.get(id) ?? 0) + 1);
     }
-    assert.deepEqual(store.ids(), [...multiplicity.keys()].sort((x, y) => x - y));
+    assert.deepEqual(
+      store.ids(),
+      [...multiplicity.keys()].sort((x, y) => x - y),
+    );
     for (const [id, count] of multiplicity) assert.equal(store.references(id), count);
     assert.deepEqual(store.missing(), []);
     for (const id of store.ids()) assert.equal(store.get(id)?.documentId, `doc-${id}`);
@@ -205,7 +252,13 @@ describe('TopKExemplars', () => {
 
   it('merges shards with their own sequence stores into one store that holds exactly what the lists refer to', () => {
     const put = (store: SequenceStore, batch: readonly Row[]) => {
-      for (const row of batch) store.put(row.id, { tokens: new Int32Array(SEQ_LEN).fill(row.id), datasetIndex: 1, documentId: `doc-${row.id}`, split: 'valid' });
+      for (const row of batch)
+        store.put(row.id, {
+          tokens: new Int32Array(SEQ_LEN).fill(row.id),
+          datasetIndex: 1,
+          documentId: `doc-${row.id}`,
+          split: 'valid',
+        });
     };
     const shard = (rows: readonly Row[]) => {
       const store = new SequenceStore({ seqLen: SEQ_LEN });
@@ -224,9 +277,13 @@ describe('TopKExemplars', () => {
     assert.deepEqual(a.store.missing(), []);
     const multiplicity = new Map<number, number>();
     for (let f = 0; f < FEATURES; f++) {
-      for (const sign of ['positive', 'negative'] as const) for (const id of a.state.sequenceIds(f, sign)) multiplicity.set(id, (multiplicity.get(id) ?? 0) + 1);
+      for (const sign of ['positive', 'negative'] as const)
+        for (const id of a.state.sequenceIds(f, sign)) multiplicity.set(id, (multiplicity.get(id) ?? 0) + 1);
     }
-    assert.deepEqual(a.store.ids(), [...multiplicity.keys()].sort((x, y) => x - y));
+    assert.deepEqual(
+      a.store.ids(),
+      [...multiplicity.keys()].sort((x, y) => x - y),
+    );
     for (const [id, count] of multiplicity) {
       assert.equal(a.store.references(id), count);
       assert.equal(a.store.get(id)?.documentId, `doc-${id}`);
@@ -254,7 +311,10 @@ describe('TopKExemplars', () => {
     stream(state, makeRows(6, 10, 100), 6);
     const before = bytes(state);
     assert.throws(() => state.offer(gatedBatch(makeRows(3, 11, 50), state.thresholds())), /does not increase past 105/);
-    assert.throws(() => state.offer(gatedBatch([...makeRows(1, 12, 200), ...makeRows(1, 13, 200)], state.thresholds())), /does not increase past 200/);
+    assert.throws(
+      () => state.offer(gatedBatch([...makeRows(1, 12, 200), ...makeRows(1, 13, 200)], state.thresholds())),
+      /does not increase past 200/,
+    );
     assert.deepEqual(bytes(state), before);
   });
 
@@ -262,10 +322,16 @@ describe('TopKExemplars', () => {
     const state = new TopKExemplars({ features: FEATURES, k: K, seqLen: SEQ_LEN });
     stream(state, makeRows(20, 14), 5);
     const before = bytes(state);
-    const tight = { top: new Float32Array(FEATURES).fill(Infinity), bottom: new Float32Array(FEATURES).fill(-Infinity) };
+    const tight = {
+      top: new Float32Array(FEATURES).fill(Infinity),
+      bottom: new Float32Array(FEATURES).fill(-Infinity),
+    };
     // A row with a new record maximum on every feature must enter, but the batch carries no values for it.
     const record: Row = { id: 1000, full: new Float32Array(SEQ_LEN * FEATURES).fill(50), length: SEQ_LEN };
-    assert.throws(() => state.offer(gatedBatch([record], tight)), /sequence 1000 \(row 0\) belongs in feature 0's lists .* no per-token values/);
+    assert.throws(
+      () => state.offer(gatedBatch([record], tight)),
+      /sequence 1000 \(row 0\) belongs in feature 0's lists .* no per-token values/,
+    );
     assert.deepEqual(bytes(state), before);
   });
 
@@ -281,7 +347,10 @@ describe('TopKExemplars', () => {
     rows[0] = 9;
     assert.throws(() => state.offer({ ...batch, gated: { ...batch.gated, rows } }), /outside 2 x 7/);
     assert.equal(state.lastSequenceId, -1);
-    assert.throws(() => new TopKExemplars({ features: 0, k: K, seqLen: SEQ_LEN }), /option "features" must be an integer >= 1, got 0/);
+    assert.throws(
+      () => new TopKExemplars({ features: 0, k: K, seqLen: SEQ_LEN }),
+      /option "features" must be an integer >= 1, got 0/,
+    );
   });
 
   it('reports how many pairs it took and inserted', () => {
@@ -298,7 +367,10 @@ describe('TopKExemplars', () => {
     const state = new TopKExemplars({ features: FEATURES, k: K, seqLen: SEQ_LEN });
     stream(state, makeRows(10, 17), 5);
     const checkpoint = bytes(state);
-    assert.throws(() => TopKExemplars.fromBuffers(checkpoint.subarray(0, checkpoint.length - 8)), /unusable: .*delete it/);
+    assert.throws(
+      () => TopKExemplars.fromBuffers(checkpoint.subarray(0, checkpoint.length - 8)),
+      /unusable: .*delete it/,
+    );
     const damaged = checkpoint.slice();
     damaged[0] = 0;
     assert.throws(() => TopKExemplars.fromBuffers(damaged), /does not start with EXPGENST/);

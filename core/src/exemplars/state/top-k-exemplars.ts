@@ -72,12 +72,19 @@ class RankedLists {
     readonly features: number,
     readonly k: number,
     readonly seqLen: number,
-    arrays?: { keys: Float32Array; ids: Float64Array; slots: Int32Array; activations: Float32Array; counts: Int32Array },
+    arrays?: {
+      keys: Float32Array;
+      ids: Float64Array;
+      slots: Int32Array;
+      activations: Float32Array;
+      counts: Int32Array;
+    },
   ) {
     this.keys = arrays?.keys ?? allocate(NAME, 'ranked keys', features * k, (n) => new Float32Array(n));
     this.ids = arrays?.ids ?? allocate(NAME, 'ranked ids', features * k, (n) => new Float64Array(n));
     this.slots = arrays?.slots ?? allocate(NAME, 'slot indexes', features * k, (n) => new Int32Array(n));
-    this.activations = arrays?.activations ?? allocate(NAME, 'per-token activations', features * k * seqLen, (n) => new Float32Array(n));
+    this.activations =
+      arrays?.activations ?? allocate(NAME, 'per-token activations', features * k * seqLen, (n) => new Float32Array(n));
     this.counts = arrays?.counts ?? new Int32Array(features);
     this.worstKeys = new Float32Array(features).fill(-Infinity);
     for (let f = 0; f < features; f++) if (this.counts[f] === k) this.worstKeys[f] = this.keys[f * k]!;
@@ -94,7 +101,14 @@ class RankedLists {
    * Inserts (key, id) with activations source[from .. from + seqLen) if it ranks among the best k of feature f.
    * A key of -Infinity (a row with no counted position) never enters. Returns whether it entered.
    */
-  insert(f: number, key: number, id: number, source: Float32Array, from: number, references: SequenceReferences | undefined): boolean {
+  insert(
+    f: number,
+    key: number,
+    id: number,
+    source: Float32Array,
+    from: number,
+    references: SequenceReferences | undefined,
+  ): boolean {
     const { k, keys, ids, slots } = this;
     if (key === -Infinity || !this.beats(f, key, id)) return false;
     const base = f * k;
@@ -156,7 +170,8 @@ class RankedLists {
   /** Whether feature f's list holds exactly (key, id). */
   holds(f: number, key: number, id: number): boolean {
     const base = f * this.k;
-    for (let at = base; at < base + this.counts[f]!; at++) if (this.keys[at] === key && this.ids[at] === id) return true;
+    for (let at = base; at < base + this.counts[f]!; at++)
+      if (this.keys[at] === key && this.ids[at] === id) return true;
     return false;
   }
 
@@ -206,7 +221,10 @@ export class TopKExemplars {
   private pairOrder = new Int32Array(0);
   private readonly featureStarts: Int32Array;
 
-  constructor(options: TopKExemplarsOptions, restored?: { positive: RankedLists; negative: RankedLists; lastSequenceId: number }) {
+  constructor(
+    options: TopKExemplarsOptions,
+    restored?: { positive: RankedLists; negative: RankedLists; lastSequenceId: number },
+  ) {
     this.features = checkCount(NAME, 'features', options.features);
     this.k = checkCount(NAME, 'k', options.k);
     this.seqLen = checkCount(NAME, 'seqLen', options.seqLen);
@@ -229,7 +247,8 @@ export class TopKExemplars {
   thresholds(into?: ExemplarThresholds): ExemplarThresholds {
     const top = into?.top ?? new Float32Array(this.features);
     const bottom = into?.bottom ?? new Float32Array(this.features);
-    if (top.length !== this.features || bottom.length !== this.features) throw new Error(`${NAME}: thresholds arrays must have ${this.features} elements`);
+    if (top.length !== this.features || bottom.length !== this.features)
+      throw new Error(`${NAME}: thresholds arrays must have ${this.features} elements`);
     top.set(this.positive.worstKeys);
     const worst = this.negative.worstKeys;
     for (let f = 0; f < this.features; f++) bottom[f] = -worst[f]!;
@@ -248,17 +267,23 @@ export class TopKExemplars {
     const batchRows = sequenceIds.length;
     if (batch.seqLen !== seqLen) throw new Error(`${NAME}: batch seqLen ${batch.seqLen}, the state holds ${seqLen}`);
     if (max.length !== batchRows * features || min.length !== batchRows * features) {
-      throw new Error(`${NAME}: max/min have ${max.length}/${min.length} values for ${batchRows} rows x ${features} features`);
+      throw new Error(
+        `${NAME}: max/min have ${max.length}/${min.length} values for ${batchRows} rows x ${features} features`,
+      );
     }
     const pairs = rows.length;
     if (pairFeatures.length !== pairs || values.length !== pairs * seqLen) {
-      throw new Error(`${NAME}: gated has ${pairs} rows, ${pairFeatures.length} features and ${values.length} values (expected ${pairs * seqLen})`);
+      throw new Error(
+        `${NAME}: gated has ${pairs} rows, ${pairFeatures.length} features and ${values.length} values (expected ${pairs * seqLen})`,
+      );
     }
     let previous = this.lastId;
     for (let b = 0; b < batchRows; b++) {
       const id = checkSequenceId(NAME, sequenceIds[b]!);
       if (id <= previous) {
-        throw new Error(`${NAME}: sequence id ${id} (row ${b}) does not increase past ${previous}; ids must increase within a stream for exact gating (merge shards with merge())`);
+        throw new Error(
+          `${NAME}: sequence id ${id} (row ${b}) does not increase past ${previous}; ids must increase within a stream for exact gating (merge shards with merge())`,
+        );
       }
       previous = id;
     }
@@ -269,8 +294,10 @@ export class TopKExemplars {
       for (let i = 0; i < pairs; i++) {
         const row = rows[i]!;
         const f = pairFeatures[i]!;
-        if (!(row >= 0 && row < batchRows && f >= 0 && f < features)) throw new Error(`${NAME}: gated pair ${i} is (row ${row}, feature ${f}), outside ${batchRows} x ${features}`);
-        if (marks[row * features + f] === 1) throw new Error(`${NAME}: gated pair (row ${row}, feature ${f}) appears twice`);
+        if (!(row >= 0 && row < batchRows && f >= 0 && f < features))
+          throw new Error(`${NAME}: gated pair ${i} is (row ${row}, feature ${f}), outside ${batchRows} x ${features}`);
+        if (marks[row * features + f] === 1)
+          throw new Error(`${NAME}: gated pair (row ${row}, feature ${f}) appears twice`);
         marks[row * features + f] = 1;
       }
       this.checkCompleteness(batch, marks);
@@ -321,16 +348,20 @@ export class TopKExemplars {
       for (let f = 0; f < features; f++, at++) {
         const high = max[at]!;
         const low = min[at]!;
-        if (high !== high || low !== low) {
-          throw new ExpgenError(`${NAME}: the subject returned NaN as the per-sequence ${high !== high ? 'max' : 'min'} of feature ${f} on sequence ${id}; check the model's numerics (fp16 overflow?)`);
+        if (Number.isNaN(high) || Number.isNaN(low)) {
+          throw new ExpgenError(
+            `${NAME}: the subject returned NaN as the per-sequence ${Number.isNaN(high) ? 'max' : 'min'} of feature ${f} on sequence ${id}; check the model's numerics (fp16 overflow?)`,
+          );
         }
         if (marks[at] === 1) continue;
         // The common case is one comparison per sign against the dense worst-key arrays; `beats` settles ties.
-        if ((high >= positiveWorst[f]! && high !== -Infinity && this.positive.beats(f, high, id)) ||
-            (-low >= negativeWorst[f]! && low !== Infinity && this.negative.beats(f, -low, id))) {
+        if (
+          (high >= positiveWorst[f]! && high !== -Infinity && this.positive.beats(f, high, id)) ||
+          (-low >= negativeWorst[f]! && low !== Infinity && this.negative.beats(f, -low, id))
+        ) {
           throw new Error(
             `${NAME}: sequence ${id} (row ${b}) belongs in feature ${f}'s lists (max ${high}, min ${low}; thresholds ${positiveWorst[f]} / ${-negativeWorst[f]!}) ` +
-              'but the batch has no per-token values for it: the forward was gated with thresholds tighter than this state\'s',
+              "but the batch has no per-token values for it: the forward was gated with thresholds tighter than this state's",
           );
         }
       }
@@ -349,7 +380,11 @@ export class TopKExemplars {
     return lists.rankOrder(f).map((at) => {
       const from = lists.activationOffset(f, at);
       const key = lists.keys[at]!;
-      return { sequenceId: lists.ids[at]!, extreme: sign === 'positive' ? key : -key, activations: lists.activations.slice(from, from + this.seqLen) };
+      return {
+        sequenceId: lists.ids[at]!,
+        extreme: sign === 'positive' ? key : -key,
+        activations: lists.activations.slice(from, from + this.seqLen),
+      };
     });
   }
 
@@ -368,16 +403,23 @@ export class TopKExemplars {
   merge(other: TopKExemplars): void {
     if (other === this) throw new Error(`${NAME}: cannot merge a state with itself`);
     if (other.features !== this.features || other.k !== this.k || other.seqLen !== this.seqLen) {
-      throw new Error(`${NAME}: cannot merge a state of ${other.features} features, k ${other.k}, seqLen ${other.seqLen} into one of ${this.features}, ${this.k}, ${this.seqLen}`);
+      throw new Error(
+        `${NAME}: cannot merge a state of ${other.features} features, k ${other.k}, seqLen ${other.seqLen} into one of ${this.features}, ${this.k}, ${this.seqLen}`,
+      );
     }
-    const pairs = [[this.positive, other.positive], [this.negative, other.negative]] as const;
+    const pairs = [
+      [this.positive, other.positive],
+      [this.negative, other.negative],
+    ] as const;
     for (const [mine, theirs] of pairs) {
       for (let f = 0; f < this.features; f++) {
         for (let at = f * this.k; at < f * this.k + theirs.counts[f]!; at++) {
           // Every entry of mine has a key >= my worst key, so only those can be duplicates.
           const key = theirs.keys[at]!;
           if (key >= mine.worstKeys[f]! && mine.holds(f, key, theirs.ids[at]!)) {
-            throw new Error(`${NAME}: sequence ${theirs.ids[at]} is in both states (feature ${f}); shards must not overlap and ids must be unique`);
+            throw new Error(
+              `${NAME}: sequence ${theirs.ids[at]} is in both states (feature ${f}); shards must not overlap and ids must be unique`,
+            );
           }
         }
       }
@@ -385,7 +427,14 @@ export class TopKExemplars {
     for (const [mine, theirs] of pairs) {
       for (let f = 0; f < this.features; f++) {
         for (let at = f * this.k; at < f * this.k + theirs.counts[f]!; at++) {
-          mine.insert(f, theirs.keys[at]!, theirs.ids[at]!, theirs.activations, theirs.activationOffset(f, at), this.references);
+          mine.insert(
+            f,
+            theirs.keys[at]!,
+            theirs.ids[at]!,
+            theirs.activations,
+            theirs.activationOffset(f, at),
+            this.references,
+          );
         }
       }
     }
@@ -395,21 +444,31 @@ export class TopKExemplars {
   /** Checkpoint chunks (views of live memory: write them before the state changes). */
   toBuffers(): Uint8Array[] {
     const sections: Record<string, Float32Array | Float64Array | Int32Array> = {};
-    for (const [sign, lists] of [['positive', this.positive], ['negative', this.negative]] as const) {
+    for (const [sign, lists] of [
+      ['positive', this.positive],
+      ['negative', this.negative],
+    ] as const) {
       sections[`${sign}.keys`] = lists.keys;
       sections[`${sign}.ids`] = lists.ids;
       sections[`${sign}.slots`] = lists.slots;
       sections[`${sign}.counts`] = lists.counts;
       sections[`${sign}.activations`] = lists.activations;
     }
-    return encodeState(KIND, { features: this.features, k: this.k, seqLen: this.seqLen, lastSequenceId: this.lastId }, sections);
+    return encodeState(
+      KIND,
+      { features: this.features, k: this.k, seqLen: this.seqLen, lastSequenceId: this.lastId },
+      sections,
+    );
   }
 
   /**
    * Restores a state from `toBuffers()` output. `references` is attached but not told anything: the reference
    * counts come back with the SequenceStore's own checkpoint, taken at the same point.
    */
-  static fromBuffers(input: Uint8Array | readonly Uint8Array[], options: { references?: SequenceReferences } = {}): TopKExemplars {
+  static fromBuffers(
+    input: Uint8Array | readonly Uint8Array[],
+    options: { references?: SequenceReferences } = {},
+  ): TopKExemplars {
     const state = decodeState(input, KIND);
     const features = integerParam(state, KIND, 'features', 1);
     const k = integerParam(state, KIND, 'k', 1);
@@ -428,7 +487,10 @@ export class TopKExemplars {
     };
     const positive = restore('positive');
     const negative = restore('negative');
-    return new TopKExemplars({ features, k, seqLen, ...(options.references ? { references: options.references } : {}) }, { positive, negative, lastSequenceId });
+    return new TopKExemplars(
+      { features, k, seqLen, ...(options.references ? { references: options.references } : {}) },
+      { positive, negative, lastSequenceId },
+    );
   }
 
   private lists(sign: Sign): RankedLists {
@@ -438,7 +500,8 @@ export class TopKExemplars {
   }
 
   private checkFeature(feature: number): number {
-    if (!Number.isInteger(feature) || feature < 0 || feature >= this.features) throw new Error(`${NAME}: feature ${feature} is outside [0, ${this.features})`);
+    if (!Number.isInteger(feature) || feature < 0 || feature >= this.features)
+      throw new Error(`${NAME}: feature ${feature} is outside [0, ${this.features})`);
     return feature;
   }
 }
@@ -454,7 +517,8 @@ function checkRestored(lists: RankedLists, sign: Sign): void {
     const base = f * k;
     for (let i = 0; i < count; i++) {
       const slot = lists.slots[base + i]!;
-      if (slot < 0 || slot >= count || used[slot] === 1) throw corruptCheckpoint(KIND, `${sign} slots of feature ${f} are not a permutation`);
+      if (slot < 0 || slot >= count || used[slot] === 1)
+        throw corruptCheckpoint(KIND, `${sign} slots of feature ${f} are not a permutation`);
       used[slot] = 1;
       if (i > 0) {
         const parent = base + ((i - 1) >> 1);

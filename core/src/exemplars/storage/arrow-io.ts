@@ -10,7 +10,7 @@ import {
   RecordBatchReader,
   type AsyncRecordBatchFileReader,
   type AsyncRecordBatchStreamReader,
-  Schema,
+  type Schema,
   Struct,
   makeData,
   type Data,
@@ -113,7 +113,8 @@ export function writeArrowFile(path: string, schema: Schema, batches: Iterable<R
     const writer = new DescriptorFileWriter(fd);
     let written = 0;
     for (const batch of batches) {
-      if (!sameSchema(batch.schema, schema)) throw new Error(`arrow file writer: a batch for ${path} does not have the file's schema`);
+      if (!sameSchema(batch.schema, schema))
+        throw new Error(`arrow file writer: a batch for ${path} does not have the file's schema`);
       writer.write(batch);
       written++;
     }
@@ -180,8 +181,14 @@ export async function openArrowFile(path: string, formatPrefix: string, expected
     await handle.read(head, 0, head.length, 0);
     await handle.read(tail, 0, tail.length, Math.max(0, size - 6));
     const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-    if (size < 12 || text(head) !== magic) throw new ExpgenError(`${path} is not an Arrow IPC file (it does not start with ARROW1): it is damaged or not an expgen output`);
-    if (text(tail) !== magic) throw new ExpgenError(`${path} is cut short (no ARROW1 at its end): it was not written completely; write it again`);
+    if (size < 12 || text(head) !== magic)
+      throw new ExpgenError(
+        `${path} is not an Arrow IPC file (it does not start with ARROW1): it is damaged or not an expgen output`,
+      );
+    if (text(tail) !== magic)
+      throw new ExpgenError(
+        `${path} is cut short (no ARROW1 at its end): it was not written completely; write it again`,
+      );
     try {
       reader = await RecordBatchReader.from(handle);
       await reader.open({ autoDestroy: false });
@@ -193,7 +200,9 @@ export async function openArrowFile(path: string, formatPrefix: string, expected
     const schema = opened.schema;
     const format = schema.metadata.get(FORMAT_KEY) ?? '';
     if (!format.startsWith(`${formatPrefix}/`)) {
-      throw new ExpgenError(`${path} is not an expgen ${formatPrefix} file (its schema metadata "${FORMAT_KEY}" is ${JSON.stringify(format || null)})`);
+      throw new ExpgenError(
+        `${path} is not an expgen ${formatPrefix} file (its schema metadata "${FORMAT_KEY}" is ${JSON.stringify(format || null)})`,
+      );
     }
     checkColumns(path, schema, expected);
     return {
@@ -204,7 +213,10 @@ export async function openArrowFile(path: string, formatPrefix: string, expected
       configHash: schema.metadata.get(CONFIG_HASH_KEY) ?? '',
       async readBatch(index: number) {
         const batch = await opened.readRecordBatch(index);
-        if (!batch) throw new ExpgenError(`${path}: record batch ${index} cannot be read (the file has ${opened.numRecordBatches})`);
+        if (!batch)
+          throw new ExpgenError(
+            `${path}: record batch ${index} cannot be read (the file has ${opened.numRecordBatches})`,
+          );
         return batch;
       },
       close,
@@ -217,15 +229,23 @@ export async function openArrowFile(path: string, formatPrefix: string, expected
 
 function checkColumns(path: string, schema: Schema, expected: Schema): void {
   const describe = (s: Schema) => s.fields.map((f: Field) => `${f.name}: ${String(f.type)}`).join(', ');
-  const same = schema.fields.length === expected.fields.length &&
-    schema.fields.every((field: Field, i: number) => field.name === expected.fields[i]!.name && String(field.type) === String(expected.fields[i]!.type));
-  if (!same) throw new ExpgenError(`${path} has columns (${describe(schema)}), expected (${describe(expected)}): it was written by another version of expgen or another program`);
+  const same =
+    schema.fields.length === expected.fields.length &&
+    schema.fields.every(
+      (field: Field, i: number) =>
+        field.name === expected.fields[i]!.name && String(field.type) === String(expected.fields[i]!.type),
+    );
+  if (!same)
+    throw new ExpgenError(
+      `${path} has columns (${describe(schema)}), expected (${describe(expected)}): it was written by another version of expgen or another program`,
+    );
 }
 
 /** The single data chunk of column `name` (batches read from a file have one chunk per column, at offset 0). */
 export function columnData(path: string, batch: RecordBatch, name: string): Data {
   const data = batch.getChild(name)?.data;
-  if (!data || data.length !== 1 || data[0]!.offset !== 0) throw new ExpgenError(`${path}: column "${name}" is missing or not a single chunk`);
+  if (data?.length !== 1 || data[0]!.offset !== 0)
+    throw new ExpgenError(`${path}: column "${name}" is missing or not a single chunk`);
   return data[0]!;
 }
 
@@ -264,7 +284,10 @@ export function listOf(type: DataType, itemNullable = false): List {
 }
 
 /** A validity bitmap (bit set = value present) for `length` rows, or undefined when every row is valid. */
-export function validityBitmap(valid: ArrayLike<number>, length: number): { nullBitmap?: Uint8Array; nullCount: number } {
+export function validityBitmap(
+  valid: ArrayLike<number>,
+  length: number,
+): { nullBitmap?: Uint8Array; nullCount: number } {
   let nulls = 0;
   for (let i = 0; i < length; i++) if (!valid[i]) nulls++;
   if (nulls === 0) return { nullCount: 0 };
@@ -342,14 +365,33 @@ export class ListColumn<T extends Int32Array | Float32Array | Float64Array | Big
 
   build(type: List): Data {
     const rows = this.valid.length;
-    const child = makeData({ type: type.children[0]!.type, length: this.length, data: this.values.slice(0, this.length) } as never);
-    return makeData({ type, length: rows, valueOffsets: Int32Array.from(this.offsets), child, ...validityBitmap(this.valid, rows) } as never);
+    const child = makeData({
+      type: type.children[0]!.type,
+      length: this.length,
+      data: this.values.slice(0, this.length),
+    } as never);
+    return makeData({
+      type,
+      length: rows,
+      valueOffsets: Int32Array.from(this.offsets),
+      child,
+      ...validityBitmap(this.valid, rows),
+    } as never);
   }
 }
 
 /** A fixed-width column from a typed array, with an optional validity per row. */
-export function primitiveColumn(type: DataType, values: ArrayLike<unknown> & { length: number }, valid?: ArrayLike<number>): Data {
-  return makeData({ type, length: values.length, data: values, ...(valid ? validityBitmap(valid, values.length) : { nullCount: 0 }) } as never);
+export function primitiveColumn(
+  type: DataType,
+  values: ArrayLike<unknown> & { length: number },
+  valid?: ArrayLike<number>,
+): Data {
+  return makeData({
+    type,
+    length: values.length,
+    data: values,
+    ...(valid ? validityBitmap(valid, values.length) : { nullCount: 0 }),
+  } as never);
 }
 
 export const INT32 = new Int32();
@@ -362,7 +404,12 @@ export abstract class BatchedFileReader<Row> {
   protected constructor(protected readonly file: OpenArrowFile) {}
 
   /** Opens `path`, refusing another format or version with a one-line error. */
-  protected static async openVersioned(path: string, format: string, version: number, schema: Schema): Promise<OpenArrowFile> {
+  protected static async openVersioned(
+    path: string,
+    format: string,
+    version: number,
+    schema: Schema,
+  ): Promise<OpenArrowFile> {
     const file = await openArrowFile(path, format, schema);
     if (file.format !== `${format}/${version}`) {
       await file.close();

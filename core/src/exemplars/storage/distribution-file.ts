@@ -110,7 +110,10 @@ class DistributionBatchBuilder {
   private readonly histogramValid: number[] = [];
   private readonly maxHistogram = new ListColumn((n) => new BigInt64Array(n));
   private readonly minHistogram = new ListColumn((n) => new BigInt64Array(n));
-  private readonly quantiles: { values: number[]; valid: number[] }[] = Array.from({ length: 2 * TAIL_FRACTIONS.length }, () => ({ values: [], valid: [] }));
+  private readonly quantiles: { values: number[]; valid: number[] }[] = Array.from(
+    { length: 2 * TAIL_FRACTIONS.length },
+    () => ({ values: [], valid: [] }),
+  );
 
   add(row: DistributionRow): void {
     this.feature.push(row.feature);
@@ -144,15 +147,22 @@ class DistributionBatchBuilder {
       primitiveColumn(type(6), Float64Array.from(this.high), this.histogramValid),
       this.maxHistogram.build(LIST_INT64),
       this.minHistogram.build(LIST_INT64),
-      ...this.quantiles.map((column, i) => primitiveColumn(type(9 + i), Float64Array.from(column.values), column.valid)),
+      ...this.quantiles.map((column, i) =>
+        primitiveColumn(type(9 + i), Float64Array.from(column.values), column.valid),
+      ),
     ]);
   }
 }
 
 /** Writes a distribution file atomically from rows for features 0, 1, ..., features - 1 (streamed, 256 per batch). */
-export function writeDistributionFile(path: string, options: { configHash: string; features: number }, rows: Iterable<DistributionRow>): void {
+export function writeDistributionFile(
+  path: string,
+  options: { configHash: string; features: number },
+  rows: Iterable<DistributionRow>,
+): void {
   const { features } = options;
-  if (!Number.isSafeInteger(features) || features < 1) throw new Error(`writeDistributionFile: features must be a positive integer, got ${features}`);
+  if (!Number.isSafeInteger(features) || features < 1)
+    throw new Error(`writeDistributionFile: features must be a positive integer, got ${features}`);
   const schema = distributionSchema(options.configHash);
   writeArrowFile(path, schema, batches());
 
@@ -161,7 +171,10 @@ export function writeDistributionFile(path: string, options: { configHash: strin
     let next = 0;
     for (const row of rows) {
       if (next >= features) throw new Error(`${path}: more than ${features} distribution rows`);
-      if (row.feature !== next) throw new Error(`${path}: distribution row for feature ${row.feature} where feature ${next} was expected (one row per feature, in order)`);
+      if (row.feature !== next)
+        throw new Error(
+          `${path}: distribution row for feature ${row.feature} where feature ${next} was expected (one row per feature, in order)`,
+        );
       checkRow(path, row);
       builder.add(row);
       next++;
@@ -176,11 +189,19 @@ export function writeDistributionFile(path: string, options: { configHash: strin
 
 function checkRow(path: string, row: DistributionRow): void {
   const where = `${path}: distribution of feature ${row.feature}`;
-  for (const [name, value] of [['tokensSeen', row.tokensSeen], ['sequencesSeen', row.sequencesSeen]] as const) {
-    if (value !== null && (!Number.isSafeInteger(value) || value < 0)) throw new Error(`${where}: ${name} ${value} is not a non-negative integer`);
+  for (const [name, value] of [
+    ['tokensSeen', row.tokensSeen],
+    ['sequencesSeen', row.sequencesSeen],
+  ] as const) {
+    if (value !== null && (!Number.isSafeInteger(value) || value < 0))
+      throw new Error(`${where}: ${name} ${value} is not a non-negative integer`);
   }
-  if (row.histogram && row.histogram.max.length !== row.histogram.min.length) throw new Error(`${where}: max and min histograms differ in length`);
-  if (row.positiveQuantiles.length !== TAIL_FRACTIONS.length || row.negativeQuantiles.length !== TAIL_FRACTIONS.length) {
+  if (row.histogram && row.histogram.max.length !== row.histogram.min.length)
+    throw new Error(`${where}: max and min histograms differ in length`);
+  if (
+    row.positiveQuantiles.length !== TAIL_FRACTIONS.length ||
+    row.negativeQuantiles.length !== TAIL_FRACTIONS.length
+  ) {
     throw new Error(`${where}: expected ${TAIL_FRACTIONS.length} quantiles per sign`);
   }
 }
@@ -218,7 +239,10 @@ function decodeBatch(path: string, batch: RecordBatch): DistributionRow[] {
       sequencesSeen: isValid(sequencesData, i) ? Number(sequences[i]!) : null,
       maxExtremes: maxExtremes(i),
       minExtremes: minExtremes(i),
-      histogram: isValid(lowData, i) && maxCounts && minCounts ? { low: low[i]!, high: high[i]!, max: maxCounts, min: minCounts } : null,
+      histogram:
+        isValid(lowData, i) && maxCounts && minCounts
+          ? { low: low[i]!, high: high[i]!, max: maxCounts, min: minCounts }
+          : null,
       positiveQuantiles: quantiles[0]!.map((read) => read(i)),
       negativeQuantiles: quantiles[1]!.map((read) => read(i)),
     });
@@ -246,13 +270,23 @@ function countList(data: ReturnType<typeof columnData>): (i: number) => Float64A
 /** A distribution file opened for reading one record batch (256 features) at a time. */
 export class DistributionFileReader extends BatchedFileReader<DistributionRow> {
   static async open(path: string): Promise<DistributionFileReader> {
-    return new DistributionFileReader(await BatchedFileReader.openVersioned(path, DISTRIBUTION_FORMAT, DISTRIBUTION_FORMAT_VERSION, distributionSchema('')));
+    return new DistributionFileReader(
+      await BatchedFileReader.openVersioned(
+        path,
+        DISTRIBUTION_FORMAT,
+        DISTRIBUTION_FORMAT_VERSION,
+        distributionSchema(''),
+      ),
+    );
   }
 
   async batchRows(index: number): Promise<DistributionRow[]> {
     const rows = decodeBatch(this.path, await this.file.readBatch(index));
     rows.forEach((row, i) => {
-      if (row.feature !== index * FEATURES_PER_BATCH + i) throw new ExpgenError(`${this.path}: record batch ${index} row ${i} is feature ${row.feature}, expected ${index * FEATURES_PER_BATCH + i}`);
+      if (row.feature !== index * FEATURES_PER_BATCH + i)
+        throw new ExpgenError(
+          `${this.path}: record batch ${index} row ${i} is feature ${row.feature}, expected ${index * FEATURES_PER_BATCH + i}`,
+        );
     });
     return rows;
   }
@@ -265,7 +299,9 @@ export class DistributionFileReader extends BatchedFileReader<DistributionRow> {
 }
 
 /** Reads a whole distribution file (one row per feature, in feature order). */
-export async function readDistributionFile(path: string): Promise<{ path: string; configHash: string; rows: DistributionRow[] }> {
+export async function readDistributionFile(
+  path: string,
+): Promise<{ path: string; configHash: string; rows: DistributionRow[] }> {
   const reader = await DistributionFileReader.open(path);
   const rows: DistributionRow[] = [];
   try {

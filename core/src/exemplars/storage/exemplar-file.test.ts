@@ -6,14 +6,30 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isExpgenError } from '../../contract/errors.js';
 import { TAIL_FRACTIONS } from '../state/activation-distribution.js';
-import { readDistributionFile, writeDistributionFile, DistributionFileReader, type DistributionRow } from './distribution-file.js';
-import { ExemplarFileReader, FEATURES_PER_BATCH, readExemplarFile, writeExemplarFile, type ExemplarRowInput } from './exemplar-file.js';
+import {
+  readDistributionFile,
+  writeDistributionFile,
+  DistributionFileReader,
+  type DistributionRow,
+} from './distribution-file.js';
+import {
+  ExemplarFileReader,
+  FEATURES_PER_BATCH,
+  readExemplarFile,
+  writeExemplarFile,
+  type ExemplarRowInput,
+} from './exemplar-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'expgen-exemplar-file-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function row(feature: number, sign: ExemplarRowInput['sign'], rank: number, extra: Partial<ExemplarRowInput> = {}): ExemplarRowInput {
-  const length = (feature + rank) % 4 + 1;
+function row(
+  feature: number,
+  sign: ExemplarRowInput['sign'],
+  rank: number,
+  extra: Partial<ExemplarRowInput> = {},
+): ExemplarRowInput {
+  const length = ((feature + rank) % 4) + 1;
   return {
     feature,
     sign,
@@ -44,7 +60,12 @@ const ROWS: ExemplarRowInput[] = [
 ];
 
 function normalized(input: ExemplarRowInput) {
-  return { ...input, activation: Math.fround(input.activation), tokens: Int32Array.from(input.tokens), activations: Float32Array.from(input.activations) };
+  return {
+    ...input,
+    activation: Math.fround(input.activation),
+    tokens: Int32Array.from(input.tokens),
+    activations: Float32Array.from(input.activations),
+  };
 }
 
 describe('exemplar file', () => {
@@ -107,22 +128,49 @@ describe('exemplar file', () => {
 
   it('refuses rows out of order, with rank gaps or outside the features', () => {
     const target = join(dir, 'bad.arrow');
-    assert.throws(() => writeExemplarFile(target, { configHash: 'x', features: 5 }, [row(1, 'positive', 0), row(0, 'positive', 0)]), /sorted by feature, sign, rank/);
-    assert.throws(() => writeExemplarFile(target, { configHash: 'x', features: 5 }, [row(0, 'negative', 0), row(0, 'positive', 0)]), /sorted/);
-    assert.throws(() => writeExemplarFile(target, { configHash: 'x', features: 5 }, [row(0, 'positive', 1)]), /expected rank 0/);
-    assert.throws(() => writeExemplarFile(target, { configHash: 'x', features: 5 }, [row(7, 'positive', 0)]), /outside \[0, 5\)/);
-    assert.throws(() => writeExemplarFile(target, { configHash: 'x', features: 5 }, [row(0, 'positive', 0, { activations: new Float32Array(9) })]), /tokens but/);
-    assert.deepEqual(readdirSync(dir).filter((name) => name.startsWith('bad')), []);
+    assert.throws(
+      () => writeExemplarFile(target, { configHash: 'x', features: 5 }, [row(1, 'positive', 0), row(0, 'positive', 0)]),
+      /sorted by feature, sign, rank/,
+    );
+    assert.throws(
+      () => writeExemplarFile(target, { configHash: 'x', features: 5 }, [row(0, 'negative', 0), row(0, 'positive', 0)]),
+      /sorted/,
+    );
+    assert.throws(
+      () => writeExemplarFile(target, { configHash: 'x', features: 5 }, [row(0, 'positive', 1)]),
+      /expected rank 0/,
+    );
+    assert.throws(
+      () => writeExemplarFile(target, { configHash: 'x', features: 5 }, [row(7, 'positive', 0)]),
+      /outside \[0, 5\)/,
+    );
+    assert.throws(
+      () =>
+        writeExemplarFile(target, { configHash: 'x', features: 5 }, [
+          row(0, 'positive', 0, { activations: new Float32Array(9) }),
+        ]),
+      /tokens but/,
+    );
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name.startsWith('bad')),
+      [],
+    );
   });
 
   it('reports a file cut short, or one that is not an exemplar file, naming it', async () => {
     const cut = join(dir, 'cut.arrow');
     writeFileSync(cut, readFileSync(path));
     truncateSync(cut, readFileSync(path).length - 100);
-    await assert.rejects(readExemplarFile(cut), (error: Error) => isExpgenError(error) && error.message.includes(cut) && /cut short/.test(error.message));
+    await assert.rejects(
+      readExemplarFile(cut),
+      (error: Error) => isExpgenError(error) && error.message.includes(cut) && /cut short/.test(error.message),
+    );
     const notArrow = join(dir, 'not.arrow');
     writeFileSync(notArrow, 'version https://git-lfs.github.com/spec/v1\n');
-    await assert.rejects(readExemplarFile(notArrow), (error: Error) => isExpgenError(error) && error.message.includes(notArrow));
+    await assert.rejects(
+      readExemplarFile(notArrow),
+      (error: Error) => isExpgenError(error) && error.message.includes(notArrow),
+    );
     const distribution = join(dir, 'd.distribution.feather');
     writeDistributionFile(distribution, { configHash: 'x', features: 1 }, [distributionRow(0)]);
     await assert.rejects(readExemplarFile(distribution), /not an expgen expgen-exemplars file/);
@@ -136,7 +184,12 @@ function distributionRow(feature: number, overrides: Partial<DistributionRow> = 
     sequencesSeen: 10,
     maxExtremes: Float32Array.of(3.5, 2, 1 + feature),
     minExtremes: Float32Array.of(-4, -1),
-    histogram: { low: -2, high: 2, max: Float64Array.from({ length: 6 }, (_, i) => i + feature), min: Float64Array.from({ length: 6 }, (_, i) => 2 ** 40 + i) },
+    histogram: {
+      low: -2,
+      high: 2,
+      max: Float64Array.from({ length: 6 }, (_, i) => i + feature),
+      min: Float64Array.from({ length: 6 }, (_, i) => 2 ** 40 + i),
+    },
     positiveQuantiles: TAIL_FRACTIONS.map((_, i) => (i % 2 === 0 ? 1 / 3 + feature : null)),
     negativeQuantiles: TAIL_FRACTIONS.map(() => -Math.PI),
     ...overrides,
@@ -146,7 +199,9 @@ function distributionRow(feature: number, overrides: Partial<DistributionRow> = 
 describe('distribution file', () => {
   const path = join(dir, 'train.distribution.feather');
   const rows = Array.from({ length: 300 }, (_, f) =>
-    f === 5 ? distributionRow(f, { tokensSeen: null, sequencesSeen: null, histogram: null, maxExtremes: new Float32Array(0) }) : distributionRow(f),
+    f === 5
+      ? distributionRow(f, { tokensSeen: null, sequencesSeen: null, histogram: null, maxExtremes: new Float32Array(0) })
+      : distributionRow(f),
   );
   writeDistributionFile(path, { configHash: 'h', features: 300 }, rows);
 
@@ -168,8 +223,18 @@ describe('distribution file', () => {
     const again = join(dir, 'again.distribution.feather');
     writeDistributionFile(again, { configHash: 'h', features: 300 }, rows);
     assert.deepEqual(readFileSync(again), readFileSync(path));
-    assert.throws(() => writeDistributionFile(join(dir, 'x.feather'), { configHash: 'h', features: 3 }, [distributionRow(0), distributionRow(2)]), /feature 1 was expected/);
-    assert.throws(() => writeDistributionFile(join(dir, 'x.feather'), { configHash: 'h', features: 3 }, [distributionRow(0)]), /1 distribution rows for 3 features/);
+    assert.throws(
+      () =>
+        writeDistributionFile(join(dir, 'x.feather'), { configHash: 'h', features: 3 }, [
+          distributionRow(0),
+          distributionRow(2),
+        ]),
+      /feature 1 was expected/,
+    );
+    assert.throws(
+      () => writeDistributionFile(join(dir, 'x.feather'), { configHash: 'h', features: 3 }, [distributionRow(0)]),
+      /1 distribution rows for 3 features/,
+    );
   });
 });
 
@@ -200,7 +265,9 @@ assert list(d['min_histogram'].iloc[0])[0] == 2 ** 40
 assert math.isnan(d['positive_q1e-5'].iloc[0]) and abs(d['positive_q1e-4'].iloc[0] - 1/3) < 1e-15
 print('ok')
 `;
-    const result = spawnSync(python, ['-c', script, path(), join(dir, 'train.distribution.feather')], { encoding: 'utf8' });
+    const result = spawnSync(python, ['-c', script, path(), join(dir, 'train.distribution.feather')], {
+      encoding: 'utf8',
+    });
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout.trim(), 'ok');
   });

@@ -171,9 +171,14 @@ class ExemplarBatchBuilder {
  * from `rows` one feature group at a time, so memory holds one record batch. Checks the order, that ranks run
  * 0, 1, 2, ... within each (feature, sign), and that every feature is below `features`.
  */
-export function writeExemplarFile(path: string, options: { configHash: string; features: number }, rows: Iterable<ExemplarRowInput>): void {
+export function writeExemplarFile(
+  path: string,
+  options: { configHash: string; features: number },
+  rows: Iterable<ExemplarRowInput>,
+): void {
   const { features } = options;
-  if (!Number.isSafeInteger(features) || features < 1) throw new Error(`writeExemplarFile: features must be a positive integer, got ${features}`);
+  if (!Number.isSafeInteger(features) || features < 1)
+    throw new Error(`writeExemplarFile: features must be a positive integer, got ${features}`);
   const schema = exemplarSchema(options.configHash);
   const groups = Math.ceil(features / FEATURES_PER_BATCH);
   writeArrowFile(path, schema, batchesOf());
@@ -200,20 +205,32 @@ export function writeExemplarFile(path: string, options: { configHash: string; f
   }
 }
 
-function checkRow(path: string, row: ExemplarRowInput, features: number, previous: { feature: number; sign: number; rank: number } | undefined): void {
+function checkRow(
+  path: string,
+  row: ExemplarRowInput,
+  features: number,
+  previous: { feature: number; sign: number; rank: number } | undefined,
+): void {
   const where = `${path}: exemplar (feature ${row.feature}, ${row.sign}, rank ${row.rank})`;
   const sign = SIGN_ORDER[row.sign];
   if (sign === undefined) throw new Error(`${where}: sign must be positive, negative or random`);
-  if (!Number.isInteger(row.feature) || row.feature < 0 || row.feature >= features) throw new Error(`${where}: feature is outside [0, ${features})`);
+  if (!Number.isInteger(row.feature) || row.feature < 0 || row.feature >= features)
+    throw new Error(`${where}: feature is outside [0, ${features})`);
   const expectedRank = previous && previous.feature === row.feature && previous.sign === sign ? previous.rank + 1 : 0;
   if (previous && (row.feature < previous.feature || (row.feature === previous.feature && sign < previous.sign))) {
-    throw new Error(`${where} comes after (feature ${previous.feature}, ${EXEMPLAR_SIGNS[previous.sign]}): rows must be sorted by feature, sign, rank`);
+    throw new Error(
+      `${where} comes after (feature ${previous.feature}, ${EXEMPLAR_SIGNS[previous.sign]}): rows must be sorted by feature, sign, rank`,
+    );
   }
   if (row.rank !== expectedRank) throw new Error(`${where}: expected rank ${expectedRank}`);
-  if (row.tokens.length !== row.activations.length) throw new Error(`${where}: ${row.tokens.length} tokens but ${row.activations.length} activations`);
-  if (row.sequence !== null && (!Number.isSafeInteger(row.sequence) || row.sequence < 0)) throw new Error(`${where}: sequence id ${row.sequence} is not a non-negative safe integer`);
-  if (row.window !== null && (!Number.isInteger(row.window) || row.window < 0 || row.window > 0x7fffffff)) throw new Error(`${where}: window ${row.window} is not a non-negative int32`);
-  if (!Number.isInteger(row.countFrom) || row.countFrom < 0 || row.countFrom > 0x7fffffff) throw new Error(`${where}: countFrom ${row.countFrom} is not a non-negative int32`);
+  if (row.tokens.length !== row.activations.length)
+    throw new Error(`${where}: ${row.tokens.length} tokens but ${row.activations.length} activations`);
+  if (row.sequence !== null && (!Number.isSafeInteger(row.sequence) || row.sequence < 0))
+    throw new Error(`${where}: sequence id ${row.sequence} is not a non-negative safe integer`);
+  if (row.window !== null && (!Number.isInteger(row.window) || row.window < 0 || row.window > 0x7fffffff))
+    throw new Error(`${where}: window ${row.window} is not a non-negative int32`);
+  if (!Number.isInteger(row.countFrom) || row.countFrom < 0 || row.countFrom > 0x7fffffff)
+    throw new Error(`${where}: countFrom ${row.countFrom} is not a non-negative int32`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -242,10 +259,16 @@ function decodeBatch(path: string, batch: RecordBatch): ExemplarRow[] {
   const rows: ExemplarRow[] = [];
   for (let i = 0; i < batch.numRows; i++) {
     const sign = signs(i);
-    if (SIGN_ORDER[sign ?? ''] === undefined) throw new ExpgenError(`${path}: row ${i} of a batch has sign ${JSON.stringify(sign)}, expected positive, negative or random`);
+    if (SIGN_ORDER[sign ?? ''] === undefined)
+      throw new ExpgenError(
+        `${path}: row ${i} of a batch has sign ${JSON.stringify(sign)}, expected positive, negative or random`,
+      );
     const rowTokens = tokens(i);
     const rowActivations = activations(i);
-    if (rowTokens.length !== rowActivations.length) throw new ExpgenError(`${path}: row ${i} of a batch has ${rowTokens.length} tokens but ${rowActivations.length} activations`);
+    if (rowTokens.length !== rowActivations.length)
+      throw new ExpgenError(
+        `${path}: row ${i} of a batch has ${rowTokens.length} tokens but ${rowActivations.length} activations`,
+      );
     rows.push({
       feature: feature[i]!,
       sign: sign as ExemplarSign,
@@ -270,7 +293,9 @@ function utf8Reader(data: ReturnType<typeof columnData>): (i: number) => string 
   return (i) => (isValid(data, i) ? decoder.decode(bytes.subarray(offsets[i]!, offsets[i + 1]!)) : null);
 }
 
-function listReader<T extends Int32Array | Float32Array | Float64Array | BigInt64Array>(data: ReturnType<typeof columnData>): (i: number) => T {
+function listReader<T extends Int32Array | Float32Array | Float64Array | BigInt64Array>(
+  data: ReturnType<typeof columnData>,
+): (i: number) => T {
   const offsets = columnOffsets(data);
   const child = data.children[0]!;
   const values = (child.values as T).subarray(child.offset) as T;
@@ -283,7 +308,9 @@ function listReader<T extends Int32Array | Float32Array | Float64Array | BigInt6
  */
 export class ExemplarFileReader extends BatchedFileReader<ExemplarRow> {
   static async open(path: string): Promise<ExemplarFileReader> {
-    return new ExemplarFileReader(await BatchedFileReader.openVersioned(path, EXEMPLAR_FORMAT, EXEMPLAR_FORMAT_VERSION, exemplarSchema('')));
+    return new ExemplarFileReader(
+      await BatchedFileReader.openVersioned(path, EXEMPLAR_FORMAT, EXEMPLAR_FORMAT_VERSION, exemplarSchema('')),
+    );
   }
 
   async batchRows(index: number): Promise<ExemplarRow[]> {
@@ -291,7 +318,9 @@ export class ExemplarFileReader extends BatchedFileReader<ExemplarRow> {
     const low = index * FEATURES_PER_BATCH;
     for (const row of rows) {
       if (row.feature < low || row.feature >= low + FEATURES_PER_BATCH) {
-        throw new ExpgenError(`${this.path}: record batch ${index} holds feature ${row.feature}, outside [${low}, ${low + FEATURES_PER_BATCH}); the file was not written by expgen`);
+        throw new ExpgenError(
+          `${this.path}: record batch ${index} holds feature ${row.feature}, outside [${low}, ${low + FEATURES_PER_BATCH}); the file was not written by expgen`,
+        );
       }
     }
     return rows;
@@ -299,10 +328,14 @@ export class ExemplarFileReader extends BatchedFileReader<ExemplarRow> {
 
   /** Feature f's exemplars (empty lists for a feature past the file's last one). */
   async feature(feature: number): Promise<FeatureExemplars> {
-    if (!Number.isSafeInteger(feature) || feature < 0) throw new ExpgenError(`${this.path}: feature ${feature} must be a non-negative integer`);
+    if (!Number.isSafeInteger(feature) || feature < 0)
+      throw new ExpgenError(`${this.path}: feature ${feature} must be a non-negative integer`);
     const index = Math.floor(feature / FEATURES_PER_BATCH);
     const rows = index < this.batches ? await this.batchRows(index) : [];
-    return groupFeature(feature, rows.filter((row) => row.feature === feature));
+    return groupFeature(
+      feature,
+      rows.filter((row) => row.feature === feature),
+    );
   }
 }
 

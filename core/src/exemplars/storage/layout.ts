@@ -31,10 +31,14 @@ export interface LayerSplitKey {
 }
 
 export function checkLayerSplitKey(key: LayerSplitKey): LayerSplitKey {
-  if (!isValidSpace(key.space)) throw new ExpgenError(`exemplar files: feature space "${key.space}" is not valid (e.g. "mlp", "sae:res-16k")`);
-  if (!Number.isSafeInteger(key.layer) || key.layer < 0) throw new ExpgenError(`exemplar files: layer ${String(key.layer)} must be a non-negative integer`);
+  if (!isValidSpace(key.space))
+    throw new ExpgenError(`exemplar files: feature space "${key.space}" is not valid (e.g. "mlp", "sae:res-16k")`);
+  if (!Number.isSafeInteger(key.layer) || key.layer < 0)
+    throw new ExpgenError(`exemplar files: layer ${String(key.layer)} must be a non-negative integer`);
   if (typeof key.split !== 'string' || !SPLIT.test(key.split)) {
-    throw new ExpgenError(`exemplar files: split "${String(key.split)}" must be lower-case letters, digits, "_" or "-" (e.g. "train")`);
+    throw new ExpgenError(
+      `exemplar files: split "${String(key.split)}" must be lower-case letters, digits, "_" or "-" (e.g. "train")`,
+    );
   }
   return key;
 }

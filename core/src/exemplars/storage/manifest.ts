@@ -117,7 +117,9 @@ export function readExemplarManifest(outDir: string): ExemplarManifest {
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     throw new ExpgenError(
-      missing ? `${outDir} has no ${path.slice(outDir.length + 1)}: it is not a finished exemplar output (the run did not complete, or this is not its output folder)` : `${path} cannot be read (${(error as Error).message})`,
+      missing
+        ? `${outDir} has no ${path.slice(outDir.length + 1)}: it is not a finished exemplar output (the run did not complete, or this is not its output folder)`
+        : `${path} cannot be read (${(error as Error).message})`,
       { cause: error },
     );
   }
@@ -136,7 +138,10 @@ export function manifestEntries(manifest: ExemplarManifest): LayerSplitKey[] {
   return manifest.layers.flatMap((l) => splits.map((split) => ({ space: l.space, layer: l.layer, split })));
 }
 
-export function manifestLayer(manifest: ExemplarManifest, key: { space: string; layer: number }): ManifestLayer | undefined {
+export function manifestLayer(
+  manifest: ExemplarManifest,
+  key: { space: string; layer: number },
+): ManifestLayer | undefined {
   return manifest.layers.find((l) => l.space === key.space && l.layer === key.layer);
 }
 
@@ -144,21 +149,26 @@ function checkManifest(path: string, value: unknown): ExemplarManifest {
   const fail = (key: string, expected: string, got: unknown): never => {
     throw new ExpgenError(`${path}: "${key}" must be ${expected}, got ${JSON.stringify(got)}`);
   };
-  const object = (v: unknown, key: string): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(key, 'an object', v));
-  const integer = (v: unknown, key: string, min = 0): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= min ? v : fail(key, `an integer >= ${min}`, v));
+  const object = (v: unknown, key: string): Record<string, unknown> =>
+    v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(key, 'an object', v);
+  const integer = (v: unknown, key: string, min = 0): number =>
+    typeof v === 'number' && Number.isSafeInteger(v) && v >= min ? v : fail(key, `an integer >= ${min}`, v);
   const nullableInteger = (v: unknown, key: string): number | null => (v === null ? null : integer(v, key));
   const string = (v: unknown, key: string): string => (typeof v === 'string' ? v : fail(key, 'a string', v));
 
   const root = object(value, '(root)');
   if (root['format'] !== MANIFEST_FORMAT) {
-    throw new ExpgenError(`${path}: "format" is ${JSON.stringify(root['format'])}; this version of expgen reads ${MANIFEST_FORMAT}`);
+    throw new ExpgenError(
+      `${path}: "format" is ${JSON.stringify(root['format'])}; this version of expgen reads ${MANIFEST_FORMAT}`,
+    );
   }
   const configHash = string(root['configHash'], 'configHash');
   const shardObject = object(root['shard'], 'shard');
   const count = integer(shardObject['count'], 'shard.count', 1);
   const index = integer(shardObject['index'], 'shard.index');
   if (index >= count) fail('shard.index', `below shard.count (${count})`, index);
-  const complete = typeof root['complete'] === 'boolean' ? root['complete'] : fail('complete', 'true or false', root['complete']);
+  const complete =
+    typeof root['complete'] === 'boolean' ? root['complete'] : fail('complete', 'true or false', root['complete']);
 
   const p = object(root['parameters'], 'parameters');
   let histogram: HistogramBins | null = null;
@@ -166,11 +176,19 @@ function checkManifest(path: string, value: unknown): ExemplarManifest {
     const h = object(p['histogram'], 'parameters.histogram');
     const low = h['low'];
     const high = h['high'];
-    if (typeof low !== 'number' || typeof high !== 'number' || !Number.isFinite(low) || !Number.isFinite(high) || !(low < high)) fail('parameters.histogram', 'finite low < high', h);
+    if (
+      typeof low !== 'number' ||
+      typeof high !== 'number' ||
+      !Number.isFinite(low) ||
+      !Number.isFinite(high) ||
+      !(low < high)
+    )
+      fail('parameters.histogram', 'finite low < high', h);
     histogram = { low: low as number, high: high as number, bins: integer(h['bins'], 'parameters.histogram.bins', 1) };
   }
   const randomSeed = string(p['randomSeed'], 'parameters.randomSeed');
-  if (!/^(0|[1-9][0-9]*)$/.test(randomSeed) || BigInt(randomSeed) >= 1n << 64n) fail('parameters.randomSeed', 'a decimal uint64', randomSeed);
+  if (!/^(0|[1-9][0-9]*)$/.test(randomSeed) || BigInt(randomSeed) >= 1n << 64n)
+    fail('parameters.randomSeed', 'a decimal uint64', randomSeed);
   const parameters: ExemplarParameters = {
     seqLen: integer(p['seqLen'], 'parameters.seqLen', 1),
     k: integer(p['k'], 'parameters.k', 1),
@@ -183,14 +201,18 @@ function checkManifest(path: string, value: unknown): ExemplarManifest {
 
   if (!Array.isArray(root['datasets'])) fail('datasets', 'a list of names', root['datasets']);
   const datasets = (root['datasets'] as unknown[]).map((d, i) => string(d, `datasets[${i}]`));
-  for (let i = 1; i < datasets.length; i++) if (!(datasets[i - 1]! < datasets[i]!)) fail('datasets', 'sorted and without duplicates', datasets);
+  for (let i = 1; i < datasets.length; i++)
+    if (!(datasets[i - 1]! < datasets[i]!)) fail('datasets', 'sorted and without duplicates', datasets);
 
   const splitsObject = object(root['splits'], 'splits');
   const splits: Record<string, SplitCounts> = {};
   for (const [name, counts] of Object.entries(splitsObject)) {
     checkLayerSplitKey({ space: 'mlp', layer: 0, split: name });
     const c = object(counts, `splits.${name}`);
-    splits[name] = { sequencesSeen: nullableInteger(c['sequencesSeen'], `splits.${name}.sequencesSeen`), tokensSeen: nullableInteger(c['tokensSeen'], `splits.${name}.tokensSeen`) };
+    splits[name] = {
+      sequencesSeen: nullableInteger(c['sequencesSeen'], `splits.${name}.sequencesSeen`),
+      tokensSeen: nullableInteger(c['tokensSeen'], `splits.${name}.tokensSeen`),
+    };
   }
 
   if (!Array.isArray(root['layers'])) fail('layers', 'a list', root['layers']);
@@ -209,7 +231,20 @@ function checkManifest(path: string, value: unknown): ExemplarManifest {
   let imported: ExemplarManifest['imported'];
   if (root['imported'] !== undefined) {
     const im = object(root['imported'], 'imported');
-    imported = { from: string(im['from'], 'imported.from'), modelId: im['modelId'] === null ? null : string(im['modelId'], 'imported.modelId') };
+    imported = {
+      from: string(im['from'], 'imported.from'),
+      modelId: im['modelId'] === null ? null : string(im['modelId'], 'imported.modelId'),
+    };
   }
-  return { format: MANIFEST_FORMAT, configHash, shard: { index, count }, complete, parameters, datasets, splits, layers, ...(imported ? { imported } : {}) };
+  return {
+    format: MANIFEST_FORMAT,
+    configHash,
+    shard: { index, count },
+    complete,
+    parameters,
+    datasets,
+    splits,
+    layers,
+    ...(imported ? { imported } : {}),
+  };
 }

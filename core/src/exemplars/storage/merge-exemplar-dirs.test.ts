@@ -30,10 +30,21 @@ function filesUnder(dir: string): Map<string, Buffer> {
 const OPTIONS: FixtureOptions = { ...SMALL, features: 40, layers: SMALL.layers.slice(0, 2) };
 
 /** Writes shard `index` of `count` (the ids i with i % count === index) of `options` into a new folder. */
-function writeShard(name: string, index: number, count: number, options: FixtureOptions = OPTIONS, extra: { complete?: boolean; configHash?: string } = {}): string {
+function writeShard(
+  name: string,
+  index: number,
+  count: number,
+  options: FixtureOptions = OPTIONS,
+  extra: { complete?: boolean; configHash?: string } = {},
+): string {
   const dir = join(root, name);
   const run = runFixture(options, (id) => id % count === index);
-  writeExemplarOutput(dir, { ...run, info: fixtureInfo(options, extra.configHash ?? 'c0ffee'), shard: { index, count }, complete: extra.complete ?? true });
+  writeExemplarOutput(dir, {
+    ...run,
+    info: fixtureInfo(options, extra.configHash ?? 'c0ffee'),
+    shard: { index, count },
+    complete: extra.complete ?? true,
+  });
   return dir;
 }
 
@@ -82,22 +93,42 @@ describe('mergeExemplarOutputs', () => {
 
   it('refuses shards made with another config', async () => {
     const other = writeShard('other-config', 1, 3, OPTIONS, { configHash: 'beef' });
-    await rejectsWith(mergeExemplarOutputs([shards[0]!, other, shards[2]!], join(root, 'out-config')), /was made with config beef/, other);
+    await rejectsWith(
+      mergeExemplarOutputs([shards[0]!, other, shards[2]!], join(root, 'out-config')),
+      /was made with config beef/,
+      other,
+    );
   });
 
   it('refuses an incomplete shard', async () => {
     const incomplete = writeShard('incomplete', 2, 3, OPTIONS, { complete: false });
-    await rejectsWith(mergeExemplarOutputs([shards[0]!, shards[1]!, incomplete], join(root, 'out-incomplete')), /is an incomplete shard/, incomplete);
+    await rejectsWith(
+      mergeExemplarOutputs([shards[0]!, shards[1]!, incomplete], join(root, 'out-incomplete')),
+      /is an incomplete shard/,
+      incomplete,
+    );
   });
 
   it('refuses a missing shard, naming the shards given', async () => {
-    await rejectsWith(mergeExemplarOutputs([shards[0]!, shards[2]!], join(root, 'out-missing')), /shard 2 of 3 is missing/, shards[0]!);
+    await rejectsWith(
+      mergeExemplarOutputs([shards[0]!, shards[2]!], join(root, 'out-missing')),
+      /shard 2 of 3 is missing/,
+      shards[0]!,
+    );
   });
 
   it('refuses two folders that are the same shard, and the same folder twice', async () => {
     const again = writeShard('shard-1-again', 1, 3);
-    await rejectsWith(mergeExemplarOutputs([shards[0]!, shards[1]!, again, shards[2]!], join(root, 'out-twice')), /are both shard 2 of 3: shards overlap/, again);
-    await rejectsWith(mergeExemplarOutputs([shards[0]!, shards[0]!], join(root, 'out-same')), /is given twice/, shards[0]!);
+    await rejectsWith(
+      mergeExemplarOutputs([shards[0]!, shards[1]!, again, shards[2]!], join(root, 'out-twice')),
+      /are both shard 2 of 3: shards overlap/,
+      again,
+    );
+    await rejectsWith(
+      mergeExemplarOutputs([shards[0]!, shards[0]!], join(root, 'out-same')),
+      /is given twice/,
+      shards[0]!,
+    );
   });
 
   it('refuses shards that hold the same sequences under different shard numbers', async () => {
@@ -105,10 +136,17 @@ describe('mergeExemplarOutputs', () => {
     const overlapping = join(root, 'overlapping');
     const run = runFixture(OPTIONS, (id) => id % 2 === 0);
     writeExemplarOutput(overlapping, { ...run, shard: { index: 1, count: 2 } });
-    await rejectsWith(mergeExemplarOutputs([writeShard('even', 0, 2), overlapping], join(root, 'out-overlap')), /overlaps an earlier shard in mlp\/0\/train .*in both/, overlapping);
+    await rejectsWith(
+      mergeExemplarOutputs([writeShard('even', 0, 2), overlapping], join(root, 'out-overlap')),
+      /overlaps an earlier shard in mlp\/0\/train .*in both/,
+      overlapping,
+    );
     // All or nothing: no exemplars in the output folder, and the staging folder beside it is gone.
     assert.equal(existsSync(join(root, 'out-overlap', 'exemplars')), false);
-    assert.deepEqual(readdirSync(root).filter((name) => name.includes('merging')), []);
+    assert.deepEqual(
+      readdirSync(root).filter((name) => name.includes('merging')),
+      [],
+    );
   });
 
   it('refuses a folder that is not an exemplar output, and an output folder that already holds exemplars', async () => {
@@ -123,8 +161,19 @@ describe('mergeExemplarOutputs', () => {
     const damaged = writeShard('damaged', 1, 3);
     const manifest = JSON.parse(readFileSync(manifestPath(damaged), 'utf8')) as Record<string, unknown>;
     writeFileSync(manifestPath(damaged), JSON.stringify({ ...manifest, shard: { index: 3, count: 3 } }));
-    await rejectsWith(mergeExemplarOutputs([shards[0]!, damaged, shards[2]!], join(root, 'out-damaged')), /"shard.index" must be below shard.count/, damaged);
-    writeExemplarManifest(damaged, { ...readExemplarManifest(shards[1]!), splits: { ...readExemplarManifest(shards[1]!).splits, train: { sequencesSeen: 1, tokensSeen: 2 } } });
-    await rejectsWith(mergeExemplarOutputs([shards[0]!, damaged, shards[2]!], join(root, 'out-counts')), /manifests add up to .* a shard folder was changed/, 'split "train"');
+    await rejectsWith(
+      mergeExemplarOutputs([shards[0]!, damaged, shards[2]!], join(root, 'out-damaged')),
+      /"shard.index" must be below shard.count/,
+      damaged,
+    );
+    writeExemplarManifest(damaged, {
+      ...readExemplarManifest(shards[1]!),
+      splits: { ...readExemplarManifest(shards[1]!).splits, train: { sequencesSeen: 1, tokensSeen: 2 } },
+    });
+    await rejectsWith(
+      mergeExemplarOutputs([shards[0]!, damaged, shards[2]!], join(root, 'out-counts')),
+      /manifests add up to .* a shard folder was changed/,
+      'split "train"',
+    );
   });
 });

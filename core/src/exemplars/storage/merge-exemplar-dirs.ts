@@ -5,7 +5,13 @@ import { canonicalJson } from '../../config/load-config.js';
 import { SequenceStore } from '../state/sequence-store.js';
 import { EXEMPLARS_DIR, describeKey } from './layout.js';
 import { manifestEntries, readExemplarManifest, writeExemplarManifest, type ExemplarManifest } from './manifest.js';
-import { SplitCountsCollector, buildManifest, loadLayerSplitState, writeLayerSplitFiles, type ExemplarOutputInfo } from './state-files.js';
+import {
+  SplitCountsCollector,
+  buildManifest,
+  loadLayerSplitState,
+  writeLayerSplitFiles,
+  type ExemplarOutputInfo,
+} from './state-files.js';
 
 /**
  * Combines the outputs of the N shards of one run (each a folder with `exemplars/manifest.json` and its Arrow
@@ -44,7 +50,11 @@ export async function mergeExemplarOutputs(inputDirs: readonly string[], outDir:
 
 async function mergeInto(outDir: string, ordered: readonly Shard[]): Promise<ExemplarManifest> {
   const first = ordered[0]!.manifest;
-  const info: ExemplarOutputInfo = { configHash: first.configHash, parameters: first.parameters, datasets: first.datasets };
+  const info: ExemplarOutputInfo = {
+    configHash: first.configHash,
+    parameters: first.parameters,
+    datasets: first.datasets,
+  };
   const collector = new SplitCountsCollector();
   for (const key of manifestEntries(first)) {
     const sequences = new SequenceStore({ seqLen: first.parameters.seqLen });
@@ -57,12 +67,18 @@ async function mergeInto(outDir: string, ordered: readonly Shard[]): Promise<Exe
         if (merged.random && other.random) merged.random.merge(other.random);
         merged.distribution.merge(other.distribution);
       } catch (error) {
-        throw new ExpgenError(`merge: ${shard.dir} overlaps an earlier shard in ${describeKey(key)} (${(error as Error).message})`, { cause: error });
+        throw new ExpgenError(
+          `merge: ${shard.dir} overlaps an earlier shard in ${describeKey(key)} (${(error as Error).message})`,
+          { cause: error },
+        );
       }
       sequences.fillFrom(theirs);
     }
     const missing = sequences.missing();
-    if (missing.length > 0) throw new Error(`merge: ${describeKey(key)}: no shard has the tokens of sequence ${missing[0]} (and ${missing.length - 1} more)`);
+    if (missing.length > 0)
+      throw new Error(
+        `merge: ${describeKey(key)}: no shard has the tokens of sequence ${missing[0]} (and ${missing.length - 1} more)`,
+      );
     writeLayerSplitFiles(outDir, merged, sequences, info);
     collector.add(key, merged.distribution);
   }
@@ -77,7 +93,9 @@ async function mergeInto(outDir: string, ordered: readonly Shard[]): Promise<Exe
       tokens += shard.manifest.splits[split]!.tokensSeen ?? Number.NaN;
     }
     if (sequences !== counts.sequencesSeen || tokens !== counts.tokensSeen) {
-      throw new ExpgenError(`merge: the shards' manifests add up to ${sequences} sequences / ${tokens} tokens for split "${split}", their files to ${counts.sequencesSeen} / ${counts.tokensSeen}: a shard folder was changed after its run`);
+      throw new ExpgenError(
+        `merge: the shards' manifests add up to ${sequences} sequences / ${tokens} tokens for split "${split}", their files to ${counts.sequencesSeen} / ${counts.tokensSeen}: a shard folder was changed after its run`,
+      );
     }
   }
   const manifest = buildManifest(info, { shard: { index: 0, count: 1 }, complete: true, splits, layers: first.layers });
@@ -91,15 +109,23 @@ function checkCompatible(shards: readonly Shard[]): void {
   const [first] = shards;
   for (const shard of shards) {
     const { dir, manifest } = shard;
-    if (manifest.imported) throw new ExpgenError(`merge: ${dir} was imported from a released dump; only expgen shard outputs can be merged`);
-    if (!manifest.complete) throw new ExpgenError(`merge: ${dir} is an incomplete shard (its manifest says complete: false); let its run finish or resume it before merging`);
+    if (manifest.imported)
+      throw new ExpgenError(`merge: ${dir} was imported from a released dump; only expgen shard outputs can be merged`);
+    if (!manifest.complete)
+      throw new ExpgenError(
+        `merge: ${dir} is an incomplete shard (its manifest says complete: false); let its run finish or resume it before merging`,
+      );
     if (shard === first) continue;
     const other = first!.manifest;
     if (manifest.configHash !== other.configHash) {
-      throw new ExpgenError(`merge: ${dir} was made with config ${manifest.configHash.slice(0, 12)}, ${first!.dir} with ${other.configHash.slice(0, 12)}; only shards of one run can be merged`);
+      throw new ExpgenError(
+        `merge: ${dir} was made with config ${manifest.configHash.slice(0, 12)}, ${first!.dir} with ${other.configHash.slice(0, 12)}; only shards of one run can be merged`,
+      );
     }
     if (manifest.shard.count !== other.shard.count) {
-      throw new ExpgenError(`merge: ${dir} is shard ${manifest.shard.index + 1} of ${manifest.shard.count}, ${first!.dir} one of ${other.shard.count}; only shards of one run can be merged`);
+      throw new ExpgenError(
+        `merge: ${dir} is shard ${manifest.shard.index + 1} of ${manifest.shard.count}, ${first!.dir} one of ${other.shard.count}; only shards of one run can be merged`,
+      );
     }
     for (const [what, mine, theirs] of [
       ['parameters', manifest.parameters, other.parameters],
@@ -107,7 +133,10 @@ function checkCompatible(shards: readonly Shard[]): void {
       ['layers', manifest.layers, other.layers],
       ['splits', Object.keys(manifest.splits).sort(), Object.keys(other.splits).sort()],
     ] as const) {
-      if (canonicalJson(mine) !== canonicalJson(theirs)) throw new ExpgenError(`merge: ${dir} has other ${what} than ${first!.dir} (${canonicalJson(mine)} vs ${canonicalJson(theirs)}) although their config hashes agree`);
+      if (canonicalJson(mine) !== canonicalJson(theirs))
+        throw new ExpgenError(
+          `merge: ${dir} has other ${what} than ${first!.dir} (${canonicalJson(mine)} vs ${canonicalJson(theirs)}) although their config hashes agree`,
+        );
     }
   }
 }
@@ -124,13 +153,18 @@ function checkCoverage(shards: readonly Shard[]): Shard[] {
     sameFolder.set(real, shard.dir);
     const { index } = shard.manifest.shard;
     const taken = byIndex.get(index);
-    if (taken) throw new ExpgenError(`merge: ${shard.dir} and ${taken.dir} are both shard ${index + 1} of ${count}: shards overlap`);
+    if (taken)
+      throw new ExpgenError(
+        `merge: ${shard.dir} and ${taken.dir} are both shard ${index + 1} of ${count}: shards overlap`,
+      );
     byIndex.set(index, shard);
   }
   const missing: number[] = [];
   for (let index = 0; index < count; index++) if (!byIndex.has(index)) missing.push(index + 1);
   if (missing.length > 0) {
-    throw new ExpgenError(`merge: shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${count} ${missing.length > 1 ? 'are' : 'is'} missing (given: ${shards.map((s) => `${s.dir} = ${s.manifest.shard.index + 1}`).join(', ')})`);
+    throw new ExpgenError(
+      `merge: shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${count} ${missing.length > 1 ? 'are' : 'is'} missing (given: ${shards.map((s) => `${s.dir} = ${s.manifest.shard.index + 1}`).join(', ')})`,
+    );
   }
   return [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([, shard]) => shard);
 }
@@ -138,9 +172,12 @@ function checkCoverage(shards: readonly Shard[]): Shard[] {
 function checkOutDir(outDir: string, inputDirs: readonly string[]): void {
   const out = resolve(outDir);
   const input = inputDirs.find((dir) => resolve(dir) === out);
-  if (input !== undefined) throw new ExpgenError(`merge: the output folder ${outDir} is also a shard folder; write the merge to a new folder`);
+  if (input !== undefined)
+    throw new ExpgenError(`merge: the output folder ${outDir} is also a shard folder; write the merge to a new folder`);
   const exemplars = resolve(outDir, EXEMPLARS_DIR);
   if (existsSync(exemplars) && readdirSync(exemplars).length > 0) {
-    throw new ExpgenError(`merge: ${outDir} already holds exemplars (${EXEMPLARS_DIR}/ is not empty); write the merge to a new folder or remove them`);
+    throw new ExpgenError(
+      `merge: ${outDir} already holds exemplars (${EXEMPLARS_DIR}/ is not empty); write the merge to a new folder or remove them`,
+    );
   }
 }

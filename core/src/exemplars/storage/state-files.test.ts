@@ -37,7 +37,12 @@ function snapshot(state: LayerSplitState, sequences: SequenceStore) {
   return {
     key: `${state.space}/${state.layer}/${state.split}`,
     topK: Array.from({ length: features }, (_, f) => signs.map((sign) => state.topK.entries(f, sign))),
-    random: state.random ? { ids: state.random.sequenceIds(), entries: Array.from({ length: features }, (_, f) => state.random!.entries(f)) } : null,
+    random: state.random
+      ? {
+          ids: state.random.sequenceIds(),
+          entries: Array.from({ length: features }, (_, f) => state.random!.entries(f)),
+        }
+      : null,
     distribution: {
       tokens: state.distribution.tokensSeen,
       sequences: state.distribution.sequencesSeen,
@@ -80,7 +85,10 @@ describe('writing states to files', () => {
       'exemplars/sae~demo/layer-03/valid.distribution.feather',
     ]);
     assert.deepEqual(readExemplarManifest(out), manifest);
-    assert.deepEqual(manifest.splits, { train: { sequencesSeen: 30, tokensSeen: manifest.splits['train']!.tokensSeen }, valid: { sequencesSeen: 14, tokensSeen: manifest.splits['valid']!.tokensSeen } });
+    assert.deepEqual(manifest.splits, {
+      train: { sequencesSeen: 30, tokensSeen: manifest.splits['train']!.tokensSeen },
+      valid: { sequencesSeen: 14, tokensSeen: manifest.splits['valid']!.tokensSeen },
+    });
     assert.deepEqual(manifest.layers, [
       { space: 'mlp', layer: 0, features: 300 },
       { space: 'mlp', layer: 3, features: 300 },
@@ -119,7 +127,10 @@ describe('writing states to files', () => {
           });
         }
         const random = state.random!.entries(f);
-        assert.deepEqual(feature.random.map((r) => r.sequence), random.map((r) => r.sequenceId));
+        assert.deepEqual(
+          feature.random.map((r) => r.sequence),
+          random.map((r) => r.sequenceId),
+        );
         feature.random.forEach((row, rank) => {
           const length = run.sequences.get(row.sequence!)!.length;
           assert.deepEqual(row.activations, random[rank]!.activations.slice(0, length));
@@ -133,7 +144,7 @@ describe('writing states to files', () => {
     }
   });
 
-  it('writes every feature\'s distribution with the quantiles the state estimates', async () => {
+  it("writes every feature's distribution with the quantiles the state estimates", async () => {
     for (const state of run.states) {
       const { rows } = await readDistributionFile(distributionFilePath(out, state));
       assert.equal(rows.length, 300);
@@ -143,9 +154,20 @@ describe('writing states to files', () => {
         assert.equal(row.sequencesSeen, d.sequencesSeen);
         assert.deepEqual(row.maxExtremes, d.sortedExtremes(row.feature, 'positive'));
         assert.deepEqual(row.minExtremes, d.sortedExtremes(row.feature, 'negative'));
-        assert.deepEqual(row.histogram, { low: -2, high: 2, max: d.histogram(row.feature, 'positive'), min: d.histogram(row.feature, 'negative') });
-        assert.deepEqual(row.positiveQuantiles, TAIL_FRACTIONS.map((q) => d.tailQuantile(row.feature, q, 'positive')));
-        assert.deepEqual(row.negativeQuantiles, TAIL_FRACTIONS.map((q) => d.tailQuantile(row.feature, q, 'negative')));
+        assert.deepEqual(row.histogram, {
+          low: -2,
+          high: 2,
+          max: d.histogram(row.feature, 'positive'),
+          min: d.histogram(row.feature, 'negative'),
+        });
+        assert.deepEqual(
+          row.positiveQuantiles,
+          TAIL_FRACTIONS.map((q) => d.tailQuantile(row.feature, q, 'positive')),
+        );
+        assert.deepEqual(
+          row.negativeQuantiles,
+          TAIL_FRACTIONS.map((q) => d.tailQuantile(row.feature, q, 'negative')),
+        );
       }
     }
   });
@@ -162,10 +184,17 @@ describe('writing states to files', () => {
     const expected = run.states.map((state) => snapshot(state, run.sequences));
     const actual = loaded.states.map((state) => snapshot(state, loaded.sequences));
     // Padded token positions are not stored, so the loaded store has zeros there.
-    for (const s of [...expected, ...actual]) for (const entry of s.sequences) entry.record = stripPadding(entry.record);
-    assert.deepEqual(actual.map((s) => ({ ...s, sequences: [] })), expected.map((s) => ({ ...s, sequences: [] })));
+    for (const s of [...expected, ...actual])
+      for (const entry of s.sequences) entry.record = stripPadding(entry.record);
+    assert.deepEqual(
+      actual.map((s) => ({ ...s, sequences: [] })),
+      expected.map((s) => ({ ...s, sequences: [] })),
+    );
     // The live store also holds sequences referenced only while a batch was taken; compare the referenced ones.
-    assert.deepEqual(actual[0]!.sequences, expected[0]!.sequences.filter((e) => e.references > 0));
+    assert.deepEqual(
+      actual[0]!.sequences,
+      expected[0]!.sequences.filter((e) => e.references > 0),
+    );
     const rewritten = join(root, 'rewritten');
     writeExemplarOutput(rewritten, { ...loaded, info: run.info });
     assert.deepEqual(filesUnder(rewritten), filesUnder(out));
@@ -182,12 +211,25 @@ describe('writing states to files', () => {
     assert.deepEqual(filesUnder(resumed), filesUnder(out));
   });
 
-  it('refuses states whose parameters disagree with the output\'s, naming the layer', () => {
+  it("refuses states whose parameters disagree with the output's, naming the layer", () => {
     const state = run.states[0]!;
-    assert.throws(() => writeLayerSplitFiles(join(root, 'bad'), state, run.sequences, { ...run.info, parameters: { ...run.info.parameters, k: 4 } }), /mlp\/0\/train: the state has k 3, the output's parameters say 4/);
+    assert.throws(
+      () =>
+        writeLayerSplitFiles(join(root, 'bad'), state, run.sequences, {
+          ...run.info,
+          parameters: { ...run.info.parameters, k: 4 },
+        }),
+      /mlp\/0\/train: the state has k 3, the output's parameters say 4/,
+    );
     const empty = new SequenceStore({ seqLen: SMALL.seqLen });
-    assert.throws(() => writeLayerSplitFiles(join(root, 'bad'), state, empty, run.info), /sequence \d+ \(feature 0, positive rank 0\) has no tokens in the sequence store/);
-    assert.deepEqual(readdirSync(join(root, 'bad'), { recursive: true }).filter((name) => String(name).endsWith('.arrow')), []);
+    assert.throws(
+      () => writeLayerSplitFiles(join(root, 'bad'), state, empty, run.info),
+      /sequence \d+ \(feature 0, positive rank 0\) has no tokens in the sequence store/,
+    );
+    assert.deepEqual(
+      readdirSync(join(root, 'bad'), { recursive: true }).filter((name) => String(name).endsWith('.arrow')),
+      [],
+    );
   });
 
   it('keeps no random rows when the run keeps none, and loads such an output', async () => {
@@ -208,7 +250,14 @@ describe('writing states to files', () => {
     const small = runFixture(options);
     const manifest = writeExemplarOutput(dir, small);
     writeExemplarManifest(dir, { ...manifest, layers: [...manifest.layers, { space: 'mlp', layer: 9, features: 5 }] });
-    await assert.rejects(loadExemplarOutput(dir), (error: Error) => isExpgenError(error) && error.message.includes(join('mlp', 'layer-09', 'train.distribution.feather')));
-    await assert.rejects(loadExemplarOutput(join(root, 'nowhere')), (error: Error) => isExpgenError(error) && /has no exemplars\/manifest.json/.test(error.message));
+    await assert.rejects(
+      loadExemplarOutput(dir),
+      (error: Error) =>
+        isExpgenError(error) && error.message.includes(join('mlp', 'layer-09', 'train.distribution.feather')),
+    );
+    await assert.rejects(
+      loadExemplarOutput(join(root, 'nowhere')),
+      (error: Error) => isExpgenError(error) && /has no exemplars\/manifest.json/.test(error.message),
+    );
   });
 });

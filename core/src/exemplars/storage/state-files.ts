@@ -5,8 +5,23 @@ import { SequenceStore, type SequenceContent, type SequenceRecord } from '../sta
 import type { TopKExemplars } from '../state/top-k-exemplars.js';
 import { DistributionFileReader, writeDistributionFile, type DistributionRow } from './distribution-file.js';
 import { ExemplarFileReader, writeExemplarFile, type ExemplarRowInput } from './exemplar-file.js';
-import { checkLayerSplitKey, describeKey, distributionFilePath, exemplarFilePath, type LayerSplitKey } from './layout.js';
-import { MANIFEST_FORMAT, manifestEntries, manifestLayer, readExemplarManifest, writeExemplarManifest, type ExemplarManifest, type ExemplarParameters, type SplitCounts } from './manifest.js';
+import {
+  checkLayerSplitKey,
+  describeKey,
+  distributionFilePath,
+  exemplarFilePath,
+  type LayerSplitKey,
+} from './layout.js';
+import {
+  MANIFEST_FORMAT,
+  manifestEntries,
+  manifestLayer,
+  readExemplarManifest,
+  writeExemplarManifest,
+  type ExemplarManifest,
+  type ExemplarParameters,
+  type SplitCounts,
+} from './manifest.js';
 import { distributionFromArrays, randomFromArrays, topKFromArrays, type RankedArrays } from './state-restore.js';
 
 /** The streaming state of one (space, layer, split): what its two files are written from and loaded into. */
@@ -35,7 +50,10 @@ export interface SequenceLookup {
 }
 
 /** The parameters of a state, for the manifest: read off the state objects so that they cannot disagree. */
-export function parametersOf(state: Pick<LayerSplitState, 'topK' | 'random' | 'distribution'>, countedFrom: number): ExemplarParameters {
+export function parametersOf(
+  state: Pick<LayerSplitState, 'topK' | 'random' | 'distribution'>,
+  countedFrom: number,
+): ExemplarParameters {
   return {
     seqLen: state.topK.seqLen,
     k: state.topK.k,
@@ -52,22 +70,41 @@ function checkState(state: LayerSplitState, info: ExemplarOutputInfo): void {
   const where = describeKey(state);
   const expected = info.parameters;
   const actual = parametersOf(state, expected.countedFrom);
-  const mismatch = (['seqLen', 'k', 'randomCount', 'extremesKept'] as const).find((key) => actual[key] !== expected[key]);
-  if (mismatch) throw new Error(`${where}: the state has ${mismatch} ${actual[mismatch]}, the output's parameters say ${expected[mismatch]}`);
-  if (state.random && actual.randomSeed !== expected.randomSeed) throw new Error(`${where}: the random sequences use seed ${actual.randomSeed}, the output's parameters say ${expected.randomSeed}`);
+  const mismatch = (['seqLen', 'k', 'randomCount', 'extremesKept'] as const).find(
+    (key) => actual[key] !== expected[key],
+  );
+  if (mismatch)
+    throw new Error(
+      `${where}: the state has ${mismatch} ${actual[mismatch]}, the output's parameters say ${expected[mismatch]}`,
+    );
+  if (state.random && actual.randomSeed !== expected.randomSeed)
+    throw new Error(
+      `${where}: the random sequences use seed ${actual.randomSeed}, the output's parameters say ${expected.randomSeed}`,
+    );
   const h = expected.histogram;
   const b = state.distribution.bins;
-  if (!h || h.low !== b.low || h.high !== b.high || h.bins !== b.bins) throw new Error(`${where}: the distribution's histogram ${JSON.stringify(b)} differs from the output's ${JSON.stringify(h)}`);
+  if (!h || h.low !== b.low || h.high !== b.high || h.bins !== b.bins)
+    throw new Error(
+      `${where}: the distribution's histogram ${JSON.stringify(b)} differs from the output's ${JSON.stringify(h)}`,
+    );
   const features = state.topK.features;
   if (state.distribution.features !== features || (state.random && state.random.features !== features)) {
-    throw new Error(`${where}: the states disagree on the number of features (top-k ${features}, random ${state.random?.features ?? '-'}, distribution ${state.distribution.features})`);
+    throw new Error(
+      `${where}: the states disagree on the number of features (top-k ${features}, random ${state.random?.features ?? '-'}, distribution ${state.distribution.features})`,
+    );
   }
-  if (state.random && state.random.seqLen !== state.topK.seqLen) throw new Error(`${where}: random sequences have seqLen ${state.random.seqLen}, top-k ${state.topK.seqLen}`);
-  if (!Number.isSafeInteger(expected.countedFrom) || expected.countedFrom < 0 || expected.countedFrom > expected.seqLen) {
+  if (state.random && state.random.seqLen !== state.topK.seqLen)
+    throw new Error(`${where}: random sequences have seqLen ${state.random.seqLen}, top-k ${state.topK.seqLen}`);
+  if (
+    !Number.isSafeInteger(expected.countedFrom) ||
+    expected.countedFrom < 0 ||
+    expected.countedFrom > expected.seqLen
+  ) {
     throw new Error(`${where}: countedFrom ${expected.countedFrom} is outside [0, seqLen ${expected.seqLen}]`);
   }
   for (let i = 1; i < info.datasets.length; i++) {
-    if (!(info.datasets[i - 1]! < info.datasets[i]!)) throw new Error(`exemplar output: dataset names must be sorted and unique, got ${JSON.stringify(info.datasets)}`);
+    if (!(info.datasets[i - 1]! < info.datasets[i]!))
+      throw new Error(`exemplar output: dataset names must be sorted and unique, got ${JSON.stringify(info.datasets)}`);
   }
 }
 
@@ -75,14 +112,25 @@ function checkState(state: LayerSplitState, info: ExemplarOutputInfo): void {
  * The exemplar rows of one state, in file order. Rows are generated lazily, one feature at a time, so writing a
  * layer of 14,336 features never holds more than one record batch of rows.
  */
-export function* exemplarRowsOf(state: LayerSplitState, sequences: SequenceLookup, info: ExemplarOutputInfo): Generator<ExemplarRowInput> {
+export function* exemplarRowsOf(
+  state: LayerSplitState,
+  sequences: SequenceLookup,
+  info: ExemplarOutputInfo,
+): Generator<ExemplarRowInput> {
   const where = describeKey(state);
   const lookup = (id: number, what: string) => {
     const record = sequences.get(id);
-    if (!record) throw new Error(`${where}: sequence ${id} (${what}) has no tokens in the sequence store; the host must put() every row of a batch after the states take it`);
-    if (record.split !== state.split) throw new Error(`${where}: sequence ${id} (${what}) belongs to split "${record.split}"`);
+    if (!record)
+      throw new Error(
+        `${where}: sequence ${id} (${what}) has no tokens in the sequence store; the host must put() every row of a batch after the states take it`,
+      );
+    if (record.split !== state.split)
+      throw new Error(`${where}: sequence ${id} (${what}) belongs to split "${record.split}"`);
     const dataset = info.datasets[record.datasetIndex];
-    if (dataset === undefined) throw new Error(`${where}: sequence ${id} has dataset index ${record.datasetIndex}, but the output names ${info.datasets.length} datasets`);
+    if (dataset === undefined)
+      throw new Error(
+        `${where}: sequence ${id} has dataset index ${record.datasetIndex}, but the output names ${info.datasets.length} datasets`,
+      );
     const countFrom = typeof record.countFrom === 'number' ? record.countFrom : info.parameters.countedFrom;
     return { record, dataset, window: typeof record.window === 'number' ? record.window : null, countFrom };
   };
@@ -91,7 +139,10 @@ export function* exemplarRowsOf(state: LayerSplitState, sequences: SequenceLooku
       const entries = state.topK.entries(feature, sign);
       for (let rank = 0; rank < entries.length; rank++) {
         const entry = entries[rank]!;
-        const { record, dataset, window, countFrom } = lookup(entry.sequenceId, `feature ${feature}, ${sign} rank ${rank}`);
+        const { record, dataset, window, countFrom } = lookup(
+          entry.sequenceId,
+          `feature ${feature}, ${sign} rank ${rank}`,
+        );
         yield {
           feature,
           sign,
@@ -111,7 +162,10 @@ export function* exemplarRowsOf(state: LayerSplitState, sequences: SequenceLooku
       const entries = state.random.entries(feature);
       for (let rank = 0; rank < entries.length; rank++) {
         const entry = entries[rank]!;
-        const { record, dataset, window, countFrom } = lookup(entry.sequenceId, `feature ${feature}, random rank ${rank}`);
+        const { record, dataset, window, countFrom } = lookup(
+          entry.sequenceId,
+          `feature ${feature}, random rank ${rank}`,
+        );
         yield {
           feature,
           sign: 'random',
@@ -147,7 +201,12 @@ export function* distributionRowsOf(distribution: ActivationDistribution): Gener
       sequencesSeen: distribution.sequencesSeen,
       maxExtremes: distribution.sortedExtremes(feature, 'positive'),
       minExtremes: distribution.sortedExtremes(feature, 'negative'),
-      histogram: { low, high, max: distribution.histogram(feature, 'positive'), min: distribution.histogram(feature, 'negative') },
+      histogram: {
+        low,
+        high,
+        max: distribution.histogram(feature, 'positive'),
+        min: distribution.histogram(feature, 'negative'),
+      },
       positiveQuantiles: TAIL_FRACTIONS.map((q) => distribution.tailQuantile(feature, q, 'positive')),
       negativeQuantiles: TAIL_FRACTIONS.map((q) => distribution.tailQuantile(feature, q, 'negative')),
     };
@@ -158,12 +217,25 @@ export function* distributionRowsOf(distribution: ActivationDistribution): Gener
  * Writes the two files of one (space, layer, split): `<split>.arrow` (exemplars) and
  * `<split>.distribution.feather`, each atomically. Returns their paths.
  */
-export function writeLayerSplitFiles(outDir: string, state: LayerSplitState, sequences: SequenceLookup, info: ExemplarOutputInfo): { exemplars: string; distribution: string } {
+export function writeLayerSplitFiles(
+  outDir: string,
+  state: LayerSplitState,
+  sequences: SequenceLookup,
+  info: ExemplarOutputInfo,
+): { exemplars: string; distribution: string } {
   checkState(state, info);
   const exemplars = exemplarFilePath(outDir, state);
   const distribution = distributionFilePath(outDir, state);
-  writeExemplarFile(exemplars, { configHash: info.configHash, features: state.topK.features }, exemplarRowsOf(state, sequences, info));
-  writeDistributionFile(distribution, { configHash: info.configHash, features: state.distribution.features }, distributionRowsOf(state.distribution));
+  writeExemplarFile(
+    exemplars,
+    { configHash: info.configHash, features: state.topK.features },
+    exemplarRowsOf(state, sequences, info),
+  );
+  writeDistributionFile(
+    distribution,
+    { configHash: info.configHash, features: state.distribution.features },
+    distributionRowsOf(state.distribution),
+  );
   return { exemplars, distribution };
 }
 
@@ -178,7 +250,11 @@ export class SplitCountsCollector {
     const seen = this.counts.get(key.split);
     const from = describeKey(key);
     if (!seen) {
-      this.counts.set(key.split, { sequencesSeen: distribution.sequencesSeen, tokensSeen: distribution.tokensSeen, from });
+      this.counts.set(key.split, {
+        sequencesSeen: distribution.sequencesSeen,
+        tokensSeen: distribution.tokensSeen,
+        from,
+      });
     } else if (seen.sequencesSeen !== distribution.sequencesSeen || seen.tokensSeen !== distribution.tokensSeen) {
       throw new Error(
         `exemplar output: ${from} saw ${distribution.sequencesSeen} sequences / ${distribution.tokensSeen} tokens but ${seen.from} saw ` +
@@ -220,7 +296,10 @@ export function writeExemplarOutput(
     collector.add(state, state.distribution);
     const layerId = `${state.space}/${state.layer}`;
     const known = layers.get(layerId);
-    if (known && known.features !== state.topK.features) throw new Error(`writeExemplarOutput: ${layerId} has ${known.features} features in one split and ${state.topK.features} in another`);
+    if (known && known.features !== state.topK.features)
+      throw new Error(
+        `writeExemplarOutput: ${layerId} has ${known.features} features in one split and ${state.topK.features} in another`,
+      );
     layers.set(layerId, { space: state.space, layer: state.layer, features: state.topK.features });
   }
   const manifest = buildManifest(output.info, {
@@ -232,7 +311,10 @@ export function writeExemplarOutput(
   const splitNames = Object.keys(manifest.splits);
   for (const layer of manifest.layers) {
     for (const split of splitNames) {
-      if (!seen.has(describeKey({ ...layer, split }))) throw new Error(`writeExemplarOutput: ${describeKey({ ...layer, split })} has no state; every layer needs every split`);
+      if (!seen.has(describeKey({ ...layer, split })))
+        throw new Error(
+          `writeExemplarOutput: ${describeKey({ ...layer, split })} has no state; every layer needs every split`,
+        );
     }
   }
   writeExemplarManifest(outDir, manifest);
@@ -243,7 +325,16 @@ export function buildManifest(
   info: ExemplarOutputInfo,
   rest: Pick<ExemplarManifest, 'shard' | 'complete' | 'splits' | 'layers'>,
 ): ExemplarManifest {
-  return { format: MANIFEST_FORMAT, configHash: info.configHash, shard: rest.shard, complete: rest.complete, parameters: info.parameters, datasets: info.datasets, splits: rest.splits, layers: rest.layers };
+  return {
+    format: MANIFEST_FORMAT,
+    configHash: info.configHash,
+    shard: rest.shard,
+    complete: rest.complete,
+    parameters: info.parameters,
+    datasets: info.datasets,
+    splits: rest.splits,
+    layers: rest.layers,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -257,15 +348,26 @@ export function buildManifest(
  * returns them; windows and first counted positions are kept with the tokens. Streams both files one record
  * batch at a time; memory is the states' own.
  */
-export async function loadLayerSplitState(outDir: string, manifest: ExemplarManifest, key: LayerSplitKey, sequences: SequenceStore): Promise<LayerSplitState> {
+export async function loadLayerSplitState(
+  outDir: string,
+  manifest: ExemplarManifest,
+  key: LayerSplitKey,
+  sequences: SequenceStore,
+): Promise<LayerSplitState> {
   checkLayerSplitKey(key);
   const layerInfo = manifestLayer(manifest, key);
-  if (!layerInfo || !(key.split in manifest.splits)) throw new ExpgenError(`${outDir}: its manifest lists no ${describeKey(key)}`);
+  if (!layerInfo || !(key.split in manifest.splits))
+    throw new ExpgenError(`${outDir}: its manifest lists no ${describeKey(key)}`);
   const { seqLen, k, randomCount, randomSeed, histogram } = manifest.parameters;
   if (manifest.imported || !histogram) {
-    throw new ExpgenError(`${outDir} was imported from a released dump (no sequence ids or histograms): it can be read, but not loaded into state, merged or resumed`);
+    throw new ExpgenError(
+      `${outDir} was imported from a released dump (no sequence ids or histograms): it can be read, but not loaded into state, merged or resumed`,
+    );
   }
-  if (sequences.seqLen !== seqLen) throw new Error(`loadLayerSplitState: the sequence store holds seqLen ${sequences.seqLen}, ${outDir} has ${seqLen}`);
+  if (sequences.seqLen !== seqLen)
+    throw new Error(
+      `loadLayerSplitState: the sequence store holds seqLen ${sequences.seqLen}, ${outDir} has ${seqLen}`,
+    );
   const features = layerInfo.features;
   const distribution = await loadDistribution(distributionFilePath(outDir, key), manifest, features, histogram);
 
@@ -284,11 +386,13 @@ export async function loadLayerSplitState(outDir: string, manifest: ExemplarMani
   let randomHeld = 0;
   let lastSequenceId = -1;
   const datasetIndex = new Map(manifest.datasets.map((name, i) => [name, i]));
-  const bad = (message: string) => new ExpgenError(`${exemplarPath}: ${message}; the file is damaged or was not written by this version of expgen`);
+  const bad = (message: string) =>
+    new ExpgenError(`${exemplarPath}: ${message}; the file is damaged or was not written by this version of expgen`);
 
   const reader = await ExemplarFileReader.open(exemplarPath);
   try {
-    if (reader.configHash !== manifest.configHash) throw bad(`its config hash ${reader.configHash} differs from the manifest's ${manifest.configHash}`);
+    if (reader.configHash !== manifest.configHash)
+      throw bad(`its config hash ${reader.configHash} differs from the manifest's ${manifest.configHash}`);
     for await (const row of reader.rows()) {
       const { feature, rank, sign } = row;
       const where = `feature ${feature}, ${sign} rank ${rank}`;
@@ -310,10 +414,13 @@ export async function loadLayerSplitState(outDir: string, manifest: ExemplarMani
           randomHeld++;
           sequences.retain(id);
         } else if (randomIds[rank] !== id) {
-          throw bad(`${where} is sequence ${id}, but another feature has ${randomIds[rank]} at that rank (random sequences are shared by all features)`);
+          throw bad(
+            `${where} is sequence ${id}, but another feature has ${randomIds[rank]} at that rank (random sequences are shared by all features)`,
+          );
         }
         const base = rank * seqLen * features + feature;
-        for (let t = 0; t < seqLen; t++) randomValues[base + t * features] = t < length ? row.activations[t]! : Number.NaN;
+        for (let t = 0; t < seqLen; t++)
+          randomValues[base + t * features] = t < length ? row.activations[t]! : Number.NaN;
       } else {
         const lists = sign === 'positive' ? positive : negative;
         if (rank >= k) throw bad(`${where}: the run keeps k = ${k}`);
@@ -322,7 +429,8 @@ export async function loadLayerSplitState(outDir: string, manifest: ExemplarMani
         const rankKey = sign === 'positive' ? row.activation : -row.activation;
         if (rank > 0) {
           const before = lists.keys[at - 1]!;
-          if (!(before > rankKey || (before === rankKey && lists.ids[at - 1]! < id))) throw bad(`${where} is out of order`);
+          if (!(before > rankKey || (before === rankKey && lists.ids[at - 1]! < id)))
+            throw bad(`${where} is out of order`);
         }
         lists.keys[at] = rankKey;
         lists.ids[at] = id;
@@ -356,7 +464,8 @@ export async function loadLayerSplitState(outDir: string, manifest: ExemplarMani
     await reader.close();
   }
   for (let f = 0; f < features; f++) {
-    if (randomCounts[f] !== randomHeld) throw bad(`feature ${f} has ${randomCounts[f]} random sequences, feature 0 has ${randomHeld}`);
+    if (randomCounts[f] !== randomHeld)
+      throw bad(`feature ${f} has ${randomCounts[f]} random sequences, feature 0 has ${randomHeld}`);
   }
 
   const wrap = <T>(path: string, make: () => T): T => {
@@ -366,10 +475,19 @@ export async function loadLayerSplitState(outDir: string, manifest: ExemplarMani
       throw new ExpgenError(`${path} does not make a valid state (${(error as Error).message})`, { cause: error });
     }
   };
-  const topK = wrap(exemplarPath, () => topKFromArrays({ features, k, seqLen, lastSequenceId }, positive, negative, sequences));
-  const random = randomCount > 0
-    ? wrap(exemplarPath, () => randomFromArrays({ features, seqLen, count: randomCount, seed: BigInt(randomSeed) }, { ids: randomIds, size: randomHeld, values: randomValues }, sequences))
-    : undefined;
+  const topK = wrap(exemplarPath, () =>
+    topKFromArrays({ features, k, seqLen, lastSequenceId }, positive, negative, sequences),
+  );
+  const random =
+    randomCount > 0
+      ? wrap(exemplarPath, () =>
+          randomFromArrays(
+            { features, seqLen, count: randomCount, seed: BigInt(randomSeed) },
+            { ids: randomIds, size: randomHeld, values: randomValues },
+            sequences,
+          ),
+        )
+      : undefined;
   return { ...key, topK, ...(random ? { random } : {}), distribution };
 }
 
@@ -380,7 +498,12 @@ function padTokens(tokens: Int32Array, seqLen: number): Int32Array {
   return out;
 }
 
-async function loadDistribution(path: string, manifest: ExemplarManifest, features: number, histogram: NonNullable<ExemplarParameters['histogram']>): Promise<ActivationDistribution> {
+async function loadDistribution(
+  path: string,
+  manifest: ExemplarManifest,
+  features: number,
+  histogram: NonNullable<ExemplarParameters['histogram']>,
+): Promise<ActivationDistribution> {
   const keep = manifest.parameters.extremesKept;
   const width = histogram.bins + 2;
   const maxKeys = new Float32Array(features * keep);
@@ -392,28 +515,36 @@ async function loadDistribution(path: string, manifest: ExemplarManifest, featur
   let tokensSeen: number | null = null;
   let sequencesSeen: number | null = null;
   let rows = 0;
-  const bad = (message: string) => new ExpgenError(`${path}: ${message}; the file is damaged or was not written by this version of expgen`);
+  const bad = (message: string) =>
+    new ExpgenError(`${path}: ${message}; the file is damaged or was not written by this version of expgen`);
   const reader = await DistributionFileReader.open(path);
   try {
-    if (reader.configHash !== manifest.configHash) throw bad(`its config hash ${reader.configHash} differs from the manifest's ${manifest.configHash}`);
+    if (reader.configHash !== manifest.configHash)
+      throw bad(`its config hash ${reader.configHash} differs from the manifest's ${manifest.configHash}`);
     for await (const row of reader.rows()) {
       const f = row.feature;
       if (f >= features) throw bad(`it has a row for feature ${f}, the layer has ${features}`);
       rows++;
-      if (row.tokensSeen === null || row.sequencesSeen === null || !row.histogram) throw bad(`feature ${f} has no token counts or histogram`);
+      if (row.tokensSeen === null || row.sequencesSeen === null || !row.histogram)
+        throw bad(`feature ${f} has no token counts or histogram`);
       if (f === 0) {
         tokensSeen = row.tokensSeen;
         sequencesSeen = row.sequencesSeen;
       } else if (row.tokensSeen !== tokensSeen || row.sequencesSeen !== sequencesSeen) {
-        throw bad(`feature ${f} counts ${row.sequencesSeen} sequences / ${row.tokensSeen} tokens, feature 0 ${sequencesSeen} / ${tokensSeen}`);
+        throw bad(
+          `feature ${f} counts ${row.sequencesSeen} sequences / ${row.tokensSeen} tokens, feature 0 ${sequencesSeen} / ${tokensSeen}`,
+        );
       }
       const h = row.histogram;
       if (h.low !== histogram.low || h.high !== histogram.high || h.max.length !== width || h.min.length !== width) {
-        throw bad(`feature ${f}'s histogram (${h.low}..${h.high}, ${h.max.length - 2} bins) differs from the manifest's`);
+        throw bad(
+          `feature ${f}'s histogram (${h.low}..${h.high}, ${h.max.length - 2} bins) differs from the manifest's`,
+        );
       }
       maxHistogram.set(h.max, f * width);
       minHistogram.set(h.min, f * width);
-      if (row.maxExtremes.length > keep || row.minExtremes.length > keep) throw bad(`feature ${f} keeps more than ${keep} extremes`);
+      if (row.maxExtremes.length > keep || row.minExtremes.length > keep)
+        throw bad(`feature ${f} keeps more than ${keep} extremes`);
       // The state keeps maxima as keys and minima as negated keys, in any order.
       const n = row.maxExtremes.length;
       maxKeys.set(row.maxExtremes, f * keep);
@@ -443,7 +574,12 @@ async function loadDistribution(path: string, manifest: ExemplarManifest, featur
  * Loads every (space, layer, split) of an output into states sharing one SequenceStore: for small outputs, tests
  * and resuming. An 8B-scale output does not fit in memory at once; load it one `loadLayerSplitState` at a time.
  */
-export async function loadExemplarOutput(outDir: string): Promise<{ manifest: ExemplarManifest; info: ExemplarOutputInfo; states: LayerSplitState[]; sequences: SequenceStore }> {
+export async function loadExemplarOutput(outDir: string): Promise<{
+  manifest: ExemplarManifest;
+  info: ExemplarOutputInfo;
+  states: LayerSplitState[];
+  sequences: SequenceStore;
+}> {
   const manifest = readExemplarManifest(outDir);
   const sequences = new SequenceStore({ seqLen: manifest.parameters.seqLen });
   const states: LayerSplitState[] = [];

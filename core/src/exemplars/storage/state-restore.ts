@@ -25,7 +25,9 @@ import { TopKExemplars } from '../state/top-k-exemplars.js';
 function sectionsOf(chunks: readonly Uint8Array[]): Map<string, { type: string; length: number }> {
   const first = chunks[0]!;
   const length = new DataView(first.buffer, first.byteOffset, first.byteLength).getUint32(8, true);
-  const header = JSON.parse(new TextDecoder().decode(first.subarray(12, 12 + length))) as { sections: { name: string; type: string; length: number }[] };
+  const header = JSON.parse(new TextDecoder().decode(first.subarray(12, 12 + length))) as {
+    sections: { name: string; type: string; length: number }[];
+  };
   return new Map(header.sections.map((s) => [s.name, { type: s.type, length: s.length }]));
 }
 
@@ -38,10 +40,15 @@ function typeName(array: StateArray): string {
   return 'u64';
 }
 
-function checkAgainstTemplate(kind: string, template: readonly Uint8Array[], sections: Readonly<Record<string, StateArray>>): void {
+function checkAgainstTemplate(
+  kind: string,
+  template: readonly Uint8Array[],
+  sections: Readonly<Record<string, StateArray>>,
+): void {
   const expected = sectionsOf(template);
   const names = Object.keys(sections);
-  const same = names.length === expected.size && names.every((name) => expected.get(name)?.type === typeName(sections[name]!));
+  const same =
+    names.length === expected.size && names.every((name) => expected.get(name)?.type === typeName(sections[name]!));
   if (!same) {
     const describe = (entries: [string, string][]) => entries.map(([n, t]) => `${n}:${t}`).join(', ');
     throw new Error(
@@ -71,7 +78,10 @@ export function topKFromArrays(
 ): TopKExemplars {
   const { features, k, seqLen } = shape;
   const sections: Record<string, StateArray> = {};
-  for (const [sign, lists] of [['positive', positive], ['negative', negative]] as const) {
+  for (const [sign, lists] of [
+    ['positive', positive],
+    ['negative', negative],
+  ] as const) {
     const slots = new Int32Array(features * k);
     const row = new Float32Array(seqLen);
     for (let f = 0; f < features; f++) {
@@ -94,7 +104,11 @@ export function topKFromArrays(
     sections[`${sign}.activations`] = lists.activations;
   }
   checkAgainstTemplate('top-k-exemplars', new TopKExemplars({ features: 1, k: 1, seqLen: 1 }).toBuffers(), sections);
-  const chunks = encodeState('top-k-exemplars', { features, k, seqLen, lastSequenceId: shape.lastSequenceId }, sections);
+  const chunks = encodeState(
+    'top-k-exemplars',
+    { features, k, seqLen, lastSequenceId: shape.lastSequenceId },
+    sections,
+  );
   return TopKExemplars.fromBuffers(chunks, references ? { references } : {});
 }
 
@@ -118,8 +132,16 @@ export function randomFromArrays(
     slots[r] = r;
   }
   const sections = { hashes, ids: held.ids, slots, values: held.values };
-  checkAgainstTemplate('random-sequences', new RandomSequences({ features: 1, seqLen: 1, count: 1, seed: 0 }).toBuffers(), sections);
-  const chunks = encodeState('random-sequences', { features: shape.features, seqLen: shape.seqLen, count, seed: shape.seed.toString(), held: held.size }, sections);
+  checkAgainstTemplate(
+    'random-sequences',
+    new RandomSequences({ features: 1, seqLen: 1, count: 1, seed: 0 }).toBuffers(),
+    sections,
+  );
+  const chunks = encodeState(
+    'random-sequences',
+    { features: shape.features, seqLen: shape.seqLen, count, seed: shape.seed.toString(), held: held.size },
+    sections,
+  );
   return RandomSequences.fromBuffers(chunks, references ? { references } : {});
 }
 
@@ -162,7 +184,13 @@ export function distributionFromArrays(
   checkAgainstTemplate('activation-distribution', template, sections);
   const chunks = encodeState(
     'activation-distribution',
-    { features, keep, histogram: { ...shape.histogram }, tokensSeen: shape.tokensSeen, sequencesSeen: shape.sequencesSeen },
+    {
+      features,
+      keep,
+      histogram: { ...shape.histogram },
+      tokensSeen: shape.tokensSeen,
+      sequencesSeen: shape.sequencesSeen,
+    },
     sections,
   );
   return ActivationDistribution.fromBuffers(chunks);

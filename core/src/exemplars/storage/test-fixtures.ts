@@ -30,7 +30,11 @@ export const SMALL: FixtureOptions = {
   randomCount: 2,
   keep: 5,
   countedFrom: 1,
-  layers: [{ space: 'mlp', layer: 0 }, { space: 'mlp', layer: 3 }, { space: 'sae:demo', layer: 3 }],
+  layers: [
+    { space: 'mlp', layer: 0 },
+    { space: 'mlp', layer: 3 },
+    { space: 'sae:demo', layer: 3 },
+  ],
   splits: [
     { name: 'train', ids: Array.from({ length: 30 }, (_, i) => i) },
     { name: 'valid', ids: Array.from({ length: 14 }, (_, i) => 1000 + i * 3) },
@@ -106,8 +110,22 @@ export function freshStates(options: FixtureOptions, sequences: SequenceStore): 
       layer,
       split: name,
       topK: new TopKExemplars({ features, k, seqLen, references: sequences }),
-      ...(options.randomCount > 0 ? { random: new RandomSequences({ features, seqLen, count: options.randomCount, seed: options.seed, references: sequences }) } : {}),
-      distribution: new ActivationDistribution({ features, keep: options.keep, histogram: { low: -2, high: 2, bins: 8 } }),
+      ...(options.randomCount > 0
+        ? {
+            random: new RandomSequences({
+              features,
+              seqLen,
+              count: options.randomCount,
+              seed: options.seed,
+              references: sequences,
+            }),
+          }
+        : {}),
+      distribution: new ActivationDistribution({
+        features,
+        keep: options.keep,
+        histogram: { low: -2, high: 2, bins: 8 },
+      }),
     })),
   );
 }
@@ -136,7 +154,9 @@ export function runFixture(
         const state = states.find((s) => s.space === space && s.layer === layer && s.split === split.name)!;
         const full = new Float32Array(rows * seqLen * features);
         batchIds.forEach((id, b) => {
-          for (let t = 0; t < seqLen; t++) for (let f = 0; f < features; f++) full[(b * seqLen + t) * features + f] = activationOf(id, layerIndex, t, f);
+          for (let t = 0; t < seqLen; t++)
+            for (let f = 0; f < features; f++)
+              full[(b * seqLen + t) * features + f] = activationOf(id, layerIndex, t, f);
         });
         const shape = { batch: rows, seqLen, width: features, lengths, countFrom };
         const gated = reduceOnHost(full, shape, { hook: 'h', reduce: 'gated', thresholds: state.topK.thresholds() });
@@ -145,12 +165,21 @@ export function runFixture(
         if (state.random) {
           const masked = reduceOnHost(full, shape, { hook: 'h', reduce: 'full' }).full!;
           batchIds.forEach((id, b) => {
-            if (state.random!.wouldAdmit(id)) state.random!.offer(id, masked.subarray(b * seqLen * features, (b + 1) * seqLen * features));
+            if (state.random!.wouldAdmit(id))
+              state.random!.offer(id, masked.subarray(b * seqLen * features, (b + 1) * seqLen * features));
           });
         }
       });
       batchIds.forEach((id, b) => {
-        store.put(id, { tokens: tokensOf(id, seqLen), length: lengths[b]!, datasetIndex: id % 2, documentId: `doc-${Math.floor(id / 3)}`, split: split.name, window: windowOf(id), countFrom: countFrom[b]! });
+        store.put(id, {
+          tokens: tokensOf(id, seqLen),
+          length: lengths[b]!,
+          datasetIndex: id % 2,
+          documentId: `doc-${Math.floor(id / 3)}`,
+          split: split.name,
+          window: windowOf(id),
+          countFrom: countFrom[b]!,
+        });
       });
     }
   }

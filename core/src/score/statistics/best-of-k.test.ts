@@ -63,14 +63,26 @@ describe('selectBestOfK', () => {
   });
 
   it('never chooses a null score, even over negative ones', () => {
-    const result = selectBestOfK({ candidates: [sealed('flat', flat), { description: 'down', selection: down, report: up }] }, options);
+    const result = selectBestOfK(
+      { candidates: [sealed('flat', flat), { description: 'down', selection: down, report: up }] },
+      options,
+    );
     assert.equal(result.chosen, 1);
-    assert.deepEqual(result.selectionScores.map((s) => s === null), [true, false]);
+    assert.deepEqual(
+      result.selectionScores.map((s) => s === null),
+      [true, false],
+    );
   });
 
   it('breaks ties by the lower index', () => {
     const result = selectBestOfK(
-      { candidates: [sealed('first-low', mid), { description: 'first-tie', selection: up, report: mid }, sealed('second-tie', up)] },
+      {
+        candidates: [
+          sealed('first-low', mid),
+          { description: 'first-tie', selection: up, report: mid },
+          sealed('second-tie', up),
+        ],
+      },
       options,
     );
     assert.equal(result.chosen, 1);
@@ -85,7 +97,7 @@ describe('selectBestOfK', () => {
     assert.deepEqual(selectBestOfK({ candidates: [] }, options), { ...none, selectionScores: [] });
   });
 
-  it('reports a bootstrap interval over the report set\'s sequences, deterministic by seed', () => {
+  it("reports a bootstrap interval over the report set's sequences, deterministic by seed", () => {
     const report: ScoreSet = [...up, ...set([0, 1, 5, 6], [0, 1, 4, 7]), ...set([2, 2, 8, 3], [1, 3, 9, 2])];
     const candidates = [{ description: 'x', selection: up, report }];
     const a = selectBestOfK({ candidates }, { resamples: 500, seed: 9 });

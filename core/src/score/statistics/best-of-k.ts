@@ -46,7 +46,10 @@ export interface BestOfKResult {
  * candidates are never read, and the chosen one's only after the choice is made. Reporting the selection score
  * instead would be biased upward by the maximum over k (the reference's weakness).
  */
-export function selectBestOfK(input: { readonly candidates: readonly Candidate[] }, options: BestOfKOptions): BestOfKResult {
+export function selectBestOfK(
+  input: { readonly candidates: readonly Candidate[] },
+  options: BestOfKOptions,
+): BestOfKResult {
   const score = options.score ?? pooledPearson;
   const selectionScores = input.candidates.map((c) => score(c.selection));
   let chosen = -1;
@@ -56,7 +59,8 @@ export function selectBestOfK(input: { readonly candidates: readonly Candidate[]
     if (!Number.isFinite(s)) throw new RangeError(`selectBestOfK: candidate ${i} scored ${s}; undefined must be null`);
     if (chosen < 0 || s > selectionScores[chosen]!) chosen = i;
   }
-  if (chosen < 0) return { chosen: null, description: null, selectionScore: null, score: null, ci: null, selectionScores };
+  if (chosen < 0)
+    return { chosen: null, description: null, selectionScore: null, score: null, ci: null, selectionScores };
   const winner = input.candidates[chosen]!;
   const report = winner.report;
   return {

@@ -79,18 +79,26 @@ describe('bootstrapCI', () => {
   });
 
   it('null when fewer than half the resamples are defined, or fewer than 2 units', () => {
-    assert.equal(bootstrapCI([1, 2, 3], () => null, { resamples: 100, seed: 1 }), null);
+    assert.equal(
+      bootstrapCI([1, 2, 3], () => null, { resamples: 100, seed: 1 }),
+      null,
+    );
     // Null unless the first drawn unit is 0 (defined with probability ¼ < ½).
-    assert.equal(bootstrapCI([0, 1, 2, 3], (s) => (s[0] === 0 ? 1 : null), { resamples: 1000, seed: 1 }), null);
+    assert.equal(
+      bootstrapCI([0, 1, 2, 3], (s) => (s[0] === 0 ? 1 : null), { resamples: 1000, seed: 1 }),
+      null,
+    );
     assert.equal(bootstrapCI([1], mean, { resamples: 100, seed: 1 }), null);
     assert.equal(bootstrapCI([], mean, { resamples: 100, seed: 1 }), null);
   });
 
-  it('strata keep each group\'s size in every resample', () => {
+  it("strata keep each group's size in every resample", () => {
     const units = ['top', 'top', 'top', 'random', 'random'];
     const counts = new Set<number>();
     bootstrapCI(units, (s) => (counts.add(s.filter((u) => u === 'random').length), 0), {
-      resamples: 200, seed: 2, strata: units,
+      resamples: 200,
+      seed: 2,
+      strata: units,
     });
     assert.deepEqual([...counts], [2]);
     const free = new Set<number>();

@@ -66,7 +66,8 @@ export function bootstrapCI<T>(
 ): BootstrapInterval | null {
   const { resamples, seed } = options;
   const level = options.level ?? 0.95;
-  if (!Number.isInteger(resamples) || resamples < 1) throw new RangeError(`bootstrapCI: resamples must be an integer >= 1, got ${String(resamples)}`);
+  if (!Number.isInteger(resamples) || resamples < 1)
+    throw new RangeError(`bootstrapCI: resamples must be an integer >= 1, got ${String(resamples)}`);
   if (!(level > 0 && level < 1)) throw new RangeError(`bootstrapCI: level must be in (0, 1), got ${String(level)}`);
   const rng = new Sfc32(seed);
   const n = units.length;

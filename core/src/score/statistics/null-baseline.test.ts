@@ -7,8 +7,13 @@ describe('derangement', () => {
     for (let n = 2; n <= 40; n++) {
       for (let seed = 0; seed < 25; seed++) {
         const p = derangement(n, seed);
-        assert.deepEqual([...p].sort((a, b) => a - b), Array.from({ length: n }, (_, i) => i));
-        p.forEach((v, i) => assert.notEqual(v, i, `n ${n} seed ${seed}: ${i} kept its own description`));
+        assert.deepEqual(
+          [...p].sort((a, b) => a - b),
+          Array.from({ length: n }, (_, i) => i),
+        );
+        p.forEach((v, i) => {
+          assert.notEqual(v, i, `n ${n} seed ${seed}: ${i} kept its own description`);
+        });
       }
     }
   });
@@ -52,9 +57,19 @@ describe('summarizeScores', () => {
   });
 
   it('no defined value: mean and interval null; one: mean only', () => {
-    assert.deepEqual(summarizeScores([null, null], { resamples: 10, seed: 1 }), { count: 2, defined: 0, mean: null, ci: null });
+    assert.deepEqual(summarizeScores([null, null], { resamples: 10, seed: 1 }), {
+      count: 2,
+      defined: 0,
+      mean: null,
+      ci: null,
+    });
     assert.deepEqual(summarizeScores([], { resamples: 10, seed: 1 }), { count: 0, defined: 0, mean: null, ci: null });
-    assert.deepEqual(summarizeScores([0.25, null], { resamples: 10, seed: 1 }), { count: 2, defined: 1, mean: 0.25, ci: null });
+    assert.deepEqual(summarizeScores([0.25, null], { resamples: 10, seed: 1 }), {
+      count: 2,
+      defined: 1,
+      mean: 0.25,
+      ci: null,
+    });
   });
 
   it('refuses NaN in place of null', () => {

@@ -69,7 +69,7 @@ describe('pooled statistics on a hand-computed case', () => {
     close(s.absoluteDeviationExplained, 0.725);
   });
 
-  it('ADE with median 0 (a sparse feature) equals OpenAI\'s 1 − mean|y − ŷ| / mean|y|', () => {
+  it("ADE with median 0 (a sparse feature) equals OpenAI's 1 − mean|y − ŷ| / mean|y|", () => {
     // x = [0, 0, 0, 1, 2], y = [0, 0, 0, 2, 3]: x̄ = 0.6, ȳ = 1; dx = [−.6, −.6, −.6, .4, 1.4], dy = [−1, −1, −1, 1, 2]
     // sxx = 3·0.36 + 0.16 + 1.96 = 3.2; sxy = 3·0.6 + 0.4 + 2.8 = 5; slope = 1.5625; intercept = 1 − 0.9375 = 0.0625
     // ŷ = [.0625, .0625, .0625, 1.625, 3.1875]; |y − ŷ| = [.0625, .0625, .0625, .375, .1875], Σ = 0.75
@@ -99,7 +99,13 @@ describe('undefined statistics are null', () => {
   const allNull = (set: ScoreSet) => {
     const s = pooledStatistics(set);
     assert.deepEqual(
-      { pearson: s.pearson, rSquared: s.rSquared, slope: s.slope, intercept: s.intercept, ade: s.absoluteDeviationExplained },
+      {
+        pearson: s.pearson,
+        rSquared: s.rSquared,
+        slope: s.slope,
+        intercept: s.intercept,
+        ade: s.absoluteDeviationExplained,
+      },
       { pearson: null, rSquared: null, slope: null, intercept: null, ade: null },
     );
     assert.equal(pooledPearson(set), null);
@@ -108,15 +114,23 @@ describe('undefined statistics are null', () => {
   };
 
   it('constant predictions', () => allNull([{ predicted: [3, 3, 3], actual: [1, 2, 3] }]));
-  it('constant true activations (a feature that never fires on the set)', () => allNull([{ predicted: [1, 2, 3], actual: [0, 0, 0] }]));
-  it('constant across sequences as well', () => allNull([{ predicted: [2], actual: [1] }, { predicted: [2, 2], actual: [5, 6] }]));
+  it('constant true activations (a feature that never fires on the set)', () =>
+    allNull([{ predicted: [1, 2, 3], actual: [0, 0, 0] }]));
+  it('constant across sequences as well', () =>
+    allNull([
+      { predicted: [2], actual: [1] },
+      { predicted: [2, 2], actual: [5, 6] },
+    ]));
   it('a constant that does not survive summation exactly (10 × 0.1) is still constant', () => {
     allNull([{ predicted: new Array<number>(10).fill(0.1), actual: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] }]);
   });
   it('fewer than two tokens', () => {
     allNull([]);
     allNull([{ predicted: [], actual: [] }]);
-    allNull([{ predicted: [1], actual: [2] }, { predicted: [], actual: [] }]);
+    allNull([
+      { predicted: [1], actual: [2] },
+      { predicted: [], actual: [] },
+    ]);
   });
   it('token counts still reported', () => {
     assert.equal(pooledStatistics([{ predicted: [1], actual: [2] }]).tokens, 1);

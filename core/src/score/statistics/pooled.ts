@@ -54,7 +54,10 @@ export function pooledMoments(set: ScoreSet): PooledMoments {
   let constantY = true;
   for (let s = 0; s < set.length; s++) {
     const { predicted: p, actual: a } = set[s]!;
-    if (p.length !== a.length) throw new RangeError(`pooled statistics: sequence ${s} has ${p.length} predictions for ${a.length} true activations`);
+    if (p.length !== a.length)
+      throw new RangeError(
+        `pooled statistics: sequence ${s} has ${p.length} predictions for ${a.length} true activations`,
+      );
     for (let t = 0; t < a.length; t++) {
       const x = p[t]!;
       const y = a[t]!;
@@ -72,7 +75,17 @@ export function pooledMoments(set: ScoreSet): PooledMoments {
       n++;
     }
   }
-  if (n === 0) return { tokens: 0, meanPredicted: 0, meanActual: 0, sxx: 0, syy: 0, sxy: 0, constantPredicted: true, constantActual: true };
+  if (n === 0)
+    return {
+      tokens: 0,
+      meanPredicted: 0,
+      meanActual: 0,
+      sxx: 0,
+      syy: 0,
+      sxy: 0,
+      constantPredicted: true,
+      constantActual: true,
+    };
   let mx = sumX.value / n;
   let my = sumY.value / n;
   if (constantX) mx = firstX;
@@ -169,7 +182,11 @@ export function median(values: ArrayLike<number>): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-function absoluteDeviationExplainedOf(set: ScoreSet, m: PooledMoments, calibration: LinearCalibration | null): number | null {
+function absoluteDeviationExplainedOf(
+  set: ScoreSet,
+  m: PooledMoments,
+  calibration: LinearCalibration | null,
+): number | null {
   if (calibration === null) return null;
   const ys = new Float64Array(m.tokens);
   let i = 0;

@@ -17,7 +17,10 @@ describe('Sfc32', () => {
   for (const [seed, expected] of REFERENCE) {
     it(`matches the reference sfc32 stream for seed ${seed}`, () => {
       const rng = new Sfc32(seed);
-      assert.deepEqual(expected.map(() => rng.nextUint32()), expected);
+      assert.deepEqual(
+        expected.map(() => rng.nextUint32()),
+        expected,
+      );
     });
   }
 
@@ -28,7 +31,8 @@ describe('Sfc32', () => {
   });
 
   it('refuses seeds that are not safe non-negative integers', () => {
-    for (const seed of [-1, 1.5, Number.NaN, 2 ** 53, Number.POSITIVE_INFINITY]) assert.throws(() => new Sfc32(seed), RangeError);
+    for (const seed of [-1, 1.5, Number.NaN, 2 ** 53, Number.POSITIVE_INFINITY])
+      assert.throws(() => new Sfc32(seed), RangeError);
   });
 
   it('nextInt is uniform (chi-square, 6 bins, 60,000 draws) and in range', () => {

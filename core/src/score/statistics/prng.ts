@@ -15,7 +15,8 @@ export class Sfc32 {
 
   /** @param seed an integer in [0, 2^53 − 1] (a JavaScript safe integer); anything else is a RangeError. */
   constructor(seed: number) {
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`Sfc32: seed must be an integer in [0, 2^53 - 1], got ${String(seed)}`);
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new RangeError(`Sfc32: seed must be an integer in [0, 2^53 - 1], got ${String(seed)}`);
     this.a = 0;
     this.b = seed >>> 0;
     this.c = Math.floor(seed / 2 ** 32) >>> 0;
@@ -38,7 +39,8 @@ export class Sfc32 {
    * not exceeding 2^32 are rejected and drawn again. `bound` must be an integer in [1, 2^32].
    */
   nextInt(bound: number): number {
-    if (!Number.isInteger(bound) || bound < 1 || bound > 2 ** 32) throw new RangeError(`Sfc32.nextInt: bound must be an integer in [1, 2^32], got ${String(bound)}`);
+    if (!Number.isInteger(bound) || bound < 1 || bound > 2 ** 32)
+      throw new RangeError(`Sfc32.nextInt: bound must be an integer in [1, 2^32], got ${String(bound)}`);
     const limit = 2 ** 32 - (2 ** 32 % bound);
     for (;;) {
       const u = this.nextUint32();

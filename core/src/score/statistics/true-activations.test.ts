@@ -20,7 +20,10 @@ describe('trueActivations', () => {
   });
 
   it('length defaults to every stored activation; countFrom 0 counts everything', () => {
-    assert.deepEqual(list(trueActivations('negative', { activations: [-1.5, 2, -0.25], countFrom: 0 })), [1.5, 0, 0.25]);
+    assert.deepEqual(
+      list(trueActivations('negative', { activations: [-1.5, 2, -0.25], countFrom: 0 })),
+      [1.5, 0, 0.25],
+    );
   });
 
   it('countFrom at or past length gives no tokens', () => {

@@ -16,7 +16,8 @@ export interface CountedActivations {
  * range. Throws on a countFrom that is not a non-negative integer or a length outside [0, available].
  */
 export function countedRange(countFrom: number, length: number, available: number): { start: number; end: number } {
-  if (!Number.isInteger(countFrom) || countFrom < 0) throw new RangeError(`countFrom must be an integer >= 0, got ${String(countFrom)}`);
+  if (!Number.isInteger(countFrom) || countFrom < 0)
+    throw new RangeError(`countFrom must be an integer >= 0, got ${String(countFrom)}`);
   if (!Number.isInteger(length) || length < 0 || length > available) {
     throw new RangeError(`length must be an integer in [0, ${available}], got ${String(length)}`);
   }

@@ -9,7 +9,11 @@ import { FIXTURES } from './fixtures-path.js';
 
 export { FIXTURES };
 
-export async function createDataset(component: 'jsonl' | 'parquet' | 'arrow', options: Record<string, unknown>, baseDir = FIXTURES) {
+export async function createDataset(
+  component: 'jsonl' | 'parquet' | 'arrow',
+  options: Record<string, unknown>,
+  baseDir = FIXTURES,
+) {
   const declaration = plugin.components.find((c) => c.kind === 'dataset' && c.name === component)!;
   const logger = memoryLogger();
   const dataset = (await declaration.create(declaration.options.parse(options, [component]), {
@@ -21,14 +25,21 @@ export async function createDataset(component: 'jsonl' | 'parquet' | 'arrow', op
   return { dataset, logger };
 }
 
-export async function readAll(dataset: DatasetSource, options: { signal?: AbortSignal } = {}): Promise<SourceDocument[]> {
+export async function readAll(
+  dataset: DatasetSource,
+  options: { signal?: AbortSignal } = {},
+): Promise<SourceDocument[]> {
   const documents: SourceDocument[] = [];
   for await (const document of dataset.documents(options)) documents.push(document);
   return documents;
 }
 
 /** Reads a dataset made with `options`, or returns the error message it fails with (at creation or while reading). */
-export async function errorOf(component: 'jsonl' | 'parquet' | 'arrow', options: Record<string, unknown>, baseDir = FIXTURES): Promise<string> {
+export async function errorOf(
+  component: 'jsonl' | 'parquet' | 'arrow',
+  options: Record<string, unknown>,
+  baseDir = FIXTURES,
+): Promise<string> {
   try {
     const { dataset } = await createDataset(component, options, baseDir);
     await readAll(dataset);

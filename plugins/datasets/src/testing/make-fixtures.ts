@@ -23,7 +23,10 @@ import { FIXTURES } from './fixtures-path.js';
 import { writeParquet, type PageCodec } from './parquet-writer.js';
 import { fineWebRows, lmsysRows, longDocument } from './sample-corpus.js';
 
-const tool = (command: string, args: string[]) => (input: Uint8Array): Uint8Array => new Uint8Array(execFileSync(command, args, { input }));
+const tool =
+  (command: string, args: string[]) =>
+  (input: Uint8Array): Uint8Array =>
+    new Uint8Array(execFileSync(command, args, { input }));
 const zstd = tool('zstd', ['-q', '-c', '-19', '--no-check']);
 const lz4 = tool('lz4', ['-q', '-c', '-B4', '-BD']);
 
@@ -31,31 +34,49 @@ function main(): void {
   mkdirSync(FIXTURES, { recursive: true });
   const web = fineWebRows();
   const zstdPages: PageCodec = { id: 6, compress: zstd };
-  writeFileSync(`${FIXTURES}fineweb-sample.parquet`, writeParquet([
-    { name: 'text', type: 'string', values: web.map((r) => r.text) },
-    { name: 'id', type: 'string', values: web.map((r) => r.id) },
-    { name: 'dump', type: 'string', values: web.map((r) => r.dump) },
-    { name: 'url', type: 'string', values: web.map((r) => r.url) },
-    { name: 'date', type: 'string', values: web.map((r) => r.date) },
-    { name: 'file_path', type: 'string', values: web.map((r) => r.file_path) },
-    { name: 'language', type: 'string', values: web.map((r) => r.language) },
-    { name: 'language_score', type: 'double', values: web.map((r) => r.language_score) },
-    { name: 'token_count', type: 'int64', values: web.map((r) => r.token_count) },
-  ], { rowGroupSize: 3, codec: zstdPages }));
+  writeFileSync(
+    `${FIXTURES}fineweb-sample.parquet`,
+    writeParquet(
+      [
+        { name: 'text', type: 'string', values: web.map((r) => r.text) },
+        { name: 'id', type: 'string', values: web.map((r) => r.id) },
+        { name: 'dump', type: 'string', values: web.map((r) => r.dump) },
+        { name: 'url', type: 'string', values: web.map((r) => r.url) },
+        { name: 'date', type: 'string', values: web.map((r) => r.date) },
+        { name: 'file_path', type: 'string', values: web.map((r) => r.file_path) },
+        { name: 'language', type: 'string', values: web.map((r) => r.language) },
+        { name: 'language_score', type: 'double', values: web.map((r) => r.language_score) },
+        { name: 'token_count', type: 'int64', values: web.map((r) => r.token_count) },
+      ],
+      { rowGroupSize: 3, codec: zstdPages },
+    ),
+  );
 
   const chat = lmsysRows();
-  writeFileSync(`${FIXTURES}lmsys-chat-sample.parquet`, writeParquet([
-    { name: 'conversation_id', type: 'string', values: chat.map((r) => r.conversation_id) },
-    { name: 'model', type: 'string', values: chat.map((r) => r.model) },
-    { name: 'conversation', type: 'messages', values: chat.map((r) => r.conversation) },
-    { name: 'turn', type: 'int64', values: chat.map((r) => r.turn) },
-    { name: 'language', type: 'string', values: chat.map((r) => r.language) },
-  ], { rowGroupSize: 2, codec: { id: 2, compress: (page) => gzipSync(page) } }));
+  writeFileSync(
+    `${FIXTURES}lmsys-chat-sample.parquet`,
+    writeParquet(
+      [
+        { name: 'conversation_id', type: 'string', values: chat.map((r) => r.conversation_id) },
+        { name: 'model', type: 'string', values: chat.map((r) => r.model) },
+        { name: 'conversation', type: 'messages', values: chat.map((r) => r.conversation) },
+        { name: 'turn', type: 'int64', values: chat.map((r) => r.turn) },
+        { name: 'language', type: 'string', values: chat.map((r) => r.language) },
+      ],
+      { rowGroupSize: 2, codec: { id: 2, compress: (page) => gzipSync(page) } },
+    ),
+  );
 
   compressionRegistry.set(CompressionType.LZ4_FRAME, { encode: lz4 });
-  writeFileSync(`${FIXTURES}fineweb-sample.feather`, writeIpc(inBatches(fineWebTable(fineWebRows({ long: true })), 4), 'file', CompressionType.LZ4_FRAME));
+  writeFileSync(
+    `${FIXTURES}fineweb-sample.feather`,
+    writeIpc(inBatches(fineWebTable(fineWebRows({ long: true })), 4), 'file', CompressionType.LZ4_FRAME),
+  );
   writeFileSync(`${FIXTURES}lmsys-chat-sample.arrows`, writeIpc(inBatches(lmsysTable(chat), 3), 'stream'));
-  writeFileSync(`${FIXTURES}lmsys-chat-sample.jsonl`, chat.map((r) => JSON.stringify({ ...r, turn: Number(r.turn) })).join('\n') + '\n');
+  writeFileSync(
+    `${FIXTURES}lmsys-chat-sample.jsonl`,
+    `${chat.map((r) => JSON.stringify({ ...r, turn: Number(r.turn) })).join('\n')}\n`,
+  );
   writeFileSync(`${FIXTURES}linked-blocks.txt.lz4`, lz4(new TextEncoder().encode(longDocument())));
 }
 

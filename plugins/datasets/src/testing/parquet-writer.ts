@@ -12,7 +12,11 @@ export type ParquetColumn =
   | { readonly name: string; readonly type: 'string'; readonly values: readonly (string | Uint8Array | null)[] }
   | { readonly name: string; readonly type: 'int64'; readonly values: readonly (bigint | number | null)[] }
   | { readonly name: string; readonly type: 'double'; readonly values: readonly (number | null)[] }
-  | { readonly name: string; readonly type: 'messages'; readonly values: readonly ({ role: string; content: string }[] | null)[] };
+  | {
+      readonly name: string;
+      readonly type: 'messages';
+      readonly values: readonly ({ role: string; content: string }[] | null)[];
+    };
 
 /** Codec ids of parquet's CompressionCodec enum, with the function that compresses one page for it. */
 export interface PageCodec {
@@ -39,7 +43,8 @@ const ENCODING = { PLAIN: 0, RLE: 3 } as const;
 
 export function writeParquet(columns: readonly ParquetColumn[], options: WriteParquetOptions = {}): Uint8Array {
   const rows = columns[0]?.values.length ?? 0;
-  for (const c of columns) if (c.values.length !== rows) throw new Error(`column ${c.name} has ${c.values.length} values, not ${rows}`);
+  for (const c of columns)
+    if (c.values.length !== rows) throw new Error(`column ${c.name} has ${c.values.length} values, not ${rows}`);
   const codec = options.codec ?? UNCOMPRESSED;
   const groupSize = Math.max(1, options.rowGroupSize ?? rows);
   const out = new ByteWriter();
@@ -58,12 +63,16 @@ export function writeParquet(columns: readonly ParquetColumn[], options: WritePa
           [1, T.I32, 0], // DATA_PAGE
           [2, T.I32, body.length],
           [3, T.I32, compressed.length],
-          [5, T.STRUCT, [
-            [1, T.I32, leaf.count],
-            [2, T.I32, ENCODING.PLAIN],
-            [3, T.I32, ENCODING.RLE],
-            [4, T.I32, ENCODING.RLE],
-          ]],
+          [
+            5,
+            T.STRUCT,
+            [
+              [1, T.I32, leaf.count],
+              [2, T.I32, ENCODING.PLAIN],
+              [3, T.I32, ENCODING.RLE],
+              [4, T.I32, ENCODING.RLE],
+            ],
+          ],
         ]);
         out.bytes(header);
         out.bytes(compressed);
@@ -71,16 +80,20 @@ export function writeParquet(columns: readonly ParquetColumn[], options: WritePa
         groupBytes += written;
         chunks.push([
           [2, T.I64, offset],
-          [3, T.STRUCT, [
-            [1, T.I32, leaf.physical],
-            [2, T.LIST, { type: T.I32, items: [ENCODING.PLAIN, ENCODING.RLE] }],
-            [3, T.LIST, { type: T.BINARY, items: leaf.path }],
-            [4, T.I32, codec.id],
-            [5, T.I64, leaf.count],
-            [6, T.I64, header.length + body.length],
-            [7, T.I64, written],
-            [9, T.I64, offset],
-          ]],
+          [
+            3,
+            T.STRUCT,
+            [
+              [1, T.I32, leaf.physical],
+              [2, T.LIST, { type: T.I32, items: [ENCODING.PLAIN, ENCODING.RLE] }],
+              [3, T.LIST, { type: T.BINARY, items: leaf.path }],
+              [4, T.I32, codec.id],
+              [5, T.I64, leaf.count],
+              [6, T.I64, header.length + body.length],
+              [7, T.I64, written],
+              [9, T.I64, offset],
+            ],
+          ],
         ]);
       }
     }
@@ -105,7 +118,12 @@ export function writeParquet(columns: readonly ParquetColumn[], options: WritePa
 }
 
 function schema(columns: readonly ParquetColumn[]): Field[][] {
-  const elements: Field[][] = [[[4, T.BINARY, 'schema'], [5, T.I32, columns.length]]];
+  const elements: Field[][] = [
+    [
+      [4, T.BINARY, 'schema'],
+      [5, T.I32, columns.length],
+    ],
+  ];
   const leaf = (name: string, type: number, repetition: number, converted?: number): Field[] => [
     [1, T.I32, type],
     [3, T.I32, repetition],
@@ -118,9 +136,22 @@ function schema(columns: readonly ParquetColumn[]): Field[][] {
     else if (c.type === 'double') elements.push(leaf(c.name, TYPE.DOUBLE, REPETITION.OPTIONAL));
     else {
       // <name> (optional group, LIST) > list (repeated group) > element (optional group) > role, content.
-      elements.push([[3, T.I32, REPETITION.OPTIONAL], [4, T.BINARY, c.name], [5, T.I32, 1], [6, T.I32, CONVERTED.LIST]]);
-      elements.push([[3, T.I32, REPETITION.REPEATED], [4, T.BINARY, 'list'], [5, T.I32, 1]]);
-      elements.push([[3, T.I32, REPETITION.OPTIONAL], [4, T.BINARY, 'element'], [5, T.I32, 2]]);
+      elements.push([
+        [3, T.I32, REPETITION.OPTIONAL],
+        [4, T.BINARY, c.name],
+        [5, T.I32, 1],
+        [6, T.I32, CONVERTED.LIST],
+      ]);
+      elements.push([
+        [3, T.I32, REPETITION.REPEATED],
+        [4, T.BINARY, 'list'],
+        [5, T.I32, 1],
+      ]);
+      elements.push([
+        [3, T.I32, REPETITION.OPTIONAL],
+        [4, T.BINARY, 'element'],
+        [5, T.I32, 2],
+      ]);
       elements.push(leaf('role', TYPE.BYTE_ARRAY, REPETITION.OPTIONAL, CONVERTED.UTF8));
       elements.push(leaf('content', TYPE.BYTE_ARRAY, REPETITION.OPTIONAL, CONVERTED.UTF8));
     }
@@ -152,7 +183,20 @@ function leaves(column: ParquetColumn, start: number, end: number): Leaf[] {
       else plain.f64(v as number);
     }
     const physical = column.type === 'string' ? TYPE.BYTE_ARRAY : column.type === 'int64' ? TYPE.INT64 : TYPE.DOUBLE;
-    return [{ path: [column.name], physical, levels: [levels(values.map((v) => (v === null ? 0 : 1)), 1)], values: plain.result(), count: values.length }];
+    return [
+      {
+        path: [column.name],
+        physical,
+        levels: [
+          levels(
+            values.map((v) => (v === null ? 0 : 1)),
+            1,
+          ),
+        ],
+        values: plain.result(),
+        count: values.length,
+      },
+    ];
   }
   // Repetition level 1 starts another message of the same row; definition levels: 0 null list, 1 empty list,
   // 2 null element, 3 element with a null field, 4 a value.
@@ -174,7 +218,13 @@ function leaves(column: ParquetColumn, start: number, end: number): Leaf[] {
         plain.bytes(bytes);
       });
     }
-    return { path: [column.name, 'list', 'element', part], physical: TYPE.BYTE_ARRAY, levels: [levels(rep, 1), levels(def, 3)], values: plain.result(), count: rep.length };
+    return {
+      path: [column.name, 'list', 'element', part],
+      physical: TYPE.BYTE_ARRAY,
+      levels: [levels(rep, 1), levels(def, 3)],
+      values: plain.result(),
+      count: rep.length,
+    };
   });
 }
 

@@ -40,17 +40,33 @@ const texts = [
  * with linked blocks later blocks copy from earlier ones, which is what the LZ4 fixture is there to exercise.
  */
 export function longDocument(): string {
-  const subjects = ['The committee', 'A local farmer', 'The old mill', 'Our reporter', 'The city council', 'A visiting scholar'];
+  const subjects = [
+    'The committee',
+    'A local farmer',
+    'The old mill',
+    'Our reporter',
+    'The city council',
+    'A visiting scholar',
+  ];
   const verbs = ['discussed', 'repaired', 'described', 'measured', 'questioned', 'photographed'];
-  const objects = ['the flood defences', 'the river bank', 'the harvest figures', 'the railway timetable', 'the school budget'];
+  const objects = [
+    'the flood defences',
+    'the river bank',
+    'the harvest figures',
+    'the railway timetable',
+    'the school budget',
+  ];
   const lines: string[] = [];
   for (let i = 0; lines.join('\n').length < 150_000; i++) {
-    lines.push(`${i}. ${subjects[i % subjects.length]} ${verbs[(i * 7) % verbs.length]} ${objects[(i * 11) % objects.length]} on day ${(i * 37) % 365}.`);
+    lines.push(
+      `${i}. ${subjects[i % subjects.length]} ${verbs[(i * 7) % verbs.length]} ${objects[(i * 11) % objects.length]} on day ${(i * 37) % 365}.`,
+    );
   }
   return lines.join('\n');
 }
 
-const uuid = (i: number) => `<urn:uuid:${(0x1f3a5c70 + i * 0x1111).toString(16)}-7c2e-4b9a-9d2f-${(0xa1b2c3d40000 + i).toString(16)}>`;
+const uuid = (i: number) =>
+  `<urn:uuid:${(0x1f3a5c70 + i * 0x1111).toString(16)}-7c2e-4b9a-9d2f-${(0xa1b2c3d40000 + i).toString(16)}>`;
 
 export function fineWebRows(options: { long?: boolean } = {}): FineWebRow[] {
   const all = options.long ? [...texts, longDocument()] : texts;
@@ -69,25 +85,43 @@ export function fineWebRows(options: { long?: boolean } = {}): FineWebRow[] {
 
 export function lmsysRows(): LmsysRow[] {
   const conversations: [string, { content: string; role: string }[]][] = [
-    ['vicuna-13b', [
-      { content: 'What is the capital of Australia?', role: 'user' },
-      { content: 'The capital of Australia is Canberra.', role: 'assistant' },
-    ]],
-    ['koala-13b', [
-      { content: 'Write a haiku about autumn.', role: 'user' },
-      { content: 'Crisp leaves drift and fall,\nthe maple lets go of red,\ncold wind takes the rest.', role: 'assistant' },
-      { content: 'Now one about winter.', role: 'user' },
-      { content: 'Snow hushes the street,\nfootprints fill before morning,\nthe kettle whistles.', role: 'assistant' },
-    ]],
-    ['alpaca-13b', [
-      { content: '¿Cuántos días tiene un año bisiesto?', role: 'user' },
-      { content: 'Un año bisiesto tiene 366 días.', role: 'assistant' },
-    ]],
-    ['gpt-4', [
-      { content: 'You are a helpful assistant.', role: 'system' },
-      { content: 'Convert 5 miles to kilometres.', role: 'user' },
-      { content: '5 miles is about 8.05 kilometres.', role: 'assistant' },
-    ]],
+    [
+      'vicuna-13b',
+      [
+        { content: 'What is the capital of Australia?', role: 'user' },
+        { content: 'The capital of Australia is Canberra.', role: 'assistant' },
+      ],
+    ],
+    [
+      'koala-13b',
+      [
+        { content: 'Write a haiku about autumn.', role: 'user' },
+        {
+          content: 'Crisp leaves drift and fall,\nthe maple lets go of red,\ncold wind takes the rest.',
+          role: 'assistant',
+        },
+        { content: 'Now one about winter.', role: 'user' },
+        {
+          content: 'Snow hushes the street,\nfootprints fill before morning,\nthe kettle whistles.',
+          role: 'assistant',
+        },
+      ],
+    ],
+    [
+      'alpaca-13b',
+      [
+        { content: '¿Cuántos días tiene un año bisiesto?', role: 'user' },
+        { content: 'Un año bisiesto tiene 366 días.', role: 'assistant' },
+      ],
+    ],
+    [
+      'gpt-4',
+      [
+        { content: 'You are a helpful assistant.', role: 'system' },
+        { content: 'Convert 5 miles to kilometres.', role: 'user' },
+        { content: '5 miles is about 8.05 kilometres.', role: 'assistant' },
+      ],
+    ],
   ];
   return conversations.map(([model, conversation], i) => ({
     conversation_id: (0x3c5e7a9b1d2f4a6c8e0b2d4f6a8c0e2an + BigInt(i) * 0x1000200030004n).toString(16),

@@ -18,9 +18,27 @@ export interface LlamaShape {
 
 export const SHAPES: Readonly<Record<string, LlamaShape>> = {
   /** Llama-3.1-8B. */
-  '8b': { layers: 32, hidden: 4096, intermediate: 14336, heads: 32, kvHeads: 8, vocab: 128256, tie: false, ropeFactor: 8 },
+  '8b': {
+    layers: 32,
+    hidden: 4096,
+    intermediate: 14336,
+    heads: 32,
+    kvHeads: 8,
+    vocab: 128256,
+    tie: false,
+    ropeFactor: 8,
+  },
   /** Llama-3.2-1B. */
-  '1b': { layers: 16, hidden: 2048, intermediate: 8192, heads: 32, kvHeads: 8, vocab: 128256, tie: true, ropeFactor: 32 },
+  '1b': {
+    layers: 16,
+    hidden: 2048,
+    intermediate: 8192,
+    heads: 32,
+    kvHeads: 8,
+    vocab: 128256,
+    tie: true,
+    ropeFactor: 32,
+  },
   /** Llama-shaped (GQA 4:1, MLP 3.5x), small enough for a 2-core CPU. */
   small: { layers: 8, hidden: 512, intermediate: 1792, heads: 8, kvHeads: 2, vocab: 128256, tie: false, ropeFactor: 8 },
   tiny: { layers: 2, hidden: 64, intermediate: 224, heads: 4, kvHeads: 1, vocab: 128256, tie: false, ropeFactor: 8 },
@@ -28,12 +46,18 @@ export const SHAPES: Readonly<Record<string, LlamaShape>> = {
 
 export function shapeParameters(shape: LlamaShape): number {
   const headDim = shape.hidden / shape.heads;
-  const perLayer = 2 * shape.hidden + shape.hidden * headDim * (2 * shape.heads + 2 * shape.kvHeads) + 3 * shape.hidden * shape.intermediate;
+  const perLayer =
+    2 * shape.hidden +
+    shape.hidden * headDim * (2 * shape.heads + 2 * shape.kvHeads) +
+    3 * shape.hidden * shape.intermediate;
   return shape.vocab * shape.hidden * (shape.tie ? 1 : 2) + shape.layers * perLayer + shape.hidden;
 }
 
 /** A shape from `--shape name` overridden by `--layers`, `--hidden`, ... */
-export function shapeFromArgs(values: Record<string, string | boolean | undefined>): { name: string; shape: LlamaShape } {
+export function shapeFromArgs(values: Record<string, string | boolean | undefined>): {
+  name: string;
+  shape: LlamaShape;
+} {
   const name = String(values['shape'] ?? 'small');
   const base = SHAPES[name];
   if (!base) throw new Error(`--shape ${name}: use one of ${Object.keys(SHAPES).join(', ')}`);
@@ -49,7 +73,10 @@ export function shapeFromArgs(values: Record<string, string | boolean | undefine
     ropeFactor: base.ropeFactor,
   };
   const custom = JSON.stringify(shape) !== JSON.stringify(base);
-  return { name: custom ? `${name}-l${shape.layers}-h${shape.hidden}-i${shape.intermediate}-v${shape.vocab}` : name, shape };
+  return {
+    name: custom ? `${name}-l${shape.layers}-h${shape.hidden}-i${shape.intermediate}-v${shape.vocab}` : name,
+    shape,
+  };
 }
 
 export const SHAPE_OPTIONS = {
@@ -62,8 +89,11 @@ export const SHAPE_OPTIONS = {
   vocab: { type: 'string' },
 } as const;
 
-export function args(options: Record<string, { type: 'string' | 'boolean' }>): Record<string, string | boolean | undefined> {
-  return parseArgs({ options: { ...SHAPE_OPTIONS, ...options }, allowPositionals: false, strict: true }).values as Record<string, string | boolean | undefined>;
+export function args(
+  options: Record<string, { type: 'string' | 'boolean' }>,
+): Record<string, string | boolean | undefined> {
+  return parseArgs({ options: { ...SHAPE_OPTIONS, ...options }, allowPositionals: false, strict: true })
+    .values as Record<string, string | boolean | undefined>;
 }
 
 /** xorshift32: the fastest generator that makes weights look random enough for timing. */
@@ -82,11 +112,17 @@ function randomStream(seed: number): () => number {
  * 5 GB, config.json, the Llama 3.1 tokenizer when the vocabulary is Llama 3's), one chunk at a time: memory stays
  * at a few tens of MB whatever the shape. Weights are uniform with the variance of a 1/fan_in init.
  */
-export async function writeRandomCheckpoint(dir: string, shape: LlamaShape, seed = 1): Promise<{ bytes: number; seconds: number }> {
+export async function writeRandomCheckpoint(
+  dir: string,
+  shape: LlamaShape,
+  seed = 1,
+): Promise<{ bytes: number; seconds: number }> {
   const started = performance.now();
   await mkdir(dir, { recursive: true });
   const headDim = shape.hidden / shape.heads;
-  const tensors: { name: string; shape: number[]; kind: 'norm' | 'embed' | 'linear' }[] = [{ name: 'model.embed_tokens.weight', shape: [shape.vocab, shape.hidden], kind: 'embed' }];
+  const tensors: { name: string; shape: number[]; kind: 'norm' | 'embed' | 'linear' }[] = [
+    { name: 'model.embed_tokens.weight', shape: [shape.vocab, shape.hidden], kind: 'embed' },
+  ];
   for (let l = 0; l < shape.layers; l++) {
     const p = `model.layers.${l}`;
     tensors.push(
@@ -145,7 +181,8 @@ export async function writeRandomCheckpoint(dir: string, shape: LlamaShape, seed
         const scale = tensor.kind === 'embed' ? Math.sqrt(3) : Math.sqrt(3 / tensor.shape[1]!);
         for (let start = 0; start < count; start += chunk.length) {
           const n = Math.min(chunk.length, count - start);
-          for (let i = 0; i < n; i++) chunk[i] = tensor.kind === 'norm' ? 1 + 0.2 * (random() - 0.5) : scale * (2 * random() - 1);
+          for (let i = 0; i < n; i++)
+            chunk[i] = tensor.kind === 'norm' ? 1 + 0.2 * (random() - 0.5) : scale * (2 * random() - 1);
           for (let i = 0; i < n; i++) out[i] = chunkBits[i]! >>> 16;
           await handle.write(new Uint8Array(out.buffer, 0, n * 2));
         }
@@ -155,7 +192,10 @@ export async function writeRandomCheckpoint(dir: string, shape: LlamaShape, seed
       await handle.close();
     }
   }
-  await writeFile(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
+  await writeFile(
+    join(dir, 'model.safetensors.index.json'),
+    JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2),
+  );
   await writeFile(
     join(dir, 'config.json'),
     JSON.stringify(
@@ -172,7 +212,13 @@ export async function writeRandomCheckpoint(dir: string, shape: LlamaShape, seed
         vocab_size: shape.vocab,
         rms_norm_eps: 1e-5,
         rope_theta: 500000,
-        rope_scaling: { factor: shape.ropeFactor, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+        rope_scaling: {
+          factor: shape.ropeFactor,
+          low_freq_factor: 1,
+          high_freq_factor: 4,
+          original_max_position_embeddings: 8192,
+          rope_type: 'llama3',
+        },
         max_position_embeddings: 131072,
         tie_word_embeddings: shape.tie,
         bos_token_id: 128000,
@@ -211,7 +257,9 @@ export async function timed<T>(run: () => Promise<T>): Promise<{ result: T; ms: 
 export function table(rows: readonly (readonly (string | number)[])[]): string {
   const text = rows.map((row) => row.map((cell) => (typeof cell === 'number' ? formatNumber(cell) : cell)));
   const widths = text[0]!.map((_, c) => Math.max(...text.map((row) => row[c]!.length)));
-  return text.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')).join('\n');
+  return text
+    .map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '))
+    .join('\n');
 }
 
 function formatNumber(value: number): string {

@@ -34,7 +34,11 @@ if (CHILD) {
       bytes += (await stat(join(source, file))).size;
     }
   }
-  const report: ChildReport = { seconds: (performance.now() - started) / 1000, maxRssBytes: process.resourceUsage().maxRSS * 1024, bytes };
+  const report: ChildReport = {
+    seconds: (performance.now() - started) / 1000,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    bytes,
+  };
   process.send!(report);
   process.exit(0);
 }
@@ -49,16 +53,22 @@ const outDir = join(work, `${name}-${dtype}-build-bench`);
 const copyDir = join(work, `${name}-copy-bench`);
 
 if (!(await exists(join(hfDir, 'config.json')))) {
-  console.log(`writing a random ${name} checkpoint (${(shapeParameters(shape) / 1e9).toFixed(2)}B parameters) into ${hfDir} ...`);
+  console.log(
+    `writing a random ${name} checkpoint (${(shapeParameters(shape) / 1e9).toFixed(2)}B parameters) into ${hfDir} ...`,
+  );
   const written = await writeRandomCheckpoint(hfDir, shape);
   console.log(`  ${(written.bytes / 1e9).toFixed(2)} GB in ${written.seconds.toFixed(1)} s`);
 }
 
 function child(task: 'build' | 'copy', source: string, target: string): Promise<ChildReport> {
   return new Promise((resolve, reject) => {
-    const process_ = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, EXPGEN_BENCH_CHILD: JSON.stringify([task, source, target, dtype]) } });
+    const process_ = fork(fileURLToPath(import.meta.url), [], {
+      env: { ...process.env, EXPGEN_BENCH_CHILD: JSON.stringify([task, source, target, dtype]) },
+    });
     process_.once('message', (report) => resolve(report as ChildReport));
-    process_.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`${task} child exited with code ${code}`))));
+    process_.once('exit', (code) =>
+      code === 0 ? undefined : reject(new Error(`${task} child exited with code ${code}`)),
+    );
   });
 }
 
@@ -72,12 +82,22 @@ const build = await child('build', hfDir, outDir);
 if (!values['keep']) await rm(outDir, { recursive: true, force: true });
 
 const largestTensor = shape.vocab * shape.hidden * 2;
-console.log(`\nbuild: ${name} (${(shapeParameters(shape) / 1e9).toFixed(2)}B params, bf16 checkpoint of ${(copy.bytes / 1e9).toFixed(2)} GB) -> ${dtype}`);
+console.log(
+  `\nbuild: ${name} (${(shapeParameters(shape) / 1e9).toFixed(2)}B params, bf16 checkpoint of ${(copy.bytes / 1e9).toFixed(2)} GB) -> ${dtype}`,
+);
 console.log(
   table([
     ['step', 'seconds', 'GB/s read', 'peak RSS GB', 'ratio vs copy'],
     ['copy checkpoint files (baseline)', copy.seconds, copy.bytes / 1e9 / copy.seconds, copy.maxRssBytes / 1e9, 1],
-    [`build ONNX ${dtype} (${(build.bytes / 1e9).toFixed(2)} GB written)`, build.seconds, copy.bytes / 1e9 / build.seconds, build.maxRssBytes / 1e9, build.seconds / copy.seconds],
+    [
+      `build ONNX ${dtype} (${(build.bytes / 1e9).toFixed(2)} GB written)`,
+      build.seconds,
+      copy.bytes / 1e9 / build.seconds,
+      build.maxRssBytes / 1e9,
+      build.seconds / copy.seconds,
+    ],
   ]),
 );
-console.log(`largest tensor: ${(largestTensor / 1e9).toFixed(2)} GB bf16; build peak RSS / checkpoint size = ${(build.maxRssBytes / copy.bytes).toFixed(3)}`);
+console.log(
+  `largest tensor: ${(largestTensor / 1e9).toFixed(2)} GB bf16; build peak RSS / checkpoint size = ${(build.maxRssBytes / copy.bytes).toFixed(3)}`,
+);

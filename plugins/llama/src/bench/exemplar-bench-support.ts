@@ -20,7 +20,12 @@ import { buildOnnxModel } from '../onnx/build-model.js';
 import { exists, timed, writeRandomCheckpoint, type LlamaShape } from './bench-support.js';
 
 /** Builds (once, into `work`) a random-weight model of `shape` and returns the ONNX folder. */
-export async function benchModel(work: string, name: string, shape: LlamaShape, dtype: 'fp32' | 'fp16' = 'fp32'): Promise<string> {
+export async function benchModel(
+  work: string,
+  name: string,
+  shape: LlamaShape,
+  dtype: 'fp32' | 'fp16' = 'fp32',
+): Promise<string> {
   const hfDir = join(work, `${name}-hf`);
   const modelDir = join(work, `${name}-${dtype}`);
   if (!(await exists(join(hfDir, 'config.json')))) {
@@ -34,11 +39,70 @@ export async function benchModel(work: string, name: string, shape: LlamaShape, 
   return modelDir;
 }
 
-const SYLLABLES = ['ka', 'lo', 'mi', 'ra', 'te', 'su', 'no', 'vi', 'pe', 'da', 'qu', 'zo', 'ex', 'an', 'or', 'ti', 'mu', 'ge', 'ba', 'fi'];
+const SYLLABLES = [
+  'ka',
+  'lo',
+  'mi',
+  'ra',
+  'te',
+  'su',
+  'no',
+  'vi',
+  'pe',
+  'da',
+  'qu',
+  'zo',
+  'ex',
+  'an',
+  'or',
+  'ti',
+  'mu',
+  'ge',
+  'ba',
+  'fi',
+];
 const WORDS = [
-  'the', 'of', 'and', 'to', 'in', 'is', 'that', 'for', 'it', 'was', 'on', 'with', 'as', 'by', 'at', 'from', 'this', 'have',
-  'river', 'city', 'market', 'protein', 'theorem', 'engine', 'winter', 'senate', 'guitar', 'harvest', 'Paris', 'Tokyo',
-  'function', 'return', 'variable', 'because', 'however', 'therefore', 'quickly', 'never', 'always', 'bright', 'heavy',
+  'the',
+  'of',
+  'and',
+  'to',
+  'in',
+  'is',
+  'that',
+  'for',
+  'it',
+  'was',
+  'on',
+  'with',
+  'as',
+  'by',
+  'at',
+  'from',
+  'this',
+  'have',
+  'river',
+  'city',
+  'market',
+  'protein',
+  'theorem',
+  'engine',
+  'winter',
+  'senate',
+  'guitar',
+  'harvest',
+  'Paris',
+  'Tokyo',
+  'function',
+  'return',
+  'variable',
+  'because',
+  'however',
+  'therefore',
+  'quickly',
+  'never',
+  'always',
+  'bright',
+  'heavy',
 ];
 
 /**
@@ -55,7 +119,12 @@ export async function writeSyntheticCorpus(path: string, documents: number, seed
     const count = 150 + Math.floor(random.uniform() * 300);
     for (let w = 0; w < count; w++) {
       const u = random.uniform();
-      let word = u < 0.7 ? pick(WORDS) : u < 0.9 ? pick(SYLLABLES) + pick(SYLLABLES) + (random.uniform() < 0.5 ? pick(SYLLABLES) : '') : String(Math.floor(random.uniform() * 10000));
+      let word =
+        u < 0.7
+          ? pick(WORDS)
+          : u < 0.9
+            ? pick(SYLLABLES) + pick(SYLLABLES) + (random.uniform() < 0.5 ? pick(SYLLABLES) : '')
+            : String(Math.floor(random.uniform() * 10000));
       if (random.uniform() < 0.08) word += pick(['.', ',', ';', '!', '?']);
       words.push(word);
     }
@@ -90,20 +159,35 @@ async function pluginObject(packageName: string): Promise<ExpgenPlugin> {
 }
 
 function context(component: string, plugin: string, logger: Logger, subject?: SubjectModel): ComponentContext {
-  const provenance: Provenance = { kind: subject ? 'activation-source' : 'dataset', component, plugin, pluginVersion: 'bench' };
+  const provenance: Provenance = {
+    kind: subject ? 'activation-source' : 'dataset',
+    component,
+    plugin,
+    pluginVersion: 'bench',
+  };
   return { provenance, baseDir: process.cwd(), cacheDir: process.cwd(), logger, ...(subject ? { subject } : {}) };
 }
 
 /** The `mlp` activation source of `@expgen/plugin-neurons` over `subject` (every layer unless `layers`). */
-export async function mlpActivationSource(subject: SubjectModel, logger: Logger, layers: number[] | null = null): Promise<ActivationSource> {
+export async function mlpActivationSource(
+  subject: SubjectModel,
+  logger: Logger,
+  layers: number[] | null = null,
+): Promise<ActivationSource> {
   const neurons = await pluginObject('@expgen/plugin-neurons');
   const mlp = neurons.components.find((c) => c.kind === 'activation-source' && c.name === 'mlp')!;
-  return (await mlp.create(mlp.options.parse({ layers }), context('mlp', neurons.meta.name, logger, subject))) as ActivationSource;
+  return (await mlp.create(
+    mlp.options.parse({ layers }),
+    context('mlp', neurons.meta.name, logger, subject),
+  )) as ActivationSource;
 }
 
 /** The `jsonl` dataset of `@expgen/plugin-datasets` over `path`. */
 export async function jsonlDataset(path: string, logger: Logger): Promise<DatasetSource> {
   const datasets = await pluginObject('@expgen/plugin-datasets');
   const jsonl = datasets.components.find((c) => c.kind === 'dataset' && c.name === 'jsonl')!;
-  return (await jsonl.create(jsonl.options.parse({ path }), context('synthetic', datasets.meta.name, logger))) as DatasetSource;
+  return (await jsonl.create(
+    jsonl.options.parse({ path }),
+    context('synthetic', datasets.meta.name, logger),
+  )) as DatasetSource;
 }

@@ -15,7 +15,13 @@ import { fileURLToPath } from 'node:url';
 import { memoryLogger, runExemplarStage, selectFeatures, type Provenance } from '@expgen/core';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { args, shapeFromArgs, shapeParameters, table } from './bench-support.js';
-import { benchModel, exemplarSettings, jsonlDataset, mlpActivationSource, writeSyntheticCorpus } from './exemplar-bench-support.js';
+import {
+  benchModel,
+  exemplarSettings,
+  jsonlDataset,
+  mlpActivationSource,
+  writeSyntheticCorpus,
+} from './exemplar-bench-support.js';
 
 interface ChildResult {
   readonly sequences: number;
@@ -61,7 +67,12 @@ const settingsFor = (count: number) =>
 if (values['child'] !== undefined) {
   // Child: {modelDir, corpus, count} in, one JSON line out.
   const job = JSON.parse(String(values['child'])) as { modelDir: string; corpus: string; count: number };
-  const provenance: Provenance = { kind: 'subject-model', component: 'llama', plugin: '@expgen/plugin-llama', pluginVersion: 'bench' };
+  const provenance: Provenance = {
+    kind: 'subject-model',
+    component: 'llama',
+    plugin: '@expgen/plugin-llama',
+    pluginVersion: 'bench',
+  };
   const subject = await openLlamaSubjectModel(job.modelDir, { provider: 'cpu', provenance });
   const logger = memoryLogger();
   const activation = await mlpActivationSource(subject, logger);
@@ -82,7 +93,8 @@ if (values['child'] !== undefined) {
   const memory = process.memoryUsage();
   await subject.dispose();
   rmSync(outDir, { recursive: true, force: true });
-  if (summary.end.reason === 'source-exhausted') throw new Error(`the synthetic corpus ran out after ${summary.sequences} of ${job.count} sequences`);
+  if (summary.end.reason === 'source-exhausted')
+    throw new Error(`the synthetic corpus ran out after ${summary.sequences} of ${job.count} sequences`);
   const result: ChildResult = {
     sequences: summary.sequences,
     tokens: summary.tokens,
@@ -105,13 +117,16 @@ function child(count: number): Promise<ChildResult> {
   const self = fileURLToPath(import.meta.url);
   const forwarded = process.argv.slice(2);
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [self, ...forwarded, '--child', JSON.stringify({ modelDir, corpus, count })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, [self, ...forwarded, '--child', JSON.stringify({ modelDir, corpus, count })], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     proc.on('error', reject);
     proc.on('close', (code) => {
       const line = out.trim().split('\n').at(-1) ?? '';
-      if (code !== 0 || !line.startsWith('{')) reject(new Error(`the child run over ${count} sequences exited with ${code}: ${out}`));
+      if (code !== 0 || !line.startsWith('{'))
+        reject(new Error(`the child run over ${count} sequences exited with ${code}: ${out}`));
       else resolve(JSON.parse(line) as ChildResult);
     });
   });
@@ -132,7 +147,17 @@ console.log(
   table([
     ['run', 'sequences', 'tokens', 'seconds', 'peak RSS MB', 'RSS at end MB', 'V8 heap at end MB'],
     [`N`, small.sequences, small.tokens, small.seconds, mb(small.maxRss), mb(small.rssAtEnd), mb(small.heapAtEnd)],
-    [`${factor}N`, large.sequences, large.tokens, large.seconds, mb(large.maxRss), mb(large.rssAtEnd), mb(large.heapAtEnd)],
+    [
+      `${factor}N`,
+      large.sequences,
+      large.tokens,
+      large.seconds,
+      mb(large.maxRss),
+      mb(large.rssAtEnd),
+      mb(large.heapAtEnd),
+    ],
   ]),
 );
-console.log(`\npeak RSS ${factor}N / N: ${(large.maxRss / small.maxRss).toFixed(3)} (goal: about 1; the state does not grow with the corpus)`);
+console.log(
+  `\npeak RSS ${factor}N / N: ${(large.maxRss / small.maxRss).toFixed(3)} (goal: about 1; the state does not grow with the corpus)`,
+);

@@ -32,7 +32,13 @@ import {
 } from '@expgen/core';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { args, median, shapeFromArgs, shapeParameters, table, timed } from './bench-support.js';
-import { benchModel, exemplarSettings, jsonlDataset, mlpActivationSource, writeSyntheticCorpus } from './exemplar-bench-support.js';
+import {
+  benchModel,
+  exemplarSettings,
+  jsonlDataset,
+  mlpActivationSource,
+  writeSyntheticCorpus,
+} from './exemplar-bench-support.js';
 
 const values = args({
   sequences: { type: 'string' },
@@ -65,8 +71,18 @@ const corpus = join(temp, 'corpus.jsonl');
 // Two windows per document at most: one document per sequence leaves a margin.
 await writeSyntheticCorpus(corpus, sequences + 64);
 
-const provenance: Provenance = { kind: 'subject-model', component: 'llama', plugin: '@expgen/plugin-llama', pluginVersion: 'bench' };
-const subject = await openLlamaSubjectModel(modelDir, { provider, provenance, maxOpenSessions: 8, ...(values['threads'] ? { intraOpThreads: Number(values['threads']) } : {}) });
+const provenance: Provenance = {
+  kind: 'subject-model',
+  component: 'llama',
+  plugin: '@expgen/plugin-llama',
+  pluginVersion: 'bench',
+};
+const subject = await openLlamaSubjectModel(modelDir, {
+  provider,
+  provenance,
+  maxOpenSessions: 8,
+  ...(values['threads'] ? { intraOpThreads: Number(values['threads']) } : {}),
+});
 const logger = memoryLogger();
 const activation = await mlpActivationSource(subject, logger);
 const dataset = await jsonlDataset(corpus, logger);
@@ -98,7 +114,14 @@ interface SentBatch {
 }
 
 /** Runs the stage once into a fresh folder; records its gated batches and when each one was applied. */
-async function stageRun(count: number): Promise<{ seconds: number; streamingSeconds: number; applied: number[]; batches: SentBatch[]; tokens: number; randomRows: number }> {
+async function stageRun(count: number): Promise<{
+  seconds: number;
+  streamingSeconds: number;
+  applied: number[];
+  batches: SentBatch[];
+  tokens: number;
+  randomRows: number;
+}> {
   const batches: SentBatch[] = [];
   let randomRows = 0;
   const recording: SubjectModel = {
@@ -112,9 +135,25 @@ async function stageRun(count: number): Promise<{ seconds: number; streamingSeco
       const gated = request.hooks.length > 0 && request.hooks.every((h) => h.reduce === 'gated');
       let sent: SentBatch | undefined;
       if (gated) {
-        const rows = { tokens: request.tokens.slice(), batch: request.batch, seqLen: request.seqLen, ...(request.lengths ? { lengths: request.lengths.slice() } : {}), ...(request.countFrom ? { countFrom: request.countFrom.slice() } : {}) };
-        const hooks = request.hooks.map((h) => ({ ...h, ...(h.thresholds ? { thresholds: { top: h.thresholds.top.slice(), bottom: h.thresholds.bottom.slice() } } : {}) }));
-        sent = { request: { ...rows, hooks: [], logits: 'last' }, gatedRequest: { ...rows, hooks }, tokens: request.lengths ? request.lengths.reduce((a, b) => a + b, 0) : request.batch * request.seqLen, passed: 0 };
+        const rows = {
+          tokens: request.tokens.slice(),
+          batch: request.batch,
+          seqLen: request.seqLen,
+          ...(request.lengths ? { lengths: request.lengths.slice() } : {}),
+          ...(request.countFrom ? { countFrom: request.countFrom.slice() } : {}),
+        };
+        const hooks = request.hooks.map((h) => ({
+          ...h,
+          ...(h.thresholds
+            ? { thresholds: { top: h.thresholds.top.slice(), bottom: h.thresholds.bottom.slice() } }
+            : {}),
+        }));
+        sent = {
+          request: { ...rows, hooks: [], logits: 'last' },
+          gatedRequest: { ...rows, hooks },
+          tokens: request.lengths ? request.lengths.reduce((a, b) => a + b, 0) : request.batch * request.seqLen,
+          passed: 0,
+        };
         batches.push(sent);
       } else {
         randomRows += request.batch;
@@ -141,9 +180,18 @@ async function stageRun(count: number): Promise<{ seconds: number; streamingSeco
   });
   const ended = performance.now();
   rmSync(outDir, { recursive: true, force: true });
-  if (summary.end.reason === 'source-exhausted') throw new Error(`the synthetic corpus ran out after ${summary.sequences} of ${count} sequences`);
-  if (applied.length !== batches.length) throw new Error(`${applied.length} batches applied but ${batches.length} gated forwards recorded`);
-  return { seconds: (ended - started) / 1000, streamingSeconds: (applied.at(-1)! - started) / 1000, applied, batches, tokens: summary.tokens, randomRows };
+  if (summary.end.reason === 'source-exhausted')
+    throw new Error(`the synthetic corpus ran out after ${summary.sequences} of ${count} sequences`);
+  if (applied.length !== batches.length)
+    throw new Error(`${applied.length} batches applied but ${batches.length} gated forwards recorded`);
+  return {
+    seconds: (ended - started) / 1000,
+    streamingSeconds: (applied.at(-1)! - started) / 1000,
+    applied,
+    batches,
+    tokens: summary.tokens,
+    randomRows,
+  };
 }
 
 /** The plain (or, with `gated`, the stage's own gated) forward of every recorded batch in turn; per-batch ms. */
@@ -207,14 +255,53 @@ console.log(
   table([
     ['run', 'seconds', 'tokens/s', 'time vs bare', 'tokens/s vs bare', 'gate pass rate'],
     ['bare forward (plain, last logits), all batches', bareAll, tokens / bareAll, 1, 1, '-'],
-    ['gated forwards alone (the stage\'s requests)', gatedAll, tokens / gatedAll, gatedAll / bareAll, bareAll / gatedAll, `${(100 * passRate(batches)).toFixed(1)}%`],
-    ['stage, streaming (start to last batch applied)', stageStreaming, tokens / stageStreaming, stageStreaming / bareAll, bareAll / stageStreaming, `${(100 * passRate(batches)).toFixed(1)}%`],
-    ['stage, end to end (with writing the outputs)', stageTotal, tokens / stageTotal, stageTotal / bareAll, bareAll / stageTotal, ''],
+    [
+      "gated forwards alone (the stage's requests)",
+      gatedAll,
+      tokens / gatedAll,
+      gatedAll / bareAll,
+      bareAll / gatedAll,
+      `${(100 * passRate(batches)).toFixed(1)}%`,
+    ],
+    [
+      'stage, streaming (start to last batch applied)',
+      stageStreaming,
+      tokens / stageStreaming,
+      stageStreaming / bareAll,
+      bareAll / stageStreaming,
+      `${(100 * passRate(batches)).toFixed(1)}%`,
+    ],
+    [
+      'stage, end to end (with writing the outputs)',
+      stageTotal,
+      tokens / stageTotal,
+      stageTotal / bareAll,
+      bareAll / stageTotal,
+      '',
+    ],
     ['bare forward, second half of the batches', bareLate, lateTokens / bareLate, 1, 1, '-'],
-    ['gated forwards alone, second half', gatedLate, lateTokens / gatedLate, gatedLate / bareLate, bareLate / gatedLate, `${(100 * passRate(batches.slice(half))).toFixed(1)}%`],
-    ['stage, second half of the batches', stageLate, lateTokens / stageLate, stageLate / bareLate, bareLate / stageLate, `${(100 * passRate(batches.slice(half))).toFixed(1)}%`],
+    [
+      'gated forwards alone, second half',
+      gatedLate,
+      lateTokens / gatedLate,
+      gatedLate / bareLate,
+      bareLate / gatedLate,
+      `${(100 * passRate(batches.slice(half))).toFixed(1)}%`,
+    ],
+    [
+      'stage, second half of the batches',
+      stageLate,
+      lateTokens / stageLate,
+      stageLate / bareLate,
+      bareLate / stageLate,
+      `${(100 * passRate(batches.slice(half))).toFixed(1)}%`,
+    ],
   ]),
 );
-console.log(`random sequences' second pass: ${stage[0]!.randomRows} rows in full (${((100 * stage[0]!.randomRows) / sequences).toFixed(1)}% of the sequences)`);
+console.log(
+  `random sequences' second pass: ${stage[0]!.randomRows} rows in full (${((100 * stage[0]!.randomRows) / sequences).toFixed(1)}% of the sequences)`,
+);
 const ratio = bareAll / stageStreaming;
-console.log(`\nstage / bare forward tokens/s: ${ratio.toFixed(3)} over the whole run, ${(bareLate / stageLate).toFixed(3)} over its second half (goal: at least 0.85)`);
+console.log(
+  `\nstage / bare forward tokens/s: ${ratio.toFixed(3)} over the whole run, ${(bareLate / stageLate).toFixed(3)} over its second half (goal: at least 0.85)`,
+);

@@ -23,7 +23,9 @@ const values = args({
   work: { type: 'string' },
 });
 const { name, shape } = shapeFromArgs(values);
-const batches = String(values['batches'] ?? '1,2,4,8,16,32,64').split(',').map(Number);
+const batches = String(values['batches'] ?? '1,2,4,8,16,32,64')
+  .split(',')
+  .map(Number);
 const promptLength = Number(values['prompt'] ?? 16);
 const newTokens = Number(values['new'] ?? 32);
 const temperature = Number(values['temperature'] ?? 0);
@@ -36,11 +38,29 @@ const modelDir = join(work, `${name}-${dtype}`);
 if (!(await exists(join(hfDir, 'config.json')))) await writeRandomCheckpoint(hfDir, shape);
 if (!(await exists(join(modelDir, 'expgen-model.json')))) await buildOnnxModel(hfDir, modelDir, { dtype });
 
-const provenance: Provenance = { kind: 'subject-model', component: 'llama', plugin: '@expgen/plugin-llama', pluginVersion: 'bench' };
-const subject = await openLlamaSubjectModel(modelDir, { provider, provenance, ...(values['threads'] ? { intraOpThreads: Number(values['threads']) } : {}) });
+const provenance: Provenance = {
+  kind: 'subject-model',
+  component: 'llama',
+  plugin: '@expgen/plugin-llama',
+  pluginVersion: 'bench',
+};
+const subject = await openLlamaSubjectModel(modelDir, {
+  provider,
+  provenance,
+  ...(values['threads'] ? { intraOpThreads: Number(values['threads']) } : {}),
+});
 const random = new SeededRandom(5);
-const prompts = (count: number) => Array.from({ length: count }, () => Array.from({ length: promptLength }, () => 1000 + Math.floor(random.uniform() * 100000)));
-const request = (count: number) => ({ prompts: prompts(count), maxNewTokens: newTokens, temperature, seed: 1, stopTokens: [] });
+const prompts = (count: number) =>
+  Array.from({ length: count }, () =>
+    Array.from({ length: promptLength }, () => 1000 + Math.floor(random.uniform() * 100000)),
+  );
+const request = (count: number) => ({
+  prompts: prompts(count),
+  maxNewTokens: newTokens,
+  temperature,
+  seed: 1,
+  stopTokens: [],
+});
 
 await subject.generate({ ...request(1), maxNewTokens: 2 }); // warm-up: builds and loads the generation graph
 const rows: (string | number)[][] = [];
@@ -54,10 +74,22 @@ for (const batch of batches) {
 
 // Baseline: greedy decode at batch 1 re-running the whole sequence each step (what the KV cache saves).
 const sequence = prompts(1)[0]!;
-await subject.forward({ tokens: Int32Array.from(sequence), batch: 1, seqLen: sequence.length, hooks: [], logits: 'last' });
+await subject.forward({
+  tokens: Int32Array.from(sequence),
+  batch: 1,
+  seqLen: sequence.length,
+  hooks: [],
+  logits: 'last',
+});
 const recompute = await timed(async () => {
   for (let step = 0; step < newTokens; step++) {
-    const { logits } = await subject.forward({ tokens: Int32Array.from(sequence), batch: 1, seqLen: sequence.length, hooks: [], logits: 'last' });
+    const { logits } = await subject.forward({
+      tokens: Int32Array.from(sequence),
+      batch: 1,
+      seqLen: sequence.length,
+      hooks: [],
+      logits: 'last',
+    });
     sequence.push(argmax(logits!));
   }
 });
@@ -69,4 +101,6 @@ console.log(
     `${newTokens} new tokens, ${temperature === 0 ? 'greedy' : `temperature ${temperature}`}`,
 );
 console.log(table([['batch', 'ms', 'tokens/s', `ratio vs batch ${batches[0]}`], ...rows]));
-console.log(`batch 1 without KV cache (full recompute each step): ${recomputeRate.toFixed(1)} tokens/s; KV cache speed-up ${(single / recomputeRate).toFixed(2)}x`);
+console.log(
+  `batch 1 without KV cache (full recompute each step): ${recomputeRate.toFixed(1)} tokens/s; KV cache speed-up ${(single / recomputeRate).toFixed(2)}x`,
+);

@@ -9,7 +9,16 @@ import type { HookRequest, Provenance } from '@expgen/core';
 import { SeededRandom } from '../hf/seeded-random.js';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { buildOnnxModel } from '../onnx/build-model.js';
-import { args, exists, median, shapeFromArgs, shapeParameters, table, timed, writeRandomCheckpoint } from './bench-support.js';
+import {
+  args,
+  exists,
+  median,
+  shapeFromArgs,
+  shapeParameters,
+  table,
+  timed,
+  writeRandomCheckpoint,
+} from './bench-support.js';
 
 const values = args({
   batch: { type: 'string' },
@@ -39,9 +48,19 @@ if (!(await exists(join(modelDir, 'expgen-model.json')))) {
   console.log(`built ${name} (${dtype}) in ${(ms / 1000).toFixed(1)} s`);
 }
 
-const provenance: Provenance = { kind: 'subject-model', component: 'llama', plugin: '@expgen/plugin-llama', pluginVersion: 'bench' };
+const provenance: Provenance = {
+  kind: 'subject-model',
+  component: 'llama',
+  plugin: '@expgen/plugin-llama',
+  pluginVersion: 'bench',
+};
 const opened = await timed(() =>
-  openLlamaSubjectModel(modelDir, { provider, provenance, maxOpenSessions: 8, ...(values['threads'] ? { intraOpThreads: Number(values['threads']) } : {}) }),
+  openLlamaSubjectModel(modelDir, {
+    provider,
+    provenance,
+    maxOpenSessions: 8,
+    ...(values['threads'] ? { intraOpThreads: Number(values['threads']) } : {}),
+  }),
 );
 const subject = opened.result;
 const random = new SeededRandom(3);
@@ -53,7 +72,13 @@ const countFrom = new Int32Array(batch).fill(1);
 
 // Thresholds for gated runs: "steady state" (nothing passes, as after the first batches of a long run) and "busy"
 // (each feature's threshold at its median per-sequence max over this batch, so about half the pairs pass).
-const extremes = await subject.forward({ tokens, batch, seqLen: seq, countFrom, hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'extremes' as const })) });
+const extremes = await subject.forward({
+  tokens,
+  batch,
+  seqLen: seq,
+  countFrom,
+  hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'extremes' as const })),
+});
 const busy = extremes.hooks.map((h) => {
   const top = new Float32Array(width);
   const bottom = new Float32Array(width);
@@ -67,10 +92,19 @@ const none = { top: new Float32Array(width).fill(Infinity), bottom: new Float32A
 
 const cases: { label: string; hooks: (HookRequest & { thresholds?: HookRequest['thresholds'] })[] }[] = [
   { label: 'plain forward (last logits)', hooks: [] },
-  { label: `extremes, ${mlpHooks.length} mlp hooks`, hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'extremes' })) },
+  {
+    label: `extremes, ${mlpHooks.length} mlp hooks`,
+    hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'extremes' })),
+  },
   { label: 'gated, nothing passes', hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'gated', thresholds: none })) },
-  { label: 'gated, half the pairs pass', hooks: mlpHooks.map((h, i) => ({ hook: h.name, reduce: 'gated', thresholds: busy[i]! })) },
-  { label: `full values, ${mlpHooks.length} mlp hooks`, hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'full' })) },
+  {
+    label: 'gated, half the pairs pass',
+    hooks: mlpHooks.map((h, i) => ({ hook: h.name, reduce: 'gated', thresholds: busy[i]! })),
+  },
+  {
+    label: `full values, ${mlpHooks.length} mlp hooks`,
+    hooks: mlpHooks.map((h) => ({ hook: h.name, reduce: 'full' })),
+  },
 ];
 const times = cases.map(() => [] as number[]);
 for (const c of cases) await subject.forward({ tokens, batch, seqLen: seq, countFrom, hooks: c.hooks, logits: 'last' }); // warm-up, variant builds
@@ -78,7 +112,9 @@ for (const c of cases) await subject.forward({ tokens, batch, seqLen: seq, count
 for (let i = 0; i < iterations; i++) {
   for (let k = 0; k < cases.length; k++) {
     const index = (i + k) % cases.length;
-    const { ms } = await timed(() => subject.forward({ tokens, batch, seqLen: seq, countFrom, hooks: cases[index]!.hooks, logits: 'last' }));
+    const { ms } = await timed(() =>
+      subject.forward({ tokens, batch, seqLen: seq, countFrom, hooks: cases[index]!.hooks, logits: 'last' }),
+    );
     times[index]!.push(ms);
   }
 }

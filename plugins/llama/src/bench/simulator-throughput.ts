@@ -14,7 +14,16 @@ import { buildOnnxModel } from '../onnx/build-model.js';
 import { expectedBin, FinetunedSimulator, RELEASED_SIMULATOR } from '../simulator/finetuned-simulator.js';
 import { llama31TokenizerFiles } from '../tokenizer/llama31-tokenizer-files.js';
 import { LlamaTokenizer } from '../tokenizer/llama-tokenizer.js';
-import { args, exists, median, shapeFromArgs, shapeParameters, table, timed, writeRandomCheckpoint } from './bench-support.js';
+import {
+  args,
+  exists,
+  median,
+  shapeFromArgs,
+  shapeParameters,
+  table,
+  timed,
+  writeRandomCheckpoint,
+} from './bench-support.js';
 
 const values = args({
   descriptions: { type: 'string' },
@@ -52,7 +61,12 @@ if (!(await exists(join(modelDir, 'expgen-model.json')))) {
   console.log(`built ${name} (${dtype}) in ${(ms / 1000).toFixed(1)} s`);
 }
 
-const provenance: Provenance = { kind: 'simulator', component: 'finetuned', plugin: '@expgen/plugin-llama', pluginVersion: 'bench' };
+const provenance: Provenance = {
+  kind: 'simulator',
+  component: 'finetuned',
+  plugin: '@expgen/plugin-llama',
+  pluginVersion: 'bench',
+};
 const engine = await openLlamaSubjectModel(modelDir, {
   provider,
   provenance,
@@ -61,15 +75,48 @@ const engine = await openLlamaSubjectModel(modelDir, {
   maxOpenSessions: 3,
   ...(values['threads'] ? { intraOpThreads: Number(values['threads']) } : {}),
 });
-const settings = { remap: RELEASED_SIMULATOR.remap, padId: RELEASED_SIMULATOR.padId, binIds: [...RELEASED_SIMULATOR.binIds], cacheDir: null };
+const settings = {
+  remap: RELEASED_SIMULATOR.remap,
+  padId: RELEASED_SIMULATOR.padId,
+  binIds: [...RELEASED_SIMULATOR.binIds],
+  cacheDir: null,
+};
 const batched = new FinetunedSimulator(engine, { ...settings, batchSize }, provenance);
 const single = new FinetunedSimulator(engine, { ...settings, batchSize: 1 }, provenance);
 
 const random = new SeededRandom(7);
-const words = ['numbers', 'in', 'dates', 'the', 'token', '"cat"', 'and', 'other', 'animals', 'years', 'code', 'closing', 'brackets', 'of', 'lists'];
-const descriptions = Array.from({ length: descriptionCount }, () => Array.from({ length: 3 + Math.floor(random.uniform() * 12) }, () => words[Math.floor(random.uniform() * words.length)]).join(' '));
+const words = [
+  'numbers',
+  'in',
+  'dates',
+  'the',
+  'token',
+  '"cat"',
+  'and',
+  'other',
+  'animals',
+  'years',
+  'code',
+  'closing',
+  'brackets',
+  'of',
+  'lists',
+];
+const descriptions = Array.from({ length: descriptionCount }, () =>
+  Array.from(
+    { length: 3 + Math.floor(random.uniform() * 12) },
+    () => words[Math.floor(random.uniform() * words.length)],
+  ).join(' '),
+);
 // A chat-formatted exemplar, as stage 1 makes them: control tokens (remapped by the simulator) among text ids.
-const exemplar = () => [128000, 128006, 882, 128007, 271, ...Array.from({ length: exemplarLength - 5 }, () => 1000 + Math.floor(random.uniform() * 100000))];
+const exemplar = () => [
+  128000,
+  128006,
+  882,
+  128007,
+  271,
+  ...Array.from({ length: exemplarLength - 5 }, () => 1000 + Math.floor(random.uniform() * 100000)),
+];
 const predictions = descriptionCount * exemplarLength;
 
 // The batched pass with the whole vocabulary's logits returned and the bins read on the host: what logitIds avoids.
@@ -80,8 +127,17 @@ async function fullLogitsReadout(sequence: number[]): Promise<void> {
     const rows = inputs.slice(start, start + batchSize);
     const seqLen = Math.max(...rows.map((r) => r.length));
     const tokens = new Int32Array(rows.length * seqLen).fill(RELEASED_SIMULATOR.padId);
-    rows.forEach((r, i) => tokens.set(r, i * seqLen));
-    const { logits } = await engine.forward({ tokens, batch: rows.length, seqLen, lengths: Int32Array.from(rows, (r) => r.length), hooks: [], logits: 'all' });
+    rows.forEach((r, i) => {
+      tokens.set(r, i * seqLen);
+    });
+    const { logits } = await engine.forward({
+      tokens,
+      batch: rows.length,
+      seqLen,
+      lengths: Int32Array.from(rows, (r) => r.length),
+      hooks: [],
+      logits: 'all',
+    });
     const bins = new Float32Array(11);
     rows.forEach((r, i) => {
       for (let t = r.length - sequence.length; t < r.length; t++) {
@@ -93,7 +149,10 @@ async function fullLogitsReadout(sequence: number[]): Promise<void> {
 }
 
 const runs: [string, (sequence: number[]) => Promise<unknown>][] = [
-  [`${batchSize} descriptions per pass (logitIds)`, (sequence) => batched.simulate({ descriptions, sequences: [sequence] })],
+  [
+    `${batchSize} descriptions per pass (logitIds)`,
+    (sequence) => batched.simulate({ descriptions, sequences: [sequence] }),
+  ],
   ['1 description per pass (logitIds)', (sequence) => single.simulate({ descriptions, sequences: [sequence] })],
   [`${batchSize} per pass, full logits to the host`, fullLogitsReadout],
 ];
@@ -114,5 +173,9 @@ console.log(
     `${exemplarLength} tokens per call, median of ${repeats}`,
 );
 console.log(table([['readout', 'ms per call', 'predictions/s', 'ratio vs 1 per pass'], ...rows]));
-console.log(`batching ${batchSize} descriptions per pass: ${(rates[0]! / rates[1]!).toFixed(2)}x the throughput of one per pass`);
-console.log(`bin logits only (logitIds, head rows gathered in the graph) vs full logits to the host: ${(rates[0]! / rates[2]!).toFixed(2)}x`);
+console.log(
+  `batching ${batchSize} descriptions per pass: ${(rates[0]! / rates[1]!).toFixed(2)}x the throughput of one per pass`,
+);
+console.log(
+  `bin logits only (logitIds, head rows gathered in the graph) vs full logits to the host: ${(rates[0]! / rates[2]!).toFixed(2)}x`,
+);

@@ -7,9 +7,18 @@ import type { DescribeRequest, GenerationResult, Provenance } from '@expgen/core
 import { openLlamaSubjectModel, type LlamaGenerationRequest, type LlamaSubjectModel } from '../llama-subject-model.js';
 import { tinyBuiltModel, type TinyBuiltModel } from '../onnx/test-models.js';
 import { LlamaTokenizer } from '../tokenizer/llama-tokenizer.js';
-import { DistilledLlamaDescriber, type DistilledLlamaSettings, type ExplainerEngine } from './distilled-llama-describer.js';
+import {
+  DistilledLlamaDescriber,
+  type DistilledLlamaSettings,
+  type ExplainerEngine,
+} from './distilled-llama-describer.js';
 
-const provenance: Provenance = { kind: 'describer', component: 'distilled-llama', plugin: '@expgen/plugin-llama', pluginVersion: 'test' };
+const provenance: Provenance = {
+  kind: 'describer',
+  component: 'distilled-llama',
+  plugin: '@expgen/plugin-llama',
+  pluginVersion: 'test',
+};
 
 function request(seed: number, count = 3): DescribeRequest {
   return {
@@ -27,7 +36,9 @@ function request(seed: number, count = 3): DescribeRequest {
 }
 
 /** Records every generate call and its result on the way through. */
-function spy(engine: ExplainerEngine): ExplainerEngine & { calls: { request: LlamaGenerationRequest; result: GenerationResult }[] } {
+function spy(
+  engine: ExplainerEngine,
+): ExplainerEngine & { calls: { request: LlamaGenerationRequest; result: GenerationResult }[] } {
   const calls: { request: LlamaGenerationRequest; result: GenerationResult }[] = [];
   return {
     calls,
@@ -46,9 +57,26 @@ describe('distilled-llama on a tiny random Llama with the Llama-3.1 tokenizer', 
   let built: TinyBuiltModel;
   let engine: LlamaSubjectModel;
   let cacheDir: string;
-  const settings = (cache: string | null): DistilledLlamaSettings => ({ temperature: 1, topP: 1, maxTokens: 8, maxRetries: 2, batchSize: 16, date: '26 Jul 2024', cacheDir: cache });
+  const settings = (cache: string | null): DistilledLlamaSettings => ({
+    temperature: 1,
+    topP: 1,
+    maxTokens: 8,
+    maxRetries: 2,
+    batchSize: 16,
+    date: '26 Jul 2024',
+    cacheDir: cache,
+  });
   before(async () => {
-    built = await tinyBuiltModel({ seed: 21, layers: 1, hiddenSize: 16, intermediateSize: 32, numHeads: 2, numKvHeads: 1, vocabSize: 128256, shards: 1 });
+    built = await tinyBuiltModel({
+      seed: 21,
+      layers: 1,
+      hiddenSize: 16,
+      intermediateSize: 32,
+      numHeads: 2,
+      numKvHeads: 1,
+      vocabSize: 128256,
+      shards: 1,
+    });
     engine = await openLlamaSubjectModel(built.modelDir, { provider: 'cpu', provenance });
     cacheDir = await mkdtemp(join(tmpdir(), 'expgen-describer-'));
   });
@@ -64,25 +92,54 @@ describe('distilled-llama on a tiny random Llama with the Llama-3.1 tokenizer', 
     const result = await describer.describe(request(10));
     // The random model never writes the marker: every candidate is a recorded format failure, none lost.
     assert.equal(result.candidates.length, 0);
-    assert.deepEqual(result.failures.map((f) => [f.seed, f.reason]), [[10, 'malformed'], [11, 'malformed'], [12, 'malformed']]);
-    assert.match(result.failures[1]!.detail, /^3 samples \(seeds 11, 14, 17\) gave no description: malformed, malformed, malformed; last: no \[DESCRIPTION\]: line/);
+    assert.deepEqual(
+      result.failures.map((f) => [f.seed, f.reason]),
+      [
+        [10, 'malformed'],
+        [11, 'malformed'],
+        [12, 'malformed'],
+      ],
+    );
+    assert.match(
+      result.failures[1]!.detail,
+      /^3 samples \(seeds 11, 14, 17\) gave no description: malformed, malformed, malformed; last: no \[DESCRIPTION\]: line/,
+    );
     // One batched call per round: the first samples, then two rounds of retries with seed + i + r * count.
-    assert.deepEqual(tracked.calls.map((c) => c.request.seeds), [[10, 11, 12], [13, 14, 15], [16, 17, 18]]);
-    const prompt = engine.tokenizer.encodeChat(request(10).messages, { addGenerationPrompt: true, date: '26 Jul 2024' });
+    assert.deepEqual(
+      tracked.calls.map((c) => c.request.seeds),
+      [
+        [10, 11, 12],
+        [13, 14, 15],
+        [16, 17, 18],
+      ],
+    );
+    const prompt = engine.tokenizer.encodeChat(request(10).messages, {
+      addGenerationPrompt: true,
+      date: '26 Jul 2024',
+    });
     assert.equal(prompt.at(-1), 271, 'the prompt ends with the assistant header and its blank line');
     for (const call of tracked.calls) {
-      assert.deepEqual(call.request.prompts, call.request.prompts.map(() => prompt));
+      assert.deepEqual(
+        call.request.prompts,
+        call.request.prompts.map(() => prompt),
+      );
       assert.equal(call.request.maxNewTokens, 8);
       assert.equal(call.request.temperature, 1);
     }
-    assert.deepEqual(result.usage, { calls: 9, promptTokens: 9 * prompt.length, completionTokens: tracked.calls.flatMap((c) => c.result.sequences).reduce((n, s) => n + s.tokens.length, 0) });
+    assert.deepEqual(result.usage, {
+      calls: 9,
+      promptTokens: 9 * prompt.length,
+      completionTokens: tracked.calls.flatMap((c) => c.result.sequences).reduce((n, s) => n + s.tokens.length, 0),
+    });
     assert.equal(describer.stats.generated, 9);
   });
 
   it('is reproducible by seed: the same seeds give the same answers, other seeds others', async () => {
     const run = async (seed: number) => {
       const tracked = spy(engine);
-      await new DistilledLlamaDescriber(tracked, { ...settings(null), maxRetries: 0 }, provenance).describe(request(seed));
+      await new DistilledLlamaDescriber(tracked, { ...settings(null), maxRetries: 0 }, provenance).describe(
+        request(seed),
+      );
       return tracked.calls[0]!.result.sequences.map((s) => s.tokens);
     };
     const first = await run(40);
@@ -105,7 +162,11 @@ describe('distilled-llama on a tiny random Llama with the Llama-3.1 tokenizer', 
     assert.deepEqual(second.usage, { calls: 0, promptTokens: 0, completionTokens: 0 });
     // Other sampling settings are other answers.
     const hotter = spy(engine);
-    await new DistilledLlamaDescriber(hotter, { ...settings(cacheDir), temperature: 0.5, maxRetries: 0 }, provenance).describe(request(70));
+    await new DistilledLlamaDescriber(
+      hotter,
+      { ...settings(cacheDir), temperature: 0.5, maxRetries: 0 },
+      provenance,
+    ).describe(request(70));
     assert.equal(hotter.calls.length, 1);
   });
 });
@@ -121,7 +182,16 @@ describe('distilled-llama parsing, retries and failures, with scripted answers',
     const seeds: number[] = [];
     return {
       seeds,
-      info: { architecture: 'scripted', layers: 1, hiddenSize: 1, intermediateSize: 1, vocabSize: tokenizer.vocabSize, executionProvider: 'host', dtype: 'fp32', hashes: { weights: 'scripted' } },
+      info: {
+        architecture: 'scripted',
+        layers: 1,
+        hiddenSize: 1,
+        intermediateSize: 1,
+        vocabSize: tokenizer.vocabSize,
+        executionProvider: 'host',
+        dtype: 'fp32',
+        hashes: { weights: 'scripted' },
+      },
       provenance,
       tokenizer,
       async generate(generation) {
@@ -129,11 +199,25 @@ describe('distilled-llama parsing, retries and failures, with scripted answers',
         const answers = generation.seeds!.map(script);
         const error = answers.find((a): a is Error => a instanceof Error);
         if (error) throw error;
-        return { sequences: answers.map((text) => ({ tokens: [...tokenizer.encode(text as string), 128009], finishReason: 'stop' as const })), generatedBy: provenance };
+        return {
+          sequences: answers.map((text) => ({
+            tokens: [...tokenizer.encode(text as string), 128009],
+            finishReason: 'stop' as const,
+          })),
+          generatedBy: provenance,
+        };
       },
     };
   }
-  const settings: DistilledLlamaSettings = { temperature: 1, topP: 1, maxTokens: 100, maxRetries: 3, batchSize: 16, date: '26 Jul 2024', cacheDir: null };
+  const settings: DistilledLlamaSettings = {
+    temperature: 1,
+    topP: 1,
+    maxTokens: 100,
+    maxRetries: 3,
+    batchSize: 16,
+    date: '26 Jul 2024',
+    cacheDir: null,
+  };
 
   it('keeps parsed descriptions with their seeds, retries unparsable answers with new seeds, and reports the rest by reason', async () => {
     const answers: Record<number, string> = {
@@ -143,14 +227,33 @@ describe('distilled-llama parsing, retries and failures, with scripted answers',
       2: '[DESCRIPTION]: ',
       3: "I'm sorry, I can't help with that.",
     };
-    const engine = scripted((seed) => answers[seed] ?? (seed % 4 === 2 ? '[DESCRIPTION]:' : "[DESCRIPTION]: I cannot tell"));
+    const engine = scripted(
+      (seed) => answers[seed] ?? (seed % 4 === 2 ? '[DESCRIPTION]:' : '[DESCRIPTION]: I cannot tell'),
+    );
     const result = await new DistilledLlamaDescriber(engine, settings, provenance).describe({ ...request(0, 4) });
-    assert.deepEqual(result.candidates.map((c) => [c.seed, c.description, c.describedBy.settings?.['samplingSeed'], c.describedBy.settings?.['attempt']]), [
-      [0, 'the token "cat"', 0, 1],
-      [1, 'animals, especially cats', 5, 2],
-    ]);
-    assert.deepEqual(result.failures.map((f) => [f.seed, f.reason]), [[2, 'empty'], [3, 'refusal']]);
-    assert.match(result.failures[0]!.detail, /^4 samples \(seeds 2, 6, 10, 14\) gave no description: empty, empty, empty, empty/);
+    assert.deepEqual(
+      result.candidates.map((c) => [
+        c.seed,
+        c.description,
+        c.describedBy.settings?.['samplingSeed'],
+        c.describedBy.settings?.['attempt'],
+      ]),
+      [
+        [0, 'the token "cat"', 0, 1],
+        [1, 'animals, especially cats', 5, 2],
+      ],
+    );
+    assert.deepEqual(
+      result.failures.map((f) => [f.seed, f.reason]),
+      [
+        [2, 'empty'],
+        [3, 'refusal'],
+      ],
+    );
+    assert.match(
+      result.failures[0]!.detail,
+      /^4 samples \(seeds 2, 6, 10, 14\) gave no description: empty, empty, empty, empty/,
+    );
     assert.match(result.failures[1]!.detail, /seeds 3, 7, 11, 15\) gave no description: refusal/);
     assert.deepEqual(engine.seeds, [0, 1, 2, 3, 5, 6, 7, 10, 11, 14, 15]);
     for (const c of result.candidates) {
@@ -163,13 +266,26 @@ describe('distilled-llama parsing, retries and failures, with scripted answers',
     const cacheDir = await mkdtemp(join(tmpdir(), 'expgen-describer-'));
     try {
       const failing = scripted(() => new Error('device lost'));
-      const result = await new DistilledLlamaDescriber(failing, { ...settings, cacheDir }, provenance).describe(request(3, 2));
-      assert.deepEqual(result.failures.map((f) => [f.seed, f.reason]), [[3, 'error'], [4, 'error']]);
+      const result = await new DistilledLlamaDescriber(failing, { ...settings, cacheDir }, provenance).describe(
+        request(3, 2),
+      );
+      assert.deepEqual(
+        result.failures.map((f) => [f.seed, f.reason]),
+        [
+          [3, 'error'],
+          [4, 'error'],
+        ],
+      );
       assert.match(result.failures[0]!.detail, /device lost/);
       assert.deepEqual(failing.seeds, [3, 4]);
       const working = scripted(() => '[DESCRIPTION]: cats');
-      const again = await new DistilledLlamaDescriber(working, { ...settings, cacheDir }, provenance).describe(request(3, 2));
-      assert.deepEqual(again.candidates.map((c) => c.description), ['cats', 'cats']);
+      const again = await new DistilledLlamaDescriber(working, { ...settings, cacheDir }, provenance).describe(
+        request(3, 2),
+      );
+      assert.deepEqual(
+        again.candidates.map((c) => c.description),
+        ['cats', 'cats'],
+      );
     } finally {
       await rm(cacheDir, { recursive: true, force: true });
     }
@@ -179,7 +295,9 @@ describe('distilled-llama parsing, retries and failures, with scripted answers',
     const engine = scripted(() => '[DESCRIPTION]: x');
     let calls = 0;
     const counting: ExplainerEngine = { ...engine, generate: (g) => (calls++, engine.generate(g)) };
-    const result = await new DistilledLlamaDescriber(counting, { ...settings, batchSize: 4 }, provenance).describe(request(0, 10));
+    const result = await new DistilledLlamaDescriber(counting, { ...settings, batchSize: 4 }, provenance).describe(
+      request(0, 10),
+    );
     assert.equal(result.candidates.length, 10);
     assert.equal(calls, 3);
   });

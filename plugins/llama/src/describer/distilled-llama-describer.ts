@@ -72,24 +72,48 @@ export class DistilledLlamaDescriber implements Describer {
   ) {
     const { temperature, topP, maxTokens, maxRetries, date } = settings;
     if (!(temperature >= 0) || !(topP > 0 && topP <= 1) || !Number.isSafeInteger(maxTokens) || maxTokens < 1) {
-      throw new ExpgenError(`distilled-llama: temperature ${temperature} (>= 0), topP ${topP} (in (0, 1]) and maxTokens ${maxTokens} (>= 1) are out of range`);
+      throw new ExpgenError(
+        `distilled-llama: temperature ${temperature} (>= 0), topP ${topP} (in (0, 1]) and maxTokens ${maxTokens} (>= 1) are out of range`,
+      );
     }
-    if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) throw new ExpgenError(`distilled-llama: maxRetries ${maxRetries} must be a non-negative integer`);
-    if (!Number.isSafeInteger(settings.batchSize) || settings.batchSize < 1) throw new ExpgenError(`distilled-llama: batchSize ${settings.batchSize} must be a positive integer`);
-    this.provenance = { ...provenance, settings: { ...engine.provenance.settings, ...provenance.settings, temperature, topP, maxTokens, maxRetries, date } };
+    if (!Number.isSafeInteger(maxRetries) || maxRetries < 0)
+      throw new ExpgenError(`distilled-llama: maxRetries ${maxRetries} must be a non-negative integer`);
+    if (!Number.isSafeInteger(settings.batchSize) || settings.batchSize < 1)
+      throw new ExpgenError(`distilled-llama: batchSize ${settings.batchSize} must be a positive integer`);
+    this.provenance = {
+      ...provenance,
+      settings: {
+        ...engine.provenance.settings,
+        ...provenance.settings,
+        temperature,
+        topP,
+        maxTokens,
+        maxRetries,
+        date,
+      },
+    };
     this.cache = settings.cacheDir === null ? null : new CallCache(settings.cacheDir, 'describer/distilled-llama');
     this.modelKey = { hashes: engine.info.hashes, dtype: engine.info.dtype };
   }
 
   async describe(request: DescribeRequest): Promise<DescribeResult> {
     const { count, seed } = request;
-    if (!Number.isSafeInteger(count) || count < 0) throw new ExpgenError(`distilled-llama: count ${count} must be a non-negative integer`);
+    if (!Number.isSafeInteger(count) || count < 0)
+      throw new ExpgenError(`distilled-llama: count ${count} must be a non-negative integer`);
     if (!Number.isSafeInteger(seed)) throw new ExpgenError(`distilled-llama: seed ${seed} must be an integer`);
-    const prompt = this.engine.tokenizer.encodeChat(request.messages, { addGenerationPrompt: true, date: this.settings.date });
-    const promptDigest = createHash('sha256').update(new Uint8Array(Int32Array.from(prompt).buffer)).digest('hex');
+    const prompt = this.engine.tokenizer.encodeChat(request.messages, {
+      addGenerationPrompt: true,
+      date: this.settings.date,
+    });
+    const promptDigest = createHash('sha256')
+      .update(new Uint8Array(Int32Array.from(prompt).buffer))
+      .digest('hex');
     const usage = { promptTokens: 0, completionTokens: 0, calls: 0 };
     const candidates: (DescriptionCandidate | undefined)[] = new Array(count);
-    const attempts: { seed: number; reason: DescriptionFailure['reason']; detail: string }[][] = Array.from({ length: count }, () => []);
+    const attempts: { seed: number; reason: DescriptionFailure['reason']; detail: string }[][] = Array.from(
+      { length: count },
+      () => [],
+    );
     const failed: (DescriptionFailure | undefined)[] = new Array(count);
 
     let pending = Array.from({ length: count }, (_, i) => i);
@@ -102,7 +126,11 @@ export class DistilledLlamaDescriber implements Describer {
         const answer = answers[k]!;
         if ('error' in answer) {
           // A failed model call is not a format problem: another seed would not help, so it is reported at once.
-          failed[i] = { seed: seed + i, reason: 'error', detail: `sampling with seed ${seeds[k]} failed: ${answer.error}` };
+          failed[i] = {
+            seed: seed + i,
+            reason: 'error',
+            detail: `sampling with seed ${seeds[k]} failed: ${answer.error}`,
+          };
           return;
         }
         const parsed = parseDescription(answer.text);
@@ -110,7 +138,10 @@ export class DistilledLlamaDescriber implements Describer {
           candidates[i] = {
             description: parsed.description,
             seed: seed + i,
-            describedBy: { ...this.provenance, settings: { ...this.provenance.settings, samplingSeed: seeds[k], attempt: attempt + 1 } },
+            describedBy: {
+              ...this.provenance,
+              settings: { ...this.provenance.settings, samplingSeed: seeds[k], attempt: attempt + 1 },
+            },
           };
         } else {
           attempts[i]!.push({ seed: seeds[k]!, reason: parsed.reason, detail: parsed.detail });
@@ -140,7 +171,12 @@ export class DistilledLlamaDescriber implements Describer {
   }
 
   /** Answers for `seeds`, from the cache where it has them and from batched generation for the rest. */
-  private async sample(prompt: readonly number[], promptDigest: string, seeds: readonly number[], usage: { promptTokens: number; completionTokens: number; calls: number }): Promise<(Answer | { error: string })[]> {
+  private async sample(
+    prompt: readonly number[],
+    promptDigest: string,
+    seeds: readonly number[],
+    usage: { promptTokens: number; completionTokens: number; calls: number },
+  ): Promise<(Answer | { error: string })[]> {
     const { temperature, topP, maxTokens } = this.settings;
     const stopTokens = [...this.engine.tokenizer.eosIds];
     const keys = seeds.map((seed) => ({
@@ -153,7 +189,9 @@ export class DistilledLlamaDescriber implements Describer {
       stopTokens,
       seed,
     }));
-    const answers: (Answer | { error: string } | undefined)[] = this.cache ? await Promise.all(keys.map((key) => this.cache!.get<Answer>(key))) : new Array(seeds.length);
+    const answers: (Answer | { error: string } | undefined)[] = this.cache
+      ? await Promise.all(keys.map((key) => this.cache!.get<Answer>(key)))
+      : new Array(seeds.length);
     const missing = seeds.flatMap((_, k) => (answers[k] === undefined ? [k] : []));
     this.stats.cached += seeds.length - missing.length;
     const stops = new Set(stopTokens);
@@ -161,7 +199,14 @@ export class DistilledLlamaDescriber implements Describer {
       const rows = missing.slice(start, start + this.settings.batchSize);
       let result: GenerationResult;
       try {
-        result = await this.engine.generate({ prompts: rows.map(() => prompt), maxNewTokens: maxTokens, temperature, topP, seeds: rows.map((k) => seeds[k]!), stopTokens });
+        result = await this.engine.generate({
+          prompts: rows.map(() => prompt),
+          maxNewTokens: maxTokens,
+          temperature,
+          topP,
+          seeds: rows.map((k) => seeds[k]!),
+          stopTokens,
+        });
       } catch (error) {
         for (const k of rows) answers[k] = { error: error instanceof Error ? error.message : String(error) };
         continue;
@@ -170,7 +215,11 @@ export class DistilledLlamaDescriber implements Describer {
         rows.map(async (k, row) => {
           const { tokens, finishReason } = result.sequences[row]!;
           const body = finishReason === 'stop' && stops.has(tokens.at(-1)!) ? tokens.slice(0, -1) : tokens;
-          const answer: Answer = { text: this.engine.tokenizer.decode(body), completionTokens: tokens.length, finishReason };
+          const answer: Answer = {
+            text: this.engine.tokenizer.decode(body),
+            completionTokens: tokens.length,
+            finishReason,
+          };
           answers[k] = answer;
           usage.promptTokens += prompt.length;
           usage.completionTokens += tokens.length;

@@ -8,6 +8,9 @@ import { ExpgenError } from '@expgen/core';
  */
 export function resolveModelOption(key: string, model: string, baseDir: string): string {
   const dir = resolve(baseDir, model);
-  if (!existsSync(dir)) throw new ExpgenError(`${key}: folder ${dir} does not exist; build one with "expgen model build <hf-checkpoint> --out ${dir}"`);
+  if (!existsSync(dir))
+    throw new ExpgenError(
+      `${key}: folder ${dir} does not exist; build one with "expgen model build <hf-checkpoint> --out ${dir}"`,
+    );
   return dir;
 }

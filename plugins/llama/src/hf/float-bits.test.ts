@@ -56,9 +56,26 @@ function referenceFloat16(x: number, sortedPositive: Float64Array): number {
 test('float32 -> float16 rounds to nearest even, including subnormals, ties and overflow', () => {
   const positive = new Float64Array(0x7c00);
   for (let h = 0; h < 0x7c00; h++) positive[h] = float16BitsToNumber(h);
-  const cases: number[] = [0, -0, 1, 65504, 65519.99, 65520, 1e6, -1e6, 2 ** -25, 2 ** -25 * 1.0001, 2 ** -24 * 1.5, 2 ** -24 * 2.5, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -14 * (1 - 2 ** -12)];
+  const cases: number[] = [
+    0,
+    -0,
+    1,
+    65504,
+    65519.99,
+    65520,
+    1e6,
+    -1e6,
+    2 ** -25,
+    2 ** -25 * 1.0001,
+    2 ** -24 * 1.5,
+    2 ** -24 * 2.5,
+    1 + 2 ** -11,
+    1 + 3 * 2 ** -11,
+    2 ** -14 * (1 - 2 ** -12),
+  ];
   // Exact midpoints between neighbouring halves (representable in float32) are the tie cases.
-  for (let h = 0; h < 0x7bff; h += 97) cases.push((positive[h]! + positive[h + 1]!) / 2, -(positive[h]! + positive[h + 1]!) / 2);
+  for (let h = 0; h < 0x7bff; h += 97)
+    cases.push((positive[h]! + positive[h + 1]!) / 2, -(positive[h]! + positive[h + 1]!) / 2);
   const random = new SeededRandom(7);
   for (let i = 0; i < 20000; i++) cases.push(Math.fround((random.uniform() - 0.5) * 2 ** (random.uniform() * 44 - 28)));
   for (const x of cases) {
@@ -83,7 +100,7 @@ test('bfloat16 is the top half of float32, with round-to-nearest-even narrowing'
   assert.equal(float32BitsToBfloat16Bits(0xffc00001), 0xffc0);
   for (let bits16 = 0; bits16 < 65536; bits16 += 1) {
     if ((bits16 & 0x7f80) === 0x7f80 && (bits16 & 0x7f) !== 0) continue;
-    assert.equal(float32BitsToBfloat16Bits(bits16 << 16 >>> 0), bits16);
+    assert.equal(float32BitsToBfloat16Bits((bits16 << 16) >>> 0), bits16);
   }
 });
 

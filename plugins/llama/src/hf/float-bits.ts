@@ -12,7 +12,10 @@ export function float32Bits(value: number): number {
 }
 
 /** bfloat16 bits to float32: bfloat16 is the top half of a float32, so widening is a shift. */
-export function bfloat16BitsToFloat32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
+export function bfloat16BitsToFloat32(
+  bits: Uint16Array,
+  out: Float32Array = new Float32Array(bits.length),
+): Float32Array {
   const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
   for (let i = 0; i < bits.length; i++) outBits[i] = bits[i]! << 16;
   return out;
@@ -26,7 +29,10 @@ export function float32BitsToBfloat16Bits(x: number): number {
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-export function float32ToBfloat16Bits(values: Float32Array, out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
+export function float32ToBfloat16Bits(
+  values: Float32Array,
+  out: Uint16Array = new Uint16Array(values.length),
+): Uint16Array {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   for (let i = 0; i < values.length; i++) out[i] = float32BitsToBfloat16Bits(bits[i]!);
   return out;
@@ -57,7 +63,10 @@ export function float16BitsToNumber(bits: number): number {
   return float16Table()[bits & 0xffff]!;
 }
 
-export function float16BitsToFloat32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
+export function float16BitsToFloat32(
+  bits: Uint16Array,
+  out: Float32Array = new Float32Array(bits.length),
+): Float32Array {
   const table = float16Table();
   for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]!]!;
   return out;
@@ -88,7 +97,10 @@ export function float32BitsToFloat16Bits(x: number): number {
   return sign | h;
 }
 
-export function float32ToFloat16Bits(values: Float32Array, out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
+export function float32ToFloat16Bits(
+  values: Float32Array,
+  out: Uint16Array = new Uint16Array(values.length),
+): Uint16Array {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   for (let i = 0; i < values.length; i++) out[i] = float32BitsToFloat16Bits(bits[i]!);
   return out;

@@ -25,7 +25,13 @@ const LLAMA31_8B = {
   num_key_value_heads: 8,
   pretraining_tp: 1,
   rms_norm_eps: 1e-5,
-  rope_scaling: { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+  rope_scaling: {
+    factor: 8.0,
+    low_freq_factor: 1.0,
+    high_freq_factor: 4.0,
+    original_max_position_embeddings: 8192,
+    rope_type: 'llama3',
+  },
   rope_theta: 500000.0,
   tie_word_embeddings: false,
   torch_dtype: 'bfloat16',
@@ -41,7 +47,13 @@ const LLAMA32_1B = {
   hidden_size: 2048,
   intermediate_size: 8192,
   num_hidden_layers: 16,
-  rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+  rope_scaling: {
+    factor: 32.0,
+    high_freq_factor: 4.0,
+    low_freq_factor: 1.0,
+    original_max_position_embeddings: 8192,
+    rope_type: 'llama3',
+  },
   tie_word_embeddings: true,
 };
 
@@ -89,7 +101,14 @@ test('reads the Llama-3.2-1B config: explicit head_dim, tied embeddings, factor 
 });
 
 test('applies transformers defaults for optional keys', () => {
-  const config = parseLlamaConfig({ model_type: 'llama', vocab_size: 100, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4 });
+  const config = parseLlamaConfig({
+    model_type: 'llama',
+    vocab_size: 100,
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+  });
   assert.equal(config.numKvHeads, 4);
   assert.equal(config.headDim, 16);
   assert.equal(config.rmsNormEps, 1e-6);
@@ -99,7 +118,11 @@ test('applies transformers defaults for optional keys', () => {
   assert.equal(config.bosTokenId, null);
   assert.deepEqual(config.eosTokenIds, []);
   // A single eos id and legacy "type" key are accepted too.
-  const legacy = parseLlamaConfig({ ...LLAMA31_8B, eos_token_id: 128009, rope_scaling: { ...LLAMA31_8B.rope_scaling, rope_type: undefined, type: 'llama3' } });
+  const legacy = parseLlamaConfig({
+    ...LLAMA31_8B,
+    eos_token_id: 128009,
+    rope_scaling: { ...LLAMA31_8B.rope_scaling, rope_type: undefined, type: 'llama3' },
+  });
   assert.deepEqual(legacy.eosTokenIds, [128009]);
   assert.equal(legacy.ropeScaling?.factor, 8);
   assert.equal(parseLlamaConfig({ ...LLAMA31_8B, rope_scaling: { rope_type: 'default' } }).ropeScaling, null);
@@ -107,37 +130,74 @@ test('applies transformers defaults for optional keys', () => {
 
 test('rejects wrong architectures, keys and types with one-line messages naming file and key', () => {
   const f = 'model/config.json';
-  expectError(() => parseLlamaConfig({ ...LLAMA31_8B, num_key_value_heads: 3 }, f), /^model\/config\.json: key "num_key_value_heads" must be a positive integer dividing num_attention_heads \(found 3\)$/);
-  expectError(() => parseLlamaConfig({ ...LLAMA31_8B, architectures: ['MistralForCausalLM'] }, f), /model\/config\.json: key "architectures" must include "LlamaForCausalLM"/);
-  expectError(() => parseLlamaConfig({ ...LLAMA31_8B, model_type: 'qwen2' }, f), /key "model_type" must be "llama" \(found "qwen2"\)/);
+  expectError(
+    () => parseLlamaConfig({ ...LLAMA31_8B, num_key_value_heads: 3 }, f),
+    /^model\/config\.json: key "num_key_value_heads" must be a positive integer dividing num_attention_heads \(found 3\)$/,
+  );
+  expectError(
+    () => parseLlamaConfig({ ...LLAMA31_8B, architectures: ['MistralForCausalLM'] }, f),
+    /model\/config\.json: key "architectures" must include "LlamaForCausalLM"/,
+  );
+  expectError(
+    () => parseLlamaConfig({ ...LLAMA31_8B, model_type: 'qwen2' }, f),
+    /key "model_type" must be "llama" \(found "qwen2"\)/,
+  );
   const { architectures: _a, model_type: _m, ...anonymous } = LLAMA31_8B;
   expectError(() => parseLlamaConfig(anonymous, f), /key "model_type" must be "llama" \(missing\)/);
   const { hidden_size: _h, ...noHidden } = LLAMA31_8B;
   expectError(() => parseLlamaConfig(noHidden, f), /key "hidden_size" must be a positive integer \(missing\)/);
-  expectError(() => parseLlamaConfig({ ...LLAMA31_8B, hidden_size: '4096' }, f), /key "hidden_size" must be a positive integer \(found "4096"\)/);
-  expectError(() => parseLlamaConfig({ ...LLAMA31_8B, rms_norm_eps: -1 }, f), /key "rms_norm_eps" must be a positive number/);
-  expectError(() => parseLlamaConfig({ ...LLAMA31_8B, tie_word_embeddings: 'no' }, f), /key "tie_word_embeddings" must be true or false/);
+  expectError(
+    () => parseLlamaConfig({ ...LLAMA31_8B, hidden_size: '4096' }, f),
+    /key "hidden_size" must be a positive integer \(found "4096"\)/,
+  );
+  expectError(
+    () => parseLlamaConfig({ ...LLAMA31_8B, rms_norm_eps: -1 }, f),
+    /key "rms_norm_eps" must be a positive number/,
+  );
+  expectError(
+    () => parseLlamaConfig({ ...LLAMA31_8B, tie_word_embeddings: 'no' }, f),
+    /key "tie_word_embeddings" must be true or false/,
+  );
   expectError(() => parseLlamaConfig({ ...LLAMA31_8B, attention_bias: true }, f), /key "attention_bias" must be false/);
   expectError(() => parseLlamaConfig({ ...LLAMA31_8B, hidden_act: 'gelu' }, f), /key "hidden_act" must be "silu"/);
-  expectError(() => parseLlamaConfig({ ...LLAMA31_8B, eos_token_id: [128001, 999999] }, f), /key "eos_token_id" must be a token id/);
-  expectError(() => parseLlamaConfig({ ...LLAMA31_8B, rope_scaling: { rope_type: 'linear', factor: 2 } }, f), /key "rope_scaling\.rope_type" is "linear"; only "llama3"/);
-  expectError(() => parseLlamaConfig({ ...LLAMA31_8B, rope_scaling: { ...LLAMA31_8B.rope_scaling, low_freq_factor: undefined } }, f), /key "rope_scaling\.low_freq_factor" must be a positive number \(found missing\)/);
-  expectError(() => parseLlamaConfig({ ...LLAMA31_8B, num_attention_heads: 24, num_key_value_heads: 8 }, f), /key "num_attention_heads" must divide hidden_size/);
+  expectError(
+    () => parseLlamaConfig({ ...LLAMA31_8B, eos_token_id: [128001, 999999] }, f),
+    /key "eos_token_id" must be a token id/,
+  );
+  expectError(
+    () => parseLlamaConfig({ ...LLAMA31_8B, rope_scaling: { rope_type: 'linear', factor: 2 } }, f),
+    /key "rope_scaling\.rope_type" is "linear"; only "llama3"/,
+  );
+  expectError(
+    () =>
+      parseLlamaConfig({ ...LLAMA31_8B, rope_scaling: { ...LLAMA31_8B.rope_scaling, low_freq_factor: undefined } }, f),
+    /key "rope_scaling\.low_freq_factor" must be a positive number \(found missing\)/,
+  );
+  expectError(
+    () => parseLlamaConfig({ ...LLAMA31_8B, num_attention_heads: 24, num_key_value_heads: 8 }, f),
+    /key "num_attention_heads" must divide hidden_size/,
+  );
   expectError(() => parseLlamaConfig([], f), /must be a JSON object/);
 });
 
 test('reports a missing or malformed config.json by path', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'expgen-config-'));
   try {
-    await assert.rejects(readLlamaConfig(dir), (e: Error) => isExpgenError(e) && e.message.includes(join(dir, 'config.json')) && /ENOENT/.test(e.message));
+    await assert.rejects(
+      readLlamaConfig(dir),
+      (e: Error) => isExpgenError(e) && e.message.includes(join(dir, 'config.json')) && /ENOENT/.test(e.message),
+    );
     await writeFile(join(dir, 'config.json'), '{ "vocab_size": ');
-    await assert.rejects(readLlamaConfig(dir), (e: Error) => isExpgenError(e) && /config\.json: not valid JSON/.test(e.message));
+    await assert.rejects(
+      readLlamaConfig(dir),
+      (e: Error) => isExpgenError(e) && /config\.json: not valid JSON/.test(e.message),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
 
-test('rope inverse frequencies follow transformers\' Llama-3 scaling', () => {
+test("rope inverse frequencies follow transformers' Llama-3 scaling", () => {
   const inv = ropeInverseFrequencies(parseLlamaConfig(LLAMA31_8B));
   assert.equal(inv.length, 64);
   // Reference values: transformers' _compute_llama3_parameters evaluated in float64 (numpy). With head_dim 128,
@@ -155,19 +215,26 @@ test('rope inverse frequencies follow transformers\' Llama-3 scaling', () => {
     [40, 3.428102195952591e-5],
     [63, 3.068925988914511e-7],
   ];
-  for (const [i, value] of expected) assert.ok(Math.abs(inv[i]! - value) <= 1e-12 * value, `inv[${i}] = ${inv[i]}, expected ${value}`);
+  for (const [i, value] of expected)
+    assert.ok(Math.abs(inv[i]! - value) <= 1e-12 * value, `inv[${i}] = ${inv[i]}, expected ${value}`);
 
   // i = 30 by hand: base frequency 500000^(-60/128); wavelength 2*pi/base; smooth = (8192/wavelength - 1)/(4 - 1);
   // result (1 - smooth) * base / 8 + smooth * base.
   const base = 500000 ** (-60 / 128);
   const smooth = (8192 / ((2 * Math.PI) / base) - 1) / 3;
   assert.ok(smooth > 0 && smooth < 1);
-  assert.ok(Math.abs(inv[30]! - ((1 - smooth) * base / 8 + smooth * base)) < 1e-18);
+  assert.ok(Math.abs(inv[30]! - (((1 - smooth) * base) / 8 + smooth * base)) < 1e-18);
   // Unscaled frequencies are the plain theta^(-2i/d) series.
   const plain = ropeInverseFrequencies({ ...parseLlamaConfig(LLAMA31_8B), ropeScaling: null });
   assert.equal(plain[63], 1 / 500000 ** (126 / 128));
 
   const small = ropeInverseFrequencies(parseLlamaConfig(LLAMA32_1B));
-  const expected1b: [number, number][] = [[0, 1.0], [15, 0.001290547928209264], [22, 3.7740542941082826e-6], [31, 9.418306725434911e-8]];
-  for (const [i, value] of expected1b) assert.ok(Math.abs(small[i]! - value) <= 1e-12 * value, `1B inv[${i}] = ${small[i]}, expected ${value}`);
+  const expected1b: [number, number][] = [
+    [0, 1.0],
+    [15, 0.001290547928209264],
+    [22, 3.7740542941082826e-6],
+    [31, 9.418306725434911e-8],
+  ];
+  for (const [i, value] of expected1b)
+    assert.ok(Math.abs(small[i]! - value) <= 1e-12 * value, `1B inv[${i}] = ${small[i]}, expected ${value}`);
 });

@@ -22,7 +22,12 @@ export interface LlamaConfig {
   headDim: number;
   rmsNormEps: number;
   ropeTheta: number;
-  ropeScaling: { factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number } | null;
+  ropeScaling: {
+    factor: number;
+    lowFreqFactor: number;
+    highFreqFactor: number;
+    originalMaxPositionEmbeddings: number;
+  } | null;
   tieWordEmbeddings: boolean;
   maxPositionEmbeddings: number;
   bosTokenId: number | null;
@@ -38,13 +43,19 @@ export async function readLlamaConfig(dir: string): Promise<LlamaConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new ExpgenError(`${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); point to a Hugging Face model folder that has a config.json`, { cause: error });
+    throw new ExpgenError(
+      `${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); point to a Hugging Face model folder that has a config.json`,
+      { cause: error },
+    );
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ExpgenError(`${file}: not valid JSON (${(error as Error).message}); re-download the model's config.json`, { cause: error });
+    throw new ExpgenError(
+      `${file}: not valid JSON (${(error as Error).message}); re-download the model's config.json`,
+      { cause: error },
+    );
   }
   return parseLlamaConfig(json, file);
 }
@@ -68,11 +79,13 @@ export function parseLlamaConfig(json: unknown, file = 'config.json'): LlamaConf
   if (architectures !== undefined && (!Array.isArray(architectures) || !architectures.includes(LLAMA_ARCHITECTURE))) {
     fail('architectures', `must include "${LLAMA_ARCHITECTURE}"`, '; expgen builds Llama-family models only');
   }
-  if (modelType !== undefined && modelType !== 'llama') fail('model_type', 'must be "llama"', '; expgen builds Llama-family models only');
+  if (modelType !== undefined && modelType !== 'llama')
+    fail('model_type', 'must be "llama"', '; expgen builds Llama-family models only');
 
   const positiveInt = (key: string, fallback?: number): number => {
     const value = raw[key] ?? fallback;
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) fail(key, 'must be a positive integer');
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0)
+      fail(key, 'must be a positive integer');
     return value as number;
   };
   const positiveNumber = (key: string, fallback?: number): number => {
@@ -92,21 +105,30 @@ export function parseLlamaConfig(json: unknown, file = 'config.json'): LlamaConf
   const numLayers = positiveInt('num_hidden_layers');
   const numHeads = positiveInt('num_attention_heads');
   const numKvHeads = positiveInt('num_key_value_heads', numHeads);
-  if (numHeads % numKvHeads !== 0) fail('num_key_value_heads', 'must be a positive integer dividing num_attention_heads');
+  if (numHeads % numKvHeads !== 0)
+    fail('num_key_value_heads', 'must be a positive integer dividing num_attention_heads');
   let headDim: number;
   if (raw['head_dim'] === undefined || raw['head_dim'] === null) {
-    if (hiddenSize % numHeads !== 0) fail('num_attention_heads', 'must divide hidden_size when "head_dim" is not given');
+    if (hiddenSize % numHeads !== 0)
+      fail('num_attention_heads', 'must divide hidden_size when "head_dim" is not given');
     headDim = hiddenSize / numHeads;
   } else {
     headDim = positiveInt('head_dim');
   }
   // Rotary embeddings rotate pairs (i, i + headDim/2), so the head size must be even.
-  if (headDim % 2 !== 0) fail(raw['head_dim'] === undefined ? 'hidden_size' : 'head_dim', `must give an even head size (head size ${headDim})`);
+  if (headDim % 2 !== 0)
+    fail(
+      raw['head_dim'] === undefined ? 'hidden_size' : 'head_dim',
+      `must give an even head size (head size ${headDim})`,
+    );
 
   // Variants of the architecture this builder does not implement: refuse rather than compute a different model.
-  if (raw['hidden_act'] !== undefined && raw['hidden_act'] !== 'silu') fail('hidden_act', 'must be "silu"', '; expgen implements the SwiGLU MLP of Llama only');
-  if (optionalFlag('attention_bias', false)) fail('attention_bias', 'must be false', '; expgen implements bias-free attention projections only');
-  if (optionalFlag('mlp_bias', false)) fail('mlp_bias', 'must be false', '; expgen implements bias-free MLP projections only');
+  if (raw['hidden_act'] !== undefined && raw['hidden_act'] !== 'silu')
+    fail('hidden_act', 'must be "silu"', '; expgen implements the SwiGLU MLP of Llama only');
+  if (optionalFlag('attention_bias', false))
+    fail('attention_bias', 'must be false', '; expgen implements bias-free attention projections only');
+  if (optionalFlag('mlp_bias', false))
+    fail('mlp_bias', 'must be false', '; expgen implements bias-free MLP projections only');
 
   const maxPositionEmbeddings = positiveInt('max_position_embeddings', 2048);
   const ropeScaling = parseRopeScaling(raw['rope_scaling'], file);
@@ -130,18 +152,28 @@ export function parseLlamaConfig(json: unknown, file = 'config.json'): LlamaConf
   };
 }
 
-function optionalTokenId(raw: Record<string, unknown>, key: string, vocabSize: number, fail: (key: string, requirement: string) => never): number | null {
+function optionalTokenId(
+  raw: Record<string, unknown>,
+  key: string,
+  vocabSize: number,
+  fail: (key: string, requirement: string) => never,
+): number | null {
   const value = raw[key];
   if (value === undefined || value === null) return null;
   if (!isTokenId(value, vocabSize)) fail(key, `must be a token id below vocab_size ${vocabSize}, or null`);
   return value as number;
 }
 
-function eosTokenIds(raw: Record<string, unknown>, vocabSize: number, fail: (key: string, requirement: string) => never): number[] {
+function eosTokenIds(
+  raw: Record<string, unknown>,
+  vocabSize: number,
+  fail: (key: string, requirement: string) => never,
+): number[] {
   const value = raw['eos_token_id'];
   if (value === undefined || value === null) return [];
   const ids = Array.isArray(value) ? value : [value];
-  if (!ids.every((id) => isTokenId(id, vocabSize))) fail('eos_token_id', `must be a token id or a list of token ids below vocab_size ${vocabSize}`);
+  if (!ids.every((id) => isTokenId(id, vocabSize)))
+    fail('eos_token_id', `must be a token id or a list of token ids below vocab_size ${vocabSize}`);
   return ids as number[];
 }
 
@@ -167,7 +199,9 @@ function parseRopeScaling(value: unknown, file: string): LlamaConfig['ropeScalin
   const number = (key: string): number => {
     const v = scaling[key];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-      throw new ExpgenError(`${file}: key "rope_scaling.${key}" must be a positive number (found ${v === undefined ? 'missing' : JSON.stringify(v)})`);
+      throw new ExpgenError(
+        `${file}: key "rope_scaling.${key}" must be a positive number (found ${v === undefined ? 'missing' : JSON.stringify(v)})`,
+      );
     }
     return v;
   };
@@ -177,7 +211,9 @@ function parseRopeScaling(value: unknown, file: string): LlamaConfig['ropeScalin
   const originalMaxPositionEmbeddings = number('original_max_position_embeddings');
   if (highFreqFactor <= lowFreqFactor) {
     // The smoothing interpolates over (low, high); with high <= low it divides by zero or flips sign.
-    throw new ExpgenError(`${file}: key "rope_scaling.high_freq_factor" must exceed low_freq_factor (found ${highFreqFactor} <= ${lowFreqFactor})`);
+    throw new ExpgenError(
+      `${file}: key "rope_scaling.high_freq_factor" must exceed low_freq_factor (found ${highFreqFactor} <= ${lowFreqFactor})`,
+    );
   }
   return { factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings };
 }

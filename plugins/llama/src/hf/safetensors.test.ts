@@ -53,7 +53,13 @@ test('reads a hand-made file: F32, BF16 and F16 tensors with exact widening and 
       assert.deepEqual(store.names(), ['a', 'b', 'c']);
       assert.deepEqual(store.metadata, { format: 'pt' });
       const headerEnd = bytes.length - data.length;
-      assert.deepEqual(store.info('b'), { dtype: 'BF16', shape: [1, 3], file, byteOffset: headerEnd + 12, byteLength: 6 });
+      assert.deepEqual(store.info('b'), {
+        dtype: 'BF16',
+        shape: [1, 3],
+        file,
+        byteOffset: headerEnd + 12,
+        byteLength: 6,
+      });
       assert.deepEqual([...(await store.readFloat32('a'))], [1.5, -2, 3.25]);
       assert.deepEqual([...(await store.readFloat32('b'))], [1, -2.5, 2 ** -133]);
       assert.deepEqual([...(await store.readFloat32('c'))], [1, 65504, 2 ** -24]);
@@ -76,12 +82,16 @@ test('writer round-trips every dtype, rounds to nearest even, and pads the heade
   await withDir(async (dir) => {
     const values = new Float32Array([0.1, -1 / 3, 1e-3, 12345.678, 0]);
     const file = join(dir, 'w.safetensors');
-    await writeSafetensors(file, [
-      { name: 'x32', dtype: 'F32', shape: [5], data: values },
-      { name: 'xbf', dtype: 'BF16', shape: [5, 1], data: values },
-      { name: 'x16', dtype: 'F16', shape: [1, 5], data: values },
-      { name: 'empty', dtype: 'F32', shape: [0, 3], data: new Float32Array(0) },
-    ], { note: 'test' });
+    await writeSafetensors(
+      file,
+      [
+        { name: 'x32', dtype: 'F32', shape: [5], data: values },
+        { name: 'xbf', dtype: 'BF16', shape: [5, 1], data: values },
+        { name: 'x16', dtype: 'F16', shape: [1, 5], data: values },
+        { name: 'empty', dtype: 'F32', shape: [0, 3], data: new Float32Array(0) },
+      ],
+      { note: 'test' },
+    );
     const bytes = await readFile(file);
     const headerLength = Number(bytes.readBigUInt64LE(0));
     assert.equal(headerLength % 8, 0);
@@ -94,15 +104,27 @@ test('writer round-trips every dtype, rounds to nearest even, and pads the heade
     assert.deepEqual(await store.readFloat32('x16'), roundToDtype(values, 'F16'));
     assert.equal((await store.readFloat32('empty')).length, 0);
     await store.close();
-    await rejectsWith(writeSafetensors(file, [{ name: 'bad', dtype: 'F32', shape: [2, 2], data: new Float32Array(3) }]), /tensor "bad": shape \[2,2\] holds 4 values but 3 were given/);
+    await rejectsWith(
+      writeSafetensors(file, [{ name: 'bad', dtype: 'F32', shape: [2, 2], data: new Float32Array(3) }]),
+      /tensor "bad": shape \[2,2\] holds 4 values but 3 were given/,
+    );
   });
 });
 
 test('sharded writer lays out model-0000i-of-0000N files and an index the reader follows', async () => {
   await withDir(async (dir) => {
-    const tensors = Array.from({ length: 5 }, (_, i) => ({ name: `t${i}`, shape: [i + 1, 4], data: new Float32Array((i + 1) * 4).map((_, j) => i + j / 8) }));
+    const tensors = Array.from({ length: 5 }, (_, i) => ({
+      name: `t${i}`,
+      shape: [i + 1, 4],
+      data: new Float32Array((i + 1) * 4).map((_, j) => i + j / 8),
+    }));
     const { files, indexFile } = await writeShardedSafetensors(dir, tensors, 3, 'BF16');
-    assert.deepEqual((await readdir(dir)).sort(), ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors', 'model.safetensors.index.json']);
+    assert.deepEqual((await readdir(dir)).sort(), [
+      'model-00001-of-00003.safetensors',
+      'model-00002-of-00003.safetensors',
+      'model-00003-of-00003.safetensors',
+      'model.safetensors.index.json',
+    ]);
     assert.equal(files.length, 3);
     const index = JSON.parse(await readFile(indexFile, 'utf8'));
     assert.equal(index.metadata.total_size, (1 + 2 + 3 + 4 + 5) * 4 * 2);
@@ -127,7 +149,10 @@ test('validation errors name the file and tensor', async () => {
   await withDir(async (dir) => {
     const file = join(dir, 'model.safetensors');
     const four = Buffer.from(new Float32Array([1, 2, 3, 4]).buffer);
-    await rejectsWith(SafetensorsStore.open(dir), /neither model\.safetensors nor model\.safetensors\.index\.json is there/);
+    await rejectsWith(
+      SafetensorsStore.open(dir),
+      /neither model\.safetensors nor model\.safetensors\.index\.json is there/,
+    );
     await rejectsWith(SafetensorsStore.open(join(dir, 'nope')), /nope: no such file or folder/);
 
     await writeFile(file, Buffer.from([1, 2, 3]));
@@ -143,10 +168,16 @@ test('validation errors name the file and tensor', async () => {
     await rejectsWith(SafetensorsStore.open(dir), /model\.safetensors: header is not valid JSON/);
 
     await writeFile(file, handMadeFile({ w: { dtype: 'F32', shape: [4], data_offsets: [0, 32] } }, four));
-    await rejectsWith(SafetensorsStore.open(dir), /model\.safetensors: tensor "w" spans 32 bytes but F32 \[4\] needs 16/);
+    await rejectsWith(
+      SafetensorsStore.open(dir),
+      /model\.safetensors: tensor "w" spans 32 bytes but F32 \[4\] needs 16/,
+    );
 
     await writeFile(file, handMadeFile({ w: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }, four));
-    await rejectsWith(SafetensorsStore.open(dir), /model\.safetensors: tensor "w" ends at data byte 32 but the file holds only 16 data bytes/);
+    await rejectsWith(
+      SafetensorsStore.open(dir),
+      /model\.safetensors: tensor "w" ends at data byte 32 but the file holds only 16 data bytes/,
+    );
 
     await writeFile(file, handMadeFile({ w: { dtype: 'I64', shape: [2], data_offsets: [0, 16] } }, four));
     await rejectsWith(SafetensorsStore.open(dir), /tensor "w" has dtype "I64"; only BF16, F16 and F32/);
@@ -156,17 +187,40 @@ test('validation errors name the file and tensor', async () => {
     await unlink(file);
 
     // Index problems: a missing shard, a tensor the shard lacks, a malformed weight map.
-    await writeShardedSafetensors(dir, [{ name: 'a', shape: [2], data: new Float32Array(2) }, { name: 'b', shape: [2], data: new Float32Array(2) }], 2, 'F32');
+    await writeShardedSafetensors(
+      dir,
+      [
+        { name: 'a', shape: [2], data: new Float32Array(2) },
+        { name: 'b', shape: [2], data: new Float32Array(2) },
+      ],
+      2,
+      'F32',
+    );
     const indexFile = join(dir, 'model.safetensors.index.json');
     const index = JSON.parse(await readFile(indexFile, 'utf8'));
-    await writeFile(indexFile, JSON.stringify({ ...index, weight_map: { ...index.weight_map, c: 'model-00009-of-00009.safetensors' } }));
-    await rejectsWith(SafetensorsStore.open(dir), /model\.safetensors\.index\.json: tensor "c" is in shard "model-00009-of-00009\.safetensors", which is missing from/);
-    await writeFile(indexFile, JSON.stringify({ ...index, weight_map: { ...index.weight_map, c: 'model-00001-of-00002.safetensors' } }));
-    await rejectsWith(SafetensorsStore.open(dir), /tensor "c" is listed in shard "model-00001-of-00002\.safetensors" but that shard's header does not contain it/);
+    await writeFile(
+      indexFile,
+      JSON.stringify({ ...index, weight_map: { ...index.weight_map, c: 'model-00009-of-00009.safetensors' } }),
+    );
+    await rejectsWith(
+      SafetensorsStore.open(dir),
+      /model\.safetensors\.index\.json: tensor "c" is in shard "model-00009-of-00009\.safetensors", which is missing from/,
+    );
+    await writeFile(
+      indexFile,
+      JSON.stringify({ ...index, weight_map: { ...index.weight_map, c: 'model-00001-of-00002.safetensors' } }),
+    );
+    await rejectsWith(
+      SafetensorsStore.open(dir),
+      /tensor "c" is listed in shard "model-00001-of-00002\.safetensors" but that shard's header does not contain it/,
+    );
     await writeFile(indexFile, JSON.stringify({ metadata: {} }));
     await rejectsWith(SafetensorsStore.open(dir), /key "weight_map" must be an object/);
     await writeFile(indexFile, JSON.stringify({ weight_map: { a: '../escape.safetensors' } }));
-    await rejectsWith(SafetensorsStore.open(dir), /tensor "a" maps to "\.\.\/escape\.safetensors", which is not a shard file name/);
+    await rejectsWith(
+      SafetensorsStore.open(dir),
+      /tensor "a" maps to "\.\.\/escape\.safetensors", which is not a shard file name/,
+    );
   });
 });
 

@@ -68,7 +68,10 @@ export class SafetensorsStore {
    */
   static async open(path: string): Promise<SafetensorsStore> {
     const info = await stat(path).catch(() => null);
-    if (info === null) throw new ExpgenError(`${path}: no such file or folder; point to a Hugging Face model folder or a .safetensors file`);
+    if (info === null)
+      throw new ExpgenError(
+        `${path}: no such file or folder; point to a Hugging Face model folder or a .safetensors file`,
+      );
     if (info.isFile()) return SafetensorsStore.fromFiles([path], null);
     const indexPath = join(path, SAFETENSORS_INDEX);
     const singlePath = join(path, SAFETENSORS_SINGLE);
@@ -84,16 +87,23 @@ export class SafetensorsStore {
     try {
       index = JSON.parse(await readFile(indexPath, 'utf8'));
     } catch (error) {
-      throw new ExpgenError(`${indexPath}: not valid JSON (${(error as Error).message}); re-download the model's index file`, { cause: error });
+      throw new ExpgenError(
+        `${indexPath}: not valid JSON (${(error as Error).message}); re-download the model's index file`,
+        { cause: error },
+      );
     }
     const weightMap = isRecord(index) ? index['weight_map'] : undefined;
     if (!isRecord(weightMap)) {
-      throw new ExpgenError(`${indexPath}: key "weight_map" must be an object mapping tensor names to shard files; re-download the index file`);
+      throw new ExpgenError(
+        `${indexPath}: key "weight_map" must be an object mapping tensor names to shard files; re-download the index file`,
+      );
     }
     const shardOf = new Map<string, string>();
     for (const [name, shard] of Object.entries(weightMap)) {
       if (typeof shard !== 'string' || shard.length === 0 || shard !== basename(shard)) {
-        throw new ExpgenError(`${indexPath}: tensor "${name}" maps to ${JSON.stringify(shard)}, which is not a shard file name; re-download the index file`);
+        throw new ExpgenError(
+          `${indexPath}: tensor "${name}" maps to ${JSON.stringify(shard)}, which is not a shard file name; re-download the index file`,
+        );
       }
       shardOf.set(name, shard);
     }
@@ -101,15 +111,22 @@ export class SafetensorsStore {
     for (const shard of shards) {
       if (!(await isFile(join(dir, shard)))) {
         const tensor = [...shardOf].find(([, s]) => s === shard)![0];
-        throw new ExpgenError(`${indexPath}: tensor "${tensor}" is in shard "${shard}", which is missing from ${dir}; download all shards listed in the index`);
+        throw new ExpgenError(
+          `${indexPath}: tensor "${tensor}" is in shard "${shard}", which is missing from ${dir}; download all shards listed in the index`,
+        );
       }
     }
-    const store = await SafetensorsStore.fromFiles(shards.map((s) => join(dir, s)), indexPath);
+    const store = await SafetensorsStore.fromFiles(
+      shards.map((s) => join(dir, s)),
+      indexPath,
+    );
     for (const [name, shard] of shardOf) {
       const info = store.tensors.get(name);
       if (info === undefined || basename(info.file) !== shard) {
         await store.close();
-        throw new ExpgenError(`${indexPath}: tensor "${name}" is listed in shard "${shard}" but that shard's header does not contain it; re-download the shard`);
+        throw new ExpgenError(
+          `${indexPath}: tensor "${name}" is listed in shard "${shard}" but that shard's header does not contain it; re-download the shard`,
+        );
       }
     }
     return store;
@@ -128,9 +145,18 @@ export class SafetensorsStore {
         for (const info of header.tensors) {
           if (tensors.has(info.name)) {
             const other = tensors.get(info.name)!.file;
-            throw new ExpgenError(`${path}: tensor "${info.name}" is also in ${other}${indexPath ? ` (both listed by ${indexPath})` : ''}; the checkpoint is inconsistent, re-download it`);
+            throw new ExpgenError(
+              `${path}: tensor "${info.name}" is also in ${other}${indexPath ? ` (both listed by ${indexPath})` : ''}; the checkpoint is inconsistent, re-download it`,
+            );
           }
-          tensors.set(info.name, { dtype: info.dtype, shape: info.shape, file: path, byteOffset: info.byteOffset, byteLength: info.byteLength, handle });
+          tensors.set(info.name, {
+            dtype: info.dtype,
+            shape: info.shape,
+            file: path,
+            byteOffset: info.byteOffset,
+            byteLength: info.byteLength,
+            handle,
+          });
         }
       }
     } catch (error) {
@@ -151,7 +177,13 @@ export class SafetensorsStore {
 
   info(name: string): TensorInfo {
     const entry = this.entry(name);
-    return { dtype: entry.dtype, shape: [...entry.shape], file: entry.file, byteOffset: entry.byteOffset, byteLength: entry.byteLength };
+    return {
+      dtype: entry.dtype,
+      shape: [...entry.shape],
+      file: entry.file,
+      byteOffset: entry.byteOffset,
+      byteLength: entry.byteLength,
+    };
   }
 
   /** The tensor's bytes as stored (little-endian), without conversion. */
@@ -195,11 +227,19 @@ export class SafetensorsStore {
   }
 
   private entry(name: string): TensorInfo & { readonly handle: FileHandle } {
-    if (this.closed) throw new ExpgenError(`safetensors store was closed before reading tensor "${name}"; keep it open until loading is done`);
+    if (this.closed)
+      throw new ExpgenError(
+        `safetensors store was closed before reading tensor "${name}"; keep it open until loading is done`,
+      );
     const entry = this.tensors.get(name);
     if (entry === undefined) {
-      const where = this.files.length === 1 ? this.files[0]!.path : `${this.files.length} shards in ${join(this.files[0]!.path, '..')}`;
-      throw new ExpgenError(`${where}: no tensor named "${name}"; the checkpoint does not match the expected architecture`);
+      const where =
+        this.files.length === 1
+          ? this.files[0]!.path
+          : `${this.files.length} shards in ${join(this.files[0]!.path, '..')}`;
+      throw new ExpgenError(
+        `${where}: no tensor named "${name}"; the checkpoint does not match the expected architecture`,
+      );
     }
     return entry;
   }
@@ -213,20 +253,28 @@ function swapBytes(bytes: Uint8Array, width: 2 | 4): void {
 
 async function isFile(path: string): Promise<boolean> {
   const info = await stat(path).catch(() => null);
-  return info !== null && info.isFile();
+  return info?.isFile() ?? false;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-async function readFully(handle: FileHandle, target: Uint8Array, position: number, file: string, tensor: string): Promise<void> {
+async function readFully(
+  handle: FileHandle,
+  target: Uint8Array,
+  position: number,
+  file: string,
+  tensor: string,
+): Promise<void> {
   let done = 0;
   while (done < target.length) {
     const length = Math.min(READ_CHUNK_BYTES, target.length - done);
     const { bytesRead } = await handle.read(target, done, length, position + done);
     if (bytesRead === 0) {
-      throw new ExpgenError(`${file}: file ended while reading tensor "${tensor}" (byte ${position + done}); the file is truncated, re-download it`);
+      throw new ExpgenError(
+        `${file}: file ended while reading tensor "${tensor}" (byte ${position + done}); the file is truncated, re-download it`,
+      );
     }
     done += bytesRead;
   }
@@ -240,14 +288,20 @@ interface HeaderTensor {
   readonly byteLength: number;
 }
 
-async function readHeader(path: string, handle: FileHandle): Promise<{ tensors: HeaderTensor[]; metadata: Record<string, string> }> {
+async function readHeader(
+  path: string,
+  handle: FileHandle,
+): Promise<{ tensors: HeaderTensor[]; metadata: Record<string, string> }> {
   const { size } = await handle.stat();
   const prefix = Buffer.alloc(8);
   const { bytesRead } = await handle.read(prefix, 0, 8, 0);
-  if (bytesRead < 8) throw new ExpgenError(`${path}: too short to be a safetensors file (${size} bytes); re-download it`);
+  if (bytesRead < 8)
+    throw new ExpgenError(`${path}: too short to be a safetensors file (${size} bytes); re-download it`);
   const headerBytes = prefix.readBigUInt64LE(0);
   if (headerBytes > BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) {
-    throw new ExpgenError(`${path}: header length ${headerBytes} exceeds the file (${size} bytes); this is not a safetensors file or it is truncated`);
+    throw new ExpgenError(
+      `${path}: header length ${headerBytes} exceeds the file (${size} bytes); this is not a safetensors file or it is truncated`,
+    );
   }
   const headerLength = Number(headerBytes);
   const headerBuffer = Buffer.alloc(headerLength);
@@ -256,7 +310,10 @@ async function readHeader(path: string, handle: FileHandle): Promise<{ tensors: 
   try {
     header = JSON.parse(headerBuffer.toString('utf8'));
   } catch (error) {
-    throw new ExpgenError(`${path}: header is not valid JSON (${(error as Error).message}); this is not a safetensors file or it is corrupt`, { cause: error });
+    throw new ExpgenError(
+      `${path}: header is not valid JSON (${(error as Error).message}); this is not a safetensors file or it is corrupt`,
+      { cause: error },
+    );
   }
   if (!isRecord(header)) throw new ExpgenError(`${path}: header must be a JSON object; this is not a safetensors file`);
   const dataStart = 8 + headerLength;
@@ -275,21 +332,36 @@ async function readHeader(path: string, handle: FileHandle): Promise<{ tensors: 
     if (!isRecord(value)) throw new ExpgenError(`${where} has no dtype/shape/data_offsets entry; the file is corrupt`);
     const { dtype, shape, data_offsets: offsets } = value;
     if (dtype !== 'BF16' && dtype !== 'F16' && dtype !== 'F32') {
-      throw new ExpgenError(`${where} has dtype ${JSON.stringify(dtype)}; only BF16, F16 and F32 weights are supported, convert the checkpoint`);
+      throw new ExpgenError(
+        `${where} has dtype ${JSON.stringify(dtype)}; only BF16, F16 and F32 weights are supported, convert the checkpoint`,
+      );
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new ExpgenError(`${where} has shape ${JSON.stringify(shape)}; a shape must be a list of non-negative integers, the file is corrupt`);
+      throw new ExpgenError(
+        `${where} has shape ${JSON.stringify(shape)}; a shape must be a list of non-negative integers, the file is corrupt`,
+      );
     }
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
-      throw new ExpgenError(`${where} has data_offsets ${JSON.stringify(offsets)}; they must be [begin, end] with begin <= end, the file is corrupt`);
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+      offsets[0] > offsets[1]
+    ) {
+      throw new ExpgenError(
+        `${where} has data_offsets ${JSON.stringify(offsets)}; they must be [begin, end] with begin <= end, the file is corrupt`,
+      );
     }
     const [begin, end] = offsets as [number, number];
     const expected = (shape as number[]).reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
     if (end - begin !== expected) {
-      throw new ExpgenError(`${where} spans ${end - begin} bytes but ${dtype} ${JSON.stringify(shape)} needs ${expected}; the file is corrupt`);
+      throw new ExpgenError(
+        `${where} spans ${end - begin} bytes but ${dtype} ${JSON.stringify(shape)} needs ${expected}; the file is corrupt`,
+      );
     }
     if (end > dataBytes) {
-      throw new ExpgenError(`${where} ends at data byte ${end} but the file holds only ${dataBytes} data bytes; the file is truncated, re-download it`);
+      throw new ExpgenError(
+        `${where} ends at data byte ${end} but the file holds only ${dataBytes} data bytes; the file is truncated, re-download it`,
+      );
     }
     tensors.push({ name, dtype, shape: shape as number[], byteOffset: dataStart + begin, byteLength: end - begin });
   }
@@ -323,11 +395,15 @@ export function encodeTensor(tensor: TensorToWrite): Uint8Array {
 
 function checkTensorToWrite(tensor: TensorToWrite): void {
   if (!(tensor.dtype in DTYPE_BYTES)) {
-    throw new ExpgenError(`tensor "${tensor.name}": dtype ${JSON.stringify(tensor.dtype)} cannot be written; use BF16, F16 or F32`);
+    throw new ExpgenError(
+      `tensor "${tensor.name}": dtype ${JSON.stringify(tensor.dtype)} cannot be written; use BF16, F16 or F32`,
+    );
   }
   const count = tensor.shape.reduce((a, b) => a * b, 1);
   if (!tensor.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || count !== tensor.data.length) {
-    throw new ExpgenError(`tensor "${tensor.name}": shape ${JSON.stringify(tensor.shape)} holds ${count} values but ${tensor.data.length} were given`);
+    throw new ExpgenError(
+      `tensor "${tensor.name}": shape ${JSON.stringify(tensor.shape)} holds ${count} values but ${tensor.data.length} were given`,
+    );
   }
 }
 
@@ -337,18 +413,28 @@ function checkTensorToWrite(tensor: TensorToWrite): void {
  * tensor is converted just before it is written, so memory holds one converted tensor at a time.
  * Returns the number of tensor data bytes written.
  */
-export async function writeSafetensors(file: string, tensors: readonly TensorToWrite[], metadata?: Record<string, string>): Promise<number> {
+export async function writeSafetensors(
+  file: string,
+  tensors: readonly TensorToWrite[],
+  metadata?: Record<string, string>,
+): Promise<number> {
   // A prototype-free object, so that no tensor name (e.g. "__proto__" or "constructor") collides with Object's.
   const header = Object.create(null) as Record<string, unknown>;
   if (metadata !== undefined) header['__metadata__'] = metadata;
   let offset = 0;
   for (const tensor of tensors) {
     if (tensor.name === '__metadata__' || Object.hasOwn(header, tensor.name)) {
-      throw new ExpgenError(`${file}: tensor name "${tensor.name}" is reserved or given twice; tensor names must be unique`);
+      throw new ExpgenError(
+        `${file}: tensor name "${tensor.name}" is reserved or given twice; tensor names must be unique`,
+      );
     }
     checkTensorToWrite(tensor);
     const byteLength = tensor.data.length * DTYPE_BYTES[tensor.dtype];
-    header[tensor.name] = { dtype: tensor.dtype, shape: [...tensor.shape], data_offsets: [offset, offset + byteLength] };
+    header[tensor.name] = {
+      dtype: tensor.dtype,
+      shape: [...tensor.shape],
+      data_offsets: [offset, offset + byteLength],
+    };
     offset += byteLength;
   }
   let json = JSON.stringify(header);
@@ -384,7 +470,9 @@ export async function writeShardedSafetensors(
   dtype: SafetensorsDtype,
 ): Promise<{ files: string[]; indexFile: string }> {
   if (!Number.isInteger(shards) || shards < 1 || shards > tensors.length) {
-    throw new ExpgenError(`${dir}: cannot cut ${tensors.length} tensors into ${shards} shards; use between 1 and ${tensors.length}`);
+    throw new ExpgenError(
+      `${dir}: cannot cut ${tensors.length} tensors into ${shards} shards; use between 1 and ${tensors.length}`,
+    );
   }
   await mkdir(dir, { recursive: true });
   const sizes = tensors.map((t) => t.data.length * DTYPE_BYTES[dtype]);
@@ -398,7 +486,10 @@ export async function writeShardedSafetensors(
     running += sizes[i]!;
     const remainingTensors = tensors.length - i - 1;
     const remainingShards = shards - groups.length - 1;
-    if (remainingShards > 0 && (running >= (total * (groups.length + 1)) / shards || remainingTensors === remainingShards)) {
+    if (
+      remainingShards > 0 &&
+      (running >= (total * (groups.length + 1)) / shards || remainingTensors === remainingShards)
+    ) {
       groups.push(current);
       current = [];
     }
@@ -408,7 +499,12 @@ export async function writeShardedSafetensors(
   const files: string[] = [];
   for (let s = 0; s < groups.length; s++) {
     const name = shardFileName(s, groups.length);
-    const group = groups[s]!.map((i) => ({ name: tensors[i]!.name, dtype, shape: tensors[i]!.shape, data: tensors[i]!.data }));
+    const group = groups[s]!.map((i) => ({
+      name: tensors[i]!.name,
+      dtype,
+      shape: tensors[i]!.shape,
+      data: tensors[i]!.data,
+    }));
     await writeSafetensors(join(dir, name), group, { format: 'pt' });
     for (const t of group) weightMap[t.name] = name;
     files.push(join(dir, name));
@@ -416,6 +512,9 @@ export async function writeShardedSafetensors(
   const sortedMap: Record<string, string> = {};
   for (const key of Object.keys(weightMap).sort()) sortedMap[key] = weightMap[key]!;
   const indexFile = join(dir, SAFETENSORS_INDEX);
-  await writeFile(indexFile, JSON.stringify({ metadata: { total_size: total }, weight_map: sortedMap }, null, 2) + '\n');
+  await writeFile(
+    indexFile,
+    `${JSON.stringify({ metadata: { total_size: total }, weight_map: sortedMap }, null, 2)}\n`,
+  );
   return { files, indexFile };
 }

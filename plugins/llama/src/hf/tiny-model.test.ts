@@ -38,7 +38,12 @@ test('default tiny model: Llama-3.1 layout, BF16 in two shards, HF tensor names 
     assert.equal(config.numKvHeads, 2);
     assert.equal(config.headDim, 16);
     assert.equal(config.ropeTheta, 500000);
-    assert.deepEqual(config.ropeScaling, { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
+    assert.deepEqual(config.ropeScaling, {
+      factor: 8,
+      lowFreqFactor: 1,
+      highFreqFactor: 4,
+      originalMaxPositionEmbeddings: 8192,
+    });
     assert.equal(config.bosTokenId, 128000);
     assert.deepEqual(config.eosTokenIds, [128001, 128008, 128009]);
     const raw = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
@@ -91,7 +96,8 @@ test('same seed, same bytes; another seed, other weights', async () => {
     await generateTinyLlama(join(dir, 'c'), { ...options, seed: 4 });
     const files = (await readdir(join(dir, 'a'))).sort();
     assert.deepEqual(files, (await readdir(join(dir, 'b'))).sort());
-    for (const file of files) assert.ok((await readFile(join(dir, 'a', file))).equals(await readFile(join(dir, 'b', file))), file);
+    for (const file of files)
+      assert.ok((await readFile(join(dir, 'a', file))).equals(await readFile(join(dir, 'b', file))), file);
     const shard = 'model-00001-of-00002.safetensors';
     assert.ok(!(await readFile(join(dir, 'a', shard))).equals(await readFile(join(dir, 'c', shard))));
     // A vocabulary other than Llama 3's gets no tokenizer files, since none would match it.
@@ -101,7 +107,17 @@ test('same seed, same bytes; another seed, other weights', async () => {
 
 test('options: single file, F32, tied embeddings, other head layout', async () => {
   await withDir(async (dir) => {
-    const config = await generateTinyLlama(dir, { vocabSize: 300, shards: 1, dtype: 'F32', tieWordEmbeddings: true, layers: 3, hiddenSize: 48, numHeads: 6, numKvHeads: 3, intermediateSize: 40 });
+    const config = await generateTinyLlama(dir, {
+      vocabSize: 300,
+      shards: 1,
+      dtype: 'F32',
+      tieWordEmbeddings: true,
+      layers: 3,
+      hiddenSize: 48,
+      numHeads: 6,
+      numKvHeads: 3,
+      intermediateSize: 40,
+    });
     assert.deepEqual((await readdir(dir)).sort(), ['config.json', 'generation_config.json', 'model.safetensors']);
     assert.equal(config.tieWordEmbeddings, true);
     assert.equal(config.headDim, 8);
@@ -111,6 +127,9 @@ test('options: single file, F32, tied embeddings, other head layout', async () =
     assert.equal(store.info('model.layers.2.mlp.up_proj.weight').dtype, 'F32');
     assert.deepEqual(store.info('model.layers.2.self_attn.v_proj.weight').shape, [24, 48]);
     await store.close();
-    await assert.rejects(generateTinyLlama(join(dir, 'x'), { hiddenSize: 64, numHeads: 3 }), /heads must divide hiddenSize/);
+    await assert.rejects(
+      generateTinyLlama(join(dir, 'x'), { hiddenSize: 64, numHeads: 3 }),
+      /heads must divide hiddenSize/,
+    );
   });
 });

@@ -125,7 +125,13 @@ export async function generateTinyLlama(outDir: string, options: TinyLlamaOption
     num_key_value_heads: numKvHeads,
     pretraining_tp: 1,
     rms_norm_eps: 1e-5,
-    rope_scaling: { factor: 8.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+    rope_scaling: {
+      factor: 8.0,
+      high_freq_factor: 4.0,
+      low_freq_factor: 1.0,
+      original_max_position_embeddings: 8192,
+      rope_type: 'llama3',
+    },
     rope_theta: 500000.0,
     tie_word_embeddings: tie,
     torch_dtype: TORCH_DTYPE[dtype],
@@ -148,18 +154,29 @@ export async function generateTinyLlama(outDir: string, options: TinyLlamaOption
   });
 
   await mkdir(outDir, { recursive: true });
-  await writeFile(configFile, JSON.stringify(configJson, null, 2) + '\n');
+  await writeFile(configFile, `${JSON.stringify(configJson, null, 2)}\n`);
   await writeFile(
     join(outDir, 'generation_config.json'),
-    JSON.stringify({ bos_token_id: configJson.bos_token_id, do_sample: true, eos_token_id: configJson.eos_token_id, temperature: 0.6, top_p: 0.9, transformers_version: '4.43.0' }, null, 2) + '\n',
+    `${JSON.stringify(
+      {
+        bos_token_id: configJson.bos_token_id,
+        do_sample: true,
+        eos_token_id: configJson.eos_token_id,
+        temperature: 0.6,
+        top_p: 0.9,
+        transformers_version: '4.43.0',
+      },
+      null,
+      2,
+    )}\n`,
   );
   if (shards === 1) await writeSafetensors(join(outDir, SAFETENSORS_SINGLE), tensors, { format: 'pt' });
   else await writeShardedSafetensors(outDir, tensors, shards, dtype);
 
   if (vocabSize === LLAMA3_VOCAB) {
     const files = await llama31TokenizerFiles();
-    await writeFile(join(outDir, 'tokenizer.json'), JSON.stringify(files.tokenizerJson) + '\n');
-    await writeFile(join(outDir, 'tokenizer_config.json'), JSON.stringify(files.tokenizerConfig, null, 2) + '\n');
+    await writeFile(join(outDir, 'tokenizer.json'), `${JSON.stringify(files.tokenizerJson)}\n`);
+    await writeFile(join(outDir, 'tokenizer_config.json'), `${JSON.stringify(files.tokenizerConfig, null, 2)}\n`);
   }
   return config;
 }

@@ -10,7 +10,12 @@ import { loadReferenceWeights, referenceForward, type ReferenceOutput } from '..
 import { buildOnnxModel } from './build-model.js';
 import { idTokenizer, tinyBuiltModel, type TinyBuiltModel } from './test-models.js';
 
-const provenance: Provenance = { kind: 'subject-model', component: 'llama', plugin: '@expgen/plugin-llama', pluginVersion: 'test' };
+const provenance: Provenance = {
+  kind: 'subject-model',
+  component: 'llama',
+  plugin: '@expgen/plugin-llama',
+  pluginVersion: 'test',
+};
 
 /** Rows of different lengths, right-padded, as the contract's forward requests are. */
 const ROWS = [
@@ -22,7 +27,9 @@ const ROWS = [
 function padded(rows: number[][]): { tokens: Int32Array; lengths: Int32Array; seqLen: number } {
   const seqLen = Math.max(...rows.map((r) => r.length));
   const tokens = new Int32Array(rows.length * seqLen);
-  rows.forEach((r, i) => tokens.set(r, i * seqLen));
+  rows.forEach((r, i) => {
+    tokens.set(r, i * seqLen);
+  });
   return { tokens, lengths: Int32Array.from(rows, (r) => r.length), seqLen };
 }
 
@@ -37,7 +44,13 @@ async function references(built: TinyBuiltModel, rows: number[][]): Promise<Refe
 }
 
 /** Per hook (and for logits): max |onnx - reference| / max |reference| over every real position, and the L2 ratio. */
-function compare(subject: Float32Array, width: number, seqLen: number, rows: number[][], reference: (row: number, position: number) => Float32Array) {
+function compare(
+  subject: Float32Array,
+  width: number,
+  seqLen: number,
+  rows: number[][],
+  reference: (row: number, position: number) => Float32Array,
+) {
   let maxError = 0;
   let maxReference = 0;
   let squaredError = 0;
@@ -58,10 +71,21 @@ function compare(subject: Float32Array, width: number, seqLen: number, rows: num
   return { relativeMax: maxError / maxReference, relativeL2: Math.sqrt(squaredError / squaredReference) };
 }
 
-async function checkAgainstReference(built: TinyBuiltModel, subject: SubjectModel, bound: { relativeMax?: number; relativeL2?: number }) {
+async function checkAgainstReference(
+  built: TinyBuiltModel,
+  subject: SubjectModel,
+  bound: { relativeMax?: number; relativeL2?: number },
+) {
   const { tokens, lengths, seqLen } = padded(ROWS);
   const hooks = subject.hookPoints();
-  const result = await subject.forward({ tokens, batch: ROWS.length, seqLen, lengths, hooks: hooks.map((h) => ({ hook: h.name, reduce: 'full' as const })), logits: 'all' });
+  const result = await subject.forward({
+    tokens,
+    batch: ROWS.length,
+    seqLen,
+    lengths,
+    hooks: hooks.map((h) => ({ hook: h.name, reduce: 'full' as const })),
+    logits: 'all',
+  });
   const expected = await references(built, ROWS);
   const report: Record<string, { relativeMax: number; relativeL2: number }> = {};
   result.hooks.forEach((h, i) => {
@@ -70,11 +94,25 @@ async function checkAgainstReference(built: TinyBuiltModel, subject: SubjectMode
     // Padded positions are NaN, real ones never.
     assert.ok(Number.isNaN(h.full![(1 * seqLen + ROWS[1]!.length) * h.width]), `${h.hook}: padding must be NaN`);
   });
-  report['logits'] = compare(result.logits!, built.config.vocabSize, seqLen, ROWS, (row, p) => expected[row]!.logits[p]!);
+  report['logits'] = compare(
+    result.logits!,
+    built.config.vocabSize,
+    seqLen,
+    ROWS,
+    (row, p) => expected[row]!.logits[p]!,
+  );
   if (process.env.EXPGEN_TEST_VERBOSE) console.log(report);
   for (const [name, errors] of Object.entries(report)) {
-    if (bound.relativeMax !== undefined) assert.ok(errors.relativeMax <= bound.relativeMax, `${name}: relative max error ${errors.relativeMax} > ${bound.relativeMax}`);
-    if (bound.relativeL2 !== undefined) assert.ok(errors.relativeL2 <= bound.relativeL2, `${name}: relative L2 error ${errors.relativeL2} > ${bound.relativeL2}`);
+    if (bound.relativeMax !== undefined)
+      assert.ok(
+        errors.relativeMax <= bound.relativeMax,
+        `${name}: relative max error ${errors.relativeMax} > ${bound.relativeMax}`,
+      );
+    if (bound.relativeL2 !== undefined)
+      assert.ok(
+        errors.relativeL2 <= bound.relativeL2,
+        `${name}: relative L2 error ${errors.relativeL2} > ${bound.relativeL2}`,
+      );
   }
   return report;
 }
@@ -89,10 +127,20 @@ describe('buildOnnxModel', () => {
   });
 
   it('agrees with the reference forward on every hook and the logits in fp32 (relative error 1e-4)', async () => {
-    const subject = await openLlamaSubjectModel(untied.modelDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(256) });
+    const subject = await openLlamaSubjectModel(untied.modelDir, {
+      provider: 'cpu',
+      provenance,
+      tokenizer: idTokenizer(256),
+    });
     try {
-      assert.deepEqual(subject.hookPoints().map((h) => h.name), ['mlp/0', 'resid/0', 'mlp/1', 'resid/1']);
-      assert.deepEqual(subject.hookPoints().map((h) => h.width), [128, 64, 128, 64]);
+      assert.deepEqual(
+        subject.hookPoints().map((h) => h.name),
+        ['mlp/0', 'resid/0', 'mlp/1', 'resid/1'],
+      );
+      assert.deepEqual(
+        subject.hookPoints().map((h) => h.width),
+        [128, 64, 128, 64],
+      );
       await checkAgainstReference(untied, subject, { relativeMax: 1e-4 });
     } finally {
       await subject.dispose?.();
@@ -100,8 +148,21 @@ describe('buildOnnxModel', () => {
   });
 
   it('builds tied embeddings and grouped-query attention with one KV head per four query heads', async () => {
-    const tied = await tinyBuiltModel({ seed: 2, layers: 1, tieWordEmbeddings: true, numHeads: 8, numKvHeads: 2, hiddenSize: 64, shards: 1, dtype: 'F32' });
-    const subject = await openLlamaSubjectModel(tied.modelDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(256) });
+    const tied = await tinyBuiltModel({
+      seed: 2,
+      layers: 1,
+      tieWordEmbeddings: true,
+      numHeads: 8,
+      numKvHeads: 2,
+      hiddenSize: 64,
+      shards: 1,
+      dtype: 'F32',
+    });
+    const subject = await openLlamaSubjectModel(tied.modelDir, {
+      provider: 'cpu',
+      provenance,
+      tokenizer: idTokenizer(256),
+    });
     try {
       await checkAgainstReference(tied, subject, { relativeMax: 1e-4 });
     } finally {
@@ -115,7 +176,11 @@ describe('buildOnnxModel', () => {
     // (a relative step of 2^-11 ≈ 4.9e-4) while norms, rotary, softmax and residual sums stay fp32. Measured on
     // this model: 1.4e-4 to 2.7e-4 per hook; 1e-3 fails if any of those fp32 steps ran in fp16.
     const half = await tinyBuiltModel({ seed: 1, layers: 2, shards: 2 }, 'fp16');
-    const subject = await openLlamaSubjectModel(half.modelDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(256) });
+    const subject = await openLlamaSubjectModel(half.modelDir, {
+      provider: 'cpu',
+      provenance,
+      tokenizer: idTokenizer(256),
+    });
     try {
       assert.equal(subject.info.dtype, 'fp16');
       await checkAgainstReference(half, subject, { relativeL2: 1e-3 });
@@ -131,11 +196,18 @@ describe('buildOnnxModel', () => {
     assert.equal(manifest.dtype, 'fp32');
     assert.equal(manifest.config.numLayers, 2);
     for (const key of ['weights', 'onnxWeights', 'config']) assert.match(manifest.hashes[key], /^[0-9a-f]{64}$/);
-    assert.deepEqual(manifest.hookPoints.map((h: { name: string }) => h.name), ['mlp/0', 'resid/0', 'mlp/1', 'resid/1']);
+    assert.deepEqual(
+      manifest.hookPoints.map((h: { name: string }) => h.name),
+      ['mlp/0', 'resid/0', 'mlp/1', 'resid/1'],
+    );
     const files = await readdir(untied.modelDir);
-    for (const file of ['model.onnx', 'model.onnx.data', 'config.json', 'generation_config.json']) assert.ok(files.includes(file), file);
+    for (const file of ['model.onnx', 'model.onnx.data', 'config.json', 'generation_config.json'])
+      assert.ok(files.includes(file), file);
     const parameters = 256 * 64 * 2 + 2 * (64 * 64 + 2 * 32 * 64 + 64 * 64 + 3 * 64 * 128 + 2 * 64) + 64;
-    assert.ok(manifest.weightsBytes >= parameters * 4 && manifest.weightsBytes < parameters * 4 + 40 * 4096, `weights file is ${manifest.weightsBytes} bytes`);
+    assert.ok(
+      manifest.weightsBytes >= parameters * 4 && manifest.weightsBytes < parameters * 4 + 40 * 4096,
+      `weights file is ${manifest.weightsBytes} bytes`,
+    );
     const graph = await readFile(join(untied.modelDir, 'model.onnx'));
     assert.ok(graph.length < 200_000, `the graph file holds weights (${graph.length} bytes)`);
   });
@@ -150,7 +222,10 @@ describe('buildOnnxModel', () => {
 
   it('reports progress tensor by tensor', async () => {
     const seen: string[] = [];
-    await buildOnnxModel(untied.hfDir, join(untied.hfDir, '..', 'progress'), { dtype: 'fp32', onProgress: (done, total, tensor) => seen.push(`${done}/${total} ${tensor}`) });
+    await buildOnnxModel(untied.hfDir, join(untied.hfDir, '..', 'progress'), {
+      dtype: 'fp32',
+      onProgress: (done, total, tensor) => seen.push(`${done}/${total} ${tensor}`),
+    });
     assert.equal(seen.length, 2 + 2 * 9 + 1);
     assert.equal(seen.at(-1), `21/21 lm_head.weight`);
   });
@@ -176,14 +251,20 @@ describe('buildOnnxModel refuses what it cannot build', () => {
   });
 
   it('names a missing config.json', async () => {
-    await expectError(buildOnnxModel(join(root, 'nowhere'), join(root, 'o1'), { dtype: 'fp32' }), /nowhere\/config\.json/);
+    await expectError(
+      buildOnnxModel(join(root, 'nowhere'), join(root, 'o1'), { dtype: 'fp32' }),
+      /nowhere\/config\.json/,
+    );
   });
 
   it('names an unsupported architecture', async () => {
     const dir = join(root, 'mistral');
     await generateTinyLlama(dir, { vocabSize: 256, layers: 1, shards: 1 });
     const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
-    await writeFile(join(dir, 'config.json'), JSON.stringify({ ...config, architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }));
+    await writeFile(
+      join(dir, 'config.json'),
+      JSON.stringify({ ...config, architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }),
+    );
     await expectError(buildOnnxModel(dir, join(root, 'o2'), { dtype: 'fp32' }), /architectures|model_type/);
   });
 
@@ -192,7 +273,10 @@ describe('buildOnnxModel refuses what it cannot build', () => {
     await generateTinyLlama(dir, { vocabSize: 256, layers: 1, shards: 1 });
     const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
     await writeFile(join(dir, 'config.json'), JSON.stringify({ ...config, intermediate_size: 96 }));
-    await expectError(buildOnnxModel(dir, join(root, 'o3'), { dtype: 'fp32' }), /tensor "model\.layers\.0\.mlp\.gate_proj\.weight" has shape \[128, 64\] but config\.json implies \[96, 64\]/);
+    await expectError(
+      buildOnnxModel(dir, join(root, 'o3'), { dtype: 'fp32' }),
+      /tensor "model\.layers\.0\.mlp\.gate_proj\.weight" has shape \[128, 64\] but config\.json implies \[96, 64\]/,
+    );
   });
 
   it('names a tensor the checkpoint lacks', async () => {
@@ -200,7 +284,10 @@ describe('buildOnnxModel refuses what it cannot build', () => {
     await generateTinyLlama(dir, { vocabSize: 256, layers: 1, shards: 1 });
     const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
     await writeFile(join(dir, 'config.json'), JSON.stringify({ ...config, num_hidden_layers: 2 }));
-    await expectError(buildOnnxModel(dir, join(root, 'o4'), { dtype: 'fp32' }), /tensor "model\.layers\.1\.[a-z_.]+weight" is missing/);
+    await expectError(
+      buildOnnxModel(dir, join(root, 'o4'), { dtype: 'fp32' }),
+      /tensor "model\.layers\.1\.[a-z_.]+weight" is missing/,
+    );
   });
 
   it('names a tensor beyond the configured layers, and one the architecture does not have', async () => {
@@ -208,14 +295,35 @@ describe('buildOnnxModel refuses what it cannot build', () => {
     await generateTinyLlama(dir, { vocabSize: 256, layers: 2, shards: 1, dtype: 'F32' });
     const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
     await writeFile(join(dir, 'config.json'), JSON.stringify({ ...config, num_hidden_layers: 1 }));
-    await expectError(buildOnnxModel(dir, join(root, 'o5'), { dtype: 'fp32' }), /tensor "model\.layers\.1\.[a-z_.]+" belongs to layer 1 but config\.json key "num_hidden_layers" is 1/);
+    await expectError(
+      buildOnnxModel(dir, join(root, 'o5'), { dtype: 'fp32' }),
+      /tensor "model\.layers\.1\.[a-z_.]+" belongs to layer 1 but config\.json key "num_hidden_layers" is 1/,
+    );
 
     const store = await SafetensorsStore.open(dir);
-    const tensors = await Promise.all(store.names().filter((n) => !n.startsWith('model.layers.1.')).map(async (name) => ({ name, dtype: 'F32' as const, shape: store.info(name).shape, data: await store.readFloat32(name) })));
+    const tensors = await Promise.all(
+      store
+        .names()
+        .filter((n) => !n.startsWith('model.layers.1.'))
+        .map(async (name) => ({
+          name,
+          dtype: 'F32' as const,
+          shape: store.info(name).shape,
+          data: await store.readFloat32(name),
+        })),
+    );
     await store.close();
-    tensors.push({ name: 'model.layers.0.self_attn.q_proj.bias', dtype: 'F32', shape: [64], data: new Float32Array(64) });
+    tensors.push({
+      name: 'model.layers.0.self_attn.q_proj.bias',
+      dtype: 'F32',
+      shape: [64],
+      data: new Float32Array(64),
+    });
     await writeSafetensors(join(dir, 'model.safetensors'), tensors);
-    await expectError(buildOnnxModel(dir, join(root, 'o6'), { dtype: 'fp32' }), /tensor "model\.layers\.0\.self_attn\.q_proj\.bias" is not part of the Llama architecture/);
+    await expectError(
+      buildOnnxModel(dir, join(root, 'o6'), { dtype: 'fp32' }),
+      /tensor "model\.layers\.0\.self_attn\.q_proj\.bias" is not part of the Llama architecture/,
+    );
   });
 
   it('rejects an unknown dtype', async () => {

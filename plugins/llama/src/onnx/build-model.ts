@@ -9,7 +9,16 @@ import { SafetensorsStore, type TensorInfo } from '../hf/safetensors.js';
 import { ExternalDataWriter } from './external-data.js';
 import { makeModel } from './graph-builder.js';
 import { buildLlamaGraph, llamaWeightSpecs, type BuildDtype, type WeightSpec } from './llama-graph.js';
-import { isVariantFile, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, MODEL_FILE, WEIGHTS_FILE, writeManifest, type BuiltModelManifest } from './model-manifest.js';
+import {
+  isVariantFile,
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  MODEL_FILE,
+  WEIGHTS_FILE,
+  writeManifest,
+  type BuiltModelManifest,
+} from './model-manifest.js';
 import { DataType, encodeModel, externalTensor, type TensorProto } from './onnx-proto.js';
 import { pluginPackage } from './package-version.js';
 
@@ -40,14 +49,20 @@ const FLOAT16_MAX = 65504;
  * `model.onnx.data` (weights, streamed tensor by tensor, never all in memory), `expgen-model.json` (manifest,
  * written last so an interrupted build is recognisable) and copies of the tokenizer and config files.
  */
-export async function buildOnnxModel(hfDir: string, outDir: string, options: BuildOptions): Promise<BuiltModelManifest> {
+export async function buildOnnxModel(
+  hfDir: string,
+  outDir: string,
+  options: BuildOptions,
+): Promise<BuiltModelManifest> {
   if (options.dtype !== 'fp32' && options.dtype !== 'fp16') {
     throw new ExpgenError(`build option "dtype" is ${JSON.stringify(options.dtype)}; use "fp32" or "fp16"`);
   }
-  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new ExpgenError('building ONNX models needs a little-endian machine');
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1)
+    throw new ExpgenError('building ONNX models needs a little-endian machine');
   const config = await readLlamaConfig(hfDir);
   for (const file of REQUIRED_FILES) {
-    if (!(await isFile(join(hfDir, file)))) throw new ExpgenError(`${join(hfDir, file)} is missing; the model folder must hold the checkpoint's ${file}`);
+    if (!(await isFile(join(hfDir, file))))
+      throw new ExpgenError(`${join(hfDir, file)} is missing; the model folder must hold the checkpoint's ${file}`);
   }
   const store = await SafetensorsStore.open(hfDir);
   try {
@@ -80,17 +95,22 @@ export async function buildOnnxModel(hfDir: string, outDir: string, options: Bui
     }
 
     const built = buildLlamaGraph(config, options.dtype, initializers);
-    const model = makeModel(built.graph, { docString: `Llama (${config.numLayers} layers, hidden ${config.hiddenSize}) built by ${pluginPackage().name} from ${basename(resolve(hfDir))}` });
+    const model = makeModel(built.graph, {
+      docString: `Llama (${config.numLayers} layers, hidden ${config.hiddenSize}) built by ${pluginPackage().name} from ${basename(resolve(hfDir))}`,
+    });
     await writeAtomically(join(outDir, MODEL_FILE), encodeModel(model));
 
     const sourceFiles = [...new Set(store.names().map((name) => store.info(name).file))].sort();
-    const fileHashes = await Promise.all(sourceFiles.map(async (file) => `${basename(file)} ${await sha256File(file)}\n`));
+    const fileHashes = await Promise.all(
+      sourceFiles.map(async (file) => `${basename(file)} ${await sha256File(file)}\n`),
+    );
     const hashes: Record<string, string> = {
       weights: createHash('sha256').update(fileHashes.join('')).digest('hex'),
       onnxWeights: onnxWeightsHash,
       config: await sha256File(join(hfDir, 'config.json')),
     };
-    if (await isFile(join(hfDir, 'tokenizer.json'))) hashes['tokenizer'] = await sha256File(join(hfDir, 'tokenizer.json'));
+    if (await isFile(join(hfDir, 'tokenizer.json')))
+      hashes['tokenizer'] = await sha256File(join(hfDir, 'tokenizer.json'));
     for (const file of [...REQUIRED_FILES, ...OPTIONAL_FILES]) {
       const source = join(hfDir, file);
       if (!(await isFile(source)) || resolve(source) === resolve(join(outDir, file))) continue;
@@ -120,12 +140,22 @@ export async function buildOnnxModel(hfDir: string, outDir: string, options: Bui
 }
 
 /** Refuses checkpoints that do not match config.json, naming the tensor and the config keys behind the shape. */
-function checkCheckpoint(store: SafetensorsStore, config: LlamaConfig, specs: readonly WeightSpec[], hfDir: string): void {
+function checkCheckpoint(
+  store: SafetensorsStore,
+  config: LlamaConfig,
+  specs: readonly WeightSpec[],
+  hfDir: string,
+): void {
   const expected = new Set(specs.map((s) => s.name));
   for (const spec of specs) {
     if (!store.has(spec.name)) {
-      const hint = spec.name === 'lm_head.weight' ? ' (config.json says tie_word_embeddings is false)' : ` (config.json: num_hidden_layers ${config.numLayers})`;
-      throw new ExpgenError(`${hfDir}: tensor "${spec.name}" is missing from the checkpoint${hint}; the weights do not match config.json`);
+      const hint =
+        spec.name === 'lm_head.weight'
+          ? ' (config.json says tie_word_embeddings is false)'
+          : ` (config.json: num_hidden_layers ${config.numLayers})`;
+      throw new ExpgenError(
+        `${hfDir}: tensor "${spec.name}" is missing from the checkpoint${hint}; the weights do not match config.json`,
+      );
     }
     const shape = store.info(spec.name).shape;
     if (shape.length !== spec.shape.length || shape.some((d, i) => d !== spec.shape[i])) {
@@ -140,9 +170,13 @@ function checkCheckpoint(store: SafetensorsStore, config: LlamaConfig, specs: re
     if (name === 'lm_head.weight' && config.tieWordEmbeddings) continue; // a tied head saved anyway equals the embeddings
     const layer = /^model\.layers\.(\d+)\./.exec(name);
     if (layer && Number(layer[1]) >= config.numLayers) {
-      throw new ExpgenError(`${hfDir}: tensor "${name}" belongs to layer ${layer[1]} but config.json key "num_hidden_layers" is ${config.numLayers}; the weights do not match config.json`);
+      throw new ExpgenError(
+        `${hfDir}: tensor "${name}" belongs to layer ${layer[1]} but config.json key "num_hidden_layers" is ${config.numLayers}; the weights do not match config.json`,
+      );
     }
-    throw new ExpgenError(`${hfDir}: tensor "${name}" is not part of the Llama architecture this builder implements (biases and extra modules are not supported); use a plain Llama checkpoint`);
+    throw new ExpgenError(
+      `${hfDir}: tensor "${name}" is not part of the Llama architecture this builder implements (biases and extra modules are not supported); use a plain Llama checkpoint`,
+    );
   }
 }
 
@@ -161,7 +195,10 @@ class ChunkReader {
     let done = 0;
     while (done < byteLength) {
       const { bytesRead } = await handle.read(target, done, byteLength - done, info.byteOffset + byteStart + done);
-      if (bytesRead === 0) throw new ExpgenError(`${info.file}: file ended while reading tensor "${tensor}"; the file is truncated, re-download it`);
+      if (bytesRead === 0)
+        throw new ExpgenError(
+          `${info.file}: file ended while reading tensor "${tensor}"; the file is truncated, re-download it`,
+        );
       done += bytesRead;
     }
     return target;
@@ -174,7 +211,13 @@ class ChunkReader {
 }
 
 /** Streams one tensor into the data file, converted to the build's type; returns its external initializer. */
-async function writeWeight(info: TensorInfo, spec: WeightSpec, dtype: BuildDtype, writer: ExternalDataWriter, reader: ChunkReader): Promise<TensorProto> {
+async function writeWeight(
+  info: TensorInfo,
+  spec: WeightSpec,
+  dtype: BuildDtype,
+  writer: ExternalDataWriter,
+  reader: ChunkReader,
+): Promise<TensorProto> {
   const targetFloat16 = dtype === 'fp16' && spec.kind === 'matrix';
   const elements = spec.shape.reduce((a, b) => a * b, 1);
   const sourceBytes = info.dtype === 'F32' ? 4 : 2;
@@ -201,7 +244,8 @@ async function writeWeight(info: TensorInfo, spec: WeightSpec, dtype: BuildDtype
       else if (info.dtype === 'BF16') bfloat16BitsToFloat32(new Uint16Array(raw.buffer, raw.byteOffset, count), values);
       else float16BitsToFloat32(new Uint16Array(raw.buffer, raw.byteOffset, count), values);
       if (targetFloat16) {
-        for (let i = 0; i < count; i++) if (Math.abs(values[i]!) > FLOAT16_MAX) throw float16RangeError(spec.name, values[i]!);
+        for (let i = 0; i < count; i++)
+          if (Math.abs(values[i]!) > FLOAT16_MAX) throw float16RangeError(spec.name, values[i]!);
         const bits = float32ToFloat16Bits(values, narrow.subarray(0, count));
         out = new Uint8Array(bits.buffer, bits.byteOffset, count * 2);
       } else {
@@ -210,11 +254,20 @@ async function writeWeight(info: TensorInfo, spec: WeightSpec, dtype: BuildDtype
     }
     await writer.write(out);
   }
-  return externalTensor(spec.name, targetFloat16 ? DataType.FLOAT16 : DataType.FLOAT, spec.shape, writer.location, offset, elements * targetBytes);
+  return externalTensor(
+    spec.name,
+    targetFloat16 ? DataType.FLOAT16 : DataType.FLOAT,
+    spec.shape,
+    writer.location,
+    offset,
+    elements * targetBytes,
+  );
 }
 
 function float16RangeError(tensor: string, value: number): ExpgenError {
-  return new ExpgenError(`tensor "${tensor}" holds ${value}, beyond the float16 range (±${FLOAT16_MAX}); build with dtype fp32`);
+  return new ExpgenError(
+    `tensor "${tensor}" holds ${value}, beyond the float16 range (±${FLOAT16_MAX}); build with dtype fp32`,
+  );
 }
 
 /** Table conversion; returns the index of the first finite value that overflows fp16, or -1. */
@@ -250,7 +303,7 @@ async function sha256File(path: string): Promise<string> {
 
 async function isFile(path: string): Promise<boolean> {
   const info = await stat(path).catch(() => null);
-  return info !== null && info.isFile();
+  return info?.isFile() ?? false;
 }
 
 async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {

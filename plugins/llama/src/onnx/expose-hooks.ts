@@ -7,7 +7,19 @@ import { checkExternalData } from './external-data.js';
 import { GraphBuilder } from './graph-builder.js';
 import { definedNames } from './graph-edit.js';
 import type { HookTensor } from './llama-graph.js';
-import { attributeInt, DataType, decodeModel, encodeModel, int, tensorDims, valueInfo, valueInfoElemType, type GraphProto, type ModelProto, type NodeProto } from './onnx-proto.js';
+import {
+  attributeInt,
+  DataType,
+  decodeModel,
+  encodeModel,
+  int,
+  tensorDims,
+  valueInfo,
+  valueInfoElemType,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+} from './onnx-proto.js';
 
 /** What an export offers, found from its graph alone. */
 export interface ExportAnalysis {
@@ -61,7 +73,7 @@ export async function analyzeExport(modelPath: string): Promise<{ model: ModelPr
     throw new ExpgenError(`${modelPath} is not an ONNX model (${(error as Error).message}); re-export it`);
   }
   const graph = model.graph;
-  if (!graph || !graph.node?.length) throw new ExpgenError(`${modelPath} holds no graph; re-export it`);
+  if (!graph?.node?.length) throw new ExpgenError(`${modelPath} holds no graph; re-export it`);
   await checkExternalData(graph, folder, modelPath);
 
   const index = indexGraph(graph);
@@ -76,31 +88,60 @@ export async function analyzeExport(modelPath: string): Promise<{ model: ModelPr
   const addedOutputs: { node: string; index: number; name: string }[] = [];
   for (let layer = 0; layer < layers; layer++) {
     const node = downProj.get(layer);
-    if (!node) throw new ExpgenError(`${modelPath}: layer ${layer} has no down_proj matmul while layer ${layers - 1} has one; the export is incomplete`);
+    if (!node)
+      throw new ExpgenError(
+        `${modelPath}: layer ${layer} has no down_proj matmul while layer ${layers - 1} has one; the export is incomplete`,
+      );
     const activation = activationInput(node, index);
     const width = downProjInputWidth(node, index);
-    hookPoints.push({ name: `mlp/${layer}`, tensor: activation, width: width ?? 0, elemType: index.elemTypes.get(activation) ?? 0 });
+    hookPoints.push({
+      name: `mlp/${layer}`,
+      tensor: activation,
+      width: width ?? 0,
+      elemType: index.elemTypes.get(activation) ?? 0,
+    });
     const residual = residualAfter(node, index, layer, modelPath, addedOutputs);
-    hookPoints.push({ name: `resid/${layer}`, tensor: residual, width: downProjOutputWidth(node, index) ?? 0, elemType: index.elemTypes.get(residual) ?? 0 });
+    hookPoints.push({
+      name: `resid/${layer}`,
+      tensor: residual,
+      width: downProjOutputWidth(node, index) ?? 0,
+      elemType: index.elemTypes.get(residual) ?? 0,
+    });
   }
 
   const inputs = (graph.input ?? []).map((i) => i.name!);
   const outputs = (graph.output ?? []).map((o) => o.name!);
   const inputIds = inputs.find((name) => name === 'input_ids');
-  if (!inputIds) throw new ExpgenError(`${modelPath}: graph input "input_ids" is missing (inputs: ${inputs.join(', ')}); expgen runs exports that take token ids`);
+  if (!inputIds)
+    throw new ExpgenError(
+      `${modelPath}: graph input "input_ids" is missing (inputs: ${inputs.join(', ')}); expgen runs exports that take token ids`,
+    );
   const logits = outputs.find((name) => name === 'logits');
-  if (!logits) throw new ExpgenError(`${modelPath}: graph output "logits" is missing (outputs: ${outputs.join(', ')}); export the model with its language-model head`);
+  if (!logits)
+    throw new ExpgenError(
+      `${modelPath}: graph output "logits" is missing (outputs: ${outputs.join(', ')}); export the model with its language-model head`,
+    );
   const kvPairs: { past: string; present: string }[] = [];
   for (const past of inputs) {
     const match = /^past_key_values\.(\d+)\.(key|value)$/.exec(past);
     if (!match) continue;
     const present = `present.${match[1]}.${match[2]}`;
-    if (!outputs.includes(present)) throw new ExpgenError(`${modelPath}: input "${past}" has no matching output "${present}"; the KV cache of this export is not laid out as optimum or onnxruntime-genai write it`);
+    if (!outputs.includes(present))
+      throw new ExpgenError(
+        `${modelPath}: input "${past}" has no matching output "${present}"; the KV cache of this export is not laid out as optimum or onnxruntime-genai write it`,
+      );
     kvPairs.push({ past, present });
   }
   const firstPast = kvPairs.length > 0 ? graph.input!.find((i) => i.name === kvPairs[0]!.past)! : null;
   const kv = firstPast
-    ? { elemType: valueInfoElemType(firstPast) ?? DataType.FLOAT, dims: (firstPast.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : (d.dimParam ?? '?'))) }
+    ? {
+        elemType: valueInfoElemType(firstPast) ?? DataType.FLOAT,
+        dims: (firstPast.type?.tensorType?.shape?.dim ?? []).map((d) =>
+          d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0
+            ? Number(d.dimValue)
+            : (d.dimParam ?? '?'),
+        ),
+      }
     : null;
   return {
     model,
@@ -116,7 +157,9 @@ export async function analyzeExport(modelPath: string): Promise<{ model: ModelPr
       kvPairs,
       kv,
       pastRemovable: kvPairs.every(({ past }) =>
-        (index.consumers.get(past) ?? []).every((node) => node.opType === 'Concat' && node.input?.length === 2 && node.input[0] === past),
+        (index.consumers.get(past) ?? []).every(
+          (node) => node.opType === 'Concat' && node.input?.length === 2 && node.input[0] === past,
+        ),
       ),
       logitsElemType: valueInfoElemType(graph.output!.find((o) => o.name === logits)!) ?? 0,
       quantized: graph.node.some((node) => node.opType === 'MatMulNBits'),
@@ -129,7 +172,12 @@ export interface ExposedHooks {
   /** The edited model, written beside the original so relative external-data paths still resolve. */
   readonly path: string;
   /** Graph output holding each hook's values as float32 [batch, seq, width] (or [batch*seq, width]). */
-  readonly hooks: readonly { readonly name: string; readonly output: string; readonly tensor: string; readonly width: number }[];
+  readonly hooks: readonly {
+    readonly name: string;
+    readonly output: string;
+    readonly tensor: string;
+    readonly width: number;
+  }[];
 }
 
 /**
@@ -148,7 +196,10 @@ export async function exposeHooks(modelPath: string, options: { outFile?: string
   graph.node = [...graph.node!, ...b.nodes];
   graph.output = [...(graph.output ?? []), ...hooks.map((h) => valueInfo(h.output, DataType.FLOAT, null))];
   const outFile = options.outFile ?? `${basename(modelPath).replace(/\.onnx$/, '')}.expgen-hooks.onnx`;
-  if (basename(outFile) !== outFile) throw new ExpgenError(`exposeHooks: outFile "${outFile}" must be a file name: the copy has to sit beside ${modelPath} for its weights to resolve`);
+  if (basename(outFile) !== outFile)
+    throw new ExpgenError(
+      `exposeHooks: outFile "${outFile}" must be a file name: the copy has to sit beside ${modelPath} for its weights to resolve`,
+    );
   const path = join(analysis.folder, outFile);
   const temporary = `${path}.tmp-${process.pid}`;
   await writeFile(temporary, encodeModel(model));
@@ -199,7 +250,9 @@ function findDownProjections(graph: GraphProto, index: GraphIndex, modelPath: st
   const claim = (layer: number, node: NodeProto) => {
     const previous = found.get(layer);
     if (previous && previous !== node) {
-      throw new ExpgenError(`${modelPath}: layer ${layer} has two down_proj candidates (${previous.name} and ${node.name}); expose the hooks by hand`);
+      throw new ExpgenError(
+        `${modelPath}: layer ${layer} has two down_proj candidates (${previous.name} and ${node.name}); expose the hooks by hand`,
+      );
     }
     found.set(layer, node);
   };
@@ -234,7 +287,7 @@ function downProjInputWidth(node: NodeProto, index: GraphIndex): number | null {
   if (node.opType === 'MatMulNBits') return attributeInt(node, 'K') ?? null;
   const weight = (node.input ?? []).find((input) => weightSource(input, index) !== null);
   const dims = weight ? shapeThroughTransposes(weight, index) : null;
-  if (!dims || dims.length !== 2) return null;
+  if (dims?.length !== 2) return null;
   if (node.opType === 'Gemm') return attributeInt(node, 'transB') === 1 ? dims[1]! : dims[0]!;
   return dims[0]!;
 }
@@ -243,7 +296,7 @@ function downProjOutputWidth(node: NodeProto, index: GraphIndex): number | null 
   if (node.opType === 'MatMulNBits') return attributeInt(node, 'N') ?? null;
   const weight = (node.input ?? []).find((input) => weightSource(input, index) !== null);
   const dims = weight ? shapeThroughTransposes(weight, index) : null;
-  if (!dims || dims.length !== 2) return null;
+  if (dims?.length !== 2) return null;
   if (node.opType === 'Gemm') return attributeInt(node, 'transB') === 1 ? dims[0]! : dims[1]!;
   return dims[1]!;
 }
@@ -257,7 +310,9 @@ function shapeThroughTransposes(value: string, index: GraphIndex): number[] | nu
   const inner = shapeThroughTransposes(node.input![0]!, index);
   if (!inner) return null;
   if (node.opType === 'Transpose') {
-    const perm = node.attribute?.find((a) => a.name === 'perm')?.ints?.map((p) => Number(p)) ?? inner.map((_, i) => inner.length - 1 - i);
+    const perm =
+      node.attribute?.find((a) => a.name === 'perm')?.ints?.map((p) => Number(p)) ??
+      inner.map((_, i) => inner.length - 1 - i);
     return perm.map((p) => inner[p]!);
   }
   return node.opType === 'Reshape' ? null : inner;
@@ -268,7 +323,13 @@ function shapeThroughTransposes(value: string, index: GraphIndex): number[] | nu
  * an Add; onnxruntime-genai fuses the add into the next SkipSimplifiedLayerNormalization, whose 4th output is the
  * sum (named here when the export dropped it, as genai does for the final norm).
  */
-function residualAfter(downProj: NodeProto, index: GraphIndex, layer: number, modelPath: string, added: { node: string; index: number; name: string }[]): string {
+function residualAfter(
+  downProj: NodeProto,
+  index: GraphIndex,
+  layer: number,
+  modelPath: string,
+  added: { node: string; index: number; name: string }[],
+): string {
   let value = downProj.output![0]!;
   for (let hop = 0; hop < 3; hop++) {
     const consumers = index.consumers.get(value) ?? [];
@@ -288,5 +349,7 @@ function residualAfter(downProj: NodeProto, index: GraphIndex, layer: number, mo
     if (!passThrough) break;
     value = passThrough.output![0]!;
   }
-  throw new ExpgenError(`${modelPath}: layer ${layer}: the output of ${downProj.name || 'down_proj'} is not added to the residual stream by an Add or SkipSimplifiedLayerNormalization node; expose the hooks by hand`);
+  throw new ExpgenError(
+    `${modelPath}: layer ${layer}: the output of ${downProj.name || 'down_proj'} is not added to the residual stream by an Add or SkipSimplifiedLayerNormalization node; expose the hooks by hand`,
+  );
 }

@@ -2,7 +2,15 @@ import { createHash, type Hash } from 'node:crypto';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, normalize, relative, sep } from 'node:path';
 import { ExpgenError } from '@expgen/core';
-import { bytesPerElement, externalDataEntry, isExternal, tensorDims, toNumber, type GraphProto, type TensorProto } from './onnx-proto.js';
+import {
+  bytesPerElement,
+  externalDataEntry,
+  isExternal,
+  tensorDims,
+  toNumber,
+  type GraphProto,
+  type TensorProto,
+} from './onnx-proto.js';
 
 /**
  * Offsets of large tensors are page-aligned so that ONNX Runtime can memory-map them; small ones are only aligned
@@ -68,28 +76,40 @@ export class ExternalDataWriter {
  * within that file's size, so a broken copy fails here with the file named rather than inside ONNX Runtime.
  * Reads file sizes only, never the weights.
  */
-export async function checkExternalData(graph: GraphProto, modelFolder: string, modelFile: string): Promise<{ files: string[] }> {
+export async function checkExternalData(
+  graph: GraphProto,
+  modelFolder: string,
+  modelFile: string,
+): Promise<{ files: string[] }> {
   const sizes = new Map<string, number>();
   for (const tensor of graph.initializer ?? []) {
     if (!isExternal(tensor)) continue;
     const location = externalDataEntry(tensor, 'location');
     if (location === undefined || location === '') {
-      throw new ExpgenError(`${modelFile}: initializer "${tensor.name}" is stored externally but names no file; re-export the model`);
+      throw new ExpgenError(
+        `${modelFile}: initializer "${tensor.name}" is stored externally but names no file; re-export the model`,
+      );
     }
     if (isAbsolute(location) || /^[A-Za-z]:[\\/]/.test(location)) {
-      throw new ExpgenError(`${modelFile}: initializer "${tensor.name}" points at the absolute path "${location}"; ONNX Runtime needs data files named relative to the model's folder — re-save the model with a relative location`);
+      throw new ExpgenError(
+        `${modelFile}: initializer "${tensor.name}" points at the absolute path "${location}"; ONNX Runtime needs data files named relative to the model's folder — re-save the model with a relative location`,
+      );
     }
     const resolved = normalize(join(modelFolder, location));
     const inside = relative(modelFolder, resolved);
     if (inside.startsWith('..') || inside.split(sep).includes('..') || isAbsolute(inside)) {
-      throw new ExpgenError(`${modelFile}: initializer "${tensor.name}" points outside the model's folder ("${location}"); move the data file next to the model and re-save it`);
+      throw new ExpgenError(
+        `${modelFile}: initializer "${tensor.name}" points outside the model's folder ("${location}"); move the data file next to the model and re-save it`,
+      );
     }
     let size = sizes.get(resolved);
     if (size === undefined) {
       try {
         size = (await stat(resolved)).size;
       } catch {
-        throw new ExpgenError(`${modelFile}: external data file "${location}" (initializer "${tensor.name}") is missing from ${modelFolder}; copy it next to the model`);
+        throw new ExpgenError(
+          `${modelFile}: external data file "${location}" (initializer "${tensor.name}") is missing from ${modelFolder}; copy it next to the model`,
+        );
       }
       sizes.set(resolved, size);
     }
@@ -98,7 +118,9 @@ export async function checkExternalData(graph: GraphProto, modelFolder: string, 
     const expected = tensorDims(tensor).reduce((a, b) => a * b, 1) * safeBytesPerElement(tensor);
     const length = lengthEntry === undefined ? expected : Number(lengthEntry);
     if (!Number.isFinite(offset) || !Number.isFinite(length) || offset + length > size) {
-      throw new ExpgenError(`${modelFile}: external data file "${location}" is ${size} bytes but initializer "${tensor.name}" needs bytes ${offset}..${offset + length}; the file is truncated or from another export`);
+      throw new ExpgenError(
+        `${modelFile}: external data file "${location}" is ${size} bytes but initializer "${tensor.name}" needs bytes ${offset}..${offset + length}; the file is truncated or from another export`,
+      );
     }
   }
   return { files: [...sizes.keys()].map((file) => relative(modelFolder, file)) };

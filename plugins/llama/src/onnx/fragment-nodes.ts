@@ -16,42 +16,62 @@ export interface FragmentTensor {
  * fragment defines is prefixed with `prefix`, so two fragments (or one fragment at two hooks) never collide.
  * Returns the value holding the fragment's output and its constants.
  */
-export function appendFragment(b: GraphBuilder, fragment: GraphFragment, input: string, prefix: string): { output: string; tensors: FragmentTensor[] } {
+export function appendFragment(
+  b: GraphBuilder,
+  fragment: GraphFragment,
+  input: string,
+  prefix: string,
+): { output: string; tensors: FragmentTensor[] } {
   const where = `graph fragment "${fragment.name}"`;
   const renamed = new Map<string, string>([[fragment.input, input]]);
   const tensors: FragmentTensor[] = [];
   for (const tensor of fragment.initializers) {
     const elements = tensor.dims.reduce((a, d) => a * d, 1);
     if (elements !== tensor.data.length) {
-      throw new ExpgenError(`${where}: initializer "${tensor.name}" has ${tensor.data.length} values but dims [${tensor.dims.join(', ')}]; fix the fragment's plugin`);
+      throw new ExpgenError(
+        `${where}: initializer "${tensor.name}" has ${tensor.data.length} values but dims [${tensor.dims.join(', ')}]; fix the fragment's plugin`,
+      );
     }
-    if (renamed.has(tensor.name)) throw new ExpgenError(`${where}: name "${tensor.name}" is defined twice; fix the fragment's plugin`);
+    if (renamed.has(tensor.name))
+      throw new ExpgenError(`${where}: name "${tensor.name}" is defined twice; fix the fragment's plugin`);
     const name = b.claim(`${prefix}${tensor.name}`);
     renamed.set(tensor.name, name);
-    tensors.push({ name, dataType: tensor.data instanceof BigInt64Array ? DataType.INT64 : DataType.FLOAT, dims: tensor.dims, data: tensor.data });
+    tensors.push({
+      name,
+      dataType: tensor.data instanceof BigInt64Array ? DataType.INT64 : DataType.FLOAT,
+      dims: tensor.dims,
+      data: tensor.data,
+    });
   }
   fragment.nodes.forEach((node, index) => {
     const inputs = node.inputs.map((name) => {
       if (name === '') return '';
       const value = renamed.get(name);
       if (value === undefined) {
-        throw new ExpgenError(`${where}: node ${index} (${node.op}) reads "${name}", which no earlier node, initializer or the input "${fragment.input}" defines; fix the fragment's plugin`);
+        throw new ExpgenError(
+          `${where}: node ${index} (${node.op}) reads "${name}", which no earlier node, initializer or the input "${fragment.input}" defines; fix the fragment's plugin`,
+        );
       }
       return value;
     });
     const outputs = node.outputs.map((name) => {
       if (name === '') return '';
-      if (renamed.has(name)) throw new ExpgenError(`${where}: name "${name}" is defined twice; fix the fragment's plugin`);
+      if (renamed.has(name))
+        throw new ExpgenError(`${where}: name "${name}" is defined twice; fix the fragment's plugin`);
       const value = b.claim(`${prefix}${name}`);
       renamed.set(name, value);
       return value;
     });
-    const attributes = Object.fromEntries(Object.entries(node.attributes ?? {}).map(([key, value]) => [key, attributeFromPlain(key, value)]));
+    const attributes = Object.fromEntries(
+      Object.entries(node.attributes ?? {}).map(([key, value]) => [key, attributeFromPlain(key, value)]),
+    );
     b.node(node.op, inputs, { outputs, attributes, name: `${prefix}${node.op}` });
   });
   const output = renamed.get(fragment.output);
   if (output === undefined || fragment.output === fragment.input) {
-    throw new ExpgenError(`${where}: output "${fragment.output}" is not produced by any of its nodes; fix the fragment's plugin`);
+    throw new ExpgenError(
+      `${where}: output "${fragment.output}" is not produced by any of its nodes; fix the fragment's plugin`,
+    );
   }
   return { output, tensors };
 }
@@ -66,9 +86,24 @@ export function fragmentDigest(fragment: GraphFragment): string {
   const known = digests.get(fragment);
   if (known !== undefined) return known;
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ name: fragment.name, input: fragment.input, output: fragment.output, inputWidth: fragment.inputWidth, outputWidth: fragment.outputWidth, nodes: fragment.nodes }));
+  hash.update(
+    JSON.stringify({
+      name: fragment.name,
+      input: fragment.input,
+      output: fragment.output,
+      inputWidth: fragment.inputWidth,
+      outputWidth: fragment.outputWidth,
+      nodes: fragment.nodes,
+    }),
+  );
   for (const tensor of fragment.initializers) {
-    hash.update(JSON.stringify({ name: tensor.name, dims: tensor.dims, type: tensor.data instanceof BigInt64Array ? 'int64' : 'float32' }));
+    hash.update(
+      JSON.stringify({
+        name: tensor.name,
+        dims: tensor.dims,
+        type: tensor.data instanceof BigInt64Array ? 'int64' : 'float32',
+      }),
+    );
     hash.update(new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength));
   }
   const digest = hash.digest('hex');

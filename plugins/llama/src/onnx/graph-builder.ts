@@ -38,7 +38,10 @@ export class GraphBuilder {
   private readonly constants = new Map<string, string>();
 
   /** `namePrefix` keeps names unique when nodes are appended to an existing graph (e.g. `hooks/`). */
-  constructor(private readonly namePrefix = '', existingNames: Iterable<string> = []) {
+  constructor(
+    private readonly namePrefix = '',
+    existingNames: Iterable<string> = [],
+  ) {
     for (const name of existingNames) this.usedNames.add(name);
   }
 
@@ -70,21 +73,35 @@ export class GraphBuilder {
   node(op: string, inputs: readonly string[], options: NodeOptions = {}): string[] {
     const nodeName = this.uniqueName(options.name ?? op);
     const outputSpec = options.outputs ?? 1;
-    const outputs = typeof outputSpec === 'number' ? Array.from({ length: outputSpec }, (_, i) => this.claimOutput(`${nodeName}/output_${i}`)) : [...outputSpec];
+    const outputs =
+      typeof outputSpec === 'number'
+        ? Array.from({ length: outputSpec }, (_, i) => this.claimOutput(`${nodeName}/output_${i}`))
+        : [...outputSpec];
     const node: NodeProto = { opType: op, name: nodeName, input: [...inputs], output: outputs };
     if (options.domain) node.domain = options.domain;
-    if (options.attributes) node.attribute = Object.entries(options.attributes).map(([name, value]) => makeAttribute(name, value));
+    if (options.attributes)
+      node.attribute = Object.entries(options.attributes).map(([name, value]) => makeAttribute(name, value));
     this.nodes.push(node);
     return outputs;
   }
 
   /** A single-output node; returns the output's name. */
-  op(op: string, inputs: readonly string[], attributes?: Readonly<Record<string, AttributeValue>>, name?: string): string {
+  op(
+    op: string,
+    inputs: readonly string[],
+    attributes?: Readonly<Record<string, AttributeValue>>,
+    name?: string,
+  ): string {
     return this.node(op, inputs, { attributes, name })[0]!;
   }
 
   /** Like `op`, writing its output to a name chosen by the caller (graph outputs, hook points). */
-  opTo(output: string, op: string, inputs: readonly string[], attributes?: Readonly<Record<string, AttributeValue>>): string {
+  opTo(
+    output: string,
+    op: string,
+    inputs: readonly string[],
+    attributes?: Readonly<Record<string, AttributeValue>>,
+  ): string {
     this.claim(output);
     this.node(op, inputs, { attributes, outputs: [output] });
     return output;
@@ -97,12 +114,20 @@ export class GraphBuilder {
 
   floatConstant(values: number | readonly number[], dims?: readonly number[]): string {
     const list = typeof values === 'number' ? [values] : values;
-    return this.constant(DataType.FLOAT, dims ?? (typeof values === 'number' ? [] : [list.length]), Float32Array.from(list));
+    return this.constant(
+      DataType.FLOAT,
+      dims ?? (typeof values === 'number' ? [] : [list.length]),
+      Float32Array.from(list),
+    );
   }
 
   int64Constant(values: number | readonly number[], dims?: readonly number[]): string {
     const list = typeof values === 'number' ? [values] : values;
-    return this.constant(DataType.INT64, dims ?? (typeof values === 'number' ? [] : [list.length]), BigInt64Array.from(list.map((v) => BigInt(v))));
+    return this.constant(
+      DataType.INT64,
+      dims ?? (typeof values === 'number' ? [] : [list.length]),
+      BigInt64Array.from(list.map((v) => BigInt(v))),
+    );
   }
 
   private constant(dataType: number, dims: readonly number[], data: Float32Array | BigInt64Array): string {
@@ -110,7 +135,14 @@ export class GraphBuilder {
     const existing = this.constants.get(key);
     if (existing !== undefined) return existing;
     const kind = dataType === DataType.FLOAT ? 'f32' : 'i64';
-    const name = this.uniqueNameUnscoped(`const/${kind}/${dims.length === 0 ? 'scalar' : dims.join('x')}/${Array.from(data as ArrayLike<number | bigint>, String).slice(0, 4).join('_')}`);
+    const name = this.uniqueNameUnscoped(
+      `const/${kind}/${dims.length === 0 ? 'scalar' : dims.join('x')}/${Array.from(
+        data as ArrayLike<number | bigint>,
+        String,
+      )
+        .slice(0, 4)
+        .join('_')}`,
+    );
     this.initializers.push(inlineTensor(name, dataType, dims, data));
     this.constants.set(key, name);
     return name;
@@ -146,7 +178,10 @@ export class GraphBuilder {
   }
 }
 
-export function makeModel(graph: GraphProto, options: { producer?: string; microsoftOpset?: boolean; docString?: string } = {}): ModelProto {
+export function makeModel(
+  graph: GraphProto,
+  options: { producer?: string; microsoftOpset?: boolean; docString?: string } = {},
+): ModelProto {
   const opsetImport = [{ domain: '', version: DEFAULT_OPSET }];
   if (options.microsoftOpset) opsetImport.push({ domain: MICROSOFT_DOMAIN, version: 1 });
   return {

@@ -25,7 +25,9 @@ export function removePastInputs(graph: GraphProto, pastInputs: ReadonlySet<stri
   graph.input = (graph.input ?? []).filter((input) => !pastInputs.has(input.name!));
   for (const node of graph.node) {
     if ((node.input ?? []).some((name) => pastInputs.has(name))) {
-      throw new Error(`node ${node.name} still reads a KV-cache input after removing the cache; the graph is not laid out as expected`);
+      throw new Error(
+        `node ${node.name} still reads a KV-cache input after removing the cache; the graph is not laid out as expected`,
+      );
     }
   }
 }
@@ -51,7 +53,8 @@ export function pruneToOutputs(graph: GraphProto): void {
     if (index === undefined || needed.has(index)) continue;
     needed.add(index);
     for (const input of nodes[index]!.input ?? []) if (input) stack.push(input);
-    for (const attribute of nodes[index]!.attribute ?? []) for (const name of subgraphReads(attribute)) stack.push(name);
+    for (const attribute of nodes[index]!.attribute ?? [])
+      for (const name of subgraphReads(attribute)) stack.push(name);
   }
   graph.node = nodes.filter((_, index) => needed.has(index));
   graph.initializer = (graph.initializer ?? []).filter((tensor) => usedValues.has(tensor.name!));
@@ -64,7 +67,10 @@ function subgraphReads(attribute: NonNullable<NodeProto['attribute']>[number]): 
   const graphs = [...(attribute.g ? [attribute.g] : []), ...(attribute.graphs ?? [])];
   const names: string[] = [];
   for (const sub of graphs) {
-    const local = new Set<string>([...(sub.input ?? []).map((i) => i.name!), ...(sub.initializer ?? []).map((t) => t.name!)]);
+    const local = new Set<string>([
+      ...(sub.input ?? []).map((i) => i.name!),
+      ...(sub.initializer ?? []).map((t) => t.name!),
+    ]);
     for (const node of sub.node ?? []) for (const output of node.output ?? []) local.add(output);
     for (const node of sub.node ?? []) {
       for (const input of node.input ?? []) if (input && !local.has(input)) names.push(input);

@@ -8,7 +8,12 @@ import { SeededRandom } from '../hf/seeded-random.js';
 import { decodeModel } from './onnx-proto.js';
 import { idTokenizer, tinyBuiltModel, type TinyBuiltModel } from './test-models.js';
 
-const provenance: Provenance = { kind: 'subject-model', component: 'llama', plugin: '@expgen/plugin-llama', pluginVersion: 'test' };
+const provenance: Provenance = {
+  kind: 'subject-model',
+  component: 'llama',
+  plugin: '@expgen/plugin-llama',
+  pluginVersion: 'test',
+};
 type Subject = Awaited<ReturnType<typeof openLlamaSubjectModel>>;
 
 const BATCH = 4;
@@ -22,7 +27,11 @@ function batchTokens(seed: number): Int32Array {
 
 /** Extremes over each row's real positions from its countFrom on, by the host reference (`reduceOnHost`). */
 function hostExtremes(full: Float32Array, width: number, countFrom: Int32Array) {
-  const { max, min } = reduceOnHost(full, { batch: BATCH, seqLen: SEQ, width, lengths: LENGTHS, countFrom }, { hook: 'host', reduce: 'extremes' });
+  const { max, min } = reduceOnHost(
+    full,
+    { batch: BATCH, seqLen: SEQ, width, lengths: LENGTHS, countFrom },
+    { hook: 'host', reduce: 'extremes' },
+  );
   return { max: max!, min: min! };
 }
 
@@ -33,7 +42,11 @@ function rowDiffers(a: Float32Array, b: Float32Array, width: number, row: number
 }
 
 /** A small SAE-like encoder: relu(x W + b), W [in, out]. */
-function encoderFragment(inputWidth: number, outputWidth: number, seed: number): { fragment: GraphFragment; encode: (x: Float32Array, rows: number) => Float32Array } {
+function encoderFragment(
+  inputWidth: number,
+  outputWidth: number,
+  seed: number,
+): { fragment: GraphFragment; encode: (x: Float32Array, rows: number) => Float32Array } {
   const random = new SeededRandom(seed);
   const weight = random.normals(inputWidth * outputWidth, 1 / Math.sqrt(inputWidth));
   const bias = random.normals(outputWidth, 0.1);
@@ -72,7 +85,8 @@ function assertClose(actual: Float32Array, expected: Float32Array, tolerance: nu
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i]!;
     const e = expected[i]!;
-    if (Number.isNaN(e) || !Number.isFinite(e)) assert.ok(Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e)), `${what}[${i}]: ${a} vs ${e}`);
+    if (Number.isNaN(e) || !Number.isFinite(e))
+      assert.ok(Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e)), `${what}[${i}]: ${a} vs ${e}`);
     else assert.ok(Math.abs(a - e) <= tolerance * (1 + Math.abs(e)), `${what}[${i}]: ${a} vs ${e}`);
   }
 }
@@ -84,9 +98,20 @@ describe('hook reductions in the graph', () => {
   let full: Map<string, HookResult>;
   before(async () => {
     built = await tinyBuiltModel({ seed: 4, layers: 2, shards: 1 });
-    subject = await openLlamaSubjectModel(built.modelDir, { provider: 'cpu', provenance, tokenizer: idTokenizer(256), maxOpenSessions: 3 });
+    subject = await openLlamaSubjectModel(built.modelDir, {
+      provider: 'cpu',
+      provenance,
+      tokenizer: idTokenizer(256),
+      maxOpenSessions: 3,
+    });
     tokens = batchTokens(11);
-    const result = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: subject.hookPoints().map((h) => ({ hook: h.name, reduce: 'full' as const })) });
+    const result = await subject.forward({
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      lengths: LENGTHS,
+      hooks: subject.hookPoints().map((h) => ({ hook: h.name, reduce: 'full' as const })),
+    });
     full = new Map(result.hooks.map((h) => [h.hook, h]));
   });
   after(async () => {
@@ -94,7 +119,7 @@ describe('hook reductions in the graph', () => {
     await built?.remove();
   });
 
-  it('extremes equal the host reduction of full values, over real positions from each row\'s countFrom on', async () => {
+  it("extremes equal the host reduction of full values, over real positions from each row's countFrom on", async () => {
     // Rows with and without a prefix in one batch; row 3 has one token, before its countFrom.
     const countFrom = Int32Array.of(2, 0, 1, 2);
     const result = await subject.forward({
@@ -114,7 +139,11 @@ describe('hook reductions in the graph', () => {
     assertClose(mlp.min!, expectedMlp.min, 1e-6, 'mlp/1 min');
     // The prefix matters in these rows, so a graph that ignored countFrom (or used one row's for all) would fail.
     const fromZero = hostExtremes(full.get('mlp/1')!.full!, 128, new Int32Array(BATCH));
-    for (const row of [0, 2]) assert.ok(rowDiffers(expectedMlp.max, fromZero.max, 128, row) || rowDiffers(expectedMlp.min, fromZero.min, 128, row), `row ${row}'s prefix changes its extremes`);
+    for (const row of [0, 2])
+      assert.ok(
+        rowDiffers(expectedMlp.max, fromZero.max, 128, row) || rowDiffers(expectedMlp.min, fromZero.min, 128, row),
+        `row ${row}'s prefix changes its extremes`,
+      );
     // Row 3 has one token, before its countFrom: nothing counts, so the extremes stay at -inf / +inf.
     assert.equal(mlp.max![3 * 128], -Infinity);
     assert.equal(mlp.min![3 * 128], Infinity);
@@ -125,7 +154,16 @@ describe('hook reductions in the graph', () => {
     assert.equal(mlp.gated, undefined);
 
     // Without countFrom every real position counts, in the same variant.
-    const unprefixed = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [{ hook: 'mlp/1', reduce: 'extremes' }, { hook: 'resid/0', reduce: 'extremes' }] });
+    const unprefixed = await subject.forward({
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      lengths: LENGTHS,
+      hooks: [
+        { hook: 'mlp/1', reduce: 'extremes' },
+        { hook: 'resid/0', reduce: 'extremes' },
+      ],
+    });
     assertClose(unprefixed.hooks[0]!.max!, fromZero.max, 1e-6, 'mlp/1 max from 0');
     assertClose(unprefixed.hooks[0]!.min!, fromZero.min, 1e-6, 'mlp/1 min from 0');
   });
@@ -145,21 +183,49 @@ describe('hook reductions in the graph', () => {
       top[f] = f % 17 === 0 ? Infinity : max[f]! - 0.5 + random.uniform();
       bottom[f] = f % 13 === 0 ? -Infinity : min[f]! - 0.5 + random.uniform();
     }
-    const result = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, countFrom, hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: { top, bottom } }] });
+    const result = await subject.forward({
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      lengths: LENGTHS,
+      countFrom,
+      hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: { top, bottom } }],
+    });
     const gated = result.hooks[0]!;
     assertClose(gated.max!, max, 1e-6, 'max');
     assertClose(gated.min!, min, 1e-6, 'min');
     const expected: string[] = [];
-    for (let row = 0; row < BATCH; row++) for (let f = 0; f < width; f++) if (max[row * width + f]! > top[f]! || min[row * width + f]! < bottom[f]!) expected.push(`${row}/${f}`);
+    for (let row = 0; row < BATCH; row++)
+      for (let f = 0; f < width; f++)
+        if (max[row * width + f]! > top[f]! || min[row * width + f]! < bottom[f]!) expected.push(`${row}/${f}`);
     const actual = Array.from(gated.gated!.rows, (row, i) => `${row}/${gated.gated!.features[i]}`);
     assert.deepEqual(actual, expected);
-    const reference = reduceOnHost(fullValues, { batch: BATCH, seqLen: SEQ, width, lengths: LENGTHS, countFrom }, { hook: 'mlp/0', reduce: 'gated', thresholds: { top, bottom } });
-    assert.deepEqual(actual, Array.from(reference.gated!.rows, (row, i) => `${row}/${reference.gated!.features[i]}`), 'the same pairs as the host reference');
+    const reference = reduceOnHost(
+      fullValues,
+      { batch: BATCH, seqLen: SEQ, width, lengths: LENGTHS, countFrom },
+      { hook: 'mlp/0', reduce: 'gated', thresholds: { top, bottom } },
+    );
+    assert.deepEqual(
+      actual,
+      Array.from(reference.gated!.rows, (row, i) => `${row}/${reference.gated!.features[i]}`),
+      'the same pairs as the host reference',
+    );
     assertClose(gated.gated!.values, reference.gated!.values, 1e-6, 'gated values against the host reference');
-    assert.ok(expected.length > 10 && expected.length < BATCH * width / 2, `a useful mix of pairs (${expected.length})`);
+    assert.ok(
+      expected.length > 10 && expected.length < (BATCH * width) / 2,
+      `a useful mix of pairs (${expected.length})`,
+    );
     // The prefix changes which pairs pass, so this checks that each row's countFrom reached the graph.
-    const fromZero = reduceOnHost(fullValues, { batch: BATCH, seqLen: SEQ, width, lengths: LENGTHS }, { hook: 'mlp/0', reduce: 'gated', thresholds: { top, bottom } });
-    assert.notDeepEqual(Array.from(fromZero.gated!.rows, (row, i) => `${row}/${fromZero.gated!.features[i]}`), expected, 'countFrom changes the selection');
+    const fromZero = reduceOnHost(
+      fullValues,
+      { batch: BATCH, seqLen: SEQ, width, lengths: LENGTHS },
+      { hook: 'mlp/0', reduce: 'gated', thresholds: { top, bottom } },
+    );
+    assert.notDeepEqual(
+      Array.from(fromZero.gated!.rows, (row, i) => `${row}/${fromZero.gated!.features[i]}`),
+      expected,
+      'countFrom changes the selection',
+    );
     actual.forEach((_, i) => {
       const row = gated.gated!.rows[i]!;
       const f = gated.gated!.features[i]!;
@@ -172,8 +238,18 @@ describe('hook reductions in the graph', () => {
 
     // Thresholds that nothing passes extract nothing (strict comparisons).
     const none = await subject.forward({
-      tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, countFrom,
-      hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: { top: new Float32Array(width).fill(Infinity), bottom: new Float32Array(width).fill(-Infinity) } }],
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      lengths: LENGTHS,
+      countFrom,
+      hooks: [
+        {
+          hook: 'mlp/0',
+          reduce: 'gated',
+          thresholds: { top: new Float32Array(width).fill(Infinity), bottom: new Float32Array(width).fill(-Infinity) },
+        },
+      ],
     });
     assert.equal(none.hooks[0]!.gated!.rows.length, 0);
     assert.equal(none.hooks[0]!.gated!.values.length, 0);
@@ -182,7 +258,10 @@ describe('hook reductions in the graph', () => {
   it('runs a graph fragment between the hook and the reductions', async () => {
     const { fragment, encode } = encoderFragment(64, 48, 6);
     const result = await subject.forward({
-      tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS,
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      lengths: LENGTHS,
       hooks: [
         { hook: 'resid/1', fragment, reduce: 'full' },
         { hook: 'resid/1', fragment, reduce: 'extremes' },
@@ -190,7 +269,10 @@ describe('hook reductions in the graph', () => {
     });
     const [encodedFull, encodedExtremes] = result.hooks as [HookResult, HookResult];
     assert.equal(encodedFull.width, 48);
-    const hostEncoded = encode(full.get('resid/1')!.full!.map((v) => (Number.isNaN(v) ? 0 : v)), BATCH * SEQ);
+    const hostEncoded = encode(
+      full.get('resid/1')!.full!.map((v) => (Number.isNaN(v) ? 0 : v)),
+      BATCH * SEQ,
+    );
     for (let row = 0; row < BATCH; row++) {
       for (let s = LENGTHS[row]!; s < SEQ; s++) hostEncoded.fill(NaN, (row * SEQ + s) * 48, (row * SEQ + s + 1) * 48);
     }
@@ -200,40 +282,96 @@ describe('hook reductions in the graph', () => {
     assertClose(encodedExtremes.min!, min, 1e-5, 'encoded min');
   });
 
-  it('returns last-position logits equal to the full logits at each row\'s last real token', async () => {
-    const all = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [], logits: 'all' });
-    const last = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [], logits: 'last' });
+  it("returns last-position logits equal to the full logits at each row's last real token", async () => {
+    const all = await subject.forward({
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      lengths: LENGTHS,
+      hooks: [],
+      logits: 'all',
+    });
+    const last = await subject.forward({
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      lengths: LENGTHS,
+      hooks: [],
+      logits: 'last',
+    });
     assert.equal(last.logits!.length, BATCH * 256);
     for (let row = 0; row < BATCH; row++) {
       const position = LENGTHS[row]! - 1;
-      assertClose(last.logits!.subarray(row * 256, (row + 1) * 256), all.logits!.subarray((row * SEQ + position) * 256, (row * SEQ + position + 1) * 256), 1e-5, `row ${row}`);
+      assertClose(
+        last.logits!.subarray(row * 256, (row + 1) * 256),
+        all.logits!.subarray((row * SEQ + position) * 256, (row * SEQ + position + 1) * 256),
+        1e-5,
+        `row ${row}`,
+      );
     }
     assert.equal(last.hooks.length, 0);
   });
 
   it('returns only the logitIds columns, equal to slicing the full logits, for every position and for the last', async () => {
     const ids = [200, 3, 17, 3, 255];
-    const all = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [], logits: 'all' });
+    const all = await subject.forward({
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      lengths: LENGTHS,
+      hooks: [],
+      logits: 'all',
+    });
     const variantsBefore = new Set(await readdir(built.modelDir));
-    const selected = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [], logits: 'all', logitIds: ids });
+    const selected = await subject.forward({
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      lengths: LENGTHS,
+      hooks: [],
+      logits: 'all',
+      logitIds: ids,
+    });
     // At every position only the selected rows of lm_head are multiplied: no [batch, seq, vocab] product at all.
     const added = (await readdir(built.modelDir)).filter((f) => !variantsBefore.has(f) && f.endsWith('.onnx'));
     assert.equal(added.length, 1);
     const graph = decodeModel(await readFile(join(built.modelDir, added[0]!))).graph!;
     const headReads = graph.node!.filter((n) => n.input!.includes('lm_head.weight'));
-    assert.deepEqual(headReads.map((n) => n.opType), ['Gather'], 'lm_head is only read through a Gather of the selected rows');
+    assert.deepEqual(
+      headReads.map((n) => n.opType),
+      ['Gather'],
+      'lm_head is only read through a Gather of the selected rows',
+    );
     assert.equal(selected.logits!.length, BATCH * SEQ * ids.length);
     for (let row = 0; row < BATCH; row++) {
       for (let position = 0; position < LENGTHS[row]!; position++) {
         const at = row * SEQ + position;
-        assertClose(selected.logits!.subarray(at * ids.length, (at + 1) * ids.length), Float32Array.from(ids, (id) => all.logits![at * 256 + id]!), 1e-5, `row ${row}, position ${position}`);
+        assertClose(
+          selected.logits!.subarray(at * ids.length, (at + 1) * ids.length),
+          Float32Array.from(ids, (id) => all.logits![at * 256 + id]!),
+          1e-5,
+          `row ${row}, position ${position}`,
+        );
       }
     }
-    const last = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, hooks: [], logits: 'last', logitIds: ids });
+    const last = await subject.forward({
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      lengths: LENGTHS,
+      hooks: [],
+      logits: 'last',
+      logitIds: ids,
+    });
     assert.equal(last.logits!.length, BATCH * ids.length);
     for (let row = 0; row < BATCH; row++) {
       const at = row * SEQ + LENGTHS[row]! - 1;
-      assertClose(last.logits!.subarray(row * ids.length, (row + 1) * ids.length), Float32Array.from(ids, (id) => all.logits![at * 256 + id]!), 1e-5, `last of row ${row}`);
+      assertClose(
+        last.logits!.subarray(row * ids.length, (row + 1) * ids.length),
+        Float32Array.from(ids, (id) => all.logits![at * 256 + id]!),
+        1e-5,
+        `last of row ${row}`,
+      );
     }
     // The id list is part of the graph: another list is another variant, the same list reuses its file.
     const names = async () => (await readdir(built.modelDir)).filter((f) => f.startsWith('model.variant-')).sort();
@@ -243,7 +381,10 @@ describe('hook reductions in the graph', () => {
     await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, hooks: [], logits: 'all', logitIds: [4, 5] });
     assert.equal((await names()).length, before.length + 1);
     const fails = (logitIds: number[], logits: 'none' | 'all', pattern: RegExp) =>
-      assert.rejects(subject.forward({ tokens, batch: BATCH, seqLen: SEQ, hooks: [], logits, logitIds }), (error: unknown) => isExpgenError(error) && pattern.test((error as Error).message));
+      assert.rejects(
+        subject.forward({ tokens, batch: BATCH, seqLen: SEQ, hooks: [], logits, logitIds }),
+        (error: unknown) => isExpgenError(error) && pattern.test((error as Error).message),
+      );
     await fails([256], 'all', /logitIds holds 256, outside the model's vocabulary \(0\.\.255\)/);
     await fails([], 'all', /logitIds is empty/);
     await fails([1], 'none', /ask for logits "last" or "all"/);
@@ -252,26 +393,96 @@ describe('hook reductions in the graph', () => {
   it('caches one variant file per request shape beside the model, whatever the threshold and countFrom values', async () => {
     const variantsBefore = (await readdir(built.modelDir)).filter((f) => f.startsWith('model.variant-'));
     const thresholds = (v: number) => ({ top: new Float32Array(128).fill(v), bottom: new Float32Array(128).fill(-v) });
-    await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, countFrom: Int32Array.of(1, 1, 1, 1), hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: thresholds(1) }] });
-    await subject.forward({ tokens: tokens.subarray(0, 10), batch: 2, seqLen: 5, countFrom: Int32Array.of(0, 3), hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: thresholds(2) }] });
-    await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: thresholds(3) }] });
+    await subject.forward({
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      lengths: LENGTHS,
+      countFrom: Int32Array.of(1, 1, 1, 1),
+      hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: thresholds(1) }],
+    });
+    await subject.forward({
+      tokens: tokens.subarray(0, 10),
+      batch: 2,
+      seqLen: 5,
+      countFrom: Int32Array.of(0, 3),
+      hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: thresholds(2) }],
+    });
+    await subject.forward({
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      hooks: [{ hook: 'mlp/0', reduce: 'gated', thresholds: thresholds(3) }],
+    });
     // A variant where no hook reduces has no input for countFrom, and full values keep the prefix.
-    const unreduced = await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, countFrom: Int32Array.of(1, 2, 3, 4), hooks: subject.hookPoints().map((h) => ({ hook: h.name, reduce: 'full' as const })) });
-    unreduced.hooks.forEach((h) => assertClose(h.full!, full.get(h.hook)!.full!, 0, `${h.hook} full values`));
+    const unreduced = await subject.forward({
+      tokens,
+      batch: BATCH,
+      seqLen: SEQ,
+      lengths: LENGTHS,
+      countFrom: Int32Array.of(1, 2, 3, 4),
+      hooks: subject.hookPoints().map((h) => ({ hook: h.name, reduce: 'full' as const })),
+    });
+    unreduced.hooks.forEach((h) => {
+      assertClose(h.full!, full.get(h.hook)!.full!, 0, `${h.hook} full values`);
+    });
     const variantsAfter = (await readdir(built.modelDir)).filter((f) => f.startsWith('model.variant-'));
-    assert.deepEqual(variantsAfter, variantsBefore, 'no new variant for new thresholds, countFrom values or batch shapes');
-    for (const file of variantsAfter) assert.ok((await stat(`${built.modelDir}/${file}`)).size < 200_000, `${file} must refer to the shared weights`);
+    assert.deepEqual(
+      variantsAfter,
+      variantsBefore,
+      'no new variant for new thresholds, countFrom values or batch shapes',
+    );
+    for (const file of variantsAfter)
+      assert.ok((await stat(`${built.modelDir}/${file}`)).size < 200_000, `${file} must refer to the shared weights`);
   });
 
   it('refuses unknown hooks, mismatched fragments and missing thresholds with the name at fault', async () => {
     const fails = async (request: Parameters<Subject['forward']>[0], pattern: RegExp) =>
-      assert.rejects(subject.forward(request), (error: unknown) => isExpgenError(error) && pattern.test((error as Error).message));
-    await fails({ tokens, batch: BATCH, seqLen: SEQ, hooks: [{ hook: 'mlp/7', reduce: 'full' }] }, /hook point "mlp\/7" does not exist/);
-    await fails({ tokens, batch: BATCH, seqLen: SEQ, hooks: [{ hook: 'mlp/0', reduce: 'full', fragment: encoderFragment(64, 8, 1).fragment }] }, /fragment "test_encoder" reads 64 values per token but hook "mlp\/0" has 128/);
+      assert.rejects(
+        subject.forward(request),
+        (error: unknown) => isExpgenError(error) && pattern.test((error as Error).message),
+      );
+    await fails(
+      { tokens, batch: BATCH, seqLen: SEQ, hooks: [{ hook: 'mlp/7', reduce: 'full' }] },
+      /hook point "mlp\/7" does not exist/,
+    );
+    await fails(
+      {
+        tokens,
+        batch: BATCH,
+        seqLen: SEQ,
+        hooks: [{ hook: 'mlp/0', reduce: 'full', fragment: encoderFragment(64, 8, 1).fragment }],
+      },
+      /fragment "test_encoder" reads 64 values per token but hook "mlp\/0" has 128/,
+    );
     await fails({ tokens, batch: BATCH, seqLen: SEQ, hooks: [{ hook: 'mlp/0', reduce: 'gated' }] }, /needs thresholds/);
-    await fails({ tokens: Int32Array.of(1, 2, 300), batch: 1, seqLen: 3, hooks: [] }, /token id 300 at row 0, position 2/);
-    await fails({ tokens, batch: BATCH, seqLen: SEQ, lengths: Int32Array.of(1, 2, 11, 0), hooks: [] }, /length 11 of row 2/);
-    await fails({ tokens, batch: BATCH, seqLen: SEQ, countFrom: Int32Array.of(1, 1), hooks: [{ hook: 'mlp/0', reduce: 'extremes' }] }, /2 countFrom values given for batch 4/);
-    await fails({ tokens, batch: BATCH, seqLen: SEQ, countFrom: Int32Array.of(0, 0, -1, 0), hooks: [{ hook: 'mlp/0', reduce: 'extremes' }] }, /countFrom -1 of row 2 must be a non-negative integer/);
+    await fails(
+      { tokens: Int32Array.of(1, 2, 300), batch: 1, seqLen: 3, hooks: [] },
+      /token id 300 at row 0, position 2/,
+    );
+    await fails(
+      { tokens, batch: BATCH, seqLen: SEQ, lengths: Int32Array.of(1, 2, 11, 0), hooks: [] },
+      /length 11 of row 2/,
+    );
+    await fails(
+      {
+        tokens,
+        batch: BATCH,
+        seqLen: SEQ,
+        countFrom: Int32Array.of(1, 1),
+        hooks: [{ hook: 'mlp/0', reduce: 'extremes' }],
+      },
+      /2 countFrom values given for batch 4/,
+    );
+    await fails(
+      {
+        tokens,
+        batch: BATCH,
+        seqLen: SEQ,
+        countFrom: Int32Array.of(0, 0, -1, 0),
+        hooks: [{ hook: 'mlp/0', reduce: 'extremes' }],
+      },
+      /countFrom -1 of row 2 must be a non-negative integer/,
+    );
   });
 });

@@ -12,7 +12,20 @@ import { GraphBuilder } from './graph-builder.js';
 import { definedNames, pruneToOutputs, removePastInputs } from './graph-edit.js';
 import type { HookTensor } from './llama-graph.js';
 import { variantFileName } from './model-manifest.js';
-import { attributeInt, DataType, decodeModel, encodeModel, externalTensor, inlineTensor, int, ints, valueInfo, type GraphProto, type NodeProto, type TensorProto } from './onnx-proto.js';
+import {
+  attributeInt,
+  DataType,
+  decodeModel,
+  encodeModel,
+  externalTensor,
+  inlineTensor,
+  int,
+  ints,
+  valueInfo,
+  type GraphProto,
+  type NodeProto,
+  type TensorProto,
+} from './onnx-proto.js';
 
 export type HookReduction = 'full' | 'extremes' | 'gated';
 export type LogitsRequest = 'none' | 'last' | 'all';
@@ -98,7 +111,9 @@ const INLINE_LIMIT_BYTES = 1024 * 1024;
 
 /** sha256 of the base graph file: variants are keyed on it, so a rebuilt base never reuses a stale variant. */
 export async function baseGraphDigest(base: BaseGraph): Promise<string> {
-  return createHash('sha256').update(await readFile(join(base.folder, base.modelFile))).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(join(base.folder, base.modelFile)))
+    .digest('hex');
 }
 
 /**
@@ -113,7 +128,11 @@ export function variantKey(baseDigest: string, spec: VariantSpec): string {
     base: baseDigest,
     logits: spec.logits,
     kvCache: spec.kvCache,
-    hooks: spec.hooks.map((h) => ({ hook: h.hook, reduce: h.reduce, fragment: h.fragment ? fragmentDigest(h.fragment) : null })),
+    hooks: spec.hooks.map((h) => ({
+      hook: h.hook,
+      reduce: h.reduce,
+      fragment: h.fragment ? fragmentDigest(h.fragment) : null,
+    })),
     // Only when present, so the keys (and files) of variants without a selection stay what they were.
     ...(spec.logitIds !== undefined && spec.logits !== 'none' ? { logitIds: [...spec.logitIds] } : {}),
   };
@@ -129,15 +148,29 @@ function variantIO(base: BaseGraph, spec: VariantSpec, key: string): HookVariant
     if (request.reduce === 'full') return { hook: request.hook, width, full: `${p}.full` };
     const extremes = { hook: request.hook, width, max: `${p}.max`, min: `${p}.min` };
     if (request.reduce === 'extremes') return extremes;
-    return { ...extremes, gatedIndex: `${p}.gated_index`, gatedValues: `${p}.gated_values`, top: `${p}.top`, bottom: `${p}.bottom` };
+    return {
+      ...extremes,
+      gatedIndex: `${p}.gated_index`,
+      gatedValues: `${p}.gated_values`,
+      top: `${p}.top`,
+      bottom: `${p}.bottom`,
+    };
   });
   const cast = base.logitsElemType !== DataType.FLOAT;
   const selected = spec.logitIds !== undefined;
   const logits =
     spec.logits === 'all'
-      ? selected ? 'expgen.logits_selected' : cast ? 'expgen.logits' : base.logits
+      ? selected
+        ? 'expgen.logits_selected'
+        : cast
+          ? 'expgen.logits'
+          : base.logits
       : spec.logits === 'last'
-        ? selected ? 'expgen.last_logits_selected' : base.lastLogits && !cast ? base.lastLogits : 'expgen.last_logits'
+        ? selected
+          ? 'expgen.last_logits_selected'
+          : base.lastLogits && !cast
+            ? base.lastLogits
+            : 'expgen.last_logits'
         : undefined;
   return {
     key,
@@ -155,25 +188,35 @@ function hookPoint(base: BaseGraph, name: string): HookTensor {
   if (!point) {
     const names = base.hookPoints.map((p) => p.name);
     const sample = names.length > 6 ? `${names.slice(0, 6).join(', ')}, ...` : names.join(', ');
-    throw new ExpgenError(`hook point "${name}" does not exist in ${join(base.folder, base.modelFile)}; it has ${sample}`);
+    throw new ExpgenError(
+      `hook point "${name}" does not exist in ${join(base.folder, base.modelFile)}; it has ${sample}`,
+    );
   }
   return point;
 }
 
 /** Checks a spec against the base graph before anything is built, naming the hook and fragment at fault. */
 export function checkVariantSpec(base: BaseGraph, spec: VariantSpec): void {
-  if (spec.kvCache && spec.hooks.length > 0) throw new Error('hook reductions are not supported on passes that read a KV cache');
+  if (spec.kvCache && spec.hooks.length > 0)
+    throw new Error('hook reductions are not supported on passes that read a KV cache');
   if (spec.logitIds !== undefined) {
-    if (spec.logits === 'none') throw new ExpgenError('logitIds selects among returned logits; ask for logits "last" or "all" with it');
-    if (spec.logitIds.length === 0) throw new ExpgenError('logitIds is empty; give at least one vocabulary id, or leave it out for the whole vocabulary');
+    if (spec.logits === 'none')
+      throw new ExpgenError('logitIds selects among returned logits; ask for logits "last" or "all" with it');
+    if (spec.logitIds.length === 0)
+      throw new ExpgenError(
+        'logitIds is empty; give at least one vocabulary id, or leave it out for the whole vocabulary',
+      );
     for (const id of spec.logitIds) {
-      if (!Number.isSafeInteger(id) || id < 0) throw new ExpgenError(`logitIds holds ${id}; vocabulary ids are non-negative integers`);
+      if (!Number.isSafeInteger(id) || id < 0)
+        throw new ExpgenError(`logitIds holds ${id}; vocabulary ids are non-negative integers`);
     }
   }
   spec.hooks.forEach((request) => {
     const point = hookPoint(base, request.hook);
     if (request.fragment && request.fragment.inputWidth !== point.width) {
-      throw new ExpgenError(`graph fragment "${request.fragment.name}" reads ${request.fragment.inputWidth} values per token but hook "${request.hook}" has ${point.width}; pair the fragment with a hook of its width`);
+      throw new ExpgenError(
+        `graph fragment "${request.fragment.name}" reads ${request.fragment.inputWidth} values per token but hook "${request.hook}" has ${point.width}; pair the fragment with a hook of its width`,
+      );
     }
   });
 }
@@ -201,7 +244,10 @@ export async function ensureHookVariant(base: BaseGraph, baseDigest: string, spe
       for (const tensor of large) {
         const offset = await writer.begin(tensor.data.byteLength);
         await writer.write(new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength));
-        placed.set(tensor.name, externalTensor(tensor.name, tensor.dataType, tensor.dims, dataFile, offset, tensor.data.byteLength));
+        placed.set(
+          tensor.name,
+          externalTensor(tensor.name, tensor.dataType, tensor.dims, dataFile, offset, tensor.data.byteLength),
+        );
       }
       await writer.close();
     } catch (error) {
@@ -211,7 +257,9 @@ export async function ensureHookVariant(base: BaseGraph, baseDigest: string, spe
     await rename(join(base.folder, temporary), join(base.folder, dataFile));
   }
   for (const tensor of fragmentTensors) {
-    graph.initializer!.push(placed.get(tensor.name) ?? inlineTensor(tensor.name, tensor.dataType, tensor.dims, tensor.data));
+    graph.initializer!.push(
+      placed.get(tensor.name) ?? inlineTensor(tensor.name, tensor.dataType, tensor.dims, tensor.data),
+    );
   }
 
   if (!spec.kvCache && base.pastRemovable) removePastInputs(graph, new Set(base.pastInputs));
@@ -237,7 +285,8 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
   if (variant.logits) {
     if (variant.logits === 'expgen.logits') b.opTo(variant.logits, 'Cast', [base.logits], { to: int(DataType.FLOAT) });
     if (variant.logits === 'expgen.last_logits') addLastLogits(b, base, variant.logits);
-    if (variant.logits === 'expgen.logits_selected' || variant.logits === 'expgen.last_logits_selected') addSelectedLogits(graph, b, base, spec, variant.logits);
+    if (variant.logits === 'expgen.logits_selected' || variant.logits === 'expgen.last_logits_selected')
+      addSelectedLogits(graph, b, base, spec, variant.logits);
     outputs.push(valueInfo(variant.logits, DataType.FLOAT, null));
   }
   for (const present of variant.presentOutputs) {
@@ -248,7 +297,10 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
   const shared = b.scoped('hooks', () => {
     // [batch, seq, -1]: hook values arrive as [batch*seq, width] or [batch, seq, width].
     const perToken = b.op('Concat', [b.op('Shape', [base.inputIds]), b.int64Constant([-1])], { axis: int(0) });
-    const seqLength = b.op('Squeeze', [b.op('Shape', [base.inputIds], { start: int(1), end: int(2) }), b.int64Constant([0])]);
+    const seqLength = b.op('Squeeze', [
+      b.op('Shape', [base.inputIds], { start: int(1), end: int(2) }),
+      b.int64Constant([0]),
+    ]);
     const positions = b.op('Range', [b.int64Constant(0), seqLength, b.int64Constant(1)]);
     // Forward passes start from an empty cache, so attention_mask is [batch, seq] and marks the real tokens.
     const real = b.op('Cast', [base.attentionMask], { to: int(DataType.BOOL) });
@@ -260,7 +312,10 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
   const valid = variant.countFrom
     ? b.scoped('hooks/valid', () => {
         const countFrom = b.input(variant.countFrom!, DataType.INT64, ['batch']);
-        const counted = b.op('GreaterOrEqual', [b.op('Unsqueeze', [shared.positions, b.int64Constant([0])]), b.op('Unsqueeze', [countFrom, b.int64Constant([1])])]);
+        const counted = b.op('GreaterOrEqual', [
+          b.op('Unsqueeze', [shared.positions, b.int64Constant([0])]),
+          b.op('Unsqueeze', [countFrom, b.int64Constant([1])]),
+        ]);
         return b.op('Unsqueeze', [b.op('And', [shared.real, counted]), b.int64Constant([2])]);
       })
     : null;
@@ -269,7 +324,8 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
     const io = variant.hooks[i]!;
     const point = hookPoint(base, request.hook);
     b.scoped(`hooks/${i}`, () => {
-      let values = point.elemType === DataType.FLOAT ? point.tensor : b.op('Cast', [point.tensor], { to: int(DataType.FLOAT) });
+      let values =
+        point.elemType === DataType.FLOAT ? point.tensor : b.op('Cast', [point.tensor], { to: int(DataType.FLOAT) });
       if (request.fragment) {
         const rows = b.op('Reshape', [values, b.int64Constant([-1, point.width])]);
         const appended = appendFragment(b, request.fragment, rows, `hooks.${i}.${request.fragment.name}/`);
@@ -283,9 +339,18 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
         return;
       }
       if (valid === null) throw new Error(`hook "${request.hook}" reduces but the variant has no count_from input`);
-      const max = b.opTo(io.max!, 'ReduceMax', [b.op('Where', [valid, tokens, b.floatConstant(-Infinity)])], { axes: ints([1]), keepdims: int(0) });
-      const min = b.opTo(io.min!, 'ReduceMin', [b.op('Where', [valid, tokens, b.floatConstant(Infinity)])], { axes: ints([1]), keepdims: int(0) });
-      outputs.push(valueInfo(max, DataType.FLOAT, ['batch', io.width]), valueInfo(min, DataType.FLOAT, ['batch', io.width]));
+      const max = b.opTo(io.max!, 'ReduceMax', [b.op('Where', [valid, tokens, b.floatConstant(-Infinity)])], {
+        axes: ints([1]),
+        keepdims: int(0),
+      });
+      const min = b.opTo(io.min!, 'ReduceMin', [b.op('Where', [valid, tokens, b.floatConstant(Infinity)])], {
+        axes: ints([1]),
+        keepdims: int(0),
+      });
+      outputs.push(
+        valueInfo(max, DataType.FLOAT, ['batch', io.width]),
+        valueInfo(min, DataType.FLOAT, ['batch', io.width]),
+      );
       if (!io.gatedIndex) return;
       const top = b.input(io.top!, DataType.FLOAT, [io.width]);
       const bottom = b.input(io.bottom!, DataType.FLOAT, [io.width]);
@@ -293,7 +358,10 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
       const pairs = b.opTo(io.gatedIndex, 'Transpose', [b.op('NonZero', [selected])], { perm: ints([1, 0]) });
       const byFeature = b.op('Transpose', [tokens], { perm: ints([0, 2, 1]) });
       b.opTo(io.gatedValues!, 'GatherND', [byFeature, pairs]);
-      outputs.push(valueInfo(pairs, DataType.INT64, ['pairs', 2]), valueInfo(io.gatedValues!, DataType.FLOAT, ['pairs', 'sequence']));
+      outputs.push(
+        valueInfo(pairs, DataType.INT64, ['pairs', 2]),
+        valueInfo(io.gatedValues!, DataType.FLOAT, ['pairs', 'sequence']),
+      );
     });
   });
 
@@ -309,7 +377,13 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
  * alone when the graph's shape allows (no [batch, seq, vocab] product at all); otherwise, and for the last position,
  * from a Gather on the vocabulary axis before the cast. Either way only [batch, (seq,) ids] leaves the graph.
  */
-function addSelectedLogits(graph: GraphProto, b: GraphBuilder, base: BaseGraph, spec: VariantSpec, output: string): void {
+function addSelectedLogits(
+  graph: GraphProto,
+  b: GraphBuilder,
+  base: BaseGraph,
+  spec: VariantSpec,
+  output: string,
+): void {
   b.scoped('selected_logits', () => {
     const ids = b.int64Constant(spec.logitIds!);
     const cast = base.logitsElemType !== DataType.FLOAT;
@@ -337,7 +411,13 @@ function addSelectedLogits(graph: GraphProto, b: GraphBuilder, base: BaseGraph, 
  * logits are one Gemm (transB) or MatMul by a weight initializer followed by Reshape / Cast / Identity steps (expgen's
  * built graphs; optimum exports). Null when the graph is shaped otherwise (e.g. quantized MatMulNBits heads).
  */
-function addHeadRowLogits(graph: GraphProto, b: GraphBuilder, base: BaseGraph, ids: string, count: number): string | null {
+function addHeadRowLogits(
+  graph: GraphProto,
+  b: GraphBuilder,
+  base: BaseGraph,
+  ids: string,
+  count: number,
+): string | null {
   const producers = new Map<string, NodeProto>();
   for (const node of graph.node ?? []) for (const output of node.output ?? []) producers.set(output, node);
   const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
@@ -354,7 +434,14 @@ function addHeadRowLogits(graph: GraphProto, b: GraphBuilder, base: BaseGraph, i
   if (node.opType === 'Gemm') {
     const alpha = node.attribute?.find((a) => a.name === 'alpha')?.f ?? 1;
     const beta = node.attribute?.find((a) => a.name === 'beta')?.f ?? 1;
-    if ((attributeInt(node, 'transA') ?? 0) !== 0 || attributeInt(node, 'transB') !== 1 || alpha !== 1 || beta !== 1 || (bias !== undefined && bias !== '')) return null;
+    if (
+      (attributeInt(node, 'transA') ?? 0) !== 0 ||
+      attributeInt(node, 'transB') !== 1 ||
+      alpha !== 1 ||
+      beta !== 1 ||
+      (bias !== undefined && bias !== '')
+    )
+      return null;
     projected = b.op('Gemm', [rows, b.op('Gather', [weight, ids], { axis: int(0) })], { transB: int(1) });
   } else if (node.opType === 'MatMul') {
     projected = b.op('MatMul', [rows, b.op('Gather', [weight, ids], { axis: int(1) })]);
@@ -364,7 +451,11 @@ function addHeadRowLogits(graph: GraphProto, b: GraphBuilder, base: BaseGraph, i
   for (const step of steps.reverse()) {
     if (step.opType === 'Cast') projected = b.op('Cast', [projected], { to: int(attributeInt(step, 'to')!) });
     // The graph's Reshape makes [rows, vocab] into [batch, seq, vocab]; this one makes [rows, ids] into [batch, seq, ids].
-    if (step.opType === 'Reshape') projected = b.op('Reshape', [projected, b.op('Concat', [b.op('Shape', [base.inputIds]), b.int64Constant([count])], { axis: int(0) })]);
+    if (step.opType === 'Reshape')
+      projected = b.op('Reshape', [
+        projected,
+        b.op('Concat', [b.op('Shape', [base.inputIds]), b.int64Constant([count])], { axis: int(0) }),
+      ]);
   }
   return projected;
 }
@@ -379,7 +470,10 @@ function addLastLogits(b: GraphBuilder, base: BaseGraph, output?: string): strin
     const seq1d = b.op('Shape', [base.inputIds], { start: int(1), end: int(2) });
     const total1d = b.op('Shape', [base.attentionMask], { start: int(1), end: int(2) });
     const seq = b.op('Squeeze', [seq1d, b.int64Constant([0])]);
-    const batch = b.op('Squeeze', [b.op('Shape', [base.inputIds], { start: int(0), end: int(1) }), b.int64Constant([0])]);
+    const batch = b.op('Squeeze', [
+      b.op('Shape', [base.inputIds], { start: int(0), end: int(1) }),
+      b.int64Constant([0]),
+    ]);
     const one = b.int64Constant(1);
     const current = b.op('Slice', [base.attentionMask, b.op('Sub', [total1d, seq1d]), total1d, b.int64Constant([1])]);
     const weighted = b.op('Mul', [current, b.op('Range', [one, b.op('Add', [seq, one]), one])]);

@@ -10,7 +10,7 @@
 //    the KV cache; hook variants prune what a request does not need.
 import { ropeInverseFrequencies, type LlamaConfig } from '../hf/hf-config.js';
 import { GraphBuilder } from './graph-builder.js';
-import { DataType, float, int, ints, type GraphProto, type TensorProto } from './onnx-proto.js';
+import { DataType, int, ints, type GraphProto, type TensorProto } from './onnx-proto.js';
 
 export type BuildDtype = 'fp32' | 'fp16';
 
@@ -84,7 +84,11 @@ export interface LlamaGraph {
  * Builds the decoder graph. `weights` maps each Hugging Face tensor name of `llamaWeightSpecs` to its initializer
  * (already written to the data file; the graph refers to it by name).
  */
-export function buildLlamaGraph(config: LlamaConfig, dtype: BuildDtype, weights: ReadonlyMap<string, TensorProto>): LlamaGraph {
+export function buildLlamaGraph(
+  config: LlamaConfig,
+  dtype: BuildDtype,
+  weights: ReadonlyMap<string, TensorProto>,
+): LlamaGraph {
   const b = new GraphBuilder();
   const fp16 = dtype === 'fp16';
   const weightType = fp16 ? DataType.FLOAT16 : DataType.FLOAT;
@@ -99,7 +103,8 @@ export function buildLlamaGraph(config: LlamaConfig, dtype: BuildDtype, weights:
 
   const toCompute = (x: string): string => (fp16 ? b.op('Cast', [x], { to: int(DataType.FLOAT) }) : x);
   const toWeight = (x: string): string => (fp16 ? b.op('Cast', [x], { to: int(DataType.FLOAT16) }) : x);
-  const linear = (x: string, weight: string, name: string): string => toCompute(b.op('Gemm', [toWeight(x), weight], { transB: int(1) }, name));
+  const linear = (x: string, weight: string, name: string): string =>
+    toCompute(b.op('Gemm', [toWeight(x), weight], { transB: int(1) }, name));
 
   const inputIds = b.input(INPUT_IDS, DataType.INT64, ['batch', 'sequence']);
   const attentionMask = b.input(ATTENTION_MASK, DataType.INT64, ['batch', 'total_sequence']);
@@ -133,13 +138,19 @@ export function buildLlamaGraph(config: LlamaConfig, dtype: BuildDtype, weights:
     const keyIndex = b.op('Range', [zero, total, one]);
     const queryIndex = b.op('Unsqueeze', [b.op('Range', [past, total, one]), b.int64Constant([1])]);
     const causal = b.op('LessOrEqual', [keyIndex, queryIndex]);
-    const padding = b.op('Unsqueeze', [b.op('Cast', [attentionMask], { to: int(DataType.BOOL) }), b.int64Constant([1, 2, 3])]);
+    const padding = b.op('Unsqueeze', [
+      b.op('Cast', [attentionMask], { to: int(DataType.BOOL) }),
+      b.int64Constant([1, 2, 3]),
+    ]);
     const allowed = b.op('And', [padding, causal]);
     const maskBias = b.op('Where', [allowed, b.floatConstant(0), b.floatConstant(-3.4028234663852886e38)]);
 
     // Rotary angles [batch, seq, 1, headDim/2] from the position ids, in float32 as transformers computes them.
     const inverseFrequencies = b.floatConstant(Array.from(ropeInverseFrequencies(config)));
-    const positions = b.op('Unsqueeze', [b.op('Cast', [positionIds], { to: int(DataType.FLOAT) }), b.int64Constant([2])]);
+    const positions = b.op('Unsqueeze', [
+      b.op('Cast', [positionIds], { to: int(DataType.FLOAT) }),
+      b.int64Constant([2]),
+    ]);
     const angles = b.op('Mul', [positions, inverseFrequencies]);
     const cos = b.op('Unsqueeze', [b.op('Cos', [angles]), b.int64Constant([2])]);
     const sin = b.op('Unsqueeze', [b.op('Sin', [angles]), b.int64Constant([2])]);
@@ -149,7 +160,10 @@ export function buildLlamaGraph(config: LlamaConfig, dtype: BuildDtype, weights:
   const rmsNorm = (x: string, weight: string): string =>
     b.scoped('norm', () => {
       // Pow -> ReduceMean -> Add -> Sqrt -> Div -> Mul is the pattern ONNX Runtime fuses into one kernel.
-      const meanSquare = b.op('ReduceMean', [b.op('Pow', [x, b.floatConstant(2)])], { axes: ints([-1]), keepdims: int(1) });
+      const meanSquare = b.op('ReduceMean', [b.op('Pow', [x, b.floatConstant(2)])], {
+        axes: ints([-1]),
+        keepdims: int(1),
+      });
       const rms = b.op('Sqrt', [b.op('Add', [meanSquare, b.floatConstant(config.rmsNormEps)])]);
       return b.op('Mul', [b.op('Div', [x, rms]), weight]);
     });
@@ -184,19 +198,27 @@ export function buildLlamaGraph(config: LlamaConfig, dtype: BuildDtype, weights:
         const kHeads = rotary(b.op('Reshape', [k, shared.kvShape]));
         const vHeads = b.op('Reshape', [v, shared.kvShape]);
         // [batch, heads, seq, headDim] -> [batch, kvHeads, group, seq, headDim]
-        const qGrouped = b.op('Reshape', [b.op('Transpose', [qHeads], { perm: ints([0, 2, 1, 3]) }), b.int64Constant([0, numKvHeads, group, -1, headDim])]);
+        const qGrouped = b.op('Reshape', [
+          b.op('Transpose', [qHeads], { perm: ints([0, 2, 1, 3]) }),
+          b.int64Constant([0, numKvHeads, group, -1, headDim]),
+        ]);
         const kNew = toWeight(b.op('Transpose', [kHeads], { perm: ints([0, 2, 1, 3]) }));
         const vNew = toWeight(b.op('Transpose', [vHeads], { perm: ints([0, 2, 1, 3]) }));
         const kAll = b.opTo(presentKeyName(layer), 'Concat', [pastKeys[layer]!, kNew], { axis: int(2) });
         const vAll = b.opTo(presentValueName(layer), 'Concat', [pastValues[layer]!, vNew], { axis: int(2) });
         presents.push(kAll, vAll);
-        const kT = b.op('Unsqueeze', [b.op('Transpose', [toCompute(kAll)], { perm: ints([0, 1, 3, 2]) }), b.int64Constant([2])]);
+        const kT = b.op('Unsqueeze', [
+          b.op('Transpose', [toCompute(kAll)], { perm: ints([0, 1, 3, 2]) }),
+          b.int64Constant([2]),
+        ]);
         const vAll5 = b.op('Unsqueeze', [toCompute(vAll), b.int64Constant([2])]);
         const scores = b.op('Mul', [b.op('MatMul', [qGrouped, kT]), b.floatConstant(1 / Math.sqrt(headDim))]);
         const probabilities = b.op('Softmax', [b.op('Add', [scores, shared.maskBias])], { axis: int(-1) });
         const context = b.op('MatMul', [probabilities, vAll5]);
         const merged = b.op('Reshape', [
-          b.op('Transpose', [b.op('Reshape', [context, b.int64Constant([0, numHeads, -1, headDim])])], { perm: ints([0, 2, 1, 3]) }),
+          b.op('Transpose', [b.op('Reshape', [context, b.int64Constant([0, numHeads, -1, headDim])])], {
+            perm: ints([0, 2, 1, 3]),
+          }),
           b.int64Constant([-1, numHeads * headDim]),
         ]);
         return linear(merged, `${p}.self_attn.o_proj.weight`, 'o_proj');
@@ -207,7 +229,12 @@ export function buildLlamaGraph(config: LlamaConfig, dtype: BuildDtype, weights:
         const gate = toCompute(b.op('Gemm', [x, `${p}.mlp.gate_proj.weight`], { transB: int(1) }, 'gate_proj'));
         const up = toCompute(b.op('Gemm', [x, `${p}.mlp.up_proj.weight`], { transB: int(1) }, 'up_proj'));
         const activation = b.opTo(mlpHookTensor(layer), 'Mul', [b.op('Mul', [gate, b.op('Sigmoid', [gate])]), up]);
-        hooks.push({ name: `mlp/${layer}`, tensor: activation, width: config.intermediateSize, elemType: DataType.FLOAT });
+        hooks.push({
+          name: `mlp/${layer}`,
+          tensor: activation,
+          width: config.intermediateSize,
+          elemType: DataType.FLOAT,
+        });
         return linear(activation, `${p}.mlp.down_proj.weight`, 'down_proj');
       });
       const out = b.opTo(residHookTensor(layer), 'Add', [afterAttention, mlpOut]);
@@ -224,12 +251,23 @@ export function buildLlamaGraph(config: LlamaConfig, dtype: BuildDtype, weights:
       return fp16 ? b.op('Cast', [raw], { to: int(DataType.FLOAT) }) : raw;
     };
     const all = logitsOf(residual);
-    b.opTo(LOGITS, 'Reshape', [all, b.op('Concat', [shared.batchAndSeq, b.int64Constant([vocabSize])], { axis: int(0) })]);
+    b.opTo(LOGITS, 'Reshape', [
+      all,
+      b.op('Concat', [shared.batchAndSeq, b.int64Constant([vocabSize])], { axis: int(0) }),
+    ]);
 
     // Each row's last real position among this call's tokens: the last 1 in attention_mask[:, past:], found as
     // the argmax of mask * (1..seq). Works for right padding (forward passes) and left padding (generation).
-    const current = b.op('Slice', [attentionMask, b.op('Sub', [shared.total1d, shared.seq1d]), shared.total1d, b.int64Constant([1])]);
-    const weighted = b.op('Mul', [current, b.op('Range', [shared.one, b.op('Add', [shared.seq, shared.one]), shared.one])]);
+    const current = b.op('Slice', [
+      attentionMask,
+      b.op('Sub', [shared.total1d, shared.seq1d]),
+      shared.total1d,
+      b.int64Constant([1]),
+    ]);
+    const weighted = b.op('Mul', [
+      current,
+      b.op('Range', [shared.one, b.op('Add', [shared.seq, shared.one]), shared.one]),
+    ]);
     const lastIndex = b.op('ArgMax', [weighted], { axis: int(1), keepdims: int(0) });
     const rowStart = b.op('Mul', [b.op('Range', [shared.zero, shared.batch, shared.one]), shared.seq]);
     const lastRows = b.op('Gather', [residual, b.op('Add', [rowStart, lastIndex])], { axis: int(0) });

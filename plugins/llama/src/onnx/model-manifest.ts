@@ -41,7 +41,7 @@ export interface BuiltModelManifest {
 export async function writeManifest(folder: string, manifest: BuiltModelManifest): Promise<void> {
   const path = join(folder, MANIFEST_FILE);
   const temporary = `${path}.tmp-${process.pid}`;
-  await writeFile(temporary, JSON.stringify(manifest, null, 2) + '\n');
+  await writeFile(temporary, `${JSON.stringify(manifest, null, 2)}\n`);
   await rename(temporary, path);
 }
 
@@ -55,26 +55,44 @@ export async function readManifest(folder: string): Promise<BuiltModelManifest> 
     const hint = (await exists(join(folder, 'config.json')))
       ? 'this looks like a Hugging Face checkpoint: build it first with `expgen model build`'
       : 'point to a folder made by `expgen model build`';
-    throw new ExpgenError(`${path} is missing, so ${folder} is not a built expgen model (or its build did not finish); ${hint}`);
+    throw new ExpgenError(
+      `${path} is missing, so ${folder} is not a built expgen model (or its build did not finish); ${hint}`,
+    );
   }
   let manifest: BuiltModelManifest;
   try {
     manifest = JSON.parse(text) as BuiltModelManifest;
   } catch (error) {
-    throw new ExpgenError(`${path}: not valid JSON (${(error as Error).message}); rebuild the model with \`expgen model build\``);
+    throw new ExpgenError(
+      `${path}: not valid JSON (${(error as Error).message}); rebuild the model with \`expgen model build\``,
+    );
   }
-  if (manifest.format !== MANIFEST_FORMAT) throw new ExpgenError(`${path}: key "format" is ${JSON.stringify(manifest.format)}, expected "${MANIFEST_FORMAT}"; rebuild the model`);
+  if (manifest.format !== MANIFEST_FORMAT)
+    throw new ExpgenError(
+      `${path}: key "format" is ${JSON.stringify(manifest.format)}, expected "${MANIFEST_FORMAT}"; rebuild the model`,
+    );
   if (manifest.formatVersion !== MANIFEST_VERSION) {
-    throw new ExpgenError(`${path}: key "formatVersion" is ${JSON.stringify(manifest.formatVersion)} but this version of @expgen/plugin-llama reads ${MANIFEST_VERSION}; rebuild the model with this version`);
+    throw new ExpgenError(
+      `${path}: key "formatVersion" is ${JSON.stringify(manifest.formatVersion)} but this version of @expgen/plugin-llama reads ${MANIFEST_VERSION}; rebuild the model with this version`,
+    );
   }
   for (const key of ['config', 'dtype', 'model', 'weights', 'hashes', 'hookPoints', 'inputs', 'outputs'] as const) {
-    if (manifest[key] === undefined || manifest[key] === null) throw new ExpgenError(`${path}: key "${key}" is missing; rebuild the model`);
+    if (manifest[key] === undefined || manifest[key] === null)
+      throw new ExpgenError(`${path}: key "${key}" is missing; rebuild the model`);
   }
-  for (const [key, file] of [['model', manifest.model], ['weights', manifest.weights]] as const) {
+  for (const [key, file] of [
+    ['model', manifest.model],
+    ['weights', manifest.weights],
+  ] as const) {
     const info = await stat(join(folder, file)).catch(() => null);
-    if (info === null) throw new ExpgenError(`${join(folder, file)} (key "${key}" of ${MANIFEST_FILE}) is missing; copy the whole model folder or rebuild it`);
+    if (info === null)
+      throw new ExpgenError(
+        `${join(folder, file)} (key "${key}" of ${MANIFEST_FILE}) is missing; copy the whole model folder or rebuild it`,
+      );
     if (key === 'weights' && info.size !== manifest.weightsBytes) {
-      throw new ExpgenError(`${join(folder, file)} is ${info.size} bytes but ${MANIFEST_FILE} says ${manifest.weightsBytes}; the copy is incomplete, copy it again or rebuild the model`);
+      throw new ExpgenError(
+        `${join(folder, file)} is ${info.size} bytes but ${MANIFEST_FILE} says ${manifest.weightsBytes}; the copy is incomplete, copy it again or rebuild the model`,
+      );
     }
   }
   return manifest;

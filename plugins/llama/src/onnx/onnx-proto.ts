@@ -79,12 +79,24 @@ export function makeAttribute(name: string, value: AttributeValue): AttributePro
 }
 
 /** Attribute names that ONNX operators declare as FLOAT, for fragments whose attributes arrive as bare numbers. */
-const FLOAT_ATTRIBUTES = new Set(['alpha', 'beta', 'gamma', 'epsilon', 'bias', 'lambd', 'value_float', 'momentum', 'spatial_scale', 'ratio']);
+const FLOAT_ATTRIBUTES = new Set([
+  'alpha',
+  'beta',
+  'gamma',
+  'epsilon',
+  'bias',
+  'lambd',
+  'value_float',
+  'momentum',
+  'spatial_scale',
+  'ratio',
+]);
 
 /** Attributes of a GraphFragment node (plain numbers, strings, number lists) in ONNX form. */
 export function attributeFromPlain(name: string, value: number | string | readonly number[]): AttributeValue {
   if (typeof value === 'string') return str(value);
-  if (typeof value === 'number') return FLOAT_ATTRIBUTES.has(name) || !Number.isInteger(value) ? float(value) : int(value);
+  if (typeof value === 'number')
+    return FLOAT_ATTRIBUTES.has(name) || !Number.isInteger(value) ? float(value) : int(value);
   return FLOAT_ATTRIBUTES.has(name) || value.some((v) => !Number.isInteger(v)) ? floats(value) : ints(value);
 }
 
@@ -109,7 +121,14 @@ export function inlineTensor(name: string, dataType: number, dims: readonly numb
 }
 
 /** A tensor whose bytes live in a file beside the model; `location` is relative to the model's folder. */
-export function externalTensor(name: string, dataType: number, dims: readonly number[], location: string, offset: number, length: number): TensorProto {
+export function externalTensor(
+  name: string,
+  dataType: number,
+  dims: readonly number[],
+  location: string,
+  offset: number,
+  length: number,
+): TensorProto {
   return {
     name,
     dataType,
@@ -140,7 +159,8 @@ export function tensorDims(tensor: TensorProto): number[] {
 /** A graph input or output: element type and dims, where a string names a dimension that varies per run. */
 export function valueInfo(name: string, elemType: number, dims: readonly (number | string)[] | null): ValueInfoProto {
   const tensorType: OnnxNamespace.TypeProto.ITensor = { elemType };
-  if (dims !== null) tensorType.shape = { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) };
+  if (dims !== null)
+    tensorType.shape = { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) };
   return { name, type: { tensorType } };
 }
 

@@ -33,7 +33,8 @@ export async function tinyBuiltModel(tiny: TinyLlamaOptions = {}, dtype: BuildDt
  */
 export function idTokenizer(vocabSize: number, eosIds: readonly number[] = []): Tokenizer {
   const encode = (text: string): number[] => Array.from(new TextEncoder().encode(text), (b) => b % vocabSize);
-  const render = (messages: readonly { role: string; content: string }[]): string => messages.map((m) => `${m.role}: ${m.content}\n`).join('');
+  const render = (messages: readonly { role: string; content: string }[]): string =>
+    messages.map((m) => `${m.role}: ${m.content}\n`).join('');
   return {
     vocabSize,
     bosId: null,

@@ -8,7 +8,14 @@ import type { LlamaConfig } from '../hf/hf-config.js';
 import { SafetensorsStore } from '../hf/safetensors.js';
 import { generateTinyLlama, llamaTensorNames, llamaTensorShape } from '../hf/tiny-model.js';
 import { SeededRandom } from '../hf/seeded-random.js';
-import { applyRotary, loadReferenceWeights, referenceForward, referenceInverseFrequencies, rmsNorm, silu } from './reference-forward.js';
+import {
+  applyRotary,
+  loadReferenceWeights,
+  referenceForward,
+  referenceInverseFrequencies,
+  rmsNorm,
+  silu,
+} from './reference-forward.js';
 import { ropeInverseFrequencies } from '../hf/hf-config.js';
 
 function makeConfig(overrides: Partial<LlamaConfig>): LlamaConfig {
@@ -51,7 +58,10 @@ function identity(n: number): number[] {
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance = 1e-6, what = ''): void {
   assert.equal(actual.length, expected.length, `${what} length`);
   for (let i = 0; i < actual.length; i++) {
-    assert.ok(Math.abs(actual[i]! - expected[i]!) <= tolerance * Math.max(1, Math.abs(expected[i]!)), `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
+    assert.ok(
+      Math.abs(actual[i]! - expected[i]!) <= tolerance * Math.max(1, Math.abs(expected[i]!)),
+      `${what}[${i}]: ${actual[i]} vs ${expected[i]}`,
+    );
   }
 }
 
@@ -85,8 +95,12 @@ test('rotary: identity at position 0, rotate-half pairs (d, d + half), relative 
   assert.ok(Math.abs(dot(5, 3) - dot(12, 10)) < 1e-12);
 });
 
-test('its own rope frequencies agree with the graph builder\'s and with transformers\' values', () => {
-  const llama31 = makeConfig({ headDim: 128, ropeTheta: 500000, ropeScaling: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 } });
+test("its own rope frequencies agree with the graph builder's and with transformers' values", () => {
+  const llama31 = makeConfig({
+    headDim: 128,
+    ropeTheta: 500000,
+    ropeScaling: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
+  });
   const mine = referenceInverseFrequencies(llama31);
   const builder = ropeInverseFrequencies(llama31);
   for (let i = 0; i < 64; i++) assert.ok(Math.abs(mine[i]! - builder[i]!) <= 1e-15 * builder[i]!, `i = ${i}`);
@@ -118,10 +132,22 @@ test('the first token attends only to itself: its attention output is its own va
 });
 
 test('grouped-query attention maps query heads [0, 1] to kv head 0 and [2, 3] to kv head 1', () => {
-  const config = makeConfig({ hiddenSize: 8, numHeads: 4, numKvHeads: 2, headDim: 2, vocabSize: 1, intermediateSize: 2 });
+  const config = makeConfig({
+    hiddenSize: 8,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 2,
+    vocabSize: 1,
+    intermediateSize: 2,
+  });
   const embed = [1, 2, 3, 4, 5, 6, 7, 8];
   // v rows pick hidden dims: kv head 0 = (x0, x1), kv head 1 = (x6, x7).
-  const wv = [...[1, 0, 0, 0, 0, 0, 0, 0], ...[0, 1, 0, 0, 0, 0, 0, 0], ...[0, 0, 0, 0, 0, 0, 1, 0], ...[0, 0, 0, 0, 0, 0, 0, 1]];
+  const wv = [
+    ...[1, 0, 0, 0, 0, 0, 0, 0],
+    ...[0, 1, 0, 0, 0, 0, 0, 0],
+    ...[0, 0, 0, 0, 0, 0, 1, 0],
+    ...[0, 0, 0, 0, 0, 0, 0, 1],
+  ];
   const weights = makeWeights(config, {
     'model.embed_tokens.weight': embed,
     'model.layers.0.self_attn.v_proj.weight': wv,
@@ -130,7 +156,11 @@ test('grouped-query attention maps query heads [0, 1] to kv head 0 and [2, 3] to
   const { hooks } = referenceForward(config, weights, [0]);
   const x = rmsNorm(Float64Array.from(embed), new Float32Array(8).fill(1), 1e-12);
   const attended = [x[0]!, x[1]!, x[0]!, x[1]!, x[6]!, x[7]!, x[6]!, x[7]!];
-  assertClose(hooks.get('resid/0')![0]!, embed.map((e, i) => e + attended[i]!), 1e-6);
+  assertClose(
+    hooks.get('resid/0')![0]!,
+    embed.map((e, i) => e + attended[i]!),
+    1e-6,
+  );
 });
 
 test('causal attention with equal scores averages the visible values; earlier tokens ignore later ones', () => {
@@ -183,9 +213,15 @@ test('untied head uses lm_head; mismatched weights and ids are refused clearly',
   });
   const { logits } = referenceForward(config, weights, [0]);
   assertClose(logits[0]!, [2, 0, 6], 1e-6); // rmsNorm([2,0,0,0]) = [2,0,0,0]
-  assert.throws(() => referenceForward(config, weights, [7]), (e: Error) => isExpgenError(e) && /token 0 has id 7, outside the model's vocabulary/.test(e.message));
+  assert.throws(
+    () => referenceForward(config, weights, [7]),
+    (e: Error) => isExpgenError(e) && /token 0 has id 7, outside the model's vocabulary/.test(e.message),
+  );
   const short = (name: string) => (name === 'model.norm.weight' ? new Float32Array(3) : weights(name));
-  assert.throws(() => referenceForward(config, short, [0]), (e: Error) => isExpgenError(e) && /tensor "model\.norm\.weight" has 3 values/.test(e.message));
+  assert.throws(
+    () => referenceForward(config, short, [0]),
+    (e: Error) => isExpgenError(e) && /tensor "model\.norm\.weight" has 3 values/.test(e.message),
+  );
 });
 
 test('on a tiny checkpoint: every hook per token, causal prefixes, O(1) non-degenerate activations', async () => {
@@ -203,7 +239,10 @@ test('on a tiny checkpoint: every hook per token, causal prefixes, O(1) non-dege
     for (const [name, perToken] of full.hooks) {
       assert.equal(perToken.length, tokens.length);
       assert.equal(perToken[0]!.length, name.startsWith('mlp') ? 128 : 64);
-      assert.ok(perToken.every((v) => v.every(Number.isFinite)), name);
+      assert.ok(
+        perToken.every((v) => v.every(Number.isFinite)),
+        name,
+      );
     }
     assert.equal(full.logits.length, tokens.length);
     assert.equal(full.logits[0]!.length, 1000);

@@ -47,7 +47,13 @@ export function silu(x: number): number {
  * Applies rotary embeddings in place to `heads` consecutive vectors of `headDim` values, in the "rotate half"
  * layout of transformers: dimension d < headDim/2 pairs with d + headDim/2, both using frequency inv[d].
  */
-export function applyRotary(vectors: Float64Array, heads: number, headDim: number, position: number, inv: Float64Array): void {
+export function applyRotary(
+  vectors: Float64Array,
+  heads: number,
+  headDim: number,
+  position: number,
+  inv: Float64Array,
+): void {
   const half = headDim / 2;
   for (let h = 0; h < heads; h++) {
     const base = h * headDim;
@@ -70,7 +76,7 @@ export function applyRotary(vectors: Float64Array, heads: number, headDim: numbe
  */
 export function referenceInverseFrequencies(config: LlamaConfig): Float64Array {
   const dim = config.headDim;
-  const inv = Float64Array.from({ length: dim / 2 }, (_, i) => 1 / Math.pow(config.ropeTheta, (2 * i) / dim));
+  const inv = Float64Array.from({ length: dim / 2 }, (_, i) => 1 / config.ropeTheta ** ((2 * i) / dim));
   const scaling = config.ropeScaling;
   if (scaling === null) return inv;
   const lowFreqWavelen = scaling.originalMaxPositionEmbeddings / scaling.lowFreqFactor;
@@ -79,7 +85,9 @@ export function referenceInverseFrequencies(config: LlamaConfig): Float64Array {
     const wavelen = (2 * Math.PI) / base;
     // inv_freq_llama = where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
     const llama = wavelen > lowFreqWavelen ? base / scaling.factor : base;
-    const smoothFactor = (scaling.originalMaxPositionEmbeddings / wavelen - scaling.lowFreqFactor) / (scaling.highFreqFactor - scaling.lowFreqFactor);
+    const smoothFactor =
+      (scaling.originalMaxPositionEmbeddings / wavelen - scaling.lowFreqFactor) /
+      (scaling.highFreqFactor - scaling.lowFreqFactor);
     const smoothed = ((1 - smoothFactor) * llama) / scaling.factor + smoothFactor * llama;
     const isMediumFreq = !(wavelen < highFreqWavelen) && !(wavelen > lowFreqWavelen);
     return isMediumFreq ? smoothed : llama;
@@ -90,13 +98,27 @@ export function referenceInverseFrequencies(config: LlamaConfig): Float64Array {
  * Runs `tokens` (one sequence, positions 0..n-1, causal) through the model. `weights(name)` returns a tensor by
  * its Hugging Face name, row-major.
  */
-export function referenceForward(config: LlamaConfig, weights: (name: string) => Float32Array, tokens: number[]): ReferenceOutput {
-  const { hiddenSize: hidden, intermediateSize: inter, numHeads, numKvHeads, headDim, vocabSize, rmsNormEps: eps } = config;
+export function referenceForward(
+  config: LlamaConfig,
+  weights: (name: string) => Float32Array,
+  tokens: number[],
+): ReferenceOutput {
+  const {
+    hiddenSize: hidden,
+    intermediateSize: inter,
+    numHeads,
+    numKvHeads,
+    headDim,
+    vocabSize,
+    rmsNormEps: eps,
+  } = config;
   const weight = (name: string): Float32Array => {
     const w = weights(name);
     const expected = llamaTensorShape(config, name).reduce((a, b) => a * b, 1);
     if (w.length !== expected) {
-      throw new ExpgenError(`tensor "${name}" has ${w.length} values but the config implies ${JSON.stringify(llamaTensorShape(config, name))}; the weights and config.json do not match`);
+      throw new ExpgenError(
+        `tensor "${name}" has ${w.length} values but the config implies ${JSON.stringify(llamaTensorShape(config, name))}; the weights and config.json do not match`,
+      );
     }
     return w;
   };
@@ -195,13 +217,19 @@ export function referenceForward(config: LlamaConfig, weights: (name: string) =>
  * Reads every tensor the config needs into memory (float32) and returns a synchronous lookup, which is what
  * `referenceForward` takes. Only for small models: an 8B model would need 32 GB.
  */
-export async function loadReferenceWeights(store: SafetensorsStore, config?: Pick<LlamaConfig, 'numLayers' | 'tieWordEmbeddings'>): Promise<(name: string) => Float32Array> {
+export async function loadReferenceWeights(
+  store: SafetensorsStore,
+  config?: Pick<LlamaConfig, 'numLayers' | 'tieWordEmbeddings'>,
+): Promise<(name: string) => Float32Array> {
   const names = config === undefined ? store.names() : llamaTensorNames(config);
   const tensors = new Map<string, Float32Array>();
   for (const name of names) tensors.set(name, await store.readFloat32(name));
   return (name: string) => {
     const tensor = tensors.get(name);
-    if (tensor === undefined) throw new ExpgenError(`reference weights: no tensor named "${name}" was loaded; the checkpoint does not match config.json`);
+    if (tensor === undefined)
+      throw new ExpgenError(
+        `reference weights: no tensor named "${name}" was loaded; the checkpoint does not match config.json`,
+      );
     return tensor;
   };
 }

@@ -39,7 +39,8 @@ export function transferables(tensors: Iterable<Feed>): ArrayBuffer[] {
     if (isRetainedRef(tensor)) continue;
     const buffer = tensor.data.buffer;
     // Only whole, non-shared buffers can be transferred; views into larger buffers are copied by structured clone.
-    if (buffer instanceof ArrayBuffer && tensor.data.byteOffset === 0 && tensor.data.byteLength === buffer.byteLength) buffers.add(buffer);
+    if (buffer instanceof ArrayBuffer && tensor.data.byteOffset === 0 && tensor.data.byteLength === buffer.byteLength)
+      buffers.add(buffer);
   }
   return [...buffers];
 }

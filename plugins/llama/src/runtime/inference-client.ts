@@ -28,9 +28,16 @@ export class InferenceClient {
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (reply: WorkerReply) => this.settle(reply));
-    worker.on('error', (error) => this.fail(new ExpgenError(`the inference worker failed: ${error.message}`, { cause: error })));
+    worker.on('error', (error) =>
+      this.fail(new ExpgenError(`the inference worker failed: ${error.message}`, { cause: error })),
+    );
     worker.on('exit', (code) => {
-      if (!this.disposed) this.fail(new ExpgenError(`the inference worker exited unexpectedly (code ${code}); the model may be too large for this machine's memory`));
+      if (!this.disposed)
+        this.fail(
+          new ExpgenError(
+            `the inference worker exited unexpectedly (code ${code}); the model may be too large for this machine's memory`,
+          ),
+        );
     });
     worker.unref();
   }
@@ -49,7 +56,11 @@ export class InferenceClient {
     return reply.session!;
   }
 
-  async run(session: string, feeds: Readonly<Record<string, Feed>>, options: RunOptions): Promise<Record<string, HostTensor>> {
+  async run(
+    session: string,
+    feeds: Readonly<Record<string, Feed>>,
+    options: RunOptions,
+  ): Promise<Record<string, HostTensor>> {
     const reply = await this.request(
       { kind: 'run', session, feeds, fetch: options.fetch, retain: options.retain, releaseAfter: options.releaseAfter },
       transferables(Object.values(feeds)),
@@ -77,10 +88,13 @@ export class InferenceClient {
   }
 
   private request(body: RequestBody, transfer: ArrayBuffer[] = []): Promise<WorkerReply & { ok: true }> {
-    if (this.disposed) return Promise.reject(new ExpgenError('the subject model was disposed; open it again to run it'));
+    if (this.disposed)
+      return Promise.reject(new ExpgenError('the subject model was disposed; open it again to run it'));
     if (this.failure !== null) return Promise.reject(this.failure);
     const id = this.nextId++;
-    const promise = new Promise<WorkerReply & { ok: true }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const promise = new Promise<WorkerReply & { ok: true }>((resolve, reject) =>
+      this.pending.set(id, { resolve, reject }),
+    );
     if (this.pending.size === 1) this.worker.ref();
     this.worker.postMessage({ ...body, id } as WorkerRequest, transfer);
     return promise;
@@ -92,7 +106,12 @@ export class InferenceClient {
     this.pending.delete(reply.id);
     if (this.pending.size === 0) this.worker.unref();
     if (reply.ok) pending.resolve(reply);
-    else pending.reject(reply.error.expgen ? new ExpgenError(reply.error.message, { exitCode: reply.error.exitCode }) : new Error(reply.error.message));
+    else
+      pending.reject(
+        reply.error.expgen
+          ? new ExpgenError(reply.error.message, { exitCode: reply.error.exitCode })
+          : new Error(reply.error.message),
+      );
   }
 
   private fail(error: Error): void {

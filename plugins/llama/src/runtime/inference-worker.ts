@@ -3,7 +3,13 @@
 import { parentPort } from 'node:worker_threads';
 import { isExpgenError } from '@expgen/core';
 import { isRetainedRef, transferables, type HostTensor } from './host-tensor.js';
-import { checkProviderInstalled, OnnxSession, toHostTensor, type OrtValue, type SessionDescription } from './onnx-session.js';
+import {
+  checkProviderInstalled,
+  OnnxSession,
+  toHostTensor,
+  type OrtValue,
+  type SessionDescription,
+} from './onnx-session.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 if (parentPort === null) throw new Error('inference-worker.js must be started as a worker thread');
@@ -76,7 +82,11 @@ port.on('message', (request: WorkerRequest) => {
       reply = await handle(request);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      reply = { id: request.id, ok: false, error: { message, expgen: isExpgenError(error), exitCode: isExpgenError(error) ? error.exitCode : undefined } };
+      reply = {
+        id: request.id,
+        ok: false,
+        error: { message, expgen: isExpgenError(error), exitCode: isExpgenError(error) ? error.exitCode : undefined },
+      };
     }
     const outputs = reply.ok && reply.outputs ? Object.values(reply.outputs) : [];
     port.postMessage(reply, transferables(outputs));

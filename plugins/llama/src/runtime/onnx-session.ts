@@ -26,7 +26,8 @@ export interface SessionDescription {
 }
 
 /** How ONNX Runtime's CPU, CUDA and WebGPU allocators report exhaustion; callers retry with smaller batches. */
-const OUT_OF_MEMORY = /out of memory|failed to allocate|bad_alloc|CUDNN_STATUS_ALLOC_FAILED|CUBLAS_STATUS_ALLOC_FAILED/i;
+const OUT_OF_MEMORY =
+  /out of memory|failed to allocate|bad_alloc|CUDNN_STATUS_ALLOC_FAILED|CUBLAS_STATUS_ALLOC_FAILED/i;
 
 const CUDA_PROVIDER_LIBRARY = 'libonnxruntime_providers_cuda.so';
 
@@ -45,12 +46,16 @@ export function checkProviderInstalled(provider: ExecutionProviderName): void {
   const supported = ort.listSupportedBackends?.() ?? [];
   if (provider === 'webgpu') {
     if (!supported.some((backend) => backend.name === 'webgpu')) {
-      throw new ExpgenError(`execution provider "webgpu" is not in this build of onnxruntime-node (${process.platform}/${process.arch}); use provider "cpu" or "cuda"`);
+      throw new ExpgenError(
+        `execution provider "webgpu" is not in this build of onnxruntime-node (${process.platform}/${process.arch}); use provider "cpu" or "cuda"`,
+      );
     }
     return;
   }
   if (process.platform !== 'linux' && process.platform !== 'win32') {
-    throw new ExpgenError(`execution provider "cuda" is not available on ${process.platform}; use provider "cpu" or "webgpu"`);
+    throw new ExpgenError(
+      `execution provider "cuda" is not available on ${process.platform}; use provider "cpu" or "webgpu"`,
+    );
   }
   const library = process.platform === 'linux' ? CUDA_PROVIDER_LIBRARY : 'onnxruntime_providers_cuda.dll';
   const folder = ortBinaryFolder();
@@ -65,7 +70,11 @@ export function checkProviderInstalled(provider: ExecutionProviderName): void {
 
 function sessionOptions(settings: SessionSettings): ort.InferenceSession.SessionOptions {
   const executionProviders: ort.InferenceSession.ExecutionProviderConfig[] =
-    settings.provider === 'cuda' ? [{ name: 'cuda', deviceId: settings.deviceId ?? 0 }] : settings.provider === 'webgpu' ? [{ name: 'webgpu' }] : [{ name: 'cpu' }];
+    settings.provider === 'cuda'
+      ? [{ name: 'cuda', deviceId: settings.deviceId ?? 0 }]
+      : settings.provider === 'webgpu'
+        ? [{ name: 'webgpu' }]
+        : [{ name: 'cpu' }];
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders,
     graphOptimizationLevel: 'all',
@@ -97,7 +106,11 @@ export class OnnxSession implements SessionDescription {
   static async create(modelPath: string, settings: SessionSettings): Promise<OnnxSession> {
     checkProviderInstalled(settings.provider);
     try {
-      return new OnnxSession(await ort.InferenceSession.create(modelPath, sessionOptions(settings)), settings.provider, modelPath);
+      return new OnnxSession(
+        await ort.InferenceSession.create(modelPath, sessionOptions(settings)),
+        settings.provider,
+        modelPath,
+      );
     } catch (error) {
       const message = oneLine(error);
       const hint =
@@ -106,22 +119,35 @@ export class OnnxSession implements SessionDescription {
           : settings.provider === 'webgpu'
             ? '; check that a Vulkan (Linux) or D3D12 (Windows) GPU driver is installed'
             : '';
-      throw new ExpgenError(`ONNX Runtime could not load ${modelPath} on provider "${settings.provider}": ${message}${hint}`, { cause: error });
+      throw new ExpgenError(
+        `ONNX Runtime could not load ${modelPath} on provider "${settings.provider}": ${message}${hint}`,
+        { cause: error },
+      );
     }
   }
 
   /** Runs the graph; `feeds` may mix host tensors and tensors kept from earlier runs (see `keep`). */
-  async run(feeds: Readonly<Record<string, HostTensor | OrtValue>>, outputs: readonly string[]): Promise<Record<string, OrtValue>> {
+  async run(
+    feeds: Readonly<Record<string, HostTensor | OrtValue>>,
+    outputs: readonly string[],
+  ): Promise<Record<string, OrtValue>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, feed] of Object.entries(feeds)) ortFeeds[name] = feed instanceof ort.Tensor ? feed : toOrtTensor(feed as HostTensor);
+    for (const [name, feed] of Object.entries(feeds))
+      ortFeeds[name] = feed instanceof ort.Tensor ? feed : toOrtTensor(feed as HostTensor);
     try {
       return (await this.session.run(ortFeeds, [...outputs])) as Record<string, OrtValue>;
     } catch (error) {
       const message = oneLine(error);
       if (OUT_OF_MEMORY.test(message)) {
-        throw new ExpgenError(`out of memory running ${basename(this.modelPath)} on provider "${this.provider}": use a smaller batch (${message})`, { cause: error });
+        throw new ExpgenError(
+          `out of memory running ${basename(this.modelPath)} on provider "${this.provider}": use a smaller batch (${message})`,
+          { cause: error },
+        );
       }
-      throw new ExpgenError(`ONNX Runtime failed running ${this.modelPath} on provider "${this.provider}": ${message}`, { cause: error });
+      throw new ExpgenError(
+        `ONNX Runtime failed running ${this.modelPath} on provider "${this.provider}": ${message}`,
+        { cause: error },
+      );
     }
   }
 
@@ -144,7 +170,11 @@ export function toOrtTensor(tensor: HostTensor): ort.Tensor {
 export function toHostTensor(value: OrtValue, keptInWorker = false): HostTensor {
   const type = value.type as HostTensorType;
   const source = value.data as HostTensor['data'];
-  const whole = !keptInWorker && source.buffer instanceof ArrayBuffer && source.byteOffset === 0 && source.byteLength === source.buffer.byteLength;
+  const whole =
+    !keptInWorker &&
+    source.buffer instanceof ArrayBuffer &&
+    source.byteOffset === 0 &&
+    source.byteLength === source.buffer.byteLength;
   return { type, dims: [...value.dims], data: whole ? source : (source.slice() as HostTensor['data']) };
 }
 

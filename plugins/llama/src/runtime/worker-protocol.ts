@@ -4,7 +4,13 @@ import type { SessionDescription, SessionSettings } from './onnx-session.js';
 /** Messages the main thread sends to the inference worker; each carries an id its reply repeats. */
 export type WorkerRequest =
   | { readonly kind: 'check-provider'; readonly id: number; readonly settings: SessionSettings }
-  | { readonly kind: 'open'; readonly id: number; readonly session: string; readonly modelPath: string; readonly settings: SessionSettings }
+  | {
+      readonly kind: 'open';
+      readonly id: number;
+      readonly session: string;
+      readonly modelPath: string;
+      readonly settings: SessionSettings;
+    }
   | {
       readonly kind: 'run';
       readonly id: number;
@@ -22,5 +28,14 @@ export type WorkerRequest =
   | { readonly kind: 'dispose'; readonly id: number };
 
 export type WorkerReply =
-  | { readonly id: number; readonly ok: true; readonly session?: SessionDescription; readonly outputs?: Record<string, HostTensor> }
-  | { readonly id: number; readonly ok: false; readonly error: { readonly message: string; readonly expgen: boolean; readonly exitCode?: number } };
+  | {
+      readonly id: number;
+      readonly ok: true;
+      readonly session?: SessionDescription;
+      readonly outputs?: Record<string, HostTensor>;
+    }
+  | {
+      readonly id: number;
+      readonly ok: false;
+      readonly error: { readonly message: string; readonly expgen: boolean; readonly exitCode?: number };
+    };

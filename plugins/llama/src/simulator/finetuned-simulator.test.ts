@@ -9,10 +9,21 @@ import llama from '../index.js';
 import { openLlamaSubjectModel, type LlamaSubjectModel } from '../llama-subject-model.js';
 import { llama31TokenizerFiles } from '../tokenizer/llama31-tokenizer-files.js';
 import { LlamaTokenizer } from '../tokenizer/llama-tokenizer.js';
-import { checkSharedVocabulary, FinetunedSimulator, RELEASED_SIMULATOR, type FinetunedSimulatorSettings, type SimulatorEngine } from './finetuned-simulator.js';
+import {
+  checkSharedVocabulary,
+  FinetunedSimulator,
+  RELEASED_SIMULATOR,
+  type FinetunedSimulatorSettings,
+  type SimulatorEngine,
+} from './finetuned-simulator.js';
 import { tinySimulatorFolder } from './tiny-simulator-model.js';
 
-const provenance: Provenance = { kind: 'simulator', component: 'finetuned', plugin: '@expgen/plugin-llama', pluginVersion: 'test' };
+const provenance: Provenance = {
+  kind: 'simulator',
+  component: 'finetuned',
+  plugin: '@expgen/plugin-llama',
+  pluginVersion: 'test',
+};
 const TINY = { seed: 31, layers: 1, hiddenSize: 16, intermediateSize: 32, numHeads: 2, numKvHeads: 1 };
 const BINS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 
@@ -33,7 +44,8 @@ function spy(engine: SimulatorEngine): SimulatorEngine & { requests: ForwardRequ
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) assert.ok(Math.abs(actual[i]! - expected[i]!) <= tolerance, `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
+  for (let i = 0; i < actual.length; i++)
+    assert.ok(Math.abs(actual[i]! - expected[i]!) <= tolerance, `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
 }
 
 describe('finetuned simulator on a tiny random model with the extended vocabulary', () => {
@@ -51,7 +63,12 @@ describe('finetuned simulator on a tiny random model with the extended vocabular
   before(async () => {
     cacheDir = await mkdtemp(join(tmpdir(), 'expgen-simulator-'));
     const dir = await tinySimulatorFolder(TINY, 128261, { cacheDir, logger: memoryLogger() });
-    engine = await openLlamaSubjectModel(dir, { provider: 'cpu', provenance, tokenizer: await LlamaTokenizer.llama31(), allowExtendedVocabulary: true });
+    engine = await openLlamaSubjectModel(dir, {
+      provider: 'cpu',
+      provenance,
+      tokenizer: await LlamaTokenizer.llama31(),
+      allowExtendedVocabulary: true,
+    });
     sentence = engine.tokenizer.encode(' the cat sat on the mat');
   });
   after(async () => {
@@ -77,7 +94,13 @@ describe('finetuned simulator on a tiny random model with the extended vocabular
       const prefix = [128257, ...engine.tokenizer.encode(`## Neuron Description: ${description}\n\n ## Input: `)];
       assert.deepEqual(simulator.prefixIds(description), prefix);
       const input = [...prefix, ...remapped];
-      const { logits } = await engine.forward({ tokens: Int32Array.from(input), batch: 1, seqLen: input.length, hooks: [], logits: 'all' });
+      const { logits } = await engine.forward({
+        tokens: Int32Array.from(input),
+        batch: 1,
+        seqLen: input.length,
+        hooks: [],
+        logits: 'all',
+      });
       const vocab = 128261;
       const expected = exemplar.map((_, t) => {
         const at = (prefix.length + t) * vocab;
@@ -91,7 +114,10 @@ describe('finetuned simulator on a tiny random model with the extended vocabular
       for (const value of result.predictions[d]![0]!) assert.ok(value >= 0 && value <= 10);
     }
     // Without the remap the model reads other ids, so the predictions from the first control token on differ.
-    const unmapped = await new FinetunedSimulator(engine, settings({ remap: new Map() }), provenance).simulate({ descriptions: ['cats'], sequences: [exemplar] });
+    const unmapped = await new FinetunedSimulator(engine, settings({ remap: new Map() }), provenance).simulate({
+      descriptions: ['cats'],
+      sequences: [exemplar],
+    });
     assert.notDeepEqual(Array.from(unmapped.predictions[0]![0]!), Array.from(result.predictions[0]![0]!));
   });
 
@@ -99,9 +125,15 @@ describe('finetuned simulator on a tiny random model with the extended vocabular
     const descriptions = ['cats', 'years, dates and other numbers written with digits', 'the token " the"', 'x'];
     const sequences = [sentence, [128000, ...sentence.slice(0, 3)], []];
     const batched = spy(engine);
-    const together = await new FinetunedSimulator(batched, settings(), provenance).simulate({ descriptions, sequences });
+    const together = await new FinetunedSimulator(batched, settings(), provenance).simulate({
+      descriptions,
+      sequences,
+    });
     const single = spy(engine);
-    const alone = await new FinetunedSimulator(single, settings({ batchSize: 1 }), provenance).simulate({ descriptions, sequences });
+    const alone = await new FinetunedSimulator(single, settings({ batchSize: 1 }), provenance).simulate({
+      descriptions,
+      sequences,
+    });
     assert.equal(batched.requests.length, 1, '8 rows (4 descriptions x 2 non-empty exemplars) in one pass');
     assert.equal(single.requests.length, 8);
     for (let d = 0; d < descriptions.length; d++) {
@@ -117,7 +149,10 @@ describe('finetuned simulator on a tiny random model with the extended vocabular
     assert.ok(new Set(lengths).size > 1, 'rows of different lengths');
     for (let row = 0; row < request.batch; row++) {
       const padding = request.tokens.subarray(row * request.seqLen + lengths[row]!, (row + 1) * request.seqLen);
-      assert.ok(padding.every((id) => id === 128256), `row ${row} is padded with PAD`);
+      assert.ok(
+        padding.every((id) => id === 128256),
+        `row ${row} is padded with PAD`,
+      );
       const real = request.tokens.subarray(row * request.seqLen, row * request.seqLen + lengths[row]!);
       assert.ok(!real.some((id) => id === 128000 || id === 128256), `row ${row}: no raw BOS, no PAD among real tokens`);
     }
@@ -127,7 +162,10 @@ describe('finetuned simulator on a tiny random model with the extended vocabular
     const descriptions = ['cats', 'dogs'];
     const sequences = [sentence];
     const first = spy(engine);
-    const a = await new FinetunedSimulator(first, settings({ cacheDir }), provenance).simulate({ descriptions, sequences });
+    const a = await new FinetunedSimulator(first, settings({ cacheDir }), provenance).simulate({
+      descriptions,
+      sequences,
+    });
     assert.equal(first.requests.length, 1);
     const second = spy(engine);
     const rerun = new FinetunedSimulator(second, settings({ cacheDir }), provenance);
@@ -141,41 +179,75 @@ describe('finetuned simulator on a tiny random model with the extended vocabular
   it('handles no descriptions and empty sequences, and refuses ids outside the shared vocabulary', async () => {
     const simulator = new FinetunedSimulator(engine, settings(), provenance);
     assert.deepEqual((await simulator.simulate({ descriptions: [], sequences: [sentence] })).predictions, []);
-    assert.deepEqual((await simulator.simulate({ descriptions: ['a'], sequences: [[]] })).predictions, [[new Float32Array(0)]]);
-    await assert.rejects(simulator.simulate({ descriptions: ['a'], sequences: [[5, 128256]] }), /token 1 of sequence 0 is 128256, outside the vocabulary it shares with the subject \(0\.\.128255\)/);
+    assert.deepEqual((await simulator.simulate({ descriptions: ['a'], sequences: [[]] })).predictions, [
+      [new Float32Array(0)],
+    ]);
+    await assert.rejects(
+      simulator.simulate({ descriptions: ['a'], sequences: [[5, 128256]] }),
+      /token 1 of sequence 0 is 128256, outside the vocabulary it shares with the subject \(0\.\.128255\)/,
+    );
   });
 
   it('refuses settings the model cannot serve', () => {
-    assert.throws(() => new FinetunedSimulator(engine, settings({ binIds: [0, 128261] }), provenance), /bin id 128261 is outside the simulator's vocabulary \(0\.\.128260\)/);
-    assert.throws(() => new FinetunedSimulator(engine, settings({ remap: new Map([[128000, 130000]]) }), provenance), /remap target 130000/);
+    assert.throws(
+      () => new FinetunedSimulator(engine, settings({ binIds: [0, 128261] }), provenance),
+      /bin id 128261 is outside the simulator's vocabulary \(0\.\.128260\)/,
+    );
+    assert.throws(
+      () => new FinetunedSimulator(engine, settings({ remap: new Map([[128000, 130000]]) }), provenance),
+      /remap target 130000/,
+    );
     assert.throws(() => new FinetunedSimulator(engine, settings({ padId: -1 }), provenance), /padId -1/);
   });
 });
 
 describe('the finetuned simulator and the subject tokenizer', () => {
-  const context = (subject: ComponentContext['subject']): ComponentContext => ({ provenance, baseDir: process.cwd(), cacheDir: join(tmpdir(), 'expgen-never-written'), logger: memoryLogger(), ...(subject ? { subject } : {}) });
+  const context = (subject: ComponentContext['subject']): ComponentContext => ({
+    provenance,
+    baseDir: process.cwd(),
+    cacheDir: join(tmpdir(), 'expgen-never-written'),
+    logger: memoryLogger(),
+    ...(subject ? { subject } : {}),
+  });
   const declaration = llama.components.find((c) => c.kind === 'simulator' && c.name === 'finetuned')!;
 
   it('refuses a subject whose tokenizer differs from its base vocabulary, before loading anything', async () => {
-    await assert.rejects(declaration.create(declaration.options.parse({}), context(fakeSubjectModel())), (error: unknown) => {
-      assert.ok(isExpgenError(error));
-      assert.match((error as Error).message, /the subject's tokenizer \(259 ids, fingerprint [0-9a-f]{12}\) differs from the fine-tuned simulator's base vocabulary \(Llama-3\.1: 128256 ids/);
-      assert.match((error as Error).message, /reads the subject's token ids directly/);
-      return true;
-    });
-    await assert.rejects(declaration.create(declaration.options.parse({}), context(undefined)), /needs the subject model/);
+    await assert.rejects(
+      declaration.create(declaration.options.parse({}), context(fakeSubjectModel())),
+      (error: unknown) => {
+        assert.ok(isExpgenError(error));
+        assert.match(
+          (error as Error).message,
+          /the subject's tokenizer \(259 ids, fingerprint [0-9a-f]{12}\) differs from the fine-tuned simulator's base vocabulary \(Llama-3\.1: 128256 ids/,
+        );
+        assert.match((error as Error).message, /reads the subject's token ids directly/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      declaration.create(declaration.options.parse({}), context(undefined)),
+      /needs the subject model/,
+    );
   });
 
   it("accepts the subject's own vocabulary, and a simulator tokenizer that lists extra ids after it", async () => {
     const base = await LlamaTokenizer.llama31();
     checkSharedVocabulary(base, base, 'Llama-3.1');
     const files = await llama31TokenizerFiles();
-    const extra = ['<PAD>', '<||begin_of_text||>', '<||start_header_id||>', '<||end_header_id||>', '<||eot_id||>'].map((content, i) => ({ id: 128256 + i, content, special: i === 0 }));
+    const extra = ['<PAD>', '<||begin_of_text||>', '<||start_header_id||>', '<||end_header_id||>', '<||eot_id||>'].map(
+      (content, i) => ({ id: 128256 + i, content, special: i === 0 }),
+    );
     const added = [...(files.tokenizerJson['added_tokens'] as unknown[]), ...extra];
-    const extended = new LlamaTokenizer({ tokenizerJson: { ...files.tokenizerJson, added_tokens: added }, tokenizerConfig: files.tokenizerConfig }, { source: 'extended' });
+    const extended = new LlamaTokenizer(
+      { tokenizerJson: { ...files.tokenizerJson, added_tokens: added }, tokenizerConfig: files.tokenizerConfig },
+      { source: 'extended' },
+    );
     assert.equal(extended.vocabSize, 128261);
     assert.notEqual(extended.fingerprint, base.fingerprint);
     checkSharedVocabulary(base, extended, 'extended');
-    assert.throws(() => checkSharedVocabulary(fakeSubjectModel().tokenizer, extended, 'extended'), /differs from the fine-tuned simulator's base vocabulary \(extended: 128261 ids/);
+    assert.throws(
+      () => checkSharedVocabulary(fakeSubjectModel().tokenizer, extended, 'extended'),
+      /differs from the fine-tuned simulator's base vocabulary \(extended: 128261 ids/,
+    );
   });
 });

@@ -79,20 +79,45 @@ export class FinetunedSimulator implements Simulator {
     const vocab = engine.info.vocabSize;
     const base = engine.tokenizer.vocabSize;
     const inModel = (id: number) => Number.isSafeInteger(id) && id >= 0 && id < vocab;
-    if (settings.binIds.length < 2) throw new ExpgenError(`finetuned simulator: binIds has ${settings.binIds.length} ids; the readout needs at least two bins`);
-    for (const id of settings.binIds) if (!inModel(id)) throw new ExpgenError(`finetuned simulator: bin id ${id} is outside the simulator's vocabulary (0..${vocab - 1})`);
-    if (!inModel(settings.padId)) throw new ExpgenError(`finetuned simulator: padId ${settings.padId} is outside the simulator's vocabulary (0..${vocab - 1})`);
+    if (settings.binIds.length < 2)
+      throw new ExpgenError(
+        `finetuned simulator: binIds has ${settings.binIds.length} ids; the readout needs at least two bins`,
+      );
+    for (const id of settings.binIds)
+      if (!inModel(id))
+        throw new ExpgenError(
+          `finetuned simulator: bin id ${id} is outside the simulator's vocabulary (0..${vocab - 1})`,
+        );
+    if (!inModel(settings.padId))
+      throw new ExpgenError(
+        `finetuned simulator: padId ${settings.padId} is outside the simulator's vocabulary (0..${vocab - 1})`,
+      );
     for (const [from, to] of settings.remap) {
-      if (!Number.isSafeInteger(from) || from < 0 || from >= base) throw new ExpgenError(`finetuned simulator: remap source ${from} is outside the base vocabulary (0..${base - 1})`);
+      if (!Number.isSafeInteger(from) || from < 0 || from >= base)
+        throw new ExpgenError(
+          `finetuned simulator: remap source ${from} is outside the base vocabulary (0..${base - 1})`,
+        );
       if (!inModel(to)) {
-        throw new ExpgenError(`finetuned simulator: remap target ${to} (for ${from}) is outside the simulator's vocabulary (0..${vocab - 1}); is this the fine-tuned simulator with its extended vocabulary?`);
+        throw new ExpgenError(
+          `finetuned simulator: remap target ${to} (for ${from}) is outside the simulator's vocabulary (0..${vocab - 1}); is this the fine-tuned simulator with its extended vocabulary?`,
+        );
       }
     }
-    if (!Number.isSafeInteger(settings.batchSize) || settings.batchSize < 1) throw new ExpgenError(`finetuned simulator: batchSize ${settings.batchSize} must be a positive integer`);
+    if (!Number.isSafeInteger(settings.batchSize) || settings.batchSize < 1)
+      throw new ExpgenError(`finetuned simulator: batchSize ${settings.batchSize} must be a positive integer`);
     this.remapTable = new Map(settings.remap);
     const remap = Object.fromEntries([...settings.remap].sort((a, b) => a[0] - b[0]));
     this.settingsKey = { prefix: SIMULATOR_PREFIX, remap, binIds: [...settings.binIds] };
-    this.provenance = { ...provenance, settings: { ...engine.provenance.settings, ...provenance.settings, ...this.settingsKey, padId: settings.padId, readout: 'expected-bin' } };
+    this.provenance = {
+      ...provenance,
+      settings: {
+        ...engine.provenance.settings,
+        ...provenance.settings,
+        ...this.settingsKey,
+        padId: settings.padId,
+        readout: 'expected-bin',
+      },
+    };
     this.cache = settings.cacheDir === null ? null : new CallCache(settings.cacheDir, 'simulator/finetuned');
     this.modelKey = { hashes: engine.info.hashes, dtype: engine.info.dtype };
   }
@@ -110,16 +135,24 @@ export class FinetunedSimulator implements Simulator {
   async simulate(request: SimulateRequest): Promise<SimulateResult> {
     const { descriptions, sequences } = request;
     const base = this.engine.tokenizer.vocabSize;
-    sequences.forEach((sequence, s) =>
+    sequences.forEach((sequence, s) => {
       sequence.forEach((id, t) => {
         if (!Number.isSafeInteger(id) || id < 0 || id >= base) {
-          throw new ExpgenError(`finetuned simulator: token ${t} of sequence ${s} is ${id}, outside the vocabulary it shares with the subject (0..${base - 1})`);
+          throw new ExpgenError(
+            `finetuned simulator: token ${t} of sequence ${s} is ${id}, outside the vocabulary it shares with the subject (0..${base - 1})`,
+          );
         }
-      }),
-    );
+      });
+    });
     const predictions = descriptions.map(() => sequences.map((sequence) => new Float32Array(sequence.length)));
     const prefixes = descriptions.map((d) => this.prefixIds(d));
-    const keyOf = (d: number, s: number) => ({ format: CACHE_FORMAT, model: this.modelKey, ...this.settingsKey, description: descriptions[d]!, exemplar: [...sequences[s]!] });
+    const keyOf = (d: number, s: number) => ({
+      format: CACHE_FORMAT,
+      model: this.modelKey,
+      ...this.settingsKey,
+      description: descriptions[d]!,
+      exemplar: [...sequences[s]!],
+    });
 
     // Exemplar-major, so consecutive rows share an exemplar and a batch of descriptions fills one pass.
     const pairs: { d: number; s: number }[] = [];
@@ -143,12 +176,24 @@ export class FinetunedSimulator implements Simulator {
       const inputs = rows.map(({ d, s }) => [...prefixes[d]!, ...this.remapIds(sequences[s]!)]);
       const seqLen = Math.max(...inputs.map((r) => r.length));
       const tokens = new Int32Array(rows.length * seqLen).fill(this.settings.padId);
-      inputs.forEach((input, r) => tokens.set(input, r * seqLen));
+      inputs.forEach((input, r) => {
+        tokens.set(input, r * seqLen);
+      });
       const lengths = Int32Array.from(inputs, (input) => input.length);
-      const { logits } = await this.engine.forward({ tokens, batch: rows.length, seqLen, lengths, hooks: [], logits: 'all', logitIds: this.settings.binIds });
+      const { logits } = await this.engine.forward({
+        tokens,
+        batch: rows.length,
+        seqLen,
+        lengths,
+        hooks: [],
+        logits: 'all',
+        logitIds: this.settings.binIds,
+      });
       const bins = this.settings.binIds.length;
       if (!logits || logits.length !== rows.length * seqLen * bins) {
-        throw new ExpgenError(`finetuned simulator: the engine returned ${logits?.length ?? 'no'} logits for ${rows.length} x ${seqLen} positions x ${bins} bins; it must honour logitIds`);
+        throw new ExpgenError(
+          `finetuned simulator: the engine returned ${logits?.length ?? 'no'} logits for ${rows.length} x ${seqLen} positions x ${bins} bins; it must honour logitIds`,
+        );
       }
       this.stats.passes++;
       this.stats.rows += rows.length;
@@ -156,7 +201,7 @@ export class FinetunedSimulator implements Simulator {
         rows.map(async ({ d, s }, r) => {
           const out = predictions[d]![s]!;
           const first = prefixes[d]!.length;
-          for (let t = 0; t < out.length; t++) out[t] = expectedBin(logits, ((r * seqLen) + first + t) * bins, bins);
+          for (let t = 0; t < out.length; t++) out[t] = expectedBin(logits, (r * seqLen + first + t) * bins, bins);
           await this.cache?.put(keyOf(d, s), Array.from(out));
         }),
       );
@@ -191,7 +236,9 @@ export function expectedBin(logits: Float32Array, offset: number, bins: number):
 export function checkSharedVocabulary(subject: Tokenizer, simulator: Tokenizer, simulatorSource: string): void {
   if (subject.fingerprint === simulator.fingerprint) return;
   if (simulator instanceof LlamaTokenizer && simulator.vocabSize > subject.vocabSize) {
-    const prefix = vocabularyFingerprint(Array.from({ length: subject.vocabSize }, (_, id) => simulator.tokenString(id)));
+    const prefix = vocabularyFingerprint(
+      Array.from({ length: subject.vocabSize }, (_, id) => simulator.tokenString(id)),
+    );
     if (prefix === subject.fingerprint) return;
   }
   throw new ExpgenError(

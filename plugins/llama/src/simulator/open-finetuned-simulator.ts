@@ -25,9 +25,13 @@ export interface FinetunedSimulatorOptions {
  * Opens the simulator's own model with its base tokenizer (the model folder's tokenizer files, else Llama-3.1's)
  * and an extended vocabulary allowed, after refusing a subject whose token ids it would misread.
  */
-export async function openFinetunedSimulator(options: FinetunedSimulatorOptions, context: ComponentContext): Promise<FinetunedSimulator> {
+export async function openFinetunedSimulator(
+  options: FinetunedSimulatorOptions,
+  context: ComponentContext,
+): Promise<FinetunedSimulator> {
   const subject = context.subject;
-  if (!subject) throw new ExpgenError('simulator "finetuned" reads the subject\'s token ids and needs the subject model');
+  if (!subject)
+    throw new ExpgenError('simulator "finetuned" reads the subject\'s token ids and needs the subject model');
   const remap = new Map<number, number>();
   for (const [from, to] of Object.entries(options.remap)) {
     if (!/^\d+$/.test(from)) throw new ExpgenError(`simulator.options.remap: key "${from}" must be a token id`);
@@ -40,7 +44,8 @@ export async function openFinetunedSimulator(options: FinetunedSimulatorOptions,
   if (options.model !== null) {
     dir = resolveModelOption('simulator.options.model', options.model, context.baseDir);
     const folder = statSync(dir).isFile() ? dirname(dir) : dir;
-    if (existsSync(join(folder, 'tokenizer.json'))) [tokenizer, source] = [await LlamaTokenizer.fromDirectory(folder), folder];
+    if (existsSync(join(folder, 'tokenizer.json')))
+      [tokenizer, source] = [await LlamaTokenizer.fromDirectory(folder), folder];
     else [tokenizer, source] = [await LlamaTokenizer.llama31(), 'Llama-3.1'];
   } else {
     [tokenizer, source] = [await LlamaTokenizer.llama31(), 'Llama-3.1'];
@@ -61,7 +66,17 @@ export async function openFinetunedSimulator(options: FinetunedSimulatorOptions,
     allowExtendedVocabulary: true,
   });
   try {
-    return new FinetunedSimulator(engine, { remap, padId: options.padId, binIds: options.binIds, batchSize: options.batchSize, cacheDir: options.cache ? context.cacheDir : null }, context.provenance);
+    return new FinetunedSimulator(
+      engine,
+      {
+        remap,
+        padId: options.padId,
+        binIds: options.binIds,
+        batchSize: options.batchSize,
+        cacheDir: options.cache ? context.cacheDir : null,
+      },
+      context.provenance,
+    );
   } catch (error) {
     await engine.dispose();
     throw error;

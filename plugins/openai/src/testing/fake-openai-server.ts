@@ -22,7 +22,12 @@ export type FakeReply =
   /** Any JSON body with any status. */
   | { readonly kind: 'json'; readonly body: unknown; readonly status?: number }
   /** An error status, e.g. 429 with `{ 'retry-after': '2' }`. */
-  | { readonly kind: 'status'; readonly status: number; readonly body?: string; readonly headers?: Readonly<Record<string, string>> }
+  | {
+      readonly kind: 'status';
+      readonly status: number;
+      readonly body?: string;
+      readonly headers?: Readonly<Record<string, string>>;
+    }
   /** No answer at all: the request hangs until the client gives up or the server closes. */
   | { readonly kind: 'stall' }
   /** Headers and half the body, then nothing. */
@@ -85,7 +90,9 @@ export function fakeDescription(messages: unknown, seed: unknown): string {
 export function fakeBinLogprobs(slot: FakeSlot): Record<string, number> {
   const word = slot.token.trim().toLowerCase();
   const named = word !== '' && /\w/.test(word) && slot.description.toLowerCase().split(/\W+/).includes(word);
-  return named ? { '10': Math.log(0.7), '9': Math.log(0.2), '0': Math.log(0.1) } : { '0': Math.log(0.8), '1': Math.log(0.15), [SLOT]: Math.log(0.05) };
+  return named
+    ? { '10': Math.log(0.7), '9': Math.log(0.2), '0': Math.log(0.1) }
+    : { '0': Math.log(0.8), '1': Math.log(0.15), [SLOT]: Math.log(0.05) };
 }
 
 /**
@@ -108,7 +115,12 @@ export async function startFakeOpenAIServer(options: FakeServerOptions = {}): Pr
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Recorded on arrival, so a request the client abandons before its body is read still counts.
-    const request = { index: requests.length, path: req.url ?? '/', body: {} as Record<string, unknown>, authorization: req.headers.authorization };
+    const request = {
+      index: requests.length,
+      path: req.url ?? '/',
+      body: {} as Record<string, unknown>,
+      authorization: req.headers.authorization,
+    };
     requests.push(request);
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -120,7 +132,12 @@ export async function startFakeOpenAIServer(options: FakeServerOptions = {}): Pr
     if (options.latencyMs) await new Promise((resolve) => setTimeout(resolve, options.latencyMs));
     if (options.apiKey !== undefined && request.authorization !== `Bearer ${options.apiKey}`) {
       // Some servers quote the rejected key back; clients must not pass it on.
-      return send(res, 401, { error: { message: `Incorrect API key provided: ${request.authorization ?? '(none)'}`, type: 'invalid_request_error' } });
+      return send(res, 401, {
+        error: {
+          message: `Incorrect API key provided: ${request.authorization ?? '(none)'}`,
+          type: 'invalid_request_error',
+        },
+      });
     }
     const { body } = request;
     const reply = (await options.respond?.(request)) ?? { kind: 'answer' };
@@ -165,20 +182,35 @@ export async function startFakeOpenAIServer(options: FakeServerOptions = {}): Pr
       const messages = (body['messages'] ?? []) as { content?: unknown }[];
       const last = String(messages.at(-1)?.content ?? '');
       const generate = /Answer with only a JSON list of (\d+) integers/.exec(last);
-      const content = generate ? JSON.stringify(generatedActivations(last)) : `Looking at the highlighted tokens.\n[DESCRIPTION]: ${fakeDescription(messages, body['seed'])}`;
-      return send(res, 200, chatBody(body, content, undefined));
+      const content = generate
+        ? JSON.stringify(generatedActivations(last))
+        : `Looking at the highlighted tokens.\n[DESCRIPTION]: ${fakeDescription(messages, body['seed'])}`;
+      send(res, 200, chatBody(body, content, undefined));
+      return;
     }
     if (request.path.endsWith('/completions')) {
       if (body['echo'] && body['logprobs'] && options.promptLogprobs === 'reject') {
-        return send(res, 400, { error: { message: 'echo is not supported with logprobs', type: 'invalid_request_error' } });
+        send(res, 400, {
+          error: { message: 'echo is not supported with logprobs', type: 'invalid_request_error' },
+        });
+        return;
       }
-      return send(res, 200, completionBody(body));
+      send(res, 200, completionBody(body));
+      return;
     }
     send(res, 404, { error: { message: `no route ${request.path}` } });
   }
 
   function usageOf(prompt: string, completion: string) {
-    return options.usage === false ? {} : { usage: { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(completion.length / 4), total_tokens: Math.ceil(prompt.length / 4) + Math.ceil(completion.length / 4) } };
+    return options.usage === false
+      ? {}
+      : {
+          usage: {
+            prompt_tokens: Math.ceil(prompt.length / 4),
+            completion_tokens: Math.ceil(completion.length / 4),
+            total_tokens: Math.ceil(prompt.length / 4) + Math.ceil(completion.length / 4),
+          },
+        };
   }
 
   function chatBody(body: Record<string, unknown>, content: string | null, refusal: string | undefined) {
@@ -186,7 +218,9 @@ export async function startFakeOpenAIServer(options: FakeServerOptions = {}): Pr
       id: 'chatcmpl-fake',
       object: 'chat.completion',
       model: body['model'],
-      choices: [{ index: 0, message: { role: 'assistant', content, ...(refusal ? { refusal } : {}) }, finish_reason: 'stop' }],
+      choices: [
+        { index: 0, message: { role: 'assistant', content, ...(refusal ? { refusal } : {}) }, finish_reason: 'stop' },
+      ],
       ...usageOf(JSON.stringify(body['messages'] ?? ''), content ?? refusal ?? ''),
     };
   }
@@ -210,12 +244,24 @@ export async function startFakeOpenAIServer(options: FakeServerOptions = {}): Pr
       logprobs = {
         tokens,
         token_logprobs: tokens.map((_, k) => (k === 0 && echoed ? null : -1)),
-        top_logprobs: tokens.map((t, k) => (k === 0 && echoed ? null : slots.has(k) ? (options.binLogprobs ?? fakeBinLogprobs)(slots.get(k)!) : { [t]: -1, ' the': -2.5 })),
+        top_logprobs: tokens.map((t, k) =>
+          k === 0 && echoed
+            ? null
+            : slots.has(k)
+              ? (options.binLogprobs ?? fakeBinLogprobs)(slots.get(k)!)
+              : { [t]: -1, ' the': -2.5 },
+        ),
         text_offset: offsets,
       };
     }
     const text = `${body['echo'] ? prompt : ''}${generated.join('')}`;
-    return { id: 'cmpl-fake', object: 'text_completion', model: body['model'], choices: [{ index: 0, text, logprobs, finish_reason: 'length' }], ...usageOf(prompt, generated.join('')) };
+    return {
+      id: 'cmpl-fake',
+      object: 'text_completion',
+      model: body['model'],
+      choices: [{ index: 0, text, logprobs, finish_reason: 'length' }],
+      ...usageOf(prompt, generated.join('')),
+    };
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -28,7 +28,8 @@ const { values } = parseArgs({
     hidden: { type: 'string' },
   },
 });
-const number = (key: keyof typeof values, fallback: number) => (values[key] === undefined ? fallback : Number(values[key]));
+const number = (key: keyof typeof values, fallback: number) =>
+  values[key] === undefined ? fallback : Number(values[key]);
 const dIn = number('d-in', 512);
 const dSae = number('d-sae', 16384);
 const rows = number('rows', 64);
@@ -64,23 +65,43 @@ const x = new SeededRandom(2).normals(rows * dIn, 1);
 const blocked = tokensPerSecond(sae, x, 4);
 const single = tokensPerSecond(sae, x, 1);
 console.log(`host encode (plain TypeScript reference), ${architecture} ${dIn} -> ${dSae}, ${rows} tokens:`);
-console.log(`  4 rows per pass over W_enc: ${blocked.toFixed(1)} tokens/s (${((blocked * dIn * dSae * 2) / 1e9).toFixed(2)} GFLOP/s)`);
+console.log(
+  `  4 rows per pass over W_enc: ${blocked.toFixed(1)} tokens/s (${((blocked * dIn * dSae * 2) / 1e9).toFixed(2)} GFLOP/s)`,
+);
 console.log(`  1 row per pass:             ${single.toFixed(1)} tokens/s`);
 console.log(`  ratio blocked / single:     ${(blocked / single).toFixed(2)}x`);
 const hidden = number('hidden', 4096);
-console.log(`  at Llama-3.1-8B width (${hidden} -> 131072) that is about ${((blocked * dIn * dSae) / (hidden * 131072)).toFixed(2)} tokens/s: the host path is a reference, not a production path`);
+console.log(
+  `  at Llama-3.1-8B width (${hidden} -> 131072) that is about ${((blocked * dIn * dSae) / (hidden * 131072)).toFixed(2)} tokens/s: the host path is a reference, not a production path`,
+);
 
-const settings = { topK: number('k', 100), seqLen: number('seq', 95), randomPerFeature: number('random', 20), extremesKept: number('keep', 10000), histogramBins: number('bins', 64) };
+const settings = {
+  topK: number('k', 100),
+  seqLen: number('seq', 95),
+  randomPerFeature: number('random', 20),
+  extremesKept: number('keep', 10000),
+  histogramBins: number('bins', 64),
+};
 const splits = number('splits', 3);
 const batch = number('batch', 64);
-console.log(`\nmemory per layer (exemplars: topK ${settings.topK}, seqLen ${settings.seqLen}, random ${settings.randomPerFeature}, extremesKept ${settings.extremesKept}, ${splits} splits; encoder at d_in ${hidden}; graph at batch ${batch} x ${settings.seqLen}):`);
-console.log(`  ${'features'.padStart(9)}  ${'exemplar state'.padStart(14)}  ${'per feature'.padStart(11)}  ${'W_enc fp32'.padStart(10)}  ${'one [rows, F] fp32'.padStart(18)}`);
+console.log(
+  `\nmemory per layer (exemplars: topK ${settings.topK}, seqLen ${settings.seqLen}, random ${settings.randomPerFeature}, extremesKept ${settings.extremesKept}, ${splits} splits; encoder at d_in ${hidden}; graph at batch ${batch} x ${settings.seqLen}):`,
+);
+console.log(
+  `  ${'features'.padStart(9)}  ${'exemplar state'.padStart(14)}  ${'per feature'.padStart(11)}  ${'W_enc fp32'.padStart(10)}  ${'one [rows, F] fp32'.padStart(18)}`,
+);
 for (const width of [14336, 16384, 65536, 131072]) {
   const state = layerStateBytes(width, settings, splits);
   const weights = 4 * hidden * width;
   const intermediate = 4 * batch * settings.seqLen * width;
-  console.log(`  ${String(width).padStart(9)}  ${gb(state).padStart(14)}  ${`${(state / width / 1e6).toFixed(3)} MB`.padStart(11)}  ${gb(weights).padStart(10)}  ${gb(intermediate).padStart(18)}`);
+  console.log(
+    `  ${String(width).padStart(9)}  ${gb(state).padStart(14)}  ${`${(state / width / 1e6).toFixed(3)} MB`.padStart(11)}  ${gb(weights).padStart(10)}  ${gb(intermediate).padStart(18)}`,
+  );
 }
 const lean = { ...settings, extremesKept: 1000 };
-console.log(`  with extremesKept 1000: ${gb(layerStateBytes(65536, lean, splits))} at 65536, ${gb(layerStateBytes(131072, lean, splits))} at 131072`);
-console.log('  (14336: one Llama-3.1-8B MLP layer, for comparison; exemplar state is host memory, W_enc is held on the host and copied to the device, intermediates are device memory)');
+console.log(
+  `  with extremesKept 1000: ${gb(layerStateBytes(65536, lean, splits))} at 65536, ${gb(layerStateBytes(131072, lean, splits))} at 131072`,
+);
+console.log(
+  '  (14336: one Llama-3.1-8B MLP layer, for comparison; exemplar state is host memory, W_enc is held on the host and copied to the device, intermediates are device memory)',
+);

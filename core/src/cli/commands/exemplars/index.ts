@@ -14,7 +14,10 @@ export default class Exemplars extends PipelineCommand {
   static override flags = {
     ...stageFlags,
     out: Flags.string({ char: 'o', description: 'Output folder.', helpValue: 'DIR', default: 'out' }),
-    shard: Flags.string({ description: 'Process shard i of N (i from 0): the sequences whose id is i modulo N.', helpValue: 'i/N' }),
+    shard: Flags.string({
+      description: 'Process shard i of N (i from 0): the sequences whose id is i modulo N.',
+      helpValue: 'i/N',
+    }),
   };
 
   async run(): Promise<void> {

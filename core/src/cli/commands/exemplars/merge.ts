@@ -7,10 +7,15 @@ import { MANIFEST_FILE } from '../../../engine/run-manifest.js';
 import { mergeExemplarOutputs } from '../../../exemplars/storage/index.js';
 
 export default class ExemplarsMerge extends ExpgenCommand {
-  static override summary = 'Combine the outputs of `expgen exemplars --shard i/N` into the files a single run would write.';
-  static override examples = ['<%= config.bin %> exemplars merge runs/shard-0 runs/shard-1 runs/shard-2 --out runs/all'];
+  static override summary =
+    'Combine the outputs of `expgen exemplars --shard i/N` into the files a single run would write.';
+  static override examples = [
+    '<%= config.bin %> exemplars merge runs/shard-0 runs/shard-1 runs/shard-2 --out runs/all',
+  ];
   static override strict = false;
-  static override args = { dirs: Args.string({ required: true, description: 'Shard output folders (each made with --shard i/N).' }) };
+  static override args = {
+    dirs: Args.string({ required: true, description: 'Shard output folders (each made with --shard i/N).' }),
+  };
   static override flags = {
     out: Flags.string({ char: 'o', required: true, description: 'Folder for the merged output.', helpValue: 'DIR' }),
     json: Flags.boolean({ description: 'Print the merged manifest as JSON.' }),
@@ -25,9 +30,18 @@ export default class ExemplarsMerge extends ExpgenCommand {
     const first = join(dirs[0]!, MANIFEST_FILE);
     if (existsSync(first)) {
       const runManifest = JSON.parse(readFileSync(first, 'utf8')) as Record<string, unknown>;
-      writeFileAtomic(join(outDir, MANIFEST_FILE), `${JSON.stringify({ ...runManifest, shard: { index: 0, count: 1 }, mergedFrom: dirs }, null, 2)}\n`);
+      writeFileAtomic(
+        join(outDir, MANIFEST_FILE),
+        `${JSON.stringify({ ...runManifest, shard: { index: 0, count: 1 }, mergedFrom: dirs }, null, 2)}\n`,
+      );
     }
     if (flags.json) return this.printJson(manifest);
-    this.log(`merged ${dirs.length} shard(s) into ${join(outDir, 'exemplars')}: ${manifest.layers.length} layer(s), ${Object.entries(manifest.splits).map(([s, c]) => `${s} ${c.sequencesSeen} sequences`).join(', ')}`);
+    this.log(
+      `merged ${dirs.length} shard(s) into ${join(outDir, 'exemplars')}: ${manifest.layers.length} layer(s), ${Object.entries(
+        manifest.splits,
+      )
+        .map(([s, c]) => `${s} ${c.sequencesSeen} sequences`)
+        .join(', ')}`,
+    );
   }
 }

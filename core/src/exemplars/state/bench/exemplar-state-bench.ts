@@ -26,15 +26,33 @@ interface BenchOptions {
 }
 
 function parseOptions(argv: readonly string[]): BenchOptions {
-  const options: BenchOptions = { features: 14_336, rows: 64, batches: 200, keep: 1000, k: 100, seqLen: 95, referenceFeatures: 2048, seed: 1 };
+  const options: BenchOptions = {
+    features: 14_336,
+    rows: 64,
+    batches: 200,
+    keep: 1000,
+    k: 100,
+    seqLen: 95,
+    referenceFeatures: 2048,
+    seed: 1,
+  };
   const names: Record<string, keyof BenchOptions> = {
-    '--features': 'features', '--rows': 'rows', '--batches': 'batches', '--keep': 'keep', '--k': 'k', '--seq-len': 'seqLen',
-    '--reference-features': 'referenceFeatures', '--seed': 'seed',
+    '--features': 'features',
+    '--rows': 'rows',
+    '--batches': 'batches',
+    '--keep': 'keep',
+    '--k': 'k',
+    '--seq-len': 'seqLen',
+    '--reference-features': 'referenceFeatures',
+    '--seed': 'seed',
   };
   for (let i = 0; i < argv.length; i += 2) {
     const key = names[argv[i]!];
     const value = Number(argv[i + 1]);
-    if (!key || !Number.isSafeInteger(value) || value < 0) throw new Error(`unknown option or bad value: ${argv[i]} ${argv[i + 1]}; options: ${Object.keys(names).join(' ')}`);
+    if (!key || !Number.isSafeInteger(value) || value < 0)
+      throw new Error(
+        `unknown option or bad value: ${argv[i]} ${argv[i + 1]}; options: ${Object.keys(names).join(' ')}`,
+      );
     options[key] = value;
   }
   options.referenceFeatures = Math.min(options.referenceFeatures, options.features);
@@ -77,7 +95,7 @@ const LATE_SCALE = 1e-3;
 
 /** Millions per second, printed without the unit's noun (callers add it). */
 function rate(count: number, ms: number): string {
-  return `${((count / ms) * 1000 / 1e6).toFixed(1)} M`;
+  return `${(((count / ms) * 1000) / 1e6).toFixed(1)} M`;
 }
 
 function benchDistribution(options: BenchOptions): void {
@@ -114,7 +132,10 @@ function benchDistribution(options: BenchOptions): void {
   const sortedMinima = reference.minima.map((values) => values.sort().slice(0, keep));
   referenceMs += performance.now() - start;
   for (let f = 0; f < referenceFeatures; f++) {
-    if (!equal(state.sortedExtremes(f, 'positive'), sortedMaxima[f]!) || !equal(state.sortedExtremes(f, 'negative'), sortedMinima[f]!)) {
+    if (
+      !equal(state.sortedExtremes(f, 'positive'), sortedMaxima[f]!) ||
+      !equal(state.sortedExtremes(f, 'negative'), sortedMinima[f]!)
+    ) {
       throw new Error(`streaming and reference disagree on feature ${f}`);
     }
   }
@@ -131,15 +152,27 @@ function benchDistribution(options: BenchOptions): void {
   const referenced = 2 * rows * referenceFeatures * batches;
   const streamRate = streamed / streamMs;
   const referenceRate = referenced / referenceMs;
-  console.log(`ActivationDistribution (F=${features}, B=${rows}, M=${keep}, ${batches} batches, 64 bins; extremes = per-sequence max + min)`);
+  console.log(
+    `ActivationDistribution (F=${features}, B=${rows}, M=${keep}, ${batches} batches, 64 bins; extremes = per-sequence max + min)`,
+  );
   console.log(`  streaming:   ${rate(streamed, streamMs)} extremes/s (${(streamMs / batches).toFixed(2)} ms/batch)`);
   if (batches > warmBatches) {
-    console.log(`  after the first ${warmBatches} batches (the first M sequences, which all enter): ${rate(2 * rows * features * (batches - warmBatches), steadyMs)} extremes/s`);
+    console.log(
+      `  after the first ${warmBatches} batches (the first M sequences, which all enter): ${rate(2 * rows * features * (batches - warmBatches), steadyMs)} extremes/s`,
+    );
   }
-  console.log(`  reference:   ${rate(referenced, referenceMs)} extremes/s (collect ${referenceFeatures} features, sort each once at the end)`);
-  console.log(`  ratio streaming / reference: ${(streamRate / referenceRate).toFixed(2)}x; results identical on ${referenceFeatures} features`);
-  console.log(`  per-token activations covered: ${rate(rows * options.seqLen * features * batches, streamMs)} activations/s (seqLen ${options.seqLen})`);
-  console.log(`  late stream (nothing enters, ${LATE_BATCHES} batches): ${rate(2 * rows * features * LATE_BATCHES, lateMs)} extremes/s (${(lateMs / LATE_BATCHES).toFixed(2)} ms/batch)`);
+  console.log(
+    `  reference:   ${rate(referenced, referenceMs)} extremes/s (collect ${referenceFeatures} features, sort each once at the end)`,
+  );
+  console.log(
+    `  ratio streaming / reference: ${(streamRate / referenceRate).toFixed(2)}x; results identical on ${referenceFeatures} features`,
+  );
+  console.log(
+    `  per-token activations covered: ${rate(rows * options.seqLen * features * batches, streamMs)} activations/s (seqLen ${options.seqLen})`,
+  );
+  console.log(
+    `  late stream (nothing enters, ${LATE_BATCHES} batches): ${rate(2 * rows * features * LATE_BATCHES, lateMs)} extremes/s (${(lateMs / LATE_BATCHES).toFixed(2)} ms/batch)`,
+  );
 }
 
 function benchTopK(options: BenchOptions): void {
@@ -184,7 +217,8 @@ function benchTopK(options: BenchOptions): void {
     pairs += summary.gatedPairs;
     insertions += summary.positiveInsertions + summary.negativeInsertions;
     start = performance.now();
-    for (let row = 0; row < rows; row++) for (let f = 0; f < referenceFeatures; f++) referenceValues[f]![batch * rows + row] = max[row * features + f]!;
+    for (let row = 0; row < rows; row++)
+      for (let f = 0; f < referenceFeatures; f++) referenceValues[f]![batch * rows + row] = max[row * features + f]!;
     referenceMs += performance.now() - start;
   }
   // Reference ranking of the positive sign: sort all (max, id) once per feature, larger max then smaller id.
@@ -197,7 +231,8 @@ function benchTopK(options: BenchOptions): void {
   referenceMs += performance.now() - start;
   for (let f = 0; f < referenceFeatures; f++) {
     const ids = state.sequenceIds(f, 'positive');
-    if (ids.length !== ranked[f]!.length || ids.some((id, i) => id !== ranked[f]![i])) throw new Error(`streaming and reference disagree on feature ${f}`);
+    if (ids.length !== ranked[f]!.length || ids.some((id, i) => id !== ranked[f]![i]))
+      throw new Error(`streaming and reference disagree on feature ${f}`);
   }
   // Measured after the check, on full lists with real thresholds.
   let lateMs = 0;
@@ -209,13 +244,26 @@ function benchTopK(options: BenchOptions): void {
   }
   const streamed = rows * features * batches;
   const referenced = rows * referenceFeatures * batches;
-  console.log(`TopKExemplars (F=${features}, B=${rows}, k=${k}, seqLen=${seqLen}, ${batches} batches; both signs, gated values included)`);
-  console.log(`  streaming:   ${rate(streamed, streamMs)} (row, feature) pairs/s (${(streamMs / batches).toFixed(2)} ms/batch); ${pairs.toLocaleString('en-US')} gated pairs, ${insertions.toLocaleString('en-US')} insertions`);
-  console.log(`  reference:   ${rate(referenced, referenceMs)} pairs/s (collect ${referenceFeatures} features' maxima, sort each once; positive sign only, no per-token values)`);
-  console.log(`  ratio streaming / reference: ${((streamed / streamMs) / (referenced / referenceMs)).toFixed(2)}x; positive rankings identical on ${referenceFeatures} features`);
+  console.log(
+    `TopKExemplars (F=${features}, B=${rows}, k=${k}, seqLen=${seqLen}, ${batches} batches; both signs, gated values included)`,
+  );
+  console.log(
+    `  streaming:   ${rate(streamed, streamMs)} (row, feature) pairs/s (${(streamMs / batches).toFixed(2)} ms/batch); ${pairs.toLocaleString('en-US')} gated pairs, ${insertions.toLocaleString('en-US')} insertions`,
+  );
+  console.log(
+    `  reference:   ${rate(referenced, referenceMs)} pairs/s (collect ${referenceFeatures} features' maxima, sort each once; positive sign only, no per-token values)`,
+  );
+  console.log(
+    `  ratio streaming / reference: ${(streamed / streamMs / (referenced / referenceMs)).toFixed(2)}x; positive rankings identical on ${referenceFeatures} features`,
+  );
   console.log(`  per-token activations covered: ${rate(rows * seqLen * features * batches, streamMs)} activations/s`);
-  console.log(`  late stream (nothing gated, ${LATE_BATCHES} batches): ${rate(rows * features * LATE_BATCHES, lateMs)} pairs/s (${(lateMs / LATE_BATCHES).toFixed(2)} ms/batch)`);
-  if (insertions > 0) console.log(`  about this per insertion (run time less the late-stream time per batch): ${(((streamMs - (lateMs / LATE_BATCHES) * batches) / insertions) * 1e6).toFixed(0)} ns`);
+  console.log(
+    `  late stream (nothing gated, ${LATE_BATCHES} batches): ${rate(rows * features * LATE_BATCHES, lateMs)} pairs/s (${(lateMs / LATE_BATCHES).toFixed(2)} ms/batch)`,
+  );
+  if (insertions > 0)
+    console.log(
+      `  about this per insertion (run time less the late-stream time per batch): ${(((streamMs - (lateMs / LATE_BATCHES) * batches) / insertions) * 1e6).toFixed(0)} ns`,
+    );
 }
 
 function equal(a: Float32Array, b: Float32Array): boolean {
@@ -225,6 +273,8 @@ function equal(a: Float32Array, b: Float32Array): boolean {
 }
 
 const options = parseOptions(process.argv.slice(2));
-console.log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ${JSON.stringify(options)}`);
+console.log(
+  `node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ${JSON.stringify(options)}`,
+);
 benchDistribution(options);
 benchTopK(options);

@@ -3,7 +3,8 @@ import { isExpgenError } from '@expgen/core';
 import { readParagraphs } from '../../paragraphs.js';
 
 export default class TextLinesStats extends Command {
-  static override summary = 'Count the documents (paragraphs) and characters the text-lines dataset would read from a file.';
+  static override summary =
+    'Count the documents (paragraphs) and characters the text-lines dataset would read from a file.';
   static override args = { file: Args.string({ required: true, description: 'Plain-text file.' }) };
 
   async run(): Promise<void> {
