@@ -1,22 +1,17 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { before, describe, it } from 'node:test';
+import { memoryLogger } from '@expgen/contract/testing';
 import {
-  memoryLogger,
   reduceOnHost,
-  runPipeline,
-  configSchema,
-  ExemplarLibrary,
-  scoredSequence,
-  pooledPearson,
-  type ExpgenConfig,
   type ForwardRequest,
   type ForwardResult,
   type SubjectModel,
   type Tokenizer,
   type ComponentContext,
-  type ResultRow,
-} from '@expgen/core';
+} from '@expgen/contract';
+import { runPipeline, configSchema, ExemplarLibrary, type ExpgenConfig, type ResultRow } from '@expgen/core';
+import { scoredSequence, pooledPearson } from '@expgen/plugin-kit';
 import { LlamaTokenizer } from '@expgen/plugin-llama';
 import baseline from '@expgen/plugin-baseline';
 import datasets from '@expgen/plugin-datasets';

@@ -1,6 +1,6 @@
 // Every plugin in the repository runs the same contract suite third-party plugins use.
 import { fileURLToPath } from 'node:url';
-import { contractSuite } from '@expgen/core/testing';
+import { contractSuite } from '@expgen/contract/testing';
 import baseline from '@expgen/plugin-baseline';
 import datasets from '@expgen/plugin-datasets';
 import llama from '@expgen/plugin-llama';

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const roots = [
+  'core/contract/dist',
+  'core/plugin-kit/dist',
   'core/dist',
   'test/dist',
   ...['plugins', 'examples'].flatMap((d) =>

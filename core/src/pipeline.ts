@@ -1,9 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExpgenError } from './contract/errors.js';
-import { formatFeatureKey, type FeatureKey } from './contract/feature-key.js';
-import type { Sign } from './contract/sign.js';
-import type { Logger } from './contract/plugin.js';
+import { ExpgenError, formatFeatureKey, type FeatureKey, type Sign, type Logger } from '@expgen/contract';
 import type { ExpgenConfig } from './config/config-schema.js';
 import { describedKey, type DescribedFeature } from './describe/described-feature.js';
 import { estimateDescribeStage, runDescribeStage, type DescribeEstimate } from './describe/describe-stage.js';

@@ -1,7 +1,5 @@
 import { Command, Flags } from '@oclif/core';
-import { isExpgenError } from '../contract/errors.js';
-import type { Logger } from '../contract/plugin.js';
-import type { ComponentKind } from '../contract/provenance.js';
+import { isExpgenError, type Logger, type ComponentKind } from '@expgen/contract';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { composeRun, type ComposedRun } from '../engine/composition-root.js';
 import { resolveAllComponents } from '../engine/resolve-components.js';

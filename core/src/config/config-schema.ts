@@ -1,4 +1,4 @@
-import { SchemaError, s, type Infer } from '../options/schema.js';
+import { SchemaError, s, type Infer } from '@expgen/contract';
 
 /** A config section choosing one component: `{component: mlp, plugin?: ..., options: {...}}`. */
 const componentSection = (what: string) =>

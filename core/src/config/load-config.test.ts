@@ -4,17 +4,10 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { isExpgenError } from '../contract/errors.js';
+import { isExpgenError } from '@expgen/contract';
 import { configSchema } from './config-schema.js';
-import {
-  canonicalJson,
-  configsDir,
-  defaultConfigFile,
-  hashConfig,
-  loadConfig,
-  mergeConfig,
-  parseSet,
-} from './load-config.js';
+import { canonicalJson } from '@expgen/plugin-kit';
+import { configsDir, defaultConfigFile, hashConfig, loadConfig, mergeConfig, parseSet } from './load-config.js';
 
 const root = mkdtempSync(join(tmpdir(), 'expgen-config-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -4,8 +4,8 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cosmiconfig } from 'cosmiconfig';
 import { parse as parseYaml } from 'yaml';
-import { ExpgenError } from '../contract/errors.js';
-import { formatKeyPath, SchemaError, type KeyPath } from '../options/schema.js';
+import { ExpgenError, formatKeyPath, SchemaError, type KeyPath } from '@expgen/contract';
+import { canonicalJson } from '@expgen/plugin-kit';
 import { configSchema, type ExpgenConfig } from './config-schema.js';
 
 /** Sections that choose a component: switching the component drops the options inherited for the old one. */
@@ -112,17 +112,6 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
 
 export function hashConfig(config: unknown): string {
   return createHash('sha256').update(canonicalJson(config)).digest('hex');
-}
-
-/** JSON with object keys sorted, so equal configs hash equally whatever order their files used. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-        )
-      : v,
-  );
 }
 
 async function readConfigFile(

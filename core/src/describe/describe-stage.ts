@@ -1,12 +1,15 @@
 import { join } from 'node:path';
-import { ExpgenError } from '../contract/errors.js';
-import type { Describer } from '../contract/describer.js';
-import { formatFeatureKey, type FeatureKey } from '../contract/feature-key.js';
-import type { Logger } from '../contract/plugin.js';
-import type { Sign } from '../contract/sign.js';
-import type { Tokenizer } from '../contract/tokenizer.js';
+import {
+  ExpgenError,
+  type Describer,
+  formatFeatureKey,
+  type FeatureKey,
+  type Logger,
+  type Sign,
+  type Tokenizer,
+} from '@expgen/contract';
 import type { ExpgenConfig } from '../config/config-schema.js';
-import { writeFileAtomic } from '../engine/atomic-write.js';
+import { writeFileAtomic } from '@expgen/plugin-kit';
 import { Journal } from '../engine/journal.js';
 import { createProgress } from '../engine/progress.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';

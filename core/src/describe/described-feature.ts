@@ -1,6 +1,4 @@
-import type { DescriptionFailure } from '../contract/describer.js';
-import type { Provenance } from '../contract/provenance.js';
-import type { Sign } from '../contract/sign.js';
+import type { DescriptionFailure, Provenance, Sign } from '@expgen/contract';
 
 /**
  * What stage 2 records for one feature and sign, one JSON line each in `descriptions/journal.jsonl` and then in

@@ -4,14 +4,25 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadConfig } from '../config/load-config.js';
-import { ExpgenError, isExpgenError } from '../contract/errors.js';
-import type { AnyComponentDeclaration, ComponentContext, ExpgenPlugin } from '../contract/plugin.js';
-import type { ComponentKind } from '../contract/provenance.js';
-import { s } from '../options/schema.js';
+import {
+  ExpgenError,
+  isExpgenError,
+  type AnyComponentDeclaration,
+  type ComponentContext,
+  type ExpgenPlugin,
+  type ComponentKind,
+  s,
+} from '@expgen/contract';
 import { PluginRegistry } from '../plugins/plugin-registry.js';
-import { fakeActivationSource, fakeDataset, fakeDescriber, fakeSimulator, fakeSubjectModel } from '../testing/index.js';
+import {
+  fakeActivationSource,
+  fakeDataset,
+  fakeDescriber,
+  fakeSimulator,
+  fakeSubjectModel,
+  memoryLogger,
+} from '@expgen/contract/testing';
 import { composeRun, type ComposeOptions } from './composition-root.js';
-import { memoryLogger } from './logger.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'expgen-compose-test-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,16 +1,23 @@
 import 'reflect-metadata';
 import { container as rootContainer, type DependencyContainer, type InjectionToken } from 'tsyringe';
-import type { ActivationSource } from '../contract/activation-source.js';
-import type { DatasetSource } from '../contract/dataset-source.js';
-import type { Describer } from '../contract/describer.js';
-import { isExpgenError, ExpgenError, pluginError } from '../contract/errors.js';
-import type { ComponentContext, ComponentsByKind, Logger } from '../contract/plugin.js';
-import type { ComponentKind, Provenance } from '../contract/provenance.js';
-import type { Scorer } from '../contract/scorer.js';
-import type { Simulator } from '../contract/simulator.js';
-import type { SubjectModel } from '../contract/subject-model.js';
+import {
+  type ActivationSource,
+  type DatasetSource,
+  type Describer,
+  isExpgenError,
+  ExpgenError,
+  pluginError,
+  type ComponentContext,
+  type ComponentsByKind,
+  type Logger,
+  type ComponentKind,
+  type Provenance,
+  type Scorer,
+  type Simulator,
+  type SubjectModel,
+  type KeyPath,
+} from '@expgen/contract';
 import type { LoadedConfig } from '../config/load-config.js';
-import type { KeyPath } from '../options/schema.js';
 import { SECTION_KINDS, resolveComponent } from './resolve-components.js';
 import type { PluginRegistry } from '../plugins/plugin-registry.js';
 import { resolveCacheDir } from './cache-dir.js';

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, extname, resolve } from 'node:path';
-import { ExpgenError } from '../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 
 const COMPONENT_BY_EXTENSION: Record<string, string> = {
   '.jsonl': 'jsonl',

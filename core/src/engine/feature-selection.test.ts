@@ -3,9 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { isExpgenError } from '../contract/errors.js';
-import { fakeActivationSource } from '../testing/fake-components.js';
-import { fakeSubjectModel } from '../testing/fake-subject-model.js';
+import { isExpgenError } from '@expgen/contract';
+import { fakeActivationSource, fakeSubjectModel } from '@expgen/contract/testing';
 import { selectedIndices, selectFeatures } from './feature-selection.js';
 
 const source = fakeActivationSource(fakeSubjectModel({ layers: 3, mlpWidth: 8 }));

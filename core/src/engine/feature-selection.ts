@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { ActivationSource } from '../contract/activation-source.js';
-import { ExpgenError } from '../contract/errors.js';
-import { formatFeatureKey, parseFeatureKey } from '../contract/feature-key.js';
+import { type ActivationSource, ExpgenError, formatFeatureKey, parseFeatureKey } from '@expgen/contract';
 
 /** Which features of each layer a run covers: every index of the layer, or a sorted list. */
 export type FeatureSelection = ReadonlyMap<number, 'all' | readonly number[]>;

@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ExpgenError } from '../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 
 /**
  * An append-only JSON Lines file of finished work items (one per feature and sign), so a run killed at any moment

@@ -1,8 +1,6 @@
-import { ExpgenError } from '../contract/errors.js';
-import type { ComponentKind } from '../contract/provenance.js';
+import { ExpgenError, type ComponentKind, SchemaError, type KeyPath } from '@expgen/contract';
 import type { LoadedConfig } from '../config/load-config.js';
 import type { ExpgenConfig } from '../config/config-schema.js';
-import { SchemaError, type KeyPath } from '../options/schema.js';
 import type { PluginRegistry, RegisteredComponent } from '../plugins/plugin-registry.js';
 
 export interface ResolvedComponent extends RegisteredComponent {

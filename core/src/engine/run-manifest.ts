@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import type { Provenance } from '../contract/provenance.js';
+import type { Provenance } from '@expgen/contract';
 import type { LoadedConfig } from '../config/load-config.js';
 import type { PluginRegistry } from '../plugins/plugin-registry.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '@expgen/plugin-kit';
 
 export const MANIFEST_FILE = 'expgen-manifest.json';
 

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExpgenError } from '../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { hashConfig } from '../config/load-config.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '@expgen/plugin-kit';
 
 /** The config sections each stage's output depends on: changing anything else leaves its output valid. */
 export const STAGE_SECTIONS = {

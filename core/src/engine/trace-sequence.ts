@@ -1,5 +1,4 @@
-import { ExpgenError } from '../contract/errors.js';
-import type { SubjectModel } from '../contract/subject-model.js';
+import { ExpgenError, type SubjectModel } from '@expgen/contract';
 
 /** What `expgen model trace --json` prints; the shape is a stable interface. */
 export interface Trace {

@@ -1,4 +1,4 @@
-import type { Tokenizer } from '../contract/tokenizer.js';
+import type { Tokenizer } from '@expgen/contract';
 
 /**
  * UTF-8 facts shared by everything that shows byte-level tokens (prompts, the report): a character may be split

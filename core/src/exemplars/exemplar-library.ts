@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExpgenError } from '../contract/errors.js';
-import { formatFeatureKey, type FeatureKey } from '../contract/feature-key.js';
+import { ExpgenError, formatFeatureKey, type FeatureKey } from '@expgen/contract';
 import type { FeatureSelection } from '../engine/feature-selection.js';
 import {
   DistributionFileReader,

@@ -3,12 +3,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
-import type { SourceDocument } from '../contract/dataset-source.js';
+import type { SourceDocument } from '@expgen/contract';
 import { configSchema, type ExpgenConfig } from '../config/config-schema.js';
 import { selectFeatures } from '../engine/feature-selection.js';
-import { memoryLogger } from '../engine/logger.js';
-import { fakeActivationSource, fakeDataset } from '../testing/fake-components.js';
-import { fakeSubjectModel } from '../testing/fake-subject-model.js';
+import { memoryLogger, fakeActivationSource, fakeDataset, fakeSubjectModel } from '@expgen/contract/testing';
 import { CorpusStream } from './corpus/index.js';
 import { layerStateBytes, runExemplarStage, type ExemplarStageInput } from './exemplar-stage.js';
 import { mergeExemplarOutputs, readExemplarFile } from './storage/index.js';

@@ -1,14 +1,19 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ActivationSource, LayerPlan } from '../contract/activation-source.js';
-import type { DatasetSource } from '../contract/dataset-source.js';
-import { ExpgenError } from '../contract/errors.js';
-import type { Logger } from '../contract/plugin.js';
-import type { ForwardResult, HookRequest, SubjectModel } from '../contract/subject-model.js';
+import {
+  type ActivationSource,
+  type LayerPlan,
+  type DatasetSource,
+  ExpgenError,
+  type Logger,
+  type ForwardResult,
+  type HookRequest,
+  type SubjectModel,
+  reduceOnHost,
+} from '@expgen/contract';
 import type { ExpgenConfig } from '../config/config-schema.js';
-import { writeFileAtomic } from '../engine/atomic-write.js';
+import { writeFileAtomic } from '@expgen/plugin-kit';
 import type { FeatureSelection } from '../engine/feature-selection.js';
-import { reduceOnHost } from '../engine/host-reductions.js';
 import { createProgress, formatCount, formatDuration, type Progress } from '../engine/progress.js';
 import { CorpusStream, type CorpusEnd, type CorpusSequence, type ShardSpec } from './corpus/index.js';
 import { ActivationDistribution, RandomSequences, SequenceStore, TopKExemplars } from './state/index.js';

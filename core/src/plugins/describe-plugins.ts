@@ -1,4 +1,4 @@
-import type { ComponentKind } from '../contract/provenance.js';
+import type { ComponentKind } from '@expgen/contract';
 import type { PluginOrigin } from './discover-plugins.js';
 import type { PluginRegistry } from './plugin-registry.js';
 

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isExpgenError } from '../contract/errors.js';
+import { isExpgenError, checkPluginShape } from '@expgen/contract';
 import { BUILTIN_PLUGINS, PLUGIN_NAME_PATTERN } from './builtin-plugins.js';
 import { discoverPlugins, type PluginCandidate } from './discover-plugins.js';
-import { checkPluginShape, loadPluginFrom, packageEntry } from './load-plugin.js';
+import { loadPluginFrom, packageEntry } from './load-plugin.js';
 import { createPluginFixture } from './plugin-fixtures.test-util.js';
 
 const fixture = createPluginFixture();
@@ -217,7 +217,7 @@ describe('loadPluginFrom', () => {
   it('names the plugin and the problem when its export has the wrong shape', async () => {
     await rejectsNaming(loadPluginFrom(names.get('expgen-plugin-f')!), [
       'plugin "expgen-plugin-f"',
-      'is not a valid expgen plugin: meta.apiVersion is undefined, this expgen supports 1',
+      'is not a valid expgen plugin: meta.apiVersion is undefined, but this expgen implements contract version 1',
     ]);
   });
 
@@ -306,7 +306,10 @@ describe('checkPluginShape', () => {
     ['plugin', 'its module has no default export'],
     [{ components: [] }, 'meta.name and meta.version must be strings'],
     [{ meta: { name: 'p', version: 1, apiVersion: 1 }, components: [] }, 'meta.name and meta.version must be strings'],
-    [{ meta: { ...meta, apiVersion: 2 }, components: [] }, 'meta.apiVersion is 2, this expgen supports 1'],
+    [
+      { meta: { ...meta, apiVersion: 2 }, components: [] },
+      'meta.apiVersion is 2, but this expgen implements contract version 1',
+    ],
     [{ meta }, 'components must be a list'],
     [{ meta, components: [null] }, 'components[0] is not an object'],
     [

@@ -1,9 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ExpgenError } from '../contract/errors.js';
-import type { AnyComponentDeclaration, ExpgenPlugin } from '../contract/plugin.js';
-import { COMPONENT_KINDS } from '../contract/provenance.js';
+import { checkPluginShape, ExpgenError, type ExpgenPlugin } from '@expgen/contract';
 import type { PluginCandidate } from './discover-plugins.js';
 
 export interface LoadedPlugin {
@@ -58,34 +56,4 @@ export async function loadPluginFrom(candidate: PluginCandidate): Promise<Loaded
   const plugin = (module.default ?? module.plugin) as ExpgenPlugin | undefined;
   checkPluginShape(plugin, where);
   return { plugin, candidate };
-}
-
-/** Checks what TypeScript cannot check across a dynamic import: the plugin object a module exports. */
-export function checkPluginShape(plugin: unknown, where: string): asserts plugin is ExpgenPlugin {
-  const fail = (what: string): never => {
-    throw new ExpgenError(`${where} is not a valid expgen plugin: ${what} (see CONTRIBUTING.md, "Writing a plugin")`);
-  };
-  if (!plugin || typeof plugin !== 'object') fail('its module has no default export with { meta, components }');
-  const p = plugin as Partial<ExpgenPlugin>;
-  if (!p.meta || typeof p.meta.name !== 'string' || typeof p.meta.version !== 'string')
-    fail('meta.name and meta.version must be strings');
-  if (p.meta!.apiVersion !== 1)
-    fail(`meta.apiVersion is ${JSON.stringify(p.meta!.apiVersion)}, this expgen supports 1`);
-  if (!Array.isArray(p.components)) fail('components must be a list');
-  const seen = new Set<string>();
-  p.components!.forEach((c: Partial<AnyComponentDeclaration>, i) => {
-    const at = `components[${i}]${typeof c?.name === 'string' ? ` ("${c.name}")` : ''}`;
-    if (!c || typeof c !== 'object') fail(`${at} is not an object`);
-    if (!COMPONENT_KINDS.includes(c.kind as never))
-      fail(`${at}.kind is ${JSON.stringify(c.kind)}, expected one of ${COMPONENT_KINDS.join(', ')}`);
-    // Dots for model versions in names (`llama-3.2-1b`); nothing parses a component name apart.
-    if (typeof c.name !== 'string' || !/^[a-z][a-z0-9.-]*$/.test(c.name))
-      fail(`${at}.name must be lowercase letters, digits, "-" and "."`);
-    if (typeof c.create !== 'function') fail(`${at}.create must be an async function`);
-    if (!c.options || typeof (c.options as { parse?: unknown }).parse !== 'function')
-      fail(`${at}.options must be a schema (use s.object from @expgen/core)`);
-    const key = `${c.kind}/${c.name}`;
-    if (seen.has(key)) fail(`${at} repeats the ${c.kind} "${c.name}"`);
-    seen.add(key);
-  });
 }

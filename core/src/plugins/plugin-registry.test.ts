@@ -3,10 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isExpgenError } from '../contract/errors.js';
-import type { AnyComponentDeclaration, ExpgenPlugin } from '../contract/plugin.js';
-import type { ComponentKind } from '../contract/provenance.js';
-import { s } from '../options/schema.js';
+import {
+  isExpgenError,
+  type AnyComponentDeclaration,
+  type ExpgenPlugin,
+  type ComponentKind,
+  s,
+} from '@expgen/contract';
 import { describePlugins } from './describe-plugins.js';
 import { discoverPlugins } from './discover-plugins.js';
 import { loadPluginFrom } from './load-plugin.js';

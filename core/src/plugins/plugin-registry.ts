@@ -1,7 +1,11 @@
-import { ExpgenError, isExpgenError } from '../contract/errors.js';
-import type { AnyComponentDeclaration, ExpgenPlugin } from '../contract/plugin.js';
-import type { ComponentKind } from '../contract/provenance.js';
-import { closest } from '../options/schema.js';
+import {
+  ExpgenError,
+  isExpgenError,
+  type AnyComponentDeclaration,
+  type ExpgenPlugin,
+  type ComponentKind,
+  closest,
+} from '@expgen/contract';
 import { discoverPlugins, type PluginCandidate } from './discover-plugins.js';
 import { loadPluginFrom } from './load-plugin.js';
 

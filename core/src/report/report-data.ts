@@ -1,9 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { ExpgenError } from '../contract/errors.js';
-import { parseFeatureKey } from '../contract/feature-key.js';
-import type { Logger } from '../contract/plugin.js';
-import type { Sign } from '../contract/sign.js';
+import { ExpgenError, parseFeatureKey, type Logger, type Sign } from '@expgen/contract';
 import { MANIFEST_FILE } from '../engine/run-manifest.js';
 import { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import { layerFolderName, manifestPath, spaceFolderName, type DistributionRow } from '../exemplars/storage/index.js';

@@ -4,14 +4,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { isExpgenError } from '../contract/errors.js';
+import { isExpgenError } from '@expgen/contract';
 import type { DistributionRow } from '../exemplars/storage/index.js';
-import { fakeTokenizer } from '../testing/fake-tokenizer.js';
+import { fakeTokenizer, memoryLogger } from '@expgen/contract/testing';
 import { escapeHtml, jsonForScript, visibleText } from './escape.js';
 import { histogramView } from './report-data.js';
 import { CONTENT_SECURITY_POLICY } from './render-page.js';
 import { groupTokens } from './token-groups.js';
-import { memoryLogger } from '../engine/logger.js';
 import { SINGLE_FILE_MAX_FEATURES, writeReport, writeRunReport } from './write-report.js';
 
 /** Strings from the web that must come out of the report as inert, visible text. */

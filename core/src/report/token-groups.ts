@@ -1,5 +1,5 @@
 import { isUtf8Continuation, specialTokenNames, utf8SequenceLength } from '../engine/utf8-tokens.js';
-import type { Tokenizer } from '../contract/tokenizer.js';
+import type { Tokenizer } from '@expgen/contract';
 import { visibleText } from './escape.js';
 
 /** What the report needs of the subject's tokenizer: the bytes of a token, and which tokens are control tokens. */

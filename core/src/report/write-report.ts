@@ -1,9 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
-import { ExpgenError } from '../contract/errors.js';
-import { parseFeatureKey } from '../contract/feature-key.js';
-import type { Logger } from '../contract/plugin.js';
-import { writeFileAtomic } from '../engine/atomic-write.js';
+import { ExpgenError, parseFeatureKey, type Logger } from '@expgen/contract';
+import { writeFileAtomic } from '@expgen/plugin-kit';
 import { layerFolderName, spaceFolderName } from '../exemplars/storage/index.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import {

@@ -1,10 +1,10 @@
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExpgenError } from '../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import type { DescribedFeature } from '../describe/described-feature.js';
 import { writeCandidates } from '../describe/describe-stage.js';
-import { writeFileAtomic } from '../engine/atomic-write.js';
+import { writeFileAtomic } from '@expgen/plugin-kit';
 import { differingKeys } from '../engine/stage-config.js';
 import { summarize, writeResults, type ResultRow, type RunSummary } from './score-stage.js';
 

@@ -1,21 +1,18 @@
 import { join } from 'node:path';
-import { ExpgenError } from '../contract/errors.js';
-import { parseFeatureKey, type FeatureKey } from '../contract/feature-key.js';
-import type { Logger } from '../contract/plugin.js';
-import type { Provenance } from '../contract/provenance.js';
-import type { Scorer } from '../contract/scorer.js';
-import type { Sign } from '../contract/sign.js';
-import type { Simulator } from '../contract/simulator.js';
+import {
+  ExpgenError,
+  parseFeatureKey,
+  type FeatureKey,
+  type Logger,
+  type Provenance,
+  type Scorer,
+  type Sign,
+  type Simulator,
+} from '@expgen/contract';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import type { DescribedFeature } from '../describe/described-feature.js';
-import { writeFileAtomic } from '../engine/atomic-write.js';
-import { Journal } from '../engine/journal.js';
-import { createProgress } from '../engine/progress.js';
-import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
-import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
-import type { ExemplarRow } from '../exemplars/storage/index.js';
-import { spaceFolderName } from '../exemplars/storage/index.js';
 import {
+  writeFileAtomic,
   bootstrapCI,
   derangement,
   pooledStatistics,
@@ -24,7 +21,12 @@ import {
   summarizeScores,
   type ScoreSet,
   type ScoredSequence,
-} from './statistics/index.js';
+} from '@expgen/plugin-kit';
+import { Journal } from '../engine/journal.js';
+import { createProgress } from '../engine/progress.js';
+import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
+import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
+import { type ExemplarRow, spaceFolderName } from '../exemplars/storage/index.js';
 
 /**
  * One row of `results.jsonl` / `results.arrow`: every field is present on every row, failed and skipped rows

@@ -1,5 +1,2 @@
-/** Testing kit for plugin authors and expgen's own tests: fakes of every interface and the contract suite. */
-export { contractSuite, checkComponent, type ContractFixtures } from './contract-suite.js';
-export { fakeSubjectModel, type FakeSubjectOptions } from './fake-subject-model.js';
-export { fakeTokenizer } from './fake-tokenizer.js';
-export { fakeActivationSource, fakeDataset, fakeDescriber, fakeSimulator, fakeProvenance } from './fake-components.js';
+/** Kept for plugins written against earlier versions: the testing kit now lives in `@expgen/contract/testing`. */
+export * from '@expgen/contract/testing';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { defineComponent, definePlugin, ExpgenError, packageMeta, s } from '@expgen/core';
+import { defineComponent, definePlugin, ExpgenError, packageMeta, s } from '@expgen/contract';
 import {
   BUILT_MODEL_MANIFEST,
   buildOnnxModel,

@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { memoryLogger, type ComponentContext, type SubjectModel } from '@expgen/core';
+import { memoryLogger } from '@expgen/contract/testing';
+import type { ComponentContext, SubjectModel } from '@expgen/contract';
 import {
   buildOnnxModel,
   generateTinyLlama,

@@ -10,7 +10,7 @@
 //    Llama-3.1's ids and compares vocabulary fingerprints before it predicts anything. "Same tokenizer" therefore
 //    means the same vocabulary, id for id: the fingerprint (sha256 over the id-ordered vocabulary) must equal
 //    Llama-3.1's. The chat template is not part of it: each model keeps its own (see README.md).
-import { ExpgenError, type Tokenizer } from '@expgen/core';
+import { ExpgenError, type Tokenizer } from '@expgen/contract';
 import { LlamaTokenizer, type LlamaConfig } from '@expgen/plugin-llama';
 
 /** Facts of meta-llama/Llama-3.2-1B-Instruct's config.json (and /work/shared/DESIGN.md §3). */

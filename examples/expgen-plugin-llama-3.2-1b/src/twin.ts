@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { produceFolderOnce, type Logger } from '@expgen/core';
+import { produceFolderOnce } from '@expgen/plugin-kit';
+import type { Logger } from '@expgen/contract';
 import { BUILT_MODEL_MANIFEST, buildOnnxModel, generateTinyLlama } from '@expgen/plugin-llama';
 import { LLAMA_32_1B } from './llama-3.2-1b.js';
 

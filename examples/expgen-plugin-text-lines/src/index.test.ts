@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { contractSuite } from '@expgen/core/testing';
+import { contractSuite } from '@expgen/contract/testing';
 import plugin from './index.js';
 
 contractSuite(plugin, {

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import { contentId, defineComponent, definePlugin, packageMeta, s } from '@expgen/core';
+import { contentId } from '@expgen/plugin-kit';
+import { defineComponent, definePlugin, packageMeta, s } from '@expgen/contract';
 import { readParagraphs } from './paragraphs.js';
 
 /**

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 
 /**
  * A plain-text file split into documents at blank lines (paragraphs). Lines inside a paragraph are joined with

@@ -18,22 +18,18 @@ import {
   resolveAllComponents,
   buildDescribePrompt,
   composeRun,
-  formatFeatureKey,
   loadConfig,
   loadPromptTemplate,
-  parseFeatureKey,
   renderMarkedText,
   runDescribeStage,
   runPipeline,
   runScoreStage,
-  scoredSequence,
   selectFeatures,
-  signedActivation,
   stderrLogger,
   type ComposedRun,
-  type FeatureKey,
-  type Sign,
 } from '@expgen/core';
+import { formatFeatureKey, parseFeatureKey, signedActivation, type FeatureKey, type Sign } from '@expgen/contract';
+import { scoredSequence } from '@expgen/plugin-kit';
 
 // Small formatting helpers: signed activations, scores (null = undefined, never 0), and section headers.
 const act = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`;

@@ -1,10 +1,5 @@
-import {
-  pooledStatistics,
-  type ComponentContext,
-  type ScoreRequest,
-  type ScoreResult,
-  type Scorer,
-} from '@expgen/core';
+import { pooledStatistics } from '@expgen/plugin-kit';
+import type { ComponentContext, ScoreRequest, ScoreResult, Scorer } from '@expgen/contract';
 
 /**
  * Pearson correlation between predicted and true activations over the pooled tokens of all sequences, the

@@ -1,4 +1,4 @@
-import { defineComponent, definePlugin, packageMeta, s } from '@expgen/core';
+import { defineComponent, definePlugin, packageMeta, s } from '@expgen/contract';
 import { correlationScorer } from './correlation-scorer.js';
 import { namedTokenSimulator } from './named-token-simulator.js';
 import { tokenStatisticsDescriber } from './token-statistics-describer.js';

@@ -1,4 +1,4 @@
-import type { ComponentContext, SimulateRequest, SimulateResult, Simulator, Tokenizer } from '@expgen/core';
+import type { ComponentContext, SimulateRequest, SimulateResult, Simulator, Tokenizer } from '@expgen/contract';
 import { tokenText } from './token-statistics-describer.js';
 
 /**

@@ -6,7 +6,7 @@ import {
   type Describer,
   type DescriptionCandidate,
   type Tokenizer,
-} from '@expgen/core';
+} from '@expgen/contract';
 
 export interface TokenStatisticsOptions {
   /** Most tokens a description names. */

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CompressionType, compressionRegistry, Float64, Int32, Table, Utf8, vectorFromArray } from 'apache-arrow';
-import { contentId } from '@expgen/core';
+import { contentId } from '@expgen/plugin-kit';
 import { registerArrowCodecs } from './arrow-codecs.js';
 import {
   column,

@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { ExpgenError, type ComponentContext, type DatasetSource } from '@expgen/core';
+import { ExpgenError, type ComponentContext, type DatasetSource } from '@expgen/contract';
 import {
   DataType,
   makeVector,

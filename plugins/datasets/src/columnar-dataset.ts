@@ -1,4 +1,4 @@
-import { ExpgenError, s, type ComponentContext, type DatasetSource, type SourceDocument } from '@expgen/core';
+import { ExpgenError, s, type ComponentContext, type DatasetSource, type SourceDocument } from '@expgen/contract';
 import { resolveDatasetFiles } from './dataset-files.js';
 import { recordToDocument, type RecordFields } from './record-document.js';
 

@@ -1,5 +1,5 @@
 // The contract suite every expgen plugin runs, on each dataset component with the committed fixtures.
-import { contractSuite } from '@expgen/core/testing';
+import { contractSuite } from '@expgen/contract/testing';
 import plugin from './index.js';
 import { FIXTURES } from './testing/fixtures-path.js';
 

@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 
 /**
  * The files a dataset reads: `path` itself when it is a file, else the files directly inside the folder whose

@@ -1,4 +1,4 @@
-import { defineComponent, definePlugin, packageMeta, s } from '@expgen/core';
+import { defineComponent, definePlugin, packageMeta, s } from '@expgen/contract';
 import { columnarOptionsSchema } from './columnar-dataset.js';
 import { openJsonlDataset } from './jsonl-dataset.js';
 

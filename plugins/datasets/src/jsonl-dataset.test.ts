@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { contentId } from '@expgen/core';
+import { contentId } from '@expgen/plugin-kit';
 import { createDataset, errorOf, readAll, tempDir } from './testing/harness.js';
 import { lmsysRows } from './testing/sample-corpus.js';
 

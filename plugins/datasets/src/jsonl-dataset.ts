@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { ExpgenError, type ComponentContext, type DatasetSource, type SourceDocument } from '@expgen/core';
+import { ExpgenError, type ComponentContext, type DatasetSource, type SourceDocument } from '@expgen/contract';
 import { recordToDocument } from './record-document.js';
 
 export interface JsonlOptions {

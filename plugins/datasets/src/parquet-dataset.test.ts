@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { contentId } from '@expgen/core';
+import { contentId } from '@expgen/plugin-kit';
 import { createDataset, errorOf, FIXTURES, readAll, tempDir } from './testing/harness.js';
 import { writeParquet, ZSTD_STORED, type ParquetColumn } from './testing/parquet-writer.js';
 import { fineWebRows, lmsysRows } from './testing/sample-corpus.js';

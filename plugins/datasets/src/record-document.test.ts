@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { contentId } from '@expgen/core';
+import { contentId } from '@expgen/plugin-kit';
 import { decodeUtf8Strict, InvalidUtf8, recordToDocument, type RecordFields } from './record-document.js';
 
 const columns: RecordFields = { text: 'text', messages: null, id: 'id', noun: 'column' };

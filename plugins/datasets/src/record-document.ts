@@ -1,4 +1,5 @@
-import { contentId, ExpgenError, type ChatMessage, type SourceDocument } from '@expgen/core';
+import { contentId } from '@expgen/plugin-kit';
+import { ExpgenError, type ChatMessage, type SourceDocument } from '@expgen/contract';
 
 /**
  * Stands in for a string whose bytes are not valid UTF-8. Readers decode strictly and put this in the record

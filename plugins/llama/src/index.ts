@@ -1,4 +1,4 @@
-import { defineComponent, definePlugin, packageMeta, s } from '@expgen/core';
+import { defineComponent, definePlugin, packageMeta, s } from '@expgen/contract';
 import { openDistilledLlamaDescriber } from './describer/open-distilled-llama.js';
 import { openLlamaSubjectModel } from './llama-subject-model.js';
 import { resolveModelFolder } from './model-folder.js';

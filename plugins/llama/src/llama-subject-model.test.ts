@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isExpgenError, type Provenance } from '@expgen/core';
+import { isExpgenError, type Provenance } from '@expgen/contract';
 import { generateTinyLlama } from './hf/tiny-model.js';
 import { openLlamaSubjectModel, type LlamaSubjectModel } from './llama-subject-model.js';
 import { idTokenizer, tinyBuiltModel, type TinyBuiltModel } from './onnx/test-models.js';

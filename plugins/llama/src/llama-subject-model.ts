@@ -12,7 +12,7 @@ import {
   type SubjectModel,
   type SubjectModelInfo,
   type Tokenizer,
-} from '@expgen/core';
+} from '@expgen/contract';
 import {
   baseGraphDigest,
   ensureHookVariant,

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ExpgenError, produceFolderOnce, type Logger } from '@expgen/core';
+import { ExpgenError, type Logger } from '@expgen/contract';
+import { produceFolderOnce } from '@expgen/plugin-kit';
 import { generateTinyLlama } from './hf/tiny-model.js';
 import { buildOnnxModel } from './onnx/build-model.js';
 

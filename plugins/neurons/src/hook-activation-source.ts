@@ -1,4 +1,4 @@
-import { ExpgenError, type ActivationSource, type ComponentContext, type LayerPlan, type Sign } from '@expgen/core';
+import { ExpgenError, type ActivationSource, type ComponentContext, type LayerPlan, type Sign } from '@expgen/contract';
 
 /**
  * Features that are the hook point's own coordinates: MLP neurons are the values at `mlp/<layer>`, residual

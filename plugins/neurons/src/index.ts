@@ -1,4 +1,4 @@
-import { defineComponent, definePlugin, packageMeta, s } from '@expgen/core';
+import { defineComponent, definePlugin, packageMeta, s } from '@expgen/contract';
 import { hookActivationSource } from './hook-activation-source.js';
 
 const layerOptions = s.object({

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { after, describe, it } from 'node:test';
-import { isExpgenError, memoryLogger } from '@expgen/core';
+import { isExpgenError } from '@expgen/contract';
+import { memoryLogger } from '@expgen/contract/testing';
 import {
   BudgetExhaustedError,
   OpenAICompatibleClient,

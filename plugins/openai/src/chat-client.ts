@@ -1,4 +1,4 @@
-import { ExpgenError, type Logger } from '@expgen/core';
+import { ExpgenError, type Logger } from '@expgen/contract';
 import { safeUrl } from './client-options.js';
 import { Semaphore } from './semaphore.js';
 

@@ -1,4 +1,4 @@
-import { ExpgenError, SchemaError, s, type Infer, type KeyPath } from '@expgen/core';
+import { ExpgenError, SchemaError, s, type Infer, type KeyPath } from '@expgen/contract';
 
 /** Environment variables read when the options leave a setting out. */
 export const ENV = { baseUrl: 'OPENAI_BASE_URL', apiKey: 'OPENAI_API_KEY', model: 'OPENAI_MODEL' } as const;

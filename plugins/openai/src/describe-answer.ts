@@ -1,4 +1,4 @@
-import { DESCRIPTION_MARKER, REFUSAL_PATTERNS, parseDescription, type ParsedDescription } from '@expgen/core';
+import { DESCRIPTION_MARKER, REFUSAL_PATTERNS, parseDescription, type ParsedDescription } from '@expgen/plugin-kit';
 
 export { DESCRIPTION_MARKER, REFUSAL_PATTERNS };
 export type ParsedAnswer = ParsedDescription;

@@ -1,4 +1,4 @@
-import { defineComponent, definePlugin, packageMeta } from '@expgen/core';
+import { defineComponent, definePlugin, packageMeta } from '@expgen/contract';
 import { createOpenAIDescriber, describerOptionsSchema } from './openai-describer.js';
 import { createOpenAISimulator, simulatorOptionsSchema } from './openai-simulator.js';
 

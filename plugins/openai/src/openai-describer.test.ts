@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { after, describe, it } from 'node:test';
-import { ExpgenError, isExpgenError, SchemaError, type DescribeResult } from '@expgen/core';
+import { ExpgenError, isExpgenError, SchemaError, type DescribeResult } from '@expgen/contract';
 import { BudgetExhaustedError } from './chat-client.js';
 import {
   createOpenAIDescriber,

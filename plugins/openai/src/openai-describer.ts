@@ -1,5 +1,5 @@
+import { CallCache } from '@expgen/plugin-kit';
 import {
-  CallCache,
   ExpgenError,
   type CallEstimate,
   s,
@@ -11,7 +11,7 @@ import {
   type DescriptionFailure,
   type Infer,
   type Provenance,
-} from '@expgen/core';
+} from '@expgen/contract';
 import { OpenAICompatibleClient, OpenAIRequestError, type ChatAnswer, type ClientHooks } from './chat-client.js';
 import { clientOptionsShape, resolveConnection, type ClientOptions } from './client-options.js';
 import { parseDescriptionAnswer, type ParsedAnswer } from './describe-answer.js';
@@ -44,7 +44,7 @@ export const describerOptionsSchema = s.object({
 export type DescriberOptions = Infer<typeof describerOptionsSchema>;
 
 /** What a describe call would cost, from the cache and the prompt alone: the contract's `CallEstimate`. */
-export type { CallEstimate } from '@expgen/core';
+export type { CallEstimate } from '@expgen/contract';
 
 /** A component that can price a request without sending it (for `dryRun`). */
 export interface CallEstimator<R> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { ExpgenError } from '@expgen/core';
-import { fakeSubjectModel } from '@expgen/core/testing';
+import { ExpgenError } from '@expgen/contract';
+import { fakeSubjectModel } from '@expgen/contract/testing';
 import { createOpenAISimulator, simulatorOptionsSchema } from './openai-simulator.js';
 import { fakeClock, removeDir, testContext } from './openai.test-util.js';
 import { startFakeOpenAIServer, type FakeServerOptions } from './testing/fake-openai-server.js';

@@ -1,5 +1,5 @@
+import { CallCache } from '@expgen/plugin-kit';
 import {
-  CallCache,
   ExpgenError,
   isExpgenError,
   s,
@@ -9,7 +9,7 @@ import {
   type SimulateRequest,
   type SimulateResult,
   type Simulator,
-} from '@expgen/core';
+} from '@expgen/contract';
 import {
   BudgetExhaustedError,
   OpenAIRequestError,

@@ -1,13 +1,8 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  memoryLogger,
-  type ComponentContext,
-  type ComponentKind,
-  type DescribeRequest,
-  type SubjectModel,
-} from '@expgen/core';
+import { memoryLogger } from '@expgen/contract/testing';
+import type { ComponentContext, ComponentKind, DescribeRequest, SubjectModel } from '@expgen/contract';
 
 /** Shared by this package's tests (not a test file itself): contexts, requests, a fake clock. */
 

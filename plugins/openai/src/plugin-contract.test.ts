@@ -1,6 +1,6 @@
 // The plugin against the contract every expgen plugin honours, with a loopback server as its endpoint.
 import { after } from 'node:test';
-import { contractSuite } from '@expgen/core/testing';
+import { contractSuite } from '@expgen/contract/testing';
 import plugin from './index.js';
 import { startFakeOpenAIServer } from './testing/fake-openai-server.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fakeTokenizer } from '@expgen/core/testing';
+import { fakeTokenizer } from '@expgen/contract/testing';
 import type { CompletionLogprobs } from './chat-client.js';
 import { SLOT, expectedBin, logprobPrompt, parseActivationList, readSlots, tokenText } from './simulation-prompt.js';
 

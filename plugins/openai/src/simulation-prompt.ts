@@ -1,4 +1,4 @@
-import type { ChatMessage, Tokenizer } from '@expgen/core';
+import type { ChatMessage, Tokenizer } from '@expgen/contract';
 import type { CompletionLogprobs } from './chat-client.js';
 
 /** Bumped whenever a prompt or the readout changes; part of every cache key and of the provenance. */

@@ -1,4 +1,4 @@
-import { defineComponent, definePlugin, packageMeta, s } from '@expgen/core';
+import { defineComponent, definePlugin, packageMeta, s } from '@expgen/contract';
 import { openSaeActivationSource } from './sae-activation-source.js';
 
 export { loadSae, loadSaeFromSpec, type LoadedSae } from './load-sae.js';

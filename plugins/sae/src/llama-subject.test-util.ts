@@ -1,6 +1,7 @@
 // Tests only: the real Llama subject (the tiny seeded model, built to ONNX) through the llama plugin's public
 // declaration, as the composition root creates it. The sae plugin itself never imports the llama plugin.
-import { memoryLogger, type ComponentContext, type SubjectModel } from '@expgen/core';
+import { memoryLogger } from '@expgen/contract/testing';
+import type { ComponentContext, SubjectModel } from '@expgen/contract';
 import llama from '@expgen/plugin-llama';
 
 export const TINY_LLAMA = { seed: 4, layers: 2, hiddenSize: 32, intermediateSize: 64, numHeads: 2, numKvHeads: 1 };

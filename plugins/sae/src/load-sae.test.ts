@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isExpgenError } from '@expgen/core';
+import { isExpgenError } from '@expgen/contract';
 import { loadSae } from './load-sae.js';
 import type { SaeArchitecture } from './sae-config.js';
 import { encodeSae, type SaeEncoder } from './sae-encoder.js';

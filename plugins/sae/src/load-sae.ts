@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 import { readSaeSpec, resolveNormalization, type SaeSpec } from './sae-config.js';
 import type { SaeEncoder } from './sae-encoder.js';
 import { SafetensorsFile, type SafetensorsEntry } from './safetensors-file.js';

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { contractSuite } from '@expgen/core/testing';
+import { contractSuite } from '@expgen/contract/testing';
 import plugin from './index.js';
 import { openTinyLlamaSubject } from './llama-subject.test-util.js';
 

@@ -4,14 +4,8 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import {
-  isExpgenError,
-  memoryLogger,
-  type ActivationSource,
-  type ComponentContext,
-  type SubjectModel,
-} from '@expgen/core';
-import { fakeSubjectModel } from '@expgen/core/testing';
+import { isExpgenError, type ActivationSource, type ComponentContext, type SubjectModel } from '@expgen/contract';
+import { memoryLogger, fakeSubjectModel } from '@expgen/contract/testing';
 import plugin from './index.js';
 import { openTinyLlamaSubject, sampleBatch, TINY_LLAMA } from './llama-subject.test-util.js';
 import { loadSae } from './load-sae.js';

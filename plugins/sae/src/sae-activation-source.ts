@@ -8,7 +8,7 @@ import {
   type GraphFragment,
   type LayerPlan,
   type Sign,
-} from '@expgen/core';
+} from '@expgen/contract';
 import { layerFromFolderName, subjectHookFor } from './hook-names.js';
 import { loadSaeFromSpec, type LoadedSae } from './load-sae.js';
 import { describeSpec, isSaeFolder, readSaeSpec, type SaeSpec } from './sae-config.js';

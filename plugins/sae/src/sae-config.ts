@@ -7,7 +7,7 @@
 //    normalization), read the way SAELens' own Llama Scope loader converts it.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 
 export type SaeArchitecture = 'standard' | 'jumprelu' | 'topk';
 

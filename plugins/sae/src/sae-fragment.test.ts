@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { reduceOnHost, type SubjectModel } from '@expgen/core';
+import { reduceOnHost, type SubjectModel } from '@expgen/contract';
 import { openTinyLlamaSubject, sampleBatch, TINY_LLAMA } from './llama-subject.test-util.js';
 import { loadSae } from './load-sae.js';
 import type { SaeArchitecture } from './sae-config.js';

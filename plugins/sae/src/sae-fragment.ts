@@ -1,4 +1,4 @@
-import type { GraphFragment, GraphFragmentNode, GraphFragmentTensor } from '@expgen/core';
+import type { GraphFragment, GraphFragmentNode, GraphFragmentTensor } from '@expgen/contract';
 import type { SaeEncoder } from './sae-encoder.js';
 
 /**

@@ -3,7 +3,7 @@ import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isExpgenError } from '@expgen/core';
+import { isExpgenError } from '@expgen/contract';
 import { roundTo, SafetensorsFile, writeSafetensors } from './safetensors-file.js';
 import { SeededRandom } from './tiny-sae.js';
 

@@ -3,7 +3,7 @@
 // are read one at a time in chunks (and converted to float32 on the way), so a 131k-latent encoder is read with one
 // float32 copy and the decoder, which encoding never needs, is not read at all.
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 

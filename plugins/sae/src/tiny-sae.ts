@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { produceFolderOnce } from '@expgen/core';
+import { produceFolderOnce } from '@expgen/plugin-kit';
 import type { SaeArchitecture } from './sae-config.js';
 import { writeSafetensors, type SafetensorsDtype } from './safetensors-file.js';
 

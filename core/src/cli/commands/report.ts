@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ExpgenError } from '../../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 import { MANIFEST_FILE } from '../../engine/run-manifest.js';
 import { SINGLE_FILE_MAX_FEATURES, writeReport, type ReportLayout } from '../../report/index.js';
 import { ExpgenCommand, configFlags } from '../base-command.js';

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { featureKey, type FeatureKey } from '../../contract/feature-key.js';
-import type { Sign } from '../../contract/sign.js';
-import { fakeTokenizer } from '../../testing/fake-tokenizer.js';
+import { featureKey, type FeatureKey, type Sign } from '@expgen/contract';
+import { fakeTokenizer } from '@expgen/contract/testing';
 import {
   buildDescribePrompt,
   describeRequestOf,

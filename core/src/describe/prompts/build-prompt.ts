@@ -1,8 +1,13 @@
-import type { DescribedExemplar, DescribeRequest } from '../../contract/describer.js';
-import { ExpgenError } from '../../contract/errors.js';
-import { formatFeatureKey, type FeatureKey } from '../../contract/feature-key.js';
-import type { Sign } from '../../contract/sign.js';
-import type { ChatMessage, Tokenizer } from '../../contract/tokenizer.js';
+import {
+  type DescribedExemplar,
+  type DescribeRequest,
+  ExpgenError,
+  formatFeatureKey,
+  type FeatureKey,
+  type Sign,
+  type ChatMessage,
+  type Tokenizer,
+} from '@expgen/contract';
 import { TAIL_FRACTIONS } from '../../exemplars/state/activation-distribution.js';
 import { renderMarkedText, type MarkerStrings } from './render.js';
 import {

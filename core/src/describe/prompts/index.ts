@@ -60,5 +60,5 @@ export {
   REFUSAL_PATTERNS,
   type ParsedDescription,
   type DescriptionFailureReason,
-} from './parse-description.js';
+} from '@expgen/plugin-kit';
 export { SeededRandom } from './prng.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Sign } from '../../contract/sign.js';
-import { fakeTokenizer } from '../../testing/fake-tokenizer.js';
+import type { Sign } from '@expgen/contract';
+import { fakeTokenizer } from '@expgen/contract/testing';
 import { ESCAPE_CHAR, isMarkedActivation, renderMarkedText } from './render.js';
 import { EOT, START_HEADER, pieces, tokenizerWithChatSpecials } from './test-fixtures.js';
 

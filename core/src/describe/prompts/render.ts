@@ -1,6 +1,4 @@
-import { ExpgenError } from '../../contract/errors.js';
-import { signedActivation, type Sign } from '../../contract/sign.js';
-import type { Tokenizer } from '../../contract/tokenizer.js';
+import { ExpgenError, signedActivation, type Sign, type Tokenizer } from '@expgen/contract';
 import { specialTokenNames, utf8SequenceLength, validUtf8Continuation } from '../../engine/utf8-tokens.js';
 
 /** The strings that open and close a marked span in the explainer prompt. */

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isExpgenError } from '../../contract/errors.js';
-import { featureKey } from '../../contract/feature-key.js';
-import type { Sign } from '../../contract/sign.js';
+import { isExpgenError, featureKey, type Sign } from '@expgen/contract';
 import { SeededRandom } from './prng.js';
 import { selectExemplars, type PromptExemplarRow, type SelectionSettings } from './selection.js';
 

@@ -1,6 +1,4 @@
-import { ExpgenError } from '../../contract/errors.js';
-import { formatFeatureKey, type FeatureKey } from '../../contract/feature-key.js';
-import { signedActivation, type Sign } from '../../contract/sign.js';
+import { ExpgenError, formatFeatureKey, type FeatureKey, signedActivation, type Sign } from '@expgen/contract';
 import { SeededRandom } from './prng.js';
 
 /**

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { isExpgenError } from '../../contract/errors.js';
+import { isExpgenError } from '@expgen/contract';
 import {
   defaultPromptTemplatePath,
   formatExemplarList,

@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ExpgenError } from '../../contract/errors.js';
-import type { ChatMessage } from '../../contract/tokenizer.js';
+import { ExpgenError, type ChatMessage } from '@expgen/contract';
 
 /**
  * An explainer prompt template. The file format (see README.md beside this file):

@@ -1,5 +1,5 @@
-import type { Tokenizer } from '../../contract/tokenizer.js';
-import { fakeTokenizer } from '../../testing/fake-tokenizer.js';
+import type { Tokenizer } from '@expgen/contract';
+import { fakeTokenizer } from '@expgen/contract/testing';
 
 /**
  * Test helpers for the prompt modules: the fake byte tokenizer (ids 0..2 `<bos>`, `<eos>`, `<pad>`; id b + 3 is

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isExpgenError } from '../../contract/errors.js';
-import type { Sign } from '../../contract/sign.js';
+import { isExpgenError, type Sign } from '@expgen/contract';
 import { TAIL_FRACTIONS } from '../../exemplars/state/activation-distribution.js';
 import { chooseThreshold, signQuantiles, type ThresholdRule } from './threshold.js';
 

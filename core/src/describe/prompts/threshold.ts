@@ -1,5 +1,4 @@
-import { ExpgenError } from '../../contract/errors.js';
-import type { Sign } from '../../contract/sign.js';
+import { ExpgenError, type Sign } from '@expgen/contract';
 
 /** A tail quantile of the feature's activations for one sign: `value` is null when the data does not reach it. */
 export interface QuantileValue {

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configSchema } from '../../config/config-schema.js';
-import { isExpgenError } from '../../contract/errors.js';
-import type { DatasetSource, SourceDocument } from '../../contract/dataset-source.js';
-import { fakeDataset } from '../../testing/fake-components.js';
-import { fakeTokenizer } from '../../testing/fake-tokenizer.js';
+import { isExpgenError, type DatasetSource, type SourceDocument } from '@expgen/contract';
+import { fakeDataset, fakeTokenizer } from '@expgen/contract/testing';
 import { CorpusStream, parseShard, type CorpusOptions, type CorpusSequence } from './corpus-stream.js';
 import { documentSplit, splitAssignment } from './splits.js';
 

@@ -1,5 +1,4 @@
-import { ExpgenError, isExpgenError } from '../../contract/errors.js';
-import type { DatasetSource, SourceDocument } from '../../contract/dataset-source.js';
+import { ExpgenError, isExpgenError, type DatasetSource, type SourceDocument } from '@expgen/contract';
 import { RatioScheduler } from './ratio-scheduler.js';
 import { documentSplit, splitAssignment, type SplitAssignment, type SplitName } from './splits.js';
 import { DocumentWindower, type DocumentCut, type WindowingOptions } from './windows.js';

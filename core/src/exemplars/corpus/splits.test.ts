@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { isExpgenError } from '../../contract/errors.js';
+import { isExpgenError } from '@expgen/contract';
 import { documentSplit, splitAssignment, splitFraction, type SplitName } from './splits.js';
 
 function tally(shares: Record<string, number>, seed: number, ids: number): Record<SplitName, number> {

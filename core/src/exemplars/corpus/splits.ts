@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ExpgenError } from '../../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 
 /** The splits a document can belong to, in the fixed order their shares are laid out on [0, 1). */
 export const SPLIT_NAMES = ['train', 'valid', 'test'] as const;

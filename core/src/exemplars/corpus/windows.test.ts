@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isExpgenError } from '../../contract/errors.js';
-import type { SourceDocument } from '../../contract/dataset-source.js';
-import { fakeTokenizer } from '../../testing/fake-tokenizer.js';
+import { isExpgenError, type SourceDocument } from '@expgen/contract';
+import { fakeTokenizer } from '@expgen/contract/testing';
 import { DocumentWindower, type WindowingOptions } from './windows.js';
 
 const tokenizer = fakeTokenizer();

@@ -1,6 +1,4 @@
-import { ExpgenError } from '../../contract/errors.js';
-import type { SourceDocument } from '../../contract/dataset-source.js';
-import type { Tokenizer } from '../../contract/tokenizer.js';
+import { ExpgenError, type SourceDocument, type Tokenizer } from '@expgen/contract';
 
 /** How documents become sequences: the `exemplars` config keys of that name. */
 export interface WindowingOptions {

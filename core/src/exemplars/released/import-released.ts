@@ -1,4 +1,4 @@
-import { ExpgenError } from '../../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 import { TAIL_FRACTIONS } from '../state/activation-distribution.js';
 import { writeDistributionFile, type DistributionRow } from '../storage/distribution-file.js';
 import { writeExemplarFile } from '../storage/exemplar-file.js';

@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { ExpgenError } from '../../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 
 /**
  * A numpy `.npy` file read by offset: the header is parsed once, then any run of rows (slices along the first

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isExpgenError } from '../../contract/errors.js';
+import { isExpgenError } from '@expgen/contract';
 import { ActivationDistribution, TAIL_FRACTIONS } from '../state/activation-distribution.js';
 import { SequenceStore } from '../state/sequence-store.js';
 import { readDistributionFile } from '../storage/distribution-file.js';

@@ -1,5 +1,4 @@
-import type { Sign } from '../../contract/sign.js';
-import { ExpgenError } from '../../contract/errors.js';
+import { type Sign, ExpgenError } from '@expgen/contract';
 import { allocate, checkCount } from './checks.js';
 import { corruptCheckpoint, decodeState, encodeState, integerParam } from './state-codec.js';
 

@@ -1,4 +1,4 @@
-import { ExpgenError } from '../../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 
 /**
  * Checks an option of an exemplar state (features, k, seqLen, ...): the values come from a run's config, so a bad

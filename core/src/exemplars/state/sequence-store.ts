@@ -1,4 +1,4 @@
-import { ExpgenError } from '../../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 import { allocate, checkCount, checkSequenceId } from './checks.js';
 import { IdSlotIndex } from './id-slot-index.js';
 import { corruptCheckpoint, decodeState, encodeState, integerParam } from './state-codec.js';

@@ -1,4 +1,4 @@
-import { ExpgenError } from '../../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 
 /**
  * Checkpoint format shared by the exemplar states: one self-describing byte string that a writer puts on disk in

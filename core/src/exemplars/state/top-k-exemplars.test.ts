@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { reduceOnHost } from '../../engine/host-reductions.js';
-import type { Sign } from '../../contract/sign.js';
+import { reduceOnHost, type Sign } from '@expgen/contract';
 import { TopKExemplars, type GatedBatch } from './top-k-exemplars.js';
 import { SequenceStore } from './sequence-store.js';
 import { concatChunks } from './state-codec.js';

@@ -16,7 +16,7 @@ import {
   type Data,
   type DataType,
 } from 'apache-arrow';
-import { ExpgenError } from '../../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 
 /**
  * The Arrow plumbing the exemplar and distribution files share: an atomic, streaming writer of the IPC *file*

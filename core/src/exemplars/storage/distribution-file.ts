@@ -1,5 +1,5 @@
 import { Field, Float32, Float64, Int32, Int64, Schema, type RecordBatch } from 'apache-arrow';
-import { ExpgenError } from '../../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 import { TAIL_FRACTIONS } from '../state/activation-distribution.js';
 import {
   BatchedFileReader,

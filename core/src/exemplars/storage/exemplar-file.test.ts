@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isExpgenError } from '../../contract/errors.js';
+import { isExpgenError } from '@expgen/contract';
 import { TAIL_FRACTIONS } from '../state/activation-distribution.js';
 import {
   readDistributionFile,

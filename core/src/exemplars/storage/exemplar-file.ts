@@ -1,5 +1,5 @@
 import { Field, Float32, Int32, Int64, Schema, Utf8, type RecordBatch } from 'apache-arrow';
-import { ExpgenError } from '../../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 import {
   BatchedFileReader,
   ListColumn,

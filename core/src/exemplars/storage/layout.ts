@@ -1,6 +1,5 @@
 import { join } from 'node:path';
-import { ExpgenError } from '../../contract/errors.js';
-import { isValidSpace } from '../../contract/feature-key.js';
+import { ExpgenError, isValidSpace } from '@expgen/contract';
 
 /**
  * Where stage 1 puts its files inside an output folder:

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ExpgenError } from '../../contract/errors.js';
-import { isValidSpace } from '../../contract/feature-key.js';
+import { ExpgenError, isValidSpace } from '@expgen/contract';
 import type { HistogramBins } from '../state/activation-distribution.js';
 import { writeBytesAtomically } from './arrow-io.js';
 import { checkLayerSplitKey, manifestPath, type LayerSplitKey } from './layout.js';

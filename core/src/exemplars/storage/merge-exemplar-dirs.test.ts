@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isExpgenError } from '../../contract/errors.js';
+import { isExpgenError } from '@expgen/contract';
 import { manifestPath } from './layout.js';
 import { readExemplarManifest, writeExemplarManifest } from './manifest.js';
 import { mergeExemplarOutputs } from './merge-exemplar-dirs.js';

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ExpgenError } from '../../contract/errors.js';
-import { canonicalJson } from '../../config/load-config.js';
+import { ExpgenError } from '@expgen/contract';
+import { canonicalJson } from '@expgen/plugin-kit';
 import { SequenceStore } from '../state/sequence-store.js';
 import { EXEMPLARS_DIR, describeKey } from './layout.js';
 import { manifestEntries, readExemplarManifest, writeExemplarManifest, type ExemplarManifest } from './manifest.js';

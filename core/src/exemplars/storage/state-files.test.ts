@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isExpgenError } from '../../contract/errors.js';
+import { isExpgenError } from '@expgen/contract';
 import { TAIL_FRACTIONS } from '../state/activation-distribution.js';
 import { SequenceStore } from '../state/sequence-store.js';
 import { readDistributionFile } from './distribution-file.js';

@@ -1,4 +1,4 @@
-import { ExpgenError } from '../../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 import { TAIL_FRACTIONS, type ActivationDistribution } from '../state/activation-distribution.js';
 import type { RandomSequences } from '../state/random-sequences.js';
 import { SequenceStore, type SequenceContent, type SequenceRecord } from '../state/sequence-store.js';

@@ -1,5 +1,4 @@
-import type { HistogramBins } from '../state/activation-distribution.js';
-import { ActivationDistribution } from '../state/activation-distribution.js';
+import { type HistogramBins, ActivationDistribution } from '../state/activation-distribution.js';
 import { RandomSequences, selectionHash } from '../state/random-sequences.js';
 import type { SequenceReferences } from '../state/sequence-store.js';
 import { encodeState, type StateArray } from '../state/state-codec.js';

@@ -1,4 +1,4 @@
-import { reduceOnHost } from '../../engine/host-reductions.js';
+import { reduceOnHost } from '@expgen/contract';
 import { ActivationDistribution } from '../state/activation-distribution.js';
 import { RandomSequences } from '../state/random-sequences.js';
 import { SequenceStore } from '../state/sequence-store.js';

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { memoryLogger, type DatasetSource, type SourceDocument } from '@expgen/core';
+import { memoryLogger } from '@expgen/contract/testing';
+import type { DatasetSource, SourceDocument } from '@expgen/contract';
 import plugin from '../index.js';
 import { FIXTURES } from './fixtures-path.js';
 

@@ -4,17 +4,16 @@
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import {
-  configSchema,
-  type ActivationSource,
-  type ComponentContext,
-  type DatasetSource,
-  type ExpgenConfig,
-  type ExpgenPlugin,
-  type Logger,
-  type Provenance,
-  type SubjectModel,
-} from '@expgen/core';
+import { configSchema, type ExpgenConfig } from '@expgen/core';
+import type {
+  ActivationSource,
+  ComponentContext,
+  DatasetSource,
+  ExpgenPlugin,
+  Logger,
+  Provenance,
+  SubjectModel,
+} from '@expgen/contract';
 import { SeededRandom } from '../hf/seeded-random.js';
 import { buildOnnxModel } from '../onnx/build-model.js';
 import { exists, timed, writeRandomCheckpoint, type LlamaShape } from './bench-support.js';

@@ -12,7 +12,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { memoryLogger, runExemplarStage, selectFeatures, type Provenance } from '@expgen/core';
+import { memoryLogger } from '@expgen/contract/testing';
+import { runExemplarStage, selectFeatures } from '@expgen/core';
+import type { Provenance } from '@expgen/contract';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { args, shapeFromArgs, shapeParameters, table } from './bench-support.js';
 import {

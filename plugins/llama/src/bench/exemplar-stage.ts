@@ -21,15 +21,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  memoryLogger,
-  runExemplarStage,
-  selectFeatures,
-  type ForwardRequest,
-  type ForwardResult,
-  type Provenance,
-  type SubjectModel,
-} from '@expgen/core';
+import { memoryLogger } from '@expgen/contract/testing';
+import { runExemplarStage, selectFeatures } from '@expgen/core';
+import type { ForwardRequest, ForwardResult, Provenance, SubjectModel } from '@expgen/contract';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { args, median, shapeFromArgs, shapeParameters, table, timed } from './bench-support.js';
 import {

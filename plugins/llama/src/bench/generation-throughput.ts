@@ -5,7 +5,7 @@
 //        [--prompt 16] [--new 32] [--temperature 0] [--provider cpu] [--dtype fp32] [--threads N] [--work DIR]
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { Provenance } from '@expgen/core';
+import type { Provenance } from '@expgen/contract';
 import { SeededRandom } from '../hf/seeded-random.js';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { buildOnnxModel } from '../onnx/build-model.js';

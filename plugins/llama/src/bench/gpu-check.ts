@@ -6,7 +6,7 @@
 //        [--iterations 5] [--dtype fp32|fp16] [--work DIR]
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { HookRequest, Provenance } from '@expgen/core';
+import type { HookRequest, Provenance } from '@expgen/contract';
 import { SeededRandom } from '../hf/seeded-random.js';
 import { openLlamaSubjectModel, type LlamaSubjectModel } from '../llama-subject-model.js';
 import { buildOnnxModel } from '../onnx/build-model.js';

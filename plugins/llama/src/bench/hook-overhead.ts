@@ -5,7 +5,7 @@
 //        [--iterations 5] [--provider cpu|webgpu|cuda] [--dtype fp32|fp16] [--threads N] [--work DIR]
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { HookRequest, Provenance } from '@expgen/core';
+import type { HookRequest, Provenance } from '@expgen/contract';
 import { SeededRandom } from '../hf/seeded-random.js';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { buildOnnxModel } from '../onnx/build-model.js';

@@ -7,7 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { Provenance } from '@expgen/core';
+import type { Provenance } from '@expgen/contract';
 import { SeededRandom } from '../hf/seeded-random.js';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { buildOnnxModel } from '../onnx/build-model.js';

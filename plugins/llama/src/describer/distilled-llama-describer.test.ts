@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { DescribeRequest, GenerationResult, Provenance } from '@expgen/core';
+import type { DescribeRequest, GenerationResult, Provenance } from '@expgen/contract';
 import { openLlamaSubjectModel, type LlamaGenerationRequest, type LlamaSubjectModel } from '../llama-subject-model.js';
 import { tinyBuiltModel, type TinyBuiltModel } from '../onnx/test-models.js';
 import { LlamaTokenizer } from '../tokenizer/llama-tokenizer.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
+import { CallCache } from '@expgen/plugin-kit';
 import {
-  CallCache,
   ExpgenError,
   type DescribeRequest,
   type DescribeResult,
@@ -11,7 +11,7 @@ import {
   type Provenance,
   type SubjectModelInfo,
   type Tokenizer,
-} from '@expgen/core';
+} from '@expgen/contract';
 import type { LlamaGenerationRequest } from '../llama-subject-model.js';
 import { parseDescription } from './parse-description.js';
 

@@ -1,4 +1,4 @@
-import { ExpgenError, type ComponentContext } from '@expgen/core';
+import { ExpgenError, type ComponentContext } from '@expgen/contract';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { resolveModelFolder, type TinyModelOptions } from '../model-folder.js';
 import { DistilledLlamaDescriber } from './distilled-llama-describer.js';

@@ -2,4 +2,4 @@
  * The explainer's answer is parsed by the one parser every describer shares (`parseDescription` in @expgen/core):
  * the text after the LAST `[DESCRIPTION]:` marker, with `empty`, `malformed` and `refusal` failures.
  */
-export { parseDescription, DESCRIPTION_MARKER, type ParsedDescription as ParsedAnswer } from '@expgen/core';
+export { parseDescription, DESCRIPTION_MARKER, type ParsedDescription as ParsedAnswer } from '@expgen/plugin-kit';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isExpgenError } from '@expgen/core';
+import { isExpgenError } from '@expgen/contract';
 import { parseLlamaConfig, readLlamaConfig, ropeInverseFrequencies } from './hf-config.js';
 
 /** config.json of meta-llama/Llama-3.1-8B-Instruct. */

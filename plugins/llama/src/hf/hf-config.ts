@@ -2,7 +2,7 @@
 // transformers' LlamaConfig, so a config that loads there means the same model here.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 
 export interface LlamaRopeScaling {
   readonly factor: number;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isExpgenError } from '@expgen/core';
+import { isExpgenError } from '@expgen/contract';
 import { SafetensorsStore, writeSafetensors, writeShardedSafetensors, roundToDtype } from './safetensors.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {

@@ -3,7 +3,7 @@
 // and reads one tensor at a time with positional reads, so an 8B checkpoint (16 GB) never has to fit in memory.
 import { open, readFile, stat, writeFile, mkdir, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 import {
   bfloat16BitsToFloat32,
   float16BitsToFloat32,

@@ -2,7 +2,7 @@
 // downloaded here, so the real loading code is exercised on models made by this seeded generator.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 import { parseLlamaConfig, type LlamaConfig } from './hf-config.js';
 import { writeSafetensors, writeShardedSafetensors, SAFETENSORS_SINGLE, type SafetensorsDtype } from './safetensors.js';
 import { SeededRandom } from './seeded-random.js';

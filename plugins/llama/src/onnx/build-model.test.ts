@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isExpgenError, type Provenance, type SubjectModel } from '@expgen/core';
+import { isExpgenError, type Provenance, type SubjectModel } from '@expgen/contract';
 import { SafetensorsStore, writeSafetensors } from '../hf/safetensors.js';
 import { generateTinyLlama } from '../hf/tiny-model.js';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 import { readLlamaConfig, type LlamaConfig } from '../hf/hf-config.js';
 import { bfloat16BitsToFloat32, float16BitsToFloat32, float32ToFloat16Bits } from '../hf/float-bits.js';
 import { SafetensorsStore, type TensorInfo } from '../hf/safetensors.js';

@@ -3,7 +3,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isExpgenError, reduceOnHost, type Provenance } from '@expgen/core';
+import { isExpgenError, reduceOnHost, type Provenance } from '@expgen/contract';
 import { SeededRandom } from '../hf/seeded-random.js';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { int64Tensor, type HostTensor } from '../runtime/host-tensor.js';

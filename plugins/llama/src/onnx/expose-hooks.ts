@@ -2,7 +2,7 @@
 // by editing the graph only: the ModelProto is decoded without its external weight data, which is never read.
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 import { checkExternalData } from './external-data.js';
 import { GraphBuilder } from './graph-builder.js';
 import { definedNames } from './graph-edit.js';

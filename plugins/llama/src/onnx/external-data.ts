@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, normalize, relative, sep } from 'node:path';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 import {
   bytesPerElement,
   externalDataEntry,

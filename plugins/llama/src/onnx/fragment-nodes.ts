@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ExpgenError, type GraphFragment } from '@expgen/core';
+import { ExpgenError, type GraphFragment } from '@expgen/contract';
 import type { GraphBuilder } from './graph-builder.js';
 import { attributeFromPlain, DataType } from './onnx-proto.js';
 

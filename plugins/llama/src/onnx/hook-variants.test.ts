@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isExpgenError, reduceOnHost, type GraphFragment, type HookResult, type Provenance } from '@expgen/core';
+import { isExpgenError, reduceOnHost, type GraphFragment, type HookResult, type Provenance } from '@expgen/contract';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { SeededRandom } from '../hf/seeded-random.js';
 import { decodeModel } from './onnx-proto.js';

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExpgenError, type GraphFragment } from '@expgen/core';
+import { ExpgenError, type GraphFragment } from '@expgen/contract';
 import { ExternalDataWriter } from './external-data.js';
 import { appendFragment, fragmentDigest, type FragmentTensor } from './fragment-nodes.js';
 import { GraphBuilder } from './graph-builder.js';

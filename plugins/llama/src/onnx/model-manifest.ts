@@ -1,6 +1,6 @@
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 import type { LlamaConfig } from '../hf/hf-config.js';
 import type { BuildDtype, HookTensor } from './llama-graph.js';
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ExpgenError, isExpgenError } from '@expgen/core';
+import { ExpgenError, isExpgenError } from '@expgen/contract';
 import { readLlamaConfig, type LlamaConfig } from '../hf/hf-config.js';
 import { checkExternalData } from './external-data.js';
 import { analyzeExport } from './expose-hooks.js';

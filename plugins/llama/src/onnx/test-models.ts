@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Tokenizer } from '@expgen/core';
+import type { Tokenizer } from '@expgen/contract';
 import type { LlamaConfig } from '../hf/hf-config.js';
 import { generateTinyLlama, type TinyLlamaOptions } from '../hf/tiny-model.js';
 import { buildOnnxModel, type BuiltModelManifest } from './build-model.js';

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isExpgenError } from '@expgen/core';
-import type { LlamaConfig } from '../hf/hf-config.js';
+import { isExpgenError } from '@expgen/contract';
+import { type LlamaConfig, ropeInverseFrequencies } from '../hf/hf-config.js';
 import { SafetensorsStore } from '../hf/safetensors.js';
 import { generateTinyLlama, llamaTensorNames, llamaTensorShape } from '../hf/tiny-model.js';
 import { SeededRandom } from '../hf/seeded-random.js';
@@ -16,7 +16,6 @@ import {
   rmsNorm,
   silu,
 } from './reference-forward.js';
-import { ropeInverseFrequencies } from '../hf/hf-config.js';
 
 function makeConfig(overrides: Partial<LlamaConfig>): LlamaConfig {
   return {

@@ -1,7 +1,7 @@
 // An independent Llama forward pass in plain TypeScript, written from the transformers modeling code and
 // sharing nothing with the ONNX graph builder, so that the two can check each other. It accumulates in float64
 // and is meant for tiny models: it holds every weight as float32 in memory and does no batching.
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 import type { LlamaConfig } from '../hf/hf-config.js';
 import type { SafetensorsStore } from '../hf/safetensors.js';
 import { llamaTensorNames, llamaTensorShape } from '../hf/tiny-model.js';

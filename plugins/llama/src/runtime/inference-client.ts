@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 import { transferables, type Feed, type HostTensor } from './host-tensor.js';
 import type { SessionDescription, SessionSettings } from './onnx-session.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';

@@ -1,7 +1,7 @@
 // Entry of the worker thread that owns the ONNX Runtime sessions: `session.run` blocks the thread it runs on, so
 // inference lives here and the main thread stays free for bookkeeping (top-k merges, writing results).
 import { parentPort } from 'node:worker_threads';
-import { isExpgenError } from '@expgen/core';
+import { isExpgenError } from '@expgen/contract';
 import { isRetainedRef, transferables, type HostTensor } from './host-tensor.js';
 import {
   checkProviderInstalled,

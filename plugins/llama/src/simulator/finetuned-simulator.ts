@@ -1,5 +1,5 @@
+import { CallCache } from '@expgen/plugin-kit';
 import {
-  CallCache,
   ExpgenError,
   type ForwardRequest,
   type ForwardResult,
@@ -9,7 +9,7 @@ import {
   type Simulator,
   type SubjectModelInfo,
   type Tokenizer,
-} from '@expgen/core';
+} from '@expgen/contract';
 import { LlamaTokenizer, vocabularyFingerprint } from '../tokenizer/llama-tokenizer.js';
 
 /** What the simulator needs of the model it runs: the llama engine, or a stand-in in tests. */

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ExpgenError, type ComponentContext, type Tokenizer } from '@expgen/core';
+import { ExpgenError, type ComponentContext, type Tokenizer } from '@expgen/contract';
 import { resolveModelOption } from '../describer/local-model-folder.js';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import type { TinyModelOptions } from '../model-folder.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isExpgenError } from '@expgen/core';
+import { isExpgenError } from '@expgen/contract';
 import { LlamaTokenizer, checkVocabularyMatches, vocabularyFingerprint } from './llama-tokenizer.js';
 import { lenmlModelsDir, llama31SpecialTokenName, llama31TokenizerFiles } from './llama31-tokenizer-files.js';
 import { BYTE_TO_CHAR, byteLevelTokenBytes, toByteLevel } from './byte-level.js';

@@ -5,8 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
-import { ExpgenError } from '@expgen/core';
-import type { ChatMessage, Tokenizer } from '@expgen/core';
+import { ExpgenError, type ChatMessage, type Tokenizer } from '@expgen/contract';
 import { byteLevelTokenBytes } from './byte-level.js';
 import { LLAMA31_EOS_IDS, llama31TokenizerFiles, type TokenizerFiles } from './llama31-tokenizer-files.js';
 

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { ExpgenError } from '@expgen/core';
+import { ExpgenError } from '@expgen/contract';
 import { LLAMA31_CHAT_TEMPLATE } from './llama31-chat-template.js';
 
 export interface TokenizerFiles {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { memoryLogger } from '@expgen/core';
+import { memoryLogger } from '@expgen/contract/testing';
 import { createOpenAIDescriber, describerOptionsSchema } from '../openai-describer.js';
 import { startFakeOpenAIServer } from '../testing/fake-openai-server.js';
 

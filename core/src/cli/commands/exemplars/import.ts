@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { join, resolve } from 'node:path';
-import { ExpgenError } from '../../../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 import { ExpgenCommand } from '../../base-command.js';
 import { importReleasedExemplars } from '../../../exemplars/released/index.js';
 

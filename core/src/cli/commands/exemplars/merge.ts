@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ExpgenCommand } from '../../base-command.js';
-import { writeFileAtomic } from '../../../engine/atomic-write.js';
+import { writeFileAtomic } from '@expgen/plugin-kit';
 import { MANIFEST_FILE } from '../../../engine/run-manifest.js';
 import { mergeExemplarOutputs } from '../../../exemplars/storage/index.js';
 

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { resolve } from 'node:path';
-import { ExpgenError } from '../../../contract/errors.js';
+import { ExpgenError } from '@expgen/contract';
 import { ExpgenCommand, configFlags } from '../../base-command.js';
 import { resolveCacheDir } from '../../../engine/cache-dir.js';
 import { stderrLogger } from '../../../engine/logger.js';

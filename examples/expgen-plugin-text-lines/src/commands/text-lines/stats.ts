@@ -1,5 +1,5 @@
 import { Args, Command } from '@oclif/core';
-import { isExpgenError } from '@expgen/core';
+import { isExpgenError } from '@expgen/contract';
 import { readParagraphs } from '../../paragraphs.js';
 
 export default class TextLinesStats extends Command {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalJson } from '../config/load-config.js';
+import { canonicalJson } from './canonical-json.js';
 
 /**
  * A durable cache of model calls (explainer answers, simulator outputs), shared by runs and by the processes of a

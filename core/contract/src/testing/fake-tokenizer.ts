@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ChatMessage, Tokenizer } from '../contract/tokenizer.js';
+import type { ChatMessage, Tokenizer } from '../tokenizer.js';
 
 const SPECIALS = ['<bos>', '<eos>', '<pad>'] as const;
 

@@ -43,7 +43,21 @@ export interface DescriptionFailure {
 export interface DescribeResult {
   readonly candidates: readonly DescriptionCandidate[];
   readonly failures: readonly DescriptionFailure[];
-  readonly usage?: { readonly promptTokens: number; readonly completionTokens: number; readonly calls: number };
+  /** What obtaining the candidates cost; describers that call models report it, for the run's `cost` accounting. */
+  readonly usage?: DescribeUsage;
+}
+
+/** The cost of one `describe` call, in hardware-independent units. */
+export interface DescribeUsage {
+  /** Prompt tokens sent (from the server's `usage` where it reports one, else counted with the local tokenizer). */
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  /** Requests sent to a model (retries included); calls answered by the cache are not requests. */
+  readonly calls: number;
+  /** Of `promptTokens`, those the server reported as served from its prefix cache (counted apart, cheaper). */
+  readonly cachedPromptTokens?: number;
+  /** Calls answered by the durable call cache: no request, no tokens. */
+  readonly cachedCalls?: number;
 }
 
 /** What a request would cost, for `--dry-run`: nothing is sent to get it. */

@@ -1,4 +1,4 @@
-import type { Schema } from '../options/schema.js';
+import type { Schema } from './schema.js';
 import type { ActivationSource } from './activation-source.js';
 import type { DatasetSource } from './dataset-source.js';
 import type { Describer } from './describer.js';

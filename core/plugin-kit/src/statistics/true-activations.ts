@@ -1,4 +1,4 @@
-import { signedActivation, type Sign } from '../../contract/sign.js';
+import { signedActivation, type Sign } from '@expgen/contract';
 import type { ScoredSequence } from './types.js';
 
 /** A sequence's raw activations and which of its positions count. */

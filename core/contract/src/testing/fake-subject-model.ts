@@ -1,5 +1,5 @@
-import { ExpgenError } from '../contract/errors.js';
-import type { Provenance } from '../contract/provenance.js';
+import { ExpgenError } from '../errors.js';
+import type { Provenance } from '../provenance.js';
 import type {
   ForwardRequest,
   ForwardResult,
@@ -7,8 +7,8 @@ import type {
   GenerationResult,
   HookPoint,
   SubjectModel,
-} from '../contract/subject-model.js';
-import { reduceOnHost } from '../engine/host-reductions.js';
+} from '../subject-model.js';
+import { reduceOnHost } from '../host-reductions.js';
 import { fakeTokenizer } from './fake-tokenizer.js';
 
 export interface FakeSubjectOptions {

@@ -1,4 +1,4 @@
-import type { HookRequest, HookResult } from '../contract/subject-model.js';
+import type { HookRequest, HookResult } from './subject-model.js';
 
 /**
  * The reductions of a HookRequest computed on the host from full per-token values [batch, seqLen, width]. It is

@@ -1,9 +1,9 @@
-import type { ActivationSource } from '../contract/activation-source.js';
-import type { DatasetSource, SourceDocument } from '../contract/dataset-source.js';
-import type { DescribeRequest, Describer } from '../contract/describer.js';
-import type { ComponentKind, Provenance } from '../contract/provenance.js';
-import type { Simulator } from '../contract/simulator.js';
-import type { SubjectModel } from '../contract/subject-model.js';
+import type { ActivationSource } from '../activation-source.js';
+import type { DatasetSource, SourceDocument } from '../dataset-source.js';
+import type { DescribeRequest, Describer } from '../describer.js';
+import type { ComponentKind, Provenance } from '../provenance.js';
+import type { Simulator } from '../simulator.js';
+import type { SubjectModel } from '../subject-model.js';
 
 export function fakeProvenance(kind: ComponentKind, component = 'fake'): Provenance {
   return { kind, component, plugin: '@expgen/core/testing', pluginVersion: '0' };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ChatMessage } from '../contract/tokenizer.js';
+import type { ChatMessage } from '@expgen/contract';
 
 /**
  * A document id from its content, for sources without an id field: the same document gets the same id (and

@@ -1,0 +1,17 @@
+/**
+ * @expgen/plugin-kit: small helpers plugins (and the engine) share, with no dependency beyond Node and
+ * `@expgen/contract`: the durable call cache, atomic writes, content ids, the explainer answer parser, canonical
+ * JSON, and the scoring statistics.
+ */
+export { writeFileAtomic, produceFolderOnce } from './atomic-write.js';
+export { CallCache } from './call-cache.js';
+export { canonicalJson } from './canonical-json.js';
+export { contentId } from './content-id.js';
+export {
+  parseDescription,
+  DESCRIPTION_MARKER,
+  REFUSAL_PATTERNS,
+  type ParsedDescription,
+  type DescriptionFailureReason,
+} from './parse-description.js';
+export * from './statistics/index.js';
