@@ -31,8 +31,8 @@ const BENCHMARKS = {
     'peak RSS of stage 1 over N and 10N sequences (separate processes): state independent of corpus length',
   ],
   'openai-describe': [
-    'plugins/openai/dist/bench/describe-concurrency.js',
-    'descriptions/s at concurrency 1 vs 64 against a loopback server with 50 ms latency',
+    'plugins/openai/dist/bench/describe-requests.js',
+    'requests and prompt tokens per feature-sign, descriptions/s: K candidates per request with n vs one per candidate',
   ],
   'simulator-throughput': [
     'plugins/llama/dist/bench/simulator-throughput.js',
