@@ -14,6 +14,10 @@ const BENCHMARKS = {
     'plugins/llama/dist/bench/generation-throughput.js',
     'generated tokens/s with the KV cache at batch 1..64 vs batch 1 and vs recompute',
   ],
+  'shared-prefill': [
+    'plugins/llama/dist/bench/shared-prefill.js',
+    'local explainer, K = 10 samples of one prompt: prompt tokens and wall time, prefill once vs per row',
+  ],
   'model-build': [
     'plugins/llama/dist/bench/build-model.js',
     'time and peak memory of building a (default Llama-3.1-8B-shaped) model vs copying its files',
