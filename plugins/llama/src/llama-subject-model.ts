@@ -18,6 +18,7 @@ import { generateWithCache, type LlamaGenerationRequest, type LlamaGenerationRes
 import { float32Tensor, int64Tensor, type Feed, type HostTensor } from './runtime/host-tensor.js';
 import { InferenceClient } from './runtime/inference-client.js';
 import type { OpenSession } from './runtime/model-sessions.js';
+import { forwardWithPrefixes, type PrefixForwardRequest, type PrefixForwardResult } from './runtime/prefix-forward.js';
 import type { ExecutionProviderName, SessionSettings } from './runtime/onnx-session.js';
 import { SessionPool } from './runtime/session-pool.js';
 import { checkVocabularyMatches, LlamaTokenizer } from './tokenizer/llama-tokenizer.js';
@@ -65,6 +66,7 @@ export type {
   LlamaGenerationRequest,
   LlamaGenerationResult,
 } from './runtime/generate.js';
+export type { PrefixForwardRequest, PrefixForwardResult, PrefixForwardUsage } from './runtime/prefix-forward.js';
 
 export class LlamaSubjectModel implements SubjectModel {
   readonly provenance: Provenance;
@@ -210,6 +212,11 @@ export class LlamaSubjectModel implements SubjectModel {
       { vocabSize, eosIds: this.tokenizer.eosIds, provenance: this.provenance },
       request,
     );
+  }
+
+  /** Logits at the tokens of rows that share few prefixes, each prefix run once (see `forwardWithPrefixes`). */
+  forwardWithPrefixes(request: PrefixForwardRequest): Promise<PrefixForwardResult> {
+    return forwardWithPrefixes(this.pool, request);
   }
 
   async dispose(): Promise<void> {
