@@ -181,7 +181,7 @@ export function createOpenAIDescriber(
         : parseDescriptionAnswer(answer.content, answer.refusal, answer.finishReason);
     if (!parsed.ok) return parsed;
     const base = currentProvenance();
-    const request = outcome.n === undefined ? {} : { n: outcome.n, choice: outcome.choice };
+    const choice = outcome.n === undefined ? {} : { n: outcome.n, choice: outcome.choice };
     return {
       description: parsed.description,
       seed: slotSeed,
@@ -191,7 +191,7 @@ export function createOpenAIDescriber(
           ...base.settings,
           candidateRequests: outcome.n === undefined ? 'per-candidate' : 'n',
           sampledSeed: outcome.seed,
-          ...request,
+          ...choice,
         },
       },
     };
