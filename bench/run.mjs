@@ -14,6 +14,10 @@ const BENCHMARKS = {
     'plugins/llama/dist/bench/generation-throughput.js',
     'generated tokens/s with the KV cache at batch 1..64 vs batch 1 and vs recompute',
   ],
+  'shared-prefill': [
+    'plugins/llama/dist/bench/shared-prefill.js',
+    'local explainer, K = 10 samples of one prompt: prompt tokens and wall time, prefill once vs per row',
+  ],
   'model-build': [
     'plugins/llama/dist/bench/build-model.js',
     'time and peak memory of building a (default Llama-3.1-8B-shaped) model vs copying its files',
@@ -31,8 +35,8 @@ const BENCHMARKS = {
     'peak RSS of stage 1 over N and 10N sequences (separate processes): state independent of corpus length',
   ],
   'openai-describe': [
-    'plugins/openai/dist/bench/describe-concurrency.js',
-    'descriptions/s at concurrency 1 vs 64 against a loopback server with 50 ms latency',
+    'plugins/openai/dist/bench/describe-requests.js',
+    'requests and prompt tokens per feature-sign, descriptions/s: K candidates per request with n vs one per candidate',
   ],
   'simulator-throughput': [
     'plugins/llama/dist/bench/simulator-throughput.js',

@@ -1,9 +1,12 @@
 // The fine-tuned simulator's throughput, (description, exemplar token) predictions per second: batches of
 // descriptions per forward pass against one description per pass, on the same model and inputs; plus the batched
-// pass reading full-vocabulary logits on the host, the readout logitIds replaces.
+// pass reading full-vocabulary logits on the host, the readout logitIds replaces. Then prefix reuse: one candidate
+// (a description of about --description-tokens tokens) on --sequences exemplars, its prefix run once and its KV
+// cache reused for every exemplar, against every row run whole: model tokens and predictions/s.
 //
 //   node plugins/llama/dist/bench/simulator-throughput.js [--shape small|tiny|1b|8b] [--descriptions 16]
-//        [--batch 16] [--exemplar 95] [--repeats 3] [--provider cpu|webgpu|cuda] [--dtype fp32|fp16] [--threads N] [--work DIR]
+//        [--batch 16] [--exemplar 95] [--sequences 25] [--description-tokens 20] [--repeats 3] [--sections batching,prefix]
+//        [--provider cpu|webgpu|cuda] [--dtype fp32|fp16] [--threads N] [--work DIR]
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -30,6 +33,9 @@ const values = args({
   batch: { type: 'string' },
   exemplar: { type: 'string' },
   repeats: { type: 'string' },
+  sequences: { type: 'string' },
+  'description-tokens': { type: 'string' },
+  sections: { type: 'string' },
   provider: { type: 'string' },
   dtype: { type: 'string' },
   threads: { type: 'string' },
@@ -43,6 +49,9 @@ const descriptionCount = Number(values['descriptions'] ?? 16);
 const batchSize = Number(values['batch'] ?? 16);
 const exemplarLength = Number(values['exemplar'] ?? 95);
 const repeats = Number(values['repeats'] ?? 3);
+const sequenceCount = Number(values['sequences'] ?? 25);
+const descriptionTokens = Number(values['description-tokens'] ?? 20);
+const sections = new Set(String(values['sections'] ?? 'batching,prefix').split(','));
 const provider = (values['provider'] ?? 'cpu') as 'cpu' | 'webgpu' | 'cuda';
 const dtype = (values['dtype'] ?? 'fp32') as 'fp32' | 'fp16';
 const work = String(values['work'] ?? join(tmpdir(), 'expgen-bench'));
@@ -72,7 +81,8 @@ const engine = await openLlamaSubjectModel(modelDir, {
   provenance,
   tokenizer: await LlamaTokenizer.llama31(),
   allowExtendedVocabulary: true,
-  maxOpenSessions: 3,
+  // Every readout below keeps its sessions open: one per graph variant (forward, prefix prefill, prefix read).
+  maxOpenSessions: 5,
   ...(values['threads'] ? { intraOpThreads: Number(values['threads']) } : {}),
 });
 const settings = {
@@ -81,8 +91,9 @@ const settings = {
   binIds: [...RELEASED_SIMULATOR.binIds],
   cacheDir: null,
 };
-const batched = new FinetunedSimulator(engine, { ...settings, batchSize }, provenance);
-const single = new FinetunedSimulator(engine, { ...settings, batchSize: 1 }, provenance);
+// The first section measures batching and the readout of whole rows, as before prefix reuse existed.
+const batched = new FinetunedSimulator(engine, { ...settings, batchSize, prefixReuse: false }, provenance);
+const single = new FinetunedSimulator(engine, { ...settings, batchSize: 1, prefixReuse: false }, provenance);
 
 const random = new SeededRandom(7);
 const words = [
@@ -156,26 +167,70 @@ const runs: [string, (sequence: number[]) => Promise<unknown>][] = [
   ['1 description per pass (logitIds)', (sequence) => single.simulate({ descriptions, sequences: [sequence] })],
   [`${batchSize} per pass, full logits to the host`, fullLogitsReadout],
 ];
-for (const [, run] of runs) await run(exemplar()); // warm-up: builds the variants and opens their sessions
-// Interleaved, so drift in a shared machine's load falls on every readout alike.
-const times: number[][] = runs.map(() => []);
-for (let r = 0; r < repeats; r++) {
-  const sequence = exemplar();
-  for (const [i, [, run]] of runs.entries()) times[i]!.push((await timed(() => run(sequence))).ms);
+async function batchingSection(): Promise<void> {
+  for (const [, run] of runs) await run(exemplar()); // warm-up: builds the variants and opens their sessions
+  // Interleaved, so drift in a shared machine's load falls on every readout alike.
+  const times: number[][] = runs.map(() => []);
+  for (let r = 0; r < repeats; r++) {
+    const sequence = exemplar();
+    for (const [i, [, run]] of runs.entries()) times[i]!.push((await timed(() => run(sequence))).ms);
+  }
+  const medians = times.map(median);
+  const rates = medians.map((ms) => predictions / (ms / 1000));
+  const rows = runs.map(([label], i) => [label, medians[i]!, rates[i]!, rates[i]! / rates[1]!]);
+  console.log(
+    `\nsimulator: ${name} (${(shapeParameters(shape) / 1e9).toFixed(2)}B params, ${dtype}) on ${provider}, ${descriptionCount} descriptions x 1 exemplar of ` +
+      `${exemplarLength} tokens per call, median of ${repeats}`,
+  );
+  console.log(table([['readout', 'ms per call', 'predictions/s', 'ratio vs 1 per pass'], ...rows]));
+  console.log(
+    `batching ${batchSize} descriptions per pass: ${(rates[0]! / rates[1]!).toFixed(2)}x the throughput of one per pass`,
+  );
+  console.log(
+    `bin logits only (logitIds, head rows gathered in the graph) vs full logits to the host: ${(rates[0]! / rates[2]!).toFixed(2)}x`,
+  );
 }
-const medians = times.map(median);
-await engine.dispose();
-const rates = medians.map((ms) => predictions / (ms / 1000));
-const rows = runs.map(([label], i) => [label, medians[i]!, rates[i]!, rates[i]! / rates[1]!]);
 
-console.log(
-  `\nsimulator: ${name} (${(shapeParameters(shape) / 1e9).toFixed(2)}B params, ${dtype}) on ${provider}, ${descriptionCount} descriptions x 1 exemplar of ` +
-    `${exemplarLength} tokens per call, median of ${repeats}`,
-);
-console.log(table([['readout', 'ms per call', 'predictions/s', 'ratio vs 1 per pass'], ...rows]));
-console.log(
-  `batching ${batchSize} descriptions per pass: ${(rates[0]! / rates[1]!).toFixed(2)}x the throughput of one per pass`,
-);
-console.log(
-  `bin logits only (logitIds, head rows gathered in the graph) vs full logits to the host: ${(rates[0]! / rates[2]!).toFixed(2)}x`,
-);
+/** Prefix reuse: one candidate on the valid split's exemplars, as stage 3 simulates it. */
+async function prefixSection(): Promise<void> {
+  let candidate = '';
+  while (batched.prefixIds(candidate).length - batched.prefixIds('').length < descriptionTokens)
+    candidate += `${candidate ? ' ' : ''}${words[Math.floor(random.uniform() * words.length)]}`;
+  const reuse = new FinetunedSimulator(engine, { ...settings, batchSize }, provenance);
+  const recompute = new FinetunedSimulator(engine, { ...settings, batchSize, prefixReuse: false }, provenance);
+  const prefixRuns = [
+    ['prefix once, KV cache reused', reuse],
+    ['every row whole (recompute)', recompute],
+  ] as const;
+  const valid = () => Array.from({ length: sequenceCount }, exemplar);
+  for (const [, simulator] of prefixRuns) await simulator.simulate({ descriptions: [candidate], sequences: valid() });
+  const times: number[][] = prefixRuns.map(() => []);
+  const tokens: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const sequences = valid();
+    for (const [i, [, simulator]] of (r % 2 === 0 ? prefixRuns : [...prefixRuns].reverse()).entries()) {
+      const k = r % 2 === 0 ? i : prefixRuns.length - 1 - i;
+      const { result, ms } = await timed(() => simulator.simulate({ descriptions: [candidate], sequences }));
+      times[k]!.push(ms);
+      tokens[k] = result.usage.tokens;
+    }
+  }
+  const rates = times.map((t) => (sequenceCount * exemplarLength) / (median(t) / 1000));
+  const prefixLength = reuse.prefixIds(candidate).length;
+  console.log(
+    `\nprefix reuse: ${name} (${(shapeParameters(shape) / 1e9).toFixed(2)}B params, ${dtype}) on ${provider}, one candidate (${prefixLength - reuse.prefixIds('').length}-token description, ${prefixLength}-token prefix with BOS and the template) on ${sequenceCount} exemplars of ${exemplarLength} tokens, ${batchSize} rows per pass, median of ${repeats}`,
+  );
+  console.log(
+    table([
+      ['rows', 'model tokens', 'ms per call', 'predictions/s'],
+      ...prefixRuns.map(([label], i) => [label, tokens[i]!, median(times[i]!), rates[i]!]),
+    ]),
+  );
+  console.log(
+    `ratio: prefix reuse vs recompute: model tokens x${(tokens[0]! / tokens[1]!).toFixed(3)}, predictions/s x${(rates[0]! / rates[1]!).toFixed(2)}`,
+  );
+}
+
+if (sections.has('batching')) await batchingSection();
+if (sections.has('prefix')) await prefixSection();
+await engine.dispose();
