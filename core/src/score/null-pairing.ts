@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareFeatureKeys, ExpgenError, parseFeatureKey, type Sign } from '@expgen/contract';
 import { derangement, writeFileAtomic } from '@expgen/plugin-kit';
+import { letSignalsIn } from '../engine/interrupts.js';
 
 /**
  * The null baseline's pairs: feature t's test data is scored with the description chosen for feature partner(t),
@@ -71,6 +72,7 @@ export async function scoreNullPairs(
   const statusHere = new Map(rows.map((r) => [pairKey(r.feature, r.sign), r.status]));
   const out: NullScore[] = [];
   for (const row of rows) {
+    await letSignalsIn();
     if (row.status !== 'scored' || row.description === null) continue;
     const target = pairing.targetOf(row.feature);
     if (target === null) continue;

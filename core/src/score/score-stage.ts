@@ -22,6 +22,7 @@ import {
   type ScoreSet,
   type ScoredSequence,
 } from '@expgen/plugin-kit';
+import { letSignalsIn } from '../engine/interrupts.js';
 import { Journal } from '../engine/journal.js';
 import { createProgress } from '../engine/progress.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
@@ -144,6 +145,7 @@ export async function runScoreStage(input: ScoreStageInput): Promise<{ rows: Res
   let done = 0;
   try {
     for (const described of input.described) {
+      await letSignalsIn();
       if (!journal.has(described.key)) {
         const row = await scoreFeature(described, input, statistic);
         journal.append({ key: described.key, row });
