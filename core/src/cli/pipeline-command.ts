@@ -84,8 +84,12 @@ export abstract class PipelineCommand extends ExpgenCommand {
       this.logger().info(
         `--shard ${flags.shard}: shard ${formatShard(resolved.shard)}, the index from ${resolved.indexFrom}`,
       );
-    const { loaded, registry, config, run } = await this.compose(flags, needs, sets);
+    // Watched before the models load: a SIGTERM then stops the run too (a pod's PID 1 ignores unhandled signals).
     const interrupts = watchInterrupts();
+    const { loaded, registry, config, run } = await this.compose(flags, needs, sets).catch((error: unknown) => {
+      interrupts.dispose();
+      throw error;
+    });
     try {
       if (!flags['dry-run'])
         writeManifest(outDir, {
