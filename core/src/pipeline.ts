@@ -75,31 +75,30 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       );
     if (options.exemplarsDir)
       throw new ExpgenError('--exemplars names finished stage 1 output: it cannot be combined with running stage 1');
-    const datasets = components.datasets;
-    if (!datasets?.length) throw new ExpgenError('stage 1 needs at least one dataset');
+    if (!components.datasets?.length) throw new ExpgenError('stage 1 needs at least one dataset');
     claimStageOutput(outDir, config, 'exemplars');
-    const runStage1 = (signal?: AbortSignal) =>
-      runExemplarStage({
-        subject,
-        activation,
-        datasets: datasets.map((source, i) => ({
-          source,
-          ratio: config.datasets[i]!.ratio,
-          ...(config.datasets[i]!.name ? { name: config.datasets[i]!.name! } : {}),
-        })),
-        settings: config.exemplars,
-        selection,
-        outDir,
-        configHash: stageConfigHash(config, 'exemplars'),
-        ...(options.sequenceShard ? { shard: options.sequenceShard } : {}),
-        logger,
-        progress: options.progress ?? true,
-        ...(signal ? { signal } : {}),
-      });
+    const stage1Run = runExemplarStage({
+      subject,
+      activation,
+      datasets: components.datasets.map((source, i) => ({
+        source,
+        ratio: config.datasets[i]!.ratio,
+        ...(config.datasets[i]!.name ? { name: config.datasets[i]!.name! } : {}),
+      })),
+      settings: config.exemplars,
+      selection,
+      outDir,
+      configHash: stageConfigHash(config, 'exemplars'),
+      ...(options.sequenceShard ? { shard: options.sequenceShard } : {}),
+      logger,
+      progress: options.progress ?? true,
+      ...(options.interrupts ? { signal: options.interrupts.signal } : {}),
+    });
     // Watched (the CLI): a SIGTERM or SIGINT makes stage 1 write a checkpoint and stop, instead of exiting at once.
-    exemplars = options.interrupts
-      ? await options.interrupts.checkpointing(runStage1, `stage 1 is complete in ${join(outDir, 'exemplars')}`)
-      : await runStage1();
+    exemplars = await (options.interrupts?.checkpointing(
+      stage1Run,
+      `stage 1 is complete in ${join(outDir, 'exemplars')}`,
+    ) ?? stage1Run);
   }
   const stage1 = exemplars ? { exemplars } : {};
   if (!options.stages.includes('describe') && !options.stages.includes('score')) return { exemplarsDir, ...stage1 };

@@ -83,7 +83,13 @@ describe('the Slurm recipes on a real single-node cluster', { skip: !required &&
     const states = taskStates(job);
     assert.deepEqual({ ...states, 1: 'killed' }, { 0: 'COMPLETED', 1: 'killed', 2: 'COMPLETED' }, jobLogs(logs));
     assert.match(states[1]!, /^(CANCELLED|FAILED)$/, 'scancel --signal=KILL ends the task');
-    assert.match(slurm('squeue', ['-h', '-j', merge, '-o', '%T %r']), /PENDING DependencyNeverSatisfied/);
+    // slurmctld re-evaluates dependencies on its next scheduling pass.
+    let mergeState = '';
+    for (let i = 0; i < 240 && !mergeState.includes('DependencyNeverSatisfied'); i++) {
+      if (i > 0) await sleep(250);
+      mergeState = slurm('squeue', ['-h', '-j', merge, '-o', '%T %r']);
+    }
+    assert.equal(mergeState, 'PENDING DependencyNeverSatisfied', 'the merge waits for a task that failed');
 
     // A merge started by hand now names the unfinished shard.
     const early = await runCli([

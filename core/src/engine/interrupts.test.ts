@@ -38,10 +38,9 @@ describe('SIGTERM and SIGINT', () => {
   it('during checkpointing work, the signal aborts it, and the work ends the run with its own line', async () => {
     const { target, lines, exits, interrupts } = fakeProcess();
     const work = interrupts.checkpointing(
-      (signal) =>
-        new Promise<string>((resolve) => {
-          signal.addEventListener('abort', () => resolve('checkpoint written'));
-        }),
+      new Promise<string>((resolve) => {
+        interrupts.signal.addEventListener('abort', () => resolve('checkpoint written'));
+      }),
       'stage 1 is complete',
     );
     target.emit('SIGTERM');
@@ -59,7 +58,7 @@ describe('SIGTERM and SIGINT', () => {
 
   it('a second signal exits at once', () => {
     const { target, exits, interrupts } = fakeProcess();
-    void interrupts.checkpointing(() => new Promise(() => undefined), 'x').catch(() => undefined);
+    void interrupts.checkpointing(new Promise(() => undefined), 'x').catch(() => undefined);
     target.emit('SIGTERM');
     assert.deepEqual(exits, []);
     target.emit('SIGINT');

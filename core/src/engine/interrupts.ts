@@ -28,12 +28,14 @@ export interface Interrupts {
   /** Aborted, with an `Interrupt` as its reason, on the first SIGTERM or SIGINT. */
   readonly signal: AbortSignal;
   /**
-   * Runs work that stops by itself when `signal` aborts and must be given the time to save its state (stage 1
-   * writes a checkpoint, then throws `stoppedError`). Outside such work an interrupt exits at once: stages 2 and 3
-   * journal every finished item with synchronous writes, which a signal handler never splits, so there is nothing
-   * to save. If `work` ends normally after an interrupt (it was past its last check), the run stops right after.
+   * Awaits work, started with `signal`, that stops by itself when `signal` aborts and must be given the time to
+   * save its state (stage 1 writes a checkpoint, then throws `stoppedError`). Outside such work an interrupt exits
+   * at once: stages 2 and 3 journal every finished item with synchronous writes, which a signal handler never
+   * splits, so there is nothing to save. If `work` ends normally after an interrupt (it was past its last check),
+   * the run stops right after, saying `kept`. (Pass the work's promise as soon as it is made: a signal handler runs
+   * only between event-loop turns, so none can come in between.)
    */
-  checkpointing<T>(work: (signal: AbortSignal) => Promise<T>, kept: string): Promise<T>;
+  checkpointing<T>(work: Promise<T>, kept: string): Promise<T>;
   /** Removes the handlers (the command is over). */
   dispose(): void;
 }
@@ -79,11 +81,11 @@ export function watchInterrupts(options: WatchOptions = {}): Interrupts {
 
   return {
     signal: controller.signal,
-    async checkpointing(work, kept) {
+    async checkpointing<T>(work: Promise<T>, kept: string): Promise<T> {
       checkpointingWork++;
-      let result: Awaited<ReturnType<typeof work>>;
+      let result: T;
       try {
-        result = await work(controller.signal);
+        result = await work;
       } finally {
         checkpointingWork--;
       }
