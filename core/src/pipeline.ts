@@ -6,6 +6,7 @@ import { describedKey, type DescribedFeature } from './describe/described-featur
 import { estimateDescribeStage, runDescribeStage, type DescribeEstimate } from './describe/describe-stage.js';
 import type { RunComponents } from './engine/composition-root.js';
 import { selectFeatures, type FeatureSelection } from './engine/feature-selection.js';
+import type { Interrupts } from './engine/interrupts.js';
 import { claimStageOutput, stageConfigHash } from './engine/stage-config.js';
 import type { ShardSpec } from './exemplars/corpus/index.js';
 import { ExemplarLibrary } from './exemplars/exemplar-library.js';
@@ -39,6 +40,8 @@ export interface PipelineOptions {
   readonly progress?: boolean;
   /** Price stage 2 instead of running it (`--dry-run`): needs finished exemplars, sends and writes nothing. */
   readonly dryRun?: boolean;
+  /** SIGTERM and SIGINT as the CLI watches them (`engine/interrupts.ts`); absent: signals keep their default. */
+  readonly interrupts?: Interrupts;
 }
 
 export interface PipelineResult {
@@ -74,7 +77,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       throw new ExpgenError('--exemplars names finished stage 1 output: it cannot be combined with running stage 1');
     if (!components.datasets?.length) throw new ExpgenError('stage 1 needs at least one dataset');
     claimStageOutput(outDir, config, 'exemplars');
-    exemplars = await runExemplarStage({
+    const stage1Run = runExemplarStage({
       subject,
       activation,
       datasets: components.datasets.map((source, i) => ({
@@ -89,7 +92,13 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       ...(options.sequenceShard ? { shard: options.sequenceShard } : {}),
       logger,
       progress: options.progress ?? true,
+      ...(options.interrupts ? { signal: options.interrupts.signal } : {}),
     });
+    // Watched (the CLI): a SIGTERM or SIGINT makes stage 1 write a checkpoint and stop, instead of exiting at once.
+    exemplars = await (options.interrupts?.checkpointing(
+      stage1Run,
+      `stage 1 is complete in ${join(outDir, 'exemplars')}`,
+    ) ?? stage1Run);
   }
   const stage1 = exemplars ? { exemplars } : {};
   if (!options.stages.includes('describe') && !options.stages.includes('score')) return { exemplarsDir, ...stage1 };
@@ -101,7 +110,8 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   }
   const library = ExemplarLibrary.open(exemplarsDir);
   try {
-    const features = shardFeatures(library.features(selection), options.featureShard);
+    const allFeatures = library.features(selection);
+    const features = shardFeatures(allFeatures, options.featureShard);
     const signs = activation.signs;
     if (options.dryRun) {
       if (!components.describer) throw new ExpgenError('--dry-run prices stage 2, which needs a describer');
@@ -121,7 +131,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     let described: DescribedFeature[] | undefined;
     if (options.stages.includes('describe')) {
       if (!components.describer) throw new ExpgenError('stage 2 needs a describer');
-      claimStageOutput(outDir, config, 'describe');
+      claimStageOutput(outDir, config, 'describe', options.featureShard);
       described = await runDescribeStage({
         library,
         features,
@@ -138,7 +148,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     if (!options.stages.includes('score')) return { exemplarsDir, ...stage1, ...(described ? { described } : {}) };
     if (!components.simulator || !components.scorer) throw new ExpgenError('stage 3 needs a simulator and a scorer');
     described ??= readDescribed(outDir, features, signs);
-    claimStageOutput(outDir, config, 'score');
+    claimStageOutput(outDir, config, 'score', options.featureShard);
     const { rows, summary } = await runScoreStage({
       library,
       described,
@@ -148,6 +158,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       outDir,
       logger,
       progress: options.progress ?? true,
+      pairingFeatures: allFeatures,
     });
     return { exemplarsDir, ...stage1, described, rows, summary };
   } finally {

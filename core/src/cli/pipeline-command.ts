@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import type { ComponentKind } from '@expgen/contract';
 import { datasetsFromFiles } from '../engine/data-files.js';
 import { writeManifest } from '../engine/run-manifest.js';
-import { parseShard } from '../exemplars/corpus/index.js';
+import { watchInterrupts } from '../engine/interrupts.js';
+import { formatShard, resolveShard } from '../engine/shard.js';
 import { runPipeline, type PipelineResult, type StageName } from '../pipeline.js';
 import { formatSummary } from '../score/format-summary.js';
 import { writeRunReport } from '../report/index.js';
@@ -19,7 +20,8 @@ export const pipelineFlags = {
     default: 'out',
   }),
   shard: Flags.string({
-    description: 'Describe and score shard i of N of the features (i from 0); combine shards with `expgen merge`.',
+    description:
+      'Describe and score shard i of N of the features (i from 0; auto/N takes i from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX); combine shards with `expgen merge`.',
     helpValue: 'i/N',
   }),
   exemplars: Flags.string({
@@ -76,7 +78,18 @@ export abstract class PipelineCommand extends ExpgenCommand {
     ];
     const outDir = resolve(flags.out);
     const needs = [...new Set(stages.flatMap((s) => NEEDS[s]))];
-    const { loaded, registry, config, run } = await this.compose(flags, needs, sets);
+    const resolved = flags.shard ? resolveShard(flags.shard) : undefined;
+    const shard = resolved?.shard;
+    if (resolved?.indexFrom)
+      this.logger().info(
+        `--shard ${flags.shard}: shard ${formatShard(resolved.shard)}, the index from ${resolved.indexFrom}`,
+      );
+    // Watched before the models load: a SIGTERM then stops the run too (a pod's PID 1 ignores unhandled signals).
+    const interrupts = watchInterrupts();
+    const { loaded, registry, config, run } = await this.compose(flags, needs, sets).catch((error: unknown) => {
+      interrupts.dispose();
+      throw error;
+    });
     try {
       if (!flags['dry-run'])
         writeManifest(outDir, {
@@ -84,7 +97,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
           loaded: { ...loaded, config },
           registry,
           components: run.provenance,
-          extra: { subject: run.components.subject!.info, ...(flags.shard ? { shard: parseShard(flags.shard) } : {}) },
+          extra: { subject: run.components.subject!.info, ...(shard ? { shard } : {}) },
         });
       const result = await runPipeline({
         components: run.components,
@@ -95,12 +108,11 @@ export abstract class PipelineCommand extends ExpgenCommand {
         featuresBaseDir: flags.features !== undefined ? process.cwd() : loaded.baseDirOf(['features']),
         describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']),
         ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
-        ...(flags.shard
-          ? { [shardOver === 'features' ? 'featureShard' : 'sequenceShard']: parseShard(flags.shard) }
-          : {}),
+        ...(shard ? { [shardOver === 'features' ? 'featureShard' : 'sequenceShard']: shard } : {}),
         logger: this.logger(),
         progress: !flags.json,
         dryRun: Boolean(flags['dry-run']),
+        interrupts,
       });
       // A whole run ends with its report; feature shards get theirs after `expgen merge`.
       const reportPath =
@@ -115,6 +127,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
       this.report(outDir, result, Boolean(flags.json), reportPath);
       return result;
     } finally {
+      interrupts.dispose();
       await run.dispose();
     }
   }

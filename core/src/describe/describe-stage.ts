@@ -10,6 +10,7 @@ import {
 } from '@expgen/contract';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { writeFileAtomic } from '@expgen/plugin-kit';
+import { letSignalsIn } from '../engine/interrupts.js';
 import { Journal } from '../engine/journal.js';
 import { createProgress } from '../engine/progress.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
@@ -81,6 +82,8 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
   let failure: { error: unknown } | undefined;
   const work = async () => {
     while (next < items.length && !failure) {
+      await letSignalsIn();
+      if (next >= items.length || failure) return;
       const item = items[next++]!;
       try {
         if (!journal.has(item.key)) journal.append(await describeOne(item.feature, item.sign));

@@ -14,6 +14,7 @@ import {
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { writeFileAtomic } from '@expgen/plugin-kit';
 import type { FeatureSelection } from '../engine/feature-selection.js';
+import { stoppedError } from '../engine/interrupts.js';
 import { createProgress, formatCount, formatDuration, type Progress } from '../engine/progress.js';
 import { CorpusStream, type CorpusEnd, type CorpusSequence, type ShardSpec } from './corpus/index.js';
 import { ActivationDistribution, RandomSequences, SequenceStore, TopKExemplars } from './state/index.js';
@@ -225,7 +226,7 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
     };
 
     let nextId = resume?.info.resumeFrom ?? 0;
-    for await (const sequence of stream.sequences()) {
+    for await (const sequence of untilAborted(stream.sequences(), input.signal)) {
       nextId = sequence.sequenceId + 1;
       if (skip.has(sequence.sequenceId)) continue;
       const state = states.get(sequence.split)!;
@@ -236,6 +237,11 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
         await send(sequence.split, rows);
       }
       if (Date.now() - lastCheckpoint >= settings.checkpointSeconds * 1000) await checkpointNow();
+    }
+    if (input.signal?.aborted) {
+      // SIGTERM or SIGINT (engine/interrupts.ts): save what this pass has, as a periodic checkpoint would, and stop.
+      await checkpointNow();
+      throw stoppedError(input.signal, `stage 1 checkpoint written to ${join(outDir, EXEMPLARS_DIR, CHECKPOINT_DIR)}`);
     }
     for (const [split, state] of states) if (state.buffer.length) await send(split, state.buffer.splice(0));
     await applyPending();
@@ -309,6 +315,18 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
     groups,
     resumed: Boolean(checkpoint),
   };
+}
+
+/** The stream's items until `signal` aborts; the stream's own abort error ends the loop instead of escaping it. */
+async function* untilAborted<T>(items: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
+  try {
+    for await (const item of items) {
+      yield item;
+      if (signal?.aborted) return;
+    }
+  } catch (error) {
+    if (!signal?.aborted) throw error;
+  }
 }
 
 interface BatchResult {
