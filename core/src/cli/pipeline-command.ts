@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { resolve } from 'node:path';
-import type { ComponentKind } from '@expgen/contract';
 import { datasetsFromFiles } from '../engine/data-files.js';
 import { writeManifest } from '../engine/run-manifest.js';
 import { parseShard } from '../exemplars/corpus/index.js';
@@ -33,12 +32,6 @@ export const dryRunFlag = {
   'dry-run': Flags.boolean({
     description: "Estimate the describer's calls and tokens from finished exemplars; send and write nothing.",
   }),
-};
-
-const NEEDS: Record<StageName, ComponentKind[]> = {
-  exemplars: ['subject-model', 'activation-source', 'dataset'],
-  describe: ['subject-model', 'activation-source', 'describer'],
-  score: ['subject-model', 'activation-source', 'simulator', 'scorer'],
 };
 
 type PipelineFlags = { [K in keyof typeof pipelineFlags]?: unknown } & {
@@ -75,31 +68,27 @@ export abstract class PipelineCommand extends ExpgenCommand {
       ...(flags.data?.length ? [`datasets=${JSON.stringify(datasetsFromFiles(flags.data, process.cwd()))}`] : []),
     ];
     const outDir = resolve(flags.out);
-    const needs = [...new Set(stages.flatMap((s) => NEEDS[s]))];
-    const { loaded, registry, config, run } = await this.compose(flags, needs, sets);
+    const { config, run } = await this.compose(flags, { stages, progress: !flags.json }, sets);
     try {
       if (!flags['dry-run'])
         writeManifest(outDir, {
           command,
-          loaded: { ...loaded, config },
-          registry,
+          config,
+          registry: config.registry,
           components: run.provenance,
           extra: { subject: run.components.subject!.info, ...(flags.shard ? { shard: parseShard(flags.shard) } : {}) },
         });
       const result = await runPipeline({
-        components: run.components,
-        config,
+        run,
+        config: config.config,
         outDir,
         stages,
         ...(flags.features !== undefined ? { features: flags.features } : {}),
-        featuresBaseDir: flags.features !== undefined ? process.cwd() : loaded.baseDirOf(['features']),
-        describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']),
+        featuresBaseDir: flags.features !== undefined ? process.cwd() : config.baseDirOf(['features']),
         ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
         ...(flags.shard
           ? { [shardOver === 'features' ? 'featureShard' : 'sequenceShard']: parseShard(flags.shard) }
           : {}),
-        logger: this.logger(),
-        progress: !flags.json,
         dryRun: Boolean(flags['dry-run']),
       });
       // A whole run ends with its report; feature shards get theirs after `expgen merge`.

@@ -23,7 +23,7 @@ import {
   type ScoredSequence,
 } from '@expgen/plugin-kit';
 import { Journal } from '../engine/journal.js';
-import { createProgress } from '../engine/progress.js';
+import { startProgress, type ProgressSetting } from '../engine/progress.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import { type ExemplarRow, spaceFolderName } from '../exemplars/storage/index.js';
@@ -89,7 +89,7 @@ export interface ScoreStageInput {
   readonly settings: ExpgenConfig['score'];
   readonly outDir: string;
   readonly logger: Logger;
-  readonly progress?: boolean;
+  readonly progress?: ProgressSetting;
 }
 
 export interface RunSummary {
@@ -130,10 +130,7 @@ export async function runScoreStage(input: ScoreStageInput): Promise<{ rows: Res
       predicted: set.map((s) => Float32Array.from(s.predicted)),
       actual: set.map((s) => Float32Array.from(s.actual)),
     }).value;
-  const progress =
-    input.progress === false
-      ? undefined
-      : createProgress({ label: 'scoring', total: input.described.length, unit: 'features' });
+  const progress = startProgress(input.progress, { label: 'scoring', total: input.described.length, unit: 'features' });
   let done = 0;
   try {
     for (const described of input.described) {

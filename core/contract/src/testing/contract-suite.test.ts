@@ -8,8 +8,12 @@ import type { ComponentKind } from '../provenance.js';
 import type { Scorer } from '../scorer.js';
 import type { Simulator } from '../simulator.js';
 import type { SubjectModel } from '../subject-model.js';
+import type { GraphFragment } from '../graph-fragment.js';
+import type { Provenance } from '../provenance.js';
+import { ExpgenError } from '../errors.js';
 import { memoryLogger } from '../memory-logger.js';
 import { s } from '../schema.js';
+import { assertCaseOutput, caseOutput } from './contract-cases.js';
 import { checkComponent, contractSuite } from './contract-suite.js';
 import { fakeActivationSource, fakeDataset, fakeDescriber, fakeProvenance, fakeSimulator } from './fake-components.js';
 import { fakeSubjectModel } from './fake-subject-model.js';
@@ -132,10 +136,114 @@ const fakesPlugin: ExpgenPlugin = {
   ],
 };
 
+/**
+ * Rectified residual dimensions: `max(0, x)` at `resid/<layer>`, computed in the subject's graph by a Relu fragment
+ * and on the host by `encode`. `negate: true` is the classic bug: a Neg fragment beside an identity encode.
+ */
+function reluSource(subject: SubjectModel, provenance: Provenance, negate = false): ActivationSource {
+  const width = subject.hookPoints().find((h) => h.name === 'resid/0')!.width;
+  const layers = subject
+    .hookPoints()
+    .filter((h) => h.name.startsWith('resid/'))
+    .map((h) => Number(h.name.slice('resid/'.length)));
+  const fragment: GraphFragment = {
+    name: 'relu',
+    input: 'x',
+    output: 'y',
+    inputWidth: width,
+    outputWidth: width,
+    initializers: [],
+    nodes: [{ op: negate ? 'Neg' : 'Relu', inputs: ['x'], outputs: ['y'] }],
+  };
+  return {
+    provenance,
+    space: 'relu-resid',
+    signs: ['positive'],
+    layers: () => layers,
+    plan: (layer) => {
+      if (!layers.includes(layer)) throw new ExpgenError(`no layer ${layer}`);
+      return { layer, hook: `resid/${layer}`, hookWidth: width, width, fragment };
+    },
+    encode: (_layer, values) => (negate ? values.slice() : values.map((v) => Math.max(0, v))),
+  };
+}
+
+const reluPlugin: ExpgenPlugin = {
+  meta: { name: 'expgen-plugin-relu', version: '0.0.1', apiVersion: 1 },
+  components: [
+    {
+      kind: 'activation-source',
+      name: 'relu-resid',
+      description: 'rectified residual dimensions',
+      options: s.object({ layer: s.integer({ min: 0 }).nullable().default(null) }),
+      needs: ['subject-model'],
+      create: async (o: { layer: number | null }, c: ComponentContext) => {
+        if (o.layer !== null && !c.subject!.hookPoints().some((h) => h.name === `resid/${o.layer}`))
+          throw new ExpgenError(`activation.options.layer: the subject has no layer ${o.layer}`);
+        return reluSource(c.subject!, c.provenance);
+      },
+    },
+  ],
+};
+
 // The kit, run on the fakes: every component above must honour its kind's contract.
 contractSuite(fakesPlugin, {
   options: { 'dataset/memory': { count: 2 } },
   skip: { 'scorer/skipped': 'exercises ContractFixtures.skip' },
+  cases: {
+    'scorer/pearson': {
+      valid: [
+        { name: 'perfect', input: { predicted: [[0, 1, 2]], actual: [[0, 2, 4]] }, expected: 1 },
+        { name: 'opposite', input: { predicted: [[0, 1, 2]], actual: [[2, 1, 0]] }, expected: -1 },
+        { name: 'constant', input: { predicted: [[1, 1, 1]], actual: [[0, 1, 2]] }, expected: null },
+      ],
+    },
+    'dataset/memory': {
+      valid: [{ options: { count: 1 }, expected: [{ id: 'a', text: 'The cat sat on the mat.' }] }],
+      invalid: [{ name: 'no documents', options: { count: 0 }, error: /count: expected an integer >= 1/ }],
+    },
+    'describer/remote': {
+      valid: [
+        {
+          input: {
+            feature: { space: 'mlp', layer: 0, index: 1 },
+            sign: 'positive',
+            exemplars: [],
+            threshold: 1,
+            messages: [{ role: 'user', content: 'x' }],
+            count: 2,
+            seed: 5,
+          },
+          expected: ['remote', 'remote'],
+        },
+      ],
+    },
+  },
+});
+
+// A source with a fragment: its fragment runs on the fake subject's interpreter and agrees with its encode; the
+// author's cases check both paths on given hook values, and refusals.
+contractSuite(reluPlugin, {
+  cases: {
+    'activation-source/relu-resid': {
+      valid: [
+        {
+          name: 'negative values become 0',
+          input: { layer: 1, hookValues: [[-1, 0.5, 2, -3]] },
+          expected: [[0, 0.5, 2, 0]],
+        },
+      ],
+      invalid: [
+        {
+          name: 'a layer the subject lacks',
+          options: { layer: 7 },
+          error: 'activation.options.layer: the subject has no layer 7',
+        },
+        { name: 'a bad option', options: { layer: -1 }, error: /layer: expected an integer >= 0/ },
+        { name: 'planning a missing layer', input: { layer: 9, hookValues: [[0, 0, 0, 0]] }, error: 'no layer 9' },
+      ],
+    },
+  },
 });
 
 // And the kit with a caller-provided subject.
@@ -272,6 +380,44 @@ describe('checkComponent catches broken components', () => {
       checkComponent('activation-source', badEncode, context('activation-source')),
       /encode maps \[rows, hookWidth\] to \[rows, width\]/,
     );
+  });
+
+  it('an activation source whose graph fragment disagrees with its encode (a Neg fragment, an identity encode)', async () => {
+    const graphs = fakeSubjectModel({ runsGraphFragments: true });
+    await checkComponent('activation-source', reluSource(graphs, fakeProvenance('activation-source')), {
+      ...context('activation-source', graphs),
+    });
+    await assert.rejects(
+      checkComponent('activation-source', reluSource(graphs, fakeProvenance('activation-source'), true), {
+        ...context('activation-source', graphs),
+      }),
+      /layer 0: graph fragment "relu" vs encode: \d+ of \d+ values disagree/,
+      'run in the subject graph',
+    );
+    // A subject that runs no graphs: the fragment runs on the kit's interpreter instead, with the same verdict.
+    await assert.rejects(
+      checkComponent('activation-source', reluSource(subject, fakeProvenance('activation-source'), true), {
+        ...context('activation-source', subject),
+      }),
+      /graph fragment "relu" vs encode: \d+ of \d+ values disagree/,
+    );
+  });
+
+  it("a case's output that differs from what the author expected, on either path", async () => {
+    const graphs = fakeSubjectModel({ runsGraphFragments: true });
+    const bad = reluSource(graphs, fakeProvenance('activation-source'), true);
+    const output = await caseOutput(
+      'activation-source',
+      bad,
+      { layer: 0, hookValues: [[-1, 1, 2, 3]] },
+      graphs.tokenizer,
+    );
+    assert.throws(
+      () => assertCaseOutput('activation-source', output, [[-1, 1, 2, 3]], 1e-5),
+      /the graph fragment\[0\]\[0\]: 1, expected -1/,
+      'encode matches what was asked, the fragment does not',
+    );
+    assert.throws(() => assertCaseOutput('scorer', 0.5, 0.6, 1e-5), /scorer: 0.5, expected 0.6/);
   });
 
   it('a describer that returns empty descriptions or wrong seeds', async () => {
