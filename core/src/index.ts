@@ -76,4 +76,5 @@ export {
   type ResolvedConfig,
   type ResolvedComponent,
 } from './engine/resolved-config.js';
-export { TAIL_FRACTIONS } from './exemplars/state/activation-distribution.js';
+export { ActivationDistribution, TAIL_FRACTIONS } from './exemplars/state/activation-distribution.js';
+export { TopKExemplars, type GatedBatch } from './exemplars/state/top-k-exemplars.js';

@@ -111,8 +111,9 @@ export function fakeSubjectModel(
 
   const generate = async (request: GenerationRequest): Promise<GenerationResult> => {
     const stops = new Set(request.stopTokens ?? tokenizer.eosIds);
-    let state = (request.seed ?? 0) >>> 0;
-    const random = () => (state = (Math.imul(state ^ (state >>> 15), 2246822519) + 0x9e3779b9) >>> 0) / 2 ** 32;
+    // Sampling is a fixed hash of (seed, step, previous token): deterministic per seed, different across seeds.
+    const sampled = (step: number, last: number) =>
+      (Math.imul((request.seed ?? 0) + 1, 2654435761) ^ Math.imul(step + 1, 40503) ^ Math.imul(last, 9973)) >>> 0;
     const sequences = request.prompts.map((prompt) => {
       const out: number[] = [];
       let last = prompt.at(-1) ?? 0;
@@ -122,7 +123,7 @@ export function fakeSubjectModel(
         if (!request.temperature) {
           for (let id = 1; id < logits.length; id++) if (logits[id]! > logits[next]!) next = id;
         } else {
-          next = Math.floor(random() * logits.length);
+          next = sampled(i, last) % logits.length;
         }
         out.push(next);
         if (stops.has(next)) return { tokens: out, finishReason: 'stop' as const };

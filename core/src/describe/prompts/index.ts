@@ -61,4 +61,3 @@ export {
   type ParsedDescription,
   type DescriptionFailureReason,
 } from '@expgen/plugin-kit';
-export { SeededRandom } from './prng.js';

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile, unlink } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isExpgenError } from '@expgen/contract';
-import { SafetensorsStore, writeSafetensors, writeShardedSafetensors, roundToDtype } from './safetensors.js';
+import { SafetensorsStore, writeSafetensors, writeShardedSafetensors, roundToDtype } from './index.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'expgen-st-'));
@@ -235,5 +235,34 @@ test('a truncated shard is reported when the tensor is read', async () => {
     await rejectsWith(store.readFloat32('w'), /model\.safetensors: file ended while reading tensor "w"/);
     await store.close();
     await rejectsWith(store.readRaw('w'), /store was closed before reading tensor "w"/);
+  });
+});
+
+test('reads a 2-D tensor transposed, and any tensor in small chunks, for every dtype', async () => {
+  await withDir(async (dir) => {
+    const rows = 3;
+    const cols = 4;
+    const data = Float32Array.from({ length: rows * cols }, (_, i) => i - 5.5);
+    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+      const file = join(dir, `t-${dtype}.safetensors`);
+      await writeSafetensors(file, [{ name: 't', dtype, shape: [rows, cols], data }]);
+      const store = await SafetensorsStore.open(file);
+      try {
+        // 10 bytes per chunk holds one source row of 16-bit values (8 bytes) at a time; 1 MiB holds everything.
+        for (const chunkBytes of [10, 1 << 20]) {
+          const transposed = await store.readFloat32('t', { transpose: true, chunkBytes });
+          for (let r = 0; r < rows; r++)
+            for (let c = 0; c < cols; c++) assert.equal(transposed[c * rows + r], data[r * cols + c], dtype);
+        }
+        assert.deepEqual(await store.readFloat32('t', { chunkBytes: 6 }), data, `${dtype}: plain reads in chunks`);
+      } finally {
+        await store.close();
+      }
+    }
+    const vector = join(dir, 'v.safetensors');
+    await writeSafetensors(vector, [{ name: 'v', dtype: 'F32', shape: [4], data: new Float32Array(4) }]);
+    const store = await SafetensorsStore.open(vector);
+    await rejectsWith(store.readFloat32('v', { transpose: true }), /tensor "v" has shape \[4\], not 2-D/);
+    await store.close();
   });
 });

@@ -6,10 +6,10 @@
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Provenance } from '@expgen/contract';
-import { SeededRandom } from '../hf/seeded-random.js';
-import { openLlamaSubjectModel } from '../llama-subject-model.js';
-import { buildOnnxModel } from '../onnx/build-model.js';
-import { argmax } from '../runtime/token-sampler.js';
+import { Sfc32 } from '@expgen/plugin-kit';
+import { openLlamaSubjectModel } from '@expgen/plugin-llama';
+import { buildOnnxModel } from '@expgen/plugin-llama';
+import { argmax } from '@expgen/plugin-llama/testing';
 import { args, exists, shapeFromArgs, shapeParameters, table, timed, writeRandomCheckpoint } from './bench-support.js';
 
 const values = args({
@@ -49,10 +49,10 @@ const subject = await openLlamaSubjectModel(modelDir, {
   provenance,
   ...(values['threads'] ? { intraOpThreads: Number(values['threads']) } : {}),
 });
-const random = new SeededRandom(5);
+const random = new Sfc32(5);
 const prompts = (count: number) =>
   Array.from({ length: count }, () =>
-    Array.from({ length: promptLength }, () => 1000 + Math.floor(random.uniform() * 100000)),
+    Array.from({ length: promptLength }, () => 1000 + Math.floor(random.nextFloat() * 100000)),
   );
 const request = (count: number) => ({
   prompts: prompts(count),

@@ -1,45 +1,20 @@
-// Safetensors files as Hugging Face writes them: an 8-byte little-endian header length, a JSON header mapping
-// each tensor to its dtype, shape and byte range, then the tensor bytes. The reader keeps only headers in memory
-// and reads one tensor at a time with positional reads, so an 8B checkpoint (16 GB) never has to fit in memory.
-import { open, readFile, stat, writeFile, mkdir, type FileHandle } from 'node:fs/promises';
+// The one safetensors reader of expgen and its plugins (Hugging Face checkpoints, SAELens and Llama Scope SAEs). It
+// keeps only headers in memory and reads one tensor at a time with positional reads, in chunks converted to float32
+// on the way, so an 8B checkpoint (16 GB) never has to fit in memory and a 131k-latent SAE encoder is read with one
+// float32 copy.
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ExpgenError } from '@expgen/contract';
+import { bfloat16BitsToFloat32, float16BitsToFloat32 } from './float-bits.js';
 import {
-  bfloat16BitsToFloat32,
-  float16BitsToFloat32,
-  float32ToBfloat16Bits,
-  float32ToFloat16Bits,
-} from './float-bits.js';
-
-export {
-  bfloat16BitsToFloat32,
-  float16BitsToFloat32,
-  float16BitsToNumber,
-  float32BitsToBfloat16Bits,
-  float32BitsToFloat16Bits,
-  float32ToBfloat16Bits,
-  float32ToFloat16Bits,
-  roundToDtype,
-} from './float-bits.js';
-
-export type SafetensorsDtype = 'BF16' | 'F16' | 'F32';
-
-export interface TensorInfo {
-  readonly dtype: SafetensorsDtype;
-  readonly shape: number[];
-  /** Path of the file that holds the tensor. */
-  readonly file: string;
-  /** Absolute offset of the first byte in `file`. */
-  readonly byteOffset: number;
-  readonly byteLength: number;
-}
-
-export const DTYPE_BYTES: Readonly<Record<SafetensorsDtype, number>> = { BF16: 2, F16: 2, F32: 4 };
-
-/** The index file a sharded checkpoint lists its tensors in. */
-export const SAFETENSORS_INDEX = 'model.safetensors.index.json';
-/** The single file an unsharded checkpoint uses. */
-export const SAFETENSORS_SINGLE = 'model.safetensors';
+  DTYPE_BYTES,
+  LITTLE_ENDIAN,
+  SAFETENSORS_INDEX,
+  SAFETENSORS_SINGLE,
+  swapBytes,
+  type SafetensorsDtype,
+  type TensorInfo,
+} from './safetensors-format.js';
 
 // The reference implementation refuses headers over 100 MB; a larger one means a corrupt length field.
 const MAX_HEADER_BYTES = 100_000_000;
@@ -194,28 +169,55 @@ export class SafetensorsStore {
     return buffer;
   }
 
-  /** The tensor widened to float32 (exactly: every BF16 and F16 value is a float32). */
-  async readFloat32(name: string): Promise<Float32Array> {
+  /**
+   * The tensor widened to float32 (exactly: every BF16 and F16 value is a float32), read and converted in chunks.
+   * With `transpose`, a 2-D [rows, cols] tensor comes back as [cols, rows] (Llama Scope stores an SAE encoder as
+   * [d_sae, d_in], SAELens as [d_in, d_sae]), transposed chunk by chunk without a second full copy.
+   */
+  async readFloat32(name: string, options: { transpose?: boolean; chunkBytes?: number } = {}): Promise<Float32Array> {
     const entry = this.entry(name);
-    const count = entry.byteLength / DTYPE_BYTES[entry.dtype];
+    const width = DTYPE_BYTES[entry.dtype];
+    const count = entry.byteLength / width;
+    const transpose = options.transpose === true;
+    if (transpose && entry.shape.length !== 2)
+      throw new ExpgenError(
+        `${entry.file}: tensor "${name}" has shape [${entry.shape.join(', ')}], not 2-D: it cannot be transposed`,
+      );
     const out = new Float32Array(count);
-    if (entry.dtype === 'F32') {
+    if (entry.dtype === 'F32' && !transpose && options.chunkBytes === undefined) {
       await readFully(entry.handle, new Uint8Array(out.buffer), entry.byteOffset, entry.file, name);
       if (!LITTLE_ENDIAN) swapBytes(new Uint8Array(out.buffer), 4);
       return out;
     }
-    // 16-bit formats: read a chunk of raw halves, widen it into its place in the output, repeat.
-    const chunkElements = Math.min(count, READ_CHUNK_BYTES / 2);
-    const raw = new Uint16Array(chunkElements);
-    const rawBytes = new Uint8Array(raw.buffer);
+    const [rows, cols] = transpose ? (entry.shape as [number, number]) : [1, count];
+    const chunkBytes = options.chunkBytes ?? READ_CHUNK_BYTES;
+    // Whole source rows per chunk when transposing, so each chunk scatters complete rows.
+    const chunkElements = Math.max(
+      1,
+      transpose
+        ? Math.max(1, Math.floor(chunkBytes / Math.max(1, cols * width))) * cols
+        : Math.floor(chunkBytes / width),
+    );
+    const raw = new Uint8Array(Math.min(count, chunkElements) * width);
+    const converted = new Float32Array(Math.min(count, chunkElements));
     for (let start = 0; start < count; start += chunkElements) {
       const n = Math.min(chunkElements, count - start);
-      const bytes = rawBytes.subarray(0, n * 2);
-      await readFully(entry.handle, bytes, entry.byteOffset + start * 2, entry.file, name);
-      if (!LITTLE_ENDIAN) swapBytes(bytes, 2);
-      const target = out.subarray(start, start + n);
-      if (entry.dtype === 'BF16') bfloat16BitsToFloat32(raw.subarray(0, n), target);
-      else float16BitsToFloat32(raw.subarray(0, n), target);
+      const bytes = raw.subarray(0, n * width);
+      await readFully(entry.handle, bytes, entry.byteOffset + start * width, entry.file, name);
+      if (!LITTLE_ENDIAN) swapBytes(bytes, width as 2 | 4);
+      const values = converted.subarray(0, n);
+      if (entry.dtype === 'F32') values.set(new Float32Array(raw.buffer, 0, n));
+      else if (entry.dtype === 'BF16') bfloat16BitsToFloat32(new Uint16Array(raw.buffer, 0, n), values);
+      else float16BitsToFloat32(new Uint16Array(raw.buffer, 0, n), values);
+      if (!transpose) {
+        out.set(values, start);
+        continue;
+      }
+      const firstRow = start / cols;
+      for (let r = 0; r < n / cols; r++) {
+        const row = firstRow + r;
+        for (let c = 0; c < cols; c++) out[c * rows + row] = values[r * cols + c]!;
+      }
     }
     return out;
   }
@@ -243,12 +245,6 @@ export class SafetensorsStore {
     }
     return entry;
   }
-}
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function swapBytes(bytes: Uint8Array, width: 2 | 4): void {
-  for (let i = 0; i + width <= bytes.length; i += width) bytes.subarray(i, i + width).reverse();
 }
 
 async function isFile(path: string): Promise<boolean> {
@@ -366,155 +362,4 @@ async function readHeader(
     tensors.push({ name, dtype, shape: shape as number[], byteOffset: dataStart + begin, byteLength: end - begin });
   }
   return { tensors, metadata };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Writing
-
-export interface TensorToWrite {
-  readonly name: string;
-  readonly dtype: SafetensorsDtype;
-  readonly shape: readonly number[];
-  /** Values in row-major order; rounded to `dtype` (nearest even) when written. */
-  readonly data: Float32Array;
-}
-
-/** The bytes `tensor` occupies in a safetensors file (little-endian). */
-export function encodeTensor(tensor: TensorToWrite): Uint8Array {
-  checkTensorToWrite(tensor);
-  const { data } = tensor;
-  let bytes: Uint8Array;
-  if (tensor.dtype === 'F32') {
-    bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    if (!LITTLE_ENDIAN) bytes = Uint8Array.from(bytes);
-  } else if (tensor.dtype === 'BF16') bytes = new Uint8Array(float32ToBfloat16Bits(data).buffer);
-  else bytes = new Uint8Array(float32ToFloat16Bits(data).buffer);
-  if (!LITTLE_ENDIAN) swapBytes(bytes, DTYPE_BYTES[tensor.dtype] as 2 | 4);
-  return bytes;
-}
-
-function checkTensorToWrite(tensor: TensorToWrite): void {
-  if (!(tensor.dtype in DTYPE_BYTES)) {
-    throw new ExpgenError(
-      `tensor "${tensor.name}": dtype ${JSON.stringify(tensor.dtype)} cannot be written; use BF16, F16 or F32`,
-    );
-  }
-  const count = tensor.shape.reduce((a, b) => a * b, 1);
-  if (!tensor.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || count !== tensor.data.length) {
-    throw new ExpgenError(
-      `tensor "${tensor.name}": shape ${JSON.stringify(tensor.shape)} holds ${count} values but ${tensor.data.length} were given`,
-    );
-  }
-}
-
-/**
- * Writes one safetensors file. Tensors are laid out in the order given; the header is padded with spaces to a
- * multiple of 8 bytes (as the reference writer does) so that data is aligned for memory-mapping readers. Each
- * tensor is converted just before it is written, so memory holds one converted tensor at a time.
- * Returns the number of tensor data bytes written.
- */
-export async function writeSafetensors(
-  file: string,
-  tensors: readonly TensorToWrite[],
-  metadata?: Record<string, string>,
-): Promise<number> {
-  // A prototype-free object, so that no tensor name (e.g. "__proto__" or "constructor") collides with Object's.
-  const header = Object.create(null) as Record<string, unknown>;
-  if (metadata !== undefined) header['__metadata__'] = metadata;
-  let offset = 0;
-  for (const tensor of tensors) {
-    if (tensor.name === '__metadata__' || Object.hasOwn(header, tensor.name)) {
-      throw new ExpgenError(
-        `${file}: tensor name "${tensor.name}" is reserved or given twice; tensor names must be unique`,
-      );
-    }
-    checkTensorToWrite(tensor);
-    const byteLength = tensor.data.length * DTYPE_BYTES[tensor.dtype];
-    header[tensor.name] = {
-      dtype: tensor.dtype,
-      shape: [...tensor.shape],
-      data_offsets: [offset, offset + byteLength],
-    };
-    offset += byteLength;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (Buffer.byteLength(json, 'utf8') % 8)) % 8);
-  const headerBuffer = Buffer.from(json, 'utf8');
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(headerBuffer.length));
-  const handle = await open(file, 'w');
-  try {
-    await handle.write(prefix);
-    await handle.write(headerBuffer);
-    for (const tensor of tensors) await handle.write(encodeTensor(tensor));
-  } finally {
-    await handle.close();
-  }
-  return offset;
-}
-
-/** Hugging Face's shard file name: `model-00001-of-00002.safetensors`. */
-export function shardFileName(index: number, count: number): string {
-  return `model-${String(index + 1).padStart(5, '0')}-of-${String(count).padStart(5, '0')}.safetensors`;
-}
-
-/**
- * Writes a sharded checkpoint as `save_pretrained` lays it out: `model-0000i-of-0000N.safetensors` plus
- * `model.safetensors.index.json`. Tensors keep their order and are cut into `shards` consecutive groups of
- * roughly equal size; every tensor is written as `dtype` (any `dtype` on the tensors themselves is ignored).
- */
-export async function writeShardedSafetensors(
-  dir: string,
-  tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly data: Float32Array }[],
-  shards: number,
-  dtype: SafetensorsDtype,
-): Promise<{ files: string[]; indexFile: string }> {
-  if (!Number.isInteger(shards) || shards < 1 || shards > tensors.length) {
-    throw new ExpgenError(
-      `${dir}: cannot cut ${tensors.length} tensors into ${shards} shards; use between 1 and ${tensors.length}`,
-    );
-  }
-  await mkdir(dir, { recursive: true });
-  const sizes = tensors.map((t) => t.data.length * DTYPE_BYTES[dtype]);
-  const total = sizes.reduce((a, b) => a + b, 0);
-  // Greedy cut at the running-size targets total * k / shards, leaving at least one tensor per remaining shard.
-  const groups: number[][] = [];
-  let current: number[] = [];
-  let running = 0;
-  for (let i = 0; i < tensors.length; i++) {
-    current.push(i);
-    running += sizes[i]!;
-    const remainingTensors = tensors.length - i - 1;
-    const remainingShards = shards - groups.length - 1;
-    if (
-      remainingShards > 0 &&
-      (running >= (total * (groups.length + 1)) / shards || remainingTensors === remainingShards)
-    ) {
-      groups.push(current);
-      current = [];
-    }
-  }
-  groups.push(current);
-  const weightMap: Record<string, string> = {};
-  const files: string[] = [];
-  for (let s = 0; s < groups.length; s++) {
-    const name = shardFileName(s, groups.length);
-    const group = groups[s]!.map((i) => ({
-      name: tensors[i]!.name,
-      dtype,
-      shape: tensors[i]!.shape,
-      data: tensors[i]!.data,
-    }));
-    await writeSafetensors(join(dir, name), group, { format: 'pt' });
-    for (const t of group) weightMap[t.name] = name;
-    files.push(join(dir, name));
-  }
-  const sortedMap: Record<string, string> = {};
-  for (const key of Object.keys(weightMap).sort()) sortedMap[key] = weightMap[key]!;
-  const indexFile = join(dir, SAFETENSORS_INDEX);
-  await writeFile(
-    indexFile,
-    `${JSON.stringify({ metadata: { total_size: total }, weight_map: sortedMap }, null, 2)}\n`,
-  );
-  return { files, indexFile };
 }

@@ -7,10 +7,10 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HookRequest, Provenance } from '@expgen/contract';
-import { SeededRandom } from '../hf/seeded-random.js';
-import { openLlamaSubjectModel, type LlamaSubjectModel } from '../llama-subject-model.js';
-import { buildOnnxModel } from '../onnx/build-model.js';
-import { idTokenizer, tinyBuiltModel } from '../onnx/test-models.js';
+import { Sfc32 } from '@expgen/plugin-kit';
+import { openLlamaSubjectModel, type LlamaSubjectModel } from '@expgen/plugin-llama';
+import { buildOnnxModel } from '@expgen/plugin-llama';
+import { idTokenizer, tinyBuiltModel } from '@expgen/plugin-llama/testing';
 import { args, exists, median, shapeFromArgs, table, timed, writeRandomCheckpoint } from './bench-support.js';
 
 const values = args({
@@ -38,8 +38,8 @@ const summary: (string | number)[][] = [['provider', 'check', 'result']];
 
 // 1. Agreement with the CPU provider on a tiny model.
 const tiny = await tinyBuiltModel({ seed: 1, layers: 2 }, dtype);
-const random = new SeededRandom(2);
-const tokens = Int32Array.from({ length: 4 * 12 }, () => Math.floor(random.uniform() * 256));
+const random = new Sfc32(2);
+const tokens = Int32Array.from({ length: 4 * 12 }, () => Math.floor(random.nextFloat() * 256));
 const lengths = Int32Array.of(12, 9, 5, 1);
 const request = (subject: LlamaSubjectModel) =>
   subject.forward({
@@ -112,7 +112,7 @@ for (const provider of providers) {
   let subject: LlamaSubjectModel | null = null;
   try {
     subject = await openLlamaSubjectModel(modelDir, { provider, provenance, maxOpenSessions: 4 });
-    const input = Int32Array.from({ length: batch * seq }, () => 1000 + Math.floor(random.uniform() * 100000));
+    const input = Int32Array.from({ length: batch * seq }, () => 1000 + Math.floor(random.nextFloat() * 100000));
     const mlp = subject.hookPoints().filter((h) => h.name.startsWith('mlp/'));
     const none = {
       top: new Float32Array(shape.intermediate).fill(Infinity),

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { memoryLogger } from '@expgen/contract/testing';
 import { runExemplarStage, selectFeatures } from '@expgen/core';
 import type { Provenance } from '@expgen/contract';
-import { openLlamaSubjectModel } from '../llama-subject-model.js';
+import { openLlamaSubjectModel } from '@expgen/plugin-llama';
 import { args, shapeFromArgs, shapeParameters, table } from './bench-support.js';
 import {
   benchModel,

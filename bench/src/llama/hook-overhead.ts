@@ -6,9 +6,9 @@
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { HookRequest, Provenance } from '@expgen/contract';
-import { SeededRandom } from '../hf/seeded-random.js';
-import { openLlamaSubjectModel } from '../llama-subject-model.js';
-import { buildOnnxModel } from '../onnx/build-model.js';
+import { Sfc32 } from '@expgen/plugin-kit';
+import { openLlamaSubjectModel } from '@expgen/plugin-llama';
+import { buildOnnxModel } from '@expgen/plugin-llama';
 import {
   args,
   exists,
@@ -63,8 +63,8 @@ const opened = await timed(() =>
   }),
 );
 const subject = opened.result;
-const random = new SeededRandom(3);
-const tokens = Int32Array.from({ length: batch * seq }, () => 1000 + Math.floor(random.uniform() * 100000));
+const random = new Sfc32(3);
+const tokens = Int32Array.from({ length: batch * seq }, () => 1000 + Math.floor(random.nextFloat() * 100000));
 const mlpHooks = subject.hookPoints().filter((h) => h.name.startsWith('mlp/'));
 const width = shape.intermediate;
 // The BOS position does not count in reductions, as for stage 1 rows without a chat header.

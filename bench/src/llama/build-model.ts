@@ -9,7 +9,7 @@ import { copyFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildOnnxModel } from '../onnx/build-model.js';
+import { buildOnnxModel } from '@expgen/plugin-llama';
 import { args, exists, shapeFromArgs, shapeParameters, table, writeRandomCheckpoint } from './bench-support.js';
 
 interface ChildReport {

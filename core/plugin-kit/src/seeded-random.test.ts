@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Sfc32 } from './prng.js';
+import { Sfc32 } from './seeded-random.js';
 
 /**
  * First eight outputs of sfc32 seeded like PractRand's sfc32::seed(Uint64) (a = 0, b = low word, c = high word,
@@ -57,5 +57,27 @@ describe('Sfc32', () => {
       sum += u;
     }
     assert.ok(Math.abs(sum / 20_000 - 0.5) < 0.01);
+  });
+
+  it('keys streams by text: the same key repeats, different keys differ, order of use does not matter', () => {
+    const draw = (key: string) => {
+      const rng = Sfc32.fromKey(key);
+      return [rng.nextUint32(), rng.nextUint32(), rng.nextUint32()];
+    };
+    assert.deepEqual(draw('seed 0 / mlp/1/7 / positive'), draw('seed 0 / mlp/1/7 / positive'));
+    assert.notDeepEqual(draw('seed 0 / mlp/1/7 / positive'), draw('seed 0 / mlp/1/7 / negative'));
+    assert.notDeepEqual(draw('seed 0'), draw('seed 1'));
+  });
+
+  it('draws integers in a closed range and normals with the asked mean and spread', () => {
+    const rng = new Sfc32(9);
+    const seen = new Set(Array.from({ length: 400 }, () => rng.between(3, 6)));
+    assert.deepEqual([...seen].sort(), [3, 4, 5, 6]);
+    const values = new Sfc32(4).normals(20_000, 2, 5);
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
+    assert.ok(Math.abs(mean - 5) < 0.05, `mean ${mean}`);
+    assert.ok(Math.abs(sd - 2) < 0.05, `sd ${sd}`);
+    assert.deepEqual(new Sfc32(4).normals(8, 2, 5), values.subarray(0, 8), 'the same seed, the same values');
   });
 });

@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
+
 /**
- * The seeded pseudo-random generator of the statistics: **SFC32** (Chris Doty-Humphrey's "small fast counting"
+ * The one seeded pseudo-random generator of expgen and its plugins (statistics, prompt sampling, tiny models, token
+ * sampling, tests, benchmarks): **SFC32** (Chris Doty-Humphrey's "small fast counting"
  * generator, 32-bit variant, shifts 21 / 9 / 3, 128 bits of state of which 32 are a counter, so no seed falls on a
  * short cycle), seeded exactly as PractRand's `sfc32::seed(Uint64 s)`: a = 0, b = low 32 bits of s, c = high 32 bits,
  * counter = 1, then 12 outputs discarded.
@@ -12,6 +15,8 @@ export class Sfc32 {
   private b: number;
   private c: number;
   private counter: number;
+  /** The second normal of the last Box–Muller pair. */
+  private spare: number | null = null;
 
   /** @param seed an integer in [0, 2^53 − 1] (a JavaScript safe integer); anything else is a RangeError. */
   constructor(seed: number) {
@@ -53,5 +58,41 @@ export class Sfc32 {
     const hi = this.nextUint32() >>> 5; // 27 bits
     const lo = this.nextUint32() >>> 6; // 26 bits
     return (hi * 2 ** 26 + lo) / 2 ** 53;
+  }
+
+  /** A uniform integer in [min, max], both included. */
+  between(min: number, max: number): number {
+    return min + this.nextInt(max - min + 1);
+  }
+
+  /** A standard normal value (Box–Muller; the second value of each pair is kept for the next call). */
+  nextNormal(): number {
+    if (this.spare !== null) {
+      const value = this.spare;
+      this.spare = null;
+      return value;
+    }
+    // 1 - nextFloat() lies in (0, 1], so the logarithm is finite.
+    const radius = Math.sqrt(-2 * Math.log(1 - this.nextFloat()));
+    const angle = 2 * Math.PI * this.nextFloat();
+    this.spare = radius * Math.sin(angle);
+    return radius * Math.cos(angle);
+  }
+
+  /** `count` values `mean + std * N(0, 1)` as float32 (random weights of tiny models and test data). */
+  normals(count: number, std = 1, mean = 0): Float32Array {
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) out[i] = mean + std * this.nextNormal();
+    return out;
+  }
+
+  /**
+   * A generator keyed by text: the seed is the first 53 bits of the key's SHA-256, so every key (a run's seed, a
+   * feature, a sign, a prompt variant spelled out) has its own stream, independent of the order keys are used in,
+   * and nearby keys give unrelated streams.
+   */
+  static fromKey(key: string): Sfc32 {
+    const digest = createHash('sha256').update(key, 'utf8').digest();
+    return new Sfc32(digest.readUInt32LE(0) + (digest.readUInt32LE(4) & 0x1fffff) * 2 ** 32);
   }
 }

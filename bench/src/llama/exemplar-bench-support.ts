@@ -14,8 +14,8 @@ import type {
   Provenance,
   SubjectModel,
 } from '@expgen/contract';
-import { SeededRandom } from '../hf/seeded-random.js';
-import { buildOnnxModel } from '../onnx/build-model.js';
+import { Sfc32 } from '@expgen/plugin-kit';
+import { buildOnnxModel } from '@expgen/plugin-llama';
 import { exists, timed, writeRandomCheckpoint, type LlamaShape } from './bench-support.js';
 
 /** Builds (once, into `work`) a random-weight model of `shape` and returns the ONNX folder. */
@@ -110,21 +110,21 @@ const WORDS = [
  * every document yields windows of 95 tokens. Streams, so any length fits in memory.
  */
 export async function writeSyntheticCorpus(path: string, documents: number, seed = 7): Promise<void> {
-  const random = new SeededRandom(seed);
-  const pick = <T>(list: readonly T[]): T => list[Math.floor(random.uniform() * list.length)]!;
+  const random = new Sfc32(seed);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random.nextFloat() * list.length)]!;
   const out = createWriteStream(path);
   for (let d = 0; d < documents; d++) {
     const words: string[] = [];
-    const count = 150 + Math.floor(random.uniform() * 300);
+    const count = 150 + Math.floor(random.nextFloat() * 300);
     for (let w = 0; w < count; w++) {
-      const u = random.uniform();
+      const u = random.nextFloat();
       let word =
         u < 0.7
           ? pick(WORDS)
           : u < 0.9
-            ? pick(SYLLABLES) + pick(SYLLABLES) + (random.uniform() < 0.5 ? pick(SYLLABLES) : '')
-            : String(Math.floor(random.uniform() * 10000));
-      if (random.uniform() < 0.08) word += pick(['.', ',', ';', '!', '?']);
+            ? pick(SYLLABLES) + pick(SYLLABLES) + (random.nextFloat() < 0.5 ? pick(SYLLABLES) : '')
+            : String(Math.floor(random.nextFloat() * 10000));
+      if (random.nextFloat() < 0.08) word += pick(['.', ',', ';', '!', '?']);
       words.push(word);
     }
     if (!out.write(`${JSON.stringify({ id: `doc-${d}`, text: words.join(' ') })}\n`)) await once(out, 'drain');

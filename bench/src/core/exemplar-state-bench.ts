@@ -11,8 +11,8 @@
  * state's, so the benchmark also proves it measured two computations of the same thing.
  */
 import { cpus } from 'node:os';
-import { ActivationDistribution } from '../activation-distribution.js';
-import { TopKExemplars, type GatedBatch } from '../top-k-exemplars.js';
+import { ActivationDistribution } from '@expgen/core';
+import { TopKExemplars, type GatedBatch } from '@expgen/core';
 
 interface BenchOptions {
   features: number;

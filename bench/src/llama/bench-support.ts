@@ -3,7 +3,7 @@
 import { mkdir, open, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { llama31TokenizerFiles } from '../tokenizer/llama31-tokenizer-files.js';
+import { llama31TokenizerFiles } from '@expgen/plugin-llama/testing';
 
 export interface LlamaShape {
   readonly layers: number;

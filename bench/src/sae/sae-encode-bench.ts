@@ -8,9 +8,9 @@
 //        [--batch 64] [--seq 95] [--k 100] [--random 20] [--keep 10000] [--bins 64] [--splits 3] [--hidden 4096]
 import { parseArgs } from 'node:util';
 import { layerStateBytes } from '@expgen/core';
-import type { SaeArchitecture } from '../sae-config.js';
-import { encodeSae, type SaeEncoder } from '../sae-encoder.js';
-import { SeededRandom } from '../tiny-sae.js';
+import type { SaeArchitecture } from '@expgen/plugin-sae';
+import { encodeSae, type SaeEncoder } from '@expgen/plugin-sae';
+import { Sfc32 } from '@expgen/plugin-kit';
 
 const { values } = parseArgs({
   options: {
@@ -36,7 +36,7 @@ const rows = number('rows', 64);
 const architecture = (values.architecture ?? 'jumprelu') as SaeArchitecture;
 
 function randomEncoder(): SaeEncoder {
-  const random = new SeededRandom(1);
+  const random = new Sfc32(1);
   return {
     dIn,
     dSae,
@@ -47,7 +47,7 @@ function randomEncoder(): SaeEncoder {
     wEncT: random.normals(dSae * dIn, 1 / Math.sqrt(dIn)),
     bEnc: random.normals(dSae, 0.1),
     bDec: random.normals(dIn, 0.1),
-    threshold: architecture === 'jumprelu' ? Float32Array.from({ length: dSae }, () => 0.5 + random.uniform()) : null,
+    threshold: architecture === 'jumprelu' ? Float32Array.from({ length: dSae }, () => 0.5 + random.nextFloat()) : null,
   };
 }
 
@@ -61,7 +61,7 @@ function tokensPerSecond(sae: SaeEncoder, x: Float32Array, blockRows: number): n
 const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
 
 const sae = randomEncoder();
-const x = new SeededRandom(2).normals(rows * dIn, 1);
+const x = new Sfc32(2).normals(rows * dIn, 1);
 const blocked = tokensPerSecond(sae, x, 4);
 const single = tokensPerSecond(sae, x, 1);
 console.log(`host encode (plain TypeScript reference), ${architecture} ${dIn} -> ${dSae}, ${rows} tokens:`);

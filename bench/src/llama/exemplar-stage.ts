@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { memoryLogger } from '@expgen/contract/testing';
 import { runExemplarStage, selectFeatures } from '@expgen/core';
 import type { ForwardRequest, ForwardResult, Provenance, SubjectModel } from '@expgen/contract';
-import { openLlamaSubjectModel } from '../llama-subject-model.js';
+import { openLlamaSubjectModel } from '@expgen/plugin-llama';
 import { args, median, shapeFromArgs, shapeParameters, table, timed } from './bench-support.js';
 import {
   benchModel,

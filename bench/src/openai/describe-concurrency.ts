@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { memoryLogger } from '@expgen/contract/testing';
-import { createOpenAIDescriber, describerOptionsSchema } from '../openai-describer.js';
-import { startFakeOpenAIServer } from '../testing/fake-openai-server.js';
+import { createOpenAIDescriber, describerOptionsSchema } from '@expgen/plugin-openai';
+import { startFakeOpenAIServer } from '@expgen/plugin-openai/testing';
 
 const { values } = parseArgs({
   options: { latency: { type: 'string' }, concurrency: { type: 'string' }, 'per-slot': { type: 'string' } },

@@ -8,12 +8,12 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Provenance } from '@expgen/contract';
-import { SeededRandom } from '../hf/seeded-random.js';
-import { openLlamaSubjectModel } from '../llama-subject-model.js';
-import { buildOnnxModel } from '../onnx/build-model.js';
-import { expectedBin, FinetunedSimulator, RELEASED_SIMULATOR } from '../simulator/finetuned-simulator.js';
-import { llama31TokenizerFiles } from '../tokenizer/llama31-tokenizer-files.js';
-import { LlamaTokenizer } from '../tokenizer/llama-tokenizer.js';
+import { Sfc32 } from '@expgen/plugin-kit';
+import { openLlamaSubjectModel } from '@expgen/plugin-llama';
+import { buildOnnxModel } from '@expgen/plugin-llama';
+import { expectedBin, FinetunedSimulator, RELEASED_SIMULATOR } from '@expgen/plugin-llama/testing';
+import { llama31TokenizerFiles } from '@expgen/plugin-llama/testing';
+import { LlamaTokenizer } from '@expgen/plugin-llama';
 import {
   args,
   exists,
@@ -84,7 +84,7 @@ const settings = {
 const batched = new FinetunedSimulator(engine, { ...settings, batchSize }, provenance);
 const single = new FinetunedSimulator(engine, { ...settings, batchSize: 1 }, provenance);
 
-const random = new SeededRandom(7);
+const random = new Sfc32(7);
 const words = [
   'numbers',
   'in',
@@ -104,8 +104,8 @@ const words = [
 ];
 const descriptions = Array.from({ length: descriptionCount }, () =>
   Array.from(
-    { length: 3 + Math.floor(random.uniform() * 12) },
-    () => words[Math.floor(random.uniform() * words.length)],
+    { length: 3 + Math.floor(random.nextFloat() * 12) },
+    () => words[Math.floor(random.nextFloat() * words.length)],
   ).join(' '),
 );
 // A chat-formatted exemplar, as stage 1 makes them: control tokens (remapped by the simulator) among text ids.
@@ -115,7 +115,7 @@ const exemplar = () => [
   882,
   128007,
   271,
-  ...Array.from({ length: exemplarLength - 5 }, () => 1000 + Math.floor(random.uniform() * 100000)),
+  ...Array.from({ length: exemplarLength - 5 }, () => 1000 + Math.floor(random.nextFloat() * 100000)),
 ];
 const predictions = descriptionCount * exemplarLength;
 
