@@ -1,27 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { repoRoot, tempDir, testCacheDir, type CliResult } from './helpers/run-cli.js';
+import { repoRoot, runNodeScript, tempDir, type CliResult } from './helpers/run-cli.js';
 
 const script = join(repoRoot, 'examples', 'one-neuron', 'dist', 'walkthrough.js');
 
 /** Runs the one-neuron walkthrough as a user would: `node examples/one-neuron/dist/walkthrough.js ...`. */
 function runWalkthrough(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, XDG_CACHE_HOME: testCacheDir(), NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runNodeScript(script, args);
 }
 
 /** The text of section `n` (from its `## n.` header to the next header). */

@@ -3,6 +3,8 @@
 import { mkdir, open, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Provenance } from '@expgen/contract';
+import { buildOnnxModel } from '@expgen/plugin-llama';
 import { llama31TokenizerFiles } from '@expgen/plugin-llama/testing';
 
 export interface LlamaShape {
@@ -268,3 +270,31 @@ function formatNumber(value: number): string {
   if (Math.abs(value) >= 10) return value.toFixed(1);
   return value.toFixed(3);
 }
+
+/** Builds (once, into `work`) a random-weight model of `shape` and returns the ONNX folder. */
+export async function benchModel(
+  work: string,
+  name: string,
+  shape: LlamaShape,
+  dtype: 'fp32' | 'fp16' = 'fp32',
+): Promise<string> {
+  const hfDir = join(work, `${name}-hf`);
+  const modelDir = join(work, `${name}-${dtype}`);
+  if (!(await exists(join(hfDir, 'config.json')))) {
+    const written = await writeRandomCheckpoint(hfDir, shape);
+    console.log(`random ${name} checkpoint: ${(written.bytes / 1e9).toFixed(2)} GB in ${written.seconds.toFixed(1)} s`);
+  }
+  if (!(await exists(join(modelDir, 'expgen-model.json')))) {
+    const { ms } = await timed(() => buildOnnxModel(hfDir, modelDir, { dtype }));
+    console.log(`built ${name} (${dtype}) in ${(ms / 1000).toFixed(1)} s`);
+  }
+  return modelDir;
+}
+
+/** Provenance of the subject a benchmark opens directly (not through a run). */
+export const BENCH_SUBJECT: Provenance = {
+  kind: 'subject-model',
+  component: 'llama',
+  plugin: '@expgen/plugin-llama',
+  pluginVersion: 'bench',
+};

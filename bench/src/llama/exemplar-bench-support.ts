@@ -1,8 +1,7 @@
-// Shared by the stage 1 benchmarks (exemplar-stage.ts, exemplar-memory.ts): a random Llama-shaped model built
-// once into the bench folder, a synthetic JSON Lines corpus, stage settings, and the `mlp` activation source and
-// `jsonl` dataset taken from their plugin objects exactly as `expgen exemplars` composes them.
+// Shared by the stage 1 benchmarks (exemplar-stage.ts, exemplar-memory.ts): a synthetic JSON Lines corpus, stage
+// settings, and the `mlp` activation source and `jsonl` dataset taken from their plugin objects exactly as
+// `expgen exemplars` composes them.
 import { createWriteStream } from 'node:fs';
-import { join } from 'node:path';
 import { once } from 'node:events';
 import { configSchema, type ExpgenConfig } from '@expgen/core';
 import type {
@@ -15,28 +14,6 @@ import type {
   SubjectModel,
 } from '@expgen/contract';
 import { Sfc32 } from '@expgen/plugin-kit';
-import { buildOnnxModel } from '@expgen/plugin-llama';
-import { exists, timed, writeRandomCheckpoint, type LlamaShape } from './bench-support.js';
-
-/** Builds (once, into `work`) a random-weight model of `shape` and returns the ONNX folder. */
-export async function benchModel(
-  work: string,
-  name: string,
-  shape: LlamaShape,
-  dtype: 'fp32' | 'fp16' = 'fp32',
-): Promise<string> {
-  const hfDir = join(work, `${name}-hf`);
-  const modelDir = join(work, `${name}-${dtype}`);
-  if (!(await exists(join(hfDir, 'config.json')))) {
-    const written = await writeRandomCheckpoint(hfDir, shape);
-    console.log(`random ${name} checkpoint: ${(written.bytes / 1e9).toFixed(2)} GB in ${written.seconds.toFixed(1)} s`);
-  }
-  if (!(await exists(join(modelDir, 'expgen-model.json')))) {
-    const { ms } = await timed(() => buildOnnxModel(hfDir, modelDir, { dtype }));
-    console.log(`built ${name} (${dtype}) in ${(ms / 1000).toFixed(1)} s`);
-  }
-  return modelDir;
-}
 
 const SYLLABLES = [
   'ka',

@@ -14,16 +14,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { memoryLogger } from '@expgen/contract/testing';
 import { runExemplarStage, selectFeatures } from '@expgen/core';
-import type { Provenance } from '@expgen/contract';
 import { openLlamaSubjectModel } from '@expgen/plugin-llama';
-import { args, shapeFromArgs, shapeParameters, table } from './bench-support.js';
-import {
-  benchModel,
-  exemplarSettings,
-  jsonlDataset,
-  mlpActivationSource,
-  writeSyntheticCorpus,
-} from './exemplar-bench-support.js';
+import { args, BENCH_SUBJECT, benchModel, shapeFromArgs, shapeParameters, table } from './bench-support.js';
+import { exemplarSettings, jsonlDataset, mlpActivationSource, writeSyntheticCorpus } from './exemplar-bench-support.js';
 
 interface ChildResult {
   readonly sequences: number;
@@ -69,13 +62,7 @@ const settingsFor = (count: number) =>
 if (values['child'] !== undefined) {
   // Child: {modelDir, corpus, count} in, one JSON line out.
   const job = JSON.parse(String(values['child'])) as { modelDir: string; corpus: string; count: number };
-  const provenance: Provenance = {
-    kind: 'subject-model',
-    component: 'llama',
-    plugin: '@expgen/plugin-llama',
-    pluginVersion: 'bench',
-  };
-  const subject = await openLlamaSubjectModel(job.modelDir, { provider: 'cpu', provenance });
+  const subject = await openLlamaSubjectModel(job.modelDir, { provider: 'cpu', provenance: BENCH_SUBJECT });
   const logger = memoryLogger();
   const activation = await mlpActivationSource(subject, logger);
   const outDir = mkdtempSync(join(tmpdir(), 'expgen-bench-memory-out-'));

@@ -23,16 +23,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryLogger } from '@expgen/contract/testing';
 import { runExemplarStage, selectFeatures } from '@expgen/core';
-import type { ForwardRequest, ForwardResult, Provenance, SubjectModel } from '@expgen/contract';
+import type { ForwardRequest, ForwardResult, SubjectModel } from '@expgen/contract';
 import { openLlamaSubjectModel } from '@expgen/plugin-llama';
-import { args, median, shapeFromArgs, shapeParameters, table, timed } from './bench-support.js';
 import {
+  args,
+  BENCH_SUBJECT,
   benchModel,
-  exemplarSettings,
-  jsonlDataset,
-  mlpActivationSource,
-  writeSyntheticCorpus,
-} from './exemplar-bench-support.js';
+  median,
+  shapeFromArgs,
+  shapeParameters,
+  table,
+  timed,
+} from './bench-support.js';
+import { exemplarSettings, jsonlDataset, mlpActivationSource, writeSyntheticCorpus } from './exemplar-bench-support.js';
 
 const values = args({
   sequences: { type: 'string' },
@@ -65,12 +68,7 @@ const corpus = join(temp, 'corpus.jsonl');
 // Two windows per document at most: one document per sequence leaves a margin.
 await writeSyntheticCorpus(corpus, sequences + 64);
 
-const provenance: Provenance = {
-  kind: 'subject-model',
-  component: 'llama',
-  plugin: '@expgen/plugin-llama',
-  pluginVersion: 'bench',
-};
+const provenance = BENCH_SUBJECT;
 const subject = await openLlamaSubjectModel(modelDir, {
   provider,
   provenance,

@@ -5,12 +5,10 @@
 //        [--prompt 16] [--new 32] [--temperature 0] [--provider cpu] [--dtype fp32] [--threads N] [--work DIR]
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { Provenance } from '@expgen/contract';
 import { Sfc32 } from '@expgen/plugin-kit';
 import { openLlamaSubjectModel } from '@expgen/plugin-llama';
-import { buildOnnxModel } from '@expgen/plugin-llama';
 import { argmax } from '@expgen/plugin-llama/testing';
-import { args, exists, shapeFromArgs, shapeParameters, table, timed, writeRandomCheckpoint } from './bench-support.js';
+import { args, BENCH_SUBJECT, benchModel, shapeFromArgs, shapeParameters, table, timed } from './bench-support.js';
 
 const values = args({
   batches: { type: 'string' },
@@ -33,17 +31,9 @@ const provider = (values['provider'] ?? 'cpu') as 'cpu' | 'webgpu' | 'cuda';
 const dtype = (values['dtype'] ?? 'fp32') as 'fp32' | 'fp16';
 const work = String(values['work'] ?? join(tmpdir(), 'expgen-bench'));
 
-const hfDir = join(work, `${name}-hf`);
-const modelDir = join(work, `${name}-${dtype}`);
-if (!(await exists(join(hfDir, 'config.json')))) await writeRandomCheckpoint(hfDir, shape);
-if (!(await exists(join(modelDir, 'expgen-model.json')))) await buildOnnxModel(hfDir, modelDir, { dtype });
+const modelDir = await benchModel(work, name, shape, dtype);
 
-const provenance: Provenance = {
-  kind: 'subject-model',
-  component: 'llama',
-  plugin: '@expgen/plugin-llama',
-  pluginVersion: 'bench',
-};
+const provenance = BENCH_SUBJECT;
 const subject = await openLlamaSubjectModel(modelDir, {
   provider,
   provenance,

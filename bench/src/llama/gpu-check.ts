@@ -9,9 +9,8 @@ import { join } from 'node:path';
 import type { HookRequest, Provenance } from '@expgen/contract';
 import { Sfc32 } from '@expgen/plugin-kit';
 import { openLlamaSubjectModel, type LlamaSubjectModel } from '@expgen/plugin-llama';
-import { buildOnnxModel } from '@expgen/plugin-llama';
 import { idTokenizer, tinyBuiltModel } from '@expgen/plugin-llama/testing';
-import { args, exists, median, shapeFromArgs, table, timed, writeRandomCheckpoint } from './bench-support.js';
+import { args, benchModel, median, shapeFromArgs, table, timed } from './bench-support.js';
 
 const values = args({
   providers: { type: 'string' },
@@ -104,10 +103,7 @@ for (const provider of providers) {
 await tiny.remove();
 
 // 2. Hook reductions against the plain forward pass on a larger shape.
-const hfDir = join(work, `${name}-hf`);
-const modelDir = join(work, `${name}-${dtype}`);
-if (!(await exists(join(hfDir, 'config.json')))) await writeRandomCheckpoint(hfDir, shape);
-if (!(await exists(join(modelDir, 'expgen-model.json')))) await buildOnnxModel(hfDir, modelDir, { dtype });
+const modelDir = await benchModel(work, name, shape, dtype);
 for (const provider of providers) {
   let subject: LlamaSubjectModel | null = null;
   try {

@@ -5,19 +5,18 @@
 //        [--iterations 5] [--provider cpu|webgpu|cuda] [--dtype fp32|fp16] [--threads N] [--work DIR]
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { HookRequest, Provenance } from '@expgen/contract';
+import type { HookRequest } from '@expgen/contract';
 import { Sfc32 } from '@expgen/plugin-kit';
 import { openLlamaSubjectModel } from '@expgen/plugin-llama';
-import { buildOnnxModel } from '@expgen/plugin-llama';
 import {
   args,
-  exists,
+  BENCH_SUBJECT,
+  benchModel,
   median,
   shapeFromArgs,
   shapeParameters,
   table,
   timed,
-  writeRandomCheckpoint,
 } from './bench-support.js';
 
 const values = args({
@@ -37,23 +36,9 @@ const provider = (values['provider'] ?? 'cpu') as 'cpu' | 'webgpu' | 'cuda';
 const dtype = (values['dtype'] ?? 'fp32') as 'fp32' | 'fp16';
 const work = String(values['work'] ?? join(tmpdir(), 'expgen-bench'));
 
-const hfDir = join(work, `${name}-hf`);
-const modelDir = join(work, `${name}-${dtype}`);
-if (!(await exists(join(hfDir, 'config.json')))) {
-  const written = await writeRandomCheckpoint(hfDir, shape);
-  console.log(`random ${name} checkpoint: ${(written.bytes / 1e9).toFixed(2)} GB in ${written.seconds.toFixed(1)} s`);
-}
-if (!(await exists(join(modelDir, 'expgen-model.json')))) {
-  const { ms } = await timed(() => buildOnnxModel(hfDir, modelDir, { dtype }));
-  console.log(`built ${name} (${dtype}) in ${(ms / 1000).toFixed(1)} s`);
-}
+const modelDir = await benchModel(work, name, shape, dtype);
 
-const provenance: Provenance = {
-  kind: 'subject-model',
-  component: 'llama',
-  plugin: '@expgen/plugin-llama',
-  pluginVersion: 'bench',
-};
+const provenance = BENCH_SUBJECT;
 const opened = await timed(() =>
   openLlamaSubjectModel(modelDir, {
     provider,
