@@ -19,15 +19,21 @@ function sectionOf(stdout: string, n: number): string {
   return stdout.slice(start, end < 0 ? undefined : end);
 }
 
+/**
+ * A neuron of the seeded demo model that the baseline components describe well (its best description scores about
+ * 0.9 on the test split), so section 5 has a defined score and interval to show. Which neurons those are depends on
+ * the tiny model's seeded weights: regenerate the choice when the generator or the demo shape changes.
+ */
+const DESCRIBED_FEATURE = 'mlp/1/21';
+
 describe('examples/one-neuron: the walkthrough on the embedded default', () => {
   const out = tempDir('expgen-walkthrough-');
   let result: CliResult;
-  let feature: string;
+  const feature = DESCRIBED_FEATURE;
 
   before(async () => {
-    result = await runWalkthrough(['--out', out]);
+    result = await runWalkthrough([feature, '--out', out]);
     assert.equal(result.code, 0, `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
-    feature = /^feature: (mlp\/1\/\d+) \(strongest top activation in the layer\)$/m.exec(result.stdout)?.[1] ?? '';
   });
 
   it('prints six sections in order', () => {
@@ -50,8 +56,8 @@ describe('examples/one-neuron: the walkthrough on the embedded default', () => {
     }
   });
 
-  it('2: stage 1 over layer 1 and the feature with the strongest top activation', () => {
-    assert.notEqual(feature, '', sectionOf(result.stdout, 2));
+  it('2: stage 1 over the layer of the given feature', () => {
+    assert.match(sectionOf(result.stdout, 2), new RegExp(`^feature: ${feature} \\(given\\)$`, 'm'));
     assert.match(sectionOf(result.stdout, 2), /\(128 features of layer 1, splits /);
     assert.ok(existsSync(join(out, 'exemplars')), 'stage 1 output kept under --out');
   });
@@ -117,10 +123,10 @@ describe('examples/one-neuron: the walkthrough on the embedded default', () => {
     );
   });
 
-  it('takes a feature on the command line and reuses stage 1 in the same folder', async () => {
-    const again = await runWalkthrough([feature, '--out', out]);
+  it('without a feature, picks the strongest top activation of the last layer and reuses stage 1', async () => {
+    const again = await runWalkthrough(['--out', out]);
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, new RegExp(`^feature: ${feature} \\(given\\)$`, 'm'));
+    assert.match(again.stdout, /^feature: mlp\/1\/\d+ \(strongest top activation in the layer\)$/m);
     assert.match(again.stderr, /stage 1 is already complete/);
   });
 
