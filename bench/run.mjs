@@ -40,6 +40,10 @@ const BENCHMARKS = {
     'bench/dist/sae/sae-encode-bench.js',
     'host SAE encode tokens/s (4 rows/pass vs 1) and state, weight and intermediate bytes at 16k-131k latents',
   ],
+  'plugin-calls': [
+    'bench/dist/core/plugin-call-overhead.js',
+    'a stamped plugin call (every component method, errors named) vs the same call on the bare component',
+  ],
   'exemplar-state': [
     'bench/dist/core/exemplar-state-bench.js',
     'streaming top-k/bottom-k/extremes update vs a sort-based reference',

@@ -11,6 +11,7 @@
  * state's, so the benchmark also proves it measured two computations of the same thing.
  */
 import { cpus } from 'node:os';
+import { Sfc32 } from '@expgen/plugin-kit';
 import { ActivationDistribution } from '@expgen/core';
 import { TopKExemplars, type GatedBatch } from '@expgen/core';
 
@@ -59,20 +60,10 @@ function parseOptions(argv: readonly string[]): BenchOptions {
   return options;
 }
 
-/** xorshift128+-style generator on two 32-bit lanes: fast, seeded, good enough for benchmark data. */
+/** Uniform values in [0, 1) from expgen's seeded generator (one 32-bit output each: fast enough for data). */
 function generator(seed: number): () => number {
-  let a = seed | 1;
-  let b = 0x9e3779b9 ^ seed;
-  return () => {
-    let t = a;
-    const s = b;
-    a = s;
-    t ^= t << 23;
-    t ^= t >>> 17;
-    t ^= s ^ (s >>> 26);
-    b = t;
-    return ((t + s) >>> 0) / 4294967296;
-  };
+  const random = new Sfc32(seed >>> 0);
+  return () => random.nextUint32() / 2 ** 32;
 }
 
 /**

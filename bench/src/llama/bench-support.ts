@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import type { Provenance } from '@expgen/contract';
 import { buildOnnxModel } from '@expgen/plugin-llama';
 import { llama31TokenizerFiles } from '@expgen/plugin-llama/testing';
+import { float32ToBfloat16Bits, Sfc32 } from '@expgen/plugin-kit';
 
 export interface LlamaShape {
   readonly layers: number;
@@ -98,15 +99,10 @@ export function args(
     .values as Record<string, string | boolean | undefined>;
 }
 
-/** xorshift32: the fastest generator that makes weights look random enough for timing. */
+/** Uniform values in [0, 1) with 32 random bits each (one Sfc32 output: enough for weights, and fast). */
 function randomStream(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
+  const random = new Sfc32(seed);
+  return () => random.nextUint32() / 2 ** 32;
 }
 
 /**
@@ -156,7 +152,6 @@ export async function writeRandomCheckpoint(
   }
   const random = randomStream(seed);
   const chunk = new Float32Array(8 * 1024 * 1024);
-  const chunkBits = new Uint32Array(chunk.buffer);
   const out = new Uint16Array(chunk.length);
   const weightMap: Record<string, string> = {};
   let total = 0;
@@ -185,7 +180,7 @@ export async function writeRandomCheckpoint(
           const n = Math.min(chunk.length, count - start);
           for (let i = 0; i < n; i++)
             chunk[i] = tensor.kind === 'norm' ? 1 + 0.2 * (random() - 0.5) : scale * (2 * random() - 1);
-          for (let i = 0; i < n; i++) out[i] = chunkBits[i]! >>> 16;
+          float32ToBfloat16Bits(chunk.subarray(0, n), out);
           await handle.write(new Uint8Array(out.buffer, 0, n * 2));
         }
         total += count * 2;

@@ -74,20 +74,23 @@ function stampObject<T extends object>(
   prefix: string,
   nested: readonly string[],
 ): T {
+  // One wrapper per property, made on first access: later accesses are a map lookup.
   const wrapped = new Map<PropertyKey, unknown>();
   return new Proxy(target, {
     get(object, property) {
+      const known = wrapped.get(property);
+      if (known !== undefined) return known;
       const value = Reflect.get(object, property, object);
       if (typeof property === 'symbol' || property === 'constructor') return value;
       const method = `${prefix}${property}`;
-      if (nested.includes(property) && typeof value === 'object' && value !== null) {
-        if (!wrapped.has(property)) wrapped.set(property, stampObject(value, who, `${method}.`, []));
-        return wrapped.get(property);
-      }
-      if (typeof value !== 'function') return value;
-      if (!wrapped.has(property))
-        wrapped.set(property, stampFunction(value as (...args: unknown[]) => unknown, object, who, method));
-      return wrapped.get(property);
+      let stamped: unknown;
+      if (typeof value === 'function')
+        stamped = stampFunction(value as (...args: unknown[]) => unknown, object, who, method);
+      else if (nested.includes(property) && typeof value === 'object' && value !== null)
+        stamped = stampObject(value, who, `${method}.`, []);
+      else return value;
+      wrapped.set(property, stamped);
+      return stamped;
     },
   });
 }
@@ -105,6 +108,8 @@ function stampFunction(
     } catch (error) {
       throw stampPluginError(who, method, error);
     }
+    // Most calls return plain values (strings, numbers, arrays): they leave without further checks.
+    if (result === null || typeof result !== 'object') return result;
     if (isPromiseLike(result)) {
       return Promise.resolve(result).catch((error: unknown) => {
         throw stampPluginError(who, method, error);
