@@ -203,14 +203,12 @@ describe('expgen report in headless Chromium', { skip }, () => {
       // may be in either box; the simulated scale is the test-split box's own.
       for (const kind of ['true', 'simulated']) {
         const box = kind === 'true' ? '.exemplars' : '.exemplars.report';
-        const colours = await section
-          .locator(`${box} .tokens[data-kind="${kind}"] .tok`)
-          .evaluateAll((tokens) =>
-            tokens.map((t) => ({
-              level: Number(t.getAttribute('data-level')),
-              background: getComputedStyle(t).backgroundColor,
-            })),
-          );
+        const colours = await section.locator(`${box} .tokens[data-kind="${kind}"] .tok`).evaluateAll((tokens) =>
+          tokens.map((t) => ({
+            level: Number(t.getAttribute('data-level')),
+            background: getComputedStyle(t).backgroundColor,
+          })),
+        );
         const strongest = colours.reduce((a, b) => (b.level > a.level ? b : a));
         const inactive = colours.find((c) => c.level === 0)!;
         assert.equal(strongest.level, 1, `${kind}: the strongest token sets the scale`);
@@ -226,7 +224,9 @@ describe('expgen report in headless Chromium', { skip }, () => {
         .locator('.exemplars.report .tokens[data-kind="true"] .tok')
         .evaluateAll((tokens) => tokens.map((t) => t.getAttribute('data-level')!));
       const top = levels.reduce((a, b) => (Number(b) > Number(a) ? b : a));
-      const strongest = section.locator(`.exemplars.report .tokens[data-kind="true"] .tok[data-level="${top}"]`).first();
+      const strongest = section
+        .locator(`.exemplars.report .tokens[data-kind="true"] .tok[data-level="${top}"]`)
+        .first();
       const title = (await strongest.getAttribute('title'))!;
       assert.match(title, /^text: ".+"\ntrue -?\d/m);
       assert.match(title, /simulated \d/);
