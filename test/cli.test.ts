@@ -127,4 +127,11 @@ describe('expgen CLI', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /3 documents/);
   });
+
+  it("a plugin's command reuses expgen's error handling (ExpgenCommand from @expgen/core/cli)", async () => {
+    const missing = join(tempDir(), 'missing.txt');
+    const result = await runCli(['text-lines', 'stats', missing]);
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr, `expgen: text-lines: cannot read ${missing}: it does not exist\n`);
+  });
 });

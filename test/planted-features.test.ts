@@ -3,14 +3,24 @@ import { fileURLToPath } from 'node:url';
 import { before, describe, it } from 'node:test';
 import { memoryLogger } from '@expgen/contract/testing';
 import {
+  definePlugin,
   reduceOnHost,
+  s,
   type ForwardRequest,
   type ForwardResult,
   type SubjectModel,
   type Tokenizer,
   type ComponentContext,
 } from '@expgen/contract';
-import { runPipeline, configSchema, ExemplarLibrary, type ExpgenConfig, type ResultRow } from '@expgen/core';
+import {
+  composeRun,
+  ExemplarLibrary,
+  loadConfig,
+  PluginRegistry,
+  resolveConfig,
+  runPipeline,
+  type ResultRow,
+} from '@expgen/core';
 import { scoredSequence, pooledPearson } from '@expgen/plugin-kit';
 import { LlamaTokenizer } from '@expgen/plugin-llama';
 import baseline from '@expgen/plugin-baseline';
@@ -109,17 +119,23 @@ describe('planted features are recovered by the pipeline with the baseline compo
   const out = tempDir('expgen-planted-');
   let subject: SubjectModel;
   let rows: readonly ResultRow[];
-  let config: ExpgenConfig;
 
   before(async () => {
     subject = plantedSubject(await LlamaTokenizer.llama31());
-    config = configSchema.parse({
-      subject: { component: 'planted' },
-      activation: { component: 'mlp' },
-      describer: { component: 'baseline' },
-      simulator: { component: 'baseline' },
-      scorer: { component: 'correlation' },
-      datasets: [{ component: 'jsonl', name: 'demo', options: { path: 'examples/corpus/demo.jsonl' } }],
+    // The planted subject is a plugin like any other: the container creates everything around it.
+    const planted = definePlugin({
+      meta: { name: 'test-planted', version: '0', apiVersion: 1 },
+      components: [
+        {
+          kind: 'subject-model',
+          name: 'planted',
+          description: 'Four MLP neurons that follow known rules.',
+          options: s.object({}),
+          create: async () => subject,
+        },
+      ],
+    });
+    const settings = {
       exemplars: {
         sequences: 900,
         seqLen: 32,
@@ -132,26 +148,39 @@ describe('planted features are recovered by the pipeline with the baseline compo
       },
       describe: { candidates: 12, exemplarsPerPrompt: { min: 15, max: 20 }, fromTopRanks: 20 },
       score: { selection: { top: 10, random: 3 }, report: { top: 10, random: 3 }, bootstrap: 300 },
-    });
-    const components = {
-      subject,
-      activation: await create<never>(neurons, 'activation-source', 'mlp', {}, subject),
-      datasets: [await create<never>(datasets, 'dataset', 'jsonl', { path: 'examples/corpus/demo.jsonl' }, subject)],
-      describer: await create<never>(baseline, 'describer', 'baseline', { maxTokens: 12 }, subject),
-      simulator: await create<never>(baseline, 'simulator', 'baseline', {}, subject),
-      scorer: await create<never>(baseline, 'scorer', 'correlation', {}, subject),
     };
-    const result = await runPipeline({
-      components,
+    const loaded = await loadConfig({
+      search: false,
+      cwd: repoRoot,
+      sets: [
+        'subject={component: planted}',
+        'activation={component: mlp}',
+        'describer={component: baseline, options: {maxTokens: 12}}',
+        'simulator={component: baseline}',
+        'scorer={component: correlation}',
+        `datasets=[{component: jsonl, name: demo, options: {path: ${JSON.stringify(`${repoRoot}examples/corpus/demo.jsonl`)}}}]`,
+        ...Object.entries(settings).map(([key, value]) => `${key}=${JSON.stringify(value)}`),
+      ],
+    });
+    const config = resolveConfig(loaded, PluginRegistry.of([planted, neurons, datasets, baseline]));
+    const run = await composeRun({
       config,
-      outDir: out,
       stages: ['exemplars', 'describe', 'score'],
-      featuresBaseDir: repoRoot,
-      describeBaseDir: repoRoot,
       logger: memoryLogger(),
       progress: false,
     });
-    rows = result.rows!;
+    try {
+      const result = await runPipeline({
+        run,
+        config: config.config,
+        outDir: out,
+        stages: ['exemplars', 'describe', 'score'],
+        featuresBaseDir: repoRoot,
+      });
+      rows = result.rows!;
+    } finally {
+      await run.dispose();
+    }
   });
 
   const row = (index: number, sign: 'positive' | 'negative') =>

@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { resolve } from 'node:path';
-import type { ComponentKind } from '@expgen/contract';
 import { datasetsFromFiles } from '../engine/data-files.js';
 import { writeManifest } from '../engine/run-manifest.js';
 import { watchInterrupts } from '../engine/interrupts.js';
@@ -37,12 +36,6 @@ export const dryRunFlag = {
   }),
 };
 
-const NEEDS: Record<StageName, ComponentKind[]> = {
-  exemplars: ['subject-model', 'activation-source', 'dataset'],
-  describe: ['subject-model', 'activation-source', 'describer'],
-  score: ['subject-model', 'activation-source', 'simulator', 'scorer'],
-};
-
 type PipelineFlags = { [K in keyof typeof pipelineFlags]?: unknown } & {
   config?: string;
   set?: string[];
@@ -77,7 +70,6 @@ export abstract class PipelineCommand extends ExpgenCommand {
       ...(flags.data?.length ? [`datasets=${JSON.stringify(datasetsFromFiles(flags.data, process.cwd()))}`] : []),
     ];
     const outDir = resolve(flags.out);
-    const needs = [...new Set(stages.flatMap((s) => NEEDS[s]))];
     const resolved = flags.shard ? resolveShard(flags.shard) : undefined;
     const shard = resolved?.shard;
     if (resolved?.indexFrom)
@@ -86,7 +78,11 @@ export abstract class PipelineCommand extends ExpgenCommand {
       );
     // Watched before the models load: a SIGTERM then stops the run too (a pod's PID 1 ignores unhandled signals).
     const interrupts = watchInterrupts();
-    const { loaded, registry, config, run } = await this.compose(flags, needs, sets).catch((error: unknown) => {
+    const { config, run } = await this.compose(
+      flags,
+      { stages, progress: !flags.json, signal: interrupts.signal },
+      sets,
+    ).catch((error: unknown) => {
       interrupts.dispose();
       throw error;
     });
@@ -94,23 +90,20 @@ export abstract class PipelineCommand extends ExpgenCommand {
       if (!flags['dry-run'])
         writeManifest(outDir, {
           command,
-          loaded: { ...loaded, config },
-          registry,
+          config,
+          registry: config.registry,
           components: run.provenance,
           extra: { subject: run.components.subject!.info, ...(shard ? { shard } : {}) },
         });
       const result = await runPipeline({
-        components: run.components,
-        config,
+        run,
+        config: config.config,
         outDir,
         stages,
         ...(flags.features !== undefined ? { features: flags.features } : {}),
-        featuresBaseDir: flags.features !== undefined ? process.cwd() : loaded.baseDirOf(['features']),
-        describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']),
+        featuresBaseDir: flags.features !== undefined ? process.cwd() : config.baseDirOf(['features']),
         ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
         ...(shard ? { [shardOver === 'features' ? 'featureShard' : 'sequenceShard']: shard } : {}),
-        logger: this.logger(),
-        progress: !flags.json,
         dryRun: Boolean(flags['dry-run']),
         interrupts,
       });

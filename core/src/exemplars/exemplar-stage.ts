@@ -15,7 +15,7 @@ import type { ExpgenConfig } from '../config/config-schema.js';
 import { writeFileAtomic } from '@expgen/plugin-kit';
 import type { FeatureSelection } from '../engine/feature-selection.js';
 import { stoppedError } from '../engine/interrupts.js';
-import { createProgress, formatCount, formatDuration, type Progress } from '../engine/progress.js';
+import { formatCount, formatDuration, startProgress, type Progress, type ProgressSetting } from '../engine/progress.js';
 import { CorpusStream, type CorpusEnd, type CorpusSequence, type ShardSpec } from './corpus/index.js';
 import { ActivationDistribution, RandomSequences, SequenceStore, TopKExemplars } from './state/index.js';
 import { concatChunks } from './state/state-codec.js';
@@ -43,8 +43,8 @@ export interface ExemplarStageInput {
   readonly configHash: string;
   readonly shard?: ShardSpec;
   readonly logger: Logger;
-  /** `true`: a bar on a terminal, periodic lines otherwise; `false`: none (tests). */
-  readonly progress?: boolean;
+  /** `true`: a bar on a terminal, periodic lines otherwise; `false`: none (tests); or the run's progress factory. */
+  readonly progress?: ProgressSetting;
   readonly signal?: AbortSignal;
   /** Test hook: called after every applied batch with the number of sequences done (e.g. to kill mid-run). */
   readonly onBatch?: (sequencesDone: number) => void;
@@ -149,10 +149,12 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
   let tokensStreamed = 0;
   let tokensDone = 0;
   const perShard = Math.ceil((settings.sequences - shard.index) / shard.count);
-  const progress: Progress | undefined =
-    input.progress === false
-      ? undefined
-      : createProgress({ label: 'exemplars', total: perShard * groups.length, unit: 'sequences', rateOf: 'tokens' });
+  const progress: Progress | undefined = startProgress(input.progress, {
+    label: 'exemplars',
+    total: perShard * groups.length,
+    unit: 'sequences',
+    rateOf: 'tokens',
+  });
 
   for (let g = checkpoint?.info.group ?? 0; g < groups.length; g++) {
     const groupLayers = groups[g]!;

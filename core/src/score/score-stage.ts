@@ -24,7 +24,7 @@ import {
 } from '@expgen/plugin-kit';
 import { letSignalsIn } from '../engine/interrupts.js';
 import { Journal } from '../engine/journal.js';
-import { createProgress } from '../engine/progress.js';
+import { startProgress, type ProgressSetting } from '../engine/progress.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import { type ExemplarRow, spaceFolderName } from '../exemplars/storage/index.js';
@@ -91,7 +91,7 @@ export interface ScoreStageInput {
   readonly settings: ExpgenConfig['score'];
   readonly outDir: string;
   readonly logger: Logger;
-  readonly progress?: boolean;
+  readonly progress?: ProgressSetting;
   /**
    * Every feature of the run in key order, all feature shards included: the null baseline's pairs are drawn over
    * them, so each shard derives the same pairs (`null-pairing.ts`). Default: the features described here.
@@ -138,10 +138,7 @@ export async function runScoreStage(input: ScoreStageInput): Promise<{ rows: Res
       predicted: set.map((s) => Float32Array.from(s.predicted)),
       actual: set.map((s) => Float32Array.from(s.actual)),
     }).value;
-  const progress =
-    input.progress === false
-      ? undefined
-      : createProgress({ label: 'scoring', total: input.described.length, unit: 'features' });
+  const progress = startProgress(input.progress, { label: 'scoring', total: input.described.length, unit: 'features' });
   let done = 0;
   try {
     for (const described of input.described) {

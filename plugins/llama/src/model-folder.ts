@@ -47,7 +47,7 @@ export async function resolveModelFolder(
 
 async function tinyModelFolder(tiny: TinyModelOptions, context: { cacheDir: string; logger: Logger }): Promise<string> {
   const key = createHash('sha256')
-    .update(JSON.stringify({ format: 1, ...tiny }))
+    .update(JSON.stringify({ format: 2, ...tiny }))
     .digest('hex')
     .slice(0, 16);
   const dir = join(context.cacheDir, 'models', `tiny-llama-${key}`);

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Provenance } from '@expgen/contract';
 import { openLlamaSubjectModel, type LlamaSubjectModel } from '../llama-subject-model.js';
 import { idTokenizer, tinyBuiltModel, type TinyBuiltModel } from '../onnx/test-models.js';
-import { SeededRandom } from '../hf/seeded-random.js';
+import { Sfc32 } from '@expgen/plugin-kit';
 import type { LlamaGenerationRequest } from './generate.js';
 import { gatherCacheRows } from './kv-rows.js';
 
@@ -15,8 +15,8 @@ const provenance: Provenance = {
 };
 
 function prompt(length: number, seed: number): number[] {
-  const random = new SeededRandom(seed);
-  return Array.from({ length }, () => 1 + Math.floor(random.uniform() * 250));
+  const random = new Sfc32(seed);
+  return Array.from({ length }, () => 1 + Math.floor(random.nextFloat() * 250));
 }
 
 /** Shared prefill against a prefill per row, on real ONNX models: same seeds, same tokens. */
