@@ -4,6 +4,7 @@
  * JSON, and the scoring statistics.
  */
 export { writeFileAtomic, produceFolderOnce } from './atomic-write.js';
+export { trackTemporary, removeTemporaries, temporaryPathFor, errorAtTarget } from './temporary-files.js';
 export { CallCache } from './call-cache.js';
 export { canonicalJson } from './canonical-json.js';
 export { contentId } from './content-id.js';

@@ -4,6 +4,8 @@ import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { composeRun, type ComposedRun } from '../engine/composition-root.js';
 import { resolveAllComponents } from '../engine/resolve-components.js';
 import type { ExpgenConfig } from '../config/config-schema.js';
+import { fileSystemErrorLine } from '../engine/file-system-errors.js';
+import { installInterruptHandlers } from '../engine/interrupts.js';
 import { stderrLogger } from '../engine/logger.js';
 import { PluginRegistry } from '../plugins/plugin-registry.js';
 
@@ -45,6 +47,12 @@ export const stageFlags = {
  * (ExpgenError) is one line on standard error and a non-zero exit, never a stack trace.
  */
 export abstract class ExpgenCommand extends Command {
+  /** Ctrl-C and SIGTERM release locks, remove temporary files and say how to resume (`engine/interrupts.ts`). */
+  protected override async init(): Promise<void> {
+    await super.init();
+    installInterruptHandlers();
+  }
+
   protected async loadConfigFrom(
     flags: { config?: string; set?: string[] },
     extraSets: string[] = [],
@@ -98,6 +106,14 @@ export abstract class ExpgenCommand extends Command {
       if (process.env.EXPGEN_DEBUG && error.cause)
         process.stderr.write(`${(error.cause as Error).stack ?? String(error.cause)}\n`);
       process.exitCode = error.exitCode;
+      return undefined;
+    }
+    // A read-only folder, a parent that is a file, a full disk: the path and what to do, like any user mistake.
+    const fileSystem = fileSystemErrorLine(error) ?? fileSystemErrorLine(error.cause);
+    if (fileSystem) {
+      process.stderr.write(`expgen: ${fileSystem}\n`);
+      if (process.env.EXPGEN_DEBUG) process.stderr.write(`${error.stack ?? ''}\n`);
+      process.exitCode = 2;
       return undefined;
     }
     // oclif's own errors (unknown flags, missing arguments) keep oclif's message and help pointer.

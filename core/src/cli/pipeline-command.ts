@@ -4,7 +4,14 @@ import type { ComponentKind } from '@expgen/contract';
 import { datasetsFromFiles } from '../engine/data-files.js';
 import { writeManifest } from '../engine/run-manifest.js';
 import { parseShard } from '../exemplars/corpus/index.js';
-import { runPipeline, type PipelineResult, type StageName } from '../pipeline.js';
+import { lockRunFolder } from '../engine/run-lock.js';
+import {
+  checkPipelineCanStart,
+  runPipeline,
+  type PipelineOptions,
+  type PipelineResult,
+  type StageName,
+} from '../pipeline.js';
 import { formatSummary } from '../score/format-summary.js';
 import { writeRunReport } from '../report/index.js';
 import { ExpgenCommand, stageFlags } from './base-command.js';
@@ -76,46 +83,60 @@ export abstract class PipelineCommand extends ExpgenCommand {
     ];
     const outDir = resolve(flags.out);
     const needs = [...new Set(stages.flatMap((s) => NEEDS[s]))];
-    const { loaded, registry, config, run } = await this.compose(flags, needs, sets);
+    // One process per run folder, taken before the models load so a second one is refused at once; a dry run
+    // writes nothing and takes no lock.
+    const lock = flags['dry-run'] ? null : lockRunFolder(outDir, { logger: this.logger() });
     try {
-      if (!flags['dry-run'])
-        writeManifest(outDir, {
-          command,
-          loaded: { ...loaded, config },
-          registry,
-          components: run.provenance,
-          extra: { subject: run.components.subject!.info, ...(flags.shard ? { shard: parseShard(flags.shard) } : {}) },
-        });
-      const result = await runPipeline({
-        components: run.components,
-        config,
-        outDir,
-        stages,
-        ...(flags.features !== undefined ? { features: flags.features } : {}),
-        featuresBaseDir: flags.features !== undefined ? process.cwd() : loaded.baseDirOf(['features']),
-        describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']),
-        ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
-        ...(flags.shard
-          ? { [shardOver === 'features' ? 'featureShard' : 'sequenceShard']: parseShard(flags.shard) }
-          : {}),
-        logger: this.logger(),
-        progress: !flags.json,
-        dryRun: Boolean(flags['dry-run']),
-      });
-      // A whole run ends with its report; feature shards get theirs after `expgen merge`.
-      const reportPath =
-        command === 'run' && result.summary && !flags.shard && !flags['dry-run']
-          ? await writeRunReport({
-              runDir: outDir,
-              tokenizer: run.components.subject!.tokenizer,
-              logger: this.logger(),
-              ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
-            })
-          : null;
-      this.report(outDir, result, Boolean(flags.json), reportPath);
-      return result;
+      const { loaded, registry, config, run } = await this.compose(flags, needs, sets);
+      try {
+        const options: PipelineOptions = {
+          components: run.components,
+          config,
+          outDir,
+          stages,
+          ...(flags.features !== undefined ? { features: flags.features } : {}),
+          featuresBaseDir: flags.features !== undefined ? process.cwd() : loaded.baseDirOf(['features']),
+          describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']),
+          ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
+          ...(flags.shard
+            ? { [shardOver === 'features' ? 'featureShard' : 'sequenceShard']: parseShard(flags.shard) }
+            : {}),
+          logger: this.logger(),
+          progress: !flags.json,
+          dryRun: Boolean(flags['dry-run']),
+        };
+        // Everything that can refuse the command is checked before the first write: a refused rerun leaves the
+        // folder byte-identical, its manifest included.
+        checkPipelineCanStart(options);
+        if (!flags['dry-run'])
+          writeManifest(outDir, {
+            command,
+            loaded: { ...loaded, config },
+            registry,
+            components: run.provenance,
+            extra: {
+              subject: run.components.subject!.info,
+              ...(flags.shard ? { shard: parseShard(flags.shard) } : {}),
+            },
+          });
+        const result = await runPipeline(options);
+        // A whole run ends with its report; feature shards get theirs after `expgen merge`.
+        const reportPath =
+          command === 'run' && result.summary && !flags.shard && !flags['dry-run']
+            ? await writeRunReport({
+                runDir: outDir,
+                tokenizer: run.components.subject!.tokenizer,
+                logger: this.logger(),
+                ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
+              })
+            : null;
+        this.report(outDir, result, Boolean(flags.json), reportPath);
+        return result;
+      } finally {
+        await run.dispose();
+      }
     } finally {
-      await run.dispose();
+      lock?.release();
     }
   }
 

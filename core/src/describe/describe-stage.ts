@@ -11,6 +11,7 @@ import {
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { writeFileAtomic } from '@expgen/plugin-kit';
 import { Journal } from '../engine/journal.js';
+import { yieldToSignals } from '../engine/interrupts.js';
 import { createProgress } from '../engine/progress.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
@@ -89,6 +90,7 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
         return;
       }
       progress?.update(++done);
+      await yieldToSignals();
     }
   };
   const describeOne = async (feature: FeatureKey, sign: Sign): Promise<DescribedFeature> => {

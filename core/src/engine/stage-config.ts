@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExpgenError } from '@expgen/contract';
 import type { ExpgenConfig } from '../config/config-schema.js';
@@ -56,30 +56,45 @@ export function stageConfigHash(config: ExpgenConfig, stage: StageName): string 
 
 /**
  * Claims a run folder for a stage: the first time, records the stage's config in `<out>/stages/<stage>.json`
- * (outside the stage's data folder, which holds only data); afterwards (a resumed or repeated run) refuses a config that differs in what the stage's
- * output depends on, naming the keys, so one output never mixes two configs.
+ * (outside the stage's data folder, which holds only data); afterwards (a resumed or repeated run) refuses a config
+ * that differs in what the stage's output depends on, naming the keys, so one output never mixes two configs.
  */
 export function claimStageOutput(outDir: string, config: ExpgenConfig, stage: StageName): void {
-  const path = join(outDir, 'stages', `${stage}.json`);
-  const current = stageConfig(config, stage);
-  if (existsSync(path)) {
-    let previous: unknown;
-    try {
-      previous = JSON.parse(readFileSync(path, 'utf8'));
-    } catch {
-      throw new ExpgenError(
-        `${path} is damaged: use another --out folder, or remove it and ${join(outDir, STAGE_FOLDERS[stage])}`,
-      );
-    }
-    const differences = differingKeys(previous, current);
-    if (differences.length === 0) return;
-    const shown =
-      differences.slice(0, 6).join(', ') + (differences.length > 6 ? `, and ${differences.length - 6} more` : '');
+  if (checkStageOutput(outDir, config, stage) === 'recorded') return;
+  writeFileAtomic(stageConfigPath(outDir, stage), `${JSON.stringify(stageConfig(config, stage), null, 2)}\n`);
+}
+
+/**
+ * The refusal of `claimStageOutput` without its write: throws when the folder holds the stage's output made with
+ * a different config, else says whether this config is already recorded. Commands call it for every stage they
+ * will run before they write anything (the run manifest included), so a refused command changes no file.
+ */
+export function checkStageOutput(outDir: string, config: ExpgenConfig, stage: StageName): 'recorded' | 'new' {
+  const path = stageConfigPath(outDir, stage);
+  if (!existsSync(path)) return 'new';
+  // A recorded config over no output (a first attempt refused its empty dataset) protects nothing: a corrected
+  // config may take its place.
+  const data = join(outDir, STAGE_FOLDERS[stage]);
+  if (!existsSync(data) || readdirSync(data).length === 0) return 'new';
+  let previous: unknown;
+  try {
+    previous = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
     throw new ExpgenError(
-      `${outDir} holds ${STAGE_FOLDERS[stage]} made with a different config (${shown} differ): use another --out folder, or restore those keys to resume`,
+      `${path} is damaged: use another --out folder, or remove it and ${join(outDir, STAGE_FOLDERS[stage])}`,
     );
   }
-  writeFileAtomic(path, `${JSON.stringify(current, null, 2)}\n`);
+  const differences = differingKeys(previous, stageConfig(config, stage));
+  if (differences.length === 0) return 'recorded';
+  const shown =
+    differences.slice(0, 6).join(', ') + (differences.length > 6 ? `, and ${differences.length - 6} more` : '');
+  throw new ExpgenError(
+    `${outDir} holds ${STAGE_FOLDERS[stage]} made with a different config (${shown} differ): use another --out folder, or restore those keys to resume`,
+  );
+}
+
+function stageConfigPath(outDir: string, stage: StageName): string {
+  return join(outDir, 'stages', `${stage}.json`);
 }
 
 /** Key paths whose values differ between two JSON-like values, in document order. */

@@ -23,6 +23,7 @@ import {
   type ScoredSequence,
 } from '@expgen/plugin-kit';
 import { Journal } from '../engine/journal.js';
+import { yieldToSignals } from '../engine/interrupts.js';
 import { createProgress } from '../engine/progress.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
@@ -142,6 +143,7 @@ export async function runScoreStage(input: ScoreStageInput): Promise<{ rows: Res
         journal.append({ key: described.key, row });
       }
       progress?.update(++done);
+      await yieldToSignals();
     }
   } finally {
     journal.close();
