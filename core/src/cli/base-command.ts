@@ -5,7 +5,7 @@ import { composeRun, type ComposedRun } from '../engine/composition-root.js';
 import { resolveAllComponents } from '../engine/resolve-components.js';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { fileSystemErrorLine } from '../engine/file-system-errors.js';
-import { installInterruptHandlers } from '../engine/interrupts.js';
+import { installInterruptHandlers, interrupted } from '../engine/interrupts.js';
 import { stderrLogger } from '../engine/logger.js';
 import { PluginRegistry } from '../plugins/plugin-registry.js';
 
@@ -101,6 +101,8 @@ export abstract class ExpgenCommand extends Command {
   }
 
   protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
+    // Work cut short by Ctrl-C fails as it stops; the interrupt's own line says what happened.
+    if (interrupted()) return undefined;
     if (isExpgenError(error)) {
       process.stderr.write(`expgen: ${error.message}\n`);
       if (process.env.EXPGEN_DEBUG && error.cause)

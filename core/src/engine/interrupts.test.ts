@@ -16,7 +16,10 @@ describe('handleInterrupt', () => {
   const hooks = () => {
     written.length = 0;
     exits.length = 0;
-    restore = interruptTestHooks({ write: (text) => void written.push(text), exit: (code) => void exits.push(code) });
+    restore = interruptTestHooks({
+      write: (text) => void written.push(text),
+      end: (_signal, code) => void exits.push(code),
+    });
   };
   afterEach(() => restore());
 

@@ -5,8 +5,11 @@ import { removeTemporaries } from '@expgen/plugin-kit';
  * it before preempting or at the time limit, `kill` sends it by default). Both go through `handleInterrupt`: the
  * cleanups registered with `onInterrupt` run (a run folder's lock is released), every temporary file still
  * registered with plugin-kit's `trackTemporary` is removed (no `*.tmp-*` is left behind), one line says how to go
- * on, and the process exits with 128 + the signal's number, as shells expect. Everything a run finished is on disk
- * already (checkpoints, journals, atomically renamed files), so running the same command again resumes.
+ * on, and the process ends by the same signal with its default action, so a shell sees 128 + the signal's number
+ * (130, 143) and a script running expgen stops too. Ending by the signal, rather than `process.exit`, skips the
+ * teardown of worker threads, which aborts the process when a worker is inside ONNX Runtime's `session.run`.
+ * Everything a run finished is on disk already (checkpoints, journals, atomically renamed files), so running the
+ * same command again resumes.
  *
  * Handlers run between tasks of the event loop, so a synchronous write in progress finishes first; only the
  * asynchronous writers' temporaries can be caught half-way, and those are the registered ones. A second signal
@@ -23,9 +26,10 @@ const DEFAULT_HINT = 'run the same command again to resume where it stopped';
 const CLEANUP_GRACE_MS = 5000;
 
 interface InterruptIo {
-  /** Writes the final line (standard error). */
+  /** Writes the final line (standard error; synchronous for files, terminals and, on Linux, pipes). */
   write(text: string): void;
-  exit(code: number): void;
+  /** Ends the process: by `signal`'s default action, else with `code`. */
+  end(signal: InterruptSignal, code: number): void;
 }
 
 const state = {
@@ -35,7 +39,7 @@ const state = {
   interrupted: null as InterruptSignal | null,
   io: {
     write: (text: string) => process.stderr.write(text),
-    exit: (code: number) => process.exit(code),
+    end: endBySignal,
   } as InterruptIo,
 };
 
@@ -71,7 +75,7 @@ export async function handleInterrupt(signal: InterruptSignal): Promise<void> {
   const code = EXIT_CODES[signal];
   if (state.interrupted) {
     removeTemporaries();
-    state.io.exit(code);
+    state.io.end(signal, code);
     return;
   }
   state.interrupted = signal;
@@ -99,10 +103,23 @@ export async function handleInterrupt(signal: InterruptSignal): Promise<void> {
   removeTemporaries();
   // A progress bar may be drawn on the current terminal line: start a fresh one.
   state.io.write(`${process.stderr.isTTY ? '\n' : ''}expgen: interrupted by ${signal}; ${state.hint}\n`);
-  state.io.exit(code);
+  state.io.end(signal, code);
 }
 
-/** Test hook: where the line goes and how the process exits; resets the handled state. */
+/** Whether an interrupt is being handled: errors the interrupted work throws meanwhile are not worth a line. */
+export function interrupted(): boolean {
+  return state.interrupted !== null;
+}
+
+function endBySignal(signal: InterruptSignal, code: number): void {
+  // Without listeners, Node stops handling the signal and its default action (ending the process) is back.
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
+  // Delivery is immediate; should the signal be blocked or ignored all the same, exit as a shell would report it.
+  setTimeout(() => process.exit(code), 1000).unref();
+}
+
+/** Test hook: where the line goes and how the process ends; resets the handled state. */
 export function interruptTestHooks(io: InterruptIo): () => void {
   const previous = state.io;
   state.io = io;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,27 +29,61 @@ function plant(dir: string, holder: Partial<LockHolder>): string {
   return path;
 }
 
+/** A child process that takes the lock of `dir` and keeps it until killed. */
+async function holdInChild(dir: string, command: string): Promise<ChildProcess> {
+  const module = new URL('./run-lock.js', import.meta.url).href;
+  const child = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const { lockRunFolder } = await import(${JSON.stringify(module)});
+       lockRunFolder(${JSON.stringify(dir)}, { command: ${JSON.stringify(command)} });
+       process.stdout.write('locked\\n');
+       setInterval(() => {}, 1000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
+  assert.equal(chunk.toString(), 'locked\n');
+  return child;
+}
+
 const refusal = (pattern: RegExp) => (error: unknown) => isExpgenError(error) && pattern.test(error.message);
 
 describe('lockRunFolder', () => {
-  it('holds host, pid, start time and command, and a second taker is refused with one line naming them', () => {
+  it('holds host, pid, start time and command, and another process is refused with one line naming them', async () => {
     const dir = folder();
-    const lock = lockRunFolder(dir, { command: 'expgen run --out x' });
-    const holder = lockHolder(dir)!;
-    assert.equal(holder.host, hostname());
-    assert.equal(holder.pid, process.pid);
-    assert.equal(holder.command, 'expgen run --out x');
-    assert.ok(!Number.isNaN(Date.parse(holder.started)));
-    assert.throws(
-      () => lockRunFolder(dir),
-      refusal(
-        new RegExp(
-          `^${dir} is being written by "expgen run --out x" \\(pid ${process.pid} on host ${hostname()}, since .*\\): wait for it to finish, or use another --out folder$`,
+    const holder = await holdInChild(dir, 'expgen run --out x');
+    try {
+      const held = lockHolder(dir)!;
+      assert.equal(held.host, hostname());
+      assert.equal(held.pid, holder.pid);
+      assert.equal(held.command, 'expgen run --out x');
+      assert.ok(!Number.isNaN(Date.parse(held.started)));
+      assert.throws(
+        () => lockRunFolder(dir),
+        refusal(
+          new RegExp(
+            `^${dir} is being written by "expgen run --out x" \\(pid ${holder.pid} on host ${hostname()}, since .*\\): wait for it to finish, or use another --out folder$`,
+          ),
         ),
-      ),
-    );
+      );
+    } finally {
+      holder.kill();
+      await once(holder, 'exit');
+    }
+    // Killed without releasing: the lock is still there, and the next taker recognises it as stale.
+    assert.ok(existsSync(join(dir, LOCK_FILE)));
+    const lock = lockRunFolder(dir);
+    assert.equal(lockHolder(dir)!.pid, process.pid);
     lock.release();
     assert.ok(!existsSync(join(dir, LOCK_FILE)), 'released');
+  });
+
+  it('a lock naming this very pid was left by an earlier process (a restarted container numbers pids afresh)', () => {
+    const dir = folder();
+    plant(dir, { pid: process.pid, started: '2020-01-01T00:00:00.000Z' });
     lockRunFolder(dir).release();
   });
 

@@ -55,12 +55,14 @@ export interface LockOptions {
 export function lockRunFolder(dir: string, options: LockOptions = {}): RunFolderLock {
   const folder = resolve(dir);
   const path = join(folder, LOCK_FILE);
+  if (heldHere.has(path)) throw new Error(`${folder} is locked twice by one process (a bug in the calling command)`);
   const firstCreated = mkdirSync(folder, { recursive: true });
   const own = currentHolder(options.command ?? commandLine());
   let removeFolders = () => {};
   if (firstCreated !== undefined) removeFolders = () => removeEmptyFolders(folder, resolve(firstCreated));
   try {
     acquire(folder, path, own, options.logger);
+    heldHere.add(path);
   } catch (error) {
     removeFolders();
     // A read-only folder is found here, before any work: say so about the folder, not the lock file.
@@ -72,6 +74,7 @@ export function lockRunFolder(dir: string, options: LockOptions = {}): RunFolder
   const release = () => {
     if (released) return;
     released = true;
+    heldHere.delete(path);
     stopOnInterrupt();
     restoreHint();
     process.removeListener('exit', release);
@@ -85,6 +88,9 @@ export function lockRunFolder(dir: string, options: LockOptions = {}): RunFolder
   process.once('exit', release);
   return { dir: folder, path, release };
 }
+
+/** Locks this process holds: a lock file naming this pid and not among them was left by an earlier process. */
+const heldHere = new Set<string>();
 
 /** Who holds the lock of `dir`, or null when it is free (for `expgen` commands that only read a run folder). */
 export function lockHolder(dir: string): LockHolder | null {
@@ -210,6 +216,8 @@ function judge(holder: LockHolder): 'alive' | 'dead' | 'foreign' {
   if (holder.host !== hostname()) return 'foreign';
   const bootId = readBootId();
   if (holder.bootId && bootId && holder.bootId !== bootId) return 'dead';
+  // A restarted container numbers its processes afresh: the pid of the process that died may now be this one's.
+  if (holder.pid === process.pid) return 'dead';
   try {
     process.kill(holder.pid, 0);
   } catch (error) {
