@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { produceFolderOnce, writeFileAtomic } from './atomic-write.js';
-import { removeTemporaries, temporaryPathFor, trackTemporary } from './temporary-files.js';
+import { removeTemporaries, temporaryPathFor, trackTemporary, withTemporary } from './temporary-files.js';
 
 const root = mkdtempSync(join(tmpdir(), 'expgen-atomic-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -46,6 +47,26 @@ describe('temporaries', () => {
     assert.deepEqual(removeTemporaries().sort(), [file, folder].sort());
     assert.ok(!existsSync(folder) && existsSync(forgotten));
     assert.deepEqual(removeTemporaries(), []);
+  });
+
+  it('withTemporary removes the temporary of a failed asynchronous write and names the target', async () => {
+    const dir = join(root, 'async');
+    mkdirSync(join(dir, 'model.onnx'), { recursive: true }); // a folder where the file should go
+    const target = join(dir, 'model.onnx');
+    const temporary = temporaryPathFor(target);
+    await assert.rejects(
+      withTemporary(
+        temporary,
+        async () => {
+          await writeFile(temporary, 'graph');
+          await rename(temporary, target);
+        },
+        target,
+      ),
+      (error: NodeJS.ErrnoException) => typeof error.code === 'string' && !error.message.includes('.tmp-'),
+    );
+    assert.deepEqual(readdirSync(dir), ['model.onnx']);
+    assert.deepEqual(removeTemporaries(), [], 'and it is no longer registered');
   });
 
   it('produceFolderOnce leaves no scratch folder when produce fails', async () => {

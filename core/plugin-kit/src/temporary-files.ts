@@ -70,3 +70,19 @@ export function errorAtTarget(error: unknown, temporary: string, target: string)
   errno.message = errno.message.split(temporary).join(target);
   return errno;
 }
+
+/**
+ * Runs `work`, which writes `temporary` and renames it into place, with `temporary` registered meanwhile: an
+ * interrupt removes it, and so does a failure of `work` (whose error is rethrown naming `target` when given).
+ */
+export async function withTemporary<T>(temporary: string, work: () => Promise<T>, target?: string): Promise<T> {
+  const forget = trackTemporary(temporary);
+  try {
+    return await work();
+  } catch (error) {
+    rmSync(temporary, { recursive: true, force: true });
+    throw target === undefined ? error : errorAtTarget(error, temporary, target);
+  } finally {
+    forget();
+  }
+}
