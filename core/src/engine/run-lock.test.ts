@@ -127,6 +127,34 @@ describe('lockRunFolder', () => {
     assert.deepEqual(readFileSync(path), before, 'the foreign lock is left as it was');
   });
 
+  it('takes over the lock of an earlier run of this Slurm job on another node, which Slurm requeued', () => {
+    const saved = { job: process.env.SLURM_JOB_ID, restart: process.env.SLURM_RESTART_COUNT };
+    try {
+      process.env.SLURM_JOB_ID = '7788';
+      process.env.SLURM_RESTART_COUNT = '1';
+      const dir = folder();
+      plant(dir, { host: 'gpu-node-3', pid: 99, slurm: { jobId: '7788', restart: 0 } });
+      const logger = memoryLogger();
+      const lock = lockRunFolder(dir, { logger });
+      assert.deepEqual(lockHolder(dir)!.slurm, { jobId: '7788', restart: 1 });
+      assert.match(
+        logger.lines.join('\n'),
+        /earlier run of Slurm job 7788 \(pid 99 on host gpu-node-3, .*which Slurm requeued/,
+      );
+      lock.release();
+      // The same run of the job on another node (or another job) is not vouched for.
+      plant(dir, { host: 'gpu-node-3', pid: 99, slurm: { jobId: '7788', restart: 1 } });
+      assert.throws(() => lockRunFolder(dir), refusal(/is locked by .*on host gpu-node-3/));
+    } finally {
+      for (const [key, value] of [
+        ['SLURM_JOB_ID', saved.job],
+        ['SLURM_RESTART_COUNT', saved.restart],
+      ] as const)
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+    }
+  });
+
   it('refuses a lock file it cannot read, saying which file to delete', () => {
     const dir = folder();
     mkdirSync(dir);

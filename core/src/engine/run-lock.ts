@@ -21,6 +21,8 @@ export interface LockHolder {
   readonly bootId?: string;
   /** Linux: the holder's start time in clock ticks since boot; a live pid with another start time was reused. */
   readonly processStart?: string;
+  /** Under Slurm: the job and how many times it was requeued (`SLURM_JOB_ID`, `SLURM_RESTART_COUNT`). */
+  readonly slurm?: { readonly jobId: string; readonly restart: number };
 }
 
 export interface RunFolderLock {
@@ -49,7 +51,9 @@ export interface LockOptions {
  * - held by a process of this host that no longer runs (killed, crashed, or from before a reboot, or its pid now
  *   belongs to another process): taken over, with a log line saying so;
  * - held on another host: refused, never taken over — expgen cannot see that host's processes — with the file
- *   to delete once the user has checked that the process there has stopped.
+ *   to delete once the user has checked that the process there has stopped. One exception, which Slurm vouches
+ *   for: a lock of an earlier run of this very Slurm job (same job id, fewer restarts), which Slurm ended before
+ *   it requeued the job, possibly onto another node; it is taken over with a log line.
  * Interrupts (Ctrl-C, SIGTERM) release the lock through the interrupt module.
  */
 export function lockRunFolder(dir: string, options: LockOptions = {}): RunFolderLock {
@@ -110,6 +114,13 @@ function acquire(folder: string, path: string, own: LockHolder, logger: Logger |
       );
     }
     const verdict = judge(holder);
+    if (verdict === 'requeued') {
+      takeOver(folder, path, holder, own);
+      logger?.info(
+        `${folder}: took over the lock of an earlier run of Slurm job ${holder.slurm!.jobId} (pid ${holder.pid} on host ${holder.host}, since ${holder.started}), which Slurm requeued`,
+      );
+      continue;
+    }
     if (verdict === 'foreign') {
       throw new ExpgenError(
         `${folder} is locked by "${holder.command}" (pid ${holder.pid} on host ${holder.host}, since ${holder.started}): if that process no longer runs, delete ${path} and run the command again`,
@@ -212,8 +223,12 @@ function readHolderPatiently(path: string): LockHolder | 'gone' | 'unreadable' {
   return 'unreadable';
 }
 
-function judge(holder: LockHolder): 'alive' | 'dead' | 'foreign' {
-  if (holder.host !== hostname()) return 'foreign';
+function judge(holder: LockHolder): 'alive' | 'dead' | 'foreign' | 'requeued' {
+  if (holder.host !== hostname()) {
+    const job = slurmJob();
+    const requeued = job && holder.slurm?.jobId === job.jobId && holder.slurm.restart < job.restart;
+    return requeued ? 'requeued' : 'foreign';
+  }
   const bootId = readBootId();
   if (holder.bootId && bootId && holder.bootId !== bootId) return 'dead';
   // A restarted container numbers its processes afresh: the pid of the process that died may now be this one's.
@@ -243,7 +258,15 @@ function currentHolder(command: string): LockHolder {
     command,
     ...(bootId ? { bootId } : {}),
     ...(start ? { processStart: start } : {}),
+    ...(slurmJob() ? { slurm: slurmJob()! } : {}),
   };
+}
+
+function slurmJob(): { jobId: string; restart: number } | undefined {
+  const jobId = process.env.SLURM_JOB_ID;
+  if (!jobId) return undefined;
+  const restart = Number(process.env.SLURM_RESTART_COUNT ?? 0);
+  return { jobId, restart: Number.isSafeInteger(restart) ? restart : 0 };
 }
 
 function commandLine(): string {
