@@ -77,6 +77,37 @@ describe('a run folder is never damaged by a refused, concurrent or interrupted 
     assert.deepEqual(readdirSync(out), ['expgen.lock'], 'nothing else was written');
   });
 
+  it('a full disk names the file and what to do; once space is freed the same command finishes', async (t) => {
+    const disk = tempDir('expgen-full-disk-');
+    // A 256 kB file system: room for the lock and the manifests, not for the exemplar files.
+    if (
+      process.getuid?.() !== 0 ||
+      spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', disk]).status !== 0
+    ) {
+      t.skip('needs to mount a small tmpfs (root with CAP_SYS_ADMIN)');
+      return;
+    }
+    try {
+      const out = join(disk, 'run');
+      const args = ['exemplars', '--out', out, ...small];
+      const full = await runCli(args);
+      assert.equal(full.code, 2, full.stderr);
+      assert.match(
+        assertOneLineError(full),
+        new RegExp(
+          `^expgen: cannot write ${out}/\\S+: no space left on the device \\(ENOSPC\\); free some space \\(or choose a folder on another disk\\), then run the same command again to resume$`,
+        ),
+      );
+      assert.deepEqual(temporaries(out), [], 'no temporary file or lock is left on the full disk');
+      assert.equal(spawnSync('mount', ['-o', 'remount,size=64m', disk]).status, 0);
+      const resumed = await runCli(args);
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.deepEqual(outputs(join(out, 'exemplars')), outputs(join(whole, 'exemplars')));
+    } finally {
+      spawnSync('umount', [disk]);
+    }
+  });
+
   describe('Ctrl-C (SIGINT) at several moments, then the same command again', () => {
     for (const moment of ['exemplars', 'describing', 'scoring']) {
       it(`while ${moment === 'exemplars' ? 'keeping exemplars' : moment}: one line, no temporary file, then the same outputs`, async () => {

@@ -59,13 +59,14 @@ export function removeTemporaries(): string[] {
 
 /**
  * Rewrites a file-system error raised on `temporary` so that it names `target`, the file the user asked for:
- * "EACCES: permission denied, open 'out/results.jsonl'" rather than the temporary's name. The error keeps its
- * `code` and `syscall`, so callers still tell a full disk from a read-only folder.
+ * "EACCES: permission denied, open 'out/results.jsonl'" rather than the temporary's name. An error of a write to
+ * a descriptor (a full disk) names no path at all: it gets `target`. The error keeps its `code` and `syscall`, so
+ * callers still tell a full disk from a read-only folder.
  */
 export function errorAtTarget(error: unknown, temporary: string, target: string): unknown {
   const errno = error as NodeJS.ErrnoException & { dest?: string };
   if (typeof errno !== 'object' || errno === null || typeof errno.message !== 'string') return error;
-  if (errno.path === temporary) errno.path = target;
+  if (errno.path === temporary || (errno.path === undefined && typeof errno.code === 'string')) errno.path = target;
   if (errno.dest === temporary) errno.dest = target;
   errno.message = errno.message.split(temporary).join(target);
   return errno;

@@ -4,6 +4,7 @@ import type { ComponentKind } from '@expgen/contract';
 import { datasetsFromFiles } from '../engine/data-files.js';
 import { writeManifest } from '../engine/run-manifest.js';
 import { parseShard } from '../exemplars/corpus/index.js';
+import { inFolder } from '../engine/file-system-errors.js';
 import { lockRunFolder } from '../engine/run-lock.js';
 import {
   checkPipelineCanStart,
@@ -135,6 +136,8 @@ export abstract class PipelineCommand extends ExpgenCommand {
       } finally {
         await run.dispose();
       }
+    } catch (error) {
+      throw inFolder(error, outDir);
     } finally {
       lock?.release();
     }

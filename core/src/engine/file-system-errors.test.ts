@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fileSystemErrorLine, targetOf } from './file-system-errors.js';
+import { fileSystemErrorLine, inFolder, targetOf } from './file-system-errors.js';
 
 const errno = (code: string, syscall: string, path: string, dest?: string) =>
   Object.assign(new Error(`${code}: ${syscall} '${path}'`), { code, syscall, path, ...(dest ? { dest } : {}) });
@@ -30,6 +30,15 @@ describe('fileSystemErrorLine', () => {
       })!,
       /^cannot write in \/runs\/a: permission denied/,
     );
+  });
+
+  it('a write to a descriptor names no path: the run folder is named instead', () => {
+    const pathless = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    assert.match(fileSystemErrorLine(inFolder(pathless, '/runs/a'))!, /^cannot write \/runs\/a: no space left/);
+    const named = errno('ENOSPC', 'write', '/runs/a/x.arrow');
+    assert.match(fileSystemErrorLine(inFolder(named, '/runs/a'))!, /^cannot write \/runs\/a\/x\.arrow:/);
+    const other = new Error('not a file-system error');
+    assert.equal(inFolder(other, '/runs/a'), other);
   });
 
   it('is null for what is not a file-system error', () => {

@@ -63,6 +63,21 @@ export function fileSystemErrorLine(error: unknown, about?: { verb: string; path
   return `${verb} ${about?.path ?? path}: ${reason.what} (${errno.code}); ${reason.todo}`;
 }
 
+/**
+ * Gives a file-system error that names no path the folder it happened in. A write to a descriptor that fails (a full
+ * disk while a stage writes a checkpoint) names none; the run folder is the most a command can say.
+ */
+export function inFolder(error: unknown, folder: string): unknown {
+  const errno = error as NodeJS.ErrnoException | null;
+  if (typeof errno !== 'object' || errno === null || typeof errno.code !== 'string' || !REASONS[errno.code])
+    return error;
+  if (typeof errno.path !== 'string') {
+    errno.path = folder;
+    errno.syscall ??= 'write';
+  }
+  return errno;
+}
+
 /** `out/results.jsonl.tmp-4242-0-x1y2z3` -> `out/results.jsonl`; `out/model.partial-4242-ab12` -> `out/model`. */
 export function targetOf(path: string): string {
   return path.replace(/\.(tmp|partial)-\d+[-\w]*(?=$|[/\\])/, '');
