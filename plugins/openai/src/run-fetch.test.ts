@@ -49,6 +49,6 @@ describe('openai-compatible describer: the network comes from the run', () => {
     assert.equal(result.candidates.length, 2);
     // Both candidates in one request (`n`), through the run's fetch.
     assert.deepEqual(seen, [`${server.url}/chat/completions`]);
-    assert.equal(server.requests.length, 2, 'and they reached the server');
+    assert.equal(server.requests.length, 1, 'and it reached the server');
   });
 });
