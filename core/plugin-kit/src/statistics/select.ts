@@ -18,7 +18,8 @@ export function selectInPlace(values: Float64Array, k: number): number {
     const a = values[lo]!;
     const b = values[(lo + hi) >>> 1]!;
     const c = values[hi]!;
-    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+    // The median of the three: the largest of the pairwise minima.
+    const pivot = Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
     // Dutch national flag: [lo, lt) < pivot, [lt, i) == pivot, (gt, hi] > pivot.
     let lt = lo;
     let gt = hi;
