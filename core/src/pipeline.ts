@@ -4,6 +4,7 @@ import { ExpgenError, formatFeatureKey, type FeatureKey, type Sign, type Logger 
 import type { ExpgenConfig } from './config/config-schema.js';
 import { describedKey, type DescribedFeature } from './describe/described-feature.js';
 import { estimateDescribeStage, runDescribeStage, type DescribeEstimate } from './describe/describe-stage.js';
+import { readRunCost, type RunCost } from './cost/stage-cost.js';
 import type { RunComponents } from './engine/composition-root.js';
 import { selectFeatures, type FeatureSelection } from './engine/feature-selection.js';
 import { claimStageOutput, stageConfigHash } from './engine/stage-config.js';
@@ -49,6 +50,8 @@ export interface PipelineResult {
   readonly described?: readonly DescribedFeature[];
   readonly rows?: readonly ResultRow[];
   readonly summary?: RunSummary;
+  /** What stages 2 and 3 cost in this run folder, resumed runs included (`cost.json`). */
+  readonly cost?: RunCost;
 }
 
 /**
@@ -133,15 +136,19 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
         outDir,
         logger,
         progress: options.progress ?? true,
+        chatDate: config.exemplars.chatDate,
       });
     }
-    if (!options.stages.includes('score')) return { exemplarsDir, ...stage1, ...(described ? { described } : {}) };
+    if (!options.stages.includes('score'))
+      return { exemplarsDir, ...stage1, ...(described ? { described, cost: readRunCost(outDir) } : {}) };
     if (!components.simulator || !components.scorer) throw new ExpgenError('stage 3 needs a simulator and a scorer');
     described ??= readDescribed(outDir, features, signs);
     claimStageOutput(outDir, config, 'score');
     const { rows, summary } = await runScoreStage({
       library,
       described,
+      // Work items are every feature with every sign, in that order: the keys travel with them, never re-parsed.
+      keys: features.flatMap((key) => signs.map(() => key)),
       simulator: components.simulator,
       scorer: components.scorer,
       settings: config.score,
@@ -149,7 +156,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       logger,
       progress: options.progress ?? true,
     });
-    return { exemplarsDir, ...stage1, described, rows, summary };
+    return { exemplarsDir, ...stage1, described, rows, summary, cost: readRunCost(outDir) };
   } finally {
     await library.close();
   }

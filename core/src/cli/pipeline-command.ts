@@ -5,6 +5,7 @@ import { datasetsFromFiles } from '../engine/data-files.js';
 import { writeManifest } from '../engine/run-manifest.js';
 import { parseShard } from '../exemplars/corpus/index.js';
 import { runPipeline, type PipelineResult, type StageName } from '../pipeline.js';
+import { formatCost } from '../cost/format-cost.js';
 import { formatSummary } from '../score/format-summary.js';
 import { writeRunReport } from '../report/index.js';
 import { ExpgenCommand, stageFlags } from './base-command.js';
@@ -149,6 +150,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
         described: result.described?.length ?? null,
         report: reportPath,
         ...(result.estimate ? { estimate: result.estimate } : {}),
+        ...(result.cost ? { cost: result.cost } : {}),
       });
       return;
     }
@@ -166,9 +168,11 @@ export abstract class PipelineCommand extends ExpgenCommand {
         `results: ${resolve(outDir, 'results.jsonl')} and results.arrow; per-feature detail under ${resolve(outDir, 'features')}`,
       );
       this.log(formatSummary(result.summary));
+      if (result.cost) this.log(formatCost(result.cost, `cost (${resolve(outDir, 'cost.json')})`));
       if (reportPath) this.log(`report: ${reportPath}`);
     } else if (result.described) {
       this.log(`candidates: ${resolve(outDir, 'descriptions', 'candidates.jsonl')} and candidates.arrow`);
+      if (result.cost) this.log(formatCost(result.cost, `cost (${resolve(outDir, 'cost.json')})`));
     }
   }
 }

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { resolve } from 'node:path';
 import { ExpgenCommand } from '../base-command.js';
+import { formatCost } from '../../cost/format-cost.js';
 import { formatSummary } from '../../score/format-summary.js';
 import { mergeRunOutputs } from '../../score/merge-runs.js';
 
@@ -18,12 +19,13 @@ export default class Merge extends ExpgenCommand {
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Merge);
     const outDir = resolve(flags.out);
-    const { summary } = mergeRunOutputs(
+    const { summary, cost } = mergeRunOutputs(
       (argv as string[]).map((d) => resolve(d)),
       outDir,
     );
-    if (flags.json) return this.printJson({ out: outDir, summary });
+    if (flags.json) return this.printJson({ out: outDir, summary, cost });
     this.log(`merged ${argv.length} run folder(s) into ${outDir}`);
     this.log(formatSummary(summary));
+    this.log(formatCost(cost, 'cost, all shards'));
   }
 }

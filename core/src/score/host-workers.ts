@@ -1,0 +1,65 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { finishFeature, type FinishResult, type FinishTask } from './feature-finish.js';
+
+/**
+ * Stage 3's host work spread over worker threads: each feature-sign's statistics and detail file
+ * (`finishFeature`) go to the thread with the fewest tasks in hand. With one thread the work runs inline on the
+ * main thread, through the same function, so every concurrency gives byte-identical output.
+ */
+export class HostWorkers {
+  private readonly pending = new Map<number, { resolve: (r: FinishResult) => void; reject: (e: Error) => void }>();
+  private readonly load: number[];
+  private nextId = 0;
+
+  private constructor(private readonly workers: readonly Worker[]) {
+    this.load = workers.map(() => 0);
+    workers.forEach((worker, w) => {
+      worker.on('message', (message: { id: number; result?: FinishResult; error?: string }) => {
+        const waiter = this.pending.get(message.id);
+        if (!waiter) return;
+        this.pending.delete(message.id);
+        this.load[w]!--;
+        if (message.error !== undefined) waiter.reject(new Error(`stage 3 host worker: ${message.error}`));
+        else waiter.resolve(message.result!);
+      });
+      worker.on('error', (error) => this.failAll(error));
+    });
+  }
+
+  /** `threads` workers (null: the machine's cores); 1 means inline on the calling thread. */
+  static start(threads: number | null): HostWorkers {
+    const count = threads ?? availableParallelism();
+    if (count <= 1) return new HostWorkers([]);
+    return new HostWorkers(
+      Array.from({ length: count }, () => new Worker(new URL('./host-worker.js', import.meta.url))),
+    );
+  }
+
+  /** Threads doing the work (0: inline). */
+  get threads(): number {
+    return this.workers.length;
+  }
+
+  finish(task: FinishTask): Promise<FinishResult> {
+    if (this.workers.length === 0) return finishFeature(task);
+    let w = 0;
+    for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[w]!) w = i;
+    const id = this.nextId++;
+    this.load[w]!++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.workers[w]!.postMessage({ id, task });
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.failAll(new Error('stage 3 host workers closed'));
+  }
+
+  private failAll(error: Error): void {
+    for (const waiter of this.pending.values()) waiter.reject(error);
+    this.pending.clear();
+  }
+}

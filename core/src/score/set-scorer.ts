@@ -1,0 +1,60 @@
+import { pluginError, type Scorer, type TokenMoments } from '@expgen/contract';
+import { bootstrapCI, pooledMoments, type BootstrapInterval, type ScoreSet } from '@expgen/plugin-kit';
+
+/**
+ * The stage's view of the configured scorer: the value of a scored set, by the scorer's `valueFromMoments` when it
+ * offers one (the set's moments are summed, nothing is copied) and by `score` otherwise (each sequence converted
+ * to the contract's Float32Array once). Errors name the scorer's plugin.
+ */
+export interface SetScorer {
+  /** The scorer's headline value of a set; null when undefined. */
+  value(set: ScoreSet): number | null;
+  /** The scorer's value of pooled moments, when it is a function of them (then resampling sums moments). */
+  readonly fromMoments: ((moments: TokenMoments) => number | null) | null;
+  /** Bootstrap interval of the value over a set's sequences by calling `score` per resample (no `fromMoments`). */
+  intervalByResampling(
+    set: ScoreSet,
+    options: { resamples: number; seed: number; strata: readonly string[] },
+  ): BootstrapInterval | null;
+}
+
+export function setScorerOf(scorer: Scorer): SetScorer {
+  const plugin = scorer.provenance.plugin;
+  const guard = <T>(what: string, run: () => T): T => {
+    try {
+      return run();
+    } catch (error) {
+      throw pluginError(plugin, `scorer "${scorer.provenance.component}" ${what}`, error);
+    }
+  };
+  const fromMoments = scorer.valueFromMoments
+    ? (moments: TokenMoments) => guard('valueFromMoments', () => scorer.valueFromMoments!(moments))
+    : null;
+  const byScore = (predicted: readonly Float32Array[], actual: readonly Float32Array[]) =>
+    guard('score', () => scorer.score({ predicted, actual }).value);
+  return {
+    fromMoments,
+    value: (set) =>
+      fromMoments
+        ? fromMoments(pooledMoments(set))
+        : byScore(
+            set.map((s) => Float32Array.from(s.predicted)),
+            set.map((s) => Float32Array.from(s.actual)),
+          ),
+    intervalByResampling(set, options) {
+      // Converted once; a resample is an array of references into these, never a copy of the data.
+      const predicted = set.map((s) => Float32Array.from(s.predicted));
+      const actual = set.map((s) => Float32Array.from(s.actual));
+      const units = set.map((_, i) => i);
+      return bootstrapCI(
+        units,
+        (sample) =>
+          byScore(
+            sample.map((i) => predicted[i]!),
+            sample.map((i) => actual[i]!),
+          ),
+        options,
+      );
+    },
+  };
+}
