@@ -42,6 +42,14 @@ const BENCHMARKS = {
     'plugins/sae/dist/bench/sae-encode-bench.js',
     'host SAE encode tokens/s (4 rows/pass vs 1) and state, weight and intermediate bytes at 16k-131k latents',
   ],
+  'score-selection': [
+    'core/dist/score/bench/selection-strategies.js',
+    'stage 3 selection strategies at K = 50: simulator tokens vs the naive count, and regret vs exhaustive',
+  ],
+  'score-throughput': [
+    'test/dist/bench/score-throughput.js',
+    'expgen score host throughput (baseline simulator, 8 x 2,048 features) vs the previous implementation',
+  ],
   'exemplar-state': [
     'core/dist/exemplars/state/bench/exemplar-state-bench.js',
     'streaming top-k/bottom-k/extremes update vs a sort-based reference',

@@ -114,43 +114,45 @@ export function featureDetailFile(outDir: string, key: FeatureKey, sign: Sign): 
  * candidate that a halving round dropped has an empty list for the sequences it was not simulated on.
  */
 export function featureDetailJson(detail: FeatureDetail): string {
+  // Written by hand around the numeric lists, which are most of the file: a typed array's join gives the same
+  // digits as JSON.stringify of each value (the shortest round-trip form) without building a boxed array first.
+  const numbers = (values: Int32Array | Float32Array) => {
+    for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return JSON.stringify(Array.from(values)); // JSON's null for NaN
+    return `[${values.join(',')}]`;
+  };
   const exemplars = (set: PackedSequences, split: string) =>
-    set.meta.map((e, i) => ({
-      split,
-      stratum: e.stratum,
-      sign: e.sign,
-      rank: e.rank,
-      sequence: e.sequence,
-      dataset: e.dataset,
-      document: e.document,
-      countFrom: e.countFrom,
-      tokens: Array.from(sequenceOf(set.tokens, set.offsets, i)),
-      activations: Array.from(sequenceOf(set.activations, set.offsets, i)),
-    }));
+    `[${set.meta
+      .map((e, i) => {
+        const head = JSON.stringify({
+          split,
+          stratum: e.stratum,
+          sign: e.sign,
+          rank: e.rank,
+          sequence: e.sequence,
+          dataset: e.dataset,
+          document: e.document,
+          countFrom: e.countFrom,
+        });
+        const tokens = numbers(sequenceOf(set.tokens, set.offsets, i));
+        const activations = numbers(sequenceOf(set.activations, set.offsets, i));
+        return `${head.slice(0, -1)},"tokens":${tokens},"activations":${activations}}`;
+      })
+      .join(',')}]`;
   const predictions = (set: PackedSequences, values: Float32Array, simulated?: Uint8Array) =>
-    set.meta.map((_, i) => (simulated && !simulated[i] ? [] : Array.from(sequenceOf(values, set.offsets, i))));
-  const document = {
+    `[${set.meta.map((_, i) => (simulated && !simulated[i] ? '[]' : numbers(sequenceOf(values, set.offsets, i)))).join(',')}]`;
+  const candidates = detail.candidates.map((c, i) => {
+    const own = detail.selectionPredictions[c.distinct]!;
+    const report =
+      i === detail.chosen && detail.reportPredictions ? predictions(detail.report, detail.reportPredictions) : 'null';
+    return `{${JSON.stringify({ description: c.description, seed: c.seed, selectionScore: c.selectionScore }).slice(1, -1)},"selectionPredictions":${predictions(detail.selection, own.values, own.simulated)},"reportPredictions":${report},${JSON.stringify({ sequencesScored: c.sequencesScored, sameAs: c.sameAs }).slice(1)}`;
+  });
+  const head = JSON.stringify({
     feature: detail.feature,
     sign: detail.sign,
     chosen: detail.chosen,
     strategy: detail.strategy,
-    selection: exemplars(detail.selection, 'valid'),
-    report: exemplars(detail.report, 'test'),
-    candidates: detail.candidates.map((c, i) => {
-      const own = detail.selectionPredictions[c.distinct]!;
-      return {
-        description: c.description,
-        seed: c.seed,
-        selectionScore: c.selectionScore,
-        selectionPredictions: predictions(detail.selection, own.values, own.simulated),
-        reportPredictions:
-          i === detail.chosen && detail.reportPredictions ? predictions(detail.report, detail.reportPredictions) : null,
-        sequencesScored: c.sequencesScored,
-        sameAs: c.sameAs,
-      };
-    }),
-  };
-  return `${JSON.stringify(document)}\n`;
+  }).slice(0, -1);
+  return `${head},"selection":${exemplars(detail.selection, 'valid')},"report":${exemplars(detail.report, 'test')},"candidates":[${candidates.join(',')}]}\n`;
 }
 
 /**
@@ -159,9 +161,13 @@ export function featureDetailJson(detail: FeatureDetail): string {
  * files can be in flight while the next features are computed.
  */
 export async function writeFileDurably(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
   const temporary = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const file = await open(temporary, 'w');
+  // Thousands of files go to the same few layer folders: make a folder only when opening in it fails.
+  const file = await open(temporary, 'w').catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+    await mkdir(dirname(path), { recursive: true });
+    return open(temporary, 'w');
+  });
   try {
     await file.writeFile(text);
     await file.sync();

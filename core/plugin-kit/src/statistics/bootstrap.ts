@@ -1,7 +1,7 @@
 import type { TokenMoments } from '@expgen/contract';
 import { Sfc32 } from './prng.js';
 import { quantileInPlace } from './select.js';
-import { MOMENT_FIELDS, addSequenceMoments, momentsFromSums, type SequenceMoments } from './sequence-moments.js';
+import { MOMENT_FIELDS, momentsFromSums, type SequenceMoments } from './sequence-moments.js';
 
 export interface BootstrapOptions {
   /** Number of bootstrap resamples to draw, an integer >= 1 (e.g. 1,000). */
@@ -128,13 +128,49 @@ export function resampleMoments(moments: SequenceMoments, options: BootstrapOpti
   if (n < 2) return null;
   const rng = new Sfc32(options.seed);
   const sums = new Float64Array(options.resamples * MOMENT_FIELDS);
-  const drawn = new Int32Array(n);
+  const v = moments.values;
+  // The hot loop of stage 3's host work: `nextInt` unrolled (same rejection rule, so the same draws) and the
+  // drawn sequence's moments added in place.
+  const limits = pools.map((pool) => 2 ** 32 - (2 ** 32 % pool.length));
   for (let b = 0; b < options.resamples; b++) {
+    let tokens = 0;
+    let dx = 0;
+    let dy = 0;
+    let dxx = 0;
+    let dyy = 0;
+    let dxy = 0;
+    let minX = Number.POSITIVE_INFINITY;
+    let maxX = Number.NEGATIVE_INFINITY;
+    let minY = Number.POSITIVE_INFINITY;
+    let maxY = Number.NEGATIVE_INFINITY;
     for (let i = 0; i < n; i++) {
       const pool = pools[i]!;
-      drawn[i] = pool[rng.nextInt(pool.length)]!;
+      const limit = limits[i]!;
+      let u = rng.nextUint32();
+      while (u >= limit) u = rng.nextUint32();
+      const o = pool[u % pool.length]! * MOMENT_FIELDS;
+      tokens += v[o]!;
+      dx += v[o + 1]!;
+      dy += v[o + 2]!;
+      dxx += v[o + 3]!;
+      dyy += v[o + 4]!;
+      dxy += v[o + 5]!;
+      if (v[o + 6]! < minX) minX = v[o + 6]!;
+      if (v[o + 7]! > maxX) maxX = v[o + 7]!;
+      if (v[o + 8]! < minY) minY = v[o + 8]!;
+      if (v[o + 9]! > maxY) maxY = v[o + 9]!;
     }
-    addSequenceMoments(moments, drawn, sums, b * MOMENT_FIELDS);
+    const out = b * MOMENT_FIELDS;
+    sums[out] = tokens;
+    sums[out + 1] = dx;
+    sums[out + 2] = dy;
+    sums[out + 3] = dxx;
+    sums[out + 4] = dyy;
+    sums[out + 5] = dxy;
+    sums[out + 6] = minX;
+    sums[out + 7] = maxX;
+    sums[out + 8] = minY;
+    sums[out + 9] = maxY;
   }
   return sums;
 }
