@@ -42,6 +42,7 @@ export interface Scorer {
    * r, R², a covariance): the value for a set with these moments, equal to `score(request).value` for any request
    * whose tokens have them (up to rounding). With it the engine keeps per-sequence sums and evaluates bootstrap
    * resamples and selection rounds by adding them, instead of calling `score` on copies of every resampled set.
+   * It must not keep the object it is given: the engine reuses it from one resample to the next.
    */
   valueFromMoments?(moments: TokenMoments): number | null;
   dispose?(): Promise<void> | void;

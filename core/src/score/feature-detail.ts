@@ -2,80 +2,13 @@ import { mkdir, open, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { FeatureKey, Sign } from '@expgen/contract';
 import { layerFolderName, spaceFolderName } from '../exemplars/storage/index.js';
-
-/** What the detail file says about each exemplar besides its tokens and activations. */
-export interface DetailExemplar {
-  readonly stratum: string;
-  readonly sign: string;
-  readonly rank: number;
-  readonly sequence: number | null;
-  readonly dataset: string;
-  readonly document: string | null;
-  readonly countFrom: number;
-}
-
-/**
- * Sequences packed end to end: sequence i is positions [offsets[i], offsets[i + 1]) of `tokens`, `activations` and
- * any prediction packed alongside. Three buffers instead of two per sequence, because the finishing work crosses
- * to a worker thread and a message's cost grows with the number of buffers it holds (and a view into an Arrow batch
- * would carry the whole batch with it).
- */
-export interface PackedSequences {
-  readonly meta: readonly DetailExemplar[];
-  readonly offsets: Int32Array;
-  readonly tokens: Int32Array;
-  readonly activations: Float32Array;
-}
-
-/** Packs rows (exemplar rows, or anything with their fields) and their metadata. */
-export function packSequences(
-  rows: readonly { readonly tokens: ArrayLike<number>; readonly activations: ArrayLike<number> }[],
-  meta: readonly DetailExemplar[],
-): PackedSequences {
-  const offsets = new Int32Array(rows.length + 1);
-  rows.forEach((row, i) => {
-    offsets[i + 1] = offsets[i]! + row.tokens.length;
-  });
-  const tokens = new Int32Array(offsets[rows.length]!);
-  const activations = new Float32Array(offsets[rows.length]!);
-  rows.forEach((row, i) => {
-    tokens.set(row.tokens, offsets[i]!);
-    activations.set(row.activations, offsets[i]!);
-  });
-  return { meta, offsets, tokens, activations };
-}
-
-/** Predictions of one description packed along a set's offsets, and which sequences it was simulated on. */
-export interface PackedPredictions {
-  readonly values: Float32Array;
-  /** 1 where the description was simulated on the sequence, 0 where not (a halving round dropped it). */
-  readonly simulated: Uint8Array;
-}
-
-export function packPredictions(
-  sequences: PackedSequences,
-  perSequence: readonly (ArrayLike<number> | undefined)[],
-): PackedPredictions {
-  const values = new Float32Array(sequences.tokens.length);
-  const simulated = new Uint8Array(sequences.meta.length);
-  perSequence.forEach((p, i) => {
-    if (!p) return;
-    values.set(p, sequences.offsets[i]!);
-    simulated[i] = 1;
-  });
-  return { values, simulated };
-}
-
-/** Sequence i of a packed array. */
-export function sequenceOf<A extends Int32Array | Float32Array>(packed: A, offsets: Int32Array, i: number): A {
-  return packed.subarray(offsets[i]!, offsets[i + 1]!) as A;
-}
+import type { ScoringSequences } from './scoring-sequences.js';
 
 /** One candidate of the detail file. */
 export interface DetailCandidate {
   readonly description: string;
   readonly seed: number;
-  /** Index of its distinct text in `FeatureDetail.selectionPredictions` (identical texts share one). */
+  /** Index of its distinct text in the predictions (identical texts share one simulation). */
   readonly distinct: number;
   /** Its score on the valid sequences it was scored on; null where undefined. */
   readonly selectionScore: number | null;
@@ -83,6 +16,58 @@ export interface DetailCandidate {
   readonly sequencesScored: number;
   /** Index of the first candidate with the same text, whose simulation it shares; null for the first. */
   readonly sameAs: number | null;
+}
+
+/**
+ * The simulations of one feature-sign, packed so that they cross to a worker thread as three buffers: distinct
+ * text d's prediction for valid sequence s is `selection[d · T + offsets[s] ...]` (T: the valid tokens), present
+ * where `simulated[d · S + s]` is 1 (S: the valid sequences); the chosen text's test predictions follow the
+ * test sequences' offsets in `report`.
+ */
+export interface PackedSimulations {
+  readonly distinct: number;
+  readonly selection: Float32Array;
+  readonly simulated: Uint8Array;
+  readonly report: Float32Array | null;
+}
+
+/** Start of each sequence in the sequences' tokens laid end to end (one more entry than sequences). */
+export function offsetsOf(sequences: ScoringSequences): Int32Array {
+  const offsets = new Int32Array(sequences.rows.length + 1);
+  sequences.rows.forEach((row, i) => {
+    offsets[i + 1] = offsets[i]! + row.tokens.length;
+  });
+  return offsets;
+}
+
+/** Packs per-text, per-sequence predictions (undefined where not simulated). */
+export function packSimulations(
+  selection: ScoringSequences,
+  perText: readonly (readonly (ArrayLike<number> | undefined)[])[],
+  report: ScoringSequences,
+  reportPredictions: readonly ArrayLike<number>[] | null,
+): PackedSimulations {
+  const offsets = offsetsOf(selection);
+  const tokens = offsets[selection.rows.length]!;
+  const rows = selection.rows.length;
+  const values = new Float32Array(perText.length * tokens);
+  const simulated = new Uint8Array(perText.length * rows);
+  perText.forEach((perRow, d) => {
+    perRow.forEach((p, s) => {
+      if (!p) return;
+      values.set(p, d * tokens + offsets[s]!);
+      simulated[d * rows + s] = 1;
+    });
+  });
+  let packedReport: Float32Array | null = null;
+  if (reportPredictions) {
+    const reportOffsets = offsetsOf(report);
+    packedReport = new Float32Array(reportOffsets[report.rows.length]!);
+    reportPredictions.forEach((p, s) => {
+      packedReport!.set(p, reportOffsets[s]!);
+    });
+  }
+  return { distinct: perText.length, selection: values, simulated, report: packedReport };
 }
 
 /** Everything `features/<space>/layer-LL/<index>.<sign>.json` holds for one feature-sign. */
@@ -94,14 +79,25 @@ export interface FeatureDetail {
   readonly chosen: number | null;
   readonly strategy: string;
   /** The valid sequences the candidates were chosen on. */
-  readonly selection: PackedSequences;
+  readonly selection: ScoringSequences;
   /** The test sequences the choice is reported on (none when nothing was chosen). */
-  readonly report: PackedSequences;
+  readonly report: ScoringSequences;
   readonly candidates: readonly DetailCandidate[];
-  /** Per distinct text, its predictions on the valid sequences. */
-  readonly selectionPredictions: readonly PackedPredictions[];
-  /** The chosen description's predictions on the test sequences; null when nothing was chosen. */
-  readonly reportPredictions: Float32Array | null;
+  readonly simulations: PackedSimulations;
+}
+
+/** Distinct text d's predictions on valid sequence s (null where it was not simulated). */
+export function selectionPrediction(
+  detail: FeatureDetail,
+  offsets: Int32Array,
+  d: number,
+  s: number,
+): Float32Array | null {
+  const { simulations } = detail;
+  const rows = detail.selection.rows.length;
+  if (!simulations.simulated[d * rows + s]) return null;
+  const base = d * offsets[rows]!;
+  return simulations.selection.subarray(base + offsets[s]!, base + offsets[s + 1]!);
 }
 
 /** Where stage 3 puts a feature's detail: `features/<space>/layer-LL/<index>.<sign>.json`. */
@@ -116,35 +112,42 @@ export function featureDetailFile(outDir: string, key: FeatureKey, sign: Sign): 
 export function featureDetailJson(detail: FeatureDetail): string {
   // Written by hand around the numeric lists, which are most of the file: a typed array's join gives the same
   // digits as JSON.stringify of each value (the shortest round-trip form) without building a boxed array first.
-  const numbers = (values: Int32Array | Float32Array) => {
+  const numbers = (values: ArrayLike<number> & { join(separator: string): string }) => {
     for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return JSON.stringify(Array.from(values)); // JSON's null for NaN
     return `[${values.join(',')}]`;
   };
-  const exemplars = (set: PackedSequences, split: string) =>
-    `[${set.meta
-      .map((e, i) => {
+  const exemplars = (set: ScoringSequences, split: string) =>
+    `[${set.rows
+      .map((row, i) => {
         const head = JSON.stringify({
           split,
-          stratum: e.stratum,
-          sign: e.sign,
-          rank: e.rank,
-          sequence: e.sequence,
-          dataset: e.dataset,
-          document: e.document,
-          countFrom: e.countFrom,
+          stratum: set.strata[i],
+          sign: row.sign,
+          rank: row.rank,
+          sequence: row.sequence,
+          dataset: row.dataset,
+          document: row.document,
+          countFrom: row.countFrom,
         });
-        const tokens = numbers(sequenceOf(set.tokens, set.offsets, i));
-        const activations = numbers(sequenceOf(set.activations, set.offsets, i));
-        return `${head.slice(0, -1)},"tokens":${tokens},"activations":${activations}}`;
+        return `${head.slice(0, -1)},"tokens":${numbers(row.tokens)},"activations":${numbers(row.activations)}}`;
       })
       .join(',')}]`;
-  const predictions = (set: PackedSequences, values: Float32Array, simulated?: Uint8Array) =>
-    `[${set.meta.map((_, i) => (simulated && !simulated[i] ? '[]' : numbers(sequenceOf(values, set.offsets, i)))).join(',')}]`;
+  const offsets = offsetsOf(detail.selection);
+  const reportOffsets = offsetsOf(detail.report);
+  const selectionLists = (d: number) =>
+    `[${detail.selection.rows
+      .map((_, s) => {
+        const p = selectionPrediction(detail, offsets, d, s);
+        return p ? numbers(p) : '[]';
+      })
+      .join(',')}]`;
+  const reportLists = (values: Float32Array) =>
+    `[${detail.report.rows.map((_, s) => numbers(values.subarray(reportOffsets[s]!, reportOffsets[s + 1]!))).join(',')}]`;
   const candidates = detail.candidates.map((c, i) => {
-    const own = detail.selectionPredictions[c.distinct]!;
-    const report =
-      i === detail.chosen && detail.reportPredictions ? predictions(detail.report, detail.reportPredictions) : 'null';
-    return `{${JSON.stringify({ description: c.description, seed: c.seed, selectionScore: c.selectionScore }).slice(1, -1)},"selectionPredictions":${predictions(detail.selection, own.values, own.simulated)},"reportPredictions":${report},${JSON.stringify({ sequencesScored: c.sequencesScored, sameAs: c.sameAs }).slice(1)}`;
+    const report = i === detail.chosen && detail.simulations.report ? reportLists(detail.simulations.report) : 'null';
+    const head = JSON.stringify({ description: c.description, seed: c.seed, selectionScore: c.selectionScore });
+    const tail = JSON.stringify({ sequencesScored: c.sequencesScored, sameAs: c.sameAs });
+    return `${head.slice(0, -1)},"selectionPredictions":${selectionLists(c.distinct)},"reportPredictions":${report},${tail.slice(1)}`;
   });
   const head = JSON.stringify({
     feature: detail.feature,

@@ -1,4 +1,4 @@
-import type { TokenMoments } from '@expgen/contract';
+import type { FeatureKey, Sign, TokenMoments } from '@expgen/contract';
 import {
   momentsOf,
   pooledStatistics,
@@ -9,19 +9,35 @@ import {
 } from '@expgen/plugin-kit';
 import {
   featureDetailJson,
-  sequenceOf,
+  offsetsOf,
+  selectionPrediction,
   writeFileDurably,
+  type DetailCandidate,
   type FeatureDetail,
-  type PackedSequences,
+  type PackedSimulations,
 } from './feature-detail.js';
+import type { ScoringSequenceReader, ScoringSequences } from './scoring-sequences.js';
 
 /**
  * The host work of one feature-sign after its simulations: the test-split statistics of the chosen description,
- * the bootstrap's resampled moment sums, and the detail file. It depends on nothing but its input, so the stage
- * runs it on worker threads (`score.concurrency`) or inline, with identical results.
+ * the bootstrap's resampled moment sums, and the detail file. It depends on nothing but its input and the exemplar
+ * files, so the stage runs it on worker threads (`score.concurrency`), each reading the exemplars itself, or
+ * inline, with identical results. Only the simulations and a few small fields cross threads.
  */
 export interface FinishTask {
-  readonly detail: FeatureDetail;
+  readonly key: FeatureKey;
+  readonly sign: Sign;
+  /** The canonical feature key, as the detail file spells it. */
+  readonly feature: string;
+  readonly path: string;
+  /** Index of the chosen candidate, or null. */
+  readonly chosen: number | null;
+  readonly strategy: string;
+  /** Which valid and test sequences were used (`score.selection`, `score.report`); test is null without a choice. */
+  readonly selectionCounts: { readonly top: number; readonly random: number };
+  readonly reportCounts: { readonly top: number; readonly random: number } | null;
+  readonly candidates: readonly DetailCandidate[];
+  readonly simulations: PackedSimulations;
   /** Bootstrap of the test score over sequences (stratified top / random); null for none. */
   readonly bootstrap: { readonly resamples: number; readonly seed: number } | null;
   /** Whether the scorer's value is a function of the moments: then resample moments here. */
@@ -47,34 +63,58 @@ export interface FinishResult {
   } | null;
 }
 
-/** The chosen description's scored sequences on the test and valid splits, as the statistics read them. */
-export function chosenSets(detail: FeatureDetail): { report: ScoredSequence[]; selection: ScoredSequence[] } | null {
-  if (detail.chosen === null || !detail.reportPredictions) return null;
-  const scored = (set: PackedSequences, predictions: Float32Array) =>
-    set.meta.map((e, s) => {
-      const activations = sequenceOf(set.activations, set.offsets, s);
-      return scoredSequence(
-        detail.sign,
-        { activations, countFrom: e.countFrom, length: activations.length },
-        sequenceOf(predictions, set.offsets, s),
-      );
-    });
-  const distinct = detail.candidates[detail.chosen]!.distinct;
+const NO_SEQUENCES: ScoringSequences = { rows: [], strata: [], tokens: 0 };
+
+/** The task's detail, with its sequences read from the exemplars. */
+export async function detailOf(task: FinishTask, reader: ScoringSequenceReader): Promise<FeatureDetail> {
+  const [selection, report] = await Promise.all([
+    reader.read(task.key, task.sign, 'valid', task.selectionCounts),
+    task.reportCounts ? reader.read(task.key, task.sign, 'test', task.reportCounts) : NO_SEQUENCES,
+  ]);
   return {
-    report: scored(detail.report, detail.reportPredictions),
-    selection: scored(detail.selection, detail.selectionPredictions[distinct]!.values),
+    path: task.path,
+    feature: task.feature,
+    sign: task.sign,
+    chosen: task.chosen,
+    strategy: task.strategy,
+    selection,
+    report,
+    candidates: task.candidates,
+    simulations: task.simulations,
   };
 }
 
-export async function finishFeature(task: FinishTask): Promise<FinishResult> {
-  const sets = chosenSets(task.detail);
+/** The chosen description's scored sequences on the test and valid splits, as the statistics read them. */
+export function chosenSets(detail: FeatureDetail): { report: ScoredSequence[]; selection: ScoredSequence[] } | null {
+  const reportPredictions = detail.simulations.report;
+  if (detail.chosen === null || !reportPredictions) return null;
+  const distinct = detail.candidates[detail.chosen]!.distinct;
+  const selectionOffsets = offsetsOf(detail.selection);
+  const reportOffsets = offsetsOf(detail.report);
+  const scored = (set: ScoringSequences, prediction: (s: number) => Float32Array) =>
+    set.rows.map((row, s) =>
+      scoredSequence(
+        detail.sign,
+        { activations: row.activations, countFrom: row.countFrom, length: row.activations.length },
+        prediction(s),
+      ),
+    );
+  return {
+    report: scored(detail.report, (s) => reportPredictions.subarray(reportOffsets[s]!, reportOffsets[s + 1]!)),
+    selection: scored(detail.selection, (s) => selectionPrediction(detail, selectionOffsets, distinct, s)!),
+  };
+}
+
+export async function finishFeature(task: FinishTask, reader: ScoringSequenceReader): Promise<FinishResult> {
+  const detail = await detailOf(task, reader);
+  const sets = chosenSets(detail);
   let test: FinishResult['test'] = null;
   if (sets) {
     const stats = pooledStatistics(sets.report);
     const moments = sequenceMoments(sets.report);
     const sums =
       task.resampleMoments && task.bootstrap
-        ? resampleMoments(moments, { ...task.bootstrap, strata: task.detail.report.meta.map((e) => e.stratum) })
+        ? resampleMoments(moments, { ...task.bootstrap, strata: detail.report.strata })
         : null;
     test = {
       pearson: stats.pearson,
@@ -85,6 +125,6 @@ export async function finishFeature(task: FinishTask): Promise<FinishResult> {
       resampled: sums ? { sums, centerPredicted: moments.centerPredicted, centerActual: moments.centerActual } : null,
     };
   }
-  await writeFileDurably(task.detail.path, featureDetailJson(task.detail));
+  await writeFileDurably(task.path, featureDetailJson(detail));
   return { test };
 }

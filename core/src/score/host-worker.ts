@@ -1,12 +1,17 @@
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import { finishFeature, type FinishTask } from './feature-finish.js';
+import { ScoringSequenceReader } from './scoring-sequences.js';
 
 /**
- * Entry of a stage 3 host worker thread (`HostWorkers`): finishes the feature-signs it is sent and answers each
- * with its result, the resampled sums transferred rather than copied.
+ * Entry of a stage 3 host worker thread (`HostWorkers`): reads the exemplars itself, finishes the feature-signs it
+ * is sent and answers each with its result, the resampled sums transferred rather than copied.
  */
+const { exemplarsDir } = workerData as { exemplarsDir: string };
+const reader = new ScoringSequenceReader(ExemplarLibrary.open(exemplarsDir));
+
 parentPort!.on('message', (message: { id: number; task: FinishTask }) => {
-  finishFeature(message.task).then(
+  finishFeature(message.task, reader).then(
     (result) => {
       const transfer = result.test?.resampled ? [result.test.resampled.sums.buffer as ArrayBuffer] : [];
       parentPort!.postMessage({ id: message.id, result }, transfer);

@@ -1,10 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import { finishFeature, type FinishResult, type FinishTask } from './feature-finish.js';
+import type { ScoringSequenceReader } from './scoring-sequences.js';
 
 /**
  * Stage 3's host work spread over worker threads: each feature-sign's statistics and detail file
- * (`finishFeature`) go to the thread with the fewest tasks in hand. With one thread the work runs inline on the
+ * (`finishFeature`) go to the thread with the fewest tasks in hand; the threads read the exemplar files
+ * themselves, so only the simulations cross. With one thread the work runs inline on the
  * main thread, through the same function, so every concurrency gives byte-identical output.
  */
 export class HostWorkers {
@@ -12,7 +15,10 @@ export class HostWorkers {
   private readonly load: number[];
   private nextId = 0;
 
-  private constructor(private readonly workers: readonly Worker[]) {
+  private constructor(
+    private readonly workers: readonly Worker[],
+    private readonly reader: ScoringSequenceReader,
+  ) {
     this.load = workers.map(() => 0);
     workers.forEach((worker, w) => {
       worker.on('message', (message: { id: number; result?: FinishResult; error?: string }) => {
@@ -27,12 +33,19 @@ export class HostWorkers {
     });
   }
 
-  /** `threads` workers (null: the machine's cores); 1 means inline on the calling thread. */
-  static start(threads: number | null): HostWorkers {
+  /**
+   * `threads` workers (null: the machine's cores), each reading the exemplars of `library` itself; 1 means inline
+   * on the calling thread, reading through `reader`.
+   */
+  static start(threads: number | null, library: ExemplarLibrary, reader: ScoringSequenceReader): HostWorkers {
     const count = threads ?? availableParallelism();
-    if (count <= 1) return new HostWorkers([]);
+    if (count <= 1) return new HostWorkers([], reader);
     return new HostWorkers(
-      Array.from({ length: count }, () => new Worker(new URL('./host-worker.js', import.meta.url))),
+      Array.from(
+        { length: count },
+        () => new Worker(new URL('./host-worker.js', import.meta.url), { workerData: { exemplarsDir: library.dir } }),
+      ),
+      reader,
     );
   }
 
@@ -42,7 +55,7 @@ export class HostWorkers {
   }
 
   finish(task: FinishTask): Promise<FinishResult> {
-    if (this.workers.length === 0) return finishFeature(task);
+    if (this.workers.length === 0) return finishFeature(task, this.reader);
     let w = 0;
     for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[w]!) w = i;
     const id = this.nextId++;

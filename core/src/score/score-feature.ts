@@ -10,16 +10,10 @@ import {
 import { intervalFromResampledMoments } from '@expgen/plugin-kit';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import type { DescribedFeature } from '../describe/described-feature.js';
-import {
-  featureDetailFile,
-  packPredictions,
-  packSequences,
-  type DetailExemplar,
-  type FeatureDetail,
-} from './feature-detail.js';
+import { featureDetailFile, packSimulations, type FeatureDetail } from './feature-detail.js';
 import { chosenSets, type FinishResult, type FinishTask } from './feature-finish.js';
 import type { ResultRow } from './results.js';
-import type { ScoringSequenceReader, ScoringSequences } from './scoring-sequences.js';
+import type { ScoringSequenceReader } from './scoring-sequences.js';
 import { selectCandidate } from './selection-strategies.js';
 import type { SetScorer } from './set-scorer.js';
 
@@ -45,6 +39,8 @@ export interface FeatureScoring {
   readonly row: Omit<ResultRow, 'nullScore'>;
   /** The statistics and detail file still to compute (`finishFeature`); null when there is nothing to write. */
   readonly task: FinishTask | null;
+  /** The task's detail as this thread read it (for a scorer without `valueFromMoments`). */
+  readonly detail: FeatureDetail | null;
   /** Tokens simulated for this item, and what the naive method would have simulated. */
   readonly simulatorTokens: number;
   readonly simulatorTokensNaive: number;
@@ -112,7 +108,7 @@ export async function scoreFeature(item: ScoreItem, context: FeatureScoringConte
     simulator: null,
     scorer: context.scorerProvenance,
   };
-  const none = { task: null, simulatorTokens: 0, simulatorTokensNaive: 0 };
+  const none = { task: null, detail: null, simulatorTokens: 0, simulatorTokensNaive: 0 };
   if (described.status === 'skipped')
     return { ...none, row: { ...empty, status: 'skipped', reason: described.reason } };
   if (described.candidates.length === 0)
@@ -182,17 +178,16 @@ export async function scoreFeature(item: ScoreItem, context: FeatureScoringConte
     );
     reportPredictions = answer.predictions[0]!;
   }
-  const packed = packSequences(selection.rows, detailExemplars(selection));
-  const reportPacked =
-    chosenDistinct === null ? packSequences([], []) : packSequences(report.rows, detailExemplars(report));
-  const detail: FeatureDetail = {
-    path: featureDetailFile(context.outDir, key, sign),
-    feature: described.feature,
+  const simulations = packSimulations(selection, outcome.predictions, report, reportPredictions);
+  const task: FinishTask = {
+    key,
     sign,
+    feature: described.feature,
+    path: featureDetailFile(context.outDir, key, sign),
     chosen: chosenDistinct === null ? null : firstWith[chosenDistinct]!,
     strategy: settings.selection.strategy,
-    selection: packed,
-    report: reportPacked,
+    selectionCounts: settings.selection,
+    reportCounts: chosenDistinct === null ? null : settings.report,
     candidates: described.candidates.map((c, i) => {
       const d = distinctIndex[i]!;
       return {
@@ -204,16 +199,24 @@ export async function scoreFeature(item: ScoreItem, context: FeatureScoringConte
         sameAs: firstWith[d] === i ? null : firstWith[d]!,
       };
     }),
-    selectionPredictions: outcome.predictions.map((perRow) => packPredictions(packed, perRow)),
-    reportPredictions: reportPredictions && packPredictions(reportPacked, reportPredictions).values,
-  };
-  const task: FinishTask = {
-    detail,
+    simulations,
     bootstrap: settings.bootstrap > 0 ? { resamples: settings.bootstrap, seed: settings.seed } : null,
     resampleMoments: context.scorer.fromMoments !== null,
   };
+  const detail: FeatureDetail = {
+    path: task.path,
+    feature: task.feature,
+    sign,
+    chosen: task.chosen,
+    strategy: task.strategy,
+    selection,
+    report: chosenDistinct === null ? { rows: [], strata: [], tokens: 0 } : report,
+    candidates: task.candidates,
+    simulations,
+  };
   const scoring = {
     task,
+    detail,
     simulatorTokens: counter.tokens,
     simulatorTokensNaive: naiveSelection + (chosenDistinct === null ? 0 : report.tokens),
   };
@@ -240,18 +243,6 @@ export async function scoreFeature(item: ScoreItem, context: FeatureScoringConte
   };
 }
 
-function detailExemplars(sequences: ScoringSequences): DetailExemplar[] {
-  return sequences.rows.map((row, i) => ({
-    stratum: sequences.strata[i]!,
-    sign: row.sign,
-    rank: row.rank,
-    sequence: row.sequence,
-    dataset: row.dataset,
-    document: row.document,
-    countFrom: row.countFrom,
-  }));
-}
-
 /**
  * The row with the finishing work's statistics: the test score, its bootstrap interval and the pooled score by
  * the scorer (from the moments the worker summed when the scorer offers `valueFromMoments`, else by `score` here).
@@ -275,14 +266,14 @@ export function completeRow(
       : null;
     ci = interval ? [interval.low, interval.high] : null;
   } else {
-    const sets = chosenSets(scoring.task.detail)!;
+    const sets = chosenSets(scoring.detail!)!;
     score = scorer.value(sets.report);
     pooledScore = scorer.value([...sets.selection, ...sets.report]);
     if (settings.bootstrap > 0) {
       const interval = scorer.intervalByResampling(sets.report, {
         resamples: settings.bootstrap,
         seed: settings.seed,
-        strata: scoring.task.detail.report.meta.map((e) => e.stratum),
+        strata: scoring.detail!.report.strata,
       });
       ci = interval ? [interval.low, interval.high] : null;
     }

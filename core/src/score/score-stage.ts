@@ -101,7 +101,7 @@ export async function runScoreStage(input: ScoreStageInput): Promise<ScoreStageR
   const finishCost = zeroCost();
   finishCost.host_seconds += clock.take();
   let done = 0;
-  const workers = HostWorkers.start(settings.concurrency);
+  const workers = HostWorkers.start(settings.concurrency, library, reader);
   // Enough finished simulations queued to keep every worker busy while the main thread simulates the next ones.
   const inFlightLimit = 4 * Math.max(1, workers.threads);
   let failure: { error: unknown } | undefined;

@@ -23,7 +23,18 @@ export function namedTokenSimulator(tokenizer: Tokenizer, context: ComponentCont
             .map((s) => (s.trim() || s).toLowerCase())
             .filter(Boolean),
         );
-        return request.sequences.map((tokens) => Float32Array.from(tokens, (id) => (named.has(nameOf(id)) ? 10 : 0)));
+        // Whether each id is named, decided once per id for this description: sequences repeat their tokens.
+        const hit = new Map<number, boolean>();
+        return request.sequences.map((tokens) => {
+          const out = new Float32Array(tokens.length);
+          for (let t = 0; t < tokens.length; t++) {
+            const id = tokens[t]!;
+            let isNamed = hit.get(id);
+            if (isNamed === undefined) hit.set(id, (isNamed = named.has(nameOf(id))));
+            if (isNamed) out[t] = 10;
+          }
+          return out;
+        });
       });
       return { predictions, mode: 'named-tokens', simulatedBy: provenance };
     },

@@ -1,7 +1,9 @@
 import type { TokenMoments } from '@expgen/contract';
 import { Sfc32 } from './prng.js';
 import { quantileInPlace } from './select.js';
-import { MOMENT_FIELDS, momentsFromSums, type SequenceMoments } from './sequence-moments.js';
+import { MOMENT_FIELDS, constancyOf, momentsFromSums, type SequenceMoments } from './sequence-moments.js';
+
+const pair = new Float64Array(4);
 
 export interface BootstrapOptions {
   /** Number of bootstrap resamples to draw, an integer >= 1 (e.g. 1,000). */
@@ -132,6 +134,7 @@ export function resampleMoments(moments: SequenceMoments, options: BootstrapOpti
   // The hot loop of stage 3's host work: `nextInt` unrolled (same rejection rule, so the same draws) and the
   // drawn sequence's moments added in place.
   const limits = pools.map((pool) => 2 ** 32 - (2 ** 32 % pool.length));
+  const drawn = new Int32Array(n);
   for (let b = 0; b < options.resamples; b++) {
     let tokens = 0;
     let dx = 0;
@@ -139,26 +142,24 @@ export function resampleMoments(moments: SequenceMoments, options: BootstrapOpti
     let dxx = 0;
     let dyy = 0;
     let dxy = 0;
-    let minX = Number.POSITIVE_INFINITY;
-    let maxX = Number.NEGATIVE_INFINITY;
-    let minY = Number.POSITIVE_INFINITY;
-    let maxY = Number.NEGATIVE_INFINITY;
+    let variesX = 0;
+    let variesY = 0;
     for (let i = 0; i < n; i++) {
       const pool = pools[i]!;
       const limit = limits[i]!;
       let u = rng.nextUint32();
       while (u >= limit) u = rng.nextUint32();
-      const o = pool[u % pool.length]! * MOMENT_FIELDS;
+      const s = pool[remainder(u, pool.length)]!;
+      drawn[i] = s;
+      const o = s * MOMENT_FIELDS;
       tokens += v[o]!;
       dx += v[o + 1]!;
       dy += v[o + 2]!;
       dxx += v[o + 3]!;
       dyy += v[o + 4]!;
       dxy += v[o + 5]!;
-      if (v[o + 6]! < minX) minX = v[o + 6]!;
-      if (v[o + 7]! > maxX) maxX = v[o + 7]!;
-      if (v[o + 8]! < minY) minY = v[o + 8]!;
-      if (v[o + 9]! > maxY) maxY = v[o + 9]!;
+      variesX += v[o + 6]!;
+      variesY += v[o + 7]!;
     }
     const out = b * MOMENT_FIELDS;
     sums[out] = tokens;
@@ -167,12 +168,26 @@ export function resampleMoments(moments: SequenceMoments, options: BootstrapOpti
     sums[out + 3] = dxx;
     sums[out + 4] = dyy;
     sums[out + 5] = dxy;
-    sums[out + 6] = minX;
-    sums[out + 7] = maxX;
-    sums[out + 8] = minY;
-    sums[out + 9] = maxY;
+    // Constancy needs a second look only when no drawn sequence varies on that side (rare for real data).
+    if (variesX === 0) constancyOf(v, drawn, n, 0, pair, 0);
+    else pair[0] = 0;
+    if (variesY === 0) constancyOf(v, drawn, n, 1, pair, 2);
+    else pair[2] = 0;
+    sums[out + 6] = pair[0]!;
+    sums[out + 7] = pair[2]!;
+    sums[out + 8] = pair[0] ? pair[1]! : Number.NaN;
+    sums[out + 9] = pair[2] ? pair[3]! : Number.NaN;
   }
   return sums;
+}
+
+/**
+ * u mod bound for a uint32 u, in int32 arithmetic when it can be (bound below 2^15): a uint32 above 2^31 is a
+ * double to V8, and a double remainder costs several times an integer one in the bootstrap's inner loop.
+ */
+export function remainder(u: number, bound: number): number {
+  if (bound >= 32768) return u % bound;
+  return (((u >>> 16) % bound) * 65536 + (u & 0xffff)) % bound;
 }
 
 /**
@@ -189,8 +204,9 @@ export function intervalFromResampledMoments(
   const resamples = sums.length / MOMENT_FIELDS;
   const values = new Float64Array(resamples);
   let defined = 0;
+  const moments = momentsFromSums(sums, 0, center.centerPredicted, center.centerActual); // reused for each resample
   for (let b = 0; b < resamples; b++) {
-    const v = value(momentsFromSums(sums, b * MOMENT_FIELDS, center.centerPredicted, center.centerActual));
+    const v = value(momentsFromSums(sums, b * MOMENT_FIELDS, center.centerPredicted, center.centerActual, moments));
     if (v === null) continue;
     if (!Number.isFinite(v)) throw new RangeError(`bootstrapCI: the statistic returned ${v}; undefined must be null`);
     values[defined++] = v;

@@ -10,8 +10,8 @@ import type { ScoreSet } from './types.js';
  * Numerics. Every deviation is taken from one shift per set, the pooled means of the whole set computed with
  * compensated sums (`center`); a multiset's centered sums then give sxx = Σd² − (Σd)²/n with d = x − center, the
  * corrected two-pass algorithm (Chan, Golub & LeVeque 1983) with a shift that is within rounding of the whole
- * set's mean and close to any resample's. Constancy is exact: a multiset is constant on a side when the smallest
- * and largest values of its sequences on that side are equal.
+ * set's mean and close to any resample's. Constancy is exact: a multiset is constant on a side when none of its
+ * sequences varies on that side and every non-empty one holds the same value.
  */
 export interface SequenceMoments {
   /** Number of sequences; `values` holds MOMENT_FIELDS numbers for each, in the set's order. */
@@ -21,8 +21,8 @@ export interface SequenceMoments {
   /** The shift of the true activations. */
   readonly centerActual: number;
   /**
-   * Per sequence: tokens, Σdx, Σdy, Σdx², Σdy², Σdx·dy (d = value − center), min x, max x, min y, max y (min
-   * +Infinity and max −Infinity for a sequence without tokens).
+   * Per sequence: tokens, Σdx, Σdy, Σdx², Σdy², Σdx·dy (d = value − center), whether x varies within it (1 / 0),
+   * whether y varies, its first x and its first y (NaN for a sequence without tokens).
    */
   readonly values: Float64Array;
 }
@@ -90,10 +90,10 @@ export function sequenceMoments(set: ScoreSet): SequenceMoments {
     let dxx = 0;
     let dyy = 0;
     let dxy = 0;
-    let minX = Number.POSITIVE_INFINITY;
-    let maxX = Number.NEGATIVE_INFINITY;
-    let minY = Number.POSITIVE_INFINITY;
-    let maxY = Number.NEGATIVE_INFINITY;
+    const firstOwnX = a.length ? p[0]! : Number.NaN;
+    const firstOwnY = a.length ? a[0]! : Number.NaN;
+    let variesX = 0;
+    let variesY = 0;
     for (let t = 0; t < a.length; t++) {
       const x = p[t]!;
       const y = a[t]!;
@@ -104,10 +104,8 @@ export function sequenceMoments(set: ScoreSet): SequenceMoments {
       dxx += dx * dx;
       dyy += dy * dy;
       dxy += dx * dy;
-      if (x < minX) minX = x;
-      if (x > maxX) maxX = x;
-      if (y < minY) minY = y;
-      if (y > maxY) maxY = y;
+      if (x !== firstOwnX) variesX = 1;
+      if (y !== firstOwnY) variesY = 1;
     }
     const o = s * MOMENT_FIELDS;
     values[o] = a.length;
@@ -116,17 +114,49 @@ export function sequenceMoments(set: ScoreSet): SequenceMoments {
     values[o + 3] = dxx;
     values[o + 4] = dyy;
     values[o + 5] = dxy;
-    values[o + 6] = minX;
-    values[o + 7] = maxX;
-    values[o + 8] = minY;
-    values[o + 9] = maxY;
+    values[o + 6] = variesX;
+    values[o + 7] = variesY;
+    values[o + 8] = firstOwnX;
+    values[o + 9] = firstOwnY;
   }
   return { sequences: set.length, centerPredicted: cx, centerActual: cy, values };
 }
 
 /**
+ * Whether the sequences `drawn` (the first `count`) are constant on the side whose per-sequence fields are at
+ * `varies` and `first`, and the value they share: no sequence varies, and every non-empty one starts with the same
+ * value. Writes [constant (1 / 0), value] into `out` at `offset`.
+ */
+export function constancyOf(
+  v: Float64Array,
+  drawn: ArrayLike<number>,
+  count: number,
+  side: 0 | 1,
+  out: Float64Array,
+  offset: number,
+): void {
+  let value = Number.NaN;
+  let seen = false;
+  for (let j = 0; j < count; j++) {
+    const o = drawn[j]! * MOMENT_FIELDS;
+    if (v[o]! === 0) continue;
+    const first = v[o + 8 + side]!;
+    if (v[o + 6 + side]! !== 0 || (seen && first !== value)) {
+      out[offset] = 0;
+      out[offset + 1] = Number.NaN;
+      return;
+    }
+    value = first;
+    seen = true;
+  }
+  out[offset] = 1;
+  out[offset + 1] = value;
+}
+
+/**
  * Adds the moments of the sequences `indices` (repeats allowed; default: every sequence once, in order) into
- * `out` at `offset` (MOMENT_FIELDS numbers: the sums, and the min / max of the mins / maxes).
+ * `out` at `offset` as MOMENT_FIELDS numbers: tokens, the five centered sums, then whether the multiset is constant
+ * in x (1 / 0), in y, and the constant values (NaN where not constant).
  */
 export function addSequenceMoments(
   m: SequenceMoments,
@@ -135,29 +165,22 @@ export function addSequenceMoments(
   offset = 0,
 ): void {
   const v = m.values;
+  const count = indices === null ? m.sequences : indices.length;
+  const drawn = indices ?? Array.from({ length: count }, (_, j) => j);
   let n = 0;
   let dx = 0;
   let dy = 0;
   let dxx = 0;
   let dyy = 0;
   let dxy = 0;
-  let minX = Number.POSITIVE_INFINITY;
-  let maxX = Number.NEGATIVE_INFINITY;
-  let minY = Number.POSITIVE_INFINITY;
-  let maxY = Number.NEGATIVE_INFINITY;
-  const count = indices === null ? m.sequences : indices.length;
   for (let j = 0; j < count; j++) {
-    const o = (indices === null ? j : indices[j]!) * MOMENT_FIELDS;
+    const o = drawn[j]! * MOMENT_FIELDS;
     n += v[o]!;
     dx += v[o + 1]!;
     dy += v[o + 2]!;
     dxx += v[o + 3]!;
     dyy += v[o + 4]!;
     dxy += v[o + 5]!;
-    if (v[o + 6]! < minX) minX = v[o + 6]!;
-    if (v[o + 7]! > maxX) maxX = v[o + 7]!;
-    if (v[o + 8]! < minY) minY = v[o + 8]!;
-    if (v[o + 9]! > maxY) maxY = v[o + 9]!;
   }
   out[offset] = n;
   out[offset + 1] = dx;
@@ -165,45 +188,54 @@ export function addSequenceMoments(
   out[offset + 3] = dxx;
   out[offset + 4] = dyy;
   out[offset + 5] = dxy;
-  out[offset + 6] = minX;
-  out[offset + 7] = maxX;
-  out[offset + 8] = minY;
-  out[offset + 9] = maxY;
+  constancyOf(v, drawn, count, 0, constancy, 0);
+  constancyOf(v, drawn, count, 1, constancy, 2);
+  out[offset + 6] = constancy[0]!;
+  out[offset + 7] = constancy[2]!;
+  out[offset + 8] = constancy[1]!;
+  out[offset + 9] = constancy[3]!;
 }
 
-/** The pooled moments of summed sequence moments (as `addSequenceMoments` writes them) around the given centers. */
+const constancy = new Float64Array(4);
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * The pooled moments of summed sequence moments (as `addSequenceMoments` writes them) around the given centers,
+ * written into `into` when given (a bootstrap evaluates a thousand resamples without allocating a thousand objects).
+ */
 export function momentsFromSums(
   sums: ArrayLike<number>,
   offset: number,
   centerPredicted: number,
   centerActual: number,
+  into: Mutable<TokenMoments> = {} as Mutable<TokenMoments>,
 ): TokenMoments {
   const n = sums[offset]!;
-  if (n === 0)
-    return {
-      tokens: 0,
-      meanPredicted: 0,
-      meanActual: 0,
-      sxx: 0,
-      syy: 0,
-      sxy: 0,
-      constantPredicted: true,
-      constantActual: true,
-    };
+  if (n === 0) {
+    into.tokens = 0;
+    into.meanPredicted = 0;
+    into.meanActual = 0;
+    into.sxx = 0;
+    into.syy = 0;
+    into.sxy = 0;
+    into.constantPredicted = true;
+    into.constantActual = true;
+    return into;
+  }
   const dx = sums[offset + 1]!;
   const dy = sums[offset + 2]!;
-  const constantX = sums[offset + 6] === sums[offset + 7];
-  const constantY = sums[offset + 8] === sums[offset + 9];
-  return {
-    tokens: n,
-    meanPredicted: constantX ? sums[offset + 6]! : centerPredicted + dx / n,
-    meanActual: constantY ? sums[offset + 8]! : centerActual + dy / n,
-    sxx: constantX ? 0 : Math.max(0, sums[offset + 3]! - (dx * dx) / n),
-    syy: constantY ? 0 : Math.max(0, sums[offset + 4]! - (dy * dy) / n),
-    sxy: constantX || constantY ? 0 : sums[offset + 5]! - (dx * dy) / n,
-    constantPredicted: constantX,
-    constantActual: constantY,
-  };
+  const constantX = sums[offset + 6] === 1;
+  const constantY = sums[offset + 7] === 1;
+  into.tokens = n;
+  into.meanPredicted = constantX ? sums[offset + 8]! : centerPredicted + dx / n;
+  into.meanActual = constantY ? sums[offset + 9]! : centerActual + dy / n;
+  into.sxx = constantX ? 0 : Math.max(0, sums[offset + 3]! - (dx * dx) / n);
+  into.syy = constantY ? 0 : Math.max(0, sums[offset + 4]! - (dy * dy) / n);
+  into.sxy = constantX || constantY ? 0 : sums[offset + 5]! - (dx * dy) / n;
+  into.constantPredicted = constantX;
+  into.constantActual = constantY;
+  return into;
 }
 
 /** The pooled moments of the sequences `indices` of a set (default: all of them). */
