@@ -1,6 +1,13 @@
 import { Flags } from '@oclif/core';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import type { ComponentKind } from '@expgen/contract';
+import { isExpgenError, type ComponentKind } from '@expgen/contract';
+import { estimateRun, withDescriberEstimate } from '../cost/estimate-run.js';
+import { formatEstimate } from '../cost/format-estimate.js';
+import type { DescribeEstimate } from '../describe/describe-stage.js';
+import { resolveAllComponents } from '../engine/resolve-components.js';
+import { manifestPath } from '../exemplars/storage/index.js';
 import { datasetsFromFiles } from '../engine/data-files.js';
 import { writeManifest } from '../engine/run-manifest.js';
 import { parseShard } from '../exemplars/corpus/index.js';
@@ -32,7 +39,8 @@ export const pipelineFlags = {
 /** `--dry-run`, for the commands that describe. */
 export const dryRunFlag = {
   'dry-run': Flags.boolean({
-    description: "Estimate the describer's calls and tokens from finished exemplars; send and write nothing.",
+    description:
+      "Estimate what the configured run costs (requests, tokens, simulator tokens, GPU-hours, money) from the config alone, or with finished exemplars from the describer's own estimate; load, send and write nothing.",
   }),
 };
 
@@ -76,6 +84,10 @@ export abstract class PipelineCommand extends ExpgenCommand {
       ...(flags.data?.length ? [`datasets=${JSON.stringify(datasetsFromFiles(flags.data, process.cwd()))}`] : []),
     ];
     const outDir = resolve(flags.out);
+    if (flags['dry-run']) {
+      await this.dryRun(flags, stages, sets, outDir);
+      return { exemplarsDir: flags.exemplars ? resolve(flags.exemplars) : outDir };
+    }
     const needs = [...new Set(stages.flatMap((s) => NEEDS[s]))];
     const { loaded, registry, config, run } = await this.compose(flags, needs, sets);
     try {
@@ -118,6 +130,77 @@ export abstract class PipelineCommand extends ExpgenCommand {
     } finally {
       await run.dispose();
     }
+  }
+
+  /**
+   * `--dry-run`: the whole configured run priced from the config alone (no model folder or dataset needed), with
+   * stage 2 from the describer's own estimate when finished exemplars are there and the describer can price its
+   * calls. Nothing is sent or written.
+   */
+  private async dryRun(flags: PipelineFlags, stages: StageName[], sets: string[], outDir: string): Promise<void> {
+    const loaded = await this.loadConfigFrom(flags, sets);
+    const { config } = resolveAllComponents(loaded, await this.discoverPlugins(loaded));
+    const exemplarsDir = flags.exemplars ? resolve(flags.exemplars) : outDir;
+    const finished = existsSync(manifestPath(exemplarsDir));
+    // A run over finished exemplars does not repeat stage 1.
+    const priced = stages.filter((s) => !(s === 'exemplars' && finished));
+    const featureShard = flags.shard ? parseShard(flags.shard) : undefined;
+    let estimate = await estimateRun({
+      config,
+      stages: priced,
+      features: flags.features ?? null,
+      featuresBaseDir: flags.features !== undefined ? process.cwd() : loaded.baseDirOf(['features']),
+      subjectBaseDir: loaded.baseDirOf(['subject', 'options']),
+      describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']),
+      ...(featureShard ? { featureShard } : {}),
+      cores: availableParallelism(),
+    });
+    let described: DescribeEstimate | undefined;
+    if (finished && priced.includes('describe')) {
+      try {
+        const { run } = await this.compose(flags, NEEDS.describe, sets);
+        try {
+          described = (
+            await runPipeline({
+              components: run.components,
+              config,
+              outDir,
+              stages: ['describe'],
+              ...(flags.features !== undefined ? { features: flags.features } : {}),
+              featuresBaseDir: flags.features !== undefined ? process.cwd() : loaded.baseDirOf(['features']),
+              describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']),
+              ...(flags.exemplars ? { exemplarsDir } : {}),
+              ...(featureShard ? { featureShard } : {}),
+              logger: this.logger(),
+              progress: false,
+              dryRun: true,
+            })
+          ).estimate;
+        } finally {
+          await run.dispose();
+        }
+        if (described)
+          estimate = withDescriberEstimate(
+            estimate,
+            described,
+            `stage 2 from the describer's own estimate over the finished exemplars in ${exemplarsDir} (calls, cache hits, prompt tokens; completion tokens at most)`,
+          );
+      } catch (error) {
+        if (!isExpgenError(error)) throw error;
+        estimate = {
+          ...estimate,
+          assumed: [
+            `stage 2 from the config: the describer's own estimate over ${exemplarsDir} was not available (${error.message})`,
+            ...estimate.assumed,
+          ],
+        };
+      }
+    }
+    if (flags.json) {
+      this.printJson({ out: outDir, dry_run: true, ...estimate, ...(described ? { estimate: described } : {}) });
+      return;
+    }
+    this.log(formatEstimate(estimate));
   }
 
   private report(outDir: string, result: PipelineResult, json: boolean, reportPath: string | null): void {

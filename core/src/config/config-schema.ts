@@ -36,7 +36,17 @@ const perMillionTokens = s.object({
 });
 
 const costSection = s.object({
-  gpu: s.string({ nonEmpty: true }).default('H100').describe('The GPU the throughputs below are for (a label).'),
+  gpu: s.string({ nonEmpty: true }).default('H200').describe('The GPU the throughputs below are for (a label).'),
+  layers: s
+    .integer({ min: 1 })
+    .nullable()
+    .default(null)
+    .describe("The subject's layers, for a subject whose shape --dry-run cannot read or look up; null: found."),
+  featuresPerLayer: s
+    .integer({ min: 1 })
+    .nullable()
+    .default(null)
+    .describe('Features per layer (e.g. an SAE width), when --dry-run cannot tell; null: from the subject shape.'),
   exemplarTokensPerSecond: s
     .number({ exclusiveMin: 0 })
     .nullable()

@@ -4,7 +4,7 @@ import { fakeProvenance } from '@expgen/contract/testing';
 import { pearsonFromMoments } from '@expgen/plugin-kit';
 import type { ExemplarRow } from '../exemplars/storage/index.js';
 import { interleavedOrder, type ScoringSequences } from './scoring-sequences.js';
-import { halvingSelection, exhaustiveSelection, type SelectionProblem } from './selection-strategies.js';
+import { exhaustiveSelection, halvingPlan, halvingSelection, type SelectionProblem } from './selection-strategies.js';
 import { setScorerOf } from './set-scorer.js';
 
 const scorer = setScorerOf({
@@ -105,6 +105,7 @@ describe('selection strategies', () => {
           simulated++;
         }
     assert.ok(simulated < noise.length * 25 * 0.5, `${simulated} of ${noise.length * 25} candidate-rows`);
+    assert.deepEqual(halvingPlan(noise.length, 25, HALVING), { pairs: simulated, rounds: outcome.rounds });
     assert.equal(outcome.evaluatedOn[outcome.chosen!], 25);
     assert.ok(outcome.predictions[outcome.chosen!]!.every((x) => x !== undefined));
     assert.equal(p.calls[0]!.rows.length, 5, 'the first slice is 20% of the set');

@@ -150,6 +150,31 @@ export async function halvingSelection(
 }
 
 /**
+ * What halving simulates when every score is defined and every text distinct: the (description, sequence) pairs
+ * over all rounds, and the rounds. The schedule `halvingSelection` follows; `--dry-run` prices it.
+ */
+export function halvingPlan(
+  candidates: number,
+  sequences: number,
+  params: SelectionSettings['halving'],
+): { pairs: number; rounds: number } {
+  if (candidates === 0 || sequences === 0) return { pairs: 0, rounds: 0 };
+  let alive = candidates;
+  let done = 0;
+  let size = Math.min(sequences, Math.max(1, Math.ceil(params.firstSlice * sequences)));
+  let pairs = 0;
+  let rounds = 0;
+  for (;;) {
+    rounds++;
+    pairs += alive * (size - done);
+    if (size === sequences) return { pairs, rounds };
+    alive = Math.max(1, Math.ceil(alive * params.keep));
+    done = size;
+    size = alive === 1 ? sequences : Math.min(sequences, Math.max(size + 1, Math.ceil(size * params.growth)));
+  }
+}
+
+/**
  * The `keep` best of `alive` by score (defined scores first, higher first, ties to the lower index), in index
  * order. Undefined scores fill only the places defined ones leave; if none is defined, all survive.
  */
