@@ -212,7 +212,7 @@ export const configSchema = s.object({
       .nullable()
       .default(null)
       .describe(
-        "Threads for stage 3's host work (statistics, per-feature files); null: the machine's cores. Results do not depend on it.",
+        "Threads for stage 3's host work (statistics, per-feature files), the simulating main thread included: 1 runs everything there; null: the machine's cores. Results do not depend on it.",
       ),
   }),
   cost: costSection.describe('Figures `expgen run --dry-run` prices a run with (GPU throughput, API prices).'),

@@ -1,4 +1,4 @@
-import { mkdir, open, rename } from 'node:fs/promises';
+import { closeSync, fsync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FeatureKey, Sign } from '@expgen/contract';
 import { layerFolderName, spaceFolderName } from '../exemplars/storage/index.js';
@@ -105,23 +105,34 @@ export function featureDetailFile(outDir: string, key: FeatureKey, sign: Sign): 
   return join(outDir, 'features', spaceFolderName(key.space), layerFolderName(key.layer), `${key.index}.${sign}.json`);
 }
 
+/** A JSON list of numbers: a typed array's join gives JSON.stringify's digits without boxing each value. */
+function numberList(values: ArrayLike<number> & { join(separator: string): string }): string {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return JSON.stringify(Array.from(values)); // JSON's null for NaN
+  return `[${values.join(',')}]`;
+}
+
+/**
+ * Exemplars already written out, by row: random sequences appear in both signs' files, and formatting the
+ * activations' digits is most of a file's cost. Rows are dropped with the reader's cache.
+ */
+const exemplarJson = new WeakMap<object, { split: string; stratum: string; json: string }>();
+
 /**
  * The detail file's text: every candidate's simulations and scores and the exemplars they were scored on. A
  * candidate that a halving round dropped has an empty list for the sequences it was not simulated on.
  */
 export function featureDetailJson(detail: FeatureDetail): string {
-  // Written by hand around the numeric lists, which are most of the file: a typed array's join gives the same
-  // digits as JSON.stringify of each value (the shortest round-trip form) without building a boxed array first.
-  const numbers = (values: ArrayLike<number> & { join(separator: string): string }) => {
-    for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return JSON.stringify(Array.from(values)); // JSON's null for NaN
-    return `[${values.join(',')}]`;
-  };
+  // Written by hand around the numeric lists, which are most of the file (`numberList`).
+  const numbers = numberList;
   const exemplars = (set: ScoringSequences, split: string) =>
     `[${set.rows
       .map((row, i) => {
+        const stratum = set.strata[i]!;
+        const cached = exemplarJson.get(row);
+        if (cached && cached.split === split && cached.stratum === stratum) return cached.json;
         const head = JSON.stringify({
           split,
-          stratum: set.strata[i],
+          stratum,
           sign: row.sign,
           rank: row.rank,
           sequence: row.sequence,
@@ -129,7 +140,9 @@ export function featureDetailJson(detail: FeatureDetail): string {
           document: row.document,
           countFrom: row.countFrom,
         });
-        return `${head.slice(0, -1)},"tokens":${numbers(row.tokens)},"activations":${numbers(row.activations)}}`;
+        const json = `${head.slice(0, -1)},"tokens":${numbers(row.tokens)},"activations":${numbers(row.activations)}}`;
+        exemplarJson.set(row, { split, stratum, json });
+        return json;
       })
       .join(',')}]`;
   const offsets = offsetsOf(detail.selection);
@@ -160,22 +173,25 @@ export function featureDetailJson(detail: FeatureDetail): string {
 
 /**
  * Writes a file so readers see the old content or the whole new one, and so it is on disk before the caller goes
- * on (temporary file, fsync, rename). Asynchronous: the fsync waits in the thread pool, not on a core, so many
- * files can be in flight while the next features are computed.
+ * on (temporary file, fsync, rename). The fsync waits in the thread pool, not on a core, so many files can be in
+ * flight while the next features are computed; the rest are quick local calls, made synchronously.
  */
 export async function writeFileDurably(path: string, text: string): Promise<void> {
   const temporary = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  // Thousands of files go to the same few layer folders: make a folder only when opening in it fails.
-  const file = await open(temporary, 'w').catch(async (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'ENOENT') throw error;
-    await mkdir(dirname(path), { recursive: true });
-    return open(temporary, 'w');
-  });
+  let fd: number;
   try {
-    await file.writeFile(text);
-    await file.sync();
-  } finally {
-    await file.close();
+    fd = openSync(temporary, 'w');
+  } catch (error) {
+    // Thousands of files go to the same few layer folders: make a folder only when opening in it fails.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    mkdirSync(dirname(path), { recursive: true });
+    fd = openSync(temporary, 'w');
   }
-  await rename(temporary, path);
+  try {
+    writeSync(fd, text);
+    await new Promise<void>((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, path);
 }

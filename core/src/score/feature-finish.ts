@@ -105,22 +105,31 @@ export function chosenSets(detail: FeatureDetail): { report: ScoredSequence[]; s
   };
 }
 
-export async function finishFeature(task: FinishTask, reader: ScoringSequenceReader): Promise<FinishResult> {
+/**
+ * `buffers` hands back resampled-sums buffers the caller is done with (the bootstrap fills one per feature-sign:
+ * recycling them spares the collector tens of kilobytes per feature).
+ */
+export async function finishFeature(
+  task: FinishTask,
+  reader: ScoringSequenceReader,
+  buffers: Float64Array[] = [],
+): Promise<FinishResult> {
   const detail = await detailOf(task, reader);
   const sets = chosenSets(detail);
   let test: FinishResult['test'] = null;
   if (sets) {
-    const stats = pooledStatistics(sets.report);
     const moments = sequenceMoments(sets.report);
+    const pooled = momentsOf(moments);
+    const stats = pooledStatistics(sets.report, pooled);
     const sums =
       task.resampleMoments && task.bootstrap
-        ? resampleMoments(moments, { ...task.bootstrap, strata: detail.report.strata })
+        ? resampleMoments(moments, { ...task.bootstrap, strata: detail.report.strata }, buffers.pop())
         : null;
     test = {
       pearson: stats.pearson,
       rSquared: stats.rSquared,
       absoluteDeviationExplained: stats.absoluteDeviationExplained,
-      moments: momentsOf(moments),
+      moments: pooled,
       pooledMoments: momentsOf(sequenceMoments([...sets.selection, ...sets.report])),
       resampled: sums ? { sums, centerPredicted: moments.centerPredicted, centerActual: moments.centerActual } : null,
     };

@@ -10,8 +10,15 @@ import { ScoringSequenceReader } from './scoring-sequences.js';
 const { exemplarsDir } = workerData as { exemplarsDir: string };
 const reader = new ScoringSequenceReader(ExemplarLibrary.open(exemplarsDir));
 
-parentPort!.on('message', (message: { id: number; task: FinishTask }) => {
-  finishFeature(message.task, reader).then(
+/** Resampled-sums buffers the main thread has finished with, to fill again. */
+const buffers: Float64Array[] = [];
+
+parentPort!.on('message', (message: { id: number; task: FinishTask } | { release: Float64Array }) => {
+  if ('release' in message) {
+    buffers.push(message.release);
+    return;
+  }
+  finishFeature(message.task, reader, buffers).then(
     (result) => {
       const transfer = result.test?.resampled ? [result.test.resampled.sums.buffer as ArrayBuffer] : [];
       parentPort!.postMessage({ id: message.id, result }, transfer);

@@ -12,6 +12,9 @@ import type { ScoringSequenceReader } from './scoring-sequences.js';
  */
 export class HostWorkers {
   private readonly pending = new Map<number, { resolve: (r: FinishResult) => void; reject: (e: Error) => void }>();
+  /** Which thread finished a result's buffer, so it goes back there; inline: buffers kept here. */
+  private readonly owner = new WeakMap<Float64Array, number>();
+  private readonly inlineBuffers: Float64Array[] = [];
   private readonly load: number[];
   private nextId = 0;
 
@@ -27,22 +30,27 @@ export class HostWorkers {
         this.pending.delete(message.id);
         this.load[w]!--;
         if (message.error !== undefined) waiter.reject(new Error(`stage 3 host worker: ${message.error}`));
-        else waiter.resolve(message.result!);
+        else {
+          const sums = message.result!.test?.resampled?.sums;
+          if (sums) this.owner.set(sums, w);
+          waiter.resolve(message.result!);
+        }
       });
       worker.on('error', (error) => this.failAll(error));
     });
   }
 
   /**
-   * `threads` workers (null: the machine's cores), each reading the exemplars of `library` itself; 1 means inline
-   * on the calling thread, reading through `reader`.
+   * Host work on `threads` threads in all (null: the machine's cores): the calling thread, which simulates, and
+   * `threads - 1` workers, each reading the exemplars of `library` itself; 1 means everything inline on the calling
+   * thread, reading through `reader`.
    */
   static start(threads: number | null, library: ExemplarLibrary, reader: ScoringSequenceReader): HostWorkers {
     const count = threads ?? availableParallelism();
     if (count <= 1) return new HostWorkers([], reader);
     return new HostWorkers(
       Array.from(
-        { length: count },
+        { length: count - 1 },
         () => new Worker(new URL('./host-worker.js', import.meta.url), { workerData: { exemplarsDir: library.dir } }),
       ),
       reader,
@@ -55,15 +63,33 @@ export class HostWorkers {
   }
 
   finish(task: FinishTask): Promise<FinishResult> {
-    if (this.workers.length === 0) return finishFeature(task, this.reader);
+    if (this.workers.length === 0) return finishFeature(task, this.reader, this.inlineBuffers);
     let w = 0;
     for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[w]!) w = i;
     const id = this.nextId++;
     this.load[w]!++;
+    // The simulations move to the worker instead of being copied, unless this thread still reads them (a scorer
+    // without `valueFromMoments` is evaluated here).
+    const { selection, simulated, report } = task.simulations;
+    const transfer = task.resampleMoments
+      ? [selection.buffer, simulated.buffer, ...(report ? [report.buffer] : [])].filter(
+          (b): b is ArrayBuffer => b instanceof ArrayBuffer,
+        )
+      : [];
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.workers[w]!.postMessage({ id, task });
+      this.workers[w]!.postMessage({ id, task }, transfer);
     });
+  }
+
+  /** Gives a result's resampled-sums buffer back for reuse, once the caller has read it. */
+  release(sums: Float64Array): void {
+    if (this.workers.length === 0) {
+      this.inlineBuffers.push(sums);
+      return;
+    }
+    const w = this.owner.get(sums);
+    if (w !== undefined) this.workers[w]!.postMessage({ release: sums }, [sums.buffer as ArrayBuffer]);
   }
 
   async close(): Promise<void> {

@@ -102,8 +102,9 @@ export async function runScoreStage(input: ScoreStageInput): Promise<ScoreStageR
   finishCost.host_seconds += clock.take();
   let done = 0;
   const workers = HostWorkers.start(settings.concurrency, library, reader);
-  // Enough finished simulations queued to keep every worker busy while the main thread simulates the next ones.
-  const inFlightLimit = 4 * Math.max(1, workers.threads);
+  // Enough finished simulations queued to keep every worker busy while the main thread simulates the next ones,
+  // and to hide the latency of the detail files' fsyncs (each task holds a few kilobytes).
+  const inFlightLimit = 32 * Math.max(1, workers.threads);
   let failure: { error: unknown } | undefined;
   const running = new Set<Promise<void>>();
   try {
@@ -117,6 +118,8 @@ export async function runScoreStage(input: ScoreStageInput): Promise<ScoreStageR
       const job = (scoring.task ? workers.finish(scoring.task) : Promise.resolve(null))
         .then((finished) => {
           const row = completeRow(scoring, finished, scorer, settings);
+          const sums = finished?.test?.resampled?.sums;
+          if (sums) workers.release(sums);
           const cost: Partial<StageCost> = {
             feature_signs: 1,
             simulator_tokens: scoring.simulatorTokens,

@@ -123,13 +123,21 @@ export function percentileInterval(defined: Float64Array, resamples: number, lev
  * `bootstrapCI(set, statistic)` for a statistic of the pooled moments, up to rounding. Null when the set has fewer
  * than 2 sequences (no interval). This is the heavy half of a moment bootstrap; a worker thread can run it.
  */
-export function resampleMoments(moments: SequenceMoments, options: BootstrapOptions): Float64Array | null {
+export function resampleMoments(
+  moments: SequenceMoments,
+  options: BootstrapOptions,
+  into?: Float64Array,
+): Float64Array | null {
   checkOptions(options);
   const n = moments.sequences;
   const pools = strataPools(n, options.strata);
   if (n < 2) return null;
   const rng = new Sfc32(options.seed);
-  const sums = new Float64Array(options.resamples * MOMENT_FIELDS);
+  // `into`, when it has the right size, is reused: stage 3 recycles these buffers between its threads.
+  const sums =
+    into && into.length === options.resamples * MOMENT_FIELDS
+      ? into
+      : new Float64Array(options.resamples * MOMENT_FIELDS);
   const v = moments.values;
   // The hot loop of stage 3's host work: `nextInt` unrolled (same rejection rule, so the same draws) and the
   // drawn sequence's moments added in place.

@@ -161,8 +161,12 @@ export interface PooledStatistics {
   readonly absoluteDeviationExplained: number | null;
 }
 
-export function pooledStatistics(set: ScoreSet): PooledStatistics {
-  const m = pooledMoments(set);
+/**
+ * Every pooled statistic of a set; `moments` are its pooled moments when the caller has them already (they must be
+ * this set's), so they are not computed twice.
+ */
+export function pooledStatistics(set: ScoreSet, moments?: PooledMoments): PooledStatistics {
+  const m = moments ?? pooledMoments(set);
   const calibration = calibrationOf(m);
   return {
     tokens: m.tokens,
