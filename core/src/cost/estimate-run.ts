@@ -23,10 +23,16 @@ export const ESTIMATE_FIGURES = {
    * not measured here; `cost.explainerCompletionTokensPerSecond` replaces it.
    */
   completionTokensPerSecond: 10_000,
-  /** Stage 3's host work, feature-signs per second per core (`npm run bench score-throughput`). */
-  scoreHostPerCore: 500,
-  /** Stage 2's host work (prompt selection, threshold, rendering), feature-signs per second per core. */
-  describeHostPerCore: 400,
+  /**
+   * Stage 3's host work, feature-signs per second per core: `npm run bench score-throughput` gave 280-410 on the
+   * shared development machine's 2 cores under load (an idle core does more).
+   */
+  scoreHostPerCore: 150,
+  /**
+   * Stage 2's host work (prompt selection, threshold, rendering, counting tokens), feature-signs per second per
+   * core: the embedded default's stage 2 on the same machine, 85-210 feature-signs/s.
+   */
+  describeHostPerCore: 50,
   /** Parameters of the model the throughputs were measured on. */
   anchorParameters: 8.03e9,
 } as const;
