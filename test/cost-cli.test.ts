@@ -3,7 +3,7 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { COST_KEYS, type StageCost } from '@expgen/core';
-import { assertOneLineError, repoRoot, runCli, tempDir } from './helpers/run-cli.js';
+import { assertOneLineError, runCli, tempDir } from './helpers/run-cli.js';
 
 type Cost = Record<'describe' | 'score' | 'total', StageCost>;
 
@@ -120,6 +120,8 @@ describe('cost accounting and estimates', () => {
 
   it('--dry-run estimates the full Llama-3.1-8B run from the config alone: no model, no data, nothing written', async () => {
     const out = join(dir, 'never-written');
+    // A model folder that is surely absent, whatever this machine holds under models/.
+    const absent = join(dir, 'no-models', 'llama-3.1-8b-instruct-onnx');
     const result = await runCli([
       'run',
       '--config',
@@ -128,6 +130,8 @@ describe('cost accounting and estimates', () => {
       '--json',
       '--out',
       out,
+      '--set',
+      `subject.options.model=${absent}`,
     ]);
     assert.equal(result.code, 0, result.stderr);
     const estimate = JSON.parse(result.stdout);
@@ -143,7 +147,7 @@ describe('cost accounting and estimates', () => {
       estimate.assumed,
     );
     assert.ok(!existsSync(out), 'a dry run writes nothing');
-    assert.ok(!existsSync(join(repoRoot, 'models', 'llama-3.1-8b-instruct-onnx')), 'the test machine has no model');
+    assert.ok(!existsSync(absent));
   });
 
   it('prices hosted APIs in money with cost.* prices, and names the key it cannot do without', async () => {
