@@ -1,6 +1,8 @@
 import type { FeatureKey, Sign, TokenMoments } from '@expgen/contract';
 import {
+  intervalFromResampledMoments,
   momentsOf,
+  pearsonFromMoments,
   pooledStatistics,
   resampleMoments,
   scoredSequence,
@@ -42,6 +44,11 @@ export interface FinishTask {
   readonly bootstrap: { readonly resamples: number; readonly seed: number } | null;
   /** Whether the scorer's value is a function of the moments: then resample moments here. */
   readonly resampleMoments: boolean;
+  /**
+   * Set when the scorer's `valueFromMoments` is the kit's own `pearsonFromMoments` (the correlation scorer's): then
+   * this thread evaluates the resamples too, and only the interval travels back.
+   */
+  readonly knownStatistic: 'pearson' | null;
 }
 
 export interface FinishResult {
@@ -54,12 +61,19 @@ export interface FinishResult {
     readonly moments: TokenMoments;
     /** Pooled moments of the valid and test sets together (the pooled score). */
     readonly pooledMoments: TokenMoments;
-    /** Resampled moment sums of the test set and their centers; null without a moment bootstrap. */
+    /**
+     * Resampled moment sums of the test set and their centers, for the scorer to evaluate; null without a moment
+     * bootstrap or when the interval was computed here.
+     */
     readonly resampled: {
       readonly sums: Float64Array;
       readonly centerPredicted: number;
       readonly centerActual: number;
     } | null;
+    /** The interval, when this thread could evaluate the scorer's statistic (`knownStatistic`). */
+    readonly interval?: { readonly low: number; readonly high: number } | null;
+    /** The scorer's value of `moments` and of `pooledMoments`, likewise. */
+    readonly values?: { readonly score: number | null; readonly pooledScore: number | null };
   } | null;
 }
 
@@ -125,14 +139,29 @@ export async function finishFeature(
       task.resampleMoments && task.bootstrap
         ? resampleMoments(moments, { ...task.bootstrap, strata: detail.report.strata }, buffers.pop())
         : null;
-    test = {
-      pearson: stats.pearson,
-      rSquared: stats.rSquared,
-      absoluteDeviationExplained: stats.absoluteDeviationExplained,
-      moments: pooled,
-      pooledMoments: momentsOf(sequenceMoments([...sets.selection, ...sets.report])),
-      resampled: sums ? { sums, centerPredicted: moments.centerPredicted, centerActual: moments.centerActual } : null,
-    };
+    const both = momentsOf(sequenceMoments([...sets.selection, ...sets.report]));
+    if (task.knownStatistic === 'pearson') {
+      const interval = sums ? intervalFromResampledMoments(sums, moments, pearsonFromMoments) : null;
+      if (sums) buffers.push(sums);
+      test = {
+        pearson: stats.pearson,
+        rSquared: stats.rSquared,
+        absoluteDeviationExplained: stats.absoluteDeviationExplained,
+        moments: pooled,
+        pooledMoments: both,
+        resampled: null,
+        interval: interval && { low: interval.low, high: interval.high },
+        values: { score: pearsonFromMoments(pooled), pooledScore: pearsonFromMoments(both) },
+      };
+    } else
+      test = {
+        pearson: stats.pearson,
+        rSquared: stats.rSquared,
+        absoluteDeviationExplained: stats.absoluteDeviationExplained,
+        moments: pooled,
+        pooledMoments: both,
+        resampled: sums ? { sums, centerPredicted: moments.centerPredicted, centerActual: moments.centerActual } : null,
+      };
   }
   await writeFileDurably(task.path, featureDetailJson(detail));
   return { test };

@@ -46,6 +46,21 @@ export interface FeatureScoring {
   readonly simulatorTokensNaive: number;
 }
 
+/**
+ * The token ids of a row as the contract's plain array, made once per row (rows are simulated in several rounds,
+ * for both signs and again for the null baseline). A loop: `Array.from` walks a typed array through its iterator.
+ */
+const tokenLists = new WeakMap<Int32Array, number[]>();
+function tokenList(tokens: Int32Array): number[] {
+  let list = tokenLists.get(tokens);
+  if (!list) {
+    list = new Array<number>(tokens.length);
+    for (let t = 0; t < tokens.length; t++) list[t] = tokens[t]!;
+    tokenLists.set(tokens, list);
+  }
+  return list;
+}
+
 /** Calls the simulator, counting the tokens it processes and naming its plugin when it fails or answers wrongly. */
 export async function simulateCounted(
   simulator: Simulator,
@@ -57,17 +72,17 @@ export async function simulateCounted(
   const { plugin, component } = simulator.provenance;
   let result: SimulateResult;
   try {
-    result = await simulator.simulate({ descriptions, sequences: sequences.map((s) => Array.from(s.tokens)) });
+    result = await simulator.simulate({ descriptions, sequences: sequences.map((s) => tokenList(s.tokens)) });
   } catch (error) {
     throw pluginError(plugin, `simulator "${component}" simulating ${where}`, error);
   }
-  const shapeOk =
-    result.predictions.length === descriptions.length &&
-    result.predictions.every(
-      (perSequence) =>
-        perSequence.length === sequences.length &&
-        perSequence.every((p, s) => p.length === sequences[s]!.tokens.length),
-    );
+  let shapeOk = result.predictions.length === descriptions.length;
+  for (let d = 0; shapeOk && d < descriptions.length; d++) {
+    const perSequence = result.predictions[d]!;
+    shapeOk = perSequence.length === sequences.length;
+    for (let s = 0; shapeOk && s < sequences.length; s++)
+      shapeOk = perSequence[s]!.length === sequences[s]!.tokens.length;
+  }
   if (!shapeOk)
     throw pluginError(
       plugin,
@@ -202,6 +217,7 @@ export async function scoreFeature(item: ScoreItem, context: FeatureScoringConte
     simulations,
     bootstrap: settings.bootstrap > 0 ? { resamples: settings.bootstrap, seed: settings.seed } : null,
     resampleMoments: context.scorer.fromMoments !== null,
+    knownStatistic: context.scorer.knownStatistic,
   };
   const detail: FeatureDetail = {
     path: task.path,
@@ -258,7 +274,12 @@ export function completeRow(
   let score: number | null;
   let ci: readonly [number, number] | null = null;
   let pooledScore: number | null;
-  if (scorer.fromMoments) {
+  if (test.values) {
+    // The worker evaluated the scorer's statistic itself (`knownStatistic`).
+    score = test.values.score;
+    pooledScore = test.values.pooledScore;
+    ci = test.interval ? [test.interval.low, test.interval.high] : null;
+  } else if (scorer.fromMoments) {
     score = scorer.fromMoments(test.moments);
     pooledScore = scorer.fromMoments(test.pooledMoments);
     const interval = test.resampled

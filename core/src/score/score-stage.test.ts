@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { memoryLogger, type Scorer, type Simulator } from '@expgen/contract';
+import { memoryLogger, type Scorer, type Simulator, type TokenMoments } from '@expgen/contract';
 import { fakeProvenance } from '@expgen/contract/testing';
 import { pearsonFromMoments, pooledStatistics, Sfc32 } from '@expgen/plugin-kit';
 import { configSchema, type ExpgenConfig } from '../config/config-schema.js';
@@ -106,7 +106,11 @@ function countingSimulator(): Simulator & { calls: { descriptions: readonly stri
   };
 }
 
-function pearsonScorer(withMoments: boolean): Scorer {
+/**
+ * Pearson's r three ways: `known` offers the kit's own `pearsonFromMoments` (worker threads evaluate it themselves),
+ * `moments` a function of its own (this thread evaluates the resampled sums), `score` no moments at all.
+ */
+function pearsonScorer(how: 'known' | 'moments' | 'score'): Scorer {
   return {
     provenance: fakeProvenance('scorer', 'pearson'),
     score: (request) => ({
@@ -115,7 +119,8 @@ function pearsonScorer(withMoments: boolean): Scorer {
       stats: {},
       scoredBy: fakeProvenance('scorer', 'pearson'),
     }),
-    ...(withMoments ? { valueFromMoments: pearsonFromMoments } : {}),
+    ...(how === 'known' ? { valueFromMoments: pearsonFromMoments } : {}),
+    ...(how === 'moments' ? { valueFromMoments: (m: TokenMoments) => pearsonFromMoments(m) } : {}),
   };
 }
 
@@ -179,7 +184,7 @@ async function score(
       library,
       described: described(),
       simulator: options.simulator ?? countingSimulator(),
-      scorer: options.scorer ?? pearsonScorer(true),
+      scorer: options.scorer ?? pearsonScorer('known'),
       settings: options.settings,
       outDir,
       logger: memoryLogger(),
@@ -263,9 +268,14 @@ describe('stage 3', () => {
     assert.equal(outputs(one.outDir).size, 2 + 2 * FEATURES);
   });
 
-  it('a scorer without valueFromMoments gives the same results through score() (up to rounding)', async () => {
+  it('a scorer evaluated by the workers, by this thread from moments, or by score() gives the same results', async () => {
     const fast = await score(exemplars, { settings: settings() });
-    const slow = await score(exemplars, { settings: settings(), scorer: pearsonScorer(false) });
+    const moments = await score(exemplars, { settings: settings(), scorer: pearsonScorer('moments') });
+    const slow = await score(exemplars, { settings: settings(), scorer: pearsonScorer('score') });
+    assert.equal(
+      readFileSync(join(moments.outDir, 'results.jsonl'), 'utf8'),
+      readFileSync(join(fast.outDir, 'results.jsonl'), 'utf8'),
+    );
     for (const [i, row] of fast.rows.entries()) {
       const other = slow.rows[i]!;
       assert.equal(row.description, other.description);

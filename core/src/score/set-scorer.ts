@@ -1,5 +1,11 @@
 import { pluginError, type Scorer, type TokenMoments } from '@expgen/contract';
-import { bootstrapCI, pooledMoments, type BootstrapInterval, type ScoreSet } from '@expgen/plugin-kit';
+import {
+  bootstrapCI,
+  pearsonFromMoments,
+  pooledMoments,
+  type BootstrapInterval,
+  type ScoreSet,
+} from '@expgen/plugin-kit';
 
 /**
  * The stage's view of the configured scorer: the value of a scored set, by the scorer's `valueFromMoments` when it
@@ -11,6 +17,11 @@ export interface SetScorer {
   value(set: ScoreSet): number | null;
   /** The scorer's value of pooled moments, when it is a function of them (then resampling sums moments). */
   readonly fromMoments: ((moments: TokenMoments) => number | null) | null;
+  /**
+   * 'pearson' when `valueFromMoments` is the kit's own `pearsonFromMoments` (the correlation scorer's): a function
+   * every thread has, so worker threads evaluate the resamples themselves and send back only the interval.
+   */
+  readonly knownStatistic: 'pearson' | null;
   /** Bootstrap interval of the value over a set's sequences by calling `score` per resample (no `fromMoments`). */
   intervalByResampling(
     set: ScoreSet,
@@ -34,6 +45,7 @@ export function setScorerOf(scorer: Scorer): SetScorer {
     guard('score', () => scorer.score({ predicted, actual }).value);
   return {
     fromMoments,
+    knownStatistic: scorer.valueFromMoments === pearsonFromMoments ? 'pearson' : null,
     value: (set) =>
       fromMoments
         ? fromMoments(pooledMoments(set))

@@ -8,31 +8,33 @@ import { tokenText } from './token-statistics-describer.js';
  */
 export function namedTokenSimulator(tokenizer: Tokenizer, context: ComponentContext): Simulator {
   const provenance = context.provenance;
-  const textOf = new Map<number, string>();
-  const nameOf = (id: number) => {
-    let text = textOf.get(id);
-    if (text === undefined) textOf.set(id, (text = tokenText(tokenizer, id).toLowerCase()));
-    return text;
+  // Token names by id, filled as ids are met (an array: ids are dense and below the vocabulary size).
+  const names: (string | undefined)[] = [];
+  const nameOf = (id: number) => (names[id] ??= tokenText(tokenizer, id).toLowerCase());
+  // A description's named strings, parsed once: stage 3 simulates the same text in several rounds.
+  const parsed = new Map<string, ReadonlySet<string>>();
+  const namedIn = (description: string) => {
+    let named = parsed.get(description);
+    if (!named) {
+      if (parsed.size >= 4096) parsed.clear();
+      named = new Set(
+        quotedStrings(description)
+          .map((s) => (s.trim() || s).toLowerCase())
+          .filter(Boolean),
+      );
+      parsed.set(description, named);
+    }
+    return named;
   };
   return {
     provenance,
     async simulate(request: SimulateRequest): Promise<SimulateResult> {
       const predictions = request.descriptions.map((description) => {
-        const named = new Set(
-          quotedStrings(description)
-            .map((s) => (s.trim() || s).toLowerCase())
-            .filter(Boolean),
-        );
-        // Whether each id is named, decided once per id for this description: sequences repeat their tokens.
-        const hit = new Map<number, boolean>();
+        const named = namedIn(description);
         return request.sequences.map((tokens) => {
           const out = new Float32Array(tokens.length);
-          for (let t = 0; t < tokens.length; t++) {
-            const id = tokens[t]!;
-            let isNamed = hit.get(id);
-            if (isNamed === undefined) hit.set(id, (isNamed = named.has(nameOf(id))));
-            if (isNamed) out[t] = 10;
-          }
+          if (named.size === 0) return out;
+          for (let t = 0; t < tokens.length; t++) if (named.has(nameOf(tokens[t]!))) out[t] = 10;
           return out;
         });
       });
