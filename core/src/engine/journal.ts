@@ -1,4 +1,14 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { ExpgenError } from '@expgen/contract';
 
@@ -15,6 +25,11 @@ import { ExpgenError } from '@expgen/contract';
 export class Journal<T> {
   private lastSync = performance.now();
   private pending: string[] = [];
+  /** A group commit's fsync runs in the thread pool; its failure is reported by the next append or close. */
+  private syncError: Error | null = null;
+  /** Background fsyncs not yet done: the descriptor stays open until they are. */
+  private syncing = 0;
+  private closed = false;
 
   private constructor(
     readonly path: string,
@@ -44,6 +59,7 @@ export class Journal<T> {
   }
 
   append(entry: T): void {
+    if (this.syncError) throw this.syncError;
     const key = this.keyOf(entry);
     if (this.entries.has(key)) return;
     this.pending.push(`${JSON.stringify(entry)}\n`);
@@ -56,16 +72,30 @@ export class Journal<T> {
   }
 
   close(): void {
-    this.commit();
-    closeSync(this.fd);
+    if (this.pending.length) writeSync(this.fd, this.pending.join(''));
+    this.pending = [];
+    fsyncSync(this.fd);
+    this.closed = true;
+    if (this.syncing === 0) closeSync(this.fd);
+    if (this.syncError) throw this.syncError;
   }
 
-  /** Writes the pending entries in one write and fsyncs them. */
+  /**
+   * Writes the pending entries in one write and fsyncs them: at once without group commits; in the background
+   * with them, so the thread that appends does not wait for the disk (close waits for everything).
+   */
   private commit(): void {
     if (this.pending.length === 0) return;
     writeSync(this.fd, this.pending.join(''));
     this.pending = [];
-    fsyncSync(this.fd);
+    if (this.groupCommitMs === 0) fsyncSync(this.fd);
+    else {
+      this.syncing++;
+      fsync(this.fd, (error) => {
+        if (error) this.syncError ??= error;
+        if (--this.syncing === 0 && this.closed) closeSync(this.fd);
+      });
+    }
   }
 }
 

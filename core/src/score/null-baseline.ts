@@ -1,5 +1,5 @@
 import { formatFeatureKey, type FeatureKey, type Simulator } from '@expgen/contract';
-import { derangement, scoredSequence } from '@expgen/plugin-kit';
+import { derangement } from '@expgen/plugin-kit';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import type { ResultRow } from './results.js';
 import { simulateCounted } from './score-feature.js';
@@ -47,14 +47,14 @@ export async function nullBaseline(input: NullBaselineInput): Promise<{ scores: 
       `${formatFeatureKey(key)} (${row.sign}), null baseline`,
       counter,
     );
-    const set = report.rows.map((r, s) =>
-      scoredSequence(
-        row.sign,
-        { activations: r.activations, countFrom: r.countFrom, length: r.activations.length },
-        simulated.predictions[0]![s]!,
-      ),
+    scores[job.row] = input.scorer.valueOfRows(
+      row.sign,
+      report.rows.map((r, s) => ({
+        activations: r.activations,
+        countFrom: r.countFrom,
+        predicted: simulated.predictions[0]![s]!,
+      })),
     );
-    scores[job.row] = input.scorer.value(set);
   }
   return { scores, tokens: counter.tokens };
 }

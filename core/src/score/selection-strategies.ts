@@ -1,5 +1,4 @@
 import type { Sign } from '@expgen/contract';
-import { scoredSequence, type ScoredSequence } from '@expgen/plugin-kit';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { interleavedOrder, type ScoringSequences } from './scoring-sequences.js';
 import type { SetScorer } from './set-scorer.js';
@@ -41,7 +40,6 @@ export function selectCandidate(problem: SelectionProblem, settings: SelectionSe
 /** Candidate state shared by the strategies: predictions and scored sequences per row, filled as rounds go. */
 class Candidates {
   readonly predictions: (Float32Array | undefined)[][];
-  readonly scored: (ScoredSequence | undefined)[][];
   readonly scores: (number | null)[];
   readonly evaluatedOn: number[];
 
@@ -49,7 +47,6 @@ class Candidates {
     const n = problem.sequences.rows.length;
     const d = problem.descriptions.length;
     this.predictions = Array.from({ length: d }, () => new Array<Float32Array | undefined>(n));
-    this.scored = Array.from({ length: d }, () => new Array<ScoredSequence | undefined>(n));
     this.scores = new Array<number | null>(d).fill(null);
     this.evaluatedOn = new Array<number>(d).fill(0);
   }
@@ -71,20 +68,13 @@ class Candidates {
   /** Scores description d on `rows` (all simulated), remembering the score and how many rows it covers. */
   score(d: number, rows: readonly number[]): number | null {
     const { sign, sequences } = this.problem;
-    const set = rows.map((row) => {
-      let s = this.scored[d]![row];
-      if (!s) {
+    const value = this.problem.scorer.valueOfRows(
+      sign,
+      rows.map((row) => {
         const r = sequences.rows[row]!;
-        s = scoredSequence(
-          sign,
-          { activations: r.activations, countFrom: r.countFrom, length: r.activations.length },
-          this.predictions[d]![row]!,
-        );
-        this.scored[d]![row] = s;
-      }
-      return s;
-    });
-    const value = this.problem.scorer.value(set);
+        return { activations: r.activations, countFrom: r.countFrom, predicted: this.predictions[d]![row]! };
+      }),
+    );
     if (value !== null && !Number.isFinite(value))
       throw new RangeError(`the scorer returned ${value}; an undefined score must be null`);
     this.scores[d] = value;

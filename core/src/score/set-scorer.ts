@@ -1,9 +1,12 @@
-import { pluginError, type Scorer, type TokenMoments } from '@expgen/contract';
+import { pluginError, type Scorer, type Sign, type TokenMoments } from '@expgen/contract';
 import {
   bootstrapCI,
   pearsonFromMoments,
   pooledMoments,
+  scoredMoments,
+  scoredSequence,
   type BootstrapInterval,
+  type PredictedSequence,
   type ScoreSet,
 } from '@expgen/plugin-kit';
 
@@ -15,6 +18,11 @@ import {
 export interface SetScorer {
   /** The scorer's headline value of a set; null when undefined. */
   value(set: ScoreSet): number | null;
+  /**
+   * The value of stored sequences under `sign` with their predictions: from the moments summed straight from the
+   * rows when the scorer offers `valueFromMoments` (no scored copy of the set is made), else through `value`.
+   */
+  valueOfRows(sign: Sign, sequences: readonly PredictedSequence[]): number | null;
   /** The scorer's value of pooled moments, when it is a function of them (then resampling sums moments). */
   readonly fromMoments: ((moments: TokenMoments) => number | null) | null;
   /**
@@ -53,6 +61,12 @@ export function setScorerOf(scorer: Scorer): SetScorer {
             set.map((s) => Float32Array.from(s.predicted)),
             set.map((s) => Float32Array.from(s.actual)),
           ),
+    valueOfRows(sign, sequences) {
+      if (fromMoments) return fromMoments(scoredMoments(sign, sequences));
+      return this.value(
+        sequences.map((s) => scoredSequence(sign, { activations: s.activations, countFrom: s.countFrom }, s.predicted)),
+      );
+    },
     intervalByResampling(set, options) {
       // Converted once; a resample is an array of references into these, never a copy of the data.
       const predicted = set.map((s) => Float32Array.from(s.predicted));

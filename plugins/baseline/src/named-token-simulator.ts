@@ -8,9 +8,23 @@ import { tokenText } from './token-statistics-describer.js';
  */
 export function namedTokenSimulator(tokenizer: Tokenizer, context: ComponentContext): Simulator {
   const provenance = context.provenance;
-  // Token names by id, filled as ids are met (an array: ids are dense and below the vocabulary size).
-  const names: (string | undefined)[] = [];
-  const nameOf = (id: number) => (names[id] ??= tokenText(tokenizer, id).toLowerCase());
+  // Token names by id, filled as ids are met: a typed index into a dense list (a sparse array of 128k slots would
+  // fall back to a dictionary), and a map for ids beyond the vocabulary.
+  const slot = new Int32Array(tokenizer.vocabSize).fill(-1);
+  const names: string[] = [];
+  const beyond = new Map<number, string>();
+  const nameOf = (id: number): string => {
+    if (id >= 0 && id < slot.length) {
+      const i = slot[id]!;
+      if (i >= 0) return names[i]!;
+      slot[id] = names.length;
+      names.push(tokenText(tokenizer, id).toLowerCase());
+      return names[names.length - 1]!;
+    }
+    let name = beyond.get(id);
+    if (name === undefined) beyond.set(id, (name = tokenText(tokenizer, id).toLowerCase()));
+    return name;
+  };
   // A description's named strings, parsed once: stage 3 simulates the same text in several rounds.
   const parsed = new Map<string, ReadonlySet<string>>();
   const namedIn = (description: string) => {

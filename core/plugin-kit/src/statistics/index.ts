@@ -35,7 +35,9 @@ export {
   addSequenceMoments,
   momentsFromSums,
   momentsOf,
+  scoredMoments,
   sequenceMoments,
+  type PredictedSequence,
   type SequenceMoments,
 } from './sequence-moments.js';
 export { medianInPlace, quantileInPlace, selectInPlace } from './select.js';

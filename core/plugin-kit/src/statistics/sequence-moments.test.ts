@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { bootstrapCI, bootstrapMomentsCI, intervalFromResampledMoments, resampleMoments } from './bootstrap.js';
 import { absoluteDeviationExplained, pearsonFromMoments, pooledMoments, pooledPearson } from './pooled.js';
 import { Sfc32 } from './prng.js';
-import { MOMENT_FIELDS, momentsOf, sequenceMoments } from './sequence-moments.js';
+import { MOMENT_FIELDS, momentsOf, scoredMoments, sequenceMoments } from './sequence-moments.js';
+import { scoredSequence } from './true-activations.js';
 import type { ScoreSet } from './types.js';
 
 /**
@@ -165,5 +166,28 @@ describe('bootstrap over moments', () => {
         baseline += Math.abs(actual[t]! - median);
       }
     assert.ok(Math.abs(absoluteDeviationExplained(set)! - (1 - residual / baseline)) < 1e-12);
+  });
+});
+
+describe('moments of predicted sequences', () => {
+  it('equal the pooled moments of the scored sequences bit for bit, both signs, prefixes and all', () => {
+    for (let seed = 0; seed < 40; seed++) {
+      const rng = new Sfc32(500 + seed);
+      const rows = Array.from({ length: 1 + rng.nextInt(12) }, () => {
+        const length = rng.nextInt(20);
+        return {
+          activations: Float32Array.from({ length }, () =>
+            rng.nextInt(3) === 0 ? Math.fround(rng.nextFloat() * 6 - 3) : 0,
+          ),
+          countFrom: rng.nextInt(3),
+          predicted: Float32Array.from({ length }, () => rng.nextInt(4) * 2.5),
+        };
+      });
+      for (const sign of ['positive', 'negative'] as const) {
+        const direct = scoredMoments(sign, rows);
+        const reference = pooledMoments(rows.map((r) => scoredSequence(sign, r, r.predicted)));
+        assert.deepEqual(direct, reference, `seed ${seed} ${sign}`);
+      }
+    }
   });
 });

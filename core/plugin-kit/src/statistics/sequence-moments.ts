@@ -1,4 +1,5 @@
-import type { TokenMoments } from '@expgen/contract';
+import { signedActivation, type Sign, type TokenMoments } from '@expgen/contract';
+import { countedRange } from './true-activations.js';
 import type { ScoreSet } from './types.js';
 
 /**
@@ -243,4 +244,91 @@ export function momentsOf(m: SequenceMoments, indices: ArrayLike<number> | null 
   const sums = new Float64Array(MOMENT_FIELDS);
   addSequenceMoments(m, indices, sums);
   return momentsFromSums(sums, 0, m.centerPredicted, m.centerActual);
+}
+
+/** A sequence as stored (every position, a prefix before `countFrom`) with a prediction per position. */
+export interface PredictedSequence {
+  readonly activations: ArrayLike<number>;
+  readonly countFrom: number;
+  readonly predicted: ArrayLike<number>;
+}
+
+/**
+ * The pooled moments of sequences scored for `sign` — exactly `pooledMoments(sequences.map(scoredSequence))`, bit
+ * for bit (the same operations in the same order), without building the scored sequences: stage 3 scores every
+ * candidate on every slice of a selection this way.
+ */
+export function scoredMoments(sign: Sign, sequences: readonly PredictedSequence[]): TokenMoments {
+  let n = 0;
+  const sumX = new Sum();
+  const sumY = new Sum();
+  let firstX = 0;
+  let firstY = 0;
+  let constantX = true;
+  let constantY = true;
+  for (const { activations: a, countFrom, predicted: p } of sequences) {
+    const { start, end } = countedRange(countFrom, a.length, a.length);
+    if (p.length !== a.length)
+      throw new RangeError(`scoredSequence: ${p.length} predictions for a sequence of ${a.length} activations`);
+    for (let t = start; t < end; t++) {
+      const x = p[t]!;
+      const raw = a[t]!;
+      if (!Number.isFinite(raw)) throw new RangeError(`trueActivations: activation at position ${t} is ${raw}`);
+      if (!Number.isFinite(x)) throw new RangeError(`scoredSequence: prediction at position ${t} is ${x}`);
+      const y = signedActivation(sign, raw);
+      if (n === 0) {
+        firstX = x;
+        firstY = y;
+      } else {
+        if (x !== firstX) constantX = false;
+        if (y !== firstY) constantY = false;
+      }
+      sumX.add(x);
+      sumY.add(y);
+      n++;
+    }
+  }
+  const cx = n === 0 ? 0 : constantX ? firstX : sumX.value / n;
+  const cy = n === 0 ? 0 : constantY ? firstY : sumY.value / n;
+  let tokens = 0;
+  let dxTotal = 0;
+  let dyTotal = 0;
+  let dxxTotal = 0;
+  let dyyTotal = 0;
+  let dxyTotal = 0;
+  for (const { activations: a, countFrom, predicted: p } of sequences) {
+    const { start, end } = countedRange(countFrom, a.length, a.length);
+    let dxSum = 0;
+    let dySum = 0;
+    let dxx = 0;
+    let dyy = 0;
+    let dxy = 0;
+    for (let t = start; t < end; t++) {
+      const dx = p[t]! - cx;
+      const dy = signedActivation(sign, a[t]!) - cy;
+      dxSum += dx;
+      dySum += dy;
+      dxx += dx * dx;
+      dyy += dy * dy;
+      dxy += dx * dy;
+    }
+    tokens += end - start;
+    dxTotal += dxSum;
+    dyTotal += dySum;
+    dxxTotal += dxx;
+    dyyTotal += dyy;
+    dxyTotal += dxy;
+  }
+  const sums = new Float64Array(MOMENT_FIELDS);
+  sums[0] = tokens;
+  sums[1] = dxTotal;
+  sums[2] = dyTotal;
+  sums[3] = dxxTotal;
+  sums[4] = dyyTotal;
+  sums[5] = dxyTotal;
+  sums[6] = constantX ? 1 : 0;
+  sums[7] = constantY ? 1 : 0;
+  sums[8] = constantX && n > 0 ? firstX : Number.NaN;
+  sums[9] = constantY && n > 0 ? firstY : Number.NaN;
+  return momentsFromSums(sums, 0, cx, cy);
 }
