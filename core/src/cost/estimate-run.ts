@@ -24,7 +24,7 @@ export const ESTIMATE_FIGURES = {
    */
   completionTokensPerSecond: 10_000,
   /**
-   * Stage 3's host work, feature-signs per second per core: `npm run bench score-throughput` gave 280-410 on the
+   * Stage 3's host work, feature-signs per second per core: `npm run bench score-throughput` gave 280-500 on the
    * shared development machine's 2 cores under load (an idle core does more).
    */
   scoreHostPerCore: 150,
