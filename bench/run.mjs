@@ -48,6 +48,14 @@ const BENCHMARKS = {
     'bench/dist/core/plugin-call-overhead.js',
     'a stamped plugin call (every component method, errors named) vs the same call on the bare component',
   ],
+  'score-selection': [
+    'bench/dist/score/selection-strategies.js',
+    'stage 3 selection strategies at K = 50: simulator tokens vs the naive count, and regret vs exhaustive',
+  ],
+  'score-throughput': [
+    'bench/dist/score/score-throughput.js',
+    'expgen score host throughput (baseline simulator, 8 x 2,048 features) vs the previous implementation',
+  ],
   'exemplar-state': [
     'bench/dist/core/exemplar-state-bench.js',
     'streaming top-k/bottom-k/extremes update vs a sort-based reference',

@@ -58,18 +58,37 @@ export {
   type ExemplarStageSummary,
 } from './exemplars/exemplar-stage.js';
 export { ExemplarLibrary } from './exemplars/exemplar-library.js';
+// Stage 1's file formats, for tools (and benchmarks) that write exemplar outputs without running stage 1.
+export {
+  MANIFEST_FORMAT,
+  exemplarFilePath,
+  layerFolderName,
+  manifestPath,
+  spaceFolderName,
+  writeExemplarFile,
+  writeExemplarManifest,
+  type ExemplarManifest,
+  type ExemplarRow,
+  type ExemplarRowInput,
+} from './exemplars/storage/index.js';
 export { runDescribeStage, type DescribeStageInput } from './describe/describe-stage.js';
 export { describedKey, type DescribedFeature } from './describe/described-feature.js';
 export * from './describe/prompts/index.js';
+export { runScoreStage, type ScoreStageInput, type ScoreStageResult } from './score/score-stage.js';
+export { summarize, writeResults, RESULT_COLUMNS, type ResultRow, type RunSummary } from './score/results.js';
+// Stage 3's selection machinery, for the score-selection benchmark.
+export { selectCandidate, type SelectionSettings } from './score/selection-strategies.js';
+export { setScorerOf } from './score/set-scorer.js';
+export type { ScoringSequences } from './score/scoring-sequences.js';
 export {
-  runScoreStage,
-  summarize,
-  writeResults,
-  RESULT_COLUMNS,
-  type ResultRow,
-  type RunSummary,
-  type ScoreStageInput,
-} from './score/score-stage.js';
+  COST_KEYS,
+  RUN_COST_FILE,
+  readRunCost,
+  runCostOf,
+  zeroCost,
+  type RunCost,
+  type StageCost,
+} from './cost/stage-cost.js';
 export {
   resolveConfig,
   SECTION_KINDS,

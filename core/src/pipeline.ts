@@ -8,6 +8,7 @@ import type { ComposedRun } from './engine/composition-root.js';
 import { checkSelectionHeld, selectFeatures, type FeatureSelection } from './engine/feature-selection.js';
 import type { Interrupts } from './engine/interrupts.js';
 import { checkStageOutput, claimStageOutput, stageConfigHash } from './engine/stage-config.js';
+import { readRunCost, type RunCost } from './cost/stage-cost.js';
 import type { ShardSpec } from './exemplars/corpus/index.js';
 import { ExemplarLibrary } from './exemplars/exemplar-library.js';
 import type { ExemplarStageSummary } from './exemplars/exemplar-stage.js';
@@ -49,6 +50,8 @@ export interface PipelineResult {
   readonly described?: readonly DescribedFeature[];
   readonly rows?: readonly ResultRow[];
   readonly summary?: RunSummary;
+  /** What stages 2 and 3 cost in this run folder, resumed runs included (`cost.json`). */
+  readonly cost?: RunCost;
 }
 
 /**
@@ -100,12 +103,20 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       claimStageOutput(outDir, config, 'describe', options.featureShard);
       described = await stages.describe.run({ library, features, signs, outDir });
     }
-    if (!options.stages.includes('score')) return { exemplarsDir, ...stage1, ...(described ? { described } : {}) };
+    if (!options.stages.includes('score'))
+      return { exemplarsDir, ...stage1, ...(described ? { described, cost: readRunCost(outDir) } : {}) };
     if (!stages.score) throw new ExpgenError('stage 3 needs a simulator and a scorer');
     described ??= readDescribed(outDir, features, signs);
     claimStageOutput(outDir, config, 'score', options.featureShard);
-    const { rows, summary } = await stages.score.run({ library, described, outDir, pairingFeatures: allFeatures });
-    return { exemplarsDir, ...stage1, described, rows, summary };
+    const { rows, summary } = await stages.score.run({
+      library,
+      described,
+      // Work items are every feature with every sign, in that order: the keys travel with them, never re-parsed.
+      keys: features.flatMap((key) => signs.map(() => key)),
+      outDir,
+      pairingFeatures: allFeatures,
+    });
+    return { exemplarsDir, ...stage1, described, rows, summary, cost: readRunCost(outDir) };
   } finally {
     await library.close();
   }

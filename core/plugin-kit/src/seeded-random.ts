@@ -11,10 +11,11 @@ import { createHash } from 'node:crypto';
  * The same seed gives the same stream on every platform (pure 32-bit integer arithmetic).
  */
 export class Sfc32 {
-  private a: number;
-  private b: number;
-  private c: number;
-  private counter: number;
+  /**
+   * a, b, c, counter. A Uint32Array, not four number fields: values above 2^30 do not fit V8's small integers, so
+   * fields would hold boxed numbers reallocated on every step (the bootstrap draws millions per second).
+   */
+  private readonly state = new Uint32Array(4);
   /** The second normal of the last Box–Muller pair. */
   private spare: number | null = null;
 
@@ -22,20 +23,24 @@ export class Sfc32 {
   constructor(seed: number) {
     if (!Number.isSafeInteger(seed) || seed < 0)
       throw new RangeError(`Sfc32: seed must be an integer in [0, 2^53 - 1], got ${String(seed)}`);
-    this.a = 0;
-    this.b = seed >>> 0;
-    this.c = Math.floor(seed / 2 ** 32) >>> 0;
-    this.counter = 1;
+    this.state[0] = 0;
+    this.state[1] = seed >>> 0;
+    this.state[2] = Math.floor(seed / 2 ** 32) >>> 0;
+    this.state[3] = 1;
     for (let i = 0; i < 12; i++) this.nextUint32();
   }
 
   /** The next output, an integer in [0, 2^32). */
   nextUint32(): number {
-    const tmp = (this.a + this.b + this.counter) >>> 0;
-    this.counter = (this.counter + 1) >>> 0;
-    this.a = (this.b ^ (this.b >>> 9)) >>> 0;
-    this.b = (this.c + (this.c << 3)) >>> 0;
-    this.c = (((this.c << 21) | (this.c >>> 11)) + tmp) >>> 0;
+    // Stores into the Uint32Array reduce modulo 2^32, as `>>> 0` would.
+    const s = this.state;
+    const b = s[1]!;
+    const c = s[2]!;
+    const tmp = (s[0]! + b + s[3]!) >>> 0;
+    s[3] = s[3]! + 1;
+    s[0] = b ^ (b >>> 9);
+    s[1] = c + (c << 3);
+    s[2] = ((c << 21) | (c >>> 11)) + tmp;
     return tmp;
   }
 
@@ -49,7 +54,7 @@ export class Sfc32 {
     const limit = 2 ** 32 - (2 ** 32 % bound);
     for (;;) {
       const u = this.nextUint32();
-      if (u < limit) return u % bound;
+      if (u < limit) return bound < 32768 ? (((u >>> 16) % bound) * 65536 + (u & 0xffff)) % bound : u % bound;
     }
   }
 

@@ -1,4 +1,6 @@
 import { Flags } from '@oclif/core';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { datasetsFromFiles } from '../engine/data-files.js';
 import { writeManifest } from '../engine/run-manifest.js';
@@ -13,6 +15,12 @@ import {
   type PipelineResult,
   type StageName,
 } from '../pipeline.js';
+import { isExpgenError } from '@expgen/contract';
+import { estimateRun, withDescriberEstimate } from '../cost/estimate-run.js';
+import { formatEstimate } from '../cost/format-estimate.js';
+import { formatCost } from '../cost/format-cost.js';
+import type { DescribeEstimate } from '../describe/describe-stage.js';
+import { manifestPath } from '../exemplars/storage/index.js';
 import { formatSummary } from '../score/format-summary.js';
 import { writeRunReport } from '../report/index.js';
 import { ExpgenCommand, stageFlags } from './base-command.js';
@@ -40,7 +48,8 @@ export const pipelineFlags = {
 /** `--dry-run`, for the commands that describe. */
 export const dryRunFlag = {
   'dry-run': Flags.boolean({
-    description: "Estimate the describer's calls and tokens from finished exemplars; send and write nothing.",
+    description:
+      "Estimate what the configured run costs (requests, tokens, simulator tokens, GPU-hours, money) from the config alone, or with finished exemplars from the describer's own estimate; load, send and write nothing.",
   }),
 };
 
@@ -78,6 +87,10 @@ export abstract class PipelineCommand extends ExpgenCommand {
       ...(flags.data?.length ? [`datasets=${JSON.stringify(datasetsFromFiles(flags.data, process.cwd()))}`] : []),
     ];
     const outDir = resolve(flags.out);
+    if (flags['dry-run']) {
+      await this.dryRun(flags, stages, sets, outDir);
+      return { exemplarsDir: flags.exemplars ? resolve(flags.exemplars) : outDir };
+    }
     const resolved = flags.shard ? resolveShard(flags.shard) : undefined;
     const shard = resolved?.shard;
     if (resolved?.indexFrom)
@@ -143,6 +156,74 @@ export abstract class PipelineCommand extends ExpgenCommand {
     }
   }
 
+  /**
+   * `--dry-run`: the whole configured run priced from the config alone (no model folder or dataset needed), with
+   * stage 2 from the describer's own estimate when finished exemplars are there and the describer can price its
+   * calls. Nothing is sent or written.
+   */
+  private async dryRun(flags: PipelineFlags, stages: StageName[], sets: string[], outDir: string): Promise<void> {
+    const config = await this.resolveConfig(flags, sets);
+    const exemplarsDir = flags.exemplars ? resolve(flags.exemplars) : outDir;
+    const finished = existsSync(manifestPath(exemplarsDir));
+    // A run over finished exemplars does not repeat stage 1.
+    const priced = stages.filter((s) => !(s === 'exemplars' && finished));
+    const featureShard = flags.shard ? resolveShard(flags.shard).shard : undefined;
+    const featuresBaseDir = flags.features !== undefined ? process.cwd() : config.baseDirOf(['features']);
+    let estimate = await estimateRun({
+      config: config.config,
+      stages: priced,
+      features: flags.features ?? null,
+      featuresBaseDir,
+      subjectBaseDir: config.baseDirOf(['subject', 'options']),
+      describeBaseDir: config.baseDirOf(['describe', 'promptTemplate']),
+      ...(featureShard ? { featureShard } : {}),
+      cores: availableParallelism(),
+    });
+    let described: DescribeEstimate | undefined;
+    if (finished && priced.includes('describe')) {
+      try {
+        const { run } = await this.compose(flags, { stages: ['describe'], progress: false }, sets);
+        try {
+          described = (
+            await runPipeline({
+              run,
+              config: config.config,
+              outDir,
+              stages: ['describe'],
+              ...(flags.features !== undefined ? { features: flags.features } : {}),
+              featuresBaseDir,
+              ...(flags.exemplars ? { exemplarsDir } : {}),
+              ...(featureShard ? { featureShard } : {}),
+              dryRun: true,
+            })
+          ).estimate;
+        } finally {
+          await run.dispose();
+        }
+        if (described)
+          estimate = withDescriberEstimate(
+            estimate,
+            described,
+            `stage 2 from the describer's own estimate over the finished exemplars in ${exemplarsDir} (calls, cache hits, prompt tokens; completion tokens at most)`,
+          );
+      } catch (error) {
+        if (!isExpgenError(error)) throw error;
+        estimate = {
+          ...estimate,
+          assumed: [
+            `stage 2 from the config: the describer's own estimate over ${exemplarsDir} was not available (${error.message})`,
+            ...estimate.assumed,
+          ],
+        };
+      }
+    }
+    if (flags.json) {
+      this.printJson({ out: outDir, dry_run: true, ...estimate, ...(described ? { estimate: described } : {}) });
+      return;
+    }
+    this.log(formatEstimate(estimate));
+  }
+
   private report(outDir: string, result: PipelineResult, json: boolean, reportPath: string | null): void {
     const stage1Only = result.exemplars && !result.described && !result.summary && !result.estimate;
     if (stage1Only && json) {
@@ -173,6 +254,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
         described: result.described?.length ?? null,
         report: reportPath,
         ...(result.estimate ? { estimate: result.estimate } : {}),
+        ...(result.cost ? { cost: result.cost } : {}),
       });
       return;
     }
@@ -190,9 +272,11 @@ export abstract class PipelineCommand extends ExpgenCommand {
         `results: ${resolve(outDir, 'results.jsonl')} and results.arrow; per-feature detail under ${resolve(outDir, 'features')}`,
       );
       this.log(formatSummary(result.summary));
+      if (result.cost) this.log(formatCost(result.cost, `cost (${resolve(outDir, 'cost.json')})`));
       if (reportPath) this.log(`report: ${reportPath}`);
     } else if (result.described) {
       this.log(`candidates: ${resolve(outDir, 'descriptions', 'candidates.jsonl')} and candidates.arrow`);
+      if (result.cost) this.log(formatCost(result.cost, `cost (${resolve(outDir, 'cost.json')})`));
     }
   }
 }

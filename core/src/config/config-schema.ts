@@ -25,6 +25,59 @@ const datasetSection = s.object({
   options: s.unknown(),
 });
 
+const perMillionTokens = s.object({
+  prompt: s.number({ min: 0 }).describe('Price of a million prompt tokens.'),
+  cachedPrompt: s
+    .number({ min: 0 })
+    .nullable()
+    .default(null)
+    .describe('Price of a million prompt tokens served from the prefix cache; null: the prompt price.'),
+  completion: s.number({ min: 0 }).default(0).describe('Price of a million completion tokens.'),
+});
+
+const costSection = s.object({
+  gpu: s.string({ nonEmpty: true }).default('H200').describe('The GPU the throughputs below are for (a label).'),
+  layers: s
+    .integer({ min: 1 })
+    .nullable()
+    .default(null)
+    .describe("The subject's layers, for a subject whose shape --dry-run cannot read or look up; null: found."),
+  featuresPerLayer: s
+    .integer({ min: 1 })
+    .nullable()
+    .default(null)
+    .describe('Features per layer (e.g. an SAE width), when --dry-run cannot tell; null: from the subject shape.'),
+  exemplarTokensPerSecond: s
+    .number({ exclusiveMin: 0 })
+    .nullable()
+    .default(null)
+    .describe("Stage 1's subject tokens per second on one GPU, all layers read; null: the built-in figure."),
+  explainerPromptTokensPerSecond: s
+    .number({ exclusiveMin: 0 })
+    .nullable()
+    .default(null)
+    .describe("A local explainer's prompt (prefill) tokens per second on one GPU; null: the built-in figure."),
+  explainerCompletionTokensPerSecond: s
+    .number({ exclusiveMin: 0 })
+    .nullable()
+    .default(null)
+    .describe("A local explainer's generated tokens per second on one GPU, batched; null: the built-in figure."),
+  simulatorTokensPerSecond: s
+    .number({ exclusiveMin: 0 })
+    .nullable()
+    .default(null)
+    .describe("A local simulator's tokens per second on one GPU; null: the built-in figure."),
+  describerPrice: perMillionTokens
+    .nullable()
+    .default(null)
+    .describe('Set when the describer is a hosted API: its price per million tokens (money instead of GPU-hours).'),
+  simulatorPrice: perMillionTokens
+    .nullable()
+    .default(null)
+    .describe('Set when the simulator is a hosted API: its price per million prompt tokens.'),
+  currency: s.string({ nonEmpty: true }).default('USD'),
+});
+
 const quantileList = s.array(s.number({ exclusiveMin: 0, max: 0.5 }), { minItems: 1 });
 
 export const configSchema = s.object({
@@ -113,17 +166,56 @@ export const configSchema = s.object({
       .describe('Prompt template file; null: the shipped template.'),
     maxRetries: s.integer({ min: 0 }).default(3),
     seed: s.integer({ min: 0 }).default(0),
+    concurrency: s
+      .integer({ min: 1 })
+      .default(8)
+      .describe(
+        'Feature-signs described at once: describers behind HTTP servers want many, local ones queue anyway. Results do not depend on it.',
+      ),
   }),
   score: s.object({
     selection: s
-      .object({ top: s.integer({ min: 0 }).default(20), random: s.integer({ min: 0 }).default(5) })
-      .describe('Valid-split exemplars used to choose the best candidate.'),
+      .object({
+        top: s.integer({ min: 0 }).default(20),
+        random: s.integer({ min: 0 }).default(5),
+        strategy: s
+          .enum(['exhaustive', 'halving'])
+          .default('halving')
+          .describe(
+            'How the best candidate is found on the valid sequences: every distinct candidate on all of them (exhaustive), or successive halving (all distinct candidates on a first slice, the better part kept while the slice grows to the whole set).',
+          ),
+        halving: s
+          .object({
+            firstSlice: s
+              .number({ exclusiveMin: 0, max: 1 })
+              .default(0.2)
+              .describe('Share of the valid sequences the first round scores every distinct candidate on.'),
+            keep: s
+              .number({ exclusiveMin: 0, max: 1 })
+              .default(0.34)
+              .describe('Share of the candidates (rounded up) kept after each round.'),
+            growth: s
+              .number({ min: 1.1 })
+              .default(2)
+              .describe('Factor the slice grows by from round to round, until it is the whole valid set.'),
+          })
+          .describe('Parameters of the halving strategy.'),
+      })
+      .describe('Valid-split exemplars used to choose the best candidate, and how it is chosen.'),
     report: s
       .object({ top: s.integer({ min: 0 }).default(20), random: s.integer({ min: 0 }).default(5) })
       .describe('Test-split exemplars the chosen description is reported on.'),
     bootstrap: s.integer({ min: 0 }).default(1000).describe('Bootstrap resamples for the 95% confidence interval.'),
     seed: s.integer({ min: 0 }).default(0),
+    concurrency: s
+      .integer({ min: 1 })
+      .nullable()
+      .default(null)
+      .describe(
+        "Threads for stage 3's host work (statistics, per-feature files), the simulating main thread included: 1 runs everything there; null: the machine's cores. Results do not depend on it.",
+      ),
   }),
+  cost: costSection.describe('Figures `expgen run --dry-run` prices a run with (GPU throughput, API prices).'),
   plugins: s.object({
     paths: s
       .array(s.string({ nonEmpty: true }))

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import {
+  type ChatMessage,
+  type DescribeResult,
   ExpgenError,
   type Describer,
   formatFeatureKey,
@@ -11,6 +13,14 @@ import {
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { writeFileAtomic } from '@expgen/plugin-kit';
 import { letSignalsIn } from '../engine/interrupts.js';
+import {
+  accumulateCost,
+  checkedCost,
+  WallClockShares,
+  writeStageCost,
+  zeroCost,
+  type StageCost,
+} from '../cost/stage-cost.js';
 import { Journal } from '../engine/journal.js';
 import { startProgress, type ProgressSetting } from '../engine/progress.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
@@ -30,9 +40,14 @@ export interface DescribeStageInput {
   readonly outDir: string;
   readonly logger: Logger;
   readonly progress?: ProgressSetting;
-  /** Work items described at once; describers behind HTTP servers want many, local ones serialize anyway. */
+  /** Work items described at once (default `settings.concurrency`); HTTP describers want many, local ones queue. */
   readonly concurrency?: number;
+  /** Date for chat templates that print today's, when prompt tokens are counted here (`exemplars.chatDate`). */
+  readonly chatDate?: string;
 }
+
+/** A journal line: the item, and what describing it cost (absent in journals of earlier versions). */
+type JournaledDescription = DescribedFeature & { readonly cost?: Partial<StageCost> };
 
 export interface DescribeEstimate {
   readonly featureSigns: number;
@@ -64,12 +79,14 @@ const CANDIDATE_COLUMNS: readonly RecordColumn[] = [
  * descriptions from the describer. Each finished item is journaled (`descriptions/journal.jsonl`), so a killed run
  * resumes without repeating or duplicating one; the describer's own cache means a rerun repeats no model call.
  * A sign the feature never reaches is recorded as skipped; a feature whose every candidate failed is recorded as
- * failed with the reasons — never given placeholder text.
+ * failed with the reasons — never given placeholder text. What each item cost (requests, tokens, host seconds) is
+ * journaled with it and summed into `descriptions/cost.json`.
  */
 export async function runDescribeStage(input: DescribeStageInput): Promise<DescribedFeature[]> {
   const { library, describer, tokenizer, settings, logger } = input;
+  const clock = new WallClockShares();
   const template = await loadPromptTemplate(settings.promptTemplate, { baseDir: input.baseDir });
-  const journal = Journal.open<DescribedFeature>(join(input.outDir, 'descriptions', 'journal.jsonl'), (e) => e.key);
+  const journal = Journal.open<JournaledDescription>(join(input.outDir, 'descriptions', 'journal.jsonl'), (e) => e.key);
   const items = workItems(input.features, input.signs);
   const progress = startProgress(input.progress, { label: 'describing', total: items.length, unit: 'feature-signs' });
   let done = 0;
@@ -83,7 +100,10 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
       if (next >= items.length || failure) return;
       const item = items[next++]!;
       try {
-        if (!journal.has(item.key)) journal.append(await describeOne(item.feature, item.sign));
+        if (!journal.has(item.key)) {
+          const { described, cost } = await describeOne(item.feature, item.sign);
+          journal.append({ ...described, cost: { ...cost, host_seconds: clock.take() } });
+        }
       } catch (error) {
         failure ??= { error };
         return;
@@ -91,7 +111,10 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
       progress?.update(++done);
     }
   };
-  const describeOne = async (feature: FeatureKey, sign: Sign): Promise<DescribedFeature> => {
+  const describeOne = async (
+    feature: FeatureKey,
+    sign: Sign,
+  ): Promise<{ described: DescribedFeature; cost: Partial<StageCost> }> => {
     const key = formatFeatureKey(feature);
     const base = {
       key: describedKey(key, sign),
@@ -106,10 +129,12 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
       usage: null,
     };
     const prompt = await promptFor(library, feature, sign, tokenizer, settings, template);
-    if (prompt.kind === 'skipped') return { ...base, status: 'skipped', reason: prompt.detail };
+    if (prompt.kind === 'skipped')
+      return { described: { ...base, status: 'skipped', reason: prompt.detail }, cost: { feature_signs: 1 } };
     const result = await describer.describe(
       describeRequestOf(prompt, { count: settings.candidates, seed: settings.seed }),
     );
+    const cost = describeCost(result, prompt.messages, tokenizer, input.chatDate);
     const described = {
       ...base,
       candidates: result.candidates.map((c) => ({ description: c.description, seed: c.seed })),
@@ -122,23 +147,70 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
     };
     if (result.candidates.length === 0) {
       const reasons = [...new Set(result.failures.map((f) => f.reason))].join(', ');
-      return { ...described, status: 'failed', reason: `every candidate failed (${reasons || 'no answer'})` };
+      return {
+        described: { ...described, status: 'failed', reason: `every candidate failed (${reasons || 'no answer'})` },
+        cost,
+      };
     }
-    return { ...described, status: 'described', reason: null };
+    return { described: { ...described, status: 'described', reason: null }, cost };
   };
-  await Promise.allSettled(Array.from({ length: Math.max(1, input.concurrency ?? 8) }, work));
+  const setup = clock.take();
+  await Promise.allSettled(Array.from({ length: Math.max(1, input.concurrency ?? settings.concurrency) }, work));
   journal.close();
   if (failure) throw failure.error;
   progress?.finish();
 
-  const described = items.map((item) => journal.entries.get(item.key)!);
+  const entries = items.map((item) => journal.entries.get(item.key)!);
+  const described = entries.map(withoutCost);
   writeCandidates(input.outDir, described);
+  const cost = zeroCost();
+  for (const entry of entries)
+    accumulateCost(cost, entry.cost ? checkedCost(entry.cost, `${journal.path}: ${entry.key}`) : { feature_signs: 1 });
+  accumulateCost(cost, { host_seconds: setup + clock.take() });
+  writeStageCost(input.outDir, 'describe', cost);
   const failed = described.filter((d) => d.status === 'failed').length;
   const failures = described.reduce((n, d) => n + d.failures.length, 0);
   logger.info(
     `stage 2: ${described.filter((d) => d.status === 'described').length} described, ${failed} failed, ${described.filter((d) => d.status === 'skipped').length} skipped; ${failures} candidate failure(s) reported`,
   );
   return described;
+}
+
+/** A journal line without its cost: the item as `candidates.jsonl` and stage 3 see it. */
+function withoutCost(entry: JournaledDescription): DescribedFeature {
+  const { cost: _cost, ...described } = entry;
+  return described;
+}
+
+/**
+ * What one describe call cost. The describer's own `usage` where it reports one; otherwise one request whose
+ * prompt is the rendered conversation and whose completions are the candidates, counted with the subject's
+ * tokenizer (the explainer shares it, or its count is close).
+ */
+function describeCost(
+  result: DescribeResult,
+  messages: readonly ChatMessage[],
+  tokenizer: Tokenizer,
+  date: string | undefined,
+): Partial<StageCost> {
+  const usage = result.usage;
+  if (usage)
+    return {
+      feature_signs: 1,
+      explainer_requests: usage.calls,
+      prompt_tokens: usage.promptTokens,
+      cached_prompt_tokens: usage.cachedPromptTokens ?? 0,
+      completion_tokens: usage.completionTokens,
+      cached_calls: usage.cachedCalls ?? 0,
+    };
+  let completion = 0;
+  for (const c of result.candidates) completion += tokenizer.encode(c.description).length;
+  return {
+    feature_signs: 1,
+    explainer_requests: 1,
+    prompt_tokens: tokenizer.encodeChat(messages, { addGenerationPrompt: true, ...(date ? { date } : {}) }).length,
+    completion_tokens: completion,
+  };
 }
 
 function workItems(features: readonly FeatureKey[], signs: readonly Sign[]) {

@@ -1,4 +1,4 @@
-import type { DescriptionFailure, Provenance, Sign } from '@expgen/contract';
+import type { DescribeUsage, DescriptionFailure, Provenance, Sign } from '@expgen/contract';
 
 /**
  * What stage 2 records for one feature and sign, one JSON line each in `descriptions/journal.jsonl` and then in
@@ -22,7 +22,8 @@ export interface DescribedFeature {
   readonly threshold: number | null;
   readonly thresholdRule: string | null;
   readonly describedBy: Provenance | null;
-  readonly usage: { readonly promptTokens: number; readonly completionTokens: number; readonly calls: number } | null;
+  /** What the describer reported the call cost (null when it reports nothing); see `DescribeUsage`. */
+  readonly usage: DescribeUsage | null;
 }
 
 export function describedKey(feature: string, sign: Sign): string {

@@ -1,26 +1,49 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { ExpgenError } from '@expgen/contract';
 
 /**
  * An append-only JSON Lines file of finished work items (one per feature and sign), so a run killed at any moment
- * resumes without redoing or duplicating an item: each entry is one write followed by fsync, and a torn last line
- * (the kill came mid-write) is cut off when the journal is reopened. Entries are keyed; a key seen twice keeps
- * its first entry.
+ * resumes without redoing or duplicating an item: each entry is one write, and a torn last line (the kill came
+ * mid-write) is cut off when the journal is reopened. Entries are keyed; a key seen twice keeps its first entry.
+ *
+ * Durability: by default every entry is written and fsynced at once. With `groupCommitMs`, entries are written
+ * and fsynced together at most that often (and on close): a kill or a power cut loses at most the last interval's
+ * entries, which a resumed run redoes; what was committed is never torn or duplicated — for stages that finish
+ * hundreds of items a second.
  */
 export class Journal<T> {
+  private lastSync = performance.now();
+  private pending: string[] = [];
+  /** A group commit's fsync runs in the thread pool; its failure is reported by the next append or close. */
+  private syncError: Error | null = null;
+  /** Background fsyncs not yet done: the descriptor stays open until they are. */
+  private syncing = 0;
+  private closed = false;
+
   private constructor(
     readonly path: string,
     private readonly fd: number,
     readonly entries: Map<string, T>,
     private readonly keyOf: (entry: T) => string,
+    private readonly groupCommitMs: number,
   ) {}
 
-  static open<T>(path: string, keyOf: (entry: T) => string): Journal<T> {
+  static open<T>(path: string, keyOf: (entry: T) => string, options: { groupCommitMs?: number } = {}): Journal<T> {
     mkdirSync(dirname(path), { recursive: true });
     const { entries, goodBytes, totalBytes } = parse(path, keyOf);
     if (goodBytes < totalBytes) truncateSync(path, goodBytes);
-    return new Journal(path, openSync(path, 'a'), entries, keyOf);
+    return new Journal(path, openSync(path, 'a'), entries, keyOf, options.groupCommitMs ?? 0);
   }
 
   /**
@@ -36,15 +59,43 @@ export class Journal<T> {
   }
 
   append(entry: T): void {
+    if (this.syncError) throw this.syncError;
     const key = this.keyOf(entry);
     if (this.entries.has(key)) return;
-    writeSync(this.fd, `${JSON.stringify(entry)}\n`);
-    fsyncSync(this.fd);
+    this.pending.push(`${JSON.stringify(entry)}\n`);
     this.entries.set(key, entry);
+    const now = performance.now();
+    if (now - this.lastSync >= this.groupCommitMs) {
+      this.commit();
+      this.lastSync = now;
+    }
   }
 
   close(): void {
-    closeSync(this.fd);
+    if (this.pending.length) writeSync(this.fd, this.pending.join(''));
+    this.pending = [];
+    fsyncSync(this.fd);
+    this.closed = true;
+    if (this.syncing === 0) closeSync(this.fd);
+    if (this.syncError) throw this.syncError;
+  }
+
+  /**
+   * Writes the pending entries in one write and fsyncs them: at once without group commits; in the background
+   * with them, so the thread that appends does not wait for the disk (close waits for everything).
+   */
+  private commit(): void {
+    if (this.pending.length === 0) return;
+    writeSync(this.fd, this.pending.join(''));
+    this.pending = [];
+    if (this.groupCommitMs === 0) fsyncSync(this.fd);
+    else {
+      this.syncing++;
+      fsync(this.fd, (error) => {
+        if (error) this.syncError ??= error;
+        if (--this.syncing === 0 && this.closed) closeSync(this.fd);
+      });
+    }
   }
 }
 

@@ -30,7 +30,7 @@ export interface DescribeStage {
 /** Stage 3 with its collaborators bound: the simulator, the scorer and the settings. */
 export interface ScoreStage {
   run(
-    input: Pick<ScoreStageInput, 'library' | 'described' | 'outDir' | 'pairingFeatures'>,
+    input: Pick<ScoreStageInput, 'library' | 'described' | 'keys' | 'outDir' | 'pairingFeatures'>,
   ): Promise<{ rows: ResultRow[]; summary: RunSummary }>;
 }
 
@@ -82,6 +82,7 @@ export function registerStages(container: DependencyContainer): void {
         tokenizer: subject.tokenizer,
         settings: resolved.config.describe,
         baseDir: resolved.baseDirOf(['describe', 'promptTemplate']),
+        chatDate: resolved.config.exemplars.chatDate,
         logger: c.resolve(tokens.logger),
       };
       const progress = c.resolve(tokens.progress);

@@ -35,9 +35,14 @@ export type StageName = keyof typeof STAGE_SECTIONS;
 
 /**
  * Keys that change how a stage runs but not what it writes (checkpoint cadence; the memory budget only splits the
- * layers into passes with identical results), so a run resumed with other values continues the same output.
+ * layers into passes with identical results; concurrency only changes what runs at once), so a run resumed with
+ * other values continues the same output.
  */
-const OPERATIONAL_KEYS: Record<string, readonly string[]> = { exemplars: ['checkpointSeconds', 'memoryBudgetGB'] };
+const OPERATIONAL_KEYS: Record<string, readonly string[]> = {
+  exemplars: ['checkpointSeconds', 'memoryBudgetGB'],
+  describe: ['concurrency'],
+  score: ['concurrency'],
+};
 
 /**
  * The key under which a feature shard (`--shard i/N` of describe, score and run) is recorded in a stage's config:

@@ -16,6 +16,22 @@ import {
   type FeatureExemplars,
 } from './storage/index.js';
 
+/** A decoded batch's rows by feature, built once per batch: stages 2 and 3 ask for every feature of it. */
+const byFeature = new WeakMap<readonly ExemplarRow[], Map<number, ExemplarRow[]>>();
+function rowsOfFeature(rows: readonly ExemplarRow[], feature: number): ExemplarRow[] {
+  let index = byFeature.get(rows);
+  if (!index) {
+    index = new Map();
+    for (const row of rows) {
+      const list = index.get(row.feature);
+      if (list) list.push(row);
+      else index.set(row.feature, [row]);
+    }
+    byFeature.set(rows, index);
+  }
+  return index.get(feature) ?? [];
+}
+
 /**
  * Read access to a finished stage 1 output for the later stages: which features it holds, and per feature and
  * split its exemplars and activation distribution. Files are opened on first use and one decoded record batch
@@ -73,7 +89,7 @@ export class ExemplarLibrary {
     const rows = await this.batch(this.exemplarReaders, this.exemplarBatches, path, key, () =>
       ExemplarFileReader.open(path),
     );
-    const own = rows.filter((r) => r.feature === key.index);
+    const own = rowsOfFeature(rows, key.index);
     const bySign = (sign: string) => own.filter((r) => r.sign === sign).sort((a, b) => a.rank - b.rank);
     return { feature: key.index, positive: bySign('positive'), negative: bySign('negative'), random: bySign('random') };
   }

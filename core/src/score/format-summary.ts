@@ -1,4 +1,4 @@
-import type { RunSummary } from './score-stage.js';
+import type { RunSummary } from './results.js';
 
 const number = (v: number | null) => (v === null ? 'n/a' : v.toFixed(3));
 const interval = (ci: readonly [number, number] | null) => (ci ? `[${ci[0].toFixed(3)}, ${ci[1].toFixed(3)}]` : 'n/a');

@@ -8,7 +8,15 @@ import { writeFileAtomic } from '@expgen/plugin-kit';
 import { checkShardsFinished } from '../engine/shard.js';
 import { differingKeys, withoutShard } from '../engine/stage-config.js';
 import { mergeNullScores } from './null-pairing.js';
-import { summarize, writeResults, type ResultRow, type RunSummary } from './score-stage.js';
+import {
+  addCost,
+  readStageCost,
+  writeStageCost,
+  zeroCost,
+  type CostedStage,
+  type RunCost,
+} from '../cost/stage-cost.js';
+import { summarize, writeResults, type ResultRow, type RunSummary } from './results.js';
 
 /**
  * Combines the outputs of `expgen run --shard i/N` (each a slice of the features) into one run folder: results,
@@ -17,7 +25,7 @@ import { summarize, writeResults, type ResultRow, type RunSummary } from './scor
 export function mergeRunOutputs(
   inputDirs: readonly string[],
   outDir: string,
-): { rows: ResultRow[]; summary: RunSummary } {
+): { rows: ResultRow[]; summary: RunSummary; cost: RunCost } {
   if (inputDirs.length === 0) throw new ExpgenError('merge: give at least one run folder');
   checkShardsFinished(inputDirs, 'results.jsonl', 'expgen run');
   const shards = inputDirs.map((dir) => {
@@ -93,7 +101,12 @@ export function mergeRunOutputs(
     `${JSON.stringify({ ...shards[0]!.manifest, command: 'merge', shard: { index: 0, count: 1 }, mergedFrom: [...inputDirs] }, null, 2)}\n`,
   );
   writeFileAtomic(join(outDir, 'stages', 'score.json'), `${JSON.stringify(withoutShard(shards[0]!.stage), null, 2)}\n`);
-  return { rows, summary };
+  // Each shard's stages counted their own feature-signs and spending: the merged run's cost is their sum.
+  const sumOver = (stage: CostedStage) =>
+    shards.reduce((total, s) => addCost(total, readStageCost(s.dir, stage)), zeroCost());
+  writeStageCost(outDir, 'describe', sumOver('describe'));
+  const cost = writeStageCost(outDir, 'score', sumOver('score'));
+  return { rows, summary, cost };
 }
 
 function byFeatureThenSign(a: { feature: string; sign: string }, b: { feature: string; sign: string }): number {

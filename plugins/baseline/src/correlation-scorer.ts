@@ -1,11 +1,12 @@
-import { pooledStatistics } from '@expgen/plugin-kit';
+import { pearsonFromMoments, pooledStatistics } from '@expgen/plugin-kit';
 import type { ComponentContext, ScoreRequest, ScoreResult, Scorer } from '@expgen/contract';
 
 /**
  * Pearson correlation between predicted and true activations over the pooled tokens of all sequences, the
  * reference's score, with R² and absolute deviation explained of the linear calibration beside it. Undefined
  * (null) when either side is constant or fewer than two tokens are pooled. The arithmetic is core's
- * (`pooledStatistics`), shared with the stage's intervals and null baseline.
+ * (`pooledStatistics`), shared with the stage's intervals and null baseline. Pearson's r is a function of the
+ * pooled moments, so the scorer offers `valueFromMoments` and the engine resamples sums instead of sets.
  */
 export function correlationScorer(context: ComponentContext): Scorer {
   const provenance = context.provenance;
@@ -29,5 +30,6 @@ export function correlationScorer(context: ComponentContext): Scorer {
         scoredBy: provenance,
       };
     },
+    valueFromMoments: pearsonFromMoments,
   };
 }

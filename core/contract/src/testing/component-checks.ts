@@ -5,7 +5,7 @@ import type { Describer } from '../describer.js';
 import { formatFeatureKey, isValidSpace } from '../feature-key.js';
 import { reduceOnHost } from '../host-reductions.js';
 import type { ComponentContext, ComponentsByKind } from '../plugin.js';
-import type { Scorer } from '../scorer.js';
+import type { Scorer, TokenMoments } from '../scorer.js';
 import type { Simulator } from '../simulator.js';
 import type { SubjectModel } from '../subject-model.js';
 import type { Tokenizer } from '../tokenizer.js';
@@ -254,6 +254,49 @@ async function checkScorer(scorer: Scorer): Promise<void> {
   const constant = scorer.score({ predicted: [Float32Array.of(1, 1, 1, 1), Float32Array.of(1, 1, 1)], actual });
   assert.equal(constant.value, null, 'a constant prediction has an undefined score: null, never 0 or NaN');
   assert.equal(perfect.scoredBy.kind, 'scorer');
+  if (scorer.valueFromMoments) {
+    // The engine resamples by the moments when this is offered: it must agree with score().
+    const sets = [
+      { predicted: [Float32Array.of(0, 2, 1, 5), Float32Array.of(3, 3, 0)], actual },
+      { predicted: [Float32Array.of(9, 1, 4, 4), Float32Array.of(0, 7, 2)], actual },
+      { predicted: [Float32Array.of(1, 1, 1, 1), Float32Array.of(1, 1, 1)], actual },
+    ];
+    for (const [i, set] of sets.entries()) {
+      const byScore = scorer.score(set).value;
+      const byMoments = scorer.valueFromMoments(tokenMoments(set.predicted, set.actual));
+      assert.ok(
+        byScore === byMoments || (byScore !== null && byMoments !== null && Math.abs(byScore - byMoments) < 1e-9),
+        `valueFromMoments must equal score().value: set ${i} gives ${byMoments} and ${byScore}`,
+      );
+    }
+  }
+}
+
+/** Pooled moments of a set, the plain two-pass way (the contract suite depends on nothing but the contract). */
+function tokenMoments(predicted: readonly Float32Array[], actual: readonly Float32Array[]): TokenMoments {
+  const xs = predicted.flatMap((p) => [...p]);
+  const ys = actual.flatMap((a) => [...a]);
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxx = 0;
+  let syy = 0;
+  let sxy = 0;
+  xs.forEach((x, i) => {
+    sxx += (x - mx) ** 2;
+    syy += (ys[i]! - my) ** 2;
+    sxy += (x - mx) * (ys[i]! - my);
+  });
+  return {
+    tokens: n,
+    meanPredicted: mx,
+    meanActual: my,
+    sxx,
+    syy,
+    sxy,
+    constantPredicted: xs.every((x) => x === xs[0]),
+    constantActual: ys.every((y) => y === ys[0]),
+  };
 }
 
 export function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {

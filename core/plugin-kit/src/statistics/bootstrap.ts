@@ -1,4 +1,9 @@
+import type { TokenMoments } from '@expgen/contract';
 import { Sfc32 } from '../seeded-random.js';
+import { quantileInPlace } from './select.js';
+import { MOMENT_FIELDS, constancyOf, momentsFromSums, type SequenceMoments } from './sequence-moments.js';
+
+const pair = new Float64Array(4);
 
 export interface BootstrapOptions {
   /** Number of bootstrap resamples to draw, an integer >= 1 (e.g. 1,000). */
@@ -65,40 +70,171 @@ export function bootstrapCI<T>(
   options: BootstrapOptions,
 ): BootstrapInterval | null {
   const { resamples, seed } = options;
-  const level = options.level ?? 0.95;
-  if (!Number.isInteger(resamples) || resamples < 1)
-    throw new RangeError(`bootstrapCI: resamples must be an integer >= 1, got ${String(resamples)}`);
-  if (!(level > 0 && level < 1)) throw new RangeError(`bootstrapCI: level must be in (0, 1), got ${String(level)}`);
+  const level = checkOptions(options);
   const rng = new Sfc32(seed);
   const n = units.length;
   const pools = strataPools(n, options.strata);
   if (n < 2) return null;
-  const values: number[] = [];
-  let undefinedResamples = 0;
+  const values = new Float64Array(resamples);
+  let defined = 0;
+  const sample = new Array<T>(n);
   for (let b = 0; b < resamples; b++) {
-    const sample = new Array<T>(n);
     for (let i = 0; i < n; i++) {
       const pool = pools[i]!;
       sample[i] = units[pool[rng.nextInt(pool.length)]!]!;
     }
     const v = statistic(sample);
-    if (v === null) {
-      undefinedResamples++;
-      continue;
-    }
+    if (v === null) continue;
     if (!Number.isFinite(v)) throw new RangeError(`bootstrapCI: the statistic returned ${v}; undefined must be null`);
-    values.push(v);
+    values[defined++] = v;
   }
-  if (2 * values.length < resamples) return null;
-  const sorted = Float64Array.from(values).sort();
+  return percentileInterval(values.subarray(0, defined), resamples, level);
+}
+
+function checkOptions(options: BootstrapOptions): number {
+  const { resamples } = options;
+  const level = options.level ?? 0.95;
+  if (!Number.isInteger(resamples) || resamples < 1)
+    throw new RangeError(`bootstrapCI: resamples must be an integer >= 1, got ${String(resamples)}`);
+  if (!(level > 0 && level < 1)) throw new RangeError(`bootstrapCI: level must be in (0, 1), got ${String(level)}`);
+  return level;
+}
+
+/**
+ * The interval of `defined` resampled values (reordered in place) out of `resamples` drawn: null when fewer than
+ * half are defined, else the type-7 quantiles (1 − level)/2 and (1 + level)/2, found by selection, not by sorting.
+ */
+export function percentileInterval(defined: Float64Array, resamples: number, level: number): BootstrapInterval | null {
+  if (2 * defined.length < resamples) return null;
   const alpha = 1 - level;
   return {
-    low: quantileSorted(sorted, alpha / 2),
-    high: quantileSorted(sorted, 1 - alpha / 2),
+    low: quantileInPlace(defined, alpha / 2),
+    high: quantileInPlace(defined, 1 - alpha / 2),
     level,
     resamples,
-    undefinedResamples,
+    undefinedResamples: resamples - defined.length,
   };
+}
+
+/**
+ * The resamples `bootstrapCI` would draw over the sequences of `moments`, as summed sequence moments: resample b's
+ * MOMENT_FIELDS sums start at b · MOMENT_FIELDS. The draw is the same (`Sfc32(seed)`, resample by resample,
+ * position by position, one `nextInt` per position, within strata), so an interval from these sums equals
+ * `bootstrapCI(set, statistic)` for a statistic of the pooled moments, up to rounding. Null when the set has fewer
+ * than 2 sequences (no interval). This is the heavy half of a moment bootstrap; a worker thread can run it.
+ */
+export function resampleMoments(
+  moments: SequenceMoments,
+  options: BootstrapOptions,
+  into?: Float64Array,
+): Float64Array | null {
+  checkOptions(options);
+  const n = moments.sequences;
+  const pools = strataPools(n, options.strata);
+  if (n < 2) return null;
+  const rng = new Sfc32(options.seed);
+  // `into`, when it has the right size, is reused: stage 3 recycles these buffers between its threads.
+  const sums =
+    into && into.length === options.resamples * MOMENT_FIELDS
+      ? into
+      : new Float64Array(options.resamples * MOMENT_FIELDS);
+  const v = moments.values;
+  // The hot loop of stage 3's host work: `nextInt` unrolled (same rejection rule, so the same draws) and the
+  // drawn sequence's moments added in place.
+  const limits = pools.map((pool) => 2 ** 32 - (2 ** 32 % pool.length));
+  const drawn = new Int32Array(n);
+  for (let b = 0; b < options.resamples; b++) {
+    let tokens = 0;
+    let dx = 0;
+    let dy = 0;
+    let dxx = 0;
+    let dyy = 0;
+    let dxy = 0;
+    let variesX = 0;
+    let variesY = 0;
+    for (let i = 0; i < n; i++) {
+      const pool = pools[i]!;
+      const limit = limits[i]!;
+      let u = rng.nextUint32();
+      while (u >= limit) u = rng.nextUint32();
+      const s = pool[remainder(u, pool.length)]!;
+      drawn[i] = s;
+      const o = s * MOMENT_FIELDS;
+      tokens += v[o]!;
+      dx += v[o + 1]!;
+      dy += v[o + 2]!;
+      dxx += v[o + 3]!;
+      dyy += v[o + 4]!;
+      dxy += v[o + 5]!;
+      variesX += v[o + 6]!;
+      variesY += v[o + 7]!;
+    }
+    const out = b * MOMENT_FIELDS;
+    sums[out] = tokens;
+    sums[out + 1] = dx;
+    sums[out + 2] = dy;
+    sums[out + 3] = dxx;
+    sums[out + 4] = dyy;
+    sums[out + 5] = dxy;
+    // Constancy needs a second look only when no drawn sequence varies on that side (rare for real data).
+    if (variesX === 0) constancyOf(v, drawn, n, 0, pair, 0);
+    else pair[0] = 0;
+    if (variesY === 0) constancyOf(v, drawn, n, 1, pair, 2);
+    else pair[2] = 0;
+    sums[out + 6] = pair[0]!;
+    sums[out + 7] = pair[2]!;
+    sums[out + 8] = pair[0] ? pair[1]! : Number.NaN;
+    sums[out + 9] = pair[2] ? pair[3]! : Number.NaN;
+  }
+  return sums;
+}
+
+/**
+ * u mod bound for a uint32 u, in int32 arithmetic when it can be (bound below 2^15): a uint32 above 2^31 is a
+ * double to V8, and a double remainder costs several times an integer one in the bootstrap's inner loop.
+ */
+export function remainder(u: number, bound: number): number {
+  if (bound >= 32768) return u % bound;
+  return (((u >>> 16) % bound) * 65536 + (u & 0xffff)) % bound;
+}
+
+/**
+ * The light half: the interval of `value` over resampled moment sums (`resampleMoments`), with the same rules as
+ * `bootstrapCI` (undefined resamples dropped and counted; null when fewer than half are defined).
+ */
+export function intervalFromResampledMoments(
+  sums: Float64Array,
+  center: { readonly centerPredicted: number; readonly centerActual: number },
+  value: (moments: TokenMoments) => number | null,
+  options: Pick<BootstrapOptions, 'level'> = {},
+): BootstrapInterval | null {
+  const level = options.level ?? 0.95;
+  const resamples = sums.length / MOMENT_FIELDS;
+  const values = new Float64Array(resamples);
+  let defined = 0;
+  const moments = momentsFromSums(sums, 0, center.centerPredicted, center.centerActual); // reused for each resample
+  for (let b = 0; b < resamples; b++) {
+    const v = value(momentsFromSums(sums, b * MOMENT_FIELDS, center.centerPredicted, center.centerActual, moments));
+    if (v === null) continue;
+    if (!Number.isFinite(v)) throw new RangeError(`bootstrapCI: the statistic returned ${v}; undefined must be null`);
+    values[defined++] = v;
+  }
+  return percentileInterval(values.subarray(0, defined), resamples, level);
+}
+
+/**
+ * `bootstrapCI` for a statistic of the pooled moments, without building any resampled set: per-sequence moments
+ * are summed per resample (`resampleMoments`) and the statistic evaluated on the sums.
+ */
+export function bootstrapMomentsCI(
+  moments: SequenceMoments,
+  value: (moments: TokenMoments) => number | null,
+  options: BootstrapOptions,
+): BootstrapInterval | null {
+  const sums = resampleMoments(moments, options);
+  return sums === null
+    ? null
+    : intervalFromResampledMoments(sums, moments, value, options.level === undefined ? {} : { level: options.level });
 }
 
 /** For each position, the indices of the units it may be drawn from. */

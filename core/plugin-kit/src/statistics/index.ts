@@ -1,7 +1,8 @@
 /**
  * Pure statistics of stage 3 (scoring): true activations over counted positions, pooled correlation and
  * calibration, bootstrap intervals over sequences, best-of-k selection reported on held-out data, and the
- * shuffled-description null baseline. Seeded randomness is `Sfc32`.
+ * shuffled-description null baseline. Seeded randomness is `Sfc32`. Resampling works on per-sequence sufficient
+ * statistics (`sequenceMoments`) wherever the statistic is a function of the pooled moments.
  */
 export { Sfc32 } from '../seeded-random.js';
 export type { ScoredSequence, ScoreSet, SetStatistic } from './types.js';
@@ -11,6 +12,7 @@ export {
   linearCalibration,
   median,
   pearson,
+  pearsonFromMoments,
   pooledMoments,
   pooledPearson,
   pooledStatistics,
@@ -18,6 +20,26 @@ export {
   type PooledMoments,
   type PooledStatistics,
 } from './pooled.js';
-export { bootstrapCI, quantileSorted, type BootstrapInterval, type BootstrapOptions } from './bootstrap.js';
+export {
+  bootstrapCI,
+  bootstrapMomentsCI,
+  intervalFromResampledMoments,
+  percentileInterval,
+  quantileSorted,
+  resampleMoments,
+  type BootstrapInterval,
+  type BootstrapOptions,
+} from './bootstrap.js';
+export {
+  MOMENT_FIELDS,
+  addSequenceMoments,
+  momentsFromSums,
+  momentsOf,
+  scoredMoments,
+  sequenceMoments,
+  type PredictedSequence,
+  type SequenceMoments,
+} from './sequence-moments.js';
+export { medianInPlace, quantileInPlace, selectInPlace } from './select.js';
 export { selectBestOfK, type BestOfKOptions, type BestOfKResult, type Candidate } from './best-of-k.js';
 export { derangement, summarizeScores, type ScoreSummary } from './null-baseline.js';

@@ -1,3 +1,6 @@
+import type { TokenMoments } from '@expgen/contract';
+import { medianInPlace } from './select.js';
+import { momentsOf, sequenceMoments } from './sequence-moments.js';
 import type { ScoreSet } from './types.js';
 
 /**
@@ -25,100 +28,21 @@ class Sum {
   }
 }
 
-/** Centered second moments of the pooled tokens. sxx = Σ(x − x̄)², syy = Σ(y − ȳ)², sxy = Σ(x − x̄)(y − ȳ). */
-export interface PooledMoments {
-  readonly tokens: number;
-  readonly meanPredicted: number;
-  readonly meanActual: number;
-  readonly sxx: number;
-  readonly syy: number;
-  readonly sxy: number;
-  /** True when every pooled prediction is exactly the same value (also when there are no tokens). */
-  readonly constantPredicted: boolean;
-  /** True when every pooled true activation is exactly the same value (also when there are no tokens). */
-  readonly constantActual: boolean;
-}
+/**
+ * Centered second moments of the pooled tokens (the contract's `TokenMoments`). sxx = Σ(x − x̄)², syy = Σ(y − ȳ)²,
+ * sxy = Σ(x − x̄)(y − ȳ); `constantPredicted` / `constantActual` say every pooled value is exactly the same (also
+ * when there are no tokens).
+ */
+export type PooledMoments = TokenMoments;
 
 /**
  * Two passes: compensated sums for the means, then the corrected two-pass algorithm (Chan, Golub & LeVeque 1983):
  * sxx = Σd² − (Σd)²/n with d = x − x̄, which removes the rounding error left in x̄. Constancy is decided exactly
- * (every value equal to the first), not by comparing a rounded variance with 0.
+ * (every value equal to the first), not by comparing a rounded variance with 0. Computed as the sum of the
+ * per-sequence moments (`sequenceMoments`), so a resample's moments and the whole set's come from one algorithm.
  */
 export function pooledMoments(set: ScoreSet): PooledMoments {
-  let n = 0;
-  const sumX = new Sum();
-  const sumY = new Sum();
-  let firstX = 0;
-  let firstY = 0;
-  let constantX = true;
-  let constantY = true;
-  for (let s = 0; s < set.length; s++) {
-    const { predicted: p, actual: a } = set[s]!;
-    if (p.length !== a.length)
-      throw new RangeError(
-        `pooled statistics: sequence ${s} has ${p.length} predictions for ${a.length} true activations`,
-      );
-    for (let t = 0; t < a.length; t++) {
-      const x = p[t]!;
-      const y = a[t]!;
-      if (!Number.isFinite(x)) throw new RangeError(`pooled statistics: prediction ${t} of sequence ${s} is ${x}`);
-      if (!Number.isFinite(y)) throw new RangeError(`pooled statistics: true activation ${t} of sequence ${s} is ${y}`);
-      if (n === 0) {
-        firstX = x;
-        firstY = y;
-      } else {
-        if (x !== firstX) constantX = false;
-        if (y !== firstY) constantY = false;
-      }
-      sumX.add(x);
-      sumY.add(y);
-      n++;
-    }
-  }
-  if (n === 0)
-    return {
-      tokens: 0,
-      meanPredicted: 0,
-      meanActual: 0,
-      sxx: 0,
-      syy: 0,
-      sxy: 0,
-      constantPredicted: true,
-      constantActual: true,
-    };
-  let mx = sumX.value / n;
-  let my = sumY.value / n;
-  if (constantX) mx = firstX;
-  if (constantY) my = firstY;
-  let dxSum = 0;
-  let dySum = 0;
-  let sxx = 0;
-  let syy = 0;
-  let sxy = 0;
-  for (const { predicted: p, actual: a } of set) {
-    for (let t = 0; t < a.length; t++) {
-      const dx = p[t]! - mx;
-      const dy = a[t]! - my;
-      dxSum += dx;
-      dySum += dy;
-      sxx += dx * dx;
-      syy += dy * dy;
-      sxy += dx * dy;
-    }
-  }
-  sxx = constantX ? 0 : Math.max(0, sxx - (dxSum * dxSum) / n);
-  syy = constantY ? 0 : Math.max(0, syy - (dySum * dySum) / n);
-  sxy = constantX || constantY ? 0 : sxy - (dxSum * dySum) / n;
-  return {
-    tokens: n,
-    meanPredicted: mx + dxSum / n,
-    meanActual: my + dySum / n,
-    sxx,
-    syy,
-    sxy,
-    constantPredicted: constantX,
-    constantActual: constantY,
-  };
+  return momentsOf(sequenceMoments(set));
 }
 
 /** Whether the moments support correlation and calibration (see the module note). */
@@ -126,7 +50,11 @@ function defined(m: PooledMoments): boolean {
   return m.tokens >= 2 && !m.constantPredicted && !m.constantActual && m.sxx > 0 && m.syy > 0;
 }
 
-function pearsonOf(m: PooledMoments): number | null {
+/**
+ * Pearson's r of pooled moments: sxy / √(sxx · syy), clamped to [−1, 1]; null when undefined (module note). The
+ * correlation scorer's `valueFromMoments`.
+ */
+export function pearsonFromMoments(m: PooledMoments): number | null {
   if (!defined(m)) return null;
   const r = m.sxy / (Math.sqrt(m.sxx) * Math.sqrt(m.syy));
   if (!Number.isFinite(r)) return null;
@@ -138,7 +66,7 @@ function pearsonOf(m: PooledMoments): number | null {
  * This is the reference score: positive when the predictions rise with the true activations.
  */
 export function pooledPearson(set: ScoreSet): number | null {
-  return pearsonOf(pooledMoments(set));
+  return pearsonFromMoments(pooledMoments(set));
 }
 
 /** Pearson's r of two flat vectors of equal length (one sequence). */
@@ -154,7 +82,7 @@ export interface LinearCalibration {
 }
 
 function calibrationOf(m: PooledMoments): LinearCalibration | null {
-  const r = pearsonOf(m);
+  const r = pearsonFromMoments(m);
   if (r === null) return null;
   const slope = m.sxy / m.sxx;
   const intercept = m.meanActual - slope * m.meanPredicted;
@@ -177,9 +105,7 @@ export function linearCalibration(set: ScoreSet): LinearCalibration | null {
 /** The median of a non-empty list of finite values (the mean of the two middle values for an even count). */
 export function median(values: ArrayLike<number>): number {
   if (values.length === 0) throw new RangeError('median of no values');
-  const sorted = Float64Array.from(values).sort();
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return medianInPlace(Float64Array.from(values));
 }
 
 function absoluteDeviationExplainedOf(
@@ -191,7 +117,8 @@ function absoluteDeviationExplainedOf(
   const ys = new Float64Array(m.tokens);
   let i = 0;
   for (const { actual } of set) for (let t = 0; t < actual.length; t++) ys[i++] = actual[t]!;
-  const med = median(ys);
+  // A selection in linear time, not a sort: only the middle order statistics are needed.
+  const med = medianInPlace(ys);
   const residual = new Sum();
   const baseline = new Sum();
   for (const { predicted, actual } of set) {
@@ -234,12 +161,16 @@ export interface PooledStatistics {
   readonly absoluteDeviationExplained: number | null;
 }
 
-export function pooledStatistics(set: ScoreSet): PooledStatistics {
-  const m = pooledMoments(set);
+/**
+ * Every pooled statistic of a set; `moments` are its pooled moments when the caller has them already (they must be
+ * this set's), so they are not computed twice.
+ */
+export function pooledStatistics(set: ScoreSet, moments?: PooledMoments): PooledStatistics {
+  const m = moments ?? pooledMoments(set);
   const calibration = calibrationOf(m);
   return {
     tokens: m.tokens,
-    pearson: pearsonOf(m),
+    pearson: pearsonFromMoments(m),
     rSquared: calibration?.rSquared ?? null,
     slope: calibration?.slope ?? null,
     intercept: calibration?.intercept ?? null,

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { resolve } from 'node:path';
 import { ExpgenCommand } from '../base-command.js';
+import { formatCost } from '../../cost/format-cost.js';
 import { formatSummary } from '../../score/format-summary.js';
 import { mergeRunOutputs } from '../../score/merge-runs.js';
 import { lockRunFolder } from '../../engine/run-lock.js';
@@ -23,17 +24,19 @@ export default class Merge extends ExpgenCommand {
       logger: this.logger(),
       interruptHint: 'run the same command again to finish the merge',
     });
-    let summary: ReturnType<typeof mergeRunOutputs>['summary'];
+    let merged: ReturnType<typeof mergeRunOutputs>;
     try {
-      ({ summary } = mergeRunOutputs(
+      merged = mergeRunOutputs(
         (argv as string[]).map((d) => resolve(d)),
         outDir,
-      ));
+      );
     } finally {
       lock.release();
     }
-    if (flags.json) return this.printJson({ out: outDir, summary });
+    const { summary, cost } = merged;
+    if (flags.json) return this.printJson({ out: outDir, summary, cost });
     this.log(`merged ${argv.length} run folder(s) into ${outDir}`);
     this.log(formatSummary(summary));
+    this.log(formatCost(cost, 'cost, all shards'));
   }
 }

@@ -1,0 +1,197 @@
+import { closeSync, fsync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { FeatureKey, Sign } from '@expgen/contract';
+import { layerFolderName, spaceFolderName } from '../exemplars/storage/index.js';
+import type { ScoringSequences } from './scoring-sequences.js';
+
+/** One candidate of the detail file. */
+export interface DetailCandidate {
+  readonly description: string;
+  readonly seed: number;
+  /** Index of its distinct text in the predictions (identical texts share one simulation). */
+  readonly distinct: number;
+  /** Its score on the valid sequences it was scored on; null where undefined. */
+  readonly selectionScore: number | null;
+  /** How many valid sequences it was simulated and scored on (all of them unless a halving round dropped it). */
+  readonly sequencesScored: number;
+  /** Index of the first candidate with the same text, whose simulation it shares; null for the first. */
+  readonly sameAs: number | null;
+}
+
+/**
+ * The simulations of one feature-sign, packed so that they cross to a worker thread as three buffers: distinct
+ * text d's prediction for valid sequence s is `selection[d · T + offsets[s] ...]` (T: the valid tokens), present
+ * where `simulated[d · S + s]` is 1 (S: the valid sequences); the chosen text's test predictions follow the
+ * test sequences' offsets in `report`.
+ */
+export interface PackedSimulations {
+  readonly distinct: number;
+  readonly selection: Float32Array;
+  readonly simulated: Uint8Array;
+  readonly report: Float32Array | null;
+}
+
+/** Start of each sequence in the sequences' tokens laid end to end (one more entry than sequences). */
+export function offsetsOf(sequences: ScoringSequences): Int32Array {
+  const offsets = new Int32Array(sequences.rows.length + 1);
+  sequences.rows.forEach((row, i) => {
+    offsets[i + 1] = offsets[i]! + row.tokens.length;
+  });
+  return offsets;
+}
+
+/** Packs per-text, per-sequence predictions (undefined where not simulated). */
+export function packSimulations(
+  selection: ScoringSequences,
+  perText: readonly (readonly (ArrayLike<number> | undefined)[])[],
+  report: ScoringSequences,
+  reportPredictions: readonly ArrayLike<number>[] | null,
+): PackedSimulations {
+  const offsets = offsetsOf(selection);
+  const tokens = offsets[selection.rows.length]!;
+  const rows = selection.rows.length;
+  const values = new Float32Array(perText.length * tokens);
+  const simulated = new Uint8Array(perText.length * rows);
+  perText.forEach((perRow, d) => {
+    perRow.forEach((p, s) => {
+      if (!p) return;
+      values.set(p, d * tokens + offsets[s]!);
+      simulated[d * rows + s] = 1;
+    });
+  });
+  let packedReport: Float32Array | null = null;
+  if (reportPredictions) {
+    const reportOffsets = offsetsOf(report);
+    packedReport = new Float32Array(reportOffsets[report.rows.length]!);
+    reportPredictions.forEach((p, s) => {
+      packedReport!.set(p, reportOffsets[s]!);
+    });
+  }
+  return { distinct: perText.length, selection: values, simulated, report: packedReport };
+}
+
+/** Everything `features/<space>/layer-LL/<index>.<sign>.json` holds for one feature-sign. */
+export interface FeatureDetail {
+  readonly path: string;
+  readonly feature: string;
+  readonly sign: Sign;
+  /** Index of the chosen candidate (the first with the chosen text), or null. */
+  readonly chosen: number | null;
+  readonly strategy: string;
+  /** The valid sequences the candidates were chosen on. */
+  readonly selection: ScoringSequences;
+  /** The test sequences the choice is reported on (none when nothing was chosen). */
+  readonly report: ScoringSequences;
+  readonly candidates: readonly DetailCandidate[];
+  readonly simulations: PackedSimulations;
+}
+
+/** Distinct text d's predictions on valid sequence s (null where it was not simulated). */
+export function selectionPrediction(
+  detail: FeatureDetail,
+  offsets: Int32Array,
+  d: number,
+  s: number,
+): Float32Array | null {
+  const { simulations } = detail;
+  const rows = detail.selection.rows.length;
+  if (!simulations.simulated[d * rows + s]) return null;
+  const base = d * offsets[rows]!;
+  return simulations.selection.subarray(base + offsets[s]!, base + offsets[s + 1]!);
+}
+
+/** Where stage 3 puts a feature's detail: `features/<space>/layer-LL/<index>.<sign>.json`. */
+export function featureDetailFile(outDir: string, key: FeatureKey, sign: Sign): string {
+  return join(outDir, 'features', spaceFolderName(key.space), layerFolderName(key.layer), `${key.index}.${sign}.json`);
+}
+
+/** A JSON list of numbers: a typed array's join gives JSON.stringify's digits without boxing each value. */
+function numberList(values: ArrayLike<number> & { join(separator: string): string }): string {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return JSON.stringify(Array.from(values)); // JSON's null for NaN
+  return `[${values.join(',')}]`;
+}
+
+/**
+ * Exemplars already written out, by row: random sequences appear in both signs' files, and formatting the
+ * activations' digits is most of a file's cost. Rows are dropped with the reader's cache.
+ */
+const exemplarJson = new WeakMap<object, { split: string; stratum: string; json: string }>();
+
+/**
+ * The detail file's text: every candidate's simulations and scores and the exemplars they were scored on. A
+ * candidate that a halving round dropped has an empty list for the sequences it was not simulated on.
+ */
+export function featureDetailJson(detail: FeatureDetail): string {
+  // Written by hand around the numeric lists, which are most of the file (`numberList`).
+  const numbers = numberList;
+  const exemplars = (set: ScoringSequences, split: string) =>
+    `[${set.rows
+      .map((row, i) => {
+        const stratum = set.strata[i]!;
+        const cached = exemplarJson.get(row);
+        if (cached && cached.split === split && cached.stratum === stratum) return cached.json;
+        const head = JSON.stringify({
+          split,
+          stratum,
+          sign: row.sign,
+          rank: row.rank,
+          sequence: row.sequence,
+          dataset: row.dataset,
+          document: row.document,
+          countFrom: row.countFrom,
+        });
+        const json = `${head.slice(0, -1)},"tokens":${numbers(row.tokens)},"activations":${numbers(row.activations)}}`;
+        exemplarJson.set(row, { split, stratum, json });
+        return json;
+      })
+      .join(',')}]`;
+  const offsets = offsetsOf(detail.selection);
+  const reportOffsets = offsetsOf(detail.report);
+  const selectionLists = (d: number) =>
+    `[${detail.selection.rows
+      .map((_, s) => {
+        const p = selectionPrediction(detail, offsets, d, s);
+        return p ? numbers(p) : '[]';
+      })
+      .join(',')}]`;
+  const reportLists = (values: Float32Array) =>
+    `[${detail.report.rows.map((_, s) => numbers(values.subarray(reportOffsets[s]!, reportOffsets[s + 1]!))).join(',')}]`;
+  const candidates = detail.candidates.map((c, i) => {
+    const report = i === detail.chosen && detail.simulations.report ? reportLists(detail.simulations.report) : 'null';
+    const head = JSON.stringify({ description: c.description, seed: c.seed, selectionScore: c.selectionScore });
+    const tail = JSON.stringify({ sequencesScored: c.sequencesScored, sameAs: c.sameAs });
+    return `${head.slice(0, -1)},"selectionPredictions":${selectionLists(c.distinct)},"reportPredictions":${report},${tail.slice(1)}`;
+  });
+  const head = JSON.stringify({
+    feature: detail.feature,
+    sign: detail.sign,
+    chosen: detail.chosen,
+    strategy: detail.strategy,
+  }).slice(0, -1);
+  return `${head},"selection":${exemplars(detail.selection, 'valid')},"report":${exemplars(detail.report, 'test')},"candidates":[${candidates.join(',')}]}\n`;
+}
+
+/**
+ * Writes a file so readers see the old content or the whole new one, and so it is on disk before the caller goes
+ * on (temporary file, fsync, rename). The fsync waits in the thread pool, not on a core, so many files can be in
+ * flight while the next features are computed; the rest are quick local calls, made synchronously.
+ */
+export async function writeFileDurably(path: string, text: string): Promise<void> {
+  const temporary = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  let fd: number;
+  try {
+    fd = openSync(temporary, 'w');
+  } catch (error) {
+    // Thousands of files go to the same few layer folders: make a folder only when opening in it fails.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    mkdirSync(dirname(path), { recursive: true });
+    fd = openSync(temporary, 'w');
+  }
+  try {
+    writeSync(fd, text);
+    await new Promise<void>((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, path);
+}
