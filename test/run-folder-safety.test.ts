@@ -317,18 +317,20 @@ function temporaries(root: string): string[] {
 
 /**
  * The outputs a resumed run must share with an uninterrupted one, byte for byte: everything but the journals,
- * whose lines are in the order the work finished, and the report, whose title is the folder's name.
+ * whose lines are in the order the work finished, and the report, whose title is the folder's name. Cost files
+ * are compared without `host_seconds`, the one figure that is a measurement of the machine.
  */
 function outputs(root: string): Record<string, string> {
+  const withoutTimings = (text: string) =>
+    JSON.stringify(JSON.parse(text, (key, value: unknown) => (key === 'host_seconds' ? undefined : value)));
   return Object.fromEntries(
     listFiles(root)
       .filter((name) => !name.endsWith('journal.jsonl') && name !== 'report.html')
-      .map((name) => [
-        name,
-        createHash('sha256')
-          .update(readFileSync(join(root, name)))
-          .digest('hex'),
-      ]),
+      .map((name) => {
+        const bytes = readFileSync(join(root, name));
+        const compared = name.endsWith('cost.json') ? withoutTimings(bytes.toString('utf8')) : bytes;
+        return [name, createHash('sha256').update(compared).digest('hex')];
+      }),
   );
 }
 

@@ -1,6 +1,7 @@
-import { closeSync, fsync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FeatureKey, Sign } from '@expgen/contract';
+import { temporaryPathFor, trackTemporary } from '@expgen/plugin-kit';
 import { layerFolderName, spaceFolderName } from '../exemplars/storage/index.js';
 import type { ScoringSequences } from './scoring-sequences.js';
 
@@ -177,7 +178,9 @@ export function featureDetailJson(detail: FeatureDetail): string {
  * flight while the next features are computed; the rest are quick local calls, made synchronously.
  */
 export async function writeFileDurably(path: string, text: string): Promise<void> {
-  const temporary = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const temporary = temporaryPathFor(path);
+  // On the main thread an interrupt removes it; in a worker thread the stage sweeps this process's temporaries.
+  const untrack = trackTemporary(temporary);
   let fd: number;
   try {
     fd = openSync(temporary, 'w');
@@ -194,4 +197,20 @@ export async function writeFileDurably(path: string, text: string): Promise<void
     closeSync(fd);
   }
   renameSync(temporary, path);
+  untrack();
+}
+
+/**
+ * Removes the temporaries this process left under `dir` (the worker threads' half-written detail files, which the
+ * main thread's registry does not know): names `*.tmp-<pid>-*`, as `temporaryPathFor` makes them.
+ */
+export function removeProcessTemporaries(dir: string): void {
+  const marker = `.tmp-${process.pid}-`;
+  let names: string[];
+  try {
+    names = readdirSync(dir, { recursive: true, encoding: 'utf8' });
+  } catch {
+    return;
+  }
+  for (const name of names) if (name.includes(marker)) rmSync(join(dir, name), { force: true });
 }

@@ -18,9 +18,10 @@ import {
 } from '../cost/stage-cost.js';
 import type { DescribedFeature } from '../describe/described-feature.js';
 import { Journal } from '../engine/journal.js';
-import { letSignalsIn } from '../engine/interrupts.js';
+import { letSignalsIn, onInterrupt } from '../engine/interrupts.js';
 import { startProgress, type ProgressSetting } from '../engine/progress.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
+import { removeProcessTemporaries } from './feature-detail.js';
 import { HostWorkers } from './host-workers.js';
 import { nullBaseline } from './null-baseline.js';
 import { applyNullScores, writeNullScores } from './null-pairing.js';
@@ -107,6 +108,11 @@ export async function runScoreStage(input: ScoreStageInput): Promise<ScoreStageR
   finishCost.host_seconds += clock.take();
   let done = 0;
   const workers = HostWorkers.start(settings.concurrency, library, reader);
+  // An interrupt stops the worker threads first, then removes the detail files they were writing.
+  const stopOnInterrupt = onInterrupt(async () => {
+    await workers.close();
+    removeProcessTemporaries(join(outDir, 'features'));
+  });
   // Enough finished simulations queued to keep every worker busy while the main thread simulates the next ones,
   // and to hide the latency of the detail files' fsyncs (each task holds a few kilobytes).
   const inFlightLimit = 32 * Math.max(1, workers.threads);
@@ -148,6 +154,7 @@ export async function runScoreStage(input: ScoreStageInput): Promise<ScoreStageR
     await Promise.allSettled(running);
   } finally {
     journal.close();
+    stopOnInterrupt();
     await workers.close();
   }
   if (failure) throw failure.error;
