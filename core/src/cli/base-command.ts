@@ -1,4 +1,4 @@
-import { Command, Flags } from '@oclif/core';
+import { Command } from '@oclif/core';
 import { isExpgenError, type Logger, type ComponentKind } from '@expgen/contract';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { composeRun, type ComposedRun } from '../engine/composition-root.js';
@@ -6,39 +6,6 @@ import { resolveAllComponents } from '../engine/resolve-components.js';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { stderrLogger } from '../engine/logger.js';
 import { PluginRegistry } from '../plugins/plugin-registry.js';
-
-/** Flags every command that reads the config takes. */
-export const configFlags = {
-  config: Flags.string({
-    char: 'c',
-    description: 'Config file (default: searched from the current folder, else the embedded default).',
-    helpValue: 'FILE',
-  }),
-  set: Flags.string({
-    description: 'Override a config key, e.g. --set exemplars.topK=50 (repeatable).',
-    multiple: true,
-    helpValue: 'PATH=VALUE',
-  }),
-};
-
-/** Flags of the stage commands (run, exemplars, describe, score). */
-export const stageFlags = {
-  ...configFlags,
-  out: Flags.string({ char: 'o', description: 'Output folder.', helpValue: 'DIR' }),
-  plugin: Flags.string({ description: 'Activation source by component name, e.g. --plugin sae.', helpValue: 'NAME' }),
-  describer: Flags.string({ description: 'Describer by component name.', helpValue: 'NAME' }),
-  simulator: Flags.string({ description: 'Simulator by component name.', helpValue: 'NAME' }),
-  data: Flags.string({
-    description: 'Data file replacing the configured datasets (repeatable).',
-    multiple: true,
-    helpValue: 'PATH',
-  }),
-  features: Flags.string({
-    description: 'Which features: keys (mlp/5/2183), a layer (mlp/5/*), or @file with one key per line.',
-    helpValue: 'SPEC',
-  }),
-  json: Flags.boolean({ description: 'Print machine-readable JSON on standard output.' }),
-};
 
 /**
  * Commands are thin: parse flags, load the config, compose the run, call the engine, print. A user mistake

@@ -1,4 +1,3 @@
-import { Flags } from '@oclif/core';
 import { resolve } from 'node:path';
 import type { ComponentKind } from '@expgen/contract';
 import { datasetsFromFiles } from '../engine/data-files.js';
@@ -7,33 +6,7 @@ import { parseShard } from '../exemplars/corpus/index.js';
 import { runPipeline, type PipelineResult, type StageName } from '../pipeline.js';
 import { formatSummary } from '../score/format-summary.js';
 import { writeRunReport } from '../report/index.js';
-import { ExpgenCommand, stageFlags } from './base-command.js';
-
-/** Flags of the commands that describe and score: the stage flags plus feature sharding and reusable exemplars. */
-export const pipelineFlags = {
-  ...stageFlags,
-  out: Flags.string({
-    char: 'o',
-    description: 'Run folder (stage outputs go in its subfolders).',
-    helpValue: 'DIR',
-    default: 'out',
-  }),
-  shard: Flags.string({
-    description: 'Describe and score shard i of N of the features (i from 0); combine shards with `expgen merge`.',
-    helpValue: 'i/N',
-  }),
-  exemplars: Flags.string({
-    description: 'Read finished stage 1 output from this run folder (e.g. merged sequence shards) instead of --out.',
-    helpValue: 'DIR',
-  }),
-};
-
-/** `--dry-run`, for the commands that describe. */
-export const dryRunFlag = {
-  'dry-run': Flags.boolean({
-    description: "Estimate the describer's calls and tokens from finished exemplars; send and write nothing.",
-  }),
-};
+import { ExpgenCommand } from './base-command.js';
 
 const NEEDS: Record<StageName, ComponentKind[]> = {
   exemplars: ['subject-model', 'activation-source', 'dataset'],
@@ -41,7 +14,7 @@ const NEEDS: Record<StageName, ComponentKind[]> = {
   score: ['subject-model', 'activation-source', 'simulator', 'scorer'],
 };
 
-type PipelineFlags = { [K in keyof typeof pipelineFlags]?: unknown } & {
+type PipelineFlags = {
   config?: string;
   set?: string[];
   out: string;

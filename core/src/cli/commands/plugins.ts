@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
-import { ExpgenCommand, configFlags } from '../base-command.js';
+import { ExpgenCommand } from '../base-command.js';
+import { configFlags } from '../flags.js';
 import { describePlugins } from '../../plugins/describe-plugins.js';
 
 export default class Plugins extends ExpgenCommand {
