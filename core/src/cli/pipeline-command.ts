@@ -5,6 +5,7 @@ import { writeManifest } from '../engine/run-manifest.js';
 import { parseShard } from '../exemplars/corpus/index.js';
 import { runPipeline, type PipelineResult, type StageName } from '../pipeline.js';
 import { formatSummary } from '../score/format-summary.js';
+import { plantedSummaryRow, writePlantedComparison, type PlantedComparison } from '../planted/index.js';
 import { writeRunReport } from '../report/index.js';
 import { ExpgenCommand } from './base-command.js';
 
@@ -75,6 +76,10 @@ export abstract class PipelineCommand extends ExpgenCommand {
         progress: !flags.json,
         dryRun: Boolean(flags['dry-run']),
       });
+      const planted =
+        result.rows && !flags['dry-run']
+          ? writePlantedComparison(run.components.subject!.info, result.rows, outDir)
+          : null;
       // A whole run ends with its report; feature shards get theirs after `expgen merge`.
       const reportPath =
         command === 'run' && result.summary && !flags.shard && !flags['dry-run']
@@ -85,14 +90,20 @@ export abstract class PipelineCommand extends ExpgenCommand {
               ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
             })
           : null;
-      this.report(outDir, result, Boolean(flags.json), reportPath);
+      this.report(outDir, result, Boolean(flags.json), reportPath, planted);
       return result;
     } finally {
       await run.dispose();
     }
   }
 
-  private report(outDir: string, result: PipelineResult, json: boolean, reportPath: string | null): void {
+  private report(
+    outDir: string,
+    result: PipelineResult,
+    json: boolean,
+    reportPath: string | null,
+    planted: PlantedComparison | null,
+  ): void {
     const stage1Only = result.exemplars && !result.described && !result.summary && !result.estimate;
     if (stage1Only && json) {
       const s = result.exemplars!;
@@ -121,6 +132,9 @@ export abstract class PipelineCommand extends ExpgenCommand {
         summary: result.summary ?? null,
         described: result.described?.length ?? null,
         report: reportPath,
+        ...(planted
+          ? { planted: { all: planted.all, token: planted.token, context: planted.context, random: planted.random } }
+          : {}),
         ...(result.estimate ? { estimate: result.estimate } : {}),
       });
       return;
@@ -138,7 +152,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
       this.log(
         `results: ${resolve(outDir, 'results.jsonl')} and results.arrow; per-feature detail under ${resolve(outDir, 'features')}`,
       );
-      this.log(formatSummary(result.summary));
+      this.log(formatSummary(result.summary, planted ? [plantedSummaryRow(planted)] : []));
       if (reportPath) this.log(`report: ${reportPath}`);
     } else if (result.described) {
       this.log(`candidates: ${resolve(outDir, 'descriptions', 'candidates.jsonl')} and candidates.arrow`);

@@ -1,4 +1,5 @@
-import { basename, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import {
   ExpgenError,
   type ForwardRequest,
@@ -20,6 +21,7 @@ import {
   type HookVariant,
   type VariantSpec,
 } from './onnx/hook-variants.js';
+import { PLANTED_TRUTH_FILE } from './hf/tiny-model.js';
 import { openRunnableModel, type RunnableModel } from './onnx/runnable-model.js';
 import { DataType } from './onnx/onnx-proto.js';
 export type { RunnableModel } from './onnx/runnable-model.js';
@@ -113,6 +115,7 @@ export class LlamaSubjectModel implements SubjectModel {
       executionProvider: settings.provider,
       dtype: model.dtype,
       hashes: model.hashes,
+      ...(existsSync(join(modelDir, PLANTED_TRUTH_FILE)) ? { plantedTruth: join(modelDir, PLANTED_TRUTH_FILE) } : {}),
     };
     this.provenance = {
       ...provenance,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ExpgenError, type Logger } from '@expgen/contract';
 import { produceFolderOnce } from '@expgen/plugin-kit';
@@ -13,6 +13,8 @@ export interface TinyModelOptions {
   intermediateSize: number;
   numHeads: number;
   numKvHeads: number;
+  /** Neurons planted to respond to documented classes (hf/planted/README.md); false: every weight random. */
+  planted?: boolean;
 }
 
 /** Marker file of a folder written by `expgen model build`. */
@@ -46,8 +48,11 @@ export async function resolveModelFolder(
 }
 
 async function tinyModelFolder(tiny: TinyModelOptions, context: { cacheDir: string; logger: Logger }): Promise<string> {
+  // The key covers the generator's own code, so a changed generator never reuses a model another version wrote
+  // (worktrees and checkouts share ~/.cache/expgen).
   const key = createHash('sha256')
-    .update(JSON.stringify({ format: 1, ...tiny }))
+    .update(JSON.stringify({ format: 2, ...tiny, planted: tiny.planted ?? false }))
+    .update(generatorSource())
     .digest('hex')
     .slice(0, 16);
   const dir = join(context.cacheDir, 'models', `tiny-llama-${key}`);
@@ -55,10 +60,31 @@ async function tinyModelFolder(tiny: TinyModelOptions, context: { cacheDir: stri
     dir,
     (d) => existsSync(join(d, 'onnx', BUILT_MODEL_MANIFEST)),
     async (scratch) => {
-      context.logger.info(`generating the tiny demo model (seed ${tiny.seed}, ${tiny.layers} layers) into ${dir}`);
+      context.logger.info(
+        `generating the tiny ${tiny.planted ? 'planted ' : ''}demo model (seed ${tiny.seed}, ${tiny.layers} layers) into ${dir}`,
+      );
       await generateTinyLlama(join(scratch, 'hf'), { ...tiny, dtype: 'BF16', shards: 2 });
       await buildOnnxModel(join(scratch, 'hf'), join(scratch, 'onnx'), { dtype: 'fp32' });
     },
   );
   return join(dir, 'onnx');
+}
+
+/** The compiled modules that decide the tiny model's weights, in a fixed order. */
+const GENERATOR_MODULES = [
+  './hf/tiny-model.js',
+  './hf/llama-tensors.js',
+  './hf/seeded-random.js',
+  './hf/planted/planted-weights.js',
+  './hf/planted/planted-classes.js',
+];
+
+let generatorHash: string | undefined;
+function generatorSource(): string {
+  if (generatorHash === undefined) {
+    const hash = createHash('sha256');
+    for (const module of GENERATOR_MODULES) hash.update(readFileSync(new URL(module, import.meta.url)));
+    generatorHash = hash.digest('hex');
+  }
+  return generatorHash;
 }
