@@ -22,7 +22,7 @@ const ROTARY_PAIRS = 4;
 /** Share of neurons per layer left random. */
 const RANDOM_SHARE = 0.1;
 /** Std of the small weights that read and write the noise dimensions only. */
-const NOISE_READ = 0.04;
+const NOISE_READ = 0.02;
 const NOISE_WRITE = 0.01;
 /** Fewest noise dimensions, so a token's embedding is not only its classes. */
 const MIN_NOISE_DIMS = 8;
@@ -332,7 +332,7 @@ function neuronPlan(
         positive,
         negative,
         gate: 0.8 + 0.4 * random.uniform(),
-        up: 0.4 + 0.3 * random.uniform(),
+        up: 0.5 + 0.3 * random.uniform(),
       });
       features.push(
         { feature, sign: 'positive', class: PLANTED_CLASSES[positive]!.id },
@@ -347,7 +347,7 @@ function neuronPlan(
 /**
  * A planted neuron j with classes P (positive) and N (negative) at dimensions p and n: gate_j = g (e_p + e_n),
  * up_j = u (e_p - e_n), plus small noise read from the noise dimensions. On a member of P the activation
- * silu(g x_p) * u x_p is about +8; on a member of N it is the same with the sign flipped; elsewhere gate and up
+ * silu(g x_p) * u x_p is +6 to +15; on a member of N it is the same with the sign flipped; elsewhere gate and up
  * are near 0, so the activation is too. Random neurons read every dimension with standard weights. down_proj
  * writes small weights into the noise dimensions only, so a later layer sees the planted dimensions intact.
  */
