@@ -8,7 +8,7 @@ import { isExpgenError } from '@expgen/contract';
 import type { DistributionRow } from '../exemplars/storage/index.js';
 import { fakeTokenizer, memoryLogger } from '@expgen/contract/testing';
 import { escapeHtml, jsonForScript, visibleText } from './escape.js';
-import { histogramView } from './report-data.js';
+import { histogramView } from './histogram-view.js';
 import { CONTENT_SECURITY_POLICY } from './render-page.js';
 import { groupTokens } from './token-groups.js';
 import { SINGLE_FILE_MAX_FEATURES, writeReport, writeRunReport } from './write-report.js';
