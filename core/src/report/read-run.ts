@@ -5,7 +5,8 @@ import { MANIFEST_FILE } from '../engine/run-manifest.js';
 import { layerFolderName, spaceFolderName } from '../exemplars/storage/index.js';
 import { summarize, type ResultRow, type RunSummary } from '../score/score-stage.js';
 import { visibleText } from './escape.js';
-import type { RunInfo } from './report-model.js';
+import { plantedSummaryRow, readPlantedComparison, type PlantedComparisonRecord } from '../planted/index.js';
+import type { PlantedMark, RunInfo } from './report-model.js';
 
 /** A finished run folder, read for the report. */
 export interface RunForReport {
@@ -16,6 +17,8 @@ export interface RunForReport {
   /** `descriptions/candidates.jsonl` by `{feature}:{sign}` (for failures and thresholds). */
   readonly described: ReadonlyMap<string, DescribedLine>;
   readonly manifest: Record<string, unknown> | null;
+  /** The comparison with the subject's planted truth, by `{feature}|{sign}`; null when the subject had none. */
+  readonly planted: ReadonlyMap<string, PlantedMark> | null;
 }
 
 interface DescribedLine {
@@ -85,7 +88,21 @@ export function readRunForReport(dir: string): RunForReport {
   }
   const config = (manifest?.config ?? {}) as { score?: { bootstrap?: number; seed?: number } };
   const summary = summarize(rows, { bootstrap: config.score?.bootstrap ?? 1000, seed: config.score?.seed ?? 0 });
-  return { dir, info: runInfo(dir, manifest, summary, features.length), features, described, manifest };
+  const comparison = readPlantedComparison(dir);
+  const planted = comparison
+    ? new Map(comparison.verdicts.map((v) => [`${v.feature}|${v.sign}`, { class: v.class, recovered: v.recovered }]))
+    : null;
+  const info = { ...runInfo(dir, manifest, summary, features.length), planted: plantedInfo(comparison) };
+  return { dir, info, features, described, manifest, planted };
+}
+
+function plantedInfo(comparison: PlantedComparisonRecord | null): RunInfo['planted'] {
+  if (!comparison) return null;
+  const [, line] = plantedSummaryRow(comparison);
+  return {
+    summary: visibleText(line),
+    classes: Object.fromEntries(comparison.classes.map((c) => [visibleText(c.id), visibleText(c.description)])),
+  };
 }
 
 function runInfo(
@@ -93,7 +110,7 @@ function runInfo(
   manifest: Record<string, unknown> | null,
   summary: RunSummary,
   features: number,
-): RunInfo {
+): Omit<RunInfo, 'planted'> {
   const subject = manifest?.subject as { architecture?: string; layers?: number; dtype?: string } | undefined;
   const components = Array.isArray(manifest?.components)
     ? (manifest.components as { kind?: string; component?: string; plugin?: string; pluginVersion?: string }[])

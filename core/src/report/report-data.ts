@@ -24,8 +24,9 @@ import { groupTokens, type ReportTokenizer } from './token-groups.js';
 
 // From a run folder's files to the page data of the index and of each feature page.
 
-export function signSummary(row: ResultRow | undefined): SignSummary | null {
+export function signSummary(row: ResultRow | undefined, planted: RunForReport['planted'] = null): SignSummary | null {
   if (!row) return null;
+  const mark = planted?.get(`${row.feature}|${row.sign}`);
   return {
     status: row.status,
     description: row.description === null ? null : visibleText(row.description),
@@ -33,13 +34,16 @@ export function signSummary(row: ResultRow | undefined): SignSummary | null {
     ci: row.ci ? [round(row.ci[0])!, round(row.ci[1])!] : null,
     selectionScore: round(row.selectionScore),
     reason: row.reason === null ? null : visibleText(row.reason),
+    ...(mark
+      ? { planted: { class: mark.class === null ? null : visibleText(mark.class), recovered: mark.recovered } }
+      : {}),
   };
 }
 
 export function indexData(run: RunForReport, href: (key: string) => string | null): IndexData {
   const reasons = new StringTable();
   const sign = (row: ResultRow | undefined): IndexSign | null => {
-    const s = signSummary(row);
+    const s = signSummary(row, run.planted);
     return (
       s && {
         status: s.status,
@@ -47,6 +51,7 @@ export function indexData(run: RunForReport, href: (key: string) => string | nul
         score: s.score,
         ci: s.ci,
         reason: s.reason === null ? null : reasons.id(s.reason),
+        ...(s.planted ? { planted: s.planted } : {}),
       }
     );
   };
@@ -77,21 +82,14 @@ export async function featurePage(
     const detail = existsSync(path) ? (readJson(path) as FeatureDetailFile) : null;
     const described = run.described.get(`${feature.key}:${sign}`);
     const view = (e: DetailExemplar, split: string) => exemplarView(e, split, tokenizer, strings);
-    const candidates: CandidateView[] = detail
-      ? detail.candidates.map((c) => ({
-          description: visibleText(c.description),
-          seed: c.seed ?? null,
-          selectionScore: round(c.selectionScore),
-        }))
-      : (described?.candidates ?? []).map((c) => ({
-          description: visibleText(c.description),
-          seed: c.seed,
-          selectionScore: null,
-        }));
+    const listed = detail
+      ? detail.candidates
+      : (described?.candidates ?? []).map((c) => ({ ...c, selectionScore: null, selectionPredictions: [] }));
+    const { candidates, groupOf, representative } = sameTextOnce(listed, detail?.chosen ?? null);
     const chosen = detail?.chosen ?? null;
     const chosenReport = chosen !== null ? (detail?.candidates[chosen]?.reportPredictions ?? null) : null;
     signs.push({
-      ...signSummary(row)!,
+      ...signSummary(row, run.planted)!,
       sign,
       pearson: round(row.pearson),
       rSquared: round(row.rSquared),
@@ -100,7 +98,7 @@ export async function featurePage(
       nullScore: round(row.nullScore),
       threshold: round(described?.threshold ?? null),
       thresholdRule: described?.thresholdRule ? visibleText(described.thresholdRule) : null,
-      chosen,
+      chosen: chosen === null ? null : groupOf[chosen]!,
       candidates,
       failures: (described?.failures ?? []).map((f) => ({
         seed: f.seed,
@@ -110,11 +108,54 @@ export async function featurePage(
       report: detail?.report.map((e) => view(e, 'test')) ?? [],
       reportPredictions: chosenReport ? chosenReport.map(roundAll) : null,
       selection: detail?.selection.map((e) => view(e, 'valid')) ?? [],
-      selectionPredictions: detail?.candidates.map((c) => c.selectionPredictions.map(roundAll)) ?? [],
+      selectionPredictions: detail
+        ? candidates.map((_, g) => listed[representative[g]!]!.selectionPredictions.map(roundAll))
+        : [],
       histogram: histogramView(distributions, sign),
     });
   }
   return { key: feature.key, strings: shared ? null : strings.values, signs };
+}
+
+/**
+ * Candidates with the same text, shown once with their count and seeds (a describer sampling at low temperature,
+ * or the baseline, often gives the same answer several times). `groupOf[i]` is candidate i's row;
+ * `representative[g]` the candidate whose scores and simulation row g shows: the chosen one where it is in the
+ * group (a deterministic simulator gives every copy the same), else the first.
+ */
+function sameTextOnce(
+  listed: readonly {
+    readonly description: string;
+    readonly seed: number | null;
+    readonly selectionScore: number | null;
+  }[],
+  chosen: number | null,
+): { candidates: CandidateView[]; groupOf: number[]; representative: number[] } {
+  const rowOf = new Map<string, number>();
+  const groupOf: number[] = [];
+  const members: number[][] = [];
+  listed.forEach((c, i) => {
+    let g = rowOf.get(c.description);
+    if (g === undefined) {
+      rowOf.set(c.description, (g = members.length));
+      members.push([]);
+    }
+    members[g]!.push(i);
+    groupOf.push(g);
+  });
+  const representative = members.map((m) => (chosen !== null && m.includes(chosen) ? chosen : m[0]!));
+  const candidates = members.map((m, g) => {
+    const c = listed[representative[g]!]!;
+    const seeds = m.map((i) => listed[i]!.seed).filter((seed): seed is number => seed !== null);
+    return {
+      description: visibleText(c.description),
+      seed: listed[m[0]!]!.seed ?? null,
+      count: m.length,
+      seeds,
+      selectionScore: round(c.selectionScore),
+    };
+  });
+  return { candidates, groupOf, representative };
 }
 
 function exemplarView(

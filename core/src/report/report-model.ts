@@ -7,6 +7,14 @@ import type { Sign } from '@expgen/contract';
  */
 
 /** One sign of a feature: its result, as the feature page shows it. */
+/** What the subject's planted truth says of a feature-sign (runs whose subject has one: `core/src/planted/`). */
+export interface PlantedMark {
+  /** The planted class's id; null: left random on purpose. */
+  readonly class: string | null;
+  /** Whether the chosen description names the class; null for random features and rows without one. */
+  readonly recovered: boolean | null;
+}
+
 export interface SignSummary {
   readonly status: ResultRow['status'];
   readonly description: string | null;
@@ -14,6 +22,8 @@ export interface SignSummary {
   readonly ci: readonly [number, number] | null;
   readonly selectionScore: number | null;
   readonly reason: string | null;
+  /** Absent when the run's subject carries no planted truth. */
+  readonly planted?: PlantedMark;
 }
 
 /** One sign of a feature as the index shows it (kept small: an index may list 10,000 features). */
@@ -24,6 +34,7 @@ export interface IndexSign {
   readonly ci: readonly [number, number] | null;
   /** Index into `IndexData.reasons` (the same few reasons repeat over thousands of rows), or null. */
   readonly reason: number | null;
+  readonly planted?: PlantedMark;
 }
 
 export interface IndexEntry {
@@ -49,6 +60,8 @@ export interface RunInfo {
   readonly subject: string | null;
   /** Component kind -> `component (plugin version)`. */
   readonly components: readonly { readonly kind: string; readonly name: string }[];
+  /** The comparison with the subject's planted truth: the summary line and each class's description by id. */
+  readonly planted: { readonly summary: string; readonly classes: Readonly<Record<string, string>> } | null;
   readonly summary: RunSummary;
   readonly features: number;
 }
@@ -84,7 +97,11 @@ export interface HistogramView {
 
 export interface CandidateView {
   readonly description: string;
+  /** Seed of the first candidate with this text. */
   readonly seed: number | null;
+  /** How many candidates had exactly this text (a describer may sample the same one several times), and their seeds. */
+  readonly count: number;
+  readonly seeds: readonly number[];
   /** Score on the valid split, where the best of k was chosen; null when undefined. */
   readonly selectionScore: number | null;
 }

@@ -51,5 +51,12 @@ svg.hist { display: block; }
 svg.hist text { font-size: 10px; fill: var(--muted); }
 details > summary { cursor: pointer; margin: 10px 0 4px; font-weight: 600; }
 #tooltip { position: fixed; pointer-events: none; background: #222; color: #fff; font: 12px/1.4 ui-monospace, monospace; padding: 6px 8px; border-radius: 4px; white-space: pre; z-index: 10; max-width: 60vw; overflow: hidden; unicode-bidi: isolate; }
+.planted { display: inline-block; font-size: 11px; line-height: 1.3; padding: 0 5px; margin-right: 6px; border-radius: 8px; border: 1px solid var(--line); color: var(--muted); white-space: nowrap; }
+.planted.recovered { border-color: #7bb77b; color: #22662a; background: #f0f8f0; }
+.planted.missed { border-color: #d9a0a0; color: #8a2a2a; background: #fbf1f1; }
+.planted-line { margin: 0 0 8px; }
+td.count { color: var(--muted); }
+svg.hist line.threshold { stroke-width: 1.2; }
+svg.hist text.threshold-label { fill: var(--fg); }
 [hidden] { display: none !important; }
 `;

@@ -1,5 +1,5 @@
 // A part of the report page's script (see page-assets.ts): kept free of backticks and dollar-brace so it can live
-// in a template literal (String.raw keeps its backslashes), and setting data only as text, never as markup.
+// in a template literal (String.raw where it has backslashes to keep), and setting data only as text, never markup.
 
 /** Helpers every view uses: reading the data blocks, building elements, formatting numbers, colours, the tooltip. */
 export const SCRIPT_COMMON = String.raw`

@@ -1,5 +1,5 @@
 // A part of the report page's script (see page-assets.ts): kept free of backticks and dollar-brace so it can live
-// in a template literal (String.raw keeps its backslashes), and setting data only as text, never as markup.
+// in a template literal (String.raw where it has backslashes to keep), and setting data only as text, never markup.
 
 /** A feature page: statistics, candidates, shaded exemplars per sign. */
 export const SCRIPT_FEATURE = String.raw`
@@ -92,25 +92,44 @@ export const SCRIPT_FEATURE = String.raw`
     return span;
   }
 
+  // What the subject's planted truth says of this feature-sign, and whether the chosen description names it.
+  function plantedLine(p) {
+    var line = el('p', 'planted-line');
+    if (p.class === null) {
+      line.textContent = 'Planted truth: left random when the model was built (no planted class).';
+      return line;
+    }
+    var classes = meta.run.planted ? meta.run.planted.classes : {};
+    line.appendChild(el('span', null, 'Planted truth: '));
+    line.appendChild(el('strong', null, p.class));
+    line.appendChild(el('span', null, ' \u2014 ' + (classes[p.class] || '') + '. '));
+    line.appendChild(el('span', 'planted ' + (p.recovered ? 'recovered' : 'missed'), p.recovered ? 'the description names it \u2713' : p.recovered === false ? 'the description does not name it \u2717' : 'no description to compare'));
+    return line;
+  }
+
   function renderSign(page, s) {
     var section = el('section', 'sign sign-' + s.sign);
     section.setAttribute('data-sign', s.sign);
     section.appendChild(el('h3', null, SIGN_NAME[s.sign] + ' sign \u00B7 ' + s.status));
     section.appendChild(el('p', 'description', s.description !== null ? s.description : '(no description)'));
     if (s.reason) section.appendChild(el('p', 'reason', s.reason));
+    if (s.planted) section.appendChild(plantedLine(s.planted));
 
     var top = el('div', 'top');
     top.appendChild(stats(s));
-    if (s.histogram) top.appendChild(histogram(s.histogram, s.sign));
+    if (s.histogram) top.appendChild(histogram(s.histogram, s.sign, s.threshold));
     section.appendChild(top);
 
     var viewing = s.chosen !== null ? s.chosen : 0;
     var candRows = [];
     if (s.candidates.length) {
-      section.appendChild(el('h4', null, 'Candidates (' + s.candidates.length + '): score on the valid split, best of k chosen there'));
+      var sampled = s.candidates.reduce(function (n, c) { return n + (c.count || 1); }, 0);
+      section.appendChild(el('h4', null, 'Candidates (' + sampled + (sampled > s.candidates.length ? ', ' + s.candidates.length + ' distinct' : '') + '): score on the valid split, best of k chosen there'));
       var table = el('table', 'candidates');
       var head = el('tr');
-      ['#', 'description', 'valid score', ''].forEach(function (t, i) { head.appendChild(el('th', i === 2 ? 'num' : null, t)); });
+      // The "sampled" column only when some text was sampled more than once.
+      var repeats = sampled > s.candidates.length;
+      (repeats ? ['#', 'description', 'sampled', 'valid score', ''] : ['#', 'description', 'valid score', '']).forEach(function (t) { head.appendChild(el('th', t === 'sampled' || t === 'valid score' ? 'num' : null, t)); });
       var thead = el('thead');
       thead.appendChild(head);
       table.appendChild(thead);
@@ -119,6 +138,11 @@ export const SCRIPT_FEATURE = String.raw`
         var tr = el('tr', i === s.chosen ? 'chosen' : null);
         tr.appendChild(el('td', 'num', String(i + 1)));
         tr.appendChild(el('td', 'cand-desc', c.description));
+        if (repeats) {
+          var times = el('td', 'num count', c.count > 1 ? '\u00D7' + c.count : '');
+          if (c.seeds && c.seeds.length) times.title = (c.count > 1 ? 'sampled ' + c.count + ' times: seeds ' : 'seed ') + c.seeds.join(', ');
+          tr.appendChild(times);
+        }
         tr.appendChild(el('td', 'num', fmt(c.selectionScore)));
         tr.appendChild(el('td', null, i === s.chosen ? 'chosen' : ''));
         tr.title = 'show this candidate\u2019s simulation of the valid-split exemplars';

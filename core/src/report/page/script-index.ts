@@ -1,5 +1,5 @@
 // A part of the report page's script (see page-assets.ts): kept free of backticks and dollar-brace so it can live
-// in a template literal (String.raw keeps its backslashes), and setting data only as text, never as markup.
+// in a template literal (String.raw where it has backslashes to keep), and setting data only as text, never markup.
 
 /** The index: the run summary and the sortable, searchable table of features. */
 export const SCRIPT_INDEX = String.raw`
@@ -20,6 +20,7 @@ export const SCRIPT_INDEX = String.raw`
     if (run.subject) item('subject', run.subject);
     run.components.forEach(function (c) { if (c.kind !== 'subject-model' && c.kind !== 'dataset') item(c.kind, c.name); });
     if (run.configHash) item('config', run.configHash.slice(0, 12));
+    if (run.planted) item('planted truth: feature-signs recovered', run.planted.summary);
     return box;
   }
 
@@ -30,6 +31,7 @@ export const SCRIPT_INDEX = String.raw`
     if (!s) {
       desc.appendChild(el('span', 'status', '\u2014'));
     } else {
+      if (s.planted) desc.appendChild(plantedTag(s.planted));
       if (s.description !== null) desc.appendChild(el('span', null, s.description));
       else {
         var status = el('span', 'status', s.status);
@@ -43,6 +45,17 @@ export const SCRIPT_INDEX = String.raw`
     tr.appendChild(desc);
     tr.appendChild(score);
     tr.appendChild(ci);
+  }
+
+  // The planted class of a feature-sign (runs whose subject has a planted truth), before its description.
+  function plantedTag(p) {
+    var classes = meta.run.planted ? meta.run.planted.classes : {};
+    var tag = el('span', 'planted ' + (p.class === null ? 'random' : p.recovered ? 'recovered' : 'missed'));
+    tag.textContent = p.class === null ? 'random' : p.class + (p.recovered ? ' \u2713' : p.recovered === false ? ' \u2717' : '');
+    tag.title = p.class === null
+      ? 'left random when the model was built: no planted class'
+      : 'planted: ' + (classes[p.class] || p.class) + (p.recovered ? ' (the description names it)' : p.recovered === false ? ' (the description does not name it)' : '');
+    return tag;
   }
 
   function featureHref(entry) {
@@ -114,9 +127,10 @@ export const SCRIPT_INDEX = String.raw`
       tr.appendChild(keyCell);
       summaryCells(tr, entry.positive);
       summaryCells(tr, entry.negative);
-      var text = [entry.key, entry.positive && entry.positive.description, entry.negative && entry.negative.description].filter(Boolean).join('\n').toLowerCase();
+      var text = [entry.key, entry.positive && entry.positive.description, entry.negative && entry.negative.description, plantedText(entry.positive), plantedText(entry.negative)].filter(Boolean).join('\n').toLowerCase();
       return { tr: tr, entry: entry, order: i, text: text };
     });
+    function plantedText(s) { return s && s.planted ? 'planted:' + (s.planted.class === null ? 'random' : s.planted.class) : null; }
     var fragment = document.createDocumentFragment();
     rows.forEach(function (r) { fragment.appendChild(r.tr); });
     tbody.appendChild(fragment);

@@ -1,8 +1,8 @@
 // A part of the report page's script (see page-assets.ts): kept free of backticks and dollar-brace so it can live
-// in a template literal (String.raw keeps its backslashes), and setting data only as text, never as markup.
+// in a template literal (String.raw where it has backslashes to keep), and setting data only as text, never markup.
 
 /** Token hover, and which view the page shows: one feature, the index, or both switched by the URL hash. */
-export const SCRIPT_LAYOUTS = String.raw`
+export const SCRIPT_LAYOUTS = `
   // Hover: the token's values in a box that follows the pointer (the title attribute holds the same text).
   document.addEventListener('mouseover', function (event) {
     var t = event.target;
