@@ -1,4 +1,4 @@
-import { Command } from '@oclif/core';
+import { Command, type Interfaces } from '@oclif/core';
 import { isExpgenError, type Logger, type ComponentKind } from '@expgen/contract';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { composeRun, type ComposedRun } from '../engine/composition-root.js';
@@ -6,12 +6,43 @@ import { resolveAllComponents } from '../engine/resolve-components.js';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { stderrLogger } from '../engine/logger.js';
 import { PluginRegistry } from '../plugins/plugin-registry.js';
+import { parseFailure } from './parse-errors.js';
+
+// oclif's FlagOutput and ArgOutput, which its Interfaces namespace does not export.
+// biome-ignore lint/suspicious/noExplicitAny: the shape oclif's parse is declared with
+type OutputRecord = { [name: string]: any };
 
 /**
  * Commands are thin: parse flags, load the config, compose the run, call the engine, print. A user mistake
  * (ExpgenError) is one line on standard error and a non-zero exit, never a stack trace.
  */
 export abstract class ExpgenCommand extends Command {
+  /** oclif's parse errors (unknown flag, extra argument) become one line with a hint instead of the whole help. */
+  protected override async parse<F extends OutputRecord, B extends OutputRecord, A extends OutputRecord>(
+    options?: Interfaces.Input<F, B, A>,
+    argv?: string[],
+  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    try {
+      return await super.parse(options, argv);
+    } catch (error) {
+      const command = (options ?? this.ctor) as {
+        flags?: Record<string, { char?: string }>;
+        args?: Record<string, { description?: string }>;
+      };
+      throw (
+        parseFailure(error, {
+          id: this.id?.replaceAll(':', ' ') ?? '',
+          flags: command.flags ?? {},
+          args: command.args ?? {},
+          commands: this.config.commands.map((c) => ({
+            id: c.id.replaceAll(':', ' '),
+            flags: Object.keys(c.flags ?? {}),
+          })),
+        }) ?? error
+      );
+    }
+  }
+
   protected async loadConfigFrom(
     flags: { config?: string; set?: string[] },
     extraSets: string[] = [],

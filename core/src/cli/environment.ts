@@ -1,0 +1,26 @@
+/**
+ * The environment variables expgen reads, for `--help` and the README. Keep it in step with the code: `grep -rn
+ * process.env` over core/ and plugins/ (bench-internal variables excepted).
+ */
+export const ENVIRONMENT: readonly (readonly [name: string, what: string])[] = [
+  ['EXPGEN_DEBUG', 'Set (to anything) to print the stack trace behind an error.'],
+  ['EXPGEN_LOG', 'Log level on standard error: info (default), debug, or quiet (warnings only).'],
+  [
+    'EXPGEN_EXAMPLES',
+    'Set to 1 to load the example plugins of a repository checkout (examples/*); otherwise they stay hidden unless a config lists them under plugins.paths.',
+  ],
+  [
+    'XDG_CACHE_HOME',
+    'The cache is $XDG_CACHE_HOME/expgen, else ~/.cache/expgen (cacheDir in the config overrides both).',
+  ],
+  ['CI', 'Set: progress is printed as plain lines, never redrawn.'],
+  [
+    'OPENAI_BASE_URL',
+    'Base URL(s), comma-separated, of the openai-compatible describer and simulator when their options give none.',
+  ],
+  ['OPENAI_MODEL', 'Model name of the openai-compatible components when their options give none.'],
+  [
+    'OPENAI_API_KEY',
+    'API key of the openai-compatible components (or the variable their apiKeyEnv option names); never logged or written.',
+  ],
+];
