@@ -48,14 +48,7 @@ export async function resolveModelFolder(
 }
 
 async function tinyModelFolder(tiny: TinyModelOptions, context: { cacheDir: string; logger: Logger }): Promise<string> {
-  // The key covers the generator's own code, so a changed generator never reuses a model another version wrote
-  // (worktrees and checkouts share ~/.cache/expgen).
-  const key = createHash('sha256')
-    .update(JSON.stringify({ format: 2, ...tiny, planted: tiny.planted ?? false }))
-    .update(generatorSource())
-    .digest('hex')
-    .slice(0, 16);
-  const dir = join(context.cacheDir, 'models', `tiny-llama-${key}`);
+  const dir = join(context.cacheDir, 'models', `tiny-llama-${tinyModelKey(tiny)}`);
   await produceFolderOnce(
     dir,
     (d) => existsSync(join(d, 'onnx', BUILT_MODEL_MANIFEST)),
@@ -79,8 +72,21 @@ const GENERATOR_MODULES = [
   './hf/planted/planted-classes.js',
 ];
 
+/**
+ * The cache key of a tiny model: its options and the generator's own code, so a changed generator never reuses a
+ * model another version wrote (worktrees and checkouts share ~/.cache/expgen).
+ */
+export function tinyModelKey(tiny: TinyModelOptions, generator: string = generatorSource()): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ format: 2, ...tiny, planted: tiny.planted ?? false }))
+    .update(generator)
+    .digest('hex')
+    .slice(0, 16);
+}
+
 let generatorHash: string | undefined;
-function generatorSource(): string {
+/** A hash over the compiled generator modules, read once per process. */
+export function generatorSource(): string {
   if (generatorHash === undefined) {
     const hash = createHash('sha256');
     for (const module of GENERATOR_MODULES) hash.update(readFileSync(new URL(module, import.meta.url)));
