@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ExpgenError, type Logger } from '@expgen/contract';
 import { produceFolderOnce } from '@expgen/plugin-kit';
 import { generateTinyLlama } from './hf/tiny-model.js';
@@ -63,15 +64,6 @@ async function tinyModelFolder(tiny: TinyModelOptions, context: { cacheDir: stri
   return join(dir, 'onnx');
 }
 
-/** The compiled modules that decide the tiny model's weights, in a fixed order. */
-const GENERATOR_MODULES = [
-  './hf/tiny-model.js',
-  './hf/llama-tensors.js',
-  './hf/seeded-random.js',
-  './hf/planted/planted-weights.js',
-  './hf/planted/planted-classes.js',
-];
-
 /**
  * The cache key of a tiny model: its options and the generator's own code, so a changed generator never reuses a
  * model another version wrote (worktrees and checkouts share ~/.cache/expgen).
@@ -85,12 +77,29 @@ export function tinyModelKey(tiny: TinyModelOptions, generator: string = generat
 }
 
 let generatorHash: string | undefined;
-/** A hash over the compiled generator modules, read once per process. */
+/**
+ * A hash over the compiled generator: every module under hf/ (the checkpoint writer, the planted construction and
+ * its classes), in path order, read once per process. A folder rather than a list, so moving a file cannot leave
+ * the key blind to it.
+ */
 export function generatorSource(): string {
   if (generatorHash === undefined) {
+    const root = fileURLToPath(new URL('./hf/', import.meta.url));
     const hash = createHash('sha256');
-    for (const module of GENERATOR_MODULES) hash.update(readFileSync(new URL(module, import.meta.url)));
+    for (const file of modulesUnder(root)) hash.update(relative(root, file)).update(readFileSync(file));
     generatorHash = hash.digest('hex');
   }
   return generatorHash;
+}
+
+function modulesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .flatMap((e) =>
+      e.isDirectory()
+        ? modulesUnder(join(dir, e.name))
+        : e.name.endsWith('.js') && !e.name.endsWith('.test.js')
+          ? [join(dir, e.name)]
+          : [],
+    );
 }
