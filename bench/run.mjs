@@ -1,49 +1,55 @@
 // Runs one benchmark by name (after `npm run build`): `node bench/run.mjs <name> [options]`, or `npm run bench <name>`.
-// Benchmarks are compiled with the package whose internals they measure; this file only finds them.
+// Benchmarks live in the private workspace package @expgen/bench (bench/src, compiled to bench/dist), never in a
+// published package's dist; they reach the code they measure through its packages' exports. This file only finds them.
 // Every benchmark prints a ratio against a baseline measured in the same run: machines here are shared and noisy.
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const BENCHMARKS = {
-  'hook-overhead': [
-    'plugins/llama/dist/bench/hook-overhead.js',
-    'forward with in-graph hook reductions vs the plain forward',
-  ],
+  'hook-overhead': ['bench/dist/llama/hook-overhead.js', 'forward with in-graph hook reductions vs the plain forward'],
   generation: [
-    'plugins/llama/dist/bench/generation-throughput.js',
+    'bench/dist/llama/generation-throughput.js',
     'generated tokens/s with the KV cache at batch 1..64 vs batch 1 and vs recompute',
   ],
+  'shared-prefill': [
+    'bench/dist/llama/shared-prefill.js',
+    'local explainer, K = 10 samples of one prompt: prompt tokens and wall time, prefill once vs per row',
+  ],
   'model-build': [
-    'plugins/llama/dist/bench/build-model.js',
+    'bench/dist/llama/build-model.js',
     'time and peak memory of building a (default Llama-3.1-8B-shaped) model vs copying its files',
   ],
   'gpu-check': [
-    'plugins/llama/dist/bench/gpu-check.js',
+    'bench/dist/llama/gpu-check.js',
     'GPU providers vs CPU: agreement on a tiny model, reductions vs plain forward',
   ],
   'exemplars-throughput': [
-    'plugins/llama/dist/bench/exemplar-stage.js',
+    'bench/dist/llama/exemplar-stage.js',
     'stage 1 (exemplars) on every MLP layer vs the bare forward on the same batches, tokens/s',
   ],
   'exemplars-memory': [
-    'plugins/llama/dist/bench/exemplar-memory.js',
+    'bench/dist/llama/exemplar-memory.js',
     'peak RSS of stage 1 over N and 10N sequences (separate processes): state independent of corpus length',
   ],
   'openai-describe': [
-    'plugins/openai/dist/bench/describe-concurrency.js',
-    'descriptions/s at concurrency 1 vs 64 against a loopback server with 50 ms latency',
+    'bench/dist/openai/describe-requests.js',
+    'requests and prompt tokens per feature-sign, descriptions/s: K candidates per request with n vs one per candidate',
   ],
   'simulator-throughput': [
-    'plugins/llama/dist/bench/simulator-throughput.js',
+    'bench/dist/llama/simulator-throughput.js',
     'fine-tuned simulator predictions/s with 16 descriptions per pass vs one per pass',
   ],
   'sae-encode': [
-    'plugins/sae/dist/bench/sae-encode-bench.js',
+    'bench/dist/sae/sae-encode-bench.js',
     'host SAE encode tokens/s (4 rows/pass vs 1) and state, weight and intermediate bytes at 16k-131k latents',
   ],
+  'plugin-calls': [
+    'bench/dist/core/plugin-call-overhead.js',
+    'a stamped plugin call (every component method, errors named) vs the same call on the bare component',
+  ],
   'exemplar-state': [
-    'core/dist/exemplars/state/bench/exemplar-state-bench.js',
+    'bench/dist/core/exemplar-state-bench.js',
     'streaming top-k/bottom-k/extremes update vs a sort-based reference',
   ],
 };

@@ -99,9 +99,17 @@ describe('expgen CLI help', () => {
   });
 
   it('--help and the README list every environment variable expgen reads', async () => {
-    // Every process.env.X the code of core/ and plugins/ reads (benchmark-internal ones aside), plus the key
-    // variables of the openai plugin, which reads them through its ENV table.
-    const read = new Set(['OPENAI_BASE_URL', 'OPENAI_API_KEY', 'OPENAI_MODEL', 'EXPGEN_EXAMPLES']);
+    // Every process.env.X the code of core/ and plugins/ reads (benchmark-internal ones aside), plus those read
+    // through a table of names: the openai plugin's ENV and the shard's scheduler variables.
+    const read = new Set([
+      'OPENAI_BASE_URL',
+      'OPENAI_API_KEY',
+      'OPENAI_MODEL',
+      'EXPGEN_EXAMPLES',
+      // --shard auto/N reads these through SCHEDULER_INDEX_VARIABLES (core/src/engine/shard.ts).
+      'SLURM_ARRAY_TASK_ID',
+      'JOB_COMPLETION_INDEX',
+    ]);
     for (const file of sources([join(repoRoot, 'core'), join(repoRoot, 'plugins')])) {
       for (const m of readFileSync(file, 'utf8').matchAll(/process\.env(?:\.([A-Z_]+)|\['([A-Z_]+)'\])/g)) {
         const name = m[1] ?? m[2]!;

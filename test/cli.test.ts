@@ -160,4 +160,11 @@ describe('expgen CLI', () => {
       /"text-lines" is not an expgen command/,
     );
   });
+
+  it("a plugin's command reuses expgen's error handling (ExpgenCommand from @expgen/core/cli)", async () => {
+    const missing = join(tempDir(), 'missing.txt');
+    const result = await runCli(['text-lines', 'stats', missing], { env: { EXPGEN_EXAMPLES: '1' } });
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr, `expgen: text-lines: cannot read ${missing}: it does not exist\n`);
+  });
 });

@@ -1,27 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { repoRoot, tempDir, testCacheDir, type CliResult } from './helpers/run-cli.js';
+import { repoRoot, runNodeScript, tempDir, type CliResult } from './helpers/run-cli.js';
 
 const script = join(repoRoot, 'examples', 'one-neuron', 'dist', 'walkthrough.js');
 
 /** Runs the one-neuron walkthrough as a user would: `node examples/one-neuron/dist/walkthrough.js ...`. */
 function runWalkthrough(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, XDG_CACHE_HOME: testCacheDir(), NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runNodeScript(script, args);
 }
 
 /** The text of section `n` (from its `## n.` header to the next header). */
@@ -32,15 +19,21 @@ function sectionOf(stdout: string, n: number): string {
   return stdout.slice(start, end < 0 ? undefined : end);
 }
 
+/**
+ * A neuron of the seeded demo model that the baseline components describe well (its best description scores about
+ * 0.9 on the test split), so section 5 has a defined score and interval to show. Which neurons those are depends on
+ * the tiny model's seeded weights: regenerate the choice when the generator or the demo shape changes.
+ */
+const DESCRIBED_FEATURE = 'mlp/1/21';
+
 describe('examples/one-neuron: the walkthrough on the embedded default', () => {
   const out = tempDir('expgen-walkthrough-');
   let result: CliResult;
-  let feature: string;
+  const feature = DESCRIBED_FEATURE;
 
   before(async () => {
-    result = await runWalkthrough(['--out', out]);
+    result = await runWalkthrough([feature, '--out', out]);
     assert.equal(result.code, 0, `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
-    feature = /^feature: (mlp\/1\/\d+) \(strongest top activation in the layer\)$/m.exec(result.stdout)?.[1] ?? '';
   });
 
   it('prints six sections in order', () => {
@@ -63,8 +56,8 @@ describe('examples/one-neuron: the walkthrough on the embedded default', () => {
     }
   });
 
-  it('2: stage 1 over layer 1 and the feature with the strongest top activation', () => {
-    assert.notEqual(feature, '', sectionOf(result.stdout, 2));
+  it('2: stage 1 over the layer of the given feature', () => {
+    assert.match(sectionOf(result.stdout, 2), new RegExp(`^feature: ${feature} \\(given\\)$`, 'm'));
     assert.match(sectionOf(result.stdout, 2), /\(128 features of layer 1, splits /);
     assert.ok(existsSync(join(out, 'exemplars')), 'stage 1 output kept under --out');
   });
@@ -130,10 +123,10 @@ describe('examples/one-neuron: the walkthrough on the embedded default', () => {
     );
   });
 
-  it('takes a feature on the command line and reuses stage 1 in the same folder', async () => {
-    const again = await runWalkthrough([feature, '--out', out]);
+  it('without a feature, picks the strongest top activation of the last layer and reuses stage 1', async () => {
+    const again = await runWalkthrough(['--out', out]);
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, new RegExp(`^feature: ${feature} \\(given\\)$`, 'm'));
+    assert.match(again.stdout, /^feature: mlp\/1\/\d+ \(strongest top activation in the layer\)$/m);
     assert.match(again.stderr, /stage 1 is already complete/);
   });
 

@@ -1,8 +1,11 @@
 /**
  * @expgen/core: the engine that runs the contract, and the `expgen` CLI (under `cli/`, the only part that imports
- * oclif). Plugin authors depend on `@expgen/contract` (and `@expgen/plugin-kit`) alone; this index re-exports both
- * so plugins written against earlier versions, which imported everything from `@expgen/core`, keep working.
+ * oclif; `@expgen/core/cli` exports its base command). Plugin authors depend on `@expgen/contract` (and
+ * `@expgen/plugin-kit`) alone; this index re-exports both so plugins written against earlier versions, which imported
+ * everything from `@expgen/core`, keep working.
  */
+// The library entry point: tsyringe (in the composition root) needs the Reflect metadata polyfill loaded first.
+import 'reflect-metadata';
 export * from '@expgen/contract';
 export * from '@expgen/plugin-kit';
 export {
@@ -20,13 +23,31 @@ export { loadPluginFrom } from './plugins/load-plugin.js';
 export { PluginRegistry, type RegisteredComponent, type BrokenPlugin } from './plugins/plugin-registry.js';
 export { describePlugins, type PluginListing } from './plugins/describe-plugins.js';
 export { BUILTIN_PLUGINS, PLUGIN_KEYWORD, PLUGIN_NAME_PATTERN } from './plugins/builtin-plugins.js';
-export { composeRun, type ComposedRun, type ComposeOptions, type RunComponents } from './engine/composition-root.js';
+export {
+  composeRun,
+  createRunContainer,
+  tokens,
+  type ComposedRun,
+  type ComposeOptions,
+  type RunComponents,
+} from './engine/composition-root.js';
+export { RunLifetime, type Clock, type CallCacheFactory } from './engine/run-tokens.js';
+export type { RunStages, ExemplarStage, DescribeStage, ScoreStage } from './engine/run-stages.js';
+export { PluginCallError, stampComponent, stampPluginError } from './engine/plugin-calls.js';
 export { traceSequence, type Trace } from './engine/trace-sequence.js';
 export { writeManifest, MANIFEST_FILE } from './engine/run-manifest.js';
 export { resolveCacheDir } from './engine/cache-dir.js';
 export { stderrLogger } from './engine/logger.js';
 export { selectFeatures, selectedIndices, type FeatureSelection } from './engine/feature-selection.js';
-export { createProgress, formatCount, formatDuration, type Progress, type ProgressOptions } from './engine/progress.js';
+export {
+  createProgress,
+  startProgress,
+  formatCount,
+  formatDuration,
+  type Progress,
+  type ProgressFactory,
+  type ProgressOptions,
+} from './engine/progress.js';
 export { recordsToArrow, type RecordColumn, type RecordColumnType } from './engine/records-arrow.js';
 export { Journal } from './engine/journal.js';
 export { runPipeline, shardFeatures, type PipelineOptions, type PipelineResult, type StageName } from './pipeline.js';
@@ -49,5 +70,11 @@ export {
   type RunSummary,
   type ScoreStageInput,
 } from './score/score-stage.js';
-export { resolveAllComponents, resolveComponent, type ResolvedComponent } from './engine/resolve-components.js';
-export { TAIL_FRACTIONS } from './exemplars/state/activation-distribution.js';
+export {
+  resolveConfig,
+  SECTION_KINDS,
+  type ResolvedConfig,
+  type ResolvedComponent,
+} from './engine/resolved-config.js';
+export { ActivationDistribution, TAIL_FRACTIONS } from './exemplars/state/activation-distribution.js';
+export { TopKExemplars, type GatedBatch } from './exemplars/state/top-k-exemplars.js';

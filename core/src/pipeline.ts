@@ -1,23 +1,25 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExpgenError, formatFeatureKey, type FeatureKey, type Sign, type Logger } from '@expgen/contract';
+import { ExpgenError, formatFeatureKey, type FeatureKey, type Sign } from '@expgen/contract';
 import type { ExpgenConfig } from './config/config-schema.js';
 import { describedKey, type DescribedFeature } from './describe/described-feature.js';
-import { estimateDescribeStage, runDescribeStage, type DescribeEstimate } from './describe/describe-stage.js';
-import type { RunComponents } from './engine/composition-root.js';
+import type { DescribeEstimate } from './describe/describe-stage.js';
+import type { ComposedRun } from './engine/composition-root.js';
 import { selectFeatures, type FeatureSelection } from './engine/feature-selection.js';
+import type { Interrupts } from './engine/interrupts.js';
 import { claimStageOutput, stageConfigHash } from './engine/stage-config.js';
 import type { ShardSpec } from './exemplars/corpus/index.js';
 import { ExemplarLibrary } from './exemplars/exemplar-library.js';
-import { runExemplarStage, type ExemplarStageSummary } from './exemplars/exemplar-stage.js';
+import type { ExemplarStageSummary } from './exemplars/exemplar-stage.js';
 import { manifestPath } from './exemplars/storage/index.js';
-import { runScoreStage, type ResultRow, type RunSummary } from './score/score-stage.js';
+import type { ResultRow, RunSummary } from './score/score-stage.js';
 import { Journal } from './engine/journal.js';
 
 export type StageName = 'exemplars' | 'describe' | 'score';
 
 export interface PipelineOptions {
-  readonly components: RunComponents;
+  /** The composed run (`composeRun` with these stages): its components, and its stages with their collaborators. */
+  readonly run: Pick<ComposedRun, 'components' | 'stages'>;
   /** The resolved config, plugin options parsed (`resolveAllComponents`). */
   readonly config: ExpgenConfig;
   readonly outDir: string;
@@ -27,18 +29,16 @@ export interface PipelineOptions {
   readonly features?: string | null;
   /** Folder `@file` feature lists start at. */
   readonly featuresBaseDir: string;
-  /** Folder relative paths of the `describe` section start at (the prompt template). */
-  readonly describeBaseDir: string;
   /** Finished stage 1 output to read instead of `<outDir>/exemplars` (e.g. merged from sequence shards). */
   readonly exemplarsDir?: string;
   /** Describe and score only features whose position in key order is `index` modulo `count`. */
   readonly featureShard?: ShardSpec;
   /** Stage 1 over a slice of the corpus (`expgen exemplars --shard`). */
   readonly sequenceShard?: ShardSpec;
-  readonly logger: Logger;
-  readonly progress?: boolean;
   /** Price stage 2 instead of running it (`--dry-run`): needs finished exemplars, sends and writes nothing. */
   readonly dryRun?: boolean;
+  /** SIGTERM and SIGINT as the CLI watches them (`engine/interrupts.ts`); absent: signals keep their default. */
+  readonly interrupts?: Interrupts;
 }
 
 export interface PipelineResult {
@@ -57,7 +57,8 @@ export interface PipelineResult {
  * valid split and reports on the test split. Each stage resumes where a killed run stopped.
  */
 export async function runPipeline(options: PipelineOptions): Promise<PipelineResult> {
-  const { components, config, outDir, logger } = options;
+  const { config, outDir } = options;
+  const { components, stages } = options.run;
   const { subject, activation } = components;
   if (!subject || !activation) throw new ExpgenError('the pipeline needs a subject model and an activation source');
   const featureSpec = options.features === undefined ? config.features : options.features;
@@ -72,24 +73,19 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
       );
     if (options.exemplarsDir)
       throw new ExpgenError('--exemplars names finished stage 1 output: it cannot be combined with running stage 1');
-    if (!components.datasets?.length) throw new ExpgenError('stage 1 needs at least one dataset');
+    if (!stages.exemplars) throw new ExpgenError('stage 1 was not composed for this run');
     claimStageOutput(outDir, config, 'exemplars');
-    exemplars = await runExemplarStage({
-      subject,
-      activation,
-      datasets: components.datasets.map((source, i) => ({
-        source,
-        ratio: config.datasets[i]!.ratio,
-        ...(config.datasets[i]!.name ? { name: config.datasets[i]!.name! } : {}),
-      })),
-      settings: config.exemplars,
+    const stage1Run = stages.exemplars.run({
       selection,
       outDir,
       configHash: stageConfigHash(config, 'exemplars'),
       ...(options.sequenceShard ? { shard: options.sequenceShard } : {}),
-      logger,
-      progress: options.progress ?? true,
     });
+    // Watched (the CLI): a SIGTERM or SIGINT makes stage 1 write a checkpoint and stop, instead of exiting at once.
+    exemplars = await (options.interrupts?.checkpointing(
+      stage1Run,
+      `stage 1 is complete in ${join(outDir, 'exemplars')}`,
+    ) ?? stage1Run);
   }
   const stage1 = exemplars ? { exemplars } : {};
   if (!options.stages.includes('describe') && !options.stages.includes('score')) return { exemplarsDir, ...stage1 };
@@ -101,54 +97,25 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   }
   const library = ExemplarLibrary.open(exemplarsDir);
   try {
-    const features = shardFeatures(library.features(selection), options.featureShard);
+    const allFeatures = library.features(selection);
+    const features = shardFeatures(allFeatures, options.featureShard);
     const signs = activation.signs;
     if (options.dryRun) {
-      if (!components.describer) throw new ExpgenError('--dry-run prices stage 2, which needs a describer');
-      const estimate = await estimateDescribeStage({
-        library,
-        features,
-        signs,
-        describer: components.describer,
-        tokenizer: subject.tokenizer,
-        settings: config.describe,
-        baseDir: options.describeBaseDir,
-        outDir,
-        logger,
-      });
+      if (!stages.describe) throw new ExpgenError('--dry-run prices stage 2, which needs a describer');
+      const estimate = await stages.describe.estimate({ library, features, signs, outDir });
       return { exemplarsDir, ...stage1, estimate };
     }
     let described: DescribedFeature[] | undefined;
     if (options.stages.includes('describe')) {
-      if (!components.describer) throw new ExpgenError('stage 2 needs a describer');
-      claimStageOutput(outDir, config, 'describe');
-      described = await runDescribeStage({
-        library,
-        features,
-        signs,
-        describer: components.describer,
-        tokenizer: subject.tokenizer,
-        settings: config.describe,
-        baseDir: options.describeBaseDir,
-        outDir,
-        logger,
-        progress: options.progress ?? true,
-      });
+      if (!stages.describe) throw new ExpgenError('stage 2 needs a describer');
+      claimStageOutput(outDir, config, 'describe', options.featureShard);
+      described = await stages.describe.run({ library, features, signs, outDir });
     }
     if (!options.stages.includes('score')) return { exemplarsDir, ...stage1, ...(described ? { described } : {}) };
-    if (!components.simulator || !components.scorer) throw new ExpgenError('stage 3 needs a simulator and a scorer');
+    if (!stages.score) throw new ExpgenError('stage 3 needs a simulator and a scorer');
     described ??= readDescribed(outDir, features, signs);
-    claimStageOutput(outDir, config, 'score');
-    const { rows, summary } = await runScoreStage({
-      library,
-      described,
-      simulator: components.simulator,
-      scorer: components.scorer,
-      settings: config.score,
-      outDir,
-      logger,
-      progress: options.progress ?? true,
-    });
+    claimStageOutput(outDir, config, 'score', options.featureShard);
+    const { rows, summary } = await stages.score.run({ library, described, outDir, pairingFeatures: allFeatures });
     return { exemplarsDir, ...stage1, described, rows, summary };
   } finally {
     await library.close();

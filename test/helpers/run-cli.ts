@@ -21,8 +21,17 @@ export function runCli(
   args: string[],
   options: { cwd?: string; env?: Record<string, string>; cacheDir?: string } = {},
 ): Promise<CliResult> {
+  return runNodeScript(launcher, args, options);
+}
+
+/** Runs a Node script in a child process as `runCli` runs the launcher: the test cache, no colour, output kept. */
+export function runNodeScript(
+  script: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; cacheDir?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [launcher, ...args], {
+    const child = spawn(process.execPath, [script, ...args], {
       cwd: options.cwd ?? repoRoot,
       env: { ...process.env, XDG_CACHE_HOME: options.cacheDir ?? testCacheDir(), NO_COLOR: '1', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -11,22 +11,16 @@ import {
   type FeatureKey,
 } from './feature-key.js';
 
-/** A deterministic shuffle (mulberry32), so a failure reproduces. */
+/** A deterministic scramble (items ordered by a hash of their position and the seed), so a failure reproduces. */
 function shuffled<T>(items: readonly T[], seed: number): T[] {
-  const out = [...items];
-  let state = seed >>> 0;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  const key = (i: number) => {
+    const x = Math.sin((i + 1) * 12.9898 + seed * 78.233) * 43758.5453;
+    return x - Math.floor(x);
   };
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
+  return items
+    .map((item, i) => ({ item, k: key(i) }))
+    .sort((a, b) => a.k - b.k)
+    .map((e) => e.item);
 }
 
 describe('formatFeatureKey / parseFeatureKey', () => {

@@ -24,6 +24,15 @@ export interface Logger {
   debug(message: string): void;
 }
 
+/**
+ * A durable store of model calls, keyed by everything that determines the answer (prompt, model, sampling
+ * parameters, seed): `@expgen/plugin-kit`'s `CallCache` is one.
+ */
+export interface CallStore {
+  get<T>(request: unknown): Promise<T | undefined>;
+  put(request: unknown, value: unknown): Promise<void>;
+}
+
 /** What a component factory gets besides its own options. Collaborators arrive as arguments, never resolved. */
 export interface ComponentContext {
   /** Stamp this on everything the component returns. */
@@ -36,22 +45,46 @@ export interface ComponentContext {
   /** The run's subject, for components that declare `needs: ['subject-model']`. */
   readonly subject?: SubjectModel;
   readonly signal?: AbortSignal;
+  /**
+   * The `fetch` HTTP clients send requests through (default: the global one): the run's, so a test swaps the network
+   * for a loopback server or a fake, as the Vercel AI SDK's providers take it.
+   */
+  readonly fetch?: typeof fetch;
+  /** The run's durable call cache of one namespace (default: `CallCache` over `cacheDir`). */
+  readonly callCache?: (namespace: string) => CallStore;
 }
+
+/** The context of a component that declared `needs: ['subject-model']`: the subject is always there. */
+export type ContextWithSubject = ComponentContext & { readonly subject: SubjectModel };
+
+/** The context `create` gets for the given `needs`: declaring the subject makes `context.subject` non-optional. */
+export type ContextFor<N extends readonly ComponentNeed[]> = N extends readonly []
+  ? ComponentContext
+  : 'subject-model' extends N[number]
+    ? ContextWithSubject
+    : ComponentContext;
+
+/** Collaborators a component may declare it needs. */
+export type ComponentNeed = 'subject-model';
 
 /**
  * One component a plugin provides. `options` validates and defaults the component's section of the config;
  * `create` does the async setup (loading weights, opening ONNX sessions) before the run is wired.
  */
-export interface ComponentDeclaration<K extends ComponentKind = ComponentKind, O = unknown> {
+export interface ComponentDeclaration<
+  K extends ComponentKind = ComponentKind,
+  O = unknown,
+  N extends readonly ComponentNeed[] = readonly ComponentNeed[],
+> {
   readonly kind: K;
   /** Name the config selects it by (`component: mlp`); unique per kind within a plugin. */
   readonly name: string;
   /** One sentence for `expgen plugins`. */
   readonly description: string;
   readonly options: Schema<O>;
-  /** Collaborators the factory needs; the composition root creates them first. */
-  readonly needs?: readonly 'subject-model'[];
-  create(options: O, context: ComponentContext): Promise<ComponentsByKind[K]>;
+  /** Collaborators the factory needs; the container creates them first and `create` finds them in its context. */
+  readonly needs?: N;
+  create(options: O, context: ContextFor<N>): Promise<ComponentsByKind[K]>;
   /**
    * Subject models only: turns a source folder (e.g. a Hugging Face checkpoint) into the folder `create` loads,
    * for `expgen model build`.
@@ -65,8 +98,8 @@ export interface ComponentDeclaration<K extends ComponentKind = ComponentKind, O
 }
 
 /** Any component declaration, whatever its kind and options. */
-// biome-ignore lint/suspicious/noExplicitAny: options differ per declaration; each declaration checks its own
-export type AnyComponentDeclaration = ComponentDeclaration<ComponentKind, any>;
+// biome-ignore lint/suspicious/noExplicitAny: options and needs differ per declaration; each declaration checks its own
+export type AnyComponentDeclaration = ComponentDeclaration<ComponentKind, any, any>;
 
 /** A plugin is a plain object: who it is and the components it provides. The module's default export. */
 export interface ExpgenPlugin {
@@ -86,9 +119,13 @@ export function definePlugin(plugin: ExpgenPlugin): ExpgenPlugin {
   return plugin;
 }
 
-export function defineComponent<K extends ComponentKind, O>(
-  declaration: ComponentDeclaration<K, O>,
-): ComponentDeclaration<K, O> {
+/**
+ * Declares a component, typed by its kind, options schema and needs: with `needs: ['subject-model']`,
+ * `context.subject` is a `SubjectModel` inside `create`, no `!` needed.
+ */
+export function defineComponent<K extends ComponentKind, O, const N extends readonly ComponentNeed[] = readonly []>(
+  declaration: ComponentDeclaration<K, O, N>,
+): ComponentDeclaration<K, O, N> {
   return declaration;
 }
 

@@ -1,12 +1,13 @@
 /**
  * @expgen/plugin-kit: small helpers plugins (and the engine) share, with no dependency beyond Node and
  * `@expgen/contract`: the durable call cache, atomic writes, content ids, the explainer answer parser, canonical
- * JSON, and the scoring statistics.
+ * JSON, the one seeded generator (`Sfc32`), the safetensors reader and writer, and the scoring statistics.
  */
 export { writeFileAtomic, produceFolderOnce } from './atomic-write.js';
 export { CallCache } from './call-cache.js';
 export { canonicalJson } from './canonical-json.js';
 export { contentId } from './content-id.js';
+export { Sfc32 } from './seeded-random.js';
 export {
   parseDescription,
   DESCRIPTION_MARKER,
@@ -15,3 +16,4 @@ export {
   type DescriptionFailureReason,
 } from './parse-description.js';
 export * from './statistics/index.js';
+export * from './safetensors/index.js';

@@ -2,8 +2,8 @@ import { Command, type Interfaces } from '@oclif/core';
 import { isExpgenError, type Logger, type ComponentKind } from '@expgen/contract';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { composeRun, type ComposedRun } from '../engine/composition-root.js';
-import { resolveAllComponents } from '../engine/resolve-components.js';
-import type { ExpgenConfig } from '../config/config-schema.js';
+import { resolveConfig, type ResolvedConfig } from '../engine/resolved-config.js';
+import type { StageName } from '../engine/stage-config.js';
 import { stderrLogger } from '../engine/logger.js';
 import { PluginRegistry } from '../plugins/plugin-registry.js';
 import { parseFailure } from './parse-errors.js';
@@ -11,6 +11,19 @@ import { parseFailure } from './parse-errors.js';
 // oclif's FlagOutput and ArgOutput, which its Interfaces namespace does not export.
 // biome-ignore lint/suspicious/noExplicitAny: the shape oclif's parse is declared with
 type OutputRecord = { [name: string]: any };
+
+/** What a command composes: components it uses directly, stages it runs, and whether stages show progress. */
+export interface ComposeRequest {
+  readonly needs?: readonly ComponentKind[];
+  readonly stages?: readonly StageName[];
+  readonly progress?: boolean;
+  /** Aborted on SIGTERM/SIGINT (`engine/interrupts.ts`): stage 1 checkpoints and stops. */
+  readonly signal?: AbortSignal;
+}
+
+function isKindList(what: readonly ComponentKind[] | ComposeRequest): what is readonly ComponentKind[] {
+  return Array.isArray(what);
+}
 
 /**
  * Commands are thin: parse flags, load the config, compose the run, call the engine, print. A user mistake
@@ -63,21 +76,26 @@ export abstract class ExpgenCommand extends Command {
     });
   }
 
-  /** Loads config and plugins and wires the components `needs` asks for. The caller disposes the run. */
+  /** Loads the config and the plugins, and resolves every component section once (`expgen config`, and `compose`). */
+  protected async resolveConfig(flags: { config?: string; set?: string[] }, extraSets: string[] = []) {
+    const loaded = await this.loadConfigFrom(flags, extraSets);
+    return resolveConfig(loaded, await this.discoverPlugins(loaded));
+  }
+
   /**
    * Loads config and plugins, checks every component section against its plugin (a typo anywhere fails before any
-   * model loads), and wires the components `needs` asks for. The caller disposes the run.
+   * model loads), and composes the run: the components `needs` names, or the stages and what they need. The caller
+   * disposes the run.
    */
   protected async compose(
     flags: { config?: string; set?: string[] },
-    needs: ComponentKind[],
+    what: readonly ComponentKind[] | ComposeRequest,
     extraSets: string[] = [],
-  ): Promise<{ loaded: LoadedConfig; registry: PluginRegistry; config: ExpgenConfig; run: ComposedRun }> {
-    const loaded = await this.loadConfigFrom(flags, extraSets);
-    const registry = await this.discoverPlugins(loaded);
-    const { config } = resolveAllComponents(loaded, registry);
-    const run = await composeRun({ loaded, registry, needs, logger: this.logger() });
-    return { loaded, registry, config, run };
+  ): Promise<{ config: ResolvedConfig; run: ComposedRun }> {
+    const config = await this.resolveConfig(flags, extraSets);
+    const request: ComposeRequest = isKindList(what) ? { needs: what } : what;
+    const run = await composeRun({ config, logger: this.logger(), ...request });
+    return { config, run };
   }
 
   /** Where components and stages log: standard error, so standard output stays clean for results and JSON. */

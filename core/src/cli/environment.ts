@@ -15,6 +15,11 @@ export const ENVIRONMENT: readonly (readonly [name: string, what: string])[] = [
   ],
   ['CI', 'Set: progress is printed as plain lines, never redrawn.'],
   [
+    'SLURM_ARRAY_TASK_ID',
+    '--shard auto/N takes the shard index from it (a Slurm job array task), else from JOB_COMPLETION_INDEX.',
+  ],
+  ['JOB_COMPLETION_INDEX', '--shard auto/N takes the shard index from it (a Kubernetes Indexed Job).'],
+  [
     'OPENAI_BASE_URL',
     'Base URL(s), comma-separated, of the openai-compatible describer and simulator when their options give none.',
   ],

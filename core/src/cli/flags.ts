@@ -56,7 +56,8 @@ export const simulatorFlag = {
 /** Flags of the commands that describe or score: feature sharding and reusable exemplars. */
 export const featureShardFlags = {
   shard: Flags.string({
-    description: 'Describe and score shard i of N of the features (i from 0); combine shards with `expgen merge`.',
+    description:
+      'Describe and score shard i of N of the features (i from 0; auto/N takes i from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX); combine shards with `expgen merge`.',
     helpValue: 'i/N',
   }),
   exemplars: Flags.string({

@@ -1,3 +1,5 @@
+// The CLI's entry point: tsyringe (in the composition root) needs the Reflect metadata polyfill loaded first, once.
+import 'reflect-metadata';
 import { Config, flush, handle, run } from '@oclif/core';
 import { fileURLToPath } from 'node:url';
 import { discoverPlugins } from '../plugins/discover-plugins.js';

@@ -1,19 +1,13 @@
 import { resolve } from 'node:path';
-import type { ComponentKind } from '@expgen/contract';
 import { datasetsFromFiles } from '../engine/data-files.js';
 import { writeManifest } from '../engine/run-manifest.js';
-import { parseShard } from '../exemplars/corpus/index.js';
+import { watchInterrupts } from '../engine/interrupts.js';
+import { formatShard, resolveShard } from '../engine/shard.js';
 import { runPipeline, type PipelineResult, type StageName } from '../pipeline.js';
 import { formatSummary } from '../score/format-summary.js';
 import { plantedSummaryRow, writePlantedComparison, type PlantedComparison } from '../planted/index.js';
 import { writeRunReport } from '../report/index.js';
 import { ExpgenCommand } from './base-command.js';
-
-const NEEDS: Record<StageName, ComponentKind[]> = {
-  exemplars: ['subject-model', 'activation-source', 'dataset'],
-  describe: ['subject-model', 'activation-source', 'describer'],
-  score: ['subject-model', 'activation-source', 'simulator', 'scorer'],
-};
 
 type PipelineFlags = {
   config?: string;
@@ -49,32 +43,42 @@ export abstract class PipelineCommand extends ExpgenCommand {
       ...(flags.data?.length ? [`datasets=${JSON.stringify(datasetsFromFiles(flags.data, process.cwd()))}`] : []),
     ];
     const outDir = resolve(flags.out);
-    const needs = [...new Set(stages.flatMap((s) => NEEDS[s]))];
-    const { loaded, registry, config, run } = await this.compose(flags, needs, sets);
+    const resolved = flags.shard ? resolveShard(flags.shard) : undefined;
+    const shard = resolved?.shard;
+    if (resolved?.indexFrom)
+      this.logger().info(
+        `--shard ${flags.shard}: shard ${formatShard(resolved.shard)}, the index from ${resolved.indexFrom}`,
+      );
+    // Watched before the models load: a SIGTERM then stops the run too (a pod's PID 1 ignores unhandled signals).
+    const interrupts = watchInterrupts();
+    const { config, run } = await this.compose(
+      flags,
+      { stages, progress: !flags.json, signal: interrupts.signal },
+      sets,
+    ).catch((error: unknown) => {
+      interrupts.dispose();
+      throw error;
+    });
     try {
       if (!flags['dry-run'])
         writeManifest(outDir, {
           command,
-          loaded: { ...loaded, config },
-          registry,
+          config,
+          registry: config.registry,
           components: run.provenance,
-          extra: { subject: run.components.subject!.info, ...(flags.shard ? { shard: parseShard(flags.shard) } : {}) },
+          extra: { subject: run.components.subject!.info, ...(shard ? { shard } : {}) },
         });
       const result = await runPipeline({
-        components: run.components,
-        config,
+        run,
+        config: config.config,
         outDir,
         stages,
         ...(flags.features !== undefined ? { features: flags.features } : {}),
-        featuresBaseDir: flags.features !== undefined ? process.cwd() : loaded.baseDirOf(['features']),
-        describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']),
+        featuresBaseDir: flags.features !== undefined ? process.cwd() : config.baseDirOf(['features']),
         ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
-        ...(flags.shard
-          ? { [shardOver === 'features' ? 'featureShard' : 'sequenceShard']: parseShard(flags.shard) }
-          : {}),
-        logger: this.logger(),
-        progress: !flags.json,
+        ...(shard ? { [shardOver === 'features' ? 'featureShard' : 'sequenceShard']: shard } : {}),
         dryRun: Boolean(flags['dry-run']),
+        interrupts,
       });
       const planted =
         result.rows && !flags['dry-run']
@@ -93,6 +97,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
       this.report(outDir, result, Boolean(flags.json), reportPath, planted);
       return result;
     } finally {
+      interrupts.dispose();
       await run.dispose();
     }
   }

@@ -10,8 +10,9 @@ import {
 } from '@expgen/contract';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { writeFileAtomic } from '@expgen/plugin-kit';
+import { letSignalsIn } from '../engine/interrupts.js';
 import { Journal } from '../engine/journal.js';
-import { createProgress } from '../engine/progress.js';
+import { startProgress, type ProgressSetting } from '../engine/progress.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import { describedKey, type DescribedFeature } from './described-feature.js';
@@ -28,7 +29,7 @@ export interface DescribeStageInput {
   readonly baseDir: string;
   readonly outDir: string;
   readonly logger: Logger;
-  readonly progress?: boolean;
+  readonly progress?: ProgressSetting;
   /** Work items described at once; describers behind HTTP servers want many, local ones serialize anyway. */
   readonly concurrency?: number;
 }
@@ -70,10 +71,7 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
   const template = await loadPromptTemplate(settings.promptTemplate, { baseDir: input.baseDir });
   const journal = Journal.open<DescribedFeature>(join(input.outDir, 'descriptions', 'journal.jsonl'), (e) => e.key);
   const items = workItems(input.features, input.signs);
-  const progress =
-    input.progress === false
-      ? undefined
-      : createProgress({ label: 'describing', total: items.length, unit: 'feature-signs' });
+  const progress = startProgress(input.progress, { label: 'describing', total: items.length, unit: 'feature-signs' });
   let done = 0;
   let next = 0;
   // The first failure stops every worker from taking new items; the journal is closed only after all have settled,
@@ -81,6 +79,8 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
   let failure: { error: unknown } | undefined;
   const work = async () => {
     while (next < items.length && !failure) {
+      await letSignalsIn();
+      if (next >= items.length || failure) return;
       const item = items[next++]!;
       try {
         if (!journal.has(item.key)) journal.append(await describeOne(item.feature, item.sign));

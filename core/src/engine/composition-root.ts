@@ -1,44 +1,29 @@
-import 'reflect-metadata';
-import { container as rootContainer, type DependencyContainer, type InjectionToken } from 'tsyringe';
 import {
+  ExpgenError,
+  isExpgenError,
   type ActivationSource,
+  type ComponentKind,
   type DatasetSource,
   type Describer,
-  isExpgenError,
-  ExpgenError,
-  pluginError,
-  type ComponentContext,
-  type ComponentsByKind,
   type Logger,
-  type ComponentKind,
   type Provenance,
   type Scorer,
   type Simulator,
   type SubjectModel,
-  type KeyPath,
 } from '@expgen/contract';
-import type { LoadedConfig } from '../config/load-config.js';
-import { SECTION_KINDS, resolveComponent } from './resolve-components.js';
-import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import { CallCache } from '@expgen/plugin-kit';
+import { instancePerContainerCachingFactory, container as rootContainer, type DependencyContainer } from 'tsyringe';
+import type { StageName } from './stage-config.js';
 import { resolveCacheDir } from './cache-dir.js';
+import { COMPONENT_TOKENS, registerComponents } from './component-providers.js';
+import { createProgress } from './progress.js';
+import type { ResolvedConfig } from './resolved-config.js';
+import { registerStages, type RunStages } from './run-stages.js';
+import { RunLifetime, tokens } from './run-tokens.js';
 
-/**
- * The one place where components are wired. tsyringe lives here and nowhere else: every component is created
- * by its plugin's async factory (ONNX sessions open before anything is registered), registered in a child
- * container of the run by value, and handed to stages as plain arguments. Stages and plugins never resolve.
- */
-export const tokens = {
-  config: Symbol('expgen.config') as InjectionToken<LoadedConfig>,
-  logger: Symbol('expgen.logger') as InjectionToken<Logger>,
-  subject: Symbol('expgen.subject-model') as InjectionToken<SubjectModel>,
-  activation: Symbol('expgen.activation-source') as InjectionToken<ActivationSource>,
-  datasets: Symbol('expgen.datasets') as InjectionToken<DatasetSource[]>,
-  describer: Symbol('expgen.describer') as InjectionToken<Describer>,
-  simulator: Symbol('expgen.simulator') as InjectionToken<Simulator>,
-  scorer: Symbol('expgen.scorer') as InjectionToken<Scorer>,
-};
+export { tokens } from './run-tokens.js';
 
-/** The components a run holds, created in dependency order and disposed in reverse. */
+/** The components a run created; a kind it did not need is absent. */
 export interface RunComponents {
   readonly subject?: SubjectModel;
   readonly activation?: ActivationSource;
@@ -49,133 +34,144 @@ export interface RunComponents {
 }
 
 export interface ComposedRun {
+  /** The run's config, the one copy that travels (options parsed once). */
+  readonly config: ResolvedConfig;
   readonly components: RunComponents;
-  /** Provenance of every component created, for manifests. */
+  /** The stages asked for, with their collaborators bound. */
+  readonly stages: RunStages;
+  /** Provenance of every component created, in creation order, for manifests. */
   readonly provenance: readonly Provenance[];
   readonly cacheDir: string;
-  /** Releases every component that holds resources, in reverse creation order; safe to call twice. */
+  /** Releases every component in reverse creation order; safe to call twice. */
   dispose(): Promise<void>;
 }
 
-type SectionKind = Exclude<ComponentKind, 'dataset'>;
-/** The config section of each kind: the inverse of SECTION_KINDS, so the two can never disagree. */
-const SECTION_OF = Object.fromEntries(
-  Object.entries(SECTION_KINDS).map(([section, kind]) => [kind, section]),
-) as Record<SectionKind, keyof typeof SECTION_KINDS>;
-
 export interface ComposeOptions {
-  readonly loaded: LoadedConfig;
-  readonly registry: PluginRegistry;
-  /** Component kinds the command uses; a kind's `needs` are added. */
-  readonly needs: readonly ComponentKind[];
+  readonly config: ResolvedConfig;
+  /** Component kinds the command uses directly (`expgen model trace`: the subject). */
+  readonly needs?: readonly ComponentKind[];
+  /**
+   * Stages the command runs: each brings the components it declares, and the pipeline's own (the subject and the
+   * activation source, which select the features).
+   */
+  readonly stages?: readonly StageName[];
   readonly logger: Logger;
   readonly signal?: AbortSignal;
+  /** Whether stages show progress on standard error (default true; `--json` turns it off). */
+  readonly progress?: boolean;
+  /**
+   * Registrations applied over the defaults, before anything is created: a test swaps any service, component or stage
+   * by registering its fake under the same token (`tokens`), e.g. `c.register(tokens.fetch, { useValue: fake })`.
+   */
+  readonly register?: (container: DependencyContainer) => void;
 }
 
+/** What the pipeline needs beside its stages: the features it selects are the activation source's, on the subject. */
+const PIPELINE_NEEDS: readonly ComponentKind[] = ['subject-model', 'activation-source'];
+
+const STAGE_TOKENS = {
+  exemplars: tokens.exemplarStage,
+  describe: tokens.describeStage,
+  score: tokens.scoreStage,
+} as const;
+
+/**
+ * The composition root: the only code that knows tsyringe. One child container per run holds the run's services
+ * (logger, cache folder, call cache, progress, clock, fetch), its components (one provider per kind, created on first
+ * request by the plugin's async factory, in the order their `needs` demand) and its stages. The command says which
+ * components and stages it uses; asking the container for them creates exactly those and what they need. Disposal
+ * follows the scope: the run's lifetime releases everything it created in reverse creation order.
+ */
 export async function composeRun(options: ComposeOptions): Promise<ComposedRun> {
-  const { loaded, registry, logger } = options;
-  const config = loaded.config;
-  const cacheDir = resolveCacheDir(config.cacheDir, loaded.baseDirOf(['cacheDir']));
-  const container: DependencyContainer = rootContainer.createChildContainer();
-  container.register(tokens.config, { useValue: loaded });
-  container.register(tokens.logger, { useValue: logger });
+  const scope = createRunContainer(options);
+  options.register?.(scope);
+  const lifetime = scope.resolve(tokens.lifetime);
+  const stageNames = [...new Set(options.stages ?? [])];
+  const kinds = [...new Set([...(options.needs ?? []), ...(stageNames.length ? PIPELINE_NEEDS : [])])];
 
-  const created: { kind: ComponentKind; value: { dispose?(): Promise<void> | void }; provenance: Provenance }[] = [];
   const dispose = async () => {
-    const errors: unknown[] = [];
-    for (const { value } of created.splice(0).reverse()) {
-      try {
-        await value.dispose?.();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    container.clearInstances();
-    if (errors.length) logger.warn(`releasing components: ${errors.map((e) => (e as Error).message).join('; ')}`);
+    await lifetime.dispose();
+    scope.clearInstances();
   };
-
-  async function create<K extends ComponentKind>(
-    kind: K,
-    path: KeyPath,
-    subject: SubjectModel | undefined,
-  ): Promise<ComponentsByKind[K]> {
-    const { plugin, declaration, options: parsedOptions } = resolveComponent(loaded, registry, kind, path);
-    const provenance: Provenance = {
-      kind,
-      component: declaration.name,
-      plugin: plugin.meta.name,
-      pluginVersion: plugin.meta.version,
-    };
-    if (declaration.needs?.includes('subject-model') && !subject) {
-      throw new ExpgenError(`${kind} "${declaration.name}" needs a subject model but none was configured`);
-    }
-    const context: ComponentContext = {
-      provenance,
-      baseDir: loaded.baseDirOf([...path, 'options']),
-      cacheDir,
-      logger,
-      ...(subject ? { subject } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    };
-    let value: ComponentsByKind[K];
-    try {
-      value = (await declaration.create(parsedOptions, context)) as ComponentsByKind[K];
-    } catch (error) {
-      throw pluginError(plugin.meta.name, `creating ${kind} "${declaration.name}"`, error);
-    }
-    created.push({
-      kind,
-      value: value as { dispose?(): Promise<void> | void },
-      provenance: (value as { provenance?: Provenance }).provenance ?? provenance,
-    });
-    return value;
-  }
-
-  try {
-    const needs = new Set(options.needs);
-    for (const kind of [...needs]) {
-      const paths: KeyPath[] =
-        kind === 'dataset' ? [...config.datasets.keys()].map((i) => ['datasets', i]) : [[SECTION_OF[kind]]];
-      for (const path of paths)
-        for (const need of resolveComponent(loaded, registry, kind, path).declaration.needs ?? []) needs.add(need);
-    }
-    let subject: SubjectModel | undefined;
-    if (needs.has('subject-model')) {
-      subject = await create('subject-model', ['subject'], undefined);
-      container.register(tokens.subject, { useValue: subject });
-      logger.info(
-        `subject: ${subject.info.architecture}, ${subject.info.layers} layers, execution provider ${subject.info.executionProvider}`,
-      );
-    }
-    if (needs.has('activation-source'))
-      container.register(tokens.activation, { useValue: await create('activation-source', ['activation'], subject) });
-    if (needs.has('dataset')) {
-      const datasets: DatasetSource[] = [];
-      for (const i of config.datasets.keys()) datasets.push(await create('dataset', ['datasets', i], subject));
-      container.register(tokens.datasets, { useValue: datasets });
-    }
-    if (needs.has('describer'))
-      container.register(tokens.describer, { useValue: await create('describer', ['describer'], subject) });
-    if (needs.has('simulator'))
-      container.register(tokens.simulator, { useValue: await create('simulator', ['simulator'], subject) });
-    if (needs.has('scorer'))
-      container.register(tokens.scorer, { useValue: await create('scorer', ['scorer'], subject) });
-  } catch (error) {
+  // Everything asked for is requested at once: the container orders creation by `needs`, independent components
+  // load side by side, and a failure anywhere waits for the rest to settle before releasing what was made.
+  const requested = [
+    ...kinds.map((kind) => scope.resolve<Promise<unknown>>(COMPONENT_TOKENS[kind])),
+    ...stageNames.map((stage) => scope.resolve<Promise<unknown>>(STAGE_TOKENS[stage])),
+  ];
+  const settled = await Promise.allSettled(requested);
+  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure) {
     await dispose();
+    const error = failure.reason;
     throw isExpgenError(error)
       ? error
-      : new ExpgenError(`setting up the run failed: ${(error as Error).message}`, { cause: error });
+      : new ExpgenError(`setting up the run failed: ${error instanceof Error ? error.message : String(error)}`, {
+          cause: error,
+        });
   }
 
-  const optional = <T>(token: InjectionToken<T>): T | undefined =>
-    container.isRegistered(token) ? container.resolve(token) : undefined;
+  // Components the run created, whichever request created them (a stage's, or another component's need).
+  const created = async <T>(kind: ComponentKind): Promise<T | undefined> =>
+    lifetime.has(kind) ? ((await scope.resolve<Promise<unknown>>(COMPONENT_TOKENS[kind])) as T) : undefined;
   const components: RunComponents = {
-    subject: optional(tokens.subject),
-    activation: optional(tokens.activation),
-    datasets: optional(tokens.datasets),
-    describer: optional(tokens.describer),
-    simulator: optional(tokens.simulator),
-    scorer: optional(tokens.scorer),
+    subject: await created<SubjectModel>('subject-model'),
+    activation: await created<ActivationSource>('activation-source'),
+    datasets: await created<readonly DatasetSource[]>('dataset'),
+    describer: await created<Describer>('describer'),
+    simulator: await created<Simulator>('simulator'),
+    scorer: await created<Scorer>('scorer'),
   };
-  return { components, provenance: created.map((c) => c.provenance), cacheDir, dispose };
+  const stages: RunStages = Object.fromEntries(
+    await Promise.all(
+      stageNames.map(async (stage) => [stage, await scope.resolve<Promise<unknown>>(STAGE_TOKENS[stage])]),
+    ),
+  );
+  return {
+    config: options.config,
+    components,
+    stages,
+    provenance: lifetime.provenance(),
+    cacheDir: scope.resolve(tokens.cacheDir),
+    dispose,
+  };
+}
+
+/**
+ * A child container for one run with every default registered: services from the config and the options,
+ * component providers, stage providers. `composeRun` uses it; tests and library users may resolve from it directly.
+ */
+export function createRunContainer(
+  options: Omit<ComposeOptions, 'needs' | 'stages' | 'register'>,
+): DependencyContainer {
+  const scope = rootContainer.createChildContainer();
+  const { config, logger } = options;
+  const clock = { now: () => Date.now() };
+  scope.register(tokens.config, { useValue: config });
+  scope.register(tokens.logger, { useValue: logger });
+  scope.register(tokens.clock, { useValue: clock });
+  // tsyringe takes a null useValue for a missing provider: a factory can return null.
+  scope.register(tokens.signal, { useFactory: () => options.signal ?? null });
+  scope.register(tokens.fetch, { useValue: globalThis.fetch });
+  scope.register(tokens.cacheDir, {
+    useValue: resolveCacheDir(config.config.cacheDir, config.baseDirOf(['cacheDir'])),
+  });
+  scope.register(tokens.callCache, {
+    useFactory: (c) => {
+      const cacheDir = c.resolve(tokens.cacheDir);
+      return (namespace: string) => new CallCache(cacheDir, namespace);
+    },
+  });
+  scope.register(tokens.progress, {
+    useFactory: (c) => {
+      const now = () => c.resolve(tokens.clock).now();
+      return options.progress === false ? () => undefined : (o) => createProgress({ now, ...o });
+    },
+  });
+  scope.register(tokens.lifetime, {
+    useFactory: instancePerContainerCachingFactory((c) => new RunLifetime(c.resolve(tokens.logger))),
+  });
+  registerComponents(scope);
+  registerStages(scope);
+  return scope;
 }

@@ -19,20 +19,38 @@ export interface ProgressOptions {
   readonly intervalMs?: number;
   /** Forces the plain-line mode (tests, logs). */
   readonly plain?: boolean;
+  /** Milliseconds since the epoch (default `Date.now`); the run's clock. */
+  readonly now?: () => number;
+}
+
+/** Starts a progress display, or returns undefined when the run shows none. */
+export type ProgressFactory = (options: ProgressOptions) => Progress | undefined;
+
+/**
+ * What a stage is told about progress: `true` (default) a display on standard error, `false` none, or the run's
+ * factory (`tokens.progress`), which decides both.
+ */
+export type ProgressSetting = boolean | ProgressFactory | undefined;
+
+/** The stage's progress display, if its setting asks for one. */
+export function startProgress(setting: ProgressSetting, options: ProgressOptions): Progress | undefined {
+  if (setting === false) return undefined;
+  return typeof setting === 'function' ? setting(options) : createProgress(options);
 }
 
 export function createProgress(options: ProgressOptions): Progress {
   const stream = options.stream ?? process.stderr;
   const tty = !options.plain && stream.isTTY === true && !process.env.CI;
   const interval = options.intervalMs ?? (tty ? 200 : 30_000);
-  const started = Date.now();
+  const now = options.now ?? Date.now;
+  const started = now();
   let startDone: number | undefined;
   let lastDraw = 0;
   let done = 0;
   let extra: Readonly<Record<string, number>> = {};
 
   const line = () => {
-    const elapsed = (Date.now() - started) / 1000;
+    const elapsed = (now() - started) / 1000;
     const rateKey = options.rateOf ?? options.unit;
     const rateValue = rateKey === options.unit ? done - (startDone ?? 0) : (extra[rateKey] ?? 0);
     const rate = elapsed > 0 ? rateValue / elapsed : 0;
@@ -47,9 +65,9 @@ export function createProgress(options: ProgressOptions): Progress {
     return `${head}${bar} ${formatCount(rate)} ${rateKey}/s, ETA ${eta}${figures ? `, ${figures}` : ''}`;
   };
   const draw = (force: boolean) => {
-    const now = Date.now();
-    if (!force && now - lastDraw < interval) return;
-    lastDraw = now;
+    const at = now();
+    if (!force && at - lastDraw < interval) return;
+    lastDraw = at;
     stream.write(tty ? `\r\x1b[2K${line()}` : `${line()}\n`);
   };
   return {

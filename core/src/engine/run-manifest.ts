@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import type { Provenance } from '@expgen/contract';
-import type { LoadedConfig } from '../config/load-config.js';
 import type { PluginRegistry } from '../plugins/plugin-registry.js';
 import { writeFileAtomic } from '@expgen/plugin-kit';
 
@@ -14,7 +13,8 @@ export function writeManifest(
   dir: string,
   entry: {
     command: string;
-    loaded: LoadedConfig;
+    /** The config and its hash as the output used them: the resolved config (plugin options parsed) of a run. */
+    config: { readonly config: unknown; readonly hash: string };
     registry: PluginRegistry;
     components: readonly Provenance[];
     extra?: Record<string, unknown>;
@@ -24,8 +24,8 @@ export function writeManifest(
   const manifest = {
     format: 1,
     command: entry.command,
-    configHash: entry.loaded.hash,
-    config: entry.loaded.config,
+    configHash: entry.config.hash,
+    config: entry.config.config,
     plugins: entry.registry.plugins.map(({ plugin }) => ({ name: plugin.meta.name, version: plugin.meta.version })),
     components: entry.components,
     ...entry.extra,

@@ -4,6 +4,7 @@ import { ExpgenError } from '@expgen/contract';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { hashConfig } from '../config/load-config.js';
 import { writeFileAtomic } from '@expgen/plugin-kit';
+import type { ShardSpec } from '../exemplars/corpus/index.js';
 
 /** The config sections each stage's output depends on: changing anything else leaves its output valid. */
 export const STAGE_SECTIONS = {
@@ -38,16 +39,35 @@ export type StageName = keyof typeof STAGE_SECTIONS;
  */
 const OPERATIONAL_KEYS: Record<string, readonly string[]> = { exemplars: ['checkpointSeconds', 'memoryBudgetGB'] };
 
-/** The part of a resolved config (plugin options parsed) that a stage's output depends on. */
-export function stageConfig(config: ExpgenConfig, stage: StageName): Record<string, unknown> {
-  return Object.fromEntries(
-    STAGE_SECTIONS[stage].map((key) => {
-      const operational = OPERATIONAL_KEYS[key];
-      const value = config[key];
-      if (!operational || typeof value !== 'object' || value === null) return [key, value];
-      return [key, Object.fromEntries(Object.entries(value).filter(([k]) => !operational.includes(k)))];
-    }),
-  );
+/**
+ * The key under which a feature shard (`--shard i/N` of describe, score and run) is recorded in a stage's config:
+ * a folder holds the output of one slice of the features, so resuming it with another slice is refused like any
+ * other change. Unsharded runs record no key, so their records read as before sharding was recorded.
+ */
+export const SHARD_KEY = 'shard';
+
+/**
+ * The part of a resolved config (plugin options parsed) that a stage's output depends on, and the feature shard
+ * the output holds (`i/N`; absent when unsharded).
+ */
+export function stageConfig(config: ExpgenConfig, stage: StageName, featureShard?: ShardSpec): Record<string, unknown> {
+  const sections = STAGE_SECTIONS[stage].map((key) => {
+    const operational = OPERATIONAL_KEYS[key];
+    const value = config[key];
+    if (!operational || typeof value !== 'object' || value === null) return [key, value] as const;
+    return [key, Object.fromEntries(Object.entries(value).filter(([k]) => !operational.includes(k)))] as const;
+  });
+  const sharded = featureShard && featureShard.count > 1 && stage !== 'exemplars';
+  return Object.fromEntries([
+    ...sections,
+    ...(sharded ? [[SHARD_KEY, `${featureShard.index}/${featureShard.count}`] as const] : []),
+  ]);
+}
+
+/** A recorded stage config without its feature shard: what the shards of one run have in common. */
+export function withoutShard(recorded: unknown): unknown {
+  if (typeof recorded !== 'object' || recorded === null || Array.isArray(recorded)) return recorded;
+  return Object.fromEntries(Object.entries(recorded).filter(([key]) => key !== SHARD_KEY));
 }
 
 export function stageConfigHash(config: ExpgenConfig, stage: StageName): string {
@@ -56,12 +76,18 @@ export function stageConfigHash(config: ExpgenConfig, stage: StageName): string 
 
 /**
  * Claims a run folder for a stage: the first time, records the stage's config in `<out>/stages/<stage>.json`
- * (outside the stage's data folder, which holds only data); afterwards (a resumed or repeated run) refuses a config that differs in what the stage's
- * output depends on, naming the keys, so one output never mixes two configs.
+ * (outside the stage's data folder, which holds only data); afterwards (a resumed or repeated run) refuses a config
+ * that differs in what the stage's output depends on, or another feature shard, naming the keys, so one output
+ * never mixes two configs or two slices of the features.
  */
-export function claimStageOutput(outDir: string, config: ExpgenConfig, stage: StageName): void {
+export function claimStageOutput(
+  outDir: string,
+  config: ExpgenConfig,
+  stage: StageName,
+  featureShard?: ShardSpec,
+): void {
   const path = join(outDir, 'stages', `${stage}.json`);
-  const current = stageConfig(config, stage);
+  const current = stageConfig(config, stage, featureShard);
   if (existsSync(path)) {
     let previous: unknown;
     try {
@@ -73,6 +99,14 @@ export function claimStageOutput(outDir: string, config: ExpgenConfig, stage: St
     }
     const differences = differingKeys(previous, current);
     if (differences.length === 0) return;
+    if (differences.includes(SHARD_KEY)) {
+      const shardOf = (recorded: unknown) => (recorded as Record<string, unknown> | null)?.[SHARD_KEY] ?? null;
+      const was = shardOf(previous);
+      const now = shardOf(current);
+      throw new ExpgenError(
+        `${outDir} holds ${STAGE_FOLDERS[stage]} made with ${was === null ? 'no --shard' : `--shard ${was}`}, not ${now === null ? 'without one' : `--shard ${now}`} (shard differs): give each shard its own --out folder, or resume it ${was === null ? 'without --shard' : `with --shard ${was}`}`,
+      );
+    }
     const shown =
       differences.slice(0, 6).join(', ') + (differences.length > 6 ? `, and ${differences.length - 6} more` : '');
     throw new ExpgenError(

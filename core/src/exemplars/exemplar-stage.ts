@@ -14,7 +14,8 @@ import {
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { writeFileAtomic } from '@expgen/plugin-kit';
 import type { FeatureSelection } from '../engine/feature-selection.js';
-import { createProgress, formatCount, formatDuration, type Progress } from '../engine/progress.js';
+import { stoppedError } from '../engine/interrupts.js';
+import { formatCount, formatDuration, startProgress, type Progress, type ProgressSetting } from '../engine/progress.js';
 import { CorpusStream, type CorpusEnd, type CorpusSequence, type ShardSpec } from './corpus/index.js';
 import { ActivationDistribution, RandomSequences, SequenceStore, TopKExemplars } from './state/index.js';
 import { concatChunks } from './state/state-codec.js';
@@ -42,8 +43,8 @@ export interface ExemplarStageInput {
   readonly configHash: string;
   readonly shard?: ShardSpec;
   readonly logger: Logger;
-  /** `true`: a bar on a terminal, periodic lines otherwise; `false`: none (tests). */
-  readonly progress?: boolean;
+  /** `true`: a bar on a terminal, periodic lines otherwise; `false`: none (tests); or the run's progress factory. */
+  readonly progress?: ProgressSetting;
   readonly signal?: AbortSignal;
   /** Test hook: called after every applied batch with the number of sequences done (e.g. to kill mid-run). */
   readonly onBatch?: (sequencesDone: number) => void;
@@ -148,10 +149,12 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
   let tokensStreamed = 0;
   let tokensDone = 0;
   const perShard = Math.ceil((settings.sequences - shard.index) / shard.count);
-  const progress: Progress | undefined =
-    input.progress === false
-      ? undefined
-      : createProgress({ label: 'exemplars', total: perShard * groups.length, unit: 'sequences', rateOf: 'tokens' });
+  const progress: Progress | undefined = startProgress(input.progress, {
+    label: 'exemplars',
+    total: perShard * groups.length,
+    unit: 'sequences',
+    rateOf: 'tokens',
+  });
 
   for (let g = checkpoint?.info.group ?? 0; g < groups.length; g++) {
     const groupLayers = groups[g]!;
@@ -225,7 +228,7 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
     };
 
     let nextId = resume?.info.resumeFrom ?? 0;
-    for await (const sequence of stream.sequences()) {
+    for await (const sequence of untilAborted(stream.sequences(), input.signal)) {
       nextId = sequence.sequenceId + 1;
       if (skip.has(sequence.sequenceId)) continue;
       const state = states.get(sequence.split)!;
@@ -236,6 +239,11 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
         await send(sequence.split, rows);
       }
       if (Date.now() - lastCheckpoint >= settings.checkpointSeconds * 1000) await checkpointNow();
+    }
+    if (input.signal?.aborted) {
+      // SIGTERM or SIGINT (engine/interrupts.ts): save what this pass has, as a periodic checkpoint would, and stop.
+      await checkpointNow();
+      throw stoppedError(input.signal, `stage 1 checkpoint written to ${join(outDir, EXEMPLARS_DIR, CHECKPOINT_DIR)}`);
     }
     for (const [split, state] of states) if (state.buffer.length) await send(split, state.buffer.splice(0));
     await applyPending();
@@ -309,6 +317,18 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
     groups,
     resumed: Boolean(checkpoint),
   };
+}
+
+/** The stream's items until `signal` aborts; the stream's own abort error ends the loop instead of escaping it. */
+async function* untilAborted<T>(items: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
+  try {
+    for await (const item of items) {
+      yield item;
+      if (signal?.aborted) return;
+    }
+  } catch (error) {
+    if (!signal?.aborted) throw error;
+  }
 }
 
 interface BatchResult {

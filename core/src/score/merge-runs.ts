@@ -1,11 +1,13 @@
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExpgenError } from '@expgen/contract';
+import { compareFeatureKeys, ExpgenError, parseFeatureKey } from '@expgen/contract';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import type { DescribedFeature } from '../describe/described-feature.js';
 import { writeCandidates } from '../describe/describe-stage.js';
 import { writeFileAtomic } from '@expgen/plugin-kit';
-import { differingKeys } from '../engine/stage-config.js';
+import { checkShardsFinished } from '../engine/shard.js';
+import { differingKeys, withoutShard } from '../engine/stage-config.js';
+import { mergeNullScores } from './null-pairing.js';
 import { summarize, writeResults, type ResultRow, type RunSummary } from './score-stage.js';
 
 /**
@@ -17,6 +19,7 @@ export function mergeRunOutputs(
   outDir: string,
 ): { rows: ResultRow[]; summary: RunSummary } {
   if (inputDirs.length === 0) throw new ExpgenError('merge: give at least one run folder');
+  checkShardsFinished(inputDirs, 'results.jsonl', 'expgen run');
   const shards = inputDirs.map((dir) => {
     const stage = join(dir, 'stages', 'score.json');
     const manifestFile = join(dir, 'expgen-manifest.json');
@@ -37,7 +40,7 @@ export function mergeRunOutputs(
     };
   });
   for (const s of shards.slice(1)) {
-    const differences = differingKeys(shards[0]!.stage, s.stage);
+    const differences = differingKeys(withoutShard(shards[0]!.stage), withoutShard(s.stage));
     if (differences.length)
       throw new ExpgenError(
         `${s.dir} was made with a different config than ${shards[0]!.dir} (${differences.slice(0, 4).join(', ')} differ): merge only shards of one run`,
@@ -67,10 +70,10 @@ export function mergeRunOutputs(
           .filter(Boolean)
           .map((l) => JSON.parse(l) as T)
       : [];
-  const rows = shards.flatMap((s) => readLines<ResultRow>(join(s.dir, 'results.jsonl')));
+  const shardRows = shards.flatMap((s) => readLines<ResultRow>(join(s.dir, 'results.jsonl')));
   const described = shards.flatMap((s) => readLines<DescribedFeature>(join(s.dir, 'descriptions', 'candidates.jsonl')));
   const keys = new Set<string>();
-  for (const row of rows) {
+  for (const row of shardRows) {
     const key = `${row.feature}:${row.sign}`;
     if (keys.has(key)) throw new ExpgenError(`merge: ${key} appears in two shards: the folders overlap`);
     keys.add(key);
@@ -79,14 +82,21 @@ export function mergeRunOutputs(
   for (const s of shards)
     if (existsSync(join(s.dir, 'features')))
       cpSync(join(s.dir, 'features'), join(outDir, 'features'), { recursive: true });
-  writeCandidates(outDir, described);
+  // In the order of one unsharded run (feature key, then sign), so the files and the summary's intervals are its.
+  writeCandidates(outDir, described.sort(byFeatureThenSign));
+  // Each shard scored its descriptions on their null-baseline targets, wherever those live: put them together.
+  const rows = mergeNullScores(shardRows, inputDirs, outDir).sort(byFeatureThenSign);
   writeResults(outDir, rows);
-  // The null baseline of each shard was drawn within the shard; the summary pools them.
   const summary = summarize(rows, shards[0]!.config.score);
   writeFileAtomic(
     join(outDir, 'expgen-manifest.json'),
     `${JSON.stringify({ ...shards[0]!.manifest, command: 'merge', shard: { index: 0, count: 1 }, mergedFrom: [...inputDirs] }, null, 2)}\n`,
   );
-  writeFileAtomic(join(outDir, 'stages', 'score.json'), `${JSON.stringify(shards[0]!.stage, null, 2)}\n`);
+  writeFileAtomic(join(outDir, 'stages', 'score.json'), `${JSON.stringify(withoutShard(shards[0]!.stage), null, 2)}\n`);
   return { rows, summary };
+}
+
+function byFeatureThenSign(a: { feature: string; sign: string }, b: { feature: string; sign: string }): number {
+  const byKey = compareFeatureKeys(parseFeatureKey(a.feature), parseFeatureKey(b.feature));
+  return byKey || (a.sign === b.sign ? 0 : a.sign === 'positive' ? -1 : 1);
 }

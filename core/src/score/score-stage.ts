@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import {
   ExpgenError,
+  formatFeatureKey,
   parseFeatureKey,
   type FeatureKey,
   type Logger,
@@ -14,7 +15,6 @@ import type { DescribedFeature } from '../describe/described-feature.js';
 import {
   writeFileAtomic,
   bootstrapCI,
-  derangement,
   pooledStatistics,
   scoredSequence,
   selectBestOfK,
@@ -22,11 +22,13 @@ import {
   type ScoreSet,
   type ScoredSequence,
 } from '@expgen/plugin-kit';
+import { letSignalsIn } from '../engine/interrupts.js';
 import { Journal } from '../engine/journal.js';
-import { createProgress } from '../engine/progress.js';
+import { startProgress, type ProgressSetting } from '../engine/progress.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import { type ExemplarRow, spaceFolderName } from '../exemplars/storage/index.js';
+import { NullPairing, applyNullScores, scoreNullPairs, writeNullScores } from './null-pairing.js';
 
 /**
  * One row of `results.jsonl` / `results.arrow`: every field is present on every row, failed and skipped rows
@@ -89,7 +91,12 @@ export interface ScoreStageInput {
   readonly settings: ExpgenConfig['score'];
   readonly outDir: string;
   readonly logger: Logger;
-  readonly progress?: boolean;
+  readonly progress?: ProgressSetting;
+  /**
+   * Every feature of the run in key order, all feature shards included: the null baseline's pairs are drawn over
+   * them, so each shard derives the same pairs (`null-pairing.ts`). Default: the features described here.
+   */
+  readonly pairingFeatures?: readonly FeatureKey[];
 }
 
 export interface RunSummary {
@@ -113,7 +120,8 @@ interface ScoredEntry {
  * Stage 3: per feature and sign, simulate every candidate on the valid split (top exemplars of the sign plus
  * random sequences), keep the best, and report it on the test split — data never used to choose it — with a
  * bootstrap interval over sequences; then a null baseline: each feature's test data scored with another
- * feature's chosen description. Resumable per feature through `score/journal.jsonl`.
+ * feature's chosen description, paired over the whole selection (`null-pairing.ts`), the scores kept in
+ * `score/null-scores.jsonl` for `expgen merge`. Resumable per feature through `score/journal.jsonl`.
  */
 export async function runScoreStage(input: ScoreStageInput): Promise<{ rows: ResultRow[]; summary: RunSummary }> {
   const { library, scorer, settings, outDir } = input;
@@ -130,13 +138,11 @@ export async function runScoreStage(input: ScoreStageInput): Promise<{ rows: Res
       predicted: set.map((s) => Float32Array.from(s.predicted)),
       actual: set.map((s) => Float32Array.from(s.actual)),
     }).value;
-  const progress =
-    input.progress === false
-      ? undefined
-      : createProgress({ label: 'scoring', total: input.described.length, unit: 'features' });
+  const progress = startProgress(input.progress, { label: 'scoring', total: input.described.length, unit: 'features' });
   let done = 0;
   try {
     for (const described of input.described) {
+      await letSignalsIn();
       if (!journal.has(described.key)) {
         const row = await scoreFeature(described, input, statistic);
         journal.append({ key: described.key, row });
@@ -149,8 +155,15 @@ export async function runScoreStage(input: ScoreStageInput): Promise<{ rows: Res
   progress?.finish();
 
   const entries = input.described.map((d) => journal.entries.get(d.key)!.row);
-  const nullScores = await nullBaseline(entries, input, statistic);
-  const rows: ResultRow[] = entries.map((row, i) => ({ ...row, nullScore: nullScores[i] ?? null }));
+  const pairing = NullPairing.over(
+    input.pairingFeatures?.map(formatFeatureKey) ?? entries.map((e) => e.feature),
+    settings.seed,
+  );
+  const nullScores = await scoreNullPairs(entries, pairing, (description, target, sign) =>
+    scoreOnTestData(description, target, sign, input, statistic),
+  );
+  writeNullScores(outDir, nullScores);
+  const rows: ResultRow[] = applyNullScores(entries, nullScores);
   const summary = summarize(rows, settings);
   writeResults(outDir, rows);
   return { rows, summary };
@@ -327,38 +340,21 @@ function writeFeatureDetail(
   writeFileAtomic(path, `${JSON.stringify(document)}\n`);
 }
 
-/**
- * Each scored feature's test data simulated with another scored feature's chosen description (a seeded
- * derangement of the sign's features), so the summary shows what a description unrelated to the feature scores.
- */
-async function nullBaseline(
-  rows: readonly Omit<ResultRow, 'nullScore'>[],
+/** The null baseline's unit of work: `feature`'s test data scored with another feature's chosen description. */
+async function scoreOnTestData(
+  description: string,
+  feature: string,
+  sign: Sign,
   input: ScoreStageInput,
   statistic: (set: ScoreSet) => number | null,
-): Promise<(number | null)[]> {
-  const out: (number | null)[] = rows.map(() => null);
-  for (const sign of ['positive', 'negative'] as const) {
-    const scoredRows = rows.flatMap((row, i) => (row.status === 'scored' && row.sign === sign ? [i] : []));
-    if (scoredRows.length < 2) continue;
-    const perm = derangement(scoredRows.length, input.settings.seed);
-    for (const [j, i] of scoredRows.entries()) {
-      const row = rows[i]!;
-      const other = rows[scoredRows[perm[j]!]!]!;
-      const report = await sequencesFor(
-        input.library,
-        parseFeatureKey(row.feature),
-        sign,
-        'test',
-        input.settings.report,
-      );
-      const simulated = await input.simulator.simulate({
-        descriptions: [other.description!],
-        sequences: report.rows.map((r) => [...r.tokens]),
-      });
-      out[i] = statistic(scored(sign, report.rows, simulated.predictions[0]!));
-    }
-  }
-  return out;
+): Promise<number | null> {
+  const report = await sequencesFor(input.library, parseFeatureKey(feature), sign, 'test', input.settings.report);
+  if (report.rows.length === 0) return null;
+  const simulated = await input.simulator.simulate({
+    descriptions: [description],
+    sequences: report.rows.map((r) => [...r.tokens]),
+  });
+  return statistic(scored(sign, report.rows, simulated.predictions[0]!));
 }
 
 export function summarize(

@@ -17,7 +17,7 @@ import { LLAMA_32_1B } from './llama-3.2-1b.js';
 export const TWIN_SHAPE = { layers: 2, hiddenSize: 64, intermediateSize: 256, numHeads: 8, numKvHeads: 2 } as const;
 
 /** Bumped when the twin's recipe changes, so a cached twin of an older recipe is never reused. */
-const TWIN_FORMAT = 1;
+const TWIN_FORMAT = 2;
 
 /** The built folder of the twin with this seed: generated and built once into the cache, then reused. */
 export async function twinModelFolder(seed: number, context: { cacheDir: string; logger: Logger }): Promise<string> {

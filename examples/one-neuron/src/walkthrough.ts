@@ -15,15 +15,13 @@ import {
   ExemplarLibrary,
   PluginRegistry,
   TAIL_FRACTIONS,
-  resolveAllComponents,
+  resolveConfig,
   buildDescribePrompt,
   composeRun,
   loadConfig,
   loadPromptTemplate,
   renderMarkedText,
-  runDescribeStage,
   runPipeline,
-  runScoreStage,
   selectFeatures,
   stderrLogger,
   type ComposedRun,
@@ -60,15 +58,20 @@ async function main(): Promise<void> {
   try {
     const loaded = await loadConfig({ search: false });
     const registry = await PluginRegistry.discover({ cwd: process.cwd() });
+    // Every component section checked against its plugin and its options parsed, once: this copy travels the run.
+    const resolved = resolveConfig(loaded, registry);
+    // The container creates what the three stages need (and what those need), and binds the stages to them.
     run = await composeRun({
-      loaded,
-      registry,
+      config: resolved,
       logger,
-      needs: ['subject-model', 'activation-source', 'dataset', 'describer', 'simulator', 'scorer'],
+      stages: ['exemplars', 'describe', 'score'],
+      progress: false,
     });
     const { subject, activation, datasets, describer, simulator, scorer } = run.components;
+    const stages = run.stages;
     if (!subject || !activation || !datasets || !describer || !simulator || !scorer)
       throw new Error('the run lacks a component');
+    if (!stages.describe || !stages.score) throw new Error('the run lacks a stage');
     const { info, tokenizer } = subject;
     console.log(`config: the embedded default, ${loaded.defaultFile}`);
     console.log(
@@ -84,17 +87,8 @@ async function main(): Promise<void> {
     if (requested !== undefined) selectFeatures(requested, activation); // checks space, layer and index
     const layer = asked?.layer ?? activation.layers().at(-1)!;
     // Plugin options as their plugins parsed them, as `expgen run` records them, so both can share a run folder.
-    const config = { ...resolveAllComponents(loaded, registry).config, features: `${activation.space}/${layer}/*` };
-    await runPipeline({
-      components: run.components,
-      config,
-      outDir,
-      stages: ['exemplars'],
-      featuresBaseDir: process.cwd(),
-      describeBaseDir: loaded.baseDirOf(['describe', 'promptTemplate']),
-      logger,
-      progress: false,
-    });
+    const config = { ...resolved.config, features: `${activation.space}/${layer}/*` };
+    await runPipeline({ run, config, outDir, stages: ['exemplars'], featuresBaseDir: process.cwd() });
     library = ExemplarLibrary.open(outDir);
     let key: FeatureKey = asked ?? { space: activation.space, layer, index: 0 };
     if (!asked) {
@@ -147,7 +141,7 @@ async function main(): Promise<void> {
     // The prompt the describer gets (rebuilt here to look at; the stage builds the same one), then the stage itself:
     // `describe.candidates` descriptions per sign, or the reasons each candidate failed.
     section(4, 'Stage 2: descriptions');
-    const baseDir = loaded.baseDirOf(['describe', 'promptTemplate']);
+    const baseDir = resolved.baseDirOf(['describe', 'promptTemplate']);
     const template = await loadPromptTemplate(config.describe.promptTemplate, { baseDir });
     const quantiles = distribution ?? { positiveQuantiles: [], negativeQuantiles: [] };
     for (const sign of activation.signs) {
@@ -180,18 +174,7 @@ async function main(): Promise<void> {
       );
       for (const line of [...lines.slice(0, 2), '…', ...shown]) console.log(`  | ${line}`);
     }
-    const described = await runDescribeStage({
-      library,
-      features: [key],
-      signs: activation.signs,
-      describer,
-      tokenizer,
-      settings: config.describe,
-      baseDir,
-      outDir,
-      logger,
-      progress: false,
-    });
+    const described = await stages.describe.run({ library, features: [key], signs: activation.signs, outDir });
     for (const d of described) {
       console.log(`${d.sign}: ${d.status}${d.reason ? ` (${d.reason})` : ''}`);
       for (const [description, seeds] of bySeed(d.candidates))
@@ -224,16 +207,7 @@ async function main(): Promise<void> {
         console.log(`  score ${num(value).padStart(6)}  ${description}`);
       });
     }
-    const { rows: results } = await runScoreStage({
-      library,
-      described,
-      simulator,
-      scorer,
-      settings: config.score,
-      outDir,
-      logger,
-      progress: false,
-    });
+    const { rows: results } = await stages.score.run({ library, described, outDir });
     for (const r of results) {
       if (r.status !== 'scored') {
         console.log(`${r.sign}: ${r.status} (${r.reason})`);

@@ -13,7 +13,7 @@ export default definePlugin({
         'Names the tokens that fire most reliably in the exemplars: the embedded default and a null baseline.',
       options: s.object({ maxTokens: s.integer({ min: 1, max: 50 }).default(5) }),
       needs: ['subject-model'],
-      create: async (options, context) => tokenStatisticsDescriber(context.subject!.tokenizer, options, context),
+      create: async (options, context) => tokenStatisticsDescriber(context.subject.tokenizer, options, context),
     }),
     defineComponent({
       kind: 'simulator',
@@ -21,7 +21,7 @@ export default definePlugin({
       description: 'Predicts 10 on tokens a description names in quotes, 0 elsewhere: a null reference.',
       options: s.object({}),
       needs: ['subject-model'],
-      create: async (_options, context) => namedTokenSimulator(context.subject!.tokenizer, context),
+      create: async (_options, context) => namedTokenSimulator(context.subject.tokenizer, context),
     }),
     defineComponent({
       kind: 'scorer',

@@ -149,6 +149,12 @@ export default definePlugin({
           .default([...RELEASED_SIMULATOR.binIds])
           .describe('Vocabulary ids whose logits are the activation bins 0, 1, ..., in order.'),
         batchSize: s.integer({ min: 1 }).default(16).describe('Most (description, exemplar) rows per forward pass.'),
+        prefixReuse: s
+          .boolean()
+          .default(true)
+          .describe(
+            "Run each description's prefix once and reuse its KV cache for all of its exemplars; false: every row runs whole.",
+          ),
         cache: s
           .boolean()
           .default(true)

@@ -4,8 +4,6 @@ import {
   ExpgenError,
   type ForwardRequest,
   type ForwardResult,
-  type GenerationRequest,
-  type GenerationResult,
   type HookPoint,
   type HookResult,
   type Logger,
@@ -14,21 +12,17 @@ import {
   type SubjectModelInfo,
   type Tokenizer,
 } from '@expgen/contract';
-import {
-  baseGraphDigest,
-  ensureHookVariant,
-  variantKey,
-  type HookVariant,
-  type VariantSpec,
-} from './onnx/hook-variants.js';
+import type { HookVariant, VariantSpec } from './onnx/hook-variants.js';
 import { PLANTED_TRUTH_FILE } from './hf/tiny-model.js';
 import { openRunnableModel, type RunnableModel } from './onnx/runnable-model.js';
-import { DataType } from './onnx/onnx-proto.js';
 export type { RunnableModel } from './onnx/runnable-model.js';
+import { generateWithCache, type LlamaGenerationRequest, type LlamaGenerationResult } from './runtime/generate.js';
 import { float32Tensor, int64Tensor, type Feed, type HostTensor } from './runtime/host-tensor.js';
 import { InferenceClient } from './runtime/inference-client.js';
+import type { OpenSession } from './runtime/model-sessions.js';
+import { forwardWithPrefixes, type PrefixForwardRequest, type PrefixForwardResult } from './runtime/prefix-forward.js';
 import type { ExecutionProviderName, SessionSettings } from './runtime/onnx-session.js';
-import { TokenSampler } from './runtime/token-sampler.js';
+import { SessionPool } from './runtime/session-pool.js';
 import { checkVocabularyMatches, LlamaTokenizer } from './tokenizer/llama-tokenizer.js';
 
 export interface LlamaSubjectModelOptions {
@@ -69,32 +63,19 @@ export async function openLlamaSubjectModel(
   return LlamaSubjectModel.open(model.base.folder, model, options);
 }
 
-/** The engine's generation request: the contract's, plus one sampler seed per row. */
-export interface LlamaGenerationRequest extends GenerationRequest {
-  /**
-   * One sampler seed per prompt, replacing `seed`: each row draws from its own seeded stream, so K samples of one
-   * prompt run as one batch and row i's tokens depend on its seed and prompt, not on the rows beside it (up to the
-   * rounding of batched arithmetic).
-   */
-  readonly seeds?: readonly number[];
-}
-
-interface OpenSession {
-  readonly variant: HookVariant;
-  readonly inputNames: ReadonlySet<string>;
-  users: number;
-  lastUsed: number;
-}
+export type {
+  GenerationUsage,
+  LlamaGenerationRequest,
+  LlamaGenerationResult,
+} from './runtime/generate.js';
+export type { PrefixForwardRequest, PrefixForwardResult, PrefixForwardUsage } from './runtime/prefix-forward.js';
 
 export class LlamaSubjectModel implements SubjectModel {
   readonly provenance: Provenance;
   readonly info: SubjectModelInfo;
   readonly runsGraphFragments = true;
-  private readonly sessions = new Map<string, Promise<OpenSession>>();
-  private readonly variants = new Map<string, Promise<HookVariant>>();
-  private baseDigest: Promise<string> | null = null;
-  private useClock = 0;
-  private generations = 0;
+  /** Sessions by request shape, shared by forward passes and the KV-cache passes (generation). */
+  private readonly pool: SessionPool;
   private disposed = false;
 
   private constructor(
@@ -102,10 +83,11 @@ export class LlamaSubjectModel implements SubjectModel {
     private readonly model: RunnableModel,
     readonly tokenizer: Tokenizer,
     private readonly client: InferenceClient,
-    private readonly settings: SessionSettings,
-    private readonly maxOpenSessions: number,
+    settings: SessionSettings,
+    maxOpenSessions: number,
     provenance: Provenance,
   ) {
+    this.pool = new SessionPool(model, client, settings, maxOpenSessions);
     this.info = {
       architecture: model.config.architecture,
       layers: model.config.numLayers,
@@ -225,171 +207,38 @@ export class LlamaSubjectModel implements SubjectModel {
     }
   }
 
-  async generate(request: LlamaGenerationRequest): Promise<GenerationResult> {
-    const { prompts, maxNewTokens, seeds } = request;
-    const temperature = request.temperature ?? 0;
-    const topP = request.topP ?? 1;
-    const seed = request.seed ?? 0;
-    const stopTokens = new Set(request.stopTokens ?? this.tokenizer.eosIds);
-    this.checkGeneration(request, temperature, topP, seed);
-    const seedSettings = seeds ? { seeds: [...seeds] } : { seed };
-    const generatedBy: Provenance = {
-      ...this.provenance,
-      settings: { ...this.provenance.settings, temperature, topP, ...seedSettings, maxNewTokens },
-    };
-    const batch = prompts.length;
-    const generated: number[][] = prompts.map(() => []);
-    const finished: boolean[] = prompts.map(() => false);
-    if (batch === 0 || maxNewTokens === 0) {
-      return { sequences: generated.map((tokens) => ({ tokens, finishReason: 'length' as const })), generatedBy };
-    }
+  /** Sampling with the KV cache; rows that repeat a prompt share its prefill (see `generateWithCache`). */
+  generate(request: LlamaGenerationRequest): Promise<LlamaGenerationResult> {
+    const { vocabSize } = this.model.config;
+    return generateWithCache(
+      this.pool,
+      { vocabSize, eosIds: this.tokenizer.eosIds, provenance: this.provenance },
+      request,
+    );
+  }
 
-    const session = await this.acquire({ hooks: [], logits: 'last', kvCache: true });
-    const samplers = seeds
-      ? seeds.map((rowSeed) => new TokenSampler({ temperature, topP }, rowSeed))
-      : new Array<TokenSampler>(batch).fill(new TokenSampler({ temperature, topP }, seed));
-    const vocab = this.model.config.vocabSize;
-    const generation = ++this.generations;
-    let retained: string[] = [];
-    try {
-      // Left padding aligns every prompt's last token at the same column, so each step appends one column.
-      const promptLength = Math.max(...prompts.map((p) => p.length));
-      let mask: number[][] = prompts.map((p) => [
-        ...new Array<number>(promptLength - p.length).fill(0),
-        ...p.map(() => 1),
-      ]);
-      const ids = prompts.map((p) => [...new Array<number>(promptLength - p.length).fill(0), ...p]);
-      const nextPosition = prompts.map((p) => p.length);
-      let feeds: Record<string, Feed> = {
-        [this.model.base.inputIds]: int64Tensor(ids.flat(), [batch, promptLength]),
-        [this.model.base.attentionMask]: int64Tensor(mask.flat(), [batch, promptLength]),
-        ...(this.model.positionIds
-          ? {
-              [this.model.positionIds]: int64Tensor(
-                prompts.flatMap((p) => [...new Array<number>(promptLength - p.length).fill(0), ...p.map((_, i) => i)]),
-                [batch, promptLength],
-              ),
-            }
-          : {}),
-        ...this.emptyCache(batch),
-      };
-      for (let step = 0; step < maxNewTokens; step++) {
-        const retain: Record<string, string> = {};
-        for (const pair of this.model.kvPairs) retain[pair.present] = `g${generation}.${step}.${pair.present}`;
-        const outputs = await this.client.run(session.variant.key, feeds, {
-          fetch: [session.variant.logits!],
-          retain,
-          releaseAfter: retained,
-        });
-        retained = Object.values(retain);
-        const logits = outputs[session.variant.logits!]!.data as Float32Array;
-        const next = new Array<number>(batch).fill(0);
-        for (let row = 0; row < batch; row++) {
-          if (finished[row]) continue;
-          const token = samplers[row]!.next(logits.subarray(row * vocab, (row + 1) * vocab));
-          generated[row]!.push(token);
-          next[row] = token;
-          if (stopTokens.has(token)) finished[row] = true;
-        }
-        if (finished.every(Boolean) || step === maxNewTokens - 1) break;
-        mask = mask.map((m) => [...m, 1]);
-        feeds = {
-          [this.model.base.inputIds]: int64Tensor(next, [batch, 1]),
-          [this.model.base.attentionMask]: int64Tensor(mask.flat(), [batch, mask[0]!.length]),
-          ...(this.model.positionIds
-            ? {
-                [this.model.positionIds]: int64Tensor(
-                  nextPosition.map((p, row) => p + generated[row]!.length - 1),
-                  [batch, 1],
-                ),
-              }
-            : {}),
-        };
-        for (const pair of this.model.kvPairs) feeds[pair.past] = { retained: retain[pair.present]! };
-      }
-    } finally {
-      await this.client.release(retained).catch(() => undefined);
-      this.releaseSession(session);
-    }
-    return {
-      sequences: generated.map((tokens, row) => ({
-        tokens,
-        finishReason: finished[row] ? ('stop' as const) : ('length' as const),
-      })),
-      generatedBy,
-    };
+  /** Logits at the tokens of rows that share few prefixes, each prefix run once (see `forwardWithPrefixes`). */
+  forwardWithPrefixes(request: PrefixForwardRequest): Promise<PrefixForwardResult> {
+    return forwardWithPrefixes(this.pool, request);
   }
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    this.pool.close();
     await this.client.dispose();
   }
 
-  private emptyCache(
-    batch: number,
-    inputs: readonly string[] = this.model.kvPairs.map((p) => p.past),
-  ): Record<string, HostTensor> {
-    const { heads, headDim } = this.model.kvShape;
-    const half = this.model.kvElemType === DataType.FLOAT16;
-    const feeds: Record<string, HostTensor> = {};
-    for (const input of inputs) {
-      feeds[input] = half
-        ? { type: 'float16', dims: [batch, heads, 0, headDim], data: new Uint16Array(0) }
-        : float32Tensor(new Float32Array(0), [batch, heads, 0, headDim]);
-    }
-    return feeds;
+  private emptyCache(batch: number, inputs?: readonly string[]): Record<string, HostTensor> {
+    return this.pool.emptyCache(batch, inputs);
   }
 
-  private variantFor(spec: VariantSpec): Promise<HookVariant> {
-    this.baseDigest ??= baseGraphDigest(this.model.base);
-    return this.baseDigest.then((digest) => {
-      const key = variantKey(digest, spec);
-      let variant = this.variants.get(key);
-      if (variant === undefined) {
-        variant = ensureHookVariant(this.model.base, digest, spec);
-        variant.catch(() => this.variants.delete(key));
-        this.variants.set(key, variant);
-      }
-      return variant;
-    });
-  }
-
-  /** The open session for a request shape, opening it (and closing the least recently used) when needed. */
-  private async acquire(spec: VariantSpec): Promise<OpenSession> {
-    if (this.disposed) throw new ExpgenError('the subject model was disposed; open it again to run it');
-    const variant = await this.variantFor(spec);
-    let pending = this.sessions.get(variant.key);
-    if (pending === undefined) {
-      await this.evictFor(1);
-      pending = this.client
-        .open(variant.key, variant.path, this.settings)
-        .then((description) => ({ variant, inputNames: new Set(description.inputNames), users: 0, lastUsed: 0 }));
-      pending.catch(() => this.sessions.delete(variant.key));
-      this.sessions.set(variant.key, pending);
-    }
-    const session = await pending;
-    session.users++;
-    session.lastUsed = ++this.useClock;
-    return session;
+  private acquire(spec: VariantSpec): Promise<OpenSession> {
+    return this.pool.acquire(spec);
   }
 
   private releaseSession(session: OpenSession): void {
-    session.users--;
-  }
-
-  private async evictFor(incoming: number): Promise<void> {
-    while (this.sessions.size + incoming > this.maxOpenSessions) {
-      let oldest: { key: string; session: OpenSession } | null = null;
-      for (const [key, pending] of this.sessions) {
-        const session = await pending.catch(() => null);
-        if (session === null || session.users > 0) continue;
-        if (oldest === null || session.lastUsed < oldest.session.lastUsed) oldest = { key, session };
-      }
-      if (oldest === null) return; // every open session is in use: go over the limit rather than wait
-      this.sessions.delete(oldest.key);
-      await this.client.close(oldest.key);
-    }
+    this.pool.release(session);
   }
 
   private checkForward(request: ForwardRequest): Int32Array {
@@ -457,36 +306,6 @@ export class LlamaSubjectModel implements SubjectModel {
       }
     }
     return lengths instanceof Int32Array ? lengths : Int32Array.from(lengths);
-  }
-
-  private checkGeneration(request: LlamaGenerationRequest, temperature: number, topP: number, seed: number): void {
-    const vocab = this.model.config.vocabSize;
-    if (request.seeds !== undefined) {
-      if (request.seeds.length !== request.prompts.length)
-        throw new ExpgenError(
-          `generate: ${request.seeds.length} seeds given for ${request.prompts.length} prompts; give one per prompt`,
-        );
-      request.seeds.forEach((rowSeed, row) => {
-        if (!Number.isSafeInteger(rowSeed))
-          throw new ExpgenError(`generate: seed ${rowSeed} of row ${row} must be an integer`);
-      });
-    }
-    if (!Number.isSafeInteger(request.maxNewTokens) || request.maxNewTokens < 0)
-      throw new ExpgenError(`generate: maxNewTokens ${request.maxNewTokens} must be a non-negative integer`);
-    if (!(temperature >= 0) || !Number.isFinite(temperature))
-      throw new ExpgenError(`generate: temperature ${temperature} must be a finite number >= 0`);
-    if (!(topP > 0 && topP <= 1)) throw new ExpgenError(`generate: topP ${topP} must be in (0, 1]`);
-    if (!Number.isSafeInteger(seed)) throw new ExpgenError(`generate: seed ${seed} must be an integer`);
-    request.prompts.forEach((prompt, row) => {
-      if (prompt.length === 0)
-        throw new ExpgenError(`generate: prompt ${row} is empty; give at least one token (e.g. the BOS id)`);
-      for (const id of prompt) {
-        if (!Number.isSafeInteger(id) || id < 0 || id >= vocab)
-          throw new ExpgenError(
-            `generate: prompt ${row} holds token id ${id}, outside the model's vocabulary (0..${vocab - 1})`,
-          );
-      }
-    });
   }
 }
 

@@ -1,4 +1,10 @@
-import { ExpgenError, type ActivationSource, type ComponentContext, type LayerPlan, type Sign } from '@expgen/contract';
+import {
+  ExpgenError,
+  type ActivationSource,
+  type ContextWithSubject,
+  type LayerPlan,
+  type Sign,
+} from '@expgen/contract';
 
 /**
  * Features that are the hook point's own coordinates: MLP neurons are the values at `mlp/<layer>`, residual
@@ -7,9 +13,9 @@ import { ExpgenError, type ActivationSource, type ComponentContext, type LayerPl
 export function hookActivationSource(
   space: 'mlp' | 'resid',
   options: { layers: number[] | null },
-  context: ComponentContext,
+  context: ContextWithSubject,
 ): ActivationSource {
-  const subject = context.subject!;
+  const subject = context.subject;
   const widths = new Map<number, number>();
   for (const hook of subject.hookPoints()) {
     const [hookSpace, layer] = hook.name.split('/');

@@ -1,6 +1,21 @@
 import { ExpgenError, type Logger } from '@expgen/contract';
+import {
+  MalformedAnswer,
+  readChatChoices,
+  readFirstChatChoice,
+  readFirstCompletionChoice,
+  readUsage,
+  type ChatAnswer,
+  type ChatChoice,
+  type CompletionAnswer,
+} from './chat-answers.js';
 import { safeUrl } from './client-options.js';
+import { postOnce, type Attempt } from './post-once.js';
+import { backoffDelay, realSleep, seconds } from './retry-policy.js';
 import { Semaphore } from './semaphore.js';
+
+export type { ChatAnswer, ChatChoice, CompletionAnswer, CompletionLogprobs } from './chat-answers.js';
+export { classifyStatus, parseRetryAfter } from './retry-policy.js';
 
 /** Seams for tests and library users: the network and the clock. */
 export interface ClientHooks {
@@ -43,6 +58,8 @@ export interface ClientSettings extends ClientHooks {
 export interface CallUsage {
   readonly promptTokens: number;
   readonly completionTokens: number;
+  /** Of `promptTokens`, those the server served from its prefix cache (`usage.prompt_tokens_details.cached_tokens`). */
+  readonly cachedPromptTokens: number;
   readonly estimated: boolean;
 }
 
@@ -51,27 +68,6 @@ export interface CallResult<T> {
   readonly usage: CallUsage;
   /** HTTP requests this call took, retries included. */
   readonly httpCalls: number;
-}
-
-export interface ChatAnswer {
-  readonly content: string | null;
-  /** OpenAI's structured refusal (`message.refusal`), when the server sends one. */
-  readonly refusal: string | null;
-  readonly finishReason: string | null;
-}
-
-/** The legacy completions API's logprobs block (`echo: true` puts the prompt's tokens in it too). */
-export interface CompletionLogprobs {
-  readonly tokens?: readonly string[];
-  readonly token_logprobs?: readonly (number | null)[];
-  readonly top_logprobs?: readonly (Readonly<Record<string, number>> | null)[];
-  readonly text_offset?: readonly number[];
-}
-
-export interface CompletionAnswer {
-  readonly text: string;
-  readonly logprobs: CompletionLogprobs | null;
-  readonly finishReason: string | null;
 }
 
 /**
@@ -107,26 +103,6 @@ interface Endpoint {
   calls: number;
 }
 
-type Attempt =
-  | { ok: true; json: unknown }
-  | { ok: false; reason: string; severity: 'fatal' | 'rejected' | 'transient'; status?: number; retryAfterMs?: number };
-
-class MalformedAnswer extends Error {}
-
-const realSleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
 /**
  * A small client for OpenAI-compatible servers (OpenAI, vLLM, SGLang, llama.cpp, Ollama): chat completions and
  * completions, spread over replicas, with bounded concurrency, retries with exponential backoff and jitter that
@@ -136,7 +112,7 @@ const realSleep = (ms: number, signal?: AbortSignal) =>
 export class OpenAICompatibleClient {
   readonly model: string;
   /** HTTP requests sent (retries included) and tokens spent since this client was made. */
-  readonly totals = { calls: 0, retries: 0, promptTokens: 0, completionTokens: 0 };
+  readonly totals = { calls: 0, retries: 0, promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0 };
   readonly #apiKey: string | undefined;
   readonly #endpoints: Endpoint[];
   readonly #semaphore: Semaphore;
@@ -191,47 +167,21 @@ export class OpenAICompatibleClient {
 
   /** POST /chat/completions with `model` added; the first choice's message. */
   chat(body: Readonly<Record<string, unknown>>, signal?: AbortSignal): Promise<CallResult<ChatAnswer>> {
-    return this.#call(
-      '/chat/completions',
-      body,
-      signal,
-      (json) => {
-        const choice = firstChoice(json);
-        const message = choice['message'];
-        if (typeof message !== 'object' || message === null)
-          throw new MalformedAnswer('the first choice has no message');
-        const { content, refusal } = message as Record<string, unknown>;
-        if (content !== null && content !== undefined && typeof content !== 'string')
-          throw new MalformedAnswer('message.content is not a string');
-        return {
-          content: typeof content === 'string' ? content : null,
-          refusal: typeof refusal === 'string' && refusal !== '' ? refusal : null,
-          finishReason: typeof choice['finish_reason'] === 'string' ? choice['finish_reason'] : null,
-        };
-      },
-      (answer) => answer.content ?? answer.refusal ?? '',
-    );
+    return this.#call('/chat/completions', body, signal, readFirstChatChoice, (answer) => chatText([answer]));
+  }
+
+  /**
+   * POST /chat/completions for several choices (the body's `n`): every choice, in order. A server that ignores `n`
+   * answers with one; a choice that cannot be read comes back as `{ malformed }` (only an answer with no choices at
+   * all is retried).
+   */
+  chatChoices(body: Readonly<Record<string, unknown>>, signal?: AbortSignal): Promise<CallResult<ChatChoice[]>> {
+    return this.#call('/chat/completions', body, signal, readChatChoices, chatText);
   }
 
   /** POST /completions with `model` added; the first choice's text and logprobs. */
   complete(body: Readonly<Record<string, unknown>>, signal?: AbortSignal): Promise<CallResult<CompletionAnswer>> {
-    return this.#call(
-      '/completions',
-      body,
-      signal,
-      (json) => {
-        const choice = firstChoice(json);
-        const logprobs = choice['logprobs'];
-        if (logprobs !== null && logprobs !== undefined && typeof logprobs !== 'object')
-          throw new MalformedAnswer('choice.logprobs is not an object');
-        return {
-          text: typeof choice['text'] === 'string' ? choice['text'] : '',
-          logprobs: (logprobs as CompletionLogprobs | null | undefined) ?? null,
-          finishReason: typeof choice['finish_reason'] === 'string' ? choice['finish_reason'] : null,
-        };
-      },
-      (answer) => answer.text,
-    );
+    return this.#call('/completions', body, signal, readFirstCompletionChoice, (answer) => answer.text);
   }
 
   async #call<T>(
@@ -271,6 +221,7 @@ export class OpenAICompatibleClient {
           const usage = this.#usage(attempt.json, payload, answerText(value));
           this.totals.promptTokens += usage.promptTokens;
           this.totals.completionTokens += usage.completionTokens;
+          this.totals.cachedPromptTokens += usage.cachedPromptTokens;
           return { value, usage, httpCalls };
         } catch (error) {
           if (!(error instanceof MalformedAnswer)) throw error;
@@ -307,12 +258,8 @@ export class OpenAICompatibleClient {
     }
   }
 
-  /** Exponential backoff with jitter (half fixed, half random), never shorter than the server's Retry-After. */
   #delay(retry: number, retryAfterMs: number | undefined): number {
-    const { backoffMs, maxBackoffMs } = this.#settings;
-    const ceiling = Math.min(maxBackoffMs, backoffMs * 2 ** retry);
-    const jittered = ceiling / 2 + (this.#random() * ceiling) / 2;
-    return Math.round(Math.max(jittered, retryAfterMs ?? 0));
+    return backoffDelay(retry, retryAfterMs, this.#settings, this.#random);
   }
 
   #reserveCall(): void {
@@ -345,64 +292,19 @@ export class OpenAICompatibleClient {
     return best;
   }
 
-  async #attempt(url: string, payload: string, signal: AbortSignal | undefined): Promise<Attempt> {
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.#settings.timeoutMs);
-    const onAbort = () => controller.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+  #attempt(url: string, payload: string, signal: AbortSignal | undefined): Promise<Attempt> {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (this.#apiKey) headers['authorization'] = `Bearer ${this.#apiKey}`;
-    const failed = (error: unknown, stage: string): Attempt => {
-      if (signal?.aborted) throw signal.reason;
-      if (timedOut)
-        return {
-          ok: false,
-          severity: 'transient',
-          reason: `no complete answer within ${seconds(this.#settings.timeoutMs)} (timeoutMs)`,
-        };
-      return { ok: false, severity: 'transient', reason: `${stage} failed: ${this.#redact(networkReason(error))}` };
-    };
-    try {
-      let response: Response;
-      try {
-        response = await this.#fetch(url, { method: 'POST', headers, body: payload, signal: controller.signal });
-      } catch (error) {
-        return failed(error, 'connection');
-      }
-      let text: string;
-      try {
-        text = await response.text();
-      } catch (error) {
-        return failed(error, 'reading the body (truncated?)');
-      }
-      if (!response.ok) {
-        const status = response.status;
-        const retryAfterMs = parseRetryAfter(response.headers, this.#now());
-        return {
-          ok: false,
-          status,
-          severity: classifyStatus(status),
-          reason: `HTTP ${status}${text.trim() ? `: ${this.#snippet(text)}` : ''}`,
-          ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-        };
-      }
-      try {
-        return { ok: true, json: JSON.parse(text) as unknown };
-      } catch {
-        return {
-          ok: false,
-          severity: 'transient',
-          reason: `malformed JSON body (${text.length} characters: ${this.#snippet(text)})`,
-        };
-      }
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    }
+    return postOnce({
+      fetch: this.#fetch,
+      url,
+      headers,
+      payload,
+      timeoutMs: this.#settings.timeoutMs,
+      signal,
+      now: this.#now,
+      redact: (text) => this.#redact(text),
+    });
   }
 
   #requestError(attempt: Extract<Attempt, { ok: false }>, where: string): OpenAIRequestError {
@@ -429,28 +331,16 @@ export class OpenAICompatibleClient {
     );
   }
 
+  /** Tokens from the answer's `usage`, or characters / 4 when the server leaves it out. */
   #usage(json: unknown, payload: string, answer: string): CallUsage {
-    const usage = (json as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } }).usage;
-    const prompt = usage?.prompt_tokens;
-    const completion = usage?.completion_tokens;
-    if (typeof prompt === 'number' && Number.isFinite(prompt)) {
-      return {
-        promptTokens: prompt,
-        completionTokens: typeof completion === 'number' && Number.isFinite(completion) ? completion : 0,
-        estimated: false,
-      };
-    }
+    const reported = readUsage(json);
+    if (reported) return { ...reported, estimated: false };
     return {
       promptTokens: Math.ceil(payload.length / 4),
       completionTokens: Math.ceil(answer.length / 4),
+      cachedPromptTokens: 0,
       estimated: true,
     };
-  }
-
-  /** Server text fit for a message: short, and with the key (which some servers echo back) masked. */
-  #snippet(text: string): string {
-    const flat = this.#redact(text).replace(/\s+/g, ' ').trim();
-    return flat.length > 300 ? `${flat.slice(0, 297)}...` : flat;
   }
 
   #redact(text: string): string {
@@ -460,47 +350,7 @@ export class OpenAICompatibleClient {
   }
 }
 
-function firstChoice(json: unknown): Record<string, unknown> {
-  const choices = (json as { choices?: unknown } | null)?.choices;
-  if (!Array.isArray(choices) || choices.length === 0 || typeof choices[0] !== 'object' || choices[0] === null) {
-    throw new MalformedAnswer('the body has no choices');
-  }
-  return choices[0] as Record<string, unknown>;
-}
-
-/** 429, 5xx (but 501/505) and a few others are worth retrying; 401/403/404 mean the setup is wrong. */
-export function classifyStatus(status: number): 'fatal' | 'rejected' | 'transient' {
-  if (
-    status === 408 ||
-    status === 409 ||
-    status === 425 ||
-    status === 429 ||
-    (status >= 500 && status !== 501 && status !== 505)
-  )
-    return 'transient';
-  if (status === 401 || status === 403 || status === 404) return 'fatal';
-  return 'rejected';
-}
-
-/** Milliseconds to wait from `retry-after-ms` or `Retry-After` (seconds, or an HTTP date relative to `now`). */
-export function parseRetryAfter(headers: { get(name: string): string | null }, now: number): number | undefined {
-  const ms = headers.get('retry-after-ms')?.trim();
-  if (ms && /^\d+(\.\d+)?$/.test(ms)) return Math.ceil(Number(ms));
-  const value = headers.get('retry-after')?.trim();
-  if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value) * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-function networkReason(error: unknown): string {
-  const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } } | undefined;
-  const cause = e?.cause;
-  const text =
-    cause?.message && cause.message !== e?.message ? `${e?.message}: ${cause.message}` : (e?.message ?? String(error));
-  return cause?.code ? `${text} (${cause.code})` : text;
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 0)} s`;
+/** What the answer's choices say, for estimating completion tokens when the server reports no `usage`. */
+function chatText(choices: readonly ChatChoice[]): string {
+  return choices.map((c) => ('malformed' in c ? '' : (c.content ?? c.refusal ?? ''))).join('');
 }

@@ -1,4 +1,4 @@
-import { defineComponent, definePlugin, packageMeta } from '@expgen/contract';
+import { defineComponent, definePlugin, packageMeta, type ComponentContext } from '@expgen/contract';
 import { createOpenAIDescriber, describerOptionsSchema } from './openai-describer.js';
 import { createOpenAISimulator, simulatorOptionsSchema } from './openai-simulator.js';
 
@@ -39,6 +39,11 @@ export {
 } from './openai-simulator.js';
 export { SIMULATION_PROMPT_VERSION, expectedBin, logprobPrompt, readSlots } from './simulation-prompt.js';
 
+/** The client hooks a run gives: its fetch, when it has one (the global fetch otherwise). */
+function networkOf(context: ComponentContext): { fetch?: typeof fetch } {
+  return context.fetch ? { fetch: context.fetch } : {};
+}
+
 export default definePlugin({
   meta: { ...packageMeta(import.meta.url), apiVersion: 1 },
   components: [
@@ -48,7 +53,8 @@ export default definePlugin({
       description:
         'Samples candidate descriptions from any OpenAI-compatible chat API (vLLM, SGLang, llama.cpp, Ollama, OpenAI), cached and budgeted.',
       options: describerOptionsSchema,
-      create: async (options, context) => createOpenAIDescriber(options, context),
+      // The run's fetch (ComponentContext.fetch), so a test or a library user swaps the network in one place.
+      create: async (options, context) => createOpenAIDescriber(options, context, networkOf(context)),
     }),
     defineComponent({
       kind: 'simulator',
@@ -57,7 +63,7 @@ export default definePlugin({
         'Predicts per-token activations from prompt logprobs of an OpenAI-compatible completions API (or a generated list).',
       options: simulatorOptionsSchema,
       needs: ['subject-model'],
-      create: async (options, context) => createOpenAISimulator(options, context),
+      create: async (options, context) => createOpenAISimulator(options, context, networkOf(context)),
     }),
   ],
 });

@@ -12,9 +12,11 @@ import {
   type Infer,
   type Provenance,
 } from '@expgen/contract';
-import { OpenAICompatibleClient, OpenAIRequestError, type ChatAnswer, type ClientHooks } from './chat-client.js';
+import { CandidateRounds, type SlotOutcome, type Spent } from './candidate-rounds.js';
+import { OpenAICompatibleClient, type ClientHooks } from './chat-client.js';
 import { clientOptionsShape, resolveConnection, type ClientOptions } from './client-options.js';
 import { parseDescriptionAnswer, type ParsedAnswer } from './describe-answer.js';
+import { NSupport } from './n-support.js';
 
 export const describerOptionsSchema = s.object({
   ...clientOptionsShape,
@@ -34,7 +36,13 @@ export const describerOptionsSchema = s.object({
     .integer({ min: 0, max: 20 })
     .default(3)
     .describe(
-      'Fresh requests (seed + count x attempt) for a candidate whose answer is a refusal, blank or has no marker.',
+      'Further samples (new seeds) for a candidate whose answer is a refusal, blank, malformed or has no marker.',
+    ),
+  useN: s
+    .boolean()
+    .default(true)
+    .describe(
+      "Ask for a sign's candidates in one request with the chat API's n (the server prefills the prompt once); a server that ignores n is detected and served per candidate. false: one request per candidate.",
     ),
   dryRun: s
     .boolean()
@@ -103,16 +111,20 @@ export function clientFor(
 }
 
 /**
- * An explainer behind an OpenAI-compatible chat API. Candidate i of a request is one chat call with seed
- * `seed + i`; all candidates run concurrently within the client's bound. An unusable answer (refusal, blank, no
- * marker) is asked again up to `maxRetries` times with seed `seed + i + count x attempt` — a deterministic server
- * would repeat itself on the same seed — and the seed actually sampled is recorded in the candidate's
- * `describedBy.settings.sampledSeed`; the candidate keeps its slot's `seed + i`. A candidate that never yields a
- * description is a DescriptionFailure, never placeholder text.
+ * An explainer behind an OpenAI-compatible chat API. A sign's K candidates are asked for in one request with `n: K`
+ * and `seed` (vLLM and SGLang prefill the prompt once for all of them); candidate i is choice i, and on vLLM choice
+ * i of a request seeded `seed` is sampled with `seed + i`, exactly what a request of its own would be. Candidates
+ * whose choice is unusable (refusal, blank, malformed, no marker, cut by maxTokens) or missing are topped up by a
+ * further request asking only for them, up to `maxRetries` further samples each; round r's requests are seeded from
+ * `seed + count x r` (see CandidateRounds), so no seed repeats. A server that ignores `n` is detected once
+ * (NSupport) and served one request per candidate for the rest of the run, candidate i with seed `seed + i` and its
+ * r-th retry with `seed + i + count x r`. The request that produced a candidate is recorded in its
+ * `describedBy.settings` (`candidateRequests`, `sampledSeed`, and `n` and `choice` for a request for several). A
+ * candidate that never yields a description is a DescriptionFailure, never placeholder text.
  *
- * Answers of successful calls are cached durably, keyed on model, messages, sampling parameters and seed (not the
- * base URL or the key), so a rerun reproduces the same candidates and failures without a single call. Failed
- * calls are never cached.
+ * Answers of successful requests are cached durably, keyed on model, messages, sampling parameters, `n` and seed
+ * (not the base URL or the key), so a rerun reproduces the same candidates and failures without a single request.
+ * Failed requests are never cached.
  */
 export function createOpenAIDescriber(
   options: DescriberOptions,
@@ -123,81 +135,72 @@ export function createOpenAIDescriber(
   // A dry run sends nothing, so it can price a run before any server is set up.
   const client = clientFor(options, context, extras, label, { baseUrlRequired: !options.dryRun });
   const cache = new CallCache(context.cacheDir, CHAT_CACHE_NAMESPACE);
+  const nSupport = new NSupport(options.useN, label, context.logger);
   const sampling = {
     temperature: options.temperature,
     ...(options.topP !== undefined ? { top_p: options.topP } : {}),
     max_tokens: options.maxTokens,
   };
-  const provenance: Provenance = {
-    ...context.provenance,
-    settings: {
-      model: client.model,
-      api: 'chat/completions',
-      ...sampling,
-      maxRetries: options.maxRetries,
-      ...(Object.keys(options.extraBody).length ? { extraBody: options.extraBody } : {}),
-    },
+  const settings = {
+    model: client.model,
+    api: 'chat/completions',
+    ...sampling,
+    maxRetries: options.maxRetries,
+    ...(Object.keys(options.extraBody).length ? { extraBody: options.extraBody } : {}),
   };
+  // The mode can change once in a run (a server found to ignore n), so the provenance says which is in use now.
+  const currentProvenance = (): Provenance => ({
+    ...context.provenance,
+    settings: { ...settings, candidateRequests: nSupport.mode },
+  });
 
-  const bodyFor = (request: DescribeRequest, seed: number) => ({
+  // n is left out when 1, so a request for one candidate is the same request (and cache entry) in either mode.
+  const bodyFor = (request: DescribeRequest, seed: number, n: number) => ({
     ...options.extraBody,
     messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
     ...sampling,
+    ...(n > 1 ? { n } : {}),
     seed,
   });
-  const cacheKey = (body: Record<string, unknown>) => ({ api: 'chat/completions', model: client.model, body });
+  const cacheKey = (request: DescribeRequest, seed: number, n: number) => ({
+    api: 'chat/completions',
+    model: client.model,
+    body: bodyFor(request, seed, n),
+  });
+  const rounds = new CandidateRounds({ client, cache, nSupport, signal: context.signal, body: bodyFor });
 
-  async function describeSlot(
-    request: DescribeRequest,
-    slot: number,
-    spent: { calls: number; promptTokens: number; completionTokens: number },
-  ): Promise<DescriptionCandidate | DescriptionFailure> {
-    const slotSeed = request.seed + slot;
-    const tried: number[] = [];
-    let last: Extract<ParsedAnswer, { ok: false }> | undefined;
-    for (let attempt = 0; attempt <= options.maxRetries; attempt++) {
-      const seed = slotSeed + request.count * attempt;
-      tried.push(seed);
-      const body = bodyFor(request, seed);
-      const key = cacheKey(body);
-      let answer = await cache.get<ChatAnswer>(key);
-      if (!answer) {
-        try {
-          const result = await client.chat(body, context.signal);
-          spent.calls += result.httpCalls;
-          spent.promptTokens += result.usage.promptTokens;
-          spent.completionTokens += result.usage.completionTokens;
-          answer = result.value;
-        } catch (error) {
-          // A transport failure that outlived the client's retries, or a request the server refuses: this
-          // candidate fails and the others go on. A wrong setup, a spent budget or an abort stops the describe.
-          if (error instanceof OpenAIRequestError && error.severity !== 'fatal') {
-            spent.calls += error.httpCalls;
-            return { seed: slotSeed, reason: 'error', detail: `seed ${seed}: ${error.message}` };
-          }
-          throw error;
-        }
-        await cache.put(key, answer);
-      }
-      const parsed = parseDescriptionAnswer(answer.content, answer.refusal, answer.finishReason);
-      if (parsed.ok) {
-        return {
-          description: parsed.description,
-          seed: slotSeed,
-          describedBy: { ...provenance, settings: { ...provenance.settings, sampledSeed: seed } },
-        };
-      }
-      last = parsed;
-    }
+  /** The candidate or the reason it is not one, from one slot's answer. */
+  function read(
+    outcome: Extract<SlotOutcome, { kind: 'answer' }>,
+    slotSeed: number,
+  ): DescriptionCandidate | Extract<ParsedAnswer, { ok: false }> {
+    const { answer } = outcome;
+    const parsed =
+      'malformed' in answer
+        ? ({ ok: false, reason: 'malformed', detail: `the choice ${answer.malformed}` } as const)
+        : parseDescriptionAnswer(answer.content, answer.refusal, answer.finishReason);
+    if (!parsed.ok) return parsed;
+    const base = currentProvenance();
+    const choice = outcome.n === undefined ? {} : { n: outcome.n, choice: outcome.choice };
     return {
+      description: parsed.description,
       seed: slotSeed,
-      reason: last!.reason,
-      detail: `${last!.detail} (${tried.length} attempt${tried.length === 1 ? '' : 's'}, seeds ${tried.join(', ')})`,
+      describedBy: {
+        ...base,
+        settings: {
+          ...base.settings,
+          candidateRequests: outcome.n === undefined ? 'per-candidate' : 'n',
+          sampledSeed: outcome.seed,
+          ...choice,
+        },
+      },
     };
   }
 
   return {
-    provenance,
+    get provenance() {
+      return currentProvenance();
+    },
     client,
     async describe(request: DescribeRequest): Promise<DescribeResult> {
       if (options.dryRun) {
@@ -205,35 +208,77 @@ export function createOpenAIDescriber(
           `${label}: dryRun is set, so describe() sends nothing; the stage calls estimate(request) instead — set dryRun: false to describe`,
         );
       }
-      const spent = { calls: 0, promptTokens: 0, completionTokens: 0 };
-      const settled = await Promise.allSettled(
-        Array.from({ length: request.count }, (_, slot) => describeSlot(request, slot, spent)),
+      const spent: Spent = { calls: 0, promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, cachedCalls: 0 };
+      const results: (DescriptionCandidate | DescriptionFailure | undefined)[] = new Array(request.count);
+      const tried: { sample: string; parsed: Extract<ParsedAnswer, { ok: false }> }[][] = Array.from(
+        { length: request.count },
+        () => [],
       );
-      // Every slot has settled before anything is thrown, so no request outlives the describe call.
-      const stop = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (stop) throw stop.reason;
-      const candidates: DescriptionCandidate[] = [];
-      const failures: DescriptionFailure[] = [];
-      for (const r of settled) {
-        const value = (r as PromiseFulfilledResult<DescriptionCandidate | DescriptionFailure>).value;
-        if ('description' in value) candidates.push(value);
-        else failures.push(value);
+      let pending = Array.from({ length: request.count }, (_, slot) => slot);
+      // Each round answers or spends an attempt of at least one pending slot, so the loop ends.
+      for (let round = 0; pending.length > 0; round++) {
+        const outcomes = await rounds.round(request, round, pending, spent);
+        const next: number[] = [];
+        for (const slot of pending) {
+          const outcome = outcomes.get(slot)!;
+          const slotSeed = request.seed + slot;
+          if (outcome.kind === 'missing') next.push(slot);
+          else if (outcome.kind === 'error')
+            results[slot] = { seed: slotSeed, reason: 'error', detail: outcome.detail };
+          else {
+            const candidate = read(outcome, slotSeed);
+            if ('description' in candidate) {
+              results[slot] = candidate;
+              continue;
+            }
+            const sample =
+              outcome.n === undefined
+                ? `${outcome.seed}`
+                : `${outcome.seed} (choice ${outcome.choice} of ${outcome.n})`;
+            tried[slot]!.push({ sample, parsed: candidate });
+            if (tried[slot]!.length <= options.maxRetries) next.push(slot);
+            else results[slot] = exhausted(slotSeed, tried[slot]!);
+          }
+        }
+        pending = next;
       }
+      const candidates = results.filter((r): r is DescriptionCandidate => r !== undefined && 'description' in r);
+      const failures = results.filter((r): r is DescriptionFailure => r !== undefined && !('description' in r));
       return { candidates, failures, usage: spent };
     },
     async estimate(request: DescribeRequest): Promise<CallEstimate> {
-      const promptChars = request.messages.reduce((n, m) => n + m.content.length, 0);
-      let cachedCalls = 0;
-      for (let slot = 0; slot < request.count; slot++) {
-        if ((await cache.get(cacheKey(bodyFor(request, request.seed + slot)))) !== undefined) cachedCalls++;
-      }
-      const calls = request.count - cachedCalls;
+      const promptTokens = Math.ceil(request.messages.reduce((n, m) => n + m.content.length, 0) / 4);
+      const all = Array.from({ length: request.count }, (_, slot) => slot);
+      if (
+        request.count >= 2 &&
+        nSupport.mode === 'n' &&
+        (await cache.get(cacheKey(request, request.seed, request.count)))
+      )
+        return { calls: 0, cachedCalls: 1, promptTokens: 0, maxCompletionTokens: 0 };
+      const cached = await Promise.all(all.map((slot) => cache.get(cacheKey(request, request.seed + slot, 1))));
+      const cachedCalls = cached.filter((c) => c !== undefined).length;
+      const missing = request.count - cachedCalls;
+      // Retries of bad answers come on top: they depend on the answers.
+      const calls = missing === 0 ? 0 : nSupport.mode === 'n' ? 1 : missing;
       return {
         calls,
         cachedCalls,
-        promptTokens: calls * Math.ceil(promptChars / 4),
-        maxCompletionTokens: calls * options.maxTokens,
+        promptTokens: calls * promptTokens,
+        maxCompletionTokens: missing * options.maxTokens,
       };
     },
+  };
+}
+
+/** The failure of a slot whose every sample was unusable: the last reason, with every sample tried. */
+function exhausted(
+  seed: number,
+  tried: readonly { sample: string; parsed: Extract<ParsedAnswer, { ok: false }> }[],
+): DescriptionFailure {
+  const last = tried.at(-1)!.parsed;
+  return {
+    seed,
+    reason: last.reason,
+    detail: `${last.detail} (${tried.length} attempt${tried.length === 1 ? '' : 's'}, seeds ${tried.map((t) => t.sample).join(', ')})`,
   };
 }

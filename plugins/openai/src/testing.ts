@@ -3,8 +3,10 @@ export {
   startFakeOpenAIServer,
   fakeDescription,
   fakeBinLogprobs,
+  mixedFaults,
   type FakeOpenAIServer,
   type FakeServerOptions,
   type FakeRequest,
   type FakeReply,
+  type FakeChoice,
 } from './testing/fake-openai-server.js';

@@ -7,8 +7,15 @@ import { isExpgenError } from '@expgen/contract';
 import { loadSae } from './load-sae.js';
 import type { SaeArchitecture } from './sae-config.js';
 import { encodeSae, type SaeEncoder } from './sae-encoder.js';
-import { roundTo, SafetensorsFile, writeSafetensors } from './safetensors-file.js';
-import { SeededRandom, writeTinySae, type TinySaeLayout } from './tiny-sae.js';
+import { roundToDtype, SafetensorsStore, Sfc32, writeSafetensors } from '@expgen/plugin-kit';
+import { writeTinySae, type TinySaeLayout } from './tiny-sae.js';
+
+/** Writes F32 tensors given by name, as SAELens and Llama Scope files hold them. */
+const writeF32 = (path: string, tensors: Record<string, { shape: number[]; data: Float32Array }>) =>
+  writeSafetensors(
+    path,
+    Object.entries(tensors).map(([name, t]) => ({ name, dtype: 'F32' as const, ...t })),
+  );
 
 const dir = await mkdtemp(join(tmpdir(), 'expgen-sae-load-'));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -100,7 +107,7 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
 }
 
 const ROWS = 6;
-const hookValues = new SeededRandom(99).normals(ROWS * D_IN, 2);
+const hookValues = new Sfc32(99).normals(ROWS * D_IN, 2);
 
 describe('loading SAELens-format SAEs', () => {
   const architectures: SaeArchitecture[] = ['standard', 'jumprelu', 'topk'];
@@ -129,7 +136,7 @@ describe('loading SAELens-format SAEs', () => {
             assert.equal((encoder.normalization as { factor: number }).factor, 1.7);
           assert.equal(encoder.k, architecture === 'topk' ? 5 : null);
           assert.equal(encoder.threshold !== null, architecture === 'jumprelu');
-          const file = await SafetensorsFile.open(join(folder, 'sae_weights.safetensors'));
+          const file = await SafetensorsStore.open(join(folder, 'sae_weights.safetensors'));
           const wEnc = await file.readFloat32('W_enc');
           await file.close();
           for (let i = 0; i < D_IN; i++)
@@ -153,12 +160,12 @@ describe('loading SAELens-format SAEs', () => {
     for (const dtype of ['BF16', 'F16'] as const) {
       const folder = await tinySae({ dtype });
       const { encoder } = await loadSae(folder);
-      const file = await SafetensorsFile.open(join(folder, 'sae_weights.safetensors'));
-      assert.equal(file.entries.get('W_enc')!.dtype, dtype);
+      const file = await SafetensorsStore.open(join(folder, 'sae_weights.safetensors'));
+      assert.equal(file.info('W_enc').dtype, dtype);
       await file.close();
       const reference = await loadSae(await tinySae({ dtype: 'F32' }));
-      assert.deepEqual(encoder.wEncT, roundTo(dtype, reference.encoder.wEncT));
-      assert.deepEqual(encoder.threshold, roundTo(dtype, reference.encoder.threshold!));
+      assert.deepEqual(encoder.wEncT, roundToDtype(reference.encoder.wEncT, dtype));
+      assert.deepEqual(encoder.threshold, roundToDtype(reference.encoder.threshold!, dtype));
     }
     const { encoder } = await loadSae(await tinySae());
     const x = hookValues.slice();
@@ -208,7 +215,7 @@ describe('loading Llama Scope SAEs as released', () => {
   ): Promise<{ folder: string; thresholdValue: number }> {
     const folder = join(dir, `Llama3_1-8B-Base-L2R-8x-${folders++}`);
     await mkdir(join(folder, 'checkpoints'), { recursive: true });
-    const file = await SafetensorsFile.open(join(source, 'sae_weights.safetensors'));
+    const file = await SafetensorsStore.open(join(source, 'sae_weights.safetensors'));
     const wEnc = await file.readFloat32('W_enc');
     const wDec = await file.readFloat32('W_dec');
     const bEnc = await file.readFloat32('b_enc');
@@ -235,7 +242,7 @@ describe('loading Llama Scope SAEs as released', () => {
         shape: [D_SAE],
         data: new Float32Array(D_SAE).fill(Math.log(thresholdValue)),
       };
-    await writeSafetensors(join(folder, 'checkpoints', 'final.safetensors'), tensors);
+    await writeF32(join(folder, 'checkpoints', 'final.safetensors'), tensors);
     await writeFile(
       join(folder, 'hyperparams.json'),
       JSON.stringify({
@@ -358,12 +365,12 @@ describe('SAE loading errors', () => {
   it('names the missing tensor: threshold of a jumprelu SAE, b_dec the config asks to subtract, W_enc', async () => {
     const rewrite = async (folder: string, drop: string) => {
       const path = join(folder, 'sae_weights.safetensors');
-      const file = await SafetensorsFile.open(path);
+      const file = await SafetensorsStore.open(path);
       const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-      for (const [name, entry] of file.entries)
-        if (name !== drop) tensors[name] = { shape: [...entry.shape], data: await file.readFloat32(name) };
+      for (const name of file.names())
+        if (name !== drop) tensors[name] = { shape: file.info(name).shape, data: await file.readFloat32(name) };
       await file.close();
-      await writeSafetensors(path, tensors);
+      await writeF32(path, tensors);
     };
     const noThreshold = await tinySae();
     await rewrite(noThreshold, 'threshold');

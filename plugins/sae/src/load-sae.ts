@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { ExpgenError } from '@expgen/contract';
 import { readSaeSpec, resolveNormalization, type SaeSpec } from './sae-config.js';
 import type { SaeEncoder } from './sae-encoder.js';
-import { SafetensorsFile, type SafetensorsEntry } from './safetensors-file.js';
+import { SafetensorsStore, type TensorInfo } from '@expgen/plugin-kit';
 
 /** A loaded SAE: what its config says and the encoder's tensors as float32. */
 export interface LoadedSae {
@@ -45,25 +45,22 @@ export async function loadSaeFromSpec(
       `${spec.weightsFile} is missing: the SAE in ${spec.folder} needs its weights beside ${spec.configFile.slice(spec.folder.length + 1)}`,
     );
   }
-  const file = await SafetensorsFile.open(spec.weightsFile);
+  const file = await SafetensorsStore.open(spec.weightsFile);
   try {
     const where = spec.weightsFile;
-    const find = (names: readonly string[]): [string, SafetensorsEntry] | null => {
-      for (const name of names) {
-        const entry = file.entries.get(name);
-        if (entry) return [name, entry];
-      }
+    const find = (names: readonly string[]): [string, TensorInfo] | null => {
+      for (const name of names) if (file.has(name)) return [name, file.info(name)];
       return null;
     };
-    const need = (names: readonly string[]): [string, SafetensorsEntry] => {
+    const need = (names: readonly string[]): [string, TensorInfo] => {
       const found = find(names);
       if (!found)
         throw new ExpgenError(
-          `${where}: tensor "${names[0]}" is missing (the file has ${[...file.entries.keys()].join(', ') || 'no tensors'})`,
+          `${where}: tensor "${names[0]}" is missing (the file has ${file.names().join(', ') || 'no tensors'})`,
         );
       return found;
     };
-    const expectShape = (name: string, entry: SafetensorsEntry, shape: readonly number[], config: string) => {
+    const expectShape = (name: string, entry: TensorInfo, shape: readonly number[], config: string) => {
       if (entry.shape.length !== shape.length || entry.shape.some((d, i) => d !== shape[i])) {
         throw new ExpgenError(
           `${where}: tensor "${name}" has shape [${entry.shape.join(', ')}] but ${config} in ${spec.configFile} needs [${shape.join(', ')}]`,

@@ -1,11 +1,13 @@
 // The encoder fragment run inside the real Llama subject's graph (ONNX Runtime, CPU) against the plain TypeScript
-// reference on the same hook values: every architecture, with and without b_dec subtraction and each normalization.
+// reference on the same hook values: every architecture, with and without b_dec subtraction and each normalization;
+// and the contract testing kit's interpreter on the same fragments.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { reduceOnHost, type SubjectModel } from '@expgen/contract';
+import { runGraphFragment } from '@expgen/contract/testing';
 import { openTinyLlamaSubject, sampleBatch, TINY_LLAMA } from './llama-subject.test-util.js';
 import { loadSae } from './load-sae.js';
 import type { SaeArchitecture } from './sae-config.js';
@@ -149,6 +151,24 @@ describe('SAE encoder fragment in the Llama subject graph', () => {
       assert.deepEqual([...gated.features], [...hostGated.features], 'gated features');
       assert.ok(gated.rows.length > 0, 'some pairs pass the gate');
       assertClose(gated.values, hostGated.values, 'gated values');
+
+      // The contract testing kit's host interpreter runs the same fragment as ONNX Runtime does: it is what judges
+      // third-party fragments when no subject that runs graphs is at hand. Padded positions (NaN) are left out.
+      const onnx = full.hooks[0]!.full!;
+      const interpreted = runGraphFragment(
+        fragment,
+        residValues.map((v) => (Number.isNaN(v) ? 0 : v)),
+        rows,
+      );
+      const padded = new Uint8Array(rows * D_SAE);
+      for (let r = 0; r < rows; r++) if (Number.isNaN(onnx[r * D_SAE]!)) padded.fill(1, r * D_SAE, (r + 1) * D_SAE);
+      const checked = assertClose(
+        interpreted,
+        onnx,
+        'interpreter vs ONNX Runtime',
+        skip.map((v, i) => v | padded[i]!),
+      );
+      assert.ok(checked > rows * D_SAE * 0.5, `most positions are compared (${checked})`);
     });
   });
 });

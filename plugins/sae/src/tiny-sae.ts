@@ -4,9 +4,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { produceFolderOnce } from '@expgen/plugin-kit';
+import { produceFolderOnce, Sfc32, writeSafetensors, type SafetensorsDtype } from '@expgen/plugin-kit';
 import type { SaeArchitecture } from './sae-config.js';
-import { writeSafetensors, type SafetensorsDtype } from './safetensors-file.js';
 
 export interface TinySaeOptions {
   readonly seed: number;
@@ -29,27 +28,6 @@ export interface TinySaeLayout extends TinySaeOptions {
   readonly legacyConfig?: boolean;
 }
 
-/** A small deterministic generator (mulberry32) with Box-Muller normals; the SAE depends on nothing else. */
-export class SeededRandom {
-  private state: number;
-  constructor(seed: number) {
-    this.state = (seed ^ 0x9e3779b9) >>> 0;
-  }
-  uniform(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  }
-  normal(): number {
-    const u = Math.max(this.uniform(), 1e-12);
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.uniform());
-  }
-  normals(n: number, scale: number): Float32Array {
-    return Float32Array.from({ length: n }, () => this.normal() * scale);
-  }
-}
-
 /**
  * Writes one SAE folder. Decoder rows are random unit directions and the encoder is their transpose (SAELens'
  * initialization); inputs are rescaled to norm sqrt(d_in) by default, so pre-activations are about N(0, 1) whatever
@@ -57,7 +35,7 @@ export class SeededRandom {
  */
 export async function writeTinySae(folder: string, layout: TinySaeLayout): Promise<void> {
   const { dIn, dSae, layer, architecture } = layout;
-  const random = new SeededRandom(layout.seed * 1_000_003 + layer * 7919 + 17);
+  const random = new Sfc32(layout.seed * 1_000_003 + layer * 7919 + 17);
   const wDec = random.normals(dSae * dIn, 1);
   for (let j = 0; j < dSae; j++) {
     let norm = 0;
@@ -70,7 +48,7 @@ export async function writeTinySae(folder: string, layout: TinySaeLayout): Promi
   const bDec = random.normals(dIn, 0.1);
   const bEnc =
     architecture === 'standard'
-      ? Float32Array.from({ length: dSae }, () => -0.5 - random.uniform())
+      ? Float32Array.from({ length: dSae }, () => -0.5 - random.nextFloat())
       : random.normals(dSae, 0.1);
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {
     W_enc: { shape: [dIn, dSae], data: wEnc },
@@ -79,7 +57,7 @@ export async function writeTinySae(folder: string, layout: TinySaeLayout): Promi
     b_dec: { shape: [dIn], data: bDec },
   };
   if (architecture === 'jumprelu')
-    tensors['threshold'] = { shape: [dSae], data: Float32Array.from({ length: dSae }, () => 0.5 + random.uniform()) };
+    tensors['threshold'] = { shape: [dSae], data: Float32Array.from({ length: dSae }, () => 0.5 + random.nextFloat()) };
   const k = architecture === 'topk' ? (layout.k ?? Math.max(1, Math.floor(dSae / 16))) : null;
   const normalize = layout.normalizeActivations ?? 'constant_norm_rescale';
   const hook = `blocks.${layer}.hook_resid_post`;
@@ -123,7 +101,12 @@ export async function writeTinySae(folder: string, layout: TinySaeLayout): Promi
   if (normalize === 'expected_average_only_in') cfg['norm_scaling_factor'] = layout.normScalingFactor ?? 1;
   await mkdir(folder, { recursive: true });
   await writeFile(join(folder, 'cfg.json'), `${JSON.stringify(cfg, null, 2)}\n`);
-  await writeSafetensors(join(folder, 'sae_weights.safetensors'), tensors, { dtype: layout.dtype ?? 'F32' });
+  const dtype = layout.dtype ?? 'F32';
+  await writeSafetensors(
+    join(folder, 'sae_weights.safetensors'),
+    Object.entries(tensors).map(([name, t]) => ({ name, dtype, ...t })),
+    { format: 'pt' },
+  );
 }
 
 /**
@@ -138,7 +121,7 @@ export async function tinySaeFolder(
   layers: readonly number[],
 ): Promise<string> {
   const key = createHash('sha256')
-    .update(JSON.stringify({ format: 1, dIn, ...options }))
+    .update(JSON.stringify({ format: 2, dIn, ...options }))
     .digest('hex')
     .slice(0, 16);
   const root = join(cacheDir, 'saes', `tiny-${key}`);

@@ -10,18 +10,25 @@ import type {
 } from '../subject-model.js';
 import { reduceOnHost } from '../host-reductions.js';
 import { fakeTokenizer } from './fake-tokenizer.js';
+import { runGraphFragment } from './graph-interpreter.js';
 
 export interface FakeSubjectOptions {
   layers?: number;
   mlpWidth?: number;
   residWidth?: number;
   provenance?: Provenance;
+  /**
+   * Run activation sources' graph fragments (with the testing kit's host interpreter) as a subject that runs
+   * graphs does; default false, so callers exercise the host `encode` path.
+   */
+  runsGraphFragments?: boolean;
 }
 
 /**
  * A deterministic stand-in for a language model: the value of feature f at `mlp/L` for a token is a fixed
  * function of (L, f, the token, the previous token), so tests know exactly what every hook holds. Reductions
- * are the host reference (`reduceOnHost`); logits favour the byte after the last one. No graph fragments.
+ * are the host reference (`reduceOnHost`); logits favour the byte after the last one. Graph fragments run on the
+ * testing kit's interpreter when `runsGraphFragments` is set.
  */
 export function fakeSubjectModel(
   options: FakeSubjectOptions = {},
@@ -29,6 +36,7 @@ export function fakeSubjectModel(
   const layers = options.layers ?? 2;
   const mlpWidth = options.mlpWidth ?? 8;
   const residWidth = options.residWidth ?? 4;
+  const runsGraphFragments = options.runsGraphFragments ?? false;
   const tokenizer = fakeTokenizer();
   const provenance: Provenance = options.provenance ?? {
     kind: 'subject-model',
@@ -63,16 +71,21 @@ export function fakeSubjectModel(
     const results = request.hooks.map((h) => {
       const width = widthOf.get(h.hook);
       if (width === undefined) throw new ExpgenError(`hook "${h.hook}" does not exist in the fake subject`);
-      if (h.fragment) throw new ExpgenError('the fake subject does not run graph fragments');
-      const full = new Float32Array(batch * seqLen * width);
+      if (h.fragment && !runsGraphFragments)
+        throw new ExpgenError(
+          'this fake subject does not run graph fragments (fakeSubjectModel({ runsGraphFragments: true }) does)',
+        );
+      const values = new Float32Array(batch * seqLen * width);
       for (let b = 0; b < batch; b++) {
         for (let t = 0; t < seqLen; t++) {
           const token = tokens[b * seqLen + t]!;
           const previous = t > 0 ? tokens[b * seqLen + t - 1]! : -1;
-          for (let f = 0; f < width; f++) full[(b * seqLen + t) * width + f] = activation(h.hook, f, token, previous);
+          for (let f = 0; f < width; f++) values[(b * seqLen + t) * width + f] = activation(h.hook, f, token, previous);
         }
       }
-      return reduceOnHost(full, { batch, seqLen, width, lengths, countFrom: request.countFrom }, h);
+      const full = h.fragment ? runGraphFragment(h.fragment, values, batch * seqLen) : values;
+      const features = h.fragment ? h.fragment.outputWidth : width;
+      return reduceOnHost(full, { batch, seqLen, width: features, lengths, countFrom: request.countFrom }, h);
     });
     const ids = request.logitIds;
     if (ids !== undefined) {
@@ -98,8 +111,9 @@ export function fakeSubjectModel(
 
   const generate = async (request: GenerationRequest): Promise<GenerationResult> => {
     const stops = new Set(request.stopTokens ?? tokenizer.eosIds);
-    let state = (request.seed ?? 0) >>> 0;
-    const random = () => (state = (Math.imul(state ^ (state >>> 15), 2246822519) + 0x9e3779b9) >>> 0) / 2 ** 32;
+    // Sampling is a fixed hash of (seed, step, previous token): deterministic per seed, different across seeds.
+    const sampled = (step: number, last: number) =>
+      (Math.imul((request.seed ?? 0) + 1, 2654435761) ^ Math.imul(step + 1, 40503) ^ Math.imul(last, 9973)) >>> 0;
     const sequences = request.prompts.map((prompt) => {
       const out: number[] = [];
       let last = prompt.at(-1) ?? 0;
@@ -109,7 +123,7 @@ export function fakeSubjectModel(
         if (!request.temperature) {
           for (let id = 1; id < logits.length; id++) if (logits[id]! > logits[next]!) next = id;
         } else {
-          next = Math.floor(random() * logits.length);
+          next = sampled(i, last) % logits.length;
         }
         out.push(next);
         if (stops.has(next)) return { tokens: out, finishReason: 'stop' as const };
@@ -133,7 +147,7 @@ export function fakeSubjectModel(
       hashes: {},
     },
     tokenizer,
-    runsGraphFragments: false,
+    runsGraphFragments,
     hookPoints: () => hooks,
     forward,
     generate,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { bootstrapCI, quantileSorted } from './bootstrap.js';
 import { pooledPearson } from './pooled.js';
-import { Sfc32 } from './prng.js';
+import { Sfc32 } from '../seeded-random.js';
 import type { ScoreSet } from './types.js';
 
 const mean = (xs: readonly number[]) => xs.reduce((s, v) => s + v, 0) / xs.length;

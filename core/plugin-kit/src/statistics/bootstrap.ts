@@ -1,4 +1,4 @@
-import { Sfc32 } from './prng.js';
+import { Sfc32 } from '../seeded-random.js';
 
 export interface BootstrapOptions {
   /** Number of bootstrap resamples to draw, an integer >= 1 (e.g. 1,000). */

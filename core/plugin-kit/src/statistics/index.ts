@@ -3,7 +3,7 @@
  * calibration, bootstrap intervals over sequences, best-of-k selection reported on held-out data, and the
  * shuffled-description null baseline. Seeded randomness is `Sfc32`.
  */
-export { Sfc32 } from './prng.js';
+export { Sfc32 } from '../seeded-random.js';
 export type { ScoredSequence, ScoreSet, SetStatistic } from './types.js';
 export { countedRange, scoredSequence, trueActivations, type CountedActivations } from './true-activations.js';
 export {

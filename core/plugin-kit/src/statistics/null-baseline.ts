@@ -1,5 +1,5 @@
 import { bootstrapCI, type BootstrapInterval } from './bootstrap.js';
-import { Sfc32 } from './prng.js';
+import { Sfc32 } from '../seeded-random.js';
 
 /**
  * A uniformly random derangement of 0..n−1 from `Sfc32(seed)`: perm[i] ≠ i for every i when n ≥ 2. For the null

@@ -2,7 +2,6 @@ import { Flags } from '@oclif/core';
 import { stringify } from 'yaml';
 import { ExpgenCommand } from '../base-command.js';
 import { configFlags } from '../flags.js';
-import { resolveAllComponents } from '../../engine/resolve-components.js';
 
 export default class Config extends ExpgenCommand {
   static override summary =
@@ -11,12 +10,11 @@ export default class Config extends ExpgenCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Config);
-    const loaded = await this.loadConfigFrom(flags);
-    const { config } = resolveAllComponents(loaded, await this.discoverPlugins(loaded));
-    if (flags.json) return this.printJson(config);
+    const resolved = await this.resolveConfig(flags);
+    if (flags.json) return this.printJson(resolved.config);
     process.stderr.write(
-      `# config: ${loaded.file ?? `embedded default (${loaded.defaultFile})`}\n# sha256: ${loaded.hash}\n`,
+      `# config: ${resolved.file ?? `embedded default (${resolved.defaultFile})`}\n# sha256: ${resolved.hash}\n`,
     );
-    process.stdout.write(stringify(config));
+    process.stdout.write(stringify(resolved.config));
   }
 }

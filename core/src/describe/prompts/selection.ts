@@ -1,5 +1,5 @@
 import { ExpgenError, formatFeatureKey, type FeatureKey, signedActivation, type Sign } from '@expgen/contract';
-import { SeededRandom } from './prng.js';
+import { Sfc32 } from '@expgen/plugin-kit';
 
 /**
  * What the prompt stage reads of an exemplar row: the fields of `ExemplarRow` (exemplars/storage) it uses, so rows
@@ -44,14 +44,14 @@ export type ExemplarSelection<R extends PromptExemplarRow = PromptExemplarRow> =
 
 /** The key the selection's generator is seeded from; documented because it fixes which exemplars a run shows. */
 export function selectionKey(seed: number, feature: FeatureKey, sign: Sign, variant: number): string {
-  return `expgen/describe-prompt/v1\nseed=${seed}\nfeature=${formatFeatureKey(feature)}\nsign=${sign}\nvariant=${variant}`;
+  return `expgen/describe-prompt/v2\nseed=${seed}\nfeature=${formatFeatureKey(feature)}\nsign=${sign}\nvariant=${variant}`;
 }
 
 /**
  * The exemplars of one prompt for (feature, sign): of the train split's rows of that sign, the `fromTopRanks`
  * lowest ranks that reach the sign form the pool; a size is drawn uniformly in [min, max] and clamped to the pool;
  * a partial Fisher-Yates shuffle then gives a uniformly random subset of that size in a uniformly random order.
- * Everything is drawn from `SeededRandom(selectionKey(seed, feature, sign, variant))`, so the choice is a function
+ * Everything is drawn from `Sfc32.fromKey(selectionKey(seed, feature, sign, variant))`, so the choice is a function
  * of those four values and the rows, never of processing order. `variant` (default 0) gives further independent
  * prompts for the same feature and sign.
  *
@@ -109,12 +109,12 @@ export function selectExemplars<R extends PromptExemplarRow>(
       detail: `feature ${key}: none of the top ${settings.fromTopRanks} ${sign} exemplars reaches the sign`,
     };
   }
-  const random = new SeededRandom(selectionKey(settings.seed, feature, sign, variant));
+  const random = Sfc32.fromKey(selectionKey(settings.seed, feature, sign, variant));
   const drawnCount = random.between(settings.exemplarsPerPrompt.min, settings.exemplarsPerPrompt.max);
   const count = Math.min(drawnCount, pool.length);
   const order = pool.slice();
   for (let i = 0; i < count; i++) {
-    const j = i + random.below(order.length - i);
+    const j = i + random.nextInt(order.length - i);
     const t = order[i]!;
     order[i] = order[j]!;
     order[j] = t;

@@ -367,9 +367,10 @@ describe('CorpusStream', () => {
         throw new Error('disk on fire');
       },
     };
-    await rejectsWith(
+    // A source's own error passes unchanged; the run's container stamps it with the plugin and component.
+    await assert.rejects(
       collect(new CorpusStream(options({ sources: [{ source: failing }] }))),
-      /^dataset "broken": reading document #0 failed: disk on fire$/,
+      /^Error: disk on fire$/,
     );
     const ds = (name: string) => fakeDataset([], name);
     await rejectsWith(

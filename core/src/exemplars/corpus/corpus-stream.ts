@@ -1,7 +1,8 @@
-import { ExpgenError, isExpgenError, type DatasetSource, type SourceDocument } from '@expgen/contract';
+import { ExpgenError, type DatasetSource } from '@expgen/contract';
 import { RatioScheduler } from './ratio-scheduler.js';
-import { documentSplit, splitAssignment, type SplitAssignment, type SplitName } from './splits.js';
-import { DocumentWindower, type DocumentCut, type WindowingOptions } from './windows.js';
+import { SourceCursor } from './source-cursor.js';
+import { splitAssignment, type SplitName } from './splits.js';
+import { DocumentWindower, type WindowingOptions } from './windows.js';
 
 /** One configured dataset: the `datasets[i]` section's source, `ratio` and `name`. */
 export interface CorpusSourceSpec {
@@ -124,86 +125,6 @@ export type CorpusEnd =
       /** One line for the stage's report. */
       readonly message: string;
     };
-
-interface Walked {
-  readonly cut: Exclude<DocumentCut, { kind: 'skipped' }>;
-  readonly window: number;
-  readonly documentId: string;
-  readonly split: SplitName;
-}
-
-/** Documents of one source, pulled lazily, turned into windows one at a time. */
-class SourceCursor {
-  documents = 0;
-  skippedShort = 0;
-  skippedEmpty = 0;
-  sequences = 0;
-  tokens = 0;
-  private iterator: AsyncIterator<SourceDocument> | null = null;
-  private current: Omit<Walked, 'window'> | null = null;
-  private nextWindow = 0;
-  private exhausted = false;
-
-  constructor(
-    readonly source: DatasetSource,
-    readonly name: string,
-    readonly ratio: number,
-    private readonly windower: DocumentWindower,
-    private readonly splits: SplitAssignment,
-    private readonly seed: number,
-    private readonly signal: AbortSignal | undefined,
-  ) {}
-
-  /** The next window of this source, or null when its documents are exhausted. */
-  async next(): Promise<Walked | null> {
-    while (this.current === null || this.nextWindow >= this.current.cut.windows) {
-      this.current = null;
-      if (this.exhausted) return null;
-      const document = await this.pull();
-      if (document === null) {
-        this.exhausted = true;
-        return null;
-      }
-      this.documents++;
-      const documentId = document.id;
-      if (typeof documentId !== 'string' || documentId.length === 0) {
-        throw new ExpgenError(`dataset "${this.name}": document #${this.documents - 1} has no id (a non-empty string)`);
-      }
-      const cut = this.windower.cut(document, `dataset "${this.name}": document ${JSON.stringify(documentId)}`);
-      if (cut.kind === 'skipped') {
-        if (cut.reason === 'empty') this.skippedEmpty++;
-        else this.skippedShort++;
-        continue;
-      }
-      this.current = { cut, documentId, split: documentSplit(this.splits, this.seed, documentId) };
-      this.nextWindow = 0;
-    }
-    return { ...this.current, window: this.nextWindow++ };
-  }
-
-  async close(): Promise<void> {
-    const iterator = this.iterator;
-    this.iterator = null;
-    this.current = null;
-    await iterator?.return?.();
-  }
-
-  private async pull(): Promise<SourceDocument | null> {
-    try {
-      this.iterator ??= this.source
-        .documents(this.signal ? { signal: this.signal } : undefined)
-        [Symbol.asyncIterator]();
-      const result = await this.iterator.next();
-      return result.done ? null : result.value;
-    } catch (error) {
-      if (isExpgenError(error) || (error as { name?: unknown } | null)?.name === 'AbortError') throw error;
-      const message = error instanceof Error ? error.message : String(error);
-      throw new ExpgenError(`dataset "${this.name}": reading document #${this.documents} failed: ${message}`, {
-        cause: error,
-      });
-    }
-  }
-}
 
 /**
  * The deterministic stream of token windows stage 1 feeds the subject.

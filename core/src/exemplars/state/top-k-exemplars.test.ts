@@ -1,20 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { reduceOnHost, type Sign } from '@expgen/contract';
+import { Sfc32 } from '@expgen/plugin-kit';
 import { TopKExemplars, type GatedBatch } from './top-k-exemplars.js';
 import { SequenceStore } from './sequence-store.js';
 import { concatChunks } from './state-codec.js';
 
-/** mulberry32: a small seeded generator, so every test sees the same data. */
+/** Uniform floats from expgen's seeded generator, so every test sees the same data. */
 function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new Sfc32(seed);
+  return () => random.nextFloat();
 }
 
 interface Row {

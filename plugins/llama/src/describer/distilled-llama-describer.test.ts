@@ -3,8 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { DescribeRequest, GenerationResult, Provenance } from '@expgen/contract';
-import { openLlamaSubjectModel, type LlamaGenerationRequest, type LlamaSubjectModel } from '../llama-subject-model.js';
+import type { DescribeRequest, Provenance } from '@expgen/contract';
+import {
+  openLlamaSubjectModel,
+  type LlamaGenerationRequest,
+  type LlamaGenerationResult,
+  type LlamaSubjectModel,
+} from '../llama-subject-model.js';
 import { tinyBuiltModel, type TinyBuiltModel } from '../onnx/test-models.js';
 import { LlamaTokenizer } from '../tokenizer/llama-tokenizer.js';
 import {
@@ -38,8 +43,8 @@ function request(seed: number, count = 3): DescribeRequest {
 /** Records every generate call and its result on the way through. */
 function spy(
   engine: ExplainerEngine,
-): ExplainerEngine & { calls: { request: LlamaGenerationRequest; result: GenerationResult }[] } {
-  const calls: { request: LlamaGenerationRequest; result: GenerationResult }[] = [];
+): ExplainerEngine & { calls: { request: LlamaGenerationRequest; result: LlamaGenerationResult }[] } {
+  const calls: { request: LlamaGenerationRequest; result: LlamaGenerationResult }[] = [];
   return {
     calls,
     info: engine.info,
@@ -126,11 +131,14 @@ describe('distilled-llama on a tiny random Llama with the Llama-3.1 tokenizer', 
       assert.equal(call.request.maxNewTokens, 8);
       assert.equal(call.request.temperature, 1);
     }
+    // One generate pass per round, each prefilling the prompt once for its three rows.
     assert.deepEqual(result.usage, {
-      calls: 9,
-      promptTokens: 9 * prompt.length,
+      calls: 3,
+      promptTokens: 3 * prompt.length,
       completionTokens: tracked.calls.flatMap((c) => c.result.sequences).reduce((n, s) => n + s.tokens.length, 0),
+      cachedCalls: 0,
     });
+    for (const call of tracked.calls) assert.equal(call.result.usage.prefillTokens, prompt.length);
     assert.equal(describer.stats.generated, 9);
   });
 
@@ -159,7 +167,7 @@ describe('distilled-llama on a tiny random Llama with the Llama-3.1 tokenizer', 
     assert.equal(rerunEngine.calls.length, 0, 'no generation on a rerun');
     assert.deepEqual(rerun.stats, { generated: 0, cached: 9 });
     assert.deepEqual(second.failures, first.failures);
-    assert.deepEqual(second.usage, { calls: 0, promptTokens: 0, completionTokens: 0 });
+    assert.deepEqual(second.usage, { calls: 0, promptTokens: 0, completionTokens: 0, cachedCalls: 9 });
     // Other sampling settings are other answers.
     const hotter = spy(engine);
     await new DistilledLlamaDescriber(
@@ -199,12 +207,18 @@ describe('distilled-llama parsing, retries and failures, with scripted answers',
         const answers = generation.seeds!.map(script);
         const error = answers.find((a): a is Error => a instanceof Error);
         if (error) throw error;
+        const sequences = answers.map((text) => ({
+          tokens: [...tokenizer.encode(text as string), 128009],
+          finishReason: 'stop' as const,
+        }));
         return {
-          sequences: answers.map((text) => ({
-            tokens: [...tokenizer.encode(text as string), 128009],
-            finishReason: 'stop' as const,
-          })),
+          sequences,
           generatedBy: provenance,
+          usage: {
+            prefillTokens: generation.prompts[0]!.length,
+            generatedTokens: sequences.reduce((n, q) => n + q.tokens.length, 0),
+            passes: 1 + Math.max(...sequences.map((q) => q.tokens.length)),
+          },
         };
       },
     };

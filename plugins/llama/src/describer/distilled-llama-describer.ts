@@ -7,12 +7,11 @@ import {
   type Describer,
   type DescriptionCandidate,
   type DescriptionFailure,
-  type GenerationResult,
   type Provenance,
   type SubjectModelInfo,
   type Tokenizer,
 } from '@expgen/contract';
-import type { LlamaGenerationRequest } from '../llama-subject-model.js';
+import type { LlamaGenerationRequest, LlamaGenerationResult } from '../llama-subject-model.js';
 import { parseDescription } from './parse-description.js';
 
 /** What the describer needs of the model it runs: the llama engine, or a stand-in in tests. */
@@ -20,8 +19,8 @@ export interface ExplainerEngine {
   readonly info: SubjectModelInfo;
   readonly provenance: Provenance;
   readonly tokenizer: Tokenizer;
-  /** Must honour `seeds` (one sampler seed per row). */
-  generate(request: LlamaGenerationRequest): Promise<GenerationResult>;
+  /** Must honour `seeds` (one sampler seed per row), and say what it ran (`usage`). */
+  generate(request: LlamaGenerationRequest): Promise<LlamaGenerationResult>;
   dispose?(): Promise<void> | void;
 }
 
@@ -50,13 +49,23 @@ interface Answer {
 /** Changes when the cache entry layout or what determines an answer changes. */
 const CACHE_FORMAT = 1;
 
+/** What a describe call cost: the contract's DescribeUsage, counted as it runs. */
+interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  calls: number;
+  cachedCalls: number;
+}
+
 /**
  * The fine-tuned explainer ("distilled Llama") run locally: the prompt is rendered with the Llama-3.1 chat template,
- * the K candidates of a request are sampled as one batch with per-row seeds (candidate i: `seed + i`), and each
- * answer is cut at its last `[DESCRIPTION]:` marker. An answer that cannot be parsed is sampled again with a new
+ * the K candidates of a request are sampled as one batch with per-row seeds (candidate i: `seed + i`) that prefills
+ * the prompt once and shares its KV cache among the K rows, and each answer is cut at its last `[DESCRIPTION]:`
+ * marker. An answer that cannot be parsed is sampled again with a new
  * seed (`seed + i + r * count` for retry r) up to `maxRetries` times, then reported as a DescriptionFailure. Every
  * sampled answer is cached durably by (model hashes, prompt tokens, sampling settings, seed), so a rerun samples
- * nothing.
+ * nothing. `usage` counts what ran: `calls` are generate passes, `promptTokens` the prompt tokens they prefilled
+ * (once per pass), `completionTokens` the tokens sampled, `cachedCalls` the answers read from the cache.
  */
 export class DistilledLlamaDescriber implements Describer {
   readonly provenance: Provenance;
@@ -108,7 +117,7 @@ export class DistilledLlamaDescriber implements Describer {
     const promptDigest = createHash('sha256')
       .update(new Uint8Array(Int32Array.from(prompt).buffer))
       .digest('hex');
-    const usage = { promptTokens: 0, completionTokens: 0, calls: 0 };
+    const usage: Usage = { promptTokens: 0, completionTokens: 0, calls: 0, cachedCalls: 0 };
     const candidates: (DescriptionCandidate | undefined)[] = new Array(count);
     const attempts: { seed: number; reason: DescriptionFailure['reason']; detail: string }[][] = Array.from(
       { length: count },
@@ -175,7 +184,7 @@ export class DistilledLlamaDescriber implements Describer {
     prompt: readonly number[],
     promptDigest: string,
     seeds: readonly number[],
-    usage: { promptTokens: number; completionTokens: number; calls: number },
+    usage: Usage,
   ): Promise<(Answer | { error: string })[]> {
     const { temperature, topP, maxTokens } = this.settings;
     const stopTokens = [...this.engine.tokenizer.eosIds];
@@ -194,10 +203,11 @@ export class DistilledLlamaDescriber implements Describer {
       : new Array(seeds.length);
     const missing = seeds.flatMap((_, k) => (answers[k] === undefined ? [k] : []));
     this.stats.cached += seeds.length - missing.length;
+    usage.cachedCalls += seeds.length - missing.length;
     const stops = new Set(stopTokens);
     for (let start = 0; start < missing.length; start += this.settings.batchSize) {
       const rows = missing.slice(start, start + this.settings.batchSize);
-      let result: GenerationResult;
+      let result: LlamaGenerationResult;
       try {
         result = await this.engine.generate({
           prompts: rows.map(() => prompt),
@@ -211,6 +221,9 @@ export class DistilledLlamaDescriber implements Describer {
         for (const k of rows) answers[k] = { error: error instanceof Error ? error.message : String(error) };
         continue;
       }
+      usage.calls++;
+      usage.promptTokens += result.usage.prefillTokens;
+      usage.completionTokens += result.usage.generatedTokens;
       await Promise.all(
         rows.map(async (k, row) => {
           const { tokens, finishReason } = result.sequences[row]!;
@@ -221,9 +234,6 @@ export class DistilledLlamaDescriber implements Describer {
             finishReason,
           };
           answers[k] = answer;
-          usage.promptTokens += prompt.length;
-          usage.completionTokens += tokens.length;
-          usage.calls++;
           this.stats.generated++;
           await this.cache?.put(keys[k], answer);
         }),

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateTinyLlama, llamaTensorNames } from './tiny-model.js';
 import { readLlamaConfig } from './hf-config.js';
-import { SafetensorsStore } from './safetensors.js';
+import { SafetensorsStore } from '@expgen/plugin-kit';
 import { LlamaTokenizer, checkVocabularyMatches } from '../tokenizer/llama-tokenizer.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {

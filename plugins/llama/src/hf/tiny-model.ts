@@ -5,8 +5,13 @@ import { join } from 'node:path';
 import { ExpgenError } from '@expgen/contract';
 import { parseLlamaConfig, type LlamaConfig } from './hf-config.js';
 import { llamaTensorNames, llamaTensorShape } from './llama-tensors.js';
-import { writeSafetensors, writeShardedSafetensors, SAFETENSORS_SINGLE, type SafetensorsDtype } from './safetensors.js';
-import { SeededRandom } from './seeded-random.js';
+import {
+  SAFETENSORS_SINGLE,
+  Sfc32,
+  writeSafetensors,
+  writeShardedSafetensors,
+  type SafetensorsDtype,
+} from '@expgen/plugin-kit';
 
 export { llamaTensorNames, llamaTensorShape } from './llama-tensors.js';
 import { LLAMA31_EOS_IDS, llama31TokenizerFiles } from '../tokenizer/llama31-tokenizer-files.js';
@@ -123,7 +128,7 @@ export async function generateTinyLlama(outDir: string, options: TinyLlamaOption
     return config;
   }
 
-  const random = new SeededRandom(seed);
+  const random = new Sfc32(seed);
   const tensors = llamaTensorNames(config).map((name) => {
     const shape = llamaTensorShape(config, name);
     const count = shape.reduce((a, b) => a * b, 1);

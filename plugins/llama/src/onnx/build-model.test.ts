@@ -3,7 +3,7 @@ import { readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isExpgenError, type Provenance, type SubjectModel } from '@expgen/contract';
-import { SafetensorsStore, writeSafetensors } from '../hf/safetensors.js';
+import { SafetensorsStore, writeSafetensors } from '@expgen/plugin-kit';
 import { generateTinyLlama } from '../hf/tiny-model.js';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { loadReferenceWeights, referenceForward, type ReferenceOutput } from '../reference/reference-forward.js';

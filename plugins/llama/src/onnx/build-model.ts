@@ -4,8 +4,13 @@ import { copyFile, mkdir, open, readdir, rename, rm, stat, writeFile, type FileH
 import { basename, join, resolve } from 'node:path';
 import { ExpgenError } from '@expgen/contract';
 import { readLlamaConfig, type LlamaConfig } from '../hf/hf-config.js';
-import { bfloat16BitsToFloat32, float16BitsToFloat32, float32ToFloat16Bits } from '../hf/float-bits.js';
-import { SafetensorsStore, type TensorInfo } from '../hf/safetensors.js';
+import {
+  bfloat16BitsToFloat32,
+  float16BitsToFloat32,
+  float32ToFloat16Bits,
+  SafetensorsStore,
+  type TensorInfo,
+} from '@expgen/plugin-kit';
 import { ExternalDataWriter } from './external-data.js';
 import { makeModel } from './graph-builder.js';
 import { buildLlamaGraph, llamaWeightSpecs, type BuildDtype, type WeightSpec } from './llama-graph.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isExpgenError, reduceOnHost, type Provenance } from '@expgen/contract';
-import { SeededRandom } from '../hf/seeded-random.js';
+import { Sfc32 } from '@expgen/plugin-kit';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { int64Tensor, type HostTensor } from '../runtime/host-tensor.js';
 import { InferenceClient } from '../runtime/inference-client.js';
@@ -47,7 +47,7 @@ interface Weights {
 }
 
 function randomWeights(seed: number): Weights {
-  const r = new SeededRandom(seed);
+  const r = new Sfc32(seed);
   return {
     embed: r.normals(V * H, 1),
     layers: Array.from({ length: LAYERS }, () => ({

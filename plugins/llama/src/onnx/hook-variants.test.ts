@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isExpgenError, reduceOnHost, type GraphFragment, type HookResult, type Provenance } from '@expgen/contract';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
-import { SeededRandom } from '../hf/seeded-random.js';
+import { Sfc32 } from '@expgen/plugin-kit';
 import { decodeModel } from './onnx-proto.js';
 import { idTokenizer, tinyBuiltModel, type TinyBuiltModel } from './test-models.js';
 
@@ -21,8 +21,8 @@ const SEQ = 10;
 const LENGTHS = Int32Array.from([10, 7, 3, 1]);
 
 function batchTokens(seed: number): Int32Array {
-  const random = new SeededRandom(seed);
-  return Int32Array.from({ length: BATCH * SEQ }, () => Math.floor(random.uniform() * 256));
+  const random = new Sfc32(seed);
+  return Int32Array.from({ length: BATCH * SEQ }, () => Math.floor(random.nextFloat() * 256));
 }
 
 /** Extremes over each row's real positions from its countFrom on, by the host reference (`reduceOnHost`). */
@@ -47,7 +47,7 @@ function encoderFragment(
   outputWidth: number,
   seed: number,
 ): { fragment: GraphFragment; encode: (x: Float32Array, rows: number) => Float32Array } {
-  const random = new SeededRandom(seed);
+  const random = new Sfc32(seed);
   const weight = random.normals(inputWidth * outputWidth, 1 / Math.sqrt(inputWidth));
   const bias = random.normals(outputWidth, 0.1);
   const fragment: GraphFragment = {
@@ -175,13 +175,13 @@ describe('hook reductions in the graph', () => {
     // is its prefix, so it has no counted position and no pair.
     const countFrom = Int32Array.of(1, 0, 2, 1);
     const { max, min } = hostExtremes(fullValues, width, countFrom);
-    const random = new SeededRandom(5);
+    const random = new Sfc32(5);
     const top = new Float32Array(width);
     const bottom = new Float32Array(width);
     for (let f = 0; f < width; f++) {
       // Thresholds between the rows' extremes, plus features that can never pass (±Infinity).
-      top[f] = f % 17 === 0 ? Infinity : max[f]! - 0.5 + random.uniform();
-      bottom[f] = f % 13 === 0 ? -Infinity : min[f]! - 0.5 + random.uniform();
+      top[f] = f % 17 === 0 ? Infinity : max[f]! - 0.5 + random.nextFloat();
+      bottom[f] = f % 13 === 0 ? -Infinity : min[f]! - 0.5 + random.nextFloat();
     }
     const result = await subject.forward({
       tokens,

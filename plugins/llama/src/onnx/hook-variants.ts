@@ -64,8 +64,11 @@ export interface VariantHook {
 export interface VariantSpec {
   readonly hooks: readonly VariantHook[];
   readonly logits: LogitsRequest;
-  /** Keep the KV-cache inputs and `present` outputs (generation); without it passes start from an empty cache. */
-  readonly kvCache: boolean;
+  /**
+   * Keep the KV-cache inputs and `present` outputs (generation); `read`: the inputs only, for a pass that reads a
+   * cached prefix and returns nothing else of the cache; false: passes start from an empty cache.
+   */
+  readonly kvCache: boolean | 'read';
   /**
    * Vocabulary ids the logits output keeps, in this order (ForwardRequest.logitIds): the gather runs in the graph,
    * so only [batch, (seq,) ids] leaves it. Absent: the whole vocabulary.
@@ -178,7 +181,7 @@ function variantIO(base: BaseGraph, spec: VariantSpec, key: string): HookVariant
     hooks,
     ...(spec.hooks.some((h) => h.reduce !== 'full') ? { countFrom: 'expgen.count_from' } : {}),
     logits,
-    presentOutputs: spec.kvCache ? base.presentOutputs : [],
+    presentOutputs: spec.kvCache === true ? base.presentOutputs : [],
     emptyPastInputs: spec.kvCache || base.pastRemovable ? [] : base.pastInputs,
   };
 }

@@ -5,9 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isExpgenError } from '@expgen/contract';
 import { type LlamaConfig, ropeInverseFrequencies } from '../hf/hf-config.js';
-import { SafetensorsStore } from '../hf/safetensors.js';
+import { SafetensorsStore, Sfc32 } from '@expgen/plugin-kit';
 import { generateTinyLlama, llamaTensorNames, llamaTensorShape } from '../hf/tiny-model.js';
-import { SeededRandom } from '../hf/seeded-random.js';
 import {
   applyRotary,
   loadReferenceWeights,
@@ -231,8 +230,8 @@ test('on a tiny checkpoint: every hook per token, causal prefixes, O(1) non-dege
     const weights = await loadReferenceWeights(store, config);
     await store.close();
     assert.throws(() => weights('nope'), /no tensor named "nope"/);
-    const random = new SeededRandom(5);
-    const tokens = Array.from({ length: 12 }, () => Math.floor(random.uniform() * 1000));
+    const random = new Sfc32(5);
+    const tokens = Array.from({ length: 12 }, () => Math.floor(random.nextFloat() * 1000));
     const full = referenceForward(config, weights, tokens);
     assert.deepEqual([...full.hooks.keys()].sort(), ['mlp/0', 'mlp/1', 'resid/0', 'resid/1']);
     for (const [name, perToken] of full.hooks) {

@@ -3,7 +3,7 @@
 // and is meant for tiny models: it holds every weight as float32 in memory and does no batching.
 import { ExpgenError } from '@expgen/contract';
 import type { LlamaConfig } from '../hf/hf-config.js';
-import type { SafetensorsStore } from '../hf/safetensors.js';
+import type { SafetensorsStore } from '@expgen/plugin-kit';
 import { llamaTensorNames, llamaTensorShape } from '../hf/tiny-model.js';
 
 export interface ReferenceOutput {

@@ -1,4 +1,4 @@
-import { SeededRandom } from '../hf/seeded-random.js';
+import { Sfc32 } from '@expgen/plugin-kit';
 
 export interface SamplingSettings {
   /** 0 picks the most likely token (ties: the lowest id). */
@@ -12,14 +12,14 @@ export interface SamplingSettings {
  * prompts and settings give the same tokens on every run and machine.
  */
 export class TokenSampler {
-  private readonly random: SeededRandom;
+  private readonly random: Sfc32;
   private probabilities = new Float64Array(0);
 
   constructor(
     private readonly settings: SamplingSettings,
     seed: number,
   ) {
-    this.random = new SeededRandom(seed);
+    this.random = new Sfc32(seed);
   }
 
   /** Next token for one row; `logits` is that row's [vocab] slice. */
@@ -41,7 +41,7 @@ export class TokenSampler {
   }
 
   private sampleAll(p: Float64Array): number {
-    const u = this.random.uniform();
+    const u = this.random.nextFloat();
     let cumulative = 0;
     for (let i = 0; i < p.length; i++) {
       cumulative += p[i]!;
@@ -75,7 +75,7 @@ export class TokenSampler {
     let kept = 0;
     let mass = 0;
     while (kept < candidates.length && mass < this.settings.topP) mass += p[candidates[kept++]!]!;
-    const u = this.random.uniform() * mass;
+    const u = this.random.nextFloat() * mass;
     let cumulative = 0;
     for (let k = 0; k < kept; k++) {
       cumulative += p[candidates[k]!]!;

@@ -169,11 +169,59 @@ describe('finetuned simulator on a tiny random model with the extended vocabular
     assert.equal(first.requests.length, 1);
     const second = spy(engine);
     const rerun = new FinetunedSimulator(second, settings({ cacheDir }), provenance);
+    const simulator = rerun;
     const b = await rerun.simulate({ descriptions: [...descriptions, 'birds'], sequences });
     assert.equal(second.requests.length, 1, 'only the new description runs');
     assert.equal(second.requests[0]!.batch, 1);
-    assert.deepEqual(rerun.stats, { passes: 1, rows: 1, cached: 2 });
+    assert.deepEqual(rerun.stats, {
+      passes: 1,
+      rows: 1,
+      tokens: simulator.prefixIds('birds').length + sentence.length,
+      cached: 2,
+    });
+    assert.deepEqual(b.usage, { passes: 1, tokens: rerun.stats.tokens, cachedPredictions: 2 });
     assert.deepEqual(b.predictions.slice(0, 2), a.predictions);
+  });
+
+  it("reuses each description's prefix KV cache for its exemplars: predictions equal recomputing whole rows", async () => {
+    const descriptions = [
+      'cats',
+      'years, dates and other numbers written with digits, such as 1999 or 2024',
+      'cats',
+      'the token " the" at the start of a clause',
+      'x',
+    ];
+    const sequences = [
+      sentence,
+      [128000, 128006, 882, 128007, 271, ...sentence.slice(0, 4), 128009],
+      [],
+      sentence.slice(2),
+      [128000],
+    ];
+    const reuse = new FinetunedSimulator(engine, settings({ batchSize: 3 }), provenance);
+    const whole = new FinetunedSimulator(engine, settings({ batchSize: 3, prefixReuse: false }), provenance);
+    assert.equal(reuse.provenance.settings?.['prefixReuse'], true);
+    assert.equal(whole.provenance.settings?.['prefixReuse'], false);
+    const a = await reuse.simulate({ descriptions, sequences });
+    const b = await whole.simulate({ descriptions, sequences });
+    for (let d = 0; d < descriptions.length; d++)
+      for (let s = 0; s < sequences.length; s++)
+        assertClose(a.predictions[d]![s]!, b.predictions[d]![s]!, 1e-5, `description ${d}, sequence ${s}`);
+    // Model tokens: each distinct prefix once, against once per (description, non-empty sequence) row.
+    const prefixes = descriptions.map((d) => reuse.prefixIds(d));
+    const exemplarTokens = sequences.reduce((n, q) => n + q.length, 0);
+    const distinct = [...new Set(descriptions)].reduce((n, d) => n + reuse.prefixIds(d).length, 0);
+    assert.equal(a.usage.tokens, distinct + descriptions.length * exemplarTokens);
+    assert.equal(b.usage.tokens, 4 * prefixes.reduce((n, p) => n + p.length, 0) + descriptions.length * exemplarTokens);
+    // 4 distinct prefixes in 2 passes of 3, then 20 rows in 7 passes of 3.
+    assert.equal(a.usage.passes, 2 + 7);
+    // A spy without forwardWithPrefixes gets whole rows, whatever the setting.
+    const plain = spy(engine);
+    await new FinetunedSimulator(plain, settings(), provenance).simulate({
+      descriptions: ['a'],
+      sequences: [sentence],
+    });
+    assert.equal(plain.requests.length, 1);
   });
 
   it('handles no descriptions and empty sequences, and refuses ids outside the shared vocabulary', async () => {

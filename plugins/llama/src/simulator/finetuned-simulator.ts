@@ -10,6 +10,7 @@ import {
   type SubjectModelInfo,
   type Tokenizer,
 } from '@expgen/contract';
+import type { PrefixForwardRequest, PrefixForwardResult } from '../runtime/prefix-forward.js';
 import { LlamaTokenizer, vocabularyFingerprint } from '../tokenizer/llama-tokenizer.js';
 
 /** What the simulator needs of the model it runs: the llama engine, or a stand-in in tests. */
@@ -20,6 +21,8 @@ export interface SimulatorEngine {
   readonly tokenizer: Tokenizer;
   /** Must honour `logitIds`. */
   forward(request: ForwardRequest): Promise<ForwardResult>;
+  /** Rows that share prefixes, each prefix computed once; without it every row recomputes its prefix. */
+  forwardWithPrefixes?(request: PrefixForwardRequest): Promise<PrefixForwardResult>;
   dispose?(): Promise<void> | void;
 }
 
@@ -32,6 +35,11 @@ export interface FinetunedSimulatorSettings {
   readonly binIds: readonly number[];
   /** Most (description, exemplar) rows per forward pass. */
   readonly batchSize: number;
+  /**
+   * Compute each description's prefix once and reuse its KV cache for all of its exemplars (default true, when the
+   * engine can); false: every row runs BOS + prefix + exemplar whole.
+   */
+  readonly prefixReuse?: boolean;
   /** Folder of the durable call cache; null: no cache. */
   readonly cacheDir: string | null;
 }
@@ -54,18 +62,44 @@ export const RELEASED_SIMULATOR = {
 /** Changes when the cache entry layout or what determines a prediction changes. */
 const CACHE_FORMAT = 1;
 
+/** What a simulate call ran through the model, in hardware-independent units. */
+export interface SimulatorUsage {
+  /** Tokens through the model (padding not counted): each prefix once with reuse, once per row without. */
+  readonly tokens: number;
+  readonly passes: number;
+  /** (description, exemplar) predictions read from the cache. */
+  readonly cachedPredictions: number;
+}
+
+/** The contract's result, plus what the call ran (`usage`). */
+export interface FinetunedSimulateResult extends SimulateResult {
+  readonly usage: SimulatorUsage;
+}
+
+/** Work counters of a simulate call. */
+interface Counters {
+  tokens: number;
+  passes: number;
+  cachedPredictions: number;
+}
+
 /**
  * The fine-tuned simulator run locally. Each row is BOS + the description prefix + the subject's token ids of one
  * exemplar, with `remap` applied to the whole row (the BOS included, as the reference implementation replaces
- * every occurrence in its input); rows are right-padded with `padId`. At each exemplar token's own position the
- * logits of `binIds` — the only logits that leave the graph — give a softmax over bins 0..10, and the prediction is
- * the expected bin. One forward pass scores up to `batchSize` rows, in exemplar-major order, so a batch of
- * descriptions on one exemplar shares a pass. Predictions are cached durably per (model, description, exemplar).
+ * every occurrence in its input). At each exemplar token's own position the logits of `binIds` — the only logits
+ * that leave the graph — give a softmax over bins 0..10, and the prediction is the expected bin.
+ *
+ * With prefix reuse (the default), each distinct description prefix runs through the model once and its KV cache
+ * is the past of every row of that description, which then runs only the exemplar's tokens: the work per
+ * description falls from sequences x (prefix + exemplar) tokens to prefix + sequences x exemplar. Without it, every
+ * row runs whole, right-padded with `padId`, exemplar-major so a batch of descriptions on one exemplar shares a
+ * pass. Either way one pass scores up to `batchSize` rows, and the predictions are the same up to float rounding.
+ * Predictions are cached durably per (model, description, exemplar).
  */
 export class FinetunedSimulator implements Simulator {
   readonly provenance: Provenance;
-  /** Forward passes run, rows they scored, and (description, exemplar) pairs read from the cache. */
-  readonly stats = { passes: 0, rows: 0, cached: 0 };
+  /** Forward passes run, rows they scored, tokens through the model, and pairs read from the cache, so far. */
+  readonly stats = { passes: 0, rows: 0, tokens: 0, cached: 0 };
   private readonly cache: CallCache | null;
   private readonly modelKey: Record<string, unknown>;
   private readonly settingsKey: Record<string, unknown>;
@@ -116,6 +150,7 @@ export class FinetunedSimulator implements Simulator {
         ...this.settingsKey,
         padId: settings.padId,
         readout: 'expected-bin',
+        prefixReuse: this.reusesPrefixes,
       },
     };
     this.cache = settings.cacheDir === null ? null : new CallCache(settings.cacheDir, 'simulator/finetuned');
@@ -132,7 +167,11 @@ export class FinetunedSimulator implements Simulator {
     return ids.map((id) => this.remapTable.get(id) ?? id);
   }
 
-  async simulate(request: SimulateRequest): Promise<SimulateResult> {
+  private get reusesPrefixes(): boolean {
+    return this.settings.prefixReuse !== false && this.engine.forwardWithPrefixes !== undefined;
+  }
+
+  async simulate(request: SimulateRequest): Promise<FinetunedSimulateResult> {
     const { descriptions, sequences } = request;
     const base = this.engine.tokenizer.vocabSize;
     sequences.forEach((sequence, s) => {
@@ -153,6 +192,7 @@ export class FinetunedSimulator implements Simulator {
       description: descriptions[d]!,
       exemplar: [...sequences[s]!],
     });
+    const counters: Counters = { tokens: 0, passes: 0, cachedPredictions: 0 };
 
     // Exemplar-major, so consecutive rows share an exemplar and a batch of descriptions fills one pass.
     const pairs: { d: number; s: number }[] = [];
@@ -163,14 +203,73 @@ export class FinetunedSimulator implements Simulator {
         const cached = this.cache ? await this.cache.get<number[]>(keyOf(d, s)) : undefined;
         if (cached !== undefined && cached.length === sequences[s]!.length) {
           predictions[d]![s]!.set(cached);
-          this.stats.cached++;
+          counters.cachedPredictions++;
         } else todo.push(d);
       }
       // Similar prefix lengths side by side waste less padding.
       todo.sort((a, b) => prefixes[a]!.length - prefixes[b]!.length || a - b);
       for (const d of todo) pairs.push({ d, s });
     }
+    const bins = this.settings.binIds.length;
+    const read = async ({ d, s }: { d: number; s: number }, logits: Float32Array, offset: number, stride: number) => {
+      const out = predictions[d]![s]!;
+      for (let t = 0; t < out.length; t++) out[t] = expectedBin(logits, offset + t * stride, bins);
+      await this.cache?.put(keyOf(d, s), Array.from(out));
+    };
+    if (pairs.length > 0) {
+      if (this.reusesPrefixes) await this.runWithPrefixReuse(pairs, prefixes, sequences, read, counters);
+      else await this.runWhole(pairs, prefixes, sequences, read, counters);
+    }
+    this.stats.passes += counters.passes;
+    this.stats.tokens += counters.tokens;
+    this.stats.cached += counters.cachedPredictions;
+    this.stats.rows += pairs.length;
+    return { predictions, mode: 'expected-bin', simulatedBy: this.provenance, usage: { ...counters } };
+  }
 
+  /** Each distinct prefix once, then every row's exemplar tokens on its prefix's KV cache. */
+  private async runWithPrefixReuse(
+    pairs: readonly { d: number; s: number }[],
+    prefixes: readonly number[][],
+    sequences: readonly (readonly number[])[],
+    read: (pair: { d: number; s: number }, logits: Float32Array, offset: number, stride: number) => Promise<void>,
+    counters: Counters,
+  ): Promise<void> {
+    const distinct = new Map<string, number>();
+    const prefixRows: number[][] = [];
+    const prefixOf = (d: number) => {
+      const key = prefixes[d]!.join(',');
+      let index = distinct.get(key);
+      if (index === undefined) {
+        index = prefixRows.push(prefixes[d]!) - 1;
+        distinct.set(key, index);
+      }
+      return index;
+    };
+    // Description-major: a batch of rows reads few prefixes.
+    const rows = [...pairs].sort((a, b) => a.d - b.d || a.s - b.s);
+    const { logits, usage } = await this.engine.forwardWithPrefixes!({
+      rows: rows.map(({ d, s }) => ({ prefix: prefixOf(d), tokens: this.remapIds(sequences[s]!) })),
+      prefixes: prefixRows,
+      logitIds: this.settings.binIds,
+      padId: this.settings.padId,
+      batchSize: this.settings.batchSize,
+    });
+    counters.passes += usage.passes;
+    counters.tokens += usage.prefixTokens + usage.rowTokens;
+    const bins = this.settings.binIds.length;
+    await Promise.all(rows.map((pair, r) => read(pair, logits[r]!, 0, bins)));
+  }
+
+  /** Every row whole: BOS + prefix + exemplar, right-padded, up to `batchSize` rows per pass. */
+  private async runWhole(
+    pairs: readonly { d: number; s: number }[],
+    prefixes: readonly number[][],
+    sequences: readonly (readonly number[])[],
+    read: (pair: { d: number; s: number }, logits: Float32Array, offset: number, stride: number) => Promise<void>,
+    counters: Counters,
+  ): Promise<void> {
+    const bins = this.settings.binIds.length;
     for (let start = 0; start < pairs.length; start += this.settings.batchSize) {
       const rows = pairs.slice(start, start + this.settings.batchSize);
       const inputs = rows.map(({ d, s }) => [...prefixes[d]!, ...this.remapIds(sequences[s]!)]);
@@ -189,24 +288,17 @@ export class FinetunedSimulator implements Simulator {
         logits: 'all',
         logitIds: this.settings.binIds,
       });
-      const bins = this.settings.binIds.length;
       if (!logits || logits.length !== rows.length * seqLen * bins) {
         throw new ExpgenError(
           `finetuned simulator: the engine returned ${logits?.length ?? 'no'} logits for ${rows.length} x ${seqLen} positions x ${bins} bins; it must honour logitIds`,
         );
       }
-      this.stats.passes++;
-      this.stats.rows += rows.length;
+      counters.passes++;
+      counters.tokens += inputs.reduce((n, input) => n + input.length, 0);
       await Promise.all(
-        rows.map(async ({ d, s }, r) => {
-          const out = predictions[d]![s]!;
-          const first = prefixes[d]!.length;
-          for (let t = 0; t < out.length; t++) out[t] = expectedBin(logits, (r * seqLen + first + t) * bins, bins);
-          await this.cache?.put(keyOf(d, s), Array.from(out));
-        }),
+        rows.map((pair, r) => read(pair, logits, (r * seqLen + prefixes[pair.d]!.length) * bins, bins)),
       );
     }
-    return { predictions, mode: 'expected-bin', simulatedBy: this.provenance };
   }
 
   async dispose(): Promise<void> {

@@ -18,6 +18,7 @@ export interface FinetunedSimulatorOptions {
   padId: number;
   binIds: number[];
   batchSize: number;
+  prefixReuse: boolean;
   cache: boolean;
 }
 
@@ -73,6 +74,7 @@ export async function openFinetunedSimulator(
         padId: options.padId,
         binIds: options.binIds,
         batchSize: options.batchSize,
+        prefixReuse: options.prefixReuse,
         cacheDir: options.cache ? context.cacheDir : null,
       },
       context.provenance,

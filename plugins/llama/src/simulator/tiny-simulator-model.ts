@@ -20,7 +20,7 @@ export async function tinySimulatorFolder(
   context: { cacheDir: string; logger: Logger },
 ): Promise<string> {
   const key = createHash('sha256')
-    .update(JSON.stringify({ format: 1, kind: 'simulator', vocabSize, ...tiny }))
+    .update(JSON.stringify({ format: 2, kind: 'simulator', vocabSize, ...tiny }))
     .digest('hex')
     .slice(0, 16);
   const dir = join(context.cacheDir, 'models', `tiny-simulator-${key}`);

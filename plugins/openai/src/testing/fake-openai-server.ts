@@ -19,6 +19,10 @@ export type FakeReply =
   | { readonly kind: 'answer' }
   /** A chat completion with this content (null content with `refusal` = OpenAI's structured refusal). */
   | { readonly kind: 'chat'; readonly content: string | null; readonly refusal?: string }
+  /** A chat completion with one choice per entry, whatever `n` asked for (a string is the content). */
+  | { readonly kind: 'choices'; readonly choices: readonly FakeChoice[] }
+  /** 200 with `choices: []`: a successful status with nothing in it. */
+  | { readonly kind: 'empty-choices' }
   /** Any JSON body with any status. */
   | { readonly kind: 'json'; readonly body: unknown; readonly status?: number }
   /** An error status, e.g. 429 with `{ 'retry-after': '2' }`. */
@@ -39,6 +43,9 @@ export type FakeReply =
   /** The connection is destroyed before any answer. */
   | { readonly kind: 'reset' };
 
+/** One choice of a scripted answer: content, or OpenAI's structured refusal, or a choice without a message. */
+export type FakeChoice = string | null | { readonly refusal: string } | { readonly malformed: true };
+
 export interface FakeServerOptions {
   /** Delay before each reply, in milliseconds. */
   readonly latencyMs?: number;
@@ -55,6 +62,16 @@ export interface FakeServerOptions {
   readonly binLogprobs?: (slot: FakeSlot) => Record<string, number>;
   /** Whether answers carry `usage` (default true). */
   readonly usage?: boolean;
+  /**
+   * How chat completions treat `n`: `honour` (default; as vLLM, SGLang and OpenAI do) answers n choices, choice j
+   * sampled as with seed `seed + j` (vLLM's rule for a seeded request); `ignore` (as some servers do) answers one.
+   */
+  readonly n?: 'honour' | 'ignore';
+  /**
+   * Report the prompt tokens of a prompt already answered once as served from the prefix cache
+   * (`usage.prompt_tokens_details.cached_tokens`), as vLLM with prefix caching and OpenAI do.
+   */
+  readonly prefixCache?: boolean;
 }
 
 /** One activation slot of a simulation prompt, as the fake server reads it back. */
@@ -75,6 +92,25 @@ export interface FakeOpenAIServer {
   readonly inFlight: number;
   readonly maxInFlight: number;
   close(): Promise<void>;
+}
+
+/**
+ * A `respond` for a flaky server: one request in `every`, by arrival order (requests every-1, 2*every-1, ...), gets
+ * a fault — in turn a 429 with `Retry-After: retryAfterSeconds`, a 500, a truncated body, a connection reset and a
+ * 200 with no choices — and every other request the normal answer.
+ */
+export function mixedFaults(every = 4, retryAfterSeconds = 1): (request: FakeRequest) => FakeReply {
+  const faults: readonly FakeReply[] = [
+    { kind: 'status', status: 429, headers: { 'retry-after': String(retryAfterSeconds) } },
+    { kind: 'status', status: 500 },
+    { kind: 'truncated' },
+    { kind: 'reset' },
+    { kind: 'empty-choices' },
+  ];
+  return (request) =>
+    request.index % every === every - 1
+      ? faults[Math.floor(request.index / every) % faults.length]!
+      : { kind: 'answer' };
 }
 
 /** The description the fake explainer gives for a conversation and seed: distinct per seed, stable per prompt. */
@@ -145,7 +181,11 @@ export async function startFakeOpenAIServer(options: FakeServerOptions = {}): Pr
       case 'answer':
         return answer(request, res);
       case 'chat':
-        return send(res, 200, chatBody(body, reply.content, reply.refusal));
+        return send(res, 200, chatBody(body, [reply.refusal ? { refusal: reply.refusal } : reply.content]));
+      case 'choices':
+        return send(res, 200, chatBody(body, reply.choices));
+      case 'empty-choices':
+        return send(res, 200, chatBody(body, []));
       case 'json':
         return send(res, reply.status ?? 200, reply.body);
       case 'status':
@@ -155,7 +195,7 @@ export async function startFakeOpenAIServer(options: FakeServerOptions = {}): Pr
       case 'stall':
         return; // held open; the client's timeout or the server's close ends it
       case 'stall-body': {
-        const text = JSON.stringify(chatBody(body, 'never finished', undefined));
+        const text = JSON.stringify(chatBody(body, ['never finished']));
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
         res.write(text.slice(0, text.length >> 1));
         return;
@@ -165,7 +205,7 @@ export async function startFakeOpenAIServer(options: FakeServerOptions = {}): Pr
         res.end('{"id": "cmpl-1", "choices": [{"message": {"content": "[DESCRIPTION]: cut');
         return;
       case 'truncated': {
-        const text = JSON.stringify(chatBody(body, '[DESCRIPTION]: never arrives whole', undefined));
+        const text = JSON.stringify(chatBody(body, ['[DESCRIPTION]: never arrives whole']));
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
         res.write(text.slice(0, text.length >> 1), () => res.destroy());
         return;
@@ -182,10 +222,18 @@ export async function startFakeOpenAIServer(options: FakeServerOptions = {}): Pr
       const messages = (body['messages'] ?? []) as { content?: unknown }[];
       const last = String(messages.at(-1)?.content ?? '');
       const generate = /Answer with only a JSON list of (\d+) integers/.exec(last);
-      const content = generate
-        ? JSON.stringify(generatedActivations(last))
-        : `Looking at the highlighted tokens.\n[DESCRIPTION]: ${fakeDescription(messages, body['seed'])}`;
-      send(res, 200, chatBody(body, content, undefined));
+      if (generate) {
+        send(res, 200, chatBody(body, [JSON.stringify(generatedActivations(last))]));
+        return;
+      }
+      const asked = typeof body['n'] === 'number' && options.n !== 'ignore' ? Math.max(1, body['n']) : 1;
+      const seed = typeof body['seed'] === 'number' ? body['seed'] : undefined;
+      const choices = Array.from(
+        { length: asked },
+        (_, j) =>
+          `Looking at the highlighted tokens.\n[DESCRIPTION]: ${fakeDescription(messages, seed === undefined ? seed : seed + j)}`,
+      );
+      send(res, 200, chatBody(body, choices));
       return;
     }
     if (request.path.endsWith('/completions')) {
@@ -201,27 +249,46 @@ export async function startFakeOpenAIServer(options: FakeServerOptions = {}): Pr
     send(res, 404, { error: { message: `no route ${request.path}` } });
   }
 
+  const promptsSeen = new Set<string>();
   function usageOf(prompt: string, completion: string) {
-    return options.usage === false
-      ? {}
-      : {
-          usage: {
-            prompt_tokens: Math.ceil(prompt.length / 4),
-            completion_tokens: Math.ceil(completion.length / 4),
-            total_tokens: Math.ceil(prompt.length / 4) + Math.ceil(completion.length / 4),
-          },
-        };
+    if (options.usage === false) return {};
+    const promptTokens = Math.ceil(prompt.length / 4);
+    const completionTokens = Math.ceil(completion.length / 4);
+    const cached = options.prefixCache === true && promptsSeen.has(prompt);
+    promptsSeen.add(prompt);
+    return {
+      usage: {
+        prompt_tokens: promptTokens,
+        completion_tokens: completionTokens,
+        total_tokens: promptTokens + completionTokens,
+        ...(options.prefixCache ? { prompt_tokens_details: { cached_tokens: cached ? promptTokens : 0 } } : {}),
+      },
+    };
   }
 
-  function chatBody(body: Record<string, unknown>, content: string | null, refusal: string | undefined) {
+  function chatBody(body: Record<string, unknown>, choices: readonly FakeChoice[]) {
     return {
       id: 'chatcmpl-fake',
       object: 'chat.completion',
       model: body['model'],
-      choices: [
-        { index: 0, message: { role: 'assistant', content, ...(refusal ? { refusal } : {}) }, finish_reason: 'stop' },
-      ],
-      ...usageOf(JSON.stringify(body['messages'] ?? ''), content ?? refusal ?? ''),
+      choices: choices.map((choice, index) =>
+        choice !== null && typeof choice === 'object' && 'malformed' in choice
+          ? { index, finish_reason: 'stop' }
+          : {
+              index,
+              message: {
+                role: 'assistant',
+                ...(choice !== null && typeof choice === 'object'
+                  ? { content: null, refusal: choice.refusal }
+                  : { content: choice }),
+              },
+              finish_reason: 'stop',
+            },
+      ),
+      ...usageOf(
+        JSON.stringify(body['messages'] ?? ''),
+        choices.map((c) => (typeof c === 'string' ? c : c === null ? '' : 'refusal' in c ? c.refusal : '')).join(''),
+      ),
     };
   }
 

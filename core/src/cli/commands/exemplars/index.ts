@@ -15,7 +15,8 @@ export default class Exemplars extends PipelineCommand {
     ...stageFlags,
     ...dataFlag,
     shard: Flags.string({
-      description: 'Process shard i of N (i from 0): the sequences whose id is i modulo N.',
+      description:
+        'Process shard i of N (i from 0): the sequences whose id is i modulo N; auto/N takes i from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX.',
       helpValue: 'i/N',
     }),
   };

@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import { ExpgenCommand } from '../../base-command.js';
 import { writeFileAtomic } from '@expgen/plugin-kit';
 import { MANIFEST_FILE } from '../../../engine/run-manifest.js';
-import { mergeExemplarOutputs } from '../../../exemplars/storage/index.js';
+import { checkShardsFinished } from '../../../engine/shard.js';
+import { EXEMPLARS_DIR, mergeExemplarOutputs } from '../../../exemplars/storage/index.js';
 
 export default class ExemplarsMerge extends ExpgenCommand {
   static override summary =
@@ -25,6 +26,7 @@ export default class ExemplarsMerge extends ExpgenCommand {
     const { argv, flags } = await this.parse(ExemplarsMerge);
     const dirs = (argv as string[]).map((d) => resolve(d));
     const outDir = resolve(flags.out);
+    checkShardsFinished(dirs, join(EXEMPLARS_DIR, 'manifest.json'), 'expgen exemplars');
     const manifest = await mergeExemplarOutputs(dirs, outDir);
     // The run manifest (resolved config, plugins) is the same in every shard but for the shard itself.
     const first = join(dirs[0]!, MANIFEST_FILE);

@@ -60,7 +60,7 @@ export default class ModelBuild extends ExpgenCommand {
     );
     writeManifest(result.out, {
       command: 'model build',
-      loaded,
+      config: loaded,
       registry,
       components: [
         {

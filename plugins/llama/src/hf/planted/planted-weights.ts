@@ -2,8 +2,8 @@
 // contexts, by construction rather than by training. README.md beside this file explains the construction; the
 // constants below are the numbers it refers to.
 import { ExpgenError, PLANTED_TRUTH_FORMAT, type PlantedFeatureSign, type PlantedTruth } from '@expgen/contract';
+import { Sfc32 } from '@expgen/plugin-kit';
 import { type LlamaConfig, ropeInverseFrequencies } from '../hf-config.js';
-import { SeededRandom } from '../seeded-random.js';
 import { llamaTensorNames, llamaTensorShape } from '../llama-tensors.js';
 import { CONTEXT_CLASSES, PLANTED_CLASSES, TOKEN_CLASSES, classPattern, tokenName } from './planted-classes.js';
 
@@ -55,7 +55,7 @@ export function plantedWeights(
   nameOf: (id: number) => string | null,
 ): PlantedWeights {
   const layout = residualLayout(config);
-  const random = new SeededRandom(seed);
+  const random = new Sfc32(seed);
   const members = tokenClassMembers(config.vocabSize, nameOf);
   const { plan, features } = neuronPlan(config, random);
   const tensors = new Map<string, Float32Array>();
@@ -149,7 +149,7 @@ function fillEmbedding(
   config: LlamaConfig,
   layout: Layout,
   members: readonly number[][],
-  random: SeededRandom,
+  random: Sfc32,
 ): void {
   const hidden = config.hiddenSize;
   const classCount = new Uint8Array(config.vocabSize);
@@ -170,7 +170,7 @@ function fillEmbedding(
       for (const d of layout.tokenClass) row[d]! *= shrink;
       indicatorEnergy = hidden - BIAS ** 2 - floor;
     }
-    const noise = layout.noise.map(() => random.normal());
+    const noise = layout.noise.map(() => random.nextNormal());
     const norm = Math.sqrt(noise.reduce((a, x) => a + x * x, 0));
     const scale = Math.sqrt(hidden - BIAS ** 2 - indicatorEnergy) / norm;
     layout.noise.forEach((d, i) => {
@@ -180,9 +180,9 @@ function fillEmbedding(
 }
 
 /** 1 on the planted dimensions (their values must arrive as built), 1 ± 0.1 on the noise dimensions. */
-function fillNorm(weight: Float32Array, layout: Layout, random: SeededRandom): void {
+function fillNorm(weight: Float32Array, layout: Layout, random: Sfc32): void {
   weight.fill(1);
-  for (const d of layout.noise) weight[d] = 1 + 0.1 * random.normal();
+  for (const d of layout.noise) weight[d] = 1 + 0.1 * random.nextNormal();
 }
 
 /**
@@ -196,7 +196,7 @@ function fillAttention(
   config: LlamaConfig,
   layout: Layout,
   layer: number,
-  random: SeededRandom,
+  random: Sfc32,
   w: { q: Float32Array; k: Float32Array; v: Float32Array; o: Float32Array },
 ): void {
   const { hiddenSize: hidden, headDim, numHeads } = config;
@@ -223,7 +223,7 @@ function fillAttention(
   // o_proj is [hidden, numHeads * headDim].
   const width = numHeads * headDim;
   for (const d of layout.noise) {
-    for (let c = planted ? headDim : 0; c < width; c++) w.o[d * width + c] = NOISE_WRITE * random.normal();
+    for (let c = planted ? headDim : 0; c < width; c++) w.o[d * width + c] = NOISE_WRITE * random.nextNormal();
   }
   if (planted) {
     layout.contextClass.forEach((d, j) => {
@@ -294,10 +294,7 @@ type NeuronPlan =
  * others get a (positive, negative) pair of distinct classes. Pairs are dealt in rounds of one neuron per class,
  * so every class is planted about equally often on each sign, then shuffled over the planted slots.
  */
-function neuronPlan(
-  config: LlamaConfig,
-  random: SeededRandom,
-): { plan: NeuronPlan[][]; features: PlantedFeatureSign[] } {
+function neuronPlan(config: LlamaConfig, random: Sfc32): { plan: NeuronPlan[][]; features: PlantedFeatureSign[] } {
   const classes = PLANTED_CLASSES.length;
   const perLayer = config.intermediateSize;
   const randomCount = Math.max(1, Math.round(perLayer * RANDOM_SHARE));
@@ -331,8 +328,8 @@ function neuronPlan(
         kind: 'planted',
         positive,
         negative,
-        gate: 0.8 + 0.4 * random.uniform(),
-        up: 0.5 + 0.3 * random.uniform(),
+        gate: 0.8 + 0.4 * random.nextFloat(),
+        up: 0.5 + 0.3 * random.nextFloat(),
       });
       features.push(
         { feature, sign: 'positive', class: PLANTED_CLASSES[positive]!.id },
@@ -355,7 +352,7 @@ function fillMlp(
   config: LlamaConfig,
   layout: Layout,
   plan: readonly NeuronPlan[],
-  random: SeededRandom,
+  random: Sfc32,
   w: { gate: Float32Array; up: Float32Array; down: Float32Array },
 ): void {
   const { hiddenSize: hidden, intermediateSize: inter } = config;
@@ -370,8 +367,8 @@ function fillMlp(
       return;
     }
     for (const d of layout.noise) {
-      gate[d] = NOISE_READ * random.normal();
-      up[d] = NOISE_READ * random.normal();
+      gate[d] = NOISE_READ * random.nextNormal();
+      up[d] = NOISE_READ * random.nextNormal();
     }
     const p = dimensionOf(neuron.positive);
     const n = dimensionOf(neuron.negative);
@@ -382,13 +379,13 @@ function fillMlp(
   });
   // down_proj is [hidden, intermediate].
   for (const d of layout.noise) {
-    for (let j = 0; j < inter; j++) w.down[d * inter + j] = NOISE_WRITE * random.normal();
+    for (let j = 0; j < inter; j++) w.down[d * inter + j] = NOISE_WRITE * random.nextNormal();
   }
 }
 
-function shuffle<T>(items: T[], random: SeededRandom): T[] {
+function shuffle<T>(items: T[], random: Sfc32): T[] {
   for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random.uniform() * (i + 1));
+    const j = Math.floor(random.nextFloat() * (i + 1));
     [items[i], items[j]] = [items[j]!, items[i]!];
   }
   return items;

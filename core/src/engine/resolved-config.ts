@@ -1,0 +1,111 @@
+import { ExpgenError, formatKeyPath, SchemaError, type ComponentKind, type KeyPath } from '@expgen/contract';
+import type { ComponentSection, DatasetSection, ExpgenConfig } from '../config/config-schema.js';
+import { hashConfig, type LoadedConfig } from '../config/load-config.js';
+import type { PluginRegistry, RegisteredComponent } from '../plugins/plugin-registry.js';
+
+/** Component kinds chosen by one config section each (datasets are a list: `datasets[i]`). */
+export const SECTION_KINDS = {
+  subject: 'subject-model',
+  activation: 'activation-source',
+  describer: 'describer',
+  simulator: 'simulator',
+  scorer: 'scorer',
+} as const satisfies Record<string, ComponentKind>;
+
+export type SectionName = keyof typeof SECTION_KINDS;
+
+export interface ResolvedComponent extends RegisteredComponent {
+  readonly kind: ComponentKind;
+  /** Config path of the section, e.g. ['describer'] or ['datasets', 0]. */
+  readonly path: KeyPath;
+  /** The section's options after the plugin's schema validated them and filled its defaults. */
+  readonly options: unknown;
+}
+
+/**
+ * The config of a run with every component section checked against the installed plugins and its options parsed
+ * by the plugin's schema, once. This is the one copy of the config that travels through a run: stages read its
+ * settings, `expgen config` prints it, manifests record it and its hash, and the container creates components from
+ * its resolved sections.
+ */
+export interface ResolvedConfig {
+  /** The config, each component section's options as its plugin parsed them (defaults filled in). */
+  readonly config: ExpgenConfig;
+  /** sha256 of `config`'s canonical JSON. */
+  readonly hash: string;
+  /** The user's config file, or null when only the embedded default applies. */
+  readonly file: string | null;
+  readonly defaultFile: string;
+  readonly registry: PluginRegistry;
+  /** Folder that relative paths at `path` resolve against: the folder of the file that set them. */
+  baseDirOf(path: KeyPath): string;
+  /** The file (or `--set` flag) that set the value at `path`, for error messages about it. */
+  sourceOf(path: KeyPath): string;
+  /** The resolved component section at `path` (`['describer']`, `['datasets', 1]`). */
+  component(path: KeyPath): ResolvedComponent;
+  /** Every resolved section of `kind`, in config order (several only for datasets). */
+  components(kind: ComponentKind): readonly ResolvedComponent[];
+}
+
+/**
+ * Resolves every component section of a loaded config against the registry: an unknown component or a bad plugin
+ * option anywhere fails here, naming the file and key, before anything is created or loaded.
+ */
+export function resolveConfig(loaded: LoadedConfig, registry: PluginRegistry): ResolvedConfig {
+  const raw = loaded.config;
+  const resolved: ResolvedComponent[] = [];
+  const parse = <S extends ComponentSection | DatasetSection>(kind: ComponentKind, path: KeyPath, section: S): S => {
+    const component = resolveSection(loaded, registry, kind, path, section);
+    resolved.push(component);
+    return { ...section, options: component.options };
+  };
+  const sections = Object.fromEntries(
+    (Object.entries(SECTION_KINDS) as [SectionName, ComponentKind][]).map(([name, kind]) => [
+      name,
+      parse(kind, [name], raw[name]),
+    ]),
+  ) as Pick<ExpgenConfig, SectionName>;
+  const config: ExpgenConfig = {
+    ...raw,
+    ...sections,
+    datasets: raw.datasets.map((section, i) => parse('dataset', ['datasets', i], section)),
+  };
+  const byPath = new Map(resolved.map((c) => [formatKeyPath(c.path), c]));
+  return {
+    config,
+    hash: hashConfig(config),
+    file: loaded.file,
+    defaultFile: loaded.defaultFile,
+    registry,
+    baseDirOf: (path) => loaded.baseDirOf(path),
+    sourceOf: (path) => loaded.sourceOf(path),
+    component(path) {
+      const found = byPath.get(formatKeyPath(path));
+      if (!found) throw new Error(`no component section at ${formatKeyPath(path)}`);
+      return found;
+    },
+    components: (kind) => resolved.filter((c) => c.kind === kind),
+  };
+}
+
+/** Finds the component a config section names and validates its options with the plugin's schema. */
+function resolveSection(
+  loaded: LoadedConfig,
+  registry: PluginRegistry,
+  kind: ComponentKind,
+  path: KeyPath,
+  section: { component: string; plugin?: string | undefined; options?: unknown },
+): ResolvedComponent {
+  const where = `${loaded.sourceOf([...path, 'component'])}: ${formatKeyPath([...path, 'component'])}`;
+  const found = registry.find(kind, section.component, section.plugin, where);
+  try {
+    return { ...found, kind, path, options: found.declaration.options.parse(section.options, [...path, 'options']) };
+  } catch (error) {
+    if (error instanceof SchemaError) {
+      throw new ExpgenError(
+        `${loaded.sourceOf(error.path)}: ${error.message} (options of the ${kind} "${found.declaration.name}" from plugin "${found.plugin.meta.name}")`,
+      );
+    }
+    throw error;
+  }
+}

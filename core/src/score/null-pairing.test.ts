@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { Sign } from '@expgen/contract';
+import {
+  NullPairing,
+  applyNullScores,
+  mergeNullScores,
+  readNullScores,
+  scoreNullPairs,
+  writeNullScores,
+} from './null-pairing.js';
+
+const features = Array.from({ length: 40 }, (_, i) => `mlp/0/${i}`);
+const rows = features.flatMap((feature, i) =>
+  (['positive', 'negative'] as Sign[]).map((sign) => ({
+    feature,
+    sign,
+    // Some failed rows, as in a real run: they neither give nor get a null score.
+    status: i % 5 === 3 ? 'failed' : 'scored',
+    description: i % 5 === 3 ? null : `description of ${feature}`,
+  })),
+);
+/** A deterministic stand-in for "simulate this description on that feature's test data". */
+const scoreOn = async (description: string, target: string, sign: Sign) =>
+  description === `description of ${target}`
+    ? 1
+    : ((description.length * 7 + target.length + (sign === 'positive' ? 1 : 0)) % 11) / 10;
+
+describe('null baseline pairs', () => {
+  it('pair every feature with another, never itself, the same way for any seed-mate', () => {
+    const a = NullPairing.over(features, 3);
+    const b = NullPairing.over([...features, ...features], 3);
+    const targets = features.map((f) => a.targetOf(f));
+    assert.equal(new Set(targets).size, features.length, 'a permutation');
+    for (const [i, f] of features.entries()) {
+      assert.notEqual(targets[i], f);
+      assert.equal(b.targetOf(f), targets[i], 'duplicates (one per sign) count once');
+    }
+    assert.equal(NullPairing.over(['mlp/0/0'], 3).targetOf('mlp/0/0'), null, 'one feature has no partner');
+    assert.throws(() => a.targetOf('mlp/9/9'), /not in the run's feature selection/);
+  });
+
+  it('feature shards computing their own descriptions give exactly the unsharded null scores once merged', async () => {
+    const pairing = NullPairing.over(features, 0);
+    const whole = applyNullScores(rows, await scoreNullPairs(rows, pairing, scoreOn));
+    assert.ok(whole.some((r) => r.nullScore !== null));
+    assert.ok(
+      whole.every((r) => r.status === 'scored' || r.nullScore === null),
+      'only scored rows get one',
+    );
+    assert.ok(
+      whole.every((r) => r.nullScore !== 1),
+      'never scored with its own description',
+    );
+
+    for (const count of [2, 3, 7]) {
+      const dirs: string[] = [];
+      const shardRows = [];
+      for (let index = 0; index < count; index++) {
+        const mine = rows.filter((r) => features.indexOf(r.feature) % count === index);
+        const dir = mkdtempSync(join(tmpdir(), 'expgen-null-'));
+        const scores = await scoreNullPairs(mine, NullPairing.over(features, 0), scoreOn);
+        writeNullScores(dir, scores);
+        dirs.push(dir);
+        shardRows.push(...applyNullScores(mine, scores));
+      }
+      const out = mkdtempSync(join(tmpdir(), 'expgen-null-merged-'));
+      const merged = mergeNullScores(shardRows, dirs, out);
+      const byKey = new Map(merged.map((r) => [`${r.feature}:${r.sign}`, r.nullScore]));
+      for (const r of whole)
+        assert.equal(byKey.get(`${r.feature}:${r.sign}`), r.nullScore, `${count} shards: ${r.feature}`);
+      const unsharded = mkdtempSync(join(tmpdir(), 'expgen-null-whole-'));
+      writeNullScores(unsharded, await scoreNullPairs(rows, pairing, scoreOn));
+      assert.deepEqual(readNullScores(out), readNullScores(unsharded), 'the merged file is the unsharded one');
+    }
+  });
+
+  it('a shard made before null scores were kept merges as it was', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'expgen-null-old-'));
+    const old = [{ feature: 'mlp/0/0', sign: 'positive' as Sign, status: 'scored', nullScore: 0.25 }];
+    assert.deepEqual(mergeNullScores(old, [dir], mkdtempSync(join(tmpdir(), 'expgen-null-out-'))), old);
+  });
+});

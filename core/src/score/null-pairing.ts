@@ -1,0 +1,154 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compareFeatureKeys, ExpgenError, parseFeatureKey, type Sign } from '@expgen/contract';
+import { derangement, writeFileAtomic } from '@expgen/plugin-kit';
+import { letSignalsIn } from '../engine/interrupts.js';
+
+/**
+ * The null baseline's pairs: feature t's test data is scored with the description chosen for feature partner(t),
+ * partner being a seeded derangement over the run's WHOLE feature selection in key order (the same for every sign).
+ * Because the pairs depend only on the selection and the seed, every feature shard (`--shard i/N`) derives the
+ * same ones, and a merge of shards equals the unsharded run byte for byte. A shard knows only its own features'
+ * chosen descriptions, so the work goes the other way round: each scored description is simulated on the test
+ * data of its target (the feature it is the partner of), wherever that feature's row lives; `expgen merge` puts
+ * the scores the shards computed on the rows they belong to.
+ */
+export class NullPairing {
+  private constructor(
+    private readonly features: readonly string[],
+    private readonly position: ReadonlyMap<string, number>,
+    /** target[j]: the feature whose data feature j's description is scored on (the inverse derangement). */
+    private readonly target: Int32Array,
+  ) {}
+
+  /** Pairs over `features` (canonical keys, in key order; duplicates, such as one per sign, count once). */
+  static over(features: readonly string[], seed: number): NullPairing {
+    const unique = [...new Set(features)];
+    const partner = derangement(unique.length, seed);
+    const target = new Int32Array(unique.length).fill(-1);
+    if (unique.length >= 2) for (const [t, p] of partner.entries()) target[p] = t;
+    return new NullPairing(unique, new Map(unique.map((f, i) => [f, i])), target);
+  }
+
+  /**
+   * The feature whose test data the description chosen for `feature` is scored on; null when there is none (a
+   * selection of one feature has no other to pair with).
+   */
+  targetOf(feature: string): string | null {
+    const j = this.position.get(feature);
+    if (j === undefined)
+      throw new ExpgenError(`null baseline: ${feature} is not in the run's feature selection the pairs are drawn from`);
+    const t = this.target[j]!;
+    return t < 0 ? null : this.features[t]!;
+  }
+}
+
+/** One null score: `feature`'s test data scored with the description chosen for `descriptionOf`. */
+export interface NullScore {
+  readonly feature: string;
+  readonly sign: Sign;
+  readonly descriptionOf: string;
+  readonly nullScore: number | null;
+}
+
+/** What the null baseline reads of a result row. */
+interface PairableRow {
+  readonly feature: string;
+  readonly sign: Sign;
+  readonly status: string;
+  readonly description: string | null;
+}
+
+/**
+ * Scores each scored row's chosen description on its target's test data (`scoreOn`). A target among `rows` that
+ * is not scored gets no null score (it would not be shown), so it is not simulated; a target outside `rows` (in
+ * another feature shard) is, since its status is known only there.
+ */
+export async function scoreNullPairs(
+  rows: readonly PairableRow[],
+  pairing: NullPairing,
+  scoreOn: (description: string, target: string, sign: Sign) => Promise<number | null>,
+): Promise<NullScore[]> {
+  const statusHere = new Map(rows.map((r) => [pairKey(r.feature, r.sign), r.status]));
+  const out: NullScore[] = [];
+  for (const row of rows) {
+    await letSignalsIn();
+    if (row.status !== 'scored' || row.description === null) continue;
+    const target = pairing.targetOf(row.feature);
+    if (target === null) continue;
+    const status = statusHere.get(pairKey(target, row.sign));
+    if (status !== undefined && status !== 'scored') continue;
+    out.push({
+      feature: target,
+      sign: row.sign,
+      descriptionOf: row.feature,
+      nullScore: await scoreOn(row.description, target, row.sign),
+    });
+  }
+  return out;
+}
+
+/** Each row with its null score from `scores`: scored rows only; null where no score was computed. */
+export function applyNullScores<Row extends { feature: string; sign: Sign; status: string }>(
+  rows: readonly Row[],
+  scores: Iterable<NullScore>,
+): (Row & { nullScore: number | null })[] {
+  const byTarget = new Map<string, number | null>();
+  for (const s of scores) byTarget.set(pairKey(s.feature, s.sign), s.nullScore);
+  return rows.map((row) => ({
+    ...row,
+    nullScore: row.status === 'scored' ? (byTarget.get(pairKey(row.feature, row.sign)) ?? null) : null,
+  }));
+}
+
+/** Where a run folder keeps the null scores its descriptions produced, for `expgen merge`. */
+export const NULL_SCORES_FILE = join('score', 'null-scores.jsonl');
+
+/** Writes the null scores a run computed, in the order of their target rows (feature key, then sign), whole. */
+export function writeNullScores(outDir: string, scores: readonly NullScore[]): void {
+  const ordered = [...scores].sort(
+    (a, b) =>
+      compareFeatureKeys(parseFeatureKey(a.feature), parseFeatureKey(b.feature)) ||
+      (a.sign === b.sign ? 0 : a.sign === 'positive' ? -1 : 1),
+  );
+  writeFileAtomic(join(outDir, NULL_SCORES_FILE), ordered.map((s) => `${JSON.stringify(s)}\n`).join(''));
+}
+
+/** The null scores a run folder computed; undefined for a folder made before they were kept. */
+export function readNullScores(dir: string): NullScore[] | undefined {
+  const path = join(dir, NULL_SCORES_FILE);
+  if (!existsSync(path)) return undefined;
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line, i) => {
+      try {
+        return JSON.parse(line) as NullScore;
+      } catch {
+        throw new ExpgenError(`${path}:${i + 1}: not a JSON line: rerun "expgen score" in ${dir} to rewrite it`);
+      }
+    });
+}
+
+/**
+ * The null scores of merged feature shards: every shard's, written into the merged folder and put on the rows
+ * they belong to. Shards made before null scores were kept have none: their rows keep the scores drawn within
+ * each shard.
+ */
+export function mergeNullScores<Row extends { feature: string; sign: Sign; status: string; nullScore: number | null }>(
+  rows: readonly Row[],
+  shardDirs: readonly string[],
+  outDir: string,
+): Row[] {
+  const perShard = shardDirs.map((dir) => readNullScores(dir));
+  if (perShard.some((scores) => scores === undefined)) return [...rows];
+  // A shard scored targets in other shards without knowing their status: keep the scores of scored rows only.
+  const scored = new Set(rows.filter((r) => r.status === 'scored').map((r) => pairKey(r.feature, r.sign)));
+  const scores = perShard.flatMap((s) => s!).filter((s) => scored.has(pairKey(s.feature, s.sign)));
+  writeNullScores(outDir, scores);
+  return applyNullScores(rows, scores);
+}
+
+function pairKey(feature: string, sign: Sign): string {
+  return `${feature}:${sign}`;
+}
