@@ -88,7 +88,11 @@ describe('expgen CLI', () => {
         'subject:\n  options:\n    provider: tpu\n',
         /subject\.options\.provider: expected one of "cpu", "webgpu", "cuda", found "tpu"/,
       ],
-      ['not YAML', 'exemplars: [unclosed\n', /could not be parsed/],
+      [
+        'not YAML',
+        'exemplars: [unclosed\n',
+        /YAML syntax error at line 2, column 1: unexpected end of the stream within a flow collection; fix the file$/,
+      ],
     ];
     for (const [name, yaml, pattern] of cases) {
       it(name, async () => {

@@ -5,13 +5,13 @@ import type { ExpgenConfig } from './config/config-schema.js';
 import { describedKey, type DescribedFeature } from './describe/described-feature.js';
 import type { DescribeEstimate } from './describe/describe-stage.js';
 import type { ComposedRun } from './engine/composition-root.js';
-import { selectFeatures, type FeatureSelection } from './engine/feature-selection.js';
+import { checkSelectionHeld, selectFeatures, type FeatureSelection } from './engine/feature-selection.js';
 import type { Interrupts } from './engine/interrupts.js';
-import { claimStageOutput, stageConfigHash } from './engine/stage-config.js';
+import { checkStageOutput, claimStageOutput, stageConfigHash } from './engine/stage-config.js';
 import type { ShardSpec } from './exemplars/corpus/index.js';
 import { ExemplarLibrary } from './exemplars/exemplar-library.js';
 import type { ExemplarStageSummary } from './exemplars/exemplar-stage.js';
-import { manifestPath } from './exemplars/storage/index.js';
+import { manifestPath, readExemplarManifest } from './exemplars/storage/index.js';
 import type { ResultRow, RunSummary } from './score/score-stage.js';
 import { Journal } from './engine/journal.js';
 
@@ -61,18 +61,12 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   const { components, stages } = options.run;
   const { subject, activation } = components;
   if (!subject || !activation) throw new ExpgenError('the pipeline needs a subject model and an activation source');
-  const featureSpec = options.features === undefined ? config.features : options.features;
-  const selection: FeatureSelection = selectFeatures(featureSpec, activation, options.featuresBaseDir);
+  const selection = selectionOf(options);
   const exemplarsDir = options.exemplarsDir ?? outDir;
+  checkPipelineCanStart(options);
   let exemplars: ExemplarStageSummary | undefined;
 
-  if (options.stages.includes('exemplars') && !(options.dryRun && existsSync(manifestPath(outDir)))) {
-    if (options.dryRun)
-      throw new ExpgenError(
-        `--dry-run prices the description calls from finished exemplars, and ${join(outDir, 'exemplars')} has none yet: run "expgen exemplars --out ${outDir}" first`,
-      );
-    if (options.exemplarsDir)
-      throw new ExpgenError('--exemplars names finished stage 1 output: it cannot be combined with running stage 1');
+  if (runsStage1(options)) {
     if (!stages.exemplars) throw new ExpgenError('stage 1 was not composed for this run');
     claimStageOutput(outDir, config, 'exemplars');
     const stage1Run = stages.exemplars.run({
@@ -90,11 +84,6 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   const stage1 = exemplars ? { exemplars } : {};
   if (!options.stages.includes('describe') && !options.stages.includes('score')) return { exemplarsDir, ...stage1 };
 
-  if (!existsSync(manifestPath(exemplarsDir))) {
-    throw new ExpgenError(
-      `${join(exemplarsDir, 'exemplars')} holds no finished exemplars: run "expgen exemplars --out ${exemplarsDir}" first, or pass --exemplars DIR`,
-    );
-  }
   const library = ExemplarLibrary.open(exemplarsDir);
   try {
     const allFeatures = library.features(selection);
@@ -122,6 +111,51 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   }
 }
 
+/**
+ * Every refusal that can be decided before anything is written — a stage's output in this folder made with another
+ * config, missing input, contradicting options — so that a refused command leaves the run folder as it was.
+ * `runPipeline` calls it first; commands call it before they write the run manifest.
+ */
+export function checkPipelineCanStart(options: PipelineOptions): void {
+  const { outDir, stages } = options;
+  const exemplarsDir = options.exemplarsDir ?? outDir;
+  if (runsStage1(options)) {
+    if (options.dryRun)
+      throw new ExpgenError(
+        `--dry-run prices the description calls from finished exemplars, and ${join(outDir, 'exemplars')} has none yet: run "expgen exemplars --out ${outDir}" first`,
+      );
+    if (options.exemplarsDir)
+      throw new ExpgenError('--exemplars names finished stage 1 output: it cannot be combined with running stage 1');
+    if (options.config.datasets.length === 0) throw new ExpgenError('stage 1 needs at least one dataset');
+  } else if (stages.includes('describe') || stages.includes('score')) {
+    if (!existsSync(manifestPath(exemplarsDir)))
+      throw new ExpgenError(
+        `${join(exemplarsDir, 'exemplars')} holds no finished exemplars: run "expgen exemplars --out ${exemplarsDir}" first, or pass --exemplars DIR`,
+      );
+    checkSelectionHeld(selectionOf(options), readExemplarManifest(exemplarsDir).layers, exemplarsDir);
+  }
+  if (stages.includes('score') && !stages.includes('describe') && !existsSync(describeJournalPath(outDir)))
+    throw new ExpgenError(`${outDir} holds no descriptions: run "expgen describe --out ${outDir}" first`);
+  if (!options.dryRun)
+    for (const stage of stages)
+      checkStageOutput(outDir, options.config, stage, stage === 'exemplars' ? undefined : options.featureShard);
+}
+
+function selectionOf(options: PipelineOptions): FeatureSelection {
+  const spec = options.features === undefined ? options.config.features : options.features;
+  const { activation } = options.run.components;
+  if (!activation) throw new ExpgenError('the pipeline needs an activation source');
+  return selectFeatures(spec, activation, options.featuresBaseDir);
+}
+
+function runsStage1(options: PipelineOptions): boolean {
+  return options.stages.includes('exemplars') && !(options.dryRun && existsSync(manifestPath(options.outDir)));
+}
+
+function describeJournalPath(outDir: string): string {
+  return join(outDir, 'descriptions', 'journal.jsonl');
+}
+
 /** The features of one feature shard: those whose position in key order is `index` modulo `count`. */
 export function shardFeatures(features: readonly FeatureKey[], shard: ShardSpec | undefined): FeatureKey[] {
   return shard ? features.filter((_, i) => i % shard.count === shard.index) : [...features];
@@ -129,9 +163,7 @@ export function shardFeatures(features: readonly FeatureKey[], shard: ShardSpec 
 
 /** Stage 2's records for the given features, for a `score` run after a separate `describe`. */
 function readDescribed(outDir: string, features: readonly FeatureKey[], signs: readonly Sign[]): DescribedFeature[] {
-  const path = join(outDir, 'descriptions', 'journal.jsonl');
-  if (!existsSync(path))
-    throw new ExpgenError(`${outDir} holds no descriptions: run "expgen describe --out ${outDir}" first`);
+  const path = describeJournalPath(outDir);
   const entries = Journal.read<DescribedFeature>(path, (e) => e.key);
   const out: DescribedFeature[] = [];
   const missing: string[] = [];

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson } from './canonical-json.js';
+import { errorAtTarget, temporaryPathFor, trackTemporary } from './temporary-files.js';
 
 /**
  * A durable cache of model calls (explainer answers, simulator outputs), shared by runs and by the processes of a
@@ -59,9 +60,17 @@ export class CallCache {
       await mkdir(shard, { recursive: true });
       this.made.add(shard);
     }
-    const temporary = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    await writeFile(temporary, JSON.stringify({ request, value }));
-    await rename(temporary, path);
+    const temporary = temporaryPathFor(path);
+    const forget = trackTemporary(temporary);
+    try {
+      await writeFile(temporary, JSON.stringify({ request, value }));
+      await rename(temporary, path);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw errorAtTarget(error, temporary, path);
+    } finally {
+      forget();
+    }
     this.stats.writes++;
   }
 

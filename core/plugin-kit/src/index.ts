@@ -4,6 +4,13 @@
  * JSON, the one seeded generator (`Sfc32`), the safetensors reader and writer, and the scoring statistics.
  */
 export { writeFileAtomic, produceFolderOnce } from './atomic-write.js';
+export {
+  trackTemporary,
+  removeTemporaries,
+  temporaryPathFor,
+  errorAtTarget,
+  withTemporary,
+} from './temporary-files.js';
 export { CallCache } from './call-cache.js';
 export { canonicalJson } from './canonical-json.js';
 export { contentId } from './content-id.js';

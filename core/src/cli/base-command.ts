@@ -4,6 +4,8 @@ import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { composeRun, type ComposedRun } from '../engine/composition-root.js';
 import { resolveConfig, type ResolvedConfig } from '../engine/resolved-config.js';
 import type { StageName } from '../engine/stage-config.js';
+import { fileSystemErrorLine } from '../engine/file-system-errors.js';
+import { installInterruptHandlers, interrupted } from '../engine/interrupts.js';
 import { stderrLogger } from '../engine/logger.js';
 import { PluginRegistry } from '../plugins/plugin-registry.js';
 import { parseFailure } from './parse-errors.js';
@@ -54,6 +56,12 @@ export abstract class ExpgenCommand extends Command {
         }) ?? error
       );
     }
+  }
+
+  /** Ctrl-C and SIGTERM release locks, remove temporary files and say how to resume (`engine/interrupts.ts`). */
+  protected override async init(): Promise<void> {
+    await super.init();
+    installInterruptHandlers();
   }
 
   protected async loadConfigFrom(
@@ -109,11 +117,21 @@ export abstract class ExpgenCommand extends Command {
   }
 
   protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
+    // Work cut short by Ctrl-C fails as it stops; the interrupt's own line says what happened.
+    if (interrupted()) return undefined;
     if (isExpgenError(error)) {
       process.stderr.write(`expgen: ${error.message}\n`);
       if (process.env.EXPGEN_DEBUG && error.cause)
         process.stderr.write(`${(error.cause as Error).stack ?? String(error.cause)}\n`);
       process.exitCode = error.exitCode;
+      return undefined;
+    }
+    // A read-only folder, a parent that is a file, a full disk: the path and what to do, like any user mistake.
+    const fileSystem = fileSystemErrorLine(error) ?? fileSystemErrorLine(error.cause);
+    if (fileSystem) {
+      process.stderr.write(`expgen: ${fileSystem}\n`);
+      if (process.env.EXPGEN_DEBUG) process.stderr.write(`${error.stack ?? ''}\n`);
+      process.exitCode = 2;
       return undefined;
     }
     // oclif's own errors (unknown flags, missing arguments) keep oclif's message and help pointer.

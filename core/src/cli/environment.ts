@@ -20,6 +20,11 @@ export const ENVIRONMENT: readonly (readonly [name: string, what: string])[] = [
   ],
   ['JOB_COMPLETION_INDEX', '--shard auto/N takes the shard index from it (a Kubernetes Indexed Job).'],
   [
+    'SLURM_JOB_ID',
+    "Recorded in a run folder's lock: a job Slurm requeues (same id, higher SLURM_RESTART_COUNT) takes over its own lock.",
+  ],
+  ['SLURM_RESTART_COUNT', 'How many times Slurm requeued the job (see SLURM_JOB_ID).'],
+  [
     'OPENAI_BASE_URL',
     'Base URL(s), comma-separated, of the openai-compatible describer and simulator when their options give none.',
   ],

@@ -1,9 +1,17 @@
 import { resolve } from 'node:path';
 import { datasetsFromFiles } from '../engine/data-files.js';
 import { writeManifest } from '../engine/run-manifest.js';
+import { inFolder } from '../engine/file-system-errors.js';
 import { watchInterrupts } from '../engine/interrupts.js';
+import { lockRunFolder } from '../engine/run-lock.js';
 import { formatShard, resolveShard } from '../engine/shard.js';
-import { runPipeline, type PipelineResult, type StageName } from '../pipeline.js';
+import {
+  checkPipelineCanStart,
+  runPipeline,
+  type PipelineOptions,
+  type PipelineResult,
+  type StageName,
+} from '../pipeline.js';
 import { formatSummary } from '../score/format-summary.js';
 import { plantedSummaryRow, writePlantedComparison, type PlantedComparison } from '../planted/index.js';
 import { writeRunReport } from '../report/index.js';
@@ -51,54 +59,64 @@ export abstract class PipelineCommand extends ExpgenCommand {
       );
     // Watched before the models load: a SIGTERM then stops the run too (a pod's PID 1 ignores unhandled signals).
     const interrupts = watchInterrupts();
-    const { config, run } = await this.compose(
-      flags,
-      { stages, progress: !flags.json, signal: interrupts.signal },
-      sets,
-    ).catch((error: unknown) => {
-      interrupts.dispose();
-      throw error;
-    });
+    // One process per run folder, taken before the models load so a second one is refused at once; a dry run
+    // writes nothing and takes no lock.
+    const lock = flags['dry-run'] ? null : lockRunFolder(outDir, { logger: this.logger() });
     try {
-      if (!flags['dry-run'])
-        writeManifest(outDir, {
-          command,
-          config,
-          registry: config.registry,
-          components: run.provenance,
-          extra: { subject: run.components.subject!.info, ...(shard ? { shard } : {}) },
-        });
-      const result = await runPipeline({
-        run,
-        config: config.config,
-        outDir,
-        stages,
-        ...(flags.features !== undefined ? { features: flags.features } : {}),
-        featuresBaseDir: flags.features !== undefined ? process.cwd() : config.baseDirOf(['features']),
-        ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
-        ...(shard ? { [shardOver === 'features' ? 'featureShard' : 'sequenceShard']: shard } : {}),
-        dryRun: Boolean(flags['dry-run']),
-        interrupts,
-      });
-      const planted =
-        result.rows && !flags['dry-run']
-          ? writePlantedComparison(run.components.subject!.info, result.rows, outDir)
-          : null;
-      // A whole run ends with its report; feature shards get theirs after `expgen merge`.
-      const reportPath =
-        command === 'run' && result.summary && !flags.shard && !flags['dry-run']
-          ? await writeRunReport({
-              runDir: outDir,
-              tokenizer: run.components.subject!.tokenizer,
-              logger: this.logger(),
-              ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
-            })
-          : null;
-      this.report(outDir, result, Boolean(flags.json), reportPath, planted);
-      return result;
+      const { config, run } = await this.compose(
+        flags,
+        { stages, progress: !flags.json, signal: interrupts.signal },
+        sets,
+      );
+      try {
+        const options: PipelineOptions = {
+          run,
+          config: config.config,
+          outDir,
+          stages,
+          ...(flags.features !== undefined ? { features: flags.features } : {}),
+          featuresBaseDir: flags.features !== undefined ? process.cwd() : config.baseDirOf(['features']),
+          ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
+          ...(shard ? { [shardOver === 'features' ? 'featureShard' : 'sequenceShard']: shard } : {}),
+          dryRun: Boolean(flags['dry-run']),
+          interrupts,
+        };
+        // Everything that can refuse the command is checked before the first write: a refused rerun leaves the
+        // folder byte-identical, its manifest included.
+        checkPipelineCanStart(options);
+        if (!flags['dry-run'])
+          writeManifest(outDir, {
+            command,
+            config,
+            registry: config.registry,
+            components: run.provenance,
+            extra: { subject: run.components.subject!.info, ...(shard ? { shard } : {}) },
+          });
+        const result = await runPipeline(options);
+        const planted =
+          result.rows && !flags['dry-run']
+            ? writePlantedComparison(run.components.subject!.info, result.rows, outDir)
+            : null;
+        // A whole run ends with its report; feature shards get theirs after `expgen merge`.
+        const reportPath =
+          command === 'run' && result.summary && !flags.shard && !flags['dry-run']
+            ? await writeRunReport({
+                runDir: outDir,
+                tokenizer: run.components.subject!.tokenizer,
+                logger: this.logger(),
+                ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
+              })
+            : null;
+        this.report(outDir, result, Boolean(flags.json), reportPath, planted);
+        return result;
+      } finally {
+        await run.dispose();
+      }
+    } catch (error) {
+      throw inFolder(error, outDir);
     } finally {
+      lock?.release();
       interrupts.dispose();
-      await run.dispose();
     }
   }
 

@@ -155,10 +155,37 @@ describe('a config file', () => {
       '--config',
     ]);
     await rejectsWith(loadConfig({ cwd: dir, configFile: 'bad.yaml' }), [
-      `config file ${join(dir, 'bad.yaml')} could not be parsed`,
+      `${join(dir, 'bad.yaml')}: YAML syntax error at line 2, column`,
     ]);
     await rejectsWith(loadConfig({ cwd: dir, configFile: 'list.yaml' }), [
       `${join(dir, 'list.yaml')}: expected a mapping of config keys at the top level, found a list`,
+    ]);
+  });
+
+  it('gives the line, the column and the reason of a YAML or JSON syntax error, found or named', async () => {
+    const dir = project({
+      'flow.yaml': 'exemplars:\n  topK: 5\n  seqLen: [1, 2\nfeatures: null\n',
+      'indent.yaml': 'exemplars:\n  topK: 5\n   seqLen: 3\n',
+      'comma.json': '{\n  "exemplars": {\n    "topK": 5,\n  }\n}\n',
+      'cut.json': '{\n  "exemplars": {"topK": 5',
+    });
+    await rejectsWith(loadConfig({ cwd: dir, configFile: 'flow.yaml' }), [
+      `${join(dir, 'flow.yaml')}: YAML syntax error at line 4, column 1: missed comma between flow collection entries`,
+    ]);
+    await rejectsWith(loadConfig({ cwd: dir, configFile: 'indent.yaml' }), [
+      `${join(dir, 'indent.yaml')}: YAML syntax error at line 3, column`,
+      'bad indentation of a mapping entry',
+    ]);
+    await rejectsWith(loadConfig({ cwd: dir, configFile: 'comma.json' }), [
+      `${join(dir, 'comma.json')}: JSON syntax error at line 4, column 3: `,
+      'property name',
+    ]);
+    await rejectsWith(loadConfig({ cwd: dir, configFile: 'cut.json' }), [
+      `${join(dir, 'cut.json')}: JSON syntax error at line 2, column`,
+    ]);
+    const found = project({ 'expgen.config.yaml': 'exemplars:\n  topK: [5\n' });
+    await rejectsWith(loadConfig({ cwd: found }), [
+      `${join(found, 'expgen.config.yaml')}: YAML syntax error at line 3, column 1: `,
     ]);
   });
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cosmiconfig } from 'cosmiconfig';
@@ -73,7 +73,9 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     user = await readConfigFile(explorer, file);
   } else if (options.search !== false) {
     const found = await explorer.search(cwd).catch((error: unknown) => {
-      throw new ExpgenError(`could not read the config file found from ${cwd}: ${(error as Error).message}`);
+      const file = (error as { filepath?: unknown }).filepath;
+      if (typeof file === 'string') throw new ExpgenError(parseErrorLine(file, error));
+      throw new ExpgenError(`could not read the config file found from ${cwd}: ${firstLine(error)}`);
     });
     if (found && !found.isEmpty) {
       file = found.filepath;
@@ -122,10 +124,52 @@ async function readConfigFile(
   try {
     result = await explorer.load(file);
   } catch (error) {
-    const message = (error as Error).message.split('\n')[0];
-    throw new ExpgenError(`config file ${file} could not be parsed: ${message}`);
+    throw new ExpgenError(parseErrorLine(file, error));
   }
   return result && !result.isEmpty ? asMapping(result.config, file) : {};
+}
+
+/**
+ * One line for a config file that does not parse: the file, the line and column, and the parser's reason
+ * ("expected a comma"), instead of cosmiconfig's "YAML Error in FILE:" whose reason sits on the following lines.
+ */
+export function parseErrorLine(file: string, error: unknown): string {
+  const e = error as { name?: string; reason?: unknown; mark?: { line?: number; column?: number }; message?: unknown };
+  const message = typeof e.message === 'string' ? e.message : String(error);
+  // js-yaml (cosmiconfig's YAML parser): the reason and a 0-based mark.
+  if (typeof e.reason === 'string' && typeof e.mark?.line === 'number' && typeof e.mark.column === 'number')
+    return `${file}: YAML syntax error at line ${e.mark.line + 1}, column ${e.mark.column + 1}: ${e.reason}; fix the file`;
+  // JSON (parse-json over JSON.parse): the reason and a character offset in the message.
+  const json = /(?:^|\n)\s*([^\n]*?) in JSON at position (\d+)/.exec(message);
+  if (json) {
+    const { line, column } = lineAndColumn(file, Number(json[2]));
+    return `${file}: JSON syntax error at line ${line}, column ${column}: ${json[1]}; fix the file`;
+  }
+  if (/Unexpected end of JSON input/.test(message)) {
+    const { line, column } = lineAndColumn(file, Number.POSITIVE_INFINITY);
+    return `${file}: JSON syntax error at line ${line}, column ${column}: the file ends before the value does; fix the file`;
+  }
+  return `config file ${file} could not be parsed: ${firstLine(error)}`;
+}
+
+/** The 1-based line and column of a character offset in `file` (its end when the offset is past it). */
+function lineAndColumn(file: string, offset: number): { line: number; column: number } {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // The parser read it a moment ago; without it, report the start.
+  }
+  const before = text.slice(0, Math.min(offset, text.length));
+  const lines = before.split('\n');
+  return { line: lines.length, column: lines.at(-1)!.length + 1 };
+}
+
+/** The first line of an error's message that says something (cosmiconfig puts a bare "... Error in FILE:" first). */
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const lines = message.split('\n').map((l) => l.trim());
+  return lines.find((l) => l && !/Error in .*:$/.test(l)) ?? lines[0] ?? '';
 }
 
 function asMapping(value: unknown, file: string): Record<string, unknown> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isExpgenError } from '@expgen/contract';
 import { fakeActivationSource, fakeSubjectModel } from '@expgen/contract/testing';
-import { selectedIndices, selectFeatures } from './feature-selection.js';
+import { checkSelectionHeld, selectedIndices, selectFeatures } from './feature-selection.js';
 
 const source = fakeActivationSource(fakeSubjectModel({ layers: 3, mlpWidth: 8 }));
 
@@ -51,4 +51,20 @@ describe('selectFeatures', () => {
       );
     });
   }
+});
+
+describe('checkSelectionHeld', () => {
+  const held = [{ space: 'mlp', layer: 1 }];
+  it('passes when a selected layer is held', () => {
+    checkSelectionHeld(selectFeatures('mlp/1/*,mlp/2/3', source), held, '/runs/a');
+  });
+  it('refuses a selection of layers the exemplars do not hold, saying which are held and what to do', () => {
+    assert.throws(
+      () => checkSelectionHeld(selectFeatures('mlp/0/*,mlp/2/*', source), held, '/runs/a'),
+      (error: Error) =>
+        isExpgenError(error) &&
+        error.message ===
+          'the exemplars in /runs/a hold layer(s) 1, and the features selected are in layer(s) 0, 2 (activation.options.layers, features or --features): select features of the layers the exemplars hold, or run "expgen exemplars" for layer(s) 0, 2',
+    );
+  });
 });

@@ -86,3 +86,22 @@ export function selectedIndices(selection: FeatureSelection, layer: number, widt
   if (chosen === undefined) return [];
   return chosen === 'all' ? Array.from({ length: width }, (_, i) => i) : chosen;
 }
+
+/**
+ * Refuses a selection that holds none of the layers a finished stage 1 output holds (describing it would end with
+ * "0 described" and look like success): exemplars of layer 1 described with an activation source that reads layer
+ * 0. `held` are the manifest's layers, `dir` the folder they come from.
+ */
+export function checkSelectionHeld(
+  selection: FeatureSelection,
+  held: readonly { readonly space: string; readonly layer: number }[],
+  dir: string,
+): void {
+  const heldLayers = new Set(held.map((l) => l.layer));
+  const selected = [...selection.keys()];
+  if (selected.some((layer) => heldLayers.has(layer))) return;
+  const list = (layers: Iterable<number>) => [...layers].sort((a, b) => a - b).join(', ');
+  throw new ExpgenError(
+    `the exemplars in ${dir} hold layer(s) ${list(heldLayers)}, and the features selected are in layer(s) ${list(selected)} (activation.options.layers, features or --features): select features of the layers the exemplars hold, or run "expgen exemplars" for layer(s) ${list(selected)}`,
+  );
+}

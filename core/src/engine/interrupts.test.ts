@@ -1,68 +1,137 @@
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
-import { describe, it } from 'node:test';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, describe, it } from 'node:test';
 import { isExpgenError } from '@expgen/contract';
-import { Interrupt, watchInterrupts } from './interrupts.js';
+import { trackTemporary } from '@expgen/plugin-kit';
+import {
+  handleInterrupt,
+  Interrupt,
+  interruptTestHooks,
+  onInterrupt,
+  setInterruptHint,
+  watchInterrupts,
+} from './interrupts.js';
 
-/** A stand-in for `process`: signals are emitted by the test; exits and lines are recorded, not performed. */
-function fakeProcess() {
-  const target = new EventEmitter();
-  const lines: string[] = [];
+const root = mkdtempSync(join(tmpdir(), 'expgen-interrupts-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+describe('handleInterrupt', () => {
+  const written: string[] = [];
   const exits: number[] = [];
-  const interrupts = watchInterrupts({
-    target: target as unknown as Pick<NodeJS.Process, 'on' | 'off'>,
-    write: (line) => lines.push(line),
-    exit: (code) => exits.push(code),
-  });
-  return { target, lines, exits, interrupts };
-}
+  let restore = () => {};
+  const hooks = () => {
+    written.length = 0;
+    exits.length = 0;
+    restore = interruptTestHooks({
+      write: (text) => void written.push(text),
+      end: (_signal, code) => void exits.push(code),
+    });
+  };
+  afterEach(() => restore());
 
-describe('SIGTERM and SIGINT', () => {
-  it('outside checkpointing work, the first signal prints one resume line and exits with 128 + its number', () => {
-    for (const [name, code] of [
-      ['SIGTERM', 143],
-      ['SIGINT', 130],
-    ] as const) {
-      const { target, lines, exits, interrupts } = fakeProcess();
-      target.emit(name);
-      assert.deepEqual(exits, [code]);
-      assert.deepEqual(lines, [
-        `expgen: stopped by ${name}: every finished item is kept; run the same command to resume`,
-      ]);
-      assert.ok(interrupts.signal.reason instanceof Interrupt);
-      interrupts.dispose();
-      assert.equal(target.listenerCount(name), 0, 'dispose removes the handlers');
-    }
+  it('runs the cleanups, removes registered temporaries, prints one line and exits 130 on SIGINT', async () => {
+    hooks();
+    const file = join(root, 'results.jsonl.tmp-1-0-abc');
+    const folder = join(root, 'report.partial-1');
+    writeFileSync(file, 'half');
+    mkdirSync(join(folder, 'features'), { recursive: true });
+    trackTemporary(file);
+    trackTemporary(folder);
+    const order: string[] = [];
+    onInterrupt(() => void order.push('first'));
+    onInterrupt(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      order.push('second');
+    });
+    await handleInterrupt('SIGINT');
+    assert.deepEqual(order.sort(), ['first', 'second'], 'every cleanup ran, the asynchronous one awaited');
+    assert.ok(!existsSync(file) && !existsSync(folder), 'no temporary is left');
+    assert.deepEqual(exits, [130]);
+    assert.equal(written.length, 1);
+    assert.match(
+      written[0]!,
+      /^\n?expgen: interrupted by SIGINT; run the same command again to resume where it stopped\n$/,
+    );
   });
 
-  it('during checkpointing work, the signal aborts it, and the work ends the run with its own line', async () => {
-    const { target, lines, exits, interrupts } = fakeProcess();
+  it('SIGTERM goes through the same function, exits 143, and says what the command set', async () => {
+    hooks();
+    setInterruptHint('nothing was imported; run the same command again');
+    await handleInterrupt('SIGTERM');
+    assert.deepEqual(exits, [143]);
+    assert.match(written[0]!, /expgen: interrupted by SIGTERM; nothing was imported; run the same command again\n$/);
+  });
+
+  it('a cleanup that throws does not stop the others; a second signal exits at once', async () => {
+    hooks();
+    let ran = false;
+    onInterrupt(() => {
+      ran = true;
+    });
+    onInterrupt(() => {
+      throw new Error('broken');
+    });
+    let release: () => void = () => {};
+    onInterrupt(() => new Promise<void>((resolve) => (release = resolve)));
+    const first = handleInterrupt('SIGINT');
+    assert.ok(ran);
+    await handleInterrupt('SIGINT');
+    assert.deepEqual(exits, [130], 'the second signal exits without waiting for the cleanups');
+    release();
+    await first;
+    assert.deepEqual(exits, [130, 130]);
+  });
+
+  it('an unregistered cleanup does not run', async () => {
+    hooks();
+    let ran = false;
+    const stop = onInterrupt(() => {
+      ran = true;
+    });
+    stop();
+    await handleInterrupt('SIGINT');
+    assert.equal(ran, false);
+  });
+
+  it('during checkpointing work, the signal aborts it, nothing ends the process, and the work ends the run', async () => {
+    hooks();
+    const interrupts = watchInterrupts();
+    let cleaned = false;
+    onInterrupt(() => {
+      cleaned = true;
+    });
     const work = interrupts.checkpointing(
       new Promise<string>((resolve) => {
         interrupts.signal.addEventListener('abort', () => resolve('checkpoint written'));
       }),
       'stage 1 is complete',
     );
-    target.emit('SIGTERM');
+    await handleInterrupt('SIGTERM');
+    assert.ok(interrupts.signal.reason instanceof Interrupt);
     assert.deepEqual(exits, [], 'no exit while the checkpoint is written');
-    assert.match(lines[0]!, /SIGTERM received: saving a checkpoint, then stopping/);
+    assert.equal(cleaned, false, "the command's own finally blocks release what it holds");
+    assert.match(written[0]!, /SIGTERM received: saving a checkpoint, then stopping/);
     // The work finished normally after the signal (past its last check): the run still stops, saying so.
     await assert.rejects(work, (error: unknown) => {
       assert.ok(isExpgenError(error));
       assert.equal(error.exitCode, 143);
-      assert.equal(error.message, 'stopped by SIGTERM: stage 1 is complete; run the same command to resume');
+      assert.equal(
+        error.message,
+        'interrupted by SIGTERM: stage 1 is complete; run the same command again to resume where it stopped',
+      );
       return true;
     });
-    interrupts.dispose();
   });
 
-  it('a second signal exits at once', () => {
-    const { target, exits, interrupts } = fakeProcess();
+  it('a second signal during checkpointing work ends the process at once', async () => {
+    hooks();
+    const interrupts = watchInterrupts();
     void interrupts.checkpointing(new Promise(() => undefined), 'x').catch(() => undefined);
-    target.emit('SIGTERM');
+    await handleInterrupt('SIGTERM');
     assert.deepEqual(exits, []);
-    target.emit('SIGINT');
+    await handleInterrupt('SIGINT');
     assert.deepEqual(exits, [130]);
-    interrupts.dispose();
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -15,6 +15,11 @@ const config = configSchema.parse({
   scorer: { component: 'x' },
   datasets: [{ component: 'x' }],
 });
+/** Output in the stage's folder: a recorded config over no output protects nothing, so the tests make some. */
+function someOutput(out: string, folder: string): void {
+  mkdirSync(join(out, folder), { recursive: true });
+  writeFileSync(join(out, folder, 'journal.jsonl'), '{}\n');
+}
 const refusal = (pattern: RegExp) => (error: unknown) => isExpgenError(error) && pattern.test((error as Error).message);
 
 describe('stage configs and feature shards', () => {
@@ -29,6 +34,7 @@ describe('stage configs and feature shards', () => {
   it('refuses to resume a folder with another shard, naming the key and both shards', () => {
     const out = mkdtempSync(join(tmpdir(), 'expgen-stage-config-'));
     claimStageOutput(out, config, 'score', { index: 0, count: 2 });
+    someOutput(out, 'score');
     assert.equal(JSON.parse(readFileSync(join(out, 'stages', 'score.json'), 'utf8')).shard, '0/2');
     claimStageOutput(out, config, 'score', { index: 0, count: 2 }); // the same shard resumes
     assert.throws(
@@ -41,6 +47,7 @@ describe('stage configs and feature shards', () => {
   it('refuses a shard over an unsharded folder', () => {
     const out = mkdtempSync(join(tmpdir(), 'expgen-stage-config-'));
     claimStageOutput(out, config, 'describe');
+    someOutput(out, 'descriptions');
     assert.throws(
       () => claimStageOutput(out, config, 'describe', { index: 0, count: 3 }),
       refusal(/made with no --shard, not --shard 0\/3 \(shard differs\).*resume it without --shard$/),

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExpgenError } from '@expgen/contract';
 import type { ExpgenConfig } from '../config/config-schema.js';
@@ -86,34 +86,59 @@ export function claimStageOutput(
   stage: StageName,
   featureShard?: ShardSpec,
 ): void {
-  const path = join(outDir, 'stages', `${stage}.json`);
-  const current = stageConfig(config, stage, featureShard);
-  if (existsSync(path)) {
-    let previous: unknown;
-    try {
-      previous = JSON.parse(readFileSync(path, 'utf8'));
-    } catch {
-      throw new ExpgenError(
-        `${path} is damaged: use another --out folder, or remove it and ${join(outDir, STAGE_FOLDERS[stage])}`,
-      );
-    }
-    const differences = differingKeys(previous, current);
-    if (differences.length === 0) return;
-    if (differences.includes(SHARD_KEY)) {
-      const shardOf = (recorded: unknown) => (recorded as Record<string, unknown> | null)?.[SHARD_KEY] ?? null;
-      const was = shardOf(previous);
-      const now = shardOf(current);
-      throw new ExpgenError(
-        `${outDir} holds ${STAGE_FOLDERS[stage]} made with ${was === null ? 'no --shard' : `--shard ${was}`}, not ${now === null ? 'without one' : `--shard ${now}`} (shard differs): give each shard its own --out folder, or resume it ${was === null ? 'without --shard' : `with --shard ${was}`}`,
-      );
-    }
-    const shown =
-      differences.slice(0, 6).join(', ') + (differences.length > 6 ? `, and ${differences.length - 6} more` : '');
+  if (checkStageOutput(outDir, config, stage, featureShard) === 'recorded') return;
+  writeFileAtomic(
+    stageConfigPath(outDir, stage),
+    `${JSON.stringify(stageConfig(config, stage, featureShard), null, 2)}\n`,
+  );
+}
+
+/**
+ * The refusal of `claimStageOutput` without its write: throws when the folder holds the stage's output made with
+ * a different config or another feature shard, else says whether this config is already recorded. Commands call it
+ * for every stage they will run before they write anything (the run manifest included), so a refused command changes
+ * no file.
+ */
+export function checkStageOutput(
+  outDir: string,
+  config: ExpgenConfig,
+  stage: StageName,
+  featureShard?: ShardSpec,
+): 'recorded' | 'new' {
+  const path = stageConfigPath(outDir, stage);
+  if (!existsSync(path)) return 'new';
+  // A recorded config over no output (a first attempt refused its empty dataset) protects nothing: a corrected
+  // config may take its place.
+  const data = join(outDir, STAGE_FOLDERS[stage]);
+  if (!existsSync(data) || readdirSync(data).length === 0) return 'new';
+  let previous: unknown;
+  try {
+    previous = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
     throw new ExpgenError(
-      `${outDir} holds ${STAGE_FOLDERS[stage]} made with a different config (${shown} differ): use another --out folder, or restore those keys to resume`,
+      `${path} is damaged: use another --out folder, or remove it and ${join(outDir, STAGE_FOLDERS[stage])}`,
     );
   }
-  writeFileAtomic(path, `${JSON.stringify(current, null, 2)}\n`);
+  const current = stageConfig(config, stage, featureShard);
+  const differences = differingKeys(previous, current);
+  if (differences.length === 0) return 'recorded';
+  if (differences.includes(SHARD_KEY)) {
+    const shardOf = (recorded: unknown) => (recorded as Record<string, unknown> | null)?.[SHARD_KEY] ?? null;
+    const was = shardOf(previous);
+    const now = shardOf(current);
+    throw new ExpgenError(
+      `${outDir} holds ${STAGE_FOLDERS[stage]} made with ${was === null ? 'no --shard' : `--shard ${was}`}, not ${now === null ? 'without one' : `--shard ${now}`} (shard differs): give each shard its own --out folder, or resume it ${was === null ? 'without --shard' : `with --shard ${was}`}`,
+    );
+  }
+  const shown =
+    differences.slice(0, 6).join(', ') + (differences.length > 6 ? `, and ${differences.length - 6} more` : '');
+  throw new ExpgenError(
+    `${outDir} holds ${STAGE_FOLDERS[stage]} made with a different config (${shown} differ): use another --out folder, or restore those keys to resume`,
+  );
+}
+
+function stageConfigPath(outDir: string, stage: StageName): string {
+  return join(outDir, 'stages', `${stage}.json`);
 }
 
 /** Key paths whose values differ between two JSON-like values, in document order. */

@@ -64,7 +64,7 @@ describe('stage 1 on SIGTERM', () => {
         assert.equal(error.exitCode, 143, 'the shell convention for SIGTERM');
         assert.match(
           error.message,
-          /^stopped by SIGTERM: stage 1 checkpoint written to .*checkpoint; run the same command to resume$/,
+          /^interrupted by SIGTERM: stage 1 checkpoint written to .*checkpoint; run the same command again to resume where it stopped$/,
         );
         return true;
       });

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { ExpgenError, parseFeatureKey, type Logger } from '@expgen/contract';
-import { writeFileAtomic } from '@expgen/plugin-kit';
+import { trackTemporary, writeFileAtomic } from '@expgen/plugin-kit';
 import { layerFolderName, spaceFolderName } from '../exemplars/storage/index.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import { openLibrary } from './histogram-view.js';
@@ -130,6 +130,7 @@ async function writeFolder(
   }
   // Written beside the target and moved into place at the end: a killed run leaves the old report whole.
   const staging = `${out}.tmp-${process.pid}`;
+  const forgetStaging = trackTemporary(staging); // an interrupt removes it
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   let largest = 0;
@@ -175,6 +176,8 @@ async function writeFolder(
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });
     throw error;
+  } finally {
+    forgetStaging();
   }
   return {
     path: join(out, 'index.html'),

@@ -47,7 +47,8 @@ describe('openai-compatible describer: the network comes from the run', () => {
       seed: 1,
     });
     assert.equal(result.candidates.length, 2);
-    assert.deepEqual(seen, [`${server.url}/chat/completions`, `${server.url}/chat/completions`]);
-    assert.equal(server.requests.length, 2, 'and they reached the server');
+    // Both candidates in one request (`n`), through the run's fetch.
+    assert.deepEqual(seen, [`${server.url}/chat/completions`]);
+    assert.equal(server.requests.length, 1, 'and it reached the server');
   });
 });

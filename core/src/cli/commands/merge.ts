@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { ExpgenCommand } from '../base-command.js';
 import { formatSummary } from '../../score/format-summary.js';
 import { mergeRunOutputs } from '../../score/merge-runs.js';
+import { lockRunFolder } from '../../engine/run-lock.js';
 
 export default class Merge extends ExpgenCommand {
   static override summary =
@@ -18,10 +19,19 @@ export default class Merge extends ExpgenCommand {
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Merge);
     const outDir = resolve(flags.out);
-    const { summary } = mergeRunOutputs(
-      (argv as string[]).map((d) => resolve(d)),
-      outDir,
-    );
+    const lock = lockRunFolder(outDir, {
+      logger: this.logger(),
+      interruptHint: 'run the same command again to finish the merge',
+    });
+    let summary: ReturnType<typeof mergeRunOutputs>['summary'];
+    try {
+      ({ summary } = mergeRunOutputs(
+        (argv as string[]).map((d) => resolve(d)),
+        outDir,
+      ));
+    } finally {
+      lock.release();
+    }
     if (flags.json) return this.printJson({ out: outDir, summary });
     this.log(`merged ${argv.length} run folder(s) into ${outDir}`);
     this.log(formatSummary(summary));

@@ -1,9 +1,10 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags, type Interfaces } from '@oclif/core';
 import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ExpgenError } from '@expgen/contract';
 import { MANIFEST_FILE } from '../../engine/run-manifest.js';
+import { lockRunFolder } from '../../engine/run-lock.js';
 import { SINGLE_FILE_MAX_FEATURES, writeReport, type ReportLayout } from '../../report/index.js';
 import { ExpgenCommand } from '../base-command.js';
 import { configFlags } from '../flags.js';
@@ -50,6 +51,26 @@ export default class Report extends ExpgenCommand {
       );
     }
     const manifest = readManifest(runDir);
+    // Writing inside the run folder (the default) takes its lock, so no run rewrites the results being reported;
+    // a report written elsewhere only reads files that runs replace atomically.
+    const lock = isInside(resolve(flags.out ?? runDir), runDir)
+      ? lockRunFolder(runDir, {
+          logger: this.logger(),
+          interruptHint: 'the previous report is left as it was; run the same command again',
+        })
+      : null;
+    try {
+      await this.writeReportOf(runDir, manifest, flags);
+    } finally {
+      lock?.release();
+    }
+  }
+
+  private async writeReportOf(
+    runDir: string,
+    manifest: Record<string, unknown> | null,
+    flags: Interfaces.InferredFlags<typeof Report.flags>,
+  ): Promise<void> {
     const userChoosesSubject = Boolean(flags.config) || (flags.set ?? []).some((s) => /^\s*subject(\.|\s*=)/.test(s));
     const sets = userChoosesSubject ? [] : subjectFromManifest(manifest, runDir);
     const { run } = await this.compose(flags, ['subject-model'], sets);
@@ -82,6 +103,11 @@ export default class Report extends ExpgenCommand {
       await run.dispose();
     }
   }
+}
+
+function isInside(path: string, folder: string): boolean {
+  const rel = relative(folder, path);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 function readManifest(runDir: string): Record<string, unknown> | null {

@@ -174,6 +174,27 @@ describe('CorpusStream', () => {
     assert.equal(stream.counts().sources[1]!.documents, 12);
   });
 
+  it('refuses a dataset that yields no sequence at all, empty or all skipped, naming it and why', async () => {
+    const empty = new CorpusStream(options({ sources: [{ source: fakeDataset([], 'nothing'), ratio: 1 }] }));
+    await rejectsWith(collect(empty), /^dataset "nothing" yields no sequence: it has no documents; check its files/);
+    const blank = [
+      { id: 'e', text: '' },
+      { id: 's', text: 'ab' },
+    ];
+    const skipped = new CorpusStream(
+      options({
+        sources: [
+          { source: fakeDataset(documents('a', 40, 1), 'web'), ratio: 1 },
+          { source: fakeDataset(blank, 'blank'), ratio: 1 },
+        ],
+      }),
+    );
+    await rejectsWith(
+      collect(skipped),
+      /^dataset "blank" yields no sequence: its 2 document\(s\) were all skipped \(1 empty, 1 shorter than one window/,
+    );
+  });
+
   it('shards partition the ids, merge into the unsharded stream, and report the same global counts', async () => {
     const whole = new CorpusStream(options({ sequences: 200 }));
     const expected = await collect(whole);

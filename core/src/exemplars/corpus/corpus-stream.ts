@@ -280,6 +280,8 @@ export class CorpusStream {
         const cursor = this.cursors[sourceIndex]!;
         const walked = await cursor.next();
         if (walked === null) {
+          // A source that gave nothing at all is a mistake (an empty file, a wrong field), not a short corpus.
+          if (cursor.sequences === 0) throw noSequenceError(cursor);
           this.ended = exhaustedEnd(this.walked, this.requested, sourceIndex, cursor);
           return;
         }
@@ -355,6 +357,16 @@ function exhaustedEnd(sequences: number, requested: number, index: number, curso
     source: { index, name: cursor.name, sequences: cursor.sequences, documents: cursor.documents },
     message,
   };
+}
+
+function noSequenceError(cursor: SourceCursor): ExpgenError {
+  const why =
+    cursor.documents === 0
+      ? 'it has no documents'
+      : `its ${cursor.documents} document(s) were all skipped (${cursor.skippedEmpty} empty, ${cursor.skippedShort} shorter than one window under exemplars.shortDocuments "skip")`;
+  return new ExpgenError(
+    `dataset "${cursor.name}" yields no sequence: ${why}; check its files and options, or remove it from the datasets`,
+  );
 }
 
 /** Parses `--shard i/N` (i from 0). */

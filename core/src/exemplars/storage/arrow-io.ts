@@ -17,6 +17,7 @@ import {
   type DataType,
 } from 'apache-arrow';
 import { ExpgenError } from '@expgen/contract';
+import { errorAtTarget } from '@expgen/plugin-kit';
 
 /**
  * The Arrow plumbing the exemplar and distribution files share: an atomic, streaming writer of the IPC *file*
@@ -76,6 +77,8 @@ export function writeFileAtomically(path: string, produce: (fd: number) => void)
     renameSync(temporary, path);
     renamed = true;
     syncDirectory(dirname(path));
+  } catch (error) {
+    throw errorAtTarget(error, temporary, path); // a full disk names the file, not the temporary (or nothing)
   } finally {
     if (open) closeSync(fd);
     if (!renamed) rmSync(temporary, { force: true });

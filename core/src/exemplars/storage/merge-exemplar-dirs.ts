@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ExpgenError } from '@expgen/contract';
-import { canonicalJson } from '@expgen/plugin-kit';
+import { canonicalJson, trackTemporary } from '@expgen/plugin-kit';
 import { SequenceStore } from '../state/sequence-store.js';
 import { EXEMPLARS_DIR, describeKey } from './layout.js';
 import { manifestEntries, readExemplarManifest, writeExemplarManifest, type ExemplarManifest } from './manifest.js';
@@ -35,6 +35,7 @@ export async function mergeExemplarOutputs(inputDirs: readonly string[], outDir:
   // Everything is written to a staging folder beside outDir and moved into place at the end, so a merge that
   // fails half-way (an overlap found in the tenth layer) leaves outDir as it was, with no stray .arrow files.
   const stage = join(dirname(resolve(outDir)), `.${basename(resolve(outDir))}.merging-${process.pid}`);
+  const forgetStage = trackTemporary(stage); // an interrupt removes it
   rmSync(stage, { recursive: true, force: true });
   try {
     const manifest = await mergeInto(stage, ordered);
@@ -45,6 +46,7 @@ export async function mergeExemplarOutputs(inputDirs: readonly string[], outDir:
     return manifest;
   } finally {
     rmSync(stage, { recursive: true, force: true });
+    forgetStage();
   }
 }
 

@@ -26,6 +26,7 @@ import {
 } from './model-manifest.js';
 import { DataType, encodeModel, externalTensor, type TensorProto } from './onnx-proto.js';
 import { pluginPackage } from './package-version.js';
+import { withTemporary } from '@expgen/plugin-kit';
 
 export type { BuiltModelManifest } from './model-manifest.js';
 
@@ -320,6 +321,8 @@ async function isFile(path: string): Promise<boolean> {
 
 async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
   const temporary = `${path}.tmp-${process.pid}`;
-  await writeFile(temporary, bytes);
-  await rename(temporary, path);
+  await withTemporary(temporary, async () => {
+    await writeFile(temporary, bytes);
+    await rename(temporary, path);
+  });
 }

@@ -20,6 +20,7 @@ import {
   type ModelProto,
   type NodeProto,
 } from './onnx-proto.js';
+import { withTemporary } from '@expgen/plugin-kit';
 
 /** What an export offers, found from its graph alone. */
 export interface ExportAnalysis {
@@ -202,8 +203,10 @@ export async function exposeHooks(modelPath: string, options: { outFile?: string
     );
   const path = join(analysis.folder, outFile);
   const temporary = `${path}.tmp-${process.pid}`;
-  await writeFile(temporary, encodeModel(model));
-  await rename(temporary, path);
+  await withTemporary(temporary, async () => {
+    await writeFile(temporary, encodeModel(model));
+    await rename(temporary, path);
+  });
   return { path, hooks };
 }
 

@@ -26,6 +26,7 @@ import {
   type NodeProto,
   type TensorProto,
 } from './onnx-proto.js';
+import { trackTemporary, withTemporary } from '@expgen/plugin-kit';
 
 export type HookReduction = 'full' | 'extremes' | 'gated';
 export type LogitsRequest = 'none' | 'last' | 'all';
@@ -242,6 +243,8 @@ export async function ensureHookVariant(base: BaseGraph, baseDigest: string, spe
   const placed = new Map<string, TensorProto>();
   if (large.length > 0) {
     const temporary = `${dataFile}.tmp-${process.pid}`;
+    // An interrupt removes it (a failure too: abort() does; removing what is gone is harmless).
+    const forget = trackTemporary(join(base.folder, temporary));
     const writer = await ExternalDataWriter.create(base.folder, temporary);
     try {
       for (const tensor of large) {
@@ -258,6 +261,7 @@ export async function ensureHookVariant(base: BaseGraph, baseDigest: string, spe
       throw error;
     }
     await rename(join(base.folder, temporary), join(base.folder, dataFile));
+    forget();
   }
   for (const tensor of fragmentTensors) {
     graph.initializer!.push(
@@ -269,8 +273,10 @@ export async function ensureHookVariant(base: BaseGraph, baseDigest: string, spe
   pruneToOutputs(graph);
   const temporary = `${variant.path}.tmp-${process.pid}`;
   try {
-    await writeFile(temporary, encodeModel(model));
-    await rename(temporary, variant.path);
+    await withTemporary(temporary, async () => {
+      await writeFile(temporary, encodeModel(model));
+      await rename(temporary, variant.path);
+    });
   } catch (error) {
     throw new ExpgenError(
       `cannot write ${variant.path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): graph variants are saved beside the model, so ${base.folder} must be writable`,

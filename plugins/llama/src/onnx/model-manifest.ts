@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ExpgenError } from '@expgen/contract';
 import type { LlamaConfig } from '../hf/hf-config.js';
 import type { BuildDtype, HookTensor } from './llama-graph.js';
+import { withTemporary } from '@expgen/plugin-kit';
 
 export const MANIFEST_FILE = 'expgen-model.json';
 export const MODEL_FILE = 'model.onnx';
@@ -41,8 +42,10 @@ export interface BuiltModelManifest {
 export async function writeManifest(folder: string, manifest: BuiltModelManifest): Promise<void> {
   const path = join(folder, MANIFEST_FILE);
   const temporary = `${path}.tmp-${process.pid}`;
-  await writeFile(temporary, `${JSON.stringify(manifest, null, 2)}\n`);
-  await rename(temporary, path);
+  await withTemporary(temporary, async () => {
+    await writeFile(temporary, `${JSON.stringify(manifest, null, 2)}\n`);
+    await rename(temporary, path);
+  });
 }
 
 /** Reads and checks the manifest of a built model folder; every failure names the file and what to do. */

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { ExpgenError } from '@expgen/contract';
 import { ExpgenCommand } from '../../base-command.js';
 import { importReleasedExemplars } from '../../../exemplars/released/index.js';
+import { lockRunFolder } from '../../../engine/run-lock.js';
 
 export default class ExemplarsImport extends ExpgenCommand {
   static override summary =
@@ -33,7 +34,16 @@ export default class ExemplarsImport extends ExpgenCommand {
       return Number(trimmed);
     });
     const outDir = resolve(flags.out);
-    const manifest = importReleasedExemplars(resolve(args.released), outDir, layers);
+    const lock = lockRunFolder(outDir, {
+      logger: this.logger(),
+      interruptHint: 'nothing was imported; run the same command again',
+    });
+    let manifest: ReturnType<typeof importReleasedExemplars>;
+    try {
+      manifest = importReleasedExemplars(resolve(args.released), outDir, layers);
+    } finally {
+      lock.release();
+    }
     if (flags.json) return this.printJson(manifest);
     this.log(`imported ${manifest.layers.length} layer(s) into ${join(outDir, 'exemplars')}`);
   }

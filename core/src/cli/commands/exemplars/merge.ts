@@ -6,6 +6,7 @@ import { writeFileAtomic } from '@expgen/plugin-kit';
 import { MANIFEST_FILE } from '../../../engine/run-manifest.js';
 import { checkShardsFinished } from '../../../engine/shard.js';
 import { EXEMPLARS_DIR, mergeExemplarOutputs } from '../../../exemplars/storage/index.js';
+import { lockRunFolder } from '../../../engine/run-lock.js';
 
 export default class ExemplarsMerge extends ExpgenCommand {
   static override summary =
@@ -27,15 +28,24 @@ export default class ExemplarsMerge extends ExpgenCommand {
     const dirs = (argv as string[]).map((d) => resolve(d));
     const outDir = resolve(flags.out);
     checkShardsFinished(dirs, join(EXEMPLARS_DIR, 'manifest.json'), 'expgen exemplars');
-    const manifest = await mergeExemplarOutputs(dirs, outDir);
-    // The run manifest (resolved config, plugins) is the same in every shard but for the shard itself.
-    const first = join(dirs[0]!, MANIFEST_FILE);
-    if (existsSync(first)) {
-      const runManifest = JSON.parse(readFileSync(first, 'utf8')) as Record<string, unknown>;
-      writeFileAtomic(
-        join(outDir, MANIFEST_FILE),
-        `${JSON.stringify({ ...runManifest, shard: { index: 0, count: 1 }, mergedFrom: dirs }, null, 2)}\n`,
-      );
+    const lock = lockRunFolder(outDir, {
+      logger: this.logger(),
+      interruptHint: 'nothing was merged; run the same command again',
+    });
+    let manifest: Awaited<ReturnType<typeof mergeExemplarOutputs>>;
+    try {
+      manifest = await mergeExemplarOutputs(dirs, outDir);
+      // The run manifest (resolved config, plugins) is the same in every shard but for the shard itself.
+      const first = join(dirs[0]!, MANIFEST_FILE);
+      if (existsSync(first)) {
+        const runManifest = JSON.parse(readFileSync(first, 'utf8')) as Record<string, unknown>;
+        writeFileAtomic(
+          join(outDir, MANIFEST_FILE),
+          `${JSON.stringify({ ...runManifest, shard: { index: 0, count: 1 }, mergedFrom: dirs }, null, 2)}\n`,
+        );
+      }
+    } finally {
+      lock.release();
     }
     if (flags.json) return this.printJson(manifest);
     this.log(
