@@ -13,8 +13,8 @@ describe('expgen CLI', () => {
     }
   });
 
-  it('plugins --json lists the built-in plugins and the example plugin with their components', async () => {
-    const result = await runCli(['plugins', '--json']);
+  it('plugins --json lists the built-in plugins, and the example plugins when asked for, with their components', async () => {
+    const result = await runCli(['plugins', '--json'], { env: { EXPGEN_EXAMPLES: '1' } });
     assert.equal(result.code, 0, result.stderr);
     const listing = JSON.parse(result.stdout) as {
       name: string;
@@ -123,18 +123,51 @@ describe('expgen CLI', () => {
   });
 
   it('runs a command added by a discovered third-party plugin', async () => {
-    const result = await runCli([
-      'text-lines',
-      'stats',
-      join(repoRoot, 'examples/expgen-plugin-text-lines/fixtures/sample.txt'),
-    ]);
+    const result = await runCli(
+      ['text-lines', 'stats', join(repoRoot, 'examples/expgen-plugin-text-lines/fixtures/sample.txt')],
+      { env: { EXPGEN_EXAMPLES: '1' } },
+    );
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /3 documents/);
   });
 
+  it('keeps the example plugins of a checkout out of sight unless asked for', async () => {
+    const names = async (args: string[], env: Record<string, string> = {}) => {
+      const result = await runCli(['plugins', '--json', ...args], { env: { EXPGEN_EXAMPLES: '', ...env } });
+      assert.equal(result.code, 0, result.stderr);
+      return (JSON.parse(result.stdout) as { name: string }[]).map((p) => p.name);
+    };
+    const examples = ['expgen-plugin-llama-3.2-1b', 'expgen-plugin-text-lines'];
+    const plain = await names([]);
+    for (const example of examples) assert.ok(!plain.includes(example), `${example} is hidden`);
+    assert.ok(plain.includes('@expgen/plugin-llama'));
+    const asked = await names([], { EXPGEN_EXAMPLES: '1' });
+    for (const example of examples) assert.ok(asked.includes(example), `EXPGEN_EXAMPLES=1 loads ${example}`);
+    // Named in the config's plugins.paths: that one loads, the other stays hidden.
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'expgen.config.yaml'),
+      `plugins:\n  paths: [${join(repoRoot, 'examples/expgen-plugin-text-lines')}]\n`,
+    );
+    const listed = await names(['--config', join(dir, 'expgen.config.yaml')]);
+    assert.ok(listed.includes('expgen-plugin-text-lines') && !listed.includes('expgen-plugin-llama-3.2-1b'));
+    // The plain listing says how to load them; --help does not offer their commands.
+    const text = await runCli(['plugins'], { env: { EXPGEN_EXAMPLES: '' } });
+    assert.match(
+      text.stdout,
+      /^example plugins not loaded: expgen-plugin-llama-3\.2-1b, expgen-plugin-text-lines \(EXPGEN_EXAMPLES=1 loads them/m,
+    );
+    const help = await runCli(['--help'], { env: { EXPGEN_EXAMPLES: '' } });
+    assert.doesNotMatch(help.stdout, /text-lines/);
+    assert.match(
+      assertOneLineError(await runCli(['text-lines', 'stats', 'x'], { env: { EXPGEN_EXAMPLES: '' } })),
+      /"text-lines" is not an expgen command/,
+    );
+  });
+
   it("a plugin's command reuses expgen's error handling (ExpgenCommand from @expgen/core/cli)", async () => {
     const missing = join(tempDir(), 'missing.txt');
-    const result = await runCli(['text-lines', 'stats', missing]);
+    const result = await runCli(['text-lines', 'stats', missing], { env: { EXPGEN_EXAMPLES: '1' } });
     assert.equal(result.code, 2);
     assert.equal(result.stderr, `expgen: text-lines: cannot read ${missing}: it does not exist\n`);
   });

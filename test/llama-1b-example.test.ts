@@ -7,9 +7,11 @@ import { generateTinyLlama } from '@expgen/plugin-llama/testing';
 import { assertOneLineError, runCli, tempDir } from './helpers/run-cli.js';
 
 /**
- * The example plugin for another model (examples/expgen-plugin-llama-3.2-1b) as a user meets it: found from the
- * repository root with no config file, selected with one --set, its tiny random twin run through `expgen run`.
+ * The example plugin for another model (examples/expgen-plugin-llama-3.2-1b) as a user of a checkout meets it:
+ * found from the repository root with EXPGEN_EXAMPLES=1 and no config file, selected with one --set, its tiny random
+ * twin run through `expgen run`.
  */
+const examples = { env: { EXPGEN_EXAMPLES: '1' } };
 describe('expgen-plugin-llama-3.2-1b through the CLI', () => {
   const dir = tempDir('expgen-llama-1b-cli-');
   const out = join(dir, 'run');
@@ -17,22 +19,16 @@ describe('expgen-plugin-llama-3.2-1b through the CLI', () => {
   let stdout = '';
 
   before(async () => {
-    const result = await runCli([
-      'run',
-      ...select,
-      '--out',
-      out,
-      '--set',
-      'exemplars.sequences=200',
-      '--set',
-      'activation.options.layers=[0]',
-    ]);
+    const result = await runCli(
+      ['run', ...select, '--out', out, '--set', 'exemplars.sequences=200', '--set', 'activation.options.layers=[0]'],
+      examples,
+    );
     assert.equal(result.code, 0, result.stderr);
     stdout = result.stdout;
   });
 
   it('plugins --json lists the example and its subject-model component', async () => {
-    const result = await runCli(['plugins', '--json']);
+    const result = await runCli(['plugins', '--json'], examples);
     assert.equal(result.code, 0, result.stderr);
     const listing = JSON.parse(result.stdout) as {
       name: string;
@@ -53,7 +49,7 @@ describe('expgen-plugin-llama-3.2-1b through the CLI', () => {
   });
 
   it("config fills the component's defaults: no model folder, so the twin", async () => {
-    const result = await runCli(['config', '--json', ...select]);
+    const result = await runCli(['config', '--json', ...select], examples);
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(JSON.parse(result.stdout).subject, {
       component: 'llama-3.2-1b',
@@ -95,7 +91,9 @@ describe('expgen-plugin-llama-3.2-1b through the CLI', () => {
   it('model build refuses a checkpoint of another model in one line, before converting it', async () => {
     const hf = join(dir, 'demo-hf');
     await generateTinyLlama(hf, { seed: 0, layers: 2, shards: 1 });
-    const line = assertOneLineError(await runCli(['model', 'build', hf, '--out', join(dir, 'refused'), ...select]));
+    const line = assertOneLineError(
+      await runCli(['model', 'build', hf, '--out', join(dir, 'refused'), ...select], examples),
+    );
     assert.match(
       line,
       /not meta-llama\/Llama-3\.2-1B-Instruct: num_hidden_layers 2 \(expected 16\), .*tie_word_embeddings false \(expected true\), rope_scaling\.factor 8 \(expected 32\); give a download of meta-llama\/Llama-3\.2-1B-Instruct/,

@@ -1,266 +1,133 @@
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import type { PlantedTokenClass, PlantedTruth, Sign, Simulator, SubjectModel, Tokenizer } from '@expgen/contract';
 import { memoryLogger } from '@expgen/contract/testing';
-import {
-  definePlugin,
-  reduceOnHost,
-  s,
-  type ForwardRequest,
-  type ForwardResult,
-  type SubjectModel,
-  type Tokenizer,
-  type ComponentContext,
-} from '@expgen/contract';
-import {
-  composeRun,
-  ExemplarLibrary,
-  loadConfig,
-  PluginRegistry,
-  resolveConfig,
-  runPipeline,
-  type ResultRow,
-} from '@expgen/core';
-import { scoredSequence, pooledPearson } from '@expgen/plugin-kit';
+import { ExemplarLibrary, type ResultRow } from '@expgen/core';
+import { pooledPearson, scoredSequence } from '@expgen/plugin-kit';
 import { LlamaTokenizer } from '@expgen/plugin-llama';
 import baseline from '@expgen/plugin-baseline';
-import datasets from '@expgen/plugin-datasets';
-import neurons from '@expgen/plugin-neurons';
-import { tempDir } from './helpers/run-cli.js';
+import { runCli, tempDir } from './helpers/run-cli.js';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const ANIMALS = ['cat', 'dog', 'horse', 'bird', 'fox', 'owl', 'fish', 'cow', 'sheep', 'goat'];
+interface Verdict {
+  feature: string;
+  sign: Sign;
+  class: string | null;
+  recovered: boolean | null;
+}
+interface Comparison {
+  truthFile: string;
+  all: { planted: number; recovered: number };
+  token: { planted: number; recovered: number };
+  context: { planted: number; recovered: number };
+  random: number;
+  verdicts: Verdict[];
+}
 
 /**
- * A subject whose four MLP "neurons" follow known rules over the real Llama-3.1 tokens: 0 fires on numbers,
- * 1 on a list of animal words, 2 on the token after "the", 3 fires negatively on punctuation. Everything else
- * about the pipeline is real: corpus, windows, exemplar files, prompts, describer, simulator, scorer.
+ * The whole pipeline against the planted truth, through the real path a user runs: `expgen run` on the embedded
+ * default generates the planted tiny Llama, builds it to ONNX, streams the corpus through ONNX Runtime, describes
+ * with the baseline describer, scores with the baseline simulator and compares with planted.json.
  */
-function plantedSubject(tokenizer: Tokenizer): SubjectModel {
-  const text = (id: number) => (tokenizer.isSpecial(id) ? '' : tokenizer.decode([id]).trim().toLowerCase());
-  const rules = (token: number, previous: number): number[] => [
-    /^\d+$/.test(text(token)) ? 5 : 0,
-    ANIMALS.includes(text(token)) ? 4 : 0,
-    previous >= 0 && text(previous) === 'the' ? 3 : 0,
-    /^[.,;:!?]+$/.test(text(token)) ? -4 : 0,
-  ];
-  const width = 4;
-  const provenance = { kind: 'subject-model' as const, component: 'planted', plugin: 'test', pluginVersion: '0' };
-  return {
-    provenance,
-    info: {
-      architecture: 'planted',
-      layers: 1,
-      hiddenSize: width,
-      intermediateSize: width,
-      vocabSize: tokenizer.vocabSize,
-      executionProvider: 'host',
-      dtype: 'fp32',
-      hashes: {},
-    },
-    tokenizer,
-    runsGraphFragments: false,
-    hookPoints: () => [{ name: 'mlp/0', width }],
-    async forward(request: ForwardRequest): Promise<ForwardResult> {
-      const { batch, seqLen, tokens } = request;
-      const full = new Float32Array(batch * seqLen * width);
-      for (let b = 0; b < batch; b++) {
-        for (let t = 0; t < seqLen; t++)
-          full.set(rules(tokens[b * seqLen + t]!, t > 0 ? tokens[b * seqLen + t - 1]! : -1), (b * seqLen + t) * width);
-      }
-      const shape = {
-        batch,
-        seqLen,
-        width,
-        ...(request.lengths ? { lengths: request.lengths } : {}),
-        ...(request.countFrom ? { countFrom: request.countFrom } : {}),
-      };
-      return { hooks: request.hooks.map((h) => reduceOnHost(full, shape, h)) };
-    },
-    async generate() {
-      throw new Error('the planted subject does not generate');
-    },
-  };
-}
-
-function context(
-  kind: ComponentContext['provenance']['kind'],
-  component: string,
-  subject: SubjectModel,
-): ComponentContext {
-  return {
-    provenance: { kind, component, plugin: 'test', pluginVersion: '0' },
-    baseDir: repoRoot,
-    cacheDir: tempDir(),
-    logger: memoryLogger(),
-    subject,
-  };
-}
-
-const create = <T>(
-  plugin: {
-    components: readonly {
-      kind: string;
-      name: string;
-      options: { parse(v: unknown): unknown };
-      create(o: never, c: ComponentContext): Promise<unknown>;
-    }[];
-  },
-  kind: ComponentContext['provenance']['kind'],
-  name: string,
-  raw: unknown,
-  subject: SubjectModel,
-) => {
-  const declaration = plugin.components.find((c) => c.kind === kind && c.name === name)!;
-  return declaration.create(declaration.options.parse(raw) as never, context(kind, name, subject)) as Promise<T>;
-};
-
-describe('planted features are recovered by the pipeline with the baseline components', () => {
+describe('the demo recovers the planted features through the ONNX path', () => {
   const out = tempDir('expgen-planted-');
-  let subject: SubjectModel;
-  let rows: readonly ResultRow[];
+  let json: { summary: { features: number }; planted: Omit<Comparison, 'verdicts' | 'truthFile'> };
+  let comparison: Comparison;
+  let truth: PlantedTruth;
+  let rows: ResultRow[];
 
   before(async () => {
-    subject = plantedSubject(await LlamaTokenizer.llama31());
-    // The planted subject is a plugin like any other: the container creates everything around it.
-    const planted = definePlugin({
-      meta: { name: 'test-planted', version: '0', apiVersion: 1 },
-      components: [
-        {
-          kind: 'subject-model',
-          name: 'planted',
-          description: 'Four MLP neurons that follow known rules.',
-          options: s.object({}),
-          create: async () => subject,
-        },
-      ],
-    });
-    const settings = {
-      exemplars: {
-        sequences: 900,
-        seqLen: 32,
-        windowsPerDocument: 8,
-        shortDocuments: 'pad',
-        topK: 20,
-        randomPerFeature: 5,
-        extremesKept: 1000,
-        batchSize: 32,
-      },
-      describe: { candidates: 12, exemplarsPerPrompt: { min: 15, max: 20 }, fromTopRanks: 20 },
-      score: { selection: { top: 10, random: 3 }, report: { top: 10, random: 3 }, bootstrap: 300 },
-    };
-    const loaded = await loadConfig({
-      search: false,
-      cwd: repoRoot,
-      sets: [
-        'subject={component: planted}',
-        'activation={component: mlp}',
-        'describer={component: baseline, options: {maxTokens: 12}}',
-        'simulator={component: baseline}',
-        'scorer={component: correlation}',
-        `datasets=[{component: jsonl, name: demo, options: {path: ${JSON.stringify(`${repoRoot}examples/corpus/demo.jsonl`)}}}]`,
-        ...Object.entries(settings).map(([key, value]) => `${key}=${JSON.stringify(value)}`),
-      ],
-    });
-    const config = resolveConfig(loaded, PluginRegistry.of([planted, neurons, datasets, baseline]));
-    const run = await composeRun({
-      config,
-      stages: ['exemplars', 'describe', 'score'],
-      logger: memoryLogger(),
-      progress: false,
-    });
-    try {
-      const result = await runPipeline({
-        run,
-        config: config.config,
-        outDir: out,
-        stages: ['exemplars', 'describe', 'score'],
-        featuresBaseDir: repoRoot,
-      });
-      rows = result.rows!;
-    } finally {
-      await run.dispose();
-    }
+    const result = await runCli(['run', '--out', out, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    json = JSON.parse(result.stdout);
+    comparison = JSON.parse(readFileSync(join(out, 'planted-comparison.json'), 'utf8'));
+    truth = JSON.parse(readFileSync(comparison.truthFile, 'utf8'));
+    rows = readFileSync(join(out, 'results.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ResultRow);
   });
 
-  const row = (index: number, sign: 'positive' | 'negative') =>
-    rows.find((r) => r.feature === `mlp/0/${index}` && r.sign === sign)!;
-
-  it('finds descriptions naming the right tokens and scores them well above the null baseline', () => {
-    const digits = row(0, 'positive');
-    const animals = row(1, 'positive');
-    const punctuation = row(3, 'negative');
-    // Floors are what a token-list describer can reach on each rule with this corpus: punctuation is a small closed
-    // set, numbers an open one (test exemplars hold numbers the train ones lack), animals are rare in the corpus.
-    for (const [what, r, floor] of [
-      ['numbers', digits, 0.4],
-      ['animals', animals, 0.2],
-      ['punctuation', punctuation, 0.7],
-    ] as const) {
-      assert.equal(r.status, 'scored', `${what}: ${r.reason}`);
-      assert.ok(r.score !== null && r.score > floor, `${what}: "${r.description}" scores ${r.score}`);
-      assert.ok(r.nullScore === null || r.score - r.nullScore > 0.3, `${what}: ${r.score} vs null ${r.nullScore}`);
-    }
-    // "The token after 'the'" is a context rule no list of tokens expresses: the baseline must not look good on it.
-    const context = row(2, 'positive');
-    assert.ok(context.score === null || context.score < punctuation.score!, `context rule: ${context.score}`);
-    assert.match(digits.description!, /"\d+"/, 'the numbers feature is described by number tokens');
-    for (const word of animals.description!.match(/"([^"]+)"/g)!.map((q) => q.slice(1, -1).toLowerCase()))
-      assert.ok(ANIMALS.includes(word), `"${word}" is an animal`);
-    assert.match(punctuation.description!, /"[.,;:!?]+"/);
-    // A sign the feature never takes is skipped, not described with placeholder text.
-    assert.equal(row(0, 'negative').status, 'skipped');
-    assert.equal(row(3, 'positive').status, 'skipped');
+  it('scores at least 85% of feature-signs on the test split and recovers most planted ones', () => {
+    assert.equal(rows.length, 512);
+    const numeric = rows.filter((r) => r.score !== null).length;
+    assert.ok(numeric >= 0.85 * rows.length, `${numeric} of ${rows.length} feature-signs have a test score`);
+    // Stated shares (measured: 93% of all planted, 98% of token classes, 66% of contexts). A token list cannot
+    // express "after a number" (the previous tokens are all different), so some contexts stay unrecovered.
+    const { all, token, context } = comparison;
+    assert.equal(all.planted, token.planted + context.planted);
+    assert.equal(all.planted + comparison.random, 512);
+    assert.ok(all.recovered >= 0.8 * all.planted, `recovered ${all.recovered} of ${all.planted}`);
+    assert.ok(token.recovered >= 0.9 * token.planted, `token classes ${token.recovered} of ${token.planted}`);
+    assert.ok(context.recovered >= 0.5 * context.planted, `contexts ${context.recovered} of ${context.planted}`);
+    assert.deepEqual(json.planted.all, all, '--json carries the same counts');
+    const random = truth.features.filter((f) => f.class === null).length;
+    assert.equal(comparison.random, random);
+    assert.ok(random > 40 && random < 64, 'about one in ten feature-signs is left random');
   });
 
-  it('a hand-written true description outscores wrong ones under the simulator', async () => {
+  it('every token class and the "after the" and line-start contexts are recovered somewhere', () => {
+    for (const c of truth.classes) {
+      if (c.id === 'after-number') continue;
+      const recovered = comparison.verdicts.filter((v) => v.class === c.id && v.recovered).length;
+      assert.ok(recovered > 0, `class ${c.id} is never recovered`);
+    }
+    const rowOf = (v: Verdict) => rows.find((r) => r.feature === v.feature && r.sign === v.sign)!;
+    const number = comparison.verdicts.find((v) => v.class === 'number' && v.recovered)!;
+    assert.match(rowOf(number).description!, /^the tokens? "\d+"/);
+    const afterThe = comparison.verdicts.find((v) => v.class === 'after-the' && v.recovered)!;
+    assert.match(rowOf(afterThe).description!, /^the tokens after "the"/);
+  });
+
+  it('the right description of a planted feature scores well above wrong ones on the test split', async () => {
+    const tokenizer = await LlamaTokenizer.llama31();
+    const simulator = await baselineSimulator(tokenizer);
     const library = ExemplarLibrary.open(out);
-    const simulator = await create<{ simulate: SubjectModel['forward'] } & import('@expgen/core').Simulator>(
-      baseline,
-      'simulator',
-      'baseline',
-      {},
-      subject,
-    );
+    const tokenClass = (id: string) => truth.classes.find((c) => c.id === id) as PlantedTokenClass;
+    const members = (id: string) =>
+      `the tokens ${[...new Set(tokenClass(id).examples)].map((e) => JSON.stringify(e)).join(', ')}`;
     try {
       const cases = [
+        { class: 'punctuation', right: members('punctuation'), wrong: [members('pronoun'), members('number')] },
+        { class: 'newline', right: members('newline'), wrong: [members('punctuation'), 'the tokens "the"'] },
         {
-          feature: 1,
-          sign: 'positive' as const,
-          truth: `the tokens ${ANIMALS.map((a) => JSON.stringify(a)).join(', ')}`,
-          wrong: ['the tokens "the", "a"', 'the tokens "."', 'the tokens "1", "2", "3"'],
+          class: 'the',
+          right: 'the tokens "the" and "The"',
+          wrong: ['the tokens after "the"', members('conjunction')],
         },
-        {
-          feature: 3,
-          sign: 'negative' as const,
-          truth: 'the tokens ".", ",", ";", ":", "!", "?"',
-          wrong: ['the tokens "cat", "dog"', 'the tokens "the"', 'the tokens "1"'],
-        },
+        { class: 'after-the', right: 'the tokens after "the"', wrong: ['the tokens "the"', members('preposition')] },
       ];
       for (const c of cases) {
-        const test = await library.exemplars({ space: 'mlp', layer: 0, index: c.feature }, 'test');
+        const planted = truth.features.find((f) => f.class === c.class)!;
+        const [space, layer, index] = planted.feature.split('/');
+        const test = await library.exemplars({ space: space!, layer: Number(layer), index: Number(index) }, 'test');
         const sequences = [
-          ...(c.sign === 'positive' ? test.positive : test.negative).slice(0, 10),
+          ...(planted.sign === 'positive' ? test.positive : test.negative).slice(0, 10),
           ...test.random.slice(0, 3),
         ];
-        const descriptions = [c.truth, ...c.wrong];
+        const descriptions = [c.right, ...c.wrong];
         const simulated = await simulator.simulate({ descriptions, sequences: sequences.map((s) => [...s.tokens]) });
         const scores = descriptions.map(
           (_, d) =>
             pooledPearson(
               sequences.map((s, i) =>
                 scoredSequence(
-                  c.sign,
+                  planted.sign,
                   { activations: s.activations, countFrom: s.countFrom },
                   simulated.predictions[d]![i]!,
                 ),
               ),
             ) ?? -1,
         );
+        assert.ok(
+          scores[0]! > 0.6,
+          `${c.class} (${planted.feature} ${planted.sign}): "${c.right}" scores ${scores[0]}`,
+        );
         for (let w = 1; w < scores.length; w++)
           assert.ok(
             scores[0]! > scores[w]! + 0.3,
-            `feature ${c.feature}: true ${scores[0]} vs "${descriptions[w]}" ${scores[w]}`,
+            `${c.class}: right ${scores[0]} vs "${descriptions[w]}" ${scores[w]}`,
           );
       }
     } finally {
@@ -268,3 +135,15 @@ describe('planted features are recovered by the pipeline with the baseline compo
     }
   });
 });
+
+/** The baseline simulator, which reads only the description and the tokenizer of the subject. */
+async function baselineSimulator(tokenizer: Tokenizer): Promise<Simulator> {
+  const declaration = baseline.components.find((c) => c.kind === 'simulator' && c.name === 'baseline')!;
+  return (await declaration.create(declaration.options.parse({}) as never, {
+    provenance: { kind: 'simulator', component: 'baseline', plugin: 'test', pluginVersion: '0' },
+    baseDir: tempDir('expgen-planted-sim-'),
+    cacheDir: tempDir('expgen-planted-sim-'),
+    logger: memoryLogger(),
+    subject: { tokenizer } as unknown as SubjectModel,
+  })) as Simulator;
+}

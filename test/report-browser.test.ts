@@ -53,6 +53,7 @@ describe('expgen report in headless Chromium', { skip }, () => {
   const demoRun = join(dir, 'demo');
   const hostileRun = join(dir, 'hostile');
   let demoReport = '';
+  let repeatedKey = '';
   let hostileReport = '';
   let profile = '';
   let context: BrowserContext | undefined;
@@ -60,6 +61,7 @@ describe('expgen report in headless Chromium', { skip }, () => {
   before(async () => {
     const demo = await runCli(['run', '--out', demoRun, ...small]);
     assert.equal(demo.code, 0, demo.stderr);
+    repeatedKey = repeatACandidate(demoRun);
     const [report, hostile] = await Promise.all([
       runCli(['report', demoRun]),
       runCli(['run', '--out', hostileRun, '--data', HOSTILE_CORPUS, ...small]),
@@ -251,6 +253,73 @@ describe('expgen report in headless Chromium', { skip }, () => {
     }
   });
 
+  it('marks each feature with its planted class, and the summary says how many the descriptions recovered', async () => {
+    const opened = await open(demoReport);
+    const { page } = opened;
+    try {
+      assert.match((await page.textContent('.run'))!, /planted truth: feature-signs recovered: \d+ of \d+ \(\d+%\)/);
+      const tags = page.locator('#index tbody td.desc .planted');
+      assert.equal(await tags.count(), 256, 'every feature-sign of layer 1 is planted or random');
+      assert.ok((await page.locator('#index td.desc .planted.recovered').count()) > 128, 'most are recovered');
+      assert.ok((await page.locator('#index td.desc .planted.random').count()) > 0, 'some were left random');
+      assert.match(
+        (await tags.first().getAttribute('title'))!,
+        /^(planted: .+|left random when the model was built: no planted class)$/,
+      );
+      await page.fill('#search', 'planted:number');
+      const shown = page.locator('#index tbody tr:not([hidden])');
+      assert.ok((await shown.count()) > 0);
+      for (const text of await shown.locator('td.desc .planted').allTextContents()) assert.ok(text.length > 0);
+      assert.equal(await shown.filter({ hasText: /number/ }).count(), await shown.count());
+      assertQuiet(opened);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('draws the histogram with round ticks and the marking threshold, and shows a repeated candidate once with its count', async () => {
+    const opened = await open(demoReport);
+    const { page } = opened;
+    try {
+      await page.evaluate((key) => (location.hash = `#feature=${encodeURIComponent(key)}`), repeatedKey);
+      await page.waitForSelector(`#feature-view h2:text-is("Feature ${repeatedKey}")`);
+      const section = page.locator('section.sign-positive');
+      assert.match((await section.locator('.planted-line').textContent())!, /^Planted truth: /);
+      const ticks = (await section.locator('svg.hist text.tick-label').allTextContents()).map(Number);
+      assert.ok(ticks.length >= 3 && ticks.length <= 8, `ticks ${ticks}`);
+      const steps = ticks.slice(1).map((t, i) => Number((t - ticks[i]!).toPrecision(6)));
+      assert.ok(
+        steps.every((d) => d === steps[0]) &&
+          /^[125]$/.test(String(steps[0]! / 10 ** Math.floor(Math.log10(steps[0]!)))),
+        `ticks at a round step: ${ticks}`,
+      );
+      const threshold = await section.locator('svg.hist line.threshold').count();
+      const note = await section.locator('.threshold-note').count();
+      assert.equal(threshold + note, 1, 'the marking threshold is drawn, or said to lie outside the range');
+      if (threshold)
+        assert.match((await section.locator('svg.hist text.threshold-label').textContent())!, /^threshold -?\d/);
+
+      const rows = section.locator('table.candidates tbody tr');
+      const counts = await section.locator('table.candidates tbody td.count').allTextContents();
+      assert.ok(counts.includes('\u00D73'), `one row sampled three times: ${counts}`);
+      assert.equal(await rows.count(), counts.length, 'the sampled column is shown');
+      const descriptions = await section.locator('table.candidates tbody td.cand-desc').allTextContents();
+      assert.equal(new Set(descriptions).size, descriptions.length, 'each text once');
+      assert.match(
+        (await section.locator('td.count', { hasText: '\u00D73' }).getAttribute('title'))!,
+        /^sampled 3 times: seeds \d+, \d+, \d+$/,
+      );
+      assert.match(
+        (await section.locator('h4', { hasText: 'Candidates' }).textContent())!,
+        /Candidates \(\d+, \d+ distinct\)/,
+      );
+      await section.screenshot({ path: join(outputDir, 'report-planted-feature.png') });
+      assertQuiet(opened);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('renders hostile exemplar text (markup, bidi overrides, zero-width characters) as inert, visible text', async () => {
     const needles = [
       '<script>alert(1)</script>',
@@ -372,6 +441,25 @@ describe('expgen report on the command line', () => {
     assert.match(assertOneLineError(await runCli(['report', empty])), /holds no finished run \(no results\.jsonl\)/);
   });
 });
+
+/**
+ * Makes one feature's first candidate appear three times (as a describer sampling the same text would), in the run
+ * folder before the report is written; returns the feature's key.
+ */
+function repeatACandidate(runDir: string): string {
+  const folder = join(runDir, 'features', 'mlp', 'layer-01');
+  for (let index = 0; index < 128; index++) {
+    const path = join(folder, `${index}.positive.json`);
+    if (!existsSync(path)) continue;
+    const detail = JSON.parse(readFileSync(path, 'utf8')) as { chosen: number | null; candidates: { seed: number }[] };
+    if (detail.chosen === null || detail.candidates.length < 2) continue;
+    const [first, ...rest] = detail.candidates;
+    detail.candidates = [first!, ...rest, { ...first!, seed: 101 }, { ...first!, seed: 102 }];
+    writeFileSync(path, JSON.stringify(detail));
+    return `mlp/1/${index}`;
+  }
+  throw new Error(`no feature with a chosen candidate in ${folder}`);
+}
 
 function reportPath(stdout: string): string {
   const match = /^report: (.+?\.html)(?: \(|$)/m.exec(stdout);

@@ -13,6 +13,7 @@ export * from './graph-fragment.js';
 export { reduceOnHost } from './host-reductions.js';
 export { memoryLogger } from './memory-logger.js';
 export { packageMeta } from './package-meta.js';
+export * from './planted-truth.js';
 export * from './plugin.js';
 export { checkPluginShape } from './plugin-shape.js';
 export * from './provenance.js';

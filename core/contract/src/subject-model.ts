@@ -23,6 +23,12 @@ export interface SubjectModelInfo {
   readonly dtype: string;
   /** Hashes of the weights, tokenizer and config the model was built from; every run output repeats them. */
   readonly hashes: Readonly<Record<string, string>>;
+  /**
+   * Absolute path of a planted-truth file (`PlantedTruth`, see planted-truth.ts) when the model's features were
+   * built to respond to known classes, as the demo's tiny Llama's are; absent for trained models. `expgen run`
+   * compares the descriptions with it.
+   */
+  readonly plantedTruth?: string;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { Command, Flags } from '@oclif/core';
+import { Command, type Interfaces } from '@oclif/core';
 import { isExpgenError, type Logger, type ComponentKind } from '@expgen/contract';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { composeRun, type ComposedRun } from '../engine/composition-root.js';
@@ -8,39 +8,11 @@ import { fileSystemErrorLine } from '../engine/file-system-errors.js';
 import { installInterruptHandlers, interrupted } from '../engine/interrupts.js';
 import { stderrLogger } from '../engine/logger.js';
 import { PluginRegistry } from '../plugins/plugin-registry.js';
+import { parseFailure } from './parse-errors.js';
 
-/** Flags every command that reads the config takes. */
-export const configFlags = {
-  config: Flags.string({
-    char: 'c',
-    description: 'Config file (default: searched from the current folder, else the embedded default).',
-    helpValue: 'FILE',
-  }),
-  set: Flags.string({
-    description: 'Override a config key, e.g. --set exemplars.topK=50 (repeatable).',
-    multiple: true,
-    helpValue: 'PATH=VALUE',
-  }),
-};
-
-/** Flags of the stage commands (run, exemplars, describe, score). */
-export const stageFlags = {
-  ...configFlags,
-  out: Flags.string({ char: 'o', description: 'Output folder.', helpValue: 'DIR' }),
-  plugin: Flags.string({ description: 'Activation source by component name, e.g. --plugin sae.', helpValue: 'NAME' }),
-  describer: Flags.string({ description: 'Describer by component name.', helpValue: 'NAME' }),
-  simulator: Flags.string({ description: 'Simulator by component name.', helpValue: 'NAME' }),
-  data: Flags.string({
-    description: 'Data file replacing the configured datasets (repeatable).',
-    multiple: true,
-    helpValue: 'PATH',
-  }),
-  features: Flags.string({
-    description: 'Which features: keys (mlp/5/2183), a layer (mlp/5/*), or @file with one key per line.',
-    helpValue: 'SPEC',
-  }),
-  json: Flags.boolean({ description: 'Print machine-readable JSON on standard output.' }),
-};
+// oclif's FlagOutput and ArgOutput, which its Interfaces namespace does not export.
+// biome-ignore lint/suspicious/noExplicitAny: the shape oclif's parse is declared with
+type OutputRecord = { [name: string]: any };
 
 /** What a command composes: components it uses directly, stages it runs, and whether stages show progress. */
 export interface ComposeRequest {
@@ -60,6 +32,32 @@ function isKindList(what: readonly ComponentKind[] | ComposeRequest): what is re
  * (ExpgenError) is one line on standard error and a non-zero exit, never a stack trace.
  */
 export abstract class ExpgenCommand extends Command {
+  /** oclif's parse errors (unknown flag, extra argument) become one line with a hint instead of the whole help. */
+  protected override async parse<F extends OutputRecord, B extends OutputRecord, A extends OutputRecord>(
+    options?: Interfaces.Input<F, B, A>,
+    argv?: string[],
+  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    try {
+      return await super.parse(options, argv);
+    } catch (error) {
+      const command = (options ?? this.ctor) as {
+        flags?: Record<string, { char?: string }>;
+        args?: Record<string, { description?: string }>;
+      };
+      throw (
+        parseFailure(error, {
+          id: this.id?.replaceAll(':', ' ') ?? '',
+          flags: command.flags ?? {},
+          args: command.args ?? {},
+          commands: this.config.commands.map((c) => ({
+            id: c.id.replaceAll(':', ' '),
+            flags: Object.keys(c.flags ?? {}),
+          })),
+        }) ?? error
+      );
+    }
+  }
+
   /** Ctrl-C and SIGTERM release locks, remove temporary files and say how to resume (`engine/interrupts.ts`). */
   protected override async init(): Promise<void> {
     await super.init();

@@ -5,4 +5,5 @@
 // An entry point of its own: the base command composes runs, and tsyringe needs the Reflect metadata polyfill first.
 import 'reflect-metadata';
 
-export { ExpgenCommand, configFlags, stageFlags, type ComposeRequest } from './base-command.js';
+export { ExpgenCommand, type ComposeRequest } from './base-command.js';
+export { configFlags, stageFlags } from './flags.js';

@@ -1,4 +1,3 @@
-import { Flags } from '@oclif/core';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
@@ -22,38 +21,11 @@ import { formatCost } from '../cost/format-cost.js';
 import type { DescribeEstimate } from '../describe/describe-stage.js';
 import { manifestPath } from '../exemplars/storage/index.js';
 import { formatSummary } from '../score/format-summary.js';
+import { plantedSummaryRow, writePlantedComparison, type PlantedComparison } from '../planted/index.js';
 import { writeRunReport } from '../report/index.js';
-import { ExpgenCommand, stageFlags } from './base-command.js';
+import { ExpgenCommand } from './base-command.js';
 
-/** Flags of the commands that describe and score: the stage flags plus feature sharding and reusable exemplars. */
-export const pipelineFlags = {
-  ...stageFlags,
-  out: Flags.string({
-    char: 'o',
-    description: 'Run folder (stage outputs go in its subfolders).',
-    helpValue: 'DIR',
-    default: 'out',
-  }),
-  shard: Flags.string({
-    description:
-      'Describe and score shard i of N of the features (i from 0; auto/N takes i from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX); combine shards with `expgen merge`.',
-    helpValue: 'i/N',
-  }),
-  exemplars: Flags.string({
-    description: 'Read finished stage 1 output from this run folder (e.g. merged sequence shards) instead of --out.',
-    helpValue: 'DIR',
-  }),
-};
-
-/** `--dry-run`, for the commands that describe. */
-export const dryRunFlag = {
-  'dry-run': Flags.boolean({
-    description:
-      "Estimate what the configured run costs (requests, tokens, simulator tokens, GPU-hours, money) from the config alone, or with finished exemplars from the describer's own estimate; load, send and write nothing.",
-  }),
-};
-
-type PipelineFlags = { [K in keyof typeof pipelineFlags]?: unknown } & {
+type PipelineFlags = {
   config?: string;
   set?: string[];
   out: string;
@@ -133,6 +105,10 @@ export abstract class PipelineCommand extends ExpgenCommand {
             extra: { subject: run.components.subject!.info, ...(shard ? { shard } : {}) },
           });
         const result = await runPipeline(options);
+        const planted =
+          result.rows && !flags['dry-run']
+            ? writePlantedComparison(run.components.subject!.info, result.rows, outDir)
+            : null;
         // A whole run ends with its report; feature shards get theirs after `expgen merge`.
         const reportPath =
           command === 'run' && result.summary && !flags.shard && !flags['dry-run']
@@ -143,7 +119,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
                 ...(flags.exemplars ? { exemplarsDir: resolve(flags.exemplars) } : {}),
               })
             : null;
-        this.report(outDir, result, Boolean(flags.json), reportPath);
+        this.report(outDir, result, Boolean(flags.json), reportPath, planted);
         return result;
       } finally {
         await run.dispose();
@@ -224,7 +200,13 @@ export abstract class PipelineCommand extends ExpgenCommand {
     this.log(formatEstimate(estimate));
   }
 
-  private report(outDir: string, result: PipelineResult, json: boolean, reportPath: string | null): void {
+  private report(
+    outDir: string,
+    result: PipelineResult,
+    json: boolean,
+    reportPath: string | null,
+    planted: PlantedComparison | null,
+  ): void {
     const stage1Only = result.exemplars && !result.described && !result.summary && !result.estimate;
     if (stage1Only && json) {
       const s = result.exemplars!;
@@ -253,6 +235,9 @@ export abstract class PipelineCommand extends ExpgenCommand {
         summary: result.summary ?? null,
         described: result.described?.length ?? null,
         report: reportPath,
+        ...(planted
+          ? { planted: { all: planted.all, token: planted.token, context: planted.context, random: planted.random } }
+          : {}),
         ...(result.estimate ? { estimate: result.estimate } : {}),
         ...(result.cost ? { cost: result.cost } : {}),
       });
@@ -271,7 +256,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
       this.log(
         `results: ${resolve(outDir, 'results.jsonl')} and results.arrow; per-feature detail under ${resolve(outDir, 'features')}`,
       );
-      this.log(formatSummary(result.summary));
+      this.log(formatSummary(result.summary, planted ? [plantedSummaryRow(planted)] : []));
       if (result.cost) this.log(formatCost(result.cost, `cost (${resolve(outDir, 'cost.json')})`));
       if (reportPath) this.log(`report: ${reportPath}`);
     } else if (result.described) {

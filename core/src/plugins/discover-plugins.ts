@@ -21,7 +21,21 @@ interface PackageJson {
   name?: string;
   keywords?: unknown;
   oclif?: { commands?: unknown };
+  /** `"expgen": { "example": true }` marks an example plugin (see `examplesWanted`). */
+  expgen?: { example?: unknown };
 }
+
+/**
+ * Example plugins (`"expgen": { "example": true }` in package.json, as the packages under examples/ are) are
+ * installed into the repository's node_modules by `npm ci`, because they are workspaces; they are loaded from
+ * there only when asked for: EXPGEN_EXAMPLES=1, or their folder listed under plugins.paths in the config. A user's
+ * `expgen --help` and `expgen plugins` then show only what they installed.
+ */
+export function examplesWanted(env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  return env.EXPGEN_EXAMPLES === '1';
+}
+
+const isExample = (pkg: PackageJson) => pkg.expgen?.example === true;
 
 function readPackageJson(dir: string): PackageJson | undefined {
   try {
@@ -78,7 +92,10 @@ function packageDirsIn(nodeModules: string): string[] {
 export function discoverPlugins(options: {
   cwd: string;
   configPaths?: readonly { path: string; baseDir: string }[];
+  /** Load example plugins found in node_modules (default: `examplesWanted()`). */
+  examples?: boolean;
 }): PluginCandidate[] {
+  const examples = options.examples ?? examplesWanted();
   const found = new Map<string, PluginCandidate>();
   const add = (candidate: PluginCandidate) => {
     if (!found.has(candidate.name)) found.set(candidate.name, candidate);
@@ -95,18 +112,10 @@ export function discoverPlugins(options: {
   }
   // From the current folder (a project's own installs) and from expgen's own location (plugins installed
   // beside a global or project-level expgen).
-  const coreDir = fileURLToPath(new URL('../../', import.meta.url));
-  for (const nodeModules of new Set([...nodeModulesDirs(options.cwd), ...nodeModulesDirs(coreDir)])) {
-    for (const dir of packageDirsIn(nodeModules)) {
-      const pkg = readPackageJson(dir);
-      if (!pkg?.name || !isPlugin(pkg.name, pkg)) continue;
-      add({
-        name: pkg.name,
-        location: realDir(dir),
-        origin: 'node_modules',
-        hasCommands: Boolean(pkg.oclif?.commands),
-      });
-    }
+  for (const dir of installedPackageDirs(options.cwd)) {
+    const pkg = readPackageJson(dir);
+    if (!pkg?.name || !isPlugin(pkg.name, pkg) || (isExample(pkg) && !examples)) continue;
+    add({ name: pkg.name, location: realDir(dir), origin: 'node_modules', hasCommands: Boolean(pkg.oclif?.commands) });
   }
   for (const { path, baseDir } of options.configPaths ?? []) {
     const location = resolve(baseDir, path);
@@ -114,6 +123,26 @@ export function discoverPlugins(options: {
     add({ name: pkg?.name ?? location, location, origin: 'config', hasCommands: Boolean(pkg?.oclif?.commands) });
   }
   return [...found.values()];
+}
+
+/**
+ * Example plugins installed in node_modules that discovery leaves out because they were not asked for, with their
+ * folders (for `expgen plugins` to say how to load them).
+ */
+export function hiddenExamplePlugins(cwd: string): { name: string; location: string }[] {
+  if (examplesWanted()) return [];
+  const out = new Map<string, string>();
+  for (const dir of installedPackageDirs(cwd)) {
+    const pkg = readPackageJson(dir);
+    if (pkg?.name && isPlugin(pkg.name, pkg) && isExample(pkg) && !out.has(pkg.name)) out.set(pkg.name, realDir(dir));
+  }
+  return [...out].map(([name, location]) => ({ name, location }));
+}
+
+/** Package folders of the node_modules above `cwd`, then of those above expgen's own folder. */
+function installedPackageDirs(cwd: string): string[] {
+  const coreDir = fileURLToPath(new URL('../../', import.meta.url));
+  return [...new Set([...nodeModulesDirs(cwd), ...nodeModulesDirs(coreDir)])].flatMap(packageDirsIn);
 }
 
 function isDirectory(path: string): boolean {

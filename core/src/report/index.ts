@@ -14,20 +14,19 @@ export {
   type ReportResult,
   type ReportLayout,
 } from './write-report.js';
-export {
-  readRunForReport,
-  featurePage,
-  indexData,
-  histogramView,
-  type FeaturePage,
-  type IndexData,
-  type IndexEntry,
-  type IndexSign,
-  type RunInfo,
-  type SignDetail,
-  type ExemplarView,
-  type HistogramView,
-} from './report-data.js';
+export { readRunForReport } from './read-run.js';
+export { histogramView } from './histogram-view.js';
+export { featurePage, indexData } from './report-data.js';
+export type {
+  FeaturePage,
+  IndexData,
+  IndexEntry,
+  IndexSign,
+  RunInfo,
+  SignDetail,
+  ExemplarView,
+  HistogramView,
+} from './report-model.js';
 export { renderPage, CONTENT_SECURITY_POLICY, type PageMeta } from './render-page.js';
 export { escapeHtml, jsonForScript, visibleText } from './escape.js';
 export { groupTokens, type TokenGroup, type ReportTokenizer } from './token-groups.js';

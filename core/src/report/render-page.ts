@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { escapeHtml, jsonForScript, visibleText } from './escape.js';
 import { PAGE_SCRIPT, PAGE_STYLE } from './page-assets.js';
-import type { FeaturePage, IndexData, RunInfo } from './report-data.js';
+import type { FeaturePage, IndexData, RunInfo } from './report-model.js';
 
 /** What the page script reads from `#expgen-meta`. */
 export type PageMeta =

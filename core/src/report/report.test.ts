@@ -4,11 +4,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { isExpgenError } from '@expgen/contract';
+import { isExpgenError, PLANTED_TRUTH_FORMAT } from '@expgen/contract';
 import type { DistributionRow } from '../exemplars/storage/index.js';
 import { fakeTokenizer, memoryLogger } from '@expgen/contract/testing';
+import { writePlantedComparison } from '../planted/index.js';
 import { escapeHtml, jsonForScript, visibleText } from './escape.js';
-import { histogramView } from './report-data.js';
+import { histogramView } from './histogram-view.js';
 import { CONTENT_SECURITY_POLICY } from './render-page.js';
 import { groupTokens } from './token-groups.js';
 import { SINGLE_FILE_MAX_FEATURES, writeReport, writeRunReport } from './write-report.js';
@@ -390,5 +391,71 @@ describe('writeReport', () => {
       logger.lines.at(-1)!,
       /^3 features, more than 2: no HTML report written; "expgen report .*" writes one/,
     );
+  });
+
+  it('shows a candidate text sampled several times once, with its count, and marks planted classes', async () => {
+    const dir = makeRun(2);
+    // Four candidates, three with the same text; the chosen one is the third (a copy).
+    const path = join(dir, 'features', 'mlp', 'layer-00', '0.positive.json');
+    const detail = JSON.parse(readFileSync(path, 'utf8'));
+    const [a, b] = detail.candidates;
+    detail.candidates = [
+      { ...a, seed: 0 },
+      { ...b, seed: 1 },
+      { ...a, seed: 2 },
+      { ...a, seed: 3 },
+    ];
+    detail.chosen = 2;
+    writeFileSync(path, JSON.stringify(detail));
+    const truthFile = join(dir, 'planted.json');
+    writeFileSync(
+      truthFile,
+      JSON.stringify({
+        format: PLANTED_TRUTH_FORMAT,
+        about: 'test',
+        classes: [{ id: 'markup', kind: 'token', description: 'markup <b>', pattern: '<', keywords: ['script'] }],
+        features: [
+          { feature: 'mlp/0/0', sign: 'positive', class: 'markup' },
+          { feature: 'mlp/0/0', sign: 'negative', class: null },
+        ],
+      }),
+    );
+    const rows = readFileSync(join(dir, 'results.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    writePlantedComparison({ plantedTruth: truthFile }, rows, dir);
+
+    const html = readFileSync((await writeReport({ runDir: dir, tokenizer })).path, 'utf8');
+    checkInert(html);
+    const data = blocks(html);
+    const page = data.get('expgen-f0') as {
+      signs: {
+        chosen: number;
+        candidates: { description: string; count: number; seeds: number[]; selectionScore: number | null }[];
+        selectionPredictions: unknown[];
+        planted?: { class: string | null; recovered: boolean | null };
+      }[];
+    };
+    const positive = page.signs[0]!;
+    assert.deepEqual(
+      positive.candidates.map((c) => [c.description, c.count, c.seeds]),
+      [
+        [a.description, 3, [0, 2, 3]],
+        [b.description, 1, [1]],
+      ],
+    );
+    assert.equal(positive.chosen, 0, 'the chosen candidate is the row of its text');
+    assert.equal(positive.selectionPredictions.length, 2, 'one simulation per row');
+    assert.deepEqual(positive.planted, { class: 'markup', recovered: true });
+    assert.deepEqual(page.signs[1]!.planted, { class: null, recovered: null });
+    const meta = data.get('expgen-meta') as {
+      run: { planted: { summary: string; classes: Record<string, string> } };
+      index: { entries: { positive: { planted?: unknown } }[] };
+    };
+    assert.match(meta.run.planted.summary, /^1 of 1 \(100%\): token classes 1\/1, contexts 0\/0; 1 left random$/);
+    assert.equal(meta.run.planted.classes.markup, 'markup <b>');
+    assert.deepEqual(meta.index.entries[0]!.positive.planted, { class: 'markup', recovered: true });
+    assert.equal(meta.index.entries[1]!.positive.planted, undefined, 'features the truth does not list are unmarked');
   });
 });

@@ -4,15 +4,10 @@ import { ExpgenError, parseFeatureKey, type Logger } from '@expgen/contract';
 import { trackTemporary, writeFileAtomic } from '@expgen/plugin-kit';
 import { layerFolderName, spaceFolderName } from '../exemplars/storage/index.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
-import {
-  featurePage,
-  indexData,
-  openLibrary,
-  readRunForReport,
-  StringTable,
-  type FeaturePage,
-  type RunForReport,
-} from './report-data.js';
+import { openLibrary } from './histogram-view.js';
+import { readRunForReport, type RunForReport } from './read-run.js';
+import { featurePage, indexData, StringTable } from './report-data.js';
+import type { FeaturePage } from './report-model.js';
 import { featurePageHtml, indexPage, singlePage } from './render-page.js';
 import type { ReportTokenizer } from './token-groups.js';
 

@@ -3,8 +3,10 @@ import { tokenText } from './token-statistics-describer.js';
 
 /**
  * Predicts from the tokens a description names: 10 on a token whose name (`tokenText`, case-insensitive) is one of
- * the description's quoted strings, 0 elsewhere. It reads only the description text, never how it was made, so
- * it is an honest null reference for the scorer and the embedded default's simulator.
+ * the description's quoted strings, 0 elsewhere. Quoted strings after the word "after" name the previous token
+ * instead (`the tokens after "the"`: 10 on every token that follows "the"; `the tokens "cat" after "the"`: on
+ * "cat" after "the"). It reads only the description text, never how it was made, so it is an honest null
+ * reference for the scorer and the embedded default's simulator.
  */
 export function namedTokenSimulator(tokenizer: Tokenizer, context: ComponentContext): Simulator {
   const provenance = context.provenance;
@@ -25,17 +27,13 @@ export function namedTokenSimulator(tokenizer: Tokenizer, context: ComponentCont
     if (name === undefined) beyond.set(id, (name = tokenText(tokenizer, id).toLowerCase()));
     return name;
   };
-  // A description's named strings, parsed once: stage 3 simulates the same text in several rounds.
-  const parsed = new Map<string, ReadonlySet<string>>();
+  // A description's named tokens, parsed once: stage 3 simulates the same text in several rounds.
+  const parsed = new Map<string, ReturnType<typeof namedTokens>>();
   const namedIn = (description: string) => {
     let named = parsed.get(description);
     if (!named) {
       if (parsed.size >= 4096) parsed.clear();
-      named = new Set(
-        quotedStrings(description)
-          .map((s) => (s.trim() || s).toLowerCase())
-          .filter(Boolean),
-      );
+      named = namedTokens(description);
       parsed.set(description, named);
     }
     return named;
@@ -44,17 +42,36 @@ export function namedTokenSimulator(tokenizer: Tokenizer, context: ComponentCont
     provenance,
     async simulate(request: SimulateRequest): Promise<SimulateResult> {
       const predictions = request.descriptions.map((description) => {
-        const named = namedIn(description);
-        return request.sequences.map((tokens) => {
-          const out = new Float32Array(tokens.length);
-          if (named.size === 0) return out;
-          for (let t = 0; t < tokens.length; t++) if (named.has(nameOf(tokens[t]!))) out[t] = 10;
+        const { tokens, after } = namedIn(description);
+        return request.sequences.map((sequence) => {
+          const out = new Float32Array(sequence.length);
+          if (tokens.size === 0 && after.size === 0) return out;
+          for (let t = 0; t < sequence.length; t++) {
+            const itself = tokens.size === 0 || tokens.has(nameOf(sequence[t]!));
+            const previous = after.size === 0 || (t > 0 && after.has(nameOf(sequence[t - 1]!)));
+            if (itself && previous) out[t] = 10;
+          }
           return out;
         });
       });
       return { predictions, mode: 'named-tokens', simulatedBy: provenance };
     },
   };
+}
+
+/** The token names a description quotes, split at the word "after" into the tokens and the tokens before them. */
+export function namedTokens(description: string): { tokens: Set<string>; after: Set<string> } {
+  // The word "after" outside quotes: a quoted "after" is a token name (the preposition).
+  const unquoted = description.replace(/"(?:[^"\\]|\\.)*"/g, (q) => ' '.repeat(q.length));
+  const cut = unquoted.search(/\bafter\b/);
+  const names = (text: string) =>
+    new Set(
+      quotedStrings(text)
+        .map((s) => (s.trim() || s).toLowerCase())
+        .filter(Boolean),
+    );
+  if (cut < 0) return { tokens: names(description), after: new Set() };
+  return { tokens: names(description.slice(0, cut)), after: names(description.slice(cut)) };
 }
 
 /** Strings in double quotes, with JSON escapes honoured, as `describeTokens` writes them. */

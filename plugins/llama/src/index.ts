@@ -12,19 +12,19 @@ export { openLlamaSubjectModel, LlamaSubjectModel, type LlamaSubjectModelOptions
 export { buildOnnxModel, type BuildOptions, type BuiltModelManifest } from './onnx/build-model.js';
 export { readLlamaConfig, type LlamaConfig } from './hf/hf-config.js';
 export { LlamaTokenizer } from './tokenizer/llama-tokenizer.js';
-export { generateTinyLlama, type TinyLlamaOptions } from './hf/tiny-model.js';
+export { generateTinyLlama, PLANTED_TRUTH_FILE, type TinyLlamaOptions } from './hf/tiny-model.js';
 export { BUILT_MODEL_MANIFEST } from './model-folder.js';
 
 // Factories: `describe` sets the text on the schema object itself, so each component gets its own.
-const tinyOptions = () =>
-  s.object({
-    seed: s.integer({ min: 0 }).default(0),
-    layers: s.integer({ min: 1 }).default(2),
-    hiddenSize: s.integer({ min: 8 }).default(64),
-    intermediateSize: s.integer({ min: 8 }).default(128),
-    numHeads: s.integer({ min: 1 }).default(4),
-    numKvHeads: s.integer({ min: 1 }).default(2),
-  });
+const tinyShape = () => ({
+  seed: s.integer({ min: 0 }).default(0),
+  layers: s.integer({ min: 1 }).default(2),
+  hiddenSize: s.integer({ min: 8 }).default(64),
+  intermediateSize: s.integer({ min: 8 }).default(128),
+  numHeads: s.integer({ min: 1 }).default(4),
+  numKvHeads: s.integer({ min: 1 }).default(2),
+});
+const tinyOptions = () => s.object(tinyShape());
 
 const providerOption = () =>
   s
@@ -47,7 +47,17 @@ export default definePlugin({
           .nullable()
           .default(null)
           .describe('Built model folder (expgen model build) or an existing ONNX export; null: the tiny seeded model.'),
-        tiny: tinyOptions().describe('Shape and seed of the tiny random model used when `model` is null.'),
+        tiny: s
+          .object({
+            ...tinyShape(),
+            planted: s
+              .boolean()
+              .default(true)
+              .describe(
+                'Plant neurons that respond to documented classes of tokens and contexts, and write the truth to planted.json (false: every weight random).',
+              ),
+          })
+          .describe('Shape and seed of the tiny model used when `model` is null.'),
         provider: providerOption(),
         deviceId: deviceIdOption(),
       }),

@@ -1,4 +1,5 @@
-import { basename, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import {
   ExpgenError,
   type ForwardRequest,
@@ -12,6 +13,7 @@ import {
   type Tokenizer,
 } from '@expgen/contract';
 import type { HookVariant, VariantSpec } from './onnx/hook-variants.js';
+import { PLANTED_TRUTH_FILE } from './hf/tiny-model.js';
 import { openRunnableModel, type RunnableModel } from './onnx/runnable-model.js';
 export type { RunnableModel } from './onnx/runnable-model.js';
 import { generateWithCache, type LlamaGenerationRequest, type LlamaGenerationResult } from './runtime/generate.js';
@@ -95,6 +97,7 @@ export class LlamaSubjectModel implements SubjectModel {
       executionProvider: settings.provider,
       dtype: model.dtype,
       hashes: model.hashes,
+      ...(existsSync(join(modelDir, PLANTED_TRUTH_FILE)) ? { plantedTruth: join(modelDir, PLANTED_TRUTH_FILE) } : {}),
     };
     this.provenance = {
       ...provenance,

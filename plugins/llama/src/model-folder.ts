@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ExpgenError, type Logger } from '@expgen/contract';
 import { produceFolderOnce } from '@expgen/plugin-kit';
 import { generateTinyLlama } from './hf/tiny-model.js';
@@ -13,6 +14,8 @@ export interface TinyModelOptions {
   intermediateSize: number;
   numHeads: number;
   numKvHeads: number;
+  /** Neurons planted to respond to documented classes (hf/planted/README.md); false: every weight random. */
+  planted?: boolean;
 }
 
 /** Marker file of a folder written by `expgen model build`. */
@@ -46,19 +49,57 @@ export async function resolveModelFolder(
 }
 
 async function tinyModelFolder(tiny: TinyModelOptions, context: { cacheDir: string; logger: Logger }): Promise<string> {
-  const key = createHash('sha256')
-    .update(JSON.stringify({ format: 2, ...tiny }))
-    .digest('hex')
-    .slice(0, 16);
-  const dir = join(context.cacheDir, 'models', `tiny-llama-${key}`);
+  const dir = join(context.cacheDir, 'models', `tiny-llama-${tinyModelKey(tiny)}`);
   await produceFolderOnce(
     dir,
     (d) => existsSync(join(d, 'onnx', BUILT_MODEL_MANIFEST)),
     async (scratch) => {
-      context.logger.info(`generating the tiny demo model (seed ${tiny.seed}, ${tiny.layers} layers) into ${dir}`);
+      context.logger.info(
+        `generating the tiny ${tiny.planted ? 'planted ' : ''}demo model (seed ${tiny.seed}, ${tiny.layers} layers) into ${dir}`,
+      );
       await generateTinyLlama(join(scratch, 'hf'), { ...tiny, dtype: 'BF16', shards: 2 });
       await buildOnnxModel(join(scratch, 'hf'), join(scratch, 'onnx'), { dtype: 'fp32' });
     },
   );
   return join(dir, 'onnx');
+}
+
+/**
+ * The cache key of a tiny model: its options and the generator's own code, so a changed generator never reuses a
+ * model another version wrote (worktrees and checkouts share ~/.cache/expgen).
+ */
+export function tinyModelKey(tiny: TinyModelOptions, generator: string = generatorSource()): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ format: 2, ...tiny, planted: tiny.planted ?? false }))
+    .update(generator)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+let generatorHash: string | undefined;
+/**
+ * A hash over the compiled generator: every module under hf/ (the checkpoint writer, the planted construction and
+ * its classes), in path order, read once per process. A folder rather than a list, so moving a file cannot leave
+ * the key blind to it.
+ */
+export function generatorSource(): string {
+  if (generatorHash === undefined) {
+    const root = fileURLToPath(new URL('./hf/', import.meta.url));
+    const hash = createHash('sha256');
+    for (const file of modulesUnder(root)) hash.update(relative(root, file)).update(readFileSync(file));
+    generatorHash = hash.digest('hex');
+  }
+  return generatorHash;
+}
+
+function modulesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .flatMap((e) =>
+      e.isDirectory()
+        ? modulesUnder(join(dir, e.name))
+        : e.name.endsWith('.js') && !e.name.endsWith('.test.js')
+          ? [join(dir, e.name)]
+          : [],
+    );
 }

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { stringify } from 'yaml';
-import { ExpgenCommand, configFlags } from '../base-command.js';
+import { ExpgenCommand } from '../base-command.js';
+import { configFlags } from '../flags.js';
 
 export default class Config extends ExpgenCommand {
   static override summary =

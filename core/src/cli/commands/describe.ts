@@ -1,4 +1,5 @@
-import { PipelineCommand, dryRunFlag, pipelineFlags } from '../pipeline-command.js';
+import { describerFlag, dryRunFlag, featureShardFlags, stageFlags } from '../flags.js';
+import { PipelineCommand } from '../pipeline-command.js';
 
 export default class Describe extends PipelineCommand {
   static override summary = 'Stage 2: sample candidate descriptions per feature and sign from marked exemplars.';
@@ -8,7 +9,7 @@ export default class Describe extends PipelineCommand {
     '<%= config.bin %> describe --out runs/demo',
     '<%= config.bin %> describe --out runs/demo --describer openai-compatible --set describer.options.baseUrl=http://localhost:8000/v1',
   ];
-  static override flags = { ...pipelineFlags, ...dryRunFlag };
+  static override flags = { ...stageFlags, ...describerFlag, ...featureShardFlags, ...dryRunFlag };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Describe);

@@ -6,7 +6,8 @@ import { ExpgenError } from '@expgen/contract';
 import { MANIFEST_FILE } from '../../engine/run-manifest.js';
 import { lockRunFolder } from '../../engine/run-lock.js';
 import { SINGLE_FILE_MAX_FEATURES, writeReport, type ReportLayout } from '../../report/index.js';
-import { ExpgenCommand, configFlags } from '../base-command.js';
+import { ExpgenCommand } from '../base-command.js';
+import { configFlags } from '../flags.js';
 
 export default class Report extends ExpgenCommand {
   static override summary =

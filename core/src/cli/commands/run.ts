@@ -1,4 +1,5 @@
-import { PipelineCommand, dryRunFlag, pipelineFlags } from '../pipeline-command.js';
+import { dataFlag, describerFlag, dryRunFlag, featureShardFlags, simulatorFlag, stageFlags } from '../flags.js';
+import { PipelineCommand } from '../pipeline-command.js';
 
 export default class Run extends PipelineCommand {
   static override summary = 'Run the whole pipeline: exemplars, descriptions, scores.';
@@ -9,7 +10,14 @@ export default class Run extends PipelineCommand {
     '<%= config.bin %> run --plugin sae --out runs/sae',
     '<%= config.bin %> run --config configs/distilled_llama.yaml --exemplars runs/llama-8b-exemplars --shard 0/16 --out runs/llama-8b/0',
   ];
-  static override flags = { ...pipelineFlags, ...dryRunFlag };
+  static override flags = {
+    ...stageFlags,
+    ...dataFlag,
+    ...describerFlag,
+    ...simulatorFlag,
+    ...featureShardFlags,
+    ...dryRunFlag,
+  };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Run);

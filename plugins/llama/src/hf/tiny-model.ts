@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExpgenError } from '@expgen/contract';
 import { parseLlamaConfig, type LlamaConfig } from './hf-config.js';
+import { llamaTensorNames, llamaTensorShape } from './llama-tensors.js';
 import {
   SAFETENSORS_SINGLE,
   Sfc32,
@@ -11,7 +12,11 @@ import {
   writeShardedSafetensors,
   type SafetensorsDtype,
 } from '@expgen/plugin-kit';
+
+export { llamaTensorNames, llamaTensorShape } from './llama-tensors.js';
 import { LLAMA31_EOS_IDS, llama31TokenizerFiles } from '../tokenizer/llama31-tokenizer-files.js';
+import { LlamaTokenizer } from '../tokenizer/llama-tokenizer.js';
+import { plantedWeights } from './planted/planted-weights.js';
 
 export interface TinyLlamaOptions {
   seed?: number;
@@ -29,63 +34,20 @@ export interface TinyLlamaOptions {
    * match the embedding table); a smaller vocabulary makes a faster model for tests that feed ids directly.
    */
   vocabSize?: number;
+  /**
+   * Plant features instead of drawing every weight at random: neurons respond to documented classes of tokens
+   * and contexts, and `planted.json` records which (planted/README.md). Needs the Llama-3 vocabulary.
+   */
+  planted?: boolean;
 }
+
+/** The planted-truth file `generateTinyLlama({ planted: true })` writes beside the weights. */
+export const PLANTED_TRUTH_FILE = 'planted.json';
 
 const LLAMA3_VOCAB = 128256;
 const LLAMA3_BOS = 128000;
 
 const TORCH_DTYPE: Record<SafetensorsDtype, string> = { BF16: 'bfloat16', F16: 'float16', F32: 'float32' };
-
-/** Hugging Face tensor names of a Llama checkpoint, in the order `save_pretrained` writes them. */
-export function llamaTensorNames(config: Pick<LlamaConfig, 'numLayers' | 'tieWordEmbeddings'>): string[] {
-  const names = ['model.embed_tokens.weight'];
-  for (let i = 0; i < config.numLayers; i++) {
-    const p = `model.layers.${i}`;
-    names.push(
-      `${p}.self_attn.q_proj.weight`,
-      `${p}.self_attn.k_proj.weight`,
-      `${p}.self_attn.v_proj.weight`,
-      `${p}.self_attn.o_proj.weight`,
-      `${p}.mlp.gate_proj.weight`,
-      `${p}.mlp.up_proj.weight`,
-      `${p}.mlp.down_proj.weight`,
-      `${p}.input_layernorm.weight`,
-      `${p}.post_attention_layernorm.weight`,
-    );
-  }
-  names.push('model.norm.weight');
-  if (!config.tieWordEmbeddings) names.push('lm_head.weight');
-  return names;
-}
-
-/** Shape of a Llama tensor by name; linear weights are [out, in] as in PyTorch. */
-export function llamaTensorShape(config: LlamaConfig, name: string): number[] {
-  const { hiddenSize: h, intermediateSize: m, numHeads, numKvHeads, headDim, vocabSize } = config;
-  const suffix = name.replace(/^model\.layers\.\d+\./, '');
-  switch (suffix) {
-    case 'model.embed_tokens.weight':
-    case 'lm_head.weight':
-      return [vocabSize, h];
-    case 'model.norm.weight':
-    case 'input_layernorm.weight':
-    case 'post_attention_layernorm.weight':
-      return [h];
-    case 'self_attn.q_proj.weight':
-      return [numHeads * headDim, h];
-    case 'self_attn.k_proj.weight':
-    case 'self_attn.v_proj.weight':
-      return [numKvHeads * headDim, h];
-    case 'self_attn.o_proj.weight':
-      return [h, numHeads * headDim];
-    case 'mlp.gate_proj.weight':
-    case 'mlp.up_proj.weight':
-      return [m, h];
-    case 'mlp.down_proj.weight':
-      return [h, m];
-    default:
-      throw new ExpgenError(`tensor "${name}" is not part of a Llama checkpoint`);
-  }
-}
 
 /**
  * Writes a random Llama-architecture model to `outDir`: config.json and generation_config.json in Llama-3.1
@@ -147,6 +109,25 @@ export async function generateTinyLlama(outDir: string, options: TinyLlamaOption
   const configFile = join(outDir, 'config.json');
   const config = parseLlamaConfig(configJson, configFile);
 
+  if (options.planted) {
+    if (vocabSize !== LLAMA3_VOCAB)
+      throw new ExpgenError(
+        `tiny model: planted features need the Llama-3 vocabulary (${LLAMA3_VOCAB}), not ${vocabSize}`,
+      );
+    const files = await llama31TokenizerFiles();
+    const tokenizer = new LlamaTokenizer(files, { source: 'the Llama-3.1 tokenizer' });
+    const planted = plantedWeights(config, seed, (id) => (tokenizer.isSpecial(id) ? null : tokenizer.decode([id])));
+    const tensors = llamaTensorNames(config).map((name) => ({
+      name,
+      dtype,
+      shape: llamaTensorShape(config, name),
+      data: planted.tensors.get(name)!,
+    }));
+    await writeCheckpoint(outDir, configJson, tensors, shards, dtype);
+    await writeFile(join(outDir, PLANTED_TRUTH_FILE), `${JSON.stringify(planted.truth, null, 1)}\n`);
+    return config;
+  }
+
   const random = new Sfc32(seed);
   const tensors = llamaTensorNames(config).map((name) => {
     const shape = llamaTensorShape(config, name);
@@ -158,8 +139,20 @@ export async function generateTinyLlama(outDir: string, options: TinyLlamaOption
     return { name, dtype, shape, data };
   });
 
+  await writeCheckpoint(outDir, configJson, tensors, shards, dtype);
+  return config;
+}
+
+/** config.json, generation_config.json, the weights and, for the Llama-3 vocabulary, the tokenizer files. */
+async function writeCheckpoint(
+  outDir: string,
+  configJson: { bos_token_id: number | null; eos_token_id: number[] | null; vocab_size: number },
+  tensors: { name: string; dtype: SafetensorsDtype; shape: number[]; data: Float32Array }[],
+  shards: number,
+  dtype: SafetensorsDtype,
+): Promise<void> {
   await mkdir(outDir, { recursive: true });
-  await writeFile(configFile, `${JSON.stringify(configJson, null, 2)}\n`);
+  await writeFile(join(outDir, 'config.json'), `${JSON.stringify(configJson, null, 2)}\n`);
   await writeFile(
     join(outDir, 'generation_config.json'),
     `${JSON.stringify(
@@ -178,10 +171,9 @@ export async function generateTinyLlama(outDir: string, options: TinyLlamaOption
   if (shards === 1) await writeSafetensors(join(outDir, SAFETENSORS_SINGLE), tensors, { format: 'pt' });
   else await writeShardedSafetensors(outDir, tensors, shards, dtype);
 
-  if (vocabSize === LLAMA3_VOCAB) {
+  if (configJson.vocab_size === LLAMA3_VOCAB) {
     const files = await llama31TokenizerFiles();
     await writeFile(join(outDir, 'tokenizer.json'), `${JSON.stringify(files.tokenizerJson)}\n`);
     await writeFile(join(outDir, 'tokenizer_config.json'), `${JSON.stringify(files.tokenizerConfig, null, 2)}\n`);
   }
-  return config;
 }

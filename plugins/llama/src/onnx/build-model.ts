@@ -41,7 +41,14 @@ export interface BuildOptions {
  * still builds (test models with small vocabularies have none); opening it then needs a tokenizer passed in.
  */
 const REQUIRED_FILES = ['config.json'];
-const OPTIONAL_FILES = ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'special_tokens_map.json'];
+const OPTIONAL_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'generation_config.json',
+  'special_tokens_map.json',
+  // The ground truth of a model whose features were planted (the demo's tiny Llama): see SubjectModelInfo.
+  'planted.json',
+];
 
 /** Tensors some checkpoints carry that the graph recomputes, so they are skipped rather than refused. */
 const IGNORED_TENSOR = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;

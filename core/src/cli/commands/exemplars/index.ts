@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { stageFlags } from '../../base-command.js';
+import { dataFlag, stageFlags } from '../../flags.js';
 import { PipelineCommand } from '../../pipeline-command.js';
 
 export default class Exemplars extends PipelineCommand {
@@ -13,7 +13,7 @@ export default class Exemplars extends PipelineCommand {
   ];
   static override flags = {
     ...stageFlags,
-    out: Flags.string({ char: 'o', description: 'Output folder.', helpValue: 'DIR', default: 'out' }),
+    ...dataFlag,
     shard: Flags.string({
       description:
         'Process shard i of N (i from 0): the sequences whose id is i modulo N; auto/N takes i from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX.',

@@ -1,7 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { resolve } from 'node:path';
 import { ExpgenError } from '@expgen/contract';
-import { ExpgenCommand, configFlags } from '../../base-command.js';
+import { ExpgenCommand } from '../../base-command.js';
+import { configFlags } from '../../flags.js';
 import { resolveCacheDir } from '../../../engine/cache-dir.js';
 import { stderrLogger } from '../../../engine/logger.js';
 import { writeManifest } from '../../../engine/run-manifest.js';

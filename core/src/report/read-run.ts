@@ -1,0 +1,163 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ExpgenError, parseFeatureKey, type Sign } from '@expgen/contract';
+import { MANIFEST_FILE } from '../engine/run-manifest.js';
+import { layerFolderName, spaceFolderName } from '../exemplars/storage/index.js';
+import { summarize, type ResultRow, type RunSummary } from '../score/score-stage.js';
+import { visibleText } from './escape.js';
+import { plantedSummaryRow, readPlantedComparison, type PlantedComparisonRecord } from '../planted/index.js';
+import type { PlantedMark, RunInfo } from './report-model.js';
+
+/** A finished run folder, read for the report. */
+export interface RunForReport {
+  readonly dir: string;
+  readonly info: RunInfo;
+  /** Features in results order, with their result rows per sign. */
+  readonly features: readonly { readonly key: string; readonly rows: Partial<Record<Sign, ResultRow>> }[];
+  /** `descriptions/candidates.jsonl` by `{feature}:{sign}` (for failures and thresholds). */
+  readonly described: ReadonlyMap<string, DescribedLine>;
+  readonly manifest: Record<string, unknown> | null;
+  /** The comparison with the subject's planted truth, by `{feature}|{sign}`; null when the subject had none. */
+  readonly planted: ReadonlyMap<string, PlantedMark> | null;
+}
+
+interface DescribedLine {
+  readonly candidates?: readonly { readonly description: string; readonly seed: number }[];
+  readonly failures?: readonly { readonly seed: number; readonly reason: string; readonly detail: string }[];
+  readonly threshold?: number | null;
+  readonly thresholdRule?: string | null;
+}
+
+export interface FeatureDetailFile {
+  readonly chosen: number | null;
+  readonly selection: readonly DetailExemplar[];
+  readonly report: readonly DetailExemplar[];
+  readonly candidates: readonly {
+    readonly description: string;
+    readonly seed: number | null;
+    readonly selectionScore: number | null;
+    readonly selectionPredictions: readonly (readonly (number | null)[])[];
+    readonly reportPredictions: readonly (readonly (number | null)[])[] | null;
+  }[];
+}
+
+export interface DetailExemplar {
+  readonly split: string | null;
+  readonly stratum: string;
+  readonly rank: number;
+  readonly sequence: number | null;
+  readonly dataset: string;
+  readonly document: string | null;
+  readonly countFrom: number;
+  readonly tokens: readonly number[];
+  readonly activations: readonly (number | null)[];
+}
+
+/** Reads `results.jsonl`, the manifest and the candidates of a finished run folder. */
+export function readRunForReport(dir: string): RunForReport {
+  const resultsPath = join(dir, 'results.jsonl');
+  if (!existsSync(resultsPath)) {
+    throw new ExpgenError(
+      `${dir} holds no finished run (no results.jsonl): run "expgen run --out ${dir}" (or "expgen score") there first`,
+    );
+  }
+  const rows = readJsonLines<ResultRow>(resultsPath);
+  const manifestFile = join(dir, MANIFEST_FILE);
+  const manifest = existsSync(manifestFile) ? (readJson(manifestFile) as Record<string, unknown>) : null;
+  const features: { key: string; rows: Partial<Record<Sign, ResultRow>> }[] = [];
+  const byKey = new Map<string, Partial<Record<Sign, ResultRow>>>();
+  for (const row of rows) {
+    if (typeof row.feature !== 'string' || (row.sign !== 'positive' && row.sign !== 'negative')) {
+      throw new ExpgenError(
+        `${resultsPath}: a row without a feature key and sign (${JSON.stringify(row).slice(0, 80)})`,
+      );
+    }
+    parseFeatureKey(row.feature);
+    let entry = byKey.get(row.feature);
+    if (!entry) {
+      byKey.set(row.feature, (entry = {}));
+      features.push({ key: row.feature, rows: entry });
+    }
+    entry[row.sign] = row;
+  }
+  const described = new Map<string, DescribedLine>();
+  const candidatesPath = join(dir, 'descriptions', 'candidates.jsonl');
+  if (existsSync(candidatesPath)) {
+    for (const line of readJsonLines<DescribedLine & { feature: string; sign: string }>(candidatesPath))
+      described.set(`${line.feature}:${line.sign}`, line);
+  }
+  const config = (manifest?.config ?? {}) as { score?: { bootstrap?: number; seed?: number } };
+  const summary = summarize(rows, { bootstrap: config.score?.bootstrap ?? 1000, seed: config.score?.seed ?? 0 });
+  const comparison = readPlantedComparison(dir);
+  const planted = comparison
+    ? new Map(comparison.verdicts.map((v) => [`${v.feature}|${v.sign}`, { class: v.class, recovered: v.recovered }]))
+    : null;
+  const info = { ...runInfo(dir, manifest, summary, features.length), planted: plantedInfo(comparison) };
+  return { dir, info, features, described, manifest, planted };
+}
+
+function plantedInfo(comparison: PlantedComparisonRecord | null): RunInfo['planted'] {
+  if (!comparison) return null;
+  const [, line] = plantedSummaryRow(comparison);
+  return {
+    summary: visibleText(line),
+    classes: Object.fromEntries(comparison.classes.map((c) => [visibleText(c.id), visibleText(c.description)])),
+  };
+}
+
+function runInfo(
+  dir: string,
+  manifest: Record<string, unknown> | null,
+  summary: RunSummary,
+  features: number,
+): Omit<RunInfo, 'planted'> {
+  const subject = manifest?.subject as { architecture?: string; layers?: number; dtype?: string } | undefined;
+  const components = Array.isArray(manifest?.components)
+    ? (manifest.components as { kind?: string; component?: string; plugin?: string; pluginVersion?: string }[])
+    : [];
+  return {
+    name: visibleText(basename(dir)),
+    command: typeof manifest?.command === 'string' ? visibleText(manifest.command) : null,
+    configHash: typeof manifest?.configHash === 'string' ? visibleText(manifest.configHash) : null,
+    subject: subject
+      ? visibleText(
+          [subject.architecture, subject.layers !== undefined ? `${subject.layers} layers` : null, subject.dtype]
+            .filter((x) => x !== null && x !== undefined)
+            .join(', '),
+        )
+      : null,
+    components: components.map((c) => ({
+      kind: visibleText(String(c.kind ?? '?')),
+      name: visibleText(`${c.component ?? '?'} (${c.plugin ?? '?'} ${c.pluginVersion ?? ''})`.replace(/ \)$/, ')')),
+    })),
+    summary,
+    features,
+  };
+}
+
+/** Where stage 3 put a feature's detail: `features/<space>/layer-LL/<index>.<sign>.json`. */
+export function featureDetailPath(dir: string, key: string, sign: Sign): string {
+  const k = parseFeatureKey(key);
+  return join(dir, 'features', spaceFolderName(k.space), layerFolderName(k.layer), `${k.index}.${sign}.json`);
+}
+
+export function readJson(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ExpgenError(`${path}: not readable as JSON (${(error as Error).message})`);
+  }
+}
+
+function readJsonLines<T>(path: string): T[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((line, i) => {
+      try {
+        return JSON.parse(line) as T;
+      } catch (error) {
+        throw new ExpgenError(`${path}: line ${i + 1} is not JSON (${(error as Error).message})`);
+      }
+    });
+}
