@@ -6,6 +6,7 @@ import {
   type GenerationRequest,
   type GenerationResult,
   type HookPoint,
+  type HookRequest,
   type HookResult,
   type Logger,
   type Provenance,
@@ -174,6 +175,7 @@ export class LlamaSubjectModel implements SubjectModel {
         hook: h.hook,
         reduce: h.reduce,
         ...(h.fragment ? { fragment: h.fragment } : {}),
+        ...(h.reduce === 'gated' && h.extremeThresholds ? { gateExtremes: true } : {}),
       })),
       logits: request.logits ?? 'none',
       kvCache: false,
@@ -206,15 +208,35 @@ export class LlamaSubjectModel implements SubjectModel {
           feeds[io.top] = float32Tensor(Float32Array.from(h.thresholds!.top), [io.width]);
           feeds[io.bottom] = float32Tensor(Float32Array.from(h.thresholds!.bottom), [io.width]);
         }
+        if (io.extremesTop && io.extremesBottom && io.denseRows) {
+          feeds[io.extremesTop] = float32Tensor(Float32Array.from(h.extremeThresholds!.top), [io.width]);
+          feeds[io.extremesBottom] = float32Tensor(Float32Array.from(h.extremeThresholds!.bottom), [io.width]);
+          const rows = h.denseRows ?? new Int32Array(0);
+          feeds[io.denseRows] = int64Tensor(Int32ArrayToBigInt(rows), [rows.length]);
+        }
       });
       for (const name of Object.keys(feeds)) if (!session.inputNames.has(name)) delete feeds[name];
       const fetch = variant.hooks.flatMap((io) =>
-        [io.full, io.max, io.min, io.gatedIndex, io.gatedValues].filter((n): n is string => n !== undefined),
+        [
+          io.full,
+          io.max,
+          io.min,
+          io.gatedIndex,
+          io.gatedValues,
+          io.gatedMax,
+          io.gatedMin,
+          io.maximaIndex,
+          io.maximaValues,
+          io.minimaIndex,
+          io.minimaValues,
+          io.denseMax,
+          io.denseMin,
+        ].filter((n): n is string => n !== undefined),
       );
       if (variant.logits) fetch.push(variant.logits);
       const outputs = await this.client.run(variant.key, feeds, { fetch });
       return {
-        hooks: variant.hooks.map((io) => unpackHook(io, outputs, batch, seqLen, lengths)),
+        hooks: variant.hooks.map((io, i) => unpackHook(io, outputs, batch, seqLen, lengths, request.hooks[i]!)),
         ...(variant.logits ? { logits: outputs[variant.logits]!.data as Float32Array } : {}),
       };
     } finally {
@@ -434,6 +456,21 @@ export class LlamaSubjectModel implements SubjectModel {
             `forward: hook "${hook.hook}" uses reduction "gated" and needs thresholds.top and thresholds.bottom of ${width} values each`,
           );
         }
+        const gate = hook.extremeThresholds;
+        if (gate && (gate.top.length !== width || gate.bottom.length !== width))
+          throw new ExpgenError(
+            `forward: hook "${hook.hook}" needs extremeThresholds.top and extremeThresholds.bottom of ${width} values each`,
+          );
+      }
+      if (hook.denseRows) {
+        if (hook.reduce !== 'gated' || !hook.extremeThresholds)
+          throw new ExpgenError(`forward: hook "${hook.hook}" asks for denseRows, which need gated extremeThresholds`);
+        hook.denseRows.forEach((row, i) => {
+          if (!Number.isSafeInteger(row) || row < 0 || row >= batch || (i > 0 && row <= hook.denseRows![i - 1]!))
+            throw new ExpgenError(
+              `forward: denseRows of hook "${hook.hook}" must be distinct ascending rows below batch ${batch}`,
+            );
+        });
       }
     }
     const logits = request.logits ?? 'none';
@@ -512,6 +549,7 @@ function unpackHook(
   batch: number,
   seqLen: number,
   lengths: Int32Array,
+  request: HookRequest,
 ): HookResult {
   const { hook, width } = io;
   if (io.full) {
@@ -520,18 +558,38 @@ function unpackHook(
       full.fill(NaN, (row * seqLen + lengths[row]!) * width, (row + 1) * seqLen * width);
     return { hook, width, full };
   }
-  const max = outputs[io.max!]!.data as Float32Array;
-  const min = outputs[io.min!]!.data as Float32Array;
-  if (!io.gatedIndex) return { hook, width, max, min };
-  const pairs = outputs[io.gatedIndex]!.data as BigInt64Array;
-  const values = outputs[io.gatedValues!]!.data as Float32Array;
+  const float = (name: string | undefined) => outputs[name!]!.data as Float32Array;
+  if (!io.gatedIndex) return { hook, width, max: float(io.max), min: float(io.min) };
+  const [features, rows] = pairColumns(outputs[io.gatedIndex]!.data as Int32Array);
+  const values = float(io.gatedValues);
+  for (let i = 0; i < rows.length; i++) values.fill(NaN, i * seqLen + lengths[rows[i]!]!, (i + 1) * seqLen);
+  const gated = { rows, features, values, max: float(io.gatedMax), min: float(io.gatedMin) };
+  if (!io.maximaIndex) return { hook, width, max: float(io.max), min: float(io.min), gated };
+  const sparse = (index: string, values: string) => {
+    const [features, rows] = pairColumns(outputs[index]!.data as Int32Array);
+    return { rows, features, values: float(values) };
+  };
+  const denseRows = (request.denseRows ?? new Int32Array(0)).slice();
+  return {
+    hook,
+    width,
+    gated,
+    extremes: {
+      maxima: sparse(io.maximaIndex, io.maximaValues!),
+      minima: sparse(io.minimaIndex!, io.minimaValues!),
+    },
+    dense: { rows: denseRows, max: float(io.denseMax), min: float(io.denseMin) },
+  };
+}
+
+/** The two columns of an int32 [n, 2] index output. */
+function pairColumns(pairs: Int32Array): [Int32Array, Int32Array] {
   const count = pairs.length / 2;
-  const rows = new Int32Array(count);
-  const features = new Int32Array(count);
+  const first = new Int32Array(count);
+  const second = new Int32Array(count);
   for (let i = 0; i < count; i++) {
-    rows[i] = Number(pairs[2 * i]!);
-    features[i] = Number(pairs[2 * i + 1]!);
-    values.fill(NaN, i * seqLen + lengths[rows[i]!]!, (i + 1) * seqLen);
+    first[i] = pairs[2 * i]!;
+    second[i] = pairs[2 * i + 1]!;
   }
-  return { hook, width, max, min, gated: { rows, features, values } };
+  return [first, second];
 }

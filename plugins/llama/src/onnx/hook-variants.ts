@@ -25,6 +25,7 @@ import {
   type GraphProto,
   type NodeProto,
   type TensorProto,
+  type ValueInfoProto,
 } from './onnx-proto.js';
 
 export type HookReduction = 'full' | 'extremes' | 'gated';
@@ -58,6 +59,8 @@ export interface VariantHook {
   readonly hook: string;
   readonly reduce: HookReduction;
   readonly fragment?: GraphFragment;
+  /** For `gated`: the extremes are gated too (HookRequest.extremeThresholds), with dense rows on request. */
+  readonly gateExtremes?: boolean;
 }
 
 /** The shape of a request: everything that changes the graph, nothing that changes only the values fed. */
@@ -79,15 +82,31 @@ export interface VariantHookIO {
   /** Features per token (the fragment's output width when there is one). */
   readonly width: number;
   readonly full?: string;
+  /** float32 [batch, width] dense extremes (outputs of `extremes`, and of `gated` unless the extremes are gated). */
   readonly max?: string;
   readonly min?: string;
-  /** int64 [pairs, 2]: (row, feature) of each gated pair. */
+  /** int32 [pairs, 2]: (feature, row) of each gated pair, feature-major. */
   readonly gatedIndex?: string;
   /** float32 [pairs, seq]. */
   readonly gatedValues?: string;
+  /** float32 [pairs]: each gated pair's per-sequence max and min. */
+  readonly gatedMax?: string;
+  readonly gatedMin?: string;
   /** float32 [width] threshold inputs of `gated`. */
   readonly top?: string;
   readonly bottom?: string;
+  /** With gated extremes: float32 [width] threshold inputs, and the int64 [rows] input of the dense rows. */
+  readonly extremesTop?: string;
+  readonly extremesBottom?: string;
+  readonly denseRows?: string;
+  /** With gated extremes: int32 [n, 2] (feature, row) and float32 [n] of the maxima (minima) that passed. */
+  readonly maximaIndex?: string;
+  readonly maximaValues?: string;
+  readonly minimaIndex?: string;
+  readonly minimaValues?: string;
+  /** With gated extremes: float32 [dense rows, width]. */
+  readonly denseMax?: string;
+  readonly denseMin?: string;
 }
 
 export interface HookVariant {
@@ -118,9 +137,10 @@ export async function baseGraphDigest(base: BaseGraph): Promise<string> {
 
 /**
  * Changes when the graph built for the same spec changes, so variant files written by an older plugin are never
- * reused. 2: the first counted position is the `expgen.count_from` input, not a constant per hook.
+ * reused. 2: the first counted position is the `expgen.count_from` input, not a constant per hook. 3: gated pairs
+ * are int32 (feature, row), feature-major, with their extremes; gates pass NaN; extremes can be gated.
  */
-const VARIANT_LAYOUT = 2;
+const VARIANT_LAYOUT = 3;
 
 export function variantKey(baseDigest: string, spec: VariantSpec): string {
   const shape = {
@@ -132,6 +152,7 @@ export function variantKey(baseDigest: string, spec: VariantSpec): string {
       hook: h.hook,
       reduce: h.reduce,
       fragment: h.fragment ? fragmentDigest(h.fragment) : null,
+      ...(h.reduce === 'gated' && h.gateExtremes ? { gateExtremes: true } : {}),
     })),
     // Only when present, so the keys (and files) of variants without a selection stay what they were.
     ...(spec.logitIds !== undefined && spec.logits !== 'none' ? { logitIds: [...spec.logitIds] } : {}),
@@ -148,12 +169,28 @@ function variantIO(base: BaseGraph, spec: VariantSpec, key: string): HookVariant
     if (request.reduce === 'full') return { hook: request.hook, width, full: `${p}.full` };
     const extremes = { hook: request.hook, width, max: `${p}.max`, min: `${p}.min` };
     if (request.reduce === 'extremes') return extremes;
-    return {
-      ...extremes,
+    const gated = {
+      hook: request.hook,
+      width,
       gatedIndex: `${p}.gated_index`,
       gatedValues: `${p}.gated_values`,
+      gatedMax: `${p}.gated_max`,
+      gatedMin: `${p}.gated_min`,
       top: `${p}.top`,
       bottom: `${p}.bottom`,
+    };
+    if (!request.gateExtremes) return { ...extremes, ...gated };
+    return {
+      ...gated,
+      extremesTop: `${p}.extremes_top`,
+      extremesBottom: `${p}.extremes_bottom`,
+      denseRows: `${p}.dense_rows`,
+      maximaIndex: `${p}.maxima_index`,
+      maximaValues: `${p}.maxima_values`,
+      minimaIndex: `${p}.minima_index`,
+      minimaValues: `${p}.minima_values`,
+      denseMax: `${p}.dense_max`,
+      denseMin: `${p}.dense_min`,
     };
   });
   const cast = base.logitsElemType !== DataType.FLOAT;
@@ -304,7 +341,7 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
     const positions = b.op('Range', [b.int64Constant(0), seqLength, b.int64Constant(1)]);
     // Forward passes start from an empty cache, so attention_mask is [batch, seq] and marks the real tokens.
     const real = b.op('Cast', [base.attentionMask], { to: int(DataType.BOOL) });
-    return { perToken, positions, real };
+    return { perToken, positions, real, seqLength };
   });
   // [batch, seq, 1]: the positions that count in extremes and gating, real and at or past their row's count_from
   // (positions[None, :] >= count_from[:, None]). One mask for every reducing hook, built only when one reduces so
@@ -339,29 +376,20 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
         return;
       }
       if (valid === null) throw new Error(`hook "${request.hook}" reduces but the variant has no count_from input`);
-      const max = b.opTo(io.max!, 'ReduceMax', [b.op('Where', [valid, tokens, b.floatConstant(-Infinity)])], {
-        axes: ints([1]),
-        keepdims: int(0),
-      });
-      const min = b.opTo(io.min!, 'ReduceMin', [b.op('Where', [valid, tokens, b.floatConstant(Infinity)])], {
-        axes: ints([1]),
-        keepdims: int(0),
-      });
-      outputs.push(
-        valueInfo(max, DataType.FLOAT, ['batch', io.width]),
-        valueInfo(min, DataType.FLOAT, ['batch', io.width]),
-      );
+      const reduce = (op: string, fill: number, output?: string) => {
+        const masked = b.op('Where', [valid, tokens, b.floatConstant(fill)]);
+        const attributes = { axes: ints([1]), keepdims: int(0) };
+        return output ? b.opTo(output, op, [masked], attributes) : b.op(op, [masked], attributes);
+      };
+      const max = reduce('ReduceMax', -Infinity, io.max);
+      const min = reduce('ReduceMin', Infinity, io.min);
+      if (io.max && io.min)
+        outputs.push(
+          valueInfo(max, DataType.FLOAT, ['batch', io.width]),
+          valueInfo(min, DataType.FLOAT, ['batch', io.width]),
+        );
       if (!io.gatedIndex) return;
-      const top = b.input(io.top!, DataType.FLOAT, [io.width]);
-      const bottom = b.input(io.bottom!, DataType.FLOAT, [io.width]);
-      const selected = b.op('Or', [b.op('Greater', [max, top]), b.op('Less', [min, bottom])]);
-      const pairs = b.opTo(io.gatedIndex, 'Transpose', [b.op('NonZero', [selected])], { perm: ints([1, 0]) });
-      const byFeature = b.op('Transpose', [tokens], { perm: ints([0, 2, 1]) });
-      b.opTo(io.gatedValues!, 'GatherND', [byFeature, pairs]);
-      outputs.push(
-        valueInfo(pairs, DataType.INT64, ['pairs', 2]),
-        valueInfo(io.gatedValues!, DataType.FLOAT, ['pairs', 'sequence']),
-      );
+      outputs.push(...addGates(b, io, tokens, max, min, shared.seqLength));
     });
   });
 
@@ -370,6 +398,86 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
   graph.input = [...(graph.input ?? []), ...b.inputs];
   graph.output = outputs;
   return fragmentTensors;
+}
+
+/**
+ * The gates of a `gated` hook, on the extremes transposed to [width, batch] so that NonZero lists the passing pairs
+ * feature-major (feature, then row) — the order the host fills per-feature lists in, with no sort. A pair passes
+ * when its value is not within the threshold (`Not(LessOrEqual)`), so NaN always passes and reaches the host's
+ * checks. Per-token values are gathered from the flat [batch * seq * width] values at b*seq*width + t*width + f,
+ * which reads only the pairs' values (a transpose to [batch, width, seq] would copy every value of the hook).
+ */
+function addGates(
+  b: GraphBuilder,
+  io: VariantHookIO,
+  tokens: string,
+  max: string,
+  min: string,
+  seqLength: string,
+): ValueInfoProto[] {
+  const outputs: ValueInfoProto[] = [];
+  const byFeature = (extremes: string) => b.op('Transpose', [extremes], { perm: ints([1, 0]) });
+  const column = (thresholds: string) => b.op('Unsqueeze', [thresholds, b.int64Constant([1])]);
+  const maxT = byFeature(max);
+  const minT = byFeature(min);
+  const beyondTop = (thresholds: string) => b.op('Not', [b.op('LessOrEqual', [maxT, column(thresholds)])]);
+  const beyondBottom = (thresholds: string) => b.op('Not', [b.op('GreaterOrEqual', [minT, column(thresholds)])]);
+  /** [n, 2] int64 (feature, row) of the true entries of a [width, batch] mask, feature-major. */
+  const pairsOf = (mask: string) => b.op('Transpose', [b.op('NonZero', [mask])], { perm: ints([1, 0]) });
+  const int32 = (output: string, pairs: string) => b.opTo(output, 'Cast', [pairs], { to: int(DataType.INT32) });
+
+  const top = b.input(io.top!, DataType.FLOAT, [io.width]);
+  const bottom = b.input(io.bottom!, DataType.FLOAT, [io.width]);
+  const pairs = pairsOf(b.op('Or', [beyondTop(top), beyondBottom(bottom)]));
+  int32(io.gatedIndex!, pairs);
+  const feature = b.op('Gather', [pairs, b.int64Constant(0)], { axis: int(1) });
+  const row = b.op('Gather', [pairs, b.int64Constant(1)], { axis: int(1) });
+  const width = b.int64Constant(io.width);
+  const start = b.op('Add', [b.op('Mul', [row, b.op('Mul', [seqLength, width])]), feature]);
+  const steps = b.op('Mul', [b.op('Range', [b.int64Constant(0), seqLength, b.int64Constant(1)]), width]);
+  const index = b.op('Add', [
+    b.op('Unsqueeze', [start, b.int64Constant([1])]),
+    b.op('Unsqueeze', [steps, b.int64Constant([0])]),
+  ]);
+  b.opTo(io.gatedValues!, 'Gather', [b.op('Reshape', [tokens, b.int64Constant([-1])]), index], { axis: int(0) });
+  b.opTo(io.gatedMax!, 'GatherND', [maxT, pairs]);
+  b.opTo(io.gatedMin!, 'GatherND', [minT, pairs]);
+  outputs.push(
+    valueInfo(io.gatedIndex!, DataType.INT32, ['pairs', 2]),
+    valueInfo(io.gatedValues!, DataType.FLOAT, ['pairs', 'sequence']),
+    valueInfo(io.gatedMax!, DataType.FLOAT, ['pairs']),
+    valueInfo(io.gatedMin!, DataType.FLOAT, ['pairs']),
+  );
+  if (!io.maximaIndex) return outputs;
+
+  const sparse = (mask: string, extremes: string, index: string, values: string, count: string) => {
+    const passing = pairsOf(mask);
+    int32(index, passing);
+    b.opTo(values, 'GatherND', [extremes, passing]);
+    outputs.push(valueInfo(index, DataType.INT32, [count, 2]), valueInfo(values, DataType.FLOAT, [count]));
+  };
+  sparse(
+    beyondTop(b.input(io.extremesTop!, DataType.FLOAT, [io.width])),
+    maxT,
+    io.maximaIndex,
+    io.maximaValues!,
+    'maxima',
+  );
+  sparse(
+    beyondBottom(b.input(io.extremesBottom!, DataType.FLOAT, [io.width])),
+    minT,
+    io.minimaIndex!,
+    io.minimaValues!,
+    'minima',
+  );
+  const denseRows = b.input(io.denseRows!, DataType.INT64, ['dense_rows']);
+  b.opTo(io.denseMax!, 'Gather', [max, denseRows], { axis: int(0) });
+  b.opTo(io.denseMin!, 'Gather', [min, denseRows], { axis: int(0) });
+  outputs.push(
+    valueInfo(io.denseMax!, DataType.FLOAT, ['dense_rows', io.width]),
+    valueInfo(io.denseMin!, DataType.FLOAT, ['dense_rows', io.width]),
+  );
+  return outputs;
 }
 
 /**
