@@ -78,6 +78,12 @@ export const configSchema = s.object({
       })
       .default([-32, 32])
       .describe('[low, high] of the histogram bins; values outside land in the under- and overflow bins.'),
+    histogramSample: s
+      .number({ exclusiveMin: 0, max: 1 })
+      .default(1 / 64)
+      .describe(
+        'Fraction of sequences (chosen by a hash of their id) whose extremes go into the histogram; the kept extremes and tail quantiles use every sequence.',
+      ),
     splits: s
       .object({
         train: s.number({ min: 0 }).default(1),
@@ -92,6 +98,13 @@ export const configSchema = s.object({
       .describe('Seconds between checkpoints of a running stage.'),
     seed: s.integer({ min: 0 }).default(0).describe('Seed of the random-sequence choice and of the split assignment.'),
     memoryBudgetGB: s.number({ exclusiveMin: 0 }).nullable().default(null),
+    workers: s
+      .integer({ min: 1 })
+      .nullable()
+      .default(null)
+      .describe(
+        "Threads that merge each batch into the exemplar state, features split between them; null: the machine's cores minus the one that drives inference.",
+      ),
     chatDate: s
       .string({ nonEmpty: true })
       .default('26 Jul 2024')

@@ -34,9 +34,11 @@ export type StageName = keyof typeof STAGE_SECTIONS;
 
 /**
  * Keys that change how a stage runs but not what it writes (checkpoint cadence; the memory budget only splits the
- * layers into passes with identical results), so a run resumed with other values continues the same output.
+ * layers into passes, and the merge workers only split the features, with identical results), so a run resumed with other values continues the same output.
  */
-const OPERATIONAL_KEYS: Record<string, readonly string[]> = { exemplars: ['checkpointSeconds', 'memoryBudgetGB'] };
+const OPERATIONAL_KEYS: Record<string, readonly string[]> = {
+  exemplars: ['checkpointSeconds', 'memoryBudgetGB', 'workers'],
+};
 
 /** The part of a resolved config (plugin options parsed) that a stage's output depends on. */
 export function stageConfig(config: ExpgenConfig, stage: StageName): Record<string, unknown> {

@@ -111,6 +111,7 @@ export function importReleasedExemplars(
       randomSeed: String(released.config.seed ?? 0),
       extremesKept: released.config.extremesKept,
       histogram: null,
+      histogramSample: 1,
       countedFrom: 0,
     },
     datasets: released.config.datasetNames,

@@ -11,7 +11,7 @@ import { readExemplarFile, type ExemplarRow } from '../storage/exemplar-file.js'
 import { distributionFilePath, exemplarFilePath } from '../storage/layout.js';
 import { readExemplarManifest } from '../storage/manifest.js';
 import { mergeExemplarOutputs } from '../storage/merge-exemplar-dirs.js';
-import { loadLayerSplitState } from '../storage/state-files.js';
+import { loadLayerSplitState } from '../storage/state-loading.js';
 import { importReleasedExemplars, tailQuantileOfSorted } from './import-released.js';
 import { NpyFile, parseNpyHeader, parsePythonLiteral } from './npy.js';
 import { ReleasedExemplars, readReleasedConfig } from './released-exemplars.js';

@@ -1,6 +1,12 @@
 import { type Sign, ExpgenError } from '@expgen/contract';
-import { allocate, checkCount } from './checks.js';
+import { checkCount } from './checks.js';
+import { ExtremeBuffers, type ExtremeBufferArrays } from './kept-extremes.js';
+import { selectionHash } from './random-sequences.js';
 import { corruptCheckpoint, decodeState, encodeState, integerParam } from './state-codec.js';
+import { copyInto, isShared, stateArray, type StateMemory } from './state-memory.js';
+import { densePairs, pairRange, type SparsePairs } from './sparse-pairs.js';
+
+export { selectDescending } from './kept-extremes.js';
 
 /** Uniform histogram bins over [low, high), plus an underflow and an overflow bin. */
 export interface HistogramBins {
@@ -14,6 +20,36 @@ export interface ActivationDistributionOptions {
   /** M: how many of the largest maxima (and smallest minima) to keep per feature (10,000 in the reference). */
   readonly keep: number;
   readonly histogram: HistogramBins;
+  /**
+   * Fraction of sequences whose extremes go into the histogram (1: every sequence). A sequence is in the sample
+   * when a hash of its id falls below the fraction (`inHistogramSample`), so shards sample the same sequences.
+   */
+  readonly histogramSample?: number;
+  /** `shared`: the arrays live in SharedArrayBuffers, for merge workers (default `private`). */
+  readonly memory?: StateMemory;
+}
+
+/**
+ * One batch as a gated forward with gated extremes returns it, feature indices being the state's: the per-sequence
+ * maxima and minima that can enter the kept extremes (feature-major), and the dense extremes of the batch's rows
+ * in the histogram sample.
+ */
+export interface SparseExtremesBatch {
+  readonly maxima: SparsePairs;
+  readonly minima: SparsePairs;
+  /** [rows, features] dense extremes of the sampled rows, for the histogram. */
+  readonly sample: { readonly rows: number; readonly max: Float32Array; readonly min: Float32Array };
+}
+
+/** What a merge worker needs to attach to a distribution in shared memory. */
+export interface DistributionHandles {
+  readonly features: number;
+  readonly keep: number;
+  readonly histogram: HistogramBins;
+  readonly maxima: ExtremeBufferArrays;
+  readonly negatedMinima: ExtremeBufferArrays;
+  readonly maxHistogram: Float64Array;
+  readonly minHistogram: Float64Array;
 }
 
 /** Per-sequence extremes of one batch. */
@@ -31,135 +67,24 @@ export const TAIL_FRACTIONS: readonly number[] = [1e-4, 1e-5, 1e-6, 1e-7, 1e-8];
 
 const KIND = 'activation-distribution';
 const NAME = 'ActivationDistribution';
-
-/**
- * Rearranges a[from .. to) so that a[at] holds the value it would hold if the range were sorted descending, with
- * everything before it >= it and everything after it <= it (quickselect, Hoare partition, median-of-three pivot;
- * deterministic, so a checkpoint restored and continued matches an uninterrupted run byte for byte). After too many
- * rounds, as on adversarial input, it sorts the rest instead, which bounds the work at O(n log n).
- */
-export function selectDescending(a: Float32Array, from: number, to: number, at: number): void {
-  let low = from;
-  let high = to - 1;
-  let rounds = 2 * Math.ceil(Math.log2(to - from + 1)) + 4;
-  while (high > low) {
-    if (high - low < 24 || rounds-- === 0) {
-      const sorted = a
-        .subarray(low, high + 1)
-        .sort()
-        .reverse();
-      a.set(sorted, low);
-      return;
-    }
-    const middle = (low + high) >>> 1;
-    // Order a[low] >= a[middle] >= a[high], so the pivot is the median of three and both scans stop in range.
-    if (a[middle]! > a[low]!) swap(a, middle, low);
-    if (a[high]! > a[low]!) swap(a, high, low);
-    if (a[high]! > a[middle]!) swap(a, high, middle);
-    const pivot = a[middle]!;
-    let i = low;
-    let j = high;
-    while (i <= j) {
-      while (a[i]! > pivot) i++;
-      while (a[j]! < pivot) j--;
-      if (i <= j) {
-        swap(a, i, j);
-        i++;
-        j--;
-      }
-    }
-    // Now a[low .. j] >= pivot, a[i .. high] <= pivot, and anything between equals the pivot.
-    if (at <= j) high = j;
-    else if (at >= i) low = i;
-    else return;
-  }
-}
-
-function swap(a: Float32Array, i: number, j: number): void {
-  const t = a[i]!;
-  a[i] = a[j]!;
-  a[j] = t;
-}
-
-/**
- * The largest M keys of each feature, kept with the "threshold + batch select" method: each feature has room for
- * M + P keys (P = M / 8, at least 16); a key enters iff it is greater than the feature's threshold and is simply
- * appended; when the room is full, a selection keeps the M largest and the threshold becomes the M-th largest.
- * An insertion thus costs an append plus a share of one O(M + P) selection per P insertions (about 50 ns at
- * M = 10,000 on a 2-core EPYC), instead of a heap operation whose O(log M) steps each miss cache in an M-sized
- * array (about 300 ns there). P = M / 8 trades 12.5% more memory for that; M / 4 was about 30% faster still.
- *
- * Keys are the maxima for the positive sign and the negated minima for the negative sign (negation is exact), so
- * one code path serves both. Keys equal to the threshold are not kept: the M kept already include M keys >= it, so
- * the multiset of the M largest is the same either way.
- */
-class ExtremeBuffers {
-  /** Room per feature: M + P. */
-  readonly room: number;
-  readonly keys: Float32Array;
-  /** Keys held per feature, <= room; the M largest of them are the feature's kept extremes. */
-  readonly counts: Int32Array;
-  /** A key enters iff it is strictly greater: -Infinity until the first selection, then the M-th largest key. */
-  readonly thresholds: Float32Array;
-
-  constructor(
-    readonly features: number,
-    readonly keep: number,
-    arrays?: { keys: Float32Array; counts: Int32Array; thresholds: Float32Array },
-  ) {
-    this.room = ExtremeBuffers.roomFor(keep);
-    this.keys = arrays?.keys ?? allocate(NAME, 'kept extremes', features * this.room, (n) => new Float32Array(n));
-    this.counts = arrays?.counts ?? new Int32Array(features);
-    this.thresholds = arrays?.thresholds ?? new Float32Array(features).fill(-Infinity);
-  }
-
-  static roomFor(keep: number): number {
-    return keep + Math.max(16, Math.ceil(keep / 8));
-  }
-
-  /** Keeps only feature f's M largest keys and raises its threshold to the M-th largest. */
-  select(f: number): void {
-    const base = f * this.room;
-    selectDescending(this.keys, base, base + this.counts[f]!, base + this.keep - 1);
-    this.counts[f] = this.keep;
-    this.thresholds[f] = this.keys[base + this.keep - 1]!;
-  }
-
-  /** Appends `key`, which the caller checked is above the threshold, selecting when the room is full. */
-  add(f: number, key: number): void {
-    const count = this.counts[f]!;
-    this.keys[f * this.room + count] = key;
-    this.counts[f] = count + 1;
-    if (count + 1 === this.room) this.select(f);
-  }
-
-  /** How many extremes feature f has: min(M, keys held). */
-  kept(f: number): number {
-    return Math.min(this.keep, this.counts[f]!);
-  }
-
-  /** Feature f's M largest keys, largest first. */
-  sortedKeys(f: number): Float32Array {
-    const base = f * this.room;
-    const keys = this.keys.slice(base, base + this.counts[f]!);
-    keys.sort();
-    keys.reverse();
-    return keys.slice(0, this.keep);
-  }
-}
+/** Salt of the histogram sample's hash, so that it is unrelated to the random sequences' selection. */
+const HISTOGRAM_SALT = 0x48495354n;
 
 /**
  * Per feature: the M largest per-sequence maxima and the M smallest per-sequence minima, fixed-bin histograms of
- * all per-sequence maxima and minima, and the tokens and sequences seen, from which `tailQuantile` estimates the
- * activation that a fraction q of tokens exceed (the reference's highlight thresholds).
+ * the per-sequence maxima and minima of a sample of sequences, and the tokens and sequences seen, from which
+ * `tailQuantile` estimates the activation that a fraction q of tokens exceed (the reference's highlight thresholds).
  *
  * Exact and mergeable: the kept extremes are a multiset (no ids, so ties cannot matter), the histogram bin of a
- * value depends only on the value and the bin options, and counts add. Sharded and merged, the state has the same
- * content as one stream; only the buffers' internal order may differ, which `sortedExtremes` does not show.
+ * value depends only on the value and the bin options, the sample only on the sequence id, and counts add.
+ * Sharded and merged, the state has the same content as one stream; only the buffers' internal order may differ,
+ * which `sortedExtremes` does not show.
  *
- * Offering is the host's hot path (B x F values per sign per batch, for every layer), so it is one pass per sign:
- * a bin increment and one comparison against the feature's threshold; only values beyond it are appended (see
- * ExtremeBuffers), and over N sequences about M (1 + ln(N / M)) values per feature ever are.
+ * Host cost: the kept extremes take only values above their threshold, and `thresholds()` is what a gated forward
+ * is fed, so only those leave the device (HookRequest.extremeThresholds): over N sequences about M (1 + ln(N / M))
+ * values per feature ever arrive. The tail quantiles come from the kept extremes alone, so they stay exact. The
+ * histogram is for display (the report) and takes the sample's dense extremes: a fraction `histogramSample` of the
+ * host's former per-sequence cost, with the histogram's counts those of the sample.
  *
  * Memory per feature: 2 x (M + M/8) x 4 bytes of extremes + 2 x (bins + 2) x 8 bytes of counts (M = 10,000 and
  * 64 bins: 91 KB, so 1.3 GB for the 14,336 neurons of one Llama-3.1-8B layer).
@@ -168,11 +93,13 @@ export class ActivationDistribution {
   readonly features: number;
   readonly keep: number;
   readonly bins: HistogramBins;
+  readonly histogramSample: number;
   private readonly maxima: ExtremeBuffers;
   private readonly negatedMinima: ExtremeBuffers;
   /** [features, bins + 2]: underflow, bins, overflow. */
   private readonly maxHistogram: Float64Array;
   private readonly minHistogram: Float64Array;
+  private readonly sampleBelow: bigint;
   private tokens = 0;
   private sequences = 0;
 
@@ -190,15 +117,50 @@ export class ActivationDistribution {
     this.features = checkCount(NAME, 'features', options.features);
     this.keep = checkCount(NAME, 'keep', options.keep);
     this.bins = checkBins(options.histogram);
+    this.histogramSample = checkSample(options.histogramSample ?? 1);
+    this.sampleBelow = BigInt(Math.round(this.histogramSample * 2 ** 32)) << 32n;
+    const memory = options.memory ?? 'private';
     const width = this.bins.bins + 2;
-    this.maxima = restored?.maxima ?? new ExtremeBuffers(this.features, this.keep);
-    this.negatedMinima = restored?.negatedMinima ?? new ExtremeBuffers(this.features, this.keep);
+    this.maxima = restored?.maxima ?? new ExtremeBuffers(this.features, this.keep, undefined, memory);
+    this.negatedMinima = restored?.negatedMinima ?? new ExtremeBuffers(this.features, this.keep, undefined, memory);
     this.maxHistogram =
-      restored?.maxHistogram ?? allocate(NAME, 'histogram', this.features * width, (n) => new Float64Array(n));
+      restored?.maxHistogram ?? stateArray(NAME, 'histogram', Float64Array, this.features * width, memory);
     this.minHistogram =
-      restored?.minHistogram ?? allocate(NAME, 'histogram', this.features * width, (n) => new Float64Array(n));
+      restored?.minHistogram ?? stateArray(NAME, 'histogram', Float64Array, this.features * width, memory);
     this.tokens = restored?.tokens ?? 0;
     this.sequences = restored?.sequences ?? 0;
+  }
+
+  /** The shared arrays, for a merge worker's `attach`. */
+  handles(): DistributionHandles {
+    const { features, keep, maxHistogram, minHistogram } = this;
+    if (!isShared(maxHistogram, minHistogram))
+      throw new Error(`${NAME}: only a distribution in shared memory can be handed to a merge worker`);
+    return {
+      features,
+      keep,
+      histogram: { ...this.bins },
+      maxima: this.maxima.arrays(),
+      negatedMinima: this.negatedMinima.arrays(),
+      maxHistogram,
+      minHistogram,
+    };
+  }
+
+  /** A view of a distribution in shared memory, in a merge worker (see TopKExemplars.attach). */
+  static attach(handles: DistributionHandles): ActivationDistribution {
+    const { features, keep, histogram } = handles;
+    return new ActivationDistribution(
+      { features, keep, histogram },
+      {
+        maxima: new ExtremeBuffers(features, keep, handles.maxima),
+        negatedMinima: new ExtremeBuffers(features, keep, handles.negatedMinima),
+        maxHistogram: handles.maxHistogram,
+        minHistogram: handles.minHistogram,
+        tokens: 0,
+        sequences: 0,
+      },
+    );
   }
 
   /** Tokens the offered extremes were taken over: N in the quantile estimate. */
@@ -211,9 +173,28 @@ export class ActivationDistribution {
     return this.sequences;
   }
 
+  /** Whether a sequence's extremes go into the histogram: a hash of its id below `histogramSample`. */
+  inHistogramSample(sequenceId: number): boolean {
+    return this.histogramSample === 1 || selectionHash(HISTOGRAM_SALT, sequenceId) < this.sampleBelow;
+  }
+
   /**
-   * Takes one batch of per-sequence extremes. A maximum of -Infinity (minimum of +Infinity) means the row had no
-   * counted position for the feature and is skipped. Throws, leaving the state unchanged, on a NaN extreme.
+   * The gate of the next forward's extremes (HookRequest.extremeThresholds): top[f] is the threshold a maximum
+   * must pass to be kept, bottom[f] likewise for a minimum (-Infinity / +Infinity until the first selection).
+   */
+  thresholds(into?: { top: Float32Array; bottom: Float32Array }): { top: Float32Array; bottom: Float32Array } {
+    const top = into?.top ?? new Float32Array(this.features);
+    const bottom = into?.bottom ?? new Float32Array(this.features);
+    top.set(this.maxima.thresholds);
+    const negated = this.negatedMinima.thresholds;
+    for (let f = 0; f < this.features; f++) bottom[f] = -negated[f]!;
+    return { top, bottom };
+  }
+
+  /**
+   * Takes one batch of dense per-sequence extremes, every row in the histogram. A maximum of -Infinity (minimum
+   * of +Infinity) means the row had no counted position for the feature and is skipped. Throws, leaving the state
+   * unchanged, on a NaN extreme.
    */
   offer(batch: ExtremesBatch): void {
     const { features } = this;
@@ -224,51 +205,76 @@ export class ActivationDistribution {
         `${NAME}: max/min have ${max.length}/${min.length} values, expected the same whole number of rows of ${features} features`,
       );
     }
-    if (!Number.isSafeInteger(tokens) || tokens < 0)
-      throw new Error(`${NAME}: tokens must be a non-negative integer, got ${tokens}`);
+    checkTokens(tokens);
     checkNoNaN(max, features, 'max');
     checkNoNaN(min, features, 'min');
-    this.take(max, rows, this.maxima, this.maxHistogram, 1);
-    this.take(min, rows, this.negatedMinima, this.minHistogram, -1);
+    this.mergeRange(
+      {
+        maxima: densePairs(max, rows, features, -Infinity),
+        minima: densePairs(min, rows, features, Infinity),
+        sample: { rows, max, min },
+      },
+      0,
+      features,
+    );
+    this.count(rows, tokens);
+  }
+
+  /** Takes one batch of gated extremes for `rows` sequences over `tokens` counted tokens. */
+  offerSparse(batch: SparseExtremesBatch, rows: number, tokens: number): void {
+    checkTokens(tokens);
+    for (const list of [batch.maxima, batch.minima, { values: batch.sample.max }, { values: batch.sample.min }]) {
+      for (let i = 0; i < list.values.length; i++)
+        if (Number.isNaN(list.values[i]!))
+          throw new ExpgenError(
+            `${NAME}: the subject returned a NaN extreme; check the model's numerics (fp16 overflow?)`,
+          );
+    }
+    this.mergeRange(batch, 0, this.features);
+    this.count(rows, tokens);
+  }
+
+  /**
+   * Merges features [from, to) of a batch: the kept extremes of each feature take its values above the threshold
+   * in stream order, the histogram the sampled rows. Ranges are disjoint memory: merge workers run them in
+   * parallel on one distribution in shared memory.
+   */
+  mergeRange(batch: SparseExtremesBatch, from: number, to: number): void {
+    const [maxStart, maxEnd] = pairRange(batch.maxima.features, from, to);
+    mergeFeatures(this.maxima, batch.maxima, maxStart, maxEnd, 1);
+    const [minStart, minEnd] = pairRange(batch.minima.features, from, to);
+    mergeFeatures(this.negatedMinima, batch.minima, minStart, minEnd, -1);
+    this.histogramRange(batch.sample.max, batch.sample.rows, this.maxHistogram, from, to, -Infinity);
+    this.histogramRange(batch.sample.min, batch.sample.rows, this.minHistogram, from, to, Infinity);
+  }
+
+  /** Counts a batch's sequences and counted tokens (the main thread does, once per batch). */
+  count(rows: number, tokens: number): void {
     this.tokens += tokens;
     this.sequences += rows;
   }
 
-  /** One sign's pass: histogram of the raw values, admission of the keys (value x direction). */
-  private take(
+  /** Histogram counts of features [from, to) over [rows, features] values (`skip`: no counted position). */
+  private histogramRange(
     values: Float32Array,
     rows: number,
-    buffers: ExtremeBuffers,
     histogram: Float64Array,
-    direction: 1 | -1,
+    from: number,
+    to: number,
+    skip: number,
   ): void {
     const { features } = this;
     const { low, bins } = this.bins;
     const scale = bins / (this.bins.high - low);
     const width = bins + 2;
     const overflow = bins + 1;
-    const skip = -Infinity * direction;
-    const { thresholds, keys, counts, room } = buffers;
-    // Feature-outer order: one feature's histogram row and key buffer stay in cache for all the batch's rows
-    // (row-outer order touched a different histogram row on every value: a cache miss each). The strided reads of
-    // the input share cache lines with the next features' reads, so the input still comes from memory once.
-    for (let f = 0, bin0 = 0; f < features; f++, bin0 += width) {
-      let threshold = thresholds[f]!;
+    // Feature-outer order: one feature's histogram row stays in cache for all the batch's rows.
+    for (let f = from, bin0 = from * width; f < to; f++, bin0 += width) {
       for (let at = f, row = 0; row < rows; row++, at += features) {
         const value = values[at]!;
         if (value === skip) continue;
         const x = (value - low) * scale;
         histogram[bin0 + (x >= 0 ? (x < bins ? (x | 0) + 1 : overflow) : 0)]!++;
-        const key = value * direction;
-        if (key > threshold) {
-          const count = counts[f]!;
-          keys[f * room + count] = key;
-          counts[f] = count + 1;
-          if (count + 1 === room) {
-            buffers.select(f);
-            threshold = thresholds[f]!;
-          }
-        }
       }
     }
   }
@@ -322,13 +328,7 @@ export class ActivationDistribution {
     if (!(q > 0 && q < 1)) throw new Error(`${NAME}: tail fraction q must be in (0, 1), got ${q}`);
     const n = this.kept(feature, sign);
     if (n === 0 || this.tokens === 0) return null;
-    const rank = q * this.tokens;
-    const position = sign === 'positive' ? rank : rank - 1;
-    if (position < 0 || position > n - 1) return null;
-    const sorted = this.sortedExtremes(feature, sign);
-    const below = Math.floor(position);
-    if (below >= n - 1) return sorted[n - 1]!;
-    return sorted[below]! + (position - below) * (sorted[below + 1]! - sorted[below]!);
+    return quantileOfSorted(this.sortedExtremes(feature, sign), this.tokens, q, sign);
   }
 
   /**
@@ -337,7 +337,12 @@ export class ActivationDistribution {
    */
   merge(other: ActivationDistribution): void {
     if (other === this) throw new Error(`${NAME}: cannot merge a state with itself`);
-    if (other.features !== this.features || other.keep !== this.keep || !sameBins(other.bins, this.bins)) {
+    if (
+      other.features !== this.features ||
+      other.keep !== this.keep ||
+      !sameBins(other.bins, this.bins) ||
+      other.histogramSample !== this.histogramSample
+    ) {
       throw new Error(
         `${NAME}: cannot merge a distribution of ${other.features} features, keep ${other.keep}, bins ${JSON.stringify(other.bins)} into one of ${this.features}, ${this.keep}, ${JSON.stringify(this.bins)}`,
       );
@@ -371,6 +376,7 @@ export class ActivationDistribution {
         features: this.features,
         keep: this.keep,
         histogram: { ...this.bins },
+        histogramSample: this.histogramSample,
         tokensSeen: this.tokens,
         sequencesSeen: this.sequences,
       },
@@ -388,7 +394,11 @@ export class ActivationDistribution {
   }
 
   /** Restores a state from `toBuffers()` output (one buffer or the chunks). */
-  static fromBuffers(input: Uint8Array | readonly Uint8Array[]): ActivationDistribution {
+  static fromBuffers(
+    input: Uint8Array | readonly Uint8Array[],
+    options: { memory?: StateMemory } = {},
+  ): ActivationDistribution {
+    const memory = options.memory ?? 'private';
     const state = decodeState(input, KIND);
     const features = integerParam(state, KIND, 'features', 1);
     const keep = integerParam(state, KIND, 'keep', 1);
@@ -403,20 +413,23 @@ export class ActivationDistribution {
     const room = ExtremeBuffers.roomFor(keep);
     const buffers = (name: string): ExtremeBuffers => {
       const restored = new ExtremeBuffers(features, keep, {
-        keys: state.take(`${name}.keys`, 'f32', features * room),
-        counts: state.take(`${name}.counts`, 'i32', features),
-        thresholds: state.take(`${name}.thresholds`, 'f32', features),
+        keys: copyInto(NAME, name, state.take(`${name}.keys`, 'f32', features * room), memory),
+        counts: copyInto(NAME, name, state.take(`${name}.counts`, 'i32', features), memory),
+        thresholds: copyInto(NAME, name, state.take(`${name}.thresholds`, 'f32', features), memory),
       });
       checkBuffers(restored, name);
       return restored;
     };
+    const sample = state.params['histogramSample'] ?? 1;
+    if (typeof sample !== 'number' || !(sample > 0 && sample <= 1))
+      throw corruptCheckpoint(KIND, `histogramSample is ${JSON.stringify(sample)}`);
     return new ActivationDistribution(
-      { features, keep, histogram: bins },
+      { features, keep, histogram: bins, histogramSample: sample },
       {
         maxima: buffers('maxima'),
         negatedMinima: buffers('negatedMinima'),
-        maxHistogram: state.take('maxHistogram', 'f64', features * width),
-        minHistogram: state.take('minHistogram', 'f64', features * width),
+        maxHistogram: copyInto(NAME, 'histogram', state.take('maxHistogram', 'f64', features * width), memory),
+        minHistogram: copyInto(NAME, 'histogram', state.take('minHistogram', 'f64', features * width), memory),
         tokens: integerParam(state, KIND, 'tokensSeen'),
         sequences: integerParam(state, KIND, 'sequencesSeen'),
       },
@@ -447,6 +460,51 @@ function checkBins(histogram: HistogramBins | undefined): HistogramBins {
     );
   }
   return { low, high, bins };
+}
+
+/**
+ * `tailQuantile` from a feature's kept extremes already sorted (`sortedExtremes`), for writers that sort each
+ * feature once for its five quantiles per sign.
+ */
+export function quantileOfSorted(sorted: Float32Array, tokens: number, q: number, sign: Sign): number | null {
+  const n = sorted.length;
+  if (n === 0 || tokens === 0) return null;
+  const rank = q * tokens;
+  const position = sign === 'positive' ? rank : rank - 1;
+  if (position < 0 || position > n - 1) return null;
+  const below = Math.floor(position);
+  if (below >= n - 1) return sorted[n - 1]!;
+  return sorted[below]! + (position - below) * (sorted[below + 1]! - sorted[below]!);
+}
+
+function checkSample(sample: number): number {
+  if (!(typeof sample === 'number' && sample > 0 && sample <= 1))
+    throw new ExpgenError(`${NAME}: option "histogramSample" must be a fraction in (0, 1], got ${String(sample)}`);
+  // Whole multiples of 2^-32: the hash comparison is exact and the same on every shard.
+  return Math.max(1, Math.round(sample * 2 ** 32)) / 2 ** 32;
+}
+
+function checkTokens(tokens: number): void {
+  if (!Number.isSafeInteger(tokens) || tokens < 0)
+    throw new Error(`${NAME}: tokens must be a non-negative integer, got ${tokens}`);
+}
+
+/** One sign's sparse values [start, end) (feature-major) into its kept extremes, feature by feature. */
+function mergeFeatures(
+  buffers: ExtremeBuffers,
+  pairs: SparsePairs,
+  start: number,
+  end: number,
+  direction: 1 | -1,
+): void {
+  const { features, values } = pairs;
+  for (let i = start; i < end; ) {
+    const f = features[i]!;
+    let next = i + 1;
+    while (next < end && features[next] === f) next++;
+    buffers.addAll(f, values, i, next, direction);
+    i = next;
+  }
 }
 
 function sameBins(a: HistogramBins, b: HistogramBins): boolean {

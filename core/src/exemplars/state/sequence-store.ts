@@ -112,7 +112,8 @@ export class SequenceStore implements SequenceReferences {
     return this.live;
   }
 
-  retain(sequenceId: number): void {
+  /** Adds `times` references to `sequenceId` (a tally of a whole batch applies them at once). */
+  retain(sequenceId: number, times = 1): void {
     let slot = this.index.get(sequenceId);
     if (slot < 0) {
       checkSequenceId(NAME, sequenceId);
@@ -121,16 +122,18 @@ export class SequenceStore implements SequenceReferences {
       this.slotIds[slot] = sequenceId;
       this.live++;
     }
-    this.referenceCounts[slot]!++;
+    this.referenceCounts[slot]! += times;
   }
 
-  release(sequenceId: number): void {
+  /** Removes `times` references; the last one frees the sequence's slot. */
+  release(sequenceId: number, times = 1): void {
     const slot = this.index.get(sequenceId);
-    if (slot < 0)
+    if (slot < 0 || this.referenceCounts[slot]! < times)
       throw new Error(
-        `${NAME}: release of sequence ${sequenceId}, which is not referenced (unbalanced retain/release)`,
+        `${NAME}: release of sequence ${sequenceId}, which is not referenced ${times} time(s) (unbalanced retain/release)`,
       );
-    if (--this.referenceCounts[slot]! > 0) return;
+    this.referenceCounts[slot]! -= times;
+    if (this.referenceCounts[slot]! > 0) return;
     this.index.delete(sequenceId);
     // Clear the slot so that the checkpoint bytes depend only on what is live, not on what was freed.
     this.slotIds[slot] = -1;
@@ -215,6 +218,27 @@ export class SequenceStore implements SequenceReferences {
     return {
       sequenceId,
       tokens: this.tokens.slice(slot * this.seqLen, (slot + 1) * this.seqLen),
+      length: this.lengths[slot]!,
+      datasetIndex: this.datasetIndexes[slot]!,
+      documentId: this.documentIds[slot]!,
+      split: this.splitNames[this.splitIndexes[slot]!]!,
+      ...(window >= 0 ? { window } : {}),
+      ...(countFrom >= 0 ? { countFrom } : {}),
+    };
+  }
+
+  /**
+   * The stored sequence without copying its tokens (`tokens` is a view of the store: read it before the store
+   * changes), or undefined. For writers that copy tokens straight into file columns.
+   */
+  peek(sequenceId: number): (SequenceRecord & SequencePlacement) | undefined {
+    const slot = this.index.get(sequenceId);
+    if (slot < 0 || this.hasContent[slot] !== 1) return undefined;
+    const window = this.windows[slot]!;
+    const countFrom = this.countFroms[slot]!;
+    return {
+      sequenceId,
+      tokens: this.tokens.subarray(slot * this.seqLen, (slot + 1) * this.seqLen),
       length: this.lengths[slot]!,
       datasetIndex: this.datasetIndexes[slot]!,
       documentId: this.documentIds[slot]!,

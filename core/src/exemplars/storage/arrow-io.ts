@@ -394,6 +394,17 @@ export function primitiveColumn(
   } as never);
 }
 
+/** A utf8 column (no nulls) from its offsets (rows + 1) and bytes. */
+export function utf8Column(type: DataType, offsets: Int32Array, bytes: Uint8Array): Data {
+  return makeData({ type, length: offsets.length - 1, valueOffsets: offsets, data: bytes, nullCount: 0 } as never);
+}
+
+/** A list column (no nulls) from its offsets (rows + 1) and its child's values. */
+export function listColumn(type: DataType, offsets: Int32Array, values: Int32Array | Float32Array): Data {
+  const child = makeData({ type: (type as List).children[0]!.type, length: values.length, data: values } as never);
+  return makeData({ type, length: offsets.length - 1, valueOffsets: offsets, child, nullCount: 0 } as never);
+}
+
 export const INT32 = new Int32();
 
 /**

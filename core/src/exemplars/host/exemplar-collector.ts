@@ -1,0 +1,328 @@
+import { availableParallelism } from 'node:os';
+import {
+  type ActivationSource,
+  type ForwardResult,
+  type HookRequest,
+  type HookResult,
+  type LayerPlan,
+  reduceOnHost,
+} from '@expgen/contract';
+import type { FeatureSelection } from '../../engine/feature-selection.js';
+import { ReferenceTally } from '../state/reference-tally.js';
+import { layerBatch, layerGate, selectedCount } from './layer-batch.js';
+import {
+  checkpointChunks,
+  newSplitStates,
+  restoreSplitStates,
+  type LayerState,
+  type SplitStates,
+  type StateSettings,
+} from './layer-states.js';
+import { Mailbox } from './mailbox.js';
+import { mergeLayerRange, targetHandles, type LayerWork } from './merge-range.js';
+import { MergeWorkers, type WorkerShare } from './merge-workers.js';
+
+/** What the collector needs of a corpus row: its id and content (CorpusSequence has all of it). */
+export interface CollectedRow {
+  readonly sequenceId: number;
+  /** `seqLen` token ids, right-padded. */
+  readonly tokens: Int32Array;
+  readonly length: number;
+  readonly rankFrom: number;
+  readonly datasetIndex: number;
+  readonly documentId: string;
+  readonly split: string;
+  readonly window: number;
+}
+
+export interface ExemplarCollectorOptions {
+  /** The layers of one pass over the corpus. */
+  readonly plans: readonly LayerPlan[];
+  readonly selection: FeatureSelection;
+  readonly splits: readonly string[];
+  readonly settings: StateSettings;
+  /** Merge threads (`exemplars.workers`); 1 merges on the calling thread. */
+  readonly workers: number;
+  /**
+   * `device` (the run): gates in the subject, so only what can still enter the state leaves it. `none`: the
+   * reference the gates are tested against — every hook's full values come to the host and every extreme and pair
+   * is offered to the states.
+   */
+  readonly gating?: 'device' | 'none';
+  /** Set when the subject cannot run the activation source's graph fragments: hook values are encoded here. */
+  readonly hostEncode?: ActivationSource;
+  /** Checkpoint files to continue from (name -> bytes). */
+  readonly restore?: ReadonlyMap<string, Uint8Array>;
+}
+
+/** `exemplars.workers` resolved: null takes the machine's cores minus the thread that drives inference. */
+export function mergeWorkerCount(configured: number | null): number {
+  return configured ?? Math.max(1, availableParallelism() - 1);
+}
+
+/**
+ * Stage 1's host side for one pass over the corpus (one layer group): the states of every (split, layer), the
+ * forward requests their thresholds make, and the merge of each batch's results — on the calling thread, or
+ * partitioned by feature over `workers` threads that update the states in shared memory. Whatever the number of
+ * workers, every state and the sequence store end byte-identical (ranges are disjoint, and references are
+ * tallied and applied in one canonical order).
+ *
+ * Per batch and layer the main thread renumbers the results to the selected features, checks them, admits the
+ * random rows and applies the reference tally; the workers do the per-feature work: top-k insertions, kept
+ * extremes, histogram, random values.
+ */
+export class ExemplarCollector {
+  /** Bytes the subject returned (device -> host) and the sequences they covered, for the log and benchmarks. */
+  readonly traffic = { bytes: 0, sequences: 0 };
+  private readonly mailbox = new Mailbox();
+
+  private constructor(
+    private readonly options: ExemplarCollectorOptions,
+    private readonly states: ReadonlyMap<string, SplitStates>,
+    private readonly workers: MergeWorkers | null,
+  ) {}
+
+  static open(options: ExemplarCollectorOptions): ExemplarCollector {
+    const memory = options.workers > 1 ? 'shared' : 'private';
+    const states = new Map<string, SplitStates>();
+    for (const split of options.splits) {
+      states.set(
+        split,
+        options.restore
+          ? restoreSplitStates(options.restore, split, options.plans, options.selection, memory)
+          : newSplitStates(split, options.plans, options.selection, options.settings, memory),
+      );
+    }
+    const workers = options.workers > 1 ? MergeWorkers.start(options.workers) : null;
+    if (workers)
+      for (const splitStates of states.values())
+        for (const layer of splitStates.layers) workers.attach(stateKey(layer), targetHandles(layer));
+    return new ExemplarCollector(options, states, workers);
+  }
+
+  /** The states of one split (to write files, read counts, or inspect in tests). */
+  split(name: string): SplitStates {
+    const states = this.states.get(name);
+    if (!states) throw new Error(`ExemplarCollector: no split "${name}"`);
+    return states;
+  }
+
+  get splits(): readonly SplitStates[] {
+    return [...this.states.values()];
+  }
+
+  /**
+   * The hook requests of a batch of `split`: every layer gated with the states' current thresholds — the top-k
+   * gate, and the extremes gate (at least as loose, so every gated pair's extremes leave too) — with the rows of the
+   * histogram sample dense. Features outside the selection get closed gates.
+   */
+  hooks(split: string, rows: readonly CollectedRow[]): HookRequest[] {
+    const states = this.split(split);
+    const gating = this.options.gating ?? 'device';
+    const sampleRows = this.sampleRows(states, rows);
+    return states.layers.map((layer) => {
+      const { plan } = layer;
+      const fragment = plan.fragment && !this.options.hostEncode ? { fragment: plan.fragment } : {};
+      if (gating === 'none' || (this.options.hostEncode && plan.fragment))
+        return { hook: plan.hook, reduce: 'full', ...fragment };
+      return { ...gatedRequest(layer, sampleRows), ...fragment };
+    });
+  }
+
+  /** Rows of a batch whose full values the random sequences may take (ask before the forward pass). */
+  randomRows(split: string, rows: readonly CollectedRow[]): number[] {
+    const random = this.split(split).layers[0]?.random;
+    return random ? rows.flatMap((row, b) => (random.wouldAdmit(row.sequenceId) ? [b] : [])) : [];
+  }
+
+  /** The hook requests of the random rows' second pass: full values of every layer. */
+  randomHooks(split: string): HookRequest[] {
+    return this.split(split).layers.map(({ plan }) => ({
+      hook: plan.hook,
+      reduce: 'full',
+      ...(plan.fragment && !this.options.hostEncode ? { fragment: plan.fragment } : {}),
+    }));
+  }
+
+  /**
+   * Merges one batch of `split` into its states: `result` answers `hooks(split, rows)` (sent before the previous
+   * batch was applied: thresholds one batch old are looser, never wrong), `random` the random rows' full pass.
+   * Then the sequence store takes the tally of references and the content of every row it now refers to.
+   */
+  async apply(
+    split: string,
+    rows: readonly CollectedRow[],
+    result: ForwardResult,
+    random?: { readonly rows: readonly number[]; readonly result: ForwardResult },
+  ): Promise<void> {
+    const states = this.split(split);
+    const seqLen = this.options.settings.seqLen;
+    const sequenceIds = Float64Array.from(rows, (row) => row.sequenceId);
+    const sampleRows = this.sampleRows(states, rows);
+    const tally = new ReferenceTally();
+    let tokens = 0;
+    for (const row of rows) tokens += Math.max(0, row.length - row.rankFrom);
+    this.traffic.sequences += rows.length;
+    if (random) this.traffic.bytes += random.result.hooks.reduce((sum, hook) => sum + deviceBytes(hook), 0);
+
+    const works = states.layers.map((layer, i): LayerWork => {
+      const returned = result.hooks[i]!;
+      this.traffic.bytes += deviceBytes(returned);
+      const hook = returned.full ? this.reduceFull(layer, returned, rows) : returned;
+      const batch = layerBatch(hook, layer.selection, { sequenceIds, seqLen, sampleRows });
+      layer.topK.checkBatch(batch.topK);
+      return { ...batch, random: this.randomWork(layer, rows, random, tally) };
+    });
+
+    if (this.workers) {
+      const { buffer, packed } = this.mailbox.pack(works);
+      const shares: WorkerShare[][] = Array.from({ length: this.workers.size }, () => []);
+      states.layers.forEach((layer, i) => {
+        const features = selectedCount(layer.selection);
+        shares.forEach((share, w) => {
+          const from = Math.floor((features * w) / shares.length);
+          const to = Math.floor((features * (w + 1)) / shares.length);
+          if (from < to) share.push({ key: stateKey(layer), from, to, work: packed[i]! });
+        });
+      });
+      for (const reply of await this.workers.merge(buffer, shares)) tally.add(reply);
+    } else {
+      states.layers.forEach((layer, i) => {
+        mergeLayerRange(layer, works[i]!, 0, selectedCount(layer.selection), tally);
+      });
+    }
+
+    for (const layer of states.layers) {
+      layer.topK.commitBatch({ sequenceIds });
+      layer.distribution.count(rows.length, tokens);
+    }
+    tally.applyTo(states.store);
+    for (const row of rows) {
+      if (states.store.references(row.sequenceId) === 0 || states.store.has(row.sequenceId)) continue;
+      states.store.put(row.sequenceId, {
+        tokens: row.tokens,
+        length: row.length,
+        datasetIndex: row.datasetIndex,
+        documentId: row.documentId,
+        split: row.split,
+        window: row.window,
+        countFrom: row.rankFrom,
+      });
+    }
+  }
+
+  /** Every state as checkpoint files (name -> chunks); call between batches, and write the chunks at once. */
+  checkpointFiles(): Map<string, Uint8Array[]> {
+    const files = new Map<string, Uint8Array[]>();
+    for (const states of this.states.values())
+      for (const [name, chunks] of checkpointChunks(states)) files.set(name, chunks);
+    return files;
+  }
+
+  async close(): Promise<void> {
+    await this.workers?.close();
+  }
+
+  /** Rows of the batch in the histogram sample (the same for every layer: a function of the id). */
+  private sampleRows(states: SplitStates, rows: readonly CollectedRow[]): Int32Array {
+    const distribution = states.layers[0]?.distribution;
+    if (!distribution) return new Int32Array(0);
+    return Int32Array.from(rows.flatMap((row, b) => (distribution.inHistogramSample(row.sequenceId) ? [b] : [])));
+  }
+
+  /**
+   * The reductions of a `full` result, on the host: the reference path offers everything (gates wide open); a
+   * subject that cannot run the fragment gets it encoded here first, then gated as the graph would gate it.
+   */
+  private reduceFull(layer: LayerState, hook: HookResult, rows: readonly CollectedRow[]): HookResult {
+    const seqLen = this.options.settings.seqLen;
+    const { plan } = layer;
+    const values =
+      this.options.hostEncode && plan.fragment
+        ? this.options.hostEncode.encode(plan.layer, hook.full!, rows.length * seqLen)
+        : hook.full!;
+    const shape = {
+      batch: rows.length,
+      seqLen,
+      width: plan.width,
+      lengths: Int32Array.from(rows, (row) => row.length),
+      countFrom: Int32Array.from(rows, (row) => row.rankFrom),
+    };
+    if ((this.options.gating ?? 'device') === 'none') {
+      const open = {
+        top: new Float32Array(plan.width).fill(-Infinity),
+        bottom: new Float32Array(plan.width).fill(Infinity),
+      };
+      return reduceOnHost(values, shape, { hook: plan.hook, reduce: 'gated', thresholds: open });
+    }
+    // Gated here as the graph would gate it, with the states' current thresholds.
+    return reduceOnHost(values, shape, gatedRequest(layer, this.sampleRows(this.split(layer.split), rows)));
+  }
+
+  /** The slots the random rows of this layer go to (the main thread decides; workers copy the values). */
+  private randomWork(
+    layer: LayerState,
+    rows: readonly CollectedRow[],
+    random: { readonly rows: readonly number[]; readonly result: ForwardResult } | undefined,
+    tally: ReferenceTally,
+  ): LayerWork['random'] {
+    if (!layer.random || !random || random.rows.length === 0) return null;
+    const index = this.split(layer.split).layers.indexOf(layer);
+    const seqLen = this.options.settings.seqLen;
+    let values = random.result.hooks[index]!.full!;
+    if (this.options.hostEncode && layer.plan.fragment)
+      values = this.options.hostEncode.encode(layer.plan.layer, values, random.rows.length * seqLen);
+    const slots = Int32Array.from(random.rows, (b) => layer.random!.admit(rows[b]!.sequenceId, tally));
+    return { slots, values, sourceWidth: layer.plan.width, columns: layer.selection.indices };
+  }
+}
+
+/**
+ * The gated request of one layer with the states' current thresholds: the top-k gate, and the extremes gate at
+ * least as loose (so every gated pair's extremes leave too), both closed for features outside the selection.
+ */
+function gatedRequest(layer: LayerState, denseRows: Int32Array): HookRequest {
+  const thresholds = layer.topK.thresholds();
+  const extremes = layer.distribution.thresholds();
+  for (let f = 0; f < layer.topK.features; f++) {
+    extremes.top[f] = Math.min(extremes.top[f]!, thresholds.top[f]!);
+    extremes.bottom[f] = Math.max(extremes.bottom[f]!, thresholds.bottom[f]!);
+  }
+  return {
+    hook: layer.plan.hook,
+    reduce: 'gated',
+    thresholds: layerGate(layer.selection, thresholds),
+    extremeThresholds: layerGate(layer.selection, extremes),
+    denseRows,
+  };
+}
+
+function stateKey(layer: LayerState): string {
+  return `${layer.split}/${layer.plan.layer}`;
+}
+
+/** Bytes of the arrays a subject returned for one hook: what crossed from the device to the host. */
+export function deviceBytes(hook: HookResult): number {
+  let bytes = 0;
+  const add = (array: ArrayBufferView | undefined) => {
+    bytes += array?.byteLength ?? 0;
+  };
+  add(hook.full);
+  add(hook.max);
+  add(hook.min);
+  if (hook.gated) {
+    add(hook.gated.rows);
+    add(hook.gated.features);
+    add(hook.gated.values);
+    add(hook.gated.max);
+    add(hook.gated.min);
+  }
+  for (const pairs of hook.extremes ? [hook.extremes.maxima, hook.extremes.minima] : []) {
+    add(pairs.rows);
+    add(pairs.features);
+    add(pairs.values);
+  }
+  add(hook.dense?.max);
+  add(hook.dense?.min);
+  return bytes;
+}
