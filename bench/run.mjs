@@ -42,6 +42,10 @@ const BENCHMARKS = {
     'plugins/sae/dist/bench/sae-encode-bench.js',
     'host SAE encode tokens/s (4 rows/pass vs 1) and state, weight and intermediate bytes at 16k-131k latents',
   ],
+  'stage1-host': [
+    'core/dist/exemplars/state/bench/stage1-host-bench.js',
+    "stage 1's host side at Llama-3.1-8B's width (early and steady state, 1..N merge workers) vs the 340 sequences/s one H100 needs",
+  ],
   'exemplar-state': [
     'core/dist/exemplars/state/bench/exemplar-state-bench.js',
     'streaming top-k/bottom-k/extremes update vs a sort-based reference',

@@ -253,11 +253,10 @@ describe('reduceOnHost: gated extremes', () => {
     assert.equal(result.max, undefined, 'no dense extremes');
     assert.equal(result.min, undefined);
     const { maxima, minima } = result.extremes!;
-    assert.deepEqual(list(maxima.rows), [1, 0, 1]);
-    assert.deepEqual(list(maxima.features), [0, 1, 1]);
+    // index = feature * batch + row: (f0, row 1), (f1, row 0), (f1, row 1).
+    assert.deepEqual(list(maxima.index), [1, 2, 3]);
     assert.deepEqual(list(maxima.values), [9, 0, 2]);
-    assert.deepEqual(list(minima.rows), [0, 1]);
-    assert.deepEqual(list(minima.features), [0, 1]);
+    assert.deepEqual(list(minima.index), [0, 3]);
     assert.deepEqual(list(minima.values), [1, -9]);
     assert.deepEqual(list(result.dense?.rows), [1]);
     assert.deepEqual(list(result.dense?.max), [9, 2]);
@@ -272,9 +271,8 @@ describe('reduceOnHost: gated extremes', () => {
       thresholds: thresholds([Infinity, Infinity], [-Infinity, -Infinity]),
       extremeThresholds: thresholds([-Infinity, 0], [Infinity, -4]),
     });
-    assert.deepEqual(list(result.extremes!.maxima.rows), [0], 'row 1 has no counted position; f1 max 0 == 0');
-    assert.deepEqual(list(result.extremes!.maxima.features), [0]);
-    assert.deepEqual(list(result.extremes!.minima.features), [0], 'f1 min -4 == -4 is not beyond');
+    assert.deepEqual(list(result.extremes!.maxima.index), [0], 'row 1 has no counted position; f1 max 0 == 0');
+    assert.deepEqual(list(result.extremes!.minima.index), [0], 'f1 min -4 == -4 is not beyond');
     assert.equal(result.dense?.rows.length, 0);
   });
 

@@ -1,4 +1,4 @@
-import type { GateThresholds, HookRequest, HookResult, SparsePairs } from './subject-model.js';
+import type { GateThresholds, HookRequest, HookResult, SparseExtremes } from './subject-model.js';
 
 /**
  * The reductions of a HookRequest computed on the host from full per-token values [batch, seqLen, width]. It is
@@ -109,25 +109,23 @@ function checkGate(gate: GateThresholds | undefined, width: number, hook: string
   return gate;
 }
 
-/** The (row, feature, value) of [batch, width] values that pass, in feature-major order. */
+/** The values of [batch, width] that pass, as feature * batch + row (ascending: feature-major) and value. */
 function sparseBeyond(
   values: Float32Array,
   batch: number,
   width: number,
   passes: (value: number, feature: number) => boolean,
-): SparsePairs {
-  const rows: number[] = [];
-  const features: number[] = [];
+): SparseExtremes {
+  const index: number[] = [];
   const kept: number[] = [];
   for (let f = 0; f < width; f++) {
     for (let b = 0; b < batch; b++) {
       const v = values[b * width + f]!;
       if (passes(v, f)) {
-        rows.push(b);
-        features.push(f);
+        index.push(f * batch + b);
         kept.push(v);
       }
     }
   }
-  return { rows: Int32Array.from(rows), features: Int32Array.from(features), values: Float32Array.from(kept) };
+  return { index: Int32Array.from(index), values: Float32Array.from(kept) };
 }

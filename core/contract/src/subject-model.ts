@@ -67,12 +67,12 @@ export interface GateThresholds {
 }
 
 /**
- * (sequence, feature) pairs with one value each, in feature-major order: feature ascending, then row ascending —
- * the order a host that partitions features or fills per-feature lists wants, without a sort.
+ * Per-sequence extremes that passed a gate, 8 bytes each: `index[i]` = feature * batch + row, ascending — so
+ * feature-major (feature, then row), the order a host that partitions features or fills per-feature lists wants,
+ * without a sort — and `values[i]` the extreme. feature * batch + row must stay below 2^31.
  */
-export interface SparsePairs {
-  readonly rows: Int32Array;
-  readonly features: Int32Array;
+export interface SparseExtremes {
+  readonly index: Int32Array;
   readonly values: Float32Array;
 }
 
@@ -123,7 +123,7 @@ export interface HookResult {
     readonly min?: Float32Array;
   };
   /** For `gated` with `extremeThresholds`: the per-sequence maxima and minima that passed it. */
-  readonly extremes?: { readonly maxima: SparsePairs; readonly minima: SparsePairs };
+  readonly extremes?: { readonly maxima: SparseExtremes; readonly minima: SparseExtremes };
   /** For `gated` with `extremeThresholds` and `denseRows`: those rows' max and min, [rows.length, width] each. */
   readonly dense?: { readonly rows: Int32Array; readonly max: Float32Array; readonly min: Float32Array };
 }

@@ -565,10 +565,10 @@ function unpackHook(
   for (let i = 0; i < rows.length; i++) values.fill(NaN, i * seqLen + lengths[rows[i]!]!, (i + 1) * seqLen);
   const gated = { rows, features, values, max: float(io.gatedMax), min: float(io.gatedMin) };
   if (!io.maximaIndex) return { hook, width, max: float(io.max), min: float(io.min), gated };
-  const sparse = (index: string, values: string) => {
-    const [features, rows] = pairColumns(outputs[index]!.data as Int32Array);
-    return { rows, features, values: float(values) };
-  };
+  const sparse = (index: string, values: string) => ({
+    index: outputs[index]!.data as Int32Array,
+    values: float(values),
+  });
   const denseRows = (request.denseRows ?? new Int32Array(0)).slice();
   return {
     hook,

@@ -74,7 +74,15 @@ export function mergeWorkerCount(configured: number | null): number {
 export class ExemplarCollector {
   /** Bytes the subject returned (device -> host) and the sequences they covered, for the log and benchmarks. */
   readonly traffic = { bytes: 0, sequences: 0 };
+  /**
+   * Seconds in `apply`, and within it in the per-feature merge (the part merge workers share): the rest is the main
+   * thread's serial share, which bounds the speed-up more workers can give. Wall clock, and the process's CPU time
+   * (which, with one worker, is this thread's: a measure a shared machine does not inflate). For benchmarks.
+   */
+  readonly time = { apply: 0, merge: 0, applyCpu: 0, mergeCpu: 0 };
   private readonly mailbox = new Mailbox();
+  /** The histogram sample of each batch, asked for when it is sent and again when it is applied (ids hash slowly). */
+  private readonly samples = new WeakMap<readonly CollectedRow[], Int32Array>();
 
   private constructor(
     private readonly options: ExemplarCollectorOptions,
@@ -155,6 +163,8 @@ export class ExemplarCollector {
     result: ForwardResult,
     random?: { readonly rows: readonly number[]; readonly result: ForwardResult },
   ): Promise<void> {
+    const started = performance.now();
+    const startedCpu = cpuSeconds();
     const states = this.split(split);
     const seqLen = this.options.settings.seqLen;
     const sequenceIds = Float64Array.from(rows, (row) => row.sequenceId);
@@ -174,6 +184,8 @@ export class ExemplarCollector {
       return { ...batch, random: this.randomWork(layer, rows, random, tally) };
     });
 
+    const merging = performance.now();
+    const mergingCpu = cpuSeconds();
     if (this.workers) {
       const { buffer, packed } = this.mailbox.pack(works);
       const shares: WorkerShare[][] = Array.from({ length: this.workers.size }, () => []);
@@ -191,6 +203,8 @@ export class ExemplarCollector {
         mergeLayerRange(layer, works[i]!, 0, selectedCount(layer.selection), tally);
       });
     }
+    this.time.merge += (performance.now() - merging) / 1000;
+    this.time.mergeCpu += cpuSeconds() - mergingCpu;
 
     for (const layer of states.layers) {
       layer.topK.commitBatch({ sequenceIds });
@@ -209,6 +223,8 @@ export class ExemplarCollector {
         countFrom: row.rankFrom,
       });
     }
+    this.time.apply += (performance.now() - started) / 1000;
+    this.time.applyCpu += cpuSeconds() - startedCpu;
   }
 
   /** Every state as checkpoint files (name -> chunks); call between batches, and write the chunks at once. */
@@ -225,9 +241,14 @@ export class ExemplarCollector {
 
   /** Rows of the batch in the histogram sample (the same for every layer: a function of the id). */
   private sampleRows(states: SplitStates, rows: readonly CollectedRow[]): Int32Array {
+    let sample = this.samples.get(rows);
+    if (sample) return sample;
     const distribution = states.layers[0]?.distribution;
-    if (!distribution) return new Int32Array(0);
-    return Int32Array.from(rows.flatMap((row, b) => (distribution.inHistogramSample(row.sequenceId) ? [b] : [])));
+    sample = distribution
+      ? Int32Array.from(rows.flatMap((row, b) => (distribution.inHistogramSample(row.sequenceId) ? [b] : [])))
+      : new Int32Array(0);
+    this.samples.set(rows, sample);
+    return sample;
   }
 
   /**
@@ -297,6 +318,11 @@ function gatedRequest(layer: LayerState, denseRows: Int32Array): HookRequest {
   };
 }
 
+function cpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
 function stateKey(layer: LayerState): string {
   return `${layer.split}/${layer.plan.layer}`;
 }
@@ -317,10 +343,9 @@ export function deviceBytes(hook: HookResult): number {
     add(hook.gated.max);
     add(hook.gated.min);
   }
-  for (const pairs of hook.extremes ? [hook.extremes.maxima, hook.extremes.minima] : []) {
-    add(pairs.rows);
-    add(pairs.features);
-    add(pairs.values);
+  for (const extremes of hook.extremes ? [hook.extremes.maxima, hook.extremes.minima] : []) {
+    add(extremes.index);
+    add(extremes.values);
   }
   add(hook.dense?.max);
   add(hook.dense?.min);

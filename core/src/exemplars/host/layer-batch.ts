@@ -1,6 +1,6 @@
-import type { HookResult, SparsePairs } from '@expgen/contract';
+import type { HookResult } from '@expgen/contract';
 import type { SparseExtremesBatch } from '../state/activation-distribution.js';
-import { densePairs, featureMajorOrder } from '../state/sparse-pairs.js';
+import { denseExtremes, featureMajorOrder, type SparseExtremes } from '../state/sparse-pairs.js';
 import type { SparseGatedBatch } from '../state/top-k-exemplars.js';
 
 /**
@@ -82,12 +82,18 @@ export function layerBatch(
     const dense = result.dense;
     if (!dense || dense.rows.length !== sampleRows.length || dense.rows.some((row, i) => row !== sampleRows[i]))
       throw new Error(`${where}: the subject did not return the dense rows asked for`);
-    const maxima = renumber(result.extremes.maxima, selection);
-    const minima = renumber(result.extremes.minima, selection);
-    const pairs = renumberGated({ ...gated, max: gated.max, min: gated.min }, selection, seqLen);
+    const maxima = renumber(result.extremes.maxima, rows, selection);
+    const minima = renumber(result.extremes.minima, rows, selection);
     return {
-      topK: { sequenceIds, seqLen, gated: pairs, maxima, minima },
+      topK: {
+        sequenceIds,
+        seqLen,
+        gated: renumberGated({ ...gated, max: gated.max, min: gated.min }, selection, seqLen),
+        maxima,
+        minima,
+      },
       extremes: {
+        rows,
         maxima,
         minima,
         sample: { rows: sampleRows.length, max: columns(dense.max, selection), min: columns(dense.min, selection) },
@@ -99,8 +105,8 @@ export function layerBatch(
   const maxColumns = columns(max, selection);
   const minColumns = columns(min, selection);
   const features = maxColumns.length / rows;
-  const maxima = densePairs(maxColumns, rows, features, -Infinity);
-  const minima = densePairs(minColumns, rows, features, Infinity);
+  const maxima = denseExtremes(maxColumns, rows, features, -Infinity);
+  const minima = denseExtremes(minColumns, rows, features, Infinity);
   const pairMax =
     gated.max ?? Float32Array.from(gated.rows, (row, i) => max[row * selection.width + gated.features[i]!]!);
   const pairMin =
@@ -115,7 +121,12 @@ export function layerBatch(
   };
   return {
     topK: { sequenceIds, seqLen, gated: renumberGated(ordered, selection, seqLen), maxima, minima },
-    extremes: { maxima, minima, sample: { rows: sampleRows.length, max: sample(maxColumns), min: sample(minColumns) } },
+    extremes: {
+      rows,
+      maxima,
+      minima,
+      sample: { rows: sampleRows.length, max: sample(maxColumns), min: sample(minColumns) },
+    },
   };
 }
 
@@ -132,16 +143,20 @@ function columns(values: Float32Array, selection: LayerSelection): Float32Array 
   return out;
 }
 
-/** Pairs renumbered to state features, dropping unselected ones (the order is kept: `local` is increasing). */
-function renumber(pairs: SparsePairs, selection: LayerSelection): SparsePairs {
+/** Extremes renumbered to state features, dropping unselected ones (the order is kept: `local` is increasing). */
+function renumber(extremes: SparseExtremes, rows: number, selection: LayerSelection): SparseExtremes {
   const { local } = selection;
-  if (local === null) return pairs;
-  const keep = keptPairs(pairs.features, local);
-  return {
-    rows: Int32Array.from(keep, (i) => pairs.rows[i]!),
-    features: Int32Array.from(keep, (i) => local[pairs.features[i]!]!),
-    values: Float32Array.from(keep, (i) => pairs.values[i]!),
-  };
+  if (local === null) return extremes;
+  const index: number[] = [];
+  const values: number[] = [];
+  extremes.index.forEach((at, i) => {
+    const f = Math.floor(at / rows);
+    const state = local[f] ?? -1;
+    if (state < 0) return;
+    index.push(state * rows + (at - f * rows));
+    values.push(extremes.values[i]!);
+  });
+  return { index: Int32Array.from(index), values: Float32Array.from(values) };
 }
 
 function renumberGated(gated: GatedPairs, selection: LayerSelection, seqLen: number): GatedPairs {

@@ -276,28 +276,24 @@ describe('ActivationDistribution', () => {
       // What a gated forward returns: the extremes beyond the state's thresholds, and the sampled rows dense.
       const gate = sparse.thresholds();
       const pick = (values: Float32Array, passes: (v: number, f: number) => boolean) => {
-        const out = { rows: [] as number[], features: [] as number[], values: [] as number[] };
+        const out = { index: [] as number[], values: [] as number[] };
         for (let f = 0; f < FEATURES; f++)
           for (let r = 0; r < rows; r++) {
             const v = values[r * FEATURES + f]!;
-            if (passes(v, f)) out.rows.push(r), out.features.push(f), out.values.push(v);
+            if (passes(v, f)) out.index.push(f * rows + r), out.values.push(v);
           }
-        return {
-          rows: Int32Array.from(out.rows),
-          features: Int32Array.from(out.features),
-          values: Float32Array.from(out.values),
-        };
+        return { index: Int32Array.from(out.index), values: Float32Array.from(out.values) };
       };
       const sampled = ids.flatMap((sequence, r) => (sparse.inHistogramSample(sequence) ? [r] : []));
       const rowsOf = (values: Float32Array) =>
         Float32Array.from(sampled.flatMap((r) => Array.from(values.subarray(r * FEATURES, (r + 1) * FEATURES))));
       sparse.offerSparse(
         {
+          rows,
           maxima: pick(batch.max, (v, f) => !(v <= gate.top[f]!)),
           minima: pick(batch.min, (v, f) => !(v >= gate.bottom[f]!)),
           sample: { rows: sampled.length, max: rowsOf(batch.max), min: rowsOf(batch.min) },
         },
-        rows,
         batch.tokens,
       );
       sampleOnly.offer({ max: rowsOf(batch.max), min: rowsOf(batch.min), tokens: 0 });

@@ -4,7 +4,7 @@ import { ExtremeBuffers, type ExtremeBufferArrays } from './kept-extremes.js';
 import { selectionHash } from './random-sequences.js';
 import { corruptCheckpoint, decodeState, encodeState, integerParam } from './state-codec.js';
 import { copyInto, isShared, stateArray, type StateMemory } from './state-memory.js';
-import { densePairs, pairRange, type SparsePairs } from './sparse-pairs.js';
+import { denseExtremes, extremesRange, type SparseExtremes } from './sparse-pairs.js';
 
 export { selectDescending } from './kept-extremes.js';
 
@@ -35,8 +35,10 @@ export interface ActivationDistributionOptions {
  * in the histogram sample.
  */
 export interface SparseExtremesBatch {
-  readonly maxima: SparsePairs;
-  readonly minima: SparsePairs;
+  /** Rows of the batch: `maxima` / `minima` index feature * rows + row. */
+  readonly rows: number;
+  readonly maxima: SparseExtremes;
+  readonly minima: SparseExtremes;
   /** [rows, features] dense extremes of the sampled rows, for the histogram. */
   readonly sample: { readonly rows: number; readonly max: Float32Array; readonly min: Float32Array };
 }
@@ -210,8 +212,9 @@ export class ActivationDistribution {
     checkNoNaN(min, features, 'min');
     this.mergeRange(
       {
-        maxima: densePairs(max, rows, features, -Infinity),
-        minima: densePairs(min, rows, features, Infinity),
+        rows,
+        maxima: denseExtremes(max, rows, features, -Infinity),
+        minima: denseExtremes(min, rows, features, Infinity),
         sample: { rows, max, min },
       },
       0,
@@ -220,8 +223,8 @@ export class ActivationDistribution {
     this.count(rows, tokens);
   }
 
-  /** Takes one batch of gated extremes for `rows` sequences over `tokens` counted tokens. */
-  offerSparse(batch: SparseExtremesBatch, rows: number, tokens: number): void {
+  /** Takes one batch of gated extremes over `tokens` counted tokens. */
+  offerSparse(batch: SparseExtremesBatch, tokens: number): void {
     checkTokens(tokens);
     for (const list of [batch.maxima, batch.minima, { values: batch.sample.max }, { values: batch.sample.min }]) {
       for (let i = 0; i < list.values.length; i++)
@@ -231,7 +234,7 @@ export class ActivationDistribution {
           );
     }
     this.mergeRange(batch, 0, this.features);
-    this.count(rows, tokens);
+    this.count(batch.rows, tokens);
   }
 
   /**
@@ -240,10 +243,8 @@ export class ActivationDistribution {
    * parallel on one distribution in shared memory.
    */
   mergeRange(batch: SparseExtremesBatch, from: number, to: number): void {
-    const [maxStart, maxEnd] = pairRange(batch.maxima.features, from, to);
-    mergeFeatures(this.maxima, batch.maxima, maxStart, maxEnd, 1);
-    const [minStart, minEnd] = pairRange(batch.minima.features, from, to);
-    mergeFeatures(this.negatedMinima, batch.minima, minStart, minEnd, -1);
+    mergeFeatures(this.maxima, batch.maxima, batch.rows, from, to, 1);
+    mergeFeatures(this.negatedMinima, batch.minima, batch.rows, from, to, -1);
     this.histogramRange(batch.sample.max, batch.sample.rows, this.maxHistogram, from, to, -Infinity);
     this.histogramRange(batch.sample.min, batch.sample.rows, this.minHistogram, from, to, Infinity);
   }
@@ -489,19 +490,23 @@ function checkTokens(tokens: number): void {
     throw new Error(`${NAME}: tokens must be a non-negative integer, got ${tokens}`);
 }
 
-/** One sign's sparse values [start, end) (feature-major) into its kept extremes, feature by feature. */
+/** One sign's sparse extremes of features [from, to) into its kept extremes, feature by feature. */
 function mergeFeatures(
   buffers: ExtremeBuffers,
-  pairs: SparsePairs,
-  start: number,
-  end: number,
+  extremes: SparseExtremes,
+  rows: number,
+  from: number,
+  to: number,
   direction: 1 | -1,
 ): void {
-  const { features, values } = pairs;
+  const { index, values } = extremes;
+  const [start, end] = extremesRange(extremes, rows, from, to);
   for (let i = start; i < end; ) {
-    const f = features[i]!;
+    const f = Math.floor(index[i]! / rows);
+    // The feature's entries end where the index reaches the next feature's first row.
+    const limit = (f + 1) * rows;
     let next = i + 1;
-    while (next < end && features[next] === f) next++;
+    while (next < end && index[next]! < limit) next++;
     buffers.addAll(f, values, i, next, direction);
     i = next;
   }

@@ -1,6 +1,6 @@
-import type { SparsePairs } from '@expgen/contract';
+import type { SparseExtremes } from '@expgen/contract';
 
-export type { SparsePairs } from '@expgen/contract';
+export type { SparseExtremes } from '@expgen/contract';
 
 /**
  * Helpers for (row, feature) pairs in feature-major order — the order gated forwards return them in
@@ -84,20 +84,40 @@ function countingSort(keys: Int32Array, range: number, order: Int32Array): Int32
   return out;
 }
 
-/** Every value of [rows, features] except `skip` (a row with no counted position), as feature-major pairs. */
-export function densePairs(values: Float32Array, rows: number, features: number, skip: number): SparsePairs {
+/** [start, end) of the extremes of features [from, to): `index` is feature * rows + row, ascending. */
+export function extremesRange(extremes: SparseExtremes, rows: number, from: number, to: number): [number, number] {
+  return [lowerBound(extremes.index, from * rows), lowerBound(extremes.index, to * rows)];
+}
+
+/** Checks a list of sparse extremes: as many values as indexes, strictly ascending, within features x rows. */
+export function checkExtremesOrder(where: string, extremes: SparseExtremes, rows: number, features: number): void {
+  const { index, values } = extremes;
+  if (values.length !== index.length) throw new Error(`${where}: ${index.length} indexes but ${values.length} values`);
+  let previous = -1;
+  for (let i = 0; i < index.length; i++) {
+    const at = index[i]!;
+    if (!(at > previous && at < rows * features))
+      throw new Error(
+        `${where}: entry ${i} (feature ${Math.floor(at / rows)}, row ${at % rows}) is out of feature-major order or outside ${features} features x ${rows} rows`,
+      );
+    previous = at;
+  }
+}
+
+/** Every value of [rows, features] except `skip` (a row with no counted position), as sparse extremes. */
+export function denseExtremes(values: Float32Array, rows: number, features: number, skip: number): SparseExtremes {
   let count = 0;
   for (let i = 0; i < values.length; i++) if (values[i] !== skip) count++;
-  const out = { rows: new Int32Array(count), features: new Int32Array(count), values: new Float32Array(count) };
+  const index = new Int32Array(count);
+  const kept = new Float32Array(count);
   let at = 0;
   for (let f = 0; f < features; f++) {
     for (let row = 0; row < rows; row++) {
       const value = values[row * features + f]!;
       if (value === skip) continue;
-      out.rows[at] = row;
-      out.features[at] = f;
-      out.values[at++] = value;
+      index[at] = f * rows + row;
+      kept[at++] = value;
     }
   }
-  return out;
+  return { index, values: kept };
 }

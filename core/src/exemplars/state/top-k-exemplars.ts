@@ -4,7 +4,15 @@ import { RankedLists, type RankedListArrays } from './ranked-lists.js';
 import type { SequenceReferences } from './sequence-store.js';
 import { corruptCheckpoint, decodeState, encodeState, integerParam } from './state-codec.js';
 import { copyInto, type StateMemory } from './state-memory.js';
-import { checkPairOrder, densePairs, featureMajorOrder, pairRange, type SparsePairs } from './sparse-pairs.js';
+import {
+  checkExtremesOrder,
+  checkPairOrder,
+  denseExtremes,
+  extremesRange,
+  featureMajorOrder,
+  pairRange,
+  type SparseExtremes,
+} from './sparse-pairs.js';
 
 /** One batch of a `gated` hook result, with the global ids of its rows. */
 export interface GatedBatch {
@@ -21,9 +29,9 @@ export interface GatedBatch {
 
 /**
  * One batch as a gated forward with gated extremes returns it (HookResult.gated and .extremes), feature indices
- * being the state's. Every list is feature-major. `maxima` / `minima` must hold every per-sequence extreme that can
- * enter a list (the forward's extreme gate is at least as loose as `thresholds()`): the completeness check reads
- * them.
+ * being the state's. Every list is feature-major; `maxima` / `minima` index feature * rows + row (rows: the
+ * batch's). They must hold every per-sequence extreme that can enter a list (the forward's extreme gate is at
+ * least as loose as `thresholds()`): the completeness check reads them.
  */
 export interface SparseGatedBatch {
   readonly sequenceIds: ArrayLike<number>;
@@ -36,8 +44,8 @@ export interface SparseGatedBatch {
     readonly max: Float32Array;
     readonly min: Float32Array;
   };
-  readonly maxima: SparsePairs;
-  readonly minima: SparsePairs;
+  readonly maxima: SparseExtremes;
+  readonly minima: SparseExtremes;
 }
 
 /** What a merge worker needs to attach to a state in shared memory. */
@@ -212,8 +220,8 @@ export class TopKExemplars {
         max: Float32Array.from(order, (i) => max[gated.rows[i]! * features + gated.features[i]!]!),
         min: Float32Array.from(order, (i) => min[gated.rows[i]! * features + gated.features[i]!]!),
       },
-      maxima: densePairs(max, rows, features, -Infinity),
-      minima: densePairs(min, rows, features, Infinity),
+      maxima: denseExtremes(max, rows, features, -Infinity),
+      minima: denseExtremes(min, rows, features, Infinity),
     });
   }
 
@@ -241,14 +249,8 @@ export class TopKExemplars {
       );
     }
     checkPairOrder(`${NAME}: gated`, gated.rows, gated.features, rows, features);
-    for (const [what, list] of [
-      ['maxima', maxima],
-      ['minima', minima],
-    ] as const) {
-      if (list.values.length !== list.rows.length)
-        throw new Error(`${NAME}: ${what} has ${list.rows.length} pairs but ${list.values.length} values`);
-      checkPairOrder(`${NAME}: ${what}`, list.rows, list.features, rows, features);
-    }
+    checkExtremesOrder(`${NAME}: maxima`, maxima, rows, features);
+    checkExtremesOrder(`${NAME}: minima`, minima, rows, features);
     let previous = this.lastId;
     for (let b = 0; b < rows; b++) {
       const id = checkSequenceId(NAME, sequenceIds[b]!);
@@ -259,18 +261,22 @@ export class TopKExemplars {
       }
       previous = id;
     }
-    const nan = (values: Float32Array, pairRows: Int32Array, pairFeatures: Int32Array, what: string) => {
+    const nan = (values: Float32Array, place: (i: number) => [feature: number, row: number], what: string) => {
       for (let i = 0; i < values.length; i++) {
-        if (Number.isNaN(values[i]!))
-          throw new ExpgenError(
-            `${NAME}: the subject returned NaN as the per-sequence ${what} of feature ${pairFeatures[i]} on sequence ${sequenceIds[pairRows[i]!]}; check the model's numerics (fp16 overflow?)`,
-          );
+        if (!Number.isNaN(values[i]!)) continue;
+        const [f, row] = place(i);
+        throw new ExpgenError(
+          `${NAME}: the subject returned NaN as the per-sequence ${what} of feature ${f} on sequence ${sequenceIds[row]}; check the model's numerics (fp16 overflow?)`,
+        );
       }
     };
-    nan(maxima.values, maxima.rows, maxima.features, 'max');
-    nan(minima.values, minima.rows, minima.features, 'min');
-    nan(gated.max, gated.rows, gated.features, 'max');
-    nan(gated.min, gated.rows, gated.features, 'min');
+    const inList = (list: SparseExtremes) => (i: number) =>
+      [Math.floor(list.index[i]! / rows), list.index[i]! % rows] as [number, number];
+    const inPairs = (i: number) => [gated.features[i]!, gated.rows[i]!] as [number, number];
+    nan(maxima.values, inList(maxima), 'max');
+    nan(minima.values, inList(minima), 'min');
+    nan(gated.max, inPairs, 'max');
+    nan(gated.min, inPairs, 'min');
   }
 
   /**
@@ -312,16 +318,18 @@ export class TopKExemplars {
    */
   private checkCompleteness(batch: SparseGatedBatch, from: number, to: number, start: number, end: number): void {
     const { gated, sequenceIds } = batch;
+    const rows = sequenceIds.length;
     for (const [lists, extremes, sign] of [
       [this.positive, batch.maxima, 1],
       [this.negative, batch.minima, -1],
     ] as const) {
       const worst = lists.worstKeys;
-      const [first, last] = pairRange(extremes.features, from, to);
+      const [first, last] = extremesRange(extremes, rows, from, to);
       let g = start;
       for (let i = first; i < last; i++) {
-        const f = extremes.features[i]!;
-        const row = extremes.rows[i]!;
+        const at = extremes.index[i]!;
+        const f = Math.floor(at / rows);
+        const row = at - f * rows;
         const key = extremes.values[i]! * sign;
         // The common case is one comparison against the dense worst keys; `beats` settles ties.
         if (!(key >= worst[f]! && key !== -Infinity && lists.beats(f, key, sequenceIds[row]!))) continue;

@@ -99,7 +99,7 @@ export interface VariantHookIO {
   readonly extremesTop?: string;
   readonly extremesBottom?: string;
   readonly denseRows?: string;
-  /** With gated extremes: int32 [n, 2] (feature, row) and float32 [n] of the maxima (minima) that passed. */
+  /** With gated extremes: int32 [n] feature * batch + row (ascending) and float32 [n] of the maxima (minima) that passed. */
   readonly maximaIndex?: string;
   readonly maximaValues?: string;
   readonly minimaIndex?: string;
@@ -450,11 +450,14 @@ function addGates(
   );
   if (!io.maximaIndex) return outputs;
 
+  // Passing extremes as one flat index into [width, batch] (feature * batch + row, ascending: feature-major) and
+  // the value: 8 bytes each, the one traffic that stays proportional to features x sequences in steady state.
+  const flat = (value: string) => b.op('Reshape', [value, b.int64Constant([-1])]);
   const sparse = (mask: string, extremes: string, index: string, values: string, count: string) => {
-    const passing = pairsOf(mask);
+    const passing = flat(b.op('NonZero', [flat(mask)]));
     int32(index, passing);
-    b.opTo(values, 'GatherND', [extremes, passing]);
-    outputs.push(valueInfo(index, DataType.INT32, [count, 2]), valueInfo(values, DataType.FLOAT, [count]));
+    b.opTo(values, 'Gather', [flat(extremes), passing], { axis: int(0) });
+    outputs.push(valueInfo(index, DataType.INT32, [count]), valueInfo(values, DataType.FLOAT, [count]));
   };
   sparse(
     beyondTop(b.input(io.extremesTop!, DataType.FLOAT, [io.width])),
