@@ -46,6 +46,10 @@ const BENCHMARKS = {
     'core/dist/exemplars/state/bench/stage1-host-bench.js',
     "stage 1's host side at Llama-3.1-8B's width (early and steady state, 1..N merge workers) vs the 340 sequences/s one H100 needs",
   ],
+  'exemplar-write': [
+    'core/dist/exemplars/state/bench/exemplar-write-bench.js',
+    "one layer-split's exemplar file at Llama-3.1-8B's width, column buffers vs a plain sequential write of the same bytes, MB/s",
+  ],
   'exemplar-state': [
     'core/dist/exemplars/state/bench/exemplar-state-bench.js',
     'streaming top-k/bottom-k/extremes update vs a sort-based reference',

@@ -171,6 +171,11 @@ export class RandomSequences {
     return out;
   }
 
+  /** The held sequences' ids and value slots, in selection order (views of the state: read them at once). */
+  selection(): { readonly ids: Float64Array; readonly slots: Int32Array } {
+    return { ids: this.ids.subarray(0, this.held), slots: this.slots.subarray(0, this.held) };
+  }
+
   /**
    * Visits every held sequence in selection order without copying: feature f's value at position t is
    * `values[offset + t * stride]` (a view of the state). For writers that build file columns straight from it.

@@ -159,9 +159,33 @@ export class RankedLists implements RankedListArrays {
 
   /** Heap positions of feature f's entries in rank order: larger key first, then smaller id. */
   rankOrder(f: number): number[] {
+    const order = new Int32Array(this.k);
+    return Array.from(order.subarray(0, this.rankOrderInto(f, order)));
+  }
+
+  /**
+   * Writes feature f's heap positions in rank order into `order` (length >= k) and returns how many: an insertion
+   * sort for small lists (file writers call this for every feature, so no allocation and no comparator calls).
+   */
+  rankOrderInto(f: number, order: Int32Array): number {
     const base = f * this.k;
-    const order = Array.from({ length: this.counts[f]! }, (_, i) => base + i);
-    return order.sort((a, b) => this.keys[b]! - this.keys[a]! || this.ids[a]! - this.ids[b]!);
+    const count = this.counts[f]!;
+    const { keys, ids } = this;
+    for (let i = 0; i < count; i++) {
+      const at = base + i;
+      const key = keys[at]!;
+      const id = ids[at]!;
+      let j = i;
+      // Move worse entries (smaller key, or equal key and larger id) one place right.
+      for (; j > 0; j--) {
+        const other = order[j - 1]!;
+        const otherKey = keys[other]!;
+        if (otherKey > key || (otherKey === key && ids[other]! < id)) break;
+        order[j] = other;
+      }
+      order[j] = at;
+    }
+    return count;
   }
 
   /** Offset of the activations of the entry at heap position `at`. */

@@ -46,6 +46,21 @@ export interface SequencePlacement {
   readonly countFrom?: number;
 }
 
+/** SequenceStore.columns(): per-slot arrays; windows and countFroms hold -1 where not given. */
+export interface SequenceColumns {
+  /** The slot of a stored sequence (with content), or -1. */
+  slotOf(sequenceId: number): number;
+  /** [slots, seqLen] */
+  readonly tokens: Int32Array;
+  readonly lengths: Int32Array;
+  readonly datasetIndexes: Int32Array;
+  readonly splitIndexes: Int32Array;
+  readonly splitNames: readonly string[];
+  readonly windows: Int32Array;
+  readonly countFroms: Int32Array;
+  readonly documentIds: readonly string[];
+}
+
 export interface SequenceStoreOptions {
   readonly seqLen: number;
   /** Slots allocated up front (it grows by doubling). */
@@ -224,6 +239,27 @@ export class SequenceStore implements SequenceReferences {
       split: this.splitNames[this.splitIndexes[slot]!]!,
       ...(window >= 0 ? { window } : {}),
       ...(countFrom >= 0 ? { countFrom } : {}),
+    };
+  }
+
+  /**
+   * The store's own arrays, indexed by `slotOf(id)`, for writers that copy many sequences into file columns without
+   * a record object per row. Read-only views of live memory: use them before the store changes.
+   */
+  columns(): SequenceColumns {
+    return {
+      slotOf: (sequenceId) => {
+        const slot = this.index.get(sequenceId);
+        return slot >= 0 && this.hasContent[slot] === 1 ? slot : -1;
+      },
+      tokens: this.tokens,
+      lengths: this.lengths,
+      datasetIndexes: this.datasetIndexes,
+      splitIndexes: this.splitIndexes,
+      splitNames: this.splitNames,
+      windows: this.windows,
+      countFroms: this.countFroms,
+      documentIds: this.documentIds,
     };
   }
 

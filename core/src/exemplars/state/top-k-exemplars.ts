@@ -118,6 +118,8 @@ export class TopKExemplars {
   private readonly negative: RankedLists;
   private readonly references: SequenceReferences | undefined;
   private lastId = -1;
+  /** Heap positions in rank order, reused by `forEachRanked`. */
+  private rankScratch = new Int32Array(0);
 
   constructor(
     options: TopKExemplarsOptions,
@@ -376,7 +378,11 @@ export class TopKExemplars {
   ): void {
     const lists = this.lists(sign);
     const f = this.checkFeature(feature);
-    for (const at of lists.rankOrder(f)) {
+    if (this.rankScratch.length < this.k) this.rankScratch = new Int32Array(this.k);
+    const order = this.rankScratch;
+    const count = lists.rankOrderInto(f, order);
+    for (let i = 0; i < count; i++) {
+      const at = order[i]!;
       const key = lists.keys[at]!;
       visit(lists.ids[at]!, sign === 'positive' ? key : -key, lists.activations, lists.activationOffset(f, at));
     }

@@ -71,6 +71,6 @@ export {
   type SequenceLookup,
 } from './state-files.js';
 export { loadLayerSplitState, loadExemplarOutput } from './state-loading.js';
-export { exemplarRecordBatches, type ExemplarColumnsInput, type SequenceSource } from './exemplar-columns.js';
+export { exemplarRecordBatches, type ExemplarColumnsInput } from './exemplar-columns.js';
 export { mergeExemplarOutputs } from './merge-exemplar-dirs.js';
 export { writeFileAtomically, writeBytesAtomically } from './arrow-io.js';

@@ -1,6 +1,6 @@
 import { TAIL_FRACTIONS, quantileOfSorted, type ActivationDistribution } from '../state/activation-distribution.js';
 import type { RandomSequences } from '../state/random-sequences.js';
-import type { SequenceRecord } from '../state/sequence-store.js';
+import type { SequenceRecord, SequenceStore } from '../state/sequence-store.js';
 import type { TopKExemplars } from '../state/top-k-exemplars.js';
 import { writeArrowFile } from './arrow-io.js';
 import { writeDistributionFile, type DistributionRow } from './distribution-file.js';
@@ -252,7 +252,7 @@ export function* distributionRowsOf(
 export function writeLayerSplitFiles(
   outDir: string,
   state: LayerSplitState,
-  sequences: SequenceLookup,
+  sequences: SequenceStore,
   info: ExemplarOutputInfo,
 ): { exemplars: string; distribution: string } {
   checkState(state, info);
@@ -274,7 +274,7 @@ export function writeLayerSplitFiles(
         countedFrom: info.parameters.countedFrom,
         where: describeKey(state),
       },
-      sequences,
+      sequences.columns(),
     ),
   );
   writeDistributionFile(
@@ -330,7 +330,7 @@ export function writeExemplarOutput(
   output: {
     info: ExemplarOutputInfo;
     states: readonly LayerSplitState[];
-    sequences: SequenceLookup;
+    sequences: SequenceStore;
     shard?: { index: number; count: number };
     complete?: boolean;
   },
