@@ -199,7 +199,7 @@ export function* exemplarRecordBatches(
     b.sequenceWords[2 * row] = (id % 0x100000000) | 0;
     b.sequenceWords[2 * row + 1] = Math.floor(id / 0x100000000);
     const window = sequences.windows[slot]!;
-    b.window[row] = window >= 0 ? window : 0;
+    b.window[row] = Math.max(window, 0);
     b.windowValid[row] = window >= 0 ? 1 : 0;
     const countFrom = sequences.countFroms[slot]!;
     b.countFrom[row] = countFrom >= 0 ? countFrom : input.countedFrom;
