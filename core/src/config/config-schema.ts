@@ -95,7 +95,9 @@ export const configSchema = s.object({
     checkpointSeconds: s
       .number({ exclusiveMin: 0 })
       .default(60)
-      .describe('Seconds between checkpoints of a running stage.'),
+      .describe(
+        'Seconds between checkpoints of a running stage (at least: a checkpoint that takes long spaces the next ones so that checkpoints take at most a tenth of the run).',
+      ),
     seed: s.integer({ min: 0 }).default(0).describe('Seed of the random-sequence choice and of the split assignment.'),
     memoryBudgetGB: s.number({ exclusiveMin: 0 }).nullable().default(null),
     workers: s

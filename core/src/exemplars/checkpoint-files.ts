@@ -1,9 +1,19 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { ExpgenError } from '@expgen/contract';
 import { writeFileAtomic } from '@expgen/plugin-kit';
 import type { ShardSpec } from './corpus/index.js';
-import { concatChunks } from './state/state-codec.js';
 import { EXEMPLARS_DIR, readExemplarManifest, type ExemplarManifest } from './storage/index.js';
 
 const CHECKPOINT_DIR = 'checkpoint';
@@ -51,12 +61,28 @@ export function writeCheckpoint(outDir: string, info: CheckpointInfo, files: Rea
   const temporary = join(root, `${CHECKPOINT_DIR}.tmp-${process.pid}`);
   rmSync(temporary, { recursive: true, force: true });
   mkdirSync(temporary, { recursive: true });
-  for (const [name, chunks] of files) writeFileSync(join(temporary, name), concatChunks(chunks));
+  for (const [name, chunks] of files) writeChunks(join(temporary, name), chunks);
   writeFileAtomic(join(temporary, 'checkpoint.json'), `${JSON.stringify(info, null, 2)}\n`);
   const previous = join(root, `${CHECKPOINT_DIR}.old-${process.pid}`);
   if (existsSync(final)) renameSync(final, previous);
   renameSync(temporary, final);
   rmSync(previous, { recursive: true, force: true });
+}
+
+/**
+ * Writes a state's chunks one after the other: they are views of the live state (gigabytes per layer at the 8B
+ * scale), so concatenating them first would double the memory and copy everything once more.
+ */
+function writeChunks(path: string, chunks: readonly Uint8Array[]): void {
+  const fd = openSync(path, 'w');
+  try {
+    for (const chunk of chunks) {
+      for (let written = 0; written < chunk.byteLength; )
+        written += writeSync(fd, chunk, written, Math.min(chunk.byteLength - written, 1 << 30));
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Removes the checkpoint and what killed runs left of theirs (`checkpoint.tmp-<pid>`, `checkpoint.old-<pid>`). */

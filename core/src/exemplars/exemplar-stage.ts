@@ -273,7 +273,8 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
 
 /**
  * One pass of the corpus through the subject for one layer group: batches per split, each forward sent before the
- * previous batch is merged, checkpoints every `checkpointSeconds`. Returns the pass's sequences and tokens.
+ * previous batch is merged, checkpoints every `checkpointSeconds` (or more rarely, see `spacing`). Returns the
+ * pass's sequences and tokens.
  */
 async function streamPass(pass: {
   input: ExemplarStageInput;
@@ -297,6 +298,9 @@ async function streamPass(pass: {
   // Pipelining: `pending` is the forward of the batch sent last, applied after the next one is sent.
   let pending: { split: string; rows: CorpusSequence[]; result: Promise<BatchResult> } | undefined;
   let lastCheckpoint = Date.now();
+  // A checkpoint of a large state takes minutes (the state is written whole): the next one waits at least nine
+  // times as long as the last one took, so that checkpoints never take more than a tenth of the run.
+  let spacing = settings.checkpointSeconds * 1000;
   const applyPending = async () => {
     if (!pending) return;
     const { split, rows, result } = pending;
@@ -322,8 +326,10 @@ async function streamPass(pass: {
     const resumeFrom = buffered.length ? Math.min(...buffered) : nextId;
     const above = applied.filter((id) => id >= resumeFrom).sort((a, b) => a - b);
     applied.splice(0, applied.length, ...above);
+    const began = Date.now();
     pass.checkpoint({ resumeFrom, appliedAbove: above, sequencesDone: sequences, tokensDone: tokens });
     lastCheckpoint = Date.now();
+    spacing = Math.max(settings.checkpointSeconds * 1000, 9 * (lastCheckpoint - began));
   };
 
   for await (const sequence of stream.sequences()) {
@@ -337,7 +343,7 @@ async function streamPass(pass: {
       applied.push(...rows.map((r) => r.sequenceId));
       await send(sequence.split, rows);
     }
-    if (Date.now() - lastCheckpoint >= settings.checkpointSeconds * 1000) await checkpointNow();
+    if (Date.now() - lastCheckpoint >= spacing) await checkpointNow();
   }
   for (const [split, buffer] of buffers) if (buffer.length) await send(split, buffer.splice(0));
   await applyPending();
