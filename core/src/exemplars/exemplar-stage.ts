@@ -298,8 +298,8 @@ async function streamPass(pass: {
   // Pipelining: `pending` is the forward of the batch sent last, applied after the next one is sent.
   let pending: { split: string; rows: CorpusSequence[]; result: Promise<BatchResult> } | undefined;
   let lastCheckpoint = Date.now();
-  // A checkpoint of a large state takes minutes (the state is written whole): the next one waits at least nine
-  // times as long as the last one took, so that checkpoints never take more than a tenth of the run.
+  // A checkpoint of a large state takes minutes (the state is written whole): after one that took over a second,
+  // the next waits at least nine times as long as it took, so that checkpoints take at most a tenth of the run.
   let spacing = settings.checkpointSeconds * 1000;
   const applyPending = async () => {
     if (!pending) return;
@@ -329,7 +329,8 @@ async function streamPass(pass: {
     const began = Date.now();
     pass.checkpoint({ resumeFrom, appliedAbove: above, sequencesDone: sequences, tokensDone: tokens });
     lastCheckpoint = Date.now();
-    spacing = Math.max(settings.checkpointSeconds * 1000, 9 * (lastCheckpoint - began));
+    const took = lastCheckpoint - began;
+    spacing = Math.max(settings.checkpointSeconds * 1000, took > 1000 ? 9 * took : 0);
   };
 
   for await (const sequence of stream.sequences()) {

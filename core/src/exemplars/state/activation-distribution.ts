@@ -1,19 +1,18 @@
 import { type Sign, ExpgenError } from '@expgen/contract';
-import { checkCount } from './checks.js';
-import { ExtremeBuffers, type ExtremeBufferArrays } from './kept-extremes.js';
+import { checkCount, checkNoNaN, checkTokens } from './checks.js';
+import type { DistributionHandles, ExtremesBatch, SparseExtremesBatch } from './extremes-batch.js';
+import { binEdges, checkBins, countBins, sameBins, type HistogramBins } from './histogram-bins.js';
+import { ExtremeBuffers, checkExtremeBuffers } from './kept-extremes.js';
 import { selectionHash } from './random-sequences.js';
 import { corruptCheckpoint, decodeState, encodeState, integerParam } from './state-codec.js';
 import { copyInto, isShared, stateArray, type StateMemory } from './state-memory.js';
-import { denseExtremes, extremesRange, type SparseExtremes } from './sparse-pairs.js';
+import { denseExtremes } from './sparse-pairs.js';
+import { quantileOfSorted } from './tail-quantiles.js';
 
 export { selectDescending } from './kept-extremes.js';
-
-/** Uniform histogram bins over [low, high), plus an underflow and an overflow bin. */
-export interface HistogramBins {
-  readonly low: number;
-  readonly high: number;
-  readonly bins: number;
-}
+export { TAIL_FRACTIONS, quantileOfSorted } from './tail-quantiles.js';
+export type { HistogramBins } from './histogram-bins.js';
+export type { DistributionHandles, ExtremesBatch, SparseExtremesBatch } from './extremes-batch.js';
 
 export interface ActivationDistributionOptions {
   readonly features: number;
@@ -28,44 +27,6 @@ export interface ActivationDistributionOptions {
   /** `shared`: the arrays live in SharedArrayBuffers, for merge workers (default `private`). */
   readonly memory?: StateMemory;
 }
-
-/**
- * One batch as a gated forward with gated extremes returns it, feature indices being the state's: the per-sequence
- * maxima and minima that can enter the kept extremes (feature-major), and the dense extremes of the batch's rows
- * in the histogram sample.
- */
-export interface SparseExtremesBatch {
-  /** Rows of the batch: `maxima` / `minima` index feature * rows + row. */
-  readonly rows: number;
-  readonly maxima: SparseExtremes;
-  readonly minima: SparseExtremes;
-  /** [rows, features] dense extremes of the sampled rows, for the histogram. */
-  readonly sample: { readonly rows: number; readonly max: Float32Array; readonly min: Float32Array };
-}
-
-/** What a merge worker needs to attach to a distribution in shared memory. */
-export interface DistributionHandles {
-  readonly features: number;
-  readonly keep: number;
-  readonly histogram: HistogramBins;
-  readonly maxima: ExtremeBufferArrays;
-  readonly negatedMinima: ExtremeBufferArrays;
-  readonly maxHistogram: Float64Array;
-  readonly minHistogram: Float64Array;
-}
-
-/** Per-sequence extremes of one batch. */
-export interface ExtremesBatch {
-  /** [rows, features] per-sequence maximum. */
-  readonly max: Float32Array;
-  /** [rows, features] per-sequence minimum. */
-  readonly min: Float32Array;
-  /** Tokens the extremes were taken over in this batch (counted positions of all rows): the quantiles' N. */
-  readonly tokens: number;
-}
-
-/** The tail quantiles the reference keeps (mirrored: 1 - q for the positive sign in its own terms). */
-export const TAIL_FRACTIONS: readonly number[] = [1e-4, 1e-5, 1e-6, 1e-7, 1e-8];
 
 const KIND = 'activation-distribution';
 const NAME = 'ActivationDistribution';
@@ -118,7 +79,7 @@ export class ActivationDistribution {
   ) {
     this.features = checkCount(NAME, 'features', options.features);
     this.keep = checkCount(NAME, 'keep', options.keep);
-    this.bins = checkBins(options.histogram);
+    this.bins = checkBins(NAME, options.histogram);
     this.histogramSample = checkSample(options.histogramSample ?? 1);
     this.sampleBelow = BigInt(Math.round(this.histogramSample * 2 ** 32)) << 32n;
     const memory = options.memory ?? 'private';
@@ -207,9 +168,9 @@ export class ActivationDistribution {
         `${NAME}: max/min have ${max.length}/${min.length} values, expected the same whole number of rows of ${features} features`,
       );
     }
-    checkTokens(tokens);
-    checkNoNaN(max, features, 'max');
-    checkNoNaN(min, features, 'min');
+    checkTokens(NAME, tokens);
+    checkNoNaN(NAME, max, features, 'max');
+    checkNoNaN(NAME, min, features, 'min');
     this.mergeRange(
       {
         rows,
@@ -225,7 +186,7 @@ export class ActivationDistribution {
 
   /** Takes one batch of gated extremes over `tokens` counted tokens. */
   offerSparse(batch: SparseExtremesBatch, tokens: number): void {
-    checkTokens(tokens);
+    checkTokens(NAME, tokens);
     for (const list of [batch.maxima, batch.minima, { values: batch.sample.max }, { values: batch.sample.min }]) {
       for (let i = 0; i < list.values.length; i++)
         if (Number.isNaN(list.values[i]!))
@@ -243,41 +204,17 @@ export class ActivationDistribution {
    * parallel on one distribution in shared memory.
    */
   mergeRange(batch: SparseExtremesBatch, from: number, to: number): void {
-    mergeFeatures(this.maxima, batch.maxima, batch.rows, from, to, 1);
-    mergeFeatures(this.negatedMinima, batch.minima, batch.rows, from, to, -1);
-    this.histogramRange(batch.sample.max, batch.sample.rows, this.maxHistogram, from, to, -Infinity);
-    this.histogramRange(batch.sample.min, batch.sample.rows, this.minHistogram, from, to, Infinity);
+    this.maxima.addSparse(batch.maxima, batch.rows, from, to, 1);
+    this.negatedMinima.addSparse(batch.minima, batch.rows, from, to, -1);
+    const { max, min, rows } = batch.sample;
+    countBins(this.bins, max, rows, this.features, this.maxHistogram, from, to, -Infinity);
+    countBins(this.bins, min, rows, this.features, this.minHistogram, from, to, Infinity);
   }
 
   /** Counts a batch's sequences and counted tokens (the main thread does, once per batch). */
   count(rows: number, tokens: number): void {
     this.tokens += tokens;
     this.sequences += rows;
-  }
-
-  /** Histogram counts of features [from, to) over [rows, features] values (`skip`: no counted position). */
-  private histogramRange(
-    values: Float32Array,
-    rows: number,
-    histogram: Float64Array,
-    from: number,
-    to: number,
-    skip: number,
-  ): void {
-    const { features } = this;
-    const { low, bins } = this.bins;
-    const scale = bins / (this.bins.high - low);
-    const width = bins + 2;
-    const overflow = bins + 1;
-    // Feature-outer order: one feature's histogram row stays in cache for all the batch's rows.
-    for (let f = from, bin0 = from * width; f < to; f++, bin0 += width) {
-      for (let at = f, row = 0; row < rows; row++, at += features) {
-        const value = values[at]!;
-        if (value === skip) continue;
-        const x = (value - low) * scale;
-        histogram[bin0 + (x >= 0 ? (x < bins ? (x | 0) + 1 : overflow) : 0)]!++;
-      }
-    }
   }
 
   /** How many extremes feature f holds for `sign` (min(M, sequences with a counted position)). */
@@ -299,32 +236,12 @@ export class ActivationDistribution {
     return (sign === 'positive' ? this.maxHistogram : this.minHistogram).slice(f * width, (f + 1) * width);
   }
 
-  /**
-   * The bin edges (bins + 1 of them). A value v goes to bin i (0-based, after the underflow bin) when
-   * floor((v - low) * bins / (high - low)) = i, computed in float64; below 0 it underflows, from `bins` on it
-   * overflows. That rule, not the printed edges, is exact.
-   */
+  /** The bin edges (bins + 1 of them); see `binEdges`. */
   binEdges(): Float64Array {
-    const { low, high, bins } = this.bins;
-    const edges = new Float64Array(bins + 1);
-    for (let i = 0; i <= bins; i++) edges[i] = low + ((high - low) * i) / bins;
-    return edges;
+    return binEdges(this.bins);
   }
 
-  /**
-   * The reference's tail-quantile estimate from the kept extremes, for a fraction q (1e-4 ... 1e-8) of the N
-   * tokens seen, or null when the kept extremes do not reach rank r = q x N (or nothing was seen).
-   *
-   * It treats the kept per-sequence extremes as the most extreme token values (a sequence rarely holds two of the
-   * top tokens) and interpolates linearly in rank, exactly as the reference's `approximate_quantile` does with the
-   * empirical CDF P(X <= v):
-   *   positive: the value that a fraction q of tokens exceed, at fractional position r in the maxima sorted
-   *             descending (position 0 = the largest, which no token exceeds); defined for 0 <= r <= n - 1;
-   *   negative: the value at or below which a fraction q of tokens lie, at fractional position r - 1 in the minima
-   *             sorted ascending (the smallest has 1/N at or below it); defined for 1 <= r <= n.
-   * n is the number kept (M once the stream is long). The reference computes the same through 1 - q and
-   * cumulative probabilities; the results differ only by float rounding.
-   */
+  /** The reference's tail-quantile estimate from the kept extremes (see `quantileOfSorted`), or null. */
   tailQuantile(feature: number, q: number, sign: Sign): number | null {
     if (!(q > 0 && q < 1)) throw new Error(`${NAME}: tail fraction q must be in (0, 1), got ${q}`);
     const n = this.kept(feature, sign);
@@ -406,7 +323,7 @@ export class ActivationDistribution {
     const histogram = state.params['histogram'] as HistogramBins;
     let bins: HistogramBins;
     try {
-      bins = checkBins(histogram);
+      bins = checkBins(NAME, histogram);
     } catch (error) {
       throw corruptCheckpoint(KIND, (error as Error).message);
     }
@@ -418,7 +335,7 @@ export class ActivationDistribution {
         counts: copyInto(NAME, name, state.take(`${name}.counts`, 'i32', features), memory),
         thresholds: copyInto(NAME, name, state.take(`${name}.thresholds`, 'f32', features), memory),
       });
-      checkBuffers(restored, name);
+      checkExtremeBuffers(restored, name);
       return restored;
     };
     const sample = state.params['histogramSample'] ?? 1;
@@ -450,96 +367,9 @@ export class ActivationDistribution {
   }
 }
 
-function checkBins(histogram: HistogramBins | undefined): HistogramBins {
-  if (!histogram || typeof histogram !== 'object')
-    throw new ExpgenError(`${NAME}: option "histogram" must be { low, high, bins }`);
-  const { low, high, bins } = histogram;
-  checkCount(NAME, 'histogram.bins', bins);
-  if (!(Number.isFinite(low) && Number.isFinite(high) && low < high)) {
-    throw new ExpgenError(
-      `${NAME}: option "histogram" needs finite low < high, got low ${String(low)}, high ${String(high)}`,
-    );
-  }
-  return { low, high, bins };
-}
-
-/**
- * `tailQuantile` from a feature's kept extremes already sorted (`sortedExtremes`), for writers that sort each
- * feature once for its five quantiles per sign.
- */
-export function quantileOfSorted(sorted: Float32Array, tokens: number, q: number, sign: Sign): number | null {
-  const n = sorted.length;
-  if (n === 0 || tokens === 0) return null;
-  const rank = q * tokens;
-  const position = sign === 'positive' ? rank : rank - 1;
-  if (position < 0 || position > n - 1) return null;
-  const below = Math.floor(position);
-  if (below >= n - 1) return sorted[n - 1]!;
-  return sorted[below]! + (position - below) * (sorted[below + 1]! - sorted[below]!);
-}
-
 function checkSample(sample: number): number {
   if (!(typeof sample === 'number' && sample > 0 && sample <= 1))
     throw new ExpgenError(`${NAME}: option "histogramSample" must be a fraction in (0, 1], got ${String(sample)}`);
   // Whole multiples of 2^-32: the hash comparison is exact and the same on every shard.
   return Math.max(1, Math.round(sample * 2 ** 32)) / 2 ** 32;
-}
-
-function checkTokens(tokens: number): void {
-  if (!Number.isSafeInteger(tokens) || tokens < 0)
-    throw new Error(`${NAME}: tokens must be a non-negative integer, got ${tokens}`);
-}
-
-/** One sign's sparse extremes of features [from, to) into its kept extremes, feature by feature. */
-function mergeFeatures(
-  buffers: ExtremeBuffers,
-  extremes: SparseExtremes,
-  rows: number,
-  from: number,
-  to: number,
-  direction: 1 | -1,
-): void {
-  const { index, values } = extremes;
-  const [start, end] = extremesRange(extremes, rows, from, to);
-  for (let i = start; i < end; ) {
-    const f = Math.floor(index[i]! / rows);
-    // The feature's entries end where the index reaches the next feature's first row.
-    const limit = (f + 1) * rows;
-    let next = i + 1;
-    while (next < end && index[next]! < limit) next++;
-    buffers.addAll(f, values, i, next, direction);
-    i = next;
-  }
-}
-
-function sameBins(a: HistogramBins, b: HistogramBins): boolean {
-  return a.low === b.low && a.high === b.high && a.bins === b.bins;
-}
-
-/** A NaN extreme means broken numerics in the subject; reject the batch before any of it is counted. */
-function checkNoNaN(values: Float32Array, features: number, what: string): void {
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i]!;
-    if (Number.isNaN(value)) {
-      throw new ExpgenError(
-        `${NAME}: the subject returned NaN as the per-sequence ${what} of feature ${i % features} (row ${Math.floor(i / features)}); check the model's numerics (fp16 overflow?)`,
-      );
-    }
-  }
-}
-
-/** Rejects restored buffers that break the admission rule (a damaged checkpoint would otherwise merge wrongly). */
-function checkBuffers(buffers: ExtremeBuffers, name: string): void {
-  for (let f = 0; f < buffers.features; f++) {
-    const count = buffers.counts[f]!;
-    if (count < 0 || count >= buffers.room) throw corruptCheckpoint(KIND, `${name} count of feature ${f} is ${count}`);
-    const threshold = buffers.thresholds[f]!;
-    if (threshold !== -Infinity && count < buffers.keep)
-      throw corruptCheckpoint(KIND, `${name} of feature ${f} holds ${count} keys after a selection`);
-    const base = f * buffers.room;
-    for (let i = 0; i < count; i++) {
-      if (!(buffers.keys[base + i]! >= threshold))
-        throw corruptCheckpoint(KIND, `${name} of feature ${f} holds a key below its threshold`);
-    }
-  }
 }

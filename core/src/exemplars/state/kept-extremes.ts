@@ -1,4 +1,6 @@
+import { corruptCheckpoint } from './state-codec.js';
 import { isShared, stateArray, type StateMemory } from './state-memory.js';
+import { extremesRange, type SparseExtremes } from './sparse-pairs.js';
 
 const NAME = 'ActivationDistribution';
 
@@ -145,6 +147,24 @@ export class ExtremeBuffers implements ExtremeBufferArrays {
     if (count + 1 === this.room) this.select(f);
   }
 
+  /**
+   * Takes one sign's sparse extremes of features [from, to) (index feature * rows + row, ascending), feature by
+   * feature in stream order, as `addAll` does.
+   */
+  addSparse(extremes: SparseExtremes, rows: number, from: number, to: number, direction: 1 | -1): void {
+    const { index, values } = extremes;
+    const [start, end] = extremesRange(extremes, rows, from, to);
+    for (let i = start; i < end; ) {
+      const f = Math.floor(index[i]! / rows);
+      // The feature's entries end where the index reaches the next feature's first row.
+      const limit = (f + 1) * rows;
+      let next = i + 1;
+      while (next < end && index[next]! < limit) next++;
+      this.addAll(f, values, i, next, direction);
+      i = next;
+    }
+  }
+
   /** How many extremes feature f has: min(M, keys held). */
   kept(f: number): number {
     return Math.min(this.keep, this.counts[f]!);
@@ -157,5 +177,25 @@ export class ExtremeBuffers implements ExtremeBufferArrays {
     keys.sort();
     keys.reverse();
     return keys.slice(0, this.keep);
+  }
+}
+
+/** Rejects restored buffers that break the admission rule (a damaged checkpoint would otherwise merge wrongly). */
+export function checkExtremeBuffers(buffers: ExtremeBuffers, name: string): void {
+  for (let f = 0; f < buffers.features; f++) {
+    const count = buffers.counts[f]!;
+    if (count < 0 || count >= buffers.room)
+      throw corruptCheckpoint('activation-distribution', `${name} count of feature ${f} is ${count}`);
+    const threshold = buffers.thresholds[f]!;
+    if (threshold !== -Infinity && count < buffers.keep)
+      throw corruptCheckpoint(
+        'activation-distribution',
+        `${name} of feature ${f} holds ${count} keys after a selection`,
+      );
+    const base = f * buffers.room;
+    for (let i = 0; i < count; i++) {
+      if (!(buffers.keys[base + i]! >= threshold))
+        throw corruptCheckpoint('activation-distribution', `${name} of feature ${f} holds a key below its threshold`);
+    }
   }
 }

@@ -1,4 +1,6 @@
 import type { SequenceReferences } from './sequence-store.js';
+import type { Sign } from '@expgen/contract';
+import { corruptCheckpoint } from './state-codec.js';
 import { isShared, stateArray, type StateMemory } from './state-memory.js';
 
 const NAME = 'TopKExemplars';
@@ -191,5 +193,31 @@ export class RankedLists implements RankedListArrays {
   /** Offset of the activations of the entry at heap position `at`. */
   activationOffset(f: number, at: number): number {
     return (f * this.k + this.slots[at]!) * this.seqLen;
+  }
+}
+
+/** Rejects a restored list whose counts, heap order or slots are inconsistent (a damaged or hand-edited checkpoint). */
+export function checkRestored(lists: RankedLists, sign: Sign): void {
+  const { k, keys, ids } = lists;
+  const used = new Uint8Array(k);
+  for (let f = 0; f < lists.features; f++) {
+    const count = lists.counts[f]!;
+    if (count < 0 || count > k) throw corruptCheckpoint('top-k-exemplars', `${sign} count of feature ${f} is ${count}`);
+    used.fill(0);
+    const base = f * k;
+    for (let i = 0; i < count; i++) {
+      const slot = lists.slots[base + i]!;
+      if (slot < 0 || slot >= count || used[slot] === 1)
+        throw corruptCheckpoint('top-k-exemplars', `${sign} slots of feature ${f} are not a permutation`);
+      used[slot] = 1;
+      if (i > 0) {
+        const parent = base + ((i - 1) >> 1);
+        const child = base + i;
+        // The parent must be worse than the child (smaller key, or equal key and larger id).
+        if (!(keys[parent]! < keys[child]! || (keys[parent] === keys[child] && ids[parent]! > ids[child]!))) {
+          throw corruptCheckpoint('top-k-exemplars', `${sign} entries of feature ${f} are not a heap`);
+        }
+      }
+    }
   }
 }

@@ -2,70 +2,23 @@ import { ExpgenError } from '@expgen/contract';
 import { allocate, checkCount, checkSequenceId } from './checks.js';
 import { IdSlotIndex } from './id-slot-index.js';
 import { corruptCheckpoint, decodeState, encodeState, integerParam } from './state-codec.js';
+import type {
+  SequenceColumns,
+  SequenceContent,
+  SequencePlacement,
+  SequenceRecord,
+  SequenceReferences,
+  SequenceStoreOptions,
+} from './sequence-types.js';
 
-/**
- * Who holds a sequence: the exemplar states call `retain` when a sequence enters one of their lists and `release`
- * when it leaves, so the store keeps a sequence's tokens exactly as long as some feature refers to it.
- */
-export interface SequenceReferences {
-  retain(sequenceId: number): void;
-  release(sequenceId: number): void;
-}
-
-/** What the host knows about a sequence when it builds a batch. */
-export interface SequenceContent {
-  /** Token ids, `seqLen` of them (right-padded past `length`). */
-  readonly tokens: ArrayLike<number>;
-  /** Real tokens (default `seqLen`). */
-  readonly length?: number;
-  /** Index of the dataset in the run's sorted dataset names (the reference dump's `dataset_ids`). */
-  readonly datasetIndex: number;
-  /** The source document's stable id. */
-  readonly documentId: string;
-  /** Which split the document belongs to (`train`, `valid`, `test`). */
-  readonly split: string;
-  /** Index of the window within its document (0 for the first), when the host knows it. */
-  readonly window?: number;
-  /** First position that counts in reductions (a fixed prefix before it), when the host knows it. */
-  readonly countFrom?: number;
-}
-
-/** A stored sequence; `tokens` is a copy. */
-export interface SequenceRecord {
-  readonly sequenceId: number;
-  readonly tokens: Int32Array;
-  readonly length: number;
-  readonly datasetIndex: number;
-  readonly documentId: string;
-  readonly split: string;
-}
-
-/** Where a stored sequence sits in its document: each field is present only when the host gave it. */
-export interface SequencePlacement {
-  readonly window?: number;
-  readonly countFrom?: number;
-}
-
-/** SequenceStore.columns(): per-slot arrays; windows and countFroms hold -1 where not given. */
-export interface SequenceColumns {
-  /** The slot of a stored sequence (with content), or -1. */
-  slotOf(sequenceId: number): number;
-  /** [slots, seqLen] */
-  readonly tokens: Int32Array;
-  readonly lengths: Int32Array;
-  readonly datasetIndexes: Int32Array;
-  readonly splitIndexes: Int32Array;
-  readonly splitNames: readonly string[];
-  readonly windows: Int32Array;
-  readonly countFroms: Int32Array;
-  readonly documentIds: readonly string[];
-}
-
-export interface SequenceStoreOptions {
-  readonly seqLen: number;
-  /** Slots allocated up front (it grows by doubling). */
-  readonly initialCapacity?: number;
-}
+export type {
+  SequenceReferences,
+  SequenceContent,
+  SequenceRecord,
+  SequencePlacement,
+  SequenceColumns,
+  SequenceStoreOptions,
+} from './sequence-types.js';
 
 const KIND = 'sequence-store';
 const NAME = 'SequenceStore';
@@ -260,27 +213,6 @@ export class SequenceStore implements SequenceReferences {
       windows: this.windows,
       countFroms: this.countFroms,
       documentIds: this.documentIds,
-    };
-  }
-
-  /**
-   * The stored sequence without copying its tokens (`tokens` is a view of the store: read it before the store
-   * changes), or undefined. For writers that copy tokens straight into file columns.
-   */
-  peek(sequenceId: number): (SequenceRecord & SequencePlacement) | undefined {
-    const slot = this.index.get(sequenceId);
-    if (slot < 0 || this.hasContent[slot] !== 1) return undefined;
-    const window = this.windows[slot]!;
-    const countFrom = this.countFroms[slot]!;
-    return {
-      sequenceId,
-      tokens: this.tokens.subarray(slot * this.seqLen, (slot + 1) * this.seqLen),
-      length: this.lengths[slot]!,
-      datasetIndex: this.datasetIndexes[slot]!,
-      documentId: this.documentIds[slot]!,
-      split: this.splitNames[this.splitIndexes[slot]!]!,
-      ...(window >= 0 ? { window } : {}),
-      ...(countFrom >= 0 ? { countFrom } : {}),
     };
   }
 

@@ -1,52 +1,13 @@
-import { type Sign, ExpgenError } from '@expgen/contract';
-import { checkCount, checkSequenceId } from './checks.js';
-import { RankedLists, type RankedListArrays } from './ranked-lists.js';
+import type { Sign } from '@expgen/contract';
+import { checkCount } from './checks.js';
+import { type GatedBatch, type SparseGatedBatch, checkSparseBatch, sparseFromDense } from './gated-batch.js';
+import { RankedLists, checkRestored, type RankedListArrays } from './ranked-lists.js';
 import type { SequenceReferences } from './sequence-store.js';
-import { corruptCheckpoint, decodeState, encodeState, integerParam } from './state-codec.js';
+import { decodeState, encodeState, integerParam } from './state-codec.js';
 import { copyInto, type StateMemory } from './state-memory.js';
-import {
-  checkExtremesOrder,
-  checkPairOrder,
-  denseExtremes,
-  extremesRange,
-  featureMajorOrder,
-  pairRange,
-  type SparseExtremes,
-} from './sparse-pairs.js';
+import { extremesRange, pairRange } from './sparse-pairs.js';
 
-/** One batch of a `gated` hook result, with the global ids of its rows. */
-export interface GatedBatch {
-  /** Global id of each row; increasing within one stream, unique across shards. */
-  readonly sequenceIds: ArrayLike<number>;
-  /** [rows, features] per-sequence maximum. */
-  readonly max: Float32Array;
-  /** [rows, features] per-sequence minimum. */
-  readonly min: Float32Array;
-  /** Pair i is (rows[i], features[i]) with per-token values values[i * seqLen .. (i + 1) * seqLen). */
-  readonly gated: { readonly rows: Int32Array; readonly features: Int32Array; readonly values: Float32Array };
-  readonly seqLen: number;
-}
-
-/**
- * One batch as a gated forward with gated extremes returns it (HookResult.gated and .extremes), feature indices
- * being the state's. Every list is feature-major; `maxima` / `minima` index feature * rows + row (rows: the
- * batch's). They must hold every per-sequence extreme that can enter a list (the forward's extreme gate is at
- * least as loose as `thresholds()`): the completeness check reads them.
- */
-export interface SparseGatedBatch {
-  readonly sequenceIds: ArrayLike<number>;
-  readonly seqLen: number;
-  readonly gated: {
-    readonly rows: Int32Array;
-    readonly features: Int32Array;
-    readonly values: Float32Array;
-    /** Each pair's per-sequence max and min. */
-    readonly max: Float32Array;
-    readonly min: Float32Array;
-  };
-  readonly maxima: SparseExtremes;
-  readonly minima: SparseExtremes;
-}
+export type { GatedBatch, SparseGatedBatch } from './gated-batch.js';
 
 /** What a merge worker needs to attach to a state in shared memory. */
 export interface TopKHandles {
@@ -184,47 +145,7 @@ export class TopKExemplars {
    * Gated pairs may come in any order.
    */
   offer(batch: GatedBatch): TopKOfferSummary {
-    const { features, seqLen } = this;
-    const { sequenceIds, max, min, gated } = batch;
-    const rows = sequenceIds.length;
-    if (max.length !== rows * features || min.length !== rows * features) {
-      throw new Error(
-        `${NAME}: max/min have ${max.length}/${min.length} values for ${rows} rows x ${features} features`,
-      );
-    }
-    const pairs = gated.rows.length;
-    if (gated.features.length !== pairs || gated.values.length !== pairs * seqLen) {
-      throw new Error(
-        `${NAME}: gated has ${pairs} rows, ${gated.features.length} features and ${gated.values.length} values (expected ${pairs * seqLen})`,
-      );
-    }
-    for (let i = 0; i < pairs; i++) {
-      const row = gated.rows[i]!;
-      const f = gated.features[i]!;
-      if (!(row >= 0 && row < rows && f >= 0 && f < features))
-        throw new Error(`${NAME}: gated pair ${i} is (row ${row}, feature ${f}), outside ${rows} x ${features}`);
-    }
-    const order = featureMajorOrder(gated.rows, gated.features, rows, features);
-    const values = new Float32Array(pairs * seqLen);
-    order.forEach((i, at) => {
-      values.set(gated.values.subarray(i * seqLen, (i + 1) * seqLen), at * seqLen);
-    });
-    const pick = (source: Int32Array) => Int32Array.from(order, (i) => source[i]!);
-    const pairRows = pick(gated.rows);
-    const pairFeatures = pick(gated.features);
-    return this.offerSparse({
-      sequenceIds,
-      seqLen: batch.seqLen,
-      gated: {
-        rows: pairRows,
-        features: pairFeatures,
-        values,
-        max: Float32Array.from(order, (i) => max[gated.rows[i]! * features + gated.features[i]!]!),
-        min: Float32Array.from(order, (i) => min[gated.rows[i]! * features + gated.features[i]!]!),
-      },
-      maxima: denseExtremes(max, rows, features, -Infinity),
-      minima: denseExtremes(min, rows, features, Infinity),
-    });
+    return this.offerSparse(sparseFromDense(batch, this.features, this.seqLen));
   }
 
   /** Takes one batch of a gated forward with gated extremes; throws, leaving the state unchanged, as `offer`. */
@@ -240,45 +161,7 @@ export class TopKExemplars {
    * main thread runs them once before merge workers take their feature ranges with `mergeRange`.
    */
   checkBatch(batch: SparseGatedBatch): void {
-    const { features, seqLen } = this;
-    const { sequenceIds, gated, maxima, minima } = batch;
-    const rows = sequenceIds.length;
-    if (batch.seqLen !== seqLen) throw new Error(`${NAME}: batch seqLen ${batch.seqLen}, the state holds ${seqLen}`);
-    const pairs = gated.rows.length;
-    if (gated.values.length !== pairs * seqLen || gated.max.length !== pairs || gated.min.length !== pairs) {
-      throw new Error(
-        `${NAME}: gated has ${pairs} pairs, ${gated.values.length} values (expected ${pairs * seqLen}) and ${gated.max.length}/${gated.min.length} extremes`,
-      );
-    }
-    checkPairOrder(`${NAME}: gated`, gated.rows, gated.features, rows, features);
-    checkExtremesOrder(`${NAME}: maxima`, maxima, rows, features);
-    checkExtremesOrder(`${NAME}: minima`, minima, rows, features);
-    let previous = this.lastId;
-    for (let b = 0; b < rows; b++) {
-      const id = checkSequenceId(NAME, sequenceIds[b]!);
-      if (id <= previous) {
-        throw new Error(
-          `${NAME}: sequence id ${id} (row ${b}) does not increase past ${previous}; ids must increase within a stream for exact gating (merge shards with merge())`,
-        );
-      }
-      previous = id;
-    }
-    const nan = (values: Float32Array, place: (i: number) => [feature: number, row: number], what: string) => {
-      for (let i = 0; i < values.length; i++) {
-        if (!Number.isNaN(values[i]!)) continue;
-        const [f, row] = place(i);
-        throw new ExpgenError(
-          `${NAME}: the subject returned NaN as the per-sequence ${what} of feature ${f} on sequence ${sequenceIds[row]}; check the model's numerics (fp16 overflow?)`,
-        );
-      }
-    };
-    const inList = (list: SparseExtremes) => (i: number) =>
-      [Math.floor(list.index[i]! / rows), list.index[i]! % rows] as [number, number];
-    const inPairs = (i: number) => [gated.features[i]!, gated.rows[i]!] as [number, number];
-    nan(maxima.values, inList(maxima), 'max');
-    nan(minima.values, inList(minima), 'min');
-    nan(gated.max, inPairs, 'max');
-    nan(gated.min, inPairs, 'min');
+    checkSparseBatch(batch, { features: this.features, seqLen: this.seqLen, lastSequenceId: this.lastId });
   }
 
   /**
@@ -506,31 +389,5 @@ export class TopKExemplars {
     if (!Number.isInteger(feature) || feature < 0 || feature >= this.features)
       throw new Error(`${NAME}: feature ${feature} is outside [0, ${this.features})`);
     return feature;
-  }
-}
-
-/** Rejects a restored list whose counts, heap order or slots are inconsistent (a damaged or hand-edited checkpoint). */
-function checkRestored(lists: RankedLists, sign: Sign): void {
-  const { k, keys, ids } = lists;
-  const used = new Uint8Array(k);
-  for (let f = 0; f < lists.features; f++) {
-    const count = lists.counts[f]!;
-    if (count < 0 || count > k) throw corruptCheckpoint(KIND, `${sign} count of feature ${f} is ${count}`);
-    used.fill(0);
-    const base = f * k;
-    for (let i = 0; i < count; i++) {
-      const slot = lists.slots[base + i]!;
-      if (slot < 0 || slot >= count || used[slot] === 1)
-        throw corruptCheckpoint(KIND, `${sign} slots of feature ${f} are not a permutation`);
-      used[slot] = 1;
-      if (i > 0) {
-        const parent = base + ((i - 1) >> 1);
-        const child = base + i;
-        // The parent must be worse than the child (smaller key, or equal key and larger id).
-        if (!(keys[parent]! < keys[child]! || (keys[parent] === keys[child] && ids[parent]! > ids[child]!))) {
-          throw corruptCheckpoint(KIND, `${sign} entries of feature ${f} are not a heap`);
-        }
-      }
-    }
   }
 }

@@ -12,8 +12,9 @@ import { GraphBuilder } from './graph-builder.js';
 import { definedNames, pruneToOutputs, removePastInputs } from './graph-edit.js';
 import type { HookTensor } from './llama-graph.js';
 import { variantFileName } from './model-manifest.js';
+import { addGates } from './variant-gates.js';
+import { addLastLogits, addSelectedLogits } from './variant-logits.js';
 import {
-  attributeInt,
   DataType,
   decodeModel,
   encodeModel,
@@ -23,9 +24,7 @@ import {
   ints,
   valueInfo,
   type GraphProto,
-  type NodeProto,
   type TensorProto,
-  type ValueInfoProto,
 } from './onnx-proto.js';
 
 export type HookReduction = 'full' | 'extremes' | 'gated';
@@ -398,200 +397,4 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
   graph.input = [...(graph.input ?? []), ...b.inputs];
   graph.output = outputs;
   return fragmentTensors;
-}
-
-/**
- * The gates of a `gated` hook, on the extremes transposed to [width, batch] so that NonZero lists the passing pairs
- * feature-major (feature, then row) — the order the host fills per-feature lists in, with no sort. A pair passes
- * when its value is not within the threshold (`Not(LessOrEqual)`), so NaN always passes and reaches the host's
- * checks. Per-token values are gathered from the flat [batch * seq * width] values at b*seq*width + t*width + f,
- * which reads only the pairs' values (a transpose to [batch, width, seq] would copy every value of the hook).
- */
-function addGates(
-  b: GraphBuilder,
-  io: VariantHookIO,
-  tokens: string,
-  max: string,
-  min: string,
-  seqLength: string,
-): ValueInfoProto[] {
-  const outputs: ValueInfoProto[] = [];
-  const byFeature = (extremes: string) => b.op('Transpose', [extremes], { perm: ints([1, 0]) });
-  const column = (thresholds: string) => b.op('Unsqueeze', [thresholds, b.int64Constant([1])]);
-  const maxT = byFeature(max);
-  const minT = byFeature(min);
-  const beyondTop = (thresholds: string) => b.op('Not', [b.op('LessOrEqual', [maxT, column(thresholds)])]);
-  const beyondBottom = (thresholds: string) => b.op('Not', [b.op('GreaterOrEqual', [minT, column(thresholds)])]);
-  /** [n, 2] int64 (feature, row) of the true entries of a [width, batch] mask, feature-major. */
-  const pairsOf = (mask: string) => b.op('Transpose', [b.op('NonZero', [mask])], { perm: ints([1, 0]) });
-  const int32 = (output: string, pairs: string) => b.opTo(output, 'Cast', [pairs], { to: int(DataType.INT32) });
-
-  const top = b.input(io.top!, DataType.FLOAT, [io.width]);
-  const bottom = b.input(io.bottom!, DataType.FLOAT, [io.width]);
-  const pairs = pairsOf(b.op('Or', [beyondTop(top), beyondBottom(bottom)]));
-  int32(io.gatedIndex!, pairs);
-  const feature = b.op('Gather', [pairs, b.int64Constant(0)], { axis: int(1) });
-  const row = b.op('Gather', [pairs, b.int64Constant(1)], { axis: int(1) });
-  const width = b.int64Constant(io.width);
-  const start = b.op('Add', [b.op('Mul', [row, b.op('Mul', [seqLength, width])]), feature]);
-  const steps = b.op('Mul', [b.op('Range', [b.int64Constant(0), seqLength, b.int64Constant(1)]), width]);
-  const index = b.op('Add', [
-    b.op('Unsqueeze', [start, b.int64Constant([1])]),
-    b.op('Unsqueeze', [steps, b.int64Constant([0])]),
-  ]);
-  b.opTo(io.gatedValues!, 'Gather', [b.op('Reshape', [tokens, b.int64Constant([-1])]), index], { axis: int(0) });
-  b.opTo(io.gatedMax!, 'GatherND', [maxT, pairs]);
-  b.opTo(io.gatedMin!, 'GatherND', [minT, pairs]);
-  outputs.push(
-    valueInfo(io.gatedIndex!, DataType.INT32, ['pairs', 2]),
-    valueInfo(io.gatedValues!, DataType.FLOAT, ['pairs', 'sequence']),
-    valueInfo(io.gatedMax!, DataType.FLOAT, ['pairs']),
-    valueInfo(io.gatedMin!, DataType.FLOAT, ['pairs']),
-  );
-  if (!io.maximaIndex) return outputs;
-
-  // Passing extremes as one flat index into [width, batch] (feature * batch + row, ascending: feature-major) and
-  // the value: 8 bytes each, the one traffic that stays proportional to features x sequences in steady state.
-  const flat = (value: string) => b.op('Reshape', [value, b.int64Constant([-1])]);
-  const sparse = (mask: string, extremes: string, index: string, values: string, count: string) => {
-    const passing = flat(b.op('NonZero', [flat(mask)]));
-    int32(index, passing);
-    b.opTo(values, 'Gather', [flat(extremes), passing], { axis: int(0) });
-    outputs.push(valueInfo(index, DataType.INT32, [count]), valueInfo(values, DataType.FLOAT, [count]));
-  };
-  sparse(
-    beyondTop(b.input(io.extremesTop!, DataType.FLOAT, [io.width])),
-    maxT,
-    io.maximaIndex,
-    io.maximaValues!,
-    'maxima',
-  );
-  sparse(
-    beyondBottom(b.input(io.extremesBottom!, DataType.FLOAT, [io.width])),
-    minT,
-    io.minimaIndex!,
-    io.minimaValues!,
-    'minima',
-  );
-  const denseRows = b.input(io.denseRows!, DataType.INT64, ['dense_rows']);
-  b.opTo(io.denseMax!, 'Gather', [max, denseRows], { axis: int(0) });
-  b.opTo(io.denseMin!, 'Gather', [min, denseRows], { axis: int(0) });
-  outputs.push(
-    valueInfo(io.denseMax!, DataType.FLOAT, ['dense_rows', io.width]),
-    valueInfo(io.denseMin!, DataType.FLOAT, ['dense_rows', io.width]),
-  );
-  return outputs;
-}
-
-/**
- * Logits of the requested vocabulary ids only. At every position they come from those rows of the output projection
- * alone when the graph's shape allows (no [batch, seq, vocab] product at all); otherwise, and for the last position,
- * from a Gather on the vocabulary axis before the cast. Either way only [batch, (seq,) ids] leaves the graph.
- */
-function addSelectedLogits(
-  graph: GraphProto,
-  b: GraphBuilder,
-  base: BaseGraph,
-  spec: VariantSpec,
-  output: string,
-): void {
-  b.scoped('selected_logits', () => {
-    const ids = b.int64Constant(spec.logitIds!);
-    const cast = base.logitsElemType !== DataType.FLOAT;
-    let source: string;
-    let axis: number;
-    const fromHead = spec.logits === 'all' ? addHeadRowLogits(graph, b, base, ids, spec.logitIds!.length) : null;
-    if (fromHead !== null) {
-      b.opTo(output, cast ? 'Cast' : 'Identity', [fromHead], cast ? { to: int(DataType.FLOAT) } : undefined);
-      return;
-    }
-    if (spec.logits === 'all') {
-      [source, axis] = [base.logits, 2];
-    } else if (base.lastLogits) {
-      [source, axis] = [base.lastLogits, 1];
-    } else {
-      [source, axis] = [addLastLogits(b, base), 1];
-    }
-    const picked = b.op('Gather', [source, ids], { axis: int(axis) });
-    b.opTo(output, cast ? 'Cast' : 'Identity', [picked], cast ? { to: int(DataType.FLOAT) } : undefined);
-  });
-}
-
-/**
- * Logits of `ids` at every position from only those rows of the output projection, [batch, seq, ids], when the graph's
- * logits are one Gemm (transB) or MatMul by a weight initializer followed by Reshape / Cast / Identity steps (expgen's
- * built graphs; optimum exports). Null when the graph is shaped otherwise (e.g. quantized MatMulNBits heads).
- */
-function addHeadRowLogits(
-  graph: GraphProto,
-  b: GraphBuilder,
-  base: BaseGraph,
-  ids: string,
-  count: number,
-): string | null {
-  const producers = new Map<string, NodeProto>();
-  for (const node of graph.node ?? []) for (const output of node.output ?? []) producers.set(output, node);
-  const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
-  const steps: NodeProto[] = [];
-  let node = producers.get(base.logits);
-  while (node !== undefined && (node.opType === 'Reshape' || node.opType === 'Cast' || node.opType === 'Identity')) {
-    steps.push(node);
-    node = producers.get(node.input![0]!);
-  }
-  if (node === undefined) return null;
-  const [rows, weight, bias] = node.input ?? [];
-  if (rows === undefined || weight === undefined || !initializers.has(weight)) return null;
-  let projected: string;
-  if (node.opType === 'Gemm') {
-    const alpha = node.attribute?.find((a) => a.name === 'alpha')?.f ?? 1;
-    const beta = node.attribute?.find((a) => a.name === 'beta')?.f ?? 1;
-    if (
-      (attributeInt(node, 'transA') ?? 0) !== 0 ||
-      attributeInt(node, 'transB') !== 1 ||
-      alpha !== 1 ||
-      beta !== 1 ||
-      (bias !== undefined && bias !== '')
-    )
-      return null;
-    projected = b.op('Gemm', [rows, b.op('Gather', [weight, ids], { axis: int(0) })], { transB: int(1) });
-  } else if (node.opType === 'MatMul') {
-    projected = b.op('MatMul', [rows, b.op('Gather', [weight, ids], { axis: int(1) })]);
-  } else {
-    return null;
-  }
-  for (const step of steps.reverse()) {
-    if (step.opType === 'Cast') projected = b.op('Cast', [projected], { to: int(attributeInt(step, 'to')!) });
-    // The graph's Reshape makes [rows, vocab] into [batch, seq, vocab]; this one makes [rows, ids] into [batch, seq, ids].
-    if (step.opType === 'Reshape')
-      projected = b.op('Reshape', [
-        projected,
-        b.op('Concat', [b.op('Shape', [base.inputIds]), b.int64Constant([count])], { axis: int(0) }),
-      ]);
-  }
-  return projected;
-}
-
-/**
- * Logits at each row's last real position, for graphs that compute them only at every position: the last 1 in
- * attention_mask[:, past:] (right padding in forward passes, left padding in generation) picks the row. Cast to
- * float32 into `output`, or, without one, returned as they are.
- */
-function addLastLogits(b: GraphBuilder, base: BaseGraph, output?: string): string {
-  return b.scoped('last_logits', () => {
-    const seq1d = b.op('Shape', [base.inputIds], { start: int(1), end: int(2) });
-    const total1d = b.op('Shape', [base.attentionMask], { start: int(1), end: int(2) });
-    const seq = b.op('Squeeze', [seq1d, b.int64Constant([0])]);
-    const batch = b.op('Squeeze', [
-      b.op('Shape', [base.inputIds], { start: int(0), end: int(1) }),
-      b.int64Constant([0]),
-    ]);
-    const one = b.int64Constant(1);
-    const current = b.op('Slice', [base.attentionMask, b.op('Sub', [total1d, seq1d]), total1d, b.int64Constant([1])]);
-    const weighted = b.op('Mul', [current, b.op('Range', [one, b.op('Add', [seq, one]), one])]);
-    const lastIndex = b.op('ArgMax', [weighted], { axis: int(1), keepdims: int(0) });
-    const rows = b.op('Add', [b.op('Mul', [b.op('Range', [b.int64Constant(0), batch, one]), seq]), lastIndex]);
-    const picked = b.op('Gather', [b.op('Flatten', [base.logits], { axis: int(2) }), rows], { axis: int(0) });
-    // Without an output name the caller gets the logits in the graph's own type (to gather from before casting).
-    return output === undefined ? picked : b.opTo(output, 'Cast', [picked], { to: int(DataType.FLOAT) });
-  });
 }
