@@ -17,6 +17,7 @@
  */
 import type { ForwardResult, HookRequest, HookResult } from '@expgen/contract';
 import type { CollectedRow } from '../../host/exemplar-collector.js';
+import { ExtremeBuffers } from '../kept-extremes.js';
 import { selectionHash } from '../random-sequences.js';
 import { gateDense, pairs, passingRows, shuffle } from './simulated-gates.js';
 
@@ -237,9 +238,13 @@ export class SimulatedForward {
     options: { n: number; keep: number; randomCount: number; seed: number; batch: number },
   ): Promise<void> {
     const { n } = options;
-    // Past the kept extremes' room (M + M/8), so that they have selected once and hold a threshold, as they do
-    // after n sequences; the extra draws are the next order statistics, below the M-th.
-    const keep = options.keep + Math.max(16, Math.ceil(options.keep / 8)) + Math.ceil(options.keep / 16);
+    // Past the kept extremes' room (M + P), so that they have selected once and hold a threshold, as they do after
+    // n sequences. Each feature then takes a random number (0 .. P) of further extremes: in a long run the features
+    // are at every phase of their append-then-select cycle, and a warm-up that left them all at one phase would
+    // make every feature select in the same few batches.
+    const room = ExtremeBuffers.roomFor(options.keep);
+    const spare = room - options.keep;
+    const keep = room + spare;
     const { width, layers, random } = this;
     // The random sequences a run over ids 0..n-1 holds: the smallest selection hashes.
     const hashes = Array.from({ length: n }, (_, id) => ({ id, hash: selectionHash(options.seed, id) }));
@@ -263,11 +268,13 @@ export class SimulatedForward {
       ] as const) {
         for (let f = 0; f < width; f++) {
           shuffle(order, random);
+          // Rows past `offered` have no counted position for this feature (skipped, as the subject's -Infinity).
+          const offered = room + Math.floor(random() * spare);
           let u = 1;
           for (let i = 0; i < rowsTotal; i++) {
             // The first `keep` rows take the top order statistics; the rest (random sequences) typical values.
             u = i < keep ? ExtremeLaw.nextOrderUniform(u, n, i, random) : random() * u;
-            values[order[i]! * width + f] = Math.fround(sign * law.quantile(f, u));
+            values[order[i]! * width + f] = i < offered ? Math.fround(sign * law.quantile(f, u)) : -sign * Infinity;
           }
         }
       }
