@@ -78,11 +78,11 @@ export const configSchema = s.object({
       })
       .default([-32, 32])
       .describe('[low, high] of the histogram bins; values outside land in the under- and overflow bins.'),
-    histogramSample: s
-      .number({ exclusiveMin: 0, max: 1 })
-      .default(1 / 64)
+    histogramSequences: s
+      .integer({ min: 1 })
+      .default(10000)
       .describe(
-        'Fraction of sequences (chosen by a hash of their id) whose extremes go into the histogram; the kept extremes and tail quantiles use every sequence.',
+        'About how many sequences (chosen by a hash of their id, a fraction histogramSequences / sequences of them) the histograms of per-sequence extremes count; the kept extremes and tail quantiles use every sequence.',
       ),
     splits: s
       .object({

@@ -291,6 +291,7 @@ describe('stage 1: exemplars', () => {
       randomPerFeature: 0,
       batchSize: 8,
       splits: { train: 1, valid: 0, test: 0 },
+      histogramSequences: 20,
     });
     const datasets = [{ source: fakeDataset(documents(400), 'corpus'), ratio: 1 }];
     const secondHalfBytes = async (subject: ReturnType<typeof fakeSubjectModel>) => {

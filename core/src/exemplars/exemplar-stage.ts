@@ -20,6 +20,7 @@ import {
 } from './checkpoint-files.js';
 import { CorpusStream, type CorpusEnd, type CorpusSequence, type ShardSpec } from './corpus/index.js';
 import { ExemplarCollector, mergeWorkerCount } from './host/exemplar-collector.js';
+import { histogramSampleOf } from './host/layer-states.js';
 import { groupLayers } from './layer-groups.js';
 import {
   EXEMPLARS_DIR,
@@ -150,7 +151,7 @@ export async function runExemplarStage(input: ExemplarStageInput): Promise<Exemp
       plans: groupLayers.map((layer) => plans[layers.indexOf(layer)]!),
       selection: input.selection,
       splits,
-      settings,
+      settings: { ...settings, histogramSample: histogramSampleOf(settings) },
       workers,
       ...(input.gating ? { gating: input.gating } : {}),
       ...(hostEncode ? { hostEncode: activation } : {}),

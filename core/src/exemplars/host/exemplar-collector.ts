@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import {
   type ActivationSource,
+  ExpgenError,
   type ForwardResult,
   type HookRequest,
   type HookResult,
@@ -130,6 +131,11 @@ export class ExemplarCollector {
     const sampleRows = this.sampleRows(states, rows);
     return states.layers.map((layer) => {
       const { plan } = layer;
+      // Gated extremes come back as one int32 index per value, feature * batch + row.
+      if (plan.width * rows.length >= 2 ** 31)
+        throw new ExpgenError(
+          `exemplars.batchSize: ${rows.length} rows x ${plan.width} features of layer ${plan.layer} is 2^31 or more; lower the batch size`,
+        );
       const fragment = plan.fragment && !this.options.hostEncode ? { fragment: plan.fragment } : {};
       if (gating === 'none' || (this.options.hostEncode && plan.fragment))
         return { hook: plan.hook, reduce: 'full', ...fragment };

@@ -6,18 +6,24 @@ import type { StateMemory } from '../state/state-memory.js';
 import { layerSelection, selectedCount, type LayerSelection } from './layer-batch.js';
 import type { MergeTarget } from './merge-range.js';
 
-/** The `exemplars` settings the states are built from. */
+/**
+ * The `exemplars` settings the states are built from, with the histogram's sample as a fraction of the sequences
+ * (`histogramSampleOf`).
+ */
 export type StateSettings = Pick<
   ExpgenConfig['exemplars'],
-  | 'topK'
-  | 'seqLen'
-  | 'randomPerFeature'
-  | 'seed'
-  | 'extremesKept'
-  | 'histogramBins'
-  | 'histogramRange'
-  | 'histogramSample'
->;
+  'topK' | 'seqLen' | 'randomPerFeature' | 'seed' | 'extremesKept' | 'histogramBins' | 'histogramRange'
+> & { readonly histogramSample: number };
+
+/**
+ * The fraction of sequences the histograms count: `histogramSequences` of the run's `sequences` (every sequence for
+ * a run no longer than that). A function of the config alone, so every shard of a run samples the same sequences.
+ */
+export function histogramSampleOf(
+  settings: Pick<ExpgenConfig['exemplars'], 'histogramSequences' | 'sequences'>,
+): number {
+  return Math.min(1, settings.histogramSequences / settings.sequences);
+}
 
 /** One layer's streaming state in one split, sized by the selected features of the layer. */
 export interface LayerState extends MergeTarget {
