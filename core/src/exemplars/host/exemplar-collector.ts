@@ -42,7 +42,7 @@ export interface ExemplarCollectorOptions {
   readonly selection: FeatureSelection;
   readonly splits: readonly string[];
   readonly settings: StateSettings;
-  /** Merge threads (`exemplars.workers`); 1 merges on the calling thread. */
+  /** Merge threads (`exemplars.workers`), the calling thread included; 1 merges on the calling thread alone. */
   readonly workers: number;
   /**
    * `device` (the run): gates in the subject, so only what can still enter the state leaves it. `none`: the
@@ -64,7 +64,8 @@ export function mergeWorkerCount(configured: number | null): number {
 /**
  * Stage 1's host side for one pass over the corpus (one layer group): the states of every (split, layer), the
  * forward requests their thresholds make, and the merge of each batch's results — on the calling thread, or
- * partitioned by feature over `workers` threads that update the states in shared memory. Whatever the number of
+ * partitioned by feature over `workers` threads (the calling thread and workers - 1 worker threads) that update the
+ * states in shared memory. Whatever the number of
  * workers, every state and the sequence store end byte-identical (ranges are disjoint, and references are
  * tallied and applied in one canonical order).
  *
@@ -102,7 +103,8 @@ export class ExemplarCollector {
           : newSplitStates(split, options.plans, options.selection, options.settings, memory),
       );
     }
-    const workers = options.workers > 1 ? MergeWorkers.start(options.workers) : null;
+    // `workers` threads merge: this one and workers - 1 worker threads.
+    const workers = options.workers > 1 ? MergeWorkers.start(options.workers - 1) : null;
     if (workers)
       for (const splitStates of states.values())
         for (const layer of splitStates.layers) workers.attach(stateKey(layer), targetHandles(layer));
@@ -193,17 +195,26 @@ export class ExemplarCollector {
     const merging = performance.now();
     const mergingCpu = cpuSeconds();
     if (this.workers) {
+      // The calling thread takes the first share of every layer's features while the workers take the others.
       const { buffer, packed } = this.mailbox.pack(works);
+      const parts = this.workers.size + 1;
       const shares: WorkerShare[][] = Array.from({ length: this.workers.size }, () => []);
+      const own: [number, number][] = [];
       states.layers.forEach((layer, i) => {
         const features = selectedCount(layer.selection);
+        const bound = (part: number) => Math.floor((features * part) / parts);
+        own.push([bound(0), bound(1)]);
         shares.forEach((share, w) => {
-          const from = Math.floor((features * w) / shares.length);
-          const to = Math.floor((features * (w + 1)) / shares.length);
-          if (from < to) share.push({ key: stateKey(layer), from, to, work: packed[i]! });
+          if (bound(w + 1) < bound(w + 2))
+            share.push({ key: stateKey(layer), from: bound(w + 1), to: bound(w + 2), work: packed[i]! });
         });
       });
-      for (const reply of await this.workers.merge(buffer, shares)) tally.add(reply);
+      const replies = this.workers.merge(buffer, shares);
+      replies.catch(() => undefined); // observed below; a failure here first must not leave it unhandled
+      states.layers.forEach((layer, i) => {
+        mergeLayerRange(layer, works[i]!, own[i]![0], own[i]![1], tally);
+      });
+      for (const reply of await replies) tally.add(reply);
     } else {
       states.layers.forEach((layer, i) => {
         mergeLayerRange(layer, works[i]!, 0, selectedCount(layer.selection), tally);
