@@ -334,13 +334,18 @@ async function streamPass(pass: {
     spacing = Math.max(settings.checkpointSeconds * 1000, took > 1000 ? 9 * took : 0);
   };
 
+  // A split's first sequences enter every feature's lists, so all their per-token values leave the subject: for
+  // Llama-3.1-8B, 2.8 GB per layer for a batch of 512. Until a split has taken k sequences its batches are k rows,
+  // which bounds that first transfer to what the lists will hold anyway.
+  const batchLimit = (split: string) =>
+    collector.sequencesSeen(split) < settings.topK ? Math.min(settings.batchSize, settings.topK) : settings.batchSize;
   for await (const sequence of stream.sequences()) {
     nextId = sequence.sequenceId + 1;
     if (skip.has(sequence.sequenceId)) continue;
     let buffer = buffers.get(sequence.split);
     if (!buffer) buffers.set(sequence.split, (buffer = []));
     buffer.push(sequence);
-    if (buffer.length >= settings.batchSize) {
+    if (buffer.length >= batchLimit(sequence.split)) {
       const rows = buffer.splice(0);
       applied.push(...rows.map((r) => r.sequenceId));
       await send(sequence.split, rows);

@@ -118,6 +118,11 @@ export class ExemplarCollector {
     return states;
   }
 
+  /** Sequences of `split` merged so far (batches sent but not yet applied do not count). */
+  sequencesSeen(split: string): number {
+    return this.split(split).layers[0]?.distribution.sequencesSeen ?? 0;
+  }
+
   get splits(): readonly SplitStates[] {
     return [...this.states.values()];
   }
