@@ -18,6 +18,7 @@
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { LayerPlan } from '@expgen/contract';
 import { CHECKPOINT_FORMAT, readCheckpoint, writeCheckpoint } from '../../checkpoint-files.js';
 import { ExemplarCollector } from '../../host/exemplar-collector.js';
@@ -182,6 +183,33 @@ async function stream(
   return phase;
 }
 
+/**
+ * What parallelism the machine gives right now: a trivially parallel loop, once on one thread for each of `threads`
+ * shares and once on `threads` threads at the same time; the ratio of wall times (a shared VM gives less than
+ * `threads`). The merge's speed-up is read against it.
+ */
+async function machineSpeedup(threads: number): Promise<number> {
+  const loop = 'let x = 0; for (let i = 0; i < 1e8; i++) x = (x + i * 2654435761) >>> 0;';
+  const serial = performance.now();
+  for (let t = 0; t < threads; t++) new Function(loop)();
+  const one = performance.now() - serial;
+  const parallel = performance.now();
+  await Promise.all(
+    Array.from(
+      { length: threads },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const worker = new Worker(`${loop} require('node:worker_threads').parentPort.postMessage(0);`, {
+            eval: true,
+          });
+          worker.once('message', () => void worker.terminate().then(() => resolve()));
+          worker.once('error', reject);
+        }),
+    ),
+  );
+  return one / (performance.now() - parallel);
+}
+
 function cpuSeconds(): number {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1e6;
@@ -229,6 +257,8 @@ const largest = Math.max(...options.layers);
 const oneWorker = new Map<number, Phase>();
 let many: Phase | undefined;
 let checkpoint: { bytes: number; seconds: number } | undefined;
+/** The machine's own speed-up on a trivially parallel loop, measured beside each parallel round. */
+const machine: number[] = [];
 const median = (phases: Phase[]) => [...phases].sort((a, b) => cpuRate(a) - cpuRate(b))[phases.length >> 1]!;
 const row = (layers: number, workers: number, p: Phase) => [
   String(layers),
@@ -295,7 +325,10 @@ for (const layers of options.layers) {
     const parallel: Phase[] = [];
     for (let round = 0; round < options.rounds; round++) {
       single.push(await measure(1));
-      if (layers === largest && options.workers > 1) parallel.push(await measure(options.workers));
+      if (layers === largest && options.workers > 1) {
+        parallel.push(await measure(options.workers));
+        machine.push(await machineSpeedup(options.workers));
+      }
     }
     oneWorker.set(layers, median(single));
     rows.push(row(layers, 1, median(single)));
@@ -335,8 +368,9 @@ if (many) {
   const overhead = many.hostCpu / single.hostCpu;
   const speedup = (workers: number) => 1 / (serial + ((1 - serial) * overhead) / workers);
   const projected = perWorkerAt32 * speedup(7);
+  const available = [...machine].sort((a, b) => a - b)[machine.length >> 1]!;
   console.log(
-    `${options.workers} workers: wall-clock speed-up x${fmt(measured, 2)} on this machine (${cpus().length} cores, load average ${fmt(loadavg()[0]!, 1)}); CPU time x${fmt(overhead, 2)} of one worker's for the same batches`,
+    `${options.workers} workers: wall-clock speed-up x${fmt(measured, 2)} on this machine (${cpus().length} cores, load average ${fmt(loadavg()[0]!, 1)}), where a trivially parallel loop got x${fmt(available, 2)} on ${options.workers} threads (${fmt((measured / available) * 100)}% of what the machine gave); CPU time x${fmt(overhead, 2)} of one worker's for the same batches`,
   );
   console.log(
     `per-worker speed-up from the measured serial share (${fmt(serial * 100, 1)}%) and parallel CPU overhead (x${fmt(overhead, 2)}): x${fmt(speedup(options.workers), 2)} with ${options.workers}, x${fmt(speedup(7), 2)} with 7 workers`,
