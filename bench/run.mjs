@@ -56,6 +56,14 @@ const BENCHMARKS = {
     'bench/dist/score/score-throughput.js',
     'expgen score host throughput (baseline simulator, 8 x 2,048 features) vs the previous implementation',
   ],
+  'stage1-host': [
+    'bench/dist/core/stage1-host-bench.js',
+    "stage 1's host side at Llama-3.1-8B's width (early and steady state, 1..N merge workers) vs the 340 sequences/s one H100 needs",
+  ],
+  'exemplar-write': [
+    'bench/dist/core/exemplar-write-bench.js',
+    "one layer-split's exemplar file at Llama-3.1-8B's width, column buffers vs a plain sequential write of the same bytes, MB/s",
+  ],
   'exemplar-state': [
     'bench/dist/core/exemplar-state-bench.js',
     'streaming top-k/bottom-k/extremes update vs a sort-based reference',

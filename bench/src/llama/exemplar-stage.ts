@@ -3,7 +3,7 @@
 //
 //   node plugins/llama/dist/bench/exemplar-stage.js [--shape small|1b|8b|tiny] [--sequences 768] [--batch 16]
 //        [--seq 95] [--k 20] [--random 20] [--keep 1000] [--splits 3] [--repeats 2] [--provider cpu|webgpu|cuda]
-//        [--dtype fp32|fp16] [--threads N] [--work DIR]
+//        [--dtype fp32|fp16] [--threads N] [--workers N] [--work DIR]
 //
 // The stage streams a synthetic JSON Lines corpus (written to a temp file) through the subject with the `mlp`
 // activation source of @expgen/plugin-neurons, as `expgen exemplars` does: gated reductions on every layer, the
@@ -49,6 +49,7 @@ const values = args({
   provider: { type: 'string' },
   dtype: { type: 'string' },
   threads: { type: 'string' },
+  workers: { type: 'string' },
   work: { type: 'string' },
 });
 const { name, shape } = shapeFromArgs(values);
@@ -93,6 +94,7 @@ const settings = (count: number) =>
     splits: { train: 1, valid: splitCount >= 2 ? 1 : 0, test: splitCount >= 3 ? 1 : 0 },
     // A checkpoint every minute is noise over a long run but a large share of a short benchmark.
     checkpointSeconds: 3600,
+    ...(values['workers'] ? { workers: Number(values['workers']) } : {}),
   });
 
 /** One gated forward the stage sent: its inputs (for the bare baseline) and how many pairs passed the gate. */
@@ -113,6 +115,7 @@ async function stageRun(count: number): Promise<{
   batches: SentBatch[];
   tokens: number;
   randomRows: number;
+  deviceBytesPerSequence: number;
 }> {
   const batches: SentBatch[] = [];
   let randomRows = 0;
@@ -134,11 +137,15 @@ async function stageRun(count: number): Promise<{
           ...(request.lengths ? { lengths: request.lengths.slice() } : {}),
           ...(request.countFrom ? { countFrom: request.countFrom.slice() } : {}),
         };
+        const copy = (gate: { top: Float32Array; bottom: Float32Array }) => ({
+          top: gate.top.slice(),
+          bottom: gate.bottom.slice(),
+        });
         const hooks = request.hooks.map((h) => ({
           ...h,
-          ...(h.thresholds
-            ? { thresholds: { top: h.thresholds.top.slice(), bottom: h.thresholds.bottom.slice() } }
-            : {}),
+          ...(h.thresholds ? { thresholds: copy(h.thresholds) } : {}),
+          ...(h.extremeThresholds ? { extremeThresholds: copy(h.extremeThresholds) } : {}),
+          ...(h.denseRows ? { denseRows: h.denseRows.slice() } : {}),
         }));
         sent = {
           request: { ...rows, hooks: [], logits: 'last' },
@@ -183,6 +190,7 @@ async function stageRun(count: number): Promise<{
     batches,
     tokens: summary.tokens,
     randomRows,
+    deviceBytesPerSequence: summary.deviceBytesPerSequence,
   };
 }
 
@@ -292,6 +300,9 @@ console.log(
 );
 console.log(
   `random sequences' second pass: ${stage[0]!.randomRows} rows in full (${((100 * stage[0]!.randomRows) / sequences).toFixed(1)}% of the sequences)`,
+);
+console.log(
+  `device -> host: ${Math.round(stage[0]!.deviceBytesPerSequence).toLocaleString('en-US')} bytes per sequence over the run (${Math.round(stage[0]!.deviceBytesPerSequence / layers.length).toLocaleString('en-US')} per layer; dense extremes alone would be ${(8 * width).toLocaleString('en-US')} per layer)`,
 );
 const ratio = bareAll / stageStreaming;
 console.log(

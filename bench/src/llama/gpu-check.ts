@@ -1,11 +1,17 @@
 // One short script for a GPU machine: for each GPU provider asked for, check a tiny model against the CPU provider
-// (every hook, logits, greedy generation) and time hook reductions against the plain forward pass on a larger
-// shape. Prints a short table last. Providers that fail to start are reported, not fatal.
+// (every hook, logits, greedy generation), time hook reductions against the plain forward pass on a larger shape,
+// then run stage 1 end to end at the 8B's width (the stage1-host configuration: Llama-3.1-8B-shaped layers in
+// fp16, k 20, 1,000 extremes kept, one split, batch 512) against the bare forward on the same batches, and the
+// host side alone with the machine's cores as merge workers. Prints a short table last. Providers that fail to
+// start, and steps that fail, are reported, not fatal.
 //
 //   node plugins/llama/dist/bench/gpu-check.js [--providers cuda,webgpu] [--shape small] [--batch 128] [--seq 95]
-//        [--iterations 5] [--dtype fp32|fp16] [--work DIR]
-import { tmpdir } from 'node:os';
+//        [--iterations 5] [--dtype fp32|fp16] [--work DIR] [--stage1-layers 4] [--stage1-sequences 8192]
+//        [--stage1-workers N] [--stage1-shape 8b] [--stage1-batch 512] [--skip-stage1]
+import { spawnSync } from 'node:child_process';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { HookRequest, Provenance } from '@expgen/contract';
 import { Sfc32 } from '@expgen/plugin-kit';
 import { openLlamaSubjectModel, type LlamaSubjectModel } from '@expgen/plugin-llama';
@@ -19,6 +25,12 @@ const values = args({
   iterations: { type: 'string' },
   dtype: { type: 'string' },
   work: { type: 'string' },
+  'stage1-layers': { type: 'string' },
+  'stage1-sequences': { type: 'string' },
+  'stage1-workers': { type: 'string' },
+  'stage1-shape': { type: 'string' },
+  'stage1-batch': { type: 'string' },
+  'skip-stage1': { type: 'boolean' },
 });
 const providers = String(values['providers'] ?? 'cuda,webgpu').split(',') as ('cuda' | 'webgpu' | 'cpu')[];
 const { name, shape } = shapeFromArgs(values);
@@ -158,4 +170,69 @@ for (const provider of providers) {
     await subject?.dispose();
   }
 }
+// 3. Stage 1 at the 8B's width: the forward with the stage's gates on the GPU, the merge on this machine's cores.
+if (!values['skip-stage1']) {
+  const root = fileURLToPath(new URL('../../../../', import.meta.url));
+  const stage1Layers = String(values['stage1-layers'] ?? 4);
+  const stage1Shape = String(values['stage1-shape'] ?? '8b');
+  const stage1Batch = String(values['stage1-batch'] ?? 512);
+  const workers = String(values['stage1-workers'] ?? Math.max(1, availableParallelism() - 1));
+  const run = (label: string, script: string, args: string[], keep: RegExp) => {
+    const started = performance.now();
+    const child = spawnSync(process.execPath, [join(root, script), ...args], { cwd: root, encoding: 'utf8' });
+    const seconds = ((performance.now() - started) / 1000).toFixed(0);
+    process.stdout.write(child.stdout ?? '');
+    process.stderr.write(child.stderr ?? '');
+    const lines = (child.stdout ?? '').split('\n').filter((line) => keep.test(line));
+    if (child.status !== 0 || lines.length === 0)
+      summary.push([
+        '-',
+        label,
+        `FAILED (exit ${child.status}, ${seconds} s): ${(child.stderr ?? '').trim().split('\n').at(-1)?.slice(0, 200)}`,
+      ]);
+    for (const line of lines) summary.push(['-', label, line.trim()]);
+  };
+  for (const provider of providers) {
+    run(
+      `stage 1, ${stage1Layers} layers of the ${stage1Shape} shape, fp16, on ${provider}, batch ${stage1Batch} x 95, k 20, 1,000 extremes kept, one split`,
+      'plugins/llama/dist/bench/exemplar-stage.js',
+      [
+        '--shape',
+        stage1Shape,
+        '--layers',
+        stage1Layers,
+        '--dtype',
+        'fp16',
+        '--provider',
+        provider,
+        '--batch',
+        stage1Batch,
+        '--sequences',
+        String(values['stage1-sequences'] ?? 8192),
+        '--k',
+        '20',
+        '--keep',
+        '1000',
+        '--random',
+        '20',
+        '--splits',
+        '1',
+        '--repeats',
+        '1',
+        '--workers',
+        workers,
+        '--work',
+        work,
+      ],
+      /stage \/ bare forward|device -> host|bare forward \(plain|stage, streaming/,
+    );
+  }
+  run(
+    `stage 1 host side, ${workers} merge workers on ${availableParallelism()} cores`,
+    'core/dist/exemplars/state/bench/stage1-host-bench.js',
+    ['--layers', '1,4', '--workers', workers, '--early', '0', '--rounds', '2'],
+    /one worker|workers: wall-clock|projected on|device -> host/,
+  );
+}
+
 console.log(`\n${table(summary)}`);

@@ -153,6 +153,7 @@ function writeSyntheticRun(dir: string, options: Options, tokenizer: LlamaTokeni
       randomSeed: '0',
       extremesKept: 1000,
       histogram: null,
+      histogramSample: 1,
       countedFrom: 1,
     },
     datasets: ['synthetic'],

@@ -109,7 +109,7 @@ describe('reduceOnHost: extremes', () => {
 });
 
 describe('reduceOnHost: gated', () => {
-  it('selects (row, feature) pairs above top or below bottom, row-major, with their per-token values', () => {
+  it('selects (row, feature) pairs above top or below bottom, with their per-token values and extremes', () => {
     // row 0: f0 max 5 > 6? no, min 1 < 2: yes. f1: max 0 > 1? no, min -4 < -5? no.
     // row 1: f0 max 9 > 6: yes. f1 max 2 > 1: yes.
     const result = reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([6, 1], [2, -5]) });
@@ -120,17 +120,32 @@ describe('reduceOnHost: gated', () => {
     assert.deepEqual(list(result.gated.rows), [0, 1, 1]);
     assert.deepEqual(list(result.gated.features), [0, 0, 1]);
     assert.deepEqual(list(result.gated.values), [1, 5, 2, 9, 3, Number.NaN, -9, 2, Number.NaN]);
+    assert.deepEqual(list(result.gated.max), [5, 9, 2], "each pair's per-sequence max");
+    assert.deepEqual(list(result.gated.min), [1, 3, -9], "each pair's per-sequence min");
   });
 
-  it('orders by row, then by feature, whichever threshold selected the pair', () => {
+  it('orders by feature, then by row, whichever threshold selected the pair', () => {
     const result = reduceOnHost(full, shape, {
       hook,
       reduce: 'gated',
       thresholds: thresholds([-Infinity, -Infinity], [Infinity, Infinity]),
     });
-    assert.deepEqual(list(result.gated?.rows), [0, 0, 1, 1]);
-    assert.deepEqual(list(result.gated?.features), [0, 1, 0, 1]);
-    assert.deepEqual(list(result.gated?.values), [1, 5, 2, -1, 0, -4, 9, 3, Number.NaN, -9, 2, Number.NaN]);
+    assert.deepEqual(list(result.gated?.rows), [0, 1, 0, 1]);
+    assert.deepEqual(list(result.gated?.features), [0, 0, 1, 1]);
+    assert.deepEqual(list(result.gated?.values), [1, 5, 2, 9, 3, Number.NaN, -1, 0, -4, -9, 2, Number.NaN]);
+  });
+
+  it('a NaN extreme passes every gate, so broken numerics reach the host', () => {
+    const poisoned = full.slice();
+    poisoned[3] = Number.NaN; // row 0, t1, feature 1
+    const result = reduceOnHost(poisoned, shape, {
+      hook,
+      reduce: 'gated',
+      thresholds: thresholds([Infinity, Infinity], [-Infinity, -Infinity]),
+    });
+    assert.ok(Number.isNaN(result.max![1]!) && Number.isNaN(result.min![1]!), 'NaN propagates into the extremes');
+    assert.deepEqual(list(result.gated?.rows), [0]);
+    assert.deepEqual(list(result.gated?.features), [1]);
   });
 
   it('compares strictly: a max equal to top or a min equal to bottom is not selected', () => {
@@ -212,7 +227,7 @@ describe('reduceOnHost: gated', () => {
   it('requires top and bottom thresholds of the hook width', () => {
     assert.throws(
       () => reduceOnHost(full, shape, { hook, reduce: 'gated' }),
-      /gated reduction of mlp\/0 needs top and bottom thresholds of length 2/,
+      /gated reduction of mlp\/0 needs thresholds.top and thresholds.bottom of length 2/,
     );
     assert.throws(
       () => reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([1], [0]) }),
@@ -221,6 +236,62 @@ describe('reduceOnHost: gated', () => {
     assert.throws(
       () => reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: thresholds([1, 1], [0]) }),
       /of length 2/,
+    );
+  });
+});
+
+describe('reduceOnHost: gated extremes', () => {
+  it('returns only the extremes beyond extremeThresholds, feature-major, and the dense rows asked for', () => {
+    // max [[5, 0], [9, 2]], min [[1, -4], [3, -9]]
+    const result = reduceOnHost(full, shape, {
+      hook,
+      reduce: 'gated',
+      thresholds: thresholds([Infinity, Infinity], [-Infinity, -Infinity]),
+      extremeThresholds: thresholds([6, -1], [2, -5]),
+      denseRows: Int32Array.of(1),
+    });
+    assert.equal(result.max, undefined, 'no dense extremes');
+    assert.equal(result.min, undefined);
+    const { maxima, minima } = result.extremes!;
+    // index = feature * batch + row: (f0, row 1), (f1, row 0), (f1, row 1).
+    assert.deepEqual(list(maxima.index), [1, 2, 3]);
+    assert.deepEqual(list(maxima.values), [9, 0, 2]);
+    assert.deepEqual(list(minima.index), [0, 3]);
+    assert.deepEqual(list(minima.values), [1, -9]);
+    assert.deepEqual(list(result.dense?.rows), [1]);
+    assert.deepEqual(list(result.dense?.max), [9, 2]);
+    assert.deepEqual(list(result.dense?.min), [3, -9]);
+    assert.equal(result.gated?.rows.length, 0);
+  });
+
+  it('never returns a row with no counted position, and compares strictly', () => {
+    const result = reduceOnHost(full, from(0, 2), {
+      hook,
+      reduce: 'gated',
+      thresholds: thresholds([Infinity, Infinity], [-Infinity, -Infinity]),
+      extremeThresholds: thresholds([-Infinity, 0], [Infinity, -4]),
+    });
+    assert.deepEqual(list(result.extremes!.maxima.index), [0], 'row 1 has no counted position; f1 max 0 == 0');
+    assert.deepEqual(list(result.extremes!.minima.index), [0], 'f1 min -4 == -4 is not beyond');
+    assert.equal(result.dense?.rows.length, 0);
+  });
+
+  it('refuses dense rows without extreme thresholds, and rows out of order', () => {
+    const gate = thresholds([1, 1], [0, 0]);
+    assert.throws(
+      () => reduceOnHost(full, shape, { hook, reduce: 'gated', thresholds: gate, denseRows: Int32Array.of(0) }),
+      /denseRows of mlp\/0 needs extremeThresholds/,
+    );
+    assert.throws(
+      () =>
+        reduceOnHost(full, shape, {
+          hook,
+          reduce: 'gated',
+          thresholds: gate,
+          extremeThresholds: gate,
+          denseRows: Int32Array.of(1, 0),
+        }),
+      /distinct ascending rows below 2/,
     );
   });
 });

@@ -33,7 +33,8 @@ export interface SubjectModelInfo {
 
 /**
  * What to compute at one hook point in a forward pass. Reductions run where the model runs, so a batch moves
- * O(batch x features) off the device rather than O(batch x tokens x features).
+ * O(batch x features) off the device rather than O(batch x tokens x features) — and with `extremeThresholds`,
+ * O(the pairs that can still matter).
  */
 export interface HookRequest {
   readonly hook: string;
@@ -41,12 +42,44 @@ export interface HookRequest {
   readonly fragment?: GraphFragment;
   /**
    * `full`: every token's values. `extremes`: per-sequence max and min per feature. `gated`: extremes plus
-   * the per-token values of only the (sequence, feature) pairs whose max exceeds `thresholds.top` or whose min
-   * is below `thresholds.bottom` — the pairs that can enter a top-k or bottom-k.
+   * the per-token values of only the (sequence, feature) pairs that pass `thresholds` — the pairs that can enter a
+   * top-k or bottom-k list.
    */
   readonly reduce: 'full' | 'extremes' | 'gated';
-  /** Per-feature thresholds for `gated`; strict comparisons, so `+Infinity` / `-Infinity` extract nothing. */
-  readonly thresholds?: { readonly top: Float32Array; readonly bottom: Float32Array };
+  /**
+   * Per-feature thresholds for `gated`: a pair passes when its max is not <= `top[f]` or its min is not
+   * >= `bottom[f]` — strictly beyond, and a NaN extreme always passes so broken numerics reach the host.
+   * `+Infinity` / `-Infinity` pass nothing but NaN.
+   */
+  readonly thresholds?: GateThresholds;
+  /**
+   * For `gated`: gate the per-sequence extremes too. Without it `max` and `min` are dense [batch, width]; with it
+   * they are not returned, and `extremes` holds only the maxima beyond `extremeThresholds.top[f]` and the minima
+   * beyond `extremeThresholds.bottom[f]` (same comparison as `thresholds`): the values that can still enter the
+   * kept extremes. The host keeps them at least as loose as `thresholds`, so every gated pair's extremes leave.
+   */
+  readonly extremeThresholds?: GateThresholds;
+  /**
+   * With `extremeThresholds`: rows (ascending, distinct) whose dense max and min still leave, in `dense` — a
+   * sample of sequences for a histogram of the whole distribution.
+   */
+  readonly denseRows?: Int32Array;
+}
+
+/** Per-feature gate of a `gated` reduction, [width] each. */
+export interface GateThresholds {
+  readonly top: Float32Array;
+  readonly bottom: Float32Array;
+}
+
+/**
+ * Per-sequence extremes that passed a gate, 8 bytes each: `index[i]` = feature * batch + row, ascending — so
+ * feature-major (feature, then row), the order a host that partitions features or fills per-feature lists wants,
+ * without a sort — and `values[i]` the extreme. feature * batch + row must stay below 2^31.
+ */
+export interface SparseExtremes {
+  readonly index: Int32Array;
+  readonly values: Float32Array;
 }
 
 export interface ForwardRequest {
@@ -79,12 +112,26 @@ export interface HookResult {
   readonly width: number;
   /** [batch, seqLen, width] for `full`; padded positions hold NaN. */
   readonly full?: Float32Array;
-  /** [batch, width] per-sequence maximum, for `extremes` and `gated`. */
+  /** [batch, width] per-sequence maximum, for `extremes`, and for `gated` without `extremeThresholds`. */
   readonly max?: Float32Array;
-  /** [batch, width] per-sequence minimum, for `extremes` and `gated`. */
+  /** [batch, width] per-sequence minimum, likewise. */
   readonly min?: Float32Array;
-  /** For `gated`: pair i is (rows[i], features[i]) with per-token values values[i * seqLen .. (i + 1) * seqLen). */
-  readonly gated?: { readonly rows: Int32Array; readonly features: Int32Array; readonly values: Float32Array };
+  /**
+   * For `gated`: pair i is (rows[i], features[i]) with per-token values values[i * seqLen .. (i + 1) * seqLen),
+   * in feature-major order (feature ascending, then row). `max` and `min` [pairs] are the pair's per-sequence
+   * extremes; subjects written before they existed may leave them out when they return dense `max` and `min`.
+   */
+  readonly gated?: {
+    readonly rows: Int32Array;
+    readonly features: Int32Array;
+    readonly values: Float32Array;
+    readonly max?: Float32Array;
+    readonly min?: Float32Array;
+  };
+  /** For `gated` with `extremeThresholds`: the per-sequence maxima and minima that passed it. */
+  readonly extremes?: { readonly maxima: SparseExtremes; readonly minima: SparseExtremes };
+  /** For `gated` with `extremeThresholds` and `denseRows`: those rows' max and min, [rows.length, width] each. */
+  readonly dense?: { readonly rows: Int32Array; readonly max: Float32Array; readonly min: Float32Array };
 }
 
 export interface ForwardResult {

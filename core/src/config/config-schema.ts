@@ -131,6 +131,12 @@ export const configSchema = s.object({
       })
       .default([-32, 32])
       .describe('[low, high] of the histogram bins; values outside land in the under- and overflow bins.'),
+    histogramSequences: s
+      .integer({ min: 1 })
+      .default(10000)
+      .describe(
+        'About how many sequences (chosen by a hash of their id, a fraction histogramSequences / sequences of them) the histograms of per-sequence extremes count; the kept extremes and tail quantiles use every sequence.',
+      ),
     splits: s
       .object({
         train: s.number({ min: 0 }).default(1),
@@ -142,9 +148,18 @@ export const configSchema = s.object({
     checkpointSeconds: s
       .number({ exclusiveMin: 0 })
       .default(60)
-      .describe('Seconds between checkpoints of a running stage.'),
+      .describe(
+        'Seconds between checkpoints of a running stage (at least: a checkpoint that takes long spaces the next ones so that checkpoints take at most a tenth of the run).',
+      ),
     seed: s.integer({ min: 0 }).default(0).describe('Seed of the random-sequence choice and of the split assignment.'),
     memoryBudgetGB: s.number({ exclusiveMin: 0 }).nullable().default(null),
+    workers: s
+      .integer({ min: 1 })
+      .nullable()
+      .default(null)
+      .describe(
+        "Threads that merge each batch into the exemplar state, features split between them; null: the machine's cores minus the one that drives inference.",
+      ),
     chatDate: s
       .string({ nonEmpty: true })
       .default('26 Jul 2024')

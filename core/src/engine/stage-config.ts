@@ -35,11 +35,11 @@ export type StageName = keyof typeof STAGE_SECTIONS;
 
 /**
  * Keys that change how a stage runs but not what it writes (checkpoint cadence; the memory budget only splits the
- * layers into passes with identical results; concurrency only changes what runs at once), so a run resumed with
- * other values continues the same output.
+ * layers into passes, and the merge workers only split the features, with identical results; concurrency only
+ * changes what runs at once), so a run resumed with other values continues the same output.
  */
 const OPERATIONAL_KEYS: Record<string, readonly string[]> = {
-  exemplars: ['checkpointSeconds', 'memoryBudgetGB'],
+  exemplars: ['checkpointSeconds', 'memoryBudgetGB', 'workers'],
   describe: ['concurrency'],
   score: ['concurrency'],
 };

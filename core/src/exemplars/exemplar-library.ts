@@ -8,6 +8,7 @@ import {
   FEATURES_PER_BATCH,
   distributionFilePath,
   exemplarFilePath,
+  layerFeatures,
   manifestPath,
   readExemplarManifest,
   type DistributionRow,
@@ -70,16 +71,16 @@ export class ExemplarLibrary {
   /** Every feature of the output, in the total order of feature keys, restricted to `selection` when given. */
   features(selection?: FeatureSelection): FeatureKey[] {
     const keys: FeatureKey[] = [];
-    for (const { space, layer, features } of [...this.manifest.layers].sort((a, b) =>
+    for (const entry of [...this.manifest.layers].sort((a, b) =>
       a.space < b.space ? -1 : a.space > b.space ? 1 : a.layer - b.layer,
     )) {
+      const { space, layer } = entry;
       const chosen = selection?.get(layer);
       if (selection && chosen === undefined) continue;
-      const indices =
-        chosen === undefined || chosen === 'all'
-          ? Array.from({ length: features }, (_, i) => i)
-          : chosen.filter((i) => i < features);
-      for (const index of indices) keys.push({ space, layer, index });
+      // The features the output holds (a run over a few features holds only those), within the selection.
+      const held = layerFeatures(entry);
+      const wanted = chosen === undefined || chosen === 'all' ? null : new Set(chosen);
+      for (const index of held) if (!wanted || wanted.has(index)) keys.push({ space, layer, index });
     }
     return keys;
   }

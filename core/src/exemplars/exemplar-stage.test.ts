@@ -3,13 +3,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
-import type { SourceDocument } from '@expgen/contract';
+import type { SourceDocument, SubjectModel } from '@expgen/contract';
 import { configSchema, type ExpgenConfig } from '../config/config-schema.js';
 import { selectFeatures } from '../engine/feature-selection.js';
 import { memoryLogger, fakeActivationSource, fakeDataset, fakeSubjectModel } from '@expgen/contract/testing';
 import { CorpusStream } from './corpus/index.js';
 import { layerStateBytes, runExemplarStage, type ExemplarStageInput } from './exemplar-stage.js';
-import { mergeExemplarOutputs, readExemplarFile } from './storage/index.js';
+import { deviceBytes } from './host/exemplar-collector.js';
+import { mergeExemplarOutputs, readDistributionFile, readExemplarFile } from './storage/index.js';
 
 const WORDS = [
   'the',
@@ -115,6 +116,33 @@ function assertSameFiles(a: string, b: string): void {
 }
 
 const temp = () => mkdtempSync(join(tmpdir(), 'expgen-stage-'));
+
+/** A subject that ignores `extremeThresholds` and `denseRows`: dense extremes, as subjects written before them. */
+function denseExtremesSubject<S extends SubjectModel>(subject: S): S {
+  return {
+    ...subject,
+    forward: (request) =>
+      subject.forward({
+        ...request,
+        hooks: request.hooks.map(({ extremeThresholds: _e, denseRows: _d, ...hook }) => hook),
+      }),
+  };
+}
+
+/** Counts the bytes each gated forward returns (the random rows' full passes aside). */
+function countingSubject<S extends SubjectModel>(subject: S): S & { batches: { rows: number; bytes: number }[] } {
+  const batches: { rows: number; bytes: number }[] = [];
+  return {
+    ...subject,
+    batches,
+    forward: async (request) => {
+      const result = await subject.forward(request);
+      if (request.hooks.some((h) => h.reduce === 'gated'))
+        batches.push({ rows: request.batch, bytes: result.hooks.reduce((sum, h) => sum + deviceBytes(h), 0) });
+      return result;
+    },
+  };
+}
 
 describe('stage 1: exemplars', () => {
   it('keeps exactly what a full sort of every sequence keeps', async () => {
@@ -235,6 +263,129 @@ describe('stage 1: exemplars', () => {
     const summary = await runExemplarStage(input(grouped, {}, settings({ memoryBudgetGB: (1.5 * oneLayer) / 1e9 })));
     assert.deepEqual(summary.groups, [[0], [1]]);
     assertSameFiles(whole, grouped);
+  });
+
+  it('writes identical files with any number of merge workers, equal to the ungated reference path', async () => {
+    const reference = temp();
+    await runExemplarStage(input(reference, { gating: 'none' }));
+    for (const workers of [1, 2, 3]) {
+      const out = temp();
+      await runExemplarStage(input(out, {}, settings({ workers })));
+      assertSameFiles(reference, out);
+    }
+    // A subject that ignores the extremes gate (dense extremes, as subjects written before it do): same files.
+    const dense = temp();
+    await runExemplarStage(
+      input(dense, { subject: denseExtremesSubject(fakeSubjectModel({ layers: 2, mlpWidth: 6 })) }),
+    );
+    assertSameFiles(reference, dense);
+  });
+
+  it('in steady state, a tenth of the bytes per sequence of dense extremes leave the subject', async () => {
+    // One split, few extremes kept and a long stream: the lists fill early and few values pass the gates after.
+    const long = settings({
+      sequences: 1200,
+      windowsPerDocument: 8,
+      extremesKept: 4,
+      topK: 2,
+      randomPerFeature: 0,
+      batchSize: 8,
+      splits: { train: 1, valid: 0, test: 0 },
+      histogramSequences: 20,
+    });
+    const datasets = [{ source: fakeDataset(documents(400), 'corpus'), ratio: 1 }];
+    const secondHalfBytes = async (subject: ReturnType<typeof fakeSubjectModel>) => {
+      const counting = countingSubject(subject);
+      const out = temp();
+      const stage = input(out, { subject: counting, datasets }, long);
+      await runExemplarStage({ ...stage, activation: fakeActivationSource(counting) });
+      const half = counting.batches.slice(counting.batches.length / 2);
+      return { out, perSequence: half.reduce((a, b) => a + b.bytes, 0) / half.reduce((a, b) => a + b.rows, 0) };
+    };
+    const gated = await secondHalfBytes(fakeSubjectModel({ layers: 2, mlpWidth: 6 }));
+    const dense = await secondHalfBytes(denseExtremesSubject(fakeSubjectModel({ layers: 2, mlpWidth: 6 })));
+    assertSameFiles(gated.out, dense.out);
+    assert.ok(
+      gated.perSequence * 10 <= dense.perSequence,
+      `second half: ${gated.perSequence.toFixed(1)} bytes per sequence gated, ${dense.perSequence.toFixed(1)} with dense extremes`,
+    );
+  });
+
+  it('checkpoints the same bytes whatever the number of workers, and resumes with another number', async () => {
+    const whole = temp();
+    await runExemplarStage(input(whole));
+    const checkpoints: Map<string, Buffer>[] = [];
+    for (const workers of [1, 3]) {
+      const out = temp();
+      const crashing = input(
+        out,
+        {
+          onBatch: (done) => {
+            if (done >= 40) throw new Error('simulated crash');
+          },
+        },
+        settings({ checkpointSeconds: 0, workers }),
+      );
+      await assert.rejects(runExemplarStage(crashing), /simulated crash/);
+      const folder = join(out, 'exemplars', 'checkpoint');
+      checkpoints.push(new Map(readdirSync(folder).map((name) => [name, readFileSync(join(folder, name))])));
+      // Resumed with the other number of workers: the same files as an uninterrupted run.
+      await runExemplarStage(input(out, {}, settings({ checkpointSeconds: 0, workers: 4 - workers })));
+      assertSameFiles(whole, out);
+    }
+    const [one, three] = checkpoints as [Map<string, Buffer>, Map<string, Buffer>];
+    assert.deepEqual([...one.keys()].sort(), [...three.keys()].sort());
+    for (const [name, bytes] of one) assert.ok(bytes.equals(three.get(name)!), `${name} is byte-identical`);
+  });
+
+  it('a run over a few features keeps state and files for those features only, with the same results', async () => {
+    const whole = temp();
+    await runExemplarStage(input(whole));
+    const few = temp();
+    const stage = input(few);
+    const selection = selectFeatures('mlp/1/2,mlp/1/4,mlp/0/*', stage.activation);
+    const logger = memoryLogger();
+    await runExemplarStage({ ...stage, selection, logger });
+    const manifest = JSON.parse(readFileSync(join(few, 'exemplars', 'manifest.json'), 'utf8'));
+    assert.deepEqual(manifest.layers, [
+      { space: 'mlp', layer: 0, features: 6 },
+      { space: 'mlp', layer: 1, features: 6, selected: [2, 4] },
+    ]);
+    assert.ok(
+      logger.lines.some((l) => l.includes('for 2 layer(s)')),
+      'the state is sized by the selection (see the log)',
+    );
+    for (const split of ['train', 'valid', 'test']) {
+      const file = (dir: string, layer: string) => join(dir, 'exemplars', 'mlp', layer, `${split}.arrow`);
+      const all = await readExemplarFile(file(whole, 'layer-01'));
+      const some = await readExemplarFile(file(few, 'layer-01'));
+      assert.deepEqual(some.features(), [2, 4], `${split}: only the selected features have rows`);
+      for (const f of [2, 4]) assert.deepEqual(some.feature(f), all.feature(f), `${split} feature ${f}: same rows`);
+      const layer0 = `exemplars/mlp/layer-00/${split}.arrow`;
+      assert.ok(dataFiles(whole).get(layer0)!.equals(dataFiles(few).get(layer0)!), `${split}: layer 0 is whole`);
+      const distribution = (dir: string) =>
+        readDistributionFile(join(dir, 'exemplars', 'mlp', 'layer-01', `${split}.distribution.feather`));
+      const allRows = (await distribution(whole)).rows;
+      const someRows = (await distribution(few)).rows;
+      assert.deepEqual(
+        someRows.map((r) => r.feature),
+        [2, 4],
+      );
+      for (const row of someRows)
+        assert.deepEqual(row, allRows[row.feature], `${split} feature ${row.feature}: same distribution`);
+    }
+    // Sharded and merged, the few-feature outputs equal the single few-feature run.
+    const shards = [0, 1].map((index) => {
+      const dir = temp();
+      return { dir, run: runExemplarStage({ ...input(dir, { shard: { index, count: 2 } }), selection }) };
+    });
+    for (const shard of shards) await shard.run;
+    const merged = join(temp(), 'merged');
+    await mergeExemplarOutputs(
+      shards.map((shard) => shard.dir),
+      merged,
+    );
+    assertSameFiles(few, merged);
   });
 
   it('reports a source that runs dry and refuses another config over an existing output', async () => {

@@ -76,6 +76,7 @@ function writeExemplars(dir: string): void {
       randomSeed: '0',
       extremesKept: 10,
       histogram: null,
+      histogramSample: 1,
       countedFrom: 1,
     },
     datasets: ['fixture'],

@@ -5,15 +5,15 @@ import {
   type ForwardRequest,
   type ForwardResult,
   type HookPoint,
-  type HookResult,
   type Logger,
   type Provenance,
   type SubjectModel,
   type SubjectModelInfo,
   type Tokenizer,
 } from '@expgen/contract';
-import type { HookVariant, VariantSpec } from './onnx/hook-variants.js';
+import type { VariantSpec } from './onnx/hook-variants.js';
 import { PLANTED_TRUTH_FILE } from './hf/tiny-model.js';
+import { unpackHook } from './forward-outputs.js';
 import { openRunnableModel, type RunnableModel } from './onnx/runnable-model.js';
 export type { RunnableModel } from './onnx/runnable-model.js';
 import { generateWithCache, type LlamaGenerationRequest, type LlamaGenerationResult } from './runtime/generate.js';
@@ -159,6 +159,7 @@ export class LlamaSubjectModel implements SubjectModel {
         hook: h.hook,
         reduce: h.reduce,
         ...(h.fragment ? { fragment: h.fragment } : {}),
+        ...(h.reduce === 'gated' && h.extremeThresholds ? { gateExtremes: true } : {}),
       })),
       logits: request.logits ?? 'none',
       kvCache: false,
@@ -191,15 +192,35 @@ export class LlamaSubjectModel implements SubjectModel {
           feeds[io.top] = float32Tensor(Float32Array.from(h.thresholds!.top), [io.width]);
           feeds[io.bottom] = float32Tensor(Float32Array.from(h.thresholds!.bottom), [io.width]);
         }
+        if (io.extremesTop && io.extremesBottom && io.denseRows) {
+          feeds[io.extremesTop] = float32Tensor(Float32Array.from(h.extremeThresholds!.top), [io.width]);
+          feeds[io.extremesBottom] = float32Tensor(Float32Array.from(h.extremeThresholds!.bottom), [io.width]);
+          const rows = h.denseRows ?? new Int32Array(0);
+          feeds[io.denseRows] = int64Tensor(Int32ArrayToBigInt(rows), [rows.length]);
+        }
       });
       for (const name of Object.keys(feeds)) if (!session.inputNames.has(name)) delete feeds[name];
       const fetch = variant.hooks.flatMap((io) =>
-        [io.full, io.max, io.min, io.gatedIndex, io.gatedValues].filter((n): n is string => n !== undefined),
+        [
+          io.full,
+          io.max,
+          io.min,
+          io.gatedIndex,
+          io.gatedValues,
+          io.gatedMax,
+          io.gatedMin,
+          io.maximaIndex,
+          io.maximaValues,
+          io.minimaIndex,
+          io.minimaValues,
+          io.denseMax,
+          io.denseMin,
+        ].filter((n): n is string => n !== undefined),
       );
       if (variant.logits) fetch.push(variant.logits);
       const outputs = await this.client.run(variant.key, feeds, { fetch });
       return {
-        hooks: variant.hooks.map((io) => unpackHook(io, outputs, batch, seqLen, lengths)),
+        hooks: variant.hooks.map((io, i) => unpackHook(io, outputs, batch, seqLen, lengths, request.hooks[i]!)),
         ...(variant.logits ? { logits: outputs[variant.logits]!.data as Float32Array } : {}),
       };
     } finally {
@@ -286,6 +307,21 @@ export class LlamaSubjectModel implements SubjectModel {
             `forward: hook "${hook.hook}" uses reduction "gated" and needs thresholds.top and thresholds.bottom of ${width} values each`,
           );
         }
+        const gate = hook.extremeThresholds;
+        if (gate && (gate.top.length !== width || gate.bottom.length !== width))
+          throw new ExpgenError(
+            `forward: hook "${hook.hook}" needs extremeThresholds.top and extremeThresholds.bottom of ${width} values each`,
+          );
+      }
+      if (hook.denseRows) {
+        if (hook.reduce !== 'gated' || !hook.extremeThresholds)
+          throw new ExpgenError(`forward: hook "${hook.hook}" asks for denseRows, which need gated extremeThresholds`);
+        hook.denseRows.forEach((row, i) => {
+          if (!Number.isSafeInteger(row) || row < 0 || row >= batch || (i > 0 && row <= hook.denseRows![i - 1]!))
+            throw new ExpgenError(
+              `forward: denseRows of hook "${hook.hook}" must be distinct ascending rows below batch ${batch}`,
+            );
+        });
       }
     }
     const logits = request.logits ?? 'none';
@@ -325,35 +361,4 @@ function Int32ArrayToBigInt(tokens: Int32Array): BigInt64Array {
   const out = new BigInt64Array(tokens.length);
   for (let i = 0; i < tokens.length; i++) out[i] = BigInt(tokens[i]!);
   return out;
-}
-
-/** Turns a variant's outputs for one hook into the contract's HookResult, marking padded positions NaN. */
-function unpackHook(
-  io: HookVariant['hooks'][number],
-  outputs: Record<string, HostTensor>,
-  batch: number,
-  seqLen: number,
-  lengths: Int32Array,
-): HookResult {
-  const { hook, width } = io;
-  if (io.full) {
-    const full = outputs[io.full]!.data as Float32Array;
-    for (let row = 0; row < batch; row++)
-      full.fill(NaN, (row * seqLen + lengths[row]!) * width, (row + 1) * seqLen * width);
-    return { hook, width, full };
-  }
-  const max = outputs[io.max!]!.data as Float32Array;
-  const min = outputs[io.min!]!.data as Float32Array;
-  if (!io.gatedIndex) return { hook, width, max, min };
-  const pairs = outputs[io.gatedIndex]!.data as BigInt64Array;
-  const values = outputs[io.gatedValues!]!.data as Float32Array;
-  const count = pairs.length / 2;
-  const rows = new Int32Array(count);
-  const features = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    rows[i] = Number(pairs[2 * i]!);
-    features[i] = Number(pairs[2 * i + 1]!);
-    values.fill(NaN, i * seqLen + lengths[rows[i]!]!, (i + 1) * seqLen);
-  }
-  return { hook, width, max, min, gated: { rows, features, values } };
 }

@@ -141,6 +141,15 @@ describe('SAE encoder fragment in the Llama subject graph', () => {
         hooks: [
           { hook: HOOK, reduce: 'extremes', fragment },
           { hook: HOOK, reduce: 'gated', fragment, thresholds },
+          // Stage 1's request: the extremes gated too (here at the same clear thresholds), one row dense.
+          {
+            hook: HOOK,
+            reduce: 'gated',
+            fragment,
+            thresholds,
+            extremeThresholds: thresholds,
+            denseRows: Int32Array.of(1),
+          },
         ],
       });
       assertClose(reduced.hooks[0]!.max!, hostExtremes.max!, 'max');
@@ -151,6 +160,21 @@ describe('SAE encoder fragment in the Llama subject graph', () => {
       assert.deepEqual([...gated.features], [...hostGated.features], 'gated features');
       assert.ok(gated.rows.length > 0, 'some pairs pass the gate');
       assertClose(gated.values, hostGated.values, 'gated values');
+      const host = reduceOnHost(expected, shape, {
+        hook: HOOK,
+        reduce: 'gated',
+        thresholds,
+        extremeThresholds: thresholds,
+        denseRows: Int32Array.of(1),
+      });
+      const sparse = reduced.hooks[2]!;
+      assert.equal(sparse.max, undefined, 'no dense extremes leave the graph');
+      for (const side of ['maxima', 'minima'] as const) {
+        assert.deepEqual([...sparse.extremes![side].index], [...host.extremes![side].index], `${side} that pass`);
+        assertClose(sparse.extremes![side].values, host.extremes![side].values, `${side} values`);
+      }
+      assert.ok(sparse.extremes!.maxima.index.length > 0, 'some maxima pass the gate');
+      assertClose(sparse.dense!.max, host.dense!.max, 'dense row max');
 
       // The contract testing kit's host interpreter runs the same fragment as ONNX Runtime does: it is what judges
       // third-party fragments when no subject that runs graphs is at hand. Padded positions (NaN) are left out.

@@ -117,6 +117,33 @@ async function checkSubjectModel(subject: SubjectModel): Promise<void> {
   const expectedGated = reduceOnHost(values, shape, { hook: hook.name, reduce: 'gated', thresholds: { top, bottom } });
   assert.deepEqual([...gated.hooks[0]!.gated!.rows], [...expectedGated.gated!.rows], 'gated rows');
   assert.deepEqual([...gated.hooks[0]!.gated!.features], [...expectedGated.gated!.features], 'gated features');
+  // Gated extremes: a subject either gates them as the reference does, or returns them dense (it predates them).
+  const extremeThresholds = { top, bottom };
+  const sparse = await subject.forward({
+    tokens,
+    batch: rows.length,
+    seqLen,
+    lengths,
+    countFrom,
+    hooks: [
+      { hook: hook.name, reduce: 'gated', thresholds: { top, bottom }, extremeThresholds, denseRows: Int32Array.of(1) },
+    ],
+  });
+  const returned = sparse.hooks[0]!;
+  if (returned.extremes) {
+    const expectedSparse = reduceOnHost(values, shape, {
+      hook: hook.name,
+      reduce: 'gated',
+      thresholds: { top, bottom },
+      extremeThresholds,
+      denseRows: Int32Array.of(1),
+    });
+    for (const side of ['maxima', 'minima'] as const)
+      assert.deepEqual([...returned.extremes[side].index], [...expectedSparse.extremes![side].index], `gated ${side}`);
+    assert.deepEqual([...(returned.dense?.rows ?? [])], [1], 'the dense rows asked for');
+  } else {
+    assert.ok(returned.max && returned.min, 'a subject that does not gate extremes returns them dense');
+  }
 
   const generated = await subject.generate({ prompts: [rows[0]!], maxNewTokens: 3, temperature: 0 });
   assert.equal(generated.sequences.length, 1);

@@ -21,7 +21,7 @@ import { readExemplarFile } from '../storage/exemplar-file.js';
 import { distributionFilePath, exemplarFilePath, manifestPath } from '../storage/layout.js';
 import { readExemplarManifest } from '../storage/manifest.js';
 import { mergeExemplarOutputs } from '../storage/merge-exemplar-dirs.js';
-import { loadLayerSplitState } from '../storage/state-files.js';
+import { loadLayerSplitState } from '../storage/state-loading.js';
 import { importReleasedExemplars, tailQuantileOfSorted } from './import-released.js';
 import { NEURONS, SEQ_LEN, makeDump, rowsOf, value } from './released-dump.test-util.js';
 

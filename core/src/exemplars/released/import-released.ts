@@ -208,6 +208,7 @@ function writeImport(
       randomSeed: String(released.config.seed ?? 0),
       extremesKept: released.config.extremesKept,
       histogram: null,
+      histogramSample: 1,
       countedFrom: 0,
     },
     datasets: released.config.datasetNames,

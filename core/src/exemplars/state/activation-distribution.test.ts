@@ -258,6 +258,59 @@ describe('ActivationDistribution', () => {
     assert.ok(compared >= 8);
   });
 
+  it("gated extremes and a histogram sample give the kept extremes of every value and the sample's histogram", () => {
+    const batches = makeBatches(30, 6, 31);
+    const dense = new ActivationDistribution({ features: FEATURES, keep: KEEP, histogram: BINS });
+    const sparse = new ActivationDistribution({
+      features: FEATURES,
+      keep: KEEP,
+      histogram: BINS,
+      histogramSample: 0.25,
+    });
+    const sampleOnly = new ActivationDistribution({ features: FEATURES, keep: KEEP, histogram: BINS });
+    let id = 0;
+    for (const batch of batches) {
+      dense.offer(batch);
+      const rows = batch.max.length / FEATURES;
+      const ids = Array.from({ length: rows }, () => id++);
+      // What a gated forward returns: the extremes beyond the state's thresholds, and the sampled rows dense.
+      const gate = sparse.thresholds();
+      const pick = (values: Float32Array, passes: (v: number, f: number) => boolean) => {
+        const out = { index: [] as number[], values: [] as number[] };
+        for (let f = 0; f < FEATURES; f++)
+          for (let r = 0; r < rows; r++) {
+            const v = values[r * FEATURES + f]!;
+            if (passes(v, f)) out.index.push(f * rows + r), out.values.push(v);
+          }
+        return { index: Int32Array.from(out.index), values: Float32Array.from(out.values) };
+      };
+      const sampled = ids.flatMap((sequence, r) => (sparse.inHistogramSample(sequence) ? [r] : []));
+      const rowsOf = (values: Float32Array) =>
+        Float32Array.from(sampled.flatMap((r) => Array.from(values.subarray(r * FEATURES, (r + 1) * FEATURES))));
+      sparse.offerSparse(
+        {
+          rows,
+          maxima: pick(batch.max, (v, f) => !(v <= gate.top[f]!)),
+          minima: pick(batch.min, (v, f) => !(v >= gate.bottom[f]!)),
+          sample: { rows: sampled.length, max: rowsOf(batch.max), min: rowsOf(batch.min) },
+        },
+        batch.tokens,
+      );
+      sampleOnly.offer({ max: rowsOf(batch.max), min: rowsOf(batch.min), tokens: 0 });
+    }
+    assert.equal(sparse.sequencesSeen, dense.sequencesSeen);
+    assert.equal(sparse.tokensSeen, dense.tokensSeen);
+    for (let f = 0; f < FEATURES; f++) {
+      for (const sign of ['positive', 'negative'] as const) {
+        assert.deepEqual(sparse.sortedExtremes(f, sign), dense.sortedExtremes(f, sign), 'the same kept extremes');
+        for (const q of TAIL_FRACTIONS) assert.equal(sparse.tailQuantile(f, q, sign), dense.tailQuantile(f, q, sign));
+        assert.deepEqual(sparse.histogram(f, sign), sampleOnly.histogram(f, sign), "the sample's histogram");
+      }
+    }
+    const sampledCount = sparse.histogram(0, 'positive').reduce((a, b) => a + b, 0);
+    assert.ok(sampledCount > 20 && sampledCount < 70, `about a quarter of 180 sequences are sampled (${sampledCount})`);
+  });
+
   it('rejects NaN extremes without counting any of the batch', () => {
     const state = make();
     state.offer(makeBatches(1, 4, 6)[0]!);

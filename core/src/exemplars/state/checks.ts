@@ -34,3 +34,21 @@ export function allocate<T>(state: string, what: string, length: number, make: (
     );
   }
 }
+
+/** A batch's counted tokens: a non-negative integer. */
+export function checkTokens(state: string, tokens: number): void {
+  if (!Number.isSafeInteger(tokens) || tokens < 0)
+    throw new Error(`${state}: tokens must be a non-negative integer, got ${tokens}`);
+}
+
+/** A NaN extreme means broken numerics in the subject; reject the batch before any of it is counted. */
+export function checkNoNaN(state: string, values: Float32Array, features: number, what: string): void {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!;
+    if (Number.isNaN(value)) {
+      throw new ExpgenError(
+        `${state}: the subject returned NaN as the per-sequence ${what} of feature ${i % features} (row ${Math.floor(i / features)}); check the model's numerics (fp16 overflow?)`,
+      );
+    }
+  }
+}

@@ -1,6 +1,7 @@
 import { corruptCheckpoint, decodeState, encodeState, integerParam } from './state-codec.js';
-import { allocate, checkCount, checkSequenceId } from './checks.js';
+import { checkCount, checkSequenceId } from './checks.js';
 import type { SequenceReferences } from './sequence-store.js';
+import { stateArray, type StateMemory } from './state-memory.js';
 
 export interface RandomSequencesOptions {
   readonly features: number;
@@ -11,6 +12,8 @@ export interface RandomSequencesOptions {
   readonly seed: number | bigint;
   /** Told about every sequence that enters or leaves the selection. */
   readonly references?: SequenceReferences;
+  /** `shared`: the per-token values live in a SharedArrayBuffer, for merge workers (default `private`). */
+  readonly memory?: StateMemory;
 }
 
 export interface RandomSequence {
@@ -85,12 +88,18 @@ export class RandomSequences {
     this.hashes = new BigUint64Array(this.count);
     this.ids = new Float64Array(this.count);
     this.slots = new Int32Array(this.count);
-    this.values = allocate(
+    this.values = stateArray(
       NAME,
       'per-token values',
+      Float32Array,
       this.count * this.seqLen * this.features,
-      (n) => new Float32Array(n),
+      options.memory ?? 'private',
     );
+  }
+
+  /** The per-token values [slots, seqLen, features], for merge workers (`copyColumns`). */
+  get valueArray(): Float32Array {
+    return this.values;
   }
 
   /** How many sequences are held (R once R have been offered). */
@@ -127,7 +136,19 @@ export class RandomSequences {
         `${NAME}: sequence ${sequenceId} has ${perTokenValues.length} values, expected seqLen ${this.seqLen} x ${this.features} features = ${expected}`,
       );
     }
-    return this.insert(this.hashOf(sequenceId), sequenceId, perTokenValues, 0);
+    const slot = this.admit(sequenceId);
+    if (slot >= 0)
+      copyColumns(this.values, this.features, this.seqLen, slot, perTokenValues, this.features, null, 0, this.features);
+    return slot >= 0;
+  }
+
+  /**
+   * Enters `sequenceId` in the selection if it belongs there, telling the references, and returns the slot its
+   * per-token values go to (`copyColumns`), or -1. The main thread decides the selection; merge workers copy the
+   * values of their feature ranges into the slot.
+   */
+  admit(sequenceId: number, references: SequenceReferences | undefined = this.references): number {
+    return this.insert(this.hashOf(sequenceId), sequenceId, references);
   }
 
   /** Held sequence ids, in selection order (ascending hash). */
@@ -148,6 +169,25 @@ export class RandomSequences {
       out.push({ sequenceId: this.ids[rank]!, activations });
     }
     return out;
+  }
+
+  /** The held sequences' ids and value slots, in selection order (views of the state: read them at once). */
+  selection(): { readonly ids: Float64Array; readonly slots: Int32Array } {
+    return { ids: this.ids.subarray(0, this.held), slots: this.slots.subarray(0, this.held) };
+  }
+
+  /**
+   * Visits every held sequence in selection order without copying: feature f's value at position t is
+   * `values[offset + t * stride]` (a view of the state). For writers that build file columns straight from it.
+   */
+  forEachHeld(
+    feature: number,
+    visit: (sequenceId: number, values: Float32Array, offset: number, stride: number) => void,
+  ): void {
+    if (!Number.isInteger(feature) || feature < 0 || feature >= this.features)
+      throw new Error(`${NAME}: feature ${feature} is outside [0, ${this.features})`);
+    for (let rank = 0; rank < this.held; rank++)
+      visit(this.ids[rank]!, this.values, this.slots[rank]! * this.seqLen * this.features + feature, this.features);
   }
 
   /** Adds another shard's selection; afterwards this state is exactly the selection over both streams. */
@@ -171,7 +211,10 @@ export class RandomSequences {
     }
     const rowSize = this.seqLen * this.features;
     for (let rank = 0; rank < other.held; rank++) {
-      if (!this.insert(other.hashes[rank]!, other.ids[rank]!, other.values, other.slots[rank]! * rowSize)) break;
+      const slot = this.insert(other.hashes[rank]!, other.ids[rank]!);
+      if (slot < 0) break;
+      const from = other.slots[rank]! * rowSize;
+      this.values.set(other.values.subarray(from, from + rowSize), slot * rowSize);
     }
   }
 
@@ -187,7 +230,7 @@ export class RandomSequences {
   /** Restores a state from `toBuffers()`; reference counts come back with the SequenceStore's checkpoint. */
   static fromBuffers(
     input: Uint8Array | readonly Uint8Array[],
-    options: { references?: SequenceReferences } = {},
+    options: { references?: SequenceReferences; memory?: StateMemory } = {},
   ): RandomSequences {
     const state = decodeState(input, KIND);
     const features = integerParam(state, KIND, 'features', 1);
@@ -203,6 +246,7 @@ export class RandomSequences {
       count,
       seed: BigInt(seedText),
       ...(options.references ? { references: options.references } : {}),
+      ...(options.memory ? { memory: options.memory } : {}),
     });
     restored.hashes.set(state.take('hashes', 'u64', count));
     restored.ids.set(state.take('ids', 'f64', count));
@@ -231,13 +275,13 @@ export class RandomSequences {
     return low;
   }
 
-  private insert(hash: bigint, id: number, source: Float32Array, from: number): boolean {
+  /** Enters (hash, id) at its rank if it is among the R smallest; returns its values' slot, or -1. */
+  private insert(hash: bigint, id: number, references = this.references): number {
     const rank = this.rankOf(hash, id);
     if (rank < this.held && this.hashes[rank] === hash && this.ids[rank] === id) {
       throw new Error(`${NAME}: sequence ${id} is offered twice; sequence ids must be unique across shards`);
     }
-    if (rank >= this.count) return false;
-    const rowSize = this.seqLen * this.features;
+    if (rank >= this.count) return -1;
     let slot: number;
     let evicted = -1;
     if (this.held === this.count) {
@@ -252,12 +296,11 @@ export class RandomSequences {
     this.hashes[rank] = hash;
     this.ids[rank] = id;
     this.slots[rank] = slot;
-    this.values.set(source.subarray(from, from + rowSize), slot * rowSize);
-    if (this.references) {
-      this.references.retain(id);
-      if (evicted >= 0) this.references.release(evicted);
+    if (references) {
+      references.retain(id);
+      if (evicted >= 0) references.release(evicted);
     }
-    return true;
+    return slot;
   }
 
   /** Moves ranks [rank, end) one place down. */
@@ -265,5 +308,29 @@ export class RandomSequences {
     this.hashes.copyWithin(rank + 1, rank, end);
     this.ids.copyWithin(rank + 1, rank, end);
     this.slots.copyWithin(rank + 1, rank, end);
+  }
+}
+
+/**
+ * Copies features [from, to) of one sequence's per-token values into a selection slot of `values`
+ * ([slots, seqLen, features]). `source` is [seqLen, sourceWidth]; `columns[f]` is feature f's column there (null:
+ * column f). Disjoint feature ranges touch disjoint elements, so merge workers copy one row in parallel.
+ */
+export function copyColumns(
+  values: Float32Array,
+  features: number,
+  seqLen: number,
+  slot: number,
+  source: Float32Array,
+  sourceWidth: number,
+  columns: Int32Array | null,
+  from: number,
+  to: number,
+): void {
+  for (let t = 0; t < seqLen; t++) {
+    const into = (slot * seqLen + t) * features;
+    const row = t * sourceWidth;
+    if (columns === null) values.set(source.subarray(row + from, row + to), into + from);
+    else for (let f = from; f < to; f++) values[into + f] = source[row + columns[f]!]!;
   }
 }

@@ -2,55 +2,23 @@ import { ExpgenError } from '@expgen/contract';
 import { allocate, checkCount, checkSequenceId } from './checks.js';
 import { IdSlotIndex } from './id-slot-index.js';
 import { corruptCheckpoint, decodeState, encodeState, integerParam } from './state-codec.js';
+import type {
+  SequenceColumns,
+  SequenceContent,
+  SequencePlacement,
+  SequenceRecord,
+  SequenceReferences,
+  SequenceStoreOptions,
+} from './sequence-types.js';
 
-/**
- * Who holds a sequence: the exemplar states call `retain` when a sequence enters one of their lists and `release`
- * when it leaves, so the store keeps a sequence's tokens exactly as long as some feature refers to it.
- */
-export interface SequenceReferences {
-  retain(sequenceId: number): void;
-  release(sequenceId: number): void;
-}
-
-/** What the host knows about a sequence when it builds a batch. */
-export interface SequenceContent {
-  /** Token ids, `seqLen` of them (right-padded past `length`). */
-  readonly tokens: ArrayLike<number>;
-  /** Real tokens (default `seqLen`). */
-  readonly length?: number;
-  /** Index of the dataset in the run's sorted dataset names (the reference dump's `dataset_ids`). */
-  readonly datasetIndex: number;
-  /** The source document's stable id. */
-  readonly documentId: string;
-  /** Which split the document belongs to (`train`, `valid`, `test`). */
-  readonly split: string;
-  /** Index of the window within its document (0 for the first), when the host knows it. */
-  readonly window?: number;
-  /** First position that counts in reductions (a fixed prefix before it), when the host knows it. */
-  readonly countFrom?: number;
-}
-
-/** A stored sequence; `tokens` is a copy. */
-export interface SequenceRecord {
-  readonly sequenceId: number;
-  readonly tokens: Int32Array;
-  readonly length: number;
-  readonly datasetIndex: number;
-  readonly documentId: string;
-  readonly split: string;
-}
-
-/** Where a stored sequence sits in its document: each field is present only when the host gave it. */
-export interface SequencePlacement {
-  readonly window?: number;
-  readonly countFrom?: number;
-}
-
-export interface SequenceStoreOptions {
-  readonly seqLen: number;
-  /** Slots allocated up front (it grows by doubling). */
-  readonly initialCapacity?: number;
-}
+export type {
+  SequenceReferences,
+  SequenceContent,
+  SequenceRecord,
+  SequencePlacement,
+  SequenceColumns,
+  SequenceStoreOptions,
+} from './sequence-types.js';
 
 const KIND = 'sequence-store';
 const NAME = 'SequenceStore';
@@ -112,7 +80,8 @@ export class SequenceStore implements SequenceReferences {
     return this.live;
   }
 
-  retain(sequenceId: number): void {
+  /** Adds `times` references to `sequenceId` (a tally of a whole batch applies them at once). */
+  retain(sequenceId: number, times = 1): void {
     let slot = this.index.get(sequenceId);
     if (slot < 0) {
       checkSequenceId(NAME, sequenceId);
@@ -121,16 +90,18 @@ export class SequenceStore implements SequenceReferences {
       this.slotIds[slot] = sequenceId;
       this.live++;
     }
-    this.referenceCounts[slot]!++;
+    this.referenceCounts[slot]! += times;
   }
 
-  release(sequenceId: number): void {
+  /** Removes `times` references; the last one frees the sequence's slot. */
+  release(sequenceId: number, times = 1): void {
     const slot = this.index.get(sequenceId);
-    if (slot < 0)
+    if (slot < 0 || this.referenceCounts[slot]! < times)
       throw new Error(
-        `${NAME}: release of sequence ${sequenceId}, which is not referenced (unbalanced retain/release)`,
+        `${NAME}: release of sequence ${sequenceId}, which is not referenced ${times} time(s) (unbalanced retain/release)`,
       );
-    if (--this.referenceCounts[slot]! > 0) return;
+    this.referenceCounts[slot]! -= times;
+    if (this.referenceCounts[slot]! > 0) return;
     this.index.delete(sequenceId);
     // Clear the slot so that the checkpoint bytes depend only on what is live, not on what was freed.
     this.slotIds[slot] = -1;
@@ -221,6 +192,27 @@ export class SequenceStore implements SequenceReferences {
       split: this.splitNames[this.splitIndexes[slot]!]!,
       ...(window >= 0 ? { window } : {}),
       ...(countFrom >= 0 ? { countFrom } : {}),
+    };
+  }
+
+  /**
+   * The store's own arrays, indexed by `slotOf(id)`, for writers that copy many sequences into file columns without
+   * a record object per row. Read-only views of live memory: use them before the store changes.
+   */
+  columns(): SequenceColumns {
+    return {
+      slotOf: (sequenceId) => {
+        const slot = this.index.get(sequenceId);
+        return slot >= 0 && this.hasContent[slot] === 1 ? slot : -1;
+      },
+      tokens: this.tokens,
+      lengths: this.lengths,
+      datasetIndexes: this.datasetIndexes,
+      splitIndexes: this.splitIndexes,
+      splitNames: this.splitNames,
+      windows: this.windows,
+      countFroms: this.countFroms,
+      documentIds: this.documentIds,
     };
   }
 

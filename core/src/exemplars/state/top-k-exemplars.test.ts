@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { reduceOnHost, type Sign } from '@expgen/contract';
 import { Sfc32 } from '@expgen/plugin-kit';
-import { TopKExemplars, type GatedBatch } from './top-k-exemplars.js';
+import { TopKExemplars, type GatedBatch, type SparseGatedBatch } from './top-k-exemplars.js';
+import { ReferenceTally } from './reference-tally.js';
 import { SequenceStore } from './sequence-store.js';
 import { concatChunks } from './state-codec.js';
 
@@ -60,6 +61,33 @@ function gatedBatch(rows: readonly Row[], thresholds: { top: Float32Array; botto
     min: result.min!,
     gated: result.gated!,
     seqLen: SEQ_LEN,
+  };
+}
+
+/** The batch a subject returns with gated extremes, the extremes gate equal to the top-k gate. */
+function sparseBatch(rows: readonly Row[], thresholds: { top: Float32Array; bottom: Float32Array }): SparseGatedBatch {
+  const full = new Float32Array(rows.length * SEQ_LEN * FEATURES);
+  rows.forEach((row, b) => {
+    full.set(row.full, b * SEQ_LEN * FEATURES);
+  });
+  const result = reduceOnHost(
+    full,
+    {
+      batch: rows.length,
+      seqLen: SEQ_LEN,
+      width: FEATURES,
+      lengths: Int32Array.from(rows.map((row) => row.length)),
+      countFrom: new Int32Array(rows.length).fill(COUNT_FROM),
+    },
+    { hook: 'mlp/0', reduce: 'gated', thresholds, extremeThresholds: thresholds },
+  );
+  const gated = result.gated!;
+  return {
+    sequenceIds: rows.map((row) => row.id),
+    seqLen: SEQ_LEN,
+    gated: { ...gated, max: gated.max!, min: gated.min! },
+    maxima: result.extremes!.maxima,
+    minima: result.extremes!.minima,
   };
 }
 
@@ -300,6 +328,48 @@ describe('TopKExemplars', () => {
     assert.deepEqual(bytes(restored), bytes(whole));
   });
 
+  it('gated extremes give the state dense extremes give', () => {
+    const rows = makeRows(60, 22);
+    const dense = new TopKExemplars({ features: FEATURES, k: K, seqLen: SEQ_LEN });
+    stream(dense, rows, 6);
+    const sparse = new TopKExemplars({ features: FEATURES, k: K, seqLen: SEQ_LEN });
+    for (let i = 0; i < rows.length; i += 6) sparse.offerSparse(sparseBatch(rows.slice(i, i + 6), sparse.thresholds()));
+    assert.deepEqual(bytes(sparse), bytes(dense));
+  });
+
+  it('merges feature ranges separately, from views of shared memory, into the state one merge makes', () => {
+    const rows = makeRows(60, 23);
+    const store = new SequenceStore({ seqLen: SEQ_LEN });
+    const whole = new TopKExemplars({ features: FEATURES, k: K, seqLen: SEQ_LEN, references: store });
+    const tallied = new SequenceStore({ seqLen: SEQ_LEN });
+    const shared = new TopKExemplars({ features: FEATURES, k: K, seqLen: SEQ_LEN, memory: 'shared' });
+    const views = [TopKExemplars.attach(shared.handles()), TopKExemplars.attach(shared.handles())];
+    const content = (id: number) => ({
+      tokens: new Int32Array(SEQ_LEN),
+      datasetIndex: 0,
+      documentId: `d${id}`,
+      split: 'train',
+    });
+    for (let i = 0; i < rows.length; i += 5) {
+      const batch = sparseBatch(rows.slice(i, i + 5), whole.thresholds());
+      whole.offerSparse(batch);
+      for (const row of rows.slice(i, i + 5)) store.put(row.id, content(row.id));
+      shared.checkBatch(batch);
+      // Two workers' ranges, merged in the opposite order; each worker tallies its own references.
+      const tallies = [new ReferenceTally(), new ReferenceTally()];
+      views[1]!.mergeRange(batch, 3, FEATURES, tallies[1]);
+      views[0]!.mergeRange(batch, 0, 3, tallies[0]);
+      shared.commitBatch(batch);
+      const sum = new ReferenceTally();
+      for (const tally of tallies) sum.add(tally.toArrays());
+      sum.applyTo(tallied);
+      for (const row of rows.slice(i, i + 5)) tallied.put(row.id, content(row.id));
+    }
+    assert.deepEqual(bytes(shared), bytes(whole));
+    assert.deepEqual(tallied.ids(), store.ids());
+    for (const id of store.ids()) assert.equal(tallied.references(id), store.references(id), `references of ${id}`);
+  });
+
   it('rejects ids that do not increase, and leaves the state unchanged', () => {
     const state = new TopKExemplars({ features: FEATURES, k: K, seqLen: SEQ_LEN });
     stream(state, makeRows(6, 10, 100), 6);
@@ -324,7 +394,7 @@ describe('TopKExemplars', () => {
     const record: Row = { id: 1000, full: new Float32Array(SEQ_LEN * FEATURES).fill(50), length: SEQ_LEN };
     assert.throws(
       () => state.offer(gatedBatch([record], tight)),
-      /sequence 1000 \(row 0\) belongs in feature 0's lists .* no per-token values/,
+      /sequence 1000 \(row 0\) belongs in feature 0's top-k list .* no per-token values/,
     );
     assert.deepEqual(bytes(state), before);
   });

@@ -1,19 +1,21 @@
-import { type Sign, ExpgenError } from '@expgen/contract';
-import { allocate, checkCount, checkSequenceId } from './checks.js';
+import type { Sign } from '@expgen/contract';
+import { checkCount } from './checks.js';
+import { type GatedBatch, type SparseGatedBatch, checkSparseBatch, sparseFromDense } from './gated-batch.js';
+import { RankedLists, checkRestored, type RankedListArrays } from './ranked-lists.js';
 import type { SequenceReferences } from './sequence-store.js';
-import { corruptCheckpoint, decodeState, encodeState, integerParam } from './state-codec.js';
+import { decodeState, encodeState, integerParam } from './state-codec.js';
+import { copyInto, type StateMemory } from './state-memory.js';
+import { extremesRange, pairRange } from './sparse-pairs.js';
 
-/** One batch of a `gated` hook result, with the global ids of its rows. */
-export interface GatedBatch {
-  /** Global id of each row; increasing within one stream, unique across shards. */
-  readonly sequenceIds: ArrayLike<number>;
-  /** [rows, features] per-sequence maximum. */
-  readonly max: Float32Array;
-  /** [rows, features] per-sequence minimum. */
-  readonly min: Float32Array;
-  /** Pair i is (rows[i], features[i]) with per-token values values[i * seqLen .. (i + 1) * seqLen). */
-  readonly gated: { readonly rows: Int32Array; readonly features: Int32Array; readonly values: Float32Array };
+export type { GatedBatch, SparseGatedBatch } from './gated-batch.js';
+
+/** What a merge worker needs to attach to a state in shared memory. */
+export interface TopKHandles {
+  readonly features: number;
+  readonly k: number;
   readonly seqLen: number;
+  readonly positive: RankedListArrays;
+  readonly negative: RankedListArrays;
 }
 
 /** Per-feature thresholds for the next `gated` forward: a pair can enter only if max > top[f] or min < bottom[f]. */
@@ -43,149 +45,12 @@ export interface TopKExemplarsOptions {
   readonly seqLen: number;
   /** Told about every sequence that enters or leaves a list (a SequenceStore, usually shared by all states). */
   readonly references?: SequenceReferences;
+  /** `shared`: the lists live in SharedArrayBuffers, for merge workers (default `private`). */
+  readonly memory?: StateMemory;
 }
 
 const KIND = 'top-k-exemplars';
 const NAME = 'TopKExemplars';
-
-/**
- * The top-k (or bottom-k) list of every feature for one sign, in flat typed arrays.
- *
- * Both signs share one code path by ranking on a key: the value itself for the positive sign, its negation for the
- * negative one (negation is exact in floating point), so "better" is always a larger key, then a smaller sequence
- * id. Each feature's entries form a binary heap with the worst entry at the root (the gating threshold), so an
- * insertion moves O(log k) entries of three small arrays; rank order is produced by sorting only when read. The
- * per-token activations live in k fixed slots per feature and `slots` says which slot each heap entry uses, so an
- * insertion copies one activation row and never moves the others.
- */
-class RankedLists {
-  readonly keys: Float32Array;
-  readonly ids: Float64Array;
-  readonly slots: Int32Array;
-  readonly activations: Float32Array;
-  readonly counts: Int32Array;
-  /** Key of each feature's worst (k-th) entry, -Infinity while it holds fewer than k: the threshold in key space. */
-  readonly worstKeys: Float32Array;
-
-  constructor(
-    readonly features: number,
-    readonly k: number,
-    readonly seqLen: number,
-    arrays?: {
-      keys: Float32Array;
-      ids: Float64Array;
-      slots: Int32Array;
-      activations: Float32Array;
-      counts: Int32Array;
-    },
-  ) {
-    this.keys = arrays?.keys ?? allocate(NAME, 'ranked keys', features * k, (n) => new Float32Array(n));
-    this.ids = arrays?.ids ?? allocate(NAME, 'ranked ids', features * k, (n) => new Float64Array(n));
-    this.slots = arrays?.slots ?? allocate(NAME, 'slot indexes', features * k, (n) => new Int32Array(n));
-    this.activations =
-      arrays?.activations ?? allocate(NAME, 'per-token activations', features * k * seqLen, (n) => new Float32Array(n));
-    this.counts = arrays?.counts ?? new Int32Array(features);
-    this.worstKeys = new Float32Array(features).fill(-Infinity);
-    for (let f = 0; f < features; f++) if (this.counts[f] === k) this.worstKeys[f] = this.keys[f * k]!;
-  }
-
-  /** Whether (key, id) would enter feature f's list: strictly better than its worst entry, or the list has room. */
-  beats(f: number, key: number, id: number): boolean {
-    const worst = this.worstKeys[f]!;
-    if (key > worst) return true;
-    return key === worst && this.counts[f] === this.k && id < this.ids[f * this.k]!;
-  }
-
-  /**
-   * Inserts (key, id) with activations source[from .. from + seqLen) if it ranks among the best k of feature f.
-   * A key of -Infinity (a row with no counted position) never enters. Returns whether it entered.
-   */
-  insert(
-    f: number,
-    key: number,
-    id: number,
-    source: Float32Array,
-    from: number,
-    references: SequenceReferences | undefined,
-  ): boolean {
-    const { k, keys, ids, slots } = this;
-    if (key === -Infinity || !this.beats(f, key, id)) return false;
-    const base = f * k;
-    const count = this.counts[f]!;
-    let slot: number;
-    let evicted = -1;
-    let at: number;
-    if (count < k) {
-      // Entries only leave by being displaced, so while a list is filling its slots in use are exactly 0..count-1.
-      slot = count;
-      this.counts[f] = count + 1;
-      // Sift up: move parents down while they are better than the new entry (the root stays the worst).
-      at = count;
-      while (at > 0) {
-        const parent = (at - 1) >> 1;
-        const parentKey = keys[base + parent]!;
-        if (parentKey < key || (parentKey === key && ids[base + parent]! > id)) break;
-        keys[base + at] = parentKey;
-        ids[base + at] = ids[base + parent]!;
-        slots[base + at] = slots[base + parent]!;
-        at = parent;
-      }
-    } else {
-      // Replace the worst entry (the root) and sift down, moving the worse child up while it is worse than the new one.
-      evicted = ids[base]!;
-      slot = slots[base]!;
-      at = 0;
-      for (;;) {
-        let child = 2 * at + 1;
-        if (child >= k) break;
-        let childKey = keys[base + child]!;
-        if (child + 1 < k) {
-          const rightKey = keys[base + child + 1]!;
-          if (rightKey < childKey || (rightKey === childKey && ids[base + child + 1]! > ids[base + child]!)) {
-            child++;
-            childKey = rightKey;
-          }
-        }
-        if (key < childKey || (key === childKey && id > ids[base + child]!)) break;
-        keys[base + at] = childKey;
-        ids[base + at] = ids[base + child]!;
-        slots[base + at] = slots[base + child]!;
-        at = child;
-      }
-    }
-    keys[base + at] = key;
-    ids[base + at] = id;
-    slots[base + at] = slot;
-    const activations = this.activations;
-    for (let t = 0, to = (base + slot) * this.seqLen; t < this.seqLen; t++) activations[to + t] = source[from + t]!;
-    if (this.counts[f] === k) this.worstKeys[f] = keys[base]!;
-    if (references) {
-      references.retain(id);
-      if (evicted >= 0) references.release(evicted);
-    }
-    return true;
-  }
-
-  /** Whether feature f's list holds exactly (key, id). */
-  holds(f: number, key: number, id: number): boolean {
-    const base = f * this.k;
-    for (let at = base; at < base + this.counts[f]!; at++)
-      if (this.keys[at] === key && this.ids[at] === id) return true;
-    return false;
-  }
-
-  /** Heap positions of feature f's entries in rank order: larger key first, then smaller id. */
-  rankOrder(f: number): number[] {
-    const base = f * this.k;
-    const order = Array.from({ length: this.counts[f]! }, (_, i) => base + i);
-    return order.sort((a, b) => this.keys[b]! - this.keys[a]! || this.ids[a]! - this.ids[b]!);
-  }
-
-  /** Offset of the activations of the entry at heap position `at`. */
-  activationOffset(f: number, at: number): number {
-    return (f * this.k + this.slots[at]!) * this.seqLen;
-  }
-}
 
 /**
  * Per feature, the k sequences with the largest per-sequence maximum (positive sign) and the k with the smallest
@@ -214,11 +79,8 @@ export class TopKExemplars {
   private readonly negative: RankedLists;
   private readonly references: SequenceReferences | undefined;
   private lastId = -1;
-  /** Marks the gated (row, feature) pairs of the batch being offered; kept between calls to avoid reallocation. */
-  private gatedMarks = new Uint8Array(0);
-  /** Scratch for ordering a batch's pairs by feature. */
-  private pairOrder = new Int32Array(0);
-  private readonly featureStarts: Int32Array;
+  /** Heap positions in rank order, reused by `forEachRanked`. */
+  private rankScratch = new Int32Array(0);
 
   constructor(
     options: TopKExemplarsOptions,
@@ -228,10 +90,32 @@ export class TopKExemplars {
     this.k = checkCount(NAME, 'k', options.k);
     this.seqLen = checkCount(NAME, 'seqLen', options.seqLen);
     this.references = options.references;
-    this.positive = restored?.positive ?? new RankedLists(this.features, this.k, this.seqLen);
-    this.negative = restored?.negative ?? new RankedLists(this.features, this.k, this.seqLen);
+    const memory = options.memory ?? 'private';
+    this.positive = restored?.positive ?? new RankedLists(this.features, this.k, this.seqLen, undefined, memory);
+    this.negative = restored?.negative ?? new RankedLists(this.features, this.k, this.seqLen, undefined, memory);
     this.lastId = restored?.lastSequenceId ?? -1;
-    this.featureStarts = new Int32Array(this.features + 1);
+  }
+
+  /** The shared arrays, for a merge worker's `attach`. */
+  handles(): TopKHandles {
+    const { features, k, seqLen } = this;
+    return { features, k, seqLen, positive: this.positive.arrays(), negative: this.negative.arrays() };
+  }
+
+  /**
+   * A view of a state in shared memory, in a merge worker: it updates the lists of the features it is given with
+   * `mergeRange`; the main thread owns everything else (sequence ids, checks, references).
+   */
+  static attach(handles: TopKHandles): TopKExemplars {
+    const { features, k, seqLen } = handles;
+    return new TopKExemplars(
+      { features, k, seqLen },
+      {
+        positive: new RankedLists(features, k, seqLen, handles.positive),
+        negative: new RankedLists(features, k, seqLen, handles.negative),
+        lastSequenceId: -1,
+      },
+    );
   }
 
   /** The largest sequence id offered so far (-1 before any): the next batch's ids must all be larger. */
@@ -255,114 +139,92 @@ export class TopKExemplars {
   }
 
   /**
-   * Takes one batch of a gated forward. Throws, leaving the state unchanged, when the batch is malformed, its ids do
-   * not increase past every id offered before, a per-sequence extreme is NaN, or a pair that belongs in a list came
-   * without its per-token values (the forward used thresholds tighter than this state's).
+   * Takes one batch of a gated forward with dense extremes. Throws, leaving the state unchanged, when the batch is
+   * malformed, its ids do not increase past every id offered before, a per-sequence extreme is NaN, or a pair that
+   * belongs in a list came without its per-token values (the forward used thresholds tighter than this state's).
+   * Gated pairs may come in any order.
    */
   offer(batch: GatedBatch): TopKOfferSummary {
-    const { features, seqLen } = this;
-    const { sequenceIds, max, min } = batch;
-    const { rows, features: pairFeatures, values } = batch.gated;
-    const batchRows = sequenceIds.length;
-    if (batch.seqLen !== seqLen) throw new Error(`${NAME}: batch seqLen ${batch.seqLen}, the state holds ${seqLen}`);
-    if (max.length !== batchRows * features || min.length !== batchRows * features) {
-      throw new Error(
-        `${NAME}: max/min have ${max.length}/${min.length} values for ${batchRows} rows x ${features} features`,
-      );
-    }
-    const pairs = rows.length;
-    if (pairFeatures.length !== pairs || values.length !== pairs * seqLen) {
-      throw new Error(
-        `${NAME}: gated has ${pairs} rows, ${pairFeatures.length} features and ${values.length} values (expected ${pairs * seqLen})`,
-      );
-    }
-    let previous = this.lastId;
-    for (let b = 0; b < batchRows; b++) {
-      const id = checkSequenceId(NAME, sequenceIds[b]!);
-      if (id <= previous) {
-        throw new Error(
-          `${NAME}: sequence id ${id} (row ${b}) does not increase past ${previous}; ids must increase within a stream for exact gating (merge shards with merge())`,
-        );
-      }
-      previous = id;
-    }
+    return this.offerSparse(sparseFromDense(batch, this.features, this.seqLen));
+  }
 
-    if (this.gatedMarks.length < batchRows * features) this.gatedMarks = new Uint8Array(batchRows * features);
-    const marks = this.gatedMarks;
-    try {
-      for (let i = 0; i < pairs; i++) {
-        const row = rows[i]!;
-        const f = pairFeatures[i]!;
-        if (!(row >= 0 && row < batchRows && f >= 0 && f < features))
-          throw new Error(`${NAME}: gated pair ${i} is (row ${row}, feature ${f}), outside ${batchRows} x ${features}`);
-        if (marks[row * features + f] === 1)
-          throw new Error(`${NAME}: gated pair (row ${row}, feature ${f}) appears twice`);
-        marks[row * features + f] = 1;
-      }
-      this.checkCompleteness(batch, marks);
-    } finally {
-      marks.fill(0, 0, batchRows * features);
-    }
+  /** Takes one batch of a gated forward with gated extremes; throws, leaving the state unchanged, as `offer`. */
+  offerSparse(batch: SparseGatedBatch): TopKOfferSummary {
+    this.checkBatch(batch);
+    const inserted = this.mergeRange(batch, 0, this.features, this.references);
+    this.commitBatch(batch);
+    return { gatedPairs: batch.gated.rows.length, ...inserted };
+  }
 
+  /**
+   * The checks of a batch that do not depend on the lists (shapes, pair order, increasing ids, NaN extremes): the
+   * main thread runs them once before merge workers take their feature ranges with `mergeRange`.
+   */
+  checkBatch(batch: SparseGatedBatch): void {
+    checkSparseBatch(batch, { features: this.features, seqLen: this.seqLen, lastSequenceId: this.lastId });
+  }
+
+  /**
+   * Merges the pairs of features [from, to) of a checked batch into their lists: first checks that every extreme
+   * in the range that belongs in a list came with its per-token values (so a failure changes nothing in the range),
+   * then inserts in feature-major order, telling `references` who entered and left. Ranges are disjoint memory:
+   * merge workers run them in parallel on one state in shared memory.
+   */
+  mergeRange(
+    batch: SparseGatedBatch,
+    from: number,
+    to: number,
+    references: SequenceReferences | undefined,
+  ): { positiveInsertions: number; negativeInsertions: number } {
+    const { gated, sequenceIds } = batch;
+    const [start, end] = pairRange(gated.features, from, to);
+    this.checkCompleteness(batch, from, to, start, end);
     let positiveInsertions = 0;
     let negativeInsertions = 0;
-    const references = this.references;
-    // Feature-major order: the lists are a function of the set offered, not the order, and taking one feature's
-    // pairs together keeps its lists in cache (row-major order missed cache on nearly every access while lists fill).
-    const order = this.featureMajorOrder(pairFeatures);
-    for (let n = 0; n < pairs; n++) {
-      const i = order[n]!;
-      const row = rows[i]!;
-      const f = pairFeatures[i]!;
-      const id = sequenceIds[row]!;
-      const at = row * features + f;
-      if (this.positive.insert(f, max[at]!, id, values, i * seqLen, references)) positiveInsertions++;
-      if (this.negative.insert(f, -min[at]!, id, values, i * seqLen, references)) negativeInsertions++;
+    const seqLen = this.seqLen;
+    for (let i = start; i < end; i++) {
+      const f = gated.features[i]!;
+      const id = sequenceIds[gated.rows[i]!]!;
+      if (this.positive.insert(f, gated.max[i]!, id, gated.values, i * seqLen, references)) positiveInsertions++;
+      if (this.negative.insert(f, -gated.min[i]!, id, gated.values, i * seqLen, references)) negativeInsertions++;
     }
-    if (batchRows > 0) this.lastId = previous;
-    return { gatedPairs: pairs, positiveInsertions, negativeInsertions };
+    return { positiveInsertions, negativeInsertions };
   }
 
-  /** Pair indexes sorted by feature (counting sort, stable), in scratch memory reused across batches. */
-  private featureMajorOrder(pairFeatures: Int32Array): Int32Array {
-    const pairs = pairFeatures.length;
-    if (this.pairOrder.length < pairs) this.pairOrder = new Int32Array(Math.max(pairs, 2 * this.pairOrder.length));
-    const starts = this.featureStarts;
-    starts.fill(0);
-    for (let i = 0; i < pairs; i++) starts[pairFeatures[i]! + 1]!++;
-    for (let f = 0; f < this.features; f++) starts[f + 1]! += starts[f]!;
-    const order = this.pairOrder;
-    for (let i = 0; i < pairs; i++) order[starts[pairFeatures[i]!]!++] = i;
-    return order;
+  /** Records that the batch was taken: the next batch's ids must be larger. */
+  commitBatch(batch: Pick<SparseGatedBatch, 'sequenceIds'>): void {
+    const rows = batch.sequenceIds.length;
+    if (rows > 0) this.lastId = batch.sequenceIds[rows - 1]!;
   }
 
-  /** Throws if an extreme is NaN or a pair that would enter a list is not among the gated pairs. */
-  private checkCompleteness(batch: GatedBatch, marks: Uint8Array): void {
-    const { features } = this;
-    const { max, min, sequenceIds } = batch;
-    const positiveWorst = this.positive.worstKeys;
-    const negativeWorst = this.negative.worstKeys;
-    for (let b = 0, at = 0; b < sequenceIds.length; b++) {
-      const id = sequenceIds[b]!;
-      for (let f = 0; f < features; f++, at++) {
-        const high = max[at]!;
-        const low = min[at]!;
-        if (Number.isNaN(high) || Number.isNaN(low)) {
-          throw new ExpgenError(
-            `${NAME}: the subject returned NaN as the per-sequence ${Number.isNaN(high) ? 'max' : 'min'} of feature ${f} on sequence ${id}; check the model's numerics (fp16 overflow?)`,
-          );
-        }
-        if (marks[at] === 1) continue;
-        // The common case is one comparison per sign against the dense worst-key arrays; `beats` settles ties.
-        if (
-          (high >= positiveWorst[f]! && high !== -Infinity && this.positive.beats(f, high, id)) ||
-          (-low >= negativeWorst[f]! && low !== Infinity && this.negative.beats(f, -low, id))
-        ) {
-          throw new Error(
-            `${NAME}: sequence ${id} (row ${b}) belongs in feature ${f}'s lists (max ${high}, min ${low}; thresholds ${positiveWorst[f]} / ${-negativeWorst[f]!}) ` +
-              "but the batch has no per-token values for it: the forward was gated with thresholds tighter than this state's",
-          );
-        }
+  /**
+   * Throws if an extreme of features [from, to) that would enter a list is not among the gated pairs: a merge of
+   * the feature-major extremes with the feature-major gated pairs [start, end).
+   */
+  private checkCompleteness(batch: SparseGatedBatch, from: number, to: number, start: number, end: number): void {
+    const { gated, sequenceIds } = batch;
+    const rows = sequenceIds.length;
+    for (const [lists, extremes, sign] of [
+      [this.positive, batch.maxima, 1],
+      [this.negative, batch.minima, -1],
+    ] as const) {
+      const worst = lists.worstKeys;
+      const [first, last] = extremesRange(extremes, rows, from, to);
+      let g = start;
+      for (let i = first; i < last; i++) {
+        const at = extremes.index[i]!;
+        const f = Math.floor(at / rows);
+        const row = at - f * rows;
+        const key = extremes.values[i]! * sign;
+        // The common case is one comparison against the dense worst keys; `beats` settles ties.
+        if (!(key >= worst[f]! && key !== -Infinity && lists.beats(f, key, sequenceIds[row]!))) continue;
+        while (g < end && (gated.features[g]! < f || (gated.features[g] === f && gated.rows[g]! < row))) g++;
+        if (g < end && gated.features[g] === f && gated.rows[g] === row) continue;
+        const value = extremes.values[i]!;
+        throw new Error(
+          `${NAME}: sequence ${sequenceIds[row]} (row ${row}) belongs in feature ${f}'s ${sign > 0 ? 'top-k' : 'bottom-k'} list (${sign > 0 ? 'max' : 'min'} ${value}; threshold ${worst[f]! * sign}) ` +
+            "but the batch has no per-token values for it: the forward was gated with thresholds tighter than this state's",
+        );
       }
     }
   }
@@ -385,6 +247,28 @@ export class TopKExemplars {
         activations: lists.activations.slice(from, from + this.seqLen),
       };
     });
+  }
+
+  /**
+   * Visits feature f's entries for `sign` in rank order without copying: `activations[offset .. offset + seqLen)`
+   * are the entry's per-token values (a view of the state: read them before it changes). For writers that build
+   * file columns straight from the state.
+   */
+  forEachRanked(
+    feature: number,
+    sign: Sign,
+    visit: (sequenceId: number, extreme: number, activations: Float32Array, offset: number) => void,
+  ): void {
+    const lists = this.lists(sign);
+    const f = this.checkFeature(feature);
+    if (this.rankScratch.length < this.k) this.rankScratch = new Int32Array(this.k);
+    const order = this.rankScratch;
+    const count = lists.rankOrderInto(f, order);
+    for (let i = 0; i < count; i++) {
+      const at = order[i]!;
+      const key = lists.keys[at]!;
+      visit(lists.ids[at]!, sign === 'positive' ? key : -key, lists.activations, lists.activationOffset(f, at));
+    }
   }
 
   /** Sequence ids of feature f's entries for `sign`, in rank order. */
@@ -466,20 +350,23 @@ export class TopKExemplars {
    */
   static fromBuffers(
     input: Uint8Array | readonly Uint8Array[],
-    options: { references?: SequenceReferences } = {},
+    options: { references?: SequenceReferences; memory?: StateMemory } = {},
   ): TopKExemplars {
+    const memory = options.memory ?? 'private';
     const state = decodeState(input, KIND);
     const features = integerParam(state, KIND, 'features', 1);
     const k = integerParam(state, KIND, 'k', 1);
     const seqLen = integerParam(state, KIND, 'seqLen', 1);
     const lastSequenceId = integerParam(state, KIND, 'lastSequenceId', -1);
     const restore = (sign: Sign): RankedLists => {
+      const take = <T extends Float32Array | Float64Array | Int32Array>(what: string, array: T) =>
+        copyInto(NAME, `${sign} ${what}`, array, memory);
       const lists = new RankedLists(features, k, seqLen, {
-        keys: state.take(`${sign}.keys`, 'f32', features * k),
-        ids: state.take(`${sign}.ids`, 'f64', features * k),
-        slots: state.take(`${sign}.slots`, 'i32', features * k),
-        counts: state.take(`${sign}.counts`, 'i32', features),
-        activations: state.take(`${sign}.activations`, 'f32', features * k * seqLen),
+        keys: take('keys', state.take(`${sign}.keys`, 'f32', features * k)),
+        ids: take('ids', state.take(`${sign}.ids`, 'f64', features * k)),
+        slots: take('slots', state.take(`${sign}.slots`, 'i32', features * k)),
+        counts: take('counts', state.take(`${sign}.counts`, 'i32', features)),
+        activations: take('activations', state.take(`${sign}.activations`, 'f32', features * k * seqLen)),
       });
       checkRestored(lists, sign);
       return lists;
@@ -502,31 +389,5 @@ export class TopKExemplars {
     if (!Number.isInteger(feature) || feature < 0 || feature >= this.features)
       throw new Error(`${NAME}: feature ${feature} is outside [0, ${this.features})`);
     return feature;
-  }
-}
-
-/** Rejects a restored list whose counts, heap order or slots are inconsistent (a damaged or hand-edited checkpoint). */
-function checkRestored(lists: RankedLists, sign: Sign): void {
-  const { k, keys, ids } = lists;
-  const used = new Uint8Array(k);
-  for (let f = 0; f < lists.features; f++) {
-    const count = lists.counts[f]!;
-    if (count < 0 || count > k) throw corruptCheckpoint(KIND, `${sign} count of feature ${f} is ${count}`);
-    used.fill(0);
-    const base = f * k;
-    for (let i = 0; i < count; i++) {
-      const slot = lists.slots[base + i]!;
-      if (slot < 0 || slot >= count || used[slot] === 1)
-        throw corruptCheckpoint(KIND, `${sign} slots of feature ${f} are not a permutation`);
-      used[slot] = 1;
-      if (i > 0) {
-        const parent = base + ((i - 1) >> 1);
-        const child = base + i;
-        // The parent must be worse than the child (smaller key, or equal key and larger id).
-        if (!(keys[parent]! < keys[child]! || (keys[parent] === keys[child] && ids[parent]! > ids[child]!))) {
-          throw corruptCheckpoint(KIND, `${sign} entries of feature ${f} are not a heap`);
-        }
-      }
-    }
   }
 }

@@ -21,7 +21,8 @@ import { FEATURES_PER_BATCH } from './exemplar-file.js';
 /**
  * The distribution file `<split>.distribution.feather`: one row per feature of one (space, layer, split), with
  * what the tail quantiles (highlight thresholds) are estimated from. Arrow IPC file format; record batch i holds
- * features [256 i, 256 (i + 1)), every feature has a row, rows are in feature order.
+ * features [256 i, 256 (i + 1)), rows are in feature order, and every feature the output holds has a row (every
+ * feature of the layer, or the ones the run selected).
  *
  * Columns:
  *   feature          int32          index of the feature within the layer
@@ -31,7 +32,8 @@ import { FEATURES_PER_BATCH } from './exemplar-file.js';
  *   min_extremes     list<float32>  the M smallest per-sequence minima, smallest first
  *   histogram_low    float64        lower edge of the first histogram bin (null: no histogram)
  *   histogram_high   float64        upper edge of the last bin
- *   max_histogram    list<int64>    counts of per-sequence maxima: [below low, bin 0, ..., bin B-1, at or above high]
+ *   max_histogram    list<int64>    counts of the per-sequence maxima of the histogram sample (manifest
+ *                                  `histogramSample`): [below low, bin 0, ..., bin B-1, at or above high]
  *   min_histogram    list<int64>    the same for per-sequence minima
  *   positive_q1e-4 ... positive_q1e-8  float64  value a fraction q of tokens exceed (null: not enough extremes)
  *   negative_q1e-4 ... negative_q1e-8  float64  value at or below which a fraction q of tokens lie
@@ -154,36 +156,50 @@ class DistributionBatchBuilder {
   }
 }
 
-/** Writes a distribution file atomically from rows for features 0, 1, ..., features - 1 (streamed, 256 per batch). */
+/**
+ * Writes a distribution file atomically from one row per feature in feature order: features 0 .. features - 1, or
+ * exactly `selected` (ascending) when the output holds some features of the layer. Streamed, one record batch per
+ * 256 features of the layer (a batch of a range with no selected feature is empty).
+ */
 export function writeDistributionFile(
   path: string,
-  options: { configHash: string; features: number },
+  options: { configHash: string; features: number; selected?: ArrayLike<number> },
   rows: Iterable<DistributionRow>,
 ): void {
   const { features } = options;
   if (!Number.isSafeInteger(features) || features < 1)
     throw new Error(`writeDistributionFile: features must be a positive integer, got ${features}`);
+  const selected = options.selected ?? null;
+  const expected = selected ? selected.length : features;
   const schema = distributionSchema(options.configHash);
+  const groups = Math.ceil(features / FEATURES_PER_BATCH);
   writeArrowFile(path, schema, batches());
 
   function* batches(): Generator<RecordBatch> {
     let builder = new DistributionBatchBuilder();
     let next = 0;
+    let group = 0;
     for (const row of rows) {
-      if (next >= features) throw new Error(`${path}: more than ${features} distribution rows`);
-      if (row.feature !== next)
+      if (next >= expected) throw new Error(`${path}: more than ${expected} distribution rows`);
+      const want = selected ? selected[next]! : next;
+      if (row.feature !== want)
         throw new Error(
-          `${path}: distribution row for feature ${row.feature} where feature ${next} was expected (one row per feature, in order)`,
+          `${path}: distribution row for feature ${row.feature} where feature ${want} was expected (one row per feature, in order)`,
         );
       checkRow(path, row);
-      builder.add(row);
-      next++;
-      if (next % FEATURES_PER_BATCH === 0 || next === features) {
+      while (row.feature >= (group + 1) * FEATURES_PER_BATCH) {
         yield builder.build(schema);
         builder = new DistributionBatchBuilder();
+        group++;
       }
+      builder.add(row);
+      next++;
     }
-    if (next !== features) throw new Error(`${path}: ${next} distribution rows for ${features} features`);
+    if (next !== expected) throw new Error(`${path}: ${next} distribution rows for ${expected} features`);
+    for (; group < groups; group++) {
+      yield builder.build(schema);
+      builder = new DistributionBatchBuilder();
+    }
   }
 }
 
@@ -282,10 +298,13 @@ export class DistributionFileReader extends BatchedFileReader<DistributionRow> {
 
   async batchRows(index: number): Promise<DistributionRow[]> {
     const rows = decodeBatch(this.path, await this.file.readBatch(index));
+    const low = index * FEATURES_PER_BATCH;
     rows.forEach((row, i) => {
-      if (row.feature !== index * FEATURES_PER_BATCH + i)
+      // Every feature of the range in order, or (an output of selected features) some of them, ascending.
+      const previous = i > 0 ? rows[i - 1]!.feature : low - 1;
+      if (row.feature <= previous || row.feature >= low + FEATURES_PER_BATCH)
         throw new ExpgenError(
-          `${this.path}: record batch ${index} row ${i} is feature ${row.feature}, expected ${index * FEATURES_PER_BATCH + i}`,
+          `${this.path}: record batch ${index} row ${i} is feature ${row.feature}, out of order or outside [${low}, ${low + FEATURES_PER_BATCH})`,
         );
     });
     return rows;
@@ -294,7 +313,7 @@ export class DistributionFileReader extends BatchedFileReader<DistributionRow> {
   async feature(feature: number): Promise<DistributionRow | undefined> {
     const index = Math.floor(feature / FEATURES_PER_BATCH);
     if (!Number.isSafeInteger(feature) || feature < 0 || index >= this.batches) return undefined;
-    return (await this.batchRows(index))[feature - index * FEATURES_PER_BATCH];
+    return (await this.batchRows(index)).find((row) => row.feature === feature);
   }
 }
 

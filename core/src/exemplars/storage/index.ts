@@ -51,6 +51,7 @@ export {
   normalizeManifest,
   manifestEntries,
   manifestLayer,
+  layerFeatures,
   type ExemplarManifest,
   type ExemplarParameters,
   type SplitCounts,
@@ -63,12 +64,13 @@ export {
   writeLayerSplitFiles,
   writeExemplarOutput,
   buildManifest,
-  loadLayerSplitState,
-  loadExemplarOutput,
+  manifestLayerOf,
   SplitCountsCollector,
   type LayerSplitState,
   type ExemplarOutputInfo,
   type SequenceLookup,
 } from './state-files.js';
+export { loadLayerSplitState, loadExemplarOutput } from './state-loading.js';
+export { exemplarRecordBatches, type ExemplarColumnsInput } from './exemplar-columns.js';
 export { mergeExemplarOutputs } from './merge-exemplar-dirs.js';
 export { writeFileAtomically, writeBytesAtomically } from './arrow-io.js';

@@ -14,16 +14,19 @@ import { checkLayerSplitKey, manifestPath, type LayerSplitKey } from './layout.j
  *   "configHash": "<sha256 of the resolved config>",
  *   "shard": { "index": 0, "count": 1 },          this output is shard index of count (0-based)
  *   "complete": true,                             false while the shard's stream has not reached its end
- *   "parameters": { seqLen, k, randomCount, randomSeed, extremesKept, histogram: { low, high, bins }, countedFrom },
+ *   "parameters": { seqLen, k, randomCount, randomSeed, extremesKept, histogram: { low, high, bins },
+ *                   histogramSample, countedFrom },
  *   "datasets": ["fineweb", "lmsys-chat-1m"],     sorted dataset names (a sequence's dataset index points here)
  *   "splits": { "train": { "sequencesSeen": 123, "tokensSeen": 11685 }, ... },   keys sorted
  *   "layers": [ { "space": "mlp", "layer": 0, "features": 14336 }, ... ]          sorted by space, then layer
+ *             (`"selected": [2183, ...]` when the run kept only those features of the layer: `--features`)
  *   "imported": { "from": "transluce-released", "modelId": "..." }              only for converted released dumps
  * }
  *
  * Every (layer, split) pair listed has both files: `<split>.arrow` and `<split>.distribution.feather`.
  * `randomSeed` is a decimal string because it is a 64-bit integer. `countedFrom` is the number of leading
- * positions that do not count for the per-sequence extremes (a fixed prefix; HookRequest.ignoreFirst).
+ * positions that do not count for the per-sequence extremes (a fixed prefix; ForwardRequest.countFrom).
+ * `histogramSample` is the fraction of sequences the histograms count (absent in older folders: every one).
  */
 export const MANIFEST_FORMAT = 'expgen-exemplars-manifest/1';
 
@@ -38,6 +41,8 @@ export interface ExemplarParameters {
   readonly extremesKept: number;
   /** Histogram bins of the per-sequence extremes; null for imported dumps, which have none. */
   readonly histogram: HistogramBins | null;
+  /** Fraction of sequences (by a hash of the id) whose extremes the histograms count; 1: every sequence. */
+  readonly histogramSample: number;
   /** Leading positions of every sequence that do not count for extremes and ranking. */
   readonly countedFrom: number;
 }
@@ -52,7 +57,15 @@ export interface SplitCounts {
 export interface ManifestLayer {
   readonly space: string;
   readonly layer: number;
+  /** Features of the layer. */
   readonly features: number;
+  /** The features the output holds, ascending, when the run selected only some (`--features`); absent: all. */
+  readonly selected?: readonly number[];
+}
+
+/** The features a manifest layer holds, ascending. */
+export function layerFeatures(layer: ManifestLayer): readonly number[] {
+  return layer.selected ?? Array.from({ length: layer.features }, (_, i) => i);
 }
 
 export interface ExemplarManifest {
@@ -76,7 +89,12 @@ export function normalizeManifest(manifest: ExemplarManifest): ExemplarManifest 
     splits[name] = { sequencesSeen: counts.sequencesSeen, tokensSeen: counts.tokensSeen };
   }
   const layers = manifest.layers
-    .map((l) => ({ space: l.space, layer: l.layer, features: l.features }))
+    .map((l) => ({
+      space: l.space,
+      layer: l.layer,
+      features: l.features,
+      ...(l.selected ? { selected: [...l.selected] } : {}),
+    }))
     .sort((a, b) => (a.space !== b.space ? (a.space < b.space ? -1 : 1) : a.layer - b.layer));
   return {
     format: manifest.format,
@@ -90,6 +108,7 @@ export function normalizeManifest(manifest: ExemplarManifest): ExemplarManifest 
       randomSeed: p.randomSeed,
       extremesKept: p.extremesKept,
       histogram: p.histogram ? { low: p.histogram.low, high: p.histogram.high, bins: p.histogram.bins } : null,
+      histogramSample: p.histogramSample,
       countedFrom: p.countedFrom,
     },
     datasets: [...manifest.datasets],
@@ -154,6 +173,8 @@ function checkManifest(path: string, value: unknown): ExemplarManifest {
     typeof v === 'number' && Number.isSafeInteger(v) && v >= min ? v : fail(key, `an integer >= ${min}`, v);
   const nullableInteger = (v: unknown, key: string): number | null => (v === null ? null : integer(v, key));
   const string = (v: unknown, key: string): string => (typeof v === 'string' ? v : fail(key, 'a string', v));
+  const fraction = (v: unknown, key: string): number =>
+    typeof v === 'number' && v > 0 && v <= 1 ? v : fail(key, 'a fraction in (0, 1]', v);
 
   const root = object(value, '(root)');
   if (root['format'] !== MANIFEST_FORMAT) {
@@ -195,6 +216,8 @@ function checkManifest(path: string, value: unknown): ExemplarManifest {
     randomSeed,
     extremesKept: integer(p['extremesKept'], 'parameters.extremesKept', 1),
     histogram,
+    histogramSample:
+      p['histogramSample'] === undefined ? 1 : fraction(p['histogramSample'], 'parameters.histogramSample'),
     countedFrom: integer(p['countedFrom'], 'parameters.countedFrom'),
   };
 
@@ -224,7 +247,15 @@ function checkManifest(path: string, value: unknown): ExemplarManifest {
     const id = `${space}/${layer}`;
     if (seen.has(id)) fail('layers', 'without duplicates', id);
     seen.add(id);
-    return { space, layer, features: integer(l['features'], `layers[${i}].features`, 1) };
+    const features = integer(l['features'], `layers[${i}].features`, 1);
+    if (l['selected'] === undefined) return { space, layer, features };
+    const selected = Array.isArray(l['selected'])
+      ? (l['selected'] as unknown[])
+      : fail(`layers[${i}].selected`, 'a list', l['selected']);
+    const indices = selected.map((v, j) => integer(v, `layers[${i}].selected[${j}]`));
+    if (indices.length === 0 || indices.some((v, j) => v >= features || (j > 0 && v <= indices[j - 1]!)))
+      fail(`layers[${i}].selected`, `ascending distinct features below ${features}`, selected);
+    return { space, layer, features, selected: indices };
   });
 
   let imported: ExemplarManifest['imported'];

@@ -5,13 +5,8 @@ import { canonicalJson, trackTemporary } from '@expgen/plugin-kit';
 import { SequenceStore } from '../state/sequence-store.js';
 import { EXEMPLARS_DIR, describeKey } from './layout.js';
 import { manifestEntries, readExemplarManifest, writeExemplarManifest, type ExemplarManifest } from './manifest.js';
-import {
-  SplitCountsCollector,
-  buildManifest,
-  loadLayerSplitState,
-  writeLayerSplitFiles,
-  type ExemplarOutputInfo,
-} from './state-files.js';
+import { SplitCountsCollector, buildManifest, writeLayerSplitFiles, type ExemplarOutputInfo } from './state-files.js';
+import { loadLayerSplitState } from './state-loading.js';
 
 /**
  * Combines the outputs of the N shards of one run (each a folder with `exemplars/manifest.json` and its Arrow

@@ -7,10 +7,11 @@ import { isExpgenError } from '@expgen/contract';
 import { TAIL_FRACTIONS } from '../state/activation-distribution.js';
 import { SequenceStore } from '../state/sequence-store.js';
 import { readDistributionFile } from './distribution-file.js';
-import { readExemplarFile } from './exemplar-file.js';
+import { readExemplarFile, writeExemplarFile } from './exemplar-file.js';
 import { distributionFilePath, exemplarFilePath } from './layout.js';
 import { readExemplarManifest, writeExemplarManifest } from './manifest.js';
-import { loadExemplarOutput, writeExemplarOutput, writeLayerSplitFiles, type LayerSplitState } from './state-files.js';
+import { exemplarRowsOf, writeExemplarOutput, writeLayerSplitFiles, type LayerSplitState } from './state-files.js';
+import { loadExemplarOutput } from './state-loading.js';
 import { DATASETS, SMALL, countFromOf, runFixture, windowOf, type FixtureOptions } from './test-fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'expgen-state-files-'));
@@ -209,6 +210,33 @@ describe('writing states to files', () => {
     const resumed = join(root, 'resumed');
     writeExemplarOutput(resumed, continued);
     assert.deepEqual(filesUnder(resumed), filesUnder(out));
+  });
+
+  it('builds the same exemplar file bytes column by column as the row-by-row reference writes', () => {
+    for (const state of run.states) {
+      const selections = [
+        undefined,
+        {
+          features: Int32Array.from({ length: state.topK.features }, (_, f) => 3 * f + 1),
+          width: 3 * state.topK.features + 5,
+        },
+      ];
+      for (const selected of selections) {
+        const named = { ...state, ...(selected ? { selected } : {}) };
+        const dir = join(
+          root,
+          `columns-${state.space.replace(':', '~')}-${state.layer}-${state.split}-${selected ? 'some' : 'all'}`,
+        );
+        const { exemplars } = writeLayerSplitFiles(dir, named, run.sequences, run.info);
+        const reference = join(dir, 'reference.arrow');
+        writeExemplarFile(
+          reference,
+          { configHash: run.info.configHash, features: selected?.width ?? state.topK.features },
+          exemplarRowsOf(named, run.sequences, run.info),
+        );
+        assert.ok(readFileSync(exemplars).equals(readFileSync(reference)), `${exemplars}: the same bytes`);
+      }
+    }
   });
 
   it("refuses states whose parameters disagree with the output's, naming the layer", () => {

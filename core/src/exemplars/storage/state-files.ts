@@ -1,10 +1,11 @@
-import { ExpgenError } from '@expgen/contract';
-import { TAIL_FRACTIONS, type ActivationDistribution } from '../state/activation-distribution.js';
+import { TAIL_FRACTIONS, quantileOfSorted, type ActivationDistribution } from '../state/activation-distribution.js';
 import type { RandomSequences } from '../state/random-sequences.js';
-import { SequenceStore, type SequenceContent, type SequenceRecord } from '../state/sequence-store.js';
+import type { SequenceRecord, SequenceStore } from '../state/sequence-store.js';
 import type { TopKExemplars } from '../state/top-k-exemplars.js';
-import { DistributionFileReader, writeDistributionFile, type DistributionRow } from './distribution-file.js';
-import { ExemplarFileReader, writeExemplarFile, type ExemplarRowInput } from './exemplar-file.js';
+import { writeArrowFile } from './arrow-io.js';
+import { writeDistributionFile, type DistributionRow } from './distribution-file.js';
+import { exemplarRecordBatches } from './exemplar-columns.js';
+import { exemplarSchema, type ExemplarRowInput } from './exemplar-file.js';
 import {
   checkLayerSplitKey,
   describeKey,
@@ -14,15 +15,12 @@ import {
 } from './layout.js';
 import {
   MANIFEST_FORMAT,
-  manifestEntries,
-  manifestLayer,
-  readExemplarManifest,
   writeExemplarManifest,
   type ExemplarManifest,
   type ExemplarParameters,
+  type ManifestLayer,
   type SplitCounts,
 } from './manifest.js';
-import { distributionFromArrays, randomFromArrays, topKFromArrays, type RankedArrays } from './state-restore.js';
 
 /** The streaming state of one (space, layer, split): what its two files are written from and loaded into. */
 export interface LayerSplitState extends LayerSplitKey {
@@ -30,6 +28,23 @@ export interface LayerSplitState extends LayerSplitKey {
   /** The split's random sequences; absent when the run keeps none (randomCount 0). */
   readonly random?: RandomSequences;
   readonly distribution: ActivationDistribution;
+  /**
+   * When the states hold only some features of the layer (`--features`): the layer feature of each state
+   * feature, ascending, and the layer's width. Absent: state feature i is layer feature i, of all of them.
+   */
+  readonly selected?: { readonly features: Int32Array; readonly width: number };
+}
+
+/** The layer's features a state holds, for the manifest: `features` (the layer's) and `selected` when a subset. */
+export function manifestLayerOf(state: LayerSplitState): ManifestLayer {
+  const { space, layer } = state;
+  if (!state.selected) return { space, layer, features: state.topK.features };
+  return { space, layer, features: state.selected.width, selected: Array.from(state.selected.features) };
+}
+
+/** Layer feature of state feature f. */
+function layerFeature(state: Pick<LayerSplitState, 'selected'>, f: number): number {
+  return state.selected ? state.selected.features[f]! : f;
 }
 
 /** What every file of one output shares: the config it came from, the state parameters, the dataset names. */
@@ -61,6 +76,7 @@ export function parametersOf(
     randomSeed: (state.random?.seed ?? 0n).toString(),
     extremesKept: state.distribution.keep,
     histogram: { ...state.distribution.bins },
+    histogramSample: state.distribution.histogramSample,
     countedFrom,
   };
 }
@@ -81,6 +97,10 @@ function checkState(state: LayerSplitState, info: ExemplarOutputInfo): void {
     throw new Error(
       `${where}: the random sequences use seed ${actual.randomSeed}, the output's parameters say ${expected.randomSeed}`,
     );
+  if (state.distribution.histogramSample !== expected.histogramSample)
+    throw new Error(
+      `${where}: the distribution samples ${state.distribution.histogramSample} of sequences for its histogram, the output's parameters say ${expected.histogramSample}`,
+    );
   const h = expected.histogram;
   const b = state.distribution.bins;
   if (!h || h.low !== b.low || h.high !== b.high || h.bins !== b.bins)
@@ -93,6 +113,8 @@ function checkState(state: LayerSplitState, info: ExemplarOutputInfo): void {
       `${where}: the states disagree on the number of features (top-k ${features}, random ${state.random?.features ?? '-'}, distribution ${state.distribution.features})`,
     );
   }
+  if (state.selected && state.selected.features.length !== features)
+    throw new Error(`${where}: ${state.selected.features.length} selected features for states of ${features}`);
   if (state.random && state.random.seqLen !== state.topK.seqLen)
     throw new Error(`${where}: random sequences have seqLen ${state.random.seqLen}, top-k ${state.topK.seqLen}`);
   if (
@@ -109,8 +131,8 @@ function checkState(state: LayerSplitState, info: ExemplarOutputInfo): void {
 }
 
 /**
- * The exemplar rows of one state, in file order. Rows are generated lazily, one feature at a time, so writing a
- * layer of 14,336 features never holds more than one record batch of rows.
+ * The exemplar rows of one state, in file order, one feature at a time: the row-by-row reference of the file's
+ * content (the writer builds the same bytes column by column, `exemplarRecordBatches`).
  */
 export function* exemplarRowsOf(
   state: LayerSplitState,
@@ -134,9 +156,10 @@ export function* exemplarRowsOf(
     const countFrom = typeof record.countFrom === 'number' ? record.countFrom : info.parameters.countedFrom;
     return { record, dataset, window: typeof record.window === 'number' ? record.window : null, countFrom };
   };
-  for (let feature = 0; feature < state.topK.features; feature++) {
+  for (let f = 0; f < state.topK.features; f++) {
+    const feature = layerFeature(state, f);
     for (const sign of ['positive', 'negative'] as const) {
-      const entries = state.topK.entries(feature, sign);
+      const entries = state.topK.entries(f, sign);
       for (let rank = 0; rank < entries.length; rank++) {
         const entry = entries[rank]!;
         const { record, dataset, window, countFrom } = lookup(
@@ -159,7 +182,7 @@ export function* exemplarRowsOf(
       }
     }
     if (state.random) {
-      const entries = state.random.entries(feature);
+      const entries = state.random.entries(f);
       for (let rank = 0; rank < entries.length; rank++) {
         const entry = entries[rank]!;
         const { record, dataset, window, countFrom } = lookup(
@@ -191,50 +214,77 @@ function countedMax(values: Float32Array, from: number, length: number): number 
   return max;
 }
 
-/** The distribution rows of one state (features in order), with the tail quantiles the state estimates. */
-export function* distributionRowsOf(distribution: ActivationDistribution): Generator<DistributionRow> {
+/**
+ * The distribution rows of one state (features in order), with the tail quantiles the state estimates: each
+ * feature's extremes are sorted once per sign and its quantiles read from the sorted values.
+ */
+export function* distributionRowsOf(
+  distribution: ActivationDistribution,
+  selected?: LayerSplitState['selected'],
+): Generator<DistributionRow> {
   const { low, high } = distribution.bins;
-  for (let feature = 0; feature < distribution.features; feature++) {
+  const tokens = distribution.tokensSeen;
+  for (let f = 0; f < distribution.features; f++) {
+    const maxExtremes = distribution.sortedExtremes(f, 'positive');
+    const minExtremes = distribution.sortedExtremes(f, 'negative');
     yield {
-      feature,
-      tokensSeen: distribution.tokensSeen,
+      feature: layerFeature({ ...(selected ? { selected } : {}) }, f),
+      tokensSeen: tokens,
       sequencesSeen: distribution.sequencesSeen,
-      maxExtremes: distribution.sortedExtremes(feature, 'positive'),
-      minExtremes: distribution.sortedExtremes(feature, 'negative'),
+      maxExtremes,
+      minExtremes,
       histogram: {
         low,
         high,
-        max: distribution.histogram(feature, 'positive'),
-        min: distribution.histogram(feature, 'negative'),
+        max: distribution.histogram(f, 'positive'),
+        min: distribution.histogram(f, 'negative'),
       },
-      positiveQuantiles: TAIL_FRACTIONS.map((q) => distribution.tailQuantile(feature, q, 'positive')),
-      negativeQuantiles: TAIL_FRACTIONS.map((q) => distribution.tailQuantile(feature, q, 'negative')),
+      positiveQuantiles: TAIL_FRACTIONS.map((q) => quantileOfSorted(maxExtremes, tokens, q, 'positive')),
+      negativeQuantiles: TAIL_FRACTIONS.map((q) => quantileOfSorted(minExtremes, tokens, q, 'negative')),
     };
   }
 }
 
 /**
- * Writes the two files of one (space, layer, split): `<split>.arrow` (exemplars) and
- * `<split>.distribution.feather`, each atomically. Returns their paths.
+ * Writes the two files of one (space, layer, split): `<split>.arrow` (exemplars, built column by column from the
+ * states) and `<split>.distribution.feather`, each atomically. Returns their paths.
  */
 export function writeLayerSplitFiles(
   outDir: string,
   state: LayerSplitState,
-  sequences: SequenceLookup,
+  sequences: SequenceStore,
   info: ExemplarOutputInfo,
 ): { exemplars: string; distribution: string } {
   checkState(state, info);
   const exemplars = exemplarFilePath(outDir, state);
   const distribution = distributionFilePath(outDir, state);
-  writeExemplarFile(
+  const width = state.selected?.width ?? state.topK.features;
+  writeArrowFile(
     exemplars,
-    { configHash: info.configHash, features: state.topK.features },
-    exemplarRowsOf(state, sequences, info),
+    exemplarSchema(info.configHash),
+    exemplarRecordBatches(
+      exemplarSchema(info.configHash),
+      {
+        topK: state.topK,
+        ...(state.random ? { random: state.random } : {}),
+        features: state.selected?.features ?? null,
+        width,
+        split: state.split,
+        datasets: info.datasets,
+        countedFrom: info.parameters.countedFrom,
+        where: describeKey(state),
+      },
+      sequences.columns(),
+    ),
   );
   writeDistributionFile(
     distribution,
-    { configHash: info.configHash, features: state.distribution.features },
-    distributionRowsOf(state.distribution),
+    {
+      configHash: info.configHash,
+      features: width,
+      ...(state.selected ? { selected: state.selected.features } : {}),
+    },
+    distributionRowsOf(state.distribution, state.selected),
   );
   return { exemplars, distribution };
 }
@@ -280,13 +330,13 @@ export function writeExemplarOutput(
   output: {
     info: ExemplarOutputInfo;
     states: readonly LayerSplitState[];
-    sequences: SequenceLookup;
+    sequences: SequenceStore;
     shard?: { index: number; count: number };
     complete?: boolean;
   },
 ): ExemplarManifest {
   const collector = new SplitCountsCollector();
-  const layers = new Map<string, { space: string; layer: number; features: number }>();
+  const layers = new Map<string, ManifestLayer>();
   const seen = new Set<string>();
   for (const state of output.states) {
     const id = describeKey(state);
@@ -296,11 +346,10 @@ export function writeExemplarOutput(
     collector.add(state, state.distribution);
     const layerId = `${state.space}/${state.layer}`;
     const known = layers.get(layerId);
-    if (known && known.features !== state.topK.features)
-      throw new Error(
-        `writeExemplarOutput: ${layerId} has ${known.features} features in one split and ${state.topK.features} in another`,
-      );
-    layers.set(layerId, { space: state.space, layer: state.layer, features: state.topK.features });
+    const layer = manifestLayerOf(state);
+    if (known && JSON.stringify(known) !== JSON.stringify(layer))
+      throw new Error(`writeExemplarOutput: ${layerId} holds other features in one split than in another`);
+    layers.set(layerId, layer);
   }
   const manifest = buildManifest(output.info, {
     shard: output.shard ?? { index: 0, count: 1 },
@@ -335,255 +384,4 @@ export function buildManifest(
     splits: rest.splits,
     layers: rest.layers,
   };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// From files back to state
-
-/**
- * Loads the two files of one (space, layer, split) of an output back into state objects, so that shards can be
- * merged with the states' exact `merge` and a finished run can be resumed or extended. The sequences the lists
- * refer to are retained in `sequences` (one reference per list entry, as the live states hold them) and their
- * tokens and metadata put there; padded positions (past a sequence's length) come back as NaN, as the subject
- * returns them; windows and first counted positions are kept with the tokens. Streams both files one record
- * batch at a time; memory is the states' own.
- */
-export async function loadLayerSplitState(
-  outDir: string,
-  manifest: ExemplarManifest,
-  key: LayerSplitKey,
-  sequences: SequenceStore,
-): Promise<LayerSplitState> {
-  checkLayerSplitKey(key);
-  const layerInfo = manifestLayer(manifest, key);
-  if (!layerInfo || !(key.split in manifest.splits))
-    throw new ExpgenError(`${outDir}: its manifest lists no ${describeKey(key)}`);
-  const { seqLen, k, randomCount, randomSeed, histogram } = manifest.parameters;
-  if (manifest.imported || !histogram) {
-    throw new ExpgenError(
-      `${outDir} was imported from a released dump (no sequence ids or histograms): it can be read, but not loaded into state, merged or resumed`,
-    );
-  }
-  if (sequences.seqLen !== seqLen)
-    throw new Error(
-      `loadLayerSplitState: the sequence store holds seqLen ${sequences.seqLen}, ${outDir} has ${seqLen}`,
-    );
-  const features = layerInfo.features;
-  const distribution = await loadDistribution(distributionFilePath(outDir, key), manifest, features, histogram);
-
-  const exemplarPath = exemplarFilePath(outDir, key);
-  const rankedArrays = (): RankedArrays => ({
-    keys: new Float32Array(features * k),
-    ids: new Float64Array(features * k),
-    counts: new Int32Array(features),
-    activations: new Float32Array(features * k * seqLen),
-  });
-  const positive = rankedArrays();
-  const negative = rankedArrays();
-  const randomIds = new Float64Array(randomCount);
-  const randomValues = new Float32Array(randomCount * seqLen * features);
-  const randomCounts = new Int32Array(features);
-  let randomHeld = 0;
-  let lastSequenceId = -1;
-  const datasetIndex = new Map(manifest.datasets.map((name, i) => [name, i]));
-  const bad = (message: string) =>
-    new ExpgenError(`${exemplarPath}: ${message}; the file is damaged or was not written by this version of expgen`);
-
-  const reader = await ExemplarFileReader.open(exemplarPath);
-  try {
-    if (reader.configHash !== manifest.configHash)
-      throw bad(`its config hash ${reader.configHash} differs from the manifest's ${manifest.configHash}`);
-    for await (const row of reader.rows()) {
-      const { feature, rank, sign } = row;
-      const where = `feature ${feature}, ${sign} rank ${rank}`;
-      if (feature >= features) throw bad(`${where}: the layer has ${features} features`);
-      if (row.sequence === null) throw bad(`${where} has no sequence id`);
-      const id = row.sequence;
-      const length = row.tokens.length;
-      if (length > seqLen) throw bad(`${where} has ${length} tokens, more than seqLen ${seqLen}`);
-      const dataset = datasetIndex.get(row.dataset);
-      if (dataset === undefined) throw bad(`${where} names dataset "${row.dataset}", which the manifest does not list`);
-      if (sign === 'random') {
-        if (rank >= randomCount) throw bad(`${where}: the run keeps ${randomCount} random sequences`);
-        if (rank !== randomCounts[feature]) throw bad(`${where}: ranks are not consecutive`);
-        randomCounts[feature]!++;
-        if (rank >= randomHeld) {
-          // The random sequences are the same for every feature: the first feature that lists rank r defines it.
-          if (rank !== randomHeld) throw bad(`${where}: random ranks are not consecutive`);
-          randomIds[rank] = id;
-          randomHeld++;
-          sequences.retain(id);
-        } else if (randomIds[rank] !== id) {
-          throw bad(
-            `${where} is sequence ${id}, but another feature has ${randomIds[rank]} at that rank (random sequences are shared by all features)`,
-          );
-        }
-        const base = rank * seqLen * features + feature;
-        for (let t = 0; t < seqLen; t++)
-          randomValues[base + t * features] = t < length ? row.activations[t]! : Number.NaN;
-      } else {
-        const lists = sign === 'positive' ? positive : negative;
-        if (rank >= k) throw bad(`${where}: the run keeps k = ${k}`);
-        if (rank !== lists.counts[feature]) throw bad(`${where}: ranks are not consecutive`);
-        const at = feature * k + rank;
-        const rankKey = sign === 'positive' ? row.activation : -row.activation;
-        if (rank > 0) {
-          const before = lists.keys[at - 1]!;
-          if (!(before > rankKey || (before === rankKey && lists.ids[at - 1]! < id)))
-            throw bad(`${where} is out of order`);
-        }
-        lists.keys[at] = rankKey;
-        lists.ids[at] = id;
-        lists.counts[feature] = rank + 1;
-        const base = at * seqLen;
-        lists.activations.set(row.activations, base);
-        lists.activations.fill(Number.NaN, base + length, base + seqLen);
-        sequences.retain(id);
-      }
-      if (id > lastSequenceId) lastSequenceId = id;
-      try {
-        // A sequence's rows all come from one record of the writer's store: its content is put once, from the
-        // first row (building and comparing it for each of the millions of rows at the 8B scale costs seconds).
-        if (!sequences.has(id)) {
-          const content: SequenceContent = {
-            tokens: padTokens(row.tokens, seqLen),
-            length,
-            datasetIndex: dataset,
-            documentId: row.document ?? '',
-            split: key.split,
-            ...(row.window !== null ? { window: row.window } : {}),
-            countFrom: row.countFrom,
-          };
-          sequences.put(id, content);
-        }
-      } catch (error) {
-        throw bad(`${where}: ${(error as Error).message}`);
-      }
-    }
-  } finally {
-    await reader.close();
-  }
-  for (let f = 0; f < features; f++) {
-    if (randomCounts[f] !== randomHeld)
-      throw bad(`feature ${f} has ${randomCounts[f]} random sequences, feature 0 has ${randomHeld}`);
-  }
-
-  const wrap = <T>(path: string, make: () => T): T => {
-    try {
-      return make();
-    } catch (error) {
-      throw new ExpgenError(`${path} does not make a valid state (${(error as Error).message})`, { cause: error });
-    }
-  };
-  const topK = wrap(exemplarPath, () =>
-    topKFromArrays({ features, k, seqLen, lastSequenceId }, positive, negative, sequences),
-  );
-  const random =
-    randomCount > 0
-      ? wrap(exemplarPath, () =>
-          randomFromArrays(
-            { features, seqLen, count: randomCount, seed: BigInt(randomSeed) },
-            { ids: randomIds, size: randomHeld, values: randomValues },
-            sequences,
-          ),
-        )
-      : undefined;
-  return { ...key, topK, ...(random ? { random } : {}), distribution };
-}
-
-function padTokens(tokens: Int32Array, seqLen: number): Int32Array {
-  // Positions past the length are padding, which files do not store; they come back as 0 (never read).
-  const out = new Int32Array(seqLen);
-  out.set(tokens);
-  return out;
-}
-
-async function loadDistribution(
-  path: string,
-  manifest: ExemplarManifest,
-  features: number,
-  histogram: NonNullable<ExemplarParameters['histogram']>,
-): Promise<ActivationDistribution> {
-  const keep = manifest.parameters.extremesKept;
-  const width = histogram.bins + 2;
-  const maxKeys = new Float32Array(features * keep);
-  const minKeys = new Float32Array(features * keep);
-  const maxCounts = new Int32Array(features);
-  const minCounts = new Int32Array(features);
-  const maxHistogram = new Float64Array(features * width);
-  const minHistogram = new Float64Array(features * width);
-  let tokensSeen: number | null = null;
-  let sequencesSeen: number | null = null;
-  let rows = 0;
-  const bad = (message: string) =>
-    new ExpgenError(`${path}: ${message}; the file is damaged or was not written by this version of expgen`);
-  const reader = await DistributionFileReader.open(path);
-  try {
-    if (reader.configHash !== manifest.configHash)
-      throw bad(`its config hash ${reader.configHash} differs from the manifest's ${manifest.configHash}`);
-    for await (const row of reader.rows()) {
-      const f = row.feature;
-      if (f >= features) throw bad(`it has a row for feature ${f}, the layer has ${features}`);
-      rows++;
-      if (row.tokensSeen === null || row.sequencesSeen === null || !row.histogram)
-        throw bad(`feature ${f} has no token counts or histogram`);
-      if (f === 0) {
-        tokensSeen = row.tokensSeen;
-        sequencesSeen = row.sequencesSeen;
-      } else if (row.tokensSeen !== tokensSeen || row.sequencesSeen !== sequencesSeen) {
-        throw bad(
-          `feature ${f} counts ${row.sequencesSeen} sequences / ${row.tokensSeen} tokens, feature 0 ${sequencesSeen} / ${tokensSeen}`,
-        );
-      }
-      const h = row.histogram;
-      if (h.low !== histogram.low || h.high !== histogram.high || h.max.length !== width || h.min.length !== width) {
-        throw bad(
-          `feature ${f}'s histogram (${h.low}..${h.high}, ${h.max.length - 2} bins) differs from the manifest's`,
-        );
-      }
-      maxHistogram.set(h.max, f * width);
-      minHistogram.set(h.min, f * width);
-      if (row.maxExtremes.length > keep || row.minExtremes.length > keep)
-        throw bad(`feature ${f} keeps more than ${keep} extremes`);
-      // The state keeps maxima as keys and minima as negated keys, in any order.
-      const n = row.maxExtremes.length;
-      maxKeys.set(row.maxExtremes, f * keep);
-      maxCounts[f] = n;
-      const m = row.minExtremes.length;
-      for (let i = 0; i < m; i++) minKeys[f * keep + i] = -row.minExtremes[i]!;
-      minCounts[f] = m;
-    }
-  } finally {
-    await reader.close();
-  }
-  if (rows !== features) throw bad(`it has ${rows} rows for ${features} features`);
-  try {
-    return distributionFromArrays(
-      { features, keep, histogram, tokensSeen: tokensSeen!, sequencesSeen: sequencesSeen! },
-      { keys: maxKeys, counts: maxCounts },
-      { keys: minKeys, counts: minCounts },
-      maxHistogram,
-      minHistogram,
-    );
-  } catch (error) {
-    throw new ExpgenError(`${path} does not make a valid state (${(error as Error).message})`, { cause: error });
-  }
-}
-
-/**
- * Loads every (space, layer, split) of an output into states sharing one SequenceStore: for small outputs, tests
- * and resuming. An 8B-scale output does not fit in memory at once; load it one `loadLayerSplitState` at a time.
- */
-export async function loadExemplarOutput(outDir: string): Promise<{
-  manifest: ExemplarManifest;
-  info: ExemplarOutputInfo;
-  states: LayerSplitState[];
-  sequences: SequenceStore;
-}> {
-  const manifest = readExemplarManifest(outDir);
-  const sequences = new SequenceStore({ seqLen: manifest.parameters.seqLen });
-  const states: LayerSplitState[] = [];
-  for (const key of manifestEntries(manifest)) states.push(await loadLayerSplitState(outDir, manifest, key, sequences));
-  const info = { configHash: manifest.configHash, parameters: manifest.parameters, datasets: manifest.datasets };
-  return { manifest, info, states, sequences };
 }

@@ -152,7 +152,14 @@ export interface ExtremeArrays {
 
 /** An ActivationDistribution with the given kept extremes, histograms and counters. */
 export function distributionFromArrays(
-  shape: { features: number; keep: number; histogram: HistogramBins; tokensSeen: number; sequencesSeen: number },
+  shape: {
+    features: number;
+    keep: number;
+    histogram: HistogramBins;
+    histogramSample: number;
+    tokensSeen: number;
+    sequencesSeen: number;
+  },
   maxima: ExtremeArrays,
   negatedMinima: ExtremeArrays,
   maxHistogram: Float64Array,
@@ -187,6 +194,7 @@ export function distributionFromArrays(
       features,
       keep,
       histogram: { ...shape.histogram },
+      histogramSample: shape.histogramSample,
       tokensSeen: shape.tokensSeen,
       sequencesSeen: shape.sequencesSeen,
     },

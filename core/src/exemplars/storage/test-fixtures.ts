@@ -97,6 +97,7 @@ export function fixtureInfo(options: FixtureOptions, configHash = 'c0ffee'): Exe
       randomSeed: String(options.seed),
       extremesKept: options.keep,
       histogram: { low: -2, high: 2, bins: 8 },
+      histogramSample: 1,
       countedFrom: options.countedFrom,
     },
   };

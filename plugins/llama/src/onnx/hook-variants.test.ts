@@ -195,8 +195,9 @@ describe('hook reductions in the graph', () => {
     assertClose(gated.max!, max, 1e-6, 'max');
     assertClose(gated.min!, min, 1e-6, 'min');
     const expected: string[] = [];
-    for (let row = 0; row < BATCH; row++)
-      for (let f = 0; f < width; f++)
+    // Feature-major: the host fills per-feature lists in this order without a sort.
+    for (let f = 0; f < width; f++)
+      for (let row = 0; row < BATCH; row++)
         if (max[row * width + f]! > top[f]! || min[row * width + f]! < bottom[f]!) expected.push(`${row}/${f}`);
     const actual = Array.from(gated.gated!.rows, (row, i) => `${row}/${gated.gated!.features[i]}`);
     assert.deepEqual(actual, expected);
@@ -211,6 +212,8 @@ describe('hook reductions in the graph', () => {
       'the same pairs as the host reference',
     );
     assertClose(gated.gated!.values, reference.gated!.values, 1e-6, 'gated values against the host reference');
+    assertClose(gated.gated!.max!, reference.gated!.max!, 1e-6, "each pair's max");
+    assertClose(gated.gated!.min!, reference.gated!.min!, 1e-6, "each pair's min");
     assert.ok(
       expected.length > 10 && expected.length < (BATCH * width) / 2,
       `a useful mix of pairs (${expected.length})`,
@@ -253,6 +256,70 @@ describe('hook reductions in the graph', () => {
     });
     assert.equal(none.hooks[0]!.gated!.rows.length, 0);
     assert.equal(none.hooks[0]!.gated!.values.length, 0);
+  });
+
+  it('gated extremes leave only the maxima and minima past their thresholds, and the dense rows asked for', async () => {
+    const width = 128;
+    const fullValues = full.get('mlp/1')!.full!;
+    const countFrom = Int32Array.of(1, 0, 2, 1);
+    const { max, min } = hostExtremes(fullValues, width, countFrom);
+    const random = new Sfc32(8);
+    const gate = () => ({ top: new Float32Array(width), bottom: new Float32Array(width) });
+    const thresholds = gate();
+    const extremeThresholds = gate();
+    for (let f = 0; f < width; f++) {
+      // Extremes gates looser than the top-k gates, as the host sends them; some features pass nothing.
+      extremeThresholds.top[f] = f % 11 === 0 ? Infinity : max[f]! - 0.5 + random.nextFloat();
+      extremeThresholds.bottom[f] = f % 7 === 0 ? -Infinity : min[f]! - 0.5 + random.nextFloat();
+      thresholds.top[f] = Math.max(extremeThresholds.top[f]!, max[width + f]! - 0.2);
+      thresholds.bottom[f] = Math.min(extremeThresholds.bottom[f]!, min[width + f]! + 0.2);
+    }
+    const request = {
+      hook: 'mlp/1',
+      reduce: 'gated' as const,
+      thresholds,
+      extremeThresholds,
+      denseRows: Int32Array.of(0, 2),
+    };
+    const result = (
+      await subject.forward({ tokens, batch: BATCH, seqLen: SEQ, lengths: LENGTHS, countFrom, hooks: [request] })
+    ).hooks[0]!;
+    const reference = reduceOnHost(
+      fullValues,
+      { batch: BATCH, seqLen: SEQ, width, lengths: LENGTHS, countFrom },
+      request,
+    );
+    assert.equal(result.max, undefined, 'no dense extremes leave the graph');
+    const pairs = (p: { rows: Int32Array; features: Int32Array }) =>
+      Array.from(p.rows, (row, i) => `${p.features[i]}/${row}`);
+    for (const side of ['maxima', 'minima'] as const) {
+      const got = result.extremes![side];
+      const want = reference.extremes![side];
+      assert.deepEqual([...got.index], [...want.index], `${side}: the same pairs as the host reference, feature-major`);
+      assertClose(got.values, want.values, 1e-6, `${side} values`);
+      assert.ok(got.index.length > 10 && got.index.length < BATCH * width * 0.75, `${side}: a useful mix`);
+    }
+    assert.deepEqual(pairs(result.gated!), pairs(reference.gated!), 'gated pairs');
+    assertClose(result.gated!.values, reference.gated!.values, 1e-6, 'gated values');
+    assert.deepEqual([...result.dense!.rows], [0, 2]);
+    assertClose(result.dense!.max, reference.dense!.max, 1e-6, 'dense max rows');
+    assertClose(result.dense!.min, reference.dense!.min, 1e-6, 'dense min rows');
+
+    // Nothing passes the closed gates, and no dense row is asked for: nothing but empty lists leaves.
+    const closed = { top: new Float32Array(width).fill(Infinity), bottom: new Float32Array(width).fill(-Infinity) };
+    const none = (
+      await subject.forward({
+        tokens,
+        batch: BATCH,
+        seqLen: SEQ,
+        lengths: LENGTHS,
+        countFrom,
+        hooks: [{ hook: 'mlp/1', reduce: 'gated', thresholds: closed, extremeThresholds: closed }],
+      })
+    ).hooks[0]!;
+    assert.equal(none.extremes!.maxima.index.length + none.extremes!.minima.index.length, 0);
+    assert.equal(none.gated!.rows.length, 0);
+    assert.equal(none.dense!.max.length, 0);
   });
 
   it('runs a graph fragment between the hook and the reductions', async () => {

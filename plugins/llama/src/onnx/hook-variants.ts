@@ -12,8 +12,9 @@ import { GraphBuilder } from './graph-builder.js';
 import { definedNames, pruneToOutputs, removePastInputs } from './graph-edit.js';
 import type { HookTensor } from './llama-graph.js';
 import { variantFileName } from './model-manifest.js';
+import { addGates } from './variant-gates.js';
+import { addLastLogits, addSelectedLogits } from './variant-logits.js';
 import {
-  attributeInt,
   DataType,
   decodeModel,
   encodeModel,
@@ -23,7 +24,6 @@ import {
   ints,
   valueInfo,
   type GraphProto,
-  type NodeProto,
   type TensorProto,
 } from './onnx-proto.js';
 import { trackTemporary, withTemporary } from '@expgen/plugin-kit';
@@ -59,6 +59,8 @@ export interface VariantHook {
   readonly hook: string;
   readonly reduce: HookReduction;
   readonly fragment?: GraphFragment;
+  /** For `gated`: the extremes are gated too (HookRequest.extremeThresholds), with dense rows on request. */
+  readonly gateExtremes?: boolean;
 }
 
 /** The shape of a request: everything that changes the graph, nothing that changes only the values fed. */
@@ -83,15 +85,31 @@ export interface VariantHookIO {
   /** Features per token (the fragment's output width when there is one). */
   readonly width: number;
   readonly full?: string;
+  /** float32 [batch, width] dense extremes (outputs of `extremes`, and of `gated` unless the extremes are gated). */
   readonly max?: string;
   readonly min?: string;
-  /** int64 [pairs, 2]: (row, feature) of each gated pair. */
+  /** int32 [pairs, 2]: (feature, row) of each gated pair, feature-major. */
   readonly gatedIndex?: string;
   /** float32 [pairs, seq]. */
   readonly gatedValues?: string;
+  /** float32 [pairs]: each gated pair's per-sequence max and min. */
+  readonly gatedMax?: string;
+  readonly gatedMin?: string;
   /** float32 [width] threshold inputs of `gated`. */
   readonly top?: string;
   readonly bottom?: string;
+  /** With gated extremes: float32 [width] threshold inputs, and the int64 [rows] input of the dense rows. */
+  readonly extremesTop?: string;
+  readonly extremesBottom?: string;
+  readonly denseRows?: string;
+  /** With gated extremes: int32 [n] feature * batch + row (ascending) and float32 [n] of the maxima (minima) that passed. */
+  readonly maximaIndex?: string;
+  readonly maximaValues?: string;
+  readonly minimaIndex?: string;
+  readonly minimaValues?: string;
+  /** With gated extremes: float32 [dense rows, width]. */
+  readonly denseMax?: string;
+  readonly denseMin?: string;
 }
 
 export interface HookVariant {
@@ -122,9 +140,10 @@ export async function baseGraphDigest(base: BaseGraph): Promise<string> {
 
 /**
  * Changes when the graph built for the same spec changes, so variant files written by an older plugin are never
- * reused. 2: the first counted position is the `expgen.count_from` input, not a constant per hook.
+ * reused. 2: the first counted position is the `expgen.count_from` input, not a constant per hook. 3: gated pairs
+ * are int32 (feature, row), feature-major, with their extremes; gates pass NaN; extremes can be gated.
  */
-const VARIANT_LAYOUT = 2;
+const VARIANT_LAYOUT = 3;
 
 export function variantKey(baseDigest: string, spec: VariantSpec): string {
   const shape = {
@@ -136,6 +155,7 @@ export function variantKey(baseDigest: string, spec: VariantSpec): string {
       hook: h.hook,
       reduce: h.reduce,
       fragment: h.fragment ? fragmentDigest(h.fragment) : null,
+      ...(h.reduce === 'gated' && h.gateExtremes ? { gateExtremes: true } : {}),
     })),
     // Only when present, so the keys (and files) of variants without a selection stay what they were.
     ...(spec.logitIds !== undefined && spec.logits !== 'none' ? { logitIds: [...spec.logitIds] } : {}),
@@ -152,12 +172,28 @@ function variantIO(base: BaseGraph, spec: VariantSpec, key: string): HookVariant
     if (request.reduce === 'full') return { hook: request.hook, width, full: `${p}.full` };
     const extremes = { hook: request.hook, width, max: `${p}.max`, min: `${p}.min` };
     if (request.reduce === 'extremes') return extremes;
-    return {
-      ...extremes,
+    const gated = {
+      hook: request.hook,
+      width,
       gatedIndex: `${p}.gated_index`,
       gatedValues: `${p}.gated_values`,
+      gatedMax: `${p}.gated_max`,
+      gatedMin: `${p}.gated_min`,
       top: `${p}.top`,
       bottom: `${p}.bottom`,
+    };
+    if (!request.gateExtremes) return { ...extremes, ...gated };
+    return {
+      ...gated,
+      extremesTop: `${p}.extremes_top`,
+      extremesBottom: `${p}.extremes_bottom`,
+      denseRows: `${p}.dense_rows`,
+      maximaIndex: `${p}.maxima_index`,
+      maximaValues: `${p}.maxima_values`,
+      minimaIndex: `${p}.minima_index`,
+      minimaValues: `${p}.minima_values`,
+      denseMax: `${p}.dense_max`,
+      denseMin: `${p}.dense_min`,
     };
   });
   const cast = base.logitsElemType !== DataType.FLOAT;
@@ -313,7 +349,7 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
     const positions = b.op('Range', [b.int64Constant(0), seqLength, b.int64Constant(1)]);
     // Forward passes start from an empty cache, so attention_mask is [batch, seq] and marks the real tokens.
     const real = b.op('Cast', [base.attentionMask], { to: int(DataType.BOOL) });
-    return { perToken, positions, real };
+    return { perToken, positions, real, seqLength };
   });
   // [batch, seq, 1]: the positions that count in extremes and gating, real and at or past their row's count_from
   // (positions[None, :] >= count_from[:, None]). One mask for every reducing hook, built only when one reduces so
@@ -348,29 +384,20 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
         return;
       }
       if (valid === null) throw new Error(`hook "${request.hook}" reduces but the variant has no count_from input`);
-      const max = b.opTo(io.max!, 'ReduceMax', [b.op('Where', [valid, tokens, b.floatConstant(-Infinity)])], {
-        axes: ints([1]),
-        keepdims: int(0),
-      });
-      const min = b.opTo(io.min!, 'ReduceMin', [b.op('Where', [valid, tokens, b.floatConstant(Infinity)])], {
-        axes: ints([1]),
-        keepdims: int(0),
-      });
-      outputs.push(
-        valueInfo(max, DataType.FLOAT, ['batch', io.width]),
-        valueInfo(min, DataType.FLOAT, ['batch', io.width]),
-      );
+      const reduce = (op: string, fill: number, output?: string) => {
+        const masked = b.op('Where', [valid, tokens, b.floatConstant(fill)]);
+        const attributes = { axes: ints([1]), keepdims: int(0) };
+        return output ? b.opTo(output, op, [masked], attributes) : b.op(op, [masked], attributes);
+      };
+      const max = reduce('ReduceMax', -Infinity, io.max);
+      const min = reduce('ReduceMin', Infinity, io.min);
+      if (io.max && io.min)
+        outputs.push(
+          valueInfo(max, DataType.FLOAT, ['batch', io.width]),
+          valueInfo(min, DataType.FLOAT, ['batch', io.width]),
+        );
       if (!io.gatedIndex) return;
-      const top = b.input(io.top!, DataType.FLOAT, [io.width]);
-      const bottom = b.input(io.bottom!, DataType.FLOAT, [io.width]);
-      const selected = b.op('Or', [b.op('Greater', [max, top]), b.op('Less', [min, bottom])]);
-      const pairs = b.opTo(io.gatedIndex, 'Transpose', [b.op('NonZero', [selected])], { perm: ints([1, 0]) });
-      const byFeature = b.op('Transpose', [tokens], { perm: ints([0, 2, 1]) });
-      b.opTo(io.gatedValues!, 'GatherND', [byFeature, pairs]);
-      outputs.push(
-        valueInfo(pairs, DataType.INT64, ['pairs', 2]),
-        valueInfo(io.gatedValues!, DataType.FLOAT, ['pairs', 'sequence']),
-      );
+      outputs.push(...addGates(b, io, tokens, max, min, shared.seqLength));
     });
   });
 
@@ -379,117 +406,4 @@ function addHookOutputs(graph: GraphProto, base: BaseGraph, spec: VariantSpec, v
   graph.input = [...(graph.input ?? []), ...b.inputs];
   graph.output = outputs;
   return fragmentTensors;
-}
-
-/**
- * Logits of the requested vocabulary ids only. At every position they come from those rows of the output projection
- * alone when the graph's shape allows (no [batch, seq, vocab] product at all); otherwise, and for the last position,
- * from a Gather on the vocabulary axis before the cast. Either way only [batch, (seq,) ids] leaves the graph.
- */
-function addSelectedLogits(
-  graph: GraphProto,
-  b: GraphBuilder,
-  base: BaseGraph,
-  spec: VariantSpec,
-  output: string,
-): void {
-  b.scoped('selected_logits', () => {
-    const ids = b.int64Constant(spec.logitIds!);
-    const cast = base.logitsElemType !== DataType.FLOAT;
-    let source: string;
-    let axis: number;
-    const fromHead = spec.logits === 'all' ? addHeadRowLogits(graph, b, base, ids, spec.logitIds!.length) : null;
-    if (fromHead !== null) {
-      b.opTo(output, cast ? 'Cast' : 'Identity', [fromHead], cast ? { to: int(DataType.FLOAT) } : undefined);
-      return;
-    }
-    if (spec.logits === 'all') {
-      [source, axis] = [base.logits, 2];
-    } else if (base.lastLogits) {
-      [source, axis] = [base.lastLogits, 1];
-    } else {
-      [source, axis] = [addLastLogits(b, base), 1];
-    }
-    const picked = b.op('Gather', [source, ids], { axis: int(axis) });
-    b.opTo(output, cast ? 'Cast' : 'Identity', [picked], cast ? { to: int(DataType.FLOAT) } : undefined);
-  });
-}
-
-/**
- * Logits of `ids` at every position from only those rows of the output projection, [batch, seq, ids], when the graph's
- * logits are one Gemm (transB) or MatMul by a weight initializer followed by Reshape / Cast / Identity steps (expgen's
- * built graphs; optimum exports). Null when the graph is shaped otherwise (e.g. quantized MatMulNBits heads).
- */
-function addHeadRowLogits(
-  graph: GraphProto,
-  b: GraphBuilder,
-  base: BaseGraph,
-  ids: string,
-  count: number,
-): string | null {
-  const producers = new Map<string, NodeProto>();
-  for (const node of graph.node ?? []) for (const output of node.output ?? []) producers.set(output, node);
-  const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
-  const steps: NodeProto[] = [];
-  let node = producers.get(base.logits);
-  while (node !== undefined && (node.opType === 'Reshape' || node.opType === 'Cast' || node.opType === 'Identity')) {
-    steps.push(node);
-    node = producers.get(node.input![0]!);
-  }
-  if (node === undefined) return null;
-  const [rows, weight, bias] = node.input ?? [];
-  if (rows === undefined || weight === undefined || !initializers.has(weight)) return null;
-  let projected: string;
-  if (node.opType === 'Gemm') {
-    const alpha = node.attribute?.find((a) => a.name === 'alpha')?.f ?? 1;
-    const beta = node.attribute?.find((a) => a.name === 'beta')?.f ?? 1;
-    if (
-      (attributeInt(node, 'transA') ?? 0) !== 0 ||
-      attributeInt(node, 'transB') !== 1 ||
-      alpha !== 1 ||
-      beta !== 1 ||
-      (bias !== undefined && bias !== '')
-    )
-      return null;
-    projected = b.op('Gemm', [rows, b.op('Gather', [weight, ids], { axis: int(0) })], { transB: int(1) });
-  } else if (node.opType === 'MatMul') {
-    projected = b.op('MatMul', [rows, b.op('Gather', [weight, ids], { axis: int(1) })]);
-  } else {
-    return null;
-  }
-  for (const step of steps.reverse()) {
-    if (step.opType === 'Cast') projected = b.op('Cast', [projected], { to: int(attributeInt(step, 'to')!) });
-    // The graph's Reshape makes [rows, vocab] into [batch, seq, vocab]; this one makes [rows, ids] into [batch, seq, ids].
-    if (step.opType === 'Reshape')
-      projected = b.op('Reshape', [
-        projected,
-        b.op('Concat', [b.op('Shape', [base.inputIds]), b.int64Constant([count])], { axis: int(0) }),
-      ]);
-  }
-  return projected;
-}
-
-/**
- * Logits at each row's last real position, for graphs that compute them only at every position: the last 1 in
- * attention_mask[:, past:] (right padding in forward passes, left padding in generation) picks the row. Cast to
- * float32 into `output`, or, without one, returned as they are.
- */
-function addLastLogits(b: GraphBuilder, base: BaseGraph, output?: string): string {
-  return b.scoped('last_logits', () => {
-    const seq1d = b.op('Shape', [base.inputIds], { start: int(1), end: int(2) });
-    const total1d = b.op('Shape', [base.attentionMask], { start: int(1), end: int(2) });
-    const seq = b.op('Squeeze', [seq1d, b.int64Constant([0])]);
-    const batch = b.op('Squeeze', [
-      b.op('Shape', [base.inputIds], { start: int(0), end: int(1) }),
-      b.int64Constant([0]),
-    ]);
-    const one = b.int64Constant(1);
-    const current = b.op('Slice', [base.attentionMask, b.op('Sub', [total1d, seq1d]), total1d, b.int64Constant([1])]);
-    const weighted = b.op('Mul', [current, b.op('Range', [one, b.op('Add', [seq, one]), one])]);
-    const lastIndex = b.op('ArgMax', [weighted], { axis: int(1), keepdims: int(0) });
-    const rows = b.op('Add', [b.op('Mul', [b.op('Range', [b.int64Constant(0), batch, one]), seq]), lastIndex]);
-    const picked = b.op('Gather', [b.op('Flatten', [base.logits], { axis: int(2) }), rows], { axis: int(0) });
-    // Without an output name the caller gets the logits in the graph's own type (to gather from before casting).
-    return output === undefined ? picked : b.opTo(output, 'Cast', [picked], { to: int(DataType.FLOAT) });
-  });
 }
