@@ -49,6 +49,14 @@ export {
   type ProgressOptions,
 } from './engine/progress.js';
 export { recordsToArrow, type RecordColumn, type RecordColumnType } from './engine/records-arrow.js';
+export {
+  arrowMetadata,
+  expgenVersion,
+  provenanceRecord,
+  readProvenanceRecord,
+  PROVENANCE_FIELDS,
+  type ProvenanceRecord,
+} from './engine/output-records.js';
 export { Journal } from './engine/journal.js';
 export { runPipeline, shardFeatures, type PipelineOptions, type PipelineResult, type StageName } from './pipeline.js';
 export {
@@ -72,10 +80,28 @@ export {
   type ExemplarRowInput,
 } from './exemplars/storage/index.js';
 export { runDescribeStage, type DescribeStageInput } from './describe/describe-stage.js';
-export { describedKey, type DescribedFeature } from './describe/described-feature.js';
+export {
+  describedKey,
+  readDescribedLine,
+  usageRecord,
+  type DescribedFeature,
+  type UsageRecord,
+} from './describe/described-feature.js';
 export * from './describe/prompts/index.js';
 export { runScoreStage, type ScoreStageInput, type ScoreStageResult } from './score/score-stage.js';
-export { summarize, writeResults, RESULT_COLUMNS, type ResultRow, type RunSummary } from './score/results.js';
+export {
+  summarize,
+  writeResults,
+  RESULT_COLUMNS,
+  RESULTS_FORMAT,
+  RESULT_STATUSES,
+  STATUS_MEANINGS,
+  type ResultRow,
+  type ResultStatus,
+  type RunSummary,
+  type SimulatorRecord,
+} from './score/results.js';
+export { readResultRow, readResultRows } from './score/read-results.js';
 // Stage 3's selection machinery, for the score-selection benchmark.
 export { selectCandidate, type SelectionSettings } from './score/selection-strategies.js';
 export { setScorerOf } from './score/set-scorer.js';

@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { ExpgenError, formatFeatureKey, type FeatureKey, type Sign } from '@expgen/contract';
 import type { ExpgenConfig } from './config/config-schema.js';
 import { describedKey, type DescribedFeature } from './describe/described-feature.js';
-import type { DescribeEstimate } from './describe/describe-stage.js';
+import {
+  upgradeJournaledDescription,
+  withoutCost,
+  type DescribeEstimate,
+  type JournaledDescription,
+} from './describe/describe-stage.js';
 import type { ComposedRun } from './engine/composition-root.js';
 import { checkSelectionHeld, selectFeatures, type FeatureSelection } from './engine/feature-selection.js';
 import type { Interrupts } from './engine/interrupts.js';
@@ -175,14 +180,14 @@ export function shardFeatures(features: readonly FeatureKey[], shard: ShardSpec 
 /** Stage 2's records for the given features, for a `score` run after a separate `describe`. */
 function readDescribed(outDir: string, features: readonly FeatureKey[], signs: readonly Sign[]): DescribedFeature[] {
   const path = describeJournalPath(outDir);
-  const entries = Journal.read<DescribedFeature>(path, (e) => e.key);
+  const entries = Journal.read<JournaledDescription>(path, (e) => e.key, upgradeJournaledDescription);
   const out: DescribedFeature[] = [];
   const missing: string[] = [];
   for (const feature of features) {
     for (const sign of signs) {
       const key = describedKey(formatFeatureKey(feature), sign);
       const entry = entries.get(key);
-      if (entry) out.push(entry);
+      if (entry) out.push(withoutCost(entry));
       else missing.push(key);
     }
   }

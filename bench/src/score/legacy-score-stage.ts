@@ -7,12 +7,14 @@
 import { join } from 'node:path';
 import {
   type DescribedFeature,
+  describedKey,
   derangement,
   type ExemplarLibrary,
   type ExpgenConfig,
   type FeatureKey,
   Journal,
   parseFeatureKey,
+  provenanceRecord,
   type ResultRow,
   type ScoreRequest,
   type ScoreResult,
@@ -63,7 +65,7 @@ export function legacyCorrelationScorer(provenance: Scorer['provenance']): Score
 /** What the journal keeps per feature and sign: the row without its null score, plus what the baseline needs. */
 interface ScoredEntry {
   readonly key: string;
-  readonly row: Omit<ResultRow, 'nullScore'>;
+  readonly row: Omit<ResultRow, 'null_score'>;
 }
 
 /**
@@ -82,18 +84,19 @@ export async function runLegacyScoreStage(input: ScoreStageInput): Promise<Resul
     }).value;
   try {
     for (const described of input.described) {
-      if (!journal.has(described.key)) {
+      const key = describedKey(described.feature, described.sign);
+      if (!journal.has(key)) {
         const row = await scoreFeature(described, input, statistic);
-        journal.append({ key: described.key, row });
+        journal.append({ key, row });
       }
     }
   } finally {
     journal.close();
   }
 
-  const entries = input.described.map((d) => journal.entries.get(d.key)!.row);
+  const entries = input.described.map((d) => journal.entries.get(describedKey(d.feature, d.sign))!.row);
   const nullScores = await nullBaseline(entries, input, statistic);
-  const rows: ResultRow[] = entries.map((row, i) => ({ ...row, nullScore: nullScores[i] ?? null }));
+  const rows: ResultRow[] = entries.map((row, i) => ({ ...row, null_score: nullScores[i] ?? null }));
   writeResults(outDir, rows);
   return rows;
 }
@@ -126,23 +129,28 @@ async function scoreFeature(
   described: DescribedFeature,
   input: ScoreStageInput,
   statistic: (set: ScoreSet) => number | null,
-): Promise<Omit<ResultRow, 'nullScore'>> {
+): Promise<Omit<ResultRow, 'null_score'>> {
   const { library, simulator, scorer, settings } = input;
+  const featureKey = parseFeatureKey(described.feature);
+  // The output's field names as this version writes them; the work is the old stage's.
   const empty = {
     feature: described.feature,
+    space: featureKey.space,
+    layer: featureKey.layer,
+    index: featureKey.index,
     sign: described.sign,
     description: null,
     score: null,
     ci: null,
-    selectionScore: null,
+    selection_score: null,
     candidates: described.candidates.length,
     pearson: null,
-    rSquared: null,
-    absoluteDeviationExplained: null,
-    pooledScore: null,
-    describer: described.describedBy,
+    r_squared: null,
+    absolute_deviation_explained: null,
+    pooled_score: null,
+    describer: described.described_by,
     simulator: null,
-    scorer: scorer.provenance,
+    scorer: provenanceRecord(scorer.provenance),
   };
   if (described.status === 'skipped') return { ...empty, status: 'skipped', reason: described.reason };
   if (described.candidates.length === 0)
@@ -167,7 +175,7 @@ async function scoreFeature(
   }));
   // The report sets are left empty here: only the chosen candidate is simulated on the test split, below.
   const choice = selectBestOfK({ candidates }, { resamples: 1, seed: settings.seed, score: statistic });
-  const simulatorProvenance = { ...onSelection.simulatedBy, mode: onSelection.mode };
+  const simulatorProvenance = { ...provenanceRecord(onSelection.simulatedBy), mode: onSelection.mode };
   if (choice.chosen === null) {
     writeFeatureDetail(input.outDir, described, {
       selection,
@@ -178,7 +186,7 @@ async function scoreFeature(
     });
     return {
       ...empty,
-      status: 'failed',
+      status: 'no_selection_score',
       reason: 'no candidate has a defined score on the valid split (constant predictions or activations)',
       simulator: simulatorProvenance,
     };
@@ -205,16 +213,16 @@ async function scoreFeature(
   });
   return {
     ...empty,
-    status: 'scored',
-    reason: null,
+    status: score === null ? 'no_test_score' : 'scored',
+    reason: score === null ? 'the test score is undefined' : null,
     description: chosen,
     score,
     ci: ci ? [ci.low, ci.high] : null,
-    selectionScore: choice.selectionScore,
+    selection_score: choice.selectionScore,
     pearson: testStats.pearson,
-    rSquared: testStats.rSquared,
-    absoluteDeviationExplained: testStats.absoluteDeviationExplained,
-    pooledScore: statistic([...candidates[choice.chosen]!.selection, ...reportSet]),
+    r_squared: testStats.rSquared,
+    absolute_deviation_explained: testStats.absoluteDeviationExplained,
+    pooled_score: statistic([...candidates[choice.chosen]!.selection, ...reportSet]),
     simulator: simulatorProvenance,
   };
 }
@@ -274,13 +282,14 @@ function writeFeatureDetail(
  * derangement of the sign's features), so the summary shows what a description unrelated to the feature scores.
  */
 async function nullBaseline(
-  rows: readonly Omit<ResultRow, 'nullScore'>[],
+  rows: readonly Omit<ResultRow, 'null_score'>[],
   input: ScoreStageInput,
   statistic: (set: ScoreSet) => number | null,
 ): Promise<(number | null)[]> {
   const out: (number | null)[] = rows.map(() => null);
   for (const sign of ['positive', 'negative'] as const) {
-    const scoredRows = rows.flatMap((row, i) => (row.status === 'scored' && row.sign === sign ? [i] : []));
+    // Rows with a chosen description: what the old stage called scored.
+    const scoredRows = rows.flatMap((row, i) => (row.description !== null && row.sign === sign ? [i] : []));
     if (scoredRows.length < 2) continue;
     const perm = derangement(scoredRows.length, input.settings.seed);
     for (const [j, i] of scoredRows.entries()) {

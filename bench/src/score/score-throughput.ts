@@ -164,7 +164,13 @@ function writeSyntheticRun(dir: string, options: Options, tokenizer: LlamaTokeni
       features: options.features,
     })),
   });
-  const describedBy = { kind: 'describer' as const, component: 'synthetic', plugin: 'bench', pluginVersion: '0' };
+  const describedBy = {
+    kind: 'describer' as const,
+    component: 'synthetic',
+    plugin: 'bench',
+    plugin_version: '0',
+    settings: null,
+  };
   const described: DescribedFeature[] = [];
   for (let layer = 0; layer < options.layers; layer++)
     for (let feature = 0; feature < options.features; feature++) {
@@ -179,23 +185,25 @@ function writeSyntheticRun(dir: string, options: Options, tokenizer: LlamaTokeni
         });
         const feature_ = `mlp/${layer}/${feature}`;
         described.push({
-          key: `${feature_}:${sign}`,
           feature: feature_,
           sign,
           status: 'described',
           reason: null,
           candidates,
           failures: [],
-          exemplarRanks: [],
+          exemplar_ranks: [],
           threshold: null,
-          thresholdRule: null,
-          describedBy,
+          threshold_rule: null,
+          described_by: describedBy,
           usage: null,
         });
       }
     }
   mkdirSync(join(dir, 'descriptions'), { recursive: true });
-  writeFileSync(join(dir, 'descriptions', 'journal.jsonl'), described.map((d) => `${JSON.stringify(d)}\n`).join(''));
+  writeFileSync(
+    join(dir, 'descriptions', 'journal.jsonl'),
+    described.map((d) => `${JSON.stringify({ key: `${d.feature}:${d.sign}`, ...d })}\n`).join(''),
+  );
   return described;
 }
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { datasetsFromFiles } from '../engine/data-files.js';
-import { writeManifest } from '../engine/run-manifest.js';
+import { subjectRecord, writeManifest } from '../engine/run-manifest.js';
 import { inFolder } from '../engine/file-system-errors.js';
 import { watchInterrupts } from '../engine/interrupts.js';
 import { lockRunFolder } from '../engine/run-lock.js';
@@ -19,7 +19,7 @@ import { estimateRun, withDescriberEstimate } from '../cost/estimate-run.js';
 import { formatEstimate } from '../cost/format-estimate.js';
 import { formatCost } from '../cost/format-cost.js';
 import type { DescribeEstimate } from '../describe/describe-stage.js';
-import { manifestPath } from '../exemplars/storage/index.js';
+import { manifestFileForm, manifestPath } from '../exemplars/storage/index.js';
 import { formatSummary } from '../score/format-summary.js';
 import { plantedSummaryRow, writePlantedComparison, type PlantedComparison } from '../planted/index.js';
 import { writeRunReport } from '../report/index.js';
@@ -102,7 +102,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
             config,
             registry: config.registry,
             components: run.provenance,
-            extra: { subject: run.components.subject!.info, ...(shard ? { shard } : {}) },
+            extra: { subject: subjectRecord(run.components.subject!.info), ...(shard ? { shard } : {}) },
           });
         const result = await runPipeline(options);
         const planted =
@@ -218,7 +218,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
         seconds: s.seconds,
         groups: s.groups,
         resumed: s.resumed,
-        splits: s.manifest.splits,
+        splits: manifestFileForm(s.manifest)['splits'],
       });
       return;
     }
@@ -246,10 +246,10 @@ export abstract class PipelineCommand extends ExpgenCommand {
     if (result.estimate) {
       const e = result.estimate;
       this.log(
-        `dry run: ${e.featureSigns} feature-signs (${e.alreadyDescribed} already described, ${e.skipped} skipped as never reached)`,
+        `dry run: ${e.feature_signs} feature-signs (${e.already_described} already described, ${e.skipped} skipped as never reached)`,
       );
-      this.log(`  calls to send: ${e.calls} (${e.cachedCalls} more answered by the cache)`);
-      this.log(`  prompt tokens: about ${e.promptTokens}; completion tokens: at most ${e.maxCompletionTokens}`);
+      this.log(`  calls to send: ${e.calls} (${e.cached_calls} more answered by the cache)`);
+      this.log(`  prompt tokens: about ${e.prompt_tokens}; completion tokens: at most ${e.max_completion_tokens}`);
       return;
     }
     if (result.summary) {

@@ -228,21 +228,21 @@ export async function estimateRun(input: EstimateInput): Promise<RunEstimate> {
 export function withDescriberEstimate(
   estimate: RunEstimate,
   described: {
-    featureSigns: number;
+    feature_signs: number;
     calls: number;
-    cachedCalls: number;
-    promptTokens: number;
-    maxCompletionTokens: number;
+    cached_calls: number;
+    prompt_tokens: number;
+    max_completion_tokens: number;
   },
   note: string,
 ): RunEstimate {
   const describe: StageCost = {
     ...estimate.cost.describe,
-    feature_signs: described.featureSigns,
+    feature_signs: described.feature_signs,
     explainer_requests: described.calls,
-    cached_calls: described.cachedCalls,
-    prompt_tokens: described.promptTokens,
-    completion_tokens: described.maxCompletionTokens,
+    cached_calls: described.cached_calls,
+    prompt_tokens: described.prompt_tokens,
+    completion_tokens: described.max_completion_tokens,
   };
   return { ...estimate, cost: runCostOf(describe, estimate.cost.score), assumed: [note, ...estimate.assumed] };
 }

@@ -7,6 +7,7 @@ import {
   formatFeatureKey,
   type FeatureKey,
   type Logger,
+  parseFeatureKey,
   type Sign,
   type Tokenizer,
 } from '@expgen/contract';
@@ -23,9 +24,10 @@ import {
 } from '../cost/stage-cost.js';
 import { Journal } from '../engine/journal.js';
 import { startProgress, type ProgressSetting } from '../engine/progress.js';
+import { arrowMetadata, PROVENANCE_FIELDS, provenanceRecord } from '../engine/output-records.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
-import { describedKey, type DescribedFeature } from './described-feature.js';
+import { describedKey, readDescribedLine, usageRecord, type DescribedFeature } from './described-feature.js';
 import { buildDescribePrompt, describeRequestOf, loadPromptTemplate, type PromptTemplate } from './prompts/index.js';
 
 export interface DescribeStageInput {
@@ -46,32 +48,78 @@ export interface DescribeStageInput {
   readonly chatDate?: string;
 }
 
-/** A journal line: the item, and what describing it cost (absent in journals of earlier versions). */
-type JournaledDescription = DescribedFeature & { readonly cost?: Partial<StageCost> };
+/**
+ * A journal line: the journal key (`{feature}:{sign}`), the item, and what describing it cost (absent in journals
+ * of earlier versions).
+ */
+export type JournaledDescription = DescribedFeature & { readonly key: string; readonly cost?: Partial<StageCost> };
 
+/** Reads a describe journal's line, upgrading one an earlier version wrote (`readDescribedLine`). */
+export const upgradeJournaledDescription = (line: Record<string, unknown>): JournaledDescription =>
+  readDescribedLine<JournaledDescription>(line);
+
+/** What `--dry-run` finds stage 2 would send (printed as `estimate` by `expgen describe --dry-run --json`). */
 export interface DescribeEstimate {
-  readonly featureSigns: number;
+  readonly feature_signs: number;
   readonly skipped: number;
-  readonly alreadyDescribed: number;
+  readonly already_described: number;
   readonly calls: number;
-  readonly cachedCalls: number;
-  readonly promptTokens: number;
-  readonly maxCompletionTokens: number;
+  readonly cached_calls: number;
+  readonly prompt_tokens: number;
+  readonly max_completion_tokens: number;
 }
 
-const CANDIDATE_COLUMNS: readonly RecordColumn[] = [
+/** `expgen.format` of `candidates.arrow` (2: snake_case names, typed nested columns). */
+export const CANDIDATES_FORMAT = 'expgen-candidates/2';
+
+/** The columns of `descriptions/candidates.arrow`, which are also the keys of each `candidates.jsonl` line. */
+export const CANDIDATE_COLUMNS: readonly RecordColumn[] = [
   { name: 'feature', type: 'utf8' },
+  { name: 'space', type: 'utf8' },
+  { name: 'layer', type: 'int32' },
+  { name: 'index', type: 'int32' },
   { name: 'sign', type: 'utf8' },
   { name: 'status', type: 'utf8' },
   { name: 'reason', type: 'utf8' },
-  { name: 'descriptions', type: 'utf8-list' },
-  { name: 'seeds', type: 'json' },
-  { name: 'failures', type: 'json' },
-  { name: 'exemplarRanks', type: 'json' },
+  {
+    name: 'candidates',
+    type: {
+      list: {
+        struct: [
+          { name: 'description', type: 'utf8' },
+          { name: 'seed', type: 'int64' },
+        ],
+      },
+    },
+  },
+  {
+    name: 'failures',
+    type: {
+      list: {
+        struct: [
+          { name: 'seed', type: 'int64' },
+          { name: 'reason', type: 'utf8' },
+          { name: 'detail', type: 'utf8' },
+        ],
+      },
+    },
+  },
+  { name: 'exemplar_ranks', type: { list: 'int32' } },
   { name: 'threshold', type: 'float64' },
-  { name: 'thresholdRule', type: 'utf8' },
-  { name: 'describedBy', type: 'json' },
-  { name: 'usage', type: 'json' },
+  { name: 'threshold_rule', type: 'utf8' },
+  { name: 'described_by', type: { struct: PROVENANCE_FIELDS } },
+  {
+    name: 'usage',
+    type: {
+      struct: [
+        { name: 'calls', type: 'int64' },
+        { name: 'prompt_tokens', type: 'int64' },
+        { name: 'completion_tokens', type: 'int64' },
+        { name: 'cached_prompt_tokens', type: 'int64' },
+        { name: 'cached_calls', type: 'int64' },
+      ],
+    },
+  },
 ];
 
 /**
@@ -86,7 +134,13 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
   const { library, describer, tokenizer, settings, logger } = input;
   const clock = new WallClockShares();
   const template = await loadPromptTemplate(settings.promptTemplate, { baseDir: input.baseDir });
-  const journal = Journal.open<JournaledDescription>(join(input.outDir, 'descriptions', 'journal.jsonl'), (e) => e.key);
+  const journal = Journal.open<JournaledDescription>(
+    join(input.outDir, 'descriptions', 'journal.jsonl'),
+    (e) => e.key,
+    {
+      upgrade: upgradeJournaledDescription,
+    },
+  );
   const items = workItems(input.features, input.signs);
   const progress = startProgress(input.progress, { label: 'describing', total: items.length, unit: 'feature-signs' });
   let done = 0;
@@ -114,7 +168,7 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
   const describeOne = async (
     feature: FeatureKey,
     sign: Sign,
-  ): Promise<{ described: DescribedFeature; cost: Partial<StageCost> }> => {
+  ): Promise<{ described: DescribedFeature & { key: string }; cost: Partial<StageCost> }> => {
     const key = formatFeatureKey(feature);
     const base = {
       key: describedKey(key, sign),
@@ -122,10 +176,10 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
       sign,
       candidates: [],
       failures: [],
-      exemplarRanks: [],
+      exemplar_ranks: [],
       threshold: null,
-      thresholdRule: null,
-      describedBy: null,
+      threshold_rule: null,
+      described_by: null,
       usage: null,
     };
     const prompt = await promptFor(library, feature, sign, tokenizer, settings, template);
@@ -139,11 +193,11 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
       ...base,
       candidates: result.candidates.map((c) => ({ description: c.description, seed: c.seed })),
       failures: result.failures,
-      exemplarRanks: prompt.ranks,
+      exemplar_ranks: prompt.ranks,
       threshold: prompt.threshold,
-      thresholdRule: prompt.thresholdChoice.rule,
-      describedBy: result.candidates[0]?.describedBy ?? describer.provenance,
-      usage: result.usage ?? null,
+      threshold_rule: prompt.thresholdChoice.rule,
+      described_by: provenanceRecord(result.candidates[0]?.describedBy ?? describer.provenance),
+      usage: result.usage ? usageRecord(result.usage) : null,
     };
     if (result.candidates.length === 0) {
       const reasons = [...new Set(result.failures.map((f) => f.reason))].join(', ');
@@ -176,9 +230,9 @@ export async function runDescribeStage(input: DescribeStageInput): Promise<Descr
   return described;
 }
 
-/** A journal line without its cost: the item as `candidates.jsonl` and stage 3 see it. */
-function withoutCost(entry: JournaledDescription): DescribedFeature {
-  const { cost: _cost, ...described } = entry;
+/** A journal line without its key and cost: the item as `candidates.jsonl` and stage 3 see it. */
+export function withoutCost(entry: JournaledDescription): DescribedFeature {
+  const { cost: _cost, key: _key, ...described } = entry;
   return described;
 }
 
@@ -256,20 +310,24 @@ export async function estimateDescribeStage(
     );
   }
   const template = await loadPromptTemplate(input.settings.promptTemplate, { baseDir: input.baseDir });
-  const done = Journal.read<DescribedFeature>(join(input.outDir, 'descriptions', 'journal.jsonl'), (e) => e.key);
+  const done = Journal.read<JournaledDescription>(
+    join(input.outDir, 'descriptions', 'journal.jsonl'),
+    (e) => e.key,
+    upgradeJournaledDescription,
+  );
   const total = {
-    featureSigns: 0,
+    feature_signs: 0,
     skipped: 0,
-    alreadyDescribed: 0,
+    already_described: 0,
     calls: 0,
-    cachedCalls: 0,
-    promptTokens: 0,
-    maxCompletionTokens: 0,
+    cached_calls: 0,
+    prompt_tokens: 0,
+    max_completion_tokens: 0,
   };
   for (const item of workItems(input.features, input.signs)) {
-    total.featureSigns++;
+    total.feature_signs++;
     if (done.has(item.key)) {
-      total.alreadyDescribed++;
+      total.already_described++;
       continue;
     }
     const prompt = await promptFor(input.library, item.feature, item.sign, input.tokenizer, input.settings, template);
@@ -281,26 +339,30 @@ export async function estimateDescribeStage(
       describeRequestOf(prompt, { count: input.settings.candidates, seed: input.settings.seed }),
     );
     total.calls += estimate.calls;
-    total.cachedCalls += estimate.cachedCalls;
-    total.promptTokens += estimate.promptTokens;
-    total.maxCompletionTokens += estimate.maxCompletionTokens;
+    total.cached_calls += estimate.cachedCalls;
+    total.prompt_tokens += estimate.promptTokens;
+    total.max_completion_tokens += estimate.maxCompletionTokens;
   }
   return total;
 }
 
-/** `descriptions/candidates.jsonl` and `.arrow`, in the order given (the work items': feature keys, then sign). */
+/**
+ * `descriptions/candidates.jsonl` and `.arrow`, in the order given (the work items': feature keys, then sign): the
+ * same columns in both, the JSON lines' keys in column order, with the feature key's parts beside it as in
+ * `results`.
+ */
 export function writeCandidates(outDir: string, described: readonly DescribedFeature[]): void {
-  const rows = described.map((d) => ({
-    ...d,
-    descriptions: d.candidates.map((c) => c.description),
-    seeds: d.candidates.map((c) => c.seed),
-  }));
+  const rows = described.map((d) => {
+    const { space, layer, index } = parseFeatureKey(d.feature);
+    const line: Record<string, unknown> = { ...d, space, layer, index };
+    return Object.fromEntries(CANDIDATE_COLUMNS.map((c) => [c.name, line[c.name] ?? null]));
+  });
   writeFileAtomic(
     join(outDir, 'descriptions', 'candidates.jsonl'),
-    described.map((d) => JSON.stringify(d)).join('\n') + (described.length ? '\n' : ''),
+    rows.map((d) => JSON.stringify(d)).join('\n') + (rows.length ? '\n' : ''),
   );
   writeFileAtomic(
     join(outDir, 'descriptions', 'candidates.arrow'),
-    recordsToArrow(CANDIDATE_COLUMNS, rows as unknown as Record<string, unknown>[]),
+    recordsToArrow(CANDIDATE_COLUMNS, rows, arrowMetadata(CANDIDATES_FORMAT)),
   );
 }

@@ -39,9 +39,17 @@ export class Journal<T> {
     private readonly groupCommitMs: number,
   ) {}
 
-  static open<T>(path: string, keyOf: (entry: T) => string, options: { groupCommitMs?: number } = {}): Journal<T> {
+  /**
+   * `upgrade` turns an entry as read into this version's shape (entries an earlier version wrote with other field
+   * names); entries appended here are written as given.
+   */
+  static open<T>(
+    path: string,
+    keyOf: (entry: T) => string,
+    options: { groupCommitMs?: number; upgrade?: (entry: Record<string, unknown>) => T } = {},
+  ): Journal<T> {
     mkdirSync(dirname(path), { recursive: true });
-    const { entries, goodBytes, totalBytes } = parse(path, keyOf);
+    const { entries, goodBytes, totalBytes } = parse(path, keyOf, options.upgrade);
     if (goodBytes < totalBytes) truncateSync(path, goodBytes);
     return new Journal(path, openSync(path, 'a'), entries, keyOf, options.groupCommitMs ?? 0);
   }
@@ -50,8 +58,12 @@ export class Journal<T> {
    * The entries, for a reader that does not write (`expgen score` after `describe`, a dry run): nothing is created,
    * opened for writing or truncated, so a writer still appending in another process is left alone.
    */
-  static read<T>(path: string, keyOf: (entry: T) => string): Map<string, T> {
-    return parse(path, keyOf).entries;
+  static read<T>(
+    path: string,
+    keyOf: (entry: T) => string,
+    upgrade?: (entry: Record<string, unknown>) => T,
+  ): Map<string, T> {
+    return parse(path, keyOf, upgrade).entries;
   }
 
   has(key: string): boolean {
@@ -103,6 +115,7 @@ export class Journal<T> {
 function parse<T>(
   path: string,
   keyOf: (entry: T) => string,
+  upgrade: ((entry: Record<string, unknown>) => T) | undefined,
 ): { entries: Map<string, T>; goodBytes: number; totalBytes: number } {
   const entries = new Map<string, T>();
   if (!existsSync(path)) return { entries, goodBytes: 0, totalBytes: 0 };
@@ -113,14 +126,15 @@ function parse<T>(
     const end = bytes.indexOf(0x0a, start);
     lineNumber++;
     if (end === -1) break;
-    let entry: T;
+    let parsed: Record<string, unknown>;
     try {
-      entry = JSON.parse(bytes.subarray(start, end).toString('utf8')) as T;
+      parsed = JSON.parse(bytes.subarray(start, end).toString('utf8')) as Record<string, unknown>;
     } catch {
       throw new ExpgenError(
         `${path}:${lineNumber}: not a JSON line: the journal is damaged; remove it to redo this stage`,
       );
     }
+    const entry = upgrade ? upgrade(parsed) : (parsed as T);
     const key = keyOf(entry);
     if (!entries.has(key)) entries.set(key, entry);
     start = end + 1;

@@ -4,7 +4,8 @@ import type { PlantedClass, PlantedTokenClass, PlantedTruth, Sign } from '@expge
 export interface DescribedRow {
   readonly feature: string;
   readonly sign: Sign;
-  readonly status: 'scored' | 'failed' | 'skipped';
+  /** A result row's status: `scored` and `no_test_score` rows have a chosen description. */
+  readonly status: string;
   readonly description: string | null;
 }
 
@@ -65,7 +66,8 @@ export function comparePlantedTruth(truth: PlantedTruth, rows: readonly Describe
       verdicts.push({ feature: row.feature, sign: row.sign, class: null, recovered: null, evidence: [] });
       continue;
     }
-    const description = row.status === 'scored' ? row.description : null;
+    // A chosen description, whether or not it has a test score (`no_test_score` rows have one too).
+    const description = row.status === 'scored' || row.status === 'no_test_score' ? row.description : null;
     const evidence = description === null ? null : namesClass(description, classes.get(classId)!, classes);
     verdicts.push({
       feature: row.feature,

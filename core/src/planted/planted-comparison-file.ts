@@ -4,15 +4,19 @@ import { writeFileAtomic } from '@expgen/plugin-kit';
 import type { PlantedClass, SubjectModelInfo } from '@expgen/contract';
 import { comparePlantedTruth, type DescribedRow, type PlantedComparison } from './compare-descriptions.js';
 import { readPlantedTruth } from './read-planted-truth.js';
+import { jsonHeader } from '../engine/output-records.js';
 
 /** The run folder's record of the comparison, which the report reads to mark each feature with its class. */
 export const PLANTED_COMPARISON_FILE = 'planted-comparison.json';
-const FORMAT = 'expgen-planted-comparison/1';
+const FORMAT = 'expgen-planted-comparison/2';
+/** Format 1 said `truthFile`; nothing else changed. */
+const FORMAT_1 = 'expgen-planted-comparison/1';
 
 export interface PlantedComparisonRecord extends PlantedComparison {
   readonly format: typeof FORMAT;
+  readonly expgen_version: string;
   /** The subject's planted-truth file the run was compared with. */
-  readonly truthFile: string;
+  readonly truth_file: string;
   readonly about: string;
   readonly classes: readonly PlantedClass[];
 }
@@ -30,8 +34,9 @@ export function writePlantedComparison(
   if (subject.plantedTruth === undefined) return null;
   const truth = readPlantedTruth(subject.plantedTruth);
   const record: PlantedComparisonRecord = {
+    ...jsonHeader(FORMAT),
     format: FORMAT,
-    truthFile: subject.plantedTruth,
+    truth_file: subject.plantedTruth,
     about: truth.about,
     classes: truth.classes,
     ...comparePlantedTruth(truth, rows),
@@ -44,8 +49,11 @@ export function writePlantedComparison(
 export function readPlantedComparison(runDir: string): PlantedComparisonRecord | null {
   const path = join(runDir, PLANTED_COMPARISON_FILE);
   if (!existsSync(path)) return null;
-  const record = JSON.parse(readFileSync(path, 'utf8')) as PlantedComparisonRecord;
-  return record.format === FORMAT ? record : null;
+  const record = JSON.parse(readFileSync(path, 'utf8')) as PlantedComparisonRecord & { truthFile?: string };
+  if (record.format === FORMAT) return record;
+  if (record.format !== FORMAT_1) return null;
+  const { truthFile, ...rest } = record;
+  return { ...rest, format: FORMAT, truth_file: truthFile ?? '' };
 }
 
 /** The summary table's line: how many planted feature-signs the descriptions recovered. */

@@ -104,7 +104,7 @@ describe('comparing descriptions with the planted truth', () => {
     const record = writePlantedComparison({ plantedTruth: file }, rows, dir)!;
     assert.equal(record.all.recovered, 1);
     assert.deepEqual(readPlantedComparison(dir), JSON.parse(readFileSync(join(dir, PLANTED_COMPARISON_FILE), 'utf8')));
-    assert.equal(readPlantedComparison(dir)!.truthFile, file);
+    assert.equal(readPlantedComparison(dir)!.truth_file, file);
   });
 
   it('refuses a broken truth file in one line naming it', () => {

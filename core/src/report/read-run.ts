@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ExpgenError, parseFeatureKey, type Sign } from '@expgen/contract';
-import { MANIFEST_FILE } from '../engine/run-manifest.js';
+import { readDescribedLine } from '../describe/described-feature.js';
+import { MANIFEST_FILE, manifestConfigHash } from '../engine/run-manifest.js';
+import { readResultRows } from '../score/read-results.js';
 import { layerFolderName, spaceFolderName } from '../exemplars/storage/index.js';
 import { summarize, type ResultRow, type RunSummary } from '../score/score-stage.js';
 import { visibleText } from './escape.js';
@@ -25,9 +27,10 @@ interface DescribedLine {
   readonly candidates?: readonly { readonly description: string; readonly seed: number }[];
   readonly failures?: readonly { readonly seed: number; readonly reason: string; readonly detail: string }[];
   readonly threshold?: number | null;
-  readonly thresholdRule?: string | null;
+  readonly threshold_rule?: string | null;
 }
 
+/** What the report reads of a per-feature detail file (`features/<space>/layer-LL/<index>.<sign>.json`). */
 export interface FeatureDetailFile {
   readonly chosen: number | null;
   readonly selection: readonly DetailExemplar[];
@@ -35,9 +38,9 @@ export interface FeatureDetailFile {
   readonly candidates: readonly {
     readonly description: string;
     readonly seed: number | null;
-    readonly selectionScore: number | null;
-    readonly selectionPredictions: readonly (readonly (number | null)[])[];
-    readonly reportPredictions: readonly (readonly (number | null)[])[] | null;
+    readonly selection_score: number | null;
+    readonly selection_predictions: readonly (readonly (number | null)[])[];
+    readonly report_predictions: readonly (readonly (number | null)[])[] | null;
   }[];
 }
 
@@ -48,9 +51,36 @@ export interface DetailExemplar {
   readonly sequence: number | null;
   readonly dataset: string;
   readonly document: string | null;
-  readonly countFrom: number;
+  readonly count_from: number;
   readonly tokens: readonly number[];
   readonly activations: readonly (number | null)[];
+}
+
+/**
+ * A detail file of either spelling: this version's, or one written before the names became snake_case (no
+ * `format`; `selectionScore`, `selectionPredictions`, `reportPredictions`, `countFrom`).
+ */
+export function readFeatureDetail(path: string): FeatureDetailFile {
+  const value = readJson(path) as Record<string, unknown>;
+  if (typeof value['format'] === 'string') return value as unknown as FeatureDetailFile;
+  type Legacy = Record<string, unknown>;
+  const exemplar = (e: Legacy) => {
+    const { countFrom, ...rest } = e;
+    return { ...rest, count_from: countFrom } as unknown as DetailExemplar;
+  };
+  const list = (v: unknown) => (Array.isArray(v) ? (v as Legacy[]) : []);
+  return {
+    chosen: (value['chosen'] as number | null | undefined) ?? null,
+    selection: list(value['selection']).map(exemplar),
+    report: list(value['report']).map(exemplar),
+    candidates: list(value['candidates']).map((c) => ({
+      description: String(c['description']),
+      seed: (c['seed'] as number | null | undefined) ?? null,
+      selection_score: (c['selectionScore'] as number | null | undefined) ?? null,
+      selection_predictions: (c['selectionPredictions'] as (number | null)[][] | undefined) ?? [],
+      report_predictions: (c['reportPredictions'] as (number | null)[][] | null | undefined) ?? null,
+    })),
+  };
 }
 
 /** Reads `results.jsonl`, the manifest and the candidates of a finished run folder. */
@@ -61,18 +91,17 @@ export function readRunForReport(dir: string): RunForReport {
       `${dir} holds no finished run (no results.jsonl): run "expgen run --out ${dir}" (or "expgen score") there first`,
     );
   }
-  const rows = readJsonLines<ResultRow>(resultsPath);
+  const rows = readResultRows(resultsPath);
   const manifestFile = join(dir, MANIFEST_FILE);
   const manifest = existsSync(manifestFile) ? (readJson(manifestFile) as Record<string, unknown>) : null;
   const features: { key: string; rows: Partial<Record<Sign, ResultRow>> }[] = [];
   const byKey = new Map<string, Partial<Record<Sign, ResultRow>>>();
   for (const row of rows) {
-    if (typeof row.feature !== 'string' || (row.sign !== 'positive' && row.sign !== 'negative')) {
+    if (row.sign !== 'positive' && row.sign !== 'negative') {
       throw new ExpgenError(
         `${resultsPath}: a row without a feature key and sign (${JSON.stringify(row).slice(0, 80)})`,
       );
     }
-    parseFeatureKey(row.feature);
     let entry = byKey.get(row.feature);
     if (!entry) {
       byKey.set(row.feature, (entry = {}));
@@ -83,8 +112,10 @@ export function readRunForReport(dir: string): RunForReport {
   const described = new Map<string, DescribedLine>();
   const candidatesPath = join(dir, 'descriptions', 'candidates.jsonl');
   if (existsSync(candidatesPath)) {
-    for (const line of readJsonLines<DescribedLine & { feature: string; sign: string }>(candidatesPath))
-      described.set(`${line.feature}:${line.sign}`, line);
+    for (const line of readJsonLines<Record<string, unknown>>(candidatesPath)) {
+      const read = readDescribedLine<DescribedLine & { feature: string; sign: string }>(line);
+      described.set(`${read.feature}:${read.sign}`, read);
+    }
   }
   const config = (manifest?.config ?? {}) as { score?: { bootstrap?: number; seed?: number } };
   const summary = summarize(rows, { bootstrap: config.score?.bootstrap ?? 1000, seed: config.score?.seed ?? 0 });
@@ -112,13 +143,21 @@ function runInfo(
   features: number,
 ): Omit<RunInfo, 'planted'> {
   const subject = manifest?.subject as { architecture?: string; layers?: number; dtype?: string } | undefined;
+  // Manifests of either spelling: `plugin_version`, or `pluginVersion` before the names became snake_case.
   const components = Array.isArray(manifest?.components)
-    ? (manifest.components as { kind?: string; component?: string; plugin?: string; pluginVersion?: string }[])
+    ? (manifest.components as {
+        kind?: string;
+        component?: string;
+        plugin?: string;
+        plugin_version?: string;
+        pluginVersion?: string;
+      }[])
     : [];
+  const configHash = manifestConfigHash(manifest);
   return {
     name: visibleText(basename(dir)),
     command: typeof manifest?.command === 'string' ? visibleText(manifest.command) : null,
-    configHash: typeof manifest?.configHash === 'string' ? visibleText(manifest.configHash) : null,
+    configHash: configHash === null ? null : visibleText(configHash),
     subject: subject
       ? visibleText(
           [subject.architecture, subject.layers !== undefined ? `${subject.layers} layers` : null, subject.dtype]
@@ -128,7 +167,9 @@ function runInfo(
       : null,
     components: components.map((c) => ({
       kind: visibleText(String(c.kind ?? '?')),
-      name: visibleText(`${c.component ?? '?'} (${c.plugin ?? '?'} ${c.pluginVersion ?? ''})`.replace(/ \)$/, ')')),
+      name: visibleText(
+        `${c.component ?? '?'} (${c.plugin ?? '?'} ${c.plugin_version ?? c.pluginVersion ?? ''})`.replace(/ \)$/, ')'),
+      ),
     })),
     summary,
     features,

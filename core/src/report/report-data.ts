@@ -3,13 +3,8 @@ import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import type { ResultRow } from '../score/score-stage.js';
 import { visibleText } from './escape.js';
 import { distributionRows, histogramView } from './histogram-view.js';
-import {
-  featureDetailPath,
-  readJson,
-  type DetailExemplar,
-  type FeatureDetailFile,
-  type RunForReport,
-} from './read-run.js';
+import { RESULT_STATUSES, STATUS_LABELS, STATUS_MEANINGS } from '../score/result-states.js';
+import { featureDetailPath, readFeatureDetail, type DetailExemplar, type RunForReport } from './read-run.js';
 import type {
   CandidateView,
   ExemplarView,
@@ -29,10 +24,11 @@ export function signSummary(row: ResultRow | undefined, planted: RunForReport['p
   const mark = planted?.get(`${row.feature}|${row.sign}`);
   return {
     status: row.status,
+    statusLabel: STATUS_LABELS[row.status] ?? row.status,
     description: row.description === null ? null : visibleText(row.description),
     score: round(row.score),
     ci: row.ci ? [round(row.ci[0])!, round(row.ci[1])!] : null,
-    selectionScore: round(row.selectionScore),
+    selectionScore: round(row.selection_score),
     reason: row.reason === null ? null : visibleText(row.reason),
     ...(mark
       ? { planted: { class: mark.class === null ? null : visibleText(mark.class), recovered: mark.recovered } }
@@ -61,7 +57,14 @@ export function indexData(run: RunForReport, href: (key: string) => string | nul
     positive: sign(rows.positive),
     negative: sign(rows.negative),
   }));
-  return { entries, reasons: reasons.values };
+  const counts = run.info.summary.states;
+  const states = RESULT_STATUSES.map((status) => ({
+    status,
+    label: STATUS_LABELS[status],
+    meaning: STATUS_MEANINGS[status],
+    count: counts[status],
+  }));
+  return { entries, reasons: reasons.values, states };
 }
 
 /** Builds one feature's page data: both signs' candidates, exemplars (as display groups) and histograms. */
@@ -79,25 +82,25 @@ export async function featurePage(
     const row = feature.rows[sign];
     if (!row) continue;
     const path = featureDetailPath(run.dir, feature.key, sign);
-    const detail = existsSync(path) ? (readJson(path) as FeatureDetailFile) : null;
+    const detail = existsSync(path) ? readFeatureDetail(path) : null;
     const described = run.described.get(`${feature.key}:${sign}`);
     const view = (e: DetailExemplar, split: string) => exemplarView(e, split, tokenizer, strings);
     const listed = detail
       ? detail.candidates
-      : (described?.candidates ?? []).map((c) => ({ ...c, selectionScore: null, selectionPredictions: [] }));
+      : (described?.candidates ?? []).map((c) => ({ ...c, selection_score: null, selection_predictions: [] }));
     const { candidates, groupOf, representative } = sameTextOnce(listed, detail?.chosen ?? null);
     const chosen = detail?.chosen ?? null;
-    const chosenReport = chosen !== null ? (detail?.candidates[chosen]?.reportPredictions ?? null) : null;
+    const chosenReport = chosen !== null ? (detail?.candidates[chosen]?.report_predictions ?? null) : null;
     signs.push({
       ...signSummary(row, run.planted)!,
       sign,
       pearson: round(row.pearson),
-      rSquared: round(row.rSquared),
-      absoluteDeviationExplained: round(row.absoluteDeviationExplained),
-      pooledScore: round(row.pooledScore),
-      nullScore: round(row.nullScore),
+      rSquared: round(row.r_squared),
+      absoluteDeviationExplained: round(row.absolute_deviation_explained),
+      pooledScore: round(row.pooled_score),
+      nullScore: round(row.null_score),
       threshold: round(described?.threshold ?? null),
-      thresholdRule: described?.thresholdRule ? visibleText(described.thresholdRule) : null,
+      thresholdRule: described?.threshold_rule ? visibleText(described.threshold_rule) : null,
       chosen: chosen === null ? null : groupOf[chosen]!,
       candidates,
       failures: (described?.failures ?? []).map((f) => ({
@@ -109,7 +112,7 @@ export async function featurePage(
       reportPredictions: chosenReport ? chosenReport.map(roundAll) : null,
       selection: detail?.selection.map((e) => view(e, 'valid')) ?? [],
       selectionPredictions: detail
-        ? candidates.map((_, g) => listed[representative[g]!]!.selectionPredictions.map(roundAll))
+        ? candidates.map((_, g) => listed[representative[g]!]!.selection_predictions.map(roundAll))
         : [],
       histogram: histogramView(distributions, sign),
     });
@@ -127,7 +130,7 @@ function sameTextOnce(
   listed: readonly {
     readonly description: string;
     readonly seed: number | null;
-    readonly selectionScore: number | null;
+    readonly selection_score: number | null;
   }[],
   chosen: number | null,
 ): { candidates: CandidateView[]; groupOf: number[]; representative: number[] } {
@@ -152,7 +155,7 @@ function sameTextOnce(
       seed: listed[m[0]!]!.seed ?? null,
       count: m.length,
       seeds,
-      selectionScore: round(c.selectionScore),
+      selectionScore: round(c.selection_score),
     };
   });
   return { candidates, groupOf, representative };
@@ -172,7 +175,7 @@ function exemplarView(
     document: e.document === null ? null : visibleText(e.document),
     dataset: visibleText(e.dataset),
     sequence: e.sequence,
-    countFrom: e.countFrom,
+    countFrom: e.count_from,
     text: groups.map((g) => strings.id(g.text)),
     sizes: groups.every((g) => g.count === 1) ? null : groups.map((g) => g.count),
     activations: roundAll(e.activations),

@@ -17,6 +17,8 @@ export interface PlantedMark {
 
 export interface SignSummary {
   readonly status: ResultRow['status'];
+  /** The status in words (`no test score`). */
+  readonly statusLabel: string;
   readonly description: string | null;
   readonly score: number | null;
   readonly ci: readonly [number, number] | null;
@@ -47,8 +49,15 @@ export interface IndexEntry {
 
 export interface IndexData {
   readonly entries: readonly IndexEntry[];
-  /** Why signs failed or were skipped, each once. */
+  /** Why signs have no score (each status but `scored`), each reason once. */
   readonly reasons: readonly string[];
+  /** Every result status with its label, what it means and how many feature-signs have it: the index's legend. */
+  readonly states: readonly {
+    readonly status: ResultRow['status'];
+    readonly label: string;
+    readonly meaning: string;
+    readonly count: number;
+  }[];
 }
 
 export interface RunInfo {

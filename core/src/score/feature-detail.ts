@@ -2,6 +2,7 @@ import { closeSync, fsync, mkdirSync, openSync, readdirSync, renameSync, rmSync,
 import { dirname, join } from 'node:path';
 import type { FeatureKey, Sign } from '@expgen/contract';
 import { temporaryPathFor, trackTemporary } from '@expgen/plugin-kit';
+import { jsonHeader } from '../engine/output-records.js';
 import { layerFolderName, spaceFolderName } from '../exemplars/storage/index.js';
 import type { ScoringSequences } from './scoring-sequences.js';
 
@@ -71,9 +72,13 @@ export function packSimulations(
   return { distinct: perText.length, selection: values, simulated, report: packedReport };
 }
 
+/** `format` of the per-feature detail files (2: snake_case names, the format and expgen version in a header). */
+export const FEATURE_DETAIL_FORMAT = 'expgen-feature-detail/2';
+
 /** Everything `features/<space>/layer-LL/<index>.<sign>.json` holds for one feature-sign. */
 export interface FeatureDetail {
   readonly path: string;
+  readonly key: FeatureKey;
   readonly feature: string;
   readonly sign: Sign;
   /** Index of the chosen candidate (the first with the chosen text), or null. */
@@ -139,7 +144,7 @@ export function featureDetailJson(detail: FeatureDetail): string {
           sequence: row.sequence,
           dataset: row.dataset,
           document: row.document,
-          countFrom: row.countFrom,
+          count_from: row.countFrom,
         });
         const json = `${head.slice(0, -1)},"tokens":${numbers(row.tokens)},"activations":${numbers(row.activations)}}`;
         exemplarJson.set(row, { split, stratum, json });
@@ -159,12 +164,16 @@ export function featureDetailJson(detail: FeatureDetail): string {
     `[${detail.report.rows.map((_, s) => numbers(values.subarray(reportOffsets[s]!, reportOffsets[s + 1]!))).join(',')}]`;
   const candidates = detail.candidates.map((c, i) => {
     const report = i === detail.chosen && detail.simulations.report ? reportLists(detail.simulations.report) : 'null';
-    const head = JSON.stringify({ description: c.description, seed: c.seed, selectionScore: c.selectionScore });
-    const tail = JSON.stringify({ sequencesScored: c.sequencesScored, sameAs: c.sameAs });
-    return `${head.slice(0, -1)},"selectionPredictions":${selectionLists(c.distinct)},"reportPredictions":${report},${tail.slice(1)}`;
+    const head = JSON.stringify({ description: c.description, seed: c.seed, selection_score: c.selectionScore });
+    const tail = JSON.stringify({ sequences_scored: c.sequencesScored, same_as: c.sameAs });
+    return `${head.slice(0, -1)},"selection_predictions":${selectionLists(c.distinct)},"report_predictions":${report},${tail.slice(1)}`;
   });
   const head = JSON.stringify({
+    ...jsonHeader(FEATURE_DETAIL_FORMAT),
     feature: detail.feature,
+    space: detail.key.space,
+    layer: detail.key.layer,
+    index: detail.key.index,
     sign: detail.sign,
     chosen: detail.chosen,
     strategy: detail.strategy,

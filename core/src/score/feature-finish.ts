@@ -87,6 +87,7 @@ export async function detailOf(task: FinishTask, reader: ScoringSequenceReader):
   ]);
   return {
     path: task.path,
+    key: task.key,
     feature: task.feature,
     sign: task.sign,
     chosen: task.chosen,

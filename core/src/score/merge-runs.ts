@@ -2,9 +2,10 @@ import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareFeatureKeys, ExpgenError, parseFeatureKey } from '@expgen/contract';
 import type { ExpgenConfig } from '../config/config-schema.js';
-import type { DescribedFeature } from '../describe/described-feature.js';
+import { readDescribedLine, type DescribedFeature } from '../describe/described-feature.js';
 import { writeCandidates } from '../describe/describe-stage.js';
 import { writeFileAtomic } from '@expgen/plugin-kit';
+import { upgradeRunManifest } from '../engine/run-manifest.js';
 import { checkShardsFinished } from '../engine/shard.js';
 import { differingKeys, withoutShard } from '../engine/stage-config.js';
 import { mergeNullScores } from './null-pairing.js';
@@ -16,6 +17,7 @@ import {
   type CostedStage,
   type RunCost,
 } from '../cost/stage-cost.js';
+import { readResultRows } from './read-results.js';
 import { summarize, writeResults, type ResultRow, type RunSummary } from './results.js';
 
 /**
@@ -78,8 +80,13 @@ export function mergeRunOutputs(
           .filter(Boolean)
           .map((l) => JSON.parse(l) as T)
       : [];
-  const shardRows = shards.flatMap((s) => readLines<ResultRow>(join(s.dir, 'results.jsonl')));
-  const described = shards.flatMap((s) => readLines<DescribedFeature>(join(s.dir, 'descriptions', 'candidates.jsonl')));
+  const shardRows = shards.flatMap((s) => readResultRows(join(s.dir, 'results.jsonl')));
+  // Candidates lines of either spelling (a shard written before the names became snake_case).
+  const described = shards.flatMap((s) =>
+    readLines<Record<string, unknown>>(join(s.dir, 'descriptions', 'candidates.jsonl')).map((line) =>
+      readDescribedLine<DescribedFeature & { key?: string }>(line),
+    ),
+  );
   const keys = new Set<string>();
   for (const row of shardRows) {
     const key = `${row.feature}:${row.sign}`;
@@ -98,7 +105,7 @@ export function mergeRunOutputs(
   const summary = summarize(rows, shards[0]!.config.score);
   writeFileAtomic(
     join(outDir, 'expgen-manifest.json'),
-    `${JSON.stringify({ ...shards[0]!.manifest, command: 'merge', shard: { index: 0, count: 1 }, mergedFrom: [...inputDirs] }, null, 2)}\n`,
+    `${JSON.stringify({ ...upgradeRunManifest(shards[0]!.manifest), command: 'merge', shard: { index: 0, count: 1 }, merged_from: [...inputDirs] }, null, 2)}\n`,
   );
   writeFileAtomic(join(outDir, 'stages', 'score.json'), `${JSON.stringify(withoutShard(shards[0]!.stage), null, 2)}\n`);
   // Each shard's stages counted their own feature-signs and spending: the merged run's cost is their sum.

@@ -7,7 +7,7 @@ import type { ScoringSequenceReader } from './scoring-sequences.js';
 import type { SetScorer } from './set-scorer.js';
 
 export interface NullBaselineInput {
-  readonly rows: readonly Omit<ResultRow, 'nullScore'>[];
+  readonly rows: readonly Omit<ResultRow, 'null_score'>[];
   /** The run's whole feature selection in key order, every feature shard included: the pairs are drawn over it. */
   readonly pairingFeatures: readonly FeatureKey[];
   readonly reader: ScoringSequenceReader;
@@ -17,7 +17,7 @@ export interface NullBaselineInput {
 }
 
 /**
- * Each scored row's chosen description simulated on the test data of its partner feature (`null-pairing.ts`: a
+ * Each chosen description simulated on the test data of its partner feature (`null-pairing.ts`: a
  * seeded derangement over the whole selection, the same in every feature shard), so the summary shows what a
  * description unrelated to the feature scores. Returns the null scores by target and the tokens simulated, which
  * the naive method spends as well.

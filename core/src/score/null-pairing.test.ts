@@ -46,13 +46,13 @@ describe('null baseline pairs', () => {
   it('feature shards computing their own descriptions give exactly the unsharded null scores once merged', async () => {
     const pairing = NullPairing.over(features, 0);
     const whole = applyNullScores(rows, await scoreNullPairs(rows, pairing, scoreOn));
-    assert.ok(whole.some((r) => r.nullScore !== null));
+    assert.ok(whole.some((r) => r.null_score !== null));
     assert.ok(
-      whole.every((r) => r.status === 'scored' || r.nullScore === null),
+      whole.every((r) => r.status === 'scored' || r.null_score === null),
       'only scored rows get one',
     );
     assert.ok(
-      whole.every((r) => r.nullScore !== 1),
+      whole.every((r) => r.null_score !== 1),
       'never scored with its own description',
     );
 
@@ -69,9 +69,9 @@ describe('null baseline pairs', () => {
       }
       const out = mkdtempSync(join(tmpdir(), 'expgen-null-merged-'));
       const merged = mergeNullScores(shardRows, dirs, out);
-      const byKey = new Map(merged.map((r) => [`${r.feature}:${r.sign}`, r.nullScore]));
+      const byKey = new Map(merged.map((r) => [`${r.feature}:${r.sign}`, r.null_score]));
       for (const r of whole)
-        assert.equal(byKey.get(`${r.feature}:${r.sign}`), r.nullScore, `${count} shards: ${r.feature}`);
+        assert.equal(byKey.get(`${r.feature}:${r.sign}`), r.null_score, `${count} shards: ${r.feature}`);
       const unsharded = mkdtempSync(join(tmpdir(), 'expgen-null-whole-'));
       writeNullScores(unsharded, await scoreNullPairs(rows, pairing, scoreOn));
       assert.deepEqual(readNullScores(out), readNullScores(unsharded), 'the merged file is the unsharded one');
@@ -80,7 +80,7 @@ describe('null baseline pairs', () => {
 
   it('a shard made before null scores were kept merges as it was', () => {
     const dir = mkdtempSync(join(tmpdir(), 'expgen-null-old-'));
-    const old = [{ feature: 'mlp/0/0', sign: 'positive' as Sign, status: 'scored', nullScore: 0.25 }];
+    const old = [{ feature: 'mlp/0/0', sign: 'positive' as Sign, status: 'scored', null_score: 0.25 }];
     assert.deepEqual(mergeNullScores(old, [dir], mkdtempSync(join(tmpdir(), 'expgen-null-out-'))), old);
   });
 });

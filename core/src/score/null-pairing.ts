@@ -43,12 +43,12 @@ export class NullPairing {
   }
 }
 
-/** One null score: `feature`'s test data scored with the description chosen for `descriptionOf`. */
+/** One null score, a line of `score/null-scores.jsonl`: `feature`'s test data scored with the description chosen for `description_of`. */
 export interface NullScore {
   readonly feature: string;
   readonly sign: Sign;
-  readonly descriptionOf: string;
-  readonly nullScore: number | null;
+  readonly description_of: string;
+  readonly null_score: number | null;
 }
 
 /** What the null baseline reads of a result row. */
@@ -60,9 +60,10 @@ interface PairableRow {
 }
 
 /**
- * Scores each scored row's chosen description on its target's test data (`scoreOn`). A target among `rows` that
- * is not scored gets no null score (it would not be shown), so it is not simulated; a target outside `rows` (in
- * another feature shard) is, since its status is known only there.
+ * Scores each chosen description (a `scored` or `no_test_score` row's) on its target's test data (`scoreOn`). A
+ * target among `rows` that is not scored gets no null score (the summary takes the null baseline over scored rows
+ * only), so it is not simulated; a target outside `rows` (in another feature shard) is, since its status is known
+ * only there.
  */
 export async function scoreNullPairs(
   rows: readonly PairableRow[],
@@ -73,7 +74,7 @@ export async function scoreNullPairs(
   const out: NullScore[] = [];
   for (const row of rows) {
     await letSignalsIn();
-    if (row.status !== 'scored' || row.description === null) continue;
+    if (row.description === null) continue;
     const target = pairing.targetOf(row.feature);
     if (target === null) continue;
     const status = statusHere.get(pairKey(target, row.sign));
@@ -81,8 +82,8 @@ export async function scoreNullPairs(
     out.push({
       feature: target,
       sign: row.sign,
-      descriptionOf: row.feature,
-      nullScore: await scoreOn(row.description, target, row.sign),
+      description_of: row.feature,
+      null_score: await scoreOn(row.description, target, row.sign),
     });
   }
   return out;
@@ -92,12 +93,12 @@ export async function scoreNullPairs(
 export function applyNullScores<Row extends { feature: string; sign: Sign; status: string }>(
   rows: readonly Row[],
   scores: Iterable<NullScore>,
-): (Row & { nullScore: number | null })[] {
+): (Row & { null_score: number | null })[] {
   const byTarget = new Map<string, number | null>();
-  for (const s of scores) byTarget.set(pairKey(s.feature, s.sign), s.nullScore);
+  for (const s of scores) byTarget.set(pairKey(s.feature, s.sign), s.null_score);
   return rows.map((row) => ({
     ...row,
-    nullScore: row.status === 'scored' ? (byTarget.get(pairKey(row.feature, row.sign)) ?? null) : null,
+    null_score: row.status === 'scored' ? (byTarget.get(pairKey(row.feature, row.sign)) ?? null) : null,
   }));
 }
 
@@ -122,11 +123,21 @@ export function readNullScores(dir: string): NullScore[] | undefined {
     .split('\n')
     .filter(Boolean)
     .map((line, i) => {
+      let value: Record<string, unknown>;
       try {
-        return JSON.parse(line) as NullScore;
+        value = JSON.parse(line) as Record<string, unknown>;
       } catch {
         throw new ExpgenError(`${path}:${i + 1}: not a JSON line: rerun "expgen score" in ${dir} to rewrite it`);
       }
+      // Lines written before the names became snake_case say `descriptionOf` and `nullScore`.
+      return 'descriptionOf' in value
+        ? {
+            feature: value['feature'] as string,
+            sign: value['sign'] as Sign,
+            description_of: value['descriptionOf'] as string,
+            null_score: (value['nullScore'] as number | null) ?? null,
+          }
+        : (value as unknown as NullScore);
     });
 }
 
@@ -135,7 +146,7 @@ export function readNullScores(dir: string): NullScore[] | undefined {
  * they belong to. Shards made before null scores were kept have none: their rows keep the scores drawn within
  * each shard.
  */
-export function mergeNullScores<Row extends { feature: string; sign: Sign; status: string; nullScore: number | null }>(
+export function mergeNullScores<Row extends { feature: string; sign: Sign; status: string; null_score: number | null }>(
   rows: readonly Row[],
   shardDirs: readonly string[],
   outDir: string,

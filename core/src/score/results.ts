@@ -1,122 +1,160 @@
 import { join } from 'node:path';
-import { compareFeatureKeys, parseFeatureKey, type FeatureKey, type Provenance, type Sign } from '@expgen/contract';
+import { compareFeatureKeys, type Sign } from '@expgen/contract';
 import { summarizeScores, writeFileAtomic } from '@expgen/plugin-kit';
 import type { ExpgenConfig } from '../config/config-schema.js';
+import { arrowMetadata, PROVENANCE_FIELDS, type ProvenanceRecord } from '../engine/output-records.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
+import { RESULT_STATUSES, type ResultStatus } from './result-states.js';
+
+export { RESULT_STATUSES, STATUS_MEANINGS, type ResultStatus } from './result-states.js';
+
+/** `expgen.format` of `results.arrow` (2: snake_case names, typed nested columns, the statuses of result-states.ts). */
+export const RESULTS_FORMAT = 'expgen-results/2';
+
+/** A simulator's provenance on a result row, with the mode it simulated in (the openai-compatible simulator's). */
+export type SimulatorRecord = ProvenanceRecord & { readonly mode: string | null };
 
 /**
- * One row of `results.jsonl` / `results.arrow`: every field is present on every row, failed and skipped rows
- * included, with null where a value is missing. Field names are a stable interface.
+ * One row of `results.jsonl` / `results.arrow`: every field is present on every row, whatever its status, with
+ * null where a value is missing. Field names are a stable interface (docs/output-format.md).
  */
 export interface ResultRow {
+  /** The canonical feature key, `mlp/12/4061`. */
   readonly feature: string;
+  /** The key's parts, to join with the exemplar files (`exemplars/<space>/layer-<layer>/`, their `feature` column). */
+  readonly space: string;
+  readonly layer: number;
+  readonly index: number;
   readonly sign: Sign;
-  /** `scored`; `failed` (no candidate, or no candidate could be scored); `skipped` (the sign is never reached). */
-  readonly status: 'scored' | 'failed' | 'skipped';
+  /** What happened to this feature-sign (result-states.ts); `reason` says why for every status but `scored`. */
+  readonly status: ResultStatus;
   readonly reason: string | null;
-  /** The chosen description (best on the valid split). */
+  /** The chosen description (best on the valid split); null when none was chosen. */
   readonly description: string | null;
   /** Quality of the chosen description on the test split, never used to choose it (the scorer's value). */
   readonly score: number | null;
   /** 95% bootstrap interval of `score` over test sequences: [low, high]. */
   readonly ci: readonly [number, number] | null;
   /** The chosen candidate's score on the valid split, where it was chosen (biased up by the choice). */
-  readonly selectionScore: number | null;
+  readonly selection_score: number | null;
   /** Candidates the describer produced. */
   readonly candidates: number;
   /** Test-split statistics of the chosen description. */
   readonly pearson: number | null;
-  readonly rSquared: number | null;
-  readonly absoluteDeviationExplained: number | null;
+  readonly r_squared: number | null;
+  readonly absolute_deviation_explained: number | null;
   /** The chosen description scored on valid and test pooled. */
-  readonly pooledScore: number | null;
+  readonly pooled_score: number | null;
   /** This feature's test data scored with another feature's chosen description (the run's null baseline). */
-  readonly nullScore: number | null;
-  readonly describer: Provenance | null;
-  readonly simulator: (Provenance & { readonly mode: string | null }) | null;
-  readonly scorer: Provenance | null;
+  readonly null_score: number | null;
+  readonly describer: ProvenanceRecord | null;
+  readonly simulator: SimulatorRecord | null;
+  readonly scorer: ProvenanceRecord | null;
 }
 
 export const RESULT_COLUMNS: readonly RecordColumn[] = [
   { name: 'feature', type: 'utf8' },
+  { name: 'space', type: 'utf8' },
+  { name: 'layer', type: 'int32' },
+  { name: 'index', type: 'int32' },
   { name: 'sign', type: 'utf8' },
   { name: 'status', type: 'utf8' },
   { name: 'reason', type: 'utf8' },
   { name: 'description', type: 'utf8' },
   { name: 'score', type: 'float64' },
-  { name: 'ci', type: 'float64-list' },
-  { name: 'selectionScore', type: 'float64' },
+  { name: 'ci', type: { list: 'float64' } },
+  { name: 'selection_score', type: 'float64' },
   { name: 'candidates', type: 'int32' },
   { name: 'pearson', type: 'float64' },
-  { name: 'rSquared', type: 'float64' },
-  { name: 'absoluteDeviationExplained', type: 'float64' },
-  { name: 'pooledScore', type: 'float64' },
-  { name: 'nullScore', type: 'float64' },
-  { name: 'describer', type: 'json' },
-  { name: 'simulator', type: 'json' },
-  { name: 'scorer', type: 'json' },
+  { name: 'r_squared', type: 'float64' },
+  { name: 'absolute_deviation_explained', type: 'float64' },
+  { name: 'pooled_score', type: 'float64' },
+  { name: 'null_score', type: 'float64' },
+  { name: 'describer', type: { struct: PROVENANCE_FIELDS } },
+  { name: 'simulator', type: { struct: [...PROVENANCE_FIELDS, { name: 'mode', type: 'utf8' }] } },
+  { name: 'scorer', type: { struct: PROVENANCE_FIELDS } },
 ];
 
+/**
+ * The run's summary, as `expgen run --json` prints it: how many feature-signs ended in each status, and each mean
+ * with the rows it is taken over.
+ */
 export interface RunSummary {
-  readonly features: number;
-  readonly scored: number;
-  readonly failed: number;
-  readonly skipped: number;
-  readonly meanScore: number | null;
-  readonly meanScoreCi: readonly [number, number] | null;
-  readonly nullBaseline: number | null;
-  readonly nullBaselineCi: readonly [number, number] | null;
+  readonly feature_signs: number;
+  /** Feature-signs per status, every status listed (zero included). */
+  readonly states: Readonly<Record<ResultStatus, number>>;
+  /** Mean test score over the scored rows, and its 95% bootstrap interval over those rows. */
+  readonly mean_score: number | null;
+  readonly mean_score_ci: readonly [number, number] | null;
+  /** Rows the mean score and its interval are taken over (the scored rows: their score is defined). */
+  readonly mean_score_rows: number;
+  /** Mean null score over the scored rows that have one, and its interval over those rows. */
+  readonly null_baseline: number | null;
+  readonly null_baseline_ci: readonly [number, number] | null;
+  /**
+   * Rows the null baseline is taken over: scored rows whose partner's description gave a defined score on their
+   * test data (none when the partner has no chosen description, or its simulation there is constant).
+   */
+  readonly null_baseline_rows: number;
 }
 
 export function summarize(
   rows: readonly ResultRow[],
   settings: Pick<ExpgenConfig['score'], 'bootstrap' | 'seed'>,
 ): RunSummary {
+  const states = Object.fromEntries(RESULT_STATUSES.map((s) => [s, 0])) as Record<ResultStatus, number>;
+  for (const row of rows) states[row.status]++;
   const scored = rows.filter((r) => r.status === 'scored');
+  const options = { resamples: settings.bootstrap, seed: settings.seed };
   const scores = summarizeScores(
     scored.map((r) => r.score),
-    { resamples: settings.bootstrap, seed: settings.seed },
+    options,
   );
   const nulls = summarizeScores(
-    scored.map((r) => r.nullScore),
-    { resamples: settings.bootstrap, seed: settings.seed },
+    scored.map((r) => r.null_score),
+    options,
   );
   return {
-    features: rows.length,
-    scored: scored.length,
-    failed: rows.filter((r) => r.status === 'failed').length,
-    skipped: rows.filter((r) => r.status === 'skipped').length,
-    meanScore: scores.mean,
-    meanScoreCi: scores.ci ? [scores.ci.low, scores.ci.high] : null,
-    nullBaseline: nulls.mean,
-    nullBaselineCi: nulls.ci ? [nulls.ci.low, nulls.ci.high] : null,
+    feature_signs: rows.length,
+    states,
+    mean_score: scores.mean,
+    mean_score_ci: scores.ci ? [scores.ci.low, scores.ci.high] : null,
+    mean_score_rows: scores.defined,
+    null_baseline: nulls.mean,
+    null_baseline_ci: nulls.ci ? [nulls.ci.low, nulls.ci.high] : null,
+    null_baseline_rows: nulls.defined,
   };
 }
 
 /**
  * `results.jsonl` and `results.arrow`, rows in feature-key order (the contract's `compareFeatureKeys`) then sign,
- * written whole and atomically. `keys[i]` is row i's feature key when the caller holds it; otherwise each row's
- * key is parsed once.
+ * written whole and atomically; every line has the columns' keys, in their order.
  */
-export function writeResults(outDir: string, rows: readonly ResultRow[], keys?: readonly FeatureKey[]): void {
-  const keyed = rows.map((row, i) => ({ row, key: keys?.[i] ?? parseFeatureKey(row.feature) }));
-  keyed.sort((a, b) => compareRows(a.key, a.row.sign, b.key, b.row.sign));
-  // Keys in the documented column order, so every line reads the same way.
-  const ordered = keyed.map(({ row }) =>
-    Object.fromEntries(
-      RESULT_COLUMNS.map((c) => [c.name, (row as unknown as Record<string, unknown>)[c.name] ?? null]),
-    ),
-  );
+export function writeResults(outDir: string, rows: readonly ResultRow[]): void {
+  const ordered = [...rows]
+    .sort(compareResultRows)
+    .map(
+      (row) =>
+        Object.fromEntries(
+          RESULT_COLUMNS.map((c) => [c.name, (row as unknown as Record<string, unknown>)[c.name] ?? null]),
+        ) as unknown as ResultRow,
+    );
   writeFileAtomic(
     join(outDir, 'results.jsonl'),
     ordered.map((r) => JSON.stringify(r)).join('\n') + (ordered.length ? '\n' : ''),
   );
-  writeFileAtomic(join(outDir, 'results.arrow'), recordsToArrow(RESULT_COLUMNS, ordered));
+  writeFileAtomic(
+    join(outDir, 'results.arrow'),
+    recordsToArrow(RESULT_COLUMNS, ordered as unknown as Record<string, unknown>[], arrowMetadata(RESULTS_FORMAT)),
+  );
 }
 
 /** Result order: feature key, then the positive sign before the negative. */
-export function compareRows(a: FeatureKey, signA: Sign, b: FeatureKey, signB: Sign): number {
+export function compareResultRows(
+  a: Pick<ResultRow, 'space' | 'layer' | 'index' | 'sign'>,
+  b: Pick<ResultRow, 'space' | 'layer' | 'index' | 'sign'>,
+): number {
   const byKey = compareFeatureKeys(a, b);
   if (byKey !== 0) return byKey;
-  return signA === signB ? 0 : signA === 'positive' ? -1 : 1;
+  return a.sign === b.sign ? 0 : a.sign === 'positive' ? -1 : 1;
 }

@@ -12,6 +12,8 @@ import type { ExpgenConfig } from '../config/config-schema.js';
 import type { DescribedFeature } from '../describe/described-feature.js';
 import { featureDetailFile, packSimulations, type FeatureDetail } from './feature-detail.js';
 import { chosenSets, type FinishResult, type FinishTask } from './feature-finish.js';
+import { provenanceRecord } from '../engine/output-records.js';
+import { NO_SELECTION_SCORE_REASON, noTestScoreReason } from './result-states.js';
 import type { ResultRow } from './results.js';
 import type { ScoringSequenceReader } from './scoring-sequences.js';
 import { selectCandidate } from './selection-strategies.js';
@@ -36,7 +38,7 @@ export interface FeatureScoringContext {
 
 /** The part of a result row known before the finishing work, and that work. */
 export interface FeatureScoring {
-  readonly row: Omit<ResultRow, 'nullScore'>;
+  readonly row: Omit<ResultRow, 'null_score'>;
   /** The statistics and detail file still to compute (`finishFeature`); null when there is nothing to write. */
   readonly task: FinishTask | null;
   /** The task's detail as this thread read it (for a scorer without `valueFromMoments`). */
@@ -109,19 +111,22 @@ export async function scoreFeature(item: ScoreItem, context: FeatureScoringConte
   const counter = { tokens: 0 };
   const empty = {
     feature: described.feature,
+    space: key.space,
+    layer: key.layer,
+    index: key.index,
     sign: described.sign,
     description: null,
     score: null,
     ci: null,
-    selectionScore: null,
+    selection_score: null,
     candidates: described.candidates.length,
     pearson: null,
-    rSquared: null,
-    absoluteDeviationExplained: null,
-    pooledScore: null,
-    describer: described.describedBy,
+    r_squared: null,
+    absolute_deviation_explained: null,
+    pooled_score: null,
+    describer: described.described_by,
     simulator: null,
-    scorer: context.scorerProvenance,
+    scorer: provenanceRecord(context.scorerProvenance),
   };
   const none = { task: null, detail: null, simulatorTokens: 0, simulatorTokensNaive: 0 };
   if (described.status === 'skipped')
@@ -178,7 +183,7 @@ export async function scoreFeature(item: ScoreItem, context: FeatureScoringConte
     },
     settings.selection,
   );
-  const simulator = firstAnswer ? { ...firstAnswer.simulatedBy, mode: firstAnswer.mode } : null;
+  const simulator = firstAnswer ? { ...provenanceRecord(firstAnswer.simulatedBy), mode: firstAnswer.mode } : null;
   const naiveSelection = described.candidates.length * selection.tokens;
 
   const chosenDistinct = outcome.chosen;
@@ -221,6 +226,7 @@ export async function scoreFeature(item: ScoreItem, context: FeatureScoringConte
   };
   const detail: FeatureDetail = {
     path: task.path,
+    key,
     feature: task.feature,
     sign,
     chosen: task.chosen,
@@ -241,8 +247,8 @@ export async function scoreFeature(item: ScoreItem, context: FeatureScoringConte
       ...scoring,
       row: {
         ...empty,
-        status: 'failed',
-        reason: 'no candidate has a defined score on the valid split (constant predictions or activations)',
+        status: 'no_selection_score',
+        reason: NO_SELECTION_SCORE_REASON,
         simulator,
       },
     };
@@ -253,7 +259,7 @@ export async function scoreFeature(item: ScoreItem, context: FeatureScoringConte
       status: 'scored',
       reason: null,
       description: distinct[chosenDistinct]!,
-      selectionScore: outcome.scores[chosenDistinct] ?? null,
+      selection_score: outcome.scores[chosenDistinct] ?? null,
       simulator,
     },
   };
@@ -268,7 +274,7 @@ export function completeRow(
   finished: FinishResult | null,
   scorer: SetScorer,
   settings: ExpgenConfig['score'],
-): Omit<ResultRow, 'nullScore'> {
+): Omit<ResultRow, 'null_score'> {
   const test = finished?.test;
   if (!test || !scoring.task) return scoring.row;
   let score: number | null;
@@ -299,13 +305,24 @@ export function completeRow(
       ci = interval ? [interval.low, interval.high] : null;
     }
   }
+  // A description was chosen on the valid split, but the scorer has no value for it on the test split.
+  const undefinedOnTest = score === null && scoring.row.status === 'scored';
   return {
     ...scoring.row,
+    ...(undefinedOnTest
+      ? {
+          status: 'no_test_score' as const,
+          reason: noTestScoreReason(
+            { predicted: test.moments.constantPredicted, actual: test.moments.constantActual },
+            scoring.row.scorer?.component ?? 'scorer',
+          ),
+        }
+      : {}),
     score,
     ci,
     pearson: test.pearson,
-    rSquared: test.rSquared,
-    absoluteDeviationExplained: test.absoluteDeviationExplained,
-    pooledScore,
+    r_squared: test.rSquared,
+    absolute_deviation_explained: test.absoluteDeviationExplained,
+    pooled_score: pooledScore,
   };
 }

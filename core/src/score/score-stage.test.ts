@@ -3,12 +3,14 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { tableFromIPC } from 'apache-arrow';
 import { memoryLogger, type Scorer, type Simulator, type TokenMoments } from '@expgen/contract';
 import { fakeProvenance } from '@expgen/contract/testing';
 import { pearsonFromMoments, pooledStatistics, Sfc32 } from '@expgen/plugin-kit';
 import { configSchema, type ExpgenConfig } from '../config/config-schema.js';
 import { readRunCost } from '../cost/stage-cost.js';
 import type { DescribedFeature } from '../describe/described-feature.js';
+import { provenanceRecord } from '../engine/output-records.js';
 import { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import {
   MANIFEST_FORMAT,
@@ -17,6 +19,8 @@ import {
   writeExemplarManifest,
   type ExemplarRowInput,
 } from '../exemplars/storage/index.js';
+import { formatSummary } from './format-summary.js';
+import { NO_SELECTION_SCORE_REASON } from './result-states.js';
 import { runScoreStage } from './score-stage.js';
 
 const SEQ_LEN = 12;
@@ -139,17 +143,16 @@ function described(): DescribedFeature[] {
         `tokens ≡ ${(right + 2) % 5}`,
       ];
       out.push({
-        key: `mlp/0/${f}:${sign}`,
         feature: `mlp/0/${f}`,
         sign,
         status: 'described',
         reason: null,
         candidates: texts.map((description, seed) => ({ description, seed })),
         failures: [],
-        exemplarRanks: [],
+        exemplar_ranks: [],
         threshold: null,
-        thresholdRule: null,
-        describedBy: fakeProvenance('describer'),
+        threshold_rule: null,
+        described_by: provenanceRecord(fakeProvenance('describer')),
         usage: null,
       });
     }
@@ -176,14 +179,20 @@ function settings(overrides: Record<string, unknown> = {}): ExpgenConfig['score'
 
 async function score(
   exemplarsDir: string,
-  options: { settings: ExpgenConfig['score']; simulator?: Simulator; scorer?: Scorer; outDir?: string },
+  options: {
+    settings: ExpgenConfig['score'];
+    simulator?: Simulator;
+    scorer?: Scorer;
+    outDir?: string;
+    described?: DescribedFeature[];
+  },
 ) {
   const library = ExemplarLibrary.open(exemplarsDir);
   const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'expgen-score-'));
   try {
     const result = await runScoreStage({
       library,
-      described: described(),
+      described: options.described ?? described(),
       simulator: options.simulator ?? countingSimulator(),
       scorer: options.scorer ?? pearsonScorer('known'),
       settings: options.settings,
@@ -234,11 +243,11 @@ describe('stage 3', () => {
     const detail = JSON.parse(readFileSync(join(outDir, 'features', 'mlp', 'layer-00', '0.positive.json'), 'utf8'));
     assert.equal(detail.chosen, 1);
     assert.deepEqual(
-      detail.candidates.map((c: { sameAs: number | null }) => c.sameAs),
+      detail.candidates.map((c: { same_as: number | null }) => c.same_as),
       [null, null, 0, null, 0],
     );
-    assert.deepEqual(detail.candidates[2].selectionPredictions, detail.candidates[0].selectionPredictions);
-    assert.equal(detail.candidates[2].selectionScore, detail.candidates[0].selectionScore);
+    assert.deepEqual(detail.candidates[2].selection_predictions, detail.candidates[0].selection_predictions);
+    assert.equal(detail.candidates[2].selection_score, detail.candidates[0].selection_score);
   });
 
   it('counts simulator tokens, and what the naive method would have spent, into cost.json', async () => {
@@ -280,7 +289,7 @@ describe('stage 3', () => {
     for (const [i, row] of fast.rows.entries()) {
       const other = slow.rows[i]!;
       assert.equal(row.description, other.description);
-      for (const k of ['score', 'selectionScore', 'pooledScore', 'nullScore'] as const)
+      for (const k of ['score', 'selection_score', 'pooled_score', 'null_score'] as const)
         assert.ok(Math.abs(row[k]! - other[k]!) < 1e-12, `${k}: ${row[k]} vs ${other[k]}`);
       assert.ok(row.ci && other.ci);
       assert.ok(Math.abs(row.ci[0] - other.ci[0]) < 1e-12 && Math.abs(row.ci[1] - other.ci[1]) < 1e-12);
@@ -303,13 +312,13 @@ describe('stage 3', () => {
     const detail = JSON.parse(readFileSync(join(outDir, 'features', 'mlp', 'layer-00', '2.negative.json'), 'utf8'));
     assert.equal(detail.strategy, 'halving');
     const chosen = detail.candidates[detail.chosen];
-    assert.equal(chosen.sequencesScored, 9);
-    assert.ok(chosen.selectionPredictions.every((p: number[]) => p.length === SEQ_LEN));
-    const dropped = detail.candidates.find((c: { sequencesScored: number }) => c.sequencesScored < 9);
+    assert.equal(chosen.sequences_scored, 9);
+    assert.ok(chosen.selection_predictions.every((p: number[]) => p.length === SEQ_LEN));
+    const dropped = detail.candidates.find((c: { sequences_scored: number }) => c.sequences_scored < 9);
     assert.ok(dropped, 'a halving round dropped a candidate');
     assert.equal(
-      dropped.selectionPredictions.filter((p: number[]) => p.length === 0).length,
-      9 - dropped.sequencesScored,
+      dropped.selection_predictions.filter((p: number[]) => p.length === 0).length,
+      9 - dropped.sequences_scored,
     );
   });
 
@@ -352,6 +361,90 @@ describe('stage 3', () => {
     await assert.rejects(
       score(exemplars, { settings: settings(), simulator: wrong }),
       /plugin "@expgen\/core\/testing" failed in simulator "short" simulating mlp\/0\/0 \(positive\), valid split: .*one value per token/,
+    );
+  });
+
+  it('gives each row without a test score a status of its own with the reason, and the summary counts each', async () => {
+    // "valid only" varies on the valid split's sequences and is constant on every other; "never" is constant.
+    const library = ExemplarLibrary.open(exemplars);
+    const validSequences = new Set<string>();
+    for (let f = 0; f < FEATURES; f++) {
+      const rows = await library.exemplars({ space: 'mlp', layer: 0, index: f }, 'valid');
+      for (const row of [...rows.positive, ...rows.negative, ...rows.random]) validSequences.add(row.tokens.join(','));
+    }
+    await library.close();
+    const base = countingSimulator();
+    const simulator: Simulator = {
+      provenance: base.provenance,
+      async simulate(request) {
+        const answer = await base.simulate(request);
+        const predictions = request.descriptions.map((d, i) =>
+          d === 'valid only'
+            ? request.sequences.map((tokens) =>
+                Float32Array.from(tokens, (t) => (validSequences.has(tokens.join(',')) ? t % 5 : 1)),
+              )
+            : d === 'never'
+              ? request.sequences.map((tokens) => new Float32Array(tokens.length).fill(3))
+              : answer.predictions[i]!,
+        );
+        return { ...answer, predictions };
+      },
+    };
+    const items = described().map((d): DescribedFeature => {
+      const at = `${d.feature} ${d.sign}`;
+      if (at === 'mlp/0/0 positive') return { ...d, candidates: [{ description: 'valid only', seed: 0 }] };
+      if (at === 'mlp/0/1 positive') return { ...d, candidates: [{ description: 'never', seed: 0 }] };
+      if (at === 'mlp/0/2 negative')
+        return { ...d, status: 'failed', reason: 'every candidate failed (refusal)', candidates: [] };
+      if (at === 'mlp/0/3 negative') return { ...d, status: 'skipped', reason: 'never negative', candidates: [] };
+      return d;
+    });
+    const { rows, summary, outDir } = await score(exemplars, { settings: settings(), simulator, described: items });
+    const row = (feature: string, sign: string) => rows.find((r) => r.feature === feature && r.sign === sign)!;
+
+    const untested = row('mlp/0/0', 'positive');
+    assert.equal(untested.status, 'no_test_score');
+    assert.equal(untested.description, 'valid only', 'the chosen description is kept');
+    assert.ok(untested.selection_score !== null, 'it was chosen on a defined valid-split score');
+    assert.deepEqual([untested.score, untested.ci, untested.pearson, untested.null_score], [null, null, null, null]);
+    assert.match(untested.reason!, /simulation of the chosen description is the same for every test token/);
+    const unchosen = row('mlp/0/1', 'positive');
+    assert.deepEqual(
+      [unchosen.status, unchosen.description, unchosen.reason],
+      ['no_selection_score', null, NO_SELECTION_SCORE_REASON],
+    );
+    assert.deepEqual(
+      [row('mlp/0/2', 'negative').status, row('mlp/0/2', 'negative').reason],
+      ['failed', 'every candidate failed (refusal)'],
+    );
+    assert.equal(row('mlp/0/3', 'negative').status, 'skipped');
+    for (const r of rows) {
+      assert.equal(
+        r.status === 'scored',
+        r.score !== null,
+        `${r.feature} ${r.sign}: scored exactly when it has a score`,
+      );
+      assert.equal(r.status === 'scored', r.reason === null, `${r.feature} ${r.sign}: a reason for every other status`);
+    }
+
+    assert.deepEqual(summary.states, { scored: 8, no_test_score: 1, no_selection_score: 1, failed: 1, skipped: 1 });
+    assert.equal(summary.feature_signs, 2 * FEATURES);
+    const scored = rows.filter((r) => r.status === 'scored');
+    assert.equal(summary.mean_score_rows, 8);
+    assert.ok(Math.abs(summary.mean_score! - scored.reduce((s, r) => s + r.score!, 0) / 8) < 1e-12);
+    const nulls = scored.filter((r) => r.null_score !== null);
+    assert.equal(summary.null_baseline_rows, nulls.length);
+    assert.ok(Math.abs(summary.null_baseline! - nulls.reduce((s, r) => s + r.null_score!, 0) / nulls.length) < 1e-12);
+    const table = formatSummary(summary);
+    assert.match(table, /^ {2}no test score \(chosen, constant on the test split\) +1$/m);
+    assert.match(table, /^ {2}no selection score \(none chosen: constant on valid\) +1$/m);
+    assert.match(table, /^ {2}mean score, test split \(95% CI\) +\d\.\d{3} \[.*\] over 8 scored rows$/m);
+    assert.match(table, new RegExp(`over ${nulls.length} scored rows with a null score$`, 'm'));
+    // The Arrow file says the same.
+    const arrow = tableFromIPC(readFileSync(join(outDir, 'results.arrow')));
+    assert.deepEqual(
+      arrow.getChild('status')!.toArray(),
+      rows.map((r) => r.status),
     );
   });
 

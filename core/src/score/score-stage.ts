@@ -16,7 +16,7 @@ import {
   zeroCost,
   type StageCost,
 } from '../cost/stage-cost.js';
-import type { DescribedFeature } from '../describe/described-feature.js';
+import { describedKey, type DescribedFeature } from '../describe/described-feature.js';
 import { Journal } from '../engine/journal.js';
 import { letSignalsIn, onInterrupt } from '../engine/interrupts.js';
 import { startProgress, type ProgressSetting } from '../engine/progress.js';
@@ -25,6 +25,7 @@ import { removeProcessTemporaries } from './feature-detail.js';
 import { HostWorkers } from './host-workers.js';
 import { nullBaseline } from './null-baseline.js';
 import { applyNullScores, writeNullScores } from './null-pairing.js';
+import { readResultRow } from './read-results.js';
 import { summarize, writeResults, type ResultRow, type RunSummary } from './results.js';
 import { completeRow, scoreFeature, type FeatureScoringContext, type ScoreItem } from './score-feature.js';
 import { ScoringSequenceReader } from './scoring-sequences.js';
@@ -60,8 +61,16 @@ export interface ScoreStageResult {
 /** What the journal keeps per feature and sign: the row without its null score, and what scoring it cost. */
 interface ScoredEntry {
   readonly key: string;
-  readonly row: Omit<ResultRow, 'nullScore'>;
+  readonly row: Omit<ResultRow, 'null_score'>;
   readonly cost?: Partial<StageCost>;
+}
+
+/** A journal line as this version reads it: a row an earlier version wrote is upgraded (`readResultRow`). */
+function upgradeScoredEntry(line: Record<string, unknown>): ScoredEntry {
+  const row = line['row'] as Record<string, unknown>;
+  return 'selectionScore' in row
+    ? ({ ...line, row: readResultRow(row) } as unknown as ScoredEntry)
+    : (line as unknown as ScoredEntry);
 }
 
 /**
@@ -87,11 +96,12 @@ export async function runScoreStage(input: ScoreStageInput): Promise<ScoreStageR
     key: input.keys?.[i] ?? parseFeatureKey(described.feature),
     sign: described.sign,
     described,
-    journalKey: described.key,
+    journalKey: describedKey(described.feature, described.sign),
   }));
   // Hundreds of features finish per second: fsync the journal in groups (a kill still loses nothing).
   const journal = Journal.open<ScoredEntry>(join(outDir, 'score', 'journal.jsonl'), (e) => e.key, {
     groupCommitMs: 200,
+    upgrade: upgradeScoredEntry,
   });
   const scorer = setScorerOf(input.scorer);
   const reader = new ScoringSequenceReader(library);
@@ -175,11 +185,7 @@ export async function runScoreStage(input: ScoreStageInput): Promise<ScoreStageR
     baseline.scores,
   );
   const summary = summarize(rows, settings);
-  writeResults(
-    outDir,
-    rows,
-    items.map((i) => i.key),
-  );
+  writeResults(outDir, rows);
   const cost = zeroCost();
   for (const entry of entries)
     accumulateCost(cost, entry.cost ? checkedCost(entry.cost, `${journal.path}: ${entry.key}`) : { feature_signs: 1 });

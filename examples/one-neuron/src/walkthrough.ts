@@ -208,17 +208,21 @@ async function main(): Promise<void> {
       });
     }
     const { rows: results } = await stages.score.run({ library, described, outDir });
+    // A row's status says what happened: `scored`, or why there is no score (`no_test_score`: chosen, but constant
+    // on the test split; `no_selection_score`, `failed`, `skipped`), with the reason beside it.
     for (const r of results) {
-      if (r.status !== 'scored') {
+      if (r.description === null) {
         console.log(`${r.sign}: ${r.status} (${r.reason})`);
         continue;
       }
       console.log(
-        `${r.sign}: chose ${r.description} (valid ${num(r.selectionScore)}, out of ${r.candidates} candidates)`,
+        `${r.sign}: chose ${r.description} (valid ${num(r.selection_score)}, out of ${r.candidates} candidates)`,
       );
-      console.log(
-        `  test score ${num(r.score)}, 95% CI [${num(r.ci?.[0])}, ${num(r.ci?.[1])}], R² ${num(r.rSquared)}, Pearson ${num(r.pearson)}`,
-      );
+      if (r.status !== 'scored') console.log(`  ${r.status}: ${r.reason}`);
+      else
+        console.log(
+          `  test score ${num(r.score)}, 95% CI [${num(r.ci?.[0])}, ${num(r.ci?.[1])}], R² ${num(r.r_squared)}, Pearson ${num(r.pearson)}`,
+        );
     }
 
     // The best-scored description on the test split's strongest exemplar, token by token: the true activation next

@@ -91,7 +91,10 @@ export default class Report extends ExpgenCommand {
         ...(flags.exemplars ? { exemplarsDir: flags.exemplars } : {}),
         logger: this.logger(),
       });
-      if (flags.json) return this.printJson(result);
+      if (flags.json) {
+        const { largestFileBytes, ...rest } = result;
+        return this.printJson({ ...rest, largest_file_bytes: largestFileBytes });
+      }
       const size = `${(result.largestFileBytes / 1e6).toFixed(1)} MB`;
       this.log(
         result.layout === 'single'

@@ -13,7 +13,8 @@ import {
   type DataType,
 } from 'apache-arrow';
 import { errorAtTarget } from '@expgen/plugin-kit';
-import { CONFIG_HASH_KEY, FORMAT_KEY } from './arrow-read.js';
+import { expgenVersion } from '../../engine/output-records.js';
+import { CONFIG_HASH_KEY, FORMAT_KEY, VERSION_KEY } from './arrow-read.js';
 
 /**
  * The Arrow plumbing the exemplar and distribution files share: an atomic, streaming writer of the IPC *file*
@@ -135,6 +136,7 @@ export function recordBatch(schema: Schema, length: number, children: Data[]): R
 export function schemaMetadata(format: string, configHash: string): Map<string, string> {
   return new Map([
     [FORMAT_KEY, format],
+    [VERSION_KEY, expgenVersion()],
     [CONFIG_HASH_KEY, configHash],
   ]);
 }

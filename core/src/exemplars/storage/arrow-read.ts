@@ -10,8 +10,13 @@ import {
 } from 'apache-arrow';
 import { ExpgenError } from '@expgen/contract';
 
-/** Schema metadata keys. Nothing else goes in the metadata, so equal content gives equal bytes. */
+/**
+ * Schema metadata keys: the file's format, the expgen version that wrote it (absent in files of versions before
+ * it was recorded), the config hash. Nothing else goes in the metadata, so equal content (written by one version)
+ * gives equal bytes.
+ */
 export const FORMAT_KEY = 'expgen.format';
+export const VERSION_KEY = 'expgen.version';
 export const CONFIG_HASH_KEY = 'expgen.config_hash';
 
 /**

@@ -39,7 +39,8 @@ import { FEATURES_PER_BATCH } from './exemplar-file.js';
  *   negative_q1e-4 ... negative_q1e-8  float64  value at or below which a fraction q of tokens lie
  *
  * A value v falls in bin floor((v - low) * B / (high - low)) computed in float64 (see ActivationDistribution).
- * Schema metadata: `expgen.format` = `expgen-distribution/1` and `expgen.config_hash`, nothing else.
+ * Schema metadata: `expgen.format` = `expgen-distribution/1`, `expgen.version` and `expgen.config_hash`, nothing
+ * else.
  */
 export const DISTRIBUTION_FORMAT = 'expgen-distribution';
 export const DISTRIBUTION_FORMAT_VERSION = 1;

@@ -41,8 +41,8 @@ import {
  * Order: by feature, then sign (positive, negative, random), then rank. Record batch i holds exactly features
  * [256 i, 256 (i + 1)) (possibly no rows), so a reader finds one feature by reading one batch.
  *
- * Schema metadata: `expgen.format` = `expgen-exemplars/1` and `expgen.config_hash`; nothing else, so the same
- * content always gives the same bytes.
+ * Schema metadata: `expgen.format` = `expgen-exemplars/1`, `expgen.version` and `expgen.config_hash`; nothing
+ * else, so the same content always gives the same bytes (from one expgen version).
  */
 export const EXEMPLAR_FORMAT = 'expgen-exemplars';
 export const EXEMPLAR_FORMAT_VERSION = 1;

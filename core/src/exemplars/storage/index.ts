@@ -48,6 +48,7 @@ export {
   MANIFEST_FORMAT,
   writeExemplarManifest,
   readExemplarManifest,
+  manifestFileForm,
   normalizeManifest,
   manifestEntries,
   manifestLayer,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ExpgenError, isValidSpace } from '@expgen/contract';
 import type { HistogramBins } from '../state/activation-distribution.js';
+import { expgenVersion } from '../../engine/output-records.js';
 import { writeBytesAtomically } from './arrow-io.js';
 import { checkLayerSplitKey, manifestPath, type LayerSplitKey } from './layout.js';
 
@@ -10,25 +11,30 @@ import { checkLayerSplitKey, manifestPath, type LayerSplitKey } from './layout.j
  * paths), so a merge of shards writes exactly the manifest a single run over their union writes.
  *
  * {
- *   "format": "expgen-exemplars-manifest/1",
- *   "configHash": "<sha256 of the resolved config>",
+ *   "format": "expgen-exemplars-manifest/2",
+ *   "expgen_version": "0.1.0",                    the expgen that wrote it
+ *   "config_hash": "<sha256 of the resolved config>",
  *   "shard": { "index": 0, "count": 1 },          this output is shard index of count (0-based)
  *   "complete": true,                             false while the shard's stream has not reached its end
- *   "parameters": { seqLen, k, randomCount, randomSeed, extremesKept, histogram: { low, high, bins },
- *                   histogramSample, countedFrom },
+ *   "parameters": { seq_len, k, random_count, random_seed, extremes_kept, histogram: { low, high, bins },
+ *                   histogram_sample, counted_from },
  *   "datasets": ["fineweb", "lmsys-chat-1m"],     sorted dataset names (a sequence's dataset index points here)
- *   "splits": { "train": { "sequencesSeen": 123, "tokensSeen": 11685 }, ... },   keys sorted
+ *   "splits": { "train": { "sequences_seen": 123, "tokens_seen": 11685 }, ... },   keys sorted
  *   "layers": [ { "space": "mlp", "layer": 0, "features": 14336 }, ... ]          sorted by space, then layer
  *             (`"selected": [2183, ...]` when the run kept only those features of the layer: `--features`)
- *   "imported": { "from": "transluce-released", "modelId": "..." }              only for converted released dumps
+ *   "imported": { "from": "transluce-released", "model_id": "..." }             only for converted released dumps
  * }
  *
  * Every (layer, split) pair listed has both files: `<split>.arrow` and `<split>.distribution.feather`.
- * `randomSeed` is a decimal string because it is a 64-bit integer. `countedFrom` is the number of leading
+ * `random_seed` is a decimal string because it is a 64-bit integer. `counted_from` is the number of leading
  * positions that do not count for the per-sequence extremes (a fixed prefix; ForwardRequest.countFrom).
- * `histogramSample` is the fraction of sequences the histograms count (absent in older folders: every one).
+ * `histogram_sample` is the fraction of sequences the histograms count (absent in older folders: every one).
+ * Format 1 (expgen before the output names became snake_case) spelled the same keys in camelCase (`configHash`,
+ * `seqLen`, `sequencesSeen`, `modelId`, ...): it is still read, and written again as format 2 by a merge.
+ * In memory (`ExemplarManifest`) the fields keep their TypeScript names; `manifestFileForm` is the file's.
  */
-export const MANIFEST_FORMAT = 'expgen-exemplars-manifest/1';
+export const MANIFEST_FORMAT = 'expgen-exemplars-manifest/2';
+const MANIFEST_FORMAT_1 = 'expgen-exemplars-manifest/1';
 
 export interface ExemplarParameters {
   readonly seqLen: number;
@@ -118,11 +124,44 @@ export function normalizeManifest(manifest: ExemplarManifest): ExemplarManifest 
   };
 }
 
+/** The manifest as `manifest.json` spells it (and `expgen exemplars merge --json` prints it): snake_case keys. */
+export function manifestFileForm(manifest: ExemplarManifest): Record<string, unknown> {
+  const m = normalizeManifest(manifest);
+  const p = m.parameters;
+  return {
+    format: MANIFEST_FORMAT,
+    expgen_version: expgenVersion(),
+    config_hash: m.configHash,
+    shard: m.shard,
+    complete: m.complete,
+    parameters: {
+      seq_len: p.seqLen,
+      k: p.k,
+      random_count: p.randomCount,
+      random_seed: p.randomSeed,
+      extremes_kept: p.extremesKept,
+      histogram: p.histogram,
+      histogram_sample: p.histogramSample,
+      counted_from: p.countedFrom,
+    },
+    datasets: m.datasets,
+    splits: Object.fromEntries(
+      Object.entries(m.splits).map(([name, c]) => [
+        name,
+        { sequences_seen: c.sequencesSeen, tokens_seen: c.tokensSeen },
+      ]),
+    ),
+    layers: m.layers,
+    ...(m.imported ? { imported: { from: m.imported.from, model_id: m.imported.modelId } } : {}),
+  };
+}
+
 /** Writes `exemplars/manifest.json` atomically, after checking it. Call it after every Arrow file is written. */
 export function writeExemplarManifest(outDir: string, manifest: ExemplarManifest): string {
   const path = manifestPath(outDir);
-  const normalized = checkManifest(path, normalizeManifest(manifest) as unknown);
-  writeBytesAtomically(path, `${JSON.stringify(normalized, null, 2)}\n`);
+  const form = manifestFileForm(manifest);
+  checkManifest(path, form);
+  writeBytesAtomically(path, `${JSON.stringify(form, null, 2)}\n`);
   return path;
 }
 
@@ -177,12 +216,15 @@ function checkManifest(path: string, value: unknown): ExemplarManifest {
     typeof v === 'number' && v > 0 && v <= 1 ? v : fail(key, 'a fraction in (0, 1]', v);
 
   const root = object(value, '(root)');
-  if (root['format'] !== MANIFEST_FORMAT) {
+  if (root['format'] !== MANIFEST_FORMAT && root['format'] !== MANIFEST_FORMAT_1) {
     throw new ExpgenError(
-      `${path}: "format" is ${JSON.stringify(root['format'])}; this version of expgen reads ${MANIFEST_FORMAT}`,
+      `${path}: "format" is ${JSON.stringify(root['format'])}; this version of expgen reads ${MANIFEST_FORMAT} (and ${MANIFEST_FORMAT_1})`,
     );
   }
-  const configHash = string(root['configHash'], 'configHash');
+  // Format 1 spelled the keys in camelCase: `name` is the snake_case key, `camel` format 1's.
+  const v1 = root['format'] === MANIFEST_FORMAT_1;
+  const key = (name: string, camel: string) => (v1 ? camel : name);
+  const configHash = string(root[key('config_hash', 'configHash')], key('config_hash', 'configHash'));
   const shardObject = object(root['shard'], 'shard');
   const count = integer(shardObject['count'], 'shard.count', 1);
   const index = integer(shardObject['index'], 'shard.index');
@@ -206,19 +248,25 @@ function checkManifest(path: string, value: unknown): ExemplarManifest {
       fail('parameters.histogram', 'finite low < high', h);
     histogram = { low: low as number, high: high as number, bins: integer(h['bins'], 'parameters.histogram.bins', 1) };
   }
-  const randomSeed = string(p['randomSeed'], 'parameters.randomSeed');
+  const parameter = (name: string, camel: string) => ({ v: p[key(name, camel)], at: `parameters.${key(name, camel)}` });
+  const seed = parameter('random_seed', 'randomSeed');
+  const randomSeed = string(seed.v, seed.at);
   if (!/^(0|[1-9][0-9]*)$/.test(randomSeed) || BigInt(randomSeed) >= 1n << 64n)
-    fail('parameters.randomSeed', 'a decimal uint64', randomSeed);
+    fail(seed.at, 'a decimal uint64', randomSeed);
+  const seqLen = parameter('seq_len', 'seqLen');
+  const randomCount = parameter('random_count', 'randomCount');
+  const extremesKept = parameter('extremes_kept', 'extremesKept');
+  const histogramSample = parameter('histogram_sample', 'histogramSample');
+  const countedFrom = parameter('counted_from', 'countedFrom');
   const parameters: ExemplarParameters = {
-    seqLen: integer(p['seqLen'], 'parameters.seqLen', 1),
+    seqLen: integer(seqLen.v, seqLen.at, 1),
     k: integer(p['k'], 'parameters.k', 1),
-    randomCount: integer(p['randomCount'], 'parameters.randomCount'),
+    randomCount: integer(randomCount.v, randomCount.at),
     randomSeed,
-    extremesKept: integer(p['extremesKept'], 'parameters.extremesKept', 1),
+    extremesKept: integer(extremesKept.v, extremesKept.at, 1),
     histogram,
-    histogramSample:
-      p['histogramSample'] === undefined ? 1 : fraction(p['histogramSample'], 'parameters.histogramSample'),
-    countedFrom: integer(p['countedFrom'], 'parameters.countedFrom'),
+    histogramSample: histogramSample.v === undefined ? 1 : fraction(histogramSample.v, histogramSample.at),
+    countedFrom: integer(countedFrom.v, countedFrom.at),
   };
 
   if (!Array.isArray(root['datasets'])) fail('datasets', 'a list of names', root['datasets']);
@@ -231,9 +279,11 @@ function checkManifest(path: string, value: unknown): ExemplarManifest {
   for (const [name, counts] of Object.entries(splitsObject)) {
     checkLayerSplitKey({ space: 'mlp', layer: 0, split: name });
     const c = object(counts, `splits.${name}`);
+    const sequences = key('sequences_seen', 'sequencesSeen');
+    const tokens = key('tokens_seen', 'tokensSeen');
     splits[name] = {
-      sequencesSeen: nullableInteger(c['sequencesSeen'], `splits.${name}.sequencesSeen`),
-      tokensSeen: nullableInteger(c['tokensSeen'], `splits.${name}.tokensSeen`),
+      sequencesSeen: nullableInteger(c[sequences], `splits.${name}.${sequences}`),
+      tokensSeen: nullableInteger(c[tokens], `splits.${name}.${tokens}`),
     };
   }
 
@@ -261,9 +311,10 @@ function checkManifest(path: string, value: unknown): ExemplarManifest {
   let imported: ExemplarManifest['imported'];
   if (root['imported'] !== undefined) {
     const im = object(root['imported'], 'imported');
+    const modelId = key('model_id', 'modelId');
     imported = {
       from: string(im['from'], 'imported.from'),
-      modelId: im['modelId'] === null ? null : string(im['modelId'], 'imported.modelId'),
+      modelId: im[modelId] === null ? null : string(im[modelId], `imported.${modelId}`),
     };
   }
   return {

@@ -25,6 +25,9 @@ th button::after { content: " \2195"; color: var(--muted); }
 th[aria-sort="ascending"] button::after { content: " \25B2"; color: var(--fg); }
 th[aria-sort="descending"] button::after { content: " \25BC"; color: var(--fg); }
 .status { font-style: italic; color: var(--muted); }
+.states { margin: 0 0 12px; }
+.states h2 { font-size: 14px; margin: 0 0 4px; }
+.states .stats { font-size: 13px; }
 .description, .desc, .cand-desc, .reason { unicode-bidi: isolate; overflow-wrap: anywhere; }
 .description { font-size: 16px; margin: 4px 0 8px; }
 .feature-nav { display: flex; gap: 16px; margin-bottom: 4px; }

@@ -110,7 +110,7 @@ export const SCRIPT_FEATURE = String.raw`
   function renderSign(page, s) {
     var section = el('section', 'sign sign-' + s.sign);
     section.setAttribute('data-sign', s.sign);
-    section.appendChild(el('h3', null, SIGN_NAME[s.sign] + ' sign \u00B7 ' + s.status));
+    section.appendChild(el('h3', null, SIGN_NAME[s.sign] + ' sign \u00B7 ' + (s.statusLabel || s.status)));
     section.appendChild(el('p', 'description', s.description !== null ? s.description : '(no description)'));
     if (s.reason) section.appendChild(el('p', 'reason', s.reason));
     if (s.planted) section.appendChild(plantedLine(s.planted));

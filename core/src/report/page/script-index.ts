@@ -14,9 +14,9 @@ export const SCRIPT_INDEX = String.raw`
     }
     var s = run.summary;
     item('features', String(run.features));
-    item('feature-signs scored', s.scored + ' of ' + s.features + (s.failed ? ' (' + s.failed + ' failed' + (s.skipped ? ', ' + s.skipped + ' skipped' : '') + ')' : ''));
-    item('mean score, test split', fmt(s.meanScore) + ' ' + fmtCi(s.meanScoreCi));
-    item('null baseline', fmt(s.nullBaseline) + ' ' + fmtCi(s.nullBaselineCi));
+    item('feature-signs scored', s.states.scored + ' of ' + s.feature_signs);
+    item('mean score, test split', fmt(s.mean_score) + ' ' + fmtCi(s.mean_score_ci) + ' over ' + s.mean_score_rows + ' rows');
+    item('null baseline', fmt(s.null_baseline) + ' ' + fmtCi(s.null_baseline_ci) + ' over ' + s.null_baseline_rows + ' rows');
     if (run.subject) item('subject', run.subject);
     run.components.forEach(function (c) { if (c.kind !== 'subject-model' && c.kind !== 'dataset') item(c.kind, c.name); });
     if (run.configHash) item('config', run.configHash.slice(0, 12));
@@ -24,22 +24,52 @@ export const SCRIPT_INDEX = String.raw`
     return box;
   }
 
+  // Every status with its label, meaning and count: the legend under the run summary, and the cells' words.
+  function stateOf(status) {
+    var found = null;
+    (meta.index.states || []).forEach(function (st) { if (st.status === status) found = st; });
+    return found || { status: status, label: String(status), meaning: '', count: 0 };
+  }
+
+  function statesLegend(states) {
+    var box = el('div', 'states');
+    box.id = 'states';
+    box.appendChild(el('h2', null, 'Result statuses'));
+    var dl = el('dl', 'stats');
+    states.forEach(function (st) {
+      var dt = el('dt', null, st.label + ' (' + st.count + ')');
+      dt.setAttribute('data-status', st.status);
+      dl.appendChild(dt);
+      dl.appendChild(el('dd', null, st.meaning));
+    });
+    box.appendChild(dl);
+    return box;
+  }
+
+  // A feature-sign's cells. A sign without a test score says which status it has, and why, instead of a bare dash:
+  // the score cell names the status (its reason on hover), the description cell gives the reason when there is no
+  // description to show.
   function summaryCells(tr, s) {
     var desc = el('td', 'desc');
     var score = el('td', 'num');
     var ci = el('td', 'num');
     if (!s) {
-      desc.appendChild(el('span', 'status', '\u2014'));
+      var none = el('span', 'status', '\u2014');
+      none.title = 'no result row for this sign: the run did not describe it';
+      desc.appendChild(none);
     } else {
+      var state = stateOf(s.status);
+      var reason = s.reason !== null && meta.index.reasons[s.reason] !== undefined ? String(meta.index.reasons[s.reason]) : null;
       if (s.planted) desc.appendChild(plantedTag(s.planted));
       if (s.description !== null) desc.appendChild(el('span', null, s.description));
+      else desc.appendChild(el('span', 'status', reason || state.meaning));
+      if (isNum(s.score)) score.textContent = fmt(s.score);
       else {
-        var status = el('span', 'status', s.status);
-        if (s.reason !== null && meta.index.reasons[s.reason] !== undefined) status.title = String(meta.index.reasons[s.reason]);
-        desc.appendChild(status);
+        var label = el('span', 'status', state.label);
+        label.setAttribute('data-status', s.status);
+        label.title = state.label + ': ' + (reason || state.meaning);
+        score.appendChild(label);
       }
-      score.textContent = fmt(s.score);
-      if (s.score === null && s.status === 'scored') score.title = 'undefined on the test split (constant predictions or activations)';
       ci.textContent = fmtCi(s.ci);
     }
     tr.appendChild(desc);
@@ -67,6 +97,7 @@ export const SCRIPT_INDEX = String.raw`
     var run = meta.run;
     container.appendChild(el('h1', null, 'expgen report: ' + run.name));
     container.appendChild(runSummary(run));
+    container.appendChild(statesLegend(meta.index.states || []));
     var controls = el('div', 'controls');
     var search = el('input');
     search.type = 'search';

@@ -4,6 +4,7 @@ import { ExpgenError } from '@expgen/contract';
 import { ExpgenCommand } from '../../base-command.js';
 import { importReleasedExemplars } from '../../../exemplars/released/index.js';
 import { lockRunFolder } from '../../../engine/run-lock.js';
+import { manifestFileForm } from '../../../exemplars/storage/index.js';
 
 export default class ExemplarsImport extends ExpgenCommand {
   static override summary =
@@ -44,7 +45,7 @@ export default class ExemplarsImport extends ExpgenCommand {
     } finally {
       lock.release();
     }
-    if (flags.json) return this.printJson(manifest);
+    if (flags.json) return this.printJson(manifestFileForm(manifest));
     this.log(`imported ${manifest.layers.length} layer(s) into ${join(outDir, 'exemplars')}`);
   }
 }

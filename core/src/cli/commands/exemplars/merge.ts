@@ -3,9 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ExpgenCommand } from '../../base-command.js';
 import { writeFileAtomic } from '@expgen/plugin-kit';
-import { MANIFEST_FILE } from '../../../engine/run-manifest.js';
+import { MANIFEST_FILE, upgradeRunManifest } from '../../../engine/run-manifest.js';
 import { checkShardsFinished } from '../../../engine/shard.js';
-import { EXEMPLARS_DIR, mergeExemplarOutputs } from '../../../exemplars/storage/index.js';
+import { EXEMPLARS_DIR, manifestFileForm, mergeExemplarOutputs } from '../../../exemplars/storage/index.js';
 import { lockRunFolder } from '../../../engine/run-lock.js';
 
 export default class ExemplarsMerge extends ExpgenCommand {
@@ -41,13 +41,13 @@ export default class ExemplarsMerge extends ExpgenCommand {
         const runManifest = JSON.parse(readFileSync(first, 'utf8')) as Record<string, unknown>;
         writeFileAtomic(
           join(outDir, MANIFEST_FILE),
-          `${JSON.stringify({ ...runManifest, shard: { index: 0, count: 1 }, mergedFrom: dirs }, null, 2)}\n`,
+          `${JSON.stringify({ ...upgradeRunManifest(runManifest), shard: { index: 0, count: 1 }, merged_from: dirs }, null, 2)}\n`,
         );
       }
     } finally {
       lock.release();
     }
-    if (flags.json) return this.printJson(manifest);
+    if (flags.json) return this.printJson(manifestFileForm(manifest));
     this.log(
       `merged ${dirs.length} shard(s) into ${join(outDir, 'exemplars')}: ${manifest.layers.length} layer(s), ${Object.entries(
         manifest.splits,
