@@ -81,7 +81,7 @@ describe('expgen describe against an OpenAI-compatible server with injected faul
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l));
-    const keys = lines.map((l) => l.key).sort();
+    const keys = lines.map((l) => `${l.feature}:${l.sign}`).sort();
     const expected = [0, 1, 2, 3, 4, 5].flatMap((i) => [`mlp/1/${i}:negative`, `mlp/1/${i}:positive`]).sort();
     assert.deepEqual(keys, expected, 'each feature and sign once');
     for (const line of lines) {
@@ -90,7 +90,7 @@ describe('expgen describe against an OpenAI-compatible server with injected faul
         assert.equal(
           line.candidates.length + line.failures.length,
           3,
-          `${line.key}: every candidate described or reported as failed`,
+          `${line.feature}:${line.sign}: every candidate described or reported as failed`,
         );
       for (const c of line.candidates)
         assert.match(c.description, /^fake feature [0-9a-f]{8}, sample \d+$/, 'no placeholder text');
@@ -133,9 +133,9 @@ describe('expgen describe against an OpenAI-compatible server with injected faul
     });
     assert.equal(result.code, 0, result.stderr);
     const { estimate } = JSON.parse(result.stdout);
-    assert.equal(estimate.featureSigns, 12);
+    assert.equal(estimate.feature_signs, 12);
     assert.equal(estimate.calls, 12 - estimate.skipped, 'one request with n per feature-sign');
-    assert.ok(estimate.promptTokens > 0);
+    assert.ok(estimate.prompt_tokens > 0);
     assert.equal(server.requests.length, before, 'nothing was sent');
   });
 });
@@ -207,9 +207,9 @@ describe('expgen describe --set describe.candidates=10 with n', () => {
     assert.ok(asked.length >= 6, `${asked.length} feature-signs described`);
     for (const row of asked) {
       assert.equal(row.status, 'described');
-      assert.equal(row.candidates.length, 10, `${row.key}: 10 candidates`);
+      assert.equal(row.candidates.length, 10, `${row.feature} ${row.sign}: 10 candidates`);
       assert.equal(new Set(row.candidates.map((c: { description: string }) => c.description)).size, 10);
-      assert.equal(row.describedBy.settings.candidateRequests, 'n');
+      assert.equal(row.described_by.settings.candidateRequests, 'n');
     }
     const perSign = server.requests.length / asked.length;
     assert.ok(perSign <= 1.5, `${server.requests.length} requests for ${asked.length} feature-signs (${perSign})`);
@@ -229,7 +229,7 @@ describe('expgen describe --set describe.candidates=10 with n', () => {
     const { server, rows, args, out, stderr } = await describeAgainst('ignores-n', { n: 'ignore' });
     const asked = rows.filter((r) => r.status !== 'skipped');
     for (const row of asked) {
-      assert.equal(row.candidates.length, 10, `${row.key}: 10 candidates`);
+      assert.equal(row.candidates.length, 10, `${row.feature} ${row.sign}: 10 candidates`);
       assert.equal(new Set(row.candidates.map((c: { description: string }) => c.description)).size, 10);
     }
     assert.equal(stderr.match(/ignores "n"/g)?.length, 1, 'detected once, said once');

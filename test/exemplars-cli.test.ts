@@ -60,7 +60,7 @@ describe('expgen exemplars on the tiny model', () => {
     assert.ok(files.includes('exemplars/mlp/layer-00/train.distribution.feather'));
     const run = JSON.parse(readFileSync(join(whole, 'expgen-manifest.json'), 'utf8'));
     assert.equal(run.command, 'exemplars');
-    assert.equal(run.subject.executionProvider, 'cpu');
+    assert.equal(run.subject.execution_provider, 'cpu');
     assert.ok(Object.keys(run.subject.hashes).length > 0, 'the model hashes are repeated beside the output');
     assert.ok(!files.some((f) => f.includes('checkpoint')), 'no checkpoint is left after a complete run');
   });

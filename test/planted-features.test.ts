@@ -17,7 +17,7 @@ interface Verdict {
   recovered: boolean | null;
 }
 interface Comparison {
-  truthFile: string;
+  truth_file: string;
   all: { planted: number; recovered: number };
   token: { planted: number; recovered: number };
   context: { planted: number; recovered: number };
@@ -32,7 +32,7 @@ interface Comparison {
  */
 describe('the demo recovers the planted features through the ONNX path', () => {
   const out = tempDir('expgen-planted-');
-  let json: { summary: { features: number }; planted: Omit<Comparison, 'verdicts' | 'truthFile'> };
+  let json: { summary: { feature_signs: number }; planted: Omit<Comparison, 'verdicts' | 'truth_file'> };
   let comparison: Comparison;
   let truth: PlantedTruth;
   let rows: ResultRow[];
@@ -42,7 +42,7 @@ describe('the demo recovers the planted features through the ONNX path', () => {
     assert.equal(result.code, 0, result.stderr);
     json = JSON.parse(result.stdout);
     comparison = JSON.parse(readFileSync(join(out, 'planted-comparison.json'), 'utf8'));
-    truth = JSON.parse(readFileSync(comparison.truthFile, 'utf8'));
+    truth = JSON.parse(readFileSync(comparison.truth_file, 'utf8'));
     rows = readFileSync(join(out, 'results.jsonl'), 'utf8')
       .trim()
       .split('\n')

@@ -124,7 +124,23 @@ describe('expgen report in headless Chromium', { skip }, () => {
       assert.equal(await page.textContent('#count'), '128 features');
       const scored = page.locator('#index tbody tr').filter({ hasText: /\[-?\d\.\d{3}, -?\d\.\d{3}\]/ });
       assert.ok((await scored.count()) > 30, 'most features show a score and its interval');
-      assert.match((await page.textContent('.run'))!, /mean score, test split: -?\d\.\d{3} \[/);
+      assert.match((await page.textContent('.run'))!, /mean score, test split: -?\d\.\d{3} \[.*\] over \d+ rows/);
+      // Every result status is explained under the summary, with its count; a sign without a score names its status
+      // in the score cell (the reason on hover) rather than a bare dash.
+      const legend = page.locator('#states dt');
+      assert.deepEqual(
+        (await legend.allTextContents()).map((t) => t.replace(/ \(\d+\)$/, '')),
+        ['scored', 'no test score', 'no selection score', 'failed', 'skipped'],
+      );
+      for (const text of await page.locator('#states dd').allTextContents()) assert.ok(text.length > 30, text);
+      const unscored = page.locator('#index tbody td.num span.status[data-status]');
+      assert.ok((await unscored.count()) > 0, 'the demo has signs without a test score');
+      for (const label of (await unscored.allTextContents()).slice(0, 20))
+        assert.ok(['no test score', 'no selection score', 'failed', 'skipped'].includes(label), label);
+      assert.match(
+        (await unscored.first().getAttribute('title'))!,
+        /^(no test score|no selection score|failed|skipped): \S/,
+      );
       await page.screenshot({ path: join(outputDir, 'report-index.png') });
       assertQuiet(opened);
     } finally {
@@ -138,7 +154,7 @@ describe('expgen report in headless Chromium', { skip }, () => {
     try {
       const scores = async () =>
         (await page.locator('#index tbody tr:not([hidden]) td:nth-child(3)').allTextContents()).map((t) =>
-          t === '—' ? null : Number(t),
+          /^-?\d/.test(t) ? Number(t) : null,
         );
       await page.click('button[data-sort="positive"]');
       assert.equal(await page.getAttribute('#index th:has(button[data-sort="positive"])', 'aria-sort'), 'descending');

@@ -36,17 +36,21 @@ describe('expgen run on the embedded default', () => {
         RESULT_COLUMNS.map((c) => c.name),
       );
       assert.match(row.feature as string, /^mlp\/1\/\d+$/);
+      assert.equal(row.feature, `${row.space}/${row.layer}/${row.index}`, 'the join keys are the parts of the key');
       assert.ok(['positive', 'negative'].includes(row.sign as string));
       if (row.status === 'scored') {
         assert.equal(typeof row.description, 'string');
-        assert.ok(row.score === null || (typeof row.score === 'number' && Math.abs(row.score) <= 1));
+        assert.ok(typeof row.score === 'number' && Math.abs(row.score) <= 1, 'a scored row has a score');
+        assert.equal(row.reason, null);
         if (row.ci !== null)
           assert.ok(
             Array.isArray(row.ci) && row.ci.length === 2 && (row.ci as number[])[0]! <= (row.ci as number[])[1]!,
           );
       } else {
+        assert.ok(['no_test_score', 'no_selection_score', 'failed', 'skipped'].includes(row.status as string));
         assert.equal(row.score, null);
-        assert.equal(typeof row.reason, 'string', 'a failed or skipped row says why');
+        assert.equal(typeof row.reason, 'string', 'a row without a score says why');
+        assert.equal(typeof row.description === 'string', row.status === 'no_test_score');
       }
     }
     assert.ok(rows.filter((r) => r.status === 'scored').length > 50, 'most features are scored');
@@ -69,10 +73,23 @@ describe('expgen run on the embedded default', () => {
     assert.equal(result.code, 0, result.stderr);
     const { summary } = JSON.parse(result.stdout);
     assert.ok(
-      summary.meanScore > summary.nullBaseline + 0.2,
-      `mean ${summary.meanScore} vs null ${summary.nullBaseline}`,
+      summary.mean_score > summary.null_baseline + 0.2,
+      `mean ${summary.mean_score} vs null ${summary.null_baseline}`,
     );
-    assert.ok(summary.meanScoreCi[0] > summary.nullBaselineCi[1], 'the intervals do not overlap');
+    assert.ok(summary.mean_score_ci[0] > summary.null_baseline_ci[1], 'the intervals do not overlap');
+    // Every status counted, and each mean over the rows it is taken over.
+    const rows = readRows(whole);
+    const count = (status: string) => rows.filter((r) => r.status === status).length;
+    assert.deepEqual(summary.states, {
+      scored: count('scored'),
+      no_test_score: count('no_test_score'),
+      no_selection_score: count('no_selection_score'),
+      failed: count('failed'),
+      skipped: count('skipped'),
+    });
+    assert.equal(summary.feature_signs, rows.length);
+    assert.equal(summary.mean_score_rows, count('scored'));
+    assert.equal(summary.null_baseline_rows, rows.filter((r) => r.status === 'scored' && r.null_score !== null).length);
   });
 
   it('running the stages one by one gives the same results', async () => {

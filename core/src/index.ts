@@ -79,7 +79,12 @@ export {
   type ExemplarRow,
   type ExemplarRowInput,
 } from './exemplars/storage/index.js';
-export { runDescribeStage, type DescribeStageInput } from './describe/describe-stage.js';
+export {
+  runDescribeStage,
+  CANDIDATE_COLUMNS,
+  CANDIDATES_FORMAT,
+  type DescribeStageInput,
+} from './describe/describe-stage.js';
 export {
   describedKey,
   readDescribedLine,
