@@ -74,14 +74,7 @@ export function upgradeRunManifest(manifest: Record<string, unknown>): Record<st
     ...(configHash !== undefined ? { config_hash: configHash } : {}),
     ...rest,
     ...(Array.isArray(components) ? { components: components.map(readProvenanceRecord) } : {}),
-    ...(s
-      ? {
-          subject: subjectRecord({
-            ...(s as unknown as SubjectModelInfo),
-            ...(s['plantedTruth'] === undefined ? {} : { plantedTruth: s['plantedTruth'] as string }),
-          }),
-        }
-      : {}),
+    ...(s ? { subject: subjectRecord(s as unknown as SubjectModelInfo) } : {}),
     ...(mergedFrom !== undefined ? { merged_from: mergedFrom } : {}),
   };
 }
