@@ -64,6 +64,10 @@ const BENCHMARKS = {
     'bench/dist/core/exemplar-write-bench.js',
     "one layer-split's exemplar file at Llama-3.1-8B's width, column buffers vs a plain sequential write of the same bytes, MB/s",
   ],
+  'results-write': [
+    'bench/dist/core/results-write-bench.js',
+    'results.arrow and candidates.arrow (typed structs, column buffers) vs the previous writer (JSON text), rows/s',
+  ],
   'exemplar-state': [
     'bench/dist/core/exemplar-state-bench.js',
     'streaming top-k/bottom-k/extremes update vs a sort-based reference',
