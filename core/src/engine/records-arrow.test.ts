@@ -113,6 +113,20 @@ describe('recordsToArrow', () => {
     );
   });
 
+  it('writes many rows in record batches of 65,536, read back whole', () => {
+    const rows = Array.from({ length: 65_536 + 10 }, (_, i) => ({ feature: `mlp/0/${i}`, ranks: [i, i + 1] }));
+    const table = tableFromIPC(recordsToArrow(nested, rows));
+    assert.deepEqual(
+      table.batches.map((b) => b.numRows),
+      [65_536, 10],
+    );
+    assert.equal(table.getChild('feature')!.get(65_540), 'mlp/0/65540');
+    assert.deepEqual(
+      [...(table.getChild('ranks')!.get(65_540) as { toArray(): Int32Array }).toArray()],
+      [65_540, 65_541],
+    );
+  });
+
   it('writes an empty table with the same columns', () => {
     const table = tableFromIPC(recordsToArrow(nested, []));
     assert.equal(table.numRows, 0);
