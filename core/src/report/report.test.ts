@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -8,25 +8,12 @@ import { isExpgenError, PLANTED_TRUTH_FORMAT } from '@expgen/contract';
 import type { DistributionRow } from '../exemplars/storage/index.js';
 import { fakeTokenizer, memoryLogger } from '@expgen/contract/testing';
 import { writePlantedComparison } from '../planted/index.js';
-import { RESULT_STATUSES, STATUS_LABELS, STATUS_MEANINGS } from '../score/result-states.js';
-import type { RunSummary } from '../score/results.js';
 import { escapeHtml, jsonForScript, visibleText } from './escape.js';
 import { histogramView } from './histogram-view.js';
 import { CONTENT_SECURITY_POLICY } from './render-page.js';
 import { groupTokens } from './token-groups.js';
+import { blocks, HOSTILE, makeRun } from './report-fixtures.test-util.js';
 import { SINGLE_FILE_MAX_FEATURES, writeReport, writeRunReport } from './write-report.js';
-
-/** Strings from the web that must come out of the report as inert, visible text. */
-const HOSTILE = [
-  '<script>alert(1)</script>',
-  '<img src=x onerror=alert(1)>',
-  '</textarea><textarea>',
-  '</script><!--<script>alert(2)//-->',
-  '"><b onmouseover=alert(3)>&amp;</b>',
-  'file\u202Egnp.exe zero\u200Bwidth \u2066iso\u2069 line\u2028break',
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: a hostile string the report must show verbatim
-  'goose 🪿 {{marker}} \'quotes\' "double" `tick` ${x}',
-];
 
 describe('report escaping', () => {
   it('escapeHtml escapes the five markup characters', () => {
@@ -130,128 +117,6 @@ describe('histograms', () => {
     assert.deepEqual([h.low, h.high, h.counts, h.below, h.above], [-3, 0, [1, 1, 2], 1, 0]);
   });
 });
-
-/** snake_case keys in camelCase, deeply: how expgen spelled its files before format 2. */
-function camelKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(camelKeys);
-  if (!value || typeof value !== 'object') return value;
-  return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), camelKeys(v)]),
-  );
-}
-
-/**
- * A run folder as stage 3 leaves it, with hostile text everywhere a string can be. Feature 1's negative sign
- * failed; feature 2's positive sign has a chosen description without a test score. `legacy`: the files as expgen
- * wrote them before format 2 (camelCase keys, no feature-key parts, `scored` for a row without a test score).
- */
-function makeRun(features: number, options: { details?: boolean; legacy?: boolean } = {}): string {
-  const dir = mkdtempSync(join(tmpdir(), 'expgen-report-unit-'));
-  const spell = (value: Record<string, unknown>) => JSON.stringify(options.legacy ? camelKeys(value) : value);
-  const tok = fakeTokenizer();
-  const rows: string[] = [];
-  const described: string[] = [];
-  for (let f = 0; f < features; f++) {
-    for (const sign of ['positive', 'negative'] as const) {
-      const description = `${HOSTILE[f % HOSTILE.length]} (${sign})`;
-      const failed = f === 1 && sign === 'negative';
-      const noTestScore = f === 2 && sign === 'positive';
-      const status = failed ? 'failed' : noTestScore && !options.legacy ? 'no_test_score' : 'scored';
-      const withScore = !failed && !noTestScore;
-      rows.push(
-        spell({
-          feature: `mlp/0/${f}`,
-          ...(options.legacy ? {} : { space: 'mlp', layer: 0, index: f }),
-          sign,
-          status,
-          reason: failed ? '<b>no</b> candidate' : noTestScore && !options.legacy ? 'constant <i>on test</i>' : null,
-          description: failed ? null : description,
-          score: withScore ? 0.5 - f / 1000 : null,
-          ci: withScore ? [0.4, 0.6] : null,
-          selection_score: 0.6,
-          candidates: 2,
-          pearson: withScore ? 0.5 : null,
-          r_squared: withScore ? 0.25 : null,
-          absolute_deviation_explained: 0.1,
-          pooled_score: 0.55,
-          null_score: withScore ? 0.01 : null,
-          describer: null,
-          simulator: null,
-          scorer: null,
-        }),
-      );
-      described.push(
-        spell({
-          feature: `mlp/0/${f}`,
-          sign,
-          candidates: [],
-          failures: [{ seed: 9, reason: 'malformed', detail: '<img src=x onerror=alert(9)>' }],
-          threshold: 1.5,
-          threshold_rule: 'rule</script>',
-        }),
-      );
-      if (options.details === false) continue;
-      const exemplar = (text: string, split: string) => {
-        const tokens = [0, ...tok.encode(text)];
-        return {
-          split,
-          stratum: 'top',
-          sign,
-          rank: 0,
-          sequence: 7,
-          dataset: 'web<script>',
-          document: 'doc</script>\u202E',
-          count_from: 1,
-          tokens,
-          activations: tokens.map((_, i) => (sign === 'positive' ? 1 : -1) * (i % 4)),
-        };
-      };
-      const report = HOSTILE.map((h) => exemplar(h, 'test'));
-      const selection = HOSTILE.slice(0, 3).map((h) => exemplar(h, 'valid'));
-      const predictions = (set: { tokens: number[] }[]) => set.map((e) => e.tokens.map((_, i) => i % 3));
-      const detail = {
-        ...(options.legacy ? {} : { format: 'expgen-feature-detail/2', expgen_version: '0.0.0' }),
-        feature: `mlp/0/${f}`,
-        sign,
-        chosen: 0,
-        selection,
-        report,
-        candidates: [
-          {
-            description,
-            seed: 0,
-            selection_score: 0.6,
-            selection_predictions: predictions(selection),
-            report_predictions: predictions(report),
-          },
-          {
-            description: '</textarea>second',
-            seed: 1,
-            selection_score: null,
-            selection_predictions: predictions(selection),
-            report_predictions: null,
-          },
-        ],
-      };
-      const path = join(dir, 'features', 'mlp', 'layer-00', `${f}.${sign}.json`);
-      mkdirSync(join(path, '..'), { recursive: true });
-      writeFileSync(path, spell(detail));
-    }
-  }
-  writeFileSync(join(dir, 'results.jsonl'), `${rows.join('\n')}\n`);
-  mkdirSync(join(dir, 'descriptions'));
-  writeFileSync(join(dir, 'descriptions', 'candidates.jsonl'), `${described.join('\n')}\n`);
-  return dir;
-}
-
-/** The JSON blocks of a page, parsed, by id. */
-function blocks(html: string): Map<string, unknown> {
-  const out = new Map<string, unknown>();
-  for (const m of html.matchAll(/<script type="application\/json" id="([a-z0-9-]+)">([^<]*)<\/script>/g))
-    out.set(m[1]!, JSON.parse(m[2]!));
-  return out;
-}
-
 function checkInert(html: string): void {
   // Every <script in the file is one of the report's own: the JSON blocks and the one script at the end.
   const scripts = [...html.matchAll(/<script\b/gi)].length;
@@ -338,66 +203,6 @@ describe('writeReport', () => {
     assert.equal(page.signs[0]!.reportPredictions.length, HOSTILE.length);
     assert.equal(page.signs[0]!.failures[0]!.detail, '<img src=x onerror=alert(9)>');
     assert.equal(page.signs[0]!.thresholdRule, 'rule</script>');
-  });
-
-  it('explains every result status in the index: a legend with counts, and each sign without a score names its status', async () => {
-    const dir = makeRun(3);
-    const html = readFileSync((await writeReport({ runDir: dir, tokenizer })).path, 'utf8');
-    const meta = blocks(html).get('expgen-meta') as {
-      run: { summary: RunSummary };
-      index: {
-        states: { status: string; label: string; meaning: string; count: number }[];
-        entries: { positive: { status: string; description: string | null; score: number | null } }[];
-        reasons: string[];
-      };
-    };
-    assert.deepEqual(
-      meta.index.states.map((s) => [s.status, s.label, s.meaning, s.count]),
-      RESULT_STATUSES.map((s) => [
-        s,
-        STATUS_LABELS[s],
-        STATUS_MEANINGS[s],
-        { scored: 4, no_test_score: 1, failed: 1 }[s as string] ?? 0,
-      ]),
-    );
-    assert.ok(
-      meta.index.states.every((s) => s.meaning.length > 20),
-      'every status is explained in words',
-    );
-    assert.deepEqual(meta.run.summary.states, {
-      scored: 4,
-      no_test_score: 1,
-      no_selection_score: 0,
-      failed: 1,
-      skipped: 0,
-    });
-    assert.equal(meta.run.summary.mean_score_rows, 4);
-    const chosenWithoutScore = meta.index.entries[2]!.positive;
-    assert.deepEqual(
-      [chosenWithoutScore.status, chosenWithoutScore.description, chosenWithoutScore.score],
-      ['no_test_score', `${HOSTILE[2]} (positive)`, null],
-    );
-    assert.ok(meta.index.reasons.includes('constant <i>on test</i>'));
-    // The page script renders the legend and the status words (the browser test checks the rendered page).
-    assert.match(html, /function statesLegend\(/);
-    assert.match(html, /state\.label \+ ': ' \+ \(reason \|\| state\.meaning\)/);
-  });
-
-  it("reads a run folder written before format 2 (camelCase names) as today's, its statuses restated", async () => {
-    const current = blocks(readFileSync((await writeReport({ runDir: makeRun(3), tokenizer })).path, 'utf8'));
-    const legacy = blocks(
-      readFileSync((await writeReport({ runDir: makeRun(3, { legacy: true }), tokenizer })).path, 'utf8'),
-    );
-    type Meta = {
-      index: { states: unknown; entries: { positive: { status: string }; negative: { status: string } }[] };
-    };
-    const [a, b] = [current.get('expgen-meta') as Meta, legacy.get('expgen-meta') as Meta];
-    assert.deepEqual(b.index.states, a.index.states);
-    assert.deepEqual(
-      b.index.entries.map((e) => [e.positive.status, e.negative.status]),
-      a.index.entries.map((e) => [e.positive.status, e.negative.status]),
-    );
-    for (const id of ['expgen-f0', 'expgen-f1']) assert.deepEqual(legacy.get(id), current.get(id), id);
   });
 
   it('writes a folder of linked, self-contained pages when asked or when the run is large', async () => {
