@@ -47,8 +47,9 @@ export const SCRIPT_INDEX = String.raw`
   }
 
   // A feature-sign's cells. A sign without a test score says which status it has, and why, instead of a bare dash:
-  // the score cell names the status (its reason on hover), the description cell gives the reason when there is no
-  // description to show.
+  // the score cell names the status (its reason on hover); without a description, the description cell says why in
+  // a few words (a failure's own reason, which varies, in full), the whole reason on hover.
+  var NO_DESCRIPTION = { no_selection_score: 'none chosen', skipped: 'sign never reached' };
   function summaryCells(tr, s) {
     var desc = el('td', 'desc');
     var score = el('td', 'num');
@@ -62,7 +63,11 @@ export const SCRIPT_INDEX = String.raw`
       var reason = s.reason !== null && meta.index.reasons[s.reason] !== undefined ? String(meta.index.reasons[s.reason]) : null;
       if (s.planted) desc.appendChild(plantedTag(s.planted));
       if (s.description !== null) desc.appendChild(el('span', null, s.description));
-      else desc.appendChild(el('span', 'status', reason || state.meaning));
+      else {
+        var why = el('span', 'status', NO_DESCRIPTION[s.status] || reason || state.meaning);
+        why.title = reason || state.meaning;
+        desc.appendChild(why);
+      }
       if (isNum(s.score)) score.textContent = fmt(s.score);
       else {
         var label = el('span', 'status', state.label);
