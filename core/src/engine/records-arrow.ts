@@ -4,6 +4,7 @@ import {
   Float64,
   Int32,
   List,
+  Struct,
   Table,
   Utf8,
   tableToIPC,
@@ -12,15 +13,21 @@ import {
   type Vector,
 } from 'apache-arrow';
 
-/** Column kinds of small result tables (one row per feature and sign); `json` holds nested values as JSON text. */
-export type RecordColumnType = 'utf8' | 'int32' | 'float64' | 'bool' | 'float64-list' | 'utf8-list' | 'json';
+/**
+ * Column kinds of small result tables (one row per feature and sign); `json` holds nested values as JSON text,
+ * `struct` an object whose fields are the column's `fields` (a typed Arrow struct: pandas reads dicts, polars and
+ * DuckDB struct fields).
+ */
+export type RecordColumnType = 'utf8' | 'int32' | 'float64' | 'bool' | 'float64-list' | 'utf8-list' | 'json' | 'struct';
 
 export interface RecordColumn {
   readonly name: string;
   readonly type: RecordColumnType;
+  /** A `struct` column's fields, each nullable. */
+  readonly fields?: readonly RecordColumn[];
 }
 
-const ARROW_TYPES: Record<RecordColumnType, () => DataType> = {
+const ARROW_TYPES: Record<Exclude<RecordColumnType, 'struct'>, () => DataType> = {
   utf8: () => new Utf8(),
   json: () => new Utf8(),
   int32: () => new Int32(),
@@ -40,16 +47,27 @@ export function recordsToArrow(
   rows: readonly Readonly<Record<string, unknown>>[],
 ): Uint8Array {
   const vectors: Record<string, Vector> = {};
-  for (const column of columns) {
-    const type = ARROW_TYPES[column.type]();
-    const values = rows.map((row) => {
-      const value = row[column.name];
-      if (value === undefined || value === null) return null;
-      if (column.type === 'json') return JSON.stringify(value);
-      if (column.type === 'float64' && typeof value === 'number' && !Number.isFinite(value)) return null;
-      return value;
-    });
-    vectors[column.name] = vectorFromArray(values, type);
-  }
+  for (const column of columns)
+    vectors[column.name] = vectorFromArray(
+      rows.map((row) => cellValue(column, row[column.name])),
+      arrowType(column),
+    );
   return tableToIPC(new Table(vectors), 'file');
+}
+
+function arrowType(column: RecordColumn): DataType {
+  if (column.type !== 'struct') return ARROW_TYPES[column.type]();
+  return new Struct((column.fields ?? []).map((f) => new Field(f.name, arrowType(f), true)));
+}
+
+/** A value as its column stores it: null for missing, JSON text for `json`, null for a non-finite float. */
+function cellValue(column: RecordColumn, value: unknown): unknown {
+  if (value === undefined || value === null) return null;
+  if (column.type === 'json') return JSON.stringify(value);
+  if (column.type === 'float64' && typeof value === 'number' && !Number.isFinite(value)) return null;
+  if (column.type === 'struct')
+    return Object.fromEntries(
+      (column.fields ?? []).map((f) => [f.name, cellValue(f, (value as Record<string, unknown>)[f.name])]),
+    );
+  return value;
 }

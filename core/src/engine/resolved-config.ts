@@ -1,5 +1,5 @@
 import { ExpgenError, formatKeyPath, SchemaError, type ComponentKind, type KeyPath } from '@expgen/contract';
-import type { ComponentSection, DatasetSection, ExpgenConfig } from '../config/config-schema.js';
+import type { ComponentSection, DatasetSection, ExpgenConfig, ReportedScorerSection } from '../config/config-schema.js';
 import { hashConfig, type LoadedConfig } from '../config/load-config.js';
 import type { PluginRegistry, RegisteredComponent } from '../plugins/plugin-registry.js';
 
@@ -43,8 +43,21 @@ export interface ResolvedConfig {
   sourceOf(path: KeyPath): string;
   /** The resolved component section at `path` (`['describer']`, `['datasets', 1]`). */
   component(path: KeyPath): ResolvedComponent;
-  /** Every resolved section of `kind`, in config order (several only for datasets). */
+  /** Every resolved section of `kind`, in config order (several for datasets, and for scorers with `scorers`). */
   components(kind: ComponentKind): readonly ResolvedComponent[];
+  /**
+   * The scorers the run reports, by name: the `scorers` entries, or the `scorer` section alone when the list is
+   * empty. `sameAsSelection`: the entry is the `scorer` section's component with the same options, so the run
+   * creates it once and computes its scores once.
+   */
+  reportedScorers(): readonly ReportedScorer[];
+}
+
+/** A scorer the run reports under `name` (its key in `scores`; the Arrow column `scores_<name in snake_case>`). */
+export interface ReportedScorer {
+  readonly name: string;
+  readonly component: ResolvedComponent;
+  readonly sameAsSelection: boolean;
 }
 
 /**
@@ -54,7 +67,11 @@ export interface ResolvedConfig {
 export function resolveConfig(loaded: LoadedConfig, registry: PluginRegistry): ResolvedConfig {
   const raw = loaded.config;
   const resolved: ResolvedComponent[] = [];
-  const parse = <S extends ComponentSection | DatasetSection>(kind: ComponentKind, path: KeyPath, section: S): S => {
+  const parse = <S extends ComponentSection | DatasetSection | ReportedScorerSection>(
+    kind: ComponentKind,
+    path: KeyPath,
+    section: S,
+  ): S => {
     const component = resolveSection(loaded, registry, kind, path, section);
     resolved.push(component);
     return { ...section, options: component.options };
@@ -69,8 +86,10 @@ export function resolveConfig(loaded: LoadedConfig, registry: PluginRegistry): R
     ...raw,
     ...sections,
     datasets: raw.datasets.map((section, i) => parse('dataset', ['datasets', i], section)),
+    scorers: raw.scorers.map((section, i) => parse('scorer', ['scorers', i], section)),
   };
   const byPath = new Map(resolved.map((c) => [formatKeyPath(c.path), c]));
+  const reported = reportedScorersOf(loaded, config, byPath);
   return {
     config,
     hash: hashConfig(config),
@@ -85,7 +104,52 @@ export function resolveConfig(loaded: LoadedConfig, registry: PluginRegistry): R
       return found;
     },
     components: (kind) => resolved.filter((c) => c.kind === kind),
+    reportedScorers: () => reported,
   };
+}
+
+/** A scorer's name as an Arrow column suffix: snake_case (`-` and `.` become `_`). */
+export function snakeCaseName(name: string): string {
+  return name.replace(/[-.]/g, '_');
+}
+
+function reportedScorersOf(
+  loaded: LoadedConfig,
+  config: ExpgenConfig,
+  byPath: ReadonlyMap<string, ResolvedComponent>,
+): ReportedScorer[] {
+  const selection = byPath.get('scorer')!;
+  const same = (c: ResolvedComponent) =>
+    c.plugin === selection.plugin &&
+    c.declaration === selection.declaration &&
+    hashConfig(c.options ?? null) === hashConfig(selection.options ?? null);
+  if (config.scorers.length === 0)
+    return [{ name: config.scorer.component, component: selection, sameAsSelection: true }];
+  const byName = new Map<string, number>();
+  const byColumn = new Map<string, string>();
+  return config.scorers.map((section, i) => {
+    const name = section.name ?? section.component;
+    const where = `${loaded.sourceOf(['scorers', i])}: scorers[${i}]`;
+    const earlier = byName.get(name);
+    if (earlier !== undefined)
+      throw new ExpgenError(
+        `${where}: the name "${name}" is also scorers[${earlier}]'s: give one of them another name (scorers[${i}].name)`,
+      );
+    if (!/^[a-z][a-z0-9._-]*$/.test(name))
+      throw new ExpgenError(
+        `${where}: "${name}" cannot name a score (lowercase letters, digits, ".", "_" and "-", starting with a letter): set scorers[${i}].name`,
+      );
+    const column = snakeCaseName(name);
+    const clash = byColumn.get(column);
+    if (clash !== undefined)
+      throw new ExpgenError(
+        `${where}: "${name}" and "${clash}" would share the Arrow column scores_${column}: rename one (scorers[${i}].name)`,
+      );
+    byName.set(name, i);
+    byColumn.set(column, name);
+    const component = byPath.get(formatKeyPath(['scorers', i]))!;
+    return { name, component, sameAsSelection: same(component) };
+  });
 }
 
 /** Finds the component a config section names and validates its options with the plugin's schema. */

@@ -24,10 +24,16 @@ const rows = features.flatMap((feature, i) =>
   })),
 );
 /** A deterministic stand-in for "simulate this description on that feature's test data". */
-const scoreOn = async (description: string, target: string, sign: Sign) =>
+const valueOf = (description: string, target: string, sign: Sign) =>
   description === `description of ${target}`
     ? 1
     : ((description.length * 7 + target.length + (sign === 'positive' ? 1 : 0)) % 11) / 10;
+/** Scored, like a judge behind a server, after a delay that differs per pair (answers arrive out of order). */
+const scoreOn = async (description: string, target: string, sign: Sign) => {
+  await new Promise((resolve) => setTimeout(resolve, (target.length * 13 + description.length) % 5));
+  const value = valueOf(description, target, sign);
+  return { nullScore: value, scores: { correlation: value, detection: 1 - value } };
+};
 
 describe('null baseline pairs', () => {
   it('pair every feature with another, never itself, the same way for any seed-mate', () => {
@@ -46,6 +52,12 @@ describe('null baseline pairs', () => {
   it('feature shards computing their own descriptions give exactly the unsharded null scores once merged', async () => {
     const pairing = NullPairing.over(features, 0);
     const whole = applyNullScores(rows, await scoreNullPairs(rows, pairing, scoreOn));
+    const concurrent = await scoreNullPairs(rows, pairing, scoreOn, 8);
+    assert.deepEqual(
+      concurrent,
+      await scoreNullPairs(rows, pairing, scoreOn),
+      'the same scores in the same order, 8 at once',
+    );
     assert.ok(whole.some((r) => r.nullScore !== null));
     assert.ok(
       whole.every((r) => r.status === 'scored' || r.nullScore === null),
@@ -76,6 +88,25 @@ describe('null baseline pairs', () => {
       writeNullScores(unsharded, await scoreNullPairs(rows, pairing, scoreOn));
       assert.deepEqual(readNullScores(out), readNullScores(unsharded), 'the merged file is the unsharded one');
     }
+  });
+
+  it("puts each reported scorer's null score on its entry of the row", async () => {
+    const withScores = rows.map((r) => ({
+      ...r,
+      scores: { correlation: { score: 0.5, null_score: null }, detection: { score: 0.9, null_score: null } },
+    }));
+    const applied = applyNullScores(
+      withScores,
+      await scoreNullPairs(withScores, NullPairing.over(features, 0), scoreOn),
+    );
+    const scored = applied.filter((r) => r.nullScore !== null);
+    assert.ok(scored.length > 0);
+    for (const r of scored) {
+      assert.equal(r.scores.correlation.null_score, r.nullScore);
+      assert.equal(r.scores.detection.null_score, 1 - r.nullScore!);
+      assert.equal(r.scores.detection.score, 0.9, 'the rest of the entry is kept');
+    }
+    for (const r of applied.filter((x) => x.status !== 'scored')) assert.equal(r.scores.detection.null_score, null);
   });
 
   it('a shard made before null scores were kept merges as it was', () => {

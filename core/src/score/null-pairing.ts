@@ -48,7 +48,16 @@ export interface NullScore {
   readonly feature: string;
   readonly sign: Sign;
   readonly descriptionOf: string;
+  /** The selection scorer's value. */
   readonly nullScore: number | null;
+  /** Every reported scorer's value, by name (absent from files written before several scorers were reported). */
+  readonly scores?: Readonly<Record<string, number | null>>;
+}
+
+/** What scoring one pair gives: the selection scorer's value and every reported scorer's. */
+export interface PairScores {
+  readonly nullScore: number | null;
+  readonly scores: Readonly<Record<string, number | null>>;
 }
 
 /** What the null baseline reads of a result row. */
@@ -60,45 +69,73 @@ interface PairableRow {
 }
 
 /**
- * Scores each scored row's chosen description on its target's test data (`scoreOn`). A target among `rows` that
- * is not scored gets no null score (it would not be shown), so it is not simulated; a target outside `rows` (in
- * another feature shard) is, since its status is known only there.
+ * Scores each scored row's chosen description on its target's test data (`scoreOn`), up to `concurrency` pairs at
+ * once (judges behind HTTP servers want many in flight; the scores are the same in any order). A target among
+ * `rows` that is not scored gets no null score (it would not be shown), so it is not scored; a target outside
+ * `rows` (in another feature shard) is, since its status is known only there.
  */
 export async function scoreNullPairs(
   rows: readonly PairableRow[],
   pairing: NullPairing,
-  scoreOn: (description: string, target: string, sign: Sign) => Promise<number | null>,
+  scoreOn: (description: string, target: string, sign: Sign) => Promise<PairScores>,
+  concurrency = 1,
 ): Promise<NullScore[]> {
   const statusHere = new Map(rows.map((r) => [pairKey(r.feature, r.sign), r.status]));
-  const out: NullScore[] = [];
+  const out: (NullScore | undefined)[] = [];
+  const running = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
   for (const row of rows) {
     await letSignalsIn();
+    if (failure) break;
     if (row.status !== 'scored' || row.description === null) continue;
     const target = pairing.targetOf(row.feature);
     if (target === null) continue;
     const status = statusHere.get(pairKey(target, row.sign));
     if (status !== undefined && status !== 'scored') continue;
-    out.push({
-      feature: target,
-      sign: row.sign,
-      descriptionOf: row.feature,
-      nullScore: await scoreOn(row.description, target, row.sign),
-    });
+    const slot = out.length;
+    out.push(undefined);
+    const job = scoreOn(row.description, target, row.sign)
+      .then((scored) => {
+        out[slot] = { feature: target, sign: row.sign, descriptionOf: row.feature, ...scored };
+      })
+      .catch((error: unknown) => {
+        failure ??= { error };
+      })
+      .finally(() => running.delete(job));
+    running.add(job);
+    if (running.size >= Math.max(1, concurrency)) await Promise.race(running);
   }
-  return out;
+  await Promise.all(running);
+  if (failure) throw failure.error;
+  return out as NullScore[];
 }
 
-/** Each row with its null score from `scores`: scored rows only; null where no score was computed. */
-export function applyNullScores<Row extends { feature: string; sign: Sign; status: string }>(
-  rows: readonly Row[],
-  scores: Iterable<NullScore>,
-): (Row & { nullScore: number | null })[] {
-  const byTarget = new Map<string, number | null>();
-  for (const s of scores) byTarget.set(pairKey(s.feature, s.sign), s.nullScore);
-  return rows.map((row) => ({
-    ...row,
-    nullScore: row.status === 'scored' ? (byTarget.get(pairKey(row.feature, row.sign)) ?? null) : null,
-  }));
+/**
+ * Each row with its null scores from `scores` (the selection scorer's `nullScore`, and each reported scorer's
+ * `scores.<name>.null_score`): scored rows only; null where no score was computed.
+ */
+export function applyNullScores<
+  Row extends {
+    feature: string;
+    sign: Sign;
+    status: string;
+    scores?: Readonly<Record<string, { readonly null_score: number | null }>>;
+  },
+>(rows: readonly Row[], scores: Iterable<NullScore>): (Row & { nullScore: number | null })[] {
+  const byTarget = new Map<string, NullScore>();
+  for (const s of scores) byTarget.set(pairKey(s.feature, s.sign), s);
+  return rows.map((row) => {
+    const found = row.status === 'scored' ? byTarget.get(pairKey(row.feature, row.sign)) : undefined;
+    const entries = row.scores
+      ? Object.fromEntries(
+          Object.entries(row.scores).map(([name, entry]) => [
+            name,
+            { ...entry, null_score: found?.scores?.[name] ?? null },
+          ]),
+        )
+      : undefined;
+    return { ...row, nullScore: found?.nullScore ?? null, ...(entries ? { scores: entries } : {}) };
+  });
 }
 
 /** Where a run folder keeps the null scores its descriptions produced, for `expgen merge`. */

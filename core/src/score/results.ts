@@ -3,6 +3,8 @@ import { compareFeatureKeys, parseFeatureKey, type FeatureKey, type Provenance, 
 import { summarizeScores, writeFileAtomic } from '@expgen/plugin-kit';
 import type { ExpgenConfig } from '../config/config-schema.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
+import { snakeCaseName } from '../engine/resolved-config.js';
+import type { ScoreEntry } from './reported-scores.js';
 
 /**
  * One row of `results.jsonl` / `results.arrow`: every field is present on every row, failed and skipped rows
@@ -35,6 +37,12 @@ export interface ResultRow {
   readonly describer: Provenance | null;
   readonly simulator: (Provenance & { readonly mode: string | null }) | null;
   readonly scorer: Provenance | null;
+  /**
+   * Every reported scorer's result on the test split, by name (`scorers` in the config, or `scorer` alone): value,
+   * 95% bootstrap interval, null baseline, judgments and failures. In `results.arrow`, one struct column per
+   * scorer, `scores_<name in snake_case>`.
+   */
+  readonly scores: Readonly<Record<string, ScoreEntry>>;
 }
 
 export const RESULT_COLUMNS: readonly RecordColumn[] = [
@@ -55,7 +63,37 @@ export const RESULT_COLUMNS: readonly RecordColumn[] = [
   { name: 'describer', type: 'json' },
   { name: 'simulator', type: 'json' },
   { name: 'scorer', type: 'json' },
+  { name: 'scores', type: 'json' },
 ];
+
+/** The fields of a `scores_<name>` struct column of `results.arrow`: a `ScoreEntry`. */
+const SCORE_ENTRY_FIELDS: readonly RecordColumn[] = [
+  { name: 'score', type: 'float64' },
+  { name: 'ci', type: 'float64-list' },
+  { name: 'null_score', type: 'float64' },
+  { name: 'judgments', type: 'int32' },
+  { name: 'failures', type: 'int32' },
+];
+
+/** The Arrow column of a reported scorer's entries. */
+export function scoreColumnName(name: string): string {
+  return `scores_${snakeCaseName(name)}`;
+}
+
+/** One reported scorer over the run's scored rows: means with their intervals, and the judgments they rest on. */
+export interface ScorerSummary {
+  /** Rows whose score is defined (the mean is over them). */
+  readonly rows: number;
+  readonly mean: number | null;
+  readonly ci: readonly [number, number] | null;
+  /** Rows whose null score is defined, and their mean. */
+  readonly nullRows: number;
+  readonly nullMean: number | null;
+  readonly nullCi: readonly [number, number] | null;
+  /** Judgments (simulated sequences for a simulation scorer) the scores rest on, and judgments that failed. */
+  readonly judgments: number;
+  readonly failures: number;
+}
 
 export interface RunSummary {
   readonly features: number;
@@ -66,6 +104,8 @@ export interface RunSummary {
   readonly meanScoreCi: readonly [number, number] | null;
   readonly nullBaseline: number | null;
   readonly nullBaselineCi: readonly [number, number] | null;
+  /** Every reported scorer, by name, in config order. */
+  readonly scores: Readonly<Record<string, ScorerSummary>>;
 }
 
 export function summarize(
@@ -90,7 +130,39 @@ export function summarize(
     meanScoreCi: scores.ci ? [scores.ci.low, scores.ci.high] : null,
     nullBaseline: nulls.mean,
     nullBaselineCi: nulls.ci ? [nulls.ci.low, nulls.ci.high] : null,
+    scores: Object.fromEntries(
+      scoreNames(rows).map((name) => {
+        const entries = scored.map((r) => r.scores?.[name]).filter((e): e is ScoreEntry => e !== undefined);
+        const options = { resamples: settings.bootstrap, seed: settings.seed };
+        const values = summarizeScores(
+          entries.map((e) => e.score),
+          options,
+        );
+        const nullValues = summarizeScores(
+          entries.map((e) => e.null_score),
+          options,
+        );
+        const summary: ScorerSummary = {
+          rows: entries.filter((e) => e.score !== null).length,
+          mean: values.mean,
+          ci: values.ci ? [values.ci.low, values.ci.high] : null,
+          nullRows: entries.filter((e) => e.null_score !== null).length,
+          nullMean: nullValues.mean,
+          nullCi: nullValues.ci ? [nullValues.ci.low, nullValues.ci.high] : null,
+          judgments: entries.reduce((n, e) => n + e.judgments, 0),
+          failures: entries.reduce((n, e) => n + e.failures, 0),
+        };
+        return [name, summary];
+      }),
+    ),
   };
+}
+
+/** The reported scorers' names, in the order the rows hold them (every row holds the same). */
+export function scoreNames(rows: readonly Pick<ResultRow, 'scores'>[]): string[] {
+  const names: string[] = [];
+  for (const row of rows) for (const name of Object.keys(row.scores ?? {})) if (!names.includes(name)) names.push(name);
+  return names;
 }
 
 /**
@@ -111,7 +183,17 @@ export function writeResults(outDir: string, rows: readonly ResultRow[], keys?: 
     join(outDir, 'results.jsonl'),
     ordered.map((r) => JSON.stringify(r)).join('\n') + (ordered.length ? '\n' : ''),
   );
-  writeFileAtomic(join(outDir, 'results.arrow'), recordsToArrow(RESULT_COLUMNS, ordered));
+  // Arrow: the nested `scores` as one typed struct column per scorer instead of JSON text.
+  const names = scoreNames(keyed.map(({ row }) => row));
+  const arrowColumns: RecordColumn[] = [
+    ...RESULT_COLUMNS.filter((c) => c.name !== 'scores'),
+    ...names.map((name) => ({ name: scoreColumnName(name), type: 'struct' as const, fields: SCORE_ENTRY_FIELDS })),
+  ];
+  const arrowRows = keyed.map(({ row }, i) => ({
+    ...ordered[i]!,
+    ...Object.fromEntries(names.map((name) => [scoreColumnName(name), row.scores?.[name] ?? null])),
+  }));
+  writeFileAtomic(join(outDir, 'results.arrow'), recordsToArrow(arrowColumns, arrowRows));
 }
 
 /** Result order: feature key, then the positive sign before the negative. */

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { memoryLogger, type Scorer, type Simulator, type TokenMoments } from '@expgen/contract';
+import { memoryLogger, type SimulationScorer, type Simulator, type TokenMoments } from '@expgen/contract';
 import { fakeProvenance } from '@expgen/contract/testing';
 import { pearsonFromMoments, pooledStatistics, Sfc32 } from '@expgen/plugin-kit';
 import { configSchema, type ExpgenConfig } from '../config/config-schema.js';
@@ -111,7 +111,7 @@ function countingSimulator(): Simulator & { calls: { descriptions: readonly stri
  * Pearson's r three ways: `known` offers the kit's own `pearsonFromMoments` (worker threads evaluate it themselves),
  * `moments` a function of its own (this thread evaluates the resampled sums), `score` no moments at all.
  */
-function pearsonScorer(how: 'known' | 'moments' | 'score'): Scorer {
+function pearsonScorer(how: 'known' | 'moments' | 'score'): SimulationScorer {
   return {
     provenance: fakeProvenance('scorer', 'pearson'),
     score: (request) => ({
@@ -176,7 +176,7 @@ function settings(overrides: Record<string, unknown> = {}): ExpgenConfig['score'
 
 async function score(
   exemplarsDir: string,
-  options: { settings: ExpgenConfig['score']; simulator?: Simulator; scorer?: Scorer; outDir?: string },
+  options: { settings: ExpgenConfig['score']; simulator?: Simulator; scorer?: SimulationScorer; outDir?: string },
 ) {
   const library = ExemplarLibrary.open(exemplarsDir);
   const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'expgen-score-'));
