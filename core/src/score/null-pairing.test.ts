@@ -24,14 +24,14 @@ const rows = features.flatMap((feature, i) =>
   })),
 );
 /** A deterministic stand-in for "simulate this description on that feature's test data". */
-const valueOf = (description: string, target: string, sign: Sign) =>
+const pairValue = (description: string, target: string, sign: Sign) =>
   description === `description of ${target}`
     ? 1
     : ((description.length * 7 + target.length + (sign === 'positive' ? 1 : 0)) % 11) / 10;
 /** Scored, like a judge behind a server, after a delay that differs per pair (answers arrive out of order). */
 const scoreOn = async (description: string, target: string, sign: Sign) => {
   await new Promise((resolve) => setTimeout(resolve, (target.length * 13 + description.length) % 5));
-  const value = valueOf(description, target, sign);
+  const value = pairValue(description, target, sign);
   return { nullScore: value, scores: { correlation: value, detection: 1 - value } };
 };
 
