@@ -127,9 +127,9 @@ export function createJudgeScorer(settings: {
       outcomes.forEach((outcome, b) => {
         addUsage(usage, outcome.usage);
         if (outcome.failure) failures.push(outcome.failure);
-        batches[b]!.forEach((s, i) =>
-          judgments.push({ list: s.list, index: s.index, group: s.group, truth: s.truth, answer: outcome.answers[i]! }),
-        );
+        batches[b]!.forEach((s, i) => {
+          judgments.push({ list: s.list, index: s.index, group: s.group, truth: s.truth, answer: outcome.answers[i]! });
+        });
       });
       return { judgments, failures, stats: statisticsOf(judgments), usage, judgedBy: provenance };
     },
