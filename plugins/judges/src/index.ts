@@ -1,4 +1,11 @@
-import { defineComponent, definePlugin, packageMeta, type ComponentContext, type Tokenizer } from '@expgen/contract';
+import {
+  ExpgenError,
+  defineComponent,
+  definePlugin,
+  packageMeta,
+  type ComponentContext,
+  type Tokenizer,
+} from '@expgen/contract';
 import type { FactoryExtras } from '@expgen/plugin-openai';
 import { openAIJudgeEngine, type JudgeEngine } from './judge-engine.js';
 import { loadJudgeTemplate } from './judge-prompt.js';
@@ -39,6 +46,7 @@ export {
   fireThreshold,
   firingTokens,
   peakOf,
+  sequenceFires,
   type DetectionDraw,
   type FuzzingDraw,
   type ShownSequence,
@@ -74,6 +82,10 @@ export async function judgeEngineOf(
 
 /** A judge scorer of `task` over the subject's tokenizer, its prompt template read before anything is loaded. */
 async function createScorer(task: JudgeTask, options: SharedOptions, context: ComponentContext, tokenizer: Tokenizer) {
+  if (options.samples > 1 && options.judge.temperature === 0)
+    throw new ExpgenError(
+      `scorer ${task.name}: options.samples is ${options.samples} with judge.temperature 0, so every sample would be the same answer: set judge.temperature above 0, or samples to 1`,
+    );
   const template = await loadJudgeTemplate(task.name, options.promptTemplate, context.baseDir);
   const engine = await judgeEngineOf(options, context);
   const scorer = createJudgeScorer({ task, options, engine, tokenizer, template, provenance: context.provenance });

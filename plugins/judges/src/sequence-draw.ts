@@ -52,6 +52,12 @@ export function fireThreshold(request: JudgeRequest, fraction: number): number |
   return strongest > 0 ? fraction * strongest : null;
 }
 
+/** Whether a sequence fires: one of its counted tokens reaches the threshold in the sign's direction. */
+export function sequenceFires(sequence: JudgeSequence, sign: Sign, threshold: number | null): boolean {
+  const peak = peakOf(sequence, sign);
+  return threshold !== null && peak > 0 && peak >= threshold;
+}
+
 /** Whether each token fires (counted positions only; NaN never fires). */
 export function firingTokens(sequence: JudgeSequence, sign: Sign, threshold: number | null): boolean[] {
   return Array.from(sequence.tokens, (_, t) => {
@@ -68,23 +74,22 @@ export function drawRandom(task: string, request: JudgeRequest): Sfc32 {
   );
 }
 
-/** Every kept sequence, with its peak, and whether it fires. */
+/** Every kept sequence, with its peak, split by whether it fires. */
 function candidates(request: JudgeRequest, threshold: number | null): { fire: Candidate[]; quiet: Candidate[] } {
   const fire: Candidate[] = [];
   const quiet: Candidate[] = [];
   for (const list of ['top', 'opposite', 'random'] as const)
     request.sequences[list].forEach((sequence, index) => {
       const candidate = { list, index, sequence, peak: peakOf(sequence, request.sign) };
-      const fires = threshold !== null && candidate.peak > 0 && candidate.peak >= threshold;
-      // The other sign's list is where the feature goes the other way: its sequences never count as firing.
-      if (fires && list !== 'opposite') fire.push(candidate);
+      // Whatever its list: a sequence of the other sign's list that also reaches the threshold fires too.
+      if (threshold !== null && candidate.peak > 0 && candidate.peak >= threshold) fire.push(candidate);
       else quiet.push(candidate);
     });
   return { fire, quiet };
 }
 
 /**
- * The firing sequences (the sign's top exemplars and the random sequences that fire) ordered by peak, strongest
+ * The firing sequences (the sign's top exemplars and the other kept sequences that fire) ordered by peak, strongest
  * first, and cut into `quantiles` groups of nearly equal size (q1 the strongest); empty groups are left out.
  */
 export function quantileGroups(
@@ -148,9 +153,10 @@ export interface DetectionDraw {
 }
 
 /**
- * Detection: `activating` firing sequences spread across the quantile groups (truth: fires), `nonActivating` random
- * sequences that do not fire, and up to `hardNegatives` sequences from any kept list that do not fire but contain
- * one of the `hardNegativeTokens` tokens the feature fires on most often (truth: does not fire). In a random order.
+ * Detection: `activating` firing sequences spread across the quantile groups (truth: fires); up to `hardNegatives`
+ * sequences from any kept list that do not fire but contain one of the `hardNegativeTokens` tokens the feature
+ * fires on most often; and `nonActivating` of the other random sequences that do not fire (truth: does not fire).
+ * In a random order.
  */
 export function drawDetection(request: JudgeRequest, draw: DetectionDraw): ShownSequence[] {
   const random = drawRandom('detection', request);
@@ -159,23 +165,20 @@ export function drawDetection(request: JudgeRequest, draw: DetectionDraw): Shown
   const activating = drawAcross(quantileGroups(fire, draw.quantiles), draw.activating, random).map(
     ({ candidate, label }) => ({ ...at(candidate), group: `activating ${label}`, truth: true, marks: null }),
   );
-  const randomQuiet = quiet.filter((c) => c.list === 'random');
-  const nonActivating = drawSome(randomQuiet, draw.nonActivating, random).map((c) => ({
-    ...at(c),
-    group: 'non-activating',
-    truth: false,
-    marks: null,
-  }));
-  const used = new Set(nonActivating.map((s) => `${s.list}:${s.index}`));
+  // Hard negatives first: they are the rarer and the more telling, and a random sequence can be one.
   const tokens = frequentFiringTokens(fire, request.sign, threshold, draw.hardNegativeTokens);
-  const hard = quiet.filter(
-    (c) =>
-      !used.has(`${c.list}:${c.index}`) &&
-      c.sequence.tokens.some((id, t) => t >= c.sequence.countFrom && tokens.has(id)),
-  );
+  const hard = quiet.filter((c) => c.sequence.tokens.some((id, t) => t >= c.sequence.countFrom && tokens.has(id)));
   const hardNegatives = drawSome(hard, draw.hardNegatives, random).map((c) => ({
     ...at(c),
     group: 'hard negative',
+    truth: false,
+    marks: null,
+  }));
+  const used = new Set(hardNegatives.map((s) => `${s.list}:${s.index}`));
+  const randomQuiet = quiet.filter((c) => c.list === 'random' && !used.has(`${c.list}:${c.index}`));
+  const nonActivating = drawSome(randomQuiet, draw.nonActivating, random).map((c) => ({
+    ...at(c),
+    group: 'non-activating',
     truth: false,
     marks: null,
   }));
