@@ -216,7 +216,7 @@ describe('judge scorers against a loopback judge', () => {
     const shown = prompts.flat();
     assert.equal(shown.length, result.judgments.length);
     const truth = truthOf(request);
-    result.judgments.forEach((j, i) => assert.equal(truth.get(shown[i]!), j.truth, `excerpt ${i}`));
+    for (const [i, j] of result.judgments.entries()) assert.equal(truth.get(shown[i]!), j.truth, `excerpt ${i}`);
     assert.ok(prompts.every((p) => p.length <= 4));
   });
 });
