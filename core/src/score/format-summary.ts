@@ -32,13 +32,13 @@ function scorerRows(summary: RunSummary): [string, string][] {
   const onlyHeadline =
     entries.length === 1 &&
     entries[0]![1].mean === summary.meanScore &&
-    entries[0]![1].nullMean === summary.nullBaseline;
+    entries[0]![1].null_mean === summary.nullBaseline;
   if (entries.length === 0 || onlyHeadline) return [];
   return entries.flatMap(([name, s]: [string, ScorerSummary]): [string, string][] => [
     [
       `${name}: mean, test split (95% CI)`,
       `${number(s.mean)} ${interval(s.ci)} over ${count(s.rows)} feature-signs, ${count(s.judgments)} judgments${s.failures ? `, ${count(s.failures)} failed` : ''}`,
     ],
-    [`${name}: null baseline (95% CI)`, `${number(s.nullMean)} ${interval(s.nullCi)} over ${count(s.nullRows)}`],
+    [`${name}: null baseline (95% CI)`, `${number(s.null_mean)} ${interval(s.null_ci)} over ${count(s.null_rows)}`],
   ]);
 }

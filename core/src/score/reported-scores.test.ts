@@ -99,7 +99,7 @@ describe('stage 3 with several scorers', () => {
     assert.equal(cost.prompt_tokens, 100 * (report.length + nulls.length));
     assert.equal(cost.cached_calls, report.length + nulls.length);
     assert.equal(summary.scores['fake-judge']!.mean, 1);
-    assert.equal(summary.scores['fake-judge']!.nullMean, 0.5);
+    assert.equal(summary.scores['fake-judge']!.null_mean, 0.5);
     assert.equal(summary.scores['fake-judge']!.failures, 1);
     assert.equal(summary.scores['pearson']!.mean, summary.meanScore);
 

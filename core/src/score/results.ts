@@ -87,9 +87,9 @@ export interface ScorerSummary {
   readonly mean: number | null;
   readonly ci: readonly [number, number] | null;
   /** Rows whose null score is defined, and their mean. */
-  readonly nullRows: number;
-  readonly nullMean: number | null;
-  readonly nullCi: readonly [number, number] | null;
+  readonly null_rows: number;
+  readonly null_mean: number | null;
+  readonly null_ci: readonly [number, number] | null;
   /** Judgments (simulated sequences for a simulation scorer) the scores rest on, and judgments that failed. */
   readonly judgments: number;
   readonly failures: number;
@@ -146,9 +146,9 @@ export function summarize(
           rows: entries.filter((e) => e.score !== null).length,
           mean: values.mean,
           ci: values.ci ? [values.ci.low, values.ci.high] : null,
-          nullRows: entries.filter((e) => e.null_score !== null).length,
-          nullMean: nullValues.mean,
-          nullCi: nullValues.ci ? [nullValues.ci.low, nullValues.ci.high] : null,
+          null_rows: entries.filter((e) => e.null_score !== null).length,
+          null_mean: nullValues.mean,
+          null_ci: nullValues.ci ? [nullValues.ci.low, nullValues.ci.high] : null,
           judgments: entries.reduce((n, e) => n + e.judgments, 0),
           failures: entries.reduce((n, e) => n + e.failures, 0),
         };

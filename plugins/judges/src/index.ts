@@ -33,6 +33,7 @@ export { localJudgeEngine } from './local-engine.js';
 export {
   ANSWER_MARKER,
   JUDGE_PLACEHOLDERS,
+  descriptionLine,
   excerptText,
   judgeMessages,
   loadJudgeTemplate,

@@ -61,6 +61,14 @@ export function excerptText(shown: ShownSequence, request: JudgeRequest, tokeniz
   return renderMarkedTokens(sequence.tokens, marks, { tokenizer, countFrom: sequence.countFrom }).text;
 }
 
+/**
+ * The description as a prompt shows it: on one line, and escaped like data, since a description is a model's text
+ * and must not close the prompt's structure or act as a control token.
+ */
+export function descriptionLine(description: string, tokenizer: Tokenizer): string {
+  return escapeDisplayText(description.replace(/[\r\n]+/g, ' '), tokenizer);
+}
+
 /** The messages of one prompt: a batch of excerpts under the description. */
 export function judgeMessages(
   template: ChatTemplate,
@@ -69,8 +77,7 @@ export function judgeMessages(
   tokenizer: Tokenizer,
 ): ChatMessage[] {
   return fillChatTemplate(template, {
-    // The description is data too: it must not close the prompt's structure or act as a control token.
-    description: escapeDisplayText(description.replace(/[\r\n]+/g, ' '), tokenizer),
+    description: descriptionLine(description, tokenizer),
     examples: excerpts.map((text, i) => `${i + 1}. ${text}`).join('\n'),
     count: String(excerpts.length),
   });

@@ -113,7 +113,14 @@ export function createJudgeScorer(settings: {
     method: 'judge',
     provenance,
     async judge(request: JudgeRequest): Promise<JudgeResult> {
-      const shown = task.draw(request);
+      // A mismarked sequence that reads exactly as the right marking would is no test of the judge: left out.
+      const shown = task
+        .draw(request)
+        .filter(
+          (s) =>
+            !s.rightMarks ||
+            excerptText(s, request, tokenizer) !== excerptText({ ...s, marks: s.rightMarks }, request, tokenizer),
+        );
       const batches: ShownSequence[][] = [];
       for (let i = 0; i < shown.length; i += options.batchSize) batches.push(shown.slice(i, i + options.batchSize));
       // Every prompt of the feature-sign at once: the engine's concurrency bounds what is in flight.

@@ -22,6 +22,11 @@ export interface ShownSequence {
   readonly truth: boolean;
   /** Per token, whether it is marked in the prompt (fuzzing); null: shown unmarked (detection). */
   readonly marks: readonly boolean[] | null;
+  /**
+   * For a mismarked sequence, the marks that would be right: a scorer leaves the sequence out when both render to
+   * the same text (a wrong mark inside a character a firing token shares), since no judge could tell them apart.
+   */
+  readonly rightMarks?: readonly boolean[];
 }
 
 interface Candidate {
@@ -220,6 +225,7 @@ export function drawFuzzing(request: JudgeRequest, draw: FuzzingDraw): ShownSequ
       group: `mismarked ${label}`,
       truth: false,
       marks: fires.map((_, t) => chosen.has(t)),
+      rightMarks: fires,
     });
   }
   return shuffled([...right, ...wrong], random);
