@@ -15,12 +15,24 @@ export interface PlantedMark {
   readonly recovered: boolean | null;
 }
 
+/** One reported scorer's result for a feature-sign (`scores.<name>` of the results), rounded. */
+export interface ScoreView {
+  readonly name: string;
+  readonly score: number | null;
+  readonly ci: readonly [number, number] | null;
+  readonly nullScore: number | null;
+  readonly judgments: number;
+  readonly failures: number;
+}
+
 export interface SignSummary {
   readonly status: ResultRow['status'];
   readonly description: string | null;
   readonly score: number | null;
   readonly ci: readonly [number, number] | null;
   readonly selectionScore: number | null;
+  /** Every reported scorer, when the run reports more than one; empty otherwise (the score above says it all). */
+  readonly scores: readonly ScoreView[];
   readonly reason: string | null;
   /** Absent when the run's subject carries no planted truth. */
   readonly planted?: PlantedMark;
@@ -35,6 +47,8 @@ export interface IndexSign {
   /** Index into `IndexData.reasons` (the same few reasons repeat over thousands of rows), or null. */
   readonly reason: number | null;
   readonly planted?: PlantedMark;
+  /** Each reported scorer's name and test score, when the run reports more than one. */
+  readonly scores: readonly (readonly [string, number | null])[];
 }
 
 export interface IndexEntry {

@@ -17,6 +17,11 @@ export const SCRIPT_INDEX = String.raw`
     item('feature-signs scored', s.scored + ' of ' + s.features + (s.failed ? ' (' + s.failed + ' failed' + (s.skipped ? ', ' + s.skipped + ' skipped' : '') + ')' : ''));
     item('mean score, test split', fmt(s.meanScore) + ' ' + fmtCi(s.meanScoreCi));
     item('null baseline', fmt(s.nullBaseline) + ' ' + fmtCi(s.nullBaselineCi));
+    var scorers = Object.keys(s.scores || {});
+    if (scorers.length > 1) scorers.forEach(function (name) {
+      var v = s.scores[name];
+      item(name + ', test split', fmt(v.mean) + ' ' + fmtCi(v.ci) + ' (null ' + fmt(v.null_mean) + '; ' + v.judgments + ' judgments' + (v.failures ? ', ' + v.failures + ' failed' : '') + ')');
+    });
     if (run.subject) item('subject', run.subject);
     run.components.forEach(function (c) { if (c.kind !== 'subject-model' && c.kind !== 'dataset') item(c.kind, c.name); });
     if (run.configHash) item('config', run.configHash.slice(0, 12));
@@ -37,6 +42,10 @@ export const SCRIPT_INDEX = String.raw`
         var status = el('span', 'status', s.status);
         if (s.reason !== null && meta.index.reasons[s.reason] !== undefined) status.title = String(meta.index.reasons[s.reason]);
         desc.appendChild(status);
+      }
+      if (s.scores && s.scores.length) {
+        var line = el('div', 'muted scores', s.scores.map(function (v) { return v[0] + ' ' + fmt(v[1]); }).join(' \u00B7 '));
+        desc.appendChild(line);
       }
       score.textContent = fmt(s.score);
       if (s.score === null && s.status === 'scored') score.title = 'undefined on the test split (constant predictions or activations)';
