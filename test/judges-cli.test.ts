@@ -139,6 +139,31 @@ describe('expgen run with detection and fuzzing judges', () => {
     assert.ok(requests >= 3 * prompts, `${requests} requests for ${prompts} report prompts, each asked 3 times`);
   });
 
+  it('--dry-run counts the judge requests of detection and fuzzing from their options', async () => {
+    const result = await runCli([
+      'run',
+      '--dry-run',
+      '--json',
+      '--out',
+      tempDir('expgen-judges-dry-'),
+      '--features',
+      'mlp/0/*',
+      '--scorer',
+      'correlation',
+      '--scorer',
+      'detection',
+      '--set',
+      'scorers=[correlation, {component: detection, options: {batchSize: 4, activating: 8, nonActivating: 4, hardNegatives: 0}}]',
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const estimate = JSON.parse(result.stdout);
+    const featureSigns = 128 * 2;
+    // 8 + 4 sequences (the demo keeps 5 random per feature) in 3 prompts of 4, for the chosen description and the null.
+    assert.equal(estimate.cost.score.explainer_requests, featureSigns * 2 * 3);
+    assert.ok(estimate.cost.score.prompt_tokens > 0 && estimate.cost.score.completion_tokens > 0);
+    assert.ok(estimate.assumed.some((a: string) => /scorer detection \(scorers\[1\]\): 12 sequences/.test(a)));
+  });
+
   it('the local engine judges on the tiny model, its answers counted as failures when unreadable', async () => {
     const out = tempDir('expgen-judges-local-');
     const two = join(out, 'two.txt');
