@@ -62,6 +62,9 @@ describe('stage configs and feature shards', () => {
     const out = mkdtempSync(join(tmpdir(), 'expgen-stage-config-'));
     claimStageOutput(out, config, 'score');
     someOutput(out, 'score');
-    assert.throws(() => claimStageOutput(out, judged, 'score'), refusal(/made with a different config \(scorers differ\)/));
+    assert.throws(
+      () => claimStageOutput(out, judged, 'score'),
+      refusal(/made with a different config \(scorers differ\)/),
+    );
   });
 });
