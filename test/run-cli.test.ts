@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tableFromIPC } from 'apache-arrow';
-import { RESULT_COLUMNS } from '@expgen/core';
+import { RESULT_COLUMNS, resultArrowColumns } from '@expgen/core';
 import { assertOneLineError, repoRoot, runCli, tempDir, testCacheDir } from './helpers/run-cli.js';
 
 /** `expgen run` on the embedded default, as a new user runs it, and its parts: stages, shards, merge, resume. */
@@ -54,7 +54,8 @@ describe('expgen run on the embedded default', () => {
     assert.equal(table.numRows, rows.length);
     assert.deepEqual(
       table.schema.fields.map((f) => f.name),
-      RESULT_COLUMNS.map((c) => c.name),
+      resultArrowColumns(['correlation']).map((c) => c.name),
+      'the nested scores as one struct column per scorer',
     );
     const scored = rows.find((r) => r.status === 'scored')!;
     const [, , index] = (scored.feature as string).split('/');

@@ -75,7 +75,14 @@ export { runDescribeStage, type DescribeStageInput } from './describe/describe-s
 export { describedKey, type DescribedFeature } from './describe/described-feature.js';
 export * from './describe/prompts/index.js';
 export { runScoreStage, type ScoreStageInput, type ScoreStageResult } from './score/score-stage.js';
-export { summarize, writeResults, RESULT_COLUMNS, type ResultRow, type RunSummary } from './score/results.js';
+export {
+  summarize,
+  writeResults,
+  RESULT_COLUMNS,
+  resultArrowColumns,
+  type ResultRow,
+  type RunSummary,
+} from './score/results.js';
 // Stage 3's selection machinery, for the score-selection benchmark.
 export { selectCandidate, type SelectionSettings } from './score/selection-strategies.js';
 export { setScorerOf } from './score/set-scorer.js';

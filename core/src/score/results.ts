@@ -75,6 +75,17 @@ const SCORE_ENTRY_FIELDS: readonly RecordColumn[] = [
   { name: 'failures', type: 'int32' },
 ];
 
+/**
+ * The columns of `results.arrow` for rows reporting the scorers `names`: those of the JSON Lines, the nested
+ * `scores` as one typed struct column per scorer (`scores_<name in snake_case>`) instead of JSON text.
+ */
+export function resultArrowColumns(names: readonly string[]): RecordColumn[] {
+  return [
+    ...RESULT_COLUMNS.filter((c) => c.name !== 'scores'),
+    ...names.map((name) => ({ name: scoreColumnName(name), type: 'struct' as const, fields: SCORE_ENTRY_FIELDS })),
+  ];
+}
+
 /** The Arrow column of a reported scorer's entries. */
 export function scoreColumnName(name: string): string {
   return `scores_${snakeCaseName(name)}`;
@@ -183,12 +194,8 @@ export function writeResults(outDir: string, rows: readonly ResultRow[], keys?: 
     join(outDir, 'results.jsonl'),
     ordered.map((r) => JSON.stringify(r)).join('\n') + (ordered.length ? '\n' : ''),
   );
-  // Arrow: the nested `scores` as one typed struct column per scorer instead of JSON text.
   const names = scoreNames(keyed.map(({ row }) => row));
-  const arrowColumns: RecordColumn[] = [
-    ...RESULT_COLUMNS.filter((c) => c.name !== 'scores'),
-    ...names.map((name) => ({ name: scoreColumnName(name), type: 'struct' as const, fields: SCORE_ENTRY_FIELDS })),
-  ];
+  const arrowColumns = resultArrowColumns(names);
   const arrowRows = keyed.map(({ row }, i) => ({
     ...ordered[i]!,
     ...Object.fromEntries(names.map((name) => [scoreColumnName(name), row.scores?.[name] ?? null])),
