@@ -1,6 +1,6 @@
 // Requests, prompt tokens and feature-signs/s of the detection scorer against a loopback judge that answers after a
-// fixed latency, by prompt size: one sequence per prompt (the baseline: delphi's detection scorer shows one example
-// per prompt unless told otherwise), then `batchSize` sequences per prompt as expgen does (5 by default), measured
+// fixed latency, by prompt size: one sequence per prompt (the baseline: delphi's detection scorer class shows one
+// example per prompt unless told otherwise; its run config asks for 5), then `batchSize` sequences per prompt as expgen does (5 by default), measured
 // in the same run; then the same run again over the call cache. Feature-signs are judged `--signs-at-once` at a
 // time, as stage 3 keeps them in flight, through a client of `--concurrency` requests. Every configuration starts
 // with an empty cache. Prompt tokens are the fake server's count (characters / 4 of the messages), the same rule
