@@ -1,11 +1,12 @@
 // Requests, prompt tokens and feature-signs/s of the detection scorer against a loopback judge that answers after a
 // fixed latency, by prompt size: one sequence per prompt (the baseline: delphi's detection scorer class shows one
-// example per prompt unless told otherwise; its run config asks for 5), then `batchSize` sequences per prompt as expgen does (5 by default), measured
-// in the same run; then the same run again over the call cache. Feature-signs are judged `--signs-at-once` at a
-// time, as stage 3 keeps them in flight, through a client of `--concurrency` requests. Every configuration starts
-// with an empty cache. Prompt tokens are the fake server's count (characters / 4 of the messages), the same rule
-// for every configuration; the judge's own latency does not grow with the prompt here (a real one's does, a
-// little), so feature-signs/s overstate the gain: requests and prompt tokens are what the server is spared.
+// example per prompt unless told otherwise; its run config asks for 5), then `batchSize` sequences per prompt as
+// expgen does (5 by default), measured in the same run; then the same run again over the call cache. Feature-signs
+// are judged `--signs-at-once` at a time, as stage 3 keeps them in flight, through a client of `--concurrency`
+// requests. Every configuration starts with an empty cache. Prompt tokens are the fake server's count (characters /
+// 4 of the messages), the same rule for every configuration; the judge's own latency does not grow with the prompt
+// here (a real one's does, a little), so feature-signs/s overstate the gain: requests and prompt tokens are what the
+// server is spared.
 //
 //   npm run bench judge-requests -- [--signs 64] [--latency 50] [--concurrency 16] [--signs-at-once 32]
 //     [--batches 1,5,10]
