@@ -48,6 +48,10 @@ const BENCHMARKS = {
     'bench/dist/core/plugin-call-overhead.js',
     'a stamped plugin call (every component method, errors named) vs the same call on the bare component',
   ],
+  'judge-requests': [
+    'bench/dist/judges/judge-requests.js',
+    'detection judge: requests, prompt tokens per judgment and feature-signs/s by sequences per prompt, vs one per prompt',
+  ],
   'score-selection': [
     'bench/dist/score/selection-strategies.js',
     'stage 3 selection strategies at K = 50: simulator tokens vs the naive count, and regret vs exhaustive',

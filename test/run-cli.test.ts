@@ -59,6 +59,11 @@ describe('expgen run on the embedded default', () => {
     assert.deepEqual(
       table.schema.fields.map((f) => f.name),
       RESULT_COLUMNS.map((c) => c.name),
+      'the columns of the JSON Lines, `scores` a struct with one typed struct per scorer',
+    );
+    assert.deepEqual(
+      table.schema.fields.find((f) => f.name === 'scores')!.type.children.map((f: { name: string }) => f.name),
+      ['correlation'],
     );
     const scored = rows.find((r) => r.status === 'scored')!;
     const [, , index] = (scored.feature as string).split('/');

@@ -101,6 +101,7 @@ export {
   RESULTS_FORMAT,
   RESULT_STATUSES,
   STATUS_MEANINGS,
+  resultArrowColumns,
   type ResultRow,
   type ResultStatus,
   type RunSummary,

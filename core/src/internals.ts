@@ -15,3 +15,4 @@ export { RandomSequences, selectionHash } from './exemplars/state/random-sequenc
 export { SequenceStore } from './exemplars/state/sequence-store.js';
 export { TopKExemplars } from './exemplars/state/top-k-exemplars.js';
 export { ExtremeBuffers } from './exemplars/state/kept-extremes.js';
+export { judgeRequestOf, type ScoreEntry } from './score/reported-scores.js';

@@ -5,7 +5,7 @@
 //
 //   node bench/run.mjs plugin-calls [--calls 2000000]
 import { parseArgs } from 'node:util';
-import type { Scorer } from '@expgen/contract';
+import type { SimulationScorer } from '@expgen/contract';
 import { fakeProvenance, fakeSubjectModel } from '@expgen/contract/testing';
 import { stampComponent } from '@expgen/core';
 import { LlamaTokenizer } from '@expgen/plugin-llama';
@@ -31,7 +31,7 @@ const subject = { ...fakeSubjectModel(), tokenizer };
 const stamped = stampComponent(subject, who);
 const ids = Array.from({ length: 4096 }, (_, i) => [1000 + ((i * 7919) % 100_000)]);
 
-const scorer: Scorer = {
+const scorer: SimulationScorer = {
   provenance: fakeProvenance('scorer'),
   score: () => ({ value: null, stats: {}, scoredBy: fakeProvenance('scorer') }),
 };

@@ -20,7 +20,7 @@ import {
   type ScoreResult,
   type ScoreSet,
   type ScoredSequence,
-  type Scorer,
+  type SimulationScorer,
   type Sign,
   type Simulator,
   scoredSequence,
@@ -37,13 +37,13 @@ export interface ScoreStageInput {
   readonly library: ExemplarLibrary;
   readonly described: readonly DescribedFeature[];
   readonly simulator: Simulator;
-  readonly scorer: Scorer;
+  readonly scorer: SimulationScorer;
   readonly settings: ExpgenConfig['score'];
   readonly outDir: string;
 }
 
 /** The correlation scorer of that time: every statistic, the median's sort included, on every call. */
-export function legacyCorrelationScorer(provenance: Scorer['provenance']): Scorer {
+export function legacyCorrelationScorer(provenance: SimulationScorer['provenance']): SimulationScorer {
   return {
     provenance,
     score(request: ScoreRequest): ScoreResult {
@@ -151,6 +151,7 @@ async function scoreFeature(
     describer: described.described_by,
     simulator: null,
     scorer: provenanceRecord(scorer.provenance),
+    scores: {},
   };
   if (described.status === 'skipped') return { ...empty, status: 'skipped', reason: described.reason };
   if (described.candidates.length === 0)

@@ -31,7 +31,7 @@ import {
   memoryLogger,
   runScoreStage,
   Sfc32,
-  type Scorer,
+  type SimulationScorer,
   type Simulator,
   type SubjectModel,
   exemplarFilePath,
@@ -258,7 +258,10 @@ async function main(): Promise<void> {
     {},
     context('simulator', 'baseline'),
   )) as Simulator;
-  const scorer = (await declaration('scorer', 'correlation').create({}, context('scorer', 'correlation'))) as Scorer;
+  const scorer = (await declaration('scorer', 'correlation').create(
+    {},
+    context('scorer', 'correlation'),
+  )) as SimulationScorer;
   const config = configSchema.parse({
     subject: { component: 'llama' },
     activation: { component: 'mlp' },

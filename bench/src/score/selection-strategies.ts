@@ -20,7 +20,7 @@
  *
  * `--grid` also tries other halving parameters, to show where the default sits.
  */
-import type { Scorer, Sign } from '@expgen/contract';
+import type { SimulationScorer, Sign } from '@expgen/contract';
 import { pearsonFromMoments, pooledStatistics, scoredSequence, Sfc32 } from '@expgen/plugin-kit';
 import {
   selectCandidate,
@@ -132,7 +132,7 @@ function zipfFor(k: number, share: number, pool: number): number[] {
   return best;
 }
 
-const correlation: Scorer = {
+const correlation: SimulationScorer = {
   provenance: { kind: 'scorer', component: 'correlation', plugin: 'bench', pluginVersion: '0' },
   score: (request) => ({
     value: pooledStatistics(request.actual.map((actual, s) => ({ predicted: request.predicted[s]!, actual }))).pearson,

@@ -24,3 +24,4 @@ export {
 } from './parse-description.js';
 export * from './statistics/index.js';
 export * from './safetensors/index.js';
+export * from './text/index.js';

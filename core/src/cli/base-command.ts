@@ -65,12 +65,13 @@ export abstract class ExpgenCommand extends Command {
   }
 
   protected async loadConfigFrom(
-    flags: { config?: string; set?: string[] },
+    flags: { config?: string; set?: string[]; scorer?: string[] },
     extraSets: string[] = [],
   ): Promise<LoadedConfig> {
     return loadConfig({
       ...(flags.config ? { configFile: flags.config } : {}),
       sets: [...extraSets, ...(flags.set ?? [])],
+      ...(flags.scorer?.length ? { scorers: flags.scorer } : {}),
     });
   }
 
@@ -85,7 +86,10 @@ export abstract class ExpgenCommand extends Command {
   }
 
   /** Loads the config and the plugins, and resolves every component section once (`expgen config`, and `compose`). */
-  protected async resolveConfig(flags: { config?: string; set?: string[] }, extraSets: string[] = []) {
+  protected async resolveConfig(
+    flags: { config?: string; set?: string[]; scorer?: string[] },
+    extraSets: string[] = [],
+  ) {
     const loaded = await this.loadConfigFrom(flags, extraSets);
     return resolveConfig(loaded, await this.discoverPlugins(loaded));
   }
@@ -96,7 +100,7 @@ export abstract class ExpgenCommand extends Command {
    * disposes the run.
    */
   protected async compose(
-    flags: { config?: string; set?: string[] },
+    flags: { config?: string; set?: string[]; scorer?: string[] },
     what: readonly ComponentKind[] | ComposeRequest,
     extraSets: string[] = [],
   ): Promise<{ config: ResolvedConfig; run: ComposedRun }> {

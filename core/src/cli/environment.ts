@@ -26,11 +26,11 @@ export const ENVIRONMENT: readonly (readonly [name: string, what: string])[] = [
   ['SLURM_RESTART_COUNT', 'How many times Slurm requeued the job (see SLURM_JOB_ID).'],
   [
     'OPENAI_BASE_URL',
-    'Base URL(s), comma-separated, of the openai-compatible describer and simulator when their options give none.',
+    'Base URL(s), comma-separated, of the openai-compatible describer and simulator, and of the detection and fuzzing judges, when their options give none.',
   ],
-  ['OPENAI_MODEL', 'Model name of the openai-compatible components when their options give none.'],
+  ['OPENAI_MODEL', 'Model name of those components when their options give none.'],
   [
     'OPENAI_API_KEY',
-    'API key of the openai-compatible components (or the variable their apiKeyEnv option names); never logged or written.',
+    'API key of those components (or the variable their apiKeyEnv option names); never logged or written.',
   ],
 ];

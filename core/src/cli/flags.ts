@@ -53,6 +53,16 @@ export const simulatorFlag = {
   simulator: Flags.string({ description: 'Simulator by component name.', helpValue: 'NAME' }),
 };
 
+/** `--scorer`, for the commands that score (run, score). */
+export const scorerFlag = {
+  scorer: Flags.string({
+    description:
+      'A scorer to report on the test split, with its interval and null baseline (repeatable; its `scorers` entry in the config, or the component of that name): --scorer correlation --scorer detection --scorer fuzzing.',
+    multiple: true,
+    helpValue: 'NAME',
+  }),
+};
+
 /** Flags of the commands that describe or score: feature sharding and reusable exemplars. */
 export const featureShardFlags = {
   shard: Flags.string({

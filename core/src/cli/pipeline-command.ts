@@ -32,6 +32,7 @@ type PipelineFlags = {
   plugin?: string;
   describer?: string;
   simulator?: string;
+  scorer?: string[];
   data?: string[];
   features?: string;
   json?: boolean;

@@ -11,6 +11,39 @@ const componentSection = (what: string) =>
     options: s.unknown().describe("The component's own options, validated by its plugin."),
   });
 
+/** What can name a score: a key of `scores` in every output file, snake_case like every other key there. */
+export const SCORE_NAME = /^[a-z][a-z0-9_]*$/;
+
+/** A component's name as a score's default name: snake_case (`my-scorer` and `my.scorer` become `my_scorer`). */
+export function snakeCaseName(name: string): string {
+  return name.replace(/[-.]/g, '_');
+}
+
+/** An entry of `scorers`: a scorer section with an optional name (several entries may use one component). */
+const reportedScorerSection = s.object({
+  component: s.string({ nonEmpty: true }).describe('Name of the scorer component (see `expgen plugins`).'),
+  plugin: s
+    .string({ nonEmpty: true })
+    .optional()
+    .describe('Plugin providing it, when several provide a component of that name.'),
+  name: s
+    .string({
+      pattern: SCORE_NAME,
+      patternText: 'a snake_case name: lowercase letters, digits and "_", starting with a letter',
+    })
+    .optional()
+    .describe(
+      'The key of its score in `scores` (default: the component name in snake_case); `--scorer NAME` picks entries by it.',
+    ),
+  options: s.unknown().describe("The scorer's own options, validated by its plugin."),
+});
+
+/** `scorers: [correlation, {component: detection, options: {...}}]`: a name alone is a section with default options. */
+const reportedScorer = s.custom<Infer<typeof reportedScorerSection>>(
+  'a scorer name or a scorer section {component, name?, options?}',
+  (value, path) => reportedScorerSection.parse(typeof value === 'string' ? { component: value } : value, path),
+);
+
 const datasetSection = s.object({
   component: s.string({ nonEmpty: true }).describe('Name of the dataset component (e.g. `jsonl`).'),
   plugin: s.string({ nonEmpty: true }).optional(),
@@ -86,7 +119,15 @@ export const configSchema = s.object({
   datasets: s.array(datasetSection, { minItems: 1 }).describe('Corpora streamed through the subject.'),
   describer: componentSection('describer'),
   simulator: componentSection('simulator'),
-  scorer: componentSection('scorer'),
+  scorer: componentSection('scorer').describe(
+    'The scorer best-of-k chooses candidates with on the valid split: a scorer of simulations, such as `correlation`.',
+  ),
+  scorers: s
+    .array(reportedScorer)
+    .default([])
+    .describe(
+      'Scorers reported on the test split, each with its bootstrap interval and null baseline (`scores` in the results); [] reports `scorer` alone. `--scorer NAME` (repeatable) picks them by name.',
+    ),
   features: s
     .string({ nonEmpty: true })
     .nullable()
@@ -247,3 +288,4 @@ export const configSchema = s.object({
 export type ExpgenConfig = Infer<typeof configSchema>;
 export type ComponentSection = Infer<ReturnType<typeof componentSection>>;
 export type DatasetSection = ExpgenConfig['datasets'][number];
+export type ReportedScorerSection = ExpgenConfig['scorers'][number];

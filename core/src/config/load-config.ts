@@ -6,7 +6,7 @@ import { cosmiconfig } from 'cosmiconfig';
 import { parse as parseYaml } from 'yaml';
 import { ExpgenError, formatKeyPath, SchemaError, type KeyPath } from '@expgen/contract';
 import { canonicalJson } from '@expgen/plugin-kit';
-import { configSchema, type ExpgenConfig } from './config-schema.js';
+import { configSchema, snakeCaseName, type ExpgenConfig } from './config-schema.js';
 
 /** Sections that choose a component: switching the component drops the options inherited for the old one. */
 export const COMPONENT_SECTIONS = ['subject', 'activation', 'describer', 'simulator', 'scorer'] as const;
@@ -20,6 +20,11 @@ export interface LoadConfigOptions {
   readonly cwd?: string;
   /** Skip the search (tests, and commands run with `--config`). */
   readonly search?: boolean;
+  /**
+   * `--scorer NAME` (repeatable): the scorers reported, by name. Each is the config's `scorers` entry of that name,
+   * options and all, or the component of that name with its default options.
+   */
+  readonly scorers?: readonly string[];
 }
 
 export interface LoadedConfig {
@@ -87,8 +92,17 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
   const sets = (options.sets ?? []).map((text) => ({ text, ...parseSet(text) }));
   for (const set of sets) setAtPath(user, set, mergeConfig(defaults, user));
   const merged = mergeConfig(defaults, user);
+  const picked = options.scorers?.length ? pickScorers(merged['scorers'], options.scorers) : undefined;
+  if (picked) merged['scorers'] = picked.entries;
 
-  const originOf = (path: KeyPath): { label: string; dir: string } => {
+  const originOf = (at: KeyPath): { label: string; dir: string } => {
+    let path = at;
+    // A picked scorer comes from the config's entry it was picked from, or from --scorer itself.
+    if (picked && path[0] === 'scorers' && typeof path[1] === 'number') {
+      const from = picked.origins[path[1]];
+      if (from === null) return { label: '--scorer', dir: cwd };
+      if (from !== undefined) path = ['scorers', from, ...path.slice(2)];
+    }
     const set = sets.find((s) => startsWith(path, s.path) || startsWith(s.path, path));
     if (set) return { label: '--set', dir: cwd };
     if (file && hasPath(fromFile, path)) return { label: file, dir: dirname(file) };
@@ -110,6 +124,36 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     baseDirOf: (path) => originOf(path).dir,
     sourceOf: (path) => originOf(path).label,
   };
+}
+
+/**
+ * The `scorers` list `--scorer` names: each name's entry of the configured list (an entry is a name, or a section
+ * named by `name` or else its `component`), or a section of the component of that name. `origins[i]` is the index
+ * in the configured list entry i came from, or null for a name the list does not hold.
+ */
+function pickScorers(
+  configured: unknown,
+  names: readonly string[],
+): { entries: unknown[]; origins: (number | null)[] } {
+  const list = Array.isArray(configured) ? configured : [];
+  // An entry's score name: its `name`, or its component's name in snake_case (so `--scorer my-scorer` and
+  // `--scorer my_scorer` pick the entry of the component `my-scorer`).
+  const nameOf = (entry: unknown): unknown => {
+    const component = typeof entry === 'string' ? entry : isMapping(entry) ? entry['component'] : undefined;
+    const named = isMapping(entry) ? entry['name'] : undefined;
+    return named ?? (typeof component === 'string' ? snakeCaseName(component) : undefined);
+  };
+  const entries: unknown[] = [];
+  const origins: (number | null)[] = [];
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (seen.has(name)) throw new ExpgenError(`--scorer ${name} is given twice: name each scorer once`);
+    seen.add(name);
+    const i = list.findIndex((entry) => nameOf(entry) === snakeCaseName(name));
+    entries.push(i >= 0 ? list[i] : { component: name });
+    origins.push(i >= 0 ? i : null);
+  }
+  return { entries, origins };
 }
 
 export function hashConfig(config: unknown): string {

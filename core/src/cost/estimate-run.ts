@@ -6,6 +6,7 @@ import { loadPromptTemplate, TEMPLATE_PLACEHOLDERS } from '../describe/prompts/i
 import type { ShardSpec } from '../exemplars/corpus/index.js';
 import { layerStateBytes } from '../exemplars/exemplar-stage.js';
 import { halvingPlan } from '../score/selection-strategies.js';
+import { estimateJudges } from './estimate-judges.js';
 import { runCostOf, zeroCost, type RunCost, type StageCost } from './stage-cost.js';
 import { subjectShape, type SubjectShape } from './subject-shape.js';
 
@@ -171,6 +172,16 @@ export async function estimateRun(input: EstimateInput): Promise<RunEstimate> {
         'simulator (an 8B simulator)',
       );
       gpu.score = score.simulator_tokens / rate / 3600;
+    }
+    // Judge scorers (detection, fuzzing) ask a model too: their requests count as the explainer's do.
+    const judges = estimateJudges(config, featureSigns, assumed);
+    if (judges.requests > 0) {
+      score.explainer_requests = judges.requests;
+      score.prompt_tokens = judges.promptTokens;
+      score.completion_tokens = judges.completionTokens;
+      const prefill = config.cost.explainerPromptTokensPerSecond ?? ESTIMATE_FIGURES.forwardTokensPerSecond;
+      const decode = config.cost.explainerCompletionTokensPerSecond ?? ESTIMATE_FIGURES.completionTokensPerSecond;
+      gpu.score += (judges.promptTokens / prefill + judges.completionTokens / decode) / 3600;
     }
   }
   assumed.push(

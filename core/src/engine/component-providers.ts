@@ -1,4 +1,13 @@
-import type { ComponentContext, ComponentKind, ComponentNeed, ComponentsByKind, Provenance } from '@expgen/contract';
+import {
+  ExpgenError,
+  isJudgeScorer,
+  type ComponentContext,
+  type ComponentKind,
+  type ComponentNeed,
+  type ComponentsByKind,
+  type Provenance,
+  type SimulationScorer,
+} from '@expgen/contract';
 import { instancePerContainerCachingFactory, type DependencyContainer, type InjectionToken } from 'tsyringe';
 import { stampComponent, stampPluginError } from './plugin-calls.js';
 import type { ResolvedComponent } from './resolved-config.js';
@@ -15,6 +24,7 @@ export const COMPONENT_TOKENS = {
 } as const satisfies Record<ComponentKind, InjectionToken<Promise<unknown>>>;
 
 /** The token a declared need is resolved from. */
+// (`scorer` is the selection scorer's token; the reported scorers have their own, `reportedScorers`.)
 const NEED_TOKENS = { 'subject-model': tokens.subject } as const satisfies Record<ComponentNeed, unknown>;
 
 /**
@@ -25,7 +35,7 @@ const NEED_TOKENS = { 'subject-model': tokens.subject } as const satisfies Recor
  * error from every method names plugin, component and method) and recorded for disposal in the run's lifetime.
  */
 export function registerComponents(container: DependencyContainer): void {
-  for (const kind of ['subject-model', 'activation-source', 'describer', 'simulator', 'scorer'] as const) {
+  for (const kind of ['subject-model', 'activation-source', 'describer', 'simulator'] as const) {
     container.register<Promise<unknown>>(COMPONENT_TOKENS[kind], {
       useFactory: instancePerContainerCachingFactory((c) => {
         const [section] = c.resolve(tokens.config).components(kind);
@@ -33,6 +43,36 @@ export function registerComponents(container: DependencyContainer): void {
       }),
     });
   }
+  // The scorer best-of-k chooses with: it compares simulations (a judge could not rank 50 candidates per sign).
+  container.register(tokens.scorer, {
+    useFactory: instancePerContainerCachingFactory(async (c) => {
+      const config = c.resolve(tokens.config);
+      const section = config.component(['scorer']);
+      const scorer = (await createComponent(c, section)) as ComponentsByKind['scorer'];
+      if (isJudgeScorer(scorer))
+        throw new ExpgenError(
+          `${config.sourceOf(['scorer', 'component'])}: scorer.component: "${section.declaration.name}" asks a judge model about sequences and cannot choose among candidates; choose with a scorer of simulations (correlation) and report "${section.declaration.name}" under scorers (or --scorer ${section.declaration.name})`,
+        );
+      return scorer as SimulationScorer;
+    }),
+  });
+  // The scorers reported on the test split; the entry that is the selection scorer is that very instance.
+  container.register(tokens.reportedScorers, {
+    useFactory: instancePerContainerCachingFactory((c) =>
+      Promise.all(
+        c
+          .resolve(tokens.config)
+          .reportedScorers()
+          .map(async ({ name, component, sameAsSelection }) => ({
+            name,
+            sameAsSelection,
+            scorer: sameAsSelection
+              ? await c.resolve(tokens.scorer)
+              : ((await createComponent(c, component)) as ComponentsByKind['scorer']),
+          })),
+      ),
+    ),
+  });
   container.register(tokens.datasets, {
     useFactory: instancePerContainerCachingFactory((c) =>
       Promise.all(

@@ -133,6 +133,11 @@ export function fakePlugin(journal: Journal): ExpgenPlugin {
         needs: ['subject-model'],
       }),
       declare('scorer', 'fake-scorer', none, () => ({ score: () => ({ value: null, stats: {} }) })),
+      declare('scorer', 'fake-judge', s.object({ level: s.integer({ min: 0 }).default(1) }), () => ({
+        method: 'judge',
+        judge: async () => ({ judgments: [], failures: [], stats: {} }),
+        valueOfJudgments: () => null,
+      })),
       declare('scorer', 'grumpy-scorer', none, () => ({ score: () => ({ value: null, stats: {} }) }), {
         disposeError: 'scorer would not let go',
       }),

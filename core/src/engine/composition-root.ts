@@ -7,7 +7,7 @@ import {
   type Describer,
   type Logger,
   type Provenance,
-  type Scorer,
+  type SimulationScorer,
   type Simulator,
   type SubjectModel,
 } from '@expgen/contract';
@@ -30,7 +30,8 @@ export interface RunComponents {
   readonly datasets?: readonly DatasetSource[];
   readonly describer?: Describer;
   readonly simulator?: Simulator;
-  readonly scorer?: Scorer;
+  /** The scorer best-of-k chooses with. */
+  readonly scorer?: SimulationScorer;
 }
 
 export interface ComposedRun {
@@ -120,7 +121,7 @@ export async function composeRun(options: ComposeOptions): Promise<ComposedRun> 
     datasets: await created<readonly DatasetSource[]>('dataset'),
     describer: await created<Describer>('describer'),
     simulator: await created<Simulator>('simulator'),
-    scorer: await created<Scorer>('scorer'),
+    scorer: await created<SimulationScorer>('scorer'),
   };
   const stages: RunStages = Object.fromEntries(
     await Promise.all(

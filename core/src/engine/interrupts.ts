@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { ExpgenError } from '@expgen/contract';
 import { removeTemporaries } from '@expgen/plugin-kit';
 
@@ -59,12 +60,22 @@ const state = {
   ending: false,
   /** Pieces of work that save their state when the run's signal aborts. */
   checkpointing: 0,
-  controller: new AbortController(),
+  controller: runController(),
   io: {
     write: (text: string) => process.stderr.write(text),
     end: endBySignal,
   } as InterruptIo,
 };
+
+/**
+ * The controller of the run's signal. Every model request waiting for a slot of its client listens to the signal
+ * (a judge scorer keeps hundreds waiting), so the listener count is not capped.
+ */
+function runController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
 
 /** Aborted, with an `Interrupt` as its reason, on the first SIGTERM or SIGINT. */
 export function interruptSignal(): AbortSignal {
@@ -210,7 +221,7 @@ export function interruptTestHooks(io: InterruptIo): () => void {
     state.interrupted = null;
     state.ending = false;
     state.checkpointing = 0;
-    state.controller = new AbortController();
+    state.controller = runController();
   };
   state.io = io;
   reset();

@@ -7,7 +7,7 @@ import {
   type ComponentKind,
   type DatasetSource,
   type Describer,
-  type Scorer,
+  type SimulationScorer,
   type Simulator,
   type SubjectModel,
 } from '@expgen/contract';
@@ -143,7 +143,7 @@ describe('stampComponent: every error of every method names plugin, component an
       () => stampComponent(simulator, who('simulator', 'finetuned')).simulate({ descriptions: [], sequences: [] }),
       'simulator finetuned (@acme/expgen-plugin-x) simulate: the logprobs are missing',
     );
-    const scorer: Scorer = {
+    const scorer: SimulationScorer = {
       provenance: fakeProvenance('scorer'),
       score: () => {
         throw new Error('lengths differ');
@@ -156,10 +156,10 @@ describe('stampComponent: every error of every method names plugin, component an
   });
 
   it('runs methods on the component itself, so class instances keep their private fields', async () => {
-    class CountingScorer implements Scorer {
+    class CountingScorer implements SimulationScorer {
       readonly provenance = fakeProvenance('scorer');
       #calls = 0;
-      score(_input: Parameters<Scorer['score']>[0]) {
+      score(_input: Parameters<SimulationScorer['score']>[0]) {
         this.#calls++;
         return { value: this.#calls, stats: {}, scoredBy: this.provenance };
       }

@@ -127,6 +127,34 @@ describe('recordsToArrow', () => {
     );
   });
 
+  it('writes struct columns as typed Arrow structs, fields nullable, a missing struct as null', () => {
+    const struct: RecordColumn[] = [
+      {
+        name: 'scores_detection',
+        type: {
+          struct: [
+            { name: 'score', type: 'float64' },
+            { name: 'ci', type: 'float64-list' },
+            { name: 'judgments', type: 'int32' },
+          ],
+        },
+      },
+    ];
+    const table = tableFromIPC(
+      recordsToArrow(struct, [
+        { scores_detection: { score: 0.75, ci: [0.5, 1], judgments: 20 } },
+        { scores_detection: { score: Number.NaN, ci: null, judgments: 0 } },
+        {},
+      ]),
+    );
+    assert.equal(String(table.schema.fields[0]!.type), 'Struct<{score:Float64, ci:List<Float64>, judgments:Int32}>');
+    assert.deepEqual(JSON.parse(JSON.stringify(table.toArray())), [
+      { scores_detection: { score: 0.75, ci: [0.5, 1], judgments: 20 } },
+      { scores_detection: { score: null, ci: null, judgments: 0 } },
+      { scores_detection: null },
+    ]);
+  });
+
   it('writes an empty table with the same columns', () => {
     const table = tableFromIPC(recordsToArrow(nested, []));
     assert.equal(table.numRows, 0);

@@ -1,5 +1,12 @@
 import { ExpgenError, formatKeyPath, SchemaError, type ComponentKind, type KeyPath } from '@expgen/contract';
-import type { ComponentSection, DatasetSection, ExpgenConfig } from '../config/config-schema.js';
+import {
+  SCORE_NAME,
+  snakeCaseName,
+  type ComponentSection,
+  type DatasetSection,
+  type ExpgenConfig,
+  type ReportedScorerSection,
+} from '../config/config-schema.js';
 import { hashConfig, type LoadedConfig } from '../config/load-config.js';
 import type { PluginRegistry, RegisteredComponent } from '../plugins/plugin-registry.js';
 
@@ -43,8 +50,21 @@ export interface ResolvedConfig {
   sourceOf(path: KeyPath): string;
   /** The resolved component section at `path` (`['describer']`, `['datasets', 1]`). */
   component(path: KeyPath): ResolvedComponent;
-  /** Every resolved section of `kind`, in config order (several only for datasets). */
+  /** Every resolved section of `kind`, in config order (several for datasets, and for scorers with `scorers`). */
   components(kind: ComponentKind): readonly ResolvedComponent[];
+  /**
+   * The scorers the run reports, by name: the `scorers` entries, or the `scorer` section alone when the list is
+   * empty. `sameAsSelection`: the entry is the `scorer` section's component with the same options, so the run
+   * creates it once and computes its scores once.
+   */
+  reportedScorers(): readonly ReportedScorer[];
+}
+
+/** A scorer the run reports under `name`: its key in `scores` (snake_case: the component's name by default). */
+export interface ReportedScorer {
+  readonly name: string;
+  readonly component: ResolvedComponent;
+  readonly sameAsSelection: boolean;
 }
 
 /**
@@ -54,7 +74,11 @@ export interface ResolvedConfig {
 export function resolveConfig(loaded: LoadedConfig, registry: PluginRegistry): ResolvedConfig {
   const raw = loaded.config;
   const resolved: ResolvedComponent[] = [];
-  const parse = <S extends ComponentSection | DatasetSection>(kind: ComponentKind, path: KeyPath, section: S): S => {
+  const parse = <S extends ComponentSection | DatasetSection | ReportedScorerSection>(
+    kind: ComponentKind,
+    path: KeyPath,
+    section: S,
+  ): S => {
     const component = resolveSection(loaded, registry, kind, path, section);
     resolved.push(component);
     return { ...section, options: component.options };
@@ -69,8 +93,10 @@ export function resolveConfig(loaded: LoadedConfig, registry: PluginRegistry): R
     ...raw,
     ...sections,
     datasets: raw.datasets.map((section, i) => parse('dataset', ['datasets', i], section)),
+    scorers: raw.scorers.map((section, i) => parse('scorer', ['scorers', i], section)),
   };
   const byPath = new Map(resolved.map((c) => [formatKeyPath(c.path), c]));
+  const reported = reportedScorersOf(loaded, config, byPath);
   return {
     config,
     hash: hashConfig(config),
@@ -85,7 +111,39 @@ export function resolveConfig(loaded: LoadedConfig, registry: PluginRegistry): R
       return found;
     },
     components: (kind) => resolved.filter((c) => c.kind === kind),
+    reportedScorers: () => reported,
   };
+}
+
+function reportedScorersOf(
+  loaded: LoadedConfig,
+  config: ExpgenConfig,
+  byPath: ReadonlyMap<string, ResolvedComponent>,
+): ReportedScorer[] {
+  const selection = byPath.get('scorer')!;
+  const same = (c: ResolvedComponent) =>
+    c.plugin === selection.plugin &&
+    c.declaration === selection.declaration &&
+    hashConfig(c.options ?? null) === hashConfig(selection.options ?? null);
+  if (config.scorers.length === 0)
+    return [{ name: snakeCaseName(config.scorer.component), component: selection, sameAsSelection: true }];
+  const byName = new Map<string, number>();
+  return config.scorers.map((section, i) => {
+    const name = section.name ?? snakeCaseName(section.component);
+    const where = `${loaded.sourceOf(['scorers', i])}: scorers[${i}]`;
+    const earlier = byName.get(name);
+    if (earlier !== undefined)
+      throw new ExpgenError(
+        `${where}: the name "${name}" is also scorers[${earlier}]'s: give one of them another name (scorers[${i}].name)`,
+      );
+    if (!SCORE_NAME.test(name))
+      throw new ExpgenError(
+        `${where}: "${section.component}" cannot name a score (a key of \`scores\` in the results: snake_case, lowercase letters, digits and "_", starting with a letter): set scorers[${i}].name`,
+      );
+    byName.set(name, i);
+    const component = byPath.get(formatKeyPath(['scorers', i]))!;
+    return { name, component, sameAsSelection: same(component) };
+  });
 }
 
 /** Finds the component a config section names and validates its options with the plugin's schema. */

@@ -27,7 +27,7 @@ export interface DescribeStage {
   estimate(input: DescribeCall): Promise<DescribeEstimate>;
 }
 
-/** Stage 3 with its collaborators bound: the simulator, the scorer and the settings. */
+/** Stage 3 with its collaborators bound: the simulator, the selection scorer, the reported scorers and the settings. */
 export interface ScoreStage {
   run(
     input: Pick<ScoreStageInput, 'library' | 'described' | 'keys' | 'outDir' | 'pairingFeatures'>,
@@ -95,10 +95,15 @@ export function registerStages(container: DependencyContainer): void {
   container.register(tokens.scoreStage, {
     useFactory: instancePerContainerCachingFactory(async (c): Promise<ScoreStage> => {
       const { config } = c.resolve(tokens.config);
-      const [simulator, scorer] = await Promise.all([c.resolve(tokens.simulator), c.resolve(tokens.scorer)]);
+      const [simulator, scorer, reported] = await Promise.all([
+        c.resolve(tokens.simulator),
+        c.resolve(tokens.scorer),
+        c.resolve(tokens.reportedScorers),
+      ]);
       const bound = {
         simulator,
         scorer,
+        reported,
         settings: config.score,
         logger: c.resolve(tokens.logger),
         progress: c.resolve(tokens.progress),

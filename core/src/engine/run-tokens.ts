@@ -7,6 +7,7 @@ import type {
   Logger,
   Provenance,
   Scorer,
+  SimulationScorer,
   Simulator,
   SubjectModel,
 } from '@expgen/contract';
@@ -14,6 +15,13 @@ import type { InjectionToken } from 'tsyringe';
 import type { ProgressFactory } from './progress.js';
 import type { ResolvedConfig } from './resolved-config.js';
 import type { DescribeStage, ExemplarStage, ScoreStage } from './run-stages.js';
+
+/** A scorer the run reports, under its name in `scores`; `sameAsSelection`: the selection scorer itself. */
+export interface NamedScorer {
+  readonly name: string;
+  readonly scorer: Scorer;
+  readonly sameAsSelection: boolean;
+}
 
 /** Milliseconds since the epoch; the run's one clock, so a test can stop time. */
 export interface Clock {
@@ -51,7 +59,10 @@ export const tokens = {
   datasets: token<Promise<readonly DatasetSource[]>>('datasets'),
   describer: token<Promise<Describer>>('describer'),
   simulator: token<Promise<Simulator>>('simulator'),
-  scorer: token<Promise<Scorer>>('scorer'),
+  /** The scorer best-of-k chooses with (`scorer` in the config). */
+  scorer: token<Promise<SimulationScorer>>('scorer'),
+  /** The scorers reported on the test split (`scorers`, or `scorer` alone), by name. */
+  reportedScorers: token<Promise<readonly NamedScorer[]>>('reported-scorers'),
 
   exemplarStage: token<Promise<ExemplarStage>>('stage/exemplars'),
   describeStage: token<Promise<DescribeStage>>('stage/describe'),

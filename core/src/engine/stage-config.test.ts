@@ -53,4 +53,18 @@ describe('stage configs and feature shards', () => {
       refusal(/made with no --shard, not --shard 0\/3 \(shard differs\).*resume it without --shard$/),
     );
   });
+
+  it('records the reported scorers with the score stage; none listed reads as a folder from before they existed', () => {
+    assert.equal('scorers' in stageConfig(config, 'score'), false);
+    const judged = configSchema.parse({ ...config, scorers: ['correlation', { component: 'detection', options: {} }] });
+    assert.deepEqual(stageConfig(judged, 'score').scorers, judged.scorers);
+    assert.equal('scorers' in stageConfig(judged, 'describe'), false);
+    const out = mkdtempSync(join(tmpdir(), 'expgen-stage-config-'));
+    claimStageOutput(out, config, 'score');
+    someOutput(out, 'score');
+    assert.throws(
+      () => claimStageOutput(out, judged, 'score'),
+      refusal(/made with a different config \(scorers differ\)/),
+    );
+  });
 });

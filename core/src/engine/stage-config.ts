@@ -20,6 +20,7 @@ export const STAGE_SECTIONS = {
     'describe',
     'simulator',
     'scorer',
+    'scorers',
     'score',
   ],
 } as const satisfies Record<string, readonly (keyof ExpgenConfig)[]>;
@@ -56,7 +57,9 @@ export const SHARD_KEY = 'shard';
  * the output holds (`i/N`; absent when unsharded).
  */
 export function stageConfig(config: ExpgenConfig, stage: StageName, featureShard?: ShardSpec): Record<string, unknown> {
-  const sections = STAGE_SECTIONS[stage].map((key) => {
+  // No reported scorers besides `scorer` is what a folder from before `scorers` existed holds: recorded as absent.
+  const keys = STAGE_SECTIONS[stage].filter((key) => !(key === 'scorers' && config.scorers.length === 0));
+  const sections = keys.map((key) => {
     const operational = OPERATIONAL_KEYS[key];
     const value = config[key];
     if (!operational || typeof value !== 'object' || value === null) return [key, value] as const;

@@ -9,6 +9,7 @@ export const BUILTIN_PLUGINS = [
   '@expgen/plugin-baseline',
   '@expgen/plugin-openai',
   '@expgen/plugin-sae',
+  '@expgen/plugin-judges',
 ] as const;
 
 /** npm keyword that marks a package as an expgen plugin whatever its name. */

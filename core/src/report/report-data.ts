@@ -10,7 +10,9 @@ import type {
   ExemplarView,
   FeaturePage,
   IndexData,
+  IndexScore,
   IndexSign,
+  ScoreView,
   SignDetail,
   SignSummary,
 } from './report-model.js';
@@ -29,11 +31,29 @@ export function signSummary(row: ResultRow | undefined, planted: RunForReport['p
     score: round(row.score),
     ci: row.ci ? [round(row.ci[0])!, round(row.ci[1])!] : null,
     selectionScore: round(row.selection_score),
+    scores: scoreViews(row),
     reason: row.reason === null ? null : visibleText(row.reason),
     ...(mark
       ? { planted: { class: mark.class === null ? null : visibleText(mark.class), recovered: mark.recovered } }
       : {}),
   };
+}
+
+/** The row's reported scorers, rounded; none when the run reports only the scorer of the row's own score. */
+function scoreViews(row: ResultRow): ScoreView[] {
+  const entries = Object.entries(row.scores ?? {});
+  if (entries.length < 2) return [];
+  return entries.map(([name, e]) => ({
+    name: visibleText(name),
+    status: e.status,
+    statusLabel: STATUS_LABELS[e.status] ?? e.status,
+    reason: e.reason === null ? null : visibleText(e.reason),
+    score: round(e.score),
+    ci: e.ci ? [round(e.ci[0])!, round(e.ci[1])!] : null,
+    nullScore: round(e.null_score),
+    judgments: e.judgments,
+    failures: e.failures,
+  }));
 }
 
 export function indexData(run: RunForReport, href: (key: string) => string | null): IndexData {
@@ -48,6 +68,13 @@ export function indexData(run: RunForReport, href: (key: string) => string | nul
         ci: s.ci,
         reason: s.reason === null ? null : reasons.id(s.reason),
         ...(s.planted ? { planted: s.planted } : {}),
+        // A scorer's score, or its status and reason where it has none.
+        scores: s.scores.map(
+          (v): IndexScore =>
+            v.score !== null
+              ? [v.name, v.score]
+              : [v.name, null, v.status, v.reason === null ? null : reasons.id(v.reason)],
+        ),
       }
     );
   };

@@ -64,6 +64,52 @@ export function makeRun(features: number, options: { details?: boolean; legacy?:
           describer: null,
           simulator: null,
           scorer: null,
+          // Two scorers: the selection scorer's entry says what the row says; the judge scores the description
+          // without a test score too, and every judgment of feature 0's negative sign failed.
+          ...(options.legacy
+            ? {}
+            : {
+                scores: {
+                  correlation: {
+                    status,
+                    reason: failed ? '<b>no</b> candidate' : noTestScore ? 'constant <i>on test</i>' : null,
+                    score: withScore ? 0.5 - f / 1000 : null,
+                    ci: withScore ? [0.4, 0.6] : null,
+                    null_score: withScore ? 0.01 : null,
+                    judgments: withScore ? 13 : 0,
+                    failures: 0,
+                  },
+                  detection: failed
+                    ? {
+                        status,
+                        reason: '<b>no</b> candidate',
+                        score: null,
+                        ci: null,
+                        null_score: null,
+                        judgments: 0,
+                        failures: 0,
+                      }
+                    : f === 0 && sign === 'negative'
+                      ? {
+                          status: 'failed',
+                          reason: 'every one of the 20 judgment(s) of the scorer "detection" failed: <i>unreadable</i>',
+                          score: null,
+                          ci: null,
+                          null_score: null,
+                          judgments: 0,
+                          failures: 20,
+                        }
+                      : {
+                          status: 'scored',
+                          reason: null,
+                          score: 0.9,
+                          ci: [0.8, 1],
+                          null_score: 0.5,
+                          judgments: 18,
+                          failures: 2,
+                        },
+                },
+              }),
         }),
       );
       described.push(

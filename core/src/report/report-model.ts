@@ -15,6 +15,20 @@ export interface PlantedMark {
   readonly recovered: boolean | null;
 }
 
+/** One reported scorer's result for a feature-sign (`scores.<name>` of the results), rounded. */
+export interface ScoreView {
+  readonly name: string;
+  /** The entry's own status (a judge's may differ from the row's), its label, and why when not `scored`. */
+  readonly status: ResultRow['status'];
+  readonly statusLabel: string;
+  readonly reason: string | null;
+  readonly score: number | null;
+  readonly ci: readonly [number, number] | null;
+  readonly nullScore: number | null;
+  readonly judgments: number;
+  readonly failures: number;
+}
+
 export interface SignSummary {
   readonly status: ResultRow['status'];
   /** The status in words (`no test score`). */
@@ -23,6 +37,8 @@ export interface SignSummary {
   readonly score: number | null;
   readonly ci: readonly [number, number] | null;
   readonly selectionScore: number | null;
+  /** Every reported scorer, when the run reports more than one; empty otherwise (the score above says it all). */
+  readonly scores: readonly ScoreView[];
   readonly reason: string | null;
   /** Absent when the run's subject carries no planted truth. */
   readonly planted?: PlantedMark;
@@ -37,7 +53,12 @@ export interface IndexSign {
   /** Index into `IndexData.reasons` (the same few reasons repeat over thousands of rows), or null. */
   readonly reason: number | null;
   readonly planted?: PlantedMark;
+  /** Each reported scorer's name and test score, or its status and reason, when the run reports more than one. */
+  readonly scores: readonly IndexScore[];
 }
+
+/** `[name, score]` of a scored entry; `[name, null, status, reason]` (an index into `IndexData.reasons`) otherwise. */
+export type IndexScore = readonly [string, number] | readonly [string, null, ResultRow['status'], number | null];
 
 export interface IndexEntry {
   readonly key: string;

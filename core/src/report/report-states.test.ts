@@ -67,6 +67,52 @@ describe('the report and result statuses', () => {
       b.index.entries.map((e) => [e.positive.status, e.negative.status]),
       a.index.entries.map((e) => [e.positive.status, e.negative.status]),
     );
-    for (const id of ['expgen-f0', 'expgen-f1']) assert.deepEqual(legacy.get(id), current.get(id), id);
+    // The folder before format 2 reported one scorer, so its pages list none under `scores`.
+    const withoutScores = (page: unknown) => {
+      const p = page as { signs: { scores: unknown[] }[] };
+      return { ...p, signs: p.signs.map((sign) => ({ ...sign, scores: [] })) };
+    };
+    for (const id of ['expgen-f0', 'expgen-f1'])
+      assert.deepEqual(withoutScores(legacy.get(id)), withoutScores(current.get(id)), id);
+  });
+
+  it("shows every reported scorer in the index and the run summary, each entry's status where it has no score", async () => {
+    const html = readFileSync((await writeReport({ runDir: makeRun(3), tokenizer })).path, 'utf8');
+    const data = blocks(html);
+    const meta = data.get('expgen-meta') as {
+      run: { summary: RunSummary };
+      index: { entries: Record<'positive' | 'negative', { scores: unknown[] }>[]; reasons: string[] };
+    };
+    const [first, , third] = meta.index.entries;
+    assert.deepEqual(first!.positive.scores, [
+      ['correlation', 0.5],
+      ['detection', 0.9],
+    ]);
+    const failedJudge = first!.negative.scores[1] as [string, null, string, number];
+    assert.deepEqual(failedJudge.slice(0, 3), ['detection', null, 'failed']);
+    assert.match(
+      meta.index.reasons[failedJudge[3]]!,
+      /every one of the 20 judgment\(s\) .* failed: <i>unreadable<\/i>/,
+    );
+    // A description without a test score by the selection scorer, scored by the judge.
+    const [correlation, detection] = third!.positive.scores as [string, unknown, string?, number?][];
+    assert.deepEqual(correlation!.slice(0, 3), ['correlation', null, 'no_test_score']);
+    assert.deepEqual(detection, ['detection', 0.9]);
+    const { correlation: c, detection: d } = meta.run.summary.scores;
+    assert.deepEqual([c!.states.scored, c!.states.no_test_score, c!.states.failed], [4, 1, 1]);
+    assert.deepEqual([d!.states.scored, d!.states.no_test_score, d!.states.failed], [4, 0, 2]);
+    assert.equal(d!.mean_score_rows, 4);
+    assert.equal(d!.failures, 20 + 4 * 2);
+    // The feature page lists the judge's failed entry with its status and reason.
+    const page = data.get('expgen-f0') as { signs: { scores: { name: string; status: string; reason: string }[] }[] };
+    assert.deepEqual(
+      page.signs[1]!.scores.map((v) => [v.name, v.status]),
+      [
+        ['correlation', 'scored'],
+        ['detection', 'failed'],
+      ],
+    );
+    assert.match(html, /function runSummary\(/);
+    assert.match(html, /v\[0\] \+ ': ' \+ st\.label \+ ': ' \+ why/);
   });
 });

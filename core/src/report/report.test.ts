@@ -163,7 +163,7 @@ describe('writeReport', () => {
       index: {
         entries: {
           key: string;
-          positive: { description: string };
+          positive: { description: string; scores: [string, number][] };
           negative: { description: string | null; reason: number };
         }[];
         reasons: string[];
@@ -178,6 +178,10 @@ describe('writeReport', () => {
     assert.equal(entries[0]!.positive.description, `${HOSTILE[0]} (positive)`);
     assert.equal(entries[1]!.negative.description, null);
     assert.equal(meta.index.reasons[entries[1]!.negative.reason], '<b>no</b> candidate');
+    assert.deepEqual(entries[0]!.positive.scores, [
+      ['correlation', 0.5],
+      ['detection', 0.9],
+    ]);
     // Exemplar text: display groups that join back to the visible form of the data.
     const strings = data.get('expgen-strings') as string[];
     const page = data.get('expgen-f0') as {
@@ -186,6 +190,7 @@ describe('writeReport', () => {
         reportPredictions: number[][];
         failures: { detail: string }[];
         thresholdRule: string;
+        scores: { name: string; score: number; ci: number[]; nullScore: number; judgments: number; failures: number }[];
       }[];
     };
     const shown = page.signs[0]!.report.map((e) => e.text.map((i) => strings[i]).join(''));
@@ -203,6 +208,17 @@ describe('writeReport', () => {
     assert.equal(page.signs[0]!.reportPredictions.length, HOSTILE.length);
     assert.equal(page.signs[0]!.failures[0]!.detail, '<img src=x onerror=alert(9)>');
     assert.equal(page.signs[0]!.thresholdRule, 'rule</script>');
+    assert.deepEqual(page.signs[0]!.scores[1], {
+      name: 'detection',
+      status: 'scored',
+      statusLabel: 'scored',
+      reason: null,
+      score: 0.9,
+      ci: [0.8, 1],
+      nullScore: 0.5,
+      judgments: 18,
+      failures: 2,
+    });
   });
 
   it('writes a folder of linked, self-contained pages when asked or when the run is large', async () => {

@@ -48,7 +48,16 @@ export interface NullScore {
   readonly feature: string;
   readonly sign: Sign;
   readonly description_of: string;
+  /** The selection scorer's value. */
   readonly null_score: number | null;
+  /** Every reported scorer's value, by name (absent from files written before several scorers were reported). */
+  readonly scores?: Readonly<Record<string, number | null>>;
+}
+
+/** What scoring one pair gives: the selection scorer's value and every reported scorer's. */
+export interface PairScores {
+  readonly null_score: number | null;
+  readonly scores: Readonly<Record<string, number | null>>;
 }
 
 /** What the null baseline reads of a result row. */
@@ -57,49 +66,89 @@ interface PairableRow {
   readonly sign: Sign;
   readonly status: string;
   readonly description: string | null;
+  readonly scores?: Readonly<Record<string, { readonly status: string }>>;
 }
 
 /**
- * Scores each chosen description (a `scored` or `no_test_score` row's) on its target's test data (`scoreOn`). A
- * target among `rows` that is not scored gets no null score (the summary takes the null baseline over scored rows
- * only), so it is not simulated; a target outside `rows` (in another feature shard) is, since its status is known
- * only there.
+ * Whether a row takes null scores: the row's own (`null_score`) when it is `scored`, a reported scorer's when that
+ * scorer's entry is (a judge may score a description whose simulation is constant on the test split).
+ */
+function takesNullScores(row: Pick<PairableRow, 'status' | 'scores'>): boolean {
+  return row.status === 'scored' || Object.values(row.scores ?? {}).some((e) => e.status === 'scored');
+}
+
+/**
+ * Scores each chosen description (a `scored` or `no_test_score` row's) on its target's test data (`scoreOn`), up
+ * to `concurrency` pairs at once (judges behind HTTP servers want many in flight; the scores are the same in any
+ * order). A target among `rows` that is not scored, by the selection scorer or another, gets no null score (the
+ * summary takes each null baseline over scored rows only), so it is not scored; a target outside `rows` (in another
+ * feature shard) is, since its status is known only there.
  */
 export async function scoreNullPairs(
   rows: readonly PairableRow[],
   pairing: NullPairing,
-  scoreOn: (description: string, target: string, sign: Sign) => Promise<number | null>,
+  scoreOn: (description: string, target: string, sign: Sign) => Promise<PairScores>,
+  concurrency = 1,
 ): Promise<NullScore[]> {
-  const statusHere = new Map(rows.map((r) => [pairKey(r.feature, r.sign), r.status]));
-  const out: NullScore[] = [];
+  const takesHere = new Map(rows.map((r) => [pairKey(r.feature, r.sign), takesNullScores(r)]));
+  const out: (NullScore | undefined)[] = [];
+  const running = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
   for (const row of rows) {
     await letSignalsIn();
+    if (failure) break;
     if (row.description === null) continue;
     const target = pairing.targetOf(row.feature);
     if (target === null) continue;
-    const status = statusHere.get(pairKey(target, row.sign));
-    if (status !== undefined && status !== 'scored') continue;
-    out.push({
-      feature: target,
-      sign: row.sign,
-      description_of: row.feature,
-      null_score: await scoreOn(row.description, target, row.sign),
-    });
+    if (takesHere.get(pairKey(target, row.sign)) === false) continue;
+    const slot = out.length;
+    out.push(undefined);
+    const job = scoreOn(row.description, target, row.sign)
+      .then((scored) => {
+        out[slot] = { feature: target, sign: row.sign, description_of: row.feature, ...scored };
+      })
+      .catch((error: unknown) => {
+        failure ??= { error };
+      })
+      .finally(() => running.delete(job));
+    running.add(job);
+    if (running.size >= Math.max(1, concurrency)) await Promise.race(running);
   }
-  return out;
+  await Promise.all(running);
+  if (failure) throw failure.error;
+  return out as NullScore[];
 }
 
-/** Each row with its null score from `scores`: scored rows only; null where no score was computed. */
-export function applyNullScores<Row extends { feature: string; sign: Sign; status: string }>(
-  rows: readonly Row[],
-  scores: Iterable<NullScore>,
-): (Row & { null_score: number | null })[] {
-  const byTarget = new Map<string, number | null>();
-  for (const s of scores) byTarget.set(pairKey(s.feature, s.sign), s.null_score);
-  return rows.map((row) => ({
-    ...row,
-    null_score: row.status === 'scored' ? (byTarget.get(pairKey(row.feature, row.sign)) ?? null) : null,
-  }));
+/**
+ * Each row with its null scores from `scores`: the selection scorer's `null_score` on a `scored` row, each reported
+ * scorer's `scores.<name>.null_score` on a `scored` entry; null where no score was computed.
+ */
+export function applyNullScores<
+  Row extends {
+    feature: string;
+    sign: Sign;
+    status: string;
+    scores?: Readonly<Record<string, { readonly status: string; readonly null_score: number | null }>>;
+  },
+>(rows: readonly Row[], scores: Iterable<NullScore>): (Row & { null_score: number | null })[] {
+  const byTarget = new Map<string, NullScore>();
+  for (const s of scores) byTarget.set(pairKey(s.feature, s.sign), s);
+  return rows.map((row) => {
+    const found = byTarget.get(pairKey(row.feature, row.sign));
+    const entries = row.scores
+      ? Object.fromEntries(
+          Object.entries(row.scores).map(([name, entry]) => [
+            name,
+            { ...entry, null_score: entry.status === 'scored' ? (found?.scores?.[name] ?? null) : null },
+          ]),
+        )
+      : undefined;
+    return {
+      ...row,
+      null_score: row.status === 'scored' ? (found?.null_score ?? null) : null,
+      ...(entries ? { scores: entries } : {}),
+    };
+  });
 }
 
 /** Where a run folder keeps the null scores its descriptions produced, for `expgen merge`. */
@@ -146,15 +195,19 @@ export function readNullScores(dir: string): NullScore[] | undefined {
  * they belong to. Shards made before null scores were kept have none: their rows keep the scores drawn within
  * each shard.
  */
-export function mergeNullScores<Row extends { feature: string; sign: Sign; status: string; null_score: number | null }>(
-  rows: readonly Row[],
-  shardDirs: readonly string[],
-  outDir: string,
-): Row[] {
+export function mergeNullScores<
+  Row extends {
+    feature: string;
+    sign: Sign;
+    status: string;
+    null_score: number | null;
+    scores?: Readonly<Record<string, { readonly status: string; readonly null_score: number | null }>>;
+  },
+>(rows: readonly Row[], shardDirs: readonly string[], outDir: string): Row[] {
   const perShard = shardDirs.map((dir) => readNullScores(dir));
   if (perShard.some((scores) => scores === undefined)) return [...rows];
   // A shard scored targets in other shards without knowing their status: keep the scores of scored rows only.
-  const scored = new Set(rows.filter((r) => r.status === 'scored').map((r) => pairKey(r.feature, r.sign)));
+  const scored = new Set(rows.filter(takesNullScores).map((r) => pairKey(r.feature, r.sign)));
   const scores = perShard.flatMap((s) => s!).filter((s) => scored.has(pairKey(s.feature, s.sign)));
   writeNullScores(outDir, scores);
   return applyNullScores(rows, scores);

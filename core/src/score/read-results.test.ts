@@ -73,6 +73,7 @@ describe('reading format-1 outputs', () => {
         mode: 'named-tokens',
       },
       scorer: null,
+      scores: {},
     });
     const untested = readResultRow({ ...legacyRow, score: null, ci: null, pearson: null });
     assert.equal(untested.status, 'no_test_score');
@@ -87,8 +88,10 @@ describe('reading format-1 outputs', () => {
     assert.deepEqual([unchosen.status, unchosen.reason], ['no_selection_score', NO_SELECTION_SCORE_REASON]);
     const failed = readResultRow({ ...legacyRow, status: 'failed', reason: 'every candidate failed (refusal)' });
     assert.deepEqual([failed.status, failed.reason], ['failed', 'every candidate failed (refusal)']);
-    // Today's rows pass through as they are.
+    // Today's rows pass through as they are; one written before `scores` existed reports no scorer.
     assert.equal(readResultRow(row as unknown as Record<string, unknown>), row);
+    const { scores: _, ...withoutScores } = row;
+    assert.deepEqual(readResultRow(withoutScores as unknown as Record<string, unknown>), row);
   });
 
   it('a results file, refusing a line that is not a row', () => {

@@ -9,10 +9,13 @@ import type { ResultRow, SimulatorRecord } from './results.js';
  * names became snake_case (format 1: `selectionScore`, `nullScore`, ..., no `space`, `layer`, `index`, and the
  * statuses `scored` / `failed` / `skipped` only). An old row's status is restated as this version would write it:
  * `scored` with no test score becomes `no_test_score`, `failed` because no candidate had a valid-split score
- * becomes `no_selection_score`. So `expgen report`, `expgen merge` and a resumed stage 3 read folders of both.
+ * becomes `no_selection_score`; it reports no scorer under `scores`. So `expgen report`, `expgen merge` and a
+ * resumed stage 3 read folders of both.
  */
 export function readResultRow(value: Record<string, unknown>): ResultRow {
-  if (!('selectionScore' in value) && 'space' in value) return value as unknown as ResultRow;
+  // A row written before several scorers were reported has no `scores`: it reports none.
+  if (!('selectionScore' in value) && 'space' in value)
+    return ('scores' in value ? value : { ...value, scores: {} }) as unknown as ResultRow;
   const v = value;
   const key = parseFeatureKey(String(v['feature']));
   const number = (name: string) => (typeof v[name] === 'number' ? (v[name] as number) : null);
@@ -53,6 +56,7 @@ export function readResultRow(value: Record<string, unknown>): ResultRow {
         } satisfies SimulatorRecord)
       : null,
     scorer: readProvenanceRecord(v['scorer']),
+    scores: {},
   };
 }
 

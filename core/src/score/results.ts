@@ -5,6 +5,7 @@ import type { ExpgenConfig } from '../config/config-schema.js';
 import { arrowMetadata, PROVENANCE_FIELDS, type ProvenanceRecord } from '../engine/output-records.js';
 import { recordsToArrow, type RecordColumn } from '../engine/records-arrow.js';
 import { RESULT_STATUSES, type ResultStatus } from './result-states.js';
+import type { ScoreEntry } from './reported-scores.js';
 
 export { RESULT_STATUSES, STATUS_MEANINGS, type ResultStatus } from './result-states.js';
 
@@ -50,6 +51,12 @@ export interface ResultRow {
   readonly describer: ProvenanceRecord | null;
   readonly simulator: SimulatorRecord | null;
   readonly scorer: ProvenanceRecord | null;
+  /**
+   * Every reported scorer's result on the test split, by score name (`scorers` in the config, or `scorer` alone),
+   * in config order: its own status and reason, value, 95% bootstrap interval, null baseline, judgments and
+   * failures. In `results.arrow` a struct of one typed struct per scorer (`resultArrowColumns`).
+   */
+  readonly scores: Readonly<Record<string, ScoreEntry>>;
 }
 
 export const RESULT_COLUMNS: readonly RecordColumn[] = [
@@ -73,7 +80,60 @@ export const RESULT_COLUMNS: readonly RecordColumn[] = [
   { name: 'describer', type: { struct: PROVENANCE_FIELDS } },
   { name: 'simulator', type: { struct: [...PROVENANCE_FIELDS, { name: 'mode', type: 'utf8' }] } },
   { name: 'scorer', type: { struct: PROVENANCE_FIELDS } },
+  // One field per reported scorer, each a SCORE_ENTRY_FIELDS struct: the run's names, so `resultArrowColumns`.
+  { name: 'scores', type: { struct: [] } },
 ];
+
+/** The fields of one scorer's entry in `scores` (a `ScoreEntry`). */
+export const SCORE_ENTRY_FIELDS: readonly RecordColumn[] = [
+  { name: 'status', type: 'utf8' },
+  { name: 'reason', type: 'utf8' },
+  { name: 'score', type: 'float64' },
+  { name: 'ci', type: { list: 'float64' } },
+  { name: 'null_score', type: 'float64' },
+  { name: 'judgments', type: 'int32' },
+  { name: 'failures', type: 'int32' },
+];
+
+/**
+ * The columns of `results.arrow` for rows reporting the scorers `names`: `RESULT_COLUMNS`, with `scores` a struct
+ * of one `SCORE_ENTRY_FIELDS` struct per scorer, so JSON Lines and Arrow have the same shape
+ * (`scores.detection.score` in DuckDB, `pl.col("scores").struct.field("detection")` in polars).
+ */
+export function resultArrowColumns(names: readonly string[]): RecordColumn[] {
+  return RESULT_COLUMNS.map((c) =>
+    c.name === 'scores'
+      ? { name: 'scores', type: { struct: names.map((name) => ({ name, type: { struct: SCORE_ENTRY_FIELDS } })) } }
+      : c,
+  );
+}
+
+/** The reported scorers' names, in the order the rows hold them (every row of a run holds the same). */
+export function scoreNames(rows: readonly { readonly scores?: Readonly<Record<string, unknown>> }[]): string[] {
+  const names = new Set<string>();
+  for (const row of rows) for (const name of Object.keys(row.scores ?? {})) names.add(name);
+  return [...names];
+}
+
+/**
+ * One reported scorer over the run's rows, named as the run's own means are: its entries per status, its mean over
+ * the entries it scored and their interval, its null baseline, and the judgments they rest on.
+ */
+export interface ScorerSummary {
+  /** Entries per status, every status listed (zero included). */
+  readonly states: Readonly<Record<ResultStatus, number>>;
+  readonly mean_score: number | null;
+  readonly mean_score_ci: readonly [number, number] | null;
+  /** Entries the mean and its interval are taken over (status `scored`: the score is defined). */
+  readonly mean_score_rows: number;
+  readonly null_baseline: number | null;
+  readonly null_baseline_ci: readonly [number, number] | null;
+  /** Scored entries with a defined null score, which the null baseline is taken over. */
+  readonly null_baseline_rows: number;
+  /** Judgments (simulated test sequences for a scorer of simulations) the scores rest on, and those that failed. */
+  readonly judgments: number;
+  readonly failures: number;
+}
 
 /**
  * The run's summary, as `expgen run --json` prints it: how many feature-signs ended in each status, and each mean
@@ -96,14 +156,15 @@ export interface RunSummary {
    * test data (none when the partner has no chosen description, or its simulation there is constant).
    */
   readonly null_baseline_rows: number;
+  /** Every reported scorer, by score name, in config order. */
+  readonly scores: Readonly<Record<string, ScorerSummary>>;
 }
 
 export function summarize(
   rows: readonly ResultRow[],
   settings: Pick<ExpgenConfig['score'], 'bootstrap' | 'seed'>,
 ): RunSummary {
-  const states = Object.fromEntries(RESULT_STATUSES.map((s) => [s, 0])) as Record<ResultStatus, number>;
-  for (const row of rows) states[row.status]++;
+  const states = countStates(rows);
   const scored = rows.filter((r) => r.status === 'scored');
   const options = { resamples: settings.bootstrap, seed: settings.seed };
   const scores = summarizeScores(
@@ -123,6 +184,47 @@ export function summarize(
     null_baseline: nulls.mean,
     null_baseline_ci: nulls.ci ? [nulls.ci.low, nulls.ci.high] : null,
     null_baseline_rows: nulls.defined,
+    scores: Object.fromEntries(
+      scoreNames(rows).map((name) => [
+        name,
+        summarizeScorer(
+          rows.flatMap((r) => r.scores[name] ?? []),
+          options,
+        ),
+      ]),
+    ),
+  };
+}
+
+function countStates(items: readonly { readonly status: ResultStatus }[]): Record<ResultStatus, number> {
+  const states = Object.fromEntries(RESULT_STATUSES.map((s) => [s, 0])) as Record<ResultStatus, number>;
+  for (const item of items) states[item.status]++;
+  return states;
+}
+
+function summarizeScorer(
+  entries: readonly ScoreEntry[],
+  options: { readonly resamples: number; readonly seed: number },
+): ScorerSummary {
+  const scored = entries.filter((e) => e.status === 'scored');
+  const values = summarizeScores(
+    scored.map((e) => e.score),
+    options,
+  );
+  const nulls = summarizeScores(
+    scored.map((e) => e.null_score),
+    options,
+  );
+  return {
+    states: countStates(entries),
+    mean_score: values.mean,
+    mean_score_ci: values.ci ? [values.ci.low, values.ci.high] : null,
+    mean_score_rows: values.defined,
+    null_baseline: nulls.mean,
+    null_baseline_ci: nulls.ci ? [nulls.ci.low, nulls.ci.high] : null,
+    null_baseline_rows: nulls.defined,
+    judgments: entries.reduce((n, e) => n + e.judgments, 0),
+    failures: entries.reduce((n, e) => n + e.failures, 0),
   };
 }
 
@@ -145,7 +247,11 @@ export function writeResults(outDir: string, rows: readonly ResultRow[]): void {
   );
   writeFileAtomic(
     join(outDir, 'results.arrow'),
-    recordsToArrow(RESULT_COLUMNS, ordered as unknown as Record<string, unknown>[], arrowMetadata(RESULTS_FORMAT)),
+    recordsToArrow(
+      resultArrowColumns(scoreNames(ordered)),
+      ordered as unknown as Record<string, unknown>[],
+      arrowMetadata(RESULTS_FORMAT),
+    ),
   );
 }
 

@@ -127,6 +127,8 @@ export async function scoreFeature(item: ScoreItem, context: FeatureScoringConte
     describer: described.described_by,
     simulator: null,
     scorer: provenanceRecord(context.scorerProvenance),
+    // Filled by the stage once every reported scorer has its value (`reported-scores.ts`).
+    scores: {},
   };
   const none = { task: null, detail: null, simulatorTokens: 0, simulatorTokensNaive: 0 };
   if (described.status === 'skipped')

@@ -1,225 +1,27 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { tableFromIPC } from 'apache-arrow';
-import { memoryLogger, type Scorer, type Simulator, type TokenMoments } from '@expgen/contract';
+import type { Simulator } from '@expgen/contract';
 import { fakeProvenance } from '@expgen/contract/testing';
-import { pearsonFromMoments, pooledStatistics, Sfc32 } from '@expgen/plugin-kit';
-import { configSchema, type ExpgenConfig } from '../config/config-schema.js';
 import { readRunCost } from '../cost/stage-cost.js';
 import type { DescribedFeature } from '../describe/described-feature.js';
-import { provenanceRecord } from '../engine/output-records.js';
 import { ExemplarLibrary } from '../exemplars/exemplar-library.js';
-import {
-  MANIFEST_FORMAT,
-  exemplarFilePath,
-  writeExemplarFile,
-  writeExemplarManifest,
-  type ExemplarRowInput,
-} from '../exemplars/storage/index.js';
 import { formatSummary } from './format-summary.js';
 import { NO_SELECTION_SCORE_REASON } from './result-states.js';
-import { runScoreStage } from './score-stage.js';
-
-const SEQ_LEN = 12;
-const FEATURES = 6;
-
-/**
- * A small stage 1 output written with the storage code: feature f fires on tokens ≡ f (mod 5) in its top
- * exemplars (positive) and on tokens ≡ f + 1 (mod 5) negatively; random sequences rarely fire.
- */
-function writeExemplars(dir: string): void {
-  for (const split of ['valid', 'test']) {
-    const rows = function* (): Generator<ExemplarRowInput> {
-      for (let feature = 0; feature < FEATURES; feature++) {
-        const rng = new Sfc32(feature * 17 + (split === 'valid' ? 1 : 2));
-        const row = (sign: 'positive' | 'negative' | 'random', rank: number): ExemplarRowInput => {
-          const tokens = Array.from({ length: SEQ_LEN }, () => rng.nextInt(50));
-          const activations = tokens.map((t, i) => {
-            if (i === 0) return 0.5;
-            if (sign === 'positive') return t % 5 === feature % 5 ? 2 + rng.nextFloat() : 0.1 * rng.nextFloat();
-            if (sign === 'negative') return t % 5 === (feature + 1) % 5 ? -2 - rng.nextFloat() : -0.1 * rng.nextFloat();
-            return (rng.nextFloat() - 0.5) * 0.4;
-          });
-          return {
-            feature,
-            sign,
-            rank,
-            activation: 0,
-            sequence: rng.nextInt(10_000),
-            dataset: 'fixture',
-            document: `doc-${rank}`,
-            window: 0,
-            countFrom: 1,
-            tokens,
-            activations,
-          };
-        };
-        for (let r = 0; r < 6; r++) yield row('positive', r);
-        for (let r = 0; r < 6; r++) yield row('negative', r);
-        for (let r = 0; r < 3; r++) yield row('random', r);
-      }
-    };
-    writeExemplarFile(
-      exemplarFilePath(dir, { space: 'mlp', layer: 0, split }),
-      { configHash: 'x', features: FEATURES },
-      rows(),
-    );
-  }
-  writeExemplarManifest(dir, {
-    format: MANIFEST_FORMAT,
-    configHash: 'x',
-    shard: { index: 0, count: 1 },
-    complete: true,
-    parameters: {
-      seqLen: SEQ_LEN,
-      k: 6,
-      randomCount: 3,
-      randomSeed: '0',
-      extremesKept: 10,
-      histogram: null,
-      histogramSample: 1,
-      countedFrom: 1,
-    },
-    datasets: ['fixture'],
-    splits: { valid: { sequencesSeen: null, tokensSeen: null }, test: { sequencesSeen: null, tokensSeen: null } },
-    layers: [{ space: 'mlp', layer: 0, features: FEATURES }],
-  });
-}
-
-/** "tokens ≡ r (mod 5)": predicts 10 there, else 1; other texts predict a token-dependent wobble. */
-function countingSimulator(): Simulator & { calls: { descriptions: readonly string[]; sequences: number }[] } {
-  const calls: { descriptions: readonly string[]; sequences: number }[] = [];
-  return {
-    provenance: fakeProvenance('simulator', 'residues'),
-    calls,
-    async simulate(request) {
-      calls.push({ descriptions: request.descriptions, sequences: request.sequences.length });
-      return {
-        predictions: request.descriptions.map((d) => {
-          const residue = /≡ (\d)/.exec(d);
-          return request.sequences.map((tokens) =>
-            Float32Array.from(tokens, (t) => (residue ? (t % 5 === Number(residue[1]) ? 10 : 1) : (t * 7) % 3)),
-          );
-        }),
-        mode: 'fake',
-        simulatedBy: fakeProvenance('simulator', 'residues'),
-      };
-    },
-  };
-}
-
-/**
- * Pearson's r three ways: `known` offers the kit's own `pearsonFromMoments` (worker threads evaluate it themselves),
- * `moments` a function of its own (this thread evaluates the resampled sums), `score` no moments at all.
- */
-function pearsonScorer(how: 'known' | 'moments' | 'score'): Scorer {
-  return {
-    provenance: fakeProvenance('scorer', 'pearson'),
-    score: (request) => ({
-      value: pooledStatistics(request.actual.map((actual, s) => ({ predicted: request.predicted[s]!, actual })))
-        .pearson,
-      stats: {},
-      scoredBy: fakeProvenance('scorer', 'pearson'),
-    }),
-    ...(how === 'known' ? { valueFromMoments: pearsonFromMoments } : {}),
-    ...(how === 'moments' ? { valueFromMoments: (m: TokenMoments) => pearsonFromMoments(m) } : {}),
-  };
-}
-
-/** Five candidates per feature-sign, two of them repeating the first (one with extra spaces). */
-function described(): DescribedFeature[] {
-  const out: DescribedFeature[] = [];
-  for (let f = 0; f < FEATURES; f++)
-    for (const sign of ['positive', 'negative'] as const) {
-      const right = sign === 'positive' ? f % 5 : (f + 1) % 5;
-      const texts = [
-        `tokens ≡ ${(right + 2) % 5}`,
-        `tokens ≡ ${right}`,
-        `  tokens ≡ ${(right + 2) % 5} `,
-        `tokens ≡ ${(right + 3) % 5}`,
-        `tokens ≡ ${(right + 2) % 5}`,
-      ];
-      out.push({
-        feature: `mlp/0/${f}`,
-        sign,
-        status: 'described',
-        reason: null,
-        candidates: texts.map((description, seed) => ({ description, seed })),
-        failures: [],
-        exemplar_ranks: [],
-        threshold: null,
-        threshold_rule: null,
-        described_by: provenanceRecord(fakeProvenance('describer')),
-        usage: null,
-      });
-    }
-  return out;
-}
-
-function settings(overrides: Record<string, unknown> = {}): ExpgenConfig['score'] {
-  const config = configSchema.parse({
-    subject: { component: 's' },
-    activation: { component: 'a' },
-    datasets: [{ component: 'd' }],
-    describer: { component: 'd' },
-    simulator: { component: 's' },
-    scorer: { component: 's' },
-    score: {
-      selection: { top: 6, random: 3, strategy: 'exhaustive' },
-      report: { top: 6, random: 3 },
-      bootstrap: 200,
-      ...overrides,
-    },
-  });
-  return config.score;
-}
-
-async function score(
-  exemplarsDir: string,
-  options: {
-    settings: ExpgenConfig['score'];
-    simulator?: Simulator;
-    scorer?: Scorer;
-    outDir?: string;
-    described?: DescribedFeature[];
-  },
-) {
-  const library = ExemplarLibrary.open(exemplarsDir);
-  const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'expgen-score-'));
-  try {
-    const result = await runScoreStage({
-      library,
-      described: options.described ?? described(),
-      simulator: options.simulator ?? countingSimulator(),
-      scorer: options.scorer ?? pearsonScorer('known'),
-      settings: options.settings,
-      outDir,
-      logger: memoryLogger(),
-      progress: false,
-    });
-    return { ...result, outDir };
-  } finally {
-    await library.close();
-  }
-}
-
-/** Every output file of a run folder (results and per-feature detail), by relative path. */
-function outputs(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  const walk = (path: string) => {
-    for (const name of readdirSync(path)) {
-      const full = join(path, name);
-      if (statSync(full).isDirectory()) walk(full);
-      else files.set(full.slice(dir.length), readFileSync(full, 'latin1'));
-    }
-  };
-  walk(join(dir, 'features'));
-  for (const f of ['results.jsonl', 'results.arrow']) files.set(f, readFileSync(join(dir, f), 'latin1'));
-  return files;
-}
+import {
+  FEATURES,
+  SEQ_LEN,
+  countingSimulator,
+  described,
+  outputs,
+  pearsonScorer,
+  score,
+  settings,
+  writeExemplars,
+} from './score-fixtures.test-util.js';
 
 describe('stage 3', () => {
   const exemplars = mkdtempSync(join(tmpdir(), 'expgen-score-exemplars-'));
@@ -427,7 +229,14 @@ describe('stage 3', () => {
       assert.equal(r.status === 'scored', r.reason === null, `${r.feature} ${r.sign}: a reason for every other status`);
     }
 
+    for (const r of rows)
+      assert.deepEqual(
+        [r.scores['pearson']!.status, r.scores['pearson']!.reason],
+        [r.status, r.reason],
+        "the selection scorer's entry says what the row says",
+      );
     assert.deepEqual(summary.states, { scored: 8, no_test_score: 1, no_selection_score: 1, failed: 1, skipped: 1 });
+    assert.deepEqual(summary.scores['pearson']!.states, summary.states);
     assert.equal(summary.feature_signs, 2 * FEATURES);
     const scored = rows.filter((r) => r.status === 'scored');
     assert.equal(summary.mean_score_rows, 8);

@@ -5,6 +5,7 @@ import {
   type FeatureKey,
   type Logger,
   type Scorer,
+  type SimulationScorer,
   type Simulator,
 } from '@expgen/contract';
 import type { ExpgenConfig } from '../config/config-schema.js';
@@ -23,6 +24,17 @@ import { startProgress, type ProgressSetting } from '../engine/progress.js';
 import type { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import { removeProcessTemporaries } from './feature-detail.js';
 import { HostWorkers } from './host-workers.js';
+import {
+  judgeAll,
+  judgeCost,
+  judgeRequestOf,
+  reportedScorersOf,
+  scoresOfRow,
+  simulationEntries,
+  writeJudgments,
+  type Judged,
+  type ScoreEntry,
+} from './reported-scores.js';
 import { nullBaseline } from './null-baseline.js';
 import { applyNullScores, writeNullScores } from './null-pairing.js';
 import { readResultRow } from './read-results.js';
@@ -39,7 +51,14 @@ export interface ScoreStageInput {
   /** The feature key of each `described` item, when the caller holds them; else each is parsed once. */
   readonly keys?: readonly FeatureKey[];
   readonly simulator: Simulator;
-  readonly scorer: Scorer;
+  /** The scorer best-of-k chooses with on the valid split. */
+  readonly scorer: SimulationScorer;
+  /**
+   * The scorers reported on the test split, by name, in order (`scorers` in the config): each row's `scores`. An
+   * entry that is the selection scorer takes the row's own score, computed once. Default: the selection scorer
+   * alone, under its component's name.
+   */
+  readonly reported?: readonly { readonly name: string; readonly scorer: Scorer; readonly sameAsSelection: boolean }[];
   readonly settings: ExpgenConfig['score'];
   readonly outDir: string;
   readonly logger: Logger;
@@ -104,6 +123,10 @@ export async function runScoreStage(input: ScoreStageInput): Promise<ScoreStageR
     upgrade: upgradeScoredEntry,
   });
   const scorer = setScorerOf(input.scorer);
+  const reported = reportedScorersOf(
+    input.reported ?? [{ name: input.scorer.provenance.component, scorer: input.scorer, sameAsSelection: true }],
+  );
+  const judges = reported.some((s) => s.kind === 'judge');
   const reader = new ScoringSequenceReader(library);
   const context: FeatureScoringContext = {
     reader,
@@ -137,15 +160,34 @@ export async function runScoreStage(input: ScoreStageInput): Promise<ScoreStageR
         continue;
       }
       const scoring = await scoreFeature(item, context);
-      const job = (scoring.task ? workers.finish(scoring.task) : Promise.resolve(null))
-        .then((finished) => {
-          const row = completeRow(scoring, finished, scorer, settings);
+      // Other simulation scorers read the test simulation here, before the finishing work takes its buffers.
+      const simulated = simulationEntries(reported, scoring.task ? scoring.detail : null, settings);
+      // Judges wait on their servers, not on this thread: they run while the next features are simulated. They judge
+      // every chosen description, the selection scorer's `no_test_score` rows' too.
+      const chosen = scoring.row.description;
+      const judging: Promise<Record<string, Judged>> =
+        judges && chosen !== null
+          ? reader.exemplars(item.key, 'test').then(async (exemplars) => {
+              const request = judgeRequestOf(item.key, item.sign, chosen, exemplars, settings.seed, 'report');
+              const judged = await judgeAll(reported, request, settings);
+              await writeJudgments(outDir, item.key, item.sign, chosen, exemplars, judged);
+              return judged;
+            })
+          : Promise.resolve({});
+      const testSequences = scoring.detail?.report.rows.length ?? 0;
+      const job = Promise.all([scoring.task ? workers.finish(scoring.task) : Promise.resolve(null), judging])
+        .then(([finished, judged]) => {
+          const completed = completeRow(scoring, finished, scorer, settings);
+          const computed: Record<string, ScoreEntry> = { ...simulated };
+          for (const [name, j] of Object.entries(judged)) computed[name] = j.entry;
+          const row = { ...completed, scores: scoresOfRow(reported, completed, testSequences, computed) };
           const sums = finished?.test?.resampled?.sums;
           if (sums) workers.release(sums);
           const cost: Partial<StageCost> = {
             feature_signs: 1,
             simulator_tokens: scoring.simulatorTokens,
             simulator_tokens_naive: scoring.simulatorTokensNaive,
+            ...judgeCost(judged),
             host_seconds: clock.take(),
           };
           journal.append({ key: item.journalKey, row, cost });
@@ -170,13 +212,20 @@ export async function runScoreStage(input: ScoreStageInput): Promise<ScoreStageR
   if (failure) throw failure.error;
   progress?.finish();
 
-  const entries = items.map((item) => journal.entries.get(item.journalKey)!);
+  // Rows journaled before several scorers were reported carry none: the selection scorer's entry is made from the
+  // row (the count of test sequences it rests on was not journaled: 0), the others' say they were not computed.
+  const entries = items.map((item) => {
+    const entry = journal.entries.get(item.journalKey)!;
+    if (Object.keys(entry.row.scores ?? {}).length > 0) return entry;
+    return { ...entry, row: { ...entry.row, scores: scoresOfRow(reported, entry.row, 0, {}) } };
+  });
   const baseline = await nullBaseline({
     rows: entries.map((e) => e.row),
     pairingFeatures: input.pairingFeatures ?? items.map((i) => i.key),
     reader,
     simulator: input.simulator,
     scorer,
+    reported,
     settings,
   });
   writeNullScores(outDir, baseline.scores);
@@ -191,6 +240,7 @@ export async function runScoreStage(input: ScoreStageInput): Promise<ScoreStageR
     accumulateCost(cost, entry.cost ? checkedCost(entry.cost, `${journal.path}: ${entry.key}`) : { feature_signs: 1 });
   finishCost.simulator_tokens += baseline.tokens;
   finishCost.simulator_tokens_naive += baseline.tokens;
+  accumulateCost(finishCost, baseline.judges);
   finishCost.host_seconds += clock.take();
   accumulateCost(cost, finishCost);
   writeStageCost(outDir, 'score', cost);

@@ -24,12 +24,8 @@ export class ScoringSequenceReader {
     private readonly keep = 16,
   ) {}
 
-  async read(
-    key: FeatureKey,
-    sign: Sign,
-    split: string,
-    counts: { readonly top: number; readonly random: number },
-  ): Promise<ScoringSequences> {
+  /** Every list stage 1 kept for the feature in `split` (both signs' top exemplars and the random sequences). */
+  exemplars(key: FeatureKey, split: string): Promise<FeatureExemplars> {
     const cacheKey = `${split}\n${formatFeatureKey(key)}`;
     let exemplars = this.recent.get(cacheKey);
     if (!exemplars) {
@@ -37,7 +33,16 @@ export class ScoringSequenceReader {
       this.recent.set(cacheKey, exemplars);
       if (this.recent.size > this.keep) this.recent.delete(this.recent.keys().next().value!);
     }
-    const all = await exemplars;
+    return exemplars;
+  }
+
+  async read(
+    key: FeatureKey,
+    sign: Sign,
+    split: string,
+    counts: { readonly top: number; readonly random: number },
+  ): Promise<ScoringSequences> {
+    const all = await this.exemplars(key, split);
     const top = (sign === 'positive' ? all.positive : all.negative).slice(0, counts.top);
     const random = all.random.slice(0, counts.random);
     const rows = [...top, ...random];

@@ -1,4 +1,4 @@
-import { pluginError, type Scorer, type Sign, type TokenMoments } from '@expgen/contract';
+import { pluginError, type SimulationScorer, type Sign, type TokenMoments } from '@expgen/contract';
 import {
   bootstrapCI,
   pearsonFromMoments,
@@ -37,7 +37,7 @@ export interface SetScorer {
   ): BootstrapInterval | null;
 }
 
-export function setScorerOf(scorer: Scorer): SetScorer {
+export function setScorerOf(scorer: SimulationScorer): SetScorer {
   const plugin = scorer.provenance.plugin;
   const guard = <T>(what: string, run: () => T): T => {
     try {

@@ -1,5 +1,5 @@
 import { pearsonFromMoments, pooledStatistics } from '@expgen/plugin-kit';
-import type { ComponentContext, ScoreRequest, ScoreResult, Scorer } from '@expgen/contract';
+import type { ComponentContext, ScoreRequest, ScoreResult, SimulationScorer } from '@expgen/contract';
 
 /**
  * Pearson correlation between predicted and true activations over the pooled tokens of all sequences, the
@@ -8,7 +8,7 @@ import type { ComponentContext, ScoreRequest, ScoreResult, Scorer } from '@expge
  * (`pooledStatistics`), shared with the stage's intervals and null baseline. Pearson's r is a function of the
  * pooled moments, so the scorer offers `valueFromMoments` and the engine resamples sums instead of sets.
  */
-export function correlationScorer(context: ComponentContext): Scorer {
+export function correlationScorer(context: ComponentContext): SimulationScorer {
   const provenance = context.provenance;
   return {
     provenance,

@@ -13,7 +13,8 @@ export { buildOnnxModel, type BuildOptions, type BuiltModelManifest } from './on
 export { readLlamaConfig, type LlamaConfig } from './hf/hf-config.js';
 export { LlamaTokenizer } from './tokenizer/llama-tokenizer.js';
 export { generateTinyLlama, PLANTED_TRUTH_FILE, type TinyLlamaOptions } from './hf/tiny-model.js';
-export { BUILT_MODEL_MANIFEST } from './model-folder.js';
+export { BUILT_MODEL_MANIFEST, resolveModelFolder, type TinyModelOptions } from './model-folder.js';
+export { resolveModelOption } from './describer/local-model-folder.js';
 
 // Factories: `describe` sets the text on the schema object itself, so each component gets its own.
 const tinyShape = () => ({

@@ -18,9 +18,16 @@ export type {
   CompletionAnswer,
   CompletionLogprobs,
 } from './chat-client.js';
-export { ENV, resolveConnection, type ClientOptions, type Connection } from './client-options.js';
+export {
+  ENV,
+  clientOptionsShape,
+  resolveConnection,
+  type ClientOptions,
+  type Connection,
+} from './client-options.js';
 export { DESCRIPTION_MARKER, REFUSAL_PATTERNS, parseDescriptionAnswer, type ParsedAnswer } from './describe-answer.js';
 export {
+  clientFor,
   createOpenAIDescriber,
   describerOptionsSchema,
   isCallEstimator,

@@ -7,7 +7,7 @@ import type { Describer } from '../describer.js';
 import { memoryLogger } from '../memory-logger.js';
 import type { ComponentContext } from '../plugin.js';
 import type { ComponentKind } from '../provenance.js';
-import type { Scorer } from '../scorer.js';
+import type { SimulationScorer } from '../scorer.js';
 import type { Simulator } from '../simulator.js';
 import type { SubjectModel } from '../subject-model.js';
 import { assertCaseOutput, caseOutput } from './contract-cases.js';
@@ -255,7 +255,7 @@ describe('checkComponent catches broken components', () => {
   });
 
   it('a scorer that scores a constant prediction as 0 instead of null', async () => {
-    const zero: Scorer = {
+    const zero: SimulationScorer = {
       ...pearsonScorer(),
       score: (r) => ({ ...pearsonScorer().score(r), value: pearsonScorer().score(r).value ?? 0 }),
     };

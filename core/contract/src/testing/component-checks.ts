@@ -5,7 +5,16 @@ import type { Describer } from '../describer.js';
 import { formatFeatureKey, isValidSpace } from '../feature-key.js';
 import { reduceOnHost } from '../host-reductions.js';
 import type { ComponentContext, ComponentsByKind } from '../plugin.js';
-import type { Scorer, TokenMoments } from '../scorer.js';
+import {
+  isJudgeScorer,
+  type JudgeRequest,
+  type JudgeScorer,
+  type JudgeSequence,
+  type Judgment,
+  type Scorer,
+  type SimulationScorer,
+  type TokenMoments,
+} from '../scorer.js';
 import type { Simulator } from '../simulator.js';
 import type { SubjectModel } from '../subject-model.js';
 import type { Tokenizer } from '../tokenizer.js';
@@ -35,8 +44,12 @@ export async function checkComponent<K extends keyof ComponentsByKind>(
       return checkDescriber(component as Describer, context.subject?.tokenizer ?? fakeTokenizer());
     case 'simulator':
       return checkSimulator(component as Simulator, context.subject?.tokenizer ?? fakeTokenizer());
-    case 'scorer':
-      return checkScorer(component as Scorer);
+    case 'scorer': {
+      const scorer = component as Scorer;
+      return isJudgeScorer(scorer)
+        ? checkJudgeScorer(scorer, context.subject?.tokenizer ?? fakeTokenizer())
+        : checkScorer(scorer);
+    }
   }
 }
 
@@ -274,7 +287,7 @@ async function checkSimulator(simulator: Simulator, tok: Tokenizer): Promise<voi
   assert.equal(result.simulatedBy.kind, 'simulator');
 }
 
-async function checkScorer(scorer: Scorer): Promise<void> {
+async function checkScorer(scorer: SimulationScorer): Promise<void> {
   const actual = [Float32Array.of(0, 1, 2, 3), Float32Array.of(5, 0, 1)];
   const perfect = scorer.score({ predicted: actual, actual });
   assert.ok(perfect.value !== null && perfect.value > 0.99, 'predicting the truth scores near the top');
@@ -297,6 +310,58 @@ async function checkScorer(scorer: Scorer): Promise<void> {
       );
     }
   }
+}
+
+/**
+ * A judge scorer: its statistic is a rate (1 for a judge that is always right, null for no judgments, never NaN),
+ * and `judge` answers a small request with one judgment per sequence shown, each pointing at a sequence of the
+ * request, with the truth and an answer or null (then a failure line says why).
+ */
+async function checkJudgeScorer(scorer: JudgeScorer, tokenizer: Tokenizer): Promise<void> {
+  const right = (truth: boolean, i: number): Judgment => ({ list: 'top', index: i, group: 'g', truth, answer: truth });
+  const wrong = (truth: boolean, i: number): Judgment => ({ ...right(truth, i), answer: !truth });
+  assert.equal(scorer.valueOfJudgments([]), null, 'no judgments: an undefined value, null');
+  const perfect = scorer.valueOfJudgments([right(true, 0), right(true, 1), right(false, 2), right(false, 3)]);
+  assert.equal(perfect, 1, 'a judge that is always right scores 1');
+  const worst = scorer.valueOfJudgments([wrong(true, 0), wrong(false, 1)]);
+  assert.ok(worst === null || (worst >= 0 && worst < 1), `a judge that is always wrong scores below 1, got ${worst}`);
+  const sequence = (text: string, activation: (t: number) => number, rank: number): JudgeSequence => {
+    const tokens = tokenizer.encode(text);
+    return { tokens, activations: Float32Array.from(tokens, (_, t) => activation(t)), countFrom: 0, rank };
+  };
+  const request: JudgeRequest = {
+    feature: { space: 'mlp', layer: 0, index: 0 },
+    sign: 'positive',
+    description: 'the last word of a line',
+    sequences: {
+      top: [0, 1, 2, 3].map((r) => sequence(`the cat sat on mat number ${r}`, (t) => (t === 2 ? 5 - r : 0), r)),
+      opposite: [0, 1].map((r) => sequence(`a dog ran far away ${r}`, (t) => (t === 1 ? -4 : 0), r)),
+      random: [0, 1, 2, 3].map((r) => sequence(`plain words here and there ${r}`, () => 0, r)),
+    },
+    seed: 0,
+    purpose: 'report',
+  };
+  const result = await scorer.judge(request);
+  assert.equal(result.judgedBy.kind, 'scorer');
+  assert.ok(result.judgments.length > 0, 'a judge shows the judge some sequences');
+  for (const j of result.judgments) {
+    const list = request.sequences[j.list];
+    assert.ok(
+      list !== undefined && Number.isInteger(j.index) && j.index >= 0 && j.index < list.length,
+      'judgments point at sequences of the request',
+    );
+    assert.equal(typeof j.truth, 'boolean');
+    assert.ok(j.answer === null || typeof j.answer === 'boolean', 'an answer is a boolean, or null for a failure');
+    assert.equal(typeof j.group, 'string');
+  }
+  if (result.judgments.some((j) => j.answer === null))
+    assert.ok(result.failures.length > 0, 'judgments without an answer come with a failure line saying why');
+  const answered = result.judgments.filter((j) => j.answer !== null);
+  const value = scorer.valueOfJudgments(answered);
+  assert.ok(
+    value === null || (Number.isFinite(value) && value >= 0 && value <= 1),
+    'the value is a rate in [0, 1], or null',
+  );
 }
 
 /** Pooled moments of a set, the plain two-pass way (the contract suite depends on nothing but the contract). */

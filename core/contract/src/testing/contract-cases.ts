@@ -5,7 +5,7 @@ import type { DescribeRequest, Describer } from '../describer.js';
 import { isExpgenError } from '../errors.js';
 import type { ComponentsByKind } from '../plugin.js';
 import type { ComponentKind } from '../provenance.js';
-import type { Scorer } from '../scorer.js';
+import { isJudgeScorer, type Scorer } from '../scorer.js';
 import type { Simulator } from '../simulator.js';
 import type { SubjectModel } from '../subject-model.js';
 import type { Tokenizer } from '../tokenizer.js';
@@ -131,7 +131,12 @@ export async function caseOutput(
     }
     case 'scorer': {
       const { predicted, actual } = input as CaseIO['scorer']['input'];
-      return (component as Scorer).score({
+      const scorer = component as Scorer;
+      if (isJudgeScorer(scorer))
+        throw new Error(
+          'scorer cases compare predictions with activations: a judge scorer is checked by the suite itself',
+        );
+      return scorer.score({
         predicted: predicted.map((p) => Float32Array.from(p)),
         actual: actual.map((a) => Float32Array.from(a)),
       }).value;

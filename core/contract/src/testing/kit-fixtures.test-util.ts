@@ -5,12 +5,12 @@ import type { SourceDocument } from '../dataset-source.js';
 import { ExpgenError } from '../errors.js';
 import type { GraphFragment } from '../graph-fragment.js';
 import type { Provenance } from '../provenance.js';
-import type { Scorer } from '../scorer.js';
+import type { SimulationScorer } from '../scorer.js';
 import type { SubjectModel } from '../subject-model.js';
 import { fakeProvenance } from './fake-components.js';
 
 /** A small Pearson-correlation scorer: null when either side is constant. */
-export function pearsonScorer(provenance = fakeProvenance('scorer', 'pearson')): Scorer {
+export function pearsonScorer(provenance = fakeProvenance('scorer', 'pearson')): SimulationScorer {
   return {
     provenance,
     score({ predicted, actual }) {

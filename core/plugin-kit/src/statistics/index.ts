@@ -43,3 +43,9 @@ export {
 export { medianInPlace, quantileInPlace, selectInPlace } from './select.js';
 export { selectBestOfK, type BestOfKOptions, type BestOfKResult, type Candidate } from './best-of-k.js';
 export { derangement, summarizeScores, type ScoreSummary } from './null-baseline.js';
+export {
+  binaryCounts,
+  binaryStatistics,
+  type BinaryCounts,
+  type BinaryStatistics,
+} from './classification.js';

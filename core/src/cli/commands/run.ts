@@ -1,4 +1,12 @@
-import { dataFlag, describerFlag, dryRunFlag, featureShardFlags, simulatorFlag, stageFlags } from '../flags.js';
+import {
+  dataFlag,
+  describerFlag,
+  dryRunFlag,
+  featureShardFlags,
+  scorerFlag,
+  simulatorFlag,
+  stageFlags,
+} from '../flags.js';
 import { PipelineCommand } from '../pipeline-command.js';
 
 export default class Run extends PipelineCommand {
@@ -15,6 +23,7 @@ export default class Run extends PipelineCommand {
     ...dataFlag,
     ...describerFlag,
     ...simulatorFlag,
+    ...scorerFlag,
     ...featureShardFlags,
     ...dryRunFlag,
   };

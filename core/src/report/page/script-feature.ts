@@ -20,6 +20,11 @@ export const SCRIPT_FEATURE = String.raw`
     row('absolute deviation explained', fmt(s.absoluteDeviationExplained));
     row('pooled score (valid + test)', fmt(s.pooledScore));
     row('null score (another feature\u2019s description)', fmt(s.nullScore));
+    (s.scores || []).forEach(function (v) {
+      var counts = v.judgments + ' judgments' + (v.failures ? ', ' + v.failures + ' failed (the judge gave no usable answer)' : '');
+      if (v.status === 'scored') row(v.name + ', test split (95% CI)', fmt(v.score) + (v.ci ? ' ' + fmtCi(v.ci) : '') + '; null ' + fmt(v.nullScore), counts);
+      else row(v.name + ', test split', v.statusLabel, (v.reason || '') + (v.judgments || v.failures ? ' (' + counts + ')' : ''));
+    });
     if (s.threshold !== null) row('marking threshold', fmtValue(s.threshold) + (s.thresholdRule ? ' (' + s.thresholdRule + ')' : ''));
     return dl;
   }

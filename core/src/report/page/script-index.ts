@@ -17,6 +17,17 @@ export const SCRIPT_INDEX = String.raw`
     item('feature-signs scored', s.states.scored + ' of ' + s.feature_signs);
     item('mean score, test split', fmt(s.mean_score) + ' ' + fmtCi(s.mean_score_ci) + ' over ' + s.mean_score_rows + ' rows');
     item('null baseline', fmt(s.null_baseline) + ' ' + fmtCi(s.null_baseline_ci) + ' over ' + s.null_baseline_rows + ' rows');
+    // Every reported scorer, when there are several: its mean and null baseline with the rows behind each, the
+    // judgments they rest on, and its entries that are not scored, by status.
+    var scorers = Object.keys(s.scores || {});
+    if (scorers.length > 1) scorers.forEach(function (name) {
+      var v = s.scores[name];
+      var unscored = Object.keys(v.states).filter(function (st) { return st !== 'scored' && v.states[st] > 0; })
+        .map(function (st) { return stateOf(st).label + ' ' + v.states[st]; });
+      item(name + ', test split', fmt(v.mean_score) + ' ' + fmtCi(v.mean_score_ci) + ' over ' + v.mean_score_rows + ' rows (null ' +
+        fmt(v.null_baseline) + ' over ' + v.null_baseline_rows + '; ' + v.judgments + ' judgments' +
+        (v.failures ? ', ' + v.failures + ' failed' : '') + (unscored.length ? '; ' + unscored.join(', ') : '') + ')');
+    });
     if (run.subject) item('subject', run.subject);
     run.components.forEach(function (c) { if (c.kind !== 'subject-model' && c.kind !== 'dataset') item(c.kind, c.name); });
     if (run.configHash) item('config', run.configHash.slice(0, 12));
@@ -74,6 +85,22 @@ export const SCRIPT_INDEX = String.raw`
         label.setAttribute('data-status', s.status);
         label.title = state.label + ': ' + (reason || state.meaning);
         score.appendChild(label);
+      }
+      // Every reported scorer under the description, when there are several: its score, or its status (the
+      // reason on hover) where it has none.
+      if (s.scores && s.scores.length) {
+        var line = el('div', 'muted scores');
+        s.scores.forEach(function (v, i) {
+          if (i > 0) line.appendChild(document.createTextNode(' \u00B7 '));
+          if (isNum(v[1])) { line.appendChild(document.createTextNode(v[0] + ' ' + fmt(v[1]))); return; }
+          var st = stateOf(v[2]);
+          var why = v[3] !== undefined && v[3] !== null && meta.index.reasons[v[3]] !== undefined ? String(meta.index.reasons[v[3]]) : st.meaning;
+          var word = el('span', 'status', v[0] + ' ' + st.label);
+          word.setAttribute('data-status', v[2]);
+          word.title = v[0] + ': ' + st.label + ': ' + why;
+          line.appendChild(word);
+        });
+        desc.appendChild(line);
       }
       ci.textContent = fmtCi(s.ci);
     }
