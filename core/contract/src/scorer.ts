@@ -106,7 +106,10 @@ export interface Judgment {
   /** The sequence: its list in the request and its index there. */
   readonly list: JudgeList;
   readonly index: number;
-  /** The group it was drawn for (`activating q1`, `non-activating`, `hard negative`, ...): per-group figures. */
+  /**
+   * The group it was drawn for (`activating_q1`, `non_activating`, `hard_negative`, ...): per-group figures. In
+   * snake_case, as the judgments files write it and the statistics keys (`accuracy_<group>`) use it.
+   */
   readonly group: string;
   /**
    * What is true of the sequence as shown: for detection, that the feature fires in it; for fuzzing, that its

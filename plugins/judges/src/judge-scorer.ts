@@ -172,7 +172,7 @@ function statisticsOf(judgments: readonly Judgment[]): Record<string, number | n
   const groups = [...new Set(judgments.map((j) => j.group))].sort();
   for (const group of groups) {
     const inGroup = answered(judgments.filter((j) => j.group === group));
-    stats[`accuracy/${group}`] = inGroup.length
+    stats[`accuracy_${group}`] = inGroup.length
       ? inGroup.filter((j) => j.truth === j.answer).length / inGroup.length
       : null;
   }

@@ -54,10 +54,10 @@ describe('what a judge is shown', () => {
       );
       assert.equal(s.marks, null, 'detection marks nothing');
     }
-    const non = shown.filter((s) => s.group === 'non-activating');
+    const non = shown.filter((s) => s.group === 'non_activating');
     assert.equal(non.length, 7, 'the random sequences that do not fire, less the hard negatives');
     assert.ok(non.every((s) => s.list === 'random'));
-    const hard = shown.filter((s) => s.group === 'hard negative');
+    const hard = shown.filter((s) => s.group === 'hard_negative');
     assert.equal(hard.length, 2, 'the two weak cats are left: they hold "cat" and do not fire');
     assert.ok(hard.every((s) => s.list === 'random' && s.index < 2));
     const keys = shown.map((s) => `${s.list}:${s.index}`);

@@ -168,14 +168,14 @@ export function drawDetection(request: JudgeRequest, draw: DetectionDraw): Shown
   const threshold = fireThreshold(request, draw.activeFraction);
   const { fire, quiet } = candidates(request, threshold);
   const activating = drawAcross(quantileGroups(fire, draw.quantiles), draw.activating, random).map(
-    ({ candidate, label }) => ({ ...at(candidate), group: `activating ${label}`, truth: true, marks: null }),
+    ({ candidate, label }) => ({ ...at(candidate), group: `activating_${label}`, truth: true, marks: null }),
   );
   // Hard negatives first: they are the rarer and the more telling, and a random sequence can be one.
   const tokens = frequentFiringTokens(fire, request.sign, threshold, draw.hardNegativeTokens);
   const hard = quiet.filter((c) => c.sequence.tokens.some((id, t) => t >= c.sequence.countFrom && tokens.has(id)));
   const hardNegatives = drawSome(hard, draw.hardNegatives, random).map((c) => ({
     ...at(c),
-    group: 'hard negative',
+    group: 'hard_negative',
     truth: false,
     marks: null,
   }));
@@ -183,7 +183,7 @@ export function drawDetection(request: JudgeRequest, draw: DetectionDraw): Shown
   const randomQuiet = quiet.filter((c) => c.list === 'random' && !used.has(`${c.list}:${c.index}`));
   const nonActivating = drawSome(randomQuiet, draw.nonActivating, random).map((c) => ({
     ...at(c),
-    group: 'non-activating',
+    group: 'non_activating',
     truth: false,
     marks: null,
   }));
@@ -209,7 +209,7 @@ export function drawFuzzing(request: JudgeRequest, draw: FuzzingDraw): ShownSequ
   const groups = quantileGroups(candidates(request, threshold).fire, draw.quantiles);
   const right = drawAcross(groups, draw.activating, random).map(({ candidate, label }) => ({
     ...at(candidate),
-    group: `marked right ${label}`,
+    group: `marked_right_${label}`,
     truth: true,
     marks: firingTokens(candidate.sequence, request.sign, threshold),
   }));
@@ -222,7 +222,7 @@ export function drawFuzzing(request: JudgeRequest, draw: FuzzingDraw): ShownSequ
     const chosen = new Set(drawSome(quietTokens, count, random));
     wrong.push({
       ...at(candidate),
-      group: `mismarked ${label}`,
+      group: `mismarked_${label}`,
       truth: false,
       marks: fires.map((_, t) => chosen.has(t)),
       rightMarks: fires,
