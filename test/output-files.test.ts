@@ -2,16 +2,20 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { tableFromIPC, Type, type DataType, type Field } from 'apache-arrow';
 import { CANDIDATE_COLUMNS, RESULT_COLUMNS, expgenVersion } from '@expgen/core';
+import { coinJudge } from '@expgen/plugin-judges/testing';
+import { startFakeOpenAIServer, type FakeOpenAIServer } from '@expgen/plugin-openai/testing';
 import { runCli, tempDir } from './helpers/run-cli.js';
 
 /**
  * Every file a run writes and every `--json` output, read as a pandas, polars or DuckDB user reads them: one
  * naming convention (snake_case) for expgen's own keys, Arrow tables whose nested columns are structs and lists,
  * the expgen and format versions in each Arrow schema and JSON header, and an independent reader (polars' Rust
- * reader, `nodejs-polars`) that sees the same values as the JSON Lines.
+ * reader, `nodejs-polars`) that sees the same values as the JSON Lines. The demo run is walked, and a run scored by
+ * `--scorer correlation --scorer detection --scorer fuzzing` against a loopback judge (its judgments files, its
+ * `scores` of three scorers).
  */
 
 /** A key expgen writes: snake_case, or a distribution file's quantile column (`positive_q1e-5`). */
@@ -63,18 +67,29 @@ describe('output files: one naming convention, typed Arrow tables, versions', ()
   const dir = tempDir('expgen-output-files-');
   const out = join(dir, 'run');
   const small = ['--set', 'exemplars.sequences=300', '--set', 'activation.options.layers=[1]'];
+  const judged = join(dir, 'judged');
   const printed = new Map<string, unknown>();
+  let judge: FakeOpenAIServer | undefined;
+  after(async () => judge?.close());
 
   before(async () => {
     const run = await runCli(['run', '--out', out, ...small, '--json']);
     assert.equal(run.code, 0, run.stderr);
     printed.set('expgen run --json', JSON.parse(run.stdout));
+    judge = await startFakeOpenAIServer({ respond: coinJudge() });
+    const scorers = ['--scorer', 'correlation', '--scorer', 'detection', '--scorer', 'fuzzing'];
+    const judgedRun = await runCli(['run', '--out', judged, '--exemplars', out, ...small, ...scorers, '--json'], {
+      env: { OPENAI_BASE_URL: judge.url, OPENAI_MODEL: 'fake-judge', OPENAI_API_KEY: '' },
+    });
+    assert.equal(judgedRun.code, 0, judgedRun.stderr);
+    printed.set('expgen run --scorer ... --json', JSON.parse(judgedRun.stdout));
     const commands: [string, string[]][] = [
       ['expgen exemplars --json', ['exemplars', '--out', out, ...small, '--json']],
       ['expgen describe --json', ['describe', '--out', out, ...small, '--json']],
       ['expgen score --json', ['score', '--out', out, ...small, '--json']],
       ['expgen run --dry-run --json', ['run', '--out', join(dir, 'dry'), ...small, '--dry-run', '--json']],
       ['expgen report --json', ['report', out, '--out', join(dir, 'report.html'), '--json']],
+      ['expgen report --json (judged)', ['report', judged, '--out', join(dir, 'judged.html'), '--json']],
       ['expgen plugins --json', ['plugins', '--json']],
       ['expgen model trace --json', ['model', 'trace', '--text', 'one two', '--hooks', 'mlp/0', '--json']],
     ];
@@ -85,10 +100,11 @@ describe('output files: one naming convention, typed Arrow tables, versions', ()
     }
   });
 
-  it('every JSON and JSON Lines file of the run folder uses snake_case keys (configs excepted)', () => {
+  /** Every JSON and JSON Lines file of `folder` whose keys were checked, by relative path. */
+  function checkJsonKeys(folder: string): string[] {
     const checked: string[] = [];
-    for (const path of filesUnder(out)) {
-      const name = relative(out, path);
+    for (const path of filesUnder(folder)) {
+      const name = relative(folder, path);
       // stages/*.json hold config sections, keyed as the config schema spells them.
       if (name.startsWith('stages/')) continue;
       let documents: unknown[];
@@ -104,6 +120,11 @@ describe('output files: one naming convention, typed Arrow tables, versions', ()
       assert.deepEqual([...bad], [], `${name}: keys not in snake_case`);
       checked.push(name);
     }
+    return checked;
+  }
+
+  it('every JSON and JSON Lines file of the run folder uses snake_case keys (configs excepted)', () => {
+    const checked = checkJsonKeys(out);
     for (const expected of [
       'results.jsonl',
       'descriptions/candidates.jsonl',
@@ -119,19 +140,50 @@ describe('output files: one naming convention, typed Arrow tables, versions', ()
     assert.ok(checked.filter((n) => n.startsWith('features/')).length > 100, 'every per-feature detail file');
   });
 
+  it('so does every file of a run scored by detection and fuzzing judges: judgments files, scores', () => {
+    const checked = checkJsonKeys(judged);
+    const judgments = checked.filter((n) => n.endsWith('.judgments.json'));
+    assert.ok(judgments.length > 100, `${judgments.length} judgments files`);
+    const first = JSON.parse(readFileSync(join(judged, judgments[0]!), 'utf8'));
+    assert.deepEqual(Object.keys(first.scorers), ['detection', 'fuzzing']);
+    assert.ok(
+      Object.keys(first.scorers.detection.stats).some((k) => k.startsWith('accuracy_activating_q')),
+      'the per-group statistics',
+    );
+    assert.ok(checked.includes('results.jsonl') && checked.includes('score/null-scores.jsonl'));
+    const row = JSON.parse(readFileSync(join(judged, 'results.jsonl'), 'utf8').split('\n')[0]!);
+    assert.deepEqual(Object.keys(row.scores), ['correlation', 'detection', 'fuzzing']);
+    for (const entry of Object.values(row.scores))
+      assert.deepEqual(Object.keys(entry as object), [
+        'status',
+        'reason',
+        'score',
+        'ci',
+        'null_score',
+        'judgments',
+        'failures',
+      ]);
+  });
+
   it('every --json output uses snake_case keys', () => {
     for (const [name, value] of printed) assert.deepEqual([...badKeys(value, '', new Set())], [], name);
     const summary = (printed.get('expgen run --json') as { summary: Record<string, unknown> }).summary;
-    assert.deepEqual(Object.keys(summary), [
-      'feature_signs',
-      'states',
+    const means = [
       'mean_score',
       'mean_score_ci',
       'mean_score_rows',
       'null_baseline',
       'null_baseline_ci',
       'null_baseline_rows',
-    ]);
+    ];
+    assert.deepEqual(Object.keys(summary), ['feature_signs', 'states', ...means, 'scores']);
+    assert.deepEqual(Object.keys(summary['scores'] as object), ['correlation']);
+    // Each reported scorer is summarized as the run is: its states, its means and the rows behind them.
+    const judgedSummary = (printed.get('expgen run --scorer ... --json') as { summary: Record<string, unknown> })
+      .summary['scores'] as Record<string, Record<string, unknown>>;
+    assert.deepEqual(Object.keys(judgedSummary), ['correlation', 'detection', 'fuzzing']);
+    for (const scorer of Object.values(judgedSummary))
+      assert.deepEqual(Object.keys(scorer), ['states', ...means, 'judgments', 'failures']);
   });
 
   it('JSON files carry their format and the expgen version in a header', () => {
@@ -159,8 +211,8 @@ describe('output files: one naming convention, typed Arrow tables, versions', ()
   it('every Arrow file reads back typed: nested columns are structs and lists, no JSON text but `settings`', () => {
     const arrows = filesUnder(out).filter((p) => /\.(arrow|feather)$/.test(p));
     assert.equal(arrows.length, 2 + 3 * 2, 'results, candidates, and three splits of one layer');
-    for (const path of arrows) {
-      const name = relative(out, path);
+    for (const path of [...arrows, join(judged, 'results.arrow')]) {
+      const name = relative(dir, path);
       const table = tableFromIPC(readFileSync(path));
       assert.equal(table.schema.metadata.get('expgen.version'), expgenVersion(), `${name}: expgen.version`);
       assert.match(table.schema.metadata.get('expgen.format') ?? '', /^expgen-[a-z-]+\/\d+$/, `${name}: format`);
@@ -190,6 +242,15 @@ describe('output files: one naming convention, typed Arrow tables, versions', ()
     assert.equal(results['ci'], 'List<Float64>');
     assert.equal(results['layer'], 'Int32');
     assert.equal(results['index'], 'Int32');
+    const entry =
+      'Struct<{status:Utf8, reason:Utf8, score:Float64, ci:List<Float64>, null_score:Float64, judgments:Int32, failures:Int32}>';
+    assert.equal(results['scores'], `Struct<{correlation:${entry}}>`);
+    const judgedResults = typeOf(join('..', 'judged', 'results.arrow'));
+    assert.equal(
+      judgedResults['scores'],
+      `Struct<{correlation:${entry}, detection:${entry}, fuzzing:${entry}}>`,
+      'one typed struct per scorer',
+    );
     const candidates = typeOf('descriptions/candidates.arrow');
     assert.deepEqual(
       Object.keys(candidates).filter((k) => !k.includes('.')),
@@ -228,6 +289,7 @@ describe('output files: one naming convention, typed Arrow tables, versions', ()
     for (const [file, lines] of [
       ['results.arrow', 'results.jsonl'],
       ['descriptions/candidates.arrow', 'descriptions/candidates.jsonl'],
+      ['../judged/results.arrow', '../judged/results.jsonl'],
     ] as const) {
       const df = frame(file);
       const expected = readFileSync(join(out, lines), 'utf8')
@@ -238,10 +300,17 @@ describe('output files: one naming convention, typed Arrow tables, versions', ()
       const variants = Object.fromEntries(
         Object.entries(df.schema).map(([k, t]) => [k, String((t as { variant: unknown }).variant)]),
       );
-      if (file === 'results.arrow')
+      if (file.endsWith('results.arrow'))
         assert.deepEqual(
-          [variants['describer'], variants['simulator'], variants['scorer'], variants['ci'], variants['layer']],
-          ['Struct', 'Struct', 'Struct', 'List', 'Int32'],
+          [
+            variants['describer'],
+            variants['simulator'],
+            variants['scorer'],
+            variants['ci'],
+            variants['layer'],
+            variants['scores'],
+          ],
+          ['Struct', 'Struct', 'Struct', 'List', 'Int32', 'Struct'],
         );
       else
         assert.deepEqual(
