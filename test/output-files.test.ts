@@ -145,6 +145,8 @@ describe('output files: one naming convention, typed Arrow tables, versions', ()
     const judgments = checked.filter((n) => n.endsWith('.judgments.json'));
     assert.ok(judgments.length > 100, `${judgments.length} judgments files`);
     const first = JSON.parse(readFileSync(join(judged, judgments[0]!), 'utf8'));
+    assert.deepEqual([first.format, first.expgen_version], ['expgen-judgments/1', expgenVersion()]);
+    assert.equal(first.feature, `${first.space}/${first.layer}/${first.index}`);
     assert.deepEqual(Object.keys(first.scorers), ['detection', 'fuzzing']);
     assert.ok(
       Object.keys(first.scorers.detection.stats).some((k) => k.startsWith('accuracy_activating_q')),

@@ -14,7 +14,7 @@ import {
 } from '@expgen/contract';
 import { bootstrapCI } from '@expgen/plugin-kit';
 import type { ExpgenConfig } from '../config/config-schema.js';
-import { provenanceRecord } from '../engine/output-records.js';
+import { jsonHeader, provenanceRecord } from '../engine/output-records.js';
 import type { ExemplarRow, FeatureExemplars } from '../exemplars/storage/index.js';
 import { featureDetailFile, writeFileDurably } from './feature-detail.js';
 import { chosenSets } from './feature-finish.js';
@@ -329,6 +329,9 @@ export function judgeCost(judged: Readonly<Record<string, Judged>>): {
   return cost;
 }
 
+/** `format` of the judgments files (docs/output-format.md). */
+export const JUDGMENTS_FORMAT = 'expgen-judgments/1';
+
 /** Where a feature-sign's judgments go: beside its detail file, `<index>.<sign>.judgments.json`. */
 export function judgmentsFile(outDir: string, key: FeatureKey, sign: Sign): string {
   return featureDetailFile(outDir, key, sign).replace(/\.json$/, '.judgments.json');
@@ -373,6 +376,17 @@ export async function writeJudgments(
       },
     ]),
   );
-  const text = `${JSON.stringify({ feature: formatFeatureKey(key), sign, description, split: 'test', scorers })}\n`;
+  const document = {
+    ...jsonHeader(JUDGMENTS_FORMAT),
+    feature: formatFeatureKey(key),
+    space: key.space,
+    layer: key.layer,
+    index: key.index,
+    sign,
+    description,
+    split: 'test',
+    scorers,
+  };
+  const text = `${JSON.stringify(document)}\n`;
   await writeFileDurably(judgmentsFile(outDir, key, sign), text);
 }
