@@ -39,7 +39,7 @@ describe('expgen run with detection and fuzzing judges', () => {
   after(async () => server?.close());
 
   /** The run, every judge through the environment, each in its own folder and call cache. */
-  async function run(out = tempDir('expgen-judges-run-')) {
+  async function run(out = tempDir('expgen-judges-run-'), extra: string[] = []) {
     const before = server.requests.length;
     const result = await runCli(
       [
@@ -48,6 +48,7 @@ describe('expgen run with detection and fuzzing judges', () => {
         exemplars,
         '--out',
         out,
+        ...extra,
         '--features',
         `@${features}`,
         '--scorer',
@@ -128,6 +129,22 @@ describe('expgen run with detection and fuzzing judges', () => {
       assert.ok(low < 0.5 + 0.1 && high > 0.5 - 0.1, `${name}: interval [${low}, ${high}]`);
       assert.ok(rows.every((r) => r.status !== 'scored' || r.scores[name]!.failures === 0));
     }
+  });
+
+  it('feature shards judged apart and merged hold the unsharded results, every scorer and null baseline', async () => {
+    respond = coinJudge();
+    const whole = await run();
+    const shards = [tempDir('expgen-judges-shard-'), tempDir('expgen-judges-shard-')];
+    for (const [i, out] of shards.entries()) await run(out, ['--shard', `${i}/2`]);
+    const merged = join(tempDir('expgen-judges-merged-'), 'merged');
+    const result = await runCli(['merge', ...shards, '--out', merged, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    for (const file of ['results.jsonl', 'results.arrow', 'score/null-scores.jsonl'])
+      assert.ok(
+        readFileSync(join(merged, file)).equals(readFileSync(join(whole.out, file))),
+        `${file} is byte-identical`,
+      );
+    assert.deepEqual(JSON.parse(result.stdout).summary.scores, whole.json.summary.scores);
   });
 
   it('answers that cannot be read are retried, then counted as failures; nothing is invented', async () => {
