@@ -1,8 +1,9 @@
 // Runs every compiled test file of the workspace with node's test runner. Node 20's `--test` takes no globs,
 // so the list is gathered here; pass paths (or substrings of them) to run a subset.
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -42,8 +43,23 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], {
+// Tests make their folders with mkdtemp under the system's temporary directory (models, run folders, caches: a
+// full run writes several GB). They all go under one folder of this run, removed at the end, so repeated runs do
+// not fill the disk; EXPGEN_KEEP_TEST_TMP=1 keeps it to look at a failure.
+const testTmp = mkdtempSync(join(tmpdir(), 'expgen-tests-'));
+const removeTestTmp = () => {
+  if (process.env.EXPGEN_KEEP_TEST_TMP === '1') console.error(`test files kept in ${testTmp}`);
+  else rmSync(testTmp, { recursive: true, force: true });
+};
+const runner = spawn(process.execPath, ['--test', '--test-reporter=spec', ...files], {
   cwd: root,
   stdio: 'inherit',
+  env: { ...process.env, TMPDIR: testTmp },
 });
-process.exit(result.status ?? 1);
+// A signal stops the test runner first (Ctrl-C reaches it anyway, being in the same process group), then the
+// folder goes once it has exited.
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => runner.kill(signal));
+runner.on('exit', (code, signal) => {
+  removeTestTmp();
+  process.exit(code ?? (signal === 'SIGINT' ? 130 : 1));
+});

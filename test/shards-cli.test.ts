@@ -51,6 +51,8 @@ describe('shards and signals, as a scheduler runs expgen', () => {
       'descriptions/candidates.arrow',
       'score/null-scores.jsonl',
       'stages/score.json',
+      // The demo's subject carries a planted truth: the merge compares all the shards' descriptions with it.
+      'planted-comparison.json',
     ])
       assert.ok(readFileSync(join(merged, file)).equals(readFileSync(join(whole, file))), `${file} is byte-identical`);
   });

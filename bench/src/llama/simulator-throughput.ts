@@ -89,7 +89,7 @@ const settings = {
   remap: RELEASED_SIMULATOR.remap,
   padId: RELEASED_SIMULATOR.padId,
   binIds: [...RELEASED_SIMULATOR.binIds],
-  cacheDir: null,
+  callCache: null,
 };
 // The first section measures batching and the readout of whole rows, as before prefix reuse existed.
 const batched = new FinetunedSimulator(engine, { ...settings, batchSize, prefixReuse: false }, provenance);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { CallStore } from '@expgen/contract';
 import { canonicalJson } from './canonical-json.js';
 import { errorAtTarget, temporaryPathFor, trackTemporary } from './temporary-files.js';
 
@@ -77,4 +78,15 @@ export class CallCache {
   private pathOf(key: string): string {
     return join(this.folder, key.slice(0, 2), `${key}.json`);
   }
+}
+
+/**
+ * The call store a component should use for `namespace`: the run's (`context.callCache`, which the engine provides
+ * and a test may swap), or a `CallCache` over the context's cache folder when the component runs outside a run.
+ */
+export function callStoreFor(
+  context: { readonly cacheDir: string; readonly callCache?: (namespace: string) => CallStore },
+  namespace: string,
+): CallStore {
+  return context.callCache?.(namespace) ?? new CallCache(context.cacheDir, namespace);
 }

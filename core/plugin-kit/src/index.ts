@@ -11,7 +11,7 @@ export {
   errorAtTarget,
   withTemporary,
 } from './temporary-files.js';
-export { CallCache } from './call-cache.js';
+export { CallCache, callStoreFor } from './call-cache.js';
 export { canonicalJson } from './canonical-json.js';
 export { contentId } from './content-id.js';
 export { Sfc32 } from './seeded-random.js';

@@ -17,6 +17,7 @@ import {
   type CostedStage,
   type RunCost,
 } from '../cost/stage-cost.js';
+import { readPlantedComparison, writePlantedComparison, type PlantedComparison } from '../planted/index.js';
 import { readResultRows } from './read-results.js';
 import { summarize, writeResults, type ResultRow, type RunSummary } from './results.js';
 
@@ -27,7 +28,7 @@ import { summarize, writeResults, type ResultRow, type RunSummary } from './resu
 export function mergeRunOutputs(
   inputDirs: readonly string[],
   outDir: string,
-): { rows: ResultRow[]; summary: RunSummary; cost: RunCost } {
+): { rows: ResultRow[]; summary: RunSummary; cost: RunCost; planted: PlantedComparison | null } {
   if (inputDirs.length === 0) throw new ExpgenError('merge: give at least one run folder');
   checkShardsFinished(inputDirs, 'results.jsonl', 'expgen run');
   const shards = inputDirs.map((dir) => {
@@ -113,7 +114,13 @@ export function mergeRunOutputs(
     shards.reduce((total, s) => addCost(total, readStageCost(s.dir, stage)), zeroCost());
   writeStageCost(outDir, 'describe', sumOver('describe'));
   const cost = writeStageCost(outDir, 'score', sumOver('score'));
-  return { rows, summary, cost };
+  // A subject with a planted truth: each shard compared its own slice; the merged run compares all of it.
+  const shardComparison = readPlantedComparison(shards[0]!.dir);
+  const planted =
+    shardComparison && existsSync(shardComparison.truth_file)
+      ? writePlantedComparison({ plantedTruth: shardComparison.truth_file }, rows, outDir)
+      : null;
+  return { rows, summary, cost, planted };
 }
 
 function byFeatureThenSign(a: { feature: string; sign: string }, b: { feature: string; sign: string }): number {

@@ -1,4 +1,4 @@
-import type { CallCache } from '@expgen/plugin-kit';
+import type { CallStore } from '@expgen/contract';
 import type { DescribeRequest } from '@expgen/contract';
 import {
   OpenAIRequestError,
@@ -35,7 +35,7 @@ export interface Spent {
 
 export interface CandidateRoundsSettings {
   readonly client: OpenAICompatibleClient;
-  readonly cache: CallCache;
+  readonly cache: CallStore;
   readonly nSupport: NSupport;
   readonly signal: AbortSignal | undefined;
   /** The request body for `seed`, asking for `n` choices (n is left out of the body when 1). */

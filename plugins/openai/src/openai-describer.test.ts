@@ -137,6 +137,31 @@ describe('openai-compatible describer', () => {
     );
   });
 
+  it("keeps its answers in the run's call store when the run provides one, not in the cache folder", async () => {
+    const server = await serve();
+    const entries = new Map<string, unknown>();
+    const namespaces = new Set<string>();
+    const store = (namespace: string) => {
+      namespaces.add(namespace);
+      return {
+        get: async <T>(request: unknown) => entries.get(`${namespace} ${JSON.stringify(request)}`) as T | undefined,
+        put: async (request: unknown, value: unknown) => {
+          entries.set(`${namespace} ${JSON.stringify(request)}`, value);
+        },
+      };
+    };
+    const ctx = { ...context(), callCache: store };
+    const { describer: first } = describer({ baseUrl: server.url }, ctx);
+    const a = await first.describe(describeRequest(4, 0));
+    assert.equal(server.requests.length, 1);
+    assert.deepEqual([...namespaces], ['openai-compatible/chat']);
+    assert.equal(entries.size, 1, 'the answer went to the run store');
+    assert.deepEqual(filesUnder(ctx.cacheDir), [], 'nothing written to the cache folder');
+    const { describer: again } = describer({ baseUrl: server.url }, ctx);
+    assert.deepEqual((await again.describe(describeRequest(4, 0))).candidates, a.candidates);
+    assert.equal(server.requests.length, 1, 'answered from the run store');
+  });
+
   it('a second identical run makes zero HTTP calls', async () => {
     const server = await serve();
     const { describer: first, context: ctx } = describer({ baseUrl: server.url });

@@ -1,4 +1,4 @@
-import { CallCache } from '@expgen/plugin-kit';
+import { callStoreFor } from '@expgen/plugin-kit';
 import {
   ExpgenError,
   type CallEstimate,
@@ -134,7 +134,7 @@ export function createOpenAIDescriber(
   const label = `${context.provenance.kind} ${context.provenance.component}`;
   // A dry run sends nothing, so it can price a run before any server is set up.
   const client = clientFor(options, context, extras, label, { baseUrlRequired: !options.dryRun });
-  const cache = new CallCache(context.cacheDir, CHAT_CACHE_NAMESPACE);
+  const cache = callStoreFor(context, CHAT_CACHE_NAMESPACE);
   const nSupport = new NSupport(options.useN, label, context.logger);
   const sampling = {
     temperature: options.temperature,

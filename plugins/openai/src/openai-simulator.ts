@@ -1,4 +1,4 @@
-import { CallCache } from '@expgen/plugin-kit';
+import { callStoreFor } from '@expgen/plugin-kit';
 import {
   ExpgenError,
   isExpgenError,
@@ -86,8 +86,8 @@ export function createOpenAISimulator(
   if (!tokenizer)
     throw new ExpgenError(`${label}: needs the subject model's tokenizer to read token ids; the run gave it none`);
   const client = clientFor(options, context, extras, label);
-  const logprobCache = new CallCache(context.cacheDir, LOGPROB_CACHE_NAMESPACE);
-  const chatCache = new CallCache(context.cacheDir, CHAT_CACHE_NAMESPACE);
+  const logprobCache = callStoreFor(context, LOGPROB_CACHE_NAMESPACE);
+  const chatCache = callStoreFor(context, CHAT_CACHE_NAMESPACE);
   const extraBody = options.extraBody;
   const provenance: Provenance = {
     ...context.provenance,

@@ -4,6 +4,7 @@ import { ExpgenCommand } from '../base-command.js';
 import { formatCost } from '../../cost/format-cost.js';
 import { formatSummary } from '../../score/format-summary.js';
 import { mergeRunOutputs } from '../../score/merge-runs.js';
+import { plantedSummaryRow } from '../../planted/index.js';
 import { lockRunFolder } from '../../engine/run-lock.js';
 
 export default class Merge extends ExpgenCommand {
@@ -33,10 +34,18 @@ export default class Merge extends ExpgenCommand {
     } finally {
       lock.release();
     }
-    const { summary, cost } = merged;
-    if (flags.json) return this.printJson({ out: outDir, summary, cost });
+    const { summary, cost, planted } = merged;
+    if (flags.json)
+      return this.printJson({
+        out: outDir,
+        summary,
+        ...(planted
+          ? { planted: { all: planted.all, token: planted.token, context: planted.context, random: planted.random } }
+          : {}),
+        cost,
+      });
     this.log(`merged ${argv.length} run folder(s) into ${outDir}`);
-    this.log(formatSummary(summary));
+    this.log(formatSummary(summary, planted ? [plantedSummaryRow(planted)] : []));
     this.log(formatCost(cost, 'cost, all shards'));
   }
 }

@@ -1,3 +1,4 @@
+import { CallCache } from '@expgen/plugin-kit';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -69,7 +70,7 @@ describe('distilled-llama on a tiny random Llama with the Llama-3.1 tokenizer', 
     maxRetries: 2,
     batchSize: 16,
     date: '26 Jul 2024',
-    cacheDir: cache,
+    callCache: cache === null ? null : new CallCache(cache, 'describer/distilled-llama'),
   });
   before(async () => {
     built = await tinyBuiltModel({
@@ -230,7 +231,7 @@ describe('distilled-llama parsing, retries and failures, with scripted answers',
     maxRetries: 3,
     batchSize: 16,
     date: '26 Jul 2024',
-    cacheDir: null,
+    callCache: null,
   };
 
   it('keeps parsed descriptions with their seeds, retries unparsable answers with new seeds, and reports the rest by reason', async () => {
@@ -280,9 +281,11 @@ describe('distilled-llama parsing, retries and failures, with scripted answers',
     const cacheDir = await mkdtemp(join(tmpdir(), 'expgen-describer-'));
     try {
       const failing = scripted(() => new Error('device lost'));
-      const result = await new DistilledLlamaDescriber(failing, { ...settings, cacheDir }, provenance).describe(
-        request(3, 2),
-      );
+      const result = await new DistilledLlamaDescriber(
+        failing,
+        { ...settings, callCache: new CallCache(cacheDir, 'describer/distilled-llama') },
+        provenance,
+      ).describe(request(3, 2));
       assert.deepEqual(
         result.failures.map((f) => [f.seed, f.reason]),
         [
@@ -293,9 +296,11 @@ describe('distilled-llama parsing, retries and failures, with scripted answers',
       assert.match(result.failures[0]!.detail, /device lost/);
       assert.deepEqual(failing.seeds, [3, 4]);
       const working = scripted(() => '[DESCRIPTION]: cats');
-      const again = await new DistilledLlamaDescriber(working, { ...settings, cacheDir }, provenance).describe(
-        request(3, 2),
-      );
+      const again = await new DistilledLlamaDescriber(
+        working,
+        { ...settings, callCache: new CallCache(cacheDir, 'describer/distilled-llama') },
+        provenance,
+      ).describe(request(3, 2));
       assert.deepEqual(
         again.candidates.map((c) => c.description),
         ['cats', 'cats'],

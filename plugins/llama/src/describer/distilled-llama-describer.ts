@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { CallCache } from '@expgen/plugin-kit';
 import {
+  type CallStore,
   ExpgenError,
   type DescribeRequest,
   type DescribeResult,
@@ -35,8 +35,8 @@ export interface DistilledLlamaSettings {
   readonly batchSize: number;
   /** `Today Date` of the Llama-3.1 chat template, fixed so prompts (and cache keys) are deterministic. */
   readonly date: string;
-  /** Folder of the durable call cache; null: no cache. */
-  readonly cacheDir: string | null;
+  /** The durable call cache (`callStoreFor(context, 'describer/distilled-llama')`); null: no cache. */
+  readonly callCache: CallStore | null;
 }
 
 /** One sampled answer, as cached. */
@@ -71,7 +71,7 @@ export class DistilledLlamaDescriber implements Describer {
   readonly provenance: Provenance;
   /** Answers sampled by the model and answers read from the cache, since this object was made. */
   readonly stats = { generated: 0, cached: 0 };
-  private readonly cache: CallCache | null;
+  private readonly cache: CallStore | null;
   private readonly modelKey: Record<string, unknown>;
 
   constructor(
@@ -101,7 +101,7 @@ export class DistilledLlamaDescriber implements Describer {
         date,
       },
     };
-    this.cache = settings.cacheDir === null ? null : new CallCache(settings.cacheDir, 'describer/distilled-llama');
+    this.cache = settings.callCache;
     this.modelKey = { hashes: engine.info.hashes, dtype: engine.info.dtype };
   }
 

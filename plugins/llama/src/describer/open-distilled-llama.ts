@@ -1,4 +1,5 @@
 import { ExpgenError, type ComponentContext } from '@expgen/contract';
+import { callStoreFor } from '@expgen/plugin-kit';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import { resolveModelFolder, type TinyModelOptions } from '../model-folder.js';
 import { DistilledLlamaDescriber } from './distilled-llama-describer.js';
@@ -42,7 +43,15 @@ export async function openDistilledLlamaDescriber(
     const { temperature, topP, maxTokens, maxRetries, batchSize, date } = options;
     return new DistilledLlamaDescriber(
       engine,
-      { temperature, topP, maxTokens, maxRetries, batchSize, date, cacheDir: options.cache ? context.cacheDir : null },
+      {
+        temperature,
+        topP,
+        maxTokens,
+        maxRetries,
+        batchSize,
+        date,
+        callCache: options.cache ? callStoreFor(context, 'describer/distilled-llama') : null,
+      },
       context.provenance,
     );
   } catch (error) {

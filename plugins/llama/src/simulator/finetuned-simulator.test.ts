@@ -1,3 +1,4 @@
+import { CallCache } from '@expgen/plugin-kit';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -57,7 +58,7 @@ describe('finetuned simulator on a tiny random model with the extended vocabular
     padId: RELEASED_SIMULATOR.padId,
     binIds: BINS,
     batchSize: 16,
-    cacheDir: null,
+    callCache: null,
     ...overrides,
   });
   before(async () => {
@@ -162,13 +163,21 @@ describe('finetuned simulator on a tiny random model with the extended vocabular
     const descriptions = ['cats', 'dogs'];
     const sequences = [sentence];
     const first = spy(engine);
-    const a = await new FinetunedSimulator(first, settings({ cacheDir }), provenance).simulate({
+    const a = await new FinetunedSimulator(
+      first,
+      settings({ callCache: new CallCache(cacheDir, 'simulator/finetuned') }),
+      provenance,
+    ).simulate({
       descriptions,
       sequences,
     });
     assert.equal(first.requests.length, 1);
     const second = spy(engine);
-    const rerun = new FinetunedSimulator(second, settings({ cacheDir }), provenance);
+    const rerun = new FinetunedSimulator(
+      second,
+      settings({ callCache: new CallCache(cacheDir, 'simulator/finetuned') }),
+      provenance,
+    );
     const simulator = rerun;
     const b = await rerun.simulate({ descriptions: [...descriptions, 'birds'], sequences });
     assert.equal(second.requests.length, 1, 'only the new description runs');

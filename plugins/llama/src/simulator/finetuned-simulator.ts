@@ -1,5 +1,5 @@
-import { CallCache } from '@expgen/plugin-kit';
 import {
+  type CallStore,
   ExpgenError,
   type ForwardRequest,
   type ForwardResult,
@@ -40,8 +40,8 @@ export interface FinetunedSimulatorSettings {
    * engine can); false: every row runs BOS + prefix + exemplar whole.
    */
   readonly prefixReuse?: boolean;
-  /** Folder of the durable call cache; null: no cache. */
-  readonly cacheDir: string | null;
+  /** The durable call cache (`callStoreFor(context, 'simulator/finetuned')`); null: no cache. */
+  readonly callCache: CallStore | null;
 }
 
 /** The released simulator's prompt: BOS, then this with the description filled in, then the exemplar's ids. */
@@ -100,7 +100,7 @@ export class FinetunedSimulator implements Simulator {
   readonly provenance: Provenance;
   /** Forward passes run, rows they scored, tokens through the model, and pairs read from the cache, so far. */
   readonly stats = { passes: 0, rows: 0, tokens: 0, cached: 0 };
-  private readonly cache: CallCache | null;
+  private readonly cache: CallStore | null;
   private readonly modelKey: Record<string, unknown>;
   private readonly settingsKey: Record<string, unknown>;
   private readonly remapTable: Map<number, number>;
@@ -153,7 +153,7 @@ export class FinetunedSimulator implements Simulator {
         prefixReuse: this.reusesPrefixes,
       },
     };
-    this.cache = settings.cacheDir === null ? null : new CallCache(settings.cacheDir, 'simulator/finetuned');
+    this.cache = settings.callCache;
     this.modelKey = { hashes: engine.info.hashes, dtype: engine.info.dtype };
   }
 

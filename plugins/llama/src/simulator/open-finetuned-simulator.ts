@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ExpgenError, type ComponentContext, type Tokenizer } from '@expgen/contract';
+import { callStoreFor } from '@expgen/plugin-kit';
 import { resolveModelOption } from '../describer/local-model-folder.js';
 import { openLlamaSubjectModel } from '../llama-subject-model.js';
 import type { TinyModelOptions } from '../model-folder.js';
@@ -75,7 +76,7 @@ export async function openFinetunedSimulator(
         binIds: options.binIds,
         batchSize: options.batchSize,
         prefixReuse: options.prefixReuse,
-        cacheDir: options.cache ? context.cacheDir : null,
+        callCache: options.cache ? callStoreFor(context, 'simulator/finetuned') : null,
       },
       context.provenance,
     );
