@@ -1,4 +1,4 @@
-import { CallCache } from '@expgen/plugin-kit';
+import { callStoreFor } from '@expgen/plugin-kit';
 import type { CallStore, ChatMessage, ComponentContext } from '@expgen/contract';
 import { clientFor, OpenAIRequestError, type FactoryExtras, type OpenAICompatibleClient } from '@expgen/plugin-openai';
 import type { JudgeOptions } from './options.js';
@@ -65,8 +65,7 @@ export function openAIJudgeEngine(
   extras: FactoryExtras = {},
 ): JudgeEngine & { readonly client: OpenAICompatibleClient } {
   const client = clientFor(options, context, { ...(context.fetch ? { fetch: context.fetch } : {}), ...extras }, label);
-  const cache: CallStore =
-    context.callCache?.(JUDGE_CACHE_NAMESPACE) ?? new CallCache(context.cacheDir, JUDGE_CACHE_NAMESPACE);
+  const cache: CallStore = callStoreFor(context, JUDGE_CACHE_NAMESPACE);
   return {
     client,
     settings: {

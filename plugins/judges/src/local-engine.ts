@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CallCache } from '@expgen/plugin-kit';
+import { callStoreFor } from '@expgen/plugin-kit';
 import { ExpgenError, type ChatMessage, type ComponentContext } from '@expgen/contract';
 import {
   openLlamaSubjectModel,
@@ -53,7 +53,7 @@ export async function localJudgeEngine(
       `${label}: options.judge.local.model (${dir}) cannot be a judge: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
-  const cache = local.cache ? new CallCache(context.cacheDir, 'judge/local') : null;
+  const cache = local.cache ? callStoreFor(context, 'judge/local') : null;
   const modelKey = { hashes: model.info.hashes, dtype: model.info.dtype };
   const stopTokens = [...model.tokenizer.eosIds];
   const stops = new Set(stopTokens);
