@@ -126,10 +126,13 @@ function numberList(values: ArrayLike<number>): string {
 }
 
 /**
- * Exemplars already written out, by row: random sequences appear in both signs' files, and formatting the
- * activations' digits is most of a file's cost. Rows are dropped with the reader's cache.
+ * The exemplars of the last feature written out, by row: random sequences appear in both signs' files, which are
+ * written one after the other, and formatting the activations' digits is much of a file's cost. Kept for one
+ * feature only: held longer (as long as the rows), the texts outlived the young generation by thousands and made
+ * most of the collector's copying.
  */
-const exemplarJson = new WeakMap<object, { split: string; stratum: string; json: string }>();
+const exemplarJson = new Map<object, { split: string; stratum: string; json: string }>();
+let exemplarJsonFeature: string | null = null;
 
 /**
  * The detail file's text: every candidate's simulations and scores and the exemplars they were scored on. A
@@ -139,6 +142,10 @@ export function featureDetailJson(detail: FeatureDetail): string {
   // Written by hand around the numeric lists, which are most of the file (`numberList`), as pieces joined once at
   // the end: joining at every level of nesting copied the whole text several times (most of stage 3's garbage).
   const out: string[] = [];
+  if (exemplarJsonFeature !== detail.feature) {
+    exemplarJson.clear();
+    exemplarJsonFeature = detail.feature;
+  }
   const exemplars = (set: ScoringSequences, split: string) => {
     out.push('[');
     set.rows.forEach((row, i) => {
