@@ -230,6 +230,12 @@ export function remainder(u: number, bound: number): number {
 }
 
 /**
+ * The resampled values of the last `intervalFromResampledMoments`, reused by the next: stage 3 evaluates an interval
+ * per feature-sign, and a fresh buffer each time (kilobytes outside the heap) kept the allocator and collector busy.
+ */
+let spareValues: Float64Array | null = null;
+
+/**
  * The light half: the interval of `value` over resampled moment sums (`resampleMoments`), with the same rules as
  * `bootstrapCI` (undefined resamples dropped and counted; null when fewer than half are defined).
  */
@@ -241,7 +247,9 @@ export function intervalFromResampledMoments(
 ): BootstrapInterval | null {
   const level = options.level ?? 0.95;
   const resamples = sums.length / MOMENT_FIELDS;
-  const values = new Float64Array(resamples);
+  // The spare buffer, taken while in use (a statistic that bootstraps in turn gets its own).
+  const values = spareValues && spareValues.length >= resamples ? spareValues : new Float64Array(resamples);
+  spareValues = null;
   let defined = 0;
   const moments = momentsFromSums(sums, 0, center.centerPredicted, center.centerActual); // reused for each resample
   for (let b = 0; b < resamples; b++) {
@@ -250,7 +258,9 @@ export function intervalFromResampledMoments(
     if (!Number.isFinite(v)) throw new RangeError(`bootstrapCI: the statistic returned ${v}; undefined must be null`);
     values[defined++] = v;
   }
-  return percentileInterval(values.subarray(0, defined), resamples, level);
+  const interval = percentileInterval(values.subarray(0, defined), resamples, level);
+  spareValues = values;
+  return interval;
 }
 
 /**
