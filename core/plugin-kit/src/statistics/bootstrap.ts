@@ -163,18 +163,16 @@ export function resampleMoments(
   const n = moments.sequences;
   const pools = strataPools(n, options.strata);
   if (n < 2) return null;
-  const rng = new Sfc32(options.seed);
   // `into`, when it has the right size, is reused: stage 3 recycles these buffers between its threads.
   const sums =
     into && into.length === options.resamples * MOMENT_FIELDS
       ? into
       : new Float64Array(options.resamples * MOMENT_FIELDS);
   const v = moments.values;
-  // The hot loop of stage 3's host work: `nextInt` unrolled (same rejection rule, so the same draws) and the
-  // drawn sequence's moments added in place.
-  const limits = pools.map((pool) => 2 ** 32 - (2 ** 32 % pool.length));
-  const drawn = new Int32Array(n);
+  const draws = drawsOf(n, pools, options);
+  // The hot loop of stage 3's host work: the drawn sequences' moments added in place, in the order drawn.
   for (let b = 0; b < options.resamples; b++) {
+    const at = b * n;
     let tokens = 0;
     let dx = 0;
     let dy = 0;
@@ -184,13 +182,7 @@ export function resampleMoments(
     let variesX = 0;
     let variesY = 0;
     for (let i = 0; i < n; i++) {
-      const pool = pools[i]!;
-      const limit = limits[i]!;
-      let u = rng.nextUint32();
-      while (u >= limit) u = rng.nextUint32();
-      const s = pool[remainder(u, pool.length)]!;
-      drawn[i] = s;
-      const o = s * MOMENT_FIELDS;
+      const o = draws[at + i]! * MOMENT_FIELDS;
       tokens += v[o]!;
       dx += v[o + 1]!;
       dy += v[o + 2]!;
@@ -208,9 +200,9 @@ export function resampleMoments(
     sums[out + 4] = dyy;
     sums[out + 5] = dxy;
     // Constancy needs a second look only when no drawn sequence varies on that side (rare for real data).
-    if (variesX === 0) constancyOf(v, drawn, n, 0, pair, 0);
+    if (variesX === 0) constancyOf(v, draws.subarray(at, at + n), n, 0, pair, 0);
     else pair[0] = 0;
-    if (variesY === 0) constancyOf(v, drawn, n, 1, pair, 2);
+    if (variesY === 0) constancyOf(v, draws.subarray(at, at + n), n, 1, pair, 2);
     else pair[2] = 0;
     sums[out + 6] = pair[0]!;
     sums[out + 7] = pair[2]!;
@@ -218,6 +210,40 @@ export function resampleMoments(
     sums[out + 9] = pair[2] ? pair[3]! : Number.NaN;
   }
   return sums;
+}
+
+/**
+ * Draws of `resampleMoments` by shape. The draws depend only on the seed, the number of resamples and the strata,
+ * never on the data, and stage 3 resamples every feature-sign's test set with the same seed and strata: drawn
+ * once per shape, they are reused (half of the work was drawing). A few shapes are kept, of bounded size.
+ */
+const drawsByShape = new Map<string, Int32Array>();
+const DRAW_SHAPES_KEPT = 16;
+const DRAWS_KEPT_MAX = 1 << 20;
+
+/** The unit drawn at each position of each resample: resample b's n draws start at b · n. */
+function drawsOf(n: number, pools: readonly (readonly number[])[], options: BootstrapOptions): Int32Array {
+  const key = `${options.resamples} ${options.seed} ${pools.map((pool) => pool.join(',')).join(';')}`;
+  const kept = drawsByShape.get(key);
+  if (kept) return kept;
+  const draws = new Int32Array(options.resamples * n);
+  const rng = new Sfc32(options.seed);
+  // `nextInt` unrolled: the same rejection rule, so the same draws.
+  const limits = pools.map((pool) => 2 ** 32 - (2 ** 32 % pool.length));
+  for (let b = 0; b < options.resamples; b++) {
+    for (let i = 0; i < n; i++) {
+      const pool = pools[i]!;
+      const limit = limits[i]!;
+      let u = rng.nextUint32();
+      while (u >= limit) u = rng.nextUint32();
+      draws[b * n + i] = pool[remainder(u, pool.length)]!;
+    }
+  }
+  if (draws.length <= DRAWS_KEPT_MAX) {
+    if (drawsByShape.size >= DRAW_SHAPES_KEPT) drawsByShape.clear();
+    drawsByShape.set(key, draws);
+  }
+  return draws;
 }
 
 /**
