@@ -25,13 +25,13 @@ export class HostWorkers {
   /** Tasks sent to each worker. */
   private readonly sent: number[];
   private nextId = 0;
-  private inlineCount = 0;
 
   private constructor(
     private readonly workers: readonly Worker[],
     /**
-     * Tasks each worker has computed (only their fsync left), counted by the worker itself: the calling thread sees a worker's backlog
-     * without waiting for its answers, which reach it only when its event loop turns (every few milliseconds).
+     * Tasks each worker has computed (only their detail file's fsync left), counted by the worker itself: the
+     * calling thread sees a worker's backlog without waiting for its answers, which reach it only when its event
+     * loop turns (every few milliseconds).
      */
     private readonly finishedBy: Int32Array,
     private readonly reader: ScoringSequenceReader,
@@ -115,13 +115,7 @@ export class HostWorkers {
     else this.workers[w]!.postMessage({ release: sums }, [sums.buffer as ArrayBuffer]);
   }
 
-  /** Tasks finished on the calling thread so far (all of them without workers). */
-  get finishedInline(): number {
-    return this.inlineCount;
-  }
-
   private finishInline(task: FinishTask): Promise<FinishResult> {
-    this.inlineCount++;
     return finishFeature(task, this.reader, this.inlineBuffers);
   }
 
