@@ -27,30 +27,27 @@ export async function nullBaseline(input: NullBaselineInput): Promise<{ scores: 
   const counter = { tokens: 0 };
   const features = input.pairingFeatures.map(formatFeatureKey);
   const pairing = NullPairing.over(features, settings.seed);
-  const scores = await scoreNullPairs(
-    inTargetOrder(input.rows, pairing, features),
-    pairing,
-    async (description, target, sign) => {
-      const key = parseFeatureKey(target);
-      const report = await input.reader.read(key, sign, 'test', settings.report);
-      if (report.rows.length === 0) return null;
-      const simulated = await simulateCounted(
-        input.simulator,
-        [description],
-        report.rows,
-        `${target} (${sign}), null baseline`,
-        counter,
-      );
-      return input.scorer.valueOfRows(
-        sign,
-        report.rows.map((r, s) => ({
-          activations: r.activations,
-          countFrom: r.countFrom,
-          predicted: simulated.predictions[0]![s]!,
-        })),
-      );
-    },
-  );
+  const rows = inTargetOrder(input.rows, pairing, features);
+  const scores = await scoreNullPairs(rows, pairing, async (description, target, sign) => {
+    const key = parseFeatureKey(target);
+    const report = await input.reader.read(key, sign, 'test', settings.report);
+    if (report.rows.length === 0) return null;
+    const simulated = await simulateCounted(
+      input.simulator,
+      [description],
+      report.rows,
+      `${target} (${sign}), null baseline`,
+      counter,
+    );
+    return input.scorer.valueOfRows(
+      sign,
+      report.rows.map((r, s) => ({
+        activations: r.activations,
+        countFrom: r.countFrom,
+        predicted: simulated.predictions[0]![s]!,
+      })),
+    );
+  });
   return { scores, tokens: counter.tokens };
 }
 
