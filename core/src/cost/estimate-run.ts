@@ -25,8 +25,10 @@ export const ESTIMATE_FIGURES = {
    */
   completionTokensPerSecond: 10_000,
   /**
-   * Stage 3's host work, feature-signs per second per core: `npm run bench score-throughput` gave 280-500 on the
-   * shared development machine's 2 cores under load (an idle core does more).
+   * Stage 3's host work, feature-signs per second per core, for the reference shape: `npm run bench
+   * score-throughput` gives about 500 per core (1,000-1,100 on the development machine's 2 cores) for its small
+   * shape, 13 + 13 sequences of 32 tokens and 5 candidates; 25 + 25 sequences of 95 tokens and 50 candidates put
+   * about ten times more numbers into each detail file.
    */
   scoreHostPerCore: 150,
   /**

@@ -8,6 +8,8 @@ export interface ComponentIdentity {
 }
 
 const STAMPED = Symbol.for('expgen.plugin-call');
+/** On a stamped method's wrapper: the plugin's own function (`unstamped`). */
+const ORIGINAL = Symbol.for('expgen.plugin-call.original');
 
 /**
  * An error a plugin's method threw, stamped with the plugin, the component and the method, as Rollup stamps every
@@ -101,7 +103,7 @@ function stampFunction(
   who: ComponentIdentity,
   method: string,
 ): (...args: unknown[]) => unknown {
-  return (...args: unknown[]) => {
+  const wrapper = (...args: unknown[]) => {
     let result: unknown;
     try {
       result = fn.apply(self, args);
@@ -118,6 +120,17 @@ function stampFunction(
     if (isAsyncIterable(result)) return stampAsyncIterable(result, who, method);
     return result;
   };
+  Object.defineProperty(wrapper, ORIGINAL, { value: fn });
+  return wrapper;
+}
+
+/**
+ * The plugin's own function behind a stamped method (the function itself when it is not one), for the engine to
+ * recognise a function it knows: the correlation scorer's `valueFromMoments` is the kit's `pearsonFromMoments`,
+ * which stage 3's worker threads evaluate themselves (`set-scorer.ts`).
+ */
+export function unstamped<F>(fn: F): F {
+  return ((fn as Record<symbol, unknown> | null | undefined)?.[ORIGINAL] as F | undefined) ?? fn;
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

@@ -43,6 +43,7 @@ export class ExemplarLibrary {
   private readonly distributionReaders = new Map<string, Promise<DistributionFileReader>>();
   private readonly exemplarBatches = new Map<string, { index: number; rows: Promise<ExemplarRow[]> }>();
   private readonly distributionBatches = new Map<string, { index: number; rows: Promise<DistributionRow[]> }>();
+  private decoded = 0;
 
   private constructor(
     readonly dir: string,
@@ -62,6 +63,14 @@ export class ExemplarLibrary {
         `${dir}: stage 1 has not finished there: run "expgen exemplars" again with the same --out to complete it`,
       );
     return new ExemplarLibrary(dir, manifest);
+  }
+
+  /**
+   * Record batches read and decoded so far (exemplar and distribution files): the reading work of a stage, which
+   * tests bound per feature (a stage that walks features in order decodes each batch once).
+   */
+  get batchesDecoded(): number {
+    return this.decoded;
   }
 
   get splits(): string[] {
@@ -117,15 +126,19 @@ export class ExemplarLibrary {
     key: FeatureKey,
     open: () => Promise<R>,
   ): Promise<T[]> {
-    if (!existsSync(path))
-      throw new ExpgenError(`${path} is missing: ${formatFeatureKey(key)} has no stage 1 data for this split`);
     let reader = readers.get(path);
-    if (!reader) readers.set(path, (reader = open()));
+    if (!reader) {
+      // Checked once per file, when it is first opened (stage 3 asks for a batch several times per feature).
+      if (!existsSync(path))
+        throw new ExpgenError(`${path} is missing: ${formatFeatureKey(key)} has no stage 1 data for this split`);
+      readers.set(path, (reader = open()));
+    }
     const index = Math.floor(key.index / FEATURES_PER_BATCH);
     const cached = cache.get(path);
     if (cached && cached.index === index) return cached.rows;
     // Reads of one file are chained: the stages ask from several workers at once, and a reader reads one batch at a time.
     const previous = cached?.rows.catch(() => undefined) ?? Promise.resolve(undefined);
+    this.decoded++;
     const rows = previous.then(async () => {
       const opened = await reader!;
       return index < opened.batches ? opened.batchRows(index) : [];

@@ -111,63 +111,90 @@ export function featureDetailFile(outDir: string, key: FeatureKey, sign: Sign): 
   return join(outDir, 'features', spaceFolderName(key.space), layerFolderName(key.layer), `${key.index}.${sign}.json`);
 }
 
-/** A JSON list of numbers: a typed array's join gives JSON.stringify's digits without boxing each value. */
-function numberList(values: ArrayLike<number> & { join(separator: string): string }): string {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return JSON.stringify(Array.from(values)); // JSON's null for NaN
-  return `[${values.join(',')}]`;
+/** The array `numberList` copies a list into: one per thread, its elements unboxed doubles. */
+const listScratch: number[] = [];
+
+/**
+ * A JSON list of numbers (null for NaN and infinities, as JSON.stringify writes them). JSON.stringify of a plain
+ * array of doubles writes the digits straight into its output; a typed array's join makes a string per value
+ * first (the values of a detail file are most of stage 3's allocations).
+ */
+function numberList(values: ArrayLike<number>): string {
+  listScratch.length = values.length;
+  for (let i = 0; i < values.length; i++) listScratch[i] = values[i]!;
+  return JSON.stringify(listScratch);
 }
 
 /**
- * Exemplars already written out, by row: random sequences appear in both signs' files, and formatting the
- * activations' digits is most of a file's cost. Rows are dropped with the reader's cache.
+ * The exemplars of the last feature written out, by row: random sequences appear in both signs' files, which are
+ * written one after the other, and formatting the activations' digits is much of a file's cost. Kept for one
+ * feature only: held longer (as long as the rows), the texts outlived the young generation by thousands and made
+ * most of the collector's copying.
  */
-const exemplarJson = new WeakMap<object, { split: string; stratum: string; json: string }>();
+const exemplarJson = new Map<object, { split: string; stratum: string; json: string }>();
+let exemplarJsonFeature: string | null = null;
 
 /**
  * The detail file's text: every candidate's simulations and scores and the exemplars they were scored on. A
  * candidate that a halving round dropped has an empty list for the sequences it was not simulated on.
  */
 export function featureDetailJson(detail: FeatureDetail): string {
-  // Written by hand around the numeric lists, which are most of the file (`numberList`).
-  const numbers = numberList;
-  const exemplars = (set: ScoringSequences, split: string) =>
-    `[${set.rows
-      .map((row, i) => {
-        const stratum = set.strata[i]!;
-        const cached = exemplarJson.get(row);
-        if (cached && cached.split === split && cached.stratum === stratum) return cached.json;
-        const head = JSON.stringify({
-          split,
-          stratum,
-          sign: row.sign,
-          rank: row.rank,
-          sequence: row.sequence,
-          dataset: row.dataset,
-          document: row.document,
-          count_from: row.countFrom,
-        });
-        const json = `${head.slice(0, -1)},"tokens":${numbers(row.tokens)},"activations":${numbers(row.activations)}}`;
-        exemplarJson.set(row, { split, stratum, json });
-        return json;
-      })
-      .join(',')}]`;
+  // Written by hand around the numeric lists, which are most of the file (`numberList`), as pieces joined once at
+  // the end: joining at every level of nesting copied the whole text several times (most of stage 3's garbage).
+  const out: string[] = [];
+  if (exemplarJsonFeature !== detail.feature) {
+    exemplarJson.clear();
+    exemplarJsonFeature = detail.feature;
+  }
+  const exemplars = (set: ScoringSequences, split: string) => {
+    out.push('[');
+    set.rows.forEach((row, i) => {
+      if (i > 0) out.push(',');
+      const stratum = set.strata[i]!;
+      const cached = exemplarJson.get(row);
+      if (cached && cached.split === split && cached.stratum === stratum) {
+        out.push(cached.json);
+        return;
+      }
+      const head = JSON.stringify({
+        split,
+        stratum,
+        sign: row.sign,
+        rank: row.rank,
+        sequence: row.sequence,
+        dataset: row.dataset,
+        document: row.document,
+        count_from: row.countFrom,
+      });
+      const json = `${head.slice(0, -1)},"tokens":${numberList(row.tokens)},"activations":${numberList(row.activations)}}`;
+      exemplarJson.set(row, { split, stratum, json });
+      out.push(json);
+    });
+    out.push(']');
+  };
   const offsets = offsetsOf(detail.selection);
   const reportOffsets = offsetsOf(detail.report);
-  const selectionLists = (d: number) =>
-    `[${detail.selection.rows
-      .map((_, s) => {
+  // Candidates with the same text share one simulation, and so one list: written out once.
+  const selectionLists: string[] = [];
+  const selectionListsOf = (d: number) => {
+    let lists = selectionLists[d];
+    if (lists === undefined) {
+      const rows = detail.selection.rows.map((_, s) => {
         const p = selectionPrediction(detail, offsets, d, s);
-        return p ? numbers(p) : '[]';
-      })
-      .join(',')}]`;
-  const reportLists = (values: Float32Array) =>
-    `[${detail.report.rows.map((_, s) => numbers(values.subarray(reportOffsets[s]!, reportOffsets[s + 1]!))).join(',')}]`;
-  const candidates = detail.candidates.map((c, i) => {
-    const report = i === detail.chosen && detail.simulations.report ? reportLists(detail.simulations.report) : 'null';
-    const head = JSON.stringify({ description: c.description, seed: c.seed, selection_score: c.selectionScore });
-    const tail = JSON.stringify({ sequences_scored: c.sequencesScored, same_as: c.sameAs });
-    return `${head.slice(0, -1)},"selection_predictions":${selectionLists(c.distinct)},"report_predictions":${report},${tail.slice(1)}`;
-  });
+        return p ? numberList(p) : '[]';
+      });
+      lists = selectionLists[d] = `[${rows.join(',')}]`;
+    }
+    return lists;
+  };
+  const reportLists = (values: Float32Array) => {
+    out.push('[');
+    detail.report.rows.forEach((_, s) => {
+      if (s > 0) out.push(',');
+      out.push(numberList(values.subarray(reportOffsets[s]!, reportOffsets[s + 1]!)));
+    });
+    out.push(']');
+  };
   const head = JSON.stringify({
     ...jsonHeader(FEATURE_DETAIL_FORMAT),
     feature: detail.feature,
@@ -177,16 +204,45 @@ export function featureDetailJson(detail: FeatureDetail): string {
     sign: detail.sign,
     chosen: detail.chosen,
     strategy: detail.strategy,
-  }).slice(0, -1);
-  return `${head},"selection":${exemplars(detail.selection, 'valid')},"report":${exemplars(detail.report, 'test')},"candidates":[${candidates.join(',')}]}\n`;
+  });
+  out.push(head.slice(0, -1), ',"selection":');
+  exemplars(detail.selection, 'valid');
+  out.push(',"report":');
+  exemplars(detail.report, 'test');
+  out.push(',"candidates":[');
+  detail.candidates.forEach((c, i) => {
+    if (i > 0) out.push(',');
+    const head = JSON.stringify({ description: c.description, seed: c.seed, selection_score: c.selectionScore });
+    const tail = JSON.stringify({ sequences_scored: c.sequencesScored, same_as: c.sameAs });
+    out.push(head.slice(0, -1), ',"selection_predictions":', selectionListsOf(c.distinct), ',"report_predictions":');
+    if (i === detail.chosen && detail.simulations.report) reportLists(detail.simulations.report);
+    else out.push('null');
+    out.push(',', tail.slice(1));
+  });
+  out.push(']}\n');
+  return out.join('');
+}
+
+/**
+ * This thread's encoding buffer for the files `writeFileDurably` writes, reused: a new buffer per file (tens of
+ * kilobytes outside the heap, thousands of files a second) was a large part of the collector's work.
+ */
+let encoded = Buffer.allocUnsafe(1 << 17);
+
+/** `text` as UTF-8 at the start of `encoded` (grown when needed); returns its length in bytes. */
+function encodeText(text: string): number {
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  if (3 * text.length > encoded.length) encoded = Buffer.allocUnsafe(3 * text.length);
+  return encoded.write(text, 'utf8');
 }
 
 /**
  * Writes a file so readers see the old content or the whole new one, and so it is on disk before the caller goes
  * on (temporary file, fsync, rename). The fsync waits in the thread pool, not on a core, so many files can be in
- * flight while the next features are computed; the rest are quick local calls, made synchronously.
+ * flight while the next features are computed; the rest are quick local calls, made synchronously. `written` is
+ * called when only the fsync and the rename are left.
  */
-export async function writeFileDurably(path: string, text: string): Promise<void> {
+export async function writeFileDurably(path: string, text: string, written?: () => void): Promise<void> {
   const temporary = temporaryPathFor(path);
   // On the main thread an interrupt removes it; in a worker thread the stage sweeps this process's temporaries.
   const untrack = trackTemporary(temporary);
@@ -200,7 +256,9 @@ export async function writeFileDurably(path: string, text: string): Promise<void
     fd = openSync(temporary, 'w');
   }
   try {
-    writeSync(fd, text);
+    const length = encodeText(text);
+    for (let at = 0; at < length; ) at += writeSync(fd, encoded, at, length - at);
+    written?.();
     await new Promise<void>((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
   } finally {
     closeSync(fd);

@@ -122,12 +122,14 @@ export function chosenSets(detail: FeatureDetail): { report: ScoredSequence[]; s
 
 /**
  * `buffers` hands back resampled-sums buffers the caller is done with (the bootstrap fills one per feature-sign:
- * recycling them spares the collector tens of kilobytes per feature).
+ * recycling them spares the collector tens of kilobytes per feature). `computed` is called when the work left is
+ * the detail file's fsync, which waits in the thread pool, not on this thread.
  */
 export async function finishFeature(
   task: FinishTask,
   reader: ScoringSequenceReader,
   buffers: Float64Array[] = [],
+  computed?: () => void,
 ): Promise<FinishResult> {
   const detail = await detailOf(task, reader);
   const sets = chosenSets(detail);
@@ -164,6 +166,6 @@ export async function finishFeature(
         resampled: sums ? { sums, centerPredicted: moments.centerPredicted, centerActual: moments.centerActual } : null,
       };
   }
-  await writeFileDurably(task.path, featureDetailJson(detail));
+  await writeFileDurably(task.path, featureDetailJson(detail), computed);
   return { test };
 }

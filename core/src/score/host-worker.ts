@@ -7,7 +7,11 @@ import { ScoringSequenceReader } from './scoring-sequences.js';
  * Entry of a stage 3 host worker thread (`HostWorkers`): reads the exemplars itself, finishes the feature-signs it
  * is sent and answers each with its result, the resampled sums transferred rather than copied.
  */
-const { exemplarsDir } = workerData as { exemplarsDir: string };
+const { exemplarsDir, finishedBy, index } = workerData as {
+  exemplarsDir: string;
+  finishedBy: Int32Array;
+  index: number;
+};
 const reader = new ScoringSequenceReader(ExemplarLibrary.open(exemplarsDir));
 
 /** Resampled-sums buffers the main thread has finished with, to fill again. */
@@ -18,12 +22,20 @@ parentPort!.on('message', (message: { id: number; task: FinishTask } | { release
     buffers.push(message.release);
     return;
   }
-  finishFeature(message.task, reader, buffers).then(
+  // Counted as finished once only the detail file's fsync is left: the thread is free for the next task.
+  let counted = false;
+  const count = () => {
+    if (!counted) Atomics.add(finishedBy, index, 1);
+    counted = true;
+  };
+  finishFeature(message.task, reader, buffers, count).then(
     (result) => {
+      count();
       const transfer = result.test?.resampled ? [result.test.resampled.sums.buffer as ArrayBuffer] : [];
       parentPort!.postMessage({ id: message.id, result }, transfer);
     },
     (error: unknown) => {
+      count();
       parentPort!.postMessage({ id: message.id, error: error instanceof Error ? error.message : String(error) });
     },
   );

@@ -44,9 +44,11 @@ export async function nullBaseline(
   const counter = { tokens: 0 };
   const judges = judgeCost({});
   const judged = reported.some((s) => s.kind === 'judge');
-  const pairing = NullPairing.over(input.pairingFeatures.map(formatFeatureKey), settings.seed);
+  const features = input.pairingFeatures.map(formatFeatureKey);
+  const pairing = NullPairing.over(features, settings.seed);
+  const rows = inTargetOrder(input.rows, pairing, features);
   const scores = await scoreNullPairs(
-    input.rows,
+    rows,
     pairing,
     async (description, target, sign) => {
       const key = parseFeatureKey(target);
@@ -87,4 +89,29 @@ export async function nullBaseline(
     judged ? JUDGED_PAIRS_AT_ONCE : 1,
   );
   return { scores, tokens: counter.tokens, judges };
+}
+
+/**
+ * The rows in the key order of the features their descriptions are scored on (stable: both signs of a target
+ * stay together). The pairs are a random derangement: in row order, each target's test data would sit in another
+ * record batch than the last one's, and the exemplar library, which keeps one decoded batch per file, would decode
+ * a whole batch (256 features) per row. In target order every batch is decoded once. The scores are keyed by
+ * target, so the order changes nothing else.
+ */
+function inTargetOrder<Row extends NullBaselineInput['rows'][number]>(
+  rows: readonly Row[],
+  pairing: NullPairing,
+  features: readonly string[],
+): Row[] {
+  const position = new Map(features.map((f, i) => [f, i]));
+  // Rows without a description are not paired (scoreNullPairs skips them): they go first, in their order.
+  const at = rows.map((row) => {
+    if (row.description === null) return -1;
+    const target = pairing.targetOf(row.feature);
+    return target === null ? -1 : position.get(target)!;
+  });
+  return rows
+    .map((_, i) => i)
+    .sort((a, b) => at[a]! - at[b]! || a - b)
+    .map((i) => rows[i]!);
 }

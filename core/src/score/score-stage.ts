@@ -147,8 +147,9 @@ export async function runScoreStage(input: ScoreStageInput): Promise<ScoreStageR
     removeProcessTemporaries(join(outDir, 'features'));
   });
   // Enough finished simulations queued to keep every worker busy while the main thread simulates the next ones,
-  // and to hide the latency of the detail files' fsyncs (each task holds a few kilobytes).
-  const inFlightLimit = 32 * Math.max(1, workers.threads);
+  // and to hide the latency of the detail files' fsyncs, tens of milliseconds on a busy disk (each task holds a
+  // few kilobytes).
+  const inFlightLimit = 128 * Math.max(1, workers.threads);
   let failure: { error: unknown } | undefined;
   const running = new Set<Promise<void>>();
   try {

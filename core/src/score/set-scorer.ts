@@ -9,6 +9,7 @@ import {
   type PredictedSequence,
   type ScoreSet,
 } from '@expgen/plugin-kit';
+import { unstamped } from '../engine/plugin-calls.js';
 
 /**
  * The stage's view of the configured scorer: the value of a scored set, by the scorer's `valueFromMoments` when it
@@ -53,7 +54,8 @@ export function setScorerOf(scorer: SimulationScorer): SetScorer {
     guard('score', () => scorer.score({ predicted, actual }).value);
   return {
     fromMoments,
-    knownStatistic: scorer.valueFromMoments === pearsonFromMoments ? 'pearson' : null,
+    // Compared behind the stamp the composition root puts on every plugin method (`plugin-calls.ts`).
+    knownStatistic: unstamped(scorer.valueFromMoments) === pearsonFromMoments ? 'pearson' : null,
     value: (set) =>
       fromMoments
         ? fromMoments(pooledMoments(set))

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bootstrapCI, quantileSorted } from './bootstrap.js';
+import { bootstrapCI, bootstrapMeanCI, quantileSorted } from './bootstrap.js';
 import { pooledPearson } from './pooled.js';
 import { Sfc32 } from '../seeded-random.js';
 import type { ScoreSet } from './types.js';
@@ -112,5 +112,30 @@ describe('bootstrapCI', () => {
     assert.throws(() => bootstrapCI([1, 2], mean, { resamples: 10, seed: -1 }), RangeError);
     assert.throws(() => bootstrapCI([1, 2], mean, { resamples: 10, seed: 1, level: 1 }), RangeError);
     assert.throws(() => bootstrapCI([1, 2], () => Number.NaN, { resamples: 10, seed: 1 }), /must be null/);
+  });
+});
+
+describe('bootstrapMeanCI', () => {
+  const mean = (values: readonly number[]) => {
+    let sum = 0;
+    for (const v of values) sum += v;
+    return sum / values.length;
+  };
+
+  it('equals bootstrapCI of the mean to the bit, at every size and seed', () => {
+    const rng = new Sfc32(11);
+    for (const n of [0, 1, 2, 3, 17, 1000, 40_000]) {
+      const values = Array.from({ length: n }, () => rng.nextFloat() * 2 - 1);
+      for (const seed of [0, 7]) {
+        const options = { resamples: n > 1000 ? 50 : 400, seed, level: seed ? 0.9 : 0.95 };
+        assert.deepEqual(bootstrapMeanCI(values, options), bootstrapCI(values, mean, options), `n ${n} seed ${seed}`);
+      }
+    }
+  });
+
+  it('refuses what bootstrapCI refuses', () => {
+    assert.throws(() => bootstrapMeanCI([1, 2], { resamples: 0, seed: 1 }), RangeError);
+    assert.throws(() => bootstrapMeanCI([1, 2], { resamples: 10, seed: 1, level: 1 }), RangeError);
+    assert.throws(() => bootstrapMeanCI([Number.MAX_VALUE, Number.MAX_VALUE], { resamples: 10, seed: 1 }), RangeError);
   });
 });

@@ -91,6 +91,37 @@ export function bootstrapCI<T>(
   return percentileInterval(values.subarray(0, defined), resamples, level);
 }
 
+/**
+ * `bootstrapCI(values, mean, options)` without strata, without building the resamples: each resample's values are
+ * summed as they are drawn, in the same order from the same generator, so the interval is the same to the bit. A
+ * run's summary takes the mean of hundreds of thousands of feature scores: a thousand resamples of that size.
+ */
+export function bootstrapMeanCI(
+  values: readonly number[],
+  options: Omit<BootstrapOptions, 'strata'>,
+): BootstrapInterval | null {
+  const { resamples, seed } = options;
+  const level = checkOptions(options);
+  const rng = new Sfc32(seed);
+  const n = values.length;
+  if (n < 2) return null;
+  const means = new Float64Array(resamples);
+  // `nextInt(n)` inlined: the same rejection limit, and the remainder by a division, which is exact below 2^32.
+  const limit = 2 ** 32 - (2 ** 32 % n);
+  for (let b = 0; b < resamples; b++) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      let u = rng.nextUint32();
+      while (u >= limit) u = rng.nextUint32();
+      sum += values[u - Math.floor(u / n) * n]!;
+    }
+    const v = sum / n;
+    if (!Number.isFinite(v)) throw new RangeError(`bootstrapCI: the statistic returned ${v}; undefined must be null`);
+    means[b] = v;
+  }
+  return percentileInterval(means, resamples, level);
+}
+
 function checkOptions(options: BootstrapOptions): number {
   const { resamples } = options;
   const level = options.level ?? 0.95;
@@ -132,18 +163,16 @@ export function resampleMoments(
   const n = moments.sequences;
   const pools = strataPools(n, options.strata);
   if (n < 2) return null;
-  const rng = new Sfc32(options.seed);
   // `into`, when it has the right size, is reused: stage 3 recycles these buffers between its threads.
   const sums =
     into && into.length === options.resamples * MOMENT_FIELDS
       ? into
       : new Float64Array(options.resamples * MOMENT_FIELDS);
   const v = moments.values;
-  // The hot loop of stage 3's host work: `nextInt` unrolled (same rejection rule, so the same draws) and the
-  // drawn sequence's moments added in place.
-  const limits = pools.map((pool) => 2 ** 32 - (2 ** 32 % pool.length));
-  const drawn = new Int32Array(n);
+  const draws = drawsOf(n, pools, options);
+  // The hot loop of stage 3's host work: the drawn sequences' moments added in place, in the order drawn.
   for (let b = 0; b < options.resamples; b++) {
+    const at = b * n;
     let tokens = 0;
     let dx = 0;
     let dy = 0;
@@ -153,13 +182,7 @@ export function resampleMoments(
     let variesX = 0;
     let variesY = 0;
     for (let i = 0; i < n; i++) {
-      const pool = pools[i]!;
-      const limit = limits[i]!;
-      let u = rng.nextUint32();
-      while (u >= limit) u = rng.nextUint32();
-      const s = pool[remainder(u, pool.length)]!;
-      drawn[i] = s;
-      const o = s * MOMENT_FIELDS;
+      const o = draws[at + i]! * MOMENT_FIELDS;
       tokens += v[o]!;
       dx += v[o + 1]!;
       dy += v[o + 2]!;
@@ -177,9 +200,9 @@ export function resampleMoments(
     sums[out + 4] = dyy;
     sums[out + 5] = dxy;
     // Constancy needs a second look only when no drawn sequence varies on that side (rare for real data).
-    if (variesX === 0) constancyOf(v, drawn, n, 0, pair, 0);
+    if (variesX === 0) constancyOf(v, draws.subarray(at, at + n), n, 0, pair, 0);
     else pair[0] = 0;
-    if (variesY === 0) constancyOf(v, drawn, n, 1, pair, 2);
+    if (variesY === 0) constancyOf(v, draws.subarray(at, at + n), n, 1, pair, 2);
     else pair[2] = 0;
     sums[out + 6] = pair[0]!;
     sums[out + 7] = pair[2]!;
@@ -190,6 +213,40 @@ export function resampleMoments(
 }
 
 /**
+ * Draws of `resampleMoments` by shape. The draws depend only on the seed, the number of resamples and the strata,
+ * never on the data, and stage 3 resamples every feature-sign's test set with the same seed and strata: drawn
+ * once per shape, they are reused (half of the work was drawing). A few shapes are kept, of bounded size.
+ */
+const drawsByShape = new Map<string, Int32Array>();
+const DRAW_SHAPES_KEPT = 16;
+const DRAWS_KEPT_MAX = 1 << 20;
+
+/** The unit drawn at each position of each resample: resample b's n draws start at b · n. */
+function drawsOf(n: number, pools: readonly (readonly number[])[], options: BootstrapOptions): Int32Array {
+  const key = `${options.resamples} ${options.seed} ${pools.map((pool) => pool.join(',')).join(';')}`;
+  const kept = drawsByShape.get(key);
+  if (kept) return kept;
+  const draws = new Int32Array(options.resamples * n);
+  const rng = new Sfc32(options.seed);
+  // `nextInt` unrolled: the same rejection rule, so the same draws.
+  const limits = pools.map((pool) => 2 ** 32 - (2 ** 32 % pool.length));
+  for (let b = 0; b < options.resamples; b++) {
+    for (let i = 0; i < n; i++) {
+      const pool = pools[i]!;
+      const limit = limits[i]!;
+      let u = rng.nextUint32();
+      while (u >= limit) u = rng.nextUint32();
+      draws[b * n + i] = pool[remainder(u, pool.length)]!;
+    }
+  }
+  if (draws.length <= DRAWS_KEPT_MAX) {
+    if (drawsByShape.size >= DRAW_SHAPES_KEPT) drawsByShape.clear();
+    drawsByShape.set(key, draws);
+  }
+  return draws;
+}
+
+/**
  * u mod bound for a uint32 u, in int32 arithmetic when it can be (bound below 2^15): a uint32 above 2^31 is a
  * double to V8, and a double remainder costs several times an integer one in the bootstrap's inner loop.
  */
@@ -197,6 +254,12 @@ export function remainder(u: number, bound: number): number {
   if (bound >= 32768) return u % bound;
   return (((u >>> 16) % bound) * 65536 + (u & 0xffff)) % bound;
 }
+
+/**
+ * The resampled values of the last `intervalFromResampledMoments`, reused by the next: stage 3 evaluates an interval
+ * per feature-sign, and a fresh buffer each time (kilobytes outside the heap) kept the allocator and collector busy.
+ */
+let spareValues: Float64Array | null = null;
 
 /**
  * The light half: the interval of `value` over resampled moment sums (`resampleMoments`), with the same rules as
@@ -210,7 +273,9 @@ export function intervalFromResampledMoments(
 ): BootstrapInterval | null {
   const level = options.level ?? 0.95;
   const resamples = sums.length / MOMENT_FIELDS;
-  const values = new Float64Array(resamples);
+  // The spare buffer, taken while in use (a statistic that bootstraps in turn gets its own).
+  const values = spareValues && spareValues.length >= resamples ? spareValues : new Float64Array(resamples);
+  spareValues = null;
   let defined = 0;
   const moments = momentsFromSums(sums, 0, center.centerPredicted, center.centerActual); // reused for each resample
   for (let b = 0; b < resamples; b++) {
@@ -219,7 +284,9 @@ export function intervalFromResampledMoments(
     if (!Number.isFinite(v)) throw new RangeError(`bootstrapCI: the statistic returned ${v}; undefined must be null`);
     values[defined++] = v;
   }
-  return percentileInterval(values.subarray(0, defined), resamples, level);
+  const interval = percentileInterval(values.subarray(0, defined), resamples, level);
+  spareValues = values;
+  return interval;
 }
 
 /**

@@ -22,6 +22,7 @@ export {
 } from './pooled.js';
 export {
   bootstrapCI,
+  bootstrapMeanCI,
   bootstrapMomentsCI,
   intervalFromResampledMoments,
   percentileInterval,

@@ -1,4 +1,4 @@
-import { bootstrapCI, type BootstrapInterval } from './bootstrap.js';
+import { bootstrapMeanCI, type BootstrapInterval } from './bootstrap.js';
 import { Sfc32 } from '../seeded-random.js';
 
 /**
@@ -61,6 +61,6 @@ export function summarizeScores(
     count: values.length,
     defined: defined.length,
     mean: defined.length === 0 ? null : mean(defined),
-    ci: bootstrapCI(defined, mean, options),
+    ci: bootstrapMeanCI(defined, options), // bootstrapCI(defined, mean, options), the resamples not built
   };
 }

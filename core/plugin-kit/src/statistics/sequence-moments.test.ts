@@ -136,6 +136,24 @@ describe('bootstrap over moments', () => {
     }
   });
 
+  it('draws kept for one shape (seed, resamples, strata) serve that shape only, called in any order', () => {
+    const set = scoredSet(11, 13, 16);
+    const shapes = [
+      { resamples: 400, seed: 3, strata: set.map((_, i) => (i < 10 ? 'top' : 'random')) },
+      { resamples: 400, seed: 3 },
+      { resamples: 400, seed: 3, strata: set.map((_, i) => (i < 7 ? 'top' : 'random')) },
+      { resamples: 400, seed: 4, strata: set.map((_, i) => (i < 10 ? 'top' : 'random')) },
+      { resamples: 401, seed: 3, strata: set.map((_, i) => (i < 10 ? 'top' : 'random')) },
+    ];
+    for (const round of [0, 1])
+      for (const options of round ? [...shapes].reverse() : shapes) {
+        const reference = bootstrapCI(set, pooledPearson, options)!;
+        const fast = bootstrapMomentsCI(sequenceMoments(set), pearsonFromMoments, options)!;
+        assert.ok(Math.abs(fast.low - reference.low) < 1e-12, JSON.stringify(options));
+        assert.ok(Math.abs(fast.high - reference.high) < 1e-12, JSON.stringify(options));
+      }
+  });
+
   it('splits into a heavy half (resampled sums) and a light half (the statistic), with the same result', () => {
     const set = scoredSet(7);
     const m = sequenceMoments(set);
