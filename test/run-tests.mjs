@@ -1,6 +1,6 @@
 // Runs every compiled test file of the workspace with node's test runner. Node 20's `--test` takes no globs,
 // so the list is gathered here; pass paths (or substrings of them) to run a subset.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -47,6 +47,8 @@ if (files.length === 0) {
 // full run writes several GB). They all go under one folder of this run, removed at the end, so repeated runs do
 // not fill the disk; EXPGEN_KEEP_TEST_TMP=1 keeps it to look at a failure.
 const testTmp = mkdtempSync(join(tmpdir(), 'expgen-tests-'));
+// As open as /tmp itself: a test runs expgen as another user (nobody) in a folder of its own under it.
+chmodSync(testTmp, 0o1777);
 const removeTestTmp = () => {
   if (process.env.EXPGEN_KEEP_TEST_TMP === '1') console.error(`test files kept in ${testTmp}`);
   else rmSync(testTmp, { recursive: true, force: true });
