@@ -115,21 +115,30 @@ export function scoreNames(rows: readonly { readonly scores?: Readonly<Record<st
   return [...names];
 }
 
-/**
- * One reported scorer over the run's rows, named as the run's own means are: its entries per status, its mean over
- * the entries it scored and their interval, its null baseline, and the judgments they rest on.
- */
-export interface ScorerSummary {
+/** Statuses counted over a set of result entries, the mean over the scored ones and the null baseline beside it. */
+interface StatesAndMeans {
   /** Entries per status, every status listed (zero included). */
   readonly states: Readonly<Record<ResultStatus, number>>;
+  /** Mean test score over the scored entries, and its 95% bootstrap interval over those entries. */
   readonly mean_score: number | null;
   readonly mean_score_ci: readonly [number, number] | null;
   /** Entries the mean and its interval are taken over (status `scored`: the score is defined). */
   readonly mean_score_rows: number;
+  /** Mean null score over the scored entries that have one, and its interval over those entries. */
   readonly null_baseline: number | null;
   readonly null_baseline_ci: readonly [number, number] | null;
-  /** Scored entries with a defined null score, which the null baseline is taken over. */
+  /**
+   * Entries the null baseline is taken over: scored entries whose partner's description gave a defined score on
+   * their test data (none when the partner has no chosen description, or its simulation there is constant).
+   */
   readonly null_baseline_rows: number;
+}
+
+/**
+ * One reported scorer over the run's rows, named as the run's own means are: its entries per status, its mean over
+ * the entries it scored and their interval, its null baseline, and the judgments they rest on.
+ */
+export interface ScorerSummary extends StatesAndMeans {
   /** Judgments (simulated test sequences for a scorer of simulations) the scores rest on, and those that failed. */
   readonly judgments: number;
   readonly failures: number;
@@ -139,23 +148,8 @@ export interface ScorerSummary {
  * The run's summary, as `expgen run --json` prints it: how many feature-signs ended in each status, and each mean
  * with the rows it is taken over.
  */
-export interface RunSummary {
+export interface RunSummary extends StatesAndMeans {
   readonly feature_signs: number;
-  /** Feature-signs per status, every status listed (zero included). */
-  readonly states: Readonly<Record<ResultStatus, number>>;
-  /** Mean test score over the scored rows, and its 95% bootstrap interval over those rows. */
-  readonly mean_score: number | null;
-  readonly mean_score_ci: readonly [number, number] | null;
-  /** Rows the mean score and its interval are taken over (the scored rows: their score is defined). */
-  readonly mean_score_rows: number;
-  /** Mean null score over the scored rows that have one, and its interval over those rows. */
-  readonly null_baseline: number | null;
-  readonly null_baseline_ci: readonly [number, number] | null;
-  /**
-   * Rows the null baseline is taken over: scored rows whose partner's description gave a defined score on their
-   * test data (none when the partner has no chosen description, or its simulation there is constant).
-   */
-  readonly null_baseline_rows: number;
   /** Every reported scorer, by score name, in config order. */
   readonly scores: Readonly<Record<string, ScorerSummary>>;
 }
