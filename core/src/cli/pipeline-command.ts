@@ -21,7 +21,7 @@ import { formatCost } from '../cost/format-cost.js';
 import type { DescribeEstimate } from '../describe/describe-stage.js';
 import { manifestFileForm, manifestPath } from '../exemplars/storage/index.js';
 import { formatSummary } from '../score/format-summary.js';
-import { plantedSummaryRow, writePlantedComparison, type PlantedComparison } from '../planted/index.js';
+import { plantedSummaryRow, plantedTallies, writePlantedComparison, type PlantedComparison } from '../planted/index.js';
 import { writeRunReport } from '../report/index.js';
 import { ExpgenCommand } from './base-command.js';
 
@@ -236,9 +236,7 @@ export abstract class PipelineCommand extends ExpgenCommand {
         summary: result.summary ?? null,
         described: result.described?.length ?? null,
         report: reportPath,
-        ...(planted
-          ? { planted: { all: planted.all, token: planted.token, context: planted.context, random: planted.random } }
-          : {}),
+        ...(planted ? { planted: plantedTallies(planted) } : {}),
         ...(result.estimate ? { estimate: result.estimate } : {}),
         ...(result.cost ? { cost: result.cost } : {}),
       });

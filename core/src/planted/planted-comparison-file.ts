@@ -56,6 +56,14 @@ export function readPlantedComparison(runDir: string): PlantedComparisonRecord |
   return { ...rest, format: FORMAT, truth_file: truthFile ?? '' };
 }
 
+/** The `planted` object of `--json` outputs: the comparison's tallies, without the per-feature verdicts. */
+export function plantedTallies(
+  comparison: PlantedComparison,
+): Pick<PlantedComparison, 'all' | 'token' | 'context' | 'random'> {
+  const { all, token, context, random } = comparison;
+  return { all, token, context, random };
+}
+
 /** The summary table's line: how many planted feature-signs the descriptions recovered. */
 export function plantedSummaryRow(comparison: PlantedComparison): [string, string] {
   const { all, token, context, random } = comparison;

@@ -4,7 +4,7 @@ import { ExpgenCommand } from '../base-command.js';
 import { formatCost } from '../../cost/format-cost.js';
 import { formatSummary } from '../../score/format-summary.js';
 import { mergeRunOutputs } from '../../score/merge-runs.js';
-import { plantedSummaryRow } from '../../planted/index.js';
+import { plantedSummaryRow, plantedTallies } from '../../planted/index.js';
 import { lockRunFolder } from '../../engine/run-lock.js';
 
 export default class Merge extends ExpgenCommand {
@@ -39,9 +39,7 @@ export default class Merge extends ExpgenCommand {
       return this.printJson({
         out: outDir,
         summary,
-        ...(planted
-          ? { planted: { all: planted.all, token: planted.token, context: planted.context, random: planted.random } }
-          : {}),
+        ...(planted ? { planted: plantedTallies(planted) } : {}),
         cost,
       });
     this.log(`merged ${argv.length} run folder(s) into ${outDir}`);
