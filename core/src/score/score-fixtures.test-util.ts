@@ -63,24 +63,32 @@ export function writeExemplars(dir: string): void {
       rows(),
     );
   }
+  writeFixtureManifest(dir, { seqLen: SEQ_LEN, k: 6, randomCount: 3, extremesKept: 10, layers: 1, features: FEATURES });
+}
+
+/** The manifest of a fixture's exemplar files: a finished, unsharded stage 1 over `layers` MLP layers. */
+export function writeFixtureManifest(
+  dir: string,
+  shape: { seqLen: number; k: number; randomCount: number; extremesKept: number; layers: number; features: number },
+): void {
   writeExemplarManifest(dir, {
     format: MANIFEST_FORMAT,
     configHash: 'x',
     shard: { index: 0, count: 1 },
     complete: true,
     parameters: {
-      seqLen: SEQ_LEN,
-      k: 6,
-      randomCount: 3,
+      seqLen: shape.seqLen,
+      k: shape.k,
+      randomCount: shape.randomCount,
       randomSeed: '0',
-      extremesKept: 10,
+      extremesKept: shape.extremesKept,
       histogram: null,
       histogramSample: 1,
       countedFrom: 1,
     },
     datasets: ['fixture'],
     splits: { valid: { sequencesSeen: null, tokensSeen: null }, test: { sequencesSeen: null, tokensSeen: null } },
-    layers: [{ space: 'mlp', layer: 0, features: FEATURES }],
+    layers: Array.from({ length: shape.layers }, (_, layer) => ({ space: 'mlp', layer, features: shape.features })),
   });
 }
 

@@ -13,12 +13,11 @@ import { stampComponent } from '../engine/plugin-calls.js';
 import { ExemplarLibrary } from '../exemplars/exemplar-library.js';
 import {
   FEATURES_PER_BATCH,
-  MANIFEST_FORMAT,
   exemplarFilePath,
   writeExemplarFile,
-  writeExemplarManifest,
   type ExemplarRowInput,
 } from '../exemplars/storage/index.js';
+import { writeFixtureManifest } from './score-fixtures.test-util.js';
 import { runScoreStage } from './score-stage.js';
 import { setScorerOf } from './set-scorer.js';
 
@@ -68,24 +67,13 @@ function writeExemplars(dir: string): void {
         rows(),
       );
     }
-  writeExemplarManifest(dir, {
-    format: MANIFEST_FORMAT,
-    configHash: 'x',
-    shard: { index: 0, count: 1 },
-    complete: true,
-    parameters: {
-      seqLen: SEQ_LEN,
-      k: 2,
-      randomCount: 1,
-      randomSeed: '0',
-      extremesKept: 2,
-      histogram: null,
-      histogramSample: 1,
-      countedFrom: 1,
-    },
-    datasets: ['fixture'],
-    splits: { valid: { sequencesSeen: null, tokensSeen: null }, test: { sequencesSeen: null, tokensSeen: null } },
-    layers: Array.from({ length: LAYERS }, (_, layer) => ({ space: 'mlp', layer, features: FEATURES })),
+  writeFixtureManifest(dir, {
+    seqLen: SEQ_LEN,
+    k: 2,
+    randomCount: 1,
+    extremesKept: 2,
+    layers: LAYERS,
+    features: FEATURES,
   });
 }
 
